@@ -1,0 +1,1 @@
+"""The ``icspa`` command line: one module per command group, all over the services."""

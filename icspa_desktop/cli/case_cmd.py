@@ -1,0 +1,119 @@
+"""``icspa case create|list|show|edit|close|reopen``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.domain.enums import CaseStatus, HandlingCode, Tlp
+from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.services import cases
+
+# option → CaseFields attribute
+_FIELD_OPTIONS = {
+    "number": "number", "title": "title", "description": "description", "lead": "lead_investigator",
+    "jurisdiction": "jurisdiction", "authority": "legal_authority", "handling": "handling_code",
+    "handling_text": "handling_text", "tlp": "tlp",
+}
+
+
+def _add_field_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--number", required=required, help="case number (unique)")
+    parser.add_argument("--title", required=required)
+    parser.add_argument("--description")
+    parser.add_argument("--lead", help="lead investigator")
+    parser.add_argument("--jurisdiction", help="jurisdiction / agency")
+    parser.add_argument("--authority", help="legal authority reference, e.g. warrant number")
+    parser.add_argument("--handling", choices=[h.value for h in HandlingCode], help="Europol handling code")
+    parser.add_argument("--handling-text", help="the restriction, required with H3")
+    parser.add_argument("--tlp", choices=[t.value for t in Tlp], help="TLP 2.0 label")
+
+
+def register(groups: Any) -> None:
+    case = groups.add_parser("case", help="create, list, show and edit cases")
+    sub = case.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    create = sub.add_parser("create", help="create a case")
+    _add_field_options(create, required=True)
+    create.set_defaults(handler=_create)
+
+    lst = sub.add_parser("list", help="list cases")
+    lst.add_argument("--status", choices=[s.value for s in CaseStatus])
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="show one case")
+    show.add_argument("case", metavar="CASE", help="case number or id")
+    show.set_defaults(handler=_show)
+
+    edit = sub.add_parser("edit", help="change fields of a case (only the options given)")
+    edit.add_argument("case", metavar="CASE")
+    _add_field_options(edit, required=False)
+    edit.add_argument("--reason", default="", help="why (recorded in the chain of custody)")
+    edit.set_defaults(handler=_edit)
+
+    for verb, status in (("close", CaseStatus.CLOSED), ("reopen", CaseStatus.OPEN)):
+        cmd = sub.add_parser(verb, help=f"{verb} a case (supervisors and administrators)")
+        cmd.add_argument("case", metavar="CASE")
+        cmd.add_argument("--reason", default="")
+        cmd.set_defaults(handler=lambda ctx, status=status: _set_status(ctx, status))
+
+
+def _fields_from(args: argparse.Namespace, base: CaseFields) -> CaseFields:
+    changes = {attr: getattr(args, opt) for opt, attr in _FIELD_OPTIONS.items() if getattr(args, opt) is not None}
+    return replace(base, **changes)
+
+
+def _human(case: Case) -> list[str]:
+    f = case.fields
+    marking = f"{f.handling_code}" + (f" ({f.handling_text})" if f.handling_text else "") + f", TLP:{f.tlp}"
+    return [
+        f"Case {f.number}: {f.title}",
+        f"  id:          {case.id}",
+        f"  status:      {case.status}",
+        f"  markings:    {marking}",
+        f"  lead:        {f.lead_investigator}",
+        f"  jurisdiction:{' ' if f.jurisdiction else ''}{f.jurisdiction}",
+        f"  authority:   {f.legal_authority}",
+        f"  created:     {case.created_at.isoformat(timespec='seconds')}",
+        f"  updated:     {case.updated_at.isoformat(timespec='seconds')}",
+        *([f"  description: {f.description}"] if f.description else []),
+    ]
+
+
+def _create(ctx: CliContext) -> int:
+    fields = _fields_from(ctx.args, CaseFields(number="", title=""))
+    case = cases.create_case(ctx.session(), fields)
+    ctx.emit(cases.case_to_json(case), lambda: [f"Case {case.number} created ({case.id})."])
+    return 0
+
+
+def _list(ctx: CliContext) -> int:
+    status = CaseStatus(ctx.args.status) if ctx.args.status else None
+    found = cases.list_cases(ctx.session(), status)
+    ctx.emit([cases.case_to_json(c) for c in found],
+             lambda: [f"{c.number:<20} {c.status!s:<7} {c.fields.handling_code} TLP:{c.fields.tlp!s:<13} {c.title}"
+                      for c in found] or ["No cases."])
+    return 0
+
+
+def _show(ctx: CliContext) -> int:
+    case = cases.get_case(ctx.session(), ctx.args.case)
+    ctx.emit(cases.case_to_json(case), lambda: _human(case))
+    return 0
+
+
+def _edit(ctx: CliContext) -> int:
+    session = ctx.session()
+    case = cases.get_case(session, ctx.args.case)
+    updated = cases.edit_case(session, case.id, _fields_from(ctx.args, case.fields), ctx.args.reason)
+    ctx.emit(cases.case_to_json(updated), lambda: [f"Case {updated.number} updated."])
+    return 0
+
+
+def _set_status(ctx: CliContext, status: CaseStatus) -> int:
+    case = cases.set_status(ctx.session(), ctx.args.case, status, ctx.args.reason)
+    ctx.emit(cases.case_to_json(case), lambda: [f"Case {case.number} is now {case.status}."])
+    return 0

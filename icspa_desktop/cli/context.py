@@ -1,0 +1,92 @@
+"""What every command handler gets: the vault path, output mode, and credentials on demand."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.vault.layout import default_vault_path
+
+PASSPHRASE_ENV = "ICSPA_PASSPHRASE"  # noqa: S105 - an env variable name
+NEW_PASSPHRASE_ENV = "ICSPA_NEW_PASSPHRASE"  # noqa: S105 - an env variable name
+USER_ENV = "ICSPA_USER"
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot read passphrase file {path}: {exc.strerror}.") from None
+    return text.rstrip("\r\n")
+
+
+class CliContext:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.vault_path: Path = Path(args.vault).expanduser() if args.vault else default_vault_path()
+        self.json: bool = bool(args.json)
+        self._session: Session | None = None
+
+    # ---- credentials ------------------------------------------------------------------
+    def user_name(self) -> str:
+        name = self.args.user or os.environ.get(USER_ENV)
+        if name:
+            return str(name)
+        if sys.stdin.isatty():
+            return input("User: ").strip()
+        raise UsageError("No user given: use --user NAME or set ICSPA_USER.")
+
+    def passphrase(self, prompt: str = "Passphrase: ") -> str:
+        if self.args.passphrase_file:
+            return _read_secret_file(self.args.passphrase_file)
+        env = os.environ.get(PASSPHRASE_ENV)
+        if env is not None:
+            return env
+        if sys.stdin.isatty():
+            return getpass.getpass(prompt)
+        raise UsageError("No passphrase given: use --passphrase-file FILE, ICSPA_PASSPHRASE, or run interactively.")
+
+    def new_passphrase(self, file_option: str | None, what: str = "new passphrase") -> str:
+        if file_option:
+            return _read_secret_file(file_option)
+        env = os.environ.get(NEW_PASSPHRASE_ENV)
+        if env is not None:
+            return env
+        if sys.stdin.isatty():
+            first = getpass.getpass(f"Enter the {what}: ")
+            if getpass.getpass(f"Repeat the {what}: ") != first:
+                raise UsageError("The two entries differ; nothing was changed.")
+            return first
+        raise UsageError(f"No {what} given: use --new-passphrase-file FILE, ICSPA_NEW_PASSPHRASE, or a terminal.")
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = unlock(self.vault_path, self.user_name(), self.passphrase())
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.lock()
+            self._session = None
+
+    # ---- output -----------------------------------------------------------------------
+    def emit(self, data: dict[str, Any] | list[dict[str, Any]], human: Callable[[], Iterable[str]]) -> None:
+        """``--json``: the object(s) on stdout; otherwise the human lines."""
+        if self.json:
+            json.dump(data, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+            sys.stdout.write("\n")
+        else:
+            for line in human():
+                print(line)
+
+    def info(self, message: str) -> None:
+        """A human note: on stderr in --json mode, so stdout stays machine-readable."""
+        print(message, file=sys.stderr if self.json else sys.stdout)

@@ -1,0 +1,62 @@
+"""``icspa`` entry point: global options, command groups, errors → one line + exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from icspa_desktop import __version__
+from icspa_desktop.cli import case_cmd, user_cmd, vault_cmd
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.domain.errors import ExitCode, IcspaError
+
+# Each module defines ``register(subparsers)``; its parsers set ``handler(ctx) -> int``.
+COMMAND_GROUPS: list[ModuleType] = [vault_cmd, user_cmd, case_cmd]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints the whole usage; DESIGN §6 wants one clear line and exit 2.
+        self.exit(int(ExitCode.USAGE), f"icspa: error: {message} (see 'icspa --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="icspa", description="ICSPA Evidence Desktop — command line")
+    parser.add_argument("--version", action="version", version=f"icspa {__version__}")
+    parser.add_argument("--vault", metavar="PATH", help="vault directory (env ICSPA_VAULT)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--user", metavar="NAME", help="user name (env ICSPA_USER)")
+    parser.add_argument(
+        "--passphrase-file", metavar="FILE",
+        help="read the passphrase from FILE (else env ICSPA_PASSPHRASE — less safe — or a prompt)",
+    )
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
+    groups.required = True
+    for module in COMMAND_GROUPS:
+        module.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = CliContext(args)
+    try:
+        return int(args.handler(ctx))
+    except IcspaError as exc:
+        print(f"icspa: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("icspa: interrupted; nothing was changed by the unfinished step.", file=sys.stderr)
+        return int(ExitCode.OTHER)
+    except OSError as exc:
+        print(f"icspa: {exc.strerror or exc} ({exc.filename or 'I/O error'})", file=sys.stderr)
+        return int(ExitCode.OTHER)
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""``icspa vault init|status|check|recover``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
+from icspa_desktop.domain.enums import Role
+from icspa_desktop.domain.errors import VerificationFailed
+from icspa_desktop.services import vault_service
+from icspa_desktop.services.session import setting
+from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import atomic_write
+from icspa_desktop.vault.migrations import schema_version
+
+
+def register(groups: Any) -> None:
+    vault = groups.add_parser("vault", help="create and inspect the vault")
+    sub = vault.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    init = sub.add_parser("init", help="create a new vault with its first (administrator) user")
+    init.add_argument("--role", choices=[r.value for r in Role], default=Role.ADMINISTRATOR.value)
+    init.add_argument("--display-name", default="", help="full name shown in reports")
+    init.add_argument("--agency-name", default="")
+    init.add_argument("--country", default="", help="ISO 3166 two-letter code, e.g. NL")
+    init.add_argument("--unit", default="")
+    init.add_argument("--contact", default="")
+    init.add_argument("--new-passphrase-file", metavar="FILE")
+    init.add_argument("--recovery-key-out", metavar="FILE",
+                      help="also write the recovery key to FILE (print it and store it offline)")
+    init.set_defaults(handler=_init)
+
+    status = sub.add_parser("status", help="unlock and show what the vault holds")
+    status.set_defaults(handler=_status)
+
+    check = sub.add_parser("check", help="run SQLCipher's integrity checks on the database")
+    check.set_defaults(handler=_check)
+
+    recover = sub.add_parser("recover", help="set a new passphrase for a user with the recovery key")
+    recover.add_argument("--recovery-key-file", metavar="FILE", required=True)
+    recover.add_argument("--new-passphrase-file", metavar="FILE")
+    recover.set_defaults(handler=_recover)
+
+
+def _init(ctx: CliContext) -> int:
+    args: argparse.Namespace = ctx.args
+    name = ctx.user_name()
+    if args.new_passphrase_file or NEW_PASSPHRASE_ENV in os.environ:
+        passphrase = ctx.new_passphrase(args.new_passphrase_file)
+    elif args.passphrase_file or PASSPHRASE_ENV in os.environ:
+        passphrase = ctx.passphrase()
+    else:
+        passphrase = ctx.new_passphrase(None, "passphrase for the new vault")
+    agency = vault_service.AgencyInfo(args.agency_name, args.country.upper(), args.unit, args.contact)
+    recovery = vault_service.init_vault(ctx.vault_path, name, passphrase, display_name=args.display_name,
+                                        role=Role(args.role), agency=agency)
+    if args.recovery_key_out:
+        atomic_write(Path(args.recovery_key_out), (recovery + "\n").encode())
+    ctx.emit(
+        {"id": str(ctx.vault_path), "path": str(ctx.vault_path), "user": name, "recovery_key": recovery},
+        lambda: [
+            f"Vault created at {ctx.vault_path} with user {name!r} ({args.role}).",
+            "Recovery key (print it, store it in a safe; it is shown only now):",
+            f"  {recovery}",
+        ],
+    )
+    return 0
+
+
+def _status(ctx: CliContext) -> int:
+    session = ctx.session()
+    conn = session.conn
+    counts = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+              for table in ("users", "cases", "custody_events")}
+    data = {
+        "id": session.vault.header.vault_id,
+        "path": str(session.vault_path),
+        "schema_version": schema_version(conn),
+        "agency": setting(conn, "agency.name"),
+        "country": setting(conn, "agency.country"),
+        "user": session.user.name,
+        "role": str(session.user.role),
+        "users": counts["users"],
+        "cases": counts["cases"],
+        "custody_events": counts["custody_events"],
+        "recovery_slot": session.vault.keyslots.has_recovery,
+    }
+    ctx.emit(data, lambda: [f"{key:>15}: {value}" for key, value in data.items()])
+    return 0
+
+
+def _check(ctx: CliContext) -> int:
+    session = ctx.session()
+    problems = db.integrity_check(session.conn)
+    ctx.emit({"id": session.vault.header.vault_id, "ok": not problems, "problems": problems},
+             lambda: problems or ["Database integrity: ok"])
+    if problems:
+        raise VerificationFailed(f"The vault database has {len(problems)} integrity problem(s).")
+    return 0
+
+
+def _recover(ctx: CliContext) -> int:
+    args = ctx.args
+    key = Path(args.recovery_key_file).read_text(encoding="utf-8").strip()
+    name = ctx.user_name()
+    new = ctx.new_passphrase(args.new_passphrase_file)
+    session = vault_service.recover(ctx.vault_path, key, name, new)
+    session.lock()
+    print(f"User {name!r} has a new passphrase and a new signing key.", file=sys.stderr if ctx.json else sys.stdout)
+    if ctx.json:
+        ctx.emit({"id": name, "user": name, "recovered": True}, lambda: [])
+    return 0

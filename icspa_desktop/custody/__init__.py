@@ -1,0 +1,1 @@
+"""The chain of custody: signed events appended to a Merkle-tree log."""

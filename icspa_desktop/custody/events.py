@@ -1,0 +1,194 @@
+"""Custody events: canonical body, Ed25519 signature by the actor, RFC 9162 leaf, append.
+
+The byte formats are specified in docs/custody-format.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop.crypto import signing
+from icspa_desktop.crypto.canonical import canonical_json
+from icspa_desktop.domain.enums import CustodyAction, Role
+from icspa_desktop.domain.ids import CaseId, EventId, ItemId, UserId, new_event_id
+from icspa_desktop.vault.db import Connection
+
+EVENT_VERSION = 1
+SIGNATURE_CONTEXT = b"icspa-custody-event/v1\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: UserId
+    name: str
+    display_name: str
+    role: Role
+    agency: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.user_id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "role": str(self.role),
+            "agency": self.agency,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """What a service states about an action; the log adds id, time, actor and signature."""
+
+    action: CustodyAction
+    case_id: CaseId | None = None
+    item_ids: tuple[ItemId, ...] = ()
+    purpose: str = ""
+    authority: str = ""
+    location: str = ""
+    counterparty: str = ""
+    notes: str = ""
+    result: str = ""
+    hashes: dict[str, str] = field(default_factory=dict)
+    # Field-level changes, e.g. {"title": {"old": "a", "new": "b"}}, or other structured facts.
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    index: int
+    id: EventId
+    body: dict[str, Any]
+    body_bytes: bytes
+    signature: bytes
+    public_key: bytes
+    leaf_hash: bytes
+
+    @property
+    def action(self) -> str:
+        return str(self.body["action"])
+
+    @property
+    def at(self) -> str:
+        return str(self.body["at"])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_body(draft: EventDraft, actor: Actor, moment: datetime, event_id: EventId) -> dict[str, Any]:
+    local = moment.astimezone()
+    return {
+        "v": EVENT_VERSION,
+        "id": event_id,
+        "action": str(draft.action),
+        "case_id": draft.case_id,
+        "item_ids": sorted(draft.item_ids),
+        "at": format_utc(moment),
+        "local_time": local.isoformat(timespec="seconds"),
+        "time_zone": local.tzname() or "",
+        "actor": actor.to_json(),
+        "purpose": draft.purpose,
+        "authority": draft.authority,
+        "location": draft.location,
+        "counterparty": draft.counterparty,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "hashes": dict(sorted(draft.hashes.items())),
+        "result": draft.result,
+        "notes": draft.notes,
+        "details": draft.details,
+    }
+
+
+def signed_message(body_bytes: bytes) -> bytes:
+    return SIGNATURE_CONTEXT + body_bytes
+
+
+def leaf_bytes(body_bytes: bytes, signature: bytes, public_key: bytes) -> bytes:
+    """The Merkle leaf: the body and its signature, so a re-signed event changes the tree too."""
+    return b"".join(
+        (
+            b'{"event":',
+            body_bytes,
+            b',"public_key":"',
+            base64.b64encode(public_key),
+            b'","signature":"',
+            base64.b64encode(signature),
+            b'"}',
+        )
+    )
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    """RFC 9162 §2.1.1: SHA-256(0x00 || leaf)."""
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def append(
+    conn: Connection, draft: EventDraft, actor: Actor, signing_private_key: bytes, moment: datetime | None = None
+) -> StoredEvent:
+    """Sign and append one event. Call inside the transaction of the action it records."""
+    event_id = new_event_id()
+    body = build_body(draft, actor, moment or utc_now(), event_id)
+    body_bytes = canonical_json(body)
+    signature = signing.sign(signing_private_key, signed_message(body_bytes))
+    public_key = signing.public_from_private(signing_private_key)
+    digest = leaf_hash(leaf_bytes(body_bytes, signature, public_key))
+    index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM custody_events").fetchone()[0])
+    conn.execute(
+        "INSERT INTO custody_events (idx, id, case_id, action, actor_id, at, body, signature, public_key, leaf_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (index, event_id, draft.case_id, body["action"], actor.user_id, body["at"], body_bytes, signature,
+         public_key, digest),
+    )
+    conn.executemany(
+        "INSERT INTO custody_event_items (event_idx, item_id) VALUES (?, ?)",
+        [(index, item_id) for item_id in sorted(set(draft.item_ids))],
+    )
+    return StoredEvent(index, event_id, body, body_bytes, signature, public_key, digest)
+
+
+def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
+    index, event_id, body_bytes, signature, public_key, digest = row
+    return StoredEvent(
+        index=int(index),
+        id=EventId(event_id),
+        body=json.loads(body_bytes),
+        body_bytes=bytes(body_bytes),
+        signature=bytes(signature),
+        public_key=bytes(public_key),
+        leaf_hash=bytes(digest),
+    )
+
+
+_SELECT = "SELECT idx, id, body, signature, public_key, leaf_hash FROM custody_events"
+
+
+def list_events(
+    conn: Connection, *, case_id: CaseId | None = None, item_id: ItemId | None = None
+) -> list[StoredEvent]:
+    """Events in log order, all or those of one case or one item."""
+    if item_id is not None:
+        rows = conn.execute(
+            _SELECT + " WHERE idx IN (SELECT event_idx FROM custody_event_items WHERE item_id = ?) ORDER BY idx",
+            (item_id,),
+        ).fetchall()
+    elif case_id is not None:
+        rows = conn.execute(_SELECT + " WHERE case_id = ? ORDER BY idx", (case_id,)).fetchall()
+    else:
+        rows = conn.execute(_SELECT + " ORDER BY idx").fetchall()
+    return [_row_to_event(row) for row in rows]
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM custody_events").fetchone()[0])

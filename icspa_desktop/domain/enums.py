@@ -1,0 +1,82 @@
+"""Closed sets shared by core, CLI and GUI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"
+    SUPERVISOR = "supervisor"
+    INVESTIGATOR = "investigator"
+    AUDITOR = "auditor"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class HandlingCode(StrEnum):
+    """Europol handling codes."""
+
+    H0 = "H0"  # use for crime prevention/combating only
+    H1 = "H1"  # no use in judicial proceedings without the provider's permission
+    H2 = "H2"  # no dissemination without the provider's permission
+    H3 = "H3"  # other restrictions, stated in text
+
+
+class Tlp(StrEnum):
+    """Traffic Light Protocol 2.0 labels."""
+
+    CLEAR = "CLEAR"
+    GREEN = "GREEN"
+    AMBER = "AMBER"
+    AMBER_STRICT = "AMBER+STRICT"
+    RED = "RED"
+
+
+class SourceEvaluation(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    X = "X"
+
+
+class InformationEvaluation(StrEnum):
+    ONE = "1"
+    TWO = "2"
+    THREE = "3"
+    FOUR = "4"
+
+
+class CustodyAction(StrEnum):
+    """Every kind of event the chain of custody records (DESIGN §3, plus administrative ones)."""
+
+    VAULT_CREATED = "vault_created"
+    USER_ADDED = "user_added"
+    USER_CHANGED = "user_changed"
+    PASSPHRASE_CHANGED = "passphrase_changed"
+    KEY_ROTATED = "key_rotated"
+    CASE_CREATED = "case_created"
+    CASE_EDITED = "case_edited"
+    CASE_CLOSED = "case_closed"
+    CASE_REOPENED = "case_reopened"
+    ACQUIRED = "acquired"
+    VIEWED = "viewed"
+    EXPORTED = "exported"
+    VERIFIED = "verified"
+    ANNOTATED = "annotated"
+    MARKING_CHANGED = "marking_changed"
+    CHECKED_OUT = "checked_out"
+    CHECKED_IN = "checked_in"
+    TRANSFERRED = "transferred"
+    BUNDLED = "bundled"
+    IMPORTED = "imported"
+    RELEASED = "released"
+    DISPOSED = "disposed"
+    ACCESS_DENIED = "access_denied"
+    AGENCY_CHANGED = "agency_changed"
+    PARTNER_ADDED = "partner_added"
+    PARTNER_REVOKED = "partner_revoked"
+    CHECKPOINT_SIGNED = "checkpoint_signed"

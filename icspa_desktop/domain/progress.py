@@ -1,0 +1,33 @@
+"""The progress/cancel interface every long operation of the core takes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from icspa_desktop.domain.errors import Cancelled
+
+# (done, total, message): total is 0 when unknown.
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    """A progress callback that ignores everything."""
+
+
+class CancelToken:
+    """Set from any thread; long operations call ``check()`` between chunks."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()

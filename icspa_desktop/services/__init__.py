@@ -1,0 +1,1 @@
+"""The API the CLI and the GUI share: synchronous, Qt-free, role-checked, custody-recorded."""

@@ -1,0 +1,86 @@
+"""Creating a vault and recovering access to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from icspa_desktop.crypto import signing
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.enums import CustodyAction, Role
+from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.domain.ids import new_user_id
+from icspa_desktop.services import users as user_service
+from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name, set_setting, unlock
+from icspa_desktop.vault import db, store
+from icspa_desktop.vault.keyslots import Unlocked
+from icspa_desktop.vault.migrations import Migration
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyInfo:
+    name: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2
+    unit: str = ""
+    contact: str = ""
+
+
+def init_vault(
+    path: Path,
+    admin_name: str,
+    passphrase: str,
+    *,
+    display_name: str = "",
+    role: Role = Role.ADMINISTRATOR,
+    agency: AgencyInfo | None = None,
+    migrations: list[Migration] | None = None,
+) -> str:
+    """Create a vault with its first user and a recovery slot; returns the recovery key (show once)."""
+    check_user_name(admin_name)
+    check_new_passphrase(passphrase)
+    agency = agency or AgencyInfo()
+    if agency.country and (len(agency.country) != 2 or not agency.country.isalpha()):
+        raise UsageError(f"Country {agency.country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+    recovery: list[str] = []
+
+    def populate(vault: store.UnlockedVault) -> None:
+        user_id = new_user_id()
+        private, _public = signing.generate()
+        conn = vault.conn
+        with db.transaction(conn):
+            set_setting(conn, "agency.name", agency.name)
+            set_setting(conn, "agency.country", agency.country.upper())
+            set_setting(conn, "agency.unit", agency.unit)
+            set_setting(conn, "agency.contact", agency.contact)
+            user = user_service.insert_user(conn, user_id, admin_name, display_name or admin_name, role, private)
+            session = Session(vault, user, private)
+            session.record(EventDraft(CustodyAction.VAULT_CREATED, details={"vault_id": vault.header.vault_id}))
+            session.record(
+                EventDraft(CustodyAction.USER_ADDED, details={"user_id": user_id, "name": admin_name,
+                                                              "role": str(role)})
+            )
+            vault.keyslots.add_passphrase_slot(admin_name, user_id, passphrase, vault.master_key, private)
+            recovery.append(vault.keyslots.set_recovery(vault.master_key))
+            vault.keyslots.save()
+
+    store.create(path, populate, migrations)
+    return recovery[0]
+
+
+def recover(path: Path, recovery_key: str, user_name: str, new_passphrase: str) -> Session:
+    """Open the vault with the recovery key and give ``user_name`` a new passphrase and signing key.
+
+    The user's old signing key cannot be recovered (it was wrapped by the forgotten passphrase): it is
+    retired, and its past signatures stay verifiable by its public key.
+    """
+    check_new_passphrase(new_passphrase)
+    vault, _ = store.open_and_unlock(path, lambda slots: slots.unlock_recovery(recovery_key))
+    try:
+        session = user_service.reset_user_key(vault, user_name, new_passphrase)
+    except BaseException:
+        vault.close()
+        raise
+    return session
+
+
+__all__ = ["AgencyInfo", "Unlocked", "init_vault", "recover", "unlock"]

@@ -1,0 +1,1 @@
+"""The on-disk vault: SQLCipher database, key slots, lock file, atomic files."""

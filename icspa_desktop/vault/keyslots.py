@@ -1,0 +1,294 @@
+"""Key slots (LUKS/KeePassXC style): each wraps the one vault master key under its own KEK.
+
+``keyslots.json`` holds, per user, the Argon2id parameters, the wrapped master key and the user's
+wrapped Ed25519 signing key; one more slot holds the master key under the printed recovery key.
+User names are not stored in clear: a slot is found by a salted hash of the name. Rewriting one
+slot (passphrase change) leaves the database and every other slot untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from icspa_desktop.crypto import aead, kdf
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError
+from icspa_desktop.domain.ids import UserId, VaultId, new_id
+from icspa_desktop.vault.atomic import atomic_write
+
+FORMAT = "icspa-keyslots"
+VERSION_LATEST = 1
+VERSIONS_SUPPORTED = frozenset({1})
+
+RECOVERY_KEY_LEN = 32
+_RECOVERY_ALPHABET_GROUP = 4
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def lookup_tag(vault_id: VaultId, user_name: str) -> str:
+    """Salted hash that finds a user's slot without writing the name in clear."""
+    return hashlib.sha256(f"icspa/v1/slot-lookup\0{vault_id}\0{user_name}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PassphraseSlot:
+    id: str
+    user_id: UserId
+    lookup: str
+    kdf: kdf.Argon2Params
+    wrapped_master: bytes
+    wrapped_signing: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "passphrase",
+            "user_id": self.user_id,
+            "lookup": self.lookup,
+            "kdf": self.kdf.to_json(),
+            "wrapped_master": _b64(self.wrapped_master),
+            "wrapped_signing": _b64(self.wrapped_signing),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverySlot:
+    id: str
+    salt: bytes
+    wrapped_master: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "recovery",
+            "kdf": {"algorithm": "hkdf-sha256", "salt": self.salt.hex()},
+            "wrapped_master": _b64(self.wrapped_master),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Unlocked:
+    """What a successful passphrase unlock yields; the caller must drop it on lock."""
+
+    master_key: bytes
+    user_id: UserId
+    signing_private_key: bytes
+
+
+def _master_ad(vault_id: VaultId, slot_id: str, kdf_json: dict[str, Any]) -> bytes:
+    # The KDF parameters are authenticated so nobody can swap in weaker ones unnoticed.
+    params = json.dumps(kdf_json, sort_keys=True, separators=(",", ":"))
+    return f"icspa/v1/slot-master\0{vault_id}\0{slot_id}\0{params}".encode()
+
+
+def _signing_ad(vault_id: VaultId, slot_id: str, user_id: UserId) -> bytes:
+    return f"icspa/v1/slot-signing\0{vault_id}\0{slot_id}\0{user_id}".encode()
+
+
+def format_recovery_key(key: bytes) -> str:
+    text = base64.b32encode(key).decode("ascii").rstrip("=")
+    return "-".join(text[i : i + _RECOVERY_ALPHABET_GROUP] for i in range(0, len(text), _RECOVERY_ALPHABET_GROUP))
+
+
+def parse_recovery_key(text: str) -> bytes:
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    padded = cleaned + "=" * (-len(cleaned) % 8)
+    try:
+        key = base64.b32decode(padded)
+    except ValueError as exc:
+        raise AuthenticationError("That is not a recovery key (expected groups of letters A–Z and 2–7).") from exc
+    if len(key) != RECOVERY_KEY_LEN:
+        raise AuthenticationError("That recovery key has the wrong length; check every group.")
+    return key
+
+
+def _recovery_kek(recovery_key: bytes, salt: bytes) -> bytes:
+    # The recovery key is 256 random bits: a slow KDF adds nothing, HKDF only separates the purpose.
+    return HKDF(hashes.SHA256(), 32, salt, b"icspa/v1/recovery-slot").derive(recovery_key)
+
+
+class KeySlotFile:
+    """The parsed ``keyslots.json`` of one vault. Mutations write the file atomically."""
+
+    def __init__(
+        self,
+        path: Path,
+        vault_id: VaultId,
+        passphrase_slots: list[PassphraseSlot],
+        recovery_slot: RecoverySlot | None,
+    ) -> None:
+        self.path = path
+        self.vault_id = vault_id
+        self._slots = passphrase_slots
+        self._recovery = recovery_slot
+
+    # ---- persistence -------------------------------------------------------------------
+    @classmethod
+    def new(cls, path: Path, vault_id: VaultId) -> KeySlotFile:
+        return cls(path, vault_id, [], None)
+
+    @classmethod
+    def load(cls, path: Path, vault_id: VaultId) -> KeySlotFile:
+        try:
+            raw = json.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise VaultError(f"The vault's key-slot file {path} is missing.") from exc
+        except (OSError, ValueError) as exc:
+            raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise VaultError(f"{path} is not an ICSPA key-slot file.")
+        if raw.get("version") not in VERSIONS_SUPPORTED:
+            raise VaultError(f"Key-slot file version {raw.get('version')!r} is not supported by this version.")
+        if raw.get("vault_id") != vault_id:
+            raise VaultError("The key-slot file belongs to another vault.")
+        slots: list[PassphraseSlot] = []
+        recovery: RecoverySlot | None = None
+        try:
+            for entry in raw["slots"]:
+                if entry["kind"] == "passphrase":
+                    slots.append(
+                        PassphraseSlot(
+                            id=entry["id"],
+                            user_id=UserId(entry["user_id"]),
+                            lookup=entry["lookup"],
+                            kdf=kdf.Argon2Params.from_json(entry["kdf"]),
+                            wrapped_master=_unb64(entry["wrapped_master"]),
+                            wrapped_signing=_unb64(entry["wrapped_signing"]),
+                        )
+                    )
+                elif entry["kind"] == "recovery":
+                    recovery = RecoverySlot(
+                        id=entry["id"],
+                        salt=bytes.fromhex(entry["kdf"]["salt"]),
+                        wrapped_master=_unb64(entry["wrapped_master"]),
+                    )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VaultError(f"The key-slot file {path} is damaged.") from exc
+        return cls(path, vault_id, slots, recovery)
+
+    def to_bytes(self) -> bytes:
+        entries: list[dict[str, Any]] = [slot.to_json() for slot in self._slots]
+        if self._recovery is not None:
+            entries.append(self._recovery.to_json())
+        doc = {"format": FORMAT, "version": VERSION_LATEST, "vault_id": self.vault_id, "slots": entries}
+        return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+    def save(self) -> None:
+        atomic_write(self.path, self.to_bytes())
+
+    # ---- slots -------------------------------------------------------------------------
+    def _find(self, user_name: str) -> PassphraseSlot | None:
+        tag = lookup_tag(self.vault_id, user_name)
+        return next((slot for slot in self._slots if slot.lookup == tag), None)
+
+    def has_user(self, user_name: str) -> bool:
+        return self._find(user_name) is not None
+
+    def slot_for_user_id(self, user_id: UserId) -> PassphraseSlot | None:
+        return next((slot for slot in self._slots if slot.user_id == user_id), None)
+
+    def add_passphrase_slot(
+        self, user_name: str, user_id: UserId, passphrase: str, master_key: bytes, signing_private: bytes
+    ) -> None:
+        """Add a slot for a new user (in memory; call ``save``)."""
+        if self._find(user_name) is not None:
+            raise Conflict(f"User {user_name!r} already has a key slot.")
+        self._slots.append(self._make_slot(new_id(), user_name, user_id, passphrase, master_key, signing_private))
+
+    def _make_slot(
+        self,
+        slot_id: str,
+        user_name: str,
+        user_id: UserId,
+        passphrase: str,
+        master_key: bytes,
+        signing_private: bytes,
+    ) -> PassphraseSlot:
+        params = kdf.new_params()
+        kek = kdf.derive_kek(passphrase, params)
+        return PassphraseSlot(
+            id=slot_id,
+            user_id=user_id,
+            lookup=lookup_tag(self.vault_id, user_name),
+            kdf=params,
+            wrapped_master=aead.seal(kek, master_key, _master_ad(self.vault_id, slot_id, params.to_json())),
+            wrapped_signing=aead.seal(kek, signing_private, _signing_ad(self.vault_id, slot_id, user_id)),
+        )
+
+    def unlock(self, user_name: str, passphrase: str) -> Unlocked:
+        slot = self._find(user_name)
+        if slot is None:
+            # Spend the same time as a real attempt so a user's existence does not leak by timing.
+            kdf.derive_kek(passphrase, kdf.new_params())
+            raise AuthenticationError("Wrong user name or passphrase.")
+        kek = kdf.derive_kek(passphrase, slot.kdf)
+        try:
+            master = aead.open_sealed(kek, slot.wrapped_master, _master_ad(self.vault_id, slot.id, slot.kdf.to_json()))
+            signing = aead.open_sealed(kek, slot.wrapped_signing, _signing_ad(self.vault_id, slot.id, slot.user_id))
+        except aead.SealError:
+            raise AuthenticationError("Wrong user name or passphrase.") from None
+        return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing)
+
+    def rewrite_slot(
+        self, user_name: str, user_id: UserId, new_passphrase: str, master_key: bytes, signing_private: bytes
+    ) -> None:
+        """Replace one user's slot (new salt, current KDF profile); in memory, call ``save``."""
+        for index, slot in enumerate(self._slots):
+            if slot.user_id == user_id:
+                self._slots[index] = self._make_slot(
+                    slot.id, user_name, user_id, new_passphrase, master_key, signing_private
+                )
+                return
+        self._slots.append(self._make_slot(new_id(), user_name, user_id, new_passphrase, master_key, signing_private))
+
+    def rename_lookup(self, user_id: UserId, new_name: str) -> None:
+        for index, slot in enumerate(self._slots):
+            if slot.user_id == user_id:
+                self._slots[index] = replace(slot, lookup=lookup_tag(self.vault_id, new_name))
+
+    def remove_slot(self, user_id: UserId) -> None:
+        self._slots = [slot for slot in self._slots if slot.user_id != user_id]
+
+    # ---- recovery ----------------------------------------------------------------------
+    def set_recovery(self, master_key: bytes) -> str:
+        """Create (or replace) the recovery slot; returns the recovery key to print, once."""
+        key = os.urandom(RECOVERY_KEY_LEN)
+        salt = os.urandom(16)
+        slot_id = new_id()
+        ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot_id}".encode()
+        self._recovery = RecoverySlot(slot_id, salt, aead.seal(_recovery_kek(key, salt), master_key, ad))
+        return format_recovery_key(key)
+
+    @property
+    def has_recovery(self) -> bool:
+        return self._recovery is not None
+
+    def unlock_recovery(self, recovery_text: str) -> bytes:
+        if self._recovery is None:
+            raise AuthenticationError("This vault has no recovery key slot.")
+        key = parse_recovery_key(recovery_text)
+        slot = self._recovery
+        ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot.id}".encode()
+        try:
+            return aead.open_sealed(_recovery_kek(key, slot.salt), slot.wrapped_master, ad)
+        except aead.SealError:
+            raise AuthenticationError("That recovery key does not open this vault.") from None
+
+    @property
+    def slot_params(self) -> list[tuple[UserId, kdf.Argon2Params]]:
+        return [(slot.user_id, slot.kdf) for slot in self._slots]

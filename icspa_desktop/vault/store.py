@@ -1,0 +1,195 @@
+"""Create, open, unlock and lock a vault directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from icspa_desktop.crypto import keys
+from icspa_desktop.domain.errors import Conflict, VaultError, VaultLocked
+from icspa_desktop.domain.ids import VaultId, new_id
+from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir
+from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
+from icspa_desktop.vault.layout import VaultLayout
+from icspa_desktop.vault.lockfile import VaultLock
+from icspa_desktop.vault.migrations import MIGRATIONS, Migration, migrate
+
+HEADER_FORMAT = "icspa-vault"
+HEADER_VERSION = 1
+_INIT_PREFIX = ".icspa-init-"
+
+
+@dataclass(frozen=True, slots=True)
+class VaultHeader:
+    vault_id: VaultId
+    version: int
+    created_at: str
+
+    def to_bytes(self) -> bytes:
+        doc = {"format": HEADER_FORMAT, "version": self.version, "vault_id": self.vault_id,
+               "created_at": self.created_at}
+        return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def load(cls, layout: VaultLayout) -> VaultHeader:
+        if not layout.root.is_dir():
+            raise VaultError(f"No vault at {layout.root}. Create one with 'icspa vault init'.")
+        try:
+            raw = json.loads(layout.header.read_bytes())
+        except FileNotFoundError:
+            raise VaultError(f"{layout.root} is not an ICSPA vault (no vault.json).") from None
+        except (OSError, ValueError) as exc:
+            raise VaultError(f"The vault header {layout.header} is unreadable or damaged.") from exc
+        if not isinstance(raw, dict) or raw.get("format") != HEADER_FORMAT:
+            raise VaultError(f"{layout.root} is not an ICSPA vault.")
+        if raw.get("version") != HEADER_VERSION:
+            raise VaultError(f"Vault format version {raw.get('version')!r} is not supported by this program.")
+        return cls(VaultId(str(raw["vault_id"])), int(raw["version"]), str(raw["created_at"]))
+
+
+class UnlockedVault:
+    """An unlocked vault: open database, master key in memory. ``close()`` drops both."""
+
+    def __init__(self, layout: VaultLayout, header: VaultHeader, slots: KeySlotFile, master_key: bytes,
+                 conn: db.Connection, lock: VaultLock) -> None:
+        self.layout = layout
+        self.header = header
+        self.keyslots = slots
+        self._master_key: bytearray | None = bytearray(master_key)
+        self._conn: db.Connection | None = conn
+        self._lock = lock
+
+    @property
+    def conn(self) -> db.Connection:
+        if self._conn is None:
+            raise VaultLocked("The vault is locked; unlock it again.")
+        return self._conn
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def master_key(self) -> bytes:
+        if self._master_key is None:
+            raise VaultLocked("The vault is locked; unlock it again.")
+        return bytes(self._master_key)
+
+    def subkey(self, purpose: str) -> bytes:
+        return keys.derive_subkey(self.master_key, purpose)
+
+    def close(self) -> None:
+        """Lock: close the database, overwrite the master key copy we own, release the process lock."""
+        if self._conn is not None:
+            with contextlib.suppress(db.DatabaseError):
+                self._conn.close()
+            self._conn = None
+        if self._master_key is not None:
+            for i in range(len(self._master_key)):
+                self._master_key[i] = 0
+            self._master_key = None
+        self._lock.release()
+
+
+def vault_exists(path: Path) -> bool:
+    return VaultLayout(path).header.exists()
+
+
+def _clean_stale_inits(parent: Path) -> None:
+    # Leftovers of an init killed before its final rename: encrypted and never visible as a vault.
+    for stale in parent.glob(_INIT_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+Populate = Callable[[UnlockedVault], None]
+
+
+def create(path: Path, populate: Populate, migrations: list[Migration] | None = None) -> None:
+    """Build a complete vault in a hidden sibling directory and move it into place in one rename.
+
+    ``populate`` receives the unlocked new vault (schema in place) and adds key slots, the first
+    user and the first custody events. A crash before the rename leaves no vault at ``path``.
+    """
+    path = path.expanduser().absolute()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise Conflict(f"{path} already exists and is not empty; choose another vault location.")
+    make_private_dir(path.parent)
+    _clean_stale_inits(path.parent)
+    staging = path.parent / f"{_INIT_PREFIX}{path.name}-{secrets.token_hex(4)}"
+    make_private_dir(staging)
+    try:
+        layout = VaultLayout(staging)
+        header = VaultHeader(VaultId(new_id()), HEADER_VERSION, datetime.now(UTC).isoformat(timespec="seconds"))
+        atomic_write(layout.header, header.to_bytes())
+        make_private_dir(layout.blobs)
+        make_private_dir(layout.staging)
+        lock = VaultLock(layout.lock)
+        lock.acquire()
+        master = keys.new_master_key()
+        conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER), create=True)
+        vault = UnlockedVault(layout, header, KeySlotFile.new(layout.keyslots, header.vault_id), master, conn, lock)
+        try:
+            migrate(conn, MIGRATIONS if migrations is None else migrations)
+            populate(vault)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            vault.close()
+        for name in os.listdir(staging):
+            with contextlib.suppress(IsADirectoryError):
+                fd = os.open(staging / name, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+        fsync_dir(staging)
+        if path.exists():
+            path.rmdir()  # empty (checked above); rename cannot replace a directory portably
+        os.rename(staging, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def open_and_unlock(
+    path: Path,
+    unlock: Callable[[KeySlotFile], Unlocked | bytes],
+    migrations: list[Migration] | None = None,
+) -> tuple[UnlockedVault, Unlocked | None]:
+    """Take the process lock, unlock with ``unlock`` (a passphrase or recovery attempt), open the DB."""
+    layout = VaultLayout(path.expanduser().absolute())
+    header = VaultHeader.load(layout)
+    lock = VaultLock(layout.lock)
+    lock.acquire()
+    try:
+        slots = KeySlotFile.load(layout.keyslots, header.vault_id)
+        result = unlock(slots)
+        master = result.master_key if isinstance(result, Unlocked) else result
+        conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
+        try:
+            migrate(conn, MIGRATIONS if migrations is None else migrations)
+        except BaseException:
+            conn.close()
+            raise
+        _empty_staging(layout)
+    except BaseException:
+        lock.release()
+        raise
+    vault = UnlockedVault(layout, header, slots, master, conn, lock)
+    return vault, result if isinstance(result, Unlocked) else None
+
+
+def _empty_staging(layout: VaultLayout) -> None:
+    """Partial writes of a process that died mid-write; they are encrypted and referenced by nothing."""
+    make_private_dir(layout.staging)
+    for leftover in layout.staging.iterdir():
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)

@@ -1,0 +1,78 @@
+"""Shared fixtures: real vaults in temporary directories, real keys, real SQLCipher files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Cheap Argon2id for the whole run (also set by dev.sh); real parameters are tested explicitly.
+os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from icspa_desktop.domain.enums import Role  # noqa: E402
+from icspa_desktop.services import users  # noqa: E402
+from icspa_desktop.services.session import Session, unlock  # noqa: E402
+from icspa_desktop.services.vault_service import AgencyInfo, init_vault  # noqa: E402
+
+ADMIN = "alice"
+ADMIN_PASS = "alice-passphrase"
+PASSPHRASES = {
+    Role.ADMINISTRATOR: ADMIN_PASS,
+    Role.SUPERVISOR: "sam-passphrase",
+    Role.INVESTIGATOR: "ivan-passphrase",
+    Role.AUDITOR: "audrey-passphrase",
+}
+NAMES = {Role.ADMINISTRATOR: ADMIN, Role.SUPERVISOR: "sam", Role.INVESTIGATOR: "ivan", Role.AUDITOR: "audrey"}
+
+
+@dataclass
+class VaultInfo:
+    path: Path
+    recovery_key: str
+
+    def session(self, role: Role = Role.ADMINISTRATOR) -> Session:
+        return unlock(self.path, NAMES[role], PASSPHRASES[role])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real user's vault or settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for var in ("ICSPA_VAULT", "ICSPA_USER", "ICSPA_PASSPHRASE", "ICSPA_NEW_PASSPHRASE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> VaultInfo:
+    """A fresh vault with one user per role."""
+    path = tmp_path / "vault"
+    recovery = init_vault(path, ADMIN, ADMIN_PASS, display_name="Alice Admin",
+                          agency=AgencyInfo("Test Police", "NL", "Digital Forensics", "lab@example.org"))
+    with unlock(path, ADMIN, ADMIN_PASS) as session:
+        for role in (Role.SUPERVISOR, Role.INVESTIGATOR, Role.AUDITOR):
+            users.add_user(session, NAMES[role], role, PASSPHRASES[role])
+    return VaultInfo(path, recovery)
+
+
+@pytest.fixture
+def admin(vault: VaultInfo) -> Iterator[Session]:
+    with vault.session() as session:
+        yield session
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input_text: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``icspa`` in a real subprocess (exit codes, stderr lines)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "icspa_desktop", *args], capture_output=True, text=True,
+                          env=full_env, input=input_text, timeout=timeout, check=False)
