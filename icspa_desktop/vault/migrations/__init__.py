@@ -30,9 +30,9 @@ def discover() -> list[Migration]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         found.append(Migration(int(module.VERSION), info.name, module.apply))
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"schema migrations are not contiguous at {migration.name}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two schema migrations share a version: {versions}")
     return found
 
 
