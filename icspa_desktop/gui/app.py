@@ -1,0 +1,194 @@
+"""``icspa-desktop``: first-run wizard or unlock dialog, then the main window; locks on demand and when idle."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import QApplication
+
+from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop.gui.idle import IdleWatcher
+from icspa_desktop.gui.main_window import MainWindow
+from icspa_desktop.gui.ops import show_error
+from icspa_desktop.gui.resources import apply_stylesheet
+from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
+from icspa_desktop.gui.settings_dialog import SettingsDialog
+from icspa_desktop.gui.unlock_dialog import UnlockDialog
+from icspa_desktop.gui.vault_wizard import CreateVaultWizard
+from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
+from icspa_desktop.vault.store import vault_exists
+
+
+class DesktopApp(QObject):
+    """The session's life cycle: create or unlock, show, lock, quit. Holds the only ``Session``."""
+
+    unlocked = Signal(object)
+    locked = Signal()
+    finished = Signal()  # the user quit; main() ends the event loop
+
+    def __init__(self, app: QApplication, vault_path: Path, settings: AppSettings,
+                 auto_lock_minutes: float | None = None) -> None:
+        super().__init__()
+        self.vault_path = vault_path
+        self.settings = settings
+        self.session: Session | None = None
+        self.unlock_dialog: UnlockDialog | None = None
+        self.wizard: CreateVaultWizard | None = None
+        self._done = False
+
+        self.window = MainWindow(vault_path)
+        self.window.lock_requested.connect(self.lock)
+        self.window.settings_requested.connect(self.open_settings)
+        self.window.closing.connect(self.quit)
+
+        self.idle = IdleWatcher(self)
+        self.idle.set_timeout_minutes(settings.auto_lock_minutes if auto_lock_minutes is None else auto_lock_minutes)
+        self.idle.idle.connect(self.lock)
+        app.installEventFilter(self.idle)
+
+    def start(self) -> None:
+        if vault_exists(self.vault_path):
+            self.show_unlock()
+        else:
+            self.show_wizard()
+
+    # ---- create ---------------------------------------------------------------------
+    def show_wizard(self) -> CreateVaultWizard:
+        wizard = CreateVaultWizard(self.vault_path)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.vault_created.connect(self._vault_created)
+        wizard.rejected.connect(self.quit)
+        self.wizard = wizard
+        wizard.show()
+        return wizard
+
+    def _vault_created(self, path: Path, admin_name: str) -> None:
+        self.wizard = None
+        if path != self.vault_path:
+            self.vault_path = path
+            self.window.set_vault_path(path)
+            self.settings.vault_path = str(path)  # the next start without --vault finds it
+        self.settings.last_user = admin_name
+        self.show_unlock()
+
+    # ---- unlock / lock ---------------------------------------------------------------
+    def show_unlock(self) -> UnlockDialog:
+        parent = self.window if self.window.isVisible() else None
+        path = self.vault_path
+        dialog = UnlockDialog(path, lambda user, passphrase: unlock(path, user, passphrase),
+                              self.settings.last_user, parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.unlocked.connect(self._unlocked)
+        dialog.rejected.connect(self.quit)
+        self.unlock_dialog = dialog
+        if parent is None:
+            dialog.show()
+        else:
+            dialog.open()  # window-modal over the locked window
+        return dialog
+
+    def _unlocked(self, session: Session) -> None:
+        self.unlock_dialog = None
+        if self._done:  # quit while the KDF ran
+            session.lock()
+            return
+        self.session = session
+        self.settings.last_user = session.user.name
+        try:
+            self.window.show_session(session)
+        except Exception as exc:
+            self.lock()
+            show_error(self.unlock_dialog, exc)
+            return
+        self.window.show()
+        self.idle.arm()
+        self.unlocked.emit(session)
+
+    def lock(self) -> None:
+        """Ctrl+L and idle: forget every view of the data, close the database, drop keys, ask again."""
+        if self.session is None:
+            return
+        session, self.session = self.session, None
+        self.idle.disarm()
+        self.window.show_locked()
+        session.lock()
+        self.locked.emit()
+        if not self._done:
+            self.show_unlock()
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.idle.set_timeout_minutes(self.settings.auto_lock_minutes))
+        dialog.open()
+        return dialog
+
+    def quit(self) -> None:
+        """Lock and close everything (Ctrl+Q, window closed, Quit in the unlock dialog or wizard)."""
+        if self._done:
+            return
+        self._done = True
+        self.lock()
+        self.idle.disarm()
+        if self.unlock_dialog is not None and not self.unlock_dialog.busy:
+            self.unlock_dialog.done(0)
+        self.unlock_dialog = None
+        self.window.close()
+        self.finished.emit()
+
+
+def _auto_lock_minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not 0 <= minutes <= MAX_AUTO_LOCK_MINUTES:
+        raise argparse.ArgumentTypeError(f"use 0 (never) to {MAX_AUTO_LOCK_MINUTES:.0f} minutes")
+    return minutes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="icspa-desktop", description=f"{TOOL_NAME} — desktop app")
+    parser.add_argument("--version", action="version", version=f"icspa-desktop {__version__}")
+    parser.add_argument("--vault", metavar="PATH", help=f"vault directory (env {VAULT_ENV}; default: "
+                        "the platform data dir, or the vault the wizard created last)")
+    parser.add_argument("--auto-lock-minutes", metavar="MIN", type=_auto_lock_minutes,
+                        help="lock after this many idle minutes (0 = never; default: the Settings value, 10)")
+    return parser
+
+
+def resolve_vault_path(option: str | None, settings: AppSettings) -> Path:
+    """``--vault``, else ``ICSPA_VAULT``, else the wizard's last location, else the platform default."""
+    if option:
+        return Path(option).expanduser().absolute()
+    if not os.environ.get(VAULT_ENV) and settings.vault_path and vault_exists(Path(settings.vault_path)):
+        return Path(settings.vault_path)
+    return default_vault_path().absolute()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, qt_args = build_parser().parse_known_args(argv)
+    os.umask(0o077)  # nothing this process writes is readable by other users
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName(TOOL_NAME)
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)  # the wizard → unlock → window hand-overs close windows on purpose
+    apply_stylesheet(app)
+    settings = AppSettings()
+    controller = DesktopApp(app, resolve_vault_path(args.vault, settings), settings, args.auto_lock_minutes)
+    controller.finished.connect(app.quit)
+    controller.start()
+    code = app.exec()
+    QThreadPool.globalInstance().waitForDone()
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

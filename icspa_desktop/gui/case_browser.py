@@ -1,0 +1,181 @@
+"""The case list (filterable, sortable) beside a tabbed detail pane for the selected case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.ids import CaseId
+from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.case_details import CaseDetailsWidget
+from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel
+from icspa_desktop.services.session import Session
+
+# Builds one tab's widget for the selected case (evidence, custody, ...). Called again for each case.
+CaseTabFactory = Callable[[Session, Case], QWidget]
+
+
+def _placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("placeholder")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+class CaseBrowser(QSplitter):
+    """Emits ``current_case_changed(Case | None)``; ``clear()`` removes every case from view."""
+
+    current_case_changed = Signal(object)
+    activated = Signal()  # double-click or Enter on a case
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self._session: Session | None = None
+        self._factories: list[tuple[str, CaseTabFactory]] = []
+        self._current: Case | None = None
+
+        self.model = CaseTableModel()
+        self.proxy = CaseFilterModel(self.model)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("caseFilter")
+        self.filter_edit.setPlaceholderText("Filter cases (Ctrl+F)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+
+        self.table = QTableView()
+        self.table.setObjectName("caseTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(CaseColumn.UPDATED, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((CaseColumn.NUMBER, 95), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
+                              (CaseColumn.TLP, 142), (CaseColumn.UPDATED, 128)):
+            self.table.setColumnWidth(column, width)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.activated.connect(lambda _index: self.activated.emit())
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 6, 3, 6)
+        left_layout.addWidget(self.filter_edit)
+        left_layout.addWidget(self.table)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("caseTabs")
+        self.details = CaseDetailsWidget()
+        self.tabs.addTab(self.details, "Details")
+
+        self.addWidget(left)
+        self.addWidget(self.tabs)
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 2)
+        self.setSizes([720, 460])
+        self.setChildrenCollapsible(False)
+
+    # ---- content -------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        self._session = session
+
+    def set_cases(self, cases: list[Case], select: CaseId | None = None) -> None:
+        keep = select or (self._current.id if self._current else None)
+        self.model.set_cases(cases)
+        if keep is None or not self.select_case(keep):
+            self._set_current(None)
+
+    def update_case(self, case: Case) -> None:
+        """Show a created or edited case and select it."""
+        self.model.update_case(case)
+        self.proxy.invalidate()
+        self.select_case(case.id)
+        if self._current is not None and self._current.id == case.id:
+            self._set_current(case)
+
+    def select_case(self, case_id: CaseId) -> bool:
+        row = self.model.row_of(case_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():  # hidden by the filter
+            self.filter_edit.clear()
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+        self.table.selectRow(index.row())
+        self.table.scrollTo(index)
+        return True
+
+    def current_case(self) -> Case | None:
+        return self._current
+
+    def clear(self) -> None:
+        """Forget every case and every widget built from one (the vault is locking)."""
+        self._session = None
+        self.filter_edit.clear()
+        self.model.clear()
+        self._set_current(None)
+        self.details.clear()
+
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
+
+    # ---- extra tabs ----------------------------------------------------------------
+    def add_case_tab(self, title: str, factory: CaseTabFactory) -> None:
+        """Add a tab after "Details" whose widget ``factory(session, case)`` builds for each selected case."""
+        self._factories.append((title, factory))
+        self.tabs.addTab(self._tab_widget(factory), title)
+
+    def _tab_widget(self, factory: CaseTabFactory) -> QWidget:
+        if self._session is None or self._current is None:
+            return _placeholder("Select a case in the list.")
+        return factory(self._session, self._current)
+
+    def _rebuild_tabs(self) -> None:
+        selected = self.tabs.currentIndex()
+        for offset, (title, factory) in enumerate(self._factories, start=1):
+            old = self.tabs.widget(offset)
+            self.tabs.removeTab(offset)
+            if old is not None:
+                old.deleteLater()
+            self.tabs.insertTab(offset, self._tab_widget(factory), title)
+        self.tabs.setCurrentIndex(selected)
+
+    # ---- selection -----------------------------------------------------------------
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            self._set_current(None)
+            return
+        source: QModelIndex = self.proxy.mapToSource(rows[0])
+        self._set_current(self.model.case_at(source.row()))
+
+    def _set_current(self, case: Case | None) -> None:
+        changed = (case is None) != (self._current is None) or (
+            case is not None and self._current is not None and case.id != self._current.id)
+        self._current = case
+        if case is None:
+            self.details.clear_case()
+        else:
+            self.details.show_case(case)
+        if changed:
+            self._rebuild_tabs()
+        self.current_case_changed.emit(case)

@@ -1,0 +1,138 @@
+"""The "Details" tab: every field of one case, with its markings as badges."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.markings import HANDLING_MEANINGS, HandlingBadge, TlpBadge, local_time
+
+_EMPTY = "—"
+
+
+def _value_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # case data is never interpreted as markup
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label
+
+
+class CaseDetailsWidget(QStackedWidget):
+    """Shows one case or a placeholder; ``clear()`` removes every value (lock)."""
+
+    FIELDS = (
+        ("description", "Description"),
+        ("status", "Status"),
+        ("lead_investigator", "Lead investigator"),
+        ("jurisdiction", "Jurisdiction / agency"),
+        ("legal_authority", "Legal authority"),
+        ("handling", "Handling code"),
+        ("handling_text", "Handling restriction"),
+        ("tlp", "TLP"),
+        ("created", "Created"),
+        ("created_by", "Created by"),
+        ("updated", "Last updated"),
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._placeholder = QLabel("Select a case in the list to see its details.")
+        self._placeholder.setObjectName("placeholder")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.addWidget(self._placeholder)
+
+        page = QWidget()
+        page.setObjectName("detailsPage")
+        outer = QVBoxLayout(page)
+        outer.setContentsMargins(16, 14, 16, 14)
+        self.heading = _value_label()
+        self.heading.setObjectName("caseHeading")
+        outer.addWidget(self.heading)
+        badges = QHBoxLayout()
+        self.handling_badge = HandlingBadge()
+        self.tlp_badge = TlpBadge()
+        badges.addWidget(self.tlp_badge)
+        badges.addWidget(self.handling_badge)
+        badges.addStretch(1)
+        outer.addLayout(badges)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        form.setHorizontalSpacing(14)
+        form.setVerticalSpacing(8)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        self.values: dict[str, QLabel] = {}
+        for key, title in self.FIELDS:
+            name = QLabel(title)
+            name.setObjectName("fieldName")
+            value = _value_label()
+            value.setObjectName(f"value_{key}")
+            self.values[key] = value
+            form.addRow(name, value)
+        outer.addLayout(form)
+        outer.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(page)
+        self.addWidget(scroll)
+        self._user_names: dict[str, str] = {}
+        self.clear()
+
+    def set_user_names(self, names: dict[str, str]) -> None:
+        """User id → display name, for "Created by"."""
+        self._user_names = dict(names)
+
+    def show_case(self, case: Case) -> None:
+        fields = case.fields
+        self.heading.setText(f"{case.number} — {case.title}")
+        self.tlp_badge.set_tlp(fields.tlp)
+        self.handling_badge.set_code(fields.handling_code)
+        text = {
+            "description": fields.description,
+            "status": case.status.value.capitalize(),
+            "lead_investigator": fields.lead_investigator,
+            "jurisdiction": fields.jurisdiction,
+            "legal_authority": fields.legal_authority,
+            "handling": f"{fields.handling_code.value} — {HANDLING_MEANINGS[fields.handling_code]}",
+            "handling_text": fields.handling_text,
+            "tlp": f"TLP:{fields.tlp.value}",
+            "created": local_time(case.created_at),
+            "created_by": self._user_names.get(case.created_by, case.created_by),
+            "updated": local_time(case.updated_at),
+        }
+        for key, label in self.values.items():
+            label.setText(text[key] or _EMPTY)
+        self.setCurrentIndex(1)
+
+    def clear_case(self) -> None:
+        """Back to the placeholder."""
+        self.heading.clear()
+        self.tlp_badge.set_tlp(None)
+        self.handling_badge.set_code(None)
+        for label in self.values.values():
+            label.clear()
+        self.setCurrentIndex(0)
+
+    def clear(self) -> None:
+        """Forget the case and the user names (lock)."""
+        self.clear_case()
+        self._user_names = {}
+
+    def shown_text(self) -> str:
+        """Every piece of case data currently displayed (tests check it is empty after lock)."""
+        parts = [self.heading.text(), self.tlp_badge.text(), self.handling_badge.text()]
+        parts += [label.text() for label in self.values.values()]
+        return "".join(parts)

@@ -1,0 +1,62 @@
+"""Idle detection for auto-lock: any key or mouse input anywhere in the app restarts the timer."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+
+_ACTIVITY = frozenset({
+    QEvent.Type.KeyPress, QEvent.Type.KeyRelease, QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
+    QEvent.Type.MouseButtonDblClick, QEvent.Type.MouseMove, QEvent.Type.Wheel, QEvent.Type.TouchBegin,
+    QEvent.Type.TabletPress, QEvent.Type.Shortcut,
+})
+
+
+class IdleWatcher(QObject):
+    """Install on the QApplication; emits ``idle`` once after ``timeout_ms`` without user input while armed."""
+
+    idle = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.idle)
+        self._timeout_ms = 0
+        self._armed = False
+
+    @property
+    def timeout_ms(self) -> int:
+        return self._timeout_ms
+
+    def set_timeout_ms(self, timeout_ms: int) -> None:
+        """0 disables auto-lock."""
+        self._timeout_ms = max(0, int(timeout_ms))
+        self._restart()
+
+    def set_timeout_minutes(self, minutes: float) -> None:
+        self.set_timeout_ms(round(minutes * 60_000))
+
+    def arm(self) -> None:
+        """Start watching (after unlock)."""
+        self._armed = True
+        self._restart()
+
+    def disarm(self) -> None:
+        """Stop watching (while locked)."""
+        self._armed = False
+        self._timer.stop()
+
+    @property
+    def active(self) -> bool:
+        return self._timer.isActive()
+
+    def _restart(self) -> None:
+        if self._armed and self._timeout_ms > 0:
+            self._timer.start(self._timeout_ms)
+        else:
+            self._timer.stop()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self._armed and event.type() in _ACTIVITY:
+            self._restart()
+        return False

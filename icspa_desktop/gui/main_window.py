@@ -1,0 +1,240 @@
+"""The main window: actions, menus, status bar, and the case browser (layout and wiring only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop.domain.enums import CaseStatus
+from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
+from icspa_desktop.gui.case_dialog import CaseDialog
+from icspa_desktop.gui.ops import show_error
+from icspa_desktop.services import cases, users
+from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.session import Session
+
+
+class MainWindow(QMainWindow):
+    """Shows the unlocked session's cases; ``show_locked()`` empties every view of vault data."""
+
+    lock_requested = Signal()
+    settings_requested = Signal()
+    closing = Signal()  # the window is closing: lock the vault, the app ends
+
+    def __init__(self, vault_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(TOOL_NAME)
+        self.resize(1180, 720)
+        self._vault_path = vault_path
+        self.session: Session | None = None
+
+        self.browser = CaseBrowser()
+        self.browser.current_case_changed.connect(lambda _case: self._update_actions())
+        self.browser.activated.connect(self.edit_case)
+        locked = QLabel("The vault is locked.")
+        locked.setObjectName("lockedBanner")
+        locked.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(locked)
+        self.stack.addWidget(self.browser)
+        self.setCentralWidget(self.stack)
+
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self.show_locked()
+
+    # ---- construction --------------------------------------------------------------
+    def _action(self, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+                slot: object, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        self.new_case_action = self._action("&New case…", "Ctrl+N", self.new_case, "Create a new case")
+        self.edit_case_action = self._action("&Edit case…", "Ctrl+E", self.edit_case, "Edit the selected case")
+        self.close_case_action = self._action("&Close case…", None, self.toggle_case_status,
+                                              "Close or reopen the selected case")
+        self.refresh_action = self._action("&Refresh", QKeySequence.StandardKey.Refresh, self.refresh,
+                                           "Reload the case list")
+        self.find_action = self._action("&Find", "Ctrl+F", self.browser.focus_filter, "Filter the case list")
+        self.lock_action = self._action("&Lock", "Ctrl+L", self.lock_requested.emit,
+                                        "Lock the vault: close the database and forget the keys")
+        self.settings_action = self._action("&Settings…", None, self.settings_requested.emit, "Preferences")
+        self.quit_action = self._action("&Quit", "Ctrl+Q", self.close, "Lock the vault and quit")
+        self.about_action = self._action("&About", None, self._about, "About this program")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self._session_actions = (self.new_case_action, self.edit_case_action, self.close_case_action,
+                                 self.refresh_action, self.find_action, self.lock_action)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        vault_menu = menu.addMenu("&Vault")
+        vault_menu.addActions([self.lock_action, self.settings_action])
+        vault_menu.addSeparator()
+        vault_menu.addAction(self.quit_action)
+        case_menu = menu.addMenu("&Case")
+        case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
+        case_menu.addSeparator()
+        case_menu.addActions([self.find_action, self.refresh_action])
+        menu.addMenu("&Help").addAction(self.about_action)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
+        toolbar.addSeparator()
+        toolbar.addAction(self.lock_action)
+
+    def _build_status_bar(self) -> None:
+        self.vault_label = QLabel()
+        self.vault_label.setObjectName("vaultLabel")
+        self.user_label = QLabel()
+        self.user_label.setObjectName("userLabel")
+        self.state_label = QLabel()
+        self.state_label.setObjectName("stateLabel")
+        bar = self.statusBar()
+        bar.addWidget(self.vault_label, 1)
+        bar.addPermanentWidget(self.user_label)
+        bar.addPermanentWidget(self.state_label)
+
+    # ---- session -------------------------------------------------------------------
+    def show_session(self, session: Session) -> None:
+        """Show the unlocked vault's cases (after unlock)."""
+        self.session = session
+        self.browser.set_session(session)
+        self.browser.details.set_user_names({user.id: user.display_name for user in users.list_users(session)})
+        self.browser.set_cases(cases.list_cases(session))
+        self.stack.setCurrentWidget(self.browser)
+        self.vault_label.setText(f"Vault: {session.vault_path}")
+        self.user_label.setText(f"{session.user.display_name} ({session.user.name}) · {session.user.role}")
+        self.state_label.setText("Unlocked")
+        self._update_actions()
+        self.browser.table.setFocus()
+
+    def show_locked(self) -> None:
+        """Drop every trace of vault data from the window and its dialogs (the session is locked)."""
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible() and dialog.objectName() != "unlockDialog":
+                dialog.reject()
+        self.session = None
+        self.browser.clear()
+        self.stack.setCurrentIndex(0)
+        self.vault_label.setText(f"Vault: {self._vault_path}")
+        self.user_label.setText("")
+        self.state_label.setText("Locked")
+        self._update_actions()
+
+    def set_vault_path(self, path: Path) -> None:
+        self._vault_path = path
+        if self.session is None:
+            self.vault_label.setText(f"Vault: {path}")
+
+    def add_case_tab(self, title: str, factory: CaseTabFactory) -> None:
+        """Add a tab to the case pane; ``factory(session, case)`` builds its widget for each selected case."""
+        self.browser.add_case_tab(title, factory)
+
+    def _can(self, permission: Permission) -> bool:
+        return self.session is not None and allowed(self.session.user.role, permission)
+
+    def _update_actions(self) -> None:
+        unlocked = self.session is not None
+        case = self.browser.current_case()
+        for action in self._session_actions:
+            action.setEnabled(unlocked)
+        self.new_case_action.setEnabled(self._can(Permission.CREATE_CASE))
+        self.edit_case_action.setEnabled(case is not None and self._can(Permission.EDIT_CASE))
+        self.close_case_action.setEnabled(case is not None and self._can(Permission.CLOSE_CASE))
+        closed = case is not None and case.status is CaseStatus.CLOSED
+        self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
+
+    # ---- case actions --------------------------------------------------------------
+    def refresh(self) -> None:
+        if self.session is not None:
+            self.browser.set_cases(cases.list_cases(self.session))
+
+    def new_case(self) -> CaseDialog | None:
+        """Open the create-case dialog (returned for tests)."""
+        session = self.session
+        if session is None or not self.new_case_action.isEnabled():
+            return None
+        return self._open_case_dialog(CaseDialog(lambda fields, _reason: cases.create_case(session, fields),
+                                                 parent=self))
+
+    def edit_case(self) -> CaseDialog | None:
+        session, case = self.session, self.browser.current_case()
+        if session is None or case is None or not self.edit_case_action.isEnabled():
+            return None
+
+        def submit(fields: CaseFields, reason: str) -> Case:
+            return cases.edit_case(session, case.id, fields, reason)
+
+        return self._open_case_dialog(CaseDialog(submit, case, parent=self))
+
+    def _open_case_dialog(self, dialog: CaseDialog) -> CaseDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.saved.connect(self._case_saved)
+        dialog.open()
+        return dialog
+
+    def _case_saved(self, case: Case) -> None:
+        self.browser.update_case(case)
+        self._update_actions()
+
+    def toggle_case_status(self) -> QInputDialog | None:
+        """Close or reopen the selected case, asking for the reason (recorded in the custody event)."""
+        session, case = self.session, self.browser.current_case()
+        if session is None or case is None or not self.close_case_action.isEnabled():
+            return None
+        target = CaseStatus.OPEN if case.status is CaseStatus.CLOSED else CaseStatus.CLOSED
+        verb = "Reopen" if target is CaseStatus.OPEN else "Close"
+        prompt = QInputDialog(self)
+        prompt.setObjectName("statusReasonDialog")
+        prompt.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        prompt.setWindowTitle(f"{verb} case {case.number}")
+        prompt.setLabelText(f"{verb} case {case.number}. Reason (recorded in the chain of custody):")
+        prompt.setOkButtonText(verb)
+
+        def apply(reason: str) -> None:
+            try:
+                updated = cases.set_status(session, case.id, target, reason.strip())
+            except IcspaError as exc:
+                show_error(self, exc)
+                return
+            self._case_saved(updated)
+
+        prompt.textValueSelected.connect(apply)
+        prompt.open()
+        return prompt
+
+    def _about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {TOOL_NAME}",
+                          f"{TOOL_NAME} {__version__}\nSecure, offline handling of digital evidence.",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Ctrl+Q and the window manager's close button both end here: the vault is locked on the way out.
+        self.closing.emit()
+        event.accept()

@@ -1,0 +1,61 @@
+"""The desktop app's own preferences (not vault data), in an INI file under the user's config dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QSettings
+
+DEFAULT_AUTO_LOCK_MINUTES = 10.0
+MAX_AUTO_LOCK_MINUTES = 24 * 60.0
+
+
+def settings_path() -> Path:
+    """``$XDG_CONFIG_HOME/icspa/desktop.ini``; read from the environment on every call, so tests isolate it."""
+    return Path(platformdirs.user_config_dir("icspa", appauthor=False)) / "desktop.ini"
+
+
+class AppSettings:
+    """Typed access to the few preferences; holds no secrets and no case data."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._qsettings = QSettings(str(path or settings_path()), QSettings.Format.IniFormat)
+
+    @property
+    def file(self) -> Path:
+        return Path(self._qsettings.fileName())
+
+    @property
+    def auto_lock_minutes(self) -> float:
+        """Idle minutes before the vault locks itself; 0 turns auto-lock off."""
+        raw = self._qsettings.value("lock/auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
+        try:
+            minutes = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return DEFAULT_AUTO_LOCK_MINUTES
+        return min(max(minutes, 0.0), MAX_AUTO_LOCK_MINUTES)
+
+    @auto_lock_minutes.setter
+    def auto_lock_minutes(self, minutes: float) -> None:
+        self._qsettings.setValue("lock/auto_lock_minutes", float(minutes))
+        self._qsettings.sync()
+
+    @property
+    def last_user(self) -> str:
+        return str(self._qsettings.value("unlock/last_user", "") or "")
+
+    @last_user.setter
+    def last_user(self, name: str) -> None:
+        self._qsettings.setValue("unlock/last_user", name)
+        self._qsettings.sync()
+
+    @property
+    def vault_path(self) -> str:
+        """Where the wizard last created a vault outside the default location ("" if never)."""
+        return str(self._qsettings.value("vault/path", "") or "")
+
+    @vault_path.setter
+    def vault_path(self, path: str) -> None:
+        self._qsettings.setValue("vault/path", path)
+        self._qsettings.sync()

@@ -1,0 +1,125 @@
+"""Unlock the vault: user name and passphrase; the slow KDF runs off the GUI thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
+from icspa_desktop.services.session import Session
+
+# (user name, passphrase) -> an open session; raises AuthenticationError, VaultBusy, ...
+UnlockFunction = Callable[[str, str], Session]
+
+
+class UnlockDialog(QDialog):
+    """Emits ``unlocked(session)`` and closes on success; a refusal is shown inline and the dialog stays."""
+
+    unlocked = Signal(object)
+
+    def __init__(self, vault_path: Path, unlock: UnlockFunction, user_name: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._unlock = unlock
+        self._op: BackgroundOp | None = None
+        self.setObjectName("unlockDialog")
+        self.setWindowTitle("Unlock vault — ICSPA Evidence Desktop")
+        self.setMinimumWidth(460)
+
+        intro = QLabel("The vault is locked. Enter your user name and passphrase.")
+        intro.setWordWrap(True)
+        location = QLabel(str(vault_path))
+        location.setObjectName("hintLabel")
+        location.setTextFormat(Qt.TextFormat.PlainText)
+        location.setWordWrap(True)
+        self.user = QLineEdit(user_name)
+        self.user.setObjectName("userEdit")
+        self.passphrase = QLineEdit()
+        self.passphrase.setObjectName("passphraseEdit")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout()
+        form.addRow("Vault", location)
+        form.addRow("&User", self.user)
+        form.addRow("&Passphrase", self.passphrase)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("hintLabel")
+
+        self.buttons = QDialogButtonBox()
+        self.unlock_button = self.buttons.addButton("&Unlock", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.unlock_button.setDefault(True)
+        self.quit_button = self.buttons.addButton("&Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        self.buttons.accepted.connect(self.attempt)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.buttons)
+        (self.passphrase if user_name else self.user).setFocus()
+
+    @property
+    def busy(self) -> bool:
+        return self._op is not None
+
+    def attempt(self) -> None:
+        """Start unlocking with what is typed (the Unlock button and Enter)."""
+        if self.busy:
+            return
+        user, passphrase = self.user.text().strip(), self.passphrase.text()
+        if not user or not passphrase:
+            self._show_error("Enter your user name and passphrase.")
+            return
+        self._set_busy(True)
+        self._op = run_in_background(self, lambda: self._unlock(user, passphrase), self._succeeded, self._failed)
+
+    def reject(self) -> None:
+        # Closing while the KDF runs would orphan the session it is about to open.
+        if not self.busy:
+            super().reject()
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.user, self.passphrase, self.unlock_button, self.quit_button):
+            widget.setEnabled(not busy)
+        self.status_label.setText("Unlocking…" if busy else "")
+        if busy:
+            self._show_error("")
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
+    def _succeeded(self, session: Session) -> None:
+        self._op = None
+        self._set_busy(False)
+        self.passphrase.clear()
+        self.unlocked.emit(session)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._op = None
+        self._set_busy(False)
+        self.passphrase.clear()
+        self.passphrase.setFocus()
+        if isinstance(exc, IcspaError):
+            self._show_error(str(exc))
+        else:
+            show_error(self, exc)
