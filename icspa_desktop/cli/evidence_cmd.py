@@ -1,0 +1,343 @@
+"""``icspa evidence add|add-physical|list|show|verify|extract|checkout|checkin|annotate|defaults``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
+from icspa_desktop.domain.errors import NotFound, UsageError, VerificationFailed
+from icspa_desktop.domain.evidence import Acquisition, FixityReport, Item, ItemFields, ItemKind, Markings
+from icspa_desktop.domain.ids import ItemId
+from icspa_desktop.services import cases, evidence
+
+# Show progress only for work that takes noticeable time.
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+class StderrProgress:
+    """A ProgressCallback printing at most one line a second on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, verb: str) -> None:
+        self._verb = verb
+        self._last = 0.0
+        self._start = time.monotonic()
+        self._tty = sys.stderr.isatty()
+        self._shown = False
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if total < PROGRESS_MIN_BYTES:
+            return
+        now = time.monotonic()
+        if now - self._last < 1.0 and done < total:
+            return
+        self._last = now
+        rate = done / max(now - self._start, 1e-6) / 1e6
+        line = f"{self._verb} {message}: {done / 2**20:,.0f} / {total / 2**20:,.0f} MiB ({rate:,.0f} MB/s)"
+        sys.stderr.write(("\r" + line.ljust(79)) if self._tty else line + "\n")
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown and self._tty:
+            sys.stderr.write("\n")
+
+
+def _add_item_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--description", default="")
+    parser.add_argument("--notes", default="")
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
+    parser.add_argument("--exhibit", default="", metavar="N", help="exhibit number (default: next in agency format)")
+    parser.add_argument("--parent", metavar="ITEM", help="the item this one was derived from (e.g. carved from)")
+    parser.add_argument("--handling", choices=[h.value for h in HandlingCode], help="default: the case's")
+    parser.add_argument("--handling-text", default="", help="the restriction, required with H3")
+    parser.add_argument("--tlp", choices=[t.value for t in Tlp], help="default: the case's")
+    parser.add_argument("--source-eval", choices=[s.value for s in SourceEvaluation], help="source evaluation")
+    parser.add_argument("--info-eval", choices=[i.value for i in InformationEvaluation],
+                        help="information evaluation")
+    acq = parser.add_argument_group("acquisition")
+    acq.add_argument("--acquired-by", default="", help="default: you")
+    acq.add_argument("--acquired-at", default="", help="ISO 8601 time; default: now")
+    acq.add_argument("--location", default="", help="where it was acquired")
+    acq.add_argument("--method", default="", help="e.g. logical copy, physical image, seizure")
+    acq.add_argument("--tool", default="", help="acquisition tool")
+    acq.add_argument("--tool-version", default="")
+    acq.add_argument("--device", default="", help="source device")
+    acq.add_argument("--serial", default="", help="source device serial number")
+    acq.add_argument("--seal", default="", help="seal number")
+
+
+def register(groups: Any) -> None:
+    group = groups.add_parser("evidence", help="add, list, verify and extract evidence items")
+    sub = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    add = sub.add_parser("add", help="ingest files or folders into a case (hashed and encrypted in one pass)")
+    add.add_argument("case", metavar="CASE", help="case number or id")
+    add.add_argument("paths", metavar="FILE", nargs="+", type=Path, help="files or folders")
+    add.add_argument("--hash", default=None, metavar="ALGS",
+                     help="extra digests besides SHA-256, e.g. md5,sha1 (default: the agency setting)")
+    _add_item_options(add)
+    add.set_defaults(handler=_add)
+
+    physical = sub.add_parser("add-physical", help="record a physical item (no content)")
+    physical.add_argument("case", metavar="CASE")
+    physical.add_argument("name", metavar="NAME", help="short name, e.g. 'iPhone 12, black'")
+    physical.add_argument("--storage", default="", help="storage location (shelf, locker)")
+    _add_item_options(physical)
+    physical.set_defaults(handler=_add_physical)
+
+    lst = sub.add_parser("list", help="list the items of a case")
+    lst.add_argument("case", metavar="CASE")
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="show one item")
+    show.add_argument("item", metavar="ITEM", help="item id or exhibit number")
+    show.set_defaults(handler=_show)
+
+    verify = sub.add_parser("verify", help="re-read and re-hash stored content (exit 1 on any mismatch)")
+    verify.add_argument("target", metavar="CASE|ITEM", nargs="?")
+    verify.add_argument("--all", action="store_true", help="every item in the vault")
+    verify.set_defaults(handler=_verify)
+
+    extract = sub.add_parser("extract", help="decrypt an item to a file for examination (recorded)")
+    extract.add_argument("item", metavar="ITEM")
+    extract.add_argument("--out", required=True, type=Path, metavar="PATH", help="new file (never overwritten)")
+    extract.add_argument("--reason", required=True, help="why (recorded in the chain of custody)")
+    extract.set_defaults(handler=_extract)
+
+    out = sub.add_parser("checkout", help="hand a physical item to someone")
+    out.add_argument("item", metavar="ITEM")
+    out.add_argument("--to", required=True, metavar="PERSON", help="receiving person")
+    out.add_argument("--purpose", required=True)
+    out.add_argument("--released-by", default="", metavar="PERSON", help="default: you")
+    out.add_argument("--authority", default="", help="legal authority reference")
+    out.add_argument("--notes", default="")
+    out.set_defaults(handler=_checkout)
+
+    back = sub.add_parser("checkin", help="take a physical item back into storage")
+    back.add_argument("item", metavar="ITEM")
+    back.add_argument("--from", dest="from_person", required=True, metavar="PERSON", help="releasing person")
+    back.add_argument("--received-by", default="", metavar="PERSON", help="default: you")
+    back.add_argument("--storage", default="", help="new storage location (default: unchanged)")
+    back.add_argument("--notes", default="")
+    back.set_defaults(handler=_checkin)
+
+    annotate = sub.add_parser("annotate", help="change description, notes, tags or markings of an item")
+    annotate.add_argument("item", metavar="ITEM")
+    annotate.add_argument("--description")
+    annotate.add_argument("--notes")
+    annotate.add_argument("--tags", help="comma-separated; replaces the tags")
+    annotate.add_argument("--handling", choices=[h.value for h in HandlingCode])
+    annotate.add_argument("--handling-text")
+    annotate.add_argument("--tlp", choices=[t.value for t in Tlp])
+    annotate.add_argument("--source-eval", choices=[s.value for s in SourceEvaluation])
+    annotate.add_argument("--info-eval", choices=[i.value for i in InformationEvaluation])
+    annotate.add_argument("--reason", default="")
+    annotate.set_defaults(handler=_annotate)
+
+    defaults = sub.add_parser("defaults", help="show or set the agency's default digests (administrators)")
+    defaults.add_argument("--hash", metavar="ALGS", help="e.g. md5,sha1; 'none' for SHA-256 only")
+    defaults.set_defaults(handler=_defaults)
+
+
+def _markings(args: argparse.Namespace) -> Markings | None:
+    if not any((args.handling, args.tlp, args.source_eval, args.info_eval, args.handling_text)):
+        return None
+    return Markings(
+        HandlingCode(args.handling or HandlingCode.H0), args.handling_text or "", Tlp(args.tlp or Tlp.AMBER),
+        SourceEvaluation(args.source_eval) if args.source_eval else None,
+        InformationEvaluation(args.info_eval) if args.info_eval else None,
+    )
+
+
+def _fields(ctx: CliContext, storage: str = "") -> ItemFields:
+    args = ctx.args
+    markings = _markings(args)
+    if markings is not None and (args.handling is None or args.tlp is None):
+        # Partly given: fill the rest from the case so one option does not silently reset another.
+        case = cases.get_case(ctx.session(), args.case)
+        markings = Markings(
+            HandlingCode(args.handling) if args.handling else case.fields.handling_code,
+            args.handling_text if args.handling else (args.handling_text or case.fields.handling_text),
+            Tlp(args.tlp) if args.tlp else case.fields.tlp,
+            markings.source_evaluation, markings.information_evaluation,
+        )
+    return ItemFields(
+        description=args.description, notes=args.notes, tags=tuple(args.tag), exhibit_number=args.exhibit,
+        markings=markings, parent_id=ItemId(args.parent) if args.parent else None, storage_location=storage,
+        acquisition=Acquisition(args.acquired_by, args.acquired_at, args.location, args.method, args.tool,
+                                args.tool_version, args.device, args.serial, args.seal),
+    )
+
+
+def _size(item: Item) -> str:
+    return "-" if item.size is None else f"{item.size:,}"
+
+
+def _human(item: Item) -> list[str]:
+    m = item.markings
+    marking = f"{m.handling_code}" + (f" ({m.handling_text})" if m.handling_text else "") + f", TLP:{m.tlp}"
+    if m.source_evaluation or m.information_evaluation:
+        marking += f", evaluation {m.source_evaluation or '-'}{m.information_evaluation or '-'}"
+    a = item.acquisition
+    lines = [
+        f"Item {item.exhibit_number}: {item.original_name} ({item.kind})",
+        f"  id:          {item.id}",
+        f"  case:        {item.case_id}",
+        f"  markings:    {marking}",
+    ]
+    if item.kind is ItemKind.DIGITAL:
+        lines += [f"  size:        {_size(item)} bytes", f"  type:        {item.mime_type}",
+                  f"  source path: {item.original_path}"]
+        lines += [f"  {name + ':':<12} {value}" for name, value in item.hashes.items()]
+    else:
+        where = f"checked out to {item.holder}" if item.checked_out else "in storage"
+        lines += [f"  storage:     {item.storage_location or '-'} ({where})"]
+    lines += [f"  acquired:    {a.acquired_at} by {a.acquired_by}" + (f" at {a.location}" if a.location else "")]
+    for label, value in (("method", a.method), ("tool", f"{a.tool} {a.tool_version}".strip()),
+                         ("device", a.source_device), ("serial", a.source_serial), ("seal", a.seal_number),
+                         ("derived from", item.parent_id or ""), ("description", item.description),
+                         ("notes", item.notes), ("tags", ", ".join(item.tags))):
+        if value:
+            lines.append(f"  {label + ':':<12} {value}")
+    return lines
+
+
+def _add(ctx: CliContext) -> int:
+    session = ctx.session()
+    algorithms = evidence.parse_algorithms(ctx.args.hash) if ctx.args.hash is not None else None
+    progress = StderrProgress("Adding")
+    try:
+        outcome = evidence.add_files(session, ctx.args.case, ctx.args.paths, _fields(ctx), algorithms, progress)
+    finally:
+        progress.close()
+    for path, reason in outcome.skipped:
+        print(f"icspa: skipped {path}: {reason}", file=sys.stderr)
+    ctx.emit([evidence.item_to_json(item) for item in outcome.items],
+             lambda: [f"Added {item.exhibit_number}: {item.original_name} ({_size(item)} bytes, "
+                      f"SHA-256 {item.sha256}) as {item.id}" for item in outcome.items])
+    return 0
+
+
+def _add_physical(ctx: CliContext) -> int:
+    item = evidence.add_physical(ctx.session(), ctx.args.case, ctx.args.name, _fields(ctx, ctx.args.storage))
+    ctx.emit(evidence.item_to_json(item),
+             lambda: [f"Added physical item {item.exhibit_number}: {item.original_name} ({item.id})."])
+    return 0
+
+
+def _list(ctx: CliContext) -> int:
+    items = evidence.list_items(ctx.session(), ctx.args.case)
+    ctx.emit([evidence.item_to_json(i) for i in items],
+             lambda: [f"{i.exhibit_number:<16} {i.kind!s:<8} {_size(i):>15} {(i.sha256 or '')[:16]:<16} "
+                      f"{i.original_name}" + (f"  [out: {i.holder}]" if i.checked_out else "")
+                      for i in items] or ["No items."])
+    return 0
+
+
+def _show(ctx: CliContext) -> int:
+    item = evidence.get_item(ctx.session(), ctx.args.item)
+    ctx.emit(evidence.item_to_json(item), lambda: _human(item))
+    return 0
+
+
+def _verify(ctx: CliContext) -> int:
+    session = ctx.session()
+    args = ctx.args
+    if args.all == bool(args.target):
+        raise UsageError("Give a case or an item to verify, or --all for the whole vault.")
+    progress = StderrProgress("Verifying")
+    try:
+        if args.all:
+            reports = evidence.verify_all(session, progress)
+        else:
+            try:
+                case = cases.get_case(session, args.target)
+            except NotFound:
+                reports = [evidence.verify_item(session, args.target, progress)]
+            else:
+                reports = evidence.verify_case(session, case.id, progress)
+    finally:
+        progress.close()
+    failed = [r for r in reports if not r.ok]
+    ctx.emit([evidence.report_to_json(r) for r in reports], lambda: _verify_lines(reports))
+    if failed:
+        names = ", ".join(r.exhibit_number for r in failed)
+        raise VerificationFailed(f"Verification FAILED for {len(failed)} of {len(reports)} item(s): {names}.")
+    return 0
+
+
+def _verify_lines(reports: list[FixityReport]) -> list[str]:
+    if not reports:
+        return ["No stored content to verify."]
+    lines = [f"{'ok' if r.ok else 'MISMATCH':<9} {r.exhibit_number:<16} {r.item_id}"
+             + ("" if r.ok else f"  {r.problem}") for r in reports]
+    lines.append(f"{sum(r.ok for r in reports)} of {len(reports)} item(s) verified ok.")
+    return lines
+
+
+def _extract(ctx: CliContext) -> int:
+    progress = StderrProgress("Extracting")
+    try:
+        result = evidence.extract(ctx.session(), ctx.args.item, ctx.args.out, ctx.args.reason, progress)
+    finally:
+        progress.close()
+    ctx.emit({**evidence.item_to_json(result.item), "path": str(result.path)},
+             lambda: [f"Extracted {result.item.exhibit_number} to {result.path} ({result.size:,} bytes, "
+                      f"SHA-256 {result.sha256} checked)."])
+    return 0
+
+
+def _checkout(ctx: CliContext) -> int:
+    a = ctx.args
+    item = evidence.check_out(ctx.session(), a.item, a.to, a.purpose, released_by=a.released_by,
+                              authority=a.authority, notes=a.notes)
+    ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} checked out to {item.holder}."])
+    return 0
+
+
+def _checkin(ctx: CliContext) -> int:
+    a = ctx.args
+    item = evidence.check_in(ctx.session(), a.item, a.from_person, received_by=a.received_by,
+                             storage_location=a.storage, notes=a.notes)
+    ctx.emit(evidence.item_to_json(item),
+             lambda: [f"Item {item.exhibit_number} checked in ({item.storage_location or 'no location'})."])
+    return 0
+
+
+def _annotate(ctx: CliContext) -> int:
+    a = ctx.args
+    session = ctx.session()
+    markings = None
+    if any((a.handling, a.tlp, a.source_eval, a.info_eval, a.handling_text is not None)):
+        current = evidence.get_item(session, a.item).markings
+        markings = Markings(
+            HandlingCode(a.handling) if a.handling else current.handling_code,
+            a.handling_text if a.handling_text is not None else current.handling_text,
+            Tlp(a.tlp) if a.tlp else current.tlp,
+            SourceEvaluation(a.source_eval) if a.source_eval else current.source_evaluation,
+            InformationEvaluation(a.info_eval) if a.info_eval else current.information_evaluation,
+        )
+    tags = [t for t in a.tags.split(",")] if a.tags is not None else None
+    item = evidence.annotate(session, a.item, description=a.description, notes=a.notes, tags=tags,
+                             markings=markings, reason=a.reason)
+    ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} updated."])
+    return 0
+
+
+def _defaults(ctx: CliContext) -> int:
+    session = ctx.session()
+    if ctx.args.hash is not None:
+        text = "" if ctx.args.hash.strip().lower() == "none" else ctx.args.hash
+        chosen = evidence.set_default_algorithms(session, evidence.parse_algorithms(text))
+    else:
+        chosen = evidence.default_algorithms(session)
+    names = [a.value for a in chosen]
+    ctx.emit({"id": evidence.SETTING_HASHES, "hash_algorithms": names},
+             lambda: [f"Digests computed at ingest: {', '.join(names)}"])
+    return 0

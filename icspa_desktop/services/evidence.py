@@ -1,0 +1,801 @@
+"""Evidence items: ingest, physical items, check-out/in, fixity verification, extraction.
+
+Every action records its custody event in the same transaction as the rows it changes. Content goes
+through the encrypted blob store (vault/blobs.py); a blob is durably in place before the row naming it
+commits, and a failed or cancelled action removes whatever it had written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.crypto import keys, stream
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.enums import (
+    CaseStatus,
+    CustodyAction,
+    HandlingCode,
+    InformationEvaluation,
+    SourceEvaluation,
+    Tlp,
+)
+from icspa_desktop.domain.errors import (
+    Conflict,
+    NotFound,
+    RefusedInput,
+    UsageError,
+    VerificationFailed,
+)
+from icspa_desktop.domain.evidence import (
+    Acquisition,
+    FixityReport,
+    FixityResult,
+    HashAlgorithm,
+    Item,
+    ItemFields,
+    ItemKind,
+    Markings,
+)
+from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
+from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.services import cases
+from icspa_desktop.services.ingest import SealedContent, detect_mime, new_hashers, seal_file, source_size
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session, set_setting, setting
+from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import FILE_MODE, fsync_dir
+from icspa_desktop.vault.blobs import BlobStore, unwrap_key, wrap_key
+
+SETTING_HASHES = "evidence.hash_algorithms"  # agency default beyond SHA-256, e.g. "md5,sha1"
+SETTING_EXHIBIT_FORMAT = "evidence.exhibit_format"
+DEFAULT_EXHIBIT_FORMAT = "{case}-{seq:03d}"
+MAX_TEXT = 10_000
+MAX_SHORT = 300
+
+_COLUMNS = (
+    "id, case_id, exhibit_number, kind, blob_id, original_name, original_path, size, sha256, md5, sha1, mime_type,"
+    " description, notes, tags, handling_code, handling_text, tlp, source_evaluation, information_evaluation,"
+    " parent_id, acquired_by, acquired_at, acquisition_location, acquisition_method, tool, tool_version,"
+    " source_device, source_serial, seal_number, storage_location, holder, checked_out, created_at, created_by,"
+    " updated_at"
+)
+_N_COLUMNS = _COLUMNS.count(",") + 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+# ---- settings ---------------------------------------------------------------------------------------
+def parse_algorithms(text: str) -> tuple[HashAlgorithm, ...]:
+    """``"md5,sha1"`` → the algorithms, SHA-256 first and always included."""
+    chosen: list[HashAlgorithm] = [HashAlgorithm.SHA256]
+    for part in text.replace(" ", "").lower().split(","):
+        if not part:
+            continue
+        name = part.replace("-", "")
+        try:
+            algorithm = HashAlgorithm(name)
+        except ValueError:
+            raise UsageError(f"Unknown hash algorithm {part!r}: choose from sha256, md5, sha1.") from None
+        if algorithm not in chosen:
+            chosen.append(algorithm)
+    return tuple(chosen)
+
+
+def default_algorithms(session: Session) -> tuple[HashAlgorithm, ...]:
+    return parse_algorithms(setting(session.conn, SETTING_HASHES, ""))
+
+
+def set_default_algorithms(session: Session, algorithms: Sequence[HashAlgorithm]) -> tuple[HashAlgorithm, ...]:
+    """The agency default digests for every ingest (administrators); recorded as an agency change."""
+    session.require(Permission.MANAGE_AGENCY, attempted="change the default evidence hash algorithms")
+    chosen = parse_algorithms(",".join(a.value for a in algorithms))
+    old = setting(session.conn, SETTING_HASHES, "")
+    new = ",".join(a.value for a in chosen if a is not HashAlgorithm.SHA256)
+    with session.transaction() as conn:
+        set_setting(conn, SETTING_HASHES, new)
+        session.record(EventDraft(CustodyAction.AGENCY_CHANGED,
+                                  details={"changes": {SETTING_HASHES: {"old": old, "new": new}}}))
+    return chosen
+
+
+# ---- reading records --------------------------------------------------------------------------------
+def _row_to_item(row: Sequence[Any]) -> Item:
+    (iid, case_id, exhibit, kind, blob_id, name, path, size, sha256, md5, sha1, mime, description, notes, tags,
+     handling, handling_text, tlp, source_eval, info_eval, parent, acquired_by, acquired_at, acq_location,
+     acq_method, tool, tool_version, device, serial, seal, storage, holder, checked_out, created_at, created_by,
+     updated_at) = row
+    hashes = {key: value for key, value in (("sha256", sha256), ("md5", md5), ("sha1", sha1)) if value}
+    markings = Markings(
+        HandlingCode(handling), handling_text, Tlp(tlp),
+        SourceEvaluation(source_eval) if source_eval else None,
+        InformationEvaluation(info_eval) if info_eval else None,
+    )
+    acquisition = Acquisition(acquired_by, acquired_at, acq_location, acq_method, tool, tool_version, device,
+                              serial, seal)
+    return Item(
+        id=ItemId(iid), case_id=CaseId(case_id), exhibit_number=exhibit, kind=ItemKind(kind), original_name=name,
+        original_path=path, size=None if size is None else int(size), hashes=hashes, mime_type=mime,
+        description=description, notes=notes, tags=split_tags(tags), markings=markings, acquisition=acquisition,
+        parent_id=ItemId(parent) if parent else None, storage_location=storage, checked_out=bool(checked_out),
+        holder=holder, created_at=created_at, created_by=UserId(created_by), updated_at=updated_at, blob_id=blob_id,
+    )
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    return tuple(tag for tag in (part.strip() for part in text.split(",")) if tag)
+
+
+def _fetch_item(conn: db.Connection, ref: str) -> Item:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id = ?", (ref,)).fetchone()
+    if row is not None:
+        return _row_to_item(row)
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE exhibit_number = ? LIMIT 2", (ref,)).fetchall()
+    if len(rows) == 1:
+        return _row_to_item(rows[0])
+    if len(rows) > 1:
+        raise UsageError(f"Exhibit number {ref!r} exists in several cases; give the item id instead.")
+    raise NotFound(f"No evidence item {ref!r} (give an item id or exhibit number; 'icspa evidence list CASE').")
+
+
+def get_item(session: Session, ref: str) -> Item:
+    """An item by id or (vault-wide unique) exhibit number."""
+    session.require(Permission.READ)
+    return _fetch_item(session.conn, ref.strip())
+
+
+def list_items(session: Session, case_ref: str) -> list[Item]:
+    case = cases.get_case(session, case_ref)
+    rows = session.conn.execute(
+        f"SELECT {_COLUMNS} FROM items WHERE case_id = ? ORDER BY created_at, exhibit_number", (case.id,)
+    ).fetchall()
+    return [_row_to_item(row) for row in rows]
+
+
+def items_by_ids(session: Session, item_ids: Sequence[str]) -> list[Item]:
+    session.require(Permission.READ)
+    found: list[Item] = []
+    for start in range(0, len(item_ids), 500):
+        part = list(item_ids[start : start + 500])
+        marks = ",".join("?" * len(part))
+        rows = session.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id IN ({marks})", part).fetchall()
+        found.extend(_row_to_item(row) for row in rows)
+    order = {item_id: i for i, item_id in enumerate(item_ids)}
+    return sorted(found, key=lambda item: order[item.id])
+
+
+# ---- validation -------------------------------------------------------------------------------------
+def _check_text(label: str, value: str, limit: int = MAX_SHORT) -> str:
+    value = value.strip()
+    if len(value) > limit:
+        raise UsageError(f"{label} must be at most {limit} characters.")
+    if limit == MAX_SHORT and any(ord(ch) < 32 for ch in value):
+        raise UsageError(f"{label} must be printable text on one line.")
+    return value
+
+
+def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = _check_text("A tag", tag, 64)
+        if "," in tag:
+            raise UsageError(f"Tag {tag!r} must not contain a comma.")
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    return tuple(cleaned)
+
+
+def _resolve_markings(case: Case, markings: Markings | None) -> Markings:
+    if markings is None:
+        return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
+    try:
+        checked = Markings(
+            HandlingCode(markings.handling_code), markings.handling_text.strip(), Tlp(markings.tlp),
+            SourceEvaluation(markings.source_evaluation) if markings.source_evaluation else None,
+            InformationEvaluation(markings.information_evaluation) if markings.information_evaluation else None,
+        )
+    except ValueError as exc:
+        raise UsageError(f"Unknown marking: {exc}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, "
+                         "source A/B/C/X, information 1–4.") from None
+    if checked.handling_code is HandlingCode.H3 and not checked.handling_text:
+        raise UsageError("Handling code H3 needs the restriction stated in text.")
+    return checked
+
+
+def _clean_fields(session: Session, case: Case, fields: ItemFields) -> tuple[ItemFields, Markings]:
+    acq = fields.acquisition
+    acquisition = Acquisition(**{key: _check_text(f"Acquisition {key.replace('_', ' ')}", value)
+                                 for key, value in asdict(acq).items()})
+    if acquisition.acquired_at:
+        try:
+            datetime.fromisoformat(acquisition.acquired_at)
+        except ValueError:
+            raise UsageError(f"Acquisition time {acquisition.acquired_at!r} is not an ISO 8601 date/time "
+                             "(e.g. 2024-05-01T14:30+02:00).") from None
+    parent_id = fields.parent_id
+    if parent_id is not None:
+        parent = _fetch_item(session.conn, parent_id)
+        if parent.case_id != case.id:
+            raise UsageError(f"The parent item {parent.exhibit_number} belongs to another case.")
+        parent_id = parent.id
+    cleaned = ItemFields(
+        description=_check_text("The description", fields.description, MAX_TEXT),
+        notes=_check_text("The notes", fields.notes, MAX_TEXT),
+        tags=_check_tags(fields.tags),
+        exhibit_number=_check_text("The exhibit number", fields.exhibit_number, 64),
+        markings=fields.markings,
+        acquisition=acquisition,
+        parent_id=parent_id,
+        storage_location=_check_text("The storage location", fields.storage_location),
+    )
+    return cleaned, _resolve_markings(case, fields.markings)
+
+
+def _open_case_for_change(session: Session, case_ref: str, permission: Permission, what: str) -> Case:
+    case = cases.get_case(session, case_ref)
+    session.require(permission, case_id=case.id, attempted=f"{what} in case {case.number}")
+    if case.status is CaseStatus.CLOSED:
+        raise UsageError(f"Case {case.number} is closed; a supervisor must reopen it before evidence is added.")
+    return case
+
+
+# ---- exhibit numbers --------------------------------------------------------------------------------
+def exhibit_format(conn: db.Connection) -> str:
+    return setting(conn, SETTING_EXHIBIT_FORMAT, DEFAULT_EXHIBIT_FORMAT)
+
+
+def suggest_exhibit_numbers(session: Session, case_ref: str, count: int = 1) -> list[str]:
+    """The next ``count`` free exhibit numbers of a case in the agency format (default ``<case>-001``)."""
+    case = cases.get_case(session, case_ref)
+    return _next_exhibits(session.conn, case, count)
+
+
+def _next_exhibits(conn: db.Connection, case: Case, count: int) -> list[str]:
+    pattern = exhibit_format(conn)
+    existing = {str(row[0]) for row in conn.execute("SELECT exhibit_number FROM items WHERE case_id = ?",
+                                                     (case.id,)).fetchall()}
+    found: list[str] = []
+    seq = 1
+    while len(found) < count:
+        try:
+            candidate = pattern.format(case=case.number, seq=seq)
+        except (KeyError, ValueError, IndexError):
+            candidate = DEFAULT_EXHIBIT_FORMAT.format(case=case.number, seq=seq)
+        if candidate not in existing:
+            found.append(candidate)
+            existing.add(candidate)
+        seq += 1
+    return found
+
+
+# ---- ingest -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One file to ingest, with where it was found (``relative`` is its path inside a given folder)."""
+
+    path: Path
+    relative: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    items: list[Item]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of links and special files
+
+
+def collect_sources(paths: Sequence[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
+    """Expand folders (recursively, sorted, not following links); refuse what cannot be read."""
+    sources: list[Source] = []
+    skipped: list[tuple[str, str]] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+                dirnames.sort()
+                for link in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    skipped.append((os.path.join(dirpath, link), "symbolic link to a folder (not followed)"))
+                    dirnames.remove(link)
+                for name in sorted(filenames):
+                    full = Path(dirpath) / name
+                    if full.is_symlink():
+                        skipped.append((str(full), "symbolic link (not followed)"))
+                        continue
+                    try:
+                        size = source_size(full)
+                    except RefusedInput as exc:
+                        skipped.append((str(full), str(exc)))
+                        continue
+                    relative = str(full.relative_to(path.parent))
+                    sources.append(Source(full, relative, size))
+        else:
+            sources.append(Source(path, path.name, source_size(path)))
+    seen: set[Path] = set()
+    unique: list[Source] = []
+    for source in sources:
+        if source.path not in seen:
+            seen.add(source.path)
+            unique.append(source)
+    return unique, skipped
+
+
+def add_files(
+    session: Session,
+    case_ref: str,
+    paths: Sequence[Path],
+    fields: ItemFields | None = None,
+    algorithms: Sequence[HashAlgorithm] | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> IngestOutcome:
+    """Ingest files and folders into a case in one pass each; all of them or (on failure/cancel) none."""
+    cancel = cancel or CancelToken()
+    case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add evidence")
+    fields, markings = _clean_fields(session, case, fields or ItemFields())
+    chosen = parse_algorithms(",".join(a.value for a in algorithms)) if algorithms else default_algorithms(session)
+    if not paths:
+        raise UsageError("Name at least one file or folder to add.")
+    sources, skipped = collect_sources(paths)
+    if not sources:
+        raise UsageError("There is no regular file to add among the paths given.")
+    if fields.exhibit_number:
+        if len(sources) != 1:
+            raise UsageError("An exhibit number can only be given when adding a single file.")
+        exhibits = [fields.exhibit_number]
+        if session.conn.execute("SELECT 1 FROM items WHERE case_id = ? AND exhibit_number = ?",
+                                (case.id, exhibits[0])).fetchone():
+            raise Conflict(f"Exhibit number {exhibits[0]} is already used in case {case.number}.")
+    else:
+        exhibits = _next_exhibits(session.conn, case, len(sources))
+
+    store = BlobStore(session.vault.layout)
+    sealed: list[SealedContent] = []
+    published: list[str] = []
+    grand_total = sum(s.size for s in sources)
+    done = 0
+    try:
+        for source in sources:
+            cancel.check()
+            content = seal_file(store, source.path, chosen, progress, cancel, done_before=done,
+                                grand_total=grand_total)
+            sealed.append(content)
+            done += content.plain_size
+        cancel.check()
+        for content in sealed:
+            store.publish(content.blob_id)
+            published.append(content.blob_id)
+        items = _commit_ingest(session, case, sources, sealed, exhibits, fields, markings)
+    except BaseException:
+        for content in sealed:
+            with contextlib.suppress(OSError):
+                store.remove(content.blob_id)
+        raise
+    return IngestOutcome(items, skipped)
+
+
+def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], sealed: Sequence[SealedContent],
+                   exhibits: Sequence[str], fields: ItemFields, markings: Markings) -> list[Item]:
+    wrapping = session.vault.subkey(keys.PURPOSE_BLOB_KEYS)
+    now = _now()
+    acq = fields.acquisition
+    acquired_by = acq.acquired_by or session.user.display_name
+    acquired_at = acq.acquired_at or now
+    item_ids: list[ItemId] = []
+    with session.transaction() as conn:
+        for source, content, exhibit in zip(sources, sealed, exhibits, strict=True):
+            item_id = new_item_id()
+            item_ids.append(item_id)
+            mime = detect_mime(source.path.name, content.head)
+            conn.execute(
+                "INSERT INTO blobs (id, wrapped_key, stream_version, chunk_size, plain_size, stored_size, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (content.blob_id, wrap_key(wrapping, content.blob_id, item_id, content.key), stream.VERSION_LATEST,
+                 content.chunk_size, content.plain_size, content.stored_size, now),
+            )
+            _insert_item(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.path.name,
+                         str(source.path), content.plain_size, content.hashes, mime, fields, markings,
+                         acquired_by, acquired_at, session.user.id, now)
+            session.record(EventDraft(
+                CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
+                location=acq.location, notes=fields.notes, hashes=dict(content.hashes),
+                details={"exhibit_number": exhibit, "kind": ItemKind.DIGITAL.value, "original_name": source.path.name,
+                         "original_path": str(source.path), "relative_path": source.relative,
+                         "size": content.plain_size, "mime_type": mime, "parent_id": fields.parent_id,
+                         "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
+                         "markings": _markings_json(markings), "description": fields.description,
+                         "tags": list(fields.tags)},
+            ))
+    return items_by_ids(session, item_ids)
+
+
+def _insert_item(conn: db.Connection, item_id: ItemId, case: Case, exhibit: str, kind: ItemKind,
+                 blob_id: str | None, name: str, path: str, size: int | None, hashes: dict[str, str], mime: str,
+                 fields: ItemFields, markings: Markings, acquired_by: str, acquired_at: str, user_id: UserId,
+                 now: str) -> None:
+    acq = fields.acquisition
+    values = (
+        item_id, case.id, exhibit, kind.value, blob_id, name, path, size, hashes.get("sha256"), hashes.get("md5"),
+        hashes.get("sha1"), mime, fields.description, fields.notes, ",".join(fields.tags),
+        markings.handling_code.value, markings.handling_text, markings.tlp.value,
+        markings.source_evaluation.value if markings.source_evaluation else "",
+        markings.information_evaluation.value if markings.information_evaluation else "",
+        fields.parent_id, acquired_by, acquired_at, acq.location, acq.method, acq.tool, acq.tool_version,
+        acq.source_device, acq.source_serial, acq.seal_number, fields.storage_location, "", 0, now, user_id, now,
+    )
+    assert len(values) == _N_COLUMNS
+    try:
+        conn.execute(f"INSERT INTO items ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})", values)
+    except db.IntegrityError:
+        raise Conflict(f"Exhibit number {exhibit} is already used in case {case.number}.") from None
+
+
+def _markings_json(markings: Markings) -> dict[str, str]:
+    return {
+        "handling_code": markings.handling_code.value,
+        "handling_text": markings.handling_text,
+        "tlp": markings.tlp.value,
+        "source_evaluation": markings.source_evaluation.value if markings.source_evaluation else "",
+        "information_evaluation": markings.information_evaluation.value if markings.information_evaluation else "",
+    }
+
+
+# ---- physical items ---------------------------------------------------------------------------------
+def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields | None = None) -> Item:
+    """Record a physical exhibit (no content): a seized phone, a hard disk, a document."""
+    case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add a physical item")
+    fields, markings = _clean_fields(session, case, fields or ItemFields())
+    name = _check_text("The item name", name)
+    if not name:
+        raise UsageError("A physical item needs a short name, e.g. 'iPhone 12, black'.")
+    exhibit = fields.exhibit_number or _next_exhibits(session.conn, case, 1)[0]
+    item_id = new_item_id()
+    now = _now()
+    acq = fields.acquisition
+    acquired_by = acq.acquired_by or session.user.display_name
+    acquired_at = acq.acquired_at or now
+    with session.transaction() as conn:
+        _insert_item(conn, item_id, case, exhibit, ItemKind.PHYSICAL, None, name, "", None, {}, "", fields,
+                     markings, acquired_by, acquired_at, session.user.id, now)
+        session.record(EventDraft(
+            CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
+            location=fields.storage_location or acq.location, notes=fields.notes,
+            details={"exhibit_number": exhibit, "kind": ItemKind.PHYSICAL.value, "name": name,
+                     "storage_location": fields.storage_location, "parent_id": fields.parent_id,
+                     "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
+                     "markings": _markings_json(markings), "description": fields.description,
+                     "tags": list(fields.tags)},
+        ))
+    return _fetch_item(session.conn, item_id)
+
+
+def _physical(session: Session, item_ref: str, verb: str) -> Item:
+    item = get_item(session, item_ref)
+    session.require(Permission.CHECK_OUT, case_id=item.case_id, item_ids=(item.id,),
+                    attempted=f"{verb} item {item.exhibit_number}")
+    if item.kind is not ItemKind.PHYSICAL:
+        raise UsageError(f"Item {item.exhibit_number} is digital; only physical items are checked out and in "
+                         "(use 'evidence extract' for a copy of digital content).")
+    return item
+
+
+def check_out(session: Session, item_ref: str, to: str, purpose: str, *, released_by: str = "",
+              authority: str = "", notes: str = "") -> Item:
+    """Hand a physical item to ``to`` (the receiving person) for ``purpose``."""
+    item = _physical(session, item_ref, "check out")
+    to = _check_text("The receiving person", to)
+    purpose = _check_text("The purpose", purpose, MAX_TEXT)
+    if not to or not purpose:
+        raise UsageError("A check-out needs the receiving person (--to) and the purpose (--purpose).")
+    if item.checked_out:
+        raise Conflict(f"Item {item.exhibit_number} is already checked out to {item.holder}; check it in first.")
+    releasing = _check_text("The releasing person", released_by) or session.user.display_name
+    with session.transaction() as conn:
+        conn.execute("UPDATE items SET checked_out = 1, holder = ?, updated_at = ? WHERE id = ?",
+                     (to, _now(), item.id))
+        session.record(EventDraft(
+            CustodyAction.CHECKED_OUT, case_id=item.case_id, item_ids=(item.id,), purpose=purpose,
+            authority=_check_text("The authority", authority), counterparty=to, location=item.storage_location,
+            notes=_check_text("The notes", notes, MAX_TEXT),
+            details={"releasing": releasing, "receiving": to, "exhibit_number": item.exhibit_number,
+                     "from_location": item.storage_location},
+        ))
+    return _fetch_item(session.conn, item.id)
+
+
+def check_in(session: Session, item_ref: str, from_person: str, *, received_by: str = "",
+             storage_location: str = "", notes: str = "") -> Item:
+    """Take a physical item back from ``from_person`` (the releasing person) into storage."""
+    item = _physical(session, item_ref, "check in")
+    from_person = _check_text("The releasing person", from_person)
+    if not from_person:
+        raise UsageError("A check-in needs the person handing the item back (--from).")
+    if not item.checked_out:
+        raise Conflict(f"Item {item.exhibit_number} is not checked out.")
+    location = _check_text("The storage location", storage_location) or item.storage_location
+    receiving = _check_text("The receiving person", received_by) or session.user.display_name
+    with session.transaction() as conn:
+        conn.execute("UPDATE items SET checked_out = 0, holder = '', storage_location = ?, updated_at = ?"
+                     " WHERE id = ?", (location, _now(), item.id))
+        session.record(EventDraft(
+            CustodyAction.CHECKED_IN, case_id=item.case_id, item_ids=(item.id,), counterparty=from_person,
+            location=location, notes=_check_text("The notes", notes, MAX_TEXT),
+            details={"releasing": from_person, "receiving": receiving, "exhibit_number": item.exhibit_number,
+                     "previous_holder": item.holder, "storage_location": location},
+        ))
+    return _fetch_item(session.conn, item.id)
+
+
+# ---- annotations ------------------------------------------------------------------------------------
+def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,
+             tags: Sequence[str] | None = None, markings: Markings | None = None, reason: str = "") -> Item:
+    """Change the description, notes, tags or markings; the event records each field old → new."""
+    item = get_item(session, item_ref)
+    session.require(Permission.EDIT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
+                    attempted=f"edit item {item.exhibit_number}")
+    changes: dict[str, dict[str, str]] = {}
+    updates: dict[str, str] = {}
+    if description is not None:
+        updates["description"] = _check_text("The description", description, MAX_TEXT)
+    if notes is not None:
+        updates["notes"] = _check_text("The notes", notes, MAX_TEXT)
+    if tags is not None:
+        updates["tags"] = ",".join(_check_tags(tags))
+    old = {"description": item.description, "notes": item.notes, "tags": ",".join(item.tags)}
+    old.update(_markings_json(item.markings))
+    if markings is not None:
+        case = cases.get_case(session, item.case_id)
+        updates.update(_markings_json(_resolve_markings(case, markings)))
+    for key, value in updates.items():
+        if old[key] != value:
+            changes[key] = {"old": old[key], "new": value}
+    if not changes:
+        return item
+    marking_keys = set(_markings_json(item.markings))
+    action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.ANNOTATED
+    assignments = ", ".join(f"{key} = ?" for key in changes)
+    with session.transaction() as conn:
+        conn.execute(f"UPDATE items SET {assignments}, updated_at = ? WHERE id = ?",
+                     (*[changes[key]["new"] for key in changes], _now(), item.id))
+        session.record(EventDraft(action, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
+                                  details={"changes": changes, "exhibit_number": item.exhibit_number}))
+    return _fetch_item(session.conn, item.id)
+
+
+# ---- reading content --------------------------------------------------------------------------------
+def _blob_key(session: Session, item: Item) -> tuple[str, bytes]:
+    if item.blob_id is None:
+        raise UsageError(f"Item {item.exhibit_number} is a physical item and has no stored content.")
+    row = session.conn.execute("SELECT wrapped_key FROM blobs WHERE id = ?", (item.blob_id,)).fetchone()
+    if row is None:
+        raise VerificationFailed(f"The content record of item {item.exhibit_number} is missing; the vault is damaged.")
+    key = unwrap_key(session.vault.subkey(keys.PURPOSE_BLOB_KEYS), item.blob_id, item.id, bytes(row[0]))
+    return item.blob_id, key
+
+
+def _content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> Iterator[memoryview]:
+    blob_id, key = _blob_key(session, item)
+    return BlobStore(session.vault.layout).open_reader(blob_id, key).chunks(cancel)
+
+
+# ---- verification (fixity) --------------------------------------------------------------------------
+def _check_content(session: Session, item: Item, progress: ProgressCallback, cancel: CancelToken,
+                   done_before: int, grand_total: int) -> FixityReport:
+    algorithms = [HashAlgorithm(name) for name in item.hashes]
+    hashers = new_hashers(algorithms)
+    size = 0
+    problem = ""
+    try:
+        for chunk in _content_chunks(session, item, cancel):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            size += len(chunk)
+            progress(done_before + size, grand_total, item.exhibit_number)
+    except stream.StreamError as exc:
+        problem = f"the stored content failed authentication: {exc}"
+    except FileNotFoundError:
+        problem = "the stored content file is missing"
+    except VerificationFailed as exc:
+        problem = str(exc)
+    actual = {a.value: h.hexdigest() for a, h in hashers.items()} if not problem else {}
+    if not problem and size != item.size:
+        problem = f"the stored content has {size} bytes, the record says {item.size}"
+    if not problem and actual != item.hashes:
+        differing = ", ".join(sorted(k for k in item.hashes if actual.get(k) != item.hashes[k]))
+        problem = f"the {differing} digest differs from the one recorded at acquisition"
+    result = FixityResult.MISMATCH if problem else FixityResult.OK
+    return FixityReport(item.id, item.exhibit_number, item.case_id, result, dict(item.hashes), actual, problem)
+
+
+def verify_items(session: Session, items: Sequence[Item], progress: ProgressCallback = no_progress,
+                 cancel: CancelToken | None = None) -> list[FixityReport]:
+    """Re-read, re-decrypt and re-hash each digital item; each result is a VERIFIED custody event."""
+    cancel = cancel or CancelToken()
+    digital = [item for item in items if item.kind is ItemKind.DIGITAL]
+    if digital:
+        session.require(Permission.VERIFY, case_id=digital[0].case_id, attempted="verify evidence")
+    grand_total = sum(item.size or 0 for item in digital)
+    done = 0
+    reports: list[FixityReport] = []
+    for item in digital:
+        cancel.check()
+        report = _check_content(session, item, progress, cancel, done, grand_total)
+        done += item.size or 0
+        with session.transaction():
+            session.record(EventDraft(
+                CustodyAction.VERIFIED, case_id=item.case_id, item_ids=(item.id,), result=report.result.value,
+                hashes=report.actual, notes=report.problem,
+                details={"exhibit_number": item.exhibit_number, "expected": report.expected},
+            ))
+        reports.append(report)
+    return reports
+
+
+def verify_case(session: Session, case_ref: str, progress: ProgressCallback = no_progress,
+                cancel: CancelToken | None = None) -> list[FixityReport]:
+    return verify_items(session, list_items(session, case_ref), progress, cancel)
+
+
+def verify_item(session: Session, item_ref: str, progress: ProgressCallback = no_progress,
+                cancel: CancelToken | None = None) -> FixityReport:
+    item = get_item(session, item_ref)
+    if item.kind is not ItemKind.DIGITAL:
+        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to verify.")
+    return verify_items(session, [item], progress, cancel)[0]
+
+
+def verify_all(session: Session, progress: ProgressCallback = no_progress,
+               cancel: CancelToken | None = None) -> list[FixityReport]:
+    session.require(Permission.READ)
+    rows = session.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE kind = 'digital' ORDER BY created_at").fetchall()
+    return verify_items(session, [_row_to_item(row) for row in rows], progress, cancel)
+
+
+# ---- extraction -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    item: Item
+    path: Path
+    size: int
+    sha256: str
+
+
+def _hash_file(path: Path, cancel: CancelToken) -> str:
+    """SHA-256 of a file read back from disk (page cache dropped first where the OS allows)."""
+    hasher = hashlib.sha256()
+    buf = bytearray(stream.DEFAULT_CHUNK_SIZE)
+    with open(path, "rb", buffering=0) as handle:
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        while True:
+            cancel.check()
+            n = handle.readinto(buf)
+            if not n:
+                break
+            hasher.update(memoryview(buf)[:n])
+    return hasher.hexdigest()
+
+
+def extract(session: Session, item_ref: str, out: Path, reason: str, progress: ProgressCallback = no_progress,
+            cancel: CancelToken | None = None) -> Extraction:
+    """Decrypt an item to ``out`` for examination; the written file is re-hashed before it appears."""
+    cancel = cancel or CancelToken()
+    item = get_item(session, item_ref)
+    session.require(Permission.EXTRACT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
+                    attempted=f"extract item {item.exhibit_number}")
+    reason = _check_text("The reason", reason, MAX_TEXT)
+    if not reason:
+        raise UsageError("Extraction needs a reason (--reason), recorded in the chain of custody.")
+    if item.kind is not ItemKind.DIGITAL:
+        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to extract.")
+    out = Path(os.path.abspath(out))
+    if out.exists() or out.is_symlink():
+        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
+    if not out.parent.is_dir():
+        raise UsageError(f"The folder {out.parent} does not exist.")
+    temp = out.with_name(f".{out.name}.icspa-partial-{os.getpid()}")
+    expected = item.hashes.get("sha256", "")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        raise UsageError(f"Cannot write in {out.parent}: {exc.strerror}.") from None
+    try:
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as handle:
+                for chunk in _content_chunks(session, item, cancel):
+                    hasher.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                    progress(size, item.size or 0, item.exhibit_number)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except stream.StreamError as exc:
+            raise VerificationFailed(f"Item {item.exhibit_number} failed its integrity check while extracting "
+                                     f"({exc}); nothing was written.") from None
+        if hasher.hexdigest() != expected:
+            raise VerificationFailed(f"Item {item.exhibit_number} does not match its recorded SHA-256; "
+                                     "nothing was written. Run 'icspa evidence verify'.")
+        if _hash_file(temp, cancel) != expected:
+            raise VerificationFailed(f"The file written to {out.parent} does not read back with the item's SHA-256 "
+                                     "(storage fault?); it was removed.")
+        _place_without_overwrite(temp, out)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    try:
+        with session.transaction():
+            session.record(EventDraft(
+                CustodyAction.EXPORTED, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
+                hashes={"sha256": expected}, result=FixityResult.OK.value,
+                details={"exhibit_number": item.exhibit_number, "destination": str(out), "kind": "extraction",
+                         "size": size},
+            ))
+    except BaseException:
+        # An unrecorded export must not stay on disk.
+        out.unlink(missing_ok=True)
+        raise
+    return Extraction(item, out, size, expected)
+
+
+def _place_without_overwrite(temp: Path, out: Path) -> None:
+    try:
+        os.link(temp, out)  # fails with EEXIST instead of replacing a file that appeared meanwhile
+        temp.unlink()
+    except FileExistsError:
+        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        # File systems without hard links (FAT, exFAT): a best-effort check right before the rename.
+        if out.exists():
+            raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
+        os.rename(temp, out)
+    fsync_dir(out.parent)
+
+
+# ---- JSON --------------------------------------------------------------------------------------------
+def item_to_json(item: Item) -> dict[str, Any]:
+    """The ``--json`` form of an item (DESIGN §6: carries ``id`` and ``sha256``)."""
+    return {
+        "id": item.id,
+        "case_id": item.case_id,
+        "exhibit_number": item.exhibit_number,
+        "kind": item.kind.value,
+        "name": item.original_name,
+        "original_path": item.original_path,
+        "size": item.size,
+        "sha256": item.hashes.get("sha256"),
+        "md5": item.hashes.get("md5"),
+        "sha1": item.hashes.get("sha1"),
+        "mime_type": item.mime_type,
+        "description": item.description,
+        "notes": item.notes,
+        "tags": list(item.tags),
+        "markings": _markings_json(item.markings),
+        "acquisition": asdict(item.acquisition),
+        "parent_id": item.parent_id,
+        "storage_location": item.storage_location,
+        "checked_out": item.checked_out,
+        "holder": item.holder,
+        "created_at": item.created_at,
+        "created_by": item.created_by,
+        "updated_at": item.updated_at,
+    }
+
+
+def report_to_json(report: FixityReport) -> dict[str, Any]:
+    return {"id": report.item_id, "exhibit_number": report.exhibit_number, "case_id": report.case_id,
+            "result": report.result.value, "ok": report.ok, "sha256": report.expected.get("sha256"),
+            "expected": report.expected, "actual": report.actual, "problem": report.problem}
+

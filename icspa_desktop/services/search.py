@@ -1,0 +1,95 @@
+"""Search: full text (SQLite FTS5 inside the encrypted database) over cases and items, and by hash.
+
+A query that is a bare hex string of 32, 40 or 64 digits is taken as an MD5, SHA-1 or SHA-256 value
+and matched exactly across every case; anything else is full-text search. User text never reaches
+the FTS5 query language unquoted: each word becomes a quoted prefix term, so punctuation in exhibit
+numbers or file names cannot break the query.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.domain.evidence import HashAlgorithm, Item
+from icspa_desktop.domain.models import Case
+from icspa_desktop.services import cases, evidence
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session
+
+DEFAULT_LIMIT = 50
+MAX_QUERY_LEN = 500
+_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+_HASH_BY_LENGTH = {a.hex_length: a for a in HashAlgorithm}
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    query: str
+    by_hash: HashAlgorithm | None
+    cases: list[Case]
+    items: list[Item]
+
+
+def hash_algorithm_of(text: str) -> HashAlgorithm | None:
+    """The algorithm a pasted hex digest belongs to, by its length; None if it is not one."""
+    text = text.strip()
+    if _HEX_RE.fullmatch(text):
+        return _HASH_BY_LENGTH.get(len(text))
+    return None
+
+
+def fts_query(text: str) -> str:
+    """User words → an FTS5 query: every word must occur (as a prefix), quoted so nothing is syntax."""
+    words = _WORD_RE.findall(text)
+    return " AND ".join(f'"{word}"*' for word in words)
+
+
+def find_by_hash(session: Session, digest: str, limit: int = DEFAULT_LIMIT) -> list[Item]:
+    session.require(Permission.READ)
+    algorithm = hash_algorithm_of(digest)
+    if algorithm is None:
+        raise UsageError("A hash is 32 (MD5), 40 (SHA-1) or 64 (SHA-256) hexadecimal digits.")
+    ids = [str(row[0]) for row in session.conn.execute(
+        f"SELECT id FROM items WHERE {algorithm.value} = ? ORDER BY created_at LIMIT ?",
+        (digest.strip().lower(), limit),
+    ).fetchall()]
+    return evidence.items_by_ids(session, ids)
+
+
+def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchResults:
+    """Cases and items matching ``query`` (best matches first), or items with that hash value."""
+    session.require(Permission.READ)
+    query = query.strip()
+    if not query:
+        raise UsageError("Give something to search for.")
+    if len(query) > MAX_QUERY_LEN:
+        raise UsageError(f"The search text must be at most {MAX_QUERY_LEN} characters.")
+    algorithm = hash_algorithm_of(query)
+    if algorithm is not None:
+        return SearchResults(query, algorithm, [], find_by_hash(session, query, limit))
+    match = fts_query(query)
+    if not match:
+        raise UsageError("The search text has no words or numbers to look for.")
+    conn = session.conn
+    case_ids = [str(row[0]) for row in conn.execute(
+        "SELECT c.id FROM cases_fts JOIN cases c ON c.rowid = cases_fts.rowid"
+        " WHERE cases_fts MATCH ? ORDER BY bm25(cases_fts) LIMIT ?", (match, limit)).fetchall()]
+    item_ids = [str(row[0]) for row in conn.execute(
+        "SELECT i.id FROM items_fts JOIN items i ON i.rowid = items_fts.rowid"
+        " WHERE items_fts MATCH ? ORDER BY bm25(items_fts) LIMIT ?", (match, limit)).fetchall()]
+    found_cases = [cases.get_case(session, case_id) for case_id in case_ids]
+    return SearchResults(query, None, found_cases, evidence.items_by_ids(session, item_ids))
+
+
+def results_to_json(results: SearchResults) -> list[dict[str, Any]]:
+    """One list of objects, each with ``id`` and ``type``; items also carry ``sha256``, cases ``number``."""
+    out: list[dict[str, Any]] = []
+    for case in results.cases:
+        out.append({"type": "case", **cases.case_to_json(case)})
+    for item in results.items:
+        out.append({"type": "item", **evidence.item_to_json(item)})
+    return out

@@ -1,0 +1,296 @@
+"""The encrypted blob store: evidence content as STREAM-sealed files under ``blobs/``, named by random ids.
+
+Life of a blob: sealed chunks are written to ``staging/<id>.part`` (emptied at every open), fsynced, then
+moved to ``blobs/<id[:2]>/<id>`` with ``os.replace`` and the directory fsynced. Only after that does the
+database row that names the blob commit; a blob file without a row (a crash between rename and commit) is
+an orphan and is removed at the next unlock by ``sweep_orphans``. File names are random and say nothing
+about the content (DESIGN §2: never the plaintext's hash).
+
+Each blob has its own random key, wrapped with the vault's blob-key subkey; the associated data binds the
+wrapped key to its blob id and item id, so swapping keys or rows between items is detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from icspa_desktop.crypto import aead, stream
+from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, fsync_dir, make_private_dir
+from icspa_desktop.vault.db import Connection
+from icspa_desktop.vault.layout import VaultLayout
+
+BLOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_PART_SUFFIX = ".part"
+# Decrypted chunks in flight between the reading and the consuming thread (bounded memory).
+_READ_AHEAD = 3
+# Start the kernel's writeback every this many bytes (see BlobWriter._write): the final fsync then
+# waits for little, and the blob does not crowd the page cache.
+WRITEBACK_WINDOW = 8 << 20
+
+
+def new_blob_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_blob_key() -> bytes:
+    return os.urandom(stream.KEY_LEN)
+
+
+def _key_ad(blob_id: str, item_id: str) -> bytes:
+    return f"icspa/v1/blob-key\0{blob_id}\0{item_id}".encode()
+
+
+def wrap_key(wrapping_key: bytes, blob_id: str, item_id: str, blob_key: bytes) -> bytes:
+    return aead.seal(wrapping_key, blob_key, _key_ad(blob_id, item_id))
+
+
+def unwrap_key(wrapping_key: bytes, blob_id: str, item_id: str, wrapped: bytes) -> bytes:
+    try:
+        return aead.open_sealed(wrapping_key, wrapped, _key_ad(blob_id, item_id))
+    except aead.SealError:
+        raise stream.StreamError("the blob key does not open for this item (record damaged or swapped)") from None
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+class BlobStore:
+    """Paths and file operations of one vault's blob store."""
+
+    def __init__(self, layout: VaultLayout) -> None:
+        self.layout = layout
+
+    def path(self, blob_id: str) -> Path:
+        if not BLOB_ID_RE.fullmatch(blob_id):
+            raise VaultError(f"Blob id {blob_id!r} in the database is malformed; the vault is damaged.")
+        return self.layout.blobs / blob_id[:2] / blob_id
+
+    def staging_path(self, blob_id: str) -> Path:
+        return self.layout.staging / (blob_id + _PART_SUFFIX)
+
+    def create_writer(self, key: bytes, chunk_size: int = stream.DEFAULT_CHUNK_SIZE) -> BlobWriter:
+        blob_id = new_blob_id()
+        make_private_dir(self.layout.staging)
+        return BlobWriter(self, blob_id, key, chunk_size)
+
+    def publish(self, blob_id: str) -> Path:
+        """Move a finished (fsynced) staged blob into the store and make the rename durable."""
+        final = self.path(blob_id)
+        fan_out = final.parent
+        if not fan_out.is_dir():
+            fan_out.mkdir(mode=DIR_MODE, exist_ok=True)
+            fsync_dir(fan_out.parent)
+        os.replace(self.staging_path(blob_id), final)
+        fsync_dir(fan_out)
+        return final
+
+    def remove(self, blob_id: str) -> None:
+        """Delete a blob wherever it is (staging or store); missing files are fine."""
+        self.staging_path(blob_id).unlink(missing_ok=True)
+        final = self.path(blob_id)
+        if final.exists():
+            final.unlink()
+            with contextlib.suppress(OSError):
+                fsync_dir(final.parent)
+
+    def stored_ids(self) -> Iterator[str]:
+        if not self.layout.blobs.is_dir():
+            return
+        for fan_out in self.layout.blobs.iterdir():
+            if not fan_out.is_dir():
+                continue
+            for entry in fan_out.iterdir():
+                yield entry.name
+
+    def open_reader(self, blob_id: str, key: bytes) -> BlobReader:
+        return BlobReader(self.path(blob_id), key)
+
+
+class BlobWriter:
+    """Sealed chunks into ``staging/<id>.part``; ``finish`` fsyncs, ``discard`` removes the partial file."""
+
+    def __init__(self, store: BlobStore, blob_id: str, key: bytes, chunk_size: int) -> None:
+        self.store = store
+        self.blob_id = blob_id
+        self.encryptor = stream.StreamEncryptor(key, chunk_size)
+        self._sealed = bytearray(chunk_size + stream.TAG_LEN)
+        self._fd: int | None = os.open(
+            store.staging_path(blob_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE
+        )
+        self.stored_size = 0
+        self._flushed = 0
+        try:
+            self._write(memoryview(self.encryptor.header))
+        except BaseException:
+            self.discard()
+            raise
+
+    def _write(self, data: memoryview) -> None:
+        assert self._fd is not None
+        _write_all(self._fd, data)
+        self.stored_size += len(data)
+        if self.stored_size - self._flushed >= 2 * WRITEBACK_WINDOW:
+            # POSIX_FADV_DONTNEED on dirty pages makes Linux start writing them out without waiting
+            # (WB_SYNC_NONE); it is a hint only, so failure is harmless.
+            with contextlib.suppress(AttributeError, OSError):
+                os.posix_fadvise(self._fd, self._flushed, WRITEBACK_WINDOW, os.POSIX_FADV_DONTNEED)
+            self._flushed += WRITEBACK_WINDOW
+
+    def write_chunk(self, plaintext: memoryview, last: bool) -> None:
+        """Seal one chunk (full size unless ``last``) and append it; reuses one ciphertext buffer."""
+        written = self.encryptor.seal_into(plaintext, last, self._sealed)
+        self._write(memoryview(self._sealed)[:written])
+
+    def finish(self) -> None:
+        """Make the staged blob durable (the final chunk must have been written)."""
+        if not self.encryptor.finished:
+            raise ValueError("the final chunk was not written")
+        assert self._fd is not None
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        self.store.remove(self.blob_id)
+
+
+class BlobReader:
+    """Decrypts a stored blob chunk by chunk; a second thread reads and decrypts ahead of the consumer."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        self.path = path
+        self._key = key
+
+    def chunks(self, cancel: CancelToken | None = None) -> Iterator[memoryview]:
+        """Plaintext chunks in order. Each view is valid until the next one is requested.
+
+        Raises StreamError when the blob was tampered with, truncated, extended or reordered, and
+        FileNotFoundError when it is missing. Nothing is final before the last chunk authenticated.
+        """
+        fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            size = os.fstat(fd).st_size
+            header = os.read(fd, stream.HEADER_LEN)
+            if len(header) < stream.HEADER_LEN:
+                raise stream.StreamError("the blob is truncated inside its header")
+            decryptor = stream.StreamDecryptor(self._key, header)
+            with contextlib.suppress(AttributeError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            yield from _pipelined_open(fd, size - stream.HEADER_LEN, decryptor, cancel)
+        finally:
+            os.close(fd)
+
+
+@dataclass(slots=True)
+class _Slot:
+    buf: bytearray
+    length: int = 0
+
+
+def _read_full(fd: int, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+def _pipelined_open(
+    fd: int, body_size: int, decryptor: stream.StreamDecryptor, cancel: CancelToken | None
+) -> Iterator[memoryview]:
+    """Reader thread: read sealed chunk + decrypt into a free slot; this generator hands slots out in order.
+
+    The chunk that ends at end of file is opened as the final one, so cutting whole chunks off the
+    end, or appending anything, fails authentication.
+    """
+    sealed_size = decryptor.sealed_chunk_size
+    free: queue.Queue[_Slot] = queue.Queue()
+    for _ in range(_READ_AHEAD):
+        free.put(_Slot(bytearray(decryptor.chunk_size)))
+    ready: queue.Queue[_Slot | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        sealed = bytearray(sealed_size)
+        remaining = body_size
+        try:
+            while True:
+                if stop.is_set():
+                    return
+                slot = free.get()
+                if stop.is_set():
+                    return
+                want = min(sealed_size, remaining)
+                got = _read_full(fd, memoryview(sealed)[:want])
+                if got != want:
+                    raise stream.StreamError("the blob changed size while being read")
+                remaining -= got
+                last = remaining <= 0
+                slot.length = decryptor.open_into(memoryview(sealed)[:got], last, slot.buf)
+                ready.put(slot)
+                if last:
+                    ready.put(None)
+                    return
+        except BaseException as exc:  # handed to the consumer thread, which re-raises it
+            ready.put(exc)
+
+    worker = threading.Thread(target=work, name="blob-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if cancel is not None:
+                cancel.check()
+            yield memoryview(item.buf)[: item.length]
+            free.put(item)
+    finally:
+        stop.set()
+        free.put(_Slot(bytearray(0)))  # wake the worker if it waits for a slot
+        worker.join()
+
+
+def sweep_orphans(layout: VaultLayout, conn: Connection) -> int:
+    """Remove blob files that no database row names (left by a crash between rename and commit)."""
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").fetchone()
+    if has_table is None:
+        return 0
+    store = BlobStore(layout)
+    known = {str(row[0]) for row in conn.execute("SELECT id FROM blobs").fetchall()}
+    removed = 0
+    for name in list(store.stored_ids()):
+        if name in known:
+            continue
+        path = layout.blobs / name[:2] / name
+        if not BLOB_ID_RE.fullmatch(name):
+            # Not ours (e.g. an editor's backup file); leave it, it is not evidence we wrote.
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        for fan_out in layout.blobs.iterdir():
+            if fan_out.is_dir():
+                fsync_dir(fan_out)
+    return removed
