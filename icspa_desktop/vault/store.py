@@ -15,7 +15,7 @@ from pathlib import Path
 from icspa_desktop.crypto import keys
 from icspa_desktop.domain.errors import Conflict, VaultError, VaultLocked
 from icspa_desktop.domain.ids import VaultId, new_id
-from icspa_desktop.vault import db
+from icspa_desktop.vault import blobs, db
 from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir
 from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
 from icspa_desktop.vault.layout import VaultLayout
@@ -178,6 +178,7 @@ def open_and_unlock(
             conn.close()
             raise
         _empty_staging(layout)
+        blobs.sweep_orphans(layout, conn)
     except BaseException:
         lock.release()
         raise
