@@ -50,6 +50,7 @@ class DesktopApp(QObject):
         self.idle = IdleWatcher(self)
         self.idle.set_timeout_minutes(settings.auto_lock_minutes if auto_lock_minutes is None else auto_lock_minutes)
         self.idle.idle.connect(self.lock)
+        self._app = app
         app.installEventFilter(self.idle)
 
     def start(self) -> None:
@@ -60,8 +61,8 @@ class DesktopApp(QObject):
 
     # ---- create ---------------------------------------------------------------------
     def show_wizard(self) -> CreateVaultWizard:
-        wizard = CreateVaultWizard(self.vault_path)
-        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # Parented to the (still hidden) main window: Qt owns it, so Python's collector never frees it early.
+        wizard = CreateVaultWizard(self.vault_path, parent=self.window)
         wizard.vault_created.connect(self._vault_created)
         wizard.rejected.connect(self.quit)
         self.wizard = wizard
@@ -69,6 +70,8 @@ class DesktopApp(QObject):
         return wizard
 
     def _vault_created(self, path: Path, admin_name: str) -> None:
+        if self.wizard is not None:
+            self.wizard.deleteLater()
         self.wizard = None
         if path != self.vault_path:
             self.vault_path = path
@@ -79,18 +82,15 @@ class DesktopApp(QObject):
 
     # ---- unlock / lock ---------------------------------------------------------------
     def show_unlock(self) -> UnlockDialog:
-        parent = self.window if self.window.isVisible() else None
         path = self.vault_path
+        # Always a child of the window (even while it is hidden): Qt owns and deletes it.
         dialog = UnlockDialog(path, lambda user, passphrase: unlock(path, user, passphrase),
-                              self.settings.last_user, parent)
+                              self.settings.last_user, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.unlocked.connect(self._unlocked)
         dialog.rejected.connect(self.quit)
         self.unlock_dialog = dialog
-        if parent is None:
-            dialog.show()
-        else:
-            dialog.open()  # window-modal over the locked window
+        dialog.open()  # window-modal over the locked window
         return dialog
 
     def _unlocked(self, session: Session) -> None:
@@ -136,6 +136,7 @@ class DesktopApp(QObject):
         self._done = True
         self.lock()
         self.idle.disarm()
+        self._app.removeEventFilter(self.idle)
         if self.unlock_dialog is not None and not self.unlock_dialog.busy:
             self.unlock_dialog.done(0)
         self.unlock_dialog = None

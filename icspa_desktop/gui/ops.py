@@ -4,9 +4,10 @@ Call sites stay one line::
 
     run_in_background(self, lambda: unlock(path, name, passphrase), self._on_unlocked, self._on_unlock_failed)
 
-The work runs in Qt's global thread pool. Its outcome travels as a queued signal to a small
-``BackgroundOp`` QObject that is a child of ``owner``: if the owner is destroyed first, Qt deletes the
-op with it and the result is silently dropped (no callback into a dead widget). Without
+The work runs in Qt's global thread pool. Its outcome travels as a queued signal to the GUI thread
+and is handed to a small ``BackgroundOp`` QObject that is a child of ``owner``: if the owner is
+destroyed first, Qt deletes the op with it and the result is silently dropped (no callback into a
+dead widget). Without
 ``on_failure``, an error is shown in a dialog: an ``IcspaError`` with its message as it is, anything
 else as an unexpected error (the traceback goes to the log). A session's database connection may be
 used from a worker thread, but only by one thread at a time: the GUI must not touch the session
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from icspa_desktop.domain.errors import Cancelled, IcspaError
@@ -35,15 +36,40 @@ T = TypeVar("T")
 _PROGRESS_INTERVAL_S = 0.05
 
 
-class _WorkerSignals(QObject):
-    # object, not int: byte counts of multi-GB evidence overflow Qt's 32-bit int.
-    succeeded = Signal(object)
-    failed = Signal(object)
-    progressed = Signal(object, object, str)
+class _Dispatcher(QObject):
+    """Runs closures posted from worker threads on the GUI thread; one per application, never deleted early."""
+
+    post = Signal(object)
+
+    def __init__(self, app: QCoreApplication) -> None:
+        super().__init__(app)
+        self.setObjectName(_DISPATCHER_NAME)
+        # Emitted from a worker thread, received by an object of the GUI thread: a queued connection.
+        self.post.connect(self._run)
+
+    @Slot(object)
+    def _run(self, call: Callable[[], None]) -> None:
+        call()
+
+
+_DISPATCHER_NAME = "icspaOpsDispatcher"
+
+
+def _dispatcher() -> _Dispatcher:
+    """The application's dispatcher, created on first use in the GUI thread (a child of the QApplication)."""
+    app = QCoreApplication.instance()
+    if app is None:
+        raise RuntimeError("background operations need a running QApplication")
+    found = app.findChild(_Dispatcher, _DISPATCHER_NAME)
+    return found if isinstance(found, _Dispatcher) else _Dispatcher(app)
 
 
 class BackgroundOp(QObject):
-    """One background call; lives in the GUI thread as a child of its owner."""
+    """One background call; lives in the GUI thread as a child of its owner and dies with it.
+
+    The worker never touches this object: it posts closures to the long-lived dispatcher, and those
+    closures check on the GUI thread that the op (and so its owner) still exists before calling back.
+    """
 
     finished = Signal()
 
@@ -56,14 +82,12 @@ class BackgroundOp(QObject):
     ) -> None:
         super().__init__(owner)
         self.cancel_token = CancelToken()
-        self._owner = owner
+        # No Python reference to the owner: a reference cycle between the owner's wrapper and its
+        # C++-owned child would let Python's collector free them in the wrong order.
         self._on_success = on_success
         self._on_failure = on_failure
         self._on_progress = on_progress
-        self._signals = _WorkerSignals()
-        self._signals.succeeded.connect(self._deliver_success)
-        self._signals.failed.connect(self._deliver_failure)
-        self._signals.progressed.connect(self._deliver_progress)
+        self._dispatcher = _dispatcher()
         self.running = False
 
     def cancel(self) -> None:
@@ -71,62 +95,62 @@ class BackgroundOp(QObject):
         self.cancel_token.cancel()
 
     def start(self, work: Callable[[], object]) -> None:
-        signals = self._signals  # the closure keeps the emitter alive even if this op is deleted
+        post = self._dispatcher.post
+        deliver = self._guarded(self._deliver)
 
         def run() -> None:
             try:
-                result = work()
+                outcome: tuple[bool, object] = (True, work())
             except BaseException as exc:  # every failure must reach the GUI, never die in the pool
-                signals.failed.emit(exc)
-            else:
-                signals.succeeded.emit(result)
+                outcome = (False, exc)
+            post.emit(lambda: deliver(outcome))
 
         self.running = True
         QThreadPool.globalInstance().start(run)
 
     def progress_callback(self) -> ProgressCallback:
         """A thread-safe ``(done, total, message)`` callback for the core, throttled."""
-        signals = self._signals
+        post = self._dispatcher.post
+        deliver = self._guarded(self._deliver_progress)
         last = [0.0]
 
         def report(done: int, total: int, message: str) -> None:
             now = time.monotonic()
             if now - last[0] >= _PROGRESS_INTERVAL_S or (total and done >= total):
                 last[0] = now
-                signals.progressed.emit(done, total, message)
+                post.emit(lambda: deliver((done, total, message)))
 
         return report
 
     # ---- GUI thread ----------------------------------------------------------------
-    def _owner_alive(self) -> bool:
-        return shiboken6.isValid(self._owner)
+    def _guarded(self, method: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``method`` if this op still exists when the call arrives; otherwise nothing."""
+        op = self
 
-    @Slot(object)
-    def _deliver_success(self, result: object) -> None:
-        self._finish()
-        if self._owner_alive():
-            self._on_success(result)
+        def call(arg: Any) -> None:
+            if shiboken6.isValid(op) and op.parent() is not None:
+                method(arg)
 
-    @Slot(object)
-    def _deliver_failure(self, exc: BaseException) -> None:
-        self._finish()
-        if not self._owner_alive():
-            return
-        if self._on_failure is not None:
-            self._on_failure(exc)
-        else:
-            parent = self._owner if isinstance(self._owner, QWidget) else None
-            show_error(parent, exc)
+        return call
 
-    @Slot(object, object, str)
-    def _deliver_progress(self, done: int, total: int, message: str) -> None:
-        if self.running and self._on_progress is not None and self._owner_alive():
-            self._on_progress(done, total, message)
-
-    def _finish(self) -> None:
+    def _deliver(self, outcome: tuple[bool, object]) -> None:
+        ok, value = outcome
         self.running = False
         self.finished.emit()
         self.deleteLater()
+        if ok:
+            self._on_success(value)
+            return
+        assert isinstance(value, BaseException)
+        if self._on_failure is not None:
+            self._on_failure(value)
+        else:
+            owner = self.parent()
+            show_error(owner if isinstance(owner, QWidget) else None, value)
+
+    def _deliver_progress(self, report: tuple[int, int, str]) -> None:
+        if self.running and self._on_progress is not None:
+            self._on_progress(*report)
 
 
 def run_in_background(
