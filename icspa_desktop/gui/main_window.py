@@ -135,8 +135,9 @@ class MainWindow(QMainWindow):
     def show_locked(self) -> None:
         """Drop every trace of vault data from the window and its dialogs (the session is locked)."""
         for dialog in self.findChildren(QDialog):
-            if dialog.isVisible() and dialog.objectName() != "unlockDialog":
+            if dialog.objectName() not in ("unlockDialog", "createVaultWizard"):
                 dialog.reject()
+                dialog.deleteLater()  # its widgets still hold what the user saw or typed
         self.session = None
         self.browser.clear()
         self.stack.setCurrentIndex(0)

@@ -71,7 +71,7 @@ class BackgroundOp(QObject):
     closures check on the GUI thread that the op (and so its owner) still exists before calling back.
     """
 
-    finished = Signal()
+    finished = Signal()  # after the callbacks ran
 
     def __init__(
         self,
@@ -136,17 +136,19 @@ class BackgroundOp(QObject):
     def _deliver(self, outcome: tuple[bool, object]) -> None:
         ok, value = outcome
         self.running = False
-        self.finished.emit()
         self.deleteLater()
-        if ok:
-            self._on_success(value)
-            return
-        assert isinstance(value, BaseException)
-        if self._on_failure is not None:
-            self._on_failure(value)
-        else:
-            owner = self.parent()
-            show_error(owner if isinstance(owner, QWidget) else None, value)
+        try:
+            if ok:
+                self._on_success(value)
+            elif self._on_failure is not None:
+                assert isinstance(value, BaseException)
+                self._on_failure(value)
+            else:
+                assert isinstance(value, BaseException)
+                owner = self.parent()
+                show_error(owner if isinstance(owner, QWidget) else None, value)
+        finally:
+            self.finished.emit()
 
     def _deliver_progress(self, report: tuple[int, int, str]) -> None:
         if self.running and self._on_progress is not None:

@@ -44,7 +44,8 @@ def desktop(qtbot: QtBot, qapp: QApplication, vault: VaultInfo, settings: AppSet
 def unlock_as(qtbot: QtBot, app: DesktopApp, role: Role = Role.ADMINISTRATOR) -> None:
     """Type the role's credentials into the unlock dialog and wait for the background unlock."""
     dialog = app.unlock_dialog
-    assert dialog is not None and dialog.isVisible()
+    assert dialog is not None
+    assert dialog.isVisible()
     dialog.user.setText(NAMES[role])
     dialog.passphrase.setText(PASSPHRASES[role])
     with qtbot.waitSignal(app.unlocked, timeout=20_000):

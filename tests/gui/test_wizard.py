@@ -43,7 +43,8 @@ def _fill_until_passphrase(wizard: CreateVaultWizard, location: Path) -> None:
 def test_wizard_creates_vault_shows_recovery_key_once_and_unlocks(qtbot: QtBot, first_run: DesktopApp,
                                                                   tmp_path: Path) -> None:
     wizard = first_run.wizard
-    assert wizard is not None and wizard.isVisible()
+    assert wizard is not None
+    assert wizard.isVisible()
     assert first_run.unlock_dialog is None
     location = tmp_path / "fresh" / "vault"
     _fill_until_passphrase(wizard, location)
@@ -80,7 +81,8 @@ def test_wizard_creates_vault_shows_recovery_key_once_and_unlocks(qtbot: QtBot, 
     assert wizard.recovery_page.key_label.text() == ""
 
     dialog = first_run.unlock_dialog
-    assert dialog is not None and dialog.isVisible()
+    assert dialog is not None
+    assert dialog.isVisible()
     assert dialog.user.text() == "alice"
     dialog.passphrase.setText(PASS)
     with qtbot.waitSignal(first_run.unlocked, timeout=20_000):
