@@ -161,7 +161,7 @@ def _pipeline(
     try:
         current = free.get()
         length = _fill(src, memoryview(current))
-        head = bytes(current[:SNIFF_LEN])
+        head = bytes(current[: min(length, SNIFF_LEN)])
         while True:
             cancel.check()
             if failure:

@@ -30,7 +30,7 @@ def files(tmp_path: Path) -> Iterator[Path]:
     (root / "notes.txt").write_bytes(MARKER + b" meeting at the pier\n")
     (root / "docs" / "invoice.pdf").write_bytes(b"%PDF-1.7\n" + MARKER + b"\n" * 3000)
     (root / "docs" / "image.bin").write_bytes(MARKER + bytes(range(256)) * 9000)  # 2.3 MB: three 1 MiB chunks
-    yield root
+    return root
 
 
 def blob_files(layout: VaultLayout) -> set[str]:

@@ -50,7 +50,8 @@ def test_add_folder_records_items_hashes_and_events(admin: Session, case: Case, 
     assert by_name["invoice.pdf"].mime_type == "application/pdf"
     assert by_name["notes.txt"].mime_type == "text/plain"
     assert evidence.list_items(admin, case.number) == items
-    assert blob_files(admin.vault.layout) == blob_rows(admin) and len(blob_rows(admin)) == 3
+    assert blob_files(admin.vault.layout) == blob_rows(admin)
+    assert len(blob_rows(admin)) == 3
 
 
 def test_agency_default_digests_apply(admin: Session, case: Case, files: Path) -> None:
@@ -75,12 +76,15 @@ def test_item_record_fields(admin: Session, case: Case, files: Path) -> None:
     item = evidence.add_files(admin, case.id, [files / "notes.txt"], fields).items[0]
     assert item.exhibit_number == "EX-7"
     assert item.parent_id == parent.id
-    assert item.markings.handling_text == "only for the prosecutor" and item.markings.tlp is Tlp.RED
-    assert item.acquisition.tool == "PhotoRec" and item.acquisition.seal_number == "SEAL-9"
+    assert item.markings.handling_text == "only for the prosecutor"
+    assert item.markings.tlp is Tlp.RED
+    assert item.acquisition.tool == "PhotoRec"
+    assert item.acquisition.seal_number == "SEAL-9"
     assert item.tags == ("carved", "photo")
     assert evidence.get_item(admin, "EX-7") == item
     data = evidence.item_to_json(item)
-    assert data["id"] == item.id and data["sha256"] == item.sha256
+    assert data["id"] == item.id
+    assert data["sha256"] == item.sha256
     with pytest.raises(Conflict, match="EX-7"):
         evidence.add_files(admin, case.id, [files / "notes.txt"], ItemFields(exhibit_number="EX-7"))
     with pytest.raises(UsageError, match="single file"):
@@ -117,7 +121,8 @@ def test_cancelled_ingest_leaves_nothing(admin: Session, case: Case, tmp_path: P
     with pytest.raises(Cancelled):
         evidence.add_files(admin, case.id, [small, big], progress=progress, cancel=token)
     assert evidence.list_items(admin, case.id) == []
-    assert blob_files(admin.vault.layout) == set() and blob_rows(admin) == set()
+    assert blob_files(admin.vault.layout) == set()
+    assert blob_rows(admin) == set()
     assert not any(admin.vault.layout.staging.iterdir())
     assert events.count(admin.conn) == events_before
 
@@ -132,7 +137,8 @@ def test_failed_commit_removes_published_blobs(admin: Session, case: Case, files
         evidence.add_files(admin, case.id, [files])
     monkeypatch.undo()
     assert evidence.list_items(admin, case.id) == []
-    assert blob_files(admin.vault.layout) == set() and blob_rows(admin) == set()
+    assert blob_files(admin.vault.layout) == set()
+    assert blob_rows(admin) == set()
 
 
 def test_bad_inputs_change_nothing(admin: Session, case: Case, files: Path, tmp_path: Path) -> None:
@@ -256,16 +262,20 @@ def test_extract_of_a_tampered_blob_writes_nothing(admin: Session, case: Case, f
 def test_physical_item_check_out_and_in(admin: Session, case: Case) -> None:
     phone = evidence.add_physical(admin, case.id, "iPhone 12, black",
                                   ItemFields(storage_location="Locker 4", acquisition=Acquisition(source_serial="F2L")))
-    assert phone.kind is ItemKind.PHYSICAL and phone.size is None and phone.blob_id is None
+    assert phone.kind is ItemKind.PHYSICAL
+    assert phone.size is None
+    assert phone.blob_id is None
     assert phone.exhibit_number == "2024-0042-001"
     with pytest.raises(UsageError, match="receiving person"):
         evidence.check_out(admin, phone.id, "", "exam")
     out = evidence.check_out(admin, phone.id, "Dr. Smit (lab)", "chip-off examination", released_by="Clerk Jo")
-    assert out.checked_out and out.holder == "Dr. Smit (lab)"
+    assert out.checked_out
+    assert out.holder == "Dr. Smit (lab)"
     with pytest.raises(Conflict, match="already checked out"):
         evidence.check_out(admin, phone.id, "someone", "x")
     back = evidence.check_in(admin, phone.id, "Dr. Smit (lab)", storage_location="Locker 9")
-    assert not back.checked_out and back.storage_location == "Locker 9"
+    assert not back.checked_out
+    assert back.storage_location == "Locker 9"
     with pytest.raises(Conflict, match="not checked out"):
         evidence.check_in(admin, phone.id, "x")
     history = events.list_events(admin.conn, item_id=phone.id)
@@ -288,7 +298,8 @@ def test_digital_items_cannot_be_checked_out(admin: Session, case: Case, files: 
 def test_annotate_records_old_and_new(admin: Session, case: Case, files: Path) -> None:
     item = evidence.add_files(admin, case.id, [files / "notes.txt"]).items[0]
     changed = evidence.annotate(admin, item.id, notes="second look", tags=["a", "b"], reason="review")
-    assert changed.notes == "second look" and changed.tags == ("a", "b")
+    assert changed.notes == "second look"
+    assert changed.tags == ("a", "b")
     marked = evidence.annotate(admin, item.id, markings=Markings(HandlingCode.H2, "", Tlp.RED))
     assert marked.markings.handling_code is HandlingCode.H2
     history = events.list_events(admin.conn, item_id=item.id)
