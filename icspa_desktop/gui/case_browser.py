@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.case_details import CaseDetailsWidget
+from icspa_desktop.gui.markings import TlpDelegate
 from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel
 from icspa_desktop.services.session import Session
 
@@ -64,13 +65,15 @@ class CaseBrowser(QSplitter):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self._tlp_delegate = TlpDelegate(self.table)
+        self.table.setItemDelegateForColumn(CaseColumn.TLP, self._tlp_delegate)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(26)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((CaseColumn.NUMBER, 95), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
-                              (CaseColumn.TLP, 142), (CaseColumn.UPDATED, 128)):
+        for column, width in ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
+                              (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.activated.connect(lambda _index: self.activated.emit())

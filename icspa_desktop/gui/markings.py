@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QLabel, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 
@@ -69,3 +70,26 @@ class HandlingBadge(QLabel):
         self.setText(code.value if code else "")
         self.setToolTip(HANDLING_MEANINGS[code] if code else "")
         self.setVisible(code is not None)
+
+
+class TlpDelegate(QStyledItemDelegate):
+    """Paints a TLP cell as its badge even when the row is selected (the marking must stay legible)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        colour = index.data(Qt.ItemDataRole.ForegroundRole)
+        rect = option.rect.adjusted(3, 3, -3, -3)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#000000"))
+        painter.drawRoundedRect(rect, 3, 3)
+        font = option.font
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QPen(colour.color() if colour is not None else QColor("#ffffff")))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()

@@ -257,7 +257,9 @@ class RecoveryPage(QWizardPage):
         self.registerField("recovery_confirmed*", self.confirm)
 
     def show_key(self, key: str) -> None:
-        self.key_label.setText(key)
+        # Five groups a line, so no group is split by word wrap (the parser ignores the line breaks).
+        groups = key.split("-")
+        self.key_label.setText("\n".join("-".join(groups[i:i + 5]) for i in range(0, len(groups), 5)))
 
     def forget_key(self) -> None:
         self.key_label.clear()
