@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
-from icspa_desktop.gui.ops import show_error
+from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.resources import apply_stylesheet
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
@@ -23,6 +23,9 @@ from icspa_desktop.gui.vault_wizard import CreateVaultWizard
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
 from icspa_desktop.vault.store import vault_exists
+
+# Long operations check their cancel token between chunks, so they stop well within this.
+_STOP_WORK_TIMEOUT_MS = 30_000
 
 
 class DesktopApp(QObject):
@@ -116,11 +119,20 @@ class DesktopApp(QObject):
             return
         session, self.session = self.session, None
         self.idle.disarm()
+        self._stop_background_work()
         self.window.show_locked()
         session.lock()
         self.locked.emit()
         if not self._done:
             self.show_unlock()
+
+    def _stop_background_work(self) -> None:
+        """Cancel the window's background ops and let them end before the database closes under them."""
+        ops = [op for op in self.window.findChildren(BackgroundOp) if op.running]
+        for op in ops:
+            op.cancel()
+        if ops:
+            QThreadPool.globalInstance().waitForDone(_STOP_WORK_TIMEOUT_MS)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self.window)

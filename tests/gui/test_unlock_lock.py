@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
@@ -11,7 +13,9 @@ from pytestqt.qtbot import QtBot
 
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import AuthenticationError
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.app import DesktopApp
+from icspa_desktop.gui.ops import run_with_progress
 from icspa_desktop.services.session import unlock
 from tests.conftest import ADMIN, VaultInfo
 from tests.gui.conftest import unlock_as
@@ -159,3 +163,24 @@ def test_quit_locks_the_session(qtbot: QtBot, desktop: DesktopApp) -> None:
         desktop.window.quit_action.trigger()
     assert not session.is_open
     assert not desktop.window.isVisible()
+
+
+def test_lock_cancels_background_work_before_closing_the_database(qtbot: QtBot, desktop: DesktopApp) -> None:
+    unlock_as(qtbot, desktop)
+    session = desktop.session
+    assert session is not None
+    started = threading.Event()
+    outcome: list[str] = []
+
+    def work(_report: ProgressCallback, cancel: CancelToken) -> None:
+        started.set()
+        while not cancel.cancelled:  # a long job using the session, one chunk at a time
+            session.conn.execute("SELECT count(*) FROM cases").fetchone()
+        outcome.append("stopped while the database was still open" if session.is_open else "too late")
+        cancel.check()
+
+    run_with_progress(desktop.window, work, lambda _v: None, lambda *_a: None, lambda _exc: None)
+    assert started.wait(5)
+    desktop.lock()
+    assert outcome == ["stopped while the database was still open"]
+    assert not session.is_open
