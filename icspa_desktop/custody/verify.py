@@ -1,0 +1,295 @@
+"""Verification of the custody log: every event's signature, key, leaf and index, and the tree.
+
+The row checks run in worker processes for large logs (Ed25519 verification holds the GIL in
+``cryptography``; libsodium through PyNaCl is about twice as fast as OpenSSL here, and processes use
+both cores). Each worker opens its own read-only connection to the vault database, so only leaf
+hashes and findings travel between processes. Checkpoints and the witness are checked by the caller
+(services.custody) against the tree this module returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+# libsodium: ~18,000 verifications/s per core here, against ~9,000 for OpenSSL's Ed25519 in `cryptography`.
+from nacl.bindings import crypto_sign_open as _sodium_open
+from nacl.exceptions import CryptoError as _SodiumError
+
+from icspa_desktop.crypto import signing
+from icspa_desktop.custody.events import SIGNATURE_CONTEXT, leaf_bytes
+from icspa_desktop.vault import db
+
+# Below this many events the pool's start-up (~0.3 s per worker) costs more than it saves.
+POOL_THRESHOLD = 20_000
+CHUNK = 25_000
+# Key validity times are stored to the second; events carry microseconds.
+KEY_TIME_SLACK = timedelta(seconds=1)
+
+
+class DamageKind(StrEnum):
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    WRONG_ACTOR_KEY = "wrong_actor_key"
+    KEY_NOT_VALID = "key_not_valid_at_time"
+    LEAF_MISMATCH = "leaf_hash_mismatch"
+    INDEX_MISMATCH = "index_mismatch"
+    MALFORMED = "malformed_event"
+    GAP = "missing_events"
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"
+    CHECKPOINT_MALFORMED = "checkpoint_malformed"
+    TRUNCATED = "log_truncated"
+    INCONSISTENT = "history_rewritten"
+    ROLLBACK = "vault_rolled_back"
+    FORK = "history_forked"
+    WITNESS_INVALID = "witness_invalid"
+    STATE_MISMATCH = "verification_record_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    kind: DamageKind
+    message: str
+    event_index: int | None = None
+    event_id: str | None = None
+    checkpoint_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "message": self.message, "event_index": self.event_index,
+                "event_id": self.event_id, "checkpoint_id": self.checkpoint_id}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    user_id: str
+    user_name: str
+    valid_from: datetime
+    retired_at: datetime | None
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """What a pass over (part of) the log found: the leaf hashes in index order, and any damage."""
+
+    leaf_hashes: bytearray = field(default_factory=bytearray)
+    indices: list[int] = field(default_factory=list)
+    damages: list[Damage] = field(default_factory=list)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def load_keys(conn: db.Connection) -> dict[bytes, KeyRecord]:
+    rows = conn.execute(
+        "SELECT k.public_key, k.user_id, COALESCE(u.name, ''), k.valid_from, k.retired_at"
+        " FROM user_keys k LEFT JOIN users u ON u.id = k.user_id"
+    ).fetchall()
+    return {
+        bytes(pk): KeyRecord(str(uid), str(name), _parse_time(str(vf)), _parse_time(str(ra)) if ra else None)
+        for pk, uid, name, vf, ra in rows
+    }
+
+
+def _verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Ed25519 (RFC 8032) by libsodium, which also refuses non-canonical and small-order encodings."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        _sodium_open(signature + message, public_key)
+    except (_SodiumError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _label(idx: int, event_id: str, body: dict[str, Any] | None) -> str:
+    if not body:
+        return f"Event #{idx} ({event_id})"
+    actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
+    name = actor.get("name", "?") if isinstance(actor, dict) else "?"
+    return f"Event #{idx} ({event_id}, {body.get('action', '?')} by {name} at {body.get('at', '?')})"
+
+
+_ROW_SELECT = (
+    "SELECT e.idx, e.id, e.case_id, e.action, e.actor_id, e.at, e.body, e.signature, e.public_key, e.leaf_hash,"
+    " (SELECT group_concat(i.item_id, char(10)) FROM custody_event_items i WHERE i.event_idx = e.idx)"
+    " FROM custody_events e"
+)
+
+
+def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord]) -> ScanResult:
+    """Check each row on its own (signature, key, leaf, indexed columns); leaves are recomputed."""
+    out = ScanResult()
+    sha256 = hashlib.sha256
+    dumps = json.dumps
+    for row in rows:
+        idx, event_id, case_id, action, actor_id, at, body_raw, sig_raw, pk_raw, leaf_raw, items_text = row
+        idx = int(idx)
+        event_id = str(event_id)
+        body_bytes, signature, public_key = bytes(body_raw), bytes(sig_raw), bytes(pk_raw)
+        out.indices.append(idx)
+        leaf = sha256(b"\x00" + leaf_bytes(body_bytes, signature, public_key)).digest()
+        out.leaf_hashes += leaf
+        damages = out.damages
+        try:
+            body = json.loads(body_bytes)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            damages.append(Damage(DamageKind.MALFORMED, f"{_label(idx, event_id, None)}: the signed content is not "
+                                  "a valid event record.", idx, event_id))
+            continue
+        label = _label(idx, event_id, body)
+        if leaf != bytes(leaf_raw):
+            damages.append(Damage(DamageKind.LEAF_MISMATCH, f"{label}: its stored leaf hash does not match its "
+                                  "content and signature.", idx, event_id))
+        if not _verify_signature(public_key, signature, SIGNATURE_CONTEXT + body_bytes):
+            damages.append(Damage(DamageKind.BAD_SIGNATURE, f"{label}: the signature does not match the event's "
+                                  "content — the event was altered after it was signed, or its signature is "
+                                  "damaged.", idx, event_id))
+            continue
+        if dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") != body_bytes:
+            damages.append(Damage(DamageKind.MALFORMED, f"{label}: the signed content is not in canonical form.",
+                                  idx, event_id))
+        actor = body.get("actor")
+        actor_id_signed = actor.get("id") if isinstance(actor, dict) else None
+        key = keys.get(public_key)
+        if key is None:
+            damages.append(Damage(DamageKind.UNKNOWN_KEY, f"{label}: it is signed with a key that belongs to no "
+                                  f"user of this vault (key {signing.key_fingerprint(public_key)}).", idx, event_id))
+        elif key.user_id != actor_id_signed:
+            damages.append(Damage(DamageKind.WRONG_ACTOR_KEY, f"{label}: it is signed with the key of user "
+                                  f"{key.user_name!r}, not of its stated actor.", idx, event_id))
+        else:
+            try:
+                when = _parse_time(str(body.get("at")))
+            except ValueError:
+                when = None
+            if when is None or when < key.valid_from or (
+                    key.retired_at is not None and when >= key.retired_at + KEY_TIME_SLACK):
+                damages.append(Damage(DamageKind.KEY_NOT_VALID, f"{label}: it is signed with a key of "
+                                      f"{key.user_name!r} that was not valid at that time.", idx, event_id))
+        items = sorted(items_text.split("\n")) if items_text else []
+        columns = {"id": event_id, "case_id": case_id, "action": action, "actor": actor_id, "at": at, "items": items}
+        signed = {"id": body.get("id"), "case_id": body.get("case_id"), "action": body.get("action"),
+                  "actor": actor_id_signed, "at": body.get("at"), "items": sorted(body.get("item_ids") or [])}
+        differing = [name for name in columns if columns[name] != signed[name]]
+        if differing:
+            damages.append(Damage(DamageKind.INDEX_MISMATCH, f"{label}: the database columns "
+                                  f"{', '.join(differing)} disagree with the signed event (they were edited).",
+                                  idx, event_id))
+    return out
+
+
+# ---- worker processes ---------------------------------------------------------------------------
+_worker_conn: db.Connection | None = None
+_worker_keys: dict[bytes, KeyRecord] = {}
+
+
+def _worker_init(db_path: str, raw_key: bytes, keys: dict[bytes, KeyRecord]) -> None:
+    global _worker_conn, _worker_keys
+    _worker_conn = db.open_database(Path(db_path), raw_key)
+    _worker_conn.execute("PRAGMA query_only = ON")
+    _worker_keys = keys
+
+
+def _worker_chunk(bounds: tuple[int | None, int | None]) -> ScanResult:
+    assert _worker_conn is not None
+    return check_rows(_select_range(_worker_conn, *bounds), _worker_keys)
+
+
+def _select_range(conn: db.Connection, start: int | None, end: int | None) -> Iterable[Sequence[Any]]:
+    clauses, params = [], []
+    if start is not None:
+        clauses.append("e.idx >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("e.idx < ?")
+        params.append(end)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    cursor = conn.execute(_ROW_SELECT + where + " ORDER BY e.idx", params)
+    while batch := cursor.fetchmany(2000):
+        yield from batch
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+Progress = Callable[[int, int], None]
+
+
+def scan_log(
+    conn: db.Connection,
+    keys: dict[bytes, KeyRecord],
+    *,
+    start: int = 0,
+    db_path: Path | None = None,
+    raw_key: bytes | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Check every event with idx >= ``start`` (all events when 0), in parallel for large logs."""
+    first, last, total = conn.execute(
+        "SELECT MIN(idx), MAX(idx), COUNT(*) FROM custody_events WHERE idx >= ?" if start else
+        "SELECT MIN(idx), MAX(idx), COUNT(*) FROM custody_events", (start,) if start else ()).fetchone()
+    result = ScanResult()
+    if not total:
+        return result
+    workers = default_workers() if workers is None else workers
+    # The first chunk has no lower bound and the last none above, so stray indices are seen too.
+    cuts = list(range(max(int(first), start) + CHUNK, int(last) + 1, CHUNK))
+    bounds: list[tuple[int | None, int | None]] = []
+    lower: int | None = start if start else None
+    for cut in cuts:
+        bounds.append((lower, cut))
+        lower = cut
+    bounds.append((lower, None))
+    done = 0
+    if total < POOL_THRESHOLD or workers < 2 or db_path is None or raw_key is None:
+        parts: Iterable[ScanResult] = (check_rows(_select_range(conn, lo, hi), keys) for lo, hi in bounds)
+    else:
+        # spawn, not fork: the GUI process has threads, and a forked SQLCipher handle is unsafe.
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(str(db_path), raw_key, keys))
+        parts = _pool_results(pool, bounds)
+    for part in parts:
+        result.leaf_hashes += part.leaf_hashes
+        result.indices.extend(part.indices)
+        result.damages.extend(part.damages)
+        done += len(part.indices)
+        if progress is not None:
+            progress(done, int(total))
+    return result
+
+
+def _pool_results(pool: ProcessPoolExecutor, bounds: list[tuple[int | None, int | None]]) -> Iterable[ScanResult]:
+    with pool:
+        yield from pool.map(_worker_chunk, bounds)
+
+
+def index_damages(indices: Sequence[int], start: int = 0) -> list[Damage]:
+    """Gaps and stray indices: the log's indices must be start, start+1, … without holes."""
+    damages: list[Damage] = []
+    expected = start
+    for idx in indices:
+        if idx > expected:
+            count = idx - expected
+            what = f"event #{expected}" if count == 1 else f"events #{expected}–#{idx - 1}"
+            damages.append(Damage(DamageKind.GAP, f"The log has a gap: {what} {'is' if count == 1 else 'are'} "
+                                  "missing (deleted from the database).", expected))
+        elif idx < expected:
+            damages.append(Damage(DamageKind.GAP, f"Event #{idx} lies outside the log's sequence (inserted).", idx))
+            continue
+        expected = idx + 1
+    return damages
