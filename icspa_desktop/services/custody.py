@@ -19,7 +19,14 @@ from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.custody.merkle import Frontier, MerkleTree, ProofError
 from icspa_desktop.custody.verify import Damage, DamageKind, Progress, index_damages, load_keys, scan_log
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, NotFound, RefusedInput, VaultError, VerificationFailed
+from icspa_desktop.domain.errors import (
+    IcspaError,
+    NotFound,
+    RefusedInput,
+    UsageError,
+    VaultError,
+    VerificationFailed,
+)
 from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -185,6 +192,7 @@ def make_checkpoint(
     signer: cp.CheckpointSigner | None = None,
     witness_dir: Path | None = None,
     replace_witness: bool = False,
+    case_id: CaseId | None = None,
 ) -> StoredCheckpoint:
     """Sign (size, root, time) of the log with the agency key, store it, record CHECKPOINT_SIGNED, and
     write it to the witness file outside the vault.
@@ -219,7 +227,7 @@ def make_checkpoint(
         )
         checkpoint_id = int(cursor.lastrowid)
         session.record(EventDraft(
-            CustodyAction.CHECKPOINT_SIGNED, purpose=reason, result="signed",
+            CustodyAction.CHECKPOINT_SIGNED, case_id=case_id, purpose=reason, result="signed",
             details={"checkpoint_id": checkpoint_id, "tree_size": checkpoint.size, "root_hash": checkpoint.root_b64,
                      "timestamp": checkpoint.timestamp_text,
                      "certificate_sha256": _cert_fingerprint(signer), **replaced},
@@ -561,3 +569,62 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
 def require_intact(report: VerifyReport) -> None:
     if not report.ok:
         raise VerificationFailed(report.summary())
+
+
+# ---- proofs for partners (docs/verify_custody_proofs.py checks these) -----------------------------
+PROOFS_FORMAT = "icspa-custody-proofs/v1"
+
+
+def proof_document(
+    session: Session,
+    selected: Sequence[StoredEvent],
+    checkpoint: StoredCheckpoint,
+    previous: StoredCheckpoint | None = None,
+) -> dict[str, Any]:
+    """The selected events, each with its inclusion proof against ``checkpoint``; with ``previous``
+    (e.g. the last checkpoint sent to the same partner) also the consistency proof between the two."""
+    tree = stored_tree(session.conn)
+    if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.checkpoint.root:
+        raise VerificationFailed(f"Checkpoint {checkpoint.id} does not match the custody log; run 'icspa custody "
+                                 "verify'.")
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    entries = []
+    for event in selected:
+        if event.index >= checkpoint.size:
+            raise UsageError(f"Event {event.id} is newer than checkpoint {checkpoint.id}; make a new checkpoint.")
+        entries.append({
+            "id": event.id, "leaf_index": event.index, "event": event.body, "event_b64": b64(event.body_bytes),
+            "signature": b64(event.signature), "public_key": b64(event.public_key),
+            "inclusion_proof": [b64(node) for node in tree.inclusion_proof(event.index, checkpoint.size)],
+        })
+    doc: dict[str, Any] = {
+        "format": PROOFS_FORMAT,
+        "checkpoint": {"text": checkpoint.text, "signature_der_b64": b64(checkpoint.signature)},
+        "events": entries,
+    }
+    if previous is not None:
+        if previous.size > checkpoint.size:
+            raise UsageError("The previous checkpoint is newer than the current one.")
+        doc["previous_checkpoint"] = {"text": previous.text, "signature_der_b64": b64(previous.signature)}
+        doc["consistency_proof"] = [b64(node) for node in tree.consistency_proof(previous.size, checkpoint.size)]
+    return doc
+
+
+def checkpoint_covering(session: Session, size: int, *, signer: cp.CheckpointSigner | None = None,
+                        witness_dir: Path | None = None, reason: str = "proofs") -> StoredCheckpoint:
+    """The latest checkpoint if it covers the first ``size`` events, else a new one."""
+    latest = latest_checkpoint(session)
+    if latest is not None and latest.size >= size:
+        return latest
+    return make_checkpoint(session, reason, signer=signer, witness_dir=witness_dir)
+
+
+def get_checkpoint(session: Session, checkpoint_id: int) -> StoredCheckpoint:
+    row = session.conn.execute(f"SELECT {_CP_COLUMNS} FROM custody_checkpoints WHERE id = ?",
+                               (checkpoint_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"No checkpoint {checkpoint_id} ('icspa custody checkpoints' lists them).")
+    return _row_to_checkpoint(row)

@@ -1,0 +1,151 @@
+"""``icspa custody show|verify|checkpoint|checkpoints|proofs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.custody.events import StoredEvent
+from icspa_desktop.domain.errors import Conflict, UsageError, VerificationFailed
+from icspa_desktop.services import custody
+from icspa_desktop.vault.atomic import atomic_write
+
+
+def register(groups: Any) -> None:
+    group = groups.add_parser("custody", help="the chain of custody: timeline, verification, checkpoints")
+    sub = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    show = sub.add_parser("show", help="the custody timeline of a case, an item, or the whole vault")
+    show.add_argument("ref", metavar="CASE|ITEM", nargs="?", help="case number or id, or item id / exhibit number")
+    show.add_argument("--all", action="store_true", help="every event in the vault")
+    show.set_defaults(handler=_show)
+
+    verify = sub.add_parser("verify", help="check every signature, leaf, the tree, checkpoints and the witness "
+                                           "(exit 1 on any damage)")
+    verify.add_argument("--incremental", action="store_true",
+                        help="only the events since the last clean full verification (routine check)")
+    verify.add_argument("--workers", type=int, default=None, help="processes for signature checks (default: cores)")
+    _witness_option(verify)
+    verify.set_defaults(handler=_verify)
+
+    checkpoint = sub.add_parser("checkpoint", help="sign a checkpoint of the log with the agency key and write "
+                                                   "the witness file")
+    checkpoint.add_argument("--reason", default="on demand")
+    checkpoint.add_argument("--out", metavar="FILE", help="also write the signed checkpoint (text + PEM CMS) here")
+    checkpoint.add_argument("--replace-witness", action="store_true",
+                            help="overwrite a witness that does not fit this vault (after restoring a backup on "
+                                 "purpose); the old one is recorded in the custody event")
+    _witness_option(checkpoint)
+    checkpoint.set_defaults(handler=_checkpoint)
+
+    lst = sub.add_parser("checkpoints", help="list the stored checkpoints")
+    lst.set_defaults(handler=_checkpoints)
+
+    proofs = sub.add_parser("proofs", help="events of a case or item with inclusion proofs against a signed "
+                                           "checkpoint (for docs/verify_custody_proofs.py)")
+    proofs.add_argument("ref", metavar="CASE|ITEM")
+    proofs.add_argument("--out", metavar="FILE", required=True)
+    proofs.add_argument("--since-checkpoint", type=int, metavar="ID",
+                        help="add the consistency proof from this earlier checkpoint")
+    _witness_option(proofs)
+    proofs.set_defaults(handler=_proofs)
+
+
+def _witness_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--witness-dir", metavar="DIR", type=Path,
+                        help="where the witness checkpoint lives (env ICSPA_WITNESS_DIR; default: the user config "
+                             "dir, outside the vault)")
+
+
+def _event_row(event: StoredEvent) -> str:
+    body = event.body
+    actor = body.get("actor") or {}
+    who = f"{actor.get('name', '?')} ({actor.get('role', '?')})"
+    what = str(body.get("action", "?"))
+    extra = "; ".join(part for part in (body.get("purpose"), body.get("authority") and f"authority {body['authority']}",
+                                        body.get("result")) if part)
+    at = str(body.get("at", ""))[:19].replace("T", " ")
+    return f"{event.index:>6}  {at}Z  {who:<28} {what:<18} {extra}"
+
+
+def _show(ctx: CliContext) -> int:
+    args = ctx.args
+    if args.all == bool(args.ref):
+        raise UsageError("Give either a case or item, or --all.")
+    label, found = custody.timeline(ctx.session(), None if args.all else args.ref)
+    ctx.emit([custody.event_to_json(e) for e in found],
+             lambda: [f"Custody timeline of {label}: {len(found)} events", f"{'#':>6}  {'time (UTC)':<20} "
+                      f"{'actor':<28} {'action':<18} purpose / authority / result",
+                      *(_event_row(e) for e in found)])
+    return 0
+
+
+def _verify(ctx: CliContext) -> int:
+    session = ctx.session()
+    progress = None
+    if not ctx.json and sys.stderr.isatty():
+        def progress(done: int, total: int) -> None:
+            print(f"\rverified {done}/{total} events", end="", file=sys.stderr, flush=True)
+    report = custody.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.args.witness_dir,
+                            workers=ctx.args.workers, progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
+
+    def human() -> list[str]:
+        lines = [report.summary(),
+                 f"  tree size {report.tree_size}, root {report.to_json()['root_hash']}, "
+                 f"{report.seconds:.2f} s ({report.mode})",
+                 f"  witness: {report.witness_status} ({report.witness_path})"]
+        lines += [f"  DAMAGE [{d.kind}] {d.message}" for d in report.damages]
+        lines += [f"  note: {n}" for n in report.notes]
+        return lines
+
+    ctx.emit(report.to_json(), human)
+    if not report.ok:
+        raise VerificationFailed(report.summary())
+    return 0
+
+
+def _checkpoint(ctx: CliContext) -> int:
+    args = ctx.args
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    stored = custody.make_checkpoint(ctx.session(), args.reason, witness_dir=args.witness_dir,
+                                     replace_witness=args.replace_witness)
+    if out is not None:
+        atomic_write(out, stored.signed_bytes())
+    ctx.emit(stored.to_json(), lambda: [f"Checkpoint {stored.id} signed: {stored.size} events.", "", stored.text])
+    return 0
+
+
+def _checkpoints(ctx: CliContext) -> int:
+    found = custody.list_checkpoints(ctx.session())
+    ctx.emit([c.to_json() for c in found],
+             lambda: [f"{c.id:>5}  {c.checkpoint.timestamp_text}  size {c.size:<8} {c.checkpoint.root_b64}  {c.reason}"
+                      for c in found] or ["No checkpoints yet ('icspa custody checkpoint' makes one)."])
+    return 0
+
+
+def _proofs(ctx: CliContext) -> int:
+    args = ctx.args
+    out = Path(args.out)
+    if out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    session = ctx.session()
+    label, found = custody.timeline(session, args.ref)
+    if not found:
+        raise UsageError(f"{label} has no custody events.")
+    checkpoint = custody.checkpoint_covering(session, max(e.index for e in found) + 1, witness_dir=args.witness_dir)
+    previous = custody.get_checkpoint(session, args.since_checkpoint) if args.since_checkpoint else None
+    doc = custody.proof_document(session, found, checkpoint, previous)
+    atomic_write(out, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+    ctx.emit({"id": str(checkpoint.id), "file": str(out), "events": len(found), "tree_size": checkpoint.size},
+             lambda: [f"{len(found)} events of {label} with inclusion proofs against checkpoint {checkpoint.id} "
+                      f"(tree size {checkpoint.size}) written to {out}."])
+    return 0
