@@ -48,7 +48,7 @@ def validate(fields: CaseFields) -> CaseFields:
                          "AMBER+STRICT, RED.") from None
     handling_text = fields.handling_text.strip()
     if handling is HandlingCode.H3 and not handling_text:
-        raise UsageError("Handling code H3 needs the restriction stated in text (--handling-text).")
+        raise UsageError("Handling code H3 needs the restriction stated in text.")
     return replace(fields, number=number, title=title, handling_code=handling, tlp=tlp, handling_text=handling_text,
                    description=fields.description.strip(), lead_investigator=fields.lead_investigator.strip(),
                    jurisdiction=fields.jurisdiction.strip(), legal_authority=fields.legal_authority.strip())
