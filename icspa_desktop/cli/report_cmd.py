@@ -1,0 +1,51 @@
+"""``icspa report custody|case-uco``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.services import custody
+
+
+def register(groups: Any) -> None:
+    group = groups.add_parser("report", help="chain-of-custody PDF report and CASE/UCO export")
+    sub = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    pdf = sub.add_parser("custody", help="PDF chain-of-custody report of a case (or one item), with a freshly "
+                                         "signed checkpoint")
+    pdf.add_argument("case", metavar="CASE", help="case number or id")
+    pdf.add_argument("--item", metavar="ITEM", help="only this item (id or exhibit number)")
+    pdf.add_argument("--out", metavar="FILE.pdf", required=True, type=Path)
+    pdf.add_argument("--witness-dir", metavar="DIR", type=Path, help="witness checkpoint location (see custody "
+                                                                     "checkpoint)")
+    pdf.set_defaults(handler=_custody)
+
+    uco = sub.add_parser("case-uco", help="CASE/UCO JSON-LD of a case (passes case_validate)")
+    uco.add_argument("case", metavar="CASE")
+    uco.add_argument("--out", metavar="FILE.jsonld", required=True, type=Path)
+    uco.set_defaults(handler=_case_uco)
+
+
+def _custody(ctx: CliContext) -> int:
+    args = ctx.args
+    result = custody.custody_report_pdf(ctx.session(), args.case, args.out, item_ref=args.item,
+                                        witness_dir=args.witness_dir)
+    data = {"id": result.report_id, "file": str(args.out), "case": result.case.number,
+            "events": len(result.events), "items": len(result.items), "checkpoint_id": result.checkpoint.id,
+            "tree_size": result.checkpoint.size,
+            "log_intact": bool(result.verification is not None and result.verification.ok)}
+    ctx.emit(data, lambda: [f"Report {result.report_id} written to {args.out}: {len(result.items)} items, "
+                            f"{len(result.events)} events, checkpoint {result.checkpoint.id} "
+                            f"(tree size {result.checkpoint.size})."])
+    return 0
+
+
+def _case_uco(ctx: CliContext) -> int:
+    args = ctx.args
+    doc = custody.case_uco_export(ctx.session(), args.case, args.out)
+    ctx.emit({"id": args.case, "file": str(args.out), "nodes": len(doc["@graph"])},
+             lambda: [f"CASE/UCO JSON-LD of case {args.case} written to {args.out} ({len(doc['@graph'])} nodes)."])
+    return 0

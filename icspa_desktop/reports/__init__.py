@@ -1,0 +1,1 @@
+"""Reports: the PDF chain-of-custody report and the CASE/UCO JSON-LD export."""

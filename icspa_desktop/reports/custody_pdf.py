@@ -1,0 +1,434 @@
+"""The chain-of-custody report as PDF (reportlab): plain data in, PDF bytes out.
+
+Layout: A4 portrait; every page carries the agency, the report title, the handling markings at top and
+bottom, and "Page N of M". Sections: case identification, items with every hash, the event table, the
+log verification result, the signed checkpoint with its QR code, and a signature block for the
+releasing and receiving officers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import segno
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas as rl_canvas
+from reportlab.platypus import (
+    CondPageBreak,
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportItem:
+    exhibit_number: str
+    name: str
+    kind: str
+    description: str
+    size: int | None
+    hashes: dict[str, str]
+    markings: str
+    details: Sequence[tuple[str, str]] = ()  # acquisition, storage, seal …
+    item_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEvent:
+    index: int
+    id: str
+    at_utc: str
+    local_time: str
+    time_zone: str
+    actor: str
+    role: str
+    agency: str
+    action: str
+    purpose: str
+    authority: str
+    location: str
+    result: str
+    items: str = ""
+    extra: str = ""  # counterparty, hashes, tool, notes, changes
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyReport:
+    report_id: str
+    subject: str  # "Case 2026-041" or "Item 2026-041-003 of case 2026-041"
+    agency_lines: Sequence[str]
+    markings: str  # "H2 · TLP:AMBER"
+    case_fields: Sequence[tuple[str, str]]
+    items: Sequence[ReportItem]
+    events: Sequence[ReportEvent]
+    checkpoint_text: str
+    checkpoint_signature_b64: str
+    certificate_sha256: str
+    verification: str
+    verification_ok: bool
+    generated_at: str
+    generated_by: str
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+# ---- fonts ---------------------------------------------------------------------------------------
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+_FONTS: dict[str, str] = {}
+
+
+def _fonts() -> dict[str, str]:
+    """Unicode TrueType fonts: DejaVu when installed, else the Vera fonts shipped with reportlab."""
+    if _FONTS:
+        return _FONTS
+    import reportlab
+
+    vera = Path(reportlab.__file__).parent / "fonts"
+    candidates = {
+        "regular": [_DEJAVU / "DejaVuSans.ttf", vera / "Vera.ttf"],
+        "bold": [_DEJAVU / "DejaVuSans-Bold.ttf", vera / "VeraBd.ttf"],
+        "italic": [_DEJAVU / "DejaVuSans-Oblique.ttf", vera / "VeraIt.ttf"],
+        "mono": [_DEJAVU / "DejaVuSansMono.ttf"],
+    }
+    fallback = {"regular": "Helvetica", "bold": "Helvetica-Bold", "italic": "Helvetica-Oblique", "mono": "Courier"}
+    for role, paths in candidates.items():
+        name = fallback[role]
+        for path in paths:
+            if path.exists():
+                name = f"icspa-{role}"
+                pdfmetrics.registerFont(TTFont(name, str(path)))
+                break
+        _FONTS[role] = name
+    pdfmetrics.registerFontFamily(_FONTS["regular"], normal=_FONTS["regular"], bold=_FONTS["bold"],
+                                  italic=_FONTS["italic"], boldItalic=_FONTS["bold"])
+    return _FONTS
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    f = _fonts()
+    base = ParagraphStyle("base", fontName=f["regular"], fontSize=8.5, leading=10.5)
+    return {
+        "base": base,
+        "title": ParagraphStyle("title", parent=base, fontName=f["bold"], fontSize=15, leading=19, spaceAfter=2),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10, leading=13, textColor=colors.HexColor("#333")),
+        "h2": ParagraphStyle("h2", parent=base, fontName=f["bold"], fontSize=11, leading=14, spaceBefore=10,
+                             spaceAfter=4, textColor=colors.HexColor("#0b2545")),
+        "label": ParagraphStyle("label", parent=base, fontName=f["bold"], fontSize=8, leading=10),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.2, leading=8.8),
+        "cellbold": ParagraphStyle("cellbold", parent=base, fontName=f["bold"], fontSize=7.2, leading=8.8),
+        "small": ParagraphStyle("small", parent=base, fontSize=6.8, leading=8.4, textColor=colors.HexColor("#333")),
+        "mono": ParagraphStyle("mono", parent=base, fontName=f["mono"], fontSize=7.2, leading=8.8),
+        "monosmall": ParagraphStyle("monosmall", parent=base, fontName=f["mono"], fontSize=5.6, leading=6.6),
+        "head": ParagraphStyle("head", parent=base, fontName=f["bold"], fontSize=7.2, leading=8.8,
+                               textColor=colors.white),
+        "warn": ParagraphStyle("warn", parent=base, fontName=f["bold"], fontSize=9, leading=12,
+                               textColor=colors.HexColor("#8b0000")),
+        "ok": ParagraphStyle("ok", parent=base, fontName=f["bold"], fontSize=9, leading=12,
+                             textColor=colors.HexColor("#14532d")),
+        "center": ParagraphStyle("center", parent=base, alignment=TA_CENTER),
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+
+
+# ---- flowables -----------------------------------------------------------------------------------
+class QrCode(Flowable):  # type: ignore[misc]  # reportlab is untyped
+    """A QR code drawn as vector squares (no raster image, prints sharply at any size)."""
+
+    def __init__(self, data: str, size: float) -> None:
+        super().__init__()
+        self.qr = segno.make(data, error="m", micro=False)
+        self.size = size
+        self.width = self.height = size
+
+    def draw(self) -> None:
+        matrix = [list(row) for row in self.qr.matrix]
+        border = 4  # the quiet zone ISO/IEC 18004 asks for
+        count = len(matrix) + 2 * border
+        cell = self.size / count
+        c = self.canv
+        c.setFillColor(colors.white)
+        c.rect(0, 0, self.size, self.size, stroke=0, fill=1)
+        c.setFillColor(colors.black)
+        for y, row in enumerate(matrix):
+            for x, dark in enumerate(row):
+                if dark:
+                    c.rect((x + border) * cell, self.size - (y + border + 1) * cell, cell, cell, stroke=0, fill=1)
+
+
+class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]  # reportlab is untyped
+    """Defers page output so each page can say "Page N of M"."""
+
+    decorate: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._saved: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._saved.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._saved)
+        for state in self._saved:
+            self.__dict__.update(state)
+            if self.decorate is not None:
+                self.decorate(self, total)
+            super().showPage()
+        super().save()
+
+
+# ---- the document --------------------------------------------------------------------------------
+PAGE_W, PAGE_H = A4
+MARGIN_X = 16 * mm
+TOP = 30 * mm
+BOTTOM = 22 * mm
+WIDTH = PAGE_W - 2 * MARGIN_X
+NAVY = colors.HexColor("#0b2545")
+GRID = colors.HexColor("#9aa5b1")
+ZEBRA = colors.HexColor("#f1f4f8")
+
+
+def _size_text(size: int | None) -> str:
+    if size is None:
+        return "—"
+    units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    return f"{size:,} bytes" if unit == 0 else f"{size:,} bytes ({value:.1f} {units[unit]})"
+
+
+def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], label_width: float = 38 * mm) -> Table:
+    data = [[_p(k, st["label"]), _p(v or "—", st["base"])] for k, v in rows]
+    table = Table(data, colWidths=[label_width, WIDTH - label_width])
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+    ]))
+    return table
+
+
+def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Table:
+    head = f"Exhibit {item.exhibit_number} — {item.name or item.description or item.kind}"
+    rows: list[list[Any]] = [[_p(head, st["head"]), ""]]
+    facts = [("Kind", item.kind), ("Size", _size_text(item.size)), ("Markings", item.markings)]
+    if item.description:
+        facts.insert(0, ("Description", item.description))
+    if item.item_id:
+        facts.append(("Item id", item.item_id))
+    facts.extend(item.details)
+    for algorithm in sorted(item.hashes, key=lambda a: (a != "sha256", a)):
+        facts.append((algorithm.upper().replace("SHA", "SHA-") if algorithm.startswith("sha") else algorithm.upper(),
+                       item.hashes[algorithm]))
+    for label, value in facts:
+        style = st["mono"] if label.startswith(("SHA", "MD5")) else st["cell"]
+        rows.append([_p(label, st["cellbold"]), _p(value or "—", style)])
+    table = Table(rows, colWidths=[32 * mm, WIDTH - 32 * mm])
+    table.setStyle(TableStyle([
+        ("SPAN", (0, 0), (-1, 0)),
+        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, GRID),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]))
+    return table
+
+
+_EVENT_COLS = [10 * mm, 30 * mm, 30 * mm, 23 * mm, 38 * mm, 23 * mm, 24 * mm]
+
+
+def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -> Table:
+    header = [_p(h, st["head"]) for h in ("#", "Time (UTC)\nactor's local time", "Actor / role", "Action",
+                                          "Purpose / legal authority", "Location", "Result")]
+    rows: list[list[Any]] = [header]
+    style: list[tuple[Any, ...]] = [
+        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.8),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.8),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+    ]
+    for n, event in enumerate(events):
+        r = len(rows)
+        local = _local_text(event)
+        purpose = event.purpose + (f"\nAuthority: {event.authority}" if event.authority else "")
+        rows.append([
+            _p(str(event.index), st["cell"]),
+            _p(f"{event.at_utc}\n{local}".strip(), st["cell"]),
+            _p(f"{event.actor}\n{event.role}" + (f", {event.agency}" if event.agency else ""), st["cell"]),
+            _p(event.action, st["cellbold"]),
+            _p(purpose or "—", st["cell"]),
+            _p(event.location or "—", st["cell"]),
+            _p(event.result or "—", st["cell"]),
+        ])
+        detail = f"Event id {event.id}"
+        if event.items:
+            detail += f" · Items: {event.items}"
+        if event.extra:
+            detail += f" · {event.extra}"
+        rows.append(["", _p(detail, st["small"]), "", "", "", "", ""])
+        style.append(("SPAN", (1, r + 1), (-1, r + 1)))
+        style.append(("LINEBELOW", (0, r + 1), (-1, r + 1), 0.25, GRID))
+        if n % 2:
+            style.append(("BACKGROUND", (0, r), (-1, r + 1), ZEBRA))
+    table = Table(rows, colWidths=_EVENT_COLS, repeatRows=1)
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _local_text(event: ReportEvent) -> str:
+    """"local 22:55:13 CET (+01:00)", with the date when it differs from the UTC date."""
+    text = event.local_time
+    if len(text) < 19:
+        return text
+    date, clock, offset = text[:10], text[11:19], text[19:]
+    shown = clock if event.at_utc.startswith(date) else f"{date} {clock}"
+    return f"local {shown} {event.time_zone} ({offset or 'UTC'})".replace("  ", " ")
+
+
+def _signature_block(st: dict[str, ParagraphStyle]) -> Table:
+    def box(title: str) -> Table:
+        lines = [[_p(title, st["head"])]]
+        for label in ("Name", "Rank / role", "Agency / unit", "Date and time", "Place", "Signature"):
+            lines.append([_p(f"{label}:", st["cell"])])
+        inner = Table(lines, colWidths=[(WIDTH - 6 * mm) / 2], rowHeights=[13] + [17] * 5 + [30])
+        inner.setStyle(TableStyle([
+            ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+            ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
+            ("LINEBELOW", (0, 1), (-1, -2), 0.25, GRID),
+            ("VALIGN", (0, 1), (-1, -1), "BOTTOM"),
+        ]))
+        return inner
+
+    outer = Table([[box("RELEASED BY"), "", box("RECEIVED BY")]],
+                  colWidths=[(WIDTH - 6 * mm) / 2, 6 * mm, (WIDTH - 6 * mm) / 2])
+    outer.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    return outer
+
+
+def render(report: CustodyReport) -> bytes:
+    """The report as PDF bytes."""
+    st = _styles()
+    fonts = _fonts()
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=TOP,
+                            bottomMargin=BOTTOM, title=f"Chain of custody report — {report.subject}",
+                            author=report.agency_lines[0] if report.agency_lines else "ICSPA Evidence Desktop",
+                            subject=report.report_id, creator="ICSPA Evidence Desktop")
+    story: list[Any] = [
+        _p("Chain of Custody Report", st["title"]),
+        _p(report.subject, st["subtitle"]),
+        Spacer(1, 3 * mm),
+        _kv_table([("Report id", report.report_id), ("Generated", report.generated_at),
+                   ("Generated by", report.generated_by), ("Handling markings", report.markings)], st),
+        _p("1. Case identification", st["h2"]),
+        _kv_table(report.case_fields, st),
+        _p(f"2. Items ({len(report.items)})", st["h2"]),
+    ]
+    if not report.items:
+        story.append(_p("No evidence items are recorded for this case.", st["base"]))
+    for item in report.items:
+        story.append(KeepTogether([_item_block(item, st), Spacer(1, 3 * mm)]))
+    story += [
+        CondPageBreak(40 * mm),
+        _p(f"3. Custody events ({len(report.events)})", st["h2"]),
+        _p("Every event is signed with its actor's personal Ed25519 key and is a leaf of the vault's Merkle log; "
+           "# is the leaf index. Times are UTC, with the actor's local time below.", st["small"]),
+        Spacer(1, 2 * mm),
+        _event_table(report.events, st),
+        _p("4. Integrity of the custody log", st["h2"]),
+        _p(report.verification, st["ok"] if report.verification_ok else st["warn"]),
+    ]
+    for note in report.notes:
+        story.append(_p(note, st["small"]))
+    checkpoint_rows = [[
+        [_p("Signed checkpoint (C2SP tlog-checkpoint text)", st["label"]), Spacer(1, 1 * mm),
+         _p(report.checkpoint_text.rstrip("\n"), st["mono"]), Spacer(1, 2 * mm),
+         _p(f"Agency certificate SHA-256: {report.certificate_sha256}", st["small"]), Spacer(1, 1 * mm),
+         _p("The QR code holds the checkpoint text. Check the signature below with: openssl cms -verify -binary "
+            "-inform PEM -in sig.pem -content checkpoint.txt -CAfile agency.pem -purpose any", st["small"])],
+        QrCode(report.checkpoint_text, 38 * mm),
+    ]]
+    checkpoint_table = Table(checkpoint_rows, colWidths=[WIDTH - 42 * mm, 42 * mm])
+    checkpoint_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
+                                          ("LEFTPADDING", (0, 0), (-1, -1), 4), ("TOPPADDING", (0, 0), (-1, -1), 4)]))
+    story += [
+        _p("5. Signed checkpoint", st["h2"]),
+        KeepTogether([checkpoint_table]),
+        Spacer(1, 2 * mm),
+        _p("Detached CMS signature of the checkpoint text (PEM, by the agency key):", st["small"]),
+        _p("-----BEGIN CMS-----\n" + _wrap(report.checkpoint_signature_b64, 110) + "\n-----END CMS-----",
+           st["monosmall"]),
+        CondPageBreak(75 * mm),
+        _p("6. Transfer of custody", st["h2"]),
+        _p("The undersigned confirm the release and receipt of the items listed in section 2, in the condition "
+           "and with the seals described, at the date and time stated.", st["base"]),
+        Spacer(1, 3 * mm),
+        _signature_block(st),
+    ]
+
+    def decorate(canvas: rl_canvas.Canvas, total: int) -> None:
+        canvas.saveState()
+        top = PAGE_H - 12 * mm
+        canvas.setFillColor(NAVY)
+        canvas.setFont(fonts["bold"], 9)
+        canvas.drawString(MARGIN_X, top, report.agency_lines[0] if report.agency_lines else "")
+        canvas.setFont(fonts["regular"], 7.5)
+        for i, line in enumerate(report.agency_lines[1:3]):
+            canvas.drawString(MARGIN_X, top - 9.5 * (i + 1), line)
+        canvas.setFont(fonts["bold"], 9)
+        canvas.drawRightString(PAGE_W - MARGIN_X, top, "CHAIN OF CUSTODY REPORT")
+        canvas.setFont(fonts["regular"], 7.5)
+        canvas.drawRightString(PAGE_W - MARGIN_X, top - 9.5, report.subject)
+        _marking_bar(canvas, PAGE_H - 8 * mm, report.markings, fonts)
+        canvas.setStrokeColor(NAVY)
+        canvas.setLineWidth(0.8)
+        canvas.line(MARGIN_X, PAGE_H - TOP + 5 * mm, PAGE_W - MARGIN_X, PAGE_H - TOP + 5 * mm)
+        canvas.line(MARGIN_X, BOTTOM - 6 * mm, PAGE_W - MARGIN_X, BOTTOM - 6 * mm)
+        canvas.setFillColor(colors.black)
+        canvas.setFont(fonts["regular"], 7)
+        canvas.drawString(MARGIN_X, BOTTOM - 10 * mm, f"Report {report.report_id} · generated {report.generated_at}")
+        canvas.setFont(fonts["bold"], 8)
+        canvas.drawRightString(PAGE_W - MARGIN_X, BOTTOM - 10 * mm, f"Page {canvas.getPageNumber()} of {total}")
+        _marking_bar(canvas, 7 * mm, report.markings, fonts)
+        canvas.restoreState()
+
+    canvas_class = type("ReportCanvas", (_NumberedCanvas,), {"decorate": staticmethod(decorate)})
+    doc.build(story, canvasmaker=canvas_class)
+    return buffer.getvalue()
+
+
+def _marking_bar(canvas: rl_canvas.Canvas, y: float, markings: str, fonts: dict[str, str]) -> None:
+    canvas.setFont(fonts["bold"], 8)
+    canvas.setFillColor(colors.HexColor("#8b0000"))
+    canvas.drawCentredString(PAGE_W / 2, y - 1, markings)
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))

@@ -1,0 +1,144 @@
+"""The PDF chain-of-custody report and the CASE/UCO export, on a real vault with real evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.domain.errors import Conflict
+from icspa_desktop.domain.evidence import Acquisition, HashAlgorithm, ItemFields
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import custody as custody_service
+from icspa_desktop.services.session import Session
+from tests.custody.conftest import Agency
+
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+
+
+@pytest.fixture
+def case_with_items(admin: Session, tmp_path: Path) -> str:
+    cases.create_case(admin, CaseFields(number="2026-041", title="Operation Nightjar — seized laptop",
+                                        lead_investigator="KHK Müller", legal_authority="Warrant 12 Gs 345/26",
+                                        handling_code=HandlingCode.H2, tlp=Tlp.AMBER))
+    files = []
+    for i in range(3):
+        path = tmp_path / f"image-{i}.bin"
+        path.write_bytes(os.urandom(5000 * (i + 1)))
+        files.append(path)
+    evidence.add_files(admin, "2026-041", files,
+                       ItemFields(description="Forensic image", acquisition=Acquisition(
+                           acquired_by="KOK Schmidt", location="Wiesbaden", tool="Guymager", tool_version="0.8.13")),
+                       algorithms=[HashAlgorithm.SHA256, HashAlgorithm.MD5])
+    phone = evidence.add_physical(admin, "2026-041", "Samsung phone", ItemFields(storage_location="Room B"))
+    evidence.check_out(admin, phone.id, "KOK Schmidt", "examination")
+    evidence.check_in(admin, phone.id, "KOK Schmidt")
+    return "2026-041"
+
+
+def _pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@needs_poppler
+def test_pdf_report_contains_every_hash_and_event(admin: Session, agency: Agency, case_with_items: str,
+                                                  tmp_path: Path) -> None:
+    out = tmp_path / "report.pdf"
+    ctx = custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
+                                             verifier=agency.verifier, witness_dir=agency.witness_dir)
+    assert out.read_bytes().startswith(b"%PDF-")
+    text = _pdf_text(out)
+    items = evidence.list_items(admin, case_with_items)
+    assert len(items) == 4
+    for item in items:
+        for value in item.hashes.values():
+            assert value in text, f"hash {value} of {item.exhibit_number} missing"
+        assert item.exhibit_number in text
+    assert len(ctx.events) >= 7
+    for event in ctx.events:
+        assert event.id in text, f"event {event.id} missing"
+    pages = int(subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+                .split("Pages:")[1].split()[0])
+    assert f"Page {pages} of {pages}" in text
+    assert "Page 1 of" in text
+    for phrase in ("Chain of Custody Report", "RELEASED BY", "RECEIVED BY", "Warrant 12 Gs 345/26",
+                   "TLP:AMBER", "Test Police", "Verified intact"):
+        assert phrase in text
+    # The checkpoint printed in the report is the one stored and signed, and it covers every event shown.
+    for line in ctx.checkpoint.text.splitlines():
+        assert line in text
+    assert max(e.index for e in ctx.events) < ctx.checkpoint.size
+    agency.verifier(ctx.checkpoint.signature, ctx.checkpoint.body, ctx.checkpoint.checkpoint.timestamp)
+    # The report recorded its checkpoint on the case and refreshed the witness.
+    witness = cp.read_witness(agency.witness_dir / f"{admin.vault.header.vault_id}.checkpoint")
+    assert witness is not None
+    assert witness[0] == ctx.checkpoint.body
+    with pytest.raises(Conflict):
+        custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
+                                           verifier=agency.verifier, witness_dir=agency.witness_dir)
+
+
+@needs_poppler
+def test_pdf_report_for_one_item(admin: Session, agency: Agency, case_with_items: str, tmp_path: Path) -> None:
+    phone = next(i for i in evidence.list_items(admin, case_with_items) if i.original_name == "Samsung phone")
+    out = tmp_path / "item.pdf"
+    ctx = custody_service.custody_report_pdf(admin, case_with_items, out, item_ref=phone.id, signer=agency.signer,
+                                             verifier=agency.verifier, witness_dir=agency.witness_dir)
+    text = _pdf_text(out)
+    assert [i.id for i in ctx.items] == [phone.id]
+    assert {e.action for e in ctx.events} >= {"checked_out", "checked_in"}
+    for event in ctx.events:
+        assert event.id in text
+    others = [i for i in evidence.list_items(admin, case_with_items) if i.id != phone.id]
+    assert all(i.sha256 not in text for i in others)
+
+
+@needs_poppler
+def test_pdf_report_warns_when_the_log_is_damaged(admin: Session, agency: Agency, case_with_items: str,
+                                                  tmp_path: Path) -> None:
+    admin.conn.execute("UPDATE custody_events SET signature = zeroblob(64) WHERE idx = 3")
+    out = tmp_path / "damaged.pdf"
+    custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer, verifier=agency.verifier,
+                                       witness_dir=agency.witness_dir)
+    text = _pdf_text(out)
+    assert "WARNING" in text
+    assert "damaged" in text
+
+
+def test_case_uco_export_passes_case_validate(admin: Session, case_with_items: str, tmp_path: Path) -> None:
+    validator = shutil.which("case_validate") or str(Path(sys.executable).parent / "case_validate")
+    if not Path(validator).exists():
+        pytest.skip("case-utils is not installed (pip install -e '.[test]')")
+    out = tmp_path / "case.jsonld"
+    doc = custody_service.case_uco_export(admin, case_with_items, out)
+    done = subprocess.run([validator, str(out)], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "Conforms: True" in done.stdout
+    graph = json.loads(out.read_text())["@graph"]
+    by_type: dict[str, list[dict[str, object]]] = {}
+    for node in graph:
+        by_type.setdefault(str(node["@type"]), []).append(node)
+    assert len(by_type["case-investigation:Investigation"]) == 1
+    assert len(by_type["uco-observable:File"]) == 3
+    assert len(by_type["case-investigation:ProvenanceRecord"]) == 4
+    names = {str(a["uco-core:name"]) for a in by_type["case-investigation:InvestigativeAction"]}
+    assert {"acquisition", "transfer"} <= names
+    text = out.read_text()
+    for item in evidence.list_items(admin, case_with_items):
+        if item.sha256:
+            assert f'"@value": "{item.sha256}"' in text
+    assert all("uco-action:performer" in a and "uco-action:instrument" in a
+               for a in by_type["case-investigation:InvestigativeAction"])
+    # The export is itself recorded on the case, with the file's hash.
+    last = custody_service.timeline(admin, case_with_items)[1][-1]
+    assert last.action == "exported"
+    assert doc["@graph"]
