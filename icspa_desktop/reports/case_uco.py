@@ -125,7 +125,7 @@ def build(
         person = g.add({"@id": g.iri("person", str(actor.get("id", "unknown"))), "@type": "uco-identity:Person",
                         "uco-core:name": str(actor.get("display_name") or actor.get("name") or "unknown")})
         instruments = [_ref(our_tool)]
-        hashes = body.get("hashes") or {}
+        event_hashes = body.get("hashes") or {}
         details = body.get("details") or {}
         acquisition = details.get("acquisition") if isinstance(details, dict) else None
         if isinstance(acquisition, dict) and acquisition.get("tool"):
@@ -138,7 +138,7 @@ def build(
                 else "transfer" if action in TRANSFER else action.replace("_", " "))
         node = {
             "@id": g.iri("action", event.id), "@type": "case-investigation:InvestigativeAction",
-            "uco-core:name": kind, "uco-core:description": _describe(body, action, hashes),
+            "uco-core:name": kind, "uco-core:description": _describe(body, action, event_hashes),
             "uco-action:startTime": _dt(str(body.get("at"))), "uco-action:endTime": _dt(str(body.get("at"))),
             "uco-action:performer": _ref(person), "uco-action:instrument": instruments,
             "uco-action:object": [_ref(item_iri[i]) for i in ids],

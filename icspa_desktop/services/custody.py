@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import time
 from collections.abc import Sequence
@@ -38,23 +39,27 @@ from icspa_desktop.vault.atomic import atomic_write
 
 
 # ---- the agency key (services.agency and crypto.cms, built by the agency work) --------------------
-def agency_signer(session: Session) -> cp.CheckpointSigner:
-    """The agency key, as checkpoint signer; VaultError when this vault has no agency identity yet."""
+def _agency_modules() -> tuple[Any, Any]:
+    """services.agency and crypto.cms (the agency identity); VaultError while they are not installed."""
     try:
-        from icspa_desktop.services import agency
+        agency = importlib.import_module("icspa_desktop.services.agency")
+        cms = importlib.import_module("icspa_desktop.crypto.cms")
     except ImportError:
-        raise VaultError("This installation has no agency identity module; checkpoints cannot be signed.") from None
+        raise VaultError("This installation has no agency identity module; checkpoints cannot be signed or "
+                         "checked.") from None
+    return agency, cms
+
+
+def agency_signer(session: Session) -> cp.CheckpointSigner:
+    """The agency key, as checkpoint signer (every role may have a checkpoint signed)."""
+    agency, _ = _agency_modules()
     signer: cp.CheckpointSigner = agency.checkpoint_signer(session)
     return signer
 
 
 def agency_verifier(session: Session) -> cp.SignatureVerifier:
     """Checks a detached CMS signature against this agency's own certificates (old ones included)."""
-    try:
-        from icspa_desktop.crypto import cms
-        from icspa_desktop.services import agency
-    except ImportError:
-        raise VaultError("This installation has no agency identity module; checkpoints cannot be checked.") from None
+    agency, cms = _agency_modules()
     trusted = agency.agency_certificates(session)
 
     def check(signature: bytes, content: bytes, at: datetime) -> Any:
