@@ -464,8 +464,12 @@ def verify(
     """
     session.require(Permission.VERIFY, attempted="verify the chain of custody")
     started = time.perf_counter()
+    missing_agency = ""
     if verifier is None:
-        verifier = agency_verifier(session)
+        try:
+            verifier = agency_verifier(session)
+        except VaultError as exc:
+            missing_agency = f"Checkpoint signatures were not checked: {exc}"
     if incremental:
         try:
             report = _verify_incremental(session, verifier, witness_dir)
@@ -475,6 +479,8 @@ def verify(
     else:
         report = _verify_full(session, verifier, witness_dir, workers, progress)
     report.seconds = time.perf_counter() - started
+    if missing_agency:
+        report.notes.append(missing_agency)
     return report
 
 
