@@ -23,14 +23,14 @@ from pathlib import Path
 
 os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")  # vault creation is not what is measured here
 
-from icspa_desktop.crypto import stream  # noqa: E402
-from icspa_desktop.domain.evidence import HashAlgorithm  # noqa: E402
-from icspa_desktop.domain.models import CaseFields  # noqa: E402
-from icspa_desktop.services import cases, evidence  # noqa: E402
-from icspa_desktop.services.ingest import new_hashers  # noqa: E402
-from icspa_desktop.services.session import Session, unlock  # noqa: E402
-from icspa_desktop.services.vault_service import init_vault  # noqa: E402
-from icspa_desktop.vault.blobs import BlobStore, new_blob_key  # noqa: E402
+from icspa_desktop.crypto import stream
+from icspa_desktop.domain.evidence import HashAlgorithm
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.services import cases, evidence
+from icspa_desktop.services.ingest import new_hashers
+from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.services.vault_service import init_vault
+from icspa_desktop.vault.blobs import BlobStore, new_blob_key
 
 USER, PASSPHRASE = "bench", "bench-passphrase"
 MIB = 1 << 20

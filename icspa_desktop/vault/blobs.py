@@ -40,7 +40,7 @@ _READ_AHEAD = 3
 WRITEBACK_WINDOW = 8 << 20
 # O_DIRECT wants block-aligned buffers, lengths and offsets; sealed chunks go out this many at a time.
 _ALIGN = 4096
-_BATCH_CHUNKS = 4
+_BATCH_CHUNKS = 8
 
 
 def new_blob_id() -> str:
