@@ -823,3 +823,21 @@ def case_uco_export(session: Session, case_ref: str, out: Path) -> dict[str, Any
                                            "items": len(items)}))
         atomic_write(out, data)
     return doc
+
+
+DAILY = 24 * 3600
+
+
+def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer: cp.CheckpointSigner | None = None,
+                      witness_dir: Path | None = None) -> StoredCheckpoint | None:
+    """The daily checkpoint when the app is used: sign one if the log grew and the last is older than a day."""
+    latest = latest_checkpoint(session)
+    size = events.count(session.conn)
+    if latest is not None:
+        age = (datetime.now(UTC) - latest.checkpoint.timestamp).total_seconds()
+        # The checkpoint's own event follows it, so "nothing new" means size == latest.size + 1.
+        if age < max_age_seconds or size <= latest.size + 1:
+            return None
+    elif size == 0:
+        return None
+    return make_checkpoint(session, "daily", signer=signer, witness_dir=witness_dir)

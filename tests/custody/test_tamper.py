@@ -352,3 +352,17 @@ def test_parallel_verification_matches_serial(logged: Session, verify: Verify, m
     assert [d.to_json() for d in parallel.damages] == [d.to_json() for d in serial.damages]
     assert parallel.root_hash == serial.root_hash
     assert [d.event_index for d in parallel.damages if d.kind is DamageKind.BAD_SIGNATURE] == [13]
+
+
+def test_daily_checkpoint_only_when_due(logged: Session, agency: Agency) -> None:
+    def due(**kwargs: Any) -> custody_service.StoredCheckpoint | None:
+        return custody_service.checkpoint_if_due(logged, signer=agency.signer, witness_dir=agency.witness_dir,
+                                                 **kwargs)
+
+    assert due() is None  # the fixture's checkpoint is fresh
+    made = due(max_age_seconds=0)
+    assert made is not None
+    assert made.size == size(logged) - 1
+    assert due(max_age_seconds=0) is None  # nothing new since (only its own event)
+    add_cases(logged, 1, "D")
+    assert due(max_age_seconds=0) is not None
