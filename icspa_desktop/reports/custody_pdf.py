@@ -277,7 +277,7 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -
     for n, event in enumerate(events):
         r = len(rows)
         local = _local_text(event)
-        purpose = event.purpose + (f"\nAuthority: {event.authority}" if event.authority else "")
+        purpose = "\n".join(p for p in (event.purpose, event.authority and f"Authority: {event.authority}") if p)
         rows.append([
             _p(str(event.index), st["cell"]),
             _p(f"{event.at_utc}\n{local}".strip(), st["cell"]),

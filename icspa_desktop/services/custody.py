@@ -722,6 +722,19 @@ def _report_item(item: Any) -> Any:
                       dict(item.hashes), markings, [(k, v) for k, v in details if v], item.id)
 
 
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Non-empty leaves of nested details as ("acquisition.tool", "Guymager") pairs."""
+    if isinstance(value, dict):
+        pairs: list[tuple[str, str]] = []
+        for key in sorted(value):
+            pairs.extend(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return pairs
+    if value in ("", None, [], {}):
+        return []
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return [(prefix, text)]
+
+
 def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
     from icspa_desktop.reports.custody_pdf import ReportEvent
 
@@ -737,10 +750,9 @@ def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
         extra.append(f"Tool: {tool.get('name', '')} {tool.get('version', '')}".strip())
     if b.get("notes"):
         extra.append(f"Notes: {b['notes']}")
-    details = b.get("details") or {}
-    if details:
-        text = json.dumps(details, ensure_ascii=False, sort_keys=True)
-        extra.append(f"Details: {text if len(text) <= 400 else text[:400] + '…'}")
+    facts = "; ".join(f"{k}: {v}" for k, v in _flatten(b.get("details") or {}))
+    if facts:
+        extra.append(f"Details: {facts if len(facts) <= 400 else facts[:400] + '…'}")
     at = str(b.get("at", ""))
     return ReportEvent(
         index=event.index, id=event.id, at_utc=f"{at[:10]}\n{at[11:19]} UTC" if at else "",
