@@ -305,3 +305,12 @@ def test_annotate_records_old_and_new(admin: Session, case: Case, files: Path) -
     history = events.list_events(admin.conn, item_id=item.id)
     assert [e.action for e in history] == ["acquired", "annotated", "marking_changed"]
     assert history[1].body["details"]["changes"]["notes"] == {"old": "", "new": "second look"}
+
+
+def test_changed_recorded_digest_is_a_mismatch(admin: Session, case: Case, files: Path) -> None:
+    item = evidence.add_files(admin, case.id, [files / "notes.txt"], algorithms=MD5_SHA1).items[0]
+    admin.conn.execute("UPDATE items SET md5 = ? WHERE id = ?", ("0" * 32, item.id))
+    report = evidence.verify_item(admin, item.id)
+    assert not report.ok
+    assert "md5" in report.problem
+    assert report.actual["md5"] == item.hashes["md5"]
