@@ -140,8 +140,10 @@ def register(groups: Any) -> None:
     annotate.add_argument("--reason", default="")
     annotate.set_defaults(handler=_annotate)
 
-    defaults = sub.add_parser("defaults", help="show or set the agency's default digests (administrators)")
-    defaults.add_argument("--hash", metavar="ALGS", help="e.g. md5,sha1; 'none' for SHA-256 only")
+    defaults = sub.add_parser("defaults", help="show or set the agency's evidence defaults (administrators)")
+    defaults.add_argument("--hash", metavar="ALGS", help="digests besides SHA-256, e.g. md5,sha1; 'none' for none")
+    defaults.add_argument("--exhibit-format", metavar="FORMAT",
+                          help="exhibit numbers, e.g. '{case}-{seq:03d}' (the default) or 'EX-{seq:05d}'")
     defaults.set_defaults(handler=_defaults)
 
 
@@ -337,7 +339,10 @@ def _defaults(ctx: CliContext) -> int:
         chosen = evidence.set_default_algorithms(session, evidence.parse_algorithms(text))
     else:
         chosen = evidence.default_algorithms(session)
+    if ctx.args.exhibit_format is not None:
+        evidence.set_exhibit_format(session, ctx.args.exhibit_format)
     names = [a.value for a in chosen]
-    ctx.emit({"id": evidence.SETTING_HASHES, "hash_algorithms": names},
-             lambda: [f"Digests computed at ingest: {', '.join(names)}"])
+    pattern = evidence.exhibit_format(session.conn)
+    ctx.emit({"id": "evidence-defaults", "hash_algorithms": names, "exhibit_format": pattern},
+             lambda: [f"Digests computed at ingest: {', '.join(names)}", f"Exhibit number format: {pattern}"])
     return 0

@@ -254,6 +254,25 @@ def exhibit_format(conn: db.Connection) -> str:
     return setting(conn, SETTING_EXHIBIT_FORMAT, DEFAULT_EXHIBIT_FORMAT)
 
 
+def set_exhibit_format(session: Session, pattern: str) -> str:
+    """The agency's exhibit-number format, e.g. ``{case}-{seq:03d}`` or ``EX-{seq:05d}`` (administrators)."""
+    session.require(Permission.MANAGE_AGENCY, attempted="change the exhibit number format")
+    pattern = _check_text("The exhibit number format", pattern, 64)
+    try:
+        first, second = pattern.format(case="C", seq=1), pattern.format(case="C", seq=2)
+    except (KeyError, ValueError, IndexError):
+        raise UsageError("The exhibit number format may use only {case} and {seq} (e.g. {case}-{seq:03d}).") from None
+    if first == second:
+        raise UsageError("The exhibit number format must contain {seq} so that numbers differ.")
+    old = exhibit_format(session.conn)
+    if old != pattern:
+        with session.transaction() as conn:
+            set_setting(conn, SETTING_EXHIBIT_FORMAT, pattern)
+            session.record(EventDraft(CustodyAction.AGENCY_CHANGED,
+                                      details={"changes": {SETTING_EXHIBIT_FORMAT: {"old": old, "new": pattern}}}))
+    return pattern
+
+
 def suggest_exhibit_numbers(session: Session, case_ref: str, count: int = 1) -> list[str]:
     """The next ``count`` free exhibit numbers of a case in the agency format (default ``<case>-001``)."""
     case = cases.get_case(session, case_ref)
@@ -604,6 +623,8 @@ def _check_content(session: Session, item: Item, progress: ProgressCallback, can
         problem = f"the stored content failed authentication: {exc}"
     except FileNotFoundError:
         problem = "the stored content file is missing"
+    except OSError as exc:
+        problem = f"the stored content cannot be read ({exc.strerror or exc})"
     except VerificationFailed as exc:
         problem = str(exc)
     actual = {a.value: h.hexdigest() for a, h in hashers.items()} if not problem else {}

@@ -314,3 +314,13 @@ def test_changed_recorded_digest_is_a_mismatch(admin: Session, case: Case, files
     assert not report.ok
     assert "md5" in report.problem
     assert report.actual["md5"] == item.hashes["md5"]
+
+
+def test_agency_exhibit_format(admin: Session, case: Case, files: Path) -> None:
+    with pytest.raises(UsageError, match="seq"):
+        evidence.set_exhibit_format(admin, "{case}-X")
+    with pytest.raises(UsageError, match="only"):
+        evidence.set_exhibit_format(admin, "{case}-{n}")
+    evidence.set_exhibit_format(admin, "EX-{seq:05d}")
+    items = evidence.add_files(admin, case.id, [files / "notes.txt", files / "docs"]).items
+    assert [i.exhibit_number for i in items] == ["EX-00001", "EX-00002", "EX-00003"]
