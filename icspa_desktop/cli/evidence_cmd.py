@@ -181,7 +181,7 @@ def _size(item: Item) -> str:
     return "-" if item.size is None else f"{item.size:,}"
 
 
-def _human(item: Item) -> list[str]:
+def _human(item: Item, case_number: str = "") -> list[str]:
     m = item.markings
     marking = f"{m.handling_code}" + (f" ({m.handling_text})" if m.handling_text else "") + f", TLP:{m.tlp}"
     if m.source_evaluation or m.information_evaluation:
@@ -190,7 +190,7 @@ def _human(item: Item) -> list[str]:
     lines = [
         f"Item {item.exhibit_number}: {item.original_name} ({item.kind})",
         f"  id:          {item.id}",
-        f"  case:        {item.case_id}",
+        f"  case:        {case_number or item.case_id}",
         f"  markings:    {marking}",
     ]
     if item.kind is ItemKind.DIGITAL:
@@ -243,8 +243,10 @@ def _list(ctx: CliContext) -> int:
 
 
 def _show(ctx: CliContext) -> int:
-    item = evidence.get_item(ctx.session(), ctx.args.item)
-    ctx.emit(evidence.item_to_json(item), lambda: _human(item))
+    session = ctx.session()
+    item = evidence.get_item(session, ctx.args.item)
+    number = cases.get_case(session, item.case_id).number
+    ctx.emit(evidence.item_to_json(item), lambda: _human(item, number))
     return 0
 
 
