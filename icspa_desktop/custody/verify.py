@@ -185,8 +185,9 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
                                       f"a key of {key.user_name!r} that was not valid at that time.", idx, event_id))
         linked = items.get(idx, [])
         signed_items = body.get("item_ids") or []
-        if len(signed_items) > 1:  # append() links each item once, however often the draft named it
-            signed_items = sorted(set(signed_items))
+        if isinstance(signed_items, list) and len(signed_items) > 1:
+            # append() links each item once, however often the draft named it.
+            signed_items = sorted({str(i) for i in signed_items})
         if (event_id != body.get("id") or case_id != body.get("case_id") or action != body.get("action")
                 or actor_id != actor_id_signed or at != body.get("at") or linked != signed_items):
             columns = {"id": event_id, "case_id": case_id, "action": action, "actor": actor_id, "at": at,
