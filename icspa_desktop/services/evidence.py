@@ -379,7 +379,6 @@ def add_files(
 
     store = BlobStore(session.vault.layout)
     sealed: list[SealedContent] = []
-    published: list[str] = []
     grand_total = sum(s.size for s in sources)
     done = 0
     try:
@@ -390,9 +389,7 @@ def add_files(
             sealed.append(content)
             done += content.plain_size
         cancel.check()
-        for content in sealed:
-            store.publish(content.blob_id)
-            published.append(content.blob_id)
+        store.publish_many([content.blob_id for content in sealed])
         items = _commit_ingest(session, case, sources, sealed, exhibits, fields, markings)
     except BaseException:
         for content in sealed:

@@ -93,14 +93,24 @@ class BlobStore:
 
     def publish(self, blob_id: str) -> Path:
         """Move a finished (fsynced) staged blob into the store and make the rename durable."""
-        final = self.path(blob_id)
-        fan_out = final.parent
-        if not fan_out.is_dir():
-            fan_out.mkdir(mode=DIR_MODE, exist_ok=True)
-            fsync_dir(fan_out.parent)
-        os.replace(self.staging_path(blob_id), final)
-        fsync_dir(fan_out)
-        return final
+        return self.publish_many([blob_id])[0]
+
+    def publish_many(self, blob_ids: list[str]) -> list[Path]:
+        """Move finished staged blobs into the store; each directory is fsynced once, after all renames."""
+        finals: list[Path] = []
+        touched: set[Path] = set()
+        for blob_id in blob_ids:
+            final = self.path(blob_id)
+            fan_out = final.parent
+            if not fan_out.is_dir():
+                fan_out.mkdir(mode=DIR_MODE, exist_ok=True)
+                fsync_dir(fan_out.parent)
+            os.replace(self.staging_path(blob_id), final)
+            touched.add(fan_out)
+            finals.append(final)
+        for directory in sorted(touched):
+            fsync_dir(directory)
+        return finals
 
     def remove(self, blob_id: str) -> None:
         """Delete a blob wherever it is (staging or store); missing files are fine."""
