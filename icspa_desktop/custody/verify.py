@@ -142,7 +142,12 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
     damages = out.damages
     for row in rows:
         idx, event_id, case_id, action, actor_id, at, body_raw, sig_raw, pk_raw, leaf_raw = row
-        body_bytes, signature, public_key = bytes(body_raw), bytes(sig_raw), bytes(pk_raw)
+        if isinstance(body_raw, bytes) and isinstance(sig_raw, bytes) and isinstance(pk_raw, bytes):
+            body_bytes, signature, public_key = body_raw, sig_raw, pk_raw
+        else:  # someone stored TEXT (or another type) where the log writes BLOBs
+            body_bytes, signature, public_key = _as_bytes(body_raw), _as_bytes(sig_raw), _as_bytes(pk_raw)
+        if not isinstance(leaf_raw, bytes):
+            leaf_raw = _as_bytes(leaf_raw)
         indices.append(idx)
         # events.leaf_bytes, inlined: this loop runs a million times in a full verification.
         leaf = sha256(b'\x00{"event":' + body_bytes + b',"public_key":"' + b64(public_key) + b'","signature":"'
@@ -199,6 +204,12 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
                                   f"{', '.join(differing)} disagree with the signed event (they were edited).",
                                   idx, event_id))
     return out
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8") if value is not None else b""
 
 
 def _items_in(conn: db.Connection, start: int | None, end: int | None) -> dict[int, list[str]]:

@@ -366,3 +366,10 @@ def test_daily_checkpoint_only_when_due(logged: Session, agency: Agency) -> None
     assert due(max_age_seconds=0) is None  # nothing new since (only its own event)
     add_cases(logged, 1, "D")
     assert due(max_age_seconds=0) is not None
+
+
+def test_body_stored_as_text_is_damage_not_a_crash(logged: Session, verify: Verify) -> None:
+    logged.conn.execute("UPDATE custody_events SET body = CAST(body AS TEXT) || ' ' WHERE idx = 2")
+    logged.conn.execute("UPDATE custody_events SET signature = 'not a signature' WHERE idx = 3")
+    report = verify()
+    assert {d.event_index for d in report.damages if d.kind is DamageKind.BAD_SIGNATURE} == {2, 3}
