@@ -145,9 +145,9 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
         if isinstance(body_raw, bytes) and isinstance(sig_raw, bytes) and isinstance(pk_raw, bytes):
             body_bytes, signature, public_key = body_raw, sig_raw, pk_raw
         else:  # someone stored TEXT (or another type) where the log writes BLOBs
-            body_bytes, signature, public_key = _as_bytes(body_raw), _as_bytes(sig_raw), _as_bytes(pk_raw)
+            body_bytes, signature, public_key = as_bytes(body_raw), as_bytes(sig_raw), as_bytes(pk_raw)
         if not isinstance(leaf_raw, bytes):
-            leaf_raw = _as_bytes(leaf_raw)
+            leaf_raw = as_bytes(leaf_raw)
         indices.append(idx)
         # events.leaf_bytes, inlined: this loop runs a million times in a full verification.
         leaf = sha256(b'\x00{"event":' + body_bytes + b',"public_key":"' + b64(public_key) + b'","signature":"'
@@ -206,7 +206,8 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
     return out
 
 
-def _as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
+    """A BLOB column as bytes, whatever type a hand edit left in it."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     return str(value).encode("utf-8") if value is not None else b""

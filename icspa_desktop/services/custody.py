@@ -20,7 +20,15 @@ from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.custody.merkle import Frontier, MerkleTree, ProofError
-from icspa_desktop.custody.verify import Damage, DamageKind, Progress, index_damages, load_keys, scan_log
+from icspa_desktop.custody.verify import (
+    Damage,
+    DamageKind,
+    Progress,
+    as_bytes,
+    index_damages,
+    load_keys,
+    scan_log,
+)
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import (
     Conflict,
@@ -345,11 +353,12 @@ def _check_checkpoint_rows(
     rows = session.conn.execute(
         "SELECT id, tree_size, root_hash, body, signature, created_at FROM custody_checkpoints WHERE id > ?"
         " ORDER BY id", (after_id,)).fetchall()
-    for cid, size, root, body, signature, created_at in rows:
+    for cid, size, root, body_raw, signature_raw, created_at in rows:
         cid = int(cid)
+        body, signature = as_bytes(body_raw), as_bytes(signature_raw)
         label = f"Checkpoint {cid} (signed {created_at})"
         try:
-            parsed = cp.parse_body(bytes(body))
+            parsed = cp.parse_body(body)
         except RefusedInput as exc:
             report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {exc}", checkpoint_id=cid))
             records.append(_CheckpointRecord(cid, label, None))
@@ -358,13 +367,13 @@ def _check_checkpoint_rows(
         problem = ""
         if parsed.origin != origin:
             problem = f"it belongs to another log ({parsed.origin})"
-        elif int(size) != parsed.size or bytes(root) != parsed.root:
+        elif size != parsed.size or as_bytes(root) != parsed.root:
             problem = "its size or root columns were edited and no longer match its signed text"
         if problem:
             report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {problem}.", checkpoint_id=cid))
         if verifier is not None:
             try:
-                verifier(bytes(signature), bytes(body), parsed.timestamp)
+                verifier(signature, body, parsed.timestamp)
             except (IcspaError, ValueError) as exc:
                 report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE,
                                              f"{label}: the agency signature is not valid ({exc}).", checkpoint_id=cid))
