@@ -396,8 +396,15 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
         report.notes.append(f"The witness file {path} cannot be read ({exc.strerror}).")
         return None
     if found is None:
-        report.notes.append(f"No witness checkpoint at {path}: a rollback of the whole vault directory cannot be "
-                            "detected until one is written ('icspa custody checkpoint').")
+        made = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
+        if made:
+            report.notes.append(f"No witness checkpoint at {path}, although this vault has {made} checkpoint(s): "
+                                "it was deleted, or this is another account or computer. A rollback of the vault "
+                                "directory cannot be detected without it; keep copies of checkpoints (reports, "
+                                "bundles) outside the vault.")
+        else:
+            report.notes.append(f"No witness checkpoint at {path}: a rollback of the whole vault directory cannot "
+                                "be detected until one is written ('icspa custody checkpoint').")
         return None
     body, signature = found
     try:
