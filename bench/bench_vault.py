@@ -1,0 +1,188 @@
+"""Vault benchmark: unlock (KDF vs the rest), open + list many cases, SQLCipher vs plain SQLite.
+
+    python -m bench vault [-- --cases 10000]
+
+Baselines measured in the same run: the production Argon2id derivation alone (for unlock), and the
+stdlib ``sqlite3`` running the same case-table operations on the same schema (for SQLCipher), and
+SQLCipher with ``cipher_memory_security`` OFF (a subprocess, since the switch is process-wide).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+USER, PASSPHRASE = "bench", "bench-passphrase-123"
+
+
+def _median_time(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _case_rows(n: int) -> list[tuple[Any, ...]]:
+    now = "2026-11-26T12:00:00.000000+00:00"
+    return [
+        (str(uuid.uuid4()), f"2026/{i:06d}", f"Case title number {i}", "description " * 8, "open", "lead", "NL",
+         f"W-{i}", "H2", "", "AMBER", now, now, "u")
+        for i in range(n)
+    ]
+
+
+_INSERT = (
+    "INSERT INTO cases (id, number, title, description, status, lead_investigator, jurisdiction, legal_authority,"
+    " handling_code, handling_text, tlp, created_at, updated_at, created_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_CASES_DDL = """CREATE TABLE cases (id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
+ description TEXT NOT NULL, status TEXT NOT NULL, lead_investigator TEXT NOT NULL, jurisdiction TEXT NOT NULL,
+ legal_authority TEXT NOT NULL, handling_code TEXT NOT NULL, handling_text TEXT NOT NULL, tlp TEXT NOT NULL,
+ created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT NOT NULL)"""
+
+
+def table_ops(conn: Any, n: int) -> dict[str, float]:
+    """The case-table operations timed on one connection (same for SQLCipher and sqlite3)."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(_CASES_DDL)
+    rows = _case_rows(n)
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(_INSERT, rows)
+    conn.execute("COMMIT")
+    out["insert (one transaction)"] = time.perf_counter() - start
+    out["select all"] = _median_time(lambda: conn.execute("SELECT * FROM cases ORDER BY number").fetchall(), 5)
+    numbers = [r[1] for r in rows[:: max(1, n // 1000)]]
+    out["select by number x1000"] = _median_time(
+        lambda: [conn.execute("SELECT * FROM cases WHERE number = ?", (num,)).fetchone() for num in numbers], 3
+    )
+
+    def update() -> None:
+        conn.execute("BEGIN")
+        for num in numbers:
+            conn.execute("UPDATE cases SET title = title || '.' WHERE number = ?", (num,))
+        conn.execute("COMMIT")
+
+    out["update x1000 (one transaction)"] = _median_time(update, 3)
+    return out
+
+
+def _sqlcipher_ops_child(path: str, n: int, memory_security: bool) -> None:
+    import sqlcipher3
+
+    if memory_security:
+        c = sqlcipher3.connect(":memory:")
+        c.execute("PRAGMA cipher_memory_security = ON")
+        c.close()
+    conn = sqlcipher3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA key = \"x'" + "11" * 32 + "'\"")
+    conn.execute("PRAGMA cipher_compatibility = 4")
+    print(json.dumps(table_ops(conn, n)))
+
+
+def _sqlcipher_ops(tmp: Path, n: int, memory_security: bool) -> dict[str, float]:
+    path = tmp / f"cipher-{int(memory_security)}.db"
+    code = f"from bench.bench_vault import _sqlcipher_ops_child; _sqlcipher_ops_child({str(path)!r}, {n}, {memory_security})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _bench_unlock(tmp: Path) -> None:
+    os.environ.pop("ICSPA_INSECURE_FAST_KDF", None)  # production Argon2id parameters for this part
+    from icspa_desktop.crypto import kdf
+    from icspa_desktop.services.session import unlock
+    from icspa_desktop.services.vault_service import init_vault
+
+    path = tmp / "unlock-vault"
+    init_vault(path, USER, PASSPHRASE)
+    params = kdf.new_params()
+    kdf_time = statistics.median(kdf.time_derivation(params) for _ in range(3))
+
+    def full() -> None:
+        unlock(path, USER, PASSPHRASE).lock()
+
+    total = _median_time(full, 3)
+    print(f"Argon2id m={params.memory_kib // 1024} MiB t={params.iterations} p={params.lanes}")
+    print(f"  {'KDF alone (baseline)':<44} {kdf_time * 1000:9.1f} ms")
+    print(f"  {'unlock, total':<44} {total * 1000:9.1f} ms")
+    print(f"  {'unlock, everything but the KDF':<44} {(total - kdf_time) * 1000:9.1f} ms"
+          f"   ({(total - kdf_time) / total:.1%} of unlock)")
+
+
+def _bench_list(tmp: Path, n: int) -> None:
+    os.environ["ICSPA_INSECURE_FAST_KDF"] = "1"  # vault creation is not what is measured here
+    from icspa_desktop.domain.models import CaseFields
+    from icspa_desktop.services import cases
+    from icspa_desktop.services.session import unlock
+    from icspa_desktop.services.vault_service import init_vault
+
+    path = tmp / "list-vault"
+    init_vault(path, USER, PASSPHRASE)
+    with unlock(path, USER, PASSPHRASE) as session:
+        service_n = min(n, 300)
+        start = time.perf_counter()
+        for i in range(service_n):
+            cases.create_case(session, CaseFields(number=f"S-{i:05d}", title=f"Service case {i}"))
+        per_case = (time.perf_counter() - start) / service_n
+        # The rest in bulk (one transaction): listing is what is measured, not creation.
+        uid = session.user.id
+        rows = [(*r[:13], uid) for r in _case_rows(n - service_n)]
+        with session.transaction() as conn:
+            conn.executemany(_INSERT, rows)
+    open_time = _median_time(lambda: unlock(path, USER, PASSPHRASE).lock(), 3)
+
+    def open_and_list() -> None:
+        with unlock(path, USER, PASSPHRASE) as s:
+            assert len(cases.list_cases(s)) == n
+
+    both = _median_time(open_and_list, 3)
+    print(f"{n} cases in a real vault (test-profile KDF, so unlock here is the non-KDF part)")
+    print(f"  {'create_case via services (signed event, fsync)':<44} {per_case * 1000:9.2f} ms/case")
+    print(f"  {'open (unlock) alone':<44} {open_time * 1000:9.1f} ms")
+    print(f"  {'open + list_cases':<44} {both * 1000:9.1f} ms   (list: {(both - open_time) * 1000:.1f} ms)")
+
+
+def _bench_ratio(tmp: Path, n: int) -> None:
+    plain_conn = sqlite3.connect(tmp / "plain.db", isolation_level=None)
+    plain = table_ops(plain_conn, n)
+    plain_conn.close()
+    cipher_on = _sqlcipher_ops(tmp, n, memory_security=True)
+    cipher_off = _sqlcipher_ops(tmp, n, memory_security=False)
+    print(f"case table, {n} rows: SQLCipher 4 vs stdlib sqlite3 (baseline), WAL, synchronous=FULL")
+    print(f"  {'operation':<32} {'sqlite3':>10} {'SQLCipher':>10} {'ratio':>7} {'mem-sec OFF':>12} {'ON/OFF':>7}")
+    for op, base in plain.items():
+        on, off = cipher_on[op], cipher_off[op]
+        print(f"  {op:<32} {base * 1000:8.1f}ms {on * 1000:8.1f}ms {on / base:6.2f}x {off * 1000:10.1f}ms "
+              f"{on / off:6.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench vault")
+    parser.add_argument("--cases", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="icspa-bench-vault-") as name:
+        tmp = Path(name)
+        _bench_unlock(tmp)
+        _bench_list(tmp, args.cases)
+        _bench_ratio(tmp, args.cases)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Nothing readable lies in the vault directory: no SQLite header, no case or user data."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from icspa_desktop.domain.enums import HandlingCode, Role, Tlp
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.services import cases, users
+from tests.conftest import VaultInfo
+
+MARKERS = [
+    "Operation Quetzal-Marigold",
+    "QZ-2026-778899",
+    "Seized laptop of the suspect Zebulon",
+    "zebediah",
+    "Zebediah Fairweather-Quill",
+    "Test Police",
+    "Warrant WX-991177",
+]
+
+
+def _all_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_vault_files_hold_no_plaintext(vault: VaultInfo) -> None:
+    with vault.session() as session:
+        users.add_user(session, "zebediah", Role.INVESTIGATOR, "zebediah-pass", "Zebediah Fairweather-Quill")
+        for i in range(3):
+            cases.create_case(
+                session,
+                CaseFields(number=f"QZ-2026-77889{9 - i}" if i else "QZ-2026-778899",
+                           title="Operation Quetzal-Marigold", description="Seized laptop of the suspect Zebulon",
+                           legal_authority="Warrant WX-991177", handling_code=HandlingCode.H2, tlp=Tlp.RED),
+            )
+        # Read the vault while it is still open: the -wal file holds the newest pages.
+        files = _all_files(vault.path)
+        assert any(p.name.endswith("-wal") for p in files) or any(p.name == "metadata.db" for p in files)
+        _assert_clean(files)
+    _assert_clean(_all_files(vault.path))
+
+
+def _assert_clean(files: list[Path]) -> None:
+    for path in files:
+        data = path.read_bytes()
+        assert b"SQLite format 3" not in data, path
+        for marker in MARKERS:
+            for encoded in (marker.encode(), marker.encode("utf-16-le")):
+                assert encoded not in data, f"{marker!r} in plaintext in {path}"
+
+
+def test_vault_permissions_are_owner_only(vault: VaultInfo) -> None:
+    with vault.session():
+        pass
+    root_mode = stat.S_IMODE(vault.path.stat().st_mode)
+    assert root_mode == 0o700
+    for path in vault.path.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        expected = 0o700 if path.is_dir() else 0o600
+        assert mode == expected, f"{path} has mode {oct(mode)}"
