@@ -97,7 +97,8 @@ def _sqlcipher_ops_child(path: str, n: int, memory_security: bool) -> None:
 
 def _sqlcipher_ops(tmp: Path, n: int, memory_security: bool) -> dict[str, float]:
     path = tmp / f"cipher-{int(memory_security)}.db"
-    code = f"from bench.bench_vault import _sqlcipher_ops_child; _sqlcipher_ops_child({str(path)!r}, {n}, {memory_security})"
+    code = (f"from bench.bench_vault import _sqlcipher_ops_child; "
+            f"_sqlcipher_ops_child({str(path)!r}, {n}, {memory_security})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))

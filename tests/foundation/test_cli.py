@@ -128,8 +128,8 @@ def test_passwd_rewrites_only_that_slot(vault: VaultInfo, env: dict[str, str]) -
         unlock(vault.path, NAMES[Role.INVESTIGATOR], PASSPHRASES[Role.INVESTIGATOR])
     with unlock(vault.path, NAMES[Role.INVESTIGATOR], "ivan-new-passphrase") as s:
         assert events.list_events(s.conn)[-1].action == CustodyAction.PASSPHRASE_CHANGED
-    with unlock(vault.path, NAMES[Role.INVESTIGATOR], "ivan-new-passphrase") as s:
-        with pytest.raises(AuthenticationError, match="current passphrase is wrong"):
+    with (unlock(vault.path, NAMES[Role.INVESTIGATOR], "ivan-new-passphrase") as s,
+          pytest.raises(AuthenticationError, match="current passphrase is wrong")):
             users.change_passphrase(s, PASSPHRASES[Role.INVESTIGATOR], "yet-another-passphrase")
     assert json.loads((vault.path / "keyslots.json").read_text())["slots"] == slots_after
 
