@@ -79,4 +79,6 @@ class CustodyAction(StrEnum):
     AGENCY_CHANGED = "agency_changed"
     PARTNER_ADDED = "partner_added"
     PARTNER_REVOKED = "partner_revoked"
+    PARTNER_ROTATED = "partner_rotated"
+    AGENCY_CARD_EXPORTED = "agency_card_exported"
     CHECKPOINT_SIGNED = "checkpoint_signed"

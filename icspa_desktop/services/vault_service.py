@@ -10,6 +10,7 @@ from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.domain.ids import new_user_id
+from icspa_desktop.services import agency as agency_service
 from icspa_desktop.services import users as user_service
 from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name, set_setting, unlock
 from icspa_desktop.vault import db, store
@@ -59,6 +60,13 @@ def init_vault(
                 EventDraft(CustodyAction.USER_ADDED, details={"user_id": user_id, "name": admin_name,
                                                               "role": str(role)})
             )
+            if agency.name:
+                signing_key, certificate = agency_service.new_self_signed(agency.name, agency.country, agency.unit)
+                key_id = agency_service.store_identity(conn, vault.master_key, signing_key, certificate, "generated")
+                session.record(EventDraft(
+                    CustodyAction.AGENCY_CHANGED,
+                    details={"what": "agency identity generated", "key_id": key_id, "replaces": None},
+                ))
             vault.keyslots.add_passphrase_slot(admin_name, user_id, passphrase, vault.master_key, private)
             recovery.append(vault.keyslots.set_recovery(vault.master_key))
             vault.keyslots.save()

@@ -1,0 +1,290 @@
+"""This installation's agency identity: signing certificate, age identity, agency card.
+
+Private keys are sealed in the database under a subkey of the vault master key. Roles decide who may
+use them: the signing key signs bundles for administrators and supervisors only
+(``agency_signer``); custody checkpoints may be signed for every role (``checkpoint_signer``),
+because a checkpoint attests only the state of the log that the vault already holds, not content.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyrage
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from icspa_desktop.crypto import aead, age_keys, cms, keys
+from icspa_desktop.crypto import x509 as certs
+from icspa_desktop.crypto.canonical import canonical_json
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.agency import AgencyIdentity
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.errors import UsageError, VaultError
+from icspa_desktop.domain.ids import new_id
+from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.session import Session, set_setting, setting
+from icspa_desktop.vault import db
+
+CARD_FORMAT = "icspa-agency-card"
+CARD_VERSION = 1
+DEFAULT_CARD_DAYS = 365
+NO_IDENTITY = "This vault has no agency identity yet; an administrator runs 'icspa agency init'."
+
+
+def fingerprint(cert: x509.Certificate, age_recipient: str) -> str:
+    """Short, human-comparable: SHA-256 over the DER certificate and the age recipient, 128 bits shown."""
+    digest = hashlib.sha256(certs.cert_der(cert) + b"\n" + age_recipient.encode("ascii")).hexdigest().upper()
+    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def normalise_fingerprint(text: str) -> str:
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    return " ".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _ad(key_id: str, purpose: str) -> bytes:
+    return f"icspa/v1/agency-key\0{key_id}\0{purpose}".encode()
+
+
+def _seal(wrap_key: bytes, key_id: str, purpose: str, secret: bytes) -> bytes:
+    return aead.seal(wrap_key, secret, _ad(key_id, purpose))
+
+
+def _wrap_key(master_key: bytes) -> bytes:
+    return keys.derive_subkey(master_key, keys.PURPOSE_AGENCY_KEYS)
+
+
+# ---- creating and replacing the identity -------------------------------------------------------------
+def store_identity(conn: db.Connection, master_key: bytes, signing_key: certs.SigningKey,
+                   certificate: x509.Certificate, origin: str) -> str:
+    """Insert a new current identity (retiring the previous one) inside the caller's transaction."""
+    certs.check_key_type(certificate)
+    secret, recipient = age_keys.generate_identity()
+    key_id = new_id()
+    wrap = _wrap_key(master_key)
+    now = _now()
+    conn.execute("UPDATE agency_keys SET retired_at = ? WHERE retired_at IS NULL", (now,))
+    conn.execute(
+        "INSERT INTO agency_keys (id, certificate, age_recipient, sealed_signing_key, sealed_age_identity, origin,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (key_id, certs.cert_der(certificate), recipient,
+         _seal(wrap, key_id, "signing", certs.key_to_pkcs8(signing_key)),
+         _seal(wrap, key_id, "age", secret.encode("ascii")), origin, now),
+    )
+    return key_id
+
+
+def _check_identity_fields(name: str, country: str) -> tuple[str, str]:
+    name, country = name.strip(), country.strip().upper()
+    if not name:
+        raise UsageError("The agency identity needs the agency's name.")
+    if len(country) != 2 or not country.isalpha():
+        raise UsageError(f"Country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+    return name, country
+
+
+def new_self_signed(name: str, country: str, unit: str = "",
+                    validity_days: int = certs.DEFAULT_VALIDITY_DAYS) -> tuple[certs.SigningKey, x509.Certificate]:
+    name, country = _check_identity_fields(name, country)
+    signing_key = certs.generate_key()
+    return signing_key, certs.self_signed(signing_key, name, country, unit, validity_days)
+
+
+def create_identity(session: Session, name: str, country: str, unit: str = "", contact: str = "",
+                    validity_days: int = certs.DEFAULT_VALIDITY_DAYS) -> AgencyIdentity:
+    """Generate a P-384 key, a self-signed certificate and an age identity; replaces any current one."""
+    session.require(Permission.MANAGE_AGENCY, attempted="create the agency identity")
+    signing_key, certificate = new_self_signed(name, country, unit, validity_days)
+    return _install(session, signing_key, certificate, "generated", name, country, unit, contact)
+
+
+def import_identity(session: Session, key_data: bytes, password: bytes | None = None,
+                    cert_data: bytes | None = None, contact: str = "") -> AgencyIdentity:
+    """Use an existing key and certificate issued by the agency's CA (PKCS#12, or PEM key + PEM cert)."""
+    session.require(Permission.MANAGE_AGENCY, attempted="import an agency certificate")
+    signing_key, certificate = certs.load_key_and_certificate(key_data, password, cert_data)
+
+    def attr(oid: x509.ObjectIdentifier) -> str:
+        values = certificate.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    name = attr(x509.NameOID.ORGANIZATION_NAME) or attr(x509.NameOID.COMMON_NAME) or setting(session.conn,
+                                                                                                  "agency.name")
+    country = attr(x509.NameOID.COUNTRY_NAME) or setting(session.conn, "agency.country")
+    unit = attr(x509.NameOID.ORGANIZATIONAL_UNIT_NAME) or setting(session.conn, "agency.unit")
+    return _install(session, signing_key, certificate, "imported", name, country, unit,
+                    contact or setting(session.conn, "agency.contact"))
+
+
+def _install(session: Session, signing_key: certs.SigningKey, certificate: x509.Certificate, origin: str,
+             name: str, country: str, unit: str, contact: str) -> AgencyIdentity:
+    previous = _current_row(session.conn)
+    with session.transaction() as conn:
+        key_id = store_identity(conn, session.vault.master_key, signing_key, certificate, origin)
+        for key, value in (("agency.name", name), ("agency.country", country.upper()), ("agency.unit", unit),
+                           ("agency.contact", contact)):
+            set_setting(conn, key, value)
+        identity = _identity_from_row(conn, _current_row(conn))
+        session.record(EventDraft(
+            CustodyAction.AGENCY_CHANGED,
+            details={"what": f"agency identity {origin}", "key_id": key_id, "fingerprint": identity.fingerprint,
+                     "certificate_sha256": certs.sha256_fingerprint(certificate),
+                     "replaces": previous[0] if previous else None},
+        ))
+    return identity
+
+
+# ---- reading -------------------------------------------------------------------------------------------
+_KEY_COLUMNS = "id, certificate, age_recipient, sealed_signing_key, sealed_age_identity, created_at"
+
+
+def _current_row(conn: db.Connection) -> tuple[Any, ...] | None:
+    row: tuple[Any, ...] | None = conn.execute(
+        f"SELECT {_KEY_COLUMNS} FROM agency_keys WHERE retired_at IS NULL").fetchone()
+    return row
+
+
+def _required_row(conn: db.Connection) -> tuple[Any, ...]:
+    row = _current_row(conn)
+    if row is None:
+        raise VaultError(NO_IDENTITY)
+    return row
+
+
+def _identity_from_row(conn: db.Connection, row: tuple[Any, ...] | None) -> AgencyIdentity:
+    if row is None:
+        raise VaultError(NO_IDENTITY)
+    key_id, der, recipient, _s, _a, created = row
+    certificate = x509.load_der_x509_certificate(bytes(der))
+    return AgencyIdentity(
+        key_id=str(key_id), name=setting(conn, "agency.name"), country=setting(conn, "agency.country"),
+        unit=setting(conn, "agency.unit"), contact=setting(conn, "agency.contact"), certificate=certificate,
+        age_recipient=str(recipient), fingerprint=fingerprint(certificate, str(recipient)),
+        created_at=datetime.fromisoformat(str(created)),
+    )
+
+
+def has_identity(session: Session) -> bool:
+    return _current_row(session.conn) is not None
+
+
+def agency_identity(session: Session) -> AgencyIdentity:
+    session.require(Permission.READ)
+    return _identity_from_row(session.conn, _current_row(session.conn))
+
+
+def agency_certificates(session: Session) -> list[x509.Certificate]:
+    """Every certificate this agency has used, current first (to verify older signatures too)."""
+    rows = session.conn.execute(
+        "SELECT certificate FROM agency_keys ORDER BY retired_at IS NOT NULL, created_at DESC").fetchall()
+    return [x509.load_der_x509_certificate(bytes(row[0])) for row in rows]
+
+
+@dataclass(frozen=True)
+class AgencySigner:
+    """The agency's signing key, unsealed for one use; holds no reference to the session."""
+
+    certificate: x509.Certificate
+    _key: certs.SigningKey
+
+    def sign_detached(self, content: bytes) -> bytes:
+        return cms.sign_detached(content, self.certificate, self._key)
+
+    def sign_raw(self, content: bytes) -> bytes:
+        """A plain ECDSA signature (DER) over ``content`` (agency cards)."""
+        digest = hashes.SHA384() if self._key.curve.key_size >= 384 else hashes.SHA256()
+        return self._key.sign(content, ec.ECDSA(digest))
+
+
+def _signer(session: Session) -> AgencySigner:
+    key_id, der, _r, sealed_signing, _a, _c = _required_row(session.conn)
+    try:
+        pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_signing),
+                                 _ad(str(key_id), "signing"))
+    except aead.SealError:
+        raise VaultError("The agency signing key cannot be unsealed; the vault is damaged.") from None
+    return AgencySigner(x509.load_der_x509_certificate(bytes(der)), certs.key_from_pkcs8(pkcs8))
+
+
+def agency_signer(session: Session) -> AgencySigner:
+    """For signing bundles and cards: administrators and supervisors only."""
+    session.require(Permission.SIGN_AS_AGENCY, attempted="sign with the agency key")
+    return _signer(session)
+
+
+def checkpoint_signer(session: Session) -> AgencySigner:
+    """For custody checkpoints: any role (a checkpoint attests the log state, not content)."""
+    session.require(Permission.READ)
+    return _signer(session)
+
+
+def age_identity(session: Session) -> pyrage.x25519.Identity:
+    """The identity that decrypts bundles sent to this agency (signers and importers only)."""
+    if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
+        session.require(Permission.IMPORT_BUNDLE, attempted="use the agency decryption key")
+    key_id, _d, _r, _s, sealed_age, _c = _required_row(session.conn)
+    try:
+        secret = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_age), _ad(str(key_id), "age"))
+    except aead.SealError:
+        raise VaultError("The agency age identity cannot be unsealed; the vault is damaged.") from None
+    return age_keys.identity_from_str(secret.decode("ascii"))
+
+
+# ---- the agency card -----------------------------------------------------------------------------------
+def card_body(identity: AgencyIdentity, created: datetime, expires: datetime) -> dict[str, Any]:
+    return {
+        "name": identity.name, "country": identity.country, "unit": identity.unit, "contact": identity.contact,
+        "certificate": certs.cert_pem(identity.certificate), "age_recipient": identity.age_recipient,
+        "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def make_card(session: Session, days: int = DEFAULT_CARD_DAYS, previous_signer: AgencySigner | None = None) -> bytes:
+    """The agency card (JSON, public material only), signed by the current agency key."""
+    signer = agency_signer(session)
+    identity = agency_identity(session)
+    now = datetime.now(UTC).replace(microsecond=0)
+    expires = min(now + timedelta(days=days), identity.certificate.not_valid_after_utc)
+    body = card_body(identity, now, expires)
+    message = card_message(body)
+    card: dict[str, Any] = {
+        "format": CARD_FORMAT, "version": CARD_VERSION, "body": body,
+        "signature": base64.b64encode(signer.sign_raw(message)).decode("ascii"),
+    }
+    predecessor = previous_signer or _previous_signer(session)
+    if predecessor is not None:
+        card["predecessor"] = {
+            "certificate": certs.cert_pem(predecessor.certificate),
+            "signature": base64.b64encode(predecessor.sign_raw(message)).decode("ascii"),
+        }
+    with session.transaction():
+        session.record(EventDraft(CustodyAction.AGENCY_CARD_EXPORTED,
+                                  details={"fingerprint": identity.fingerprint, "expires": body["expires"]}))
+    return json.dumps(card, indent=1, sort_keys=True).encode() + b"\n"
+
+
+def card_message(body: dict[str, Any]) -> bytes:
+    return b"icspa-agency-card/v1\n" + canonical_json(body)
+
+
+def _previous_signer(session: Session) -> AgencySigner | None:
+    """The most recently retired identity, so partners can accept the new card as its successor."""
+    row = session.conn.execute(
+        "SELECT id, certificate, sealed_signing_key FROM agency_keys WHERE retired_at IS NOT NULL"
+        " ORDER BY retired_at DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    key_id, der, sealed = row
+    pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed), _ad(str(key_id), "signing"))
+    return AgencySigner(x509.load_der_x509_certificate(bytes(der)), certs.key_from_pkcs8(pkcs8))
