@@ -8,12 +8,24 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from icspa_desktop import __version__
-from icspa_desktop.cli import case_cmd, custody_cmd, evidence_cmd, report_cmd, search_cmd, user_cmd, vault_cmd
+from icspa_desktop.cli import (
+    agency_cmd,
+    case_cmd,
+    custody_cmd,
+    evidence_cmd,
+    partner_cmd,
+    report_cmd,
+    search_cmd,
+    user_cmd,
+    vault_cmd,
+)
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.domain.errors import ExitCode, IcspaError
 
 # Each module defines ``register(subparsers)``; its parsers set ``handler(ctx) -> int``.
-COMMAND_GROUPS: list[ModuleType] = [vault_cmd, user_cmd, case_cmd, evidence_cmd, search_cmd, custody_cmd, report_cmd]
+COMMAND_GROUPS: list[ModuleType] = [
+    vault_cmd, user_cmd, case_cmd, evidence_cmd, search_cmd, custody_cmd, report_cmd, agency_cmd, partner_cmd,
+]
 
 
 class _Parser(argparse.ArgumentParser):

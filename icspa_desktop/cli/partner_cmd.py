@@ -1,0 +1,91 @@
+"""``icspa partner import|add|list|show|revoke``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.domain.agency import Partner
+from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.services import partners
+
+
+def register(groups: Any) -> None:
+    cmd = groups.add_parser("partner", help="partner agencies you exchange bundles with")
+    sub = cmd.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    imp = sub.add_parser("import", help="trust a partner's agency card after comparing its fingerprint")
+    imp.add_argument("card", metavar="CARD")
+    imp.add_argument("--confirm-fingerprint", required=True, metavar="FP",
+                     help="the fingerprint the partner told you out of band (phone, letter)")
+    imp.set_defaults(handler=_import)
+
+    add = sub.add_parser("add", help="add a partner that has no copy of this application")
+    add.add_argument("--name", required=True)
+    add.add_argument("--country", required=True)
+    add.add_argument("--age-recipient", required=True, metavar="age1...")
+    add.add_argument("--cert", required=True, metavar="FILE.pem")
+    add.add_argument("--unit", default="")
+    add.add_argument("--contact", default="")
+    add.set_defaults(handler=_add)
+
+    lst = sub.add_parser("list", help="list partners")
+    lst.add_argument("--active", action="store_true", help="only partners that can be sent to")
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="show one partner")
+    show.add_argument("partner", metavar="ID|NAME|FINGERPRINT")
+    show.set_defaults(handler=_show)
+
+    revoke = sub.add_parser("revoke", help="stop trusting a partner (its bundles are refused)")
+    revoke.add_argument("partner", metavar="ID|NAME|FINGERPRINT")
+    revoke.add_argument("--reason", required=True)
+    revoke.set_defaults(handler=_revoke)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def _human(p: Partner) -> list[str]:
+    return [f"{key:>20}: {value}" for key, value in partners.partner_to_json(p).items()]
+
+
+def _import(ctx: CliContext) -> int:
+    partner = partners.import_card(ctx.session(), _read(ctx.args.card), ctx.args.confirm_fingerprint)
+    ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} ({partner.country}) trusted.",
+                                                         *_human(partner)])
+    return 0
+
+
+def _add(ctx: CliContext) -> int:
+    a = ctx.args
+    partner = partners.add_partner(ctx.session(), a.name, a.country, a.age_recipient, _read(a.cert), a.unit,
+                                   a.contact)
+    ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} added.", *_human(partner)])
+    return 0
+
+
+def _list(ctx: CliContext) -> int:
+    found = partners.list_partners(ctx.session(), include_inactive=not ctx.args.active)
+    ctx.emit([partners.partner_to_json(p) for p in found],
+             lambda: [f"{p.name:<30} {p.country} {p.status!s:<10} {p.fingerprint}  expires {p.expires:%Y-%m-%d}"
+                      for p in found] or ["No partners."])
+    return 0
+
+
+def _show(ctx: CliContext) -> int:
+    partner = partners.get_partner(ctx.session(), ctx.args.partner)
+    ctx.emit(partners.partner_to_json(partner), lambda: _human(partner))
+    return 0
+
+
+def _revoke(ctx: CliContext) -> int:
+    partner = partners.revoke_partner(ctx.session(), ctx.args.partner, ctx.args.reason)
+    ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} revoked."])
+    return 0

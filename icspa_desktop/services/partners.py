@@ -1,0 +1,272 @@
+"""Partner agencies: cards confirmed by fingerprint, manual entries, expiry, revocation, key rotation."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from icspa_desktop.crypto import age_keys
+from icspa_desktop.crypto import x509 as certs
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.agency import Partner, PartnerStatus
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError
+from icspa_desktop.domain.ids import new_id
+from icspa_desktop.services.agency import CARD_FORMAT, CARD_VERSION, card_message, fingerprint, normalise_fingerprint
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session
+from icspa_desktop.vault import db
+
+MAX_CARD_BYTES = 64 * 1024
+_FIELDS = ("name", "country", "unit", "contact", "certificate", "age_recipient", "created", "expires")
+_COLUMNS = ("id, lineage, name, country, unit, contact, certificate, age_recipient, fingerprint, source, card_expires,"
+            " status, status_reason, created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCard:
+    """A card whose signature, certificate and fields have been checked (not yet trusted: no fingerprint)."""
+
+    body: dict[str, str]
+    certificate: x509.Certificate
+    fingerprint: str
+    expires: datetime
+    predecessor: x509.Certificate | None
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        raise RefusedInput(f"The card's {what} date {text!r} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ).") from None
+    return moment
+
+
+def _verify_raw(cert: x509.Certificate, signature: bytes, message: bytes) -> bool:
+    key = cert.public_key()
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            digest = hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+            key.verify(signature, message, ec.ECDSA(digest))
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, message)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCard:
+    """Parse and check an agency card; RefusedInput with the precise reason otherwise."""
+    now = now or datetime.now(UTC)
+    if len(untrusted_data) > MAX_CARD_BYTES:
+        raise RefusedInput(f"That file is too large to be an agency card ({len(untrusted_data)} bytes).")
+    try:
+        untrusted = json.loads(untrusted_data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise RefusedInput("That file is not an agency card (not JSON).") from None
+    if not isinstance(untrusted, dict) or untrusted.get("format") != CARD_FORMAT:
+        raise RefusedInput("That file is not an ICSPA agency card.")
+    if untrusted.get("version") != CARD_VERSION:
+        raise RefusedInput(f"Agency card version {untrusted.get('version')!r} is not supported.")
+    body = untrusted.get("body")
+    if not isinstance(body, dict) or set(body) != set(_FIELDS) or not all(isinstance(body[f], str) for f in _FIELDS):
+        raise RefusedInput("The agency card is malformed (missing or unexpected fields).")
+    cert = certs.load_certificate(body["certificate"].encode("ascii", "replace"))
+    certs.check_key_type(cert)
+    try:
+        signature = base64.b64decode(str(untrusted.get("signature", "")), validate=True)
+    except ValueError:
+        raise RefusedInput("The agency card's signature is not valid base64.") from None
+    message = card_message(body)
+    if not _verify_raw(cert, signature, message):
+        raise RefusedInput("The agency card's signature does not match its content or certificate; it was altered.")
+    certs.check_validity(cert, now)
+    expires = _parse_time(body["expires"], "expiry")
+    if expires < now:
+        raise RefusedInput(f"The agency card expired on {expires:%Y-%m-%d}; ask the partner for a new card.")
+    recipient = age_keys.check_recipient(body["age_recipient"])
+    if len(body["country"]) != 2 or not body["country"].isalpha() or not body["name"].strip():
+        raise RefusedInput("The agency card lacks a valid agency name or ISO country code.")
+    predecessor = None
+    if "predecessor" in untrusted:
+        pred = untrusted["predecessor"]
+        if not isinstance(pred, dict):
+            raise RefusedInput("The agency card's predecessor section is malformed.")
+        predecessor = certs.load_certificate(str(pred.get("certificate", "")).encode("ascii", "replace"))
+        try:
+            pred_sig = base64.b64decode(str(pred.get("signature", "")), validate=True)
+        except ValueError:
+            raise RefusedInput("The predecessor signature is not valid base64.") from None
+        if not _verify_raw(predecessor, pred_sig, message):
+            raise RefusedInput("The card claims a previous key, but that key's signature does not match.")
+    return VerifiedCard(body, cert, fingerprint(cert, recipient), expires, predecessor)
+
+
+def _row_to_partner(row: tuple[Any, ...]) -> Partner:
+    (pid, lineage, name, country, unit, contact, der, recipient, fp, source, card_expires, status, reason,
+     created) = row
+    return Partner(str(pid), str(lineage), str(name), str(country), str(unit), str(contact),
+                   x509.load_der_x509_certificate(bytes(der)), str(recipient), str(fp), str(source),
+                   datetime.fromisoformat(card_expires) if card_expires else None, PartnerStatus(status),
+                   str(reason), datetime.fromisoformat(str(created)))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _insert(conn: db.Connection, session: Session, lineage: str | None, name: str, country: str, unit: str,
+            contact: str, cert: x509.Certificate, recipient: str, fp: str, source: str,
+            card_expires: datetime | None) -> str:
+    pid = new_id()
+    try:
+        conn.execute(
+            f"INSERT INTO partners ({_COLUMNS}, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, lineage or pid, name, country.upper(), unit, contact, certs.cert_der(cert), recipient, fp, source,
+             card_expires.isoformat() if card_expires else None, str(PartnerStatus.ACTIVE), "", _now(),
+             session.user.id),
+        )
+    except db.IntegrityError:
+        raise Conflict(f"This partner key (fingerprint {fp}) is already known.") from None
+    return pid
+
+
+def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str) -> Partner:
+    """Trust a partner's card after the user compared its fingerprint out of band."""
+    session.require(Permission.MANAGE_PARTNERS, attempted="import a partner card")
+    card = read_card(untrusted_data)
+    if normalise_fingerprint(confirm_fingerprint) != card.fingerprint:
+        raise RefusedInput(
+            f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
+            "Compare it with the partner again, by phone or letter.")
+    body = card.body
+    with session.transaction() as conn:
+        lineage = None
+        action = CustodyAction.PARTNER_ADDED
+        if card.predecessor is not None:
+            old = _by_certificate(conn, card.predecessor)
+            if old is not None and old.status is PartnerStatus.ACTIVE:
+                lineage = old.lineage
+                action = CustodyAction.PARTNER_ROTATED
+                conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE id = ?",
+                             (str(PartnerStatus.SUPERSEDED), "replaced by a new key signed by this one", _now(),
+                              old.id))
+        pid = _insert(conn, session, lineage, body["name"], body["country"], body["unit"], body["contact"],
+                      card.certificate, body["age_recipient"], card.fingerprint, "card", card.expires)
+        session.record(EventDraft(action, counterparty=f"{body['name']} ({body['country']})",
+                                  details={"partner_id": pid, "fingerprint": card.fingerprint,
+                                           "certificate_sha256": certs.sha256_fingerprint(card.certificate)}))
+    return get_partner(session, pid)
+
+
+def add_partner(session: Session, name: str, country: str, age_recipient: str, cert_data: bytes,
+                unit: str = "", contact: str = "") -> Partner:
+    """A partner without this application: its certificate and age recipient, confirmed by the user."""
+    session.require(Permission.MANAGE_PARTNERS, attempted=f"add partner {name}")
+    if not name.strip():
+        raise UsageError("A partner needs a name.")
+    if len(country.strip()) != 2 or not country.strip().isalpha():
+        raise UsageError(f"Country {country!r} is not an ISO 3166 two-letter code.")
+    cert = certs.load_certificate(cert_data)
+    certs.check_key_type(cert)
+    certs.check_validity(cert)
+    recipient = age_keys.check_recipient(age_recipient)
+    fp = fingerprint(cert, recipient)
+    with session.transaction() as conn:
+        pid = _insert(conn, session, None, name.strip(), country.strip(), unit, contact, cert, recipient, fp,
+                      "manual", None)
+        session.record(EventDraft(CustodyAction.PARTNER_ADDED, counterparty=f"{name} ({country.upper()})",
+                                  details={"partner_id": pid, "fingerprint": fp, "source": "manual"}))
+    return get_partner(session, pid)
+
+
+def _by_certificate(conn: db.Connection, cert: x509.Certificate) -> Partner | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM partners WHERE certificate = ?", (certs.cert_der(cert),)).fetchone()
+    return None if row is None else _row_to_partner(row)
+
+
+def list_partners(session: Session, include_inactive: bool = True) -> list[Partner]:
+    session.require(Permission.READ)
+    rows = session.conn.execute(f"SELECT {_COLUMNS} FROM partners ORDER BY name, created_at").fetchall()
+    found = [_row_to_partner(r) for r in rows]
+    return found if include_inactive else [p for p in found if p.status is PartnerStatus.ACTIVE]
+
+
+def get_partner(session: Session, ref: str) -> Partner:
+    """By id, or by name (the active entry), or by fingerprint."""
+    session.require(Permission.READ)
+    conn = session.conn
+    row = conn.execute(f"SELECT {_COLUMNS} FROM partners WHERE id = ?", (ref,)).fetchone()
+    if row is None:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM partners WHERE (lower(name) = lower(?) OR fingerprint = ?)"
+            " ORDER BY status = 'active' DESC, created_at DESC", (ref, normalise_fingerprint(ref))).fetchall()
+        row = rows[0] if rows else None
+    if row is None:
+        raise NotFound(f"No partner {ref!r} ('icspa partner list' shows them).")
+    return _row_to_partner(row)
+
+
+def revoke_partner(session: Session, ref: str, reason: str) -> Partner:
+    session.require(Permission.MANAGE_PARTNERS, attempted=f"revoke partner {ref}")
+    if not reason.strip():
+        raise UsageError("Revoking a partner needs a reason.")
+    partner = get_partner(session, ref)
+    if partner.status is PartnerStatus.REVOKED:
+        raise UsageError(f"Partner {partner.name} is already revoked.")
+    with session.transaction() as conn:
+        conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE lineage = ?"
+                     " AND status != 'superseded' OR id = ?",
+                     (str(PartnerStatus.REVOKED), reason.strip(), _now(), partner.lineage, partner.id))
+        session.record(EventDraft(CustodyAction.PARTNER_REVOKED, purpose=reason.strip(),
+                                  counterparty=f"{partner.name} ({partner.country})",
+                                  details={"partner_id": partner.id, "fingerprint": partner.fingerprint}))
+    return get_partner(session, partner.id)
+
+
+def _usable(partner: Partner, now: datetime) -> None:
+    who = f"Partner {partner.name} ({partner.country}, {partner.fingerprint})"
+    if partner.status is PartnerStatus.REVOKED:
+        raise RefusedInput(f"{who} was revoked: {partner.status_reason}")
+    if partner.status is PartnerStatus.SUPERSEDED:
+        raise RefusedInput(f"{who} uses a key that was replaced by a newer one; use the partner's current card.")
+    if partner.expires < now:
+        raise RefusedInput(f"{who} expired on {partner.expires:%Y-%m-%d}; import the partner's new card.")
+
+
+def get_partner_for_sending(session: Session, ref: str, now: datetime | None = None) -> Partner:
+    """A partner that may receive a bundle now; RefusedInput saying why not (revoked, expired, unknown)."""
+    try:
+        partner = get_partner(session, ref)
+    except NotFound:
+        raise RefusedInput(f"Unknown partner {ref!r}: import its card first ('icspa partner import').") from None
+    _usable(partner, now or datetime.now(UTC))
+    return partner
+
+
+def find_partner_by_certificate(session: Session, cert: x509.Certificate, now: datetime | None = None) -> Partner:
+    """The trusted partner that owns ``cert`` (for bundle import); RefusedInput if unknown/revoked/expired."""
+    session.require(Permission.READ)
+    partner = _by_certificate(session.conn, cert)
+    if partner is None:
+        raise RefusedInput(f"The signer {certs.subject_text(cert)} is not a known partner agency.")
+    _usable(partner, now or datetime.now(UTC))
+    return partner
+
+
+def partner_to_json(p: Partner) -> dict[str, Any]:
+    return {"id": p.id, "lineage": p.lineage, "name": p.name, "country": p.country, "unit": p.unit,
+            "contact": p.contact, "age_recipient": p.age_recipient, "fingerprint": p.fingerprint, "source": p.source,
+            "status": str(p.status), "status_reason": p.status_reason, "expires": p.expires.isoformat(),
+            "certificate_subject": certs.subject_text(p.certificate),
+            "certificate_sha256": certs.sha256_fingerprint(p.certificate), "created_at": p.created_at.isoformat()}
