@@ -22,6 +22,7 @@ from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
+from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.services import cases, users
 from icspa_desktop.services.permissions import Permission, allowed
@@ -55,6 +56,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self._build_actions()
+        self.evidence = EvidenceActions(self)  # Evidence menu, tab and search box (gui/evidence_actions.py)
+        self.add_case_tab("Evidence", self.evidence.tab_factory)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -97,6 +100,7 @@ class MainWindow(QMainWindow):
         case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         case_menu.addSeparator()
         case_menu.addActions([self.find_action, self.refresh_action])
+        menu.addMenu(self.evidence.menu())
         menu.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -105,6 +109,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         toolbar.addSeparator()
         toolbar.addAction(self.lock_action)
+        toolbar.addSeparator()
+        toolbar.addWidget(self.evidence.search_box)
 
     def _build_status_bar(self) -> None:
         self.vault_label = QLabel()
@@ -168,6 +174,7 @@ class MainWindow(QMainWindow):
         self.close_case_action.setEnabled(case is not None and self._can(Permission.CLOSE_CASE))
         closed = case is not None and case.status is CaseStatus.CLOSED
         self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
+        self.evidence.update_actions()
 
     # ---- case actions --------------------------------------------------------------
     def refresh(self) -> None:

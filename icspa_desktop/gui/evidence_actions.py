@@ -1,0 +1,431 @@
+"""Evidence actions of the main window (menu Evidence, the Evidence tab's buttons, the search box).
+
+Slow work (ingest, verify, extract) runs with ``gui/ops.py`` behind a progress dialog with Cancel; the
+services guarantee that a cancelled or failed action leaves nothing behind. Quick record changes
+(physical items, check-out/in, annotations) run directly; their errors are shown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QMessageBox, QWidget
+
+from icspa_desktop.domain.enums import CaseStatus
+from icspa_desktop.domain.errors import Cancelled, IcspaError
+from icspa_desktop.domain.evidence import FixityReport, Item, ItemKind
+from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback
+from icspa_desktop.gui.evidence_dialogs import (
+    AnnotateDialog,
+    CheckoutDialog,
+    ExtractDialog,
+    FixityResultDialog,
+    IngestDialog,
+    PhysicalItemDialog,
+)
+from icspa_desktop.gui.evidence_model import human_size
+from icspa_desktop.gui.evidence_tab import EvidenceTab
+from icspa_desktop.gui.ops import BackgroundOp, run_with_progress_dialog, show_error
+from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
+from icspa_desktop.services import evidence
+from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.session import Session
+
+if TYPE_CHECKING:
+    from icspa_desktop.gui.main_window import MainWindow
+
+
+def ingest_message(label: str, done: int, total: int, started: float) -> str:
+    """``evidence.img — 120.0 MiB of 1.0 GiB · 410.2 MiB/s`` for the progress dialog."""
+    elapsed = time.monotonic() - started
+    rate = f" · {human_size(int(done / elapsed))}/s" if elapsed > 0.2 and done else ""
+    return f"Adding {label}\n{human_size(done)} of {human_size(total)}{rate}"
+
+
+class EvidenceActions(QObject):
+    """Owns the evidence actions; emits ``items_changed`` after an action changed items of a case."""
+
+    items_changed = Signal()
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self._tabs: list[EvidenceTab] = []
+        self.last_op: BackgroundOp | None = None  # the latest background op (tests wait on it)
+        self.last_dialog: QDialog | None = None  # the latest dialog opened (tests fill it in)
+        self.last_fixity_dialog: FixityResultDialog | None = None
+        self.last_outcome: object = None  # the latest successful result (IngestOutcome, Extraction, …)
+
+        def action(text: str, slot: Callable[[], object], tip: str, shortcut: str | None = None) -> QAction:
+            act = QAction(text, window)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            act.setStatusTip(tip)
+            act.setToolTip(tip + (f" ({shortcut})" if shortcut else ""))
+            act.triggered.connect(lambda _checked=False: slot())
+            window.addAction(act)
+            return act
+
+        self.add_files_action = action("Add &files…", self.add_files, "Ingest files into the selected case",
+                                       "Ctrl+Shift+A")
+        self.add_folder_action = action("Add f&older…", self.add_folder,
+                                        "Ingest every file of a folder into the selected case")
+        self.add_physical_action = action("Add &physical item…", self.add_physical,
+                                          "Record a seized object (phone, disk, document)")
+        self.verify_action = action("&Verify", self.verify_selected,
+                                    "Re-read and re-hash the selected items (all items when none is selected)")
+        self.extract_action = action("E&xtract…", self.extract, "Decrypt the selected item to a file, with a reason")
+        self.checkout_action = action("Check &out…", self.check_out, "Hand the selected physical item over")
+        self.checkin_action = action("Check &in…", self.check_in, "Take the selected physical item back")
+        self.annotate_action = action("&Annotate…", self.annotate,
+                                      "Edit the selected item's description, notes, tags and markings")
+        self.search_box = SearchBox(window)
+        self.search_box.search_requested.connect(self.search)
+        self.search_action = action("&Search…", self.search_box.focus, "Search by hash or text across cases",
+                                    "Ctrl+K")
+        self._all = (self.add_files_action, self.add_folder_action, self.add_physical_action, self.verify_action,
+                     self.extract_action, self.checkout_action, self.checkin_action, self.annotate_action,
+                     self.search_action)
+
+    # ---- wiring (called by the main window) ----------------------------------------------------
+    def menu(self) -> QMenu:
+        menu = QMenu("&Evidence", self._window)
+        menu.addActions([self.add_files_action, self.add_folder_action, self.add_physical_action])
+        menu.addSeparator()
+        menu.addActions([self.verify_action, self.extract_action, self.checkout_action, self.checkin_action,
+                         self.annotate_action])
+        menu.addSeparator()
+        menu.addAction(self.search_action)
+        return menu
+
+    def tab_factory(self, session: Session, case: Case) -> EvidenceTab:
+        tab = EvidenceTab(session, case, [self.add_files_action, self.add_folder_action, self.add_physical_action,
+                                          None, self.verify_action, self.extract_action, None,
+                                          self.checkout_action, self.checkin_action, self.annotate_action])
+        tab.selection_changed.connect(self.update_actions)
+        tab.files_dropped.connect(self.ingest)
+        self._tabs = [t for t in self._tabs if _alive(t)] + [tab]
+        self._window.browser.current_case_changed.connect(self._case_changed)
+        return tab
+
+    def current_tab(self) -> EvidenceTab | None:
+        tabs = [t for t in self._tabs if _alive(t) and t.case is not None]
+        return tabs[-1] if tabs else None
+
+    def update_actions(self) -> None:
+        session = self._window.session
+        case = self._window.browser.current_case()
+        tab = self.current_tab()
+        if session is None:
+            for tab_ in self._tabs:
+                if _alive(tab_):
+                    tab_.clear()
+            self._tabs.clear()
+            self.search_box.clear()
+            for act in self._all:
+                act.setEnabled(False)
+            return
+
+        def can(permission: Permission) -> bool:
+            return allowed(session.user.role, permission)
+
+        open_case = case is not None and case.status is CaseStatus.OPEN
+        may_add = open_case and can(Permission.ADD_EVIDENCE)
+        for act in (self.add_files_action, self.add_folder_action, self.add_physical_action):
+            act.setEnabled(may_add)
+        if tab is not None:
+            tab.table.drops_enabled = may_add
+        chosen = tab.selected_items() if tab is not None else []
+        one = chosen[0] if len(chosen) == 1 else None
+        self.verify_action.setEnabled(tab is not None and can(Permission.VERIFY))
+        self.extract_action.setEnabled(one is not None and one.kind is ItemKind.DIGITAL
+                                       and can(Permission.EXTRACT_EVIDENCE))
+        physical = one is not None and one.kind is ItemKind.PHYSICAL and can(Permission.CHECK_OUT)
+        self.checkout_action.setEnabled(physical and one is not None and not one.checked_out)
+        self.checkin_action.setEnabled(physical and one is not None and one.checked_out)
+        self.annotate_action.setEnabled(one is not None and can(Permission.EDIT_EVIDENCE))
+        self.search_action.setEnabled(True)
+
+    def _case_changed(self, _case: object) -> None:
+        self.update_actions()
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _context(self) -> tuple[Session, Case, EvidenceTab] | None:
+        session, case, tab = self._window.session, self._window.browser.current_case(), self.current_tab()
+        if session is None or case is None or tab is None:
+            return None
+        return session, case, tab
+
+    def _open(self, dialog: QDialog) -> QDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.last_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _changed(self, tab: EvidenceTab, select: list[str] | None = None, item: Item | None = None) -> None:
+        if item is not None:
+            tab.update_item(item)
+        else:
+            tab.reload(select)
+        self.update_actions()
+        self.items_changed.emit()
+
+    def _info(self, title: str, text: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self._window)
+        box.setObjectName("evidenceDoneDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self._window.statusBar().showMessage("Cancelled; nothing was changed.", 8000)
+            return
+        show_error(self._window, exc)
+
+    # ---- ingest ------------------------------------------------------------------------------
+    def add_files(self) -> QFileDialog | None:
+        return self._pick(QFileDialog.FileMode.ExistingFiles, "Add files")
+
+    def add_folder(self) -> QFileDialog | None:
+        return self._pick(QFileDialog.FileMode.Directory, "Add a folder")
+
+    def _pick(self, mode: QFileDialog.FileMode, title: str) -> QFileDialog | None:
+        if self._context() is None or not self.add_files_action.isEnabled():
+            return None
+        dialog = QFileDialog(self._window, title, str(Path.home()))
+        dialog.setObjectName("evidenceFileDialog")
+        dialog.setFileMode(mode)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.filesSelected.connect(lambda names: self.ingest([Path(n) for n in names]) if names else None)
+        dialog.open()
+        return dialog
+
+    def ingest(self, paths: list[Path]) -> IngestDialog | None:
+        """Ask for the description, digests and markings of ``paths``; Add ingests them in the background."""
+        context = self._context()
+        if context is None or not paths or not self.add_files_action.isEnabled():
+            return None
+        session, case, tab = context
+        try:
+            defaults = evidence.default_algorithms(session)
+        except IcspaError as exc:
+            show_error(self._window, exc)
+            return None
+        dialog = IngestDialog(case, paths, defaults, self._window)
+        dialog.accepted.connect(lambda: self._start_ingest(session, case, tab, dialog))
+        self._open(dialog)
+        return dialog
+
+    def _start_ingest(self, session: Session, case: Case, tab: EvidenceTab, dialog: IngestDialog) -> None:
+        paths, fields, algorithms = dialog.paths, dialog.fields(), dialog.algorithms()
+
+        def work(progress: ProgressCallback, cancel: CancelToken) -> evidence.IngestOutcome:
+            started = time.monotonic()
+
+            def report(done: int, total: int, label: str) -> None:
+                progress(done, total, ingest_message(label, done, total, started))
+
+            return evidence.add_files(session, case.id, paths, fields, algorithms, report, cancel)
+
+        def done(outcome: evidence.IngestOutcome) -> None:
+            self.last_outcome = outcome
+            if _alive(tab) and tab.case is not None:
+                self._changed(tab, [item.id for item in outcome.items])
+            total = sum(item.size or 0 for item in outcome.items)
+            self._window.statusBar().showMessage(
+                f"Added {len(outcome.items)} item(s), {human_size(total)}, to case {case.number}.", 8000)
+            if outcome.skipped:
+                self._info("Some paths were not added", "Not added:\n" + "\n".join(
+                    f"{path}: {reason}" for path, reason in outcome.skipped[:20]))
+
+        self.last_op = run_with_progress_dialog(self._window, "Adding evidence", work, done, self._failed)
+
+    # ---- physical items, check-out/in, annotations ---------------------------------------------
+    def add_physical(self) -> PhysicalItemDialog | None:
+        context = self._context()
+        if context is None or not self.add_physical_action.isEnabled():
+            return None
+        session, case, tab = context
+        dialog = PhysicalItemDialog(case, self._window)
+
+        def save() -> None:
+            try:
+                item = evidence.add_physical(session, case.id, dialog.name.text(), dialog.fields())
+            except IcspaError as exc:
+                show_error(self._window, exc)
+                return
+            self.last_outcome = item
+            self._changed(tab, [item.id])
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+        return dialog
+
+    def _one(self) -> tuple[Session, EvidenceTab, Item] | None:
+        context = self._context()
+        if context is None:
+            return None
+        session, _case, tab = context
+        item = tab.current_item()
+        return None if item is None else (session, tab, item)
+
+    def check_out(self) -> CheckoutDialog | None:
+        return self._checkout(False, self.checkout_action)
+
+    def check_in(self) -> CheckoutDialog | None:
+        return self._checkout(True, self.checkin_action)
+
+    def _checkout(self, checking_in: bool, act: QAction) -> CheckoutDialog | None:
+        chosen = self._one()
+        if chosen is None or not act.isEnabled():
+            return None
+        session, tab, item = chosen
+        dialog = CheckoutDialog(item, checking_in, session.user.display_name, self._window)
+
+        def save() -> None:
+            other, me, purpose = dialog.other.text(), dialog.me.text(), dialog.purpose.text()
+            try:
+                if checking_in:
+                    updated = evidence.check_in(session, item.id, other, received_by=me, storage_location=purpose,
+                                                notes=dialog.notes.text())
+                else:
+                    updated = evidence.check_out(session, item.id, other, purpose, released_by=me,
+                                                 notes=dialog.notes.text())
+            except IcspaError as exc:
+                show_error(self._window, exc)
+                return
+            self.last_outcome = updated
+            self._changed(tab, item=updated)
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+        return dialog
+
+    def annotate(self) -> AnnotateDialog | None:
+        chosen = self._one()
+        if chosen is None or not self.annotate_action.isEnabled():
+            return None
+        session, tab, item = chosen
+        dialog = AnnotateDialog(item, self._window)
+
+        def save() -> None:
+            try:
+                updated = evidence.annotate(
+                    session, item.id, description=dialog.description.toPlainText(),
+                    notes=dialog.notes.toPlainText(), tags=dialog.tag_list(),
+                    markings=dialog.markings_editor.markings(item.markings), reason=dialog.reason.text())
+            except IcspaError as exc:
+                show_error(self._window, exc)
+                return
+            self.last_outcome = updated
+            self._changed(tab, item=updated)
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+        return dialog
+
+    # ---- verify and extract --------------------------------------------------------------------
+    def verify_selected(self) -> BackgroundOp | None:
+        context = self._context()
+        if context is None or not self.verify_action.isEnabled():
+            return None
+        session, _case, tab = context
+        items = tab.selected_items() or tab.model.items()
+
+        def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
+            return evidence.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),
+                                         cancel)
+
+        def done(reports: list[FixityReport]) -> None:
+            dialog = FixityResultDialog(reports, self._window)
+            self._open(dialog)
+            self.last_fixity_dialog = dialog
+            self.items_changed.emit()
+
+        self.last_op = run_with_progress_dialog(self._window, "Verifying evidence", work, done, self._failed)
+        return self.last_op
+
+    def extract(self) -> ExtractDialog | None:
+        chosen = self._one()
+        if chosen is None or not self.extract_action.isEnabled():
+            return None
+        session, _tab, item = chosen
+        dialog = ExtractDialog(item, Path.home() / item.original_name, self._window)
+
+        def start() -> None:
+            out, reason = Path(dialog.path.text().strip()), dialog.reason.text().strip()
+
+            def work(progress: ProgressCallback, cancel: CancelToken) -> evidence.Extraction:
+                return evidence.extract(session, item.id, out, reason,
+                                        lambda d, t, label: progress(d, t, f"Extracting {label}…"), cancel)
+
+            def done(result: evidence.Extraction) -> None:
+                self.last_outcome = result
+                self.items_changed.emit()
+                self._info("Extracted", f"Exhibit {item.exhibit_number} was written to {result.path} "
+                           f"({human_size(result.size)}); its SHA-256 was checked after writing:\n{result.sha256}")
+
+            self.last_op = run_with_progress_dialog(self._window, "Extracting evidence", work, done, self._failed)
+
+        dialog.accepted.connect(start)
+        self._open(dialog)
+        return dialog
+
+    # ---- search ------------------------------------------------------------------------------
+    def search(self, text: str) -> SearchResultsDialog | None:
+        session = self._window.session
+        if session is None or not text.strip():
+            return None
+        from icspa_desktop.services import search
+
+        try:
+            results = search.search(session, text)
+        except IcspaError as exc:
+            show_error(self._window, exc)
+            return None
+        numbers: dict[str, str] = {case.id: case.number for case in results.cases}
+        from icspa_desktop.services import cases
+
+        for item in results.items:
+            if item.case_id not in numbers:
+                try:
+                    numbers[item.case_id] = cases.get_case(session, item.case_id).number
+                except IcspaError:
+                    numbers[item.case_id] = "?"
+        for old in self._window.findChildren(SearchResultsDialog):
+            old.close()
+        dialog = SearchResultsDialog(results, numbers, self._window)
+        dialog.case_chosen.connect(self.show_case)
+        dialog.item_chosen.connect(self.show_item)
+        self._open(dialog)
+        return dialog
+
+    def show_case(self, case_id: str) -> bool:
+        from icspa_desktop.domain.ids import CaseId
+
+        return self._window.browser.select_case(CaseId(case_id))
+
+    def show_item(self, case_id: str, item_id: str) -> bool:
+        """Select the item's case, bring the Evidence tab forward and select the item."""
+        if not self.show_case(case_id):
+            return False
+        tab = self.current_tab()
+        if tab is None:
+            return False
+        tabs = self._window.browser.tabs
+        tabs.setCurrentIndex(tabs.indexOf(tab))
+        return tab.select_items([item_id])
+
+
+def _alive(widget: QWidget) -> bool:
+    return shiboken6.isValid(widget)
+

@@ -1,0 +1,347 @@
+"""Dialogs of the Evidence tab: ingest, physical item, check-out/in, extract, annotate, fixity results.
+
+Each form dialog only collects and checks input; ``accepted_values()`` hands it to the caller, who runs
+the service (in the background where it is slow). The services check everything again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.domain.evidence import Acquisition, FixityReport, HashAlgorithm, Item, ItemFields, Markings
+from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+
+
+def _form_dialog(dialog: QDialog, name: str, title: str, ok_text: str) -> tuple[QFormLayout, QDialogButtonBox]:
+    dialog.setObjectName(name)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addLayout(form)
+    layout.addWidget(buttons)
+    return form, buttons
+
+
+def _line(placeholder: str = "", text: str = "") -> QLineEdit:
+    edit = QLineEdit(text)
+    edit.setPlaceholderText(placeholder)
+    return edit
+
+
+class MarkingsEditor(QWidget):
+    """TLP and handling code, preset to the case's (or an item's) markings."""
+
+    def __init__(self, markings: Markings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._handling_text = markings.handling_text
+        self.tlp = QComboBox()
+        self.tlp.setObjectName("tlpCombo")
+        for tlp in Tlp:
+            self.tlp.addItem(tlp_label(tlp), tlp)
+        self.tlp.setCurrentIndex(list(Tlp).index(markings.tlp))
+        self.handling = QComboBox()
+        self.handling.setObjectName("handlingCombo")
+        for code in HandlingCode:
+            self.handling.addItem(f"{code.value} — {HANDLING_MEANINGS[code]}", code)
+        self.handling.setCurrentIndex(list(HandlingCode).index(markings.handling_code))
+        self.handling_text = _line("Restriction (required for H3)", markings.handling_text)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tlp)
+        layout.addWidget(self.handling, 1)
+        layout.addWidget(self.handling_text, 1)
+
+    def markings(self, base: Markings | None = None) -> Markings:
+        base = base or Markings()
+        return Markings(self.handling.currentData(), self.handling_text.text().strip(), self.tlp.currentData(),
+                        base.source_evaluation, base.information_evaluation)
+
+
+def case_markings(case: Case) -> Markings:
+    return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
+
+
+class IngestDialog(QDialog):
+    """What is stated about files before they are ingested: description, digests, markings, acquisition."""
+
+    def __init__(self, case: Case, paths: list[Path], default_algorithms: tuple[HashAlgorithm, ...],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.paths = list(paths)
+        self.case = case
+        form, self.buttons = _form_dialog(self, "ingestDialog", f"Add evidence to case {case.number}", "Add")
+        self.resize(640, 460)
+        self.sources = QListWidget()
+        self.sources.setObjectName("ingestSources")
+        self.sources.addItems([str(p) + ("  (folder)" if p.is_dir() else "") for p in paths])
+        self.sources.setMaximumHeight(110)
+        self.description = QPlainTextEdit()
+        self.description.setObjectName("ingestDescription")
+        self.description.setPlaceholderText("What these files are and where they come from")
+        self.description.setMaximumHeight(70)
+        self.tags = _line("Comma-separated, e.g. phone, messenger")
+        self.md5 = QCheckBox("MD5")
+        self.md5.setObjectName("md5Check")
+        self.md5.setChecked(HashAlgorithm.MD5 in default_algorithms)
+        self.sha1 = QCheckBox("SHA-1")
+        self.sha1.setObjectName("sha1Check")
+        self.sha1.setChecked(HashAlgorithm.SHA1 in default_algorithms)
+        sha256 = QCheckBox("SHA-256 (always)")
+        sha256.setChecked(True)
+        sha256.setEnabled(False)
+        hashes = QHBoxLayout()
+        for box in (sha256, self.md5, self.sha1):
+            hashes.addWidget(box)
+        hashes.addStretch(1)
+        self.markings_editor = MarkingsEditor(case_markings(case))
+        self.method = _line("e.g. logical copy from seized laptop")
+        self.location = _line("Where the evidence was acquired")
+        self.seal = _line("Seal / bag number")
+        form.addRow("Files and folders:", self.sources)
+        form.addRow("Description:", self.description)
+        form.addRow("Tags:", self.tags)
+        form.addRow("Digests:", hashes)
+        form.addRow("Markings:", self.markings_editor)
+        form.addRow("Acquisition method:", self.method)
+        form.addRow("Acquisition location:", self.location)
+        form.addRow("Seal number:", self.seal)
+
+    def algorithms(self) -> tuple[HashAlgorithm, ...]:
+        chosen = [HashAlgorithm.SHA256]
+        if self.md5.isChecked():
+            chosen.append(HashAlgorithm.MD5)
+        if self.sha1.isChecked():
+            chosen.append(HashAlgorithm.SHA1)
+        return tuple(chosen)
+
+    def fields(self) -> ItemFields:
+        return ItemFields(
+            description=self.description.toPlainText().strip(),
+            tags=tuple(t.strip() for t in self.tags.text().split(",") if t.strip()),
+            markings=self.markings_editor.markings(),
+            acquisition=Acquisition(method=self.method.text().strip(), location=self.location.text().strip(),
+                                    seal_number=self.seal.text().strip()),
+        )
+
+
+class PhysicalItemDialog(QDialog):
+    """A seized object recorded without content: name, storage location, acquisition details."""
+
+    def __init__(self, case: Case, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form, self.buttons = _form_dialog(self, "physicalItemDialog", f"Add physical item to case {case.number}",
+                                          "Add")
+        self.resize(560, 420)
+        self.name = _line("e.g. iPhone 12, black, cracked screen")
+        self.name.setObjectName("physicalName")
+        self.exhibit = _line("Empty: next number in the agency format")
+        self.description = _line("What it is")
+        self.storage = _line("e.g. Evidence room 2, shelf B4")
+        self.device = _line("Make and model")
+        self.serial = _line("Serial number / IMEI")
+        self.seal = _line("Seal / bag number")
+        self.location = _line("Where it was seized")
+        self.markings_editor = MarkingsEditor(case_markings(case))
+        form.addRow("Name:", self.name)
+        form.addRow("Exhibit number:", self.exhibit)
+        form.addRow("Description:", self.description)
+        form.addRow("Storage location:", self.storage)
+        form.addRow("Device:", self.device)
+        form.addRow("Serial:", self.serial)
+        form.addRow("Seal number:", self.seal)
+        form.addRow("Seized at:", self.location)
+        form.addRow("Markings:", self.markings_editor)
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setEnabled(False)
+        self.name.textChanged.connect(lambda text: ok.setEnabled(bool(text.strip())))
+
+    def fields(self) -> ItemFields:
+        return ItemFields(
+            description=self.description.text().strip(), exhibit_number=self.exhibit.text().strip(),
+            storage_location=self.storage.text().strip(), markings=self.markings_editor.markings(),
+            acquisition=Acquisition(location=self.location.text().strip(), source_device=self.device.text().strip(),
+                                    source_serial=self.serial.text().strip(), seal_number=self.seal.text().strip()),
+        )
+
+
+class CheckoutDialog(QDialog):
+    """Hand a physical item over (check-out) or take it back (check-in)."""
+
+    def __init__(self, item: Item, checking_in: bool, user_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.checking_in = checking_in
+        verb = "Check in" if checking_in else "Check out"
+        form, self.buttons = _form_dialog(self, "checkinDialog" if checking_in else "checkoutDialog",
+                                          f"{verb} exhibit {item.exhibit_number}", verb)
+        self.resize(520, 260)
+        info = QLabel(f"{item.exhibit_number} — {item.original_name}"
+                      + (f" (held by {item.holder})" if item.holder else ""))
+        info.setWordWrap(True)
+        form.addRow(info)
+        if checking_in:
+            self.other = _line("Who hands the item back", item.holder)
+            self.me = _line("Who receives it", user_name)
+            self.purpose = _line("Storage location", item.storage_location)
+            form.addRow("Released by:", self.other)
+            form.addRow("Received by:", self.me)
+            form.addRow("Storage location:", self.purpose)
+        else:
+            self.other = _line("Who receives the item")
+            self.me = _line("Who releases it", user_name)
+            self.purpose = _line("Why, e.g. forensic examination at the lab")
+            form.addRow("Receiving person:", self.other)
+            form.addRow("Releasing person:", self.me)
+            form.addRow("Purpose:", self.purpose)
+        self.other.setObjectName("counterparty")
+        self.purpose.setObjectName("purpose")
+        self.notes = _line("Optional")
+        form.addRow("Notes:", self.notes)
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+        def check() -> None:
+            ok.setEnabled(bool(self.other.text().strip()) and (checking_in or bool(self.purpose.text().strip())))
+
+        self.other.textChanged.connect(check)
+        self.purpose.textChanged.connect(check)
+        check()
+
+
+class ExtractDialog(QDialog):
+    """Where to write a decrypted copy of an item, and why (the reason is required and recorded)."""
+
+    def __init__(self, item: Item, suggested: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form, self.buttons = _form_dialog(self, "extractDialog", f"Extract exhibit {item.exhibit_number}",
+                                          "Extract")
+        self.resize(600, 220)
+        self.path = _line("Destination file", str(suggested))
+        self.path.setObjectName("extractPath")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        self.reason = _line("Required: why this copy is made, e.g. examination with X-Ways")
+        self.reason.setObjectName("extractReason")
+        note = QLabel("The copy is decrypted to plain text on disk and re-hashed after writing; the extraction "
+                      "and its reason are recorded in the chain of custody.")
+        note.setObjectName("hintLabel")
+        note.setWordWrap(True)
+        form.addRow(f"{item.exhibit_number}:", QLabel(item.original_name))
+        form.addRow("Save as:", row)
+        form.addRow("Reason:", self.reason)
+        form.addRow(note)
+        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.path.textChanged.connect(self._check)
+        self.reason.textChanged.connect(self._check)
+        self._check()
+
+    def _check(self) -> None:
+        self.ok.setEnabled(bool(self.reason.text().strip()) and bool(self.path.text().strip()))
+
+    def accept(self) -> None:
+        if not self.reason.text().strip() or not self.path.text().strip():
+            return  # refused: an extraction needs a destination and a reason
+        super().accept()
+
+    def _browse(self) -> None:
+        dialog = QFileDialog(self, "Extract to", self.path.text())
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.path.setText(name) if name else None)
+        dialog.open()
+
+
+class AnnotateDialog(QDialog):
+    """Edit an item's description, notes, tags and markings; the custody event records old → new."""
+
+    def __init__(self, item: Item, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form, self.buttons = _form_dialog(self, "annotateDialog", f"Annotate exhibit {item.exhibit_number}", "Save")
+        self.resize(600, 420)
+        self.item = item
+        self.description = QPlainTextEdit(item.description)
+        self.description.setMaximumHeight(80)
+        self.notes = QPlainTextEdit(item.notes)
+        self.notes.setObjectName("annotateNotes")
+        self.tags = _line("Comma-separated", ", ".join(item.tags))
+        self.tags.setObjectName("annotateTags")
+        self.markings_editor = MarkingsEditor(item.markings)
+        self.reason = _line("Why (recorded in the chain of custody)")
+        form.addRow("Description:", self.description)
+        form.addRow("Notes:", self.notes)
+        form.addRow("Tags:", self.tags)
+        form.addRow("Markings:", self.markings_editor)
+        form.addRow("Reason:", self.reason)
+
+    def tag_list(self) -> list[str]:
+        return [t.strip() for t in self.tags.text().split(",") if t.strip()]
+
+
+class FixityResultDialog(QDialog):
+    """Per-item fixity results; mismatches first, each with the reason."""
+
+    def __init__(self, reports: list[FixityReport], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fixityResultDialog")
+        self.reports = reports
+        bad = [r for r in reports if not r.ok]
+        self.setWindowTitle("Evidence verification")
+        self.resize(760, 360)
+        if not reports:
+            text = "There was no stored content to verify among the selected items."
+        elif bad:
+            text = (f"{len(bad)} of {len(reports)} items FAILED verification: "
+                    + ", ".join(r.exhibit_number for r in bad) + ".")
+        else:
+            text = f"All {len(reports)} items verified: content intact, digests match the acquisition record."
+        self.summary = QLabel(text)
+        self.summary.setObjectName("fixitySummary")
+        self.summary.setProperty("intact", "false" if bad else "true")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(len(reports), 3)
+        self.table.setObjectName("fixityTable")
+        self.table.setHorizontalHeaderLabels(["Exhibit", "Result", "Detail"])
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for row, report in enumerate(sorted(reports, key=lambda r: (r.ok, r.exhibit_number))):
+            detail = report.problem or f"SHA-256 {report.actual.get('sha256', '')}"
+            for column, text in enumerate((report.exhibit_number, "OK" if report.ok else "MISMATCH", detail)):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)

@@ -1,0 +1,252 @@
+"""The "Evidence" tab of a case: a filterable, sortable item table (files can be dropped on it) above the
+selected item's full record. Actions live in ``gui/evidence_actions.py``; this module is layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.evidence import Item
+from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel
+from icspa_desktop.gui.item_details import ItemDetailsPane
+from icspa_desktop.gui.markings import TlpDelegate
+from icspa_desktop.gui.ops import show_error
+from icspa_desktop.services import evidence
+from icspa_desktop.services.session import Session
+
+
+def local_paths(urls: list[QUrl]) -> list[Path]:
+    """The local files and folders among dropped URLs (remote URLs are ignored)."""
+    return [Path(url.toLocalFile()) for url in urls if url.isLocalFile() and url.toLocalFile()]
+
+
+class EvidenceTable(QTableView):
+    """The item table; emits ``files_dropped(list[Path])`` when files or folders are dropped on it."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.drops_enabled = False  # set by the actions controller (role may add evidence, case open)
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.setDropIndicatorShown(False)
+
+    def _wanted(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
+        return self.drops_enabled and event.mimeData().hasUrls() and bool(local_paths(event.mimeData().urls()))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._wanted(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._wanted(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if not self._wanted(event):
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.files_dropped.emit(local_paths(event.mimeData().urls()))
+
+
+class EvidenceTab(QWidget):
+    """One case's items. ``reload()`` reads them again; ``clear()`` forgets everything (locking)."""
+
+    selection_changed = Signal()
+    files_dropped = Signal(list)
+
+    def __init__(self, session: Session, case: Case, actions: list[QAction | None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("evidenceTab")
+        self._session: Session | None = session
+        self.case: Case | None = case
+        self.model = ItemTableModel()
+        self.proxy = ItemFilterModel(self.model)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+        self.buttons: list[QToolButton] = []
+        for action in actions:
+            if action is None:
+                bar.addSpacing(8)
+                continue
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            bar.addWidget(button)
+            self.buttons.append(button)
+        bar.addStretch(1)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("evidenceFilter")
+        self.filter_edit.setPlaceholderText("Filter items (exhibit, name, hash, MIME, tag…)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
+        self.filter_edit.textChanged.connect(lambda _t: self._update_count())
+        self.count_label = QLabel()
+        self.count_label.setObjectName("hintLabel")
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.count_label)
+
+        self.table = EvidenceTable()
+        self.table.setObjectName("evidenceTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self._tlp_delegate = TlpDelegate(self.table)
+        self.table.setItemDelegateForColumn(ItemColumn.TLP, self._tlp_delegate)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in ((ItemColumn.EXHIBIT, 104), (ItemColumn.NAME, 170), (ItemColumn.KIND, 62),
+                              (ItemColumn.SIZE, 76), (ItemColumn.SHA256, 136), (ItemColumn.MIME, 120),
+                              (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 64), (ItemColumn.STATUS, 130)):
+            self.table.setColumnWidth(column, width)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.files_dropped.connect(self.files_dropped.emit)
+        self.proxy.modelReset.connect(self._update_count)
+        self.proxy.rowsInserted.connect(self._update_count)
+
+        self.details = ItemDetailsPane()
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(bar)
+        top_layout.addLayout(filter_row)
+        top_layout.addWidget(self.table)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        self.reload()
+
+    # ---- content -------------------------------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def reload(self, select: list[str] | None = None) -> None:
+        session, case = self._session, self.case
+        if session is None or case is None or not session.is_open:
+            return
+        keep = select if select is not None else [str(item.id) for item in self.selected_items()]
+        try:
+            self.model.set_items(evidence.list_items(session, case.id))
+        except IcspaError as exc:
+            show_error(self, exc)
+            return
+        self.select_items(keep)
+        self._update_count()
+
+    def update_item(self, item: Item) -> None:
+        self.model.update_item(item)
+        self.proxy.invalidate()
+        self.select_items([item.id])
+        self._show_current()
+
+    def clear(self) -> None:
+        """Forget the session, every record and everything shown (the vault is locking)."""
+        self._session = None
+        self.case = None
+        self.filter_edit.clear()
+        self.model.clear()
+        self.details.clear()
+        self.count_label.clear()
+
+    # ---- selection -----------------------------------------------------------------
+    def selected_items(self) -> list[Item]:
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda index: index.row())
+        return [self.model.item_at(self.proxy.mapToSource(index).row()) for index in rows]
+
+    def current_item(self) -> Item | None:
+        """The single selected item (None when none or several are selected); read by the custody actions."""
+        chosen = self.selected_items()
+        return chosen[0] if len(chosen) == 1 else None
+
+    def select_items(self, item_ids: list[str]) -> bool:
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        found = False
+        for item_id in item_ids:
+            row = self.model.row_of(item_id)
+            if row is None:
+                continue
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            if not index.isValid():  # hidden by the filter
+                self.filter_edit.clear()
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+            selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+            if not found:
+                self.table.setCurrentIndex(index)
+                self.table.scrollTo(index)
+            found = True
+        return found
+
+    def visible_items(self) -> list[Item]:
+        return [self.model.item_at(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
+                for row in range(self.proxy.rowCount())]
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._show_current()
+        self.selection_changed.emit()
+
+    def _show_current(self) -> None:
+        item = self.current_item()
+        if item is None:
+            count = len(self.selected_items())
+            self.details.clear()
+            if count > 1:
+                self.details.heading.setText(f"{count} items selected.")
+            return
+        parent_label = ""
+        if item.parent_id is not None:
+            row = self.model.row_of(item.parent_id)
+            parent = self.model.item_at(row) if row is not None else None
+            parent_label = f"{parent.exhibit_number} — {parent.original_name}" if parent else item.parent_id
+        self.details.show_item(item, parent_label)
+
+    def _update_count(self, *_args: QModelIndex | int) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        if self.case is None:
+            self.count_label.clear()
+        elif total == 0:
+            self.count_label.setText("No items yet: drop files here or use Add files…")
+        else:
+            self.count_label.setText(f"{total} items" if shown == total else f"{shown} of {total} items")

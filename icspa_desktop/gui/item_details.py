@@ -1,0 +1,145 @@
+"""The selected item's full record: selectable fields, every digest with a copy button."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
+from icspa_desktop.gui.evidence_model import acquired_local, human_size, item_status
+from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+
+_HASH_LABELS = {HashAlgorithm.SHA256.value: "SHA-256", HashAlgorithm.MD5.value: "MD5",
+                HashAlgorithm.SHA1.value: "SHA-1"}
+
+
+class ItemDetailsPane(QScrollArea):
+    """``show_item(item, parent_label)`` fills the form; ``clear()`` empties it (selection gone, or locking)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("itemDetails")
+        self.setWidgetResizable(True)
+        self.item: Item | None = None
+        self._body = QWidget()
+        self._body.setObjectName("itemDetailsBody")
+        self._layout = QVBoxLayout(self._body)
+        self._layout.setContentsMargins(8, 6, 8, 6)
+        self.heading = QLabel()
+        self.heading.setObjectName("itemHeading")
+        self.heading.setWordWrap(True)
+        self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._layout.addWidget(self.heading)
+        self._form_host = QWidget()
+        self._layout.addWidget(self._form_host)
+        self._layout.addStretch(1)
+        self.hash_fields: dict[str, QLineEdit] = {}
+        self.setWidget(self._body)
+        self.clear()
+
+    def clear(self) -> None:
+        self.item = None
+        self.hash_fields = {}
+        self.heading.setText("Select an item to see its full record.")
+        self._replace_form(QFormLayout())
+
+    def _replace_form(self, form: QFormLayout) -> None:
+        old = self._form_host
+        self._form_host = QWidget()
+        self._form_host.setLayout(form)
+        self._layout.replaceWidget(old, self._form_host)
+        old.hide()
+        old.deleteLater()
+
+    def text(self) -> str:
+        """Everything shown, as plain text (for tests and for copying)."""
+        parts = [self.heading.text()]
+        for label in self._form_host.findChildren(QLabel):
+            parts.append(label.text())
+        for edit in self._form_host.findChildren(QLineEdit):
+            parts.append(edit.text())
+        return "\n".join(parts)
+
+    def show_item(self, item: Item, parent_label: str = "") -> None:
+        self.item = item
+        kind = "File" if item.kind is ItemKind.DIGITAL else "Physical item"
+        self.heading.setText(f"<b>{_esc(item.exhibit_number)}</b> — {_esc(item.original_name)} "
+                             f"<span style='color:#7c8692'>({kind})</span>")
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.hash_fields = {}
+        for algorithm in ("sha256", "sha1", "md5"):
+            value = item.hashes.get(algorithm)
+            if value:
+                form.addRow(f"{_HASH_LABELS[algorithm]}:", self._hash_row(algorithm, value))
+        acq = item.acquisition
+        marks = item.markings
+        rows: list[tuple[str, str]] = [
+            ("Item id", item.id),
+            ("Status", item_status(item)),
+        ]
+        if item.kind is ItemKind.DIGITAL:
+            rows += [("Size", f"{human_size(item.size)} ({item.size:,} bytes)" if item.size is not None else ""),
+                     ("MIME type", item.mime_type), ("Original path", item.original_path)]
+        else:
+            rows += [("Storage location", item.storage_location or "—"),
+                     ("Current holder", item.holder if item.checked_out else "in storage")]
+        rows += [
+            ("TLP", tlp_label(marks.tlp)),
+            ("Handling", f"{marks.handling_code.value} — {HANDLING_MEANINGS[marks.handling_code]}"
+             + (f" ({marks.handling_text})" if marks.handling_text else "")),
+            ("Evaluation", "".join(v.value for v in (marks.source_evaluation, marks.information_evaluation) if v)),
+            ("Description", item.description),
+            ("Notes", item.notes),
+            ("Tags", ", ".join(item.tags)),
+            ("Derived from", parent_label),
+            ("Acquired by", acq.acquired_by),
+            ("Acquired at", acquired_local(item)),
+            ("Acquisition location", acq.location),
+            ("Method", acq.method),
+            ("Tool", " ".join(p for p in (acq.tool, acq.tool_version) if p)),
+            ("Source device", " ".join(p for p in (acq.source_device, acq.source_serial) if p)),
+            ("Seal number", acq.seal_number),
+            ("Recorded", f"{item.created_at} (updated {item.updated_at})"),
+        ]
+        for label, value in rows:
+            if value:
+                field = QLabel(value)
+                field.setWordWrap(True)
+                field.setTextFormat(Qt.TextFormat.PlainText)
+                field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                form.addRow(f"{label}:", field)
+        self._replace_form(form)
+
+    def _hash_row(self, algorithm: str, value: str) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit(value)
+        edit.setObjectName(f"hash_{algorithm}")
+        edit.setReadOnly(True)
+        edit.setProperty("mono", True)
+        copy = QToolButton()
+        copy.setText("Copy")
+        copy.setObjectName(f"copy_{algorithm}")
+        copy.setToolTip(f"Copy the {_HASH_LABELS[algorithm]} to the clipboard")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(value))
+        layout.addWidget(edit, 1)
+        layout.addWidget(copy)
+        self.hash_fields[algorithm] = edit
+        return row
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
