@@ -1,0 +1,313 @@
+"""Custody, report and user-administration actions of the main window (menus Custody and Vault).
+
+The window keeps layout; this controller owns the actions and runs the slow work with ``ops``.
+Checkpoint signing, verification and the witness location default to the services' own (the
+agency key); ``signer``, ``verifier`` and ``witness_dir`` can be set (tests, or a future setting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
+
+from icspa_desktop.domain.errors import IcspaError, NotFound
+from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog, show_item_timeline
+from icspa_desktop.gui.ops import BackgroundOp, run_in_background, run_with_progress_dialog, show_error
+from icspa_desktop.gui.passphrase_dialog import ChangePassphraseDialog
+from icspa_desktop.gui.users_dialog import UsersDialog
+from icspa_desktop.gui.verify_dialog import VerifyResultDialog
+from icspa_desktop.services import custody, evidence
+from icspa_desktop.services.custody import VerifyReport
+from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.session import Session
+
+if TYPE_CHECKING:
+    from icspa_desktop.gui.main_window import MainWindow
+
+
+def _safe_name(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text).strip("-") or "case"
+
+
+class CustodyActions(QObject):
+    """Emits ``log_changed`` after an action of its own appended to the custody log."""
+
+    log_changed = Signal()
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.signer: Any = None  # custody.CheckpointSigner; None = the agency key
+        self.verifier: Any = None  # custody.SignatureVerifier; None = the agency certificates
+        self.witness_dir: Path | None = None
+        self._tabs: list[CustodyTab] = []
+        self.last_verify_dialog: VerifyResultDialog | None = None  # the latest result shown (tests read it)
+
+        def action(text: str, slot: Callable[[], object], tip: str, shortcut: str | None = None) -> QAction:
+            act = QAction(text, window)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            act.setStatusTip(tip)
+            act.triggered.connect(lambda _checked=False: slot())
+            window.addAction(act)
+            return act
+
+        self.verify_action = action("&Verify custody…", self.verify, "Check every custody event, the Merkle tree, "
+                                    "the checkpoints and the witness", "Ctrl+Shift+V")
+        self.item_custody_action = action("Custody of selected &item…", self.item_custody,
+                                          "Show the chain of custody of one item of the selected case")
+        self.checkpoint_action = action("Make &checkpoint", self.make_checkpoint,
+                                        "Sign the current state of the custody log with the agency key")
+        self.export_pdf_action = action("Export custody &report (PDF)…", self.export_case_pdf,
+                                        "PDF chain-of-custody report of the selected case")
+        self.export_item_pdf_action = action("Export &item custody report (PDF)…", self.export_item_pdf,
+                                             "PDF chain-of-custody report of one item of the selected case")
+        self.export_uco_action = action("Export CASE/&UCO JSON-LD…", self.export_case_uco,
+                                        "CASE/UCO JSON-LD of the selected case")
+        self.users_action = action("&Users…", self.open_users, "Add users, enable or disable them (administrators)")
+        self.passphrase_action = action("Change my &passphrase…", self.change_passphrase,
+                                        "Change the passphrase you unlock the vault with")
+        self._case_actions = (self.item_custody_action, self.export_pdf_action, self.export_item_pdf_action,
+                              self.export_uco_action)
+
+    # ---- wiring (called by the main window) ----------------------------------------------------
+    def menu(self) -> QMenu:
+        menu = QMenu("C&ustody", self._window)
+        menu.addActions([self.verify_action, self.checkpoint_action])
+        menu.addSeparator()
+        menu.addAction(self.item_custody_action)
+        menu.addSeparator()
+        menu.addActions([self.export_pdf_action, self.export_item_pdf_action, self.export_uco_action])
+        return menu
+
+    def vault_actions(self) -> list[QAction]:
+        return [self.users_action, self.passphrase_action]
+
+    def update_actions(self) -> None:
+        session = self._window.session
+        case = self._window.browser.current_case()
+        unlocked = session is not None
+
+        def can(permission: Permission) -> bool:
+            return session is not None and allowed(session.user.role, permission)
+
+        self.verify_action.setEnabled(can(Permission.VERIFY))
+        self.checkpoint_action.setEnabled(unlocked)
+        for act in self._case_actions:
+            act.setEnabled(case is not None and can(Permission.REPORT))
+        self.item_custody_action.setEnabled(case is not None and unlocked)
+        self.users_action.setEnabled(can(Permission.MANAGE_USERS))
+        self.passphrase_action.setEnabled(unlocked)
+        if not unlocked:
+            self._tabs.clear()
+
+    def tab_factory(self, session: Session, case: Case) -> CustodyTab:
+        """The "Custody" case tab; it reloads after edits of its case and after this controller's actions."""
+        tab = CustodyTab(session, case, self.verify)
+        self._window.browser.current_case_changed.connect(tab.case_changed)
+        self.log_changed.connect(tab.reload)
+        self._tabs = [t for t in self._tabs if _alive(t)] + [tab]
+        return tab
+
+    def current_tab(self) -> CustodyTab | None:
+        tabs = [t for t in self._tabs if _alive(t) and t.case is not None]
+        return tabs[-1] if tabs else None
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _context(self) -> tuple[Session, Case] | tuple[None, None]:
+        session, case = self._window.session, self._window.browser.current_case()
+        if session is None or case is None:
+            return None, None
+        return session, case
+
+    def _done(self, title: str, text: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self._window)
+        box.setObjectName("reportDoneDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def _save_dialog(self, title: str, suggested: str, name_filter: str,
+                     start: Callable[[Path], object]) -> QFileDialog:
+        dialog = QFileDialog(self._window, title, str(Path.home() / suggested), name_filter)
+        dialog.setObjectName("reportFileDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        # Reports never overwrite a file (the services refuse and say so): no "replace?" question.
+        dialog.setOption(QFileDialog.Option.DontConfirmOverwrite, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: start(Path(name)) if name else None)
+        dialog.open()
+        return dialog
+
+    # ---- verify and checkpoints ----------------------------------------------------------------
+    def verify(self) -> BackgroundOp | None:
+        session = self._window.session
+        if session is None or not self.verify_action.isEnabled():
+            return None
+
+        def work(progress: Any, _cancel: Any) -> VerifyReport:
+            return custody.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
+                                  progress=lambda done, total: progress(done, total, "Checking custody events…"))
+
+        return run_with_progress_dialog(self._window, "Verifying the chain of custody", work, self._show_report)
+
+    def _show_report(self, report: VerifyReport) -> None:
+        session = self._window.session
+        ids: dict[int, str] = {}
+        if session is not None:
+            wanted = {d.event_index for d in report.damages if d.event_index is not None and not d.event_id}
+            for index in sorted(wanted):
+                row = session.conn.execute("SELECT id FROM custody_events WHERE idx = ?", (index,)).fetchone()
+                if row is not None:
+                    ids[index] = str(row[0])
+        dialog = VerifyResultDialog(report, ids, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.last_verify_dialog = dialog
+
+    def make_checkpoint(self) -> BackgroundOp | None:
+        session = self._window.session
+        if session is None:
+            return None
+        case = self._window.browser.current_case()
+
+        def done(stored: custody.StoredCheckpoint) -> None:
+            self.log_changed.emit()
+            self._done("Checkpoint signed", f"Checkpoint {stored.id} signed: the custody log's first {stored.size} "
+                       f"events (root {stored.checkpoint.root_b64}).")
+
+        return run_in_background(self._window, lambda: custody.make_checkpoint(
+            session, "on demand (desktop)", signer=self.signer, witness_dir=self.witness_dir,
+            case_id=case.id if case is not None else None), done)
+
+    # ---- items ---------------------------------------------------------------------------------
+    def selected_item_id(self) -> str | None:
+        """The item selected in a case tab that offers ``current_item()`` (the Evidence tab), if any."""
+        tabs = self._window.browser.tabs
+        for index in range(tabs.count()):
+            widget = tabs.widget(index)
+            getter = getattr(widget, "current_item", None)
+            if callable(getter):
+                item = getter()
+                if item is not None:
+                    return str(getattr(item, "id", item))
+        return None
+
+    def _choose_item(self, title: str, then: Callable[[str], object]) -> QInputDialog | None:
+        """The selected item, else a list of the case's items to choose from."""
+        session, case = self._context()
+        if session is None or case is None:
+            return None
+        selected = self.selected_item_id()
+        if selected is not None:
+            then(selected)
+            return None
+        try:
+            items = evidence.list_items(session, case.id)
+        except IcspaError as exc:
+            show_error(self._window, exc)
+            return None
+        if not items:
+            show_error(self._window, NotFound(f"Case {case.number} has no items yet."))
+            return None
+        labels = [f"{item.exhibit_number} — {item.original_name}" for item in items]
+        prompt = QInputDialog(self._window)
+        prompt.setObjectName("chooseItemDialog")
+        prompt.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        prompt.setWindowTitle(title)
+        prompt.setLabelText(f"Item of case {case.number}:")
+        prompt.setComboBoxItems(labels)
+        prompt.setComboBoxEditable(False)
+        prompt.textValueSelected.connect(lambda text: then(items[labels.index(text)].id) if text in labels else None)
+        prompt.open()
+        return prompt
+
+    def item_custody(self) -> QInputDialog | None:
+        return self._choose_item("Custody of an item", self.show_item_timeline)
+
+    def show_item_timeline(self, item_id: str) -> ItemCustodyDialog | None:
+        session = self._window.session
+        return None if session is None else show_item_timeline(self._window, session, item_id)
+
+    # ---- reports -------------------------------------------------------------------------------
+    def export_case_pdf(self, item_id: str | None = None) -> QFileDialog | None:
+        session, case = self._context()
+        if session is None or case is None:
+            return None
+        suffix = ""
+        if item_id is not None:
+            try:
+                suffix = "-" + _safe_name(evidence.get_item(session, item_id).exhibit_number)
+            except IcspaError as exc:
+                show_error(self._window, exc)
+                return None
+
+        def start(path: Path) -> BackgroundOp:
+            def work(_progress: Any, _cancel: Any) -> custody.ReportContext:
+                return custody.custody_report_pdf(session, case.id, path, item_ref=item_id, signer=self.signer,
+                                                  verifier=self.verifier, witness_dir=self.witness_dir)
+
+            def done(ctx: custody.ReportContext) -> None:
+                self.log_changed.emit()
+                self._done("Report written", f"Custody report {ctx.report_id} written to {path} "
+                           f"({len(ctx.items)} items, {len(ctx.events)} events, checkpoint {ctx.checkpoint.id}).")
+
+            return run_with_progress_dialog(self._window, "Producing the custody report", work, done)
+
+        return self._save_dialog("Export custody report", f"custody-{_safe_name(case.number)}{suffix}.pdf",
+                                 "PDF documents (*.pdf)", start)
+
+    def export_item_pdf(self) -> QInputDialog | None:
+        return self._choose_item("Custody report of an item", self.export_case_pdf)
+
+    def export_case_uco(self) -> QFileDialog | None:
+        session, case = self._context()
+        if session is None or case is None:
+            return None
+
+        def start(path: Path) -> BackgroundOp:
+            def work(_progress: Any, _cancel: Any) -> dict[str, Any]:
+                return custody.case_uco_export(session, case.id, path)
+
+            def done(doc: dict[str, Any]) -> None:
+                self.log_changed.emit()
+                self._done("Export written", f"CASE/UCO JSON-LD of case {case.number} written to {path} "
+                           f"({len(doc.get('@graph', []))} nodes).")
+
+            return run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done)
+
+        return self._save_dialog("Export CASE/UCO JSON-LD", f"case-{_safe_name(case.number)}.jsonld",
+                                 "JSON-LD (*.jsonld *.json)", start)
+
+    # ---- users ---------------------------------------------------------------------------------
+    def open_users(self) -> UsersDialog | None:
+        session = self._window.session
+        if session is None or not self.users_action.isEnabled():
+            return None
+        dialog = UsersDialog(session, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def change_passphrase(self) -> ChangePassphraseDialog | None:
+        session = self._window.session
+        if session is None:
+            return None
+        dialog = ChangePassphraseDialog(session, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+
+def _alive(widget: QWidget) -> bool:
+    import shiboken6
+
+    return shiboken6.isValid(widget)

@@ -1,0 +1,243 @@
+"""User administration (administrators): list users, add one, disable or enable an account."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.enums import Role
+from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.models import User
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error
+from icspa_desktop.gui.passphrase_dialog import password_edit
+from icspa_desktop.gui.passphrase_strength import strength_hint
+from icspa_desktop.services import users
+from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name
+
+_ROLE_HINTS = {
+    Role.ADMINISTRATOR: "administrator — manages users and the agency identity",
+    Role.SUPERVISOR: "supervisor — closes cases, signs as the agency",
+    Role.INVESTIGATOR: "investigator — works on cases and evidence",
+    Role.AUDITOR: "auditor — read-only, verifies and reports",
+}
+
+
+class AddUserDialog(QDialog):
+    """Name, display name, role and the new user's passphrase twice; emits ``added(User)``."""
+
+    added = Signal(object)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("addUserDialog")
+        self.setWindowTitle("Add user")
+        self.setMinimumWidth(480)
+        self._session = session
+        self._op: BackgroundOp | None = None
+        self.name = QLineEdit()
+        self.name.setObjectName("userName")
+        self.name.setPlaceholderText("e.g. k.mueller")
+        self.display_name = QLineEdit()
+        self.display_name.setObjectName("displayName")
+        self.role = QComboBox()
+        self.role.setObjectName("roleCombo")
+        for role in Role:
+            self.role.addItem(_ROLE_HINTS[role], role)
+        self.role.setCurrentIndex(self.role.findData(Role.INVESTIGATOR))
+        self.passphrase = password_edit("newUserPassphrase")
+        self.repeat = password_edit("newUserRepeat")
+        self.strength = QLabel()
+        self.strength.setObjectName("hintLabel")
+        self.passphrase.textChanged.connect(lambda text: self.strength.setText(strength_hint(text)[1] if text else ""))
+        form = QFormLayout()
+        form.addRow("User &name", self.name)
+        form.addRow("&Display name", self.display_name)
+        form.addRow("&Role", self.role)
+        form.addRow("&Passphrase", self.passphrase)
+        form.addRow("", self.strength)
+        form.addRow("R&epeat passphrase", self.repeat)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("hintLabel")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.add_button = self.buttons.addButton("&Add user", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.add_button.setDefault(True)
+        self.buttons.accepted.connect(self.attempt)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.buttons)
+        self.finished.connect(self._clear_passphrases)
+
+    @property
+    def busy(self) -> bool:
+        return self._op is not None
+
+    def _clear_passphrases(self, _result: int = 0) -> None:
+        self.passphrase.clear()
+        self.repeat.clear()
+
+    def attempt(self) -> None:
+        if self.busy:
+            return
+        name, display = self.name.text().strip(), self.display_name.text().strip()
+        role = Role(self.role.currentData())
+        passphrase = self.passphrase.text()
+        try:  # the service checks these too; checking first spares the user the key-derivation wait
+            check_user_name(name)
+            check_new_passphrase(passphrase)
+        except IcspaError as exc:
+            self._show_error(str(exc))
+            return
+        if passphrase != self.repeat.text():
+            self._show_error("The passphrase and its repetition differ.")
+            return
+        session = self._session
+        self._set_busy(True)
+        self._op = run_in_background(self, lambda: users.add_user(session, name, role, passphrase, display),
+                                     self._succeeded, self._failed)
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.name, self.display_name, self.role, self.passphrase, self.repeat, self.add_button):
+            widget.setEnabled(not busy)
+        self.status_label.setText("Creating the user's key slot…" if busy else "")
+        if busy:
+            self._show_error("")
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
+    def _succeeded(self, user: User) -> None:
+        self._op = None
+        self._set_busy(False)
+        self.added.emit(user)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._op = None
+        self._set_busy(False)
+        self._show_error(error_text(exc))
+
+
+class UsersDialog(QDialog):
+    """The vault's users; Add user…, Disable/Enable the selected one."""
+
+    COLUMNS = ("User name", "Display name", "Role", "Active")
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("usersDialog")
+        self.setWindowTitle("Users")
+        self.resize(640, 400)
+        self._session: Session | None = session
+        self._users: list[User] = []
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setObjectName("usersTable")
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.add_button = QPushButton("&Add user…")
+        self.add_button.clicked.connect(self.add_user)
+        self.toggle_button = QPushButton("&Disable")
+        self.toggle_button.setObjectName("toggleActive")
+        self.toggle_button.clicked.connect(self.toggle_active)
+        side = QHBoxLayout()
+        side.addWidget(self.add_button)
+        side.addWidget(self.toggle_button)
+        side.addStretch(1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        side.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addLayout(side)
+        self.finished.connect(lambda _result: self.clear())
+        self.reload()
+
+    def reload(self, select: str | None = None) -> None:
+        session = self._session
+        if session is None:
+            return
+        try:
+            self._users = users.list_users(session)
+        except IcspaError as exc:
+            show_error(self, exc)
+            return
+        self.table.setRowCount(len(self._users))
+        for row, user in enumerate(self._users):
+            values = (user.name, user.display_name, str(user.role), "yes" if user.active else "no (disabled)")
+            for column, text in enumerate(values):
+                cell = QTableWidgetItem(text)
+                if not user.active:
+                    cell.setForeground(Qt.GlobalColor.gray)
+                self.table.setItem(row, column, cell)
+            if user.name == select:
+                self.table.selectRow(row)
+        self.table.resizeColumnToContents(0)
+        self._update_buttons()
+
+    def user_names(self) -> list[str]:
+        return [user.name for user in self._users]
+
+    def selected_user(self) -> User | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self._users[rows[0].row()] if rows else None
+
+    def select_user(self, name: str) -> None:
+        self.table.selectRow(self.user_names().index(name))
+
+    def _update_buttons(self) -> None:
+        user = self.selected_user()
+        self.toggle_button.setEnabled(user is not None)
+        self.toggle_button.setText("&Enable" if user is not None and not user.active else "&Disable")
+
+    def add_user(self) -> AddUserDialog | None:
+        if self._session is None:
+            return None
+        dialog = AddUserDialog(self._session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.added.connect(lambda user: self.reload(select=user.name))
+        dialog.open()
+        return dialog
+
+    def toggle_active(self) -> None:
+        session, user = self._session, self.selected_user()
+        if session is None or user is None:
+            return
+        try:
+            users.set_active(session, user.name, not user.active)
+        except IcspaError as exc:
+            show_error(self, exc)
+            return
+        self.reload(select=user.name)
+
+    def clear(self) -> None:
+        self._session = None
+        self._users = []
+        self.table.setRowCount(0)
