@@ -193,22 +193,23 @@ def test_extra_case_tab_follows_the_selection_and_the_lock(qtbot: QtBot, desktop
         return label
 
     window = desktop.window
-    window.add_case_tab("Evidence", evidence_tab)
     tabs = window.browser.tabs
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Details", "Evidence"]
+    window.add_case_tab("Probe", evidence_tab)
+    probe = tabs.count() - 1  # after "Details" and the tabs the window registers itself
+    assert tabs.tabText(0) == "Details" and tabs.tabText(probe) == "Probe"
     unlock_as(qtbot, desktop)
     assert desktop.session is not None
     window.browser.select_case(cases.get_case(desktop.session, "2026/002").id)
-    tab = tabs.widget(1)
+    tab = tabs.widget(probe)
     assert isinstance(tab, QLabel)
     assert tab.text() == "evidence of 2026/002 for alice"
     window.browser.select_case(cases.get_case(desktop.session, "2026/001").id)
-    tab = tabs.widget(1)
+    tab = tabs.widget(probe)
     assert isinstance(tab, QLabel)
     assert tab.text() == "evidence of 2026/001 for alice"
     assert built == ["2026/002", "2026/001"]
     desktop.lock()
-    tab = tabs.widget(1)
+    tab = tabs.widget(probe)
     assert isinstance(tab, QLabel)
     assert "2026" not in tab.text()
-    assert tabs.tabText(1) == "Evidence"
+    assert tabs.tabText(probe) == "Probe"
