@@ -214,7 +214,8 @@ class EvidenceTab(QWidget):
                 index = self.proxy.mapFromSource(self.model.index(row, 0))
             selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
             if not found:
-                self.table.setCurrentIndex(index)
+                # Not QTableView.setCurrentIndex: its selection command follows the keyboard modifiers held.
+                selection.setCurrentIndex(index, selection.SelectionFlag.NoUpdate)
                 self.table.scrollTo(index)
             found = True
         return found
