@@ -202,8 +202,12 @@ def event_details_html(event: StoredEvent, exhibits: Mapping[str, str] | None = 
         ("Tool", f"{tool.get('name', '')} {tool.get('version', '')}".strip()),
     ]
     parts = ["<table class='event' cellspacing='0' cellpadding='3'>"]
+    empty = [label for label, value in rows if value in ("", None)]
     for label, value in rows:
-        parts.append(f"<tr><td class='k'><b>{e(label)}</b></td><td>{e(_scalar(value))}</td></tr>")
+        if value not in ("", None):
+            parts.append(f"<tr><td class='k'><b>{e(label)}</b></td><td>{e(_scalar(value))}</td></tr>")
+    if empty:  # every field is accounted for, without a column of dashes
+        parts.append(f"<tr><td><b>Not recorded</b></td><td style='color:#7c8692'>{e(', '.join(empty))}</td></tr>")
     parts.append("</table>")
     changes, facts = _detail_rows(b.get("details") or {})
     if changes:

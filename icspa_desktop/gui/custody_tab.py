@@ -72,10 +72,10 @@ class TimelineView(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((EventColumn.INDEX, 44), (EventColumn.TIME_UTC, 136), (EventColumn.LOCAL_TIME, 168),
-                              (EventColumn.ACTOR, 130), (EventColumn.ROLE, 92), (EventColumn.ACTION, 120),
-                              (EventColumn.PURPOSE, 140), (EventColumn.AUTHORITY, 110),
-                              (EventColumn.LOCATION, 90), (EventColumn.RESULT, 70)):
+        for column, width in ((EventColumn.INDEX, 40), (EventColumn.TIME_UTC, 132), (EventColumn.LOCAL_TIME, 162),
+                              (EventColumn.ACTOR, 140), (EventColumn.ROLE, 88), (EventColumn.ACTION, 100),
+                              (EventColumn.PURPOSE, 130), (EventColumn.AUTHORITY, 100),
+                              (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.rowsInserted.connect(self._update_count)
@@ -98,14 +98,19 @@ class TimelineView(QSplitter):
         top_layout.addWidget(self.table)
         self.addWidget(top)
         self.addWidget(self.details)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 2)
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 1)
+        self.setSizes([300, 300])
         self.setChildrenCollapsible(False)
 
     def set_events(self, events: list[StoredEvent], exhibits: dict[str, str]) -> None:
         self.model.set_events(events, exhibits)
         self.details.setHtml(_DETAILS_HINT)
         self._update_count()
+        for column in (EventColumn.INDEX, EventColumn.TIME_UTC, EventColumn.LOCAL_TIME, EventColumn.ACTOR,
+                       EventColumn.ROLE, EventColumn.ACTION):
+            self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column) + 8, 200))
 
     def clear(self) -> None:
         self.filter_edit.clear()

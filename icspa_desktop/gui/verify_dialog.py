@@ -65,27 +65,41 @@ def damage_location(damage: Damage, event_ids: Mapping[int, str]) -> str:
     return " · ".join(parts) or "The log as a whole"
 
 
+def _facts_html(report: VerifyReport) -> str:
+    e = html.escape
+    witness = _WITNESS.get(report.witness_status, report.witness_status)
+    if report.witness_size is not None and report.witness_status == "ok":
+        witness += f" (it covers the first {report.witness_size} events)"
+    rows = [
+        ("Events", f"{report.tree_size} in the log; {report.events_checked} checked ({report.mode} verification)"),
+        ("Signed checkpoints", f"{report.checkpoints_checked} checked against the log"),
+        ("External witness", witness),
+        ("Witness file", report.witness_path or "—"),
+        ("Duration", f"{report.seconds:.2f} s"),
+    ]
+    return ("<table cellspacing='0' cellpadding='3'>"
+            + "".join(f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows) + "</table>")
+
+
 def report_html(report: VerifyReport, event_ids: Mapping[int, str] | None = None) -> str:
+    """The report for the dialog: damages grouped by where they are, each kind explained, then the facts."""
     e = html.escape
     ids = event_ids or {}
-    witness = _WITNESS.get(report.witness_status, report.witness_status)
-    facts = (f"<p>{report.tree_size} events in the log ({report.mode} verification of {report.events_checked} "
-             f"events), {report.checkpoints_checked} signed checkpoint(s) checked; {e(witness)}"
-             + (f" (<tt>{e(report.witness_path)}</tt>)" if report.witness_path else "")
-             + f". Took {report.seconds:.2f} s.</p>")
     parts = []
-    if report.ok:
-        parts.append(facts)
-    else:
+    if not report.ok:
         parts.append(f"<p><b>{len(report.damages)} problem(s) found.</b> Do not rely on the affected records "
                      "before the damage is explained; keep this vault as it is for examination.</p>")
-        parts.append("<ol>")
+        groups: dict[str, list[Damage]] = {}
         for damage in report.damages:
-            parts.append(f"<li><p><b>{e(damage_location(damage, ids))}</b> — <i>{e(str(damage.kind))}</i><br>"
-                         f"{e(explain(damage.kind))}<br><span style='color:#5a6470'>{e(damage.message)}</span></p>"
-                         "</li>")
-        parts.append("</ol>")
-        parts.append(facts)
+            groups.setdefault(damage_location(damage, ids), []).append(damage)
+        for location, damages in groups.items():
+            parts.append(f"<h4 style='color:#a4161a'>{e(location)}</h4><ul>")
+            for damage in damages:
+                parts.append(f"<li><p><b>{e(str(damage.kind).replace('_', ' '))}</b>: {e(explain(damage.kind))}"
+                             f"<br><span style='color:#5a6470'>{e(damage.message)}</span></p></li>")
+            parts.append("</ul>")
+        parts.append("<h4>What was checked</h4>")
+    parts.append(_facts_html(report))
     if report.notes:
         parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{e(note)}</li>" for note in report.notes) + "</ul>")
     return "".join(parts)
@@ -100,7 +114,7 @@ class VerifyResultDialog(QDialog):
         self.setObjectName("verifyResultDialog")
         self.report = report
         self.setWindowTitle("Custody verification")
-        self.resize(720, 420 if report.ok else 560)
+        self.resize(720, 380 if report.ok else 600)
         if report.ok:
             headline = f"The chain of custody is intact: all {report.tree_size} events verified."
         else:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QInputDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.crypto.signing import key_fingerprint
-from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.enums import Tlp
+from icspa_desktop.domain.evidence import ItemFields
+from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.custody_model import EventColumn
 from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog
 from icspa_desktop.gui.report_actions import CustodyActions
+from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
 from icspa_desktop.services import cases, evidence
 from icspa_desktop.services.session import Session
@@ -234,3 +238,44 @@ def test_item_custody_dialog_and_lock_closes_dialogs(qtbot: QtBot, custody_app: 
     assert dialog.timeline.model.rowCount() == 0  # cleared, not just hidden
     assert not actions.verify_action.isEnabled()
     assert actions.current_tab() is None
+
+
+def test_render_custody_screens(qtbot: QtBot, qapp: QApplication, custody_app: DesktopApp, tmp_path: Path) -> None:
+    """The Custody tab and both verify results as PNGs (set ICSPA_SCREENSHOT_DIR to keep them)."""
+    out = Path(os.environ.get("ICSPA_SCREENSHOT_DIR") or tmp_path)
+    previous = qapp.styleSheet()
+    qapp.setStyleSheet(stylesheet())
+    try:
+        session, actions = parts(custody_app)
+        window = custody_app.window
+        cases.edit_case(session, "2026/001", CaseFields(
+            "2026/001", "Operation Nightjar — cross-border investment fraud ring", lead_investigator="Ivan",
+            legal_authority="RC-2026-0042", tlp=Tlp.RED), "title and warrant added")
+        phone = evidence.add_physical(session, "2026/001", "Samsung phone", ItemFields(storage_location="Room B"))
+        evidence.check_out(session, phone.id, "KOK Schmidt", "examination")
+        evidence.check_in(session, phone.id, "KOK Schmidt")
+        select(custody_app, "2026/001")
+        window.resize(1280, 760)
+        window.show()
+        tabs = window.browser.tabs
+        tab = custody_tab(custody_app)
+        tabs.setCurrentWidget(tab)
+        window.browser.setSizes([330, 950])
+        tab.timeline.select_row(1)
+        actions.checkpoint_action.trigger()
+        qtbot.waitUntil(lambda: "checkpoint_signed" in shown_actions(tab), timeout=20_000)
+        for box in visible(custody_app, QMessageBox, "reportDoneDialog"):
+            box.done(0)
+        tab.timeline.select_row(1)
+        assert window.grab().save(str(out / "custody-tab.png"))
+
+        dialog = wait_verify_dialog(qtbot, actions)
+        assert dialog.grab().save(str(out / "verify-intact.png"))
+        dialog.reject()
+        session.conn.execute("UPDATE custody_events SET body = CAST(replace(CAST(body AS TEXT), 'KOK Schmidt', "
+                             "'KOK Schmitt') AS BLOB) WHERE action = 'checked_out'")
+        dialog = wait_verify_dialog(qtbot, actions)
+        assert not dialog.report.ok
+        assert dialog.grab().save(str(out / "verify-damaged.png"))
+    finally:
+        qapp.setStyleSheet(previous)
