@@ -18,8 +18,9 @@ def register(groups: Any) -> None:
 
     imp = sub.add_parser("import", help="trust a partner's agency card after comparing its fingerprint")
     imp.add_argument("card", metavar="CARD")
-    imp.add_argument("--confirm-fingerprint", required=True, metavar="FP",
-                     help="the fingerprint the partner told you out of band (phone, letter)")
+    imp.add_argument("--confirm-fingerprint", metavar="FP",
+                     help="the fingerprint the partner told you out of band (phone, letter); may be left out "
+                     "only for a successor card signed by the partner's previous, still trusted key")
     imp.set_defaults(handler=_import)
 
     add = sub.add_parser("add", help="add a partner that has no copy of this application")

@@ -107,5 +107,5 @@ def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509
             raise RefusedInput("The signing certificate's key type is not accepted.")
     except InvalidSignature:
         raise RefusedInput("The CMS signature is not valid (bad signature).") from None
-    check_validity(cert, at or datetime.now(UTC))
+    check_validity(cert, at or datetime.now(UTC), "The signing certificate")
     return cert

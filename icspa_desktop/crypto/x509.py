@@ -70,17 +70,20 @@ def check_key_type(cert: x509.Certificate) -> None:
         return
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ACCEPTED_CURVES:
         return
+    kind = key_description(key)
+    article = "an" if kind[:1] in ("A", "E", "I", "O", "R") else "a"  # "an RSA", "an ECDSA", "a DSA"
     raise RefusedInput(
-        f"The certificate uses a {key_description(key)} key; only ECDSA P-384, P-256 or Ed25519 keys are accepted."
+        f"The certificate uses {article} {kind} key; only ECDSA P-384, P-256 or Ed25519 keys are accepted."
     )
 
 
-def check_validity(cert: x509.Certificate, at: datetime | None = None) -> None:
+def check_validity(cert: x509.Certificate, at: datetime | None = None, what: str = "The certificate") -> None:
+    """RefusedInput unless ``at`` (default now) lies in the certificate's validity period."""
     at = at or datetime.now(UTC)
     if at < cert.not_valid_before_utc:
-        raise RefusedInput(f"The certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC.")
+        raise RefusedInput(f"{what} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC.")
     if at > cert.not_valid_after_utc:
-        raise RefusedInput(f"The certificate expired on {cert.not_valid_after_utc:%Y-%m-%d} UTC.")
+        raise RefusedInput(f"{what} expired on {cert.not_valid_after_utc:%Y-%m-%d} UTC.")
 
 
 def load_certificate(data: bytes) -> x509.Certificate:

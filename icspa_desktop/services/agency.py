@@ -220,11 +220,20 @@ def _signer(session: Session) -> AgencySigner:
 def agency_signer(session: Session) -> AgencySigner:
     """For signing bundles and cards: administrators and supervisors only."""
     session.require(Permission.SIGN_AS_AGENCY, attempted="sign with the agency key")
-    return _signer(session)
+    signer = _signer(session)
+    ends = signer.certificate.not_valid_after_utc
+    if ends < datetime.now(UTC):
+        raise VaultError(f"The agency certificate expired on {ends:%Y-%m-%d}; an administrator creates a new identity "
+                         "('icspa agency init') or imports a renewed certificate ('icspa agency import-cert').")
+    return signer
 
 
 def checkpoint_signer(session: Session) -> AgencySigner:
-    """For custody checkpoints: any role (a checkpoint attests the log state, not content)."""
+    """For custody checkpoints: any role (a checkpoint attests the log state, not content).
+
+    Unlike ``agency_signer`` this does not refuse an expired certificate: the log must stay checkpointable,
+    and a verifier judges a checkpoint's signature at the checkpoint's own time.
+    """
     session.require(Permission.READ)
     return _signer(session)
 

@@ -90,7 +90,7 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
     message = card_message(body)
     if not _verify_raw(cert, signature, message):
         raise RefusedInput("The agency card's signature does not match its content or certificate; it was altered.")
-    certs.check_validity(cert, now)
+    certs.check_validity(cert, now, "The agency card's certificate")
     expires = _parse_time(body["expires"], "expiry")
     if expires < now:
         raise RefusedInput(f"The agency card expired on {expires:%Y-%m-%d}; ask the partner for a new card.")
@@ -141,11 +141,29 @@ def _insert(conn: db.Connection, session: Session, lineage: str | None, name: st
     return pid
 
 
-def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str) -> Partner:
-    """Trust a partner's card after the user compared its fingerprint out of band."""
+def successor_of(session: Session, card: VerifiedCard) -> Partner | None:
+    """The trusted, active partner whose key signed ``card`` as its successor (key rotation), if any."""
+    session.require(Permission.READ)
+    if card.predecessor is None:
+        return None
+    old = _by_certificate(session.conn, card.predecessor)
+    return old if old is not None and old.status is PartnerStatus.ACTIVE else None
+
+
+def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str | None) -> Partner:
+    """Trust a partner's card after the user compared its fingerprint out of band.
+
+    Without ``confirm_fingerprint`` only a successor card is accepted: one signed by the key of a partner
+    already trusted and active (key rotation); that older entry is then marked superseded but kept.
+    """
     session.require(Permission.MANAGE_PARTNERS, attempted="import a partner card")
     card = read_card(untrusted_data)
-    if normalise_fingerprint(confirm_fingerprint) != card.fingerprint:
+    predecessor = successor_of(session, card)
+    if confirm_fingerprint is None:
+        if predecessor is None:
+            raise RefusedInput("A new partner card must be confirmed: give the fingerprint the partner told you "
+                               f"out of band (this card shows {card.fingerprint}).")
+    elif normalise_fingerprint(confirm_fingerprint) != card.fingerprint:
         raise RefusedInput(
             f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
             "Compare it with the partner again, by phone or letter.")
@@ -153,19 +171,22 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
     with session.transaction() as conn:
         lineage = None
         action = CustodyAction.PARTNER_ADDED
-        if card.predecessor is not None:
-            old = _by_certificate(conn, card.predecessor)
-            if old is not None and old.status is PartnerStatus.ACTIVE:
-                lineage = old.lineage
-                action = CustodyAction.PARTNER_ROTATED
-                conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE id = ?",
-                             (str(PartnerStatus.SUPERSEDED), "replaced by a new key signed by this one", _now(),
-                              old.id))
+        if predecessor is not None:
+            lineage = predecessor.lineage
+            action = CustodyAction.PARTNER_ROTATED
+            conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE id = ?",
+                         (str(PartnerStatus.SUPERSEDED), "replaced by a new key signed by this one", _now(),
+                          predecessor.id))
         pid = _insert(conn, session, lineage, body["name"], body["country"], body["unit"], body["contact"],
                       card.certificate, body["age_recipient"], card.fingerprint, "card", card.expires)
-        session.record(EventDraft(action, counterparty=f"{body['name']} ({body['country']})",
-                                  details={"partner_id": pid, "fingerprint": card.fingerprint,
-                                           "certificate_sha256": certs.sha256_fingerprint(card.certificate)}))
+        details: dict[str, Any] = {
+            "partner_id": pid, "fingerprint": card.fingerprint,
+            "certificate_sha256": certs.sha256_fingerprint(card.certificate),
+            "confirmed": "fingerprint" if confirm_fingerprint is not None else "signed by the previous key",
+        }
+        if predecessor is not None:
+            details["supersedes"] = predecessor.id
+        session.record(EventDraft(action, counterparty=f"{body['name']} ({body['country']})", details=details))
     return get_partner(session, pid)
 
 
@@ -225,8 +246,8 @@ def revoke_partner(session: Session, ref: str, reason: str) -> Partner:
     if partner.status is PartnerStatus.REVOKED:
         raise UsageError(f"Partner {partner.name} is already revoked.")
     with session.transaction() as conn:
-        conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE lineage = ?"
-                     " AND status != 'superseded' OR id = ?",
+        conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE (lineage = ?"
+                     " AND status != 'superseded') OR id = ?",
                      (str(PartnerStatus.REVOKED), reason.strip(), _now(), partner.lineage, partner.id))
         session.record(EventDraft(CustodyAction.PARTNER_REVOKED, purpose=reason.strip(),
                                   counterparty=f"{partner.name} ({partner.country})",
