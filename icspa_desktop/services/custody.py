@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import json
 import time
 from collections.abc import Sequence
@@ -13,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from icspa_desktop.crypto import cms
 from icspa_desktop.crypto import keys as vault_keys
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
@@ -40,6 +41,7 @@ from icspa_desktop.domain.errors import (
     VerificationFailed,
 )
 from icspa_desktop.domain.ids import CaseId, ItemId, new_id
+from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -47,30 +49,21 @@ from icspa_desktop.vault.atomic import atomic_write
 
 
 # ---- the agency key (services.agency and crypto.cms, built by the agency work) --------------------
-def _agency_modules() -> tuple[Any, Any]:
-    """services.agency and crypto.cms (the agency identity); VaultError while they are not installed."""
-    try:
-        agency = importlib.import_module("icspa_desktop.services.agency")
-        cms = importlib.import_module("icspa_desktop.crypto.cms")
-    except ImportError:
-        raise VaultError("This installation has no agency identity module; checkpoints cannot be signed or "
-                         "checked.") from None
-    return agency, cms
-
-
 def agency_signer(session: Session) -> cp.CheckpointSigner:
     """The agency key, as checkpoint signer (every role may have a checkpoint signed)."""
-    agency, _ = _agency_modules()
-    signer: cp.CheckpointSigner = agency.checkpoint_signer(session)
-    return signer
+    if not agency.has_identity(session):
+        raise VaultError("This vault has no agency identity yet, so checkpoints cannot be signed; an administrator "
+                         "creates one with 'icspa agency init'.")
+    return agency.checkpoint_signer(session)
 
 
 def agency_verifier(session: Session) -> cp.SignatureVerifier:
     """Checks a detached CMS signature against this agency's own certificates (old ones included)."""
-    agency, cms = _agency_modules()
     trusted = agency.agency_certificates(session)
+    if not trusted:
+        raise VaultError("This vault has no agency certificate, so checkpoint signatures cannot be checked.")
 
-    def check(signature: bytes, content: bytes, at: datetime) -> Any:
+    def check(signature: bytes, content: bytes, at: datetime) -> x509.Certificate:
         return cms.verify_detached(signature, content, trusted, at=at)
 
     return check

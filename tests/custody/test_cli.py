@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,9 +12,6 @@ import pytest
 
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
 from tests.custody.conftest import add_cases
-
-HAS_AGENCY = importlib.util.find_spec("icspa_desktop.services.agency") is not None
-needs_agency = pytest.mark.skipif(not HAS_AGENCY, reason="the agency identity module is not installed yet")
 
 
 @pytest.fixture
@@ -78,7 +74,6 @@ def test_case_uco_cli(env: dict[str, str], tmp_path: Path) -> None:
     assert "already exists" in again.stderr
 
 
-@needs_agency
 def test_checkpoint_report_and_proofs_cli(env: dict[str, str], tmp_path: Path) -> None:
     done = run_cli("--json", "custody", "checkpoint", "--reason", "test", env=env)
     assert done.returncode == 0, done.stderr
@@ -101,7 +96,6 @@ def test_checkpoint_report_and_proofs_cli(env: dict[str, str], tmp_path: Path) -
     assert run_cli("custody", "verify", env=env).returncode == 0
 
 
-@needs_agency
 def test_rollback_detected_through_the_cli(env: dict[str, str], vault: VaultInfo, tmp_path: Path) -> None:
     assert run_cli("custody", "checkpoint", env=env).returncode == 0
     old = tmp_path / "old"

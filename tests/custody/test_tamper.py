@@ -373,3 +373,15 @@ def test_body_stored_as_text_is_damage_not_a_crash(logged: Session, verify: Veri
     logged.conn.execute("UPDATE custody_events SET signature = 'not a signature' WHERE idx = 3")
     report = verify()
     assert {d.event_index for d in report.damages if d.kind is DamageKind.BAD_SIGNATURE} == {2, 3}
+
+
+def test_checkpoint_signed_by_another_agency(logged: Session, verify: Verify) -> None:
+    from icspa_desktop.crypto import cms
+    from icspa_desktop.services import agency
+
+    key, cert = agency.new_self_signed("Impostor Police", "XX")
+    body = logged.conn.execute("SELECT body FROM custody_checkpoints").fetchone()[0]
+    logged.conn.execute("UPDATE custody_checkpoints SET signature = ?", (cms.sign_detached(bytes(body), cert, key),))
+    report = verify()
+    assert kinds(report) == {DamageKind.CHECKPOINT_SIGNATURE}
+    assert "agency signature is not valid" in report.damages[0].message
