@@ -38,7 +38,10 @@ def render_card_pdf(identity: AgencyIdentity, card_bytes: bytes) -> bytes:
         ("age recipient", identity.age_recipient),
         ("Card file SHA-256", card_sha256),
     ]
-    table = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(v), body)] for k, v in rows],
+    mono = ParagraphStyle("mono", parent=body, fontName="Courier", fontSize=8, leading=11)
+    machine = {"Certificate serial", "Certificate SHA-256", "age recipient", "Card file SHA-256"}
+    table = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(v), mono if k in machine else body)]
+                   for k, v in rows],
                   colWidths=[45 * mm, 125 * mm])
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
