@@ -73,7 +73,7 @@ def _facts_html(report: VerifyReport) -> str:
     rows = [
         ("Events", f"{report.tree_size} in the log; {report.events_checked} checked ({report.mode} verification)"),
         ("Signed checkpoints", f"{report.checkpoints_checked} checked against the log"),
-        ("External witness", witness),
+        ("External witness", witness[:1].upper() + witness[1:]),
         ("Witness file", report.witness_path or "—"),
         ("Duration", f"{report.seconds:.2f} s"),
     ]
@@ -133,6 +133,10 @@ class VerifyResultDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.details, 1)
         layout.addWidget(buttons)
+        self.finished.connect(self._clear)
+
+    def _clear(self, _result: int = 0) -> None:
+        self.details.clear()  # closed, or the vault locked: keep no copy of what it showed
 
     def text(self) -> str:
         return f"{self.summary.text()}\n{self.details.toPlainText()}"

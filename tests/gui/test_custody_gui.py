@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QInputDialog, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.crypto.signing import key_fingerprint
@@ -26,7 +26,6 @@ from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
 from icspa_desktop.services import cases, evidence
 from icspa_desktop.services.session import Session
-from tests.custody.conftest import make_test_signer, openssl_verifier
 from tests.gui.conftest import unlock_as
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
@@ -34,11 +33,10 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="po
 
 @pytest.fixture
 def custody_app(qtbot: QtBot, desktop: DesktopApp, tmp_path: Path) -> DesktopApp:
-    """The desktop unlocked as administrator, checkpoints signed by a test agency certificate."""
+    """The desktop unlocked as administrator; checkpoints signed by the vault's own agency key (made at init),
+    the witness file in a per-test directory."""
     unlock_as(qtbot, desktop)
-    signer = make_test_signer()
-    actions = desktop.window.custody
-    actions.signer, actions.verifier, actions.witness_dir = signer, openssl_verifier(signer.certificate), tmp_path
+    desktop.window.custody.witness_dir = tmp_path / "witness"
     return desktop
 
 
@@ -279,3 +277,28 @@ def test_render_custody_screens(qtbot: QtBot, qapp: QApplication, custody_app: D
         assert dialog.grab().save(str(out / "verify-damaged.png"))
     finally:
         qapp.setStyleSheet(previous)
+
+
+class _SelectingTab(QWidget):
+    """A case tab offering ``current_item()``, the protocol the Evidence tab implements."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__()
+        self.item_id = item_id
+
+    def current_item(self) -> str:
+        return self.item_id
+
+
+def test_item_custody_uses_the_item_selected_in_a_case_tab(qtbot: QtBot, custody_app: DesktopApp) -> None:
+    session, actions = parts(custody_app)
+    disk = evidence.add_physical(session, "2026/001", "External disk")
+    evidence.add_physical(session, "2026/001", "Notebook")
+    custody_app.window.add_case_tab("Selecting", lambda _session, _case: _SelectingTab(disk.id))
+    select(custody_app, "2026/001")
+    assert actions.selected_item_id() == disk.id
+    assert actions.item_custody() is None  # no chooser: the selected item is shown at once
+    dialogs = [d for d in custody_app.window.findChildren(ItemCustodyDialog) if d.isVisible()]
+    assert len(dialogs) == 1
+    assert dialogs[0].item.id == disk.id
+    assert [e.action for e in dialogs[0].timeline.visible_events()] == ["acquired"]
