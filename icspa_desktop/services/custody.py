@@ -287,7 +287,7 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            return (f"The custody log is intact: {self.tree_size} events, {self.checkpoints_checked} checkpoints "
+            return (f"The custody log is intact: {self.tree_size} events, {self.checkpoints_checked} checkpoint(s) "
                     f"checked ({self.mode} verification of {self.events_checked} events).")
         return f"The custody log is damaged: {len(self.damages)} problem(s) found. First: {self.damages[0].message}"
 
