@@ -132,7 +132,7 @@ class EvidenceTab(QWidget):
         header.setStretchLastSection(True)
         for column, width in ((ItemColumn.EXHIBIT, 104), (ItemColumn.NAME, 170), (ItemColumn.KIND, 62),
                               (ItemColumn.SIZE, 76), (ItemColumn.SHA256, 136), (ItemColumn.MIME, 120),
-                              (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 64), (ItemColumn.STATUS, 130)):
+                              (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 74), (ItemColumn.STATUS, 150)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.files_dropped.connect(self.files_dropped.emit)
@@ -152,6 +152,7 @@ class EvidenceTab(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
+        splitter.setSizes([330, 370])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)

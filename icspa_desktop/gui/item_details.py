@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -17,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
 from icspa_desktop.gui.evidence_model import acquired_local, human_size, item_status
-from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+from icspa_desktop.gui.markings import HANDLING_MEANINGS, local_time, tlp_label
 
 _HASH_LABELS = {HashAlgorithm.SHA256.value: "SHA-256", HashAlgorithm.MD5.value: "MD5",
                 HashAlgorithm.SHA1.value: "SHA-1"}
@@ -35,6 +39,8 @@ class ItemDetailsPane(QScrollArea):
         self._body.setObjectName("itemDetailsBody")
         self._layout = QVBoxLayout(self._body)
         self._layout.setContentsMargins(8, 6, 8, 6)
+        # Scroll rather than squeeze rows below their height when the pane is short.
+        self._layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.heading = QLabel()
         self.heading.setObjectName("itemHeading")
         self.heading.setWordWrap(True)
@@ -58,6 +64,7 @@ class ItemDetailsPane(QScrollArea):
         self._form_host = QWidget()
         self._form_host.setLayout(form)
         self._layout.replaceWidget(old, self._form_host)
+        self._form_host.show()  # a child added to a shown widget stays hidden until shown
         old.hide()
         old.deleteLater()
 
@@ -111,7 +118,8 @@ class ItemDetailsPane(QScrollArea):
             ("Tool", " ".join(p for p in (acq.tool, acq.tool_version) if p)),
             ("Source device", " ".join(p for p in (acq.source_device, acq.source_serial) if p)),
             ("Seal number", acq.seal_number),
-            ("Recorded", f"{item.created_at} (updated {item.updated_at})"),
+            ("Recorded", _local(item.created_at)
+             + (f" (updated {_local(item.updated_at)})" if item.updated_at != item.created_at else "")),
         ]
         for label, value in rows:
             if value:
@@ -129,6 +137,7 @@ class ItemDetailsPane(QScrollArea):
         edit = QLineEdit(value)
         edit.setObjectName(f"hash_{algorithm}")
         edit.setReadOnly(True)
+        edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         edit.setProperty("mono", True)
         copy = QToolButton()
         copy.setText("Copy")
@@ -139,6 +148,13 @@ class ItemDetailsPane(QScrollArea):
         layout.addWidget(copy)
         self.hash_fields[algorithm] = edit
         return row
+
+
+def _local(stamp: str) -> str:
+    try:
+        return local_time(datetime.fromisoformat(stamp))
+    except ValueError:
+        return stamp
 
 
 def _esc(text: str) -> str:

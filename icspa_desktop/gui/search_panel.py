@@ -31,7 +31,8 @@ class SearchBox(QLineEdit):
         self.setObjectName("searchBox")
         self.setPlaceholderText("Search hash or text (Ctrl+K)")
         self.setClearButtonEnabled(True)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(260)
+        self.setMaximumWidth(440)
         self.returnPressed.connect(lambda: self.search_requested.emit(self.text().strip()))
 
     def focus(self) -> None:
