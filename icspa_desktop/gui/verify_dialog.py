@@ -55,13 +55,15 @@ def explain(kind: DamageKind) -> str:
 def damage_location(damage: Damage, event_ids: Mapping[int, str]) -> str:
     """"Event #12 (id …)", "Checkpoint 3", or "The log" — where the damage is."""
     parts = []
-    if damage.event_index is not None:
+    if damage.checkpoint_id is not None:  # its event index is where the mismatch may begin, not one event
+        parts.append(f"Checkpoint {damage.checkpoint_id}")
+        if damage.event_index is not None:
+            parts.append(f"events from #{damage.event_index} on")
+    elif damage.event_index is not None:
         event_id = damage.event_id or event_ids.get(damage.event_index, "")
         parts.append(f"Event #{damage.event_index}" + (f" (id {event_id})" if event_id else ""))
     elif damage.event_id:
         parts.append(f"Event {damage.event_id}")
-    if damage.checkpoint_id is not None:
-        parts.append(f"Checkpoint {damage.checkpoint_id}")
     return " · ".join(parts) or "The log as a whole"
 
 
@@ -114,7 +116,7 @@ class VerifyResultDialog(QDialog):
         self.setObjectName("verifyResultDialog")
         self.report = report
         self.setWindowTitle("Custody verification")
-        self.resize(720, 380 if report.ok else 600)
+        self.resize(740, 380 if report.ok else 660)
         if report.ok:
             headline = f"The chain of custody is intact: all {report.tree_size} events verified."
         else:
