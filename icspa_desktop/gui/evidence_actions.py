@@ -79,7 +79,7 @@ class EvidenceActions(QObject):
                                         "Ingest every file of a folder into the selected case")
         self.add_physical_action = action("Add &physical item…", self.add_physical,
                                           "Record a seized object (phone, disk, document)")
-        self.verify_action = action("&Verify", self.verify_selected,
+        self.verify_action = action("&Verify items", self.verify_selected,
                                     "Re-read and re-hash the selected items (all items when none is selected)")
         self.extract_action = action("E&xtract…", self.extract, "Decrypt the selected item to a file, with a reason")
         self.checkout_action = action("Check &out…", self.check_out, "Hand the selected physical item over")
@@ -157,9 +157,16 @@ class EvidenceActions(QObject):
         self.update_actions()
 
     # ---- helpers -----------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """A background op of the window is using the session (the GUI must not touch it meanwhile)."""
+        running = any(op.running for op in self._window.findChildren(BackgroundOp))
+        if running:
+            self._window.statusBar().showMessage("Please wait until the running operation has finished.", 5000)
+        return running
+
     def _context(self) -> tuple[Session, Case, EvidenceTab] | None:
         session, case, tab = self._window.session, self._window.browser.current_case(), self.current_tab()
-        if session is None or case is None or tab is None:
+        if session is None or case is None or tab is None or self.busy():
             return None
         return session, case, tab
 
@@ -383,7 +390,7 @@ class EvidenceActions(QObject):
     # ---- search ------------------------------------------------------------------------------
     def search(self, text: str) -> SearchResultsDialog | None:
         session = self._window.session
-        if session is None or not text.strip():
+        if session is None or not text.strip() or self.busy():
             return None
         from icspa_desktop.services import search
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QProgressDialog, QPushButton
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QMessageBox, QProgressDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.app import DesktopApp
-from icspa_desktop.gui.evidence_actions import EvidenceActions
+from icspa_desktop.gui.evidence_actions import EvidenceActions, ingest_message
 from icspa_desktop.gui.evidence_dialogs import (
     AnnotateDialog,
     CheckoutDialog,
@@ -420,3 +421,44 @@ def test_lock_clears_every_evidence_widget(qtbot: QtBot, admin_app: DesktopApp, 
     for table in window.findChildren(EvidenceTab):
         assert table.model.rowCount() == 0
     assert not actions.add_files_action.isEnabled() and not actions.search_action.isEnabled()
+
+
+def test_failed_ingest_shows_the_error_and_adds_nothing(qtbot: QtBot, admin_app: DesktopApp,
+                                                        files: list[Path]) -> None:
+    session, actions = parts(admin_app)
+    case, tab = select(admin_app, "2026/001")
+    before = vault_files(admin_app)
+    dialog = actions.ingest(files)
+    assert isinstance(dialog, IngestDialog)
+    files[1].unlink()  # gone between choosing and adding
+    ok(dialog)
+    qtbot.waitUntil(lambda: any(box.isVisible() for box in admin_app.window.findChildren(QMessageBox)
+                                if box.objectName() == "errorDialog"), timeout=30_000)
+    box = next(b for b in admin_app.window.findChildren(QMessageBox) if b.objectName() == "errorDialog")
+    assert "photo.jpg" in box.text()
+    assert actions.last_outcome is None
+    assert tab.model.rowCount() == 0 and evidence.list_items(session, case.id) == []
+    assert vault_files(admin_app) == before
+
+
+def test_no_second_use_of_the_session_while_an_ingest_runs(qtbot: QtBot, admin_app: DesktopApp,
+                                                            files: list[Path]) -> None:
+    _session, actions = parts(admin_app)
+    select(admin_app, "2026/001")
+    dialog = actions.ingest(files)
+    assert isinstance(dialog, IngestDialog)
+    ok(dialog)
+    op = actions.last_op
+    assert op is not None and op.running
+    assert actions.search("harbour") is None
+    assert actions.add_physical() is None
+    assert "wait" in admin_app.window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
+    assert actions.search("harbour") is not None
+
+
+def test_progress_message_names_file_bytes_and_throughput() -> None:
+    started = time.monotonic() - 2.0
+    text = ingest_message("disk.img", 512 << 20, 1 << 30, started)
+    assert text.startswith("Adding disk.img\n512.0 MiB of 1.0 GiB · ")
+    assert text.endswith("MiB/s") and "25" in text  # ~256 MiB/s over the two seconds
