@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -152,6 +153,7 @@ class CustodyTab(QWidget):
         self.heading = QLabel()
         self.heading.setObjectName("custodyHeading")
         self.timeline = TimelineView()
+        self._loaded = False
         self.reload_button = QPushButton("Reload")
         self.reload_button.clicked.connect(self.reload)
         self.verify_button = QPushButton("Verify custody…")
@@ -172,6 +174,12 @@ class CustodyTab(QWidget):
         layout.addWidget(self.timeline)
         self.reload()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        # Other tabs (Evidence) record events too: the timeline is current whenever it is looked at.
+        if self._loaded:
+            self.reload()
+        super().showEvent(event)
+
     def reload(self) -> None:
         session = self._session
         if session is None or not session.is_open:
@@ -182,6 +190,7 @@ class CustodyTab(QWidget):
             show_error(self, exc)
             return
         self.timeline.set_events(found, exhibit_numbers(session, self.case.id))
+        self._loaded = True
         self.heading.setText(f"Chain of custody of case {self.case.number}")
 
     def case_changed(self, case: Case | None) -> None:

@@ -302,3 +302,18 @@ def test_item_custody_uses_the_item_selected_in_a_case_tab(qtbot: QtBot, custody
     assert len(dialogs) == 1
     assert dialogs[0].item.id == disk.id
     assert [e.action for e in dialogs[0].timeline.visible_events()] == ["acquired"]
+
+
+def test_timeline_is_current_when_shown(qtbot: QtBot, custody_app: DesktopApp) -> None:
+    """Events recorded elsewhere (e.g. the Evidence tab) appear when the Custody tab is shown again."""
+    session, _actions = parts(custody_app)
+    select(custody_app, "2026/002")
+    tabs = custody_app.window.browser.tabs
+    tab = custody_tab(custody_app)
+    tabs.setCurrentWidget(tab)
+    assert shown_actions(tab) == ["case_created"]
+    tabs.setCurrentIndex(0)
+    evidence.add_physical(session, "2026/002", "USB stick")
+    assert shown_actions(tab) == ["case_created"]
+    tabs.setCurrentWidget(tab)
+    assert shown_actions(tab) == ["case_created", "acquired"]
