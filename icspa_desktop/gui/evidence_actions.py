@@ -227,7 +227,7 @@ class EvidenceActions(QObject):
         except IcspaError as exc:
             show_error(self._window, exc)
             return None
-        dialog = IngestDialog(case, paths, defaults, self._window)
+        dialog = IngestDialog(case, paths, defaults, tab.model.items(), self._window)
         dialog.accepted.connect(lambda: self._start_ingest(session, case, tab, dialog))
         self._open(dialog)
         return dialog
@@ -264,16 +264,17 @@ class EvidenceActions(QObject):
         session, case, tab = context
         dialog = PhysicalItemDialog(case, self._window)
 
-        def save() -> None:
+        def save() -> bool:
             try:
                 item = evidence.add_physical(session, case.id, dialog.name.text(), dialog.fields())
             except IcspaError as exc:
-                show_error(self._window, exc)
-                return
+                show_error(dialog, exc)
+                return False
             self.last_outcome = item
             self._changed(tab, [item.id])
+            return True
 
-        dialog.accepted.connect(save)
+        dialog.submit = save
         self._open(dialog)
         return dialog
 
@@ -298,7 +299,7 @@ class EvidenceActions(QObject):
         session, tab, item = chosen
         dialog = CheckoutDialog(item, checking_in, session.user.display_name, self._window)
 
-        def save() -> None:
+        def save() -> bool:
             other, me, purpose = dialog.other.text(), dialog.me.text(), dialog.purpose.text()
             try:
                 if checking_in:
@@ -308,12 +309,13 @@ class EvidenceActions(QObject):
                     updated = evidence.check_out(session, item.id, other, purpose, released_by=me,
                                                  notes=dialog.notes.text())
             except IcspaError as exc:
-                show_error(self._window, exc)
-                return
+                show_error(dialog, exc)
+                return False
             self.last_outcome = updated
             self._changed(tab, item=updated)
+            return True
 
-        dialog.accepted.connect(save)
+        dialog.submit = save
         self._open(dialog)
         return dialog
 
@@ -324,19 +326,20 @@ class EvidenceActions(QObject):
         session, tab, item = chosen
         dialog = AnnotateDialog(item, self._window)
 
-        def save() -> None:
+        def save() -> bool:
             try:
                 updated = evidence.annotate(
                     session, item.id, description=dialog.description.toPlainText(),
                     notes=dialog.notes.toPlainText(), tags=dialog.tag_list(),
                     markings=dialog.markings_editor.markings(item.markings), reason=dialog.reason.text())
             except IcspaError as exc:
-                show_error(self._window, exc)
-                return
+                show_error(dialog, exc)
+                return False
             self.last_outcome = updated
             self._changed(tab, item=updated)
+            return True
 
-        dialog.accepted.connect(save)
+        dialog.submit = save
         self._open(dialog)
         return dialog
 

@@ -6,6 +6,7 @@ the service (in the background where it is slow). The services check everything 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -33,6 +34,17 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.evidence import Acquisition, FixityReport, HashAlgorithm, Item, ItemFields, Markings
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+
+
+class SubmitDialog(QDialog):
+    """A form whose OK runs ``submit()`` first and stays open (input kept) when it returns False."""
+
+    submit: Callable[[], bool] | None = None
+
+    def accept(self) -> None:
+        if self.submit is not None and not self.submit():
+            return
+        super().accept()
 
 
 def _form_dialog(dialog: QDialog, name: str, title: str, ok_text: str) -> tuple[QFormLayout, QDialogButtonBox]:
@@ -94,7 +106,7 @@ class IngestDialog(QDialog):
     """What is stated about files before they are ingested: description, digests, markings, acquisition."""
 
     def __init__(self, case: Case, paths: list[Path], default_algorithms: tuple[HashAlgorithm, ...],
-                 parent: QWidget | None = None) -> None:
+                 existing: list[Item] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.paths = list(paths)
         self.case = case
@@ -126,6 +138,11 @@ class IngestDialog(QDialog):
         self.method = _line("e.g. logical copy from seized laptop")
         self.location = _line("Where the evidence was acquired")
         self.seal = _line("Seal / bag number")
+        self.derived_from = QComboBox()
+        self.derived_from.setObjectName("derivedFrom")
+        self.derived_from.addItem("(not derived from another item)", None)
+        for item in existing or []:
+            self.derived_from.addItem(f"{item.exhibit_number} — {item.original_name}", item.id)
         form.addRow("Files and folders:", self.sources)
         form.addRow("Description:", self.description)
         form.addRow("Tags:", self.tags)
@@ -134,6 +151,7 @@ class IngestDialog(QDialog):
         form.addRow("Acquisition method:", self.method)
         form.addRow("Acquisition location:", self.location)
         form.addRow("Seal number:", self.seal)
+        form.addRow("Derived from:", self.derived_from)
 
     def algorithms(self) -> tuple[HashAlgorithm, ...]:
         chosen = [HashAlgorithm.SHA256]
@@ -150,10 +168,11 @@ class IngestDialog(QDialog):
             markings=self.markings_editor.markings(),
             acquisition=Acquisition(method=self.method.text().strip(), location=self.location.text().strip(),
                                     seal_number=self.seal.text().strip()),
+            parent_id=self.derived_from.currentData(),
         )
 
 
-class PhysicalItemDialog(QDialog):
+class PhysicalItemDialog(SubmitDialog):
     """A seized object recorded without content: name, storage location, acquisition details."""
 
     def __init__(self, case: Case, parent: QWidget | None = None) -> None:
@@ -193,7 +212,7 @@ class PhysicalItemDialog(QDialog):
         )
 
 
-class CheckoutDialog(QDialog):
+class CheckoutDialog(SubmitDialog):
     """Hand a physical item over (check-out) or take it back (check-in)."""
 
     def __init__(self, item: Item, checking_in: bool, user_name: str, parent: QWidget | None = None) -> None:
@@ -252,6 +271,9 @@ class ExtractDialog(QDialog):
         row.addWidget(browse)
         self.reason = _line("Required: why this copy is made, e.g. examination with X-Ways")
         self.reason.setObjectName("extractReason")
+        self.problem = QLabel()
+        self.problem.setObjectName("errorLabel")
+        self.problem.setWordWrap(True)
         note = QLabel("The copy is decrypted to plain text on disk and re-hashed after writing; the extraction "
                       "and its reason are recorded in the chain of custody.")
         note.setObjectName("hintLabel")
@@ -260,6 +282,7 @@ class ExtractDialog(QDialog):
         form.addRow("Save as:", row)
         form.addRow("Reason:", self.reason)
         form.addRow(note)
+        form.addRow(self.problem)
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.path.textChanged.connect(self._check)
         self.reason.textChanged.connect(self._check)
@@ -270,7 +293,15 @@ class ExtractDialog(QDialog):
 
     def accept(self) -> None:
         if not self.reason.text().strip() or not self.path.text().strip():
-            return  # refused: an extraction needs a destination and a reason
+            self.problem.setText("An extraction needs a destination file and a reason.")
+            return
+        out = Path(self.path.text().strip()).expanduser()
+        if out.exists() or out.is_symlink():
+            self.problem.setText(f"{out} already exists; choose a new file name (nothing is overwritten).")
+            return
+        if not out.parent.is_dir():
+            self.problem.setText(f"The folder {out.parent} does not exist.")
+            return
         super().accept()
 
     def _browse(self) -> None:
@@ -282,7 +313,7 @@ class ExtractDialog(QDialog):
         dialog.open()
 
 
-class AnnotateDialog(QDialog):
+class AnnotateDialog(SubmitDialog):
     """Edit an item's description, notes, tags and markings; the custody event records old → new."""
 
     def __init__(self, item: Item, parent: QWidget | None = None) -> None:

@@ -462,3 +462,51 @@ def test_progress_message_names_file_bytes_and_throughput() -> None:
     text = ingest_message("disk.img", 512 << 20, 1 << 30, started)
     assert text.startswith("Adding disk.img\n512.0 MiB of 1.0 GiB · ")
     assert text.endswith("MiB/s") and "25" in text  # ~256 MiB/s over the two seconds
+
+
+def test_refused_input_keeps_the_dialog_open(qtbot: QtBot, admin_app: DesktopApp, files: list[Path],
+                                             tmp_path: Path) -> None:
+    session, actions = parts(admin_app)
+    case, tab = select(admin_app, "2026/001")
+    dialog = actions.add_physical()
+    assert isinstance(dialog, PhysicalItemDialog)
+    dialog.name.setText("Samsung S21")
+    dialog.markings_editor.handling.setCurrentIndex(3)  # H3 needs its restriction stated
+    ok(dialog)
+    assert dialog.isVisible() and dialog.name.text() == "Samsung S21"
+    error = next(b for b in dialog.findChildren(QMessageBox) if b.objectName() == "errorDialog")
+    assert "H3" in error.text()
+    assert evidence.list_items(session, case.id) == []
+    error.accept()
+    dialog.markings_editor.handling_text.setText("Only for the joint investigation team")
+    ok(dialog)
+    assert not dialog.isVisible()
+    assert [i.original_name for i in tab.model.items()] == ["Samsung S21"]
+
+    ingest_via_dialog(qtbot, actions, files[1:])
+    existing = tmp_path / "exists.jpg"
+    existing.write_bytes(b"do not overwrite")
+    extract = actions.extract()
+    assert isinstance(extract, ExtractDialog)
+    extract.path.setText(str(existing))
+    extract.reason.setText("court copy")
+    ok(extract)
+    assert extract.isVisible() and "already exists" in extract.problem.text()
+    assert existing.read_bytes() == b"do not overwrite"
+
+
+def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
+    session, actions = parts(admin_app)
+    _case, tab = select(admin_app, "2026/001")
+    ingest_via_dialog(qtbot, actions, files[1:])
+    image = tab.model.item_at(0)
+    dialog = actions.ingest(files[:1])
+    assert isinstance(dialog, IngestDialog)
+    dialog.derived_from.setCurrentIndex(dialog.derived_from.findData(image.id))
+    actions.last_outcome = None
+    ok(dialog)
+    qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
+    carved = tab.current_item()
+    assert carved is not None and carved.parent_id == image.id
+    assert evidence.get_item(session, carved.id).parent_id == image.id
+    assert f"{image.exhibit_number} — photo.jpg" in tab.details.text()
