@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -86,11 +88,12 @@ class MarkingsEditor(QWidget):
             self.handling.addItem(f"{code.value} — {HANDLING_MEANINGS[code]}", code)
         self.handling.setCurrentIndex(list(HandlingCode).index(markings.handling_code))
         self.handling_text = _line("Restriction (required for H3)", markings.handling_text)
-        layout = QHBoxLayout(self)
+        layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.tlp)
-        layout.addWidget(self.handling, 1)
-        layout.addWidget(self.handling_text, 1)
+        layout.addWidget(self.tlp, 0, 0)
+        layout.addWidget(self.handling, 0, 1)
+        layout.addWidget(self.handling_text, 1, 0, 1, 2)
+        layout.setColumnStretch(1, 1)
 
     def markings(self, base: Markings | None = None) -> Markings:
         base = base or Markings()
@@ -369,7 +372,11 @@ class FixityResultDialog(QDialog):
         for row, report in enumerate(sorted(reports, key=lambda r: (r.ok, r.exhibit_number))):
             detail = report.problem or f"SHA-256 {report.actual.get('sha256', '')}"
             for column, text in enumerate((report.exhibit_number, "OK" if report.ok else "MISMATCH", detail)):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                cell = QTableWidgetItem(text)
+                cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                if not report.ok:
+                    cell.setForeground(QColor("#c62828"))
+                self.table.setItem(row, column, cell)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
