@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit, QMessageBox, QProgressDialog, QPushButton
 from pytestqt.qtbot import QtBot
 
-from icspa_desktop.domain.enums import Role
+from icspa_desktop.domain.enums import CaseStatus, Role
 from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.app import DesktopApp
@@ -510,3 +510,21 @@ def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopAp
     assert carved is not None and carved.parent_id == image.id
     assert evidence.get_item(session, carved.id).parent_id == image.id
     assert f"{image.exhibit_number} — photo.jpg" in tab.details.text()
+
+
+def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: QtBot, admin_app: DesktopApp,
+                                                                        files: list[Path]) -> None:
+    session, actions = parts(admin_app)
+    case, tab = select(admin_app, "2026/001")
+    ingest_via_dialog(qtbot, actions, files[:1])
+    assert actions.add_files_action.isEnabled() and tab.table.drops_enabled
+    admin_app.window.browser.update_case(cases.set_status(session, case.id, CaseStatus.CLOSED, "trial over"))
+    assert not actions.add_files_action.isEnabled() and not actions.add_physical_action.isEnabled()
+    assert not tab.table.drops_enabled
+    assert actions.ingest(files[1:]) is None
+
+    with qtbot.waitSignal(admin_app.locked):
+        admin_app.lock()
+    unlock_as(qtbot, admin_app)
+    _case, tab = select(admin_app, "2026/001")
+    assert [i.original_name for i in tab.model.items()] == ["chat-export.txt"]
