@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import cms as acms
@@ -26,6 +27,10 @@ from icspa_desktop.domain.errors import RefusedInput
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
 }
+# signatureAlgorithm of a SignerInfo -> the digest it names (None: given by digestAlgorithm).
+_ECDSA_ALGORITHMS: dict[str, str | None] = {
+    "ecdsa": None, "sha256_ecdsa": "sha256", "sha384_ecdsa": "sha384", "sha512_ecdsa": "sha512",
+}
 MAX_SIGNATURE_BYTES = 1 << 20
 
 
@@ -40,69 +45,119 @@ def sign_detached(content: bytes, certificate: x509.Certificate, private_key: Si
     )
 
 
-def _matches(cert: x509.Certificate, sid: acms.SignerIdentifier) -> bool:
-    if sid.name == "issuer_and_serial_number":
-        issuer = sid.chosen["issuer"].dump()
-        serial = int(sid.chosen["serial_number"].native)
-        return cert.issuer.public_bytes() == issuer and cert.serial_number == serial
-    if sid.name == "subject_key_identifier":
+@dataclass(frozen=True, slots=True)
+class _SignerFields:
+    """Everything verification needs from the SignerInfo, parsed up front into plain values."""
+
+    issuer_der: bytes | None
+    serial: int | None
+    subject_key_id: bytes | None
+    digest_name: str
+    signature_algorithm: str
+    message_digest: bytes | None
+    content_type: str | None
+    signed_attrs_der: bytes
+    signature: bytes
+
+
+def _matches(cert: x509.Certificate, fields: _SignerFields) -> bool:
+    if fields.issuer_der is not None:
+        return cert.issuer.public_bytes() == fields.issuer_der and cert.serial_number == fields.serial
+    if fields.subject_key_id is not None:
         try:
             ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
         except x509.ExtensionNotFound:
             return False
-        return bool(ski == sid.chosen.native)
+        return bool(ski == fields.subject_key_id)
     return False
+
+
+def _parse(untrusted: bytes) -> _SignerFields:
+    """The one SignerInfo of a detached SignedData; RefusedInput for anything else or anything damaged.
+
+    asn1crypto parses lazily, so every field is read here, inside one guard, never later.
+    """
+    try:
+        info = acms.ContentInfo.load(untrusted)
+        if info["content_type"].native != "signed_data":
+            raise RefusedInput("That CMS structure is not a signature (not SignedData).")
+        signed = info["content"]
+        signer_infos = list(signed["signer_infos"])
+        if signed["encap_content_info"]["content"].native is not None:
+            raise RefusedInput("The CMS signature is not detached (it embeds content).")
+        if len(signer_infos) != 1:
+            raise RefusedInput(f"The CMS signature has {len(signer_infos)} signers; exactly one is expected.")
+        signer = signer_infos[0]
+        sid = signer["sid"]
+        issuer_der = serial = ski = None
+        expected_version = "v1" if sid.name == "issuer_and_serial_number" else "v3"  # RFC 5652 §5.3
+        if signer["version"].native != expected_version:
+            raise RefusedInput("The CMS SignerInfo has the wrong version for its signer identifier.")
+        if sid.name == "issuer_and_serial_number":
+            issuer_der = sid.chosen["issuer"].dump()
+            serial = int(sid.chosen["serial_number"].native)
+        elif sid.name == "subject_key_identifier":
+            ski = bytes(sid.chosen.native)
+        for algorithm in (signer["digest_algorithm"], signer["signature_algorithm"]):
+            # Parameters are absent or NULL for SHA-2, ECDSA and Ed25519; anything else is damage.
+            if algorithm["parameters"].dump() not in (b"", b"\x05\x00"):
+                raise RefusedInput("The CMS signature has unexpected algorithm parameters.")
+        signed_attrs = signer["signed_attrs"]
+        if not signed_attrs:
+            raise RefusedInput("The CMS signature has no signed attributes; it is refused.")
+        message_digest = content_type = None
+        for attr in signed_attrs:
+            kind = attr["type"].native
+            if kind == "message_digest":
+                if message_digest is not None or len(attr["values"]) != 1:
+                    raise RefusedInput("The CMS signature carries more than one message digest.")
+                message_digest = bytes(attr["values"][0].native)
+            elif kind == "content_type":
+                content_type = str(attr["values"][0].native)
+        return _SignerFields(
+            issuer_der=issuer_der, serial=serial, subject_key_id=ski,
+            digest_name=str(signer["digest_algorithm"]["algorithm"].native),
+            signature_algorithm=str(signer["signature_algorithm"]["algorithm"].native), message_digest=message_digest,
+            content_type=content_type,
+            # The signature covers the attributes' DER as a SET OF (tag 0x31), not as [0] IMPLICIT.
+            signed_attrs_der=b"\x31" + signed_attrs.dump()[1:], signature=bytes(signer["signature"].native),
+        )
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+        raise RefusedInput("That is not a CMS signature (cannot parse the SignedData).") from None
 
 
 def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509.Certificate],
                     at: datetime | None = None) -> x509.Certificate:
-    """The trusted certificate that made ``signature_der`` over ``content``; RefusedInput otherwise."""
-    untrusted = signature_der
-    if len(untrusted) > MAX_SIGNATURE_BYTES:
+    """The trusted certificate that made ``signature_der`` over ``content``; RefusedInput otherwise.
+
+    Trust is exact pinning: the signer must be one of ``trusted`` (our own certificates, or partners'
+    confirmed by fingerprint); certificates carried inside the signature are ignored.
+    ``at`` (default now) is the time at which the certificate must have been valid.
+    """
+    if len(signature_der) > MAX_SIGNATURE_BYTES:
         raise RefusedInput("The signature file is too large to be a CMS signature.")
-    try:
-        info = acms.ContentInfo.load(untrusted)
-        if info["content_type"].native != "signed_data":
-            raise ValueError("not signed data")
-        signed = info["content"]
-        signer_infos = list(signed["signer_infos"])
-        encapsulated = signed["encap_content_info"]["content"].native
-    except (ValueError, TypeError, KeyError):
-        raise RefusedInput("That is not a CMS signature (cannot parse the SignedData).") from None
-    if encapsulated is not None:
-        raise RefusedInput("The CMS signature is not detached (it embeds content).")
-    if len(signer_infos) != 1:
-        raise RefusedInput(f"The CMS signature has {len(signer_infos)} signers; exactly one is expected.")
-    signer = signer_infos[0]
-    cert = next((c for c in trusted if _matches(c, signer["sid"])), None)
+    fields = _parse(signature_der)
+    cert = next((c for c in trusted if _matches(c, fields)), None)
     if cert is None:
         raise RefusedInput("The signature was made by an unknown certificate (not a trusted agency key).")
-    digest_name = signer["digest_algorithm"]["algorithm"].native
-    if digest_name not in _HASHES:
-        raise RefusedInput(f"The signature uses an unsupported digest algorithm {digest_name!r}.")
-    signed_attrs = signer["signed_attrs"]
-    if not signed_attrs:
-        raise RefusedInput("The CMS signature has no signed attributes; it is refused.")
-    message_digest = None
-    content_type = None
-    for attr in signed_attrs:
-        if attr["type"].native == "message_digest":
-            message_digest = attr["values"][0].native
-        elif attr["type"].native == "content_type":
-            content_type = attr["values"][0].native
-    if content_type != "data":
+    if fields.digest_name not in _HASHES:
+        raise RefusedInput(f"The signature uses an unsupported digest algorithm {fields.digest_name!r}.")
+    if fields.content_type != "data":
         raise RefusedInput("The CMS signature does not cover plain data content.")
-    if message_digest != hashlib.new(digest_name, content).digest():
+    if fields.message_digest != hashlib.new(fields.digest_name, content).digest():
         raise RefusedInput("The signed content does not match: it was changed after signing.")
-    # The signature covers the DER encoding of the attributes as a SET OF (tag 0x31), not [0] IMPLICIT.
-    to_verify = b"\x31" + signed_attrs.dump()[1:]
-    signature = signer["signature"].native
     public = cert.public_key()
+    algorithm = fields.signature_algorithm
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        if algorithm not in _ECDSA_ALGORITHMS or _ECDSA_ALGORITHMS[algorithm] not in (None, fields.digest_name):
+            raise RefusedInput(f"The signature algorithm {algorithm!r} does not fit the signer's ECDSA key.")
+    elif isinstance(public, ed25519.Ed25519PublicKey) and algorithm != "ed25519":
+        raise RefusedInput(f"The signature algorithm {algorithm!r} does not fit the signer's Ed25519 key.")
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, to_verify, ec.ECDSA(_HASHES[digest_name]()))
+            public.verify(fields.signature, fields.signed_attrs_der, ec.ECDSA(_HASHES[fields.digest_name]()))
         elif isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(signature, to_verify)
+            public.verify(fields.signature, fields.signed_attrs_der)
         else:
             raise RefusedInput("The signing certificate's key type is not accepted.")
     except InvalidSignature:

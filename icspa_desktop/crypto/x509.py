@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -65,7 +66,11 @@ def key_description(public_key: object) -> str:
 
 def check_key_type(cert: x509.Certificate) -> None:
     """Partners' and our certificates must use P-384, P-256 or Ed25519."""
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise RefusedInput("The certificate's public key is of an unknown or damaged type; only ECDSA P-384, "
+                           "P-256 or Ed25519 keys are accepted.") from None
     if isinstance(key, ed25519.Ed25519PublicKey):
         return
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ACCEPTED_CURVES:

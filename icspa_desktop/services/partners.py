@@ -72,7 +72,7 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
         raise RefusedInput(f"That file is too large to be an agency card ({len(untrusted_data)} bytes).")
     try:
         untrusted = json.loads(untrusted_data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise RefusedInput("That file is not an agency card (not JSON).") from None
     if not isinstance(untrusted, dict) or untrusted.get("format") != CARD_FORMAT:
         raise RefusedInput("That file is not an ICSPA agency card.")
