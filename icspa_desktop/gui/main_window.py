@@ -20,6 +20,7 @@ from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.gui.agency_actions import AgencyActions
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.ops import show_error
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.custody = CustodyActions(self)  # Custody menu, reports, users (gui/report_actions.py)
         self.add_case_tab("Custody", self.custody.tab_factory)
+        self.agency = AgencyActions(self)  # Agency menu: identity and partners (gui/agency_actions.py)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -102,6 +104,7 @@ class MainWindow(QMainWindow):
         case_menu.addSeparator()
         case_menu.addActions([self.find_action, self.refresh_action])
         menu.addMenu(self.custody.menu())
+        menu.addMenu(self.agency.menu())
         menu.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -174,6 +177,7 @@ class MainWindow(QMainWindow):
         closed = case is not None and case.status is CaseStatus.CLOSED
         self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
         self.custody.update_actions()
+        self.agency.update_actions()
 
     # ---- case actions --------------------------------------------------------------
     def refresh(self) -> None:

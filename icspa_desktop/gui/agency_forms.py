@@ -1,0 +1,253 @@
+"""Small forms of the agency pages: identity fields, replace the identity, import a CA-issued certificate.
+
+Also the few widget helpers the agency and partner dialogs share (monospace fingerprint label, file picker row).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from icspa_desktop.domain.agency import AgencyIdentity
+from icspa_desktop.domain.errors import IcspaError, UsageError
+from icspa_desktop.gui.passphrase_dialog import password_edit
+from icspa_desktop.services import agency
+from icspa_desktop.services.session import Session
+
+PEM_CERT_FILTER = "PEM certificate (*.pem *.crt *.cer);;All files (*)"
+
+
+# ---- shared helpers ------------------------------------------------------------------------------------
+def mono_font(points: int = 0, bold: bool = False) -> QFont:
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    font.setStyleHint(QFont.StyleHint.Monospace)
+    if points:
+        font.setPointSize(points)
+    font.setBold(bold)
+    return font
+
+
+def fingerprint_label(name: str, text: str = "") -> QLabel:
+    """The fingerprint as partners compare it: large monospace, selectable, framed."""
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setFont(mono_font(17, bold=True))
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setFrameShape(QFrame.Shape.StyledPanel)
+    label.setMargin(10)
+    label.setAutoFillBackground(True)
+    return label
+
+
+def value_label(text: str = "", mono: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if mono:
+        label.setFont(mono_font())
+    return label
+
+
+def error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("errorLabel")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def show_message(label: QLabel, message: str) -> None:
+    label.setText(message)
+    label.setVisible(bool(message))
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes (enough for the service to say the file is too large)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+class FilePicker(QWidget):
+    """A path field with a Browse… button (non-native open dialog, so it closes with its window on lock)."""
+
+    def __init__(self, name: str, title: str, name_filter: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._title, self._filter = title, name_filter
+        self.edit = QLineEdit()
+        self.edit.setObjectName(name)
+        browse = QPushButton("&Browse…")
+        browse.setAutoDefault(False)
+        browse.clicked.connect(self.browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(browse)
+
+    def browse(self) -> QFileDialog:
+        dialog = QFileDialog(self.window(), self._title, str(Path.home()), self._filter)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.edit.setText)
+        dialog.open()
+        return dialog
+
+    def path(self) -> Path | None:
+        text = self.edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+
+# ---- identity fields ------------------------------------------------------------------------------------
+class IdentityForm(QWidget):
+    """Name, ISO country, unit, contact."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = QLineEdit()
+        self.name.setObjectName("agencyName")
+        self.name.setPlaceholderText("e.g. Politie Landelijke Eenheid")
+        self.country = QLineEdit()
+        self.country.setObjectName("agencyCountry")
+        self.country.setMaxLength(2)
+        self.country.setPlaceholderText("ISO 3166, e.g. NL")
+        self.country.setMaximumWidth(120)
+        self.unit = QLineEdit()
+        self.unit.setObjectName("agencyUnit")
+        self.contact = QLineEdit()
+        self.contact.setObjectName("agencyContact")
+        self.contact.setPlaceholderText("desk e-mail or phone partners may call")
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Agency &name", self.name)
+        form.addRow("&Country", self.country)
+        form.addRow("&Unit", self.unit)
+        form.addRow("C&ontact", self.contact)
+
+    def fill(self, name: str, country: str, unit: str, contact: str) -> None:
+        for edit, value in ((self.name, name), (self.country, country), (self.unit, unit),
+                            (self.contact, contact)):
+            edit.setText(value)
+
+    def create_identity(self, session: Session) -> AgencyIdentity:
+        return agency.create_identity(session, self.name.text(), self.country.text(), self.unit.text().strip(),
+                                      self.contact.text().strip())
+
+
+class ReplaceIdentityDialog(QDialog):
+    """New key, certificate and age identity, after a warning the user must acknowledge; emits ``replaced``."""
+
+    replaced = Signal(object)
+
+    def __init__(self, session: Session, current: AgencyIdentity, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("replaceIdentityDialog")
+        self.setWindowTitle("Replace agency identity")
+        self.setMinimumWidth(520)
+        self._session = session
+        warning = QLabel(
+            "<b>This creates a new signing key, certificate and age key.</b><br>Every partner agency that "
+            "trusts your current card must import your new card before it can send to you or accept your "
+            "bundles. Export the new card afterwards and confirm its fingerprint with each partner; the new "
+            "card is also signed by the current key, so partners can accept it as its successor.")
+        warning.setWordWrap(True)
+        self.form = IdentityForm()
+        self.form.fill(current.name, current.country, current.unit, current.contact)
+        self.understood = QCheckBox("I understand that partners need my new card")
+        self.understood.setObjectName("understoodCheck")
+        self.error = error_label()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.replace_button = buttons.addButton("&Replace identity", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.replace_button.setEnabled(False)
+        self.understood.toggled.connect(self.replace_button.setEnabled)
+        buttons.accepted.connect(self.attempt)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(warning)
+        layout.addWidget(self.form)
+        layout.addWidget(self.understood)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def attempt(self) -> None:
+        if not self.understood.isChecked():
+            return
+        try:
+            identity = self.form.create_identity(self._session)
+        except IcspaError as exc:
+            show_message(self.error, str(exc))
+            return
+        self.replaced.emit(identity)
+        self.accept()
+
+
+class ImportCertificateDialog(QDialog):
+    """Use a key and certificate issued by the agency's CA: PKCS#12, or a PEM key plus a PEM certificate."""
+
+    imported = Signal(object)
+
+    def __init__(self, session: Session, contact: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("importCertificateDialog")
+        self.setWindowTitle("Import agency certificate")
+        self.setMinimumWidth(560)
+        self._session = session
+        intro = QLabel("Replaces the agency identity with a key and certificate issued by your agency's CA "
+                       "(ECDSA P-384 or P-256). Partners need your new card afterwards.")
+        intro.setWordWrap(True)
+        self.key_file = FilePicker("keyFile", "Key file", "PKCS#12 or PEM key (*.p12 *.pfx *.pem *.key);;All files (*)")
+        self.cert_file = FilePicker("certFile", "Certificate file", PEM_CERT_FILTER)
+        self.password = password_edit("keyPassword")
+        self.contact = QLineEdit(contact)
+        self.contact.setObjectName("agencyContact")
+        form = QFormLayout()
+        form.addRow("&Key (PKCS#12 or PEM)", self.key_file)
+        form.addRow("&Certificate (PEM key only)", self.cert_file)
+        form.addRow("&Password of the key", self.password)
+        form.addRow("C&ontact", self.contact)
+        self.error = error_label()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = buttons.addButton("&Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.attempt)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.finished.connect(lambda _result: self.password.clear())
+
+    def attempt(self) -> None:
+        key_path, cert_path = self.key_file.path(), self.cert_file.path()
+        try:
+            if key_path is None:
+                raise UsageError("Choose the key file (PKCS#12 or PEM).")
+            key_data = read_small_file(key_path, 1024 * 1024)
+            cert_data = read_small_file(cert_path, 1024 * 1024) if cert_path else None
+            password = self.password.text().encode() or None
+            identity = agency.import_identity(self._session, key_data, password, cert_data,
+                                              self.contact.text().strip())
+        except IcspaError as exc:
+            show_message(self.error, str(exc))
+            return
+        self.imported.emit(identity)
+        self.accept()
