@@ -6,6 +6,7 @@ replace or import the identity. The slow parts (PDF layout, fsync'd writes) run 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -53,11 +54,13 @@ def _file_stem(name: str) -> str:
 
 def identity_rows(identity: AgencyIdentity) -> dict[str, str]:
     cert = identity.certificate
+    ended = cert.not_valid_after_utc < datetime.now(UTC)
+    expired = " — EXPIRED: an administrator replaces the identity" if ended else ""
     return {
         "Agency": identity.name, "Country": identity.country, "Unit": identity.unit or "—",
         "Contact": identity.contact or "—", "Certificate subject": certs.subject_text(cert),
         "Certificate serial": format(cert.serial_number, "X"),
-        "Valid": f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} (UTC)",
+        "Valid": f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} (UTC){expired}",
         "Key": certs.key_description(cert.public_key()), "Certificate SHA-256": certs.sha256_fingerprint(cert),
         "age recipient": identity.age_recipient,
     }
@@ -237,8 +240,9 @@ class AgencyDialog(QDialog):
         show_message(self.error, error_text(exc))
 
     # ---- actions ---------------------------------------------------------------------------------
-    def _save_dialog(self, title: str, suggested: str, name_filter: str) -> QFileDialog:
+    def _save_dialog(self, title: str, suggested: str, name_filter: str, suffix: str) -> QFileDialog:
         dialog = QFileDialog(self, title, str(Path.home() / suggested), name_filter)
+        dialog.setDefaultSuffix(suffix)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
@@ -250,7 +254,7 @@ class AgencyDialog(QDialog):
         if self.identity is None or not self._can_sign or self.busy:
             return None
         dialog = self._save_dialog("Export agency card", _file_stem(self.identity.name) + CARD_SUFFIX,
-                                   f"Agency cards (*{CARD_SUFFIX});;All files (*)")
+                                   f"Agency cards (*{CARD_SUFFIX});;All files (*)", CARD_SUFFIX[1:])
         dialog.fileSelected.connect(lambda name: self.export_card_to(Path(name)) if name else None)
         return dialog
 
@@ -283,7 +287,7 @@ class AgencyDialog(QDialog):
         if self.identity is None or not self._can_sign or self.busy:
             return None
         dialog = self._save_dialog("Save printable agency card", _file_stem(self.identity.name) + "-card.pdf",
-                                   "PDF documents (*.pdf)")
+                                   "PDF documents (*.pdf)", "pdf")
         dialog.fileSelected.connect(lambda name: self.print_card_to(Path(name)) if name else None)
         return dialog
 
@@ -293,6 +297,8 @@ class AgencyDialog(QDialog):
         if signed is None:
             return None
         card, identity = signed
+        if pdf_path.suffix.lower() != ".pdf":  # never let the PDF and its card file share one name
+            pdf_path = pdf_path.with_name(pdf_path.name + ".pdf")
         card_path = pdf_path.with_suffix(CARD_SUFFIX)
         self._started(f"Producing the printable card {pdf_path}…")
 

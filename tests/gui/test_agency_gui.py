@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import shiboken6
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
@@ -127,6 +128,12 @@ def test_print_card_writes_a_pdf_and_the_card_it_describes(qtbot: QtBot, desktop
     assert b"%%EOF" in data[-64:]
     card = partners.read_card(pdf.with_suffix(".icspa-card").read_bytes())
     assert card.fingerprint == dialog.fingerprint.text()
+    # A name without .pdf still gets a PDF and a separate card file (never one overwriting the other).
+    with qtbot.waitSignal(dialog.card_printed, timeout=20_000) as signal:
+        dialog.print_card_to(tmp_path / "paper")
+    assert signal.args == [str(tmp_path / "paper.pdf")]
+    assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF-")
+    partners.read_card((tmp_path / "paper.icspa-card").read_bytes())
 
 
 def test_vault_without_identity_shows_the_message_and_an_admin_creates_one(
@@ -275,6 +282,21 @@ def test_import_card_needs_the_fingerprint_typed_from_out_of_band(qtbot: QtBot, 
     again.trust()
     assert "already known" in again.error.text()
     assert len(partners.list_partners(session)) == 1
+
+
+def test_enter_compares_but_never_trusts_in_the_same_key_press(qtbot: QtBot, desktop: DesktopApp,
+                                                                 bka: OtherAgency) -> None:
+    unlock_as(qtbot, desktop)
+    importer = open_partners(desktop).import_card()
+    assert importer is not None
+    assert importer.load_file(bka.card_path)
+    importer.typed.setText(bka.fingerprint)
+    qtbot.keyClick(importer.typed, Qt.Key.Key_Return)
+    assert importer.page() == CardImportDialog.MATCHED
+    assert partners.list_partners(session_of(desktop)) == []
+    with qtbot.waitSignal(importer.imported, timeout=5_000):
+        qtbot.keyClick(importer.next_button, Qt.Key.Key_Return)
+    assert len(partners.list_partners(session_of(desktop))) == 1
 
 
 def test_add_partner_without_the_app(qtbot: QtBot, desktop: DesktopApp, bka: OtherAgency, tmp_path: Path) -> None:
