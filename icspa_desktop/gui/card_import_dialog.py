@@ -68,7 +68,7 @@ class CardImportDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("cardImportDialog")
         self.setWindowTitle("Import partner agency card")
-        self.resize(700, 600)
+        self.resize(700, 480)
         self._session: Session | None = session
         self._untrusted_data = b""
         self.card: VerifiedCard | None = None
