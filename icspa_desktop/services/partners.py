@@ -239,19 +239,27 @@ def get_partner(session: Session, ref: str) -> Partner:
 
 
 def revoke_partner(session: Session, ref: str, reason: str) -> Partner:
+    """Stop trusting a partner: its current key and any other non-superseded key of the same agency.
+
+    Naming a superseded (older) key revokes only that key, e.g. when a partner reports an old key lost.
+    """
     session.require(Permission.MANAGE_PARTNERS, attempted=f"revoke partner {ref}")
     if not reason.strip():
         raise UsageError("Revoking a partner needs a reason.")
     partner = get_partner(session, ref)
     if partner.status is PartnerStatus.REVOKED:
         raise UsageError(f"Partner {partner.name} is already revoked.")
+    lineage = "" if partner.status is PartnerStatus.SUPERSEDED else partner.lineage
     with session.transaction() as conn:
-        conn.execute("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE (lineage = ?"
-                     " AND status != 'superseded') OR id = ?",
-                     (str(PartnerStatus.REVOKED), reason.strip(), _now(), partner.lineage, partner.id))
+        revoked = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM partners WHERE (lineage = ? AND status = 'active') OR id = ? ORDER BY created_at",
+            (lineage, partner.id)).fetchall()]
+        conn.executemany("UPDATE partners SET status = ?, status_reason = ?, status_changed_at = ? WHERE id = ?",
+                         [(str(PartnerStatus.REVOKED), reason.strip(), _now(), pid) for pid in revoked])
         session.record(EventDraft(CustodyAction.PARTNER_REVOKED, purpose=reason.strip(),
                                   counterparty=f"{partner.name} ({partner.country})",
-                                  details={"partner_id": partner.id, "fingerprint": partner.fingerprint}))
+                                  details={"partner_id": partner.id, "fingerprint": partner.fingerprint,
+                                           "revoked_ids": revoked}))
     return get_partner(session, partner.id)
 
 

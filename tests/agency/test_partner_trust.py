@@ -227,7 +227,11 @@ def test_key_rotation_accepts_successor(session_a: Session, session_b: Session) 
     assert partners.get_partner_for_sending(session_b, old.name).id == second.id
     with pytest.raises(RefusedInput, match="replaced by a newer one"):
         partners.find_partner_by_certificate(session_b, old.certificate)
-    # Revoking the partner revokes its current key.
+    # Revoking only the old key (reported lost) leaves the new one usable.
+    partners.revoke_partner(session_b, first.id, "old key lost")
+    assert partners.get_partner(session_b, first.id).status is PartnerStatus.REVOKED
+    assert partners.get_partner_for_sending(session_b, second.id).id == second.id
+    # Revoking the partner by name revokes its current key.
     partners.revoke_partner(session_b, old.name, "agency dissolved")
     with pytest.raises(RefusedInput, match="revoked"):
         partners.get_partner_for_sending(session_b, second.id)
