@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import pty
+import select
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +189,65 @@ def test_missing_vault_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("--vault", str(tmp_path / "nowhere"), "--user", "a", "case", "list",
                      env={"ICSPA_PASSPHRASE": "whatever-123"})
     assert result.returncode == 5 and "No vault at" in result.stderr and _one_line(result.stderr)
+
+
+def _run_on_terminal(args: list[str], env: dict[str, str], answers: dict[str, str]) -> tuple[int, str]:
+    """Run ``icspa`` with a pseudo-terminal as its controlling terminal, answering prompts as they appear."""
+    full_env = dict(os.environ) | env
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the CLI, with the pty as stdin/stdout/stderr and /dev/tty
+        os.execve(sys.executable, [sys.executable, "-m", "icspa_desktop", *args], full_env)
+    seen, pending = b"", dict(answers)
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        assert ready, f"no output from the CLI; so far: {seen!r}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        for prompt in list(pending):  # answer each prompt once, when the last line starts with it
+            if seen.rsplit(b"\n", 1)[-1].lstrip().startswith(prompt.encode()):
+                os.write(fd, pending.pop(prompt).encode() + b"\n")
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_user_add_prompts_twice_on_a_terminal(vault: VaultInfo, env: dict[str, str]) -> None:
+    code, output = _run_on_terminal(
+        ["user", "add", "prompted", "--role", "investigator", "--display-name", "Pat Prompted"], env,
+        {"Enter the": "typed-at-the-prompt", "Repeat the": "typed-at-the-prompt"})
+    assert code == 0, output
+    assert "typed-at-the-prompt" not in output  # not echoed
+    unlock(vault.path, "prompted", "typed-at-the-prompt").lock()
+    # Two different entries: refused, nothing added.
+    code, output = _run_on_terminal(
+        ["user", "add", "mistyped", "--role", "investigator"], env,
+        {"Enter the": "first-entry-1234", "Repeat the": "second-entry-5678"})
+    assert code == 2 and "differ" in output
+    with vault.session() as s:
+        assert "mistyped" not in {u.name for u in users.list_users(s)}
+
+
+def _tables(conn: object, skip: set[str]) -> dict[str, list[tuple[object, ...]]]:
+    names = [r[0] for r in conn.execute(  # type: ignore[attr-defined]
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {n: conn.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall()  # type: ignore[attr-defined]
+            for n in sorted(names) if n not in skip}
+
+
+def test_passwd_changes_nothing_in_the_database_but_the_event(vault: VaultInfo, env: dict[str, str]) -> None:
+    with vault.session() as s:
+        before = _tables(s.conn, {"custody_events"})
+        n_events = events.count(s.conn)
+    inv = env | {"ICSPA_USER": NAMES[Role.INVESTIGATOR], "ICSPA_PASSPHRASE": PASSPHRASES[Role.INVESTIGATOR],
+                 "ICSPA_NEW_PASSPHRASE": "ivan-new-passphrase"}
+    assert run_cli("user", "passwd", env=inv).returncode == 0
+    with vault.session() as s:
+        assert _tables(s.conn, {"custody_events"}) == before
+        log = events.list_events(s.conn)
+        assert len(log) == n_events + 1 and log[-1].action == CustodyAction.PASSPHRASE_CHANGED
+        assert log[-1].body["actor"]["name"] == NAMES[Role.INVESTIGATOR]

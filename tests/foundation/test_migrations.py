@@ -17,7 +17,7 @@ from icspa_desktop.vault import db
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
 
-FIXTURE = Path(__file__).resolve().parent.parent / "data" / "vault-schema1"
+FIXTURE = Path(__file__).resolve().parent.parent / "data" / "vault-v1" / "vault"
 
 
 def _bump(conn: db.Connection) -> None:
@@ -60,9 +60,19 @@ def test_failed_migration_step_rolls_back(vault: VaultInfo) -> None:
         assert s.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
 
 
-def test_schema1_fixture_vault_opens_and_migrates(tmp_path: Path) -> None:
+def _copy_as_checked_out(source: Path, target: Path) -> None:
+    """Copy the fixture as a fresh git checkout has it: only the files, modes 0644/0755, no empty dirs."""
+    target.mkdir(mode=0o755)
+    for name in ("vault.json", "keyslots.json", "metadata.db"):
+        shutil.copyfile(source / name, target / name)
+        (target / name).chmod(0o644)
+
+
+def test_v1_fixture_vault_opens_and_migrates(tmp_path: Path) -> None:
     path = tmp_path / "old"
-    shutil.copytree(FIXTURE, path)
+    _copy_as_checked_out(FIXTURE, path)
+    with unlock(path, "admin", "fixture-admin-pass", migrations=MIGRATIONS[:1]) as s:
+        assert schema_version(s.conn) == 1  # really a schema-1 vault; nothing migrated yet
     with unlock(path, "admin", "fixture-admin-pass") as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
         found = {c.number: c for c in cases.list_cases(s)}
