@@ -1,4 +1,8 @@
-"""``python -m bench [NAME ...] [-- ARGS]``: run the named benchmarks (``vault`` → bench/bench_vault.py), or all."""
+"""``python -m bench [NAME ...] [[--] OPTIONS]``: run the named benchmarks (``vault`` → bench/bench_vault.py), or all.
+
+Every ``bench/bench_*.py`` module is found by its file name and exposes ``main(argv) -> int``; the options
+(e.g. ``python -m bench vault --cases 1000``) are passed to each benchmark that runs.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,9 @@ def _header() -> None:
 
 
 def main(argv: list[str]) -> int:
-    names, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    # Names come first; the options after them (or after "--") go to every benchmark that runs.
+    cut = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, extra = argv[:cut], argv[cut + 1 :] if argv[cut : cut + 1] == ["--"] else argv[cut:]
     known = _available()
     unknown = [n for n in names if n not in known]
     if unknown:
