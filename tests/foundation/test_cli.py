@@ -148,6 +148,8 @@ def test_recovery_sets_new_passphrase_and_key(vault: VaultInfo, env: dict[str, s
                      env={"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN,
                           "ICSPA_NEW_PASSPHRASE": "recovered-passphrase"})
     assert result.returncode == 0, result.stderr
+    with pytest.raises(AuthenticationError):
+        unlock(vault.path, ADMIN, ADMIN_PASS)  # the forgotten passphrase no longer opens anything
     with unlock(vault.path, ADMIN, "recovered-passphrase") as s:
         assert s.user.signing_public_key != old_key
         log = events.list_events(s.conn)

@@ -15,7 +15,7 @@ from icspa_desktop.services import cases, custody
 from icspa_desktop.services.session import unlock
 from icspa_desktop.vault import db
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
-from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "vault-v1" / "vault"
 
@@ -42,8 +42,18 @@ def test_vault_opens_after_a_schema_bump(vault: VaultInfo) -> None:
     with unlock(vault.path, ADMIN, ADMIN_PASS, migrations=bumped) as s:
         assert s.conn.execute("SELECT count(*) FROM migration_probe").fetchone()[0] == 1
     # The program that does not know version latest+1 refuses, clearly, and changes nothing.
+    before = _snapshot(vault.path)
     with pytest.raises(VaultError, match="newer than this program knows"):
         unlock(vault.path, ADMIN, ADMIN_PASS)
+    cli = run_cli("case", "list", env={"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN,
+                                       "ICSPA_PASSPHRASE": ADMIN_PASS})
+    assert cli.returncode == 5 and len(cli.stderr.strip().splitlines()) == 1
+    assert "newer than this program knows" in cli.stderr
+    assert _snapshot(vault.path) == before
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_failed_migration_step_rolls_back(vault: VaultInfo) -> None:
