@@ -82,7 +82,7 @@ _keep_alive: list[Any] = []
 
 def _hook_sqlite() -> None:
     """Route SQLCipher's own file writes through ``_step`` (statically linked in the sqlcipher3 module)."""
-    import sqlcipher3._sqlite3 as native  # type: ignore[import-not-found]
+    import sqlcipher3._sqlite3 as native
 
     lib = ctypes.CDLL(native.__file__)
     lib.sqlite3_vfs_find.restype = ctypes.POINTER(_Vfs)

@@ -52,11 +52,17 @@ def _assert_clean(files: list[Path]) -> None:
 
 
 def test_vault_permissions_are_owner_only(vault: VaultInfo) -> None:
-    with vault.session():
-        pass
-    root_mode = stat.S_IMODE(vault.path.stat().st_mode)
-    assert root_mode == 0o700
-    for path in vault.path.rglob("*"):
+    with vault.session() as session:
+        cases.create_case(session, CaseFields(number="P-1", title="Permissions"))
+        names = {p.name for p in vault.path.iterdir()}
+        assert {"metadata.db-wal", "metadata.db-shm", "vault.lock", "keyslots.json", "vault.json"} <= names
+        _assert_owner_only(vault.path)
+    _assert_owner_only(vault.path)
+
+
+def _assert_owner_only(root: Path) -> None:
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    for path in root.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         expected = 0o700 if path.is_dir() else 0o600
         assert mode == expected, f"{path} has mode {oct(mode)}"
