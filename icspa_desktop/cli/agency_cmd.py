@@ -21,10 +21,10 @@ def register(groups: Any) -> None:
     sub.required = True
 
     init = sub.add_parser("init", help="create (or replace) the agency identity: P-384 certificate + age key")
-    init.add_argument("--name", required=True)
-    init.add_argument("--country", required=True, help="ISO 3166 two-letter code")
-    init.add_argument("--unit", default="")
-    init.add_argument("--contact", default="")
+    init.add_argument("--name", default="", help="agency name (default: the current one)")
+    init.add_argument("--country", default="", help="ISO 3166 two-letter code (default: the current one)")
+    init.add_argument("--unit", default=None, help="default: the current one")
+    init.add_argument("--contact", default=None, help="default: the current one")
     init.add_argument("--days", type=int, default=certs.DEFAULT_VALIDITY_DAYS, help="certificate validity")
     init.set_defaults(handler=_init)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.services import partners
@@ -22,6 +23,10 @@ def register(groups: Any) -> None:
                      help="the fingerprint the partner told you out of band (phone, letter); may be left out "
                      "only for a successor card signed by the partner's previous, still trusted key")
     imp.set_defaults(handler=_import)
+
+    inspect = sub.add_parser("inspect", help="check a card and show its fingerprint, without trusting it")
+    inspect.add_argument("card", metavar="CARD")
+    inspect.set_defaults(handler=_inspect)
 
     add = sub.add_parser("add", help="add a partner that has no copy of this application")
     add.add_argument("--name", required=True)
@@ -59,8 +64,24 @@ def _human(p: Partner) -> list[str]:
 
 def _import(ctx: CliContext) -> int:
     partner = partners.import_card(ctx.session(), _read(ctx.args.card), ctx.args.confirm_fingerprint)
-    ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} ({partner.country}) trusted.",
+    what = ("new key accepted as the successor of its previous key" if partner.lineage != partner.id
+            else "trusted")
+    ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} ({partner.country}) {what}.",
                                                          *_human(partner)])
+    return 0
+
+
+def _inspect(ctx: CliContext) -> int:
+    session = ctx.session()
+    card = partners.read_card(_read(ctx.args.card))
+    successor = partners.successor_of(session, card)
+    data = {**{k: v for k, v in card.body.items() if k != "certificate"}, "fingerprint": card.fingerprint,
+            "card_expires": card.expires.isoformat(), "certificate_subject": certs.subject_text(card.certificate),
+            "certificate_sha256": certs.sha256_fingerprint(card.certificate),
+            "successor_of": successor.id if successor else None}
+    notes = [f"Signed by the trusted key of partner {successor.name}: importing it replaces that key."
+             if successor else "Compare the fingerprint with the partner (phone, letter) before importing it."]
+    ctx.emit(data, lambda: [f"{key:>20}: {value}" for key, value in data.items()] + notes)
     return 0
 
 

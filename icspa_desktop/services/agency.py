@@ -97,14 +97,24 @@ def _check_identity_fields(name: str, country: str) -> tuple[str, str]:
 def new_self_signed(name: str, country: str, unit: str = "",
                     validity_days: int = certs.DEFAULT_VALIDITY_DAYS) -> tuple[certs.SigningKey, x509.Certificate]:
     name, country = _check_identity_fields(name, country)
+    if not 1 <= validity_days <= 20 * 366:
+        raise UsageError(f"A certificate validity of {validity_days} days is out of range (1 to 7320).")
     signing_key = certs.generate_key()
     return signing_key, certs.self_signed(signing_key, name, country, unit, validity_days)
 
 
-def create_identity(session: Session, name: str, country: str, unit: str = "", contact: str = "",
+def create_identity(session: Session, name: str = "", country: str = "", unit: str | None = None,
+                    contact: str | None = None,
                     validity_days: int = certs.DEFAULT_VALIDITY_DAYS) -> AgencyIdentity:
-    """Generate a P-384 key, a self-signed certificate and an age identity; replaces any current one."""
+    """Generate a P-384 key, a self-signed certificate and an age identity; replaces any current one.
+
+    An empty ``name``/``country`` and a ``None`` ``unit``/``contact`` keep the current agency settings.
+    """
     session.require(Permission.MANAGE_AGENCY, attempted="create the agency identity")
+    name = name or setting(session.conn, "agency.name")
+    country = country or setting(session.conn, "agency.country")
+    unit = setting(session.conn, "agency.unit") if unit is None else unit
+    contact = setting(session.conn, "agency.contact") if contact is None else contact
     signing_key, certificate = new_self_signed(name, country, unit, validity_days)
     return _install(session, signing_key, certificate, "generated", name, country, unit, contact)
 
@@ -261,6 +271,8 @@ def card_body(identity: AgencyIdentity, created: datetime, expires: datetime) ->
 
 def make_card(session: Session, days: int = DEFAULT_CARD_DAYS, previous_signer: AgencySigner | None = None) -> bytes:
     """The agency card (JSON, public material only), signed by the current agency key."""
+    if not 1 <= days <= 5 * 366:
+        raise UsageError(f"A card validity of {days} days is out of range (1 to 1830).")
     signer = agency_signer(session)
     identity = agency_identity(session)
     now = datetime.now(UTC).replace(microsecond=0)

@@ -314,3 +314,30 @@ def test_openssl_verifies_agency_signature_with_exported_cert(agency_a: Path, se
                              "data", "-CAfile", "agency.pem", "-purpose", "any", "-out", "/dev/null"],
                             cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_cli_rotation_inspect_and_renewal_keeps_details(agency_a: Path, agency_b: Path, tmp_path: Path) -> None:
+    env_a = {"ICSPA_VAULT": str(agency_a), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS}
+    env_b = {"ICSPA_VAULT": str(agency_b), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS}
+    first, second = tmp_path / "1.icspa-card", tmp_path / "2.icspa-card"
+    assert run_cli("agency", "card", "--out", str(first), env=env_a).returncode == 0
+    fp = run_cli("agency", "fingerprint", env=env_a).stdout.strip()
+    inspected = json.loads(run_cli("--json", "partner", "inspect", str(first), env=env_b).stdout)
+    assert (inspected["fingerprint"], inspected["successor_of"]) == (fp, None)
+    assert json.loads(run_cli("--json", "partner", "list", env=env_b).stdout) == []  # inspecting trusts nothing
+    assert run_cli("partner", "import", str(first), "--confirm-fingerprint", fp, env=env_b).returncode == 0
+    # A new key with no option given keeps name, country, unit and contact.
+    renewed = run_cli("--json", "agency", "init", env=env_a)
+    assert renewed.returncode == 0, renewed.stderr
+    shown = json.loads(renewed.stdout)
+    assert (shown["name"], shown["country"], shown["unit"], shown["contact"]) == (
+        "Politie Landelijke Eenheid", "NL", "Cyber Unit", "desk@example.org")
+    assert shown["fingerprint"] != fp
+    assert run_cli("agency", "card", "--out", str(second), "--days", "0", env=env_a).returncode == ExitCode.USAGE
+    assert run_cli("agency", "card", "--out", str(second), env=env_a).returncode == 0
+    assert json.loads(run_cli("--json", "partner", "inspect", str(second), env=env_b).stdout)["successor_of"]
+    rotated = run_cli("partner", "import", str(second), env=env_b)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "successor" in rotated.stdout
+    statuses = sorted(p["status"] for p in json.loads(run_cli("--json", "partner", "list", env=env_b).stdout))
+    assert statuses == ["active", "superseded"]
