@@ -105,9 +105,12 @@ def _fingerprint(ctx: CliContext) -> int:
 
 
 def _card(ctx: CliContext) -> int:
+    out = Path(ctx.args.out)
+    for target in (out, Path(ctx.args.pdf) if ctx.args.pdf else out):
+        if not target.parent.is_dir():  # before the export is recorded in the custody log
+            raise UsageError(f"The folder {target.parent} does not exist.")
     session = ctx.session()
     data = agency.make_card(session, ctx.args.days)
-    out = Path(ctx.args.out)
     atomic_write(out, data)
     identity = agency.agency_identity(session)
     lines = [f"Agency card written to {out}.", f"Fingerprint: {identity.fingerprint}"]
