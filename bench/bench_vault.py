@@ -1,6 +1,6 @@
 """Vault benchmark: unlock (KDF vs the rest), open + list many cases, SQLCipher vs plain SQLite.
 
-    python -m bench vault [-- --cases 10000]
+    python -m bench vault [--cases 10000] [--rounds 3]
 
 Baselines measured in the same run: the production Argon2id derivation alone (for unlock), and the
 stdlib ``sqlite3`` running the same case-table operations on the same schema (for SQLCipher), and
@@ -68,7 +68,7 @@ def table_ops(conn: Any, n: int) -> dict[str, float]:
     out["insert (one transaction)"] = time.perf_counter() - start
     out["select all"] = _median_time(lambda: conn.execute("SELECT * FROM cases ORDER BY number").fetchall(), 5)
     numbers = [r[1] for r in rows[:: max(1, n // 1000)]]
-    out["select by number x1000"] = _median_time(
+    out[f"select by number x{len(numbers)}"] = _median_time(
         lambda: [conn.execute("SELECT * FROM cases WHERE number = ?", (num,)).fetchone() for num in numbers], 3
     )
 
@@ -78,27 +78,33 @@ def table_ops(conn: Any, n: int) -> dict[str, float]:
             conn.execute("UPDATE cases SET title = title || '.' WHERE number = ?", (num,))
         conn.execute("COMMIT")
 
-    out["update x1000 (one transaction)"] = _median_time(update, 3)
+    out[f"update x{len(numbers)} (one transaction)"] = _median_time(update, 3)
     return out
 
 
-def _sqlcipher_ops_child(path: str, n: int, memory_security: bool) -> None:
-    import sqlcipher3
+def _ops_child(path: str, n: int, engine: str) -> None:
+    """One measurement in a fresh process: ``sqlite3``, or SQLCipher with memory security ``on``/``off``."""
+    if engine == "sqlite3":
+        conn: Any = sqlite3.connect(path, isolation_level=None)
+    else:
+        import sqlcipher3
 
-    if memory_security:
-        c = sqlcipher3.connect(":memory:")
-        c.execute("PRAGMA cipher_memory_security = ON")
-        c.close()
-    conn = sqlcipher3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA key = \"x'" + "11" * 32 + "'\"")
-    conn.execute("PRAGMA cipher_compatibility = 4")
+        if engine == "sqlcipher-on":  # process-wide, before the first keyed database (as the vault does)
+            c = sqlcipher3.connect(":memory:")
+            c.execute("PRAGMA cipher_memory_security = ON")
+            c.close()
+        conn = sqlcipher3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA key = \"x'" + "11" * 32 + "'\"")
+        conn.execute("PRAGMA cipher_compatibility = 4")
     print(json.dumps(table_ops(conn, n)))
 
 
-def _sqlcipher_ops(tmp: Path, n: int, memory_security: bool) -> dict[str, float]:
-    path = tmp / f"cipher-{int(memory_security)}.db"
-    code = (f"from bench.bench_vault import _sqlcipher_ops_child; "
-            f"_sqlcipher_ops_child({str(path)!r}, {n}, {memory_security})")
+ENGINES = ("sqlite3", "sqlcipher-on", "sqlcipher-off")
+
+
+def _ops(tmp: Path, n: int, engine: str, round_no: int) -> dict[str, float]:
+    path = tmp / f"{engine}-{round_no}.db"
+    code = f"from bench.bench_vault import _ops_child; _ops_child({str(path)!r}, {n}, {engine!r})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -159,29 +165,35 @@ def _bench_list(tmp: Path, n: int) -> None:
     print(f"  {'open + list_cases':<44} {both * 1000:9.1f} ms   (list: {(both - open_time) * 1000:.1f} ms)")
 
 
-def _bench_ratio(tmp: Path, n: int) -> None:
-    plain_conn = sqlite3.connect(tmp / "plain.db", isolation_level=None)
-    plain = table_ops(plain_conn, n)
-    plain_conn.close()
-    cipher_on = _sqlcipher_ops(tmp, n, memory_security=True)
-    cipher_off = _sqlcipher_ops(tmp, n, memory_security=False)
-    print(f"case table, {n} rows: SQLCipher 4 vs stdlib sqlite3 (baseline), WAL, synchronous=FULL")
+def _bench_ratio(tmp: Path, n: int, rounds: int) -> None:
+    # Each engine in a fresh process on a fresh file, interleaved round by round, so a busy machine
+    # slows all three alike; the figure per operation is the median over the rounds.
+    runs: dict[str, list[dict[str, float]]] = {engine: [] for engine in ENGINES}
+    for round_no in range(rounds):
+        for engine in ENGINES:
+            runs[engine].append(_ops(tmp, n, engine, round_no))
+    med = {engine: {op: statistics.median(r[op] for r in results) for op in results[0]}
+           for engine, results in runs.items()}
+    plain, on, off = med["sqlite3"], med["sqlcipher-on"], med["sqlcipher-off"]
+    print(f"case table, {n} rows: SQLCipher 4 vs stdlib sqlite3 {sqlite3.sqlite_version} (baseline), WAL, "
+          f"synchronous=FULL; median of {rounds} interleaved rounds")
     print(f"  {'operation':<32} {'sqlite3':>10} {'SQLCipher':>10} {'ratio':>7} {'mem-sec OFF':>12} {'ON/OFF':>7}")
     for op, base in plain.items():
-        on, off = cipher_on[op], cipher_off[op]
-        print(f"  {op:<32} {base * 1000:8.1f}ms {on * 1000:8.1f}ms {on / base:6.2f}x {off * 1000:10.1f}ms "
-              f"{on / off:6.2f}x")
+        print(f"  {op:<32} {base * 1000:8.1f}ms {on[op] * 1000:8.1f}ms {on[op] / base:6.2f}x "
+              f"{off[op] * 1000:10.1f}ms {on[op] / off[op]:6.2f}x")
+    print("  (SQLCipher column: cipher_memory_security ON, as the vault runs; OFF measured in its own process)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench vault")
-    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--cases", type=int, default=10_000, help="rows/cases per measurement (default 10000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the table comparison")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="icspa-bench-vault-") as name:
         tmp = Path(name)
         _bench_unlock(tmp)
         _bench_list(tmp, args.cases)
-        _bench_ratio(tmp, args.cases)
+        _bench_ratio(tmp, args.cases, args.rounds)
     return 0
 
 
