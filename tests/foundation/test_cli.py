@@ -237,7 +237,7 @@ def test_user_add_prompts_twice_on_a_terminal(vault: VaultInfo, env: dict[str, s
 def _tables(conn: object, skip: set[str]) -> dict[str, list[tuple[object, ...]]]:
     names = [r[0] for r in conn.execute(  # type: ignore[attr-defined]
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    return {n: conn.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall()  # type: ignore[attr-defined]
+    return {n: sorted(conn.execute(f"SELECT * FROM {n}").fetchall(), key=repr)  # type: ignore[attr-defined]
             for n in sorted(names) if n not in skip}
 
 
