@@ -15,10 +15,10 @@ import pytest
 os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from icspa_desktop.domain.enums import Role  # noqa: E402
-from icspa_desktop.services import users  # noqa: E402
-from icspa_desktop.services.session import Session, unlock  # noqa: E402
-from icspa_desktop.services.vault_service import AgencyInfo, init_vault  # noqa: E402
+from icspa_desktop.domain.enums import Role
+from icspa_desktop.services import users
+from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 
 ADMIN = "alice"
 ADMIN_PASS = "alice-passphrase"

@@ -23,6 +23,7 @@ from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.agency_actions import AgencyActions
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
+from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.gui.report_actions import CustodyActions
 from icspa_desktop.services import cases, users
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self._build_actions()
+        self.evidence = EvidenceActions(self)  # Evidence menu, tab and search box (gui/evidence_actions.py)
+        self.add_case_tab("Evidence", self.evidence.tab_factory)
         self.custody = CustodyActions(self)  # Custody menu, reports, users (gui/report_actions.py)
         self.add_case_tab("Custody", self.custody.tab_factory)
         self.agency = AgencyActions(self)  # Agency menu: identity and partners (gui/agency_actions.py)
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         case_menu.addSeparator()
         case_menu.addActions([self.find_action, self.refresh_action])
+        menu.addMenu(self.evidence.menu())
         menu.addMenu(self.custody.menu())
         menu.addMenu(self.agency.menu())
         menu.addMenu("&Help").addAction(self.about_action)
@@ -113,6 +117,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         toolbar.addSeparator()
         toolbar.addAction(self.lock_action)
+        toolbar.addSeparator()
+        toolbar.addWidget(self.evidence.search_box)
 
     def _build_status_bar(self) -> None:
         self.vault_label = QLabel()
@@ -176,6 +182,7 @@ class MainWindow(QMainWindow):
         self.close_case_action.setEnabled(case is not None and self._can(Permission.CLOSE_CASE))
         closed = case is not None and case.status is CaseStatus.CLOSED
         self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
+        self.evidence.update_actions()
         self.custody.update_actions()
         self.agency.update_actions()
 
