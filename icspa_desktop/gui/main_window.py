@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText("Unlocked")
         self._update_actions()
         self.browser.table.setFocus()
+        self.custody.checkpoint_if_due()
 
     def show_locked(self) -> None:
         """Drop every trace of vault data from the window and its dialogs (the session is locked)."""

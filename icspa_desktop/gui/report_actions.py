@@ -173,6 +173,21 @@ class CustodyActions(QObject):
         dialog.open()
         self.last_verify_dialog = dialog
 
+    def checkpoint_if_due(self) -> custody.StoredCheckpoint | None:
+        """The daily checkpoint when the app is used (at unlock); a failure only shows in the status bar."""
+        session = self._window.session
+        if session is None:
+            return None
+        try:
+            stored = custody.checkpoint_if_due(session, signer=self.signer, witness_dir=self.witness_dir)
+        except IcspaError as exc:
+            self._window.statusBar().showMessage(f"Daily custody checkpoint not made: {exc}", 15000)
+            return None
+        if stored is not None:
+            self._window.statusBar().showMessage(f"Daily custody checkpoint signed ({stored.size} events).", 8000)
+            self.log_changed.emit()
+        return stored
+
     def make_checkpoint(self) -> BackgroundOp | None:
         session = self._window.session
         if session is None:
