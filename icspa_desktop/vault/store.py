@@ -121,7 +121,8 @@ def create(path: Path, populate: Populate, migrations: list[Migration] | None = 
     path = path.expanduser().absolute()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise Conflict(f"{path} already exists and is not empty; choose another vault location.")
-    make_private_dir(path.parent)
+    # Missing parents are created owner-only; an existing parent (/tmp, a home dir) keeps its mode.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _clean_stale_inits(path.parent)
     staging = path.parent / f"{_INIT_PREFIX}{path.name}-{secrets.token_hex(4)}"
     make_private_dir(staging)

@@ -66,3 +66,14 @@ def _assert_owner_only(root: Path) -> None:
         mode = stat.S_IMODE(path.stat().st_mode)
         expected = 0o700 if path.is_dir() else 0o600
         assert mode == expected, f"{path} has mode {oct(mode)}"
+
+
+def test_init_leaves_the_parent_directory_mode_alone(tmp_path: Path) -> None:
+    from icspa_desktop.services.vault_service import init_vault
+
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    init_vault(parent / "vault", "admin", "admin-passphrase")
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((parent / "vault").stat().st_mode) == 0o700
