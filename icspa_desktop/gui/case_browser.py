@@ -102,13 +102,13 @@ class CaseBrowser(QSplitter):
 
     def set_cases(self, cases: list[Case], select: CaseId | None = None) -> None:
         keep = select or (self._current.id if self._current else None)
-        self.model.set_cases(cases)
+        self.model.set_records(cases)
         if keep is None or not self.select_case(keep):
             self._set_current(None)
 
     def update_case(self, case: Case) -> None:
         """Show a created or edited case and select it."""
-        self.model.update_case(case)
+        self.model.upsert(case)
         self.proxy.invalidate()
         self.select_case(case.id)
         if self._current is not None and self._current.id == case.id:
@@ -169,7 +169,7 @@ class CaseBrowser(QSplitter):
             self._set_current(None)
             return
         source: QModelIndex = self.proxy.mapToSource(rows[0])
-        self._set_current(self.model.case_at(source.row()))
+        self._set_current(self.model.record_at(source.row()))
 
     def _set_current(self, case: Case | None) -> None:
         changed = (case is None) != (self._current is None) or (

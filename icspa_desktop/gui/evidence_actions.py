@@ -227,7 +227,7 @@ class EvidenceActions(QObject):
         except IcspaError as exc:
             show_error(self._window, exc)
             return None
-        dialog = IngestDialog(case, paths, defaults, tab.model.items(), self._window)
+        dialog = IngestDialog(case, paths, defaults, tab.model.records(), self._window)
         dialog.accepted.connect(lambda: self._start_ingest(session, case, tab, dialog))
         self._open(dialog)
         return dialog
@@ -349,7 +349,7 @@ class EvidenceActions(QObject):
         if context is None or not self.verify_action.isEnabled():
             return None
         session, _case, tab = context
-        items = tab.selected_items() or tab.model.items()
+        items = tab.selected_items() or tab.model.records()
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
             return evidence.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),

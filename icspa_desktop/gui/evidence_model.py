@@ -6,7 +6,6 @@ from datetime import datetime
 from enum import IntEnum
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
@@ -16,6 +15,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
+from icspa_desktop.gui.models import RecordTableModel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -78,66 +78,20 @@ def acquired_local(item: Item) -> str:
         return item.acquisition.acquired_at
 
 
-class ItemTableModel(QAbstractTableModel):
-    """A case's items. ``clear()`` drops every record (used when the vault locks)."""
+class ItemTableModel(RecordTableModel[Item]):
+    """A case's items."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._items: list[Item] = []
+        super().__init__([_HEADERS[c] for c in ItemColumn], lambda item: item.id)
         self._bold = QFont()
         self._bold.setBold(True)
         self._mono = QFont("monospace")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
 
-    # ---- content -------------------------------------------------------------------
-    def set_items(self, items: list[Item]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
-
-    def clear(self) -> None:
-        self.set_items([])
-
-    def items(self) -> list[Item]:
-        return list(self._items)
-
-    def item_at(self, row: int) -> Item:
-        return self._items[row]
-
-    def row_of(self, item_id: str) -> int | None:
-        for row, item in enumerate(self._items):
-            if item.id == item_id:
-                return row
-        return None
-
-    def update_item(self, item: Item) -> None:
-        """Replace one record in place (after an action on it), or append it."""
-        row = self.row_of(item.id)
-        if row is None:
-            self.beginInsertRows(QModelIndex(), len(self._items), len(self._items))
-            self._items.append(item)
-            self.endInsertRows()
-        else:
-            self._items[row] = item
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(ItemColumn) - 1))
-
-    # ---- QAbstractTableModel -------------------------------------------------------
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
-        return 0 if parent.isValid() else len(ItemColumn)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[ItemColumn(section)]
-        return None
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
-        item = self._items[index.row()]
+        item = self._records[index.row()]
         column = ItemColumn(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(item, column)
@@ -213,7 +167,7 @@ class ItemFilterModel(QSortFilterProxyModel):
         needle = self._needle
         if not needle:
             return True
-        item = self._items.item_at(source_row)
+        item = self._items.record_at(source_row)
         hay = [ItemTableModel._display(item, column) for column in ItemColumn]
         hay += [*item.hashes.values(), item.description, item.notes, *item.tags, item.holder,
                 item.storage_location, item.original_path]

@@ -171,7 +171,7 @@ class EvidenceTab(QWidget):
             return
         keep = select if select is not None else [str(item.id) for item in self.selected_items()]
         try:
-            self.model.set_items(evidence.list_items(session, case.id))
+            self.model.set_records(evidence.list_items(session, case.id))
         except IcspaError as exc:
             show_error(self, exc)
             return
@@ -179,7 +179,7 @@ class EvidenceTab(QWidget):
         self._update_count()
 
     def update_item(self, item: Item) -> None:
-        self.model.update_item(item)
+        self.model.upsert(item)
         self.proxy.invalidate()
         self.select_items([item.id])
         self._show_current()
@@ -196,7 +196,7 @@ class EvidenceTab(QWidget):
     # ---- selection -----------------------------------------------------------------
     def selected_items(self) -> list[Item]:
         rows = sorted(self.table.selectionModel().selectedRows(), key=lambda index: index.row())
-        return [self.model.item_at(self.proxy.mapToSource(index).row()) for index in rows]
+        return [self.model.record_at(self.proxy.mapToSource(index).row()) for index in rows]
 
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""
@@ -224,7 +224,7 @@ class EvidenceTab(QWidget):
         return found
 
     def visible_items(self) -> list[Item]:
-        return [self.model.item_at(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
+        return [self.model.record_at(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
                 for row in range(self.proxy.rowCount())]
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -242,7 +242,7 @@ class EvidenceTab(QWidget):
         parent_label = ""
         if item.parent_id is not None:
             row = self.model.row_of(item.parent_id)
-            parent = self.model.item_at(row) if row is not None else None
+            parent = self.model.record_at(row) if row is not None else None
             parent_label = f"{parent.exhibit_number} — {parent.original_name}" if parent else item.parent_id
         self.details.show_item(item, parent_label)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from enum import IntEnum
+from typing import Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -14,7 +16,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.domain.enums import CaseStatus
-from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
 
@@ -22,6 +23,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CASE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
 _Index = QModelIndex | QPersistentModelIndex
+R = TypeVar("R")
 
 
 class CaseColumn(IntEnum):
@@ -46,61 +48,69 @@ _TLP_BACKGROUND = QBrush(QColor("#000000"))
 _CLOSED_FOREGROUND = QBrush(QColor("#7c8692"))
 
 
-class CaseTableModel(QAbstractTableModel):
-    """The case list. ``clear()`` drops every record (used when the vault locks)."""
+class RecordTableModel(QAbstractTableModel, Generic[R]):
+    """A table of frozen records with stable ids: replace all, upsert one, find a row. ``clear()`` drops
+    every record (used when the vault locks). Subclasses give the headers, the id and ``data``."""
 
-    def __init__(self) -> None:
+    def __init__(self, headers: Sequence[str], record_id: Callable[[R], str]) -> None:
         super().__init__()
-        self._cases: list[Case] = []
-        self._bold = QFont()
-        self._bold.setBold(True)
+        self._headers = list(headers)
+        self._record_id = record_id
+        self._records: list[R] = []
 
-    # ---- content -------------------------------------------------------------------
-    def set_cases(self, cases: list[Case]) -> None:
+    def set_records(self, records: Sequence[R]) -> None:
         self.beginResetModel()
-        self._cases = list(cases)
+        self._records = list(records)
         self.endResetModel()
 
     def clear(self) -> None:
-        self.set_cases([])
+        self.set_records([])
 
-    def case_at(self, row: int) -> Case:
-        return self._cases[row]
+    def records(self) -> list[R]:
+        return list(self._records)
 
-    def row_of(self, case_id: CaseId) -> int | None:
-        for row, case in enumerate(self._cases):
-            if case.id == case_id:
-                return row
-        return None
+    def record_at(self, row: int) -> R:
+        return self._records[row]
 
-    def update_case(self, case: Case) -> None:
+    def row_of(self, record_id: str) -> int | None:
+        return next((row for row, r in enumerate(self._records) if self._record_id(r) == record_id), None)
+
+    def upsert(self, record: R) -> None:
         """Replace one record in place (after an edit), or append it (after a create)."""
-        row = self.row_of(case.id)
+        row = self.row_of(self._record_id(record))
         if row is None:
-            self.beginInsertRows(QModelIndex(), len(self._cases), len(self._cases))
-            self._cases.append(case)
+            self.beginInsertRows(QModelIndex(), len(self._records), len(self._records))
+            self._records.append(record)
             self.endInsertRows()
         else:
-            self._cases[row] = case
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(CaseColumn) - 1))
+            self._records[row] = record
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self._headers) - 1))
 
-    # ---- QAbstractTableModel -------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
-        return 0 if parent.isValid() else len(self._cases)
+        return 0 if parent.isValid() else len(self._records)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
-        return 0 if parent.isValid() else len(CaseColumn)
+        return 0 if parent.isValid() else len(self._headers)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[CaseColumn(section)]
+            return self._headers[section]
         return None
+
+
+class CaseTableModel(RecordTableModel[Case]):
+    """The case list."""
+
+    def __init__(self) -> None:
+        super().__init__([_HEADERS[c] for c in CaseColumn], lambda case: case.id)
+        self._bold = QFont()
+        self._bold.setBold(True)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
-        case = self._cases[index.row()]
+        case = self._records[index.row()]
         column = CaseColumn(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(case, column)

@@ -231,7 +231,7 @@ def test_verify_ok_then_names_the_damaged_item(qtbot: QtBot, admin_app: DesktopA
     assert "All 2 items verified" in result.summary.text()
     result.reject()
 
-    photo = next(i for i in tab.model.items() if i.original_name == "photo.jpg")
+    photo = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
     assert photo.blob_id is not None
     blob = BlobStore(VaultLayout(admin_app.vault_path)).path(photo.blob_id)
     data = bytearray(blob.read_bytes())
@@ -338,7 +338,7 @@ def test_search_by_hash_selects_the_item_in_its_case(qtbot: QtBot, admin_app: De
     _session, actions = parts(admin_app)
     _case, tab = select(admin_app, "2026/002")
     ingest_via_dialog(qtbot, actions, files)
-    target = next(i for i in tab.model.items() if i.original_name == "photo.jpg")
+    target = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
     select(admin_app, "2026/001")
 
     assert actions.search_action.isEnabled()
@@ -373,7 +373,7 @@ def test_auditor_cannot_add_or_extract(qtbot: QtBot, desktop: DesktopApp, vault_
     _session, actions = parts(desktop)
     _case, tab = select(desktop, "2026/001")
     assert tab.model.rowCount() == 1
-    tab.select_items([tab.model.item_at(0).id])
+    tab.select_items([tab.model.record_at(0).id])
     assert not actions.add_files_action.isEnabled()
     assert not actions.add_folder_action.isEnabled()
     assert not actions.add_physical_action.isEnabled()
@@ -399,7 +399,7 @@ def test_lock_clears_every_evidence_widget(qtbot: QtBot, admin_app: DesktopApp, 
     _session, actions = parts(admin_app)
     _case, tab = select(admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files)
-    photo = next(i for i in tab.model.items() if i.original_name == "photo.jpg")
+    photo = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
     tab.select_items([photo.id])
     actions.search_box.setText(photo.sha256 or "")
     qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
@@ -481,7 +481,7 @@ def test_refused_input_keeps_the_dialog_open(qtbot: QtBot, admin_app: DesktopApp
     dialog.markings_editor.handling_text.setText("Only for the joint investigation team")
     ok(dialog)
     assert not dialog.isVisible()
-    assert [i.original_name for i in tab.model.items()] == ["Samsung S21"]
+    assert [i.original_name for i in tab.model.records()] == ["Samsung S21"]
 
     ingest_via_dialog(qtbot, actions, files[1:])
     existing = tmp_path / "exists.jpg"
@@ -499,7 +499,7 @@ def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopAp
     session, actions = parts(admin_app)
     _case, tab = select(admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[1:])
-    image = tab.model.item_at(0)
+    image = tab.model.record_at(0)
     dialog = actions.ingest(files[:1])
     assert isinstance(dialog, IngestDialog)
     dialog.derived_from.setCurrentIndex(dialog.derived_from.findData(image.id))
@@ -527,4 +527,4 @@ def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: Q
         admin_app.lock()
     unlock_as(qtbot, admin_app)
     _case, tab = select(admin_app, "2026/001")
-    assert [i.original_name for i in tab.model.items()] == ["chat-export.txt"]
+    assert [i.original_name for i in tab.model.records()] == ["chat-export.txt"]

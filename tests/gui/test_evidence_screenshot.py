@@ -64,7 +64,7 @@ def test_render_evidence_tab(qtbot: QtBot, qapp: QApplication, vault: VaultInfo,
         assert tab is not None and tab.model.rowCount() == 6
         window.browser.tabs.setCurrentWidget(tab)
         window.browser.setSizes([470, 970])
-        photo = next(i for i in tab.model.items() if i.original_name == "IMG_4471.jpg")
+        photo = next(i for i in tab.model.records() if i.original_name == "IMG_4471.jpg")
         tab.select_items([photo.id])
         window.show()
         qtbot.waitExposed(window)
