@@ -32,11 +32,10 @@ from icspa_desktop.gui.agency_forms import (
     IdentityForm,
     ImportCertificateDialog,
     ReplaceIdentityDialog,
-    error_label,
     fingerprint_label,
-    show_message,
     value_label,
 )
+from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.errors import IcspaError, UsageError
+from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.services import agency
 from icspa_desktop.services.session import Session
@@ -63,19 +64,6 @@ def value_label(text: str = "", mono: bool = False) -> QLabel:
     if mono:
         label.setFont(mono_font())
     return label
-
-
-def error_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("errorLabel")
-    label.setWordWrap(True)
-    label.hide()
-    return label
-
-
-def show_message(label: QLabel, message: str) -> None:
-    label.setText(message)
-    label.setVisible(bool(message))
 
 
 def read_small_file(path: Path, limit: int) -> bytes:

@@ -28,13 +28,12 @@ from icspa_desktop.domain.errors import IcspaError, UsageError
 from icspa_desktop.gui.agency_forms import (
     PEM_CERT_FILTER,
     FilePicker,
-    error_label,
     fingerprint_label,
     mono_font,
     read_small_file,
-    show_message,
     value_label,
 )
+from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.services import partners
 from icspa_desktop.services.agency import normalise_fingerprint
 from icspa_desktop.services.partners import VerifiedCard

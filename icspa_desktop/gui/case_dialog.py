@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.services.cases import MAX_NUMBER_LEN, MAX_TITLE_LEN
@@ -77,10 +77,7 @@ class CaseDialog(QDialog):
         if case is not None:
             form.addRow("Reason for &change", self.reason)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = error_label()
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.submit)
@@ -130,8 +127,7 @@ class CaseDialog(QDialog):
         )
 
     def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.setVisible(bool(message))
+        show_message(self.error_label, message)
 
     def submit(self) -> None:
         """Save through the service; refusals stay in the dialog so the user can correct them."""

@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.errors import IcspaError
-from icspa_desktop.gui.agency_forms import error_label, mono_font, show_message
+from icspa_desktop.gui.agency_forms import mono_font
 from icspa_desktop.gui.card_import_dialog import AddPartnerDialog, CardImportDialog
+from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.services import partners
 from icspa_desktop.services.permissions import Permission, allowed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.passphrase_strength import strength_hint
 from icspa_desktop.services import users
@@ -44,12 +45,8 @@ class ChangePassphraseDialog(QDialog):
         form.addRow("&New passphrase", self.new)
         form.addRow("", self.strength)
         form.addRow("&Repeat new passphrase", self.repeat)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        self.status_label = QLabel()
-        self.status_label.setObjectName("hintLabel")
+        self.error_label = error_label()
+        self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.change_button = self.buttons.addButton("C&hange passphrase", QDialogButtonBox.ButtonRole.AcceptRole)
         self.change_button.setDefault(True)
@@ -93,8 +90,7 @@ class ChangePassphraseDialog(QDialog):
             self._show_error("")
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.setVisible(bool(message))
+        show_message(self.error_label, message)
 
     def _succeeded(self, _result: object) -> None:
         self._op = None

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
 from icspa_desktop.services.session import Session
 
@@ -54,12 +55,8 @@ class UnlockDialog(QDialog):
         form.addRow("&User", self.user)
         form.addRow("&Passphrase", self.passphrase)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        self.status_label = QLabel()
-        self.status_label.setObjectName("hintLabel")
+        self.error_label = error_label()
+        self.status_label = hint_label()
 
         self.buttons = QDialogButtonBox()
         self.unlock_button = self.buttons.addButton("&Unlock", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -104,8 +101,7 @@ class UnlockDialog(QDialog):
             self._show_error("")
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.setVisible(bool(message))
+        show_message(self.error_label, message)
 
     def _succeeded(self, session: Session) -> None:
         self._op = None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import User
+from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.gui.passphrase_strength import strength_hint
@@ -71,12 +72,8 @@ class AddUserDialog(QDialog):
         form.addRow("&Passphrase", self.passphrase)
         form.addRow("", self.strength)
         form.addRow("R&epeat passphrase", self.repeat)
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-        self.status_label = QLabel()
-        self.status_label.setObjectName("hintLabel")
+        self.error_label = error_label()
+        self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.add_button = self.buttons.addButton("&Add user", QDialogButtonBox.ButtonRole.AcceptRole)
         self.add_button.setDefault(True)
@@ -125,8 +122,7 @@ class AddUserDialog(QDialog):
             self._show_error("")
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.setVisible(bool(message))
+        show_message(self.error_label, message)
 
     def _succeeded(self, user: User) -> None:
         self._op = None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.gui.feedback import error_label
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
 from icspa_desktop.gui.passphrase_strength import strength_hint
 from icspa_desktop.services.session import MIN_PASSPHRASE_LEN, USER_NAME_RE
@@ -50,14 +51,6 @@ def _intro(text: str) -> QLabel:
     return label
 
 
-def _error_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("errorLabel")
-    label.setWordWrap(True)
-    label.hide()
-    return label
-
-
 class LocationPage(QWizardPage):
     def __init__(self, default_path: Path) -> None:
         super().__init__()
@@ -69,7 +62,7 @@ class LocationPage(QWizardPage):
         row = QHBoxLayout()
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
-        self.error_label = _error_label()
+        self.error_label = error_label()
         layout = QVBoxLayout(self)
         layout.addWidget(_intro(
             "All cases, evidence and the chain of custody are kept encrypted in one vault folder on this "
@@ -166,7 +159,7 @@ class PassphrasePage(QWizardPage):
         self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
         self.strength = QLabel()
         self.strength.setObjectName("hintLabel")
-        self.error_label = _error_label()
+        self.error_label = error_label()
         self.status_label = QLabel()
         self.status_label.setObjectName("hintLabel")
         form = QFormLayout()
