@@ -41,7 +41,7 @@ from icspa_desktop.custody import events, merkle
 from icspa_desktop.custody.events import Actor, EventDraft
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.ids import CaseId, EventId, ItemId
-from icspa_desktop.services import custody
+from icspa_desktop.services import custody, custody_verify
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 
@@ -210,7 +210,7 @@ def run_size(base: Path, n: int, workers: int, base_rates: dict[str, float]) -> 
         size = events.count(session.conn)
         before = raw_parallel_rate(workers)
         t = time.perf_counter()
-        report = custody.verify(session, witness_dir=witness, workers=workers)
+        report = custody_verify.verify(session, witness_dir=witness, workers=workers)
         full = time.perf_counter() - t
         raw_now = (before + raw_parallel_rate(workers)) / 2  # the machine's load, before and after
         assert report.ok, report.damages[:3]
@@ -228,7 +228,7 @@ def run_size(base: Path, n: int, workers: int, base_rates: dict[str, float]) -> 
             for _ in range(100):
                 session.record(EventDraft(CustodyAction.VIEWED, purpose="after the full verification"))
         t = time.perf_counter()
-        inc = custody.verify(session, incremental=True, witness_dir=witness)
+        inc = custody_verify.verify(session, incremental=True, witness_dir=witness)
         incremental = time.perf_counter() - t
         assert inc.ok, inc.damages[:3]
         assert inc.mode == "incremental", inc.notes

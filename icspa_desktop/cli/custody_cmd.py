@@ -11,7 +11,7 @@ from typing import Any
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import Conflict, UsageError, VerificationFailed
-from icspa_desktop.services import custody
+from icspa_desktop.services import custody, custody_verify
 from icspa_desktop.vault.atomic import atomic_write
 
 
@@ -91,8 +91,8 @@ def _verify(ctx: CliContext) -> int:
     if not ctx.json and sys.stderr.isatty():
         def progress(done: int, total: int) -> None:
             print(f"\rverified {done}/{total} events", end="", file=sys.stderr, flush=True)
-    report = custody.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.args.witness_dir,
-                            workers=ctx.args.workers, progress=progress)
+    report = custody_verify.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.args.witness_dir,
+                                   workers=ctx.args.workers, progress=progress)
     if progress is not None:
         print(file=sys.stderr)
 

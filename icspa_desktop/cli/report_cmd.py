@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
-from icspa_desktop.services import custody
+from icspa_desktop.services import custody_reports
 
 
 def register(groups: Any) -> None:
@@ -31,8 +31,8 @@ def register(groups: Any) -> None:
 
 def _custody(ctx: CliContext) -> int:
     args = ctx.args
-    result = custody.custody_report_pdf(ctx.session(), args.case, args.out, item_ref=args.item,
-                                        witness_dir=args.witness_dir)
+    result = custody_reports.custody_report_pdf(ctx.session(), args.case, args.out, item_ref=args.item,
+                                                witness_dir=args.witness_dir)
     data = {"id": result.report_id, "file": str(args.out), "case": result.case.number,
             "events": len(result.events), "items": len(result.items), "checkpoint_id": result.checkpoint.id,
             "tree_size": result.checkpoint.size,
@@ -45,7 +45,7 @@ def _custody(ctx: CliContext) -> int:
 
 def _case_uco(ctx: CliContext) -> int:
     args = ctx.args
-    doc = custody.case_uco_export(ctx.session(), args.case, args.out)
+    doc = custody_reports.case_uco_export(ctx.session(), args.case, args.out)
     ctx.emit({"id": args.case, "file": str(args.out), "nodes": len(doc["@graph"])},
              lambda: [f"CASE/UCO JSON-LD of case {args.case} written to {args.out} ({len(doc['@graph'])} nodes)."])
     return 0

@@ -4,7 +4,7 @@ The row checks run in worker processes for large logs (Ed25519 verification hold
 ``cryptography``; libsodium through PyNaCl is about twice as fast as OpenSSL here, and processes use
 both cores). Each worker opens its own read-only connection to the vault database, so only leaf
 hashes and findings travel between processes. Checkpoints and the witness are checked by the caller
-(services.custody) against the tree this module returns.
+(services.custody_verify) against the tree this module returns.
 """
 
 from __future__ import annotations

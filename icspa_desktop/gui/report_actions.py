@@ -22,8 +22,8 @@ from icspa_desktop.gui.ops import BackgroundOp, run_in_background, run_with_prog
 from icspa_desktop.gui.passphrase_dialog import ChangePassphraseDialog
 from icspa_desktop.gui.users_dialog import UsersDialog
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
-from icspa_desktop.services import custody, evidence
-from icspa_desktop.services.custody import VerifyReport
+from icspa_desktop.services import custody, custody_reports, custody_verify, evidence
+from icspa_desktop.services.custody_verify import VerifyReport
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 
@@ -154,8 +154,8 @@ class CustodyActions(QObject):
             return None
 
         def work(progress: Any, _cancel: Any) -> VerifyReport:
-            return custody.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
-                                  progress=lambda done, total: progress(done, total, "Checking custody events…"))
+            return custody_verify.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
+                                         progress=lambda done, total: progress(done, total, "Checking custody events…"))
 
         return run_with_progress_dialog(self._window, "Verifying the chain of custody", work, self._show_report)
 
@@ -266,11 +266,11 @@ class CustodyActions(QObject):
                 return None
 
         def start(path: Path) -> BackgroundOp:
-            def work(_progress: Any, _cancel: Any) -> custody.ReportContext:
-                return custody.custody_report_pdf(session, case.id, path, item_ref=item_id, signer=self.signer,
-                                                  verifier=self.verifier, witness_dir=self.witness_dir)
+            def work(_progress: Any, _cancel: Any) -> custody_reports.ReportContext:
+                return custody_reports.custody_report_pdf(session, case.id, path, item_ref=item_id, signer=self.signer,
+                                                          verifier=self.verifier, witness_dir=self.witness_dir)
 
-            def done(ctx: custody.ReportContext) -> None:
+            def done(ctx: custody_reports.ReportContext) -> None:
                 self.log_changed.emit()
                 self._done("Report written", f"Custody report {ctx.report_id} written to {path} "
                            f"({len(ctx.items)} items, {len(ctx.events)} events, checkpoint {ctx.checkpoint.id}).")
@@ -290,7 +290,7 @@ class CustodyActions(QObject):
 
         def start(path: Path) -> BackgroundOp:
             def work(_progress: Any, _cancel: Any) -> dict[str, Any]:
-                return custody.case_uco_export(session, case.id, path)
+                return custody_reports.case_uco_export(session, case.id, path)
 
             def done(doc: dict[str, Any]) -> None:
                 self.log_changed.emit()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from icspa_desktop.custody.verify import Damage, DamageKind
-from icspa_desktop.services.custody import VerifyReport
+from icspa_desktop.services.custody_verify import VerifyReport
 
 # What each kind of damage means for an investigator (the report's message says precisely where).
 EXPLANATIONS: dict[DamageKind, str] = {

@@ -11,7 +11,7 @@ import pytest
 
 from icspa_desktop.custody.checkpoints import SignatureVerifier
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases
+from icspa_desktop.services import cases, custody_verify
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import Session
 
@@ -38,14 +38,14 @@ def add_cases(session: Session, count: int, prefix: str = "C") -> list[str]:
     return numbers
 
 
-Verify = Callable[..., custody_service.VerifyReport]
+Verify = Callable[..., custody_verify.VerifyReport]
 
 
 @pytest.fixture
 def verify(admin: Session, agency: Agency) -> Iterator[Verify]:
-    def run(session: Session | None = None, **kwargs: Any) -> custody_service.VerifyReport:
-        return custody_service.verify(session or admin, verifier=agency.verifier, witness_dir=agency.witness_dir,
-                                      **kwargs)
+    def run(session: Session | None = None, **kwargs: Any) -> custody_verify.VerifyReport:
+        return custody_verify.verify(session or admin, verifier=agency.verifier, witness_dir=agency.witness_dir,
+                                     **kwargs)
 
     return run
 

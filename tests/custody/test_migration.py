@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases
+from icspa_desktop.services import cases, custody_verify
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import unlock
 from icspa_desktop.services.vault_service import init_vault
@@ -23,7 +23,7 @@ def test_upgrade_from_schema_before_custody(tmp_path: Path) -> None:
         assert "custody_checkpoints" not in tables
     with unlock(path, "alice", "alice-passphrase") as session:
         assert schema_version(session.conn) == MIGRATIONS[-1].version >= 4
-        report = custody_service.verify(session, witness_dir=tmp_path / "w")
+        report = custody_verify.verify(session, witness_dir=tmp_path / "w")
         assert report.ok, report.damages
         assert report.tree_size == 3
         assert custody_service.list_checkpoints(session) == []

@@ -16,7 +16,7 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import Conflict
 from icspa_desktop.domain.evidence import Acquisition, HashAlgorithm, ItemFields
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, custody_reports, evidence
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import Session
 from tests.custody.conftest import Agency
@@ -53,7 +53,7 @@ def _pdf_text(path: Path) -> str:
 def test_pdf_report_contains_every_hash_and_event(admin: Session, agency: Agency, case_with_items: str,
                                                   tmp_path: Path) -> None:
     out = tmp_path / "report.pdf"
-    ctx = custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
+    ctx = custody_reports.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
                                              verifier=agency.verifier, witness_dir=agency.witness_dir)
     assert out.read_bytes().startswith(b"%PDF-")
     text = _pdf_text(out)
@@ -83,7 +83,7 @@ def test_pdf_report_contains_every_hash_and_event(admin: Session, agency: Agency
     assert witness is not None
     assert witness[0] == ctx.checkpoint.body
     with pytest.raises(Conflict):
-        custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
+        custody_reports.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
                                            verifier=agency.verifier, witness_dir=agency.witness_dir)
 
 
@@ -91,7 +91,7 @@ def test_pdf_report_contains_every_hash_and_event(admin: Session, agency: Agency
 def test_pdf_report_for_one_item(admin: Session, agency: Agency, case_with_items: str, tmp_path: Path) -> None:
     phone = next(i for i in evidence.list_items(admin, case_with_items) if i.original_name == "Samsung phone")
     out = tmp_path / "item.pdf"
-    ctx = custody_service.custody_report_pdf(admin, case_with_items, out, item_ref=phone.id, signer=agency.signer,
+    ctx = custody_reports.custody_report_pdf(admin, case_with_items, out, item_ref=phone.id, signer=agency.signer,
                                              verifier=agency.verifier, witness_dir=agency.witness_dir)
     text = _pdf_text(out)
     assert [i.id for i in ctx.items] == [phone.id]
@@ -107,7 +107,7 @@ def test_pdf_report_warns_when_the_log_is_damaged(admin: Session, agency: Agency
                                                   tmp_path: Path) -> None:
     admin.conn.execute("UPDATE custody_events SET signature = zeroblob(64) WHERE idx = 3")
     out = tmp_path / "damaged.pdf"
-    custody_service.custody_report_pdf(admin, case_with_items, out, signer=agency.signer, verifier=agency.verifier,
+    custody_reports.custody_report_pdf(admin, case_with_items, out, signer=agency.signer, verifier=agency.verifier,
                                        witness_dir=agency.witness_dir)
     text = _pdf_text(out)
     assert "WARNING" in text
@@ -119,7 +119,7 @@ def test_case_uco_export_passes_case_validate(admin: Session, case_with_items: s
     if not Path(validator).exists():
         pytest.skip("case-utils is not installed (pip install -e '.[test]')")
     out = tmp_path / "case.jsonld"
-    doc = custody_service.case_uco_export(admin, case_with_items, out)
+    doc = custody_reports.case_uco_export(admin, case_with_items, out)
     done = subprocess.run([validator, str(out)], capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "Conforms: True" in done.stdout

@@ -16,7 +16,7 @@ from icspa_desktop.custody import events
 from icspa_desktop.custody.verify import DamageKind
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.services import custody as custody_service
-from icspa_desktop.services import users
+from icspa_desktop.services import custody_verify, users
 from icspa_desktop.services.session import Session
 from tests.conftest import NAMES, PASSPHRASES, VaultInfo
 from tests.custody.conftest import Agency, Verify, add_cases
@@ -24,7 +24,7 @@ from tests.custody.conftest import Agency, Verify, add_cases
 Checkpoint = Callable[..., custody_service.StoredCheckpoint]
 
 
-def kinds(report: custody_service.VerifyReport) -> set[DamageKind]:
+def kinds(report: custody_verify.VerifyReport) -> set[DamageKind]:
     return {d.kind for d in report.damages}
 
 
@@ -233,7 +233,7 @@ def test_rollback_of_the_vault_directory(admin: Session, vault: VaultInfo, agenc
     shutil.rmtree(vault.path)
     shutil.copytree(old_copy, vault.path)
     with vault.session() as s:
-        report = custody_service.verify(s, verifier=agency.verifier, witness_dir=agency.witness_dir)
+        report = custody_verify.verify(s, verifier=agency.verifier, witness_dir=agency.witness_dir)
         # Inside the restored copy everything is self-consistent; only the witness outside reveals it.
         assert kinds(report) == {DamageKind.ROLLBACK}
         assert "rolled back to an older copy" in report.damages[0].message

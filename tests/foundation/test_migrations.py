@@ -11,7 +11,7 @@ from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases, custody
+from icspa_desktop.services import cases, custody_verify
 from icspa_desktop.services.session import unlock
 from icspa_desktop.vault import db
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
@@ -92,7 +92,7 @@ def test_v1_fixture_vault_opens_and_migrates(tmp_path: Path) -> None:
         assert found["FX-2"].title == "Fixture case two (edited)"
         log = events.list_events(s.conn)
         assert [e.action for e in log][:2] == [CustodyAction.VAULT_CREATED, CustodyAction.USER_ADDED]
-        report = custody.verify(s)
+        report = custody_verify.verify(s)
         assert not [d for d in report.damages if "signature" in d.message.lower() or "leaf" in d.message.lower()]
         # The migrated vault is fully usable: write, and it reopens.
         cases.create_case(s, CaseFields(number="FX-3", title="Made after the upgrade"))

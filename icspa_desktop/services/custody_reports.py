@@ -1,0 +1,214 @@
+"""Custody reports: the PDF chain-of-custody report and the CASE/UCO JSON-LD export."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.custody import events
+from icspa_desktop.custody.events import EventDraft, StoredEvent
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.errors import Conflict, UsageError, VaultError
+from icspa_desktop.domain.ids import new_id
+from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
+from icspa_desktop.services.custody_verify import VerifyReport, verify
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session
+from icspa_desktop.vault.atomic import atomic_write
+
+# ---- reports --------------------------------------------------------------------------------------
+_HANDLING_TEXT = {
+    "H0": "use for crime prevention/combating only",
+    "H1": "no use in judicial proceedings without the provider's permission",
+    "H2": "no dissemination without the provider's permission",
+    "H3": "other restrictions",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What a report states about a case or item: the facts, its events, and the checkpoint covering them."""
+
+    report_id: str
+    case: Any  # domain.models.Case
+    items: list[Any]  # domain.evidence.Item
+    item: Any | None
+    events: list[StoredEvent]
+    checkpoint: StoredCheckpoint
+    verification: VerifyReport | None
+    certificate_sha256: str
+
+
+def report_context(session: Session, case_ref: str, *, item_ref: str | None = None,
+                   signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
+                   witness_dir: Path | None = None, purpose: str = "custody report") -> ReportContext:
+    """Gather a case (or one of its items), sign a fresh checkpoint covering its events, verify the log."""
+    from icspa_desktop.services import cases, evidence
+
+    session.require(Permission.REPORT, attempted=f"produce a {purpose} for {case_ref}")
+    case = cases.get_case(session, case_ref)
+    item = None
+    if item_ref is not None:
+        item = evidence.get_item(session, item_ref)
+        if item.case_id != case.id:
+            raise UsageError(f"Item {item.exhibit_number} does not belong to case {case.number}.")
+    items = [item] if item is not None else evidence.list_items(session, case.id)
+    report_id = f"{purpose.split()[0][:4].upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{new_id()[:6]}"
+    signer = signer or agency_signer(session)
+    checkpoint = make_checkpoint(session, f"{purpose} {report_id}", signer=signer, witness_dir=witness_dir,
+                                 case_id=case.id)
+    found = (events.list_events(session.conn, item_id=item.id) if item is not None
+             else events.list_events(session.conn, case_id=case.id))
+    found = [e for e in found if e.index < checkpoint.size]
+    try:
+        verification: VerifyReport | None = verify(session, incremental=True, verifier=verifier,
+                                                   witness_dir=witness_dir)
+    except VaultError:
+        verification = None
+    return ReportContext(report_id, case, items, item, found, checkpoint, verification, _cert_fingerprint(signer))
+
+
+def _markings_text(handling: str, handling_text: str, tlp: str) -> str:
+    meaning = handling_text if handling == "H3" and handling_text else _HANDLING_TEXT.get(handling, "")
+    return f"{handling} ({meaning}) · TLP:{tlp}" if meaning else f"{handling} · TLP:{tlp}"
+
+
+def _report_item(item: Any) -> Any:
+    from icspa_desktop.reports.custody_pdf import ReportItem
+
+    acq = item.acquisition
+    details = [
+        ("Original name", item.original_name), ("Original path", item.original_path), ("Media type", item.mime_type),
+        ("Acquired by", acq.acquired_by), ("Acquired at", acq.acquired_at), ("Acquisition place", acq.location),
+        ("Method", acq.method), ("Tool", " ".join(p for p in (acq.tool, acq.tool_version) if p)),
+        ("Source device", " / ".join(p for p in (acq.source_device, acq.source_serial) if p)),
+        ("Seal number", acq.seal_number), ("Storage location", item.storage_location),
+        ("Holder", item.holder + (" (checked out)" if item.checked_out else "")),
+    ]
+    m = item.markings
+    markings = _markings_text(str(m.handling_code), m.handling_text, str(m.tlp))
+    if m.source_evaluation or m.information_evaluation:
+        markings += f" · evaluation {m.source_evaluation or '-'}{m.information_evaluation or '-'}"
+    return ReportItem(item.exhibit_number, item.original_name, str(item.kind), item.description, item.size,
+                      dict(item.hashes), markings, [(k, v) for k, v in details if v], item.id)
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Non-empty leaves of nested details as ("acquisition.tool", "Guymager") pairs."""
+    if isinstance(value, dict):
+        pairs: list[tuple[str, str]] = []
+        for key in sorted(value):
+            pairs.extend(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return pairs
+    if value in ("", None, [], {}):
+        return []
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return [(prefix, text)]
+
+
+def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
+    from icspa_desktop.reports.custody_pdf import ReportEvent
+
+    b = event.body
+    actor = b.get("actor") or {}
+    extra = []
+    if b.get("counterparty"):
+        extra.append(f"Counterparty: {b['counterparty']}")
+    for algorithm, value in sorted((b.get("hashes") or {}).items()):
+        extra.append(f"{algorithm.upper()} {value}")
+    tool = b.get("tool") or {}
+    if tool:
+        extra.append(f"Tool: {tool.get('name', '')} {tool.get('version', '')}".strip())
+    if b.get("notes"):
+        extra.append(f"Notes: {b['notes']}")
+    facts = "; ".join(f"{k}: {v}" for k, v in _flatten(b.get("details") or {}))
+    if facts:
+        extra.append(f"Details: {facts if len(facts) <= 400 else facts[:400] + '…'}")
+    at = str(b.get("at", ""))
+    return ReportEvent(
+        index=event.index, id=event.id, at_utc=f"{at[:10]}\n{at[11:19]} UTC" if at else "",
+        local_time=str(b.get("local_time", "")), time_zone=str(b.get("time_zone", "")),
+        actor=f"{actor.get('display_name') or actor.get('name', '?')} ({actor.get('name', '?')})",
+        role=str(actor.get("role", "")), agency=str(actor.get("agency", "")),
+        action=str(b.get("action", "")).replace("_", " "), purpose=str(b.get("purpose", "")),
+        authority=str(b.get("authority", "")), location=str(b.get("location", "")), result=str(b.get("result", "")),
+        items=", ".join(exhibits.get(i, i) for i in b.get("item_ids") or []), extra=" · ".join(extra),
+    )
+
+
+def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: str | None = None,
+                       signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
+                       witness_dir: Path | None = None) -> ReportContext:
+    """Write the PDF chain-of-custody report of a case or one item to ``out`` (never over an existing file)."""
+    from icspa_desktop.reports import custody_pdf
+    from icspa_desktop.services.session import setting
+
+    if out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    ctx = report_context(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
+                         witness_dir=witness_dir)
+    case = ctx.case
+    f = case.fields
+    conn = session.conn
+    agency_lines = [setting(conn, "agency.name") or "Agency name not set",
+                    " · ".join(p for p in (setting(conn, "agency.unit"), setting(conn, "agency.country")) if p),
+                    setting(conn, "agency.contact")]
+    subject = f"Case {case.number}" if ctx.item is None else f"Exhibit {ctx.item.exhibit_number} of case {case.number}"
+    case_fields = [("Case number", case.number), ("Title", f.title), ("Status", str(case.status)),
+                   ("Lead investigator", f.lead_investigator), ("Jurisdiction", f.jurisdiction),
+                   ("Legal authority", f.legal_authority), ("Description", f.description),
+                   ("Opened", case.created_at.strftime("%Y-%m-%d %H:%M UTC")), ("Case id", case.id)]
+    v = ctx.verification
+    if v is None:
+        verification, ok = "The custody log could not be verified when this report was produced.", False
+    elif v.ok:
+        verification = (f"Verified intact when this report was produced: all {v.tree_size} events of the vault's "
+                        "log (signatures, leaf hashes, Merkle tree, stored checkpoints and the external witness).")
+        ok = True
+    else:
+        verification = f"WARNING — the custody log is damaged: {v.summary()}"
+        ok = False
+    notes = [d.message for d in v.damages[:10]] if v is not None else []
+    exhibits = {i.id: i.exhibit_number for i in ctx.items}
+    report = custody_pdf.CustodyReport(
+        report_id=ctx.report_id, subject=subject, agency_lines=[line for line in agency_lines if line],
+        markings=_markings_text(str(f.handling_code), f.handling_text, str(f.tlp)),
+        case_fields=[(k, val) for k, val in case_fields if val],
+        items=[_report_item(i) for i in ctx.items], events=[_report_event(e, exhibits) for e in ctx.events],
+        checkpoint_text=ctx.checkpoint.text,
+        checkpoint_signature_b64=base64.b64encode(ctx.checkpoint.signature).decode("ascii"),
+        certificate_sha256=ctx.certificate_sha256, verification=verification, verification_ok=ok,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
+    )
+    atomic_write(out, custody_pdf.render(report))
+    return ctx
+
+
+def case_uco_export(session: Session, case_ref: str, out: Path) -> dict[str, Any]:
+    """Write the CASE/UCO JSON-LD of a case to ``out``; the export is recorded on the case."""
+    from icspa_desktop.reports import case_uco
+    from icspa_desktop.services import cases, evidence
+    from icspa_desktop.services.session import setting
+
+    session.require(Permission.REPORT, attempted=f"export case {case_ref} as CASE/UCO")
+    if out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    case = cases.get_case(session, case_ref)
+    items = evidence.list_items(session, case.id)
+    doc = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(session.conn, "agency.name"),
+                         case=case, items=items, events=events.list_events(session.conn, case_id=case.id))
+    data = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    with session.transaction():
+        session.record(EventDraft(CustodyAction.EXPORTED, case_id=case.id, purpose="CASE/UCO JSON-LD export",
+                                  result="written", hashes={"sha256": hashlib.sha256(data).hexdigest()},
+                                  details={"format": "CASE/UCO JSON-LD", "file_name": out.name,
+                                           "items": len(items)}))
+        atomic_write(out, data)
+    return doc

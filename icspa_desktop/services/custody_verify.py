@@ -1,0 +1,360 @@
+"""Verification of the chain of custody: every event, the tree, the stored checkpoints and the witness."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.crypto import keys as vault_keys
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.custody import merkle
+from icspa_desktop.custody.merkle import Frontier, MerkleTree, ProofError
+from icspa_desktop.custody.verify import (
+    Damage,
+    DamageKind,
+    Progress,
+    as_bytes,
+    index_damages,
+    load_keys,
+    scan_log,
+)
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, VaultError, VerificationFailed
+from icspa_desktop.services.custody import agency_verifier, vault_origin, witness_file
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session
+from icspa_desktop.vault import db
+
+
+# ---- verification ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class VerifyReport:
+    vault_id: str
+    mode: str  # "full" or "incremental"
+    tree_size: int = 0
+    root_hash: bytes = merkle.EMPTY_ROOT
+    events_checked: int = 0
+    first_checked: int = 0
+    checkpoints_checked: int = 0
+    witness_path: str = ""
+    witness_status: str = "absent"  # absent | ok | damaged
+    witness_size: int | None = None
+    damages: list[Damage] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.damages
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"The custody log is intact: {self.tree_size} events, {self.checkpoints_checked} checkpoint(s) "
+                    f"checked ({self.mode} verification of {self.events_checked} events).")
+        return f"The custody log is damaged: {len(self.damages)} problem(s) found. First: {self.damages[0].message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.vault_id, "ok": self.ok, "mode": self.mode, "tree_size": self.tree_size,
+                "root_hash": base64.b64encode(self.root_hash).decode("ascii"), "events_checked": self.events_checked,
+                "first_checked": self.first_checked, "checkpoints_checked": self.checkpoints_checked,
+                "witness": {"path": self.witness_path, "status": self.witness_status, "tree_size": self.witness_size},
+                "damages": [d.to_json() for d in self.damages], "notes": list(self.notes),
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    size: int
+    root: bytes
+    frontier: bytes
+    checkpoint_id: int
+
+
+def _load_state(conn: db.Connection) -> _State | None:
+    row = conn.execute(
+        "SELECT tree_size, root_hash, frontier, checkpoint_id FROM custody_verification WHERE id = 1").fetchone()
+    return None if row is None else _State(int(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]))
+
+
+def _save_state(session: Session, frontier: Frontier, checkpoint_id: int) -> None:
+    with session.transaction() as conn:
+        conn.execute(
+            "INSERT INTO custody_verification (id, tree_size, root_hash, frontier, checkpoint_id, verified_at,"
+            " verified_by) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET tree_size = excluded.tree_size,"
+            " root_hash = excluded.root_hash, frontier = excluded.frontier, checkpoint_id = excluded.checkpoint_id,"
+            " verified_at = excluded.verified_at, verified_by = excluded.verified_by",
+            (frontier.size, frontier.root(), frontier.to_bytes(), checkpoint_id,
+             datetime.now(UTC).isoformat(timespec="seconds"), session.user.id),
+        )
+
+
+class _NeedFull(Exception):
+    """Incremental verification cannot decide; fall back to a full pass."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckpointRecord:
+    id: int
+    label: str
+    checkpoint: cp.Checkpoint | None
+
+
+def _check_checkpoint_rows(
+    session: Session, verifier: cp.SignatureVerifier | None, report: VerifyReport, after_id: int = 0
+) -> list[_CheckpointRecord]:
+    """Parse and signature-check the stored checkpoints with id > ``after_id``."""
+    records: list[_CheckpointRecord] = []
+    origin = vault_origin(session)
+    rows = session.conn.execute(
+        "SELECT id, tree_size, root_hash, body, signature, created_at FROM custody_checkpoints WHERE id > ?"
+        " ORDER BY id", (after_id,)).fetchall()
+    for cid, size, root, body_raw, signature_raw, created_at in rows:
+        cid = int(cid)
+        body, signature = as_bytes(body_raw), as_bytes(signature_raw)
+        label = f"Checkpoint {cid} (signed {created_at})"
+        try:
+            parsed = cp.parse_body(body)
+        except RefusedInput as exc:
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {exc}", checkpoint_id=cid))
+            records.append(_CheckpointRecord(cid, label, None))
+            continue
+        label = f"Checkpoint {cid} (tree size {parsed.size}, signed {parsed.timestamp_text})"
+        problem = ""
+        if parsed.origin != origin:
+            problem = f"it belongs to another log ({parsed.origin})"
+        elif size != parsed.size or as_bytes(root) != parsed.root:
+            problem = "its size or root columns were edited and no longer match its signed text"
+        if problem:
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {problem}.", checkpoint_id=cid))
+        if verifier is not None:
+            try:
+                verifier(signature, body, parsed.timestamp)
+            except (IcspaError, ValueError) as exc:
+                report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE,
+                                             f"{label}: the agency signature is not valid ({exc}).", checkpoint_id=cid))
+        records.append(_CheckpointRecord(cid, label, parsed))
+        report.checkpoints_checked += 1
+    return records
+
+
+def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, directory: Path | None,
+                  report: VerifyReport) -> cp.Checkpoint | None:
+    path = witness_file(session, directory)
+    report.witness_path = str(path)
+    try:
+        found = cp.read_witness(path)
+    except RefusedInput as exc:
+        report.witness_status = "damaged"
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {exc}"))
+        return None
+    except OSError as exc:
+        report.notes.append(f"The witness file {path} cannot be read ({exc.strerror}).")
+        return None
+    if found is None:
+        made = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
+        if made:
+            report.notes.append(f"No witness checkpoint at {path}, although this vault has {made} checkpoint(s): "
+                                "it was deleted, or this is another account or computer. A rollback of the vault "
+                                "directory cannot be detected without it; keep copies of checkpoints (reports, "
+                                "bundles) outside the vault.")
+        else:
+            report.notes.append(f"No witness checkpoint at {path}: a rollback of the whole vault directory cannot "
+                                "be detected until one is written ('icspa custody checkpoint').")
+        return None
+    body, signature = found
+    try:
+        witness = cp.parse_body(body)
+        if witness.origin != vault_origin(session):
+            raise RefusedInput(f"it belongs to another log ({witness.origin})")
+        if verifier is not None:
+            verifier(signature, body, witness.timestamp)
+    except (IcspaError, ValueError) as exc:
+        report.witness_status = "damaged"
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness checkpoint {path} is not valid: {exc}."))
+        return None
+    report.witness_status = "ok"
+    report.witness_size = witness.size
+    return witness
+
+
+def _witness_damage(witness: cp.Checkpoint, size: int, matches: bool, path: str) -> Damage | None:
+    if witness.size > size:
+        return Damage(DamageKind.ROLLBACK, f"The vault's custody log has {size} events, but the witness checkpoint "
+                      f"kept outside the vault ({path}, signed {witness.timestamp_text}) covers {witness.size}: the "
+                      "vault was rolled back to an older copy, or its log was truncated.")
+    if not matches:
+        return Damage(DamageKind.FORK, f"The first {witness.size} events of the log do not match the witness "
+                      f"checkpoint kept outside the vault ({path}, signed {witness.timestamp_text}): the history "
+                      "was forked — rewritten, or an older vault copy was restored and continued.")
+    return None
+
+
+def _consistency_damages(records: list[_CheckpointRecord], tree: MerkleTree) -> list[Damage]:
+    n, root = tree.size, tree.root()
+    good_sizes: list[int] = [0]
+    bad: list[tuple[_CheckpointRecord, int]] = []
+    damages: list[Damage] = []
+    for record in records:
+        c = record.checkpoint
+        if c is None:
+            continue
+        if c.size > n:
+            damages.append(Damage(DamageKind.TRUNCATED, f"{record.label}: it covers {c.size} events but the log has "
+                                  f"only {n} — events #{n}–#{c.size - 1} were removed (log truncated).",
+                                  checkpoint_id=record.id))
+            continue
+        try:
+            merkle.verify_consistency(c.size, n, c.root, root, tree.consistency_proof(c.size))
+        except ProofError:
+            bad.append((record, c.size))
+        else:
+            good_sizes.append(c.size)
+    for record, size in bad:
+        below = max(s for s in good_sizes if s < size) if any(s < size for s in good_sizes) else 0
+        damages.append(Damage(
+            DamageKind.INCONSISTENT,
+            f"{record.label}: the current log is not an extension of it — among events #{below}–#{size - 1} some "
+            "were altered, inserted, deleted or reordered since it was signed.", event_index=below,
+            checkpoint_id=record.id))
+    return damages
+
+
+def verify(
+    session: Session,
+    *,
+    incremental: bool = False,
+    verifier: cp.SignatureVerifier | None = None,
+    witness_dir: Path | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Check every event, the tree, every stored checkpoint and the witness; damage is in the report.
+
+    ``incremental``: only events after the last clean full verification (falls back to full when the
+    record of that verification does not fit the log).
+    """
+    session.require(Permission.VERIFY, attempted="verify the chain of custody")
+    started = time.perf_counter()
+    missing_agency = ""
+    if verifier is None:
+        try:
+            verifier = agency_verifier(session)
+        except VaultError as exc:
+            missing_agency = f"Checkpoint signatures were not checked: {exc}"
+    if incremental:
+        try:
+            report = _verify_incremental(session, verifier, witness_dir)
+        except _NeedFull as why:
+            report = _verify_full(session, verifier, witness_dir, workers, progress)
+            report.notes.append(f"Full verification was needed: {why}")
+    else:
+        report = _verify_full(session, verifier, witness_dir, workers, progress)
+    report.seconds = time.perf_counter() - started
+    if missing_agency:
+        report.notes.append(missing_agency)
+    return report
+
+
+def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witness_dir: Path | None,
+                 workers: int | None, progress: Progress | None) -> VerifyReport:
+    conn = session.conn
+    report = VerifyReport(session.vault.header.vault_id, "full")
+    scan = scan_log(conn, load_keys(conn), db_path=session.vault.layout.database,
+                    raw_key=session.vault.subkey(vault_keys.PURPOSE_SQLCIPHER), workers=workers, progress=progress)
+    report.damages.extend(scan.damages)
+    report.damages.extend(index_damages(scan.indices))
+    tree = MerkleTree(scan.leaf_hashes)
+    report.tree_size, report.root_hash, report.events_checked = tree.size, tree.root(), tree.size
+    records = _check_checkpoint_rows(session, verifier, report)
+    report.damages.extend(_consistency_damages(records, tree))
+    witness = _read_witness(session, verifier, witness_dir, report)
+    if witness is not None:
+        matches = witness.size <= tree.size and tree.root(witness.size) == witness.root
+        damage = _witness_damage(witness, tree.size, matches, report.witness_path)
+        if damage is not None:
+            report.witness_status = "damaged"
+            report.damages.append(damage)
+    report.damages.sort(key=lambda d: (d.event_index is None, d.event_index or 0))
+    if report.ok:
+        _save_state(session, _frontier_of(tree), max((r.id for r in records), default=0))
+    return report
+
+
+def _frontier_of(tree: MerkleTree) -> Frontier:
+    """The frontier of a full tree from its perfect subtrees (no rehashing)."""
+    size, start, stack = tree.size, 0, []
+    for height in range(size.bit_length() - 1, -1, -1):
+        if size >> height & 1:
+            stack.append(tree.subtree_hash(start, start + (1 << height)))
+            start += 1 << height
+    return Frontier(size, stack)
+
+
+def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
+                        witness_dir: Path | None) -> VerifyReport:
+    conn = session.conn
+    state = _load_state(conn)
+    if state is None:
+        raise _NeedFull("no earlier full verification is recorded.")
+    frontier = Frontier.from_bytes(state.size, state.frontier)
+    if frontier.root() != state.root:
+        raise _NeedFull("the record of the last verification is inconsistent.")
+    count, last = conn.execute("SELECT COUNT(*), MAX(idx) FROM custody_events").fetchone()
+    count = int(count)
+    report = VerifyReport(session.vault.header.vault_id, "incremental", first_checked=state.size)
+    if count < state.size:
+        report.damages.append(Damage(DamageKind.TRUNCATED, f"The log has {count} events but had {state.size} when it "
+                                     "was last verified: events were removed (log truncated or vault rolled back)."))
+    if last is not None and int(last) != count - 1:
+        raise _NeedFull("the event indices are not contiguous.")
+    scan = scan_log(conn, load_keys(conn), start=state.size, workers=1)
+    report.damages.extend(scan.damages)
+    report.damages.extend(index_damages(scan.indices, state.size))
+    records = _check_checkpoint_rows(session, verifier, report, after_id=state.checkpoint_id)
+    witness = _read_witness(session, verifier, witness_dir, report)
+    wanted: dict[int, list[cp.Checkpoint]] = {}
+    for record in records:
+        if record.checkpoint is not None:
+            if record.checkpoint.size < state.size:
+                raise _NeedFull("a checkpoint older than the last verification was added since.")
+            wanted.setdefault(record.checkpoint.size, []).append(record.checkpoint)
+    if witness is not None and witness.size >= state.size:
+        wanted.setdefault(witness.size, []).append(witness)
+    elif witness is not None:
+        known = conn.execute("SELECT 1 FROM custody_checkpoints WHERE id <= ? AND body = ?",
+                             (state.checkpoint_id, witness.body())).fetchone()
+        if known is None:
+            raise _NeedFull("the witness checkpoint predates the last verification and is not among its checkpoints.")
+    roots: dict[int, bytes] = {state.size: frontier.root()} if state.size in wanted else {}
+    hashes = scan.leaf_hashes
+    for offset in range(0, len(hashes), merkle.HASH_SIZE):
+        frontier.push(bytes(hashes[offset:offset + merkle.HASH_SIZE]))
+        if frontier.size in wanted:
+            roots[frontier.size] = frontier.root()
+    report.tree_size, report.root_hash = frontier.size, frontier.root()
+    report.events_checked = frontier.size - state.size
+    for size, items in wanted.items():
+        for c in items:
+            is_witness = witness is not None and c is witness
+            if is_witness:
+                damage = _witness_damage(c, frontier.size, roots.get(size) == c.root, report.witness_path)
+                if damage is not None:
+                    report.witness_status = "damaged"
+                    report.damages.append(damage)
+            elif size > frontier.size:
+                report.damages.append(Damage(DamageKind.TRUNCATED, f"A checkpoint covers {size} events but the log "
+                                             f"has only {frontier.size}: events were removed (log truncated)."))
+            elif roots.get(size) != c.root:
+                report.damages.append(Damage(DamageKind.INCONSISTENT, f"The checkpoint of tree size {size} does not "
+                                             "match the log: events were altered, inserted, deleted or reordered."))
+    if report.ok:
+        _save_state(session, frontier, max((r.id for r in records), default=state.checkpoint_id))
+    return report
+
+
+def require_intact(report: VerifyReport) -> None:
+    if not report.ok:
+        raise VerificationFailed(report.summary())
