@@ -26,7 +26,7 @@ os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")  # vault creation is not w
 from icspa_desktop.crypto import stream
 from icspa_desktop.domain.evidence import HashAlgorithm
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, evidence, fixity
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import init_vault
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
 
             item = evidence.list_items(session, case.id)[0]
             blob = session.vault.layout.blobs / str(item.blob_id)[:2] / str(item.blob_id)
-            tv = _median_seconds(args.runs, lambda: evidence.verify_item(session, item.id))
+            tv = _median_seconds(args.runs, lambda: fixity.verify_item(session, item.id))
             rows.append(("verify (decrypt + SHA-256), cached", tv, size / tv / 1e9, f"{base / tv:.2f}x"))
-            tc = _median_seconds(args.runs, lambda: evidence.verify_item(session, item.id), lambda: _drop_cache(blob))
+            tc = _median_seconds(args.runs, lambda: fixity.verify_item(session, item.id), lambda: _drop_cache(blob))
             rows.append(("verify, blob dropped from page cache", tc, size / tc / 1e9, f"{base / tc:.2f}x"))
         rss_source = work / "rss.bin"
         _make_file(rss_source, args.rss_size_mib * MIB, sparse=True)

@@ -13,7 +13,7 @@ from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, Sour
 from icspa_desktop.domain.errors import NotFound, UsageError, VerificationFailed
 from icspa_desktop.domain.evidence import Acquisition, FixityReport, Item, ItemFields, ItemKind, Markings
 from icspa_desktop.domain.ids import ItemId
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, evidence, fixity, physical
 
 # Show progress only for work that takes noticeable time.
 PROGRESS_MIN_BYTES = 64 << 20
@@ -84,12 +84,12 @@ def register(groups: Any) -> None:
     _add_item_options(add)
     add.set_defaults(handler=_add)
 
-    physical = sub.add_parser("add-physical", help="record a physical item (no content)")
-    physical.add_argument("case", metavar="CASE")
-    physical.add_argument("name", metavar="NAME", help="short name, e.g. 'iPhone 12, black'")
-    physical.add_argument("--storage", default="", help="storage location (shelf, locker)")
-    _add_item_options(physical)
-    physical.set_defaults(handler=_add_physical)
+    add_physical = sub.add_parser("add-physical", help="record a physical item (no content)")
+    add_physical.add_argument("case", metavar="CASE")
+    add_physical.add_argument("name", metavar="NAME", help="short name, e.g. 'iPhone 12, black'")
+    add_physical.add_argument("--storage", default="", help="storage location (shelf, locker)")
+    _add_item_options(add_physical)
+    add_physical.set_defaults(handler=_add_physical)
 
     lst = sub.add_parser("list", help="list the items of a case")
     lst.add_argument("case", metavar="CASE")
@@ -227,7 +227,7 @@ def _add(ctx: CliContext) -> int:
 
 
 def _add_physical(ctx: CliContext) -> int:
-    item = evidence.add_physical(ctx.session(), ctx.args.case, ctx.args.name, _fields(ctx, ctx.args.storage))
+    item = physical.add_physical(ctx.session(), ctx.args.case, ctx.args.name, _fields(ctx, ctx.args.storage))
     ctx.emit(evidence.item_to_json(item),
              lambda: [f"Added physical item {item.exhibit_number}: {item.original_name} ({item.id})."])
     return 0
@@ -258,18 +258,18 @@ def _verify(ctx: CliContext) -> int:
     progress = StderrProgress("Verifying")
     try:
         if args.all:
-            reports = evidence.verify_all(session, progress)
+            reports = fixity.verify_all(session, progress)
         else:
             try:
                 case = cases.get_case(session, args.target)
             except NotFound:
-                reports = [evidence.verify_item(session, args.target, progress)]
+                reports = [fixity.verify_item(session, args.target, progress)]
             else:
-                reports = evidence.verify_case(session, case.id, progress)
+                reports = fixity.verify_case(session, case.id, progress)
     finally:
         progress.close()
     failed = [r for r in reports if not r.ok]
-    ctx.emit([evidence.report_to_json(r) for r in reports], lambda: _verify_lines(reports))
+    ctx.emit([fixity.report_to_json(r) for r in reports], lambda: _verify_lines(reports))
     if failed:
         names = ", ".join(r.exhibit_number for r in failed)
         raise VerificationFailed(f"Verification FAILED for {len(failed)} of {len(reports)} item(s): {names}.")
@@ -288,7 +288,7 @@ def _verify_lines(reports: list[FixityReport]) -> list[str]:
 def _extract(ctx: CliContext) -> int:
     progress = StderrProgress("Extracting")
     try:
-        result = evidence.extract(ctx.session(), ctx.args.item, ctx.args.out, ctx.args.reason, progress)
+        result = fixity.extract(ctx.session(), ctx.args.item, ctx.args.out, ctx.args.reason, progress)
     finally:
         progress.close()
     ctx.emit({**evidence.item_to_json(result.item), "path": str(result.path)},
@@ -299,7 +299,7 @@ def _extract(ctx: CliContext) -> int:
 
 def _checkout(ctx: CliContext) -> int:
     a = ctx.args
-    item = evidence.check_out(ctx.session(), a.item, a.to, a.purpose, released_by=a.released_by,
+    item = physical.check_out(ctx.session(), a.item, a.to, a.purpose, released_by=a.released_by,
                               authority=a.authority, notes=a.notes)
     ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} checked out to {item.holder}."])
     return 0
@@ -307,7 +307,7 @@ def _checkout(ctx: CliContext) -> int:
 
 def _checkin(ctx: CliContext) -> int:
     a = ctx.args
-    item = evidence.check_in(ctx.session(), a.item, a.from_person, received_by=a.received_by,
+    item = physical.check_in(ctx.session(), a.item, a.from_person, received_by=a.received_by,
                              storage_location=a.storage, notes=a.notes)
     ctx.emit(evidence.item_to_json(item),
              lambda: [f"Item {item.exhibit_number} checked in ({item.storage_location or 'no location'})."])

@@ -34,7 +34,7 @@ from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress_dialog, show_error
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
-from icspa_desktop.services import evidence
+from icspa_desktop.services import evidence, fixity, physical
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 
@@ -147,9 +147,9 @@ class EvidenceActions(QObject):
         self.verify_action.setEnabled(tab is not None and can(Permission.VERIFY))
         self.extract_action.setEnabled(one is not None and one.kind is ItemKind.DIGITAL
                                        and can(Permission.EXTRACT_EVIDENCE))
-        physical = one is not None and one.kind is ItemKind.PHYSICAL and can(Permission.CHECK_OUT)
-        self.checkout_action.setEnabled(physical and one is not None and not one.checked_out)
-        self.checkin_action.setEnabled(physical and one is not None and one.checked_out)
+        is_physical = one is not None and one.kind is ItemKind.PHYSICAL and can(Permission.CHECK_OUT)
+        self.checkout_action.setEnabled(is_physical and one is not None and not one.checked_out)
+        self.checkin_action.setEnabled(is_physical and one is not None and one.checked_out)
         self.annotate_action.setEnabled(one is not None and can(Permission.EDIT_EVIDENCE))
         self.search_action.setEnabled(True)
 
@@ -266,7 +266,7 @@ class EvidenceActions(QObject):
 
         def save() -> bool:
             try:
-                item = evidence.add_physical(session, case.id, dialog.name.text(), dialog.fields())
+                item = physical.add_physical(session, case.id, dialog.name.text(), dialog.fields())
             except IcspaError as exc:
                 show_error(dialog, exc)
                 return False
@@ -303,10 +303,10 @@ class EvidenceActions(QObject):
             other, me, purpose = dialog.other.text(), dialog.me.text(), dialog.purpose.text()
             try:
                 if checking_in:
-                    updated = evidence.check_in(session, item.id, other, received_by=me, storage_location=purpose,
+                    updated = physical.check_in(session, item.id, other, received_by=me, storage_location=purpose,
                                                 notes=dialog.notes.text())
                 else:
-                    updated = evidence.check_out(session, item.id, other, purpose, released_by=me,
+                    updated = physical.check_out(session, item.id, other, purpose, released_by=me,
                                                  notes=dialog.notes.text())
             except IcspaError as exc:
                 show_error(dialog, exc)
@@ -352,7 +352,7 @@ class EvidenceActions(QObject):
         items = tab.selected_items() or tab.model.records()
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
-            return evidence.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),
+            return fixity.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),
                                          cancel)
 
         def done(reports: list[FixityReport]) -> None:
@@ -374,11 +374,11 @@ class EvidenceActions(QObject):
         def start() -> None:
             out, reason = Path(dialog.path.text().strip()), dialog.reason.text().strip()
 
-            def work(progress: ProgressCallback, cancel: CancelToken) -> evidence.Extraction:
-                return evidence.extract(session, item.id, out, reason,
+            def work(progress: ProgressCallback, cancel: CancelToken) -> fixity.Extraction:
+                return fixity.extract(session, item.id, out, reason,
                                         lambda d, t, label: progress(d, t, f"Extracting {label}…"), cancel)
 
-            def done(result: evidence.Extraction) -> None:
+            def done(result: fixity.Extraction) -> None:
                 self.last_outcome = result
                 self.items_changed.emit()
                 self._info("Extracted", f"Exhibit {item.exhibit_number} was written to {result.path} "

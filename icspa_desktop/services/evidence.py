@@ -1,4 +1,7 @@
-"""Evidence items: ingest, physical items, check-out/in, fixity verification, extraction.
+"""Evidence items: settings, records, validation, exhibit numbers, ingest and annotation.
+
+Physical items and check-out/in are in services/physical.py; fixity verification and extraction in
+services/fixity.py (both build on this module, never the reverse).
 
 Every action records its custody event in the same transaction as the rows it changes. Content goes
 through the encrypted blob store (vault/blobs.py); a blob is durably in place before the row naming it
@@ -8,10 +11,8 @@ commits, and a failed or cancelled action removes whatever it had written.
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +33,9 @@ from icspa_desktop.domain.errors import (
     NotFound,
     RefusedInput,
     UsageError,
-    VerificationFailed,
 )
 from icspa_desktop.domain.evidence import (
     Acquisition,
-    FixityReport,
-    FixityResult,
     HashAlgorithm,
     Item,
     ItemFields,
@@ -48,12 +46,11 @@ from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.services import cases
-from icspa_desktop.services.ingest import SealedContent, detect_mime, new_hashers, seal_file, source_size
+from icspa_desktop.services.ingest import SealedContent, detect_mime, seal_file, source_size
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, set_setting, setting
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import FILE_MODE, fsync_dir
-from icspa_desktop.vault.blobs import BlobStore, unwrap_key, wrap_key
+from icspa_desktop.vault.blobs import BlobStore, wrap_key
 
 SETTING_HASHES = "evidence.hash_algorithms"  # agency default beyond SHA-256, e.g. "md5,sha1"
 SETTING_EXHIBIT_FORMAT = "evidence.exhibit_format"
@@ -465,92 +462,6 @@ def _markings_json(markings: Markings) -> dict[str, str]:
     }
 
 
-# ---- physical items ---------------------------------------------------------------------------------
-def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields | None = None) -> Item:
-    """Record a physical exhibit (no content): a seized phone, a hard disk, a document."""
-    case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add a physical item")
-    fields, markings = _clean_fields(session, case, fields or ItemFields())
-    name = _check_text("The item name", name)
-    if not name:
-        raise UsageError("A physical item needs a short name, e.g. 'iPhone 12, black'.")
-    exhibit = fields.exhibit_number or _next_exhibits(session.conn, case, 1)[0]
-    item_id = new_item_id()
-    now = _now()
-    acq = fields.acquisition
-    acquired_by = acq.acquired_by or session.user.display_name
-    acquired_at = acq.acquired_at or now
-    with session.transaction() as conn:
-        _insert_item(conn, item_id, case, exhibit, ItemKind.PHYSICAL, None, name, "", None, {}, "", fields,
-                     markings, acquired_by, acquired_at, session.user.id, now)
-        session.record(EventDraft(
-            CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
-            location=fields.storage_location or acq.location, notes=fields.notes,
-            details={"exhibit_number": exhibit, "kind": ItemKind.PHYSICAL.value, "name": name,
-                     "storage_location": fields.storage_location, "parent_id": fields.parent_id,
-                     "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
-                     "markings": _markings_json(markings), "description": fields.description,
-                     "tags": list(fields.tags)},
-        ))
-    return _fetch_item(session.conn, item_id)
-
-
-def _physical(session: Session, item_ref: str, verb: str) -> Item:
-    item = get_item(session, item_ref)
-    session.require(Permission.CHECK_OUT, case_id=item.case_id, item_ids=(item.id,),
-                    attempted=f"{verb} item {item.exhibit_number}")
-    if item.kind is not ItemKind.PHYSICAL:
-        raise UsageError(f"Item {item.exhibit_number} is digital; only physical items are checked out and in "
-                         "(use 'evidence extract' for a copy of digital content).")
-    return item
-
-
-def check_out(session: Session, item_ref: str, to: str, purpose: str, *, released_by: str = "",
-              authority: str = "", notes: str = "") -> Item:
-    """Hand a physical item to ``to`` (the receiving person) for ``purpose``."""
-    item = _physical(session, item_ref, "check out")
-    to = _check_text("The receiving person", to)
-    purpose = _check_text("The purpose", purpose, MAX_TEXT)
-    if not to or not purpose:
-        raise UsageError("A check-out needs the receiving person (--to) and the purpose (--purpose).")
-    if item.checked_out:
-        raise Conflict(f"Item {item.exhibit_number} is already checked out to {item.holder}; check it in first.")
-    releasing = _check_text("The releasing person", released_by) or session.user.display_name
-    with session.transaction() as conn:
-        conn.execute("UPDATE items SET checked_out = 1, holder = ?, updated_at = ? WHERE id = ?",
-                     (to, _now(), item.id))
-        session.record(EventDraft(
-            CustodyAction.CHECKED_OUT, case_id=item.case_id, item_ids=(item.id,), purpose=purpose,
-            authority=_check_text("The authority", authority), counterparty=to, location=item.storage_location,
-            notes=_check_text("The notes", notes, MAX_TEXT),
-            details={"releasing": releasing, "receiving": to, "exhibit_number": item.exhibit_number,
-                     "from_location": item.storage_location},
-        ))
-    return _fetch_item(session.conn, item.id)
-
-
-def check_in(session: Session, item_ref: str, from_person: str, *, received_by: str = "",
-             storage_location: str = "", notes: str = "") -> Item:
-    """Take a physical item back from ``from_person`` (the releasing person) into storage."""
-    item = _physical(session, item_ref, "check in")
-    from_person = _check_text("The releasing person", from_person)
-    if not from_person:
-        raise UsageError("A check-in needs the person handing the item back (--from).")
-    if not item.checked_out:
-        raise Conflict(f"Item {item.exhibit_number} is not checked out.")
-    location = _check_text("The storage location", storage_location) or item.storage_location
-    receiving = _check_text("The receiving person", received_by) or session.user.display_name
-    with session.transaction() as conn:
-        conn.execute("UPDATE items SET checked_out = 0, holder = '', storage_location = ?, updated_at = ?"
-                     " WHERE id = ?", (location, _now(), item.id))
-        session.record(EventDraft(
-            CustodyAction.CHECKED_IN, case_id=item.case_id, item_ids=(item.id,), counterparty=from_person,
-            location=location, notes=_check_text("The notes", notes, MAX_TEXT),
-            details={"releasing": from_person, "receiving": receiving, "exhibit_number": item.exhibit_number,
-                     "previous_holder": item.holder, "storage_location": location},
-        ))
-    return _fetch_item(session.conn, item.id)
-
-
 # ---- annotations ------------------------------------------------------------------------------------
 def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,
              tags: Sequence[str] | None = None, markings: Markings | None = None, reason: str = "") -> Item:
@@ -587,201 +498,6 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
     return _fetch_item(session.conn, item.id)
 
 
-# ---- reading content --------------------------------------------------------------------------------
-def _blob_key(session: Session, item: Item) -> tuple[str, bytes]:
-    if item.blob_id is None:
-        raise UsageError(f"Item {item.exhibit_number} is a physical item and has no stored content.")
-    row = session.conn.execute("SELECT wrapped_key FROM blobs WHERE id = ?", (item.blob_id,)).fetchone()
-    if row is None:
-        raise VerificationFailed(f"The content record of item {item.exhibit_number} is missing; the vault is damaged.")
-    key = unwrap_key(session.vault.subkey(keys.PURPOSE_BLOB_KEYS), item.blob_id, item.id, bytes(row[0]))
-    return item.blob_id, key
-
-
-def _content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> Iterator[memoryview]:
-    blob_id, key = _blob_key(session, item)
-    return BlobStore(session.vault.layout).open_reader(blob_id, key).chunks(cancel)
-
-
-# ---- verification (fixity) --------------------------------------------------------------------------
-def _check_content(session: Session, item: Item, progress: ProgressCallback, cancel: CancelToken,
-                   done_before: int, grand_total: int) -> FixityReport:
-    algorithms = [HashAlgorithm(name) for name in item.hashes]
-    hashers = new_hashers(algorithms)
-    size = 0
-    problem = ""
-    try:
-        for chunk in _content_chunks(session, item, cancel):
-            for hasher in hashers.values():
-                hasher.update(chunk)
-            size += len(chunk)
-            progress(done_before + size, grand_total, item.exhibit_number)
-    except stream.StreamError as exc:
-        problem = f"the stored content failed authentication: {exc}"
-    except FileNotFoundError:
-        problem = "the stored content file is missing"
-    except OSError as exc:
-        problem = f"the stored content cannot be read ({exc.strerror or exc})"
-    except VerificationFailed as exc:
-        problem = str(exc)
-    actual = {a.value: h.hexdigest() for a, h in hashers.items()} if not problem else {}
-    if not problem and size != item.size:
-        problem = f"the stored content has {size} bytes, the record says {item.size}"
-    if not problem and actual != item.hashes:
-        differing = ", ".join(sorted(k for k in item.hashes if actual.get(k) != item.hashes[k]))
-        problem = f"the {differing} digest differs from the one recorded at acquisition"
-    result = FixityResult.MISMATCH if problem else FixityResult.OK
-    return FixityReport(item.id, item.exhibit_number, item.case_id, result, dict(item.hashes), actual, problem)
-
-
-def verify_items(session: Session, items: Sequence[Item], progress: ProgressCallback = no_progress,
-                 cancel: CancelToken | None = None) -> list[FixityReport]:
-    """Re-read, re-decrypt and re-hash each digital item; each result is a VERIFIED custody event."""
-    cancel = cancel or CancelToken()
-    digital = [item for item in items if item.kind is ItemKind.DIGITAL]
-    if digital:
-        session.require(Permission.VERIFY, case_id=digital[0].case_id, attempted="verify evidence")
-    grand_total = sum(item.size or 0 for item in digital)
-    done = 0
-    reports: list[FixityReport] = []
-    for item in digital:
-        cancel.check()
-        report = _check_content(session, item, progress, cancel, done, grand_total)
-        done += item.size or 0
-        with session.transaction():
-            session.record(EventDraft(
-                CustodyAction.VERIFIED, case_id=item.case_id, item_ids=(item.id,), result=report.result.value,
-                hashes=report.actual, notes=report.problem,
-                details={"exhibit_number": item.exhibit_number, "expected": report.expected},
-            ))
-        reports.append(report)
-    return reports
-
-
-def verify_case(session: Session, case_ref: str, progress: ProgressCallback = no_progress,
-                cancel: CancelToken | None = None) -> list[FixityReport]:
-    return verify_items(session, list_items(session, case_ref), progress, cancel)
-
-
-def verify_item(session: Session, item_ref: str, progress: ProgressCallback = no_progress,
-                cancel: CancelToken | None = None) -> FixityReport:
-    item = get_item(session, item_ref)
-    if item.kind is not ItemKind.DIGITAL:
-        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to verify.")
-    return verify_items(session, [item], progress, cancel)[0]
-
-
-def verify_all(session: Session, progress: ProgressCallback = no_progress,
-               cancel: CancelToken | None = None) -> list[FixityReport]:
-    session.require(Permission.READ)
-    rows = session.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE kind = 'digital' ORDER BY created_at").fetchall()
-    return verify_items(session, [_row_to_item(row) for row in rows], progress, cancel)
-
-
-# ---- extraction -------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    item: Item
-    path: Path
-    size: int
-    sha256: str
-
-
-def _hash_file(path: Path, cancel: CancelToken) -> str:
-    """SHA-256 of a file read back from disk (page cache dropped first where the OS allows)."""
-    hasher = hashlib.sha256()
-    buf = bytearray(stream.DEFAULT_CHUNK_SIZE)
-    with open(path, "rb", buffering=0) as handle:
-        with contextlib.suppress(AttributeError, OSError):
-            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        while True:
-            cancel.check()
-            n = handle.readinto(buf)
-            if not n:
-                break
-            hasher.update(memoryview(buf)[:n])
-    return hasher.hexdigest()
-
-
-def extract(session: Session, item_ref: str, out: Path, reason: str, progress: ProgressCallback = no_progress,
-            cancel: CancelToken | None = None) -> Extraction:
-    """Decrypt an item to ``out`` for examination; the written file is re-hashed before it appears."""
-    cancel = cancel or CancelToken()
-    item = get_item(session, item_ref)
-    session.require(Permission.EXTRACT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
-                    attempted=f"extract item {item.exhibit_number}")
-    reason = _check_text("The reason", reason, MAX_TEXT)
-    if not reason:
-        raise UsageError("Extraction needs a reason (--reason), recorded in the chain of custody.")
-    if item.kind is not ItemKind.DIGITAL:
-        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to extract.")
-    out = Path(os.path.abspath(out))
-    if out.exists() or out.is_symlink():
-        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
-    if not out.parent.is_dir():
-        raise UsageError(f"The folder {out.parent} does not exist.")
-    temp = out.with_name(f".{out.name}.icspa-partial-{os.getpid()}")
-    expected = item.hashes.get("sha256", "")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
-    except OSError as exc:
-        raise UsageError(f"Cannot write in {out.parent}: {exc.strerror}.") from None
-    try:
-        hasher = hashlib.sha256()
-        size = 0
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as handle:
-                for chunk in _content_chunks(session, item, cancel):
-                    hasher.update(chunk)
-                    handle.write(chunk)
-                    size += len(chunk)
-                    progress(size, item.size or 0, item.exhibit_number)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except stream.StreamError as exc:
-            raise VerificationFailed(f"Item {item.exhibit_number} failed its integrity check while extracting "
-                                     f"({exc}); nothing was written.") from None
-        if hasher.hexdigest() != expected:
-            raise VerificationFailed(f"Item {item.exhibit_number} does not match its recorded SHA-256; "
-                                     "nothing was written. Run 'icspa evidence verify'.")
-        if _hash_file(temp, cancel) != expected:
-            raise VerificationFailed(f"The file written to {out.parent} does not read back with the item's SHA-256 "
-                                     "(storage fault?); it was removed.")
-        _place_without_overwrite(temp, out)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    try:
-        with session.transaction():
-            session.record(EventDraft(
-                CustodyAction.EXPORTED, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
-                hashes={"sha256": expected}, result=FixityResult.OK.value,
-                details={"exhibit_number": item.exhibit_number, "destination": str(out), "kind": "extraction",
-                         "size": size},
-            ))
-    except BaseException:
-        # An unrecorded export must not stay on disk.
-        out.unlink(missing_ok=True)
-        raise
-    return Extraction(item, out, size, expected)
-
-
-def _place_without_overwrite(temp: Path, out: Path) -> None:
-    try:
-        os.link(temp, out)  # fails with EEXIST instead of replacing a file that appeared meanwhile
-        temp.unlink()
-    except FileExistsError:
-        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-            raise
-        # File systems without hard links (FAT, exFAT): a best-effort check right before the rename.
-        if out.exists():
-            raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
-        os.rename(temp, out)
-    fsync_dir(out.parent)
-
-
 # ---- JSON --------------------------------------------------------------------------------------------
 def item_to_json(item: Item) -> dict[str, Any]:
     """The ``--json`` form of an item (DESIGN §6: carries ``id`` and ``sha256``)."""
@@ -810,10 +526,3 @@ def item_to_json(item: Item) -> dict[str, Any]:
         "created_by": item.created_by,
         "updated_at": item.updated_at,
     }
-
-
-def report_to_json(report: FixityReport) -> dict[str, Any]:
-    return {"id": report.item_id, "exhibit_number": report.exhibit_number, "case_id": report.case_id,
-            "result": report.result.value, "ok": report.ok, "sha256": report.expected.get("sha256"),
-            "expected": report.expected, "actual": report.actual, "problem": report.problem}
-

@@ -16,7 +16,7 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import Conflict
 from icspa_desktop.domain.evidence import Acquisition, HashAlgorithm, ItemFields
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import cases, custody_reports, evidence
+from icspa_desktop.services import cases, custody_reports, evidence, physical
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import Session
 from tests.custody.conftest import Agency
@@ -38,9 +38,9 @@ def case_with_items(admin: Session, tmp_path: Path) -> str:
                        ItemFields(description="Forensic image", acquisition=Acquisition(
                            acquired_by="KOK Schmidt", location="Wiesbaden", tool="Guymager", tool_version="0.8.13")),
                        algorithms=[HashAlgorithm.SHA256, HashAlgorithm.MD5])
-    phone = evidence.add_physical(admin, "2026-041", "Samsung phone", ItemFields(storage_location="Room B"))
-    evidence.check_out(admin, phone.id, "KOK Schmidt", "examination")
-    evidence.check_in(admin, phone.id, "KOK Schmidt")
+    phone = physical.add_physical(admin, "2026-041", "Samsung phone", ItemFields(storage_location="Room B"))
+    physical.check_out(admin, phone.id, "KOK Schmidt", "examination")
+    physical.check_in(admin, phone.id, "KOK Schmidt")
     return "2026-041"
 
 

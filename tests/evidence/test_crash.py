@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from icspa_desktop.services import evidence
+from icspa_desktop.services import evidence, fixity
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
 from tests.evidence.conftest import blob_files, blob_rows
 
@@ -30,7 +30,7 @@ def _check_consistent(vault: VaultInfo, expected_items: int) -> int:
         assert len(items) in (0, expected_items)
         assert blob_files(session.vault.layout) == blob_rows(session)
         assert not any(session.vault.layout.staging.iterdir())
-        assert all(r.ok for r in evidence.verify_items(session, items))
+        assert all(r.ok for r in fixity.verify_items(session, items))
         # Every item has its ACQUIRED event (same transaction) and nothing else is half there.
         acquired = session.conn.execute("SELECT count(*) FROM custody_events WHERE action = 'acquired'").fetchone()
         assert acquired[0] == len(items)

@@ -15,7 +15,7 @@ from icspa_desktop.domain.evidence import Acquisition, HashAlgorithm, ItemFields
 from icspa_desktop.domain.ids import ItemId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, evidence, fixity, physical
 from icspa_desktop.services.session import Session
 from tests.conftest import VaultInfo
 from tests.evidence.conftest import MARKER, blob_files, blob_rows
@@ -196,12 +196,12 @@ def test_orphan_blob_is_swept_at_unlock(vault: VaultInfo, vault_case: Case, file
         assert not orphan.exists()
         assert foreign.exists()
         assert not any(layout.staging.iterdir())
-        assert evidence.verify_item(session, kept.id).ok
+        assert fixity.verify_item(session, kept.id).ok
 
 
 def test_verify_detects_a_flipped_byte_and_records_results(admin: Session, case: Case, files: Path) -> None:
     items = evidence.add_files(admin, case.id, [files], algorithms=MD5_SHA1).items
-    reports = evidence.verify_case(admin, case.id)
+    reports = fixity.verify_case(admin, case.id)
     assert [r.ok for r in reports] == [True, True, True]
     assert reports[0].actual == items[0].hashes
     target = items[2]
@@ -209,14 +209,14 @@ def test_verify_detects_a_flipped_byte_and_records_results(admin: Session, case:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    reports = evidence.verify_case(admin, case.id)
+    reports = fixity.verify_case(admin, case.id)
     assert [r.ok for r in reports] == [True, True, False]
     assert "failed authentication" in reports[2].problem
     verified = [e for e in events.list_events(admin.conn, item_id=target.id) if e.action == "verified"]
     assert [e.body["result"] for e in verified] == ["ok", "mismatch"]
     path.unlink()
-    assert "missing" in evidence.verify_item(admin, target.id).problem
-    assert [r.ok for r in evidence.verify_all(admin)] == [True, True, False]
+    assert "missing" in fixity.verify_item(admin, target.id).problem
+    assert [r.ok for r in fixity.verify_all(admin)] == [True, True, False]
 
 
 def test_swapped_blob_keys_are_detected(admin: Session, case: Case, files: Path) -> None:
@@ -226,7 +226,7 @@ def test_swapped_blob_keys_are_detected(admin: Session, case: Case, files: Path)
     kb = conn.execute("SELECT wrapped_key FROM blobs WHERE id = ?", (b.blob_id,)).fetchone()[0]
     conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?", (kb, a.blob_id))
     conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?", (ka, b.blob_id))
-    assert not evidence.verify_item(admin, a.id).ok
+    assert not fixity.verify_item(admin, a.id).ok
 
 
 def test_extract_writes_checked_copy_and_records_reason(admin: Session, case: Case, files: Path,
@@ -235,15 +235,15 @@ def test_extract_writes_checked_copy_and_records_reason(admin: Session, case: Ca
     out = tmp_path / "exam" / "copy.bin"
     out.parent.mkdir()
     with pytest.raises(UsageError, match="reason"):
-        evidence.extract(admin, item.id, out, "  ")
-    result = evidence.extract(admin, item.id, out, "examination by lab")
+        fixity.extract(admin, item.id, out, "  ")
+    result = fixity.extract(admin, item.id, out, "examination by lab")
     assert out.read_bytes() == (files / "docs" / "image.bin").read_bytes()
     assert result.sha256 == item.sha256
     exported = [e for e in events.list_events(admin.conn, item_id=item.id) if e.action == "exported"]
     assert exported[0].body["purpose"] == "examination by lab"
     assert exported[0].body["hashes"] == {"sha256": item.sha256}
     with pytest.raises(Conflict, match="already exists"):
-        evidence.extract(admin, item.id, out, "again")
+        fixity.extract(admin, item.id, out, "again")
     assert sorted(p.name for p in out.parent.iterdir()) == ["copy.bin"]
 
 
@@ -254,30 +254,30 @@ def test_extract_of_a_tampered_blob_writes_nothing(admin: Session, case: Case, f
     data[-1] ^= 0x80
     path.write_bytes(bytes(data))
     with pytest.raises(VerificationFailed, match="integrity"):
-        evidence.extract(admin, item.id, tmp_path / "out.bin", "exam")
+        fixity.extract(admin, item.id, tmp_path / "out.bin", "exam")
     assert list(tmp_path.glob("*out.bin*")) == []
     assert "exported" not in _actions(admin, item.id)
 
 
 def test_physical_item_check_out_and_in(admin: Session, case: Case) -> None:
-    phone = evidence.add_physical(admin, case.id, "iPhone 12, black",
+    phone = physical.add_physical(admin, case.id, "iPhone 12, black",
                                   ItemFields(storage_location="Locker 4", acquisition=Acquisition(source_serial="F2L")))
     assert phone.kind is ItemKind.PHYSICAL
     assert phone.size is None
     assert phone.blob_id is None
     assert phone.exhibit_number == "2024-0042-001"
     with pytest.raises(UsageError, match="receiving person"):
-        evidence.check_out(admin, phone.id, "", "exam")
-    out = evidence.check_out(admin, phone.id, "Dr. Smit (lab)", "chip-off examination", released_by="Clerk Jo")
+        physical.check_out(admin, phone.id, "", "exam")
+    out = physical.check_out(admin, phone.id, "Dr. Smit (lab)", "chip-off examination", released_by="Clerk Jo")
     assert out.checked_out
     assert out.holder == "Dr. Smit (lab)"
     with pytest.raises(Conflict, match="already checked out"):
-        evidence.check_out(admin, phone.id, "someone", "x")
-    back = evidence.check_in(admin, phone.id, "Dr. Smit (lab)", storage_location="Locker 9")
+        physical.check_out(admin, phone.id, "someone", "x")
+    back = physical.check_in(admin, phone.id, "Dr. Smit (lab)", storage_location="Locker 9")
     assert not back.checked_out
     assert back.storage_location == "Locker 9"
     with pytest.raises(Conflict, match="not checked out"):
-        evidence.check_in(admin, phone.id, "x")
+        physical.check_in(admin, phone.id, "x")
     history = events.list_events(admin.conn, item_id=phone.id)
     assert [e.action for e in history] == ["acquired", "checked_out", "checked_in"]
     assert history[1].body["details"]["releasing"] == "Clerk Jo"
@@ -286,13 +286,13 @@ def test_physical_item_check_out_and_in(admin: Session, case: Case) -> None:
     assert history[2].body["details"]["releasing"] == "Dr. Smit (lab)"
     assert history[2].body["location"] == "Locker 9"
     with pytest.raises(UsageError, match="physical"):
-        evidence.verify_item(admin, phone.id)
+        fixity.verify_item(admin, phone.id)
 
 
 def test_digital_items_cannot_be_checked_out(admin: Session, case: Case, files: Path) -> None:
     item = evidence.add_files(admin, case.id, [files / "notes.txt"]).items[0]
     with pytest.raises(UsageError, match="digital"):
-        evidence.check_out(admin, item.id, "x", "y")
+        physical.check_out(admin, item.id, "x", "y")
 
 
 def test_annotate_records_old_and_new(admin: Session, case: Case, files: Path) -> None:
@@ -310,7 +310,7 @@ def test_annotate_records_old_and_new(admin: Session, case: Case, files: Path) -
 def test_changed_recorded_digest_is_a_mismatch(admin: Session, case: Case, files: Path) -> None:
     item = evidence.add_files(admin, case.id, [files / "notes.txt"], algorithms=MD5_SHA1).items[0]
     admin.conn.execute("UPDATE items SET md5 = ? WHERE id = ?", ("0" * 32, item.id))
-    report = evidence.verify_item(admin, item.id)
+    report = fixity.verify_item(admin, item.id)
     assert not report.ok
     assert "md5" in report.problem
     assert report.actual["md5"] == item.hashes["md5"]

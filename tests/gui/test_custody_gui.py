@@ -24,7 +24,7 @@ from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog
 from icspa_desktop.gui.report_actions import CustodyActions
 from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, physical
 from icspa_desktop.services.session import Session
 from tests.gui.conftest import unlock_as
 
@@ -168,7 +168,7 @@ def run_file_dialog(qtbot: QtBot, app: DesktopApp, dialog: QFileDialog | None, o
 @needs_poppler
 def test_export_pdf_of_case_and_item_and_case_uco(qtbot: QtBot, custody_app: DesktopApp, tmp_path: Path) -> None:
     session, actions = parts(custody_app)
-    phone = evidence.add_physical(session, "2026/001", "Seized phone")
+    phone = physical.add_physical(session, "2026/001", "Seized phone")
     select(custody_app, "2026/001")
 
     out = tmp_path / "case.pdf"
@@ -214,8 +214,8 @@ def test_export_errors_use_the_error_dialog(qtbot: QtBot, custody_app: DesktopAp
 
 def test_item_custody_dialog_and_lock_closes_dialogs(qtbot: QtBot, custody_app: DesktopApp) -> None:
     session, actions = parts(custody_app)
-    phone = evidence.add_physical(session, "2026/002", "Hard disk")
-    evidence.check_out(session, phone.id, "KOK Schmidt", "examination")
+    phone = physical.add_physical(session, "2026/002", "Hard disk")
+    physical.check_out(session, phone.id, "KOK Schmidt", "examination")
     select(custody_app, "2026/002")
     prompt = actions.item_custody()
     assert isinstance(prompt, QInputDialog)
@@ -249,9 +249,9 @@ def test_render_custody_screens(qtbot: QtBot, qapp: QApplication, custody_app: D
         cases.edit_case(session, "2026/001", CaseFields(
             "2026/001", "Operation Nightjar — cross-border investment fraud ring", lead_investigator="Ivan",
             legal_authority="RC-2026-0042", tlp=Tlp.RED), "title and warrant added")
-        phone = evidence.add_physical(session, "2026/001", "Samsung phone", ItemFields(storage_location="Room B"))
-        evidence.check_out(session, phone.id, "KOK Schmidt", "examination")
-        evidence.check_in(session, phone.id, "KOK Schmidt")
+        phone = physical.add_physical(session, "2026/001", "Samsung phone", ItemFields(storage_location="Room B"))
+        physical.check_out(session, phone.id, "KOK Schmidt", "examination")
+        physical.check_in(session, phone.id, "KOK Schmidt")
         select(custody_app, "2026/001")
         window.resize(1280, 760)
         window.show()
@@ -292,8 +292,8 @@ class _SelectingTab(QWidget):
 
 def test_item_custody_uses_the_item_selected_in_a_case_tab(qtbot: QtBot, custody_app: DesktopApp) -> None:
     session, actions = parts(custody_app)
-    disk = evidence.add_physical(session, "2026/001", "External disk")
-    evidence.add_physical(session, "2026/001", "Notebook")
+    disk = physical.add_physical(session, "2026/001", "External disk")
+    physical.add_physical(session, "2026/001", "Notebook")
     custody_app.window.add_case_tab("Selecting", lambda _session, _case: _SelectingTab(disk.id))
     select(custody_app, "2026/001")
     assert actions.selected_item_id() == disk.id
@@ -313,7 +313,7 @@ def test_timeline_is_current_when_shown(qtbot: QtBot, custody_app: DesktopApp) -
     tabs.setCurrentWidget(tab)
     assert shown_actions(tab) == ["case_created"]
     tabs.setCurrentIndex(0)
-    evidence.add_physical(session, "2026/002", "USB stick")
+    physical.add_physical(session, "2026/002", "USB stick")
     assert shown_actions(tab) == ["case_created"]
     tabs.setCurrentWidget(tab)
     assert shown_actions(tab) == ["case_created", "acquired"]

@@ -14,7 +14,7 @@ from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.settings import AppSettings
-from icspa_desktop.services import cases, evidence
+from icspa_desktop.services import cases, evidence, physical
 from tests.conftest import VaultInfo
 from tests.gui.conftest import unlock_as
 
@@ -41,12 +41,12 @@ def test_render_evidence_tab(qtbot: QtBot, qapp: QApplication, vault: VaultInfo,
             acquisition=Acquisition(method="logical copy", location="Rotterdam, Keizersgracht 12",
                                     tool="FTK Imager", tool_version="4.7", seal_number="S-118842")),
             algorithms=[HashAlgorithm.SHA256, HashAlgorithm.MD5, HashAlgorithm.SHA1])
-        phone = evidence.add_physical(session, "2026/001", "iPhone 12, black, cracked screen", ItemFields(
+        phone = physical.add_physical(session, "2026/001", "iPhone 12, black, cracked screen", ItemFields(
             storage_location="Evidence room 2, shelf B4", markings=Markings(HandlingCode.H2, "", Tlp.RED),
             acquisition=Acquisition(source_device="Apple iPhone 12", source_serial="IMEI 356938035643809",
                                     seal_number="S-118843")))
-        evidence.check_out(session, phone.id, "Dr. Lena Forensics", "chip-off examination at the lab")
-        evidence.add_physical(session, "2026/001", "Seagate 2 TB external disk",
+        physical.check_out(session, phone.id, "Dr. Lena Forensics", "chip-off examination at the lab")
+        physical.add_physical(session, "2026/001", "Seagate 2 TB external disk",
                               ItemFields(storage_location="Evidence room 2, shelf B5"))
     out = Path(os.environ.get("ICSPA_SCREENSHOT_DIR") or tmp_path)
     previous = qapp.styleSheet()
