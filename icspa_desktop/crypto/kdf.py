@@ -49,9 +49,10 @@ class Argon2Params:
             raise VaultError("Key slot KDF parameters are damaged.") from exc
 
 
-# About 0.5–0.8 s on the project's 2-core machines (RESEARCH.md: 0.60 s with `cryptography`).
+# Issue #2 asks for ≥ 0.5 s here: t=3 measured 0.46–0.56 s on the 2-core machines, t=4 0.59–0.70 s
+# (`./dev.sh bench vault` prints the figure).
 DEFAULT_MEMORY_KIB = 256 * 1024
-DEFAULT_ITERATIONS = 3
+DEFAULT_ITERATIONS = 4
 DEFAULT_LANES = 2
 
 # Only for automated tests (env ICSPA_INSECURE_FAST_KDF=1): thousands of vault inits must stay fast.

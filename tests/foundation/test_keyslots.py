@@ -21,7 +21,9 @@ def test_production_profile_is_strong_and_slow(tmp_path, monkeypatch: pytest.Mon
     assert slot["kdf"]["algorithm"] == "argon2id"
     assert slot["kdf"]["memory_kib"] >= 64 * 1024
     params = kdf.Argon2Params.from_json(slot["kdf"])
-    assert kdf.time_derivation(params) >= 0.5
+    # The time it costs is a benchmark figure (bench/bench_vault.py), not a timed assertion.
+    assert (params.memory_kib, params.iterations, params.lanes) == (
+        kdf.DEFAULT_MEMORY_KIB, kdf.DEFAULT_ITERATIONS, kdf.DEFAULT_LANES)
     unlock(path, ADMIN, ADMIN_PASS).lock()
 
 
