@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
@@ -48,6 +48,8 @@ def ingest_message(label: str, done: int, total: int, started: float) -> str:
     rate = f" · {human_size(int(done / elapsed))}/s" if elapsed > 0.2 and done else ""
     return f"Adding {label}\n{human_size(done)} of {human_size(total)}{rate}"
 
+
+_D = TypeVar("_D", bound=QDialog)
 
 class EvidenceActions(QObject):
     """Owns the evidence actions; emits ``items_changed`` after an action changed items of a case."""
@@ -184,6 +186,26 @@ class EvidenceActions(QObject):
         self.update_actions()
         self.items_changed.emit()
 
+    def _submit_form(self, dialog: _D, tab: EvidenceTab, change: Callable[[], Item], *, new: bool = False) -> _D:
+        """Open ``dialog``; on submit run ``change``: errors keep the dialog open, success updates the tab."""
+
+        def save() -> bool:
+            try:
+                item = change()
+            except IcspaError as exc:
+                show_error(dialog, exc)
+                return False
+            self.last_outcome = item
+            if new:
+                self._changed(tab, [item.id])
+            else:
+                self._changed(tab, item=item)
+            return True
+
+        dialog.submit = save  # type: ignore[attr-defined]  # every form dialog here has a submit hook
+        self._open(dialog)
+        return dialog
+
     def _info(self, title: str, text: str) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self._window)
         box.setObjectName("evidenceDoneDialog")
@@ -264,19 +286,9 @@ class EvidenceActions(QObject):
         session, case, tab = context
         dialog = PhysicalItemDialog(case, self._window)
 
-        def save() -> bool:
-            try:
-                item = physical.add_physical(session, case.id, dialog.name.text(), dialog.fields())
-            except IcspaError as exc:
-                show_error(dialog, exc)
-                return False
-            self.last_outcome = item
-            self._changed(tab, [item.id])
-            return True
-
-        dialog.submit = save
-        self._open(dialog)
-        return dialog
+        return self._submit_form(
+            dialog, tab, lambda: physical.add_physical(session, case.id, dialog.name.text(), dialog.fields()),
+            new=True)
 
     def _one(self) -> tuple[Session, EvidenceTab, Item] | None:
         context = self._context()
@@ -299,25 +311,14 @@ class EvidenceActions(QObject):
         session, tab, item = chosen
         dialog = CheckoutDialog(item, checking_in, session.user.display_name, self._window)
 
-        def save() -> bool:
+        def change() -> Item:
             other, me, purpose = dialog.other.text(), dialog.me.text(), dialog.purpose.text()
-            try:
-                if checking_in:
-                    updated = physical.check_in(session, item.id, other, received_by=me, storage_location=purpose,
-                                                notes=dialog.notes.text())
-                else:
-                    updated = physical.check_out(session, item.id, other, purpose, released_by=me,
-                                                 notes=dialog.notes.text())
-            except IcspaError as exc:
-                show_error(dialog, exc)
-                return False
-            self.last_outcome = updated
-            self._changed(tab, item=updated)
-            return True
+            if checking_in:
+                return physical.check_in(session, item.id, other, received_by=me, storage_location=purpose,
+                                         notes=dialog.notes.text())
+            return physical.check_out(session, item.id, other, purpose, released_by=me, notes=dialog.notes.text())
 
-        dialog.submit = save
-        self._open(dialog)
-        return dialog
+        return self._submit_form(dialog, tab, change)
 
     def annotate(self) -> AnnotateDialog | None:
         chosen = self._one()
@@ -326,22 +327,10 @@ class EvidenceActions(QObject):
         session, tab, item = chosen
         dialog = AnnotateDialog(item, self._window)
 
-        def save() -> bool:
-            try:
-                updated = evidence.annotate(
-                    session, item.id, description=dialog.description.toPlainText(),
-                    notes=dialog.notes.toPlainText(), tags=dialog.tag_list(),
-                    markings=dialog.markings_editor.markings(item.markings), reason=dialog.reason.text())
-            except IcspaError as exc:
-                show_error(dialog, exc)
-                return False
-            self.last_outcome = updated
-            self._changed(tab, item=updated)
-            return True
-
-        dialog.submit = save
-        self._open(dialog)
-        return dialog
+        return self._submit_form(dialog, tab, lambda: evidence.annotate(
+            session, item.id, description=dialog.description.toPlainText(), notes=dialog.notes.toPlainText(),
+            tags=dialog.tag_list(), markings=dialog.markings_editor.markings(item.markings),
+            reason=dialog.reason.text()))
 
     # ---- verify and extract --------------------------------------------------------------------
     def verify_selected(self) -> BackgroundOp | None:
