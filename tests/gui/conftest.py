@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +52,15 @@ def unlock_as(qtbot: QtBot, app: DesktopApp, role: Role = Role.ADMINISTRATOR) ->
     with qtbot.waitSignal(app.unlocked, timeout=20_000):
         dialog.unlock_button.click()
     assert app.session is not None
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests() -> Iterator[None]:
+    """Collect one test's garbage before the next starts its background threads.
+
+    The GUI suite crashed now and then (about 1 run in 6, always while a later test's worker thread used
+    SQLCipher and the main thread ran Python's garbage collector over earlier tests' leftovers). Collecting
+    here, with no worker running, removes that overlap; the root cause is not yet found (see the issue note).
+    """
+    yield
+    gc.collect()
