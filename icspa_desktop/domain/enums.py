@@ -82,3 +82,8 @@ class CustodyAction(StrEnum):
     PARTNER_ROTATED = "partner_rotated"
     AGENCY_CARD_EXPORTED = "agency_card_exported"
     CHECKPOINT_SIGNED = "checkpoint_signed"
+    # The chained log (event format 2) starts here in a vault upgraded from format 1.
+    CHAIN_STARTED = "chain_started"
+    # A user's own age X25519 recipient, to which the agency key is wrapped for roles that may use it.
+    USER_BOX_KEY_SET = "user_box_key_set"
+    WITNESS_RESET = "witness_reset"
