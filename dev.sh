@@ -66,8 +66,8 @@ case "${1:-help}" in
     echo "== ruff"; .venv/bin/ruff check icspa_desktop tests bench
     echo "== mypy --strict (core)"; .venv/bin/mypy
     echo "== pytest"
-    # Cheap Argon2id parameters only inside the test run: thousands of slots must be derived.
-    ICSPA_INSECURE_FAST_KDF=1 QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest "${@:2}"
+    # Cheap Argon2id parameters only inside the test run (tests/conftest.py calls the in-process hook).
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest "${@:2}"
     ;;
   bench)
     install_debs "${RUNTIME_DEBS[@]}" "${TEST_DEBS[@]}"

@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")  # vault creation is not what is measured here
-
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 from nacl.bindings import crypto_sign_open
 
-from icspa_desktop.crypto import signing
+from icspa_desktop.crypto import kdf, signing
 from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.custody.events import Actor, EventDraft
@@ -44,6 +42,8 @@ from icspa_desktop.domain.ids import CaseId, EventId, ItemId
 from icspa_desktop.services import custody, custody_verify
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
+
+kdf.use_insecure_test_profile()  # vault creation is not what is measured here
 
 USER, PASSPHRASE = "bench", "bench-passphrase"
 

@@ -21,9 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")  # vault creation is not what is measured here
-
-from icspa_desktop.crypto import stream
+from icspa_desktop.crypto import kdf, stream
 from icspa_desktop.domain.evidence import HashAlgorithm
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, evidence, fixity
@@ -31,6 +29,8 @@ from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import init_vault
 from icspa_desktop.vault.blobs import BlobStore, new_blob_key
+
+kdf.use_insecure_test_profile()  # vault creation is not what is measured here
 
 USER, PASSPHRASE = "bench", "bench-passphrase"
 MIB = 1 << 20
@@ -112,12 +112,16 @@ _MEASURE_RSS = (
     "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
 )
 
+# ``icspa`` with the same cheap KDF as this benchmark's vaults (the installed app would refuse them).
+_ICSPA_TEST_PROFILE = ("from icspa_desktop.crypto import kdf; kdf.use_insecure_test_profile(); "
+                       "import sys; from icspa_desktop.cli.main import main; sys.exit(main())")
+
 
 def _peak_rss_mb(vault: Path, case_number: str, path: Path) -> float:
     env = {**os.environ, "ICSPA_VAULT": str(vault), "ICSPA_USER": USER, "ICSPA_PASSPHRASE": PASSPHRASE}
     out = subprocess.run(
-        [sys.executable, "-c", _MEASURE_RSS, sys.executable, "-m", "icspa_desktop", "evidence", "add", case_number,
-         str(path), "--hash", "md5,sha1"],
+        [sys.executable, "-c", _MEASURE_RSS, sys.executable, "-c", _ICSPA_TEST_PROFILE, "evidence", "add",
+         case_number, str(path), "--hash", "md5,sha1"],
         env=env, capture_output=True, text=True, check=True,
     ).stdout.split()
     if out[0] != "0":

@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")  # vault creation is not what is measured here
-
+from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.ids import new_item_id
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, search
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import init_vault
+
+kdf.use_insecure_test_profile()  # vault creation is not what is measured here
 
 USER, PASSPHRASE = "bench", "bench-passphrase"
 ITEMS_PER_CASE = 1000

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import statistics
 import subprocess
@@ -111,8 +110,9 @@ def _ops(tmp: Path, n: int, engine: str, round_no: int) -> dict[str, float]:
 
 
 def _bench_unlock(tmp: Path) -> None:
-    os.environ.pop("ICSPA_INSECURE_FAST_KDF", None)  # production Argon2id parameters for this part
     from icspa_desktop.crypto import kdf
+
+    kdf.use_insecure_test_profile(False)  # production Argon2id parameters for this part
     from icspa_desktop.services.session import unlock
     from icspa_desktop.services.vault_service import init_vault
 
@@ -150,12 +150,13 @@ def _bench_unlock(tmp: Path) -> None:
 
 
 def _bench_list(tmp: Path, n: int) -> None:
-    os.environ["ICSPA_INSECURE_FAST_KDF"] = "1"  # vault creation is not what is measured here
+    from icspa_desktop.crypto import kdf
     from icspa_desktop.domain.models import CaseFields
     from icspa_desktop.services import cases
     from icspa_desktop.services.session import unlock
     from icspa_desktop.services.vault_service import init_vault
 
+    kdf.use_insecure_test_profile()  # vault creation is not what is measured here
     path = tmp / "list-vault"
     init_vault(path, USER, PASSPHRASE)
     with unlock(path, USER, PASSPHRASE) as session:

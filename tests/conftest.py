@@ -11,14 +11,26 @@ from pathlib import Path
 
 import pytest
 
-# Cheap Argon2id for the whole run (also set by dev.sh); real parameters are tested explicitly.
-os.environ.setdefault("ICSPA_INSECURE_FAST_KDF", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.services import users
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
+
+# Cheap Argon2id for the whole run; the production parameters are tested explicitly (``production_kdf``).
+# An in-process hook, not an environment variable: nothing a user sets reaches it in the installed app.
+kdf.use_insecure_test_profile()
+
+# ``icspa`` in a child interpreter with the same cheap profile: the hook is called in the child, before main().
+ICSPA_BOOT = ("from icspa_desktop.crypto import kdf; kdf.use_insecure_test_profile(); "
+              "import sys; from icspa_desktop.cli.main import main; sys.exit(main())")
+
+
+def icspa_command(*args: str) -> list[str]:
+    """The argv that runs ``icspa ARGS`` in a subprocess of the tests (cheap test KDF profile)."""
+    return [sys.executable, "-c", ICSPA_BOOT, *args]
 
 ADMIN = "alice"
 ADMIN_PASS = "alice-passphrase"
@@ -52,6 +64,16 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture
+def production_kdf() -> Iterator[None]:
+    """The installed app's KDF behaviour: production parameters, test-profile slots refused."""
+    kdf.use_insecure_test_profile(False)
+    try:
+        yield
+    finally:
+        kdf.use_insecure_test_profile()
+
+
+@pytest.fixture
 def vault(tmp_path: Path) -> VaultInfo:
     """A fresh vault with one user per role."""
     path = tmp_path / "vault"
@@ -74,5 +96,5 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input_text: str | Non
     """Run ``icspa`` in a real subprocess (exit codes, stderr lines)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "icspa_desktop", *args], capture_output=True, text=True,
-                          env=full_env, input=input_text, timeout=timeout, check=False)
+    return subprocess.run(icspa_command(*args), capture_output=True, text=True, env=full_env, input=input_text,
+                          timeout=timeout, check=False)

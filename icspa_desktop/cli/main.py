@@ -21,6 +21,7 @@ from icspa_desktop.cli import (
 )
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.domain.errors import ExitCode, IcspaError
+from icspa_desktop.vault.process import disable_core_dumps
 
 # Each module defines ``register(subparsers)``; its parsers set ``handler(ctx) -> int``.
 COMMAND_GROUPS: list[ModuleType] = [
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = CliContext(args)

@@ -22,6 +22,7 @@ from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
+from icspa_desktop.vault.process import disable_core_dumps
 from icspa_desktop.vault.store import vault_exists
 
 # Long operations check their cancel token between chunks, so they stop well within this.
@@ -186,6 +187,7 @@ def resolve_vault_path(option: str | None, settings: AppSettings) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     args, qt_args = build_parser().parse_known_args(argv)
     os.umask(0o077)  # nothing this process writes is readable by other users
     existing = QApplication.instance()

@@ -48,5 +48,8 @@ def _arm(op: str, nth: int) -> None:
 if __name__ == "__main__":
     _arm(sys.argv[1], int(sys.argv[2]))
     from icspa_desktop.cli.main import main
+    from icspa_desktop.crypto import kdf
+
+    kdf.use_insecure_test_profile()  # the vaults of the tests are made with it
 
     sys.exit(main(sys.argv[3:]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icspa_desktop.services import evidence, fixity
-from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, icspa_command
 from tests.evidence.conftest import blob_files, blob_rows
 
 KILLER = Path(__file__).with_name("killer.py")
@@ -84,7 +84,7 @@ def test_sigkill_after_increasing_delays(vault: VaultInfo, tmp_path: Path) -> No
         for _ in range(256):
             handle.write(os.urandom(1 << 20))
     for delay in (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0):
-        proc = subprocess.Popen([sys.executable, "-m", "icspa_desktop", "evidence", "add", "K-1", str(big)],
+        proc = subprocess.Popen(icspa_command("evidence", "add", "K-1", str(big)),
                                 env=_env(vault), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

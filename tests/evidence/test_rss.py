@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
+from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, icspa_command, run_cli
 
 SLOW = os.environ.get("ICSPA_SLOW_TESTS") == "1"
 LIMIT_KIB = 200 * 1000  # 200 MB
@@ -40,8 +40,7 @@ def test_ingest_of_2_gib_stays_under_200_mb(vault: VaultInfo, tmp_path: Path) ->
             handle.seek(offset)
             handle.write(os.urandom(1 << 20))
         handle.truncate(2 << 30)
-    rc, peak = peak_rss_kib([sys.executable, "-m", "icspa_desktop", "evidence", "add", "R-1", str(big),
-                             "--hash", "md5,sha1"], env)
+    rc, peak = peak_rss_kib(icspa_command("evidence", "add", "R-1", str(big), "--hash", "md5,sha1"), env)
     assert rc == 0
     print(f"peak RSS of a 2 GiB ingest: {peak / 1024:.1f} MiB")
     assert peak < LIMIT_KIB

@@ -106,8 +106,10 @@ def main() -> int:
     _hook_sqlite()
     for name in ("fsync", "replace", "rename", "write"):
         _wrap(name)
+    from icspa_desktop.crypto import kdf
     from icspa_desktop.vault import db
 
+    kdf.use_insecure_test_profile()  # the vaults of the tests are made with it
     original_open = db.open_database
     db.open_database = lambda *a, **k: _Conn(original_open(*a, **k))  # type: ignore[assignment]
     from icspa_desktop.cli.main import main as cli_main

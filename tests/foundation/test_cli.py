@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import pty
 import select
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError
 from icspa_desktop.services import users
 from icspa_desktop.services.session import unlock
-from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo, run_cli
+from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo, icspa_command, run_cli
 
 
 @pytest.fixture
@@ -198,7 +197,8 @@ def _run_on_terminal(args: list[str], env: dict[str, str], answers: dict[str, st
     full_env = dict(os.environ) | env
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes the CLI, with the pty as stdin/stdout/stderr and /dev/tty
-        os.execve(sys.executable, [sys.executable, "-m", "icspa_desktop", *args], full_env)
+        command = icspa_command(*args)
+        os.execve(command[0], command, full_env)
     seen, pending = b"", dict(answers)
     while True:
         ready, _, _ = select.select([fd], [], [], 30)

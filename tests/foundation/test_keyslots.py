@@ -13,8 +13,7 @@ from icspa_desktop.services.vault_service import init_vault
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
 
 
-def test_production_profile_is_strong_and_slow(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(kdf.TEST_PROFILE_ENV, raising=False)
+def test_production_profile_is_strong_and_slow(tmp_path, production_kdf: None) -> None:
     path = tmp_path / "prod"
     init_vault(path, ADMIN, ADMIN_PASS)
     slot = json.loads((path / "keyslots.json").read_text())["slots"][0]
@@ -47,8 +46,7 @@ def test_wrapped_key_moved_to_another_slot_fails(vault: VaultInfo) -> None:
         unlock(vault.path, ADMIN, ADMIN_PASS)
 
 
-def test_test_profile_slot_refused_outside_tests(vault: VaultInfo, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(kdf.TEST_PROFILE_ENV, raising=False)
+def test_test_profile_slot_refused_outside_tests(vault: VaultInfo, production_kdf: None) -> None:
     with pytest.raises(VaultError, match="below the"):
         unlock(vault.path, ADMIN, ADMIN_PASS)
 

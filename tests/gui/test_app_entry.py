@@ -21,7 +21,9 @@ from tests.conftest import VaultInfo
 
 # Runs the real main() in a fresh interpreter; a timer inspects the first window, then closes it.
 ENTRY_SCRIPT = """
-import json, os, sys
+import ctypes, json, os, resource, sys
+from icspa_desktop.crypto import kdf
+kdf.use_insecure_test_profile()  # as in the tests' own process (tests/conftest.py)
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([sys.argv[0]])
@@ -32,6 +34,8 @@ def inspect():
     os.umask(mask)
     print(json.dumps({"windows": [type(w).__name__ for w in windows], "umask": mask,
                       "styled": "QTableView" in app.styleSheet(),
+                      "core_limit": resource.getrlimit(resource.RLIMIT_CORE),
+                      "dumpable": ctypes.CDLL(None).prctl(3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
                       "texts": [getattr(w, "vault_path", None) and str(w.vault_path) for w in windows]}))
     sys.stdout.flush()
     for window in windows:
@@ -53,11 +57,12 @@ def run_entry(*args: str, env: dict[str, str] | None = None) -> dict[str, object
     return data
 
 
-def test_first_run_opens_the_wizard_with_a_private_umask(tmp_path: Path) -> None:
+def test_first_run_opens_the_wizard_with_a_private_umask_and_no_core_dumps(tmp_path: Path) -> None:
     state = run_entry("--vault", str(tmp_path / "new-vault"))
     assert state["windows"] == ["CreateVaultWizard"]
     assert state["umask"] == 0o077
     assert state["styled"] is True
+    assert state["core_limit"] == [0, 0] and state["dumpable"] == 0  # no core dump can hold keys or evidence
     assert state["texts"] == [str(tmp_path / "new-vault")]
     assert not (tmp_path / "new-vault").exists()
 
