@@ -20,6 +20,7 @@ from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError
 from icspa_desktop.domain.ids import new_id
+from icspa_desktop.services import partner_names as names
 from icspa_desktop.services.agency import CARD_FORMAT, CARD_VERSION, card_message, fingerprint, normalise_fingerprint
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -95,8 +96,7 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
     if expires < now:
         raise RefusedInput(f"The agency card expired on {expires:%Y-%m-%d}; ask the partner for a new card.")
     recipient = age_keys.check_recipient(body["age_recipient"])
-    if len(body["country"]) != 2 or not body["country"].isalpha() or not body["name"].strip():
-        raise RefusedInput("The agency card lacks a valid agency name or ISO country code.")
+    _check_fields(body["name"], body["country"], body["unit"], body["contact"], "The agency card's")
     predecessor = None
     if "predecessor" in untrusted:
         pred = untrusted["predecessor"]
@@ -109,7 +109,22 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
             raise RefusedInput("The predecessor signature is not valid base64.") from None
         if not _verify_raw(predecessor, pred_sig, message):
             raise RefusedInput("The card claims a previous key, but that key's signature does not match.")
+    names.check_card_matches_certificate(body["name"], body["country"], cert)
     return VerifiedCard(body, cert, fingerprint(cert, recipient), expires, predecessor)
+
+
+def _check_fields(name: str, country: str, unit: str, contact: str, whose: str) -> None:
+    """RefusedInput for characters that could disguise a partner, a blank name or a malformed country."""
+    for text, what in ((name, "name"), (country, "country"), (unit, "unit"), (contact, "contact")):
+        names.check_text(text, f"{whose} {what}")
+    if not name.strip():
+        raise RefusedInput(f"{whose} name is empty.")
+    if not _is_country_code(country):
+        raise RefusedInput(f"{whose} country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+
+
+def _is_country_code(text: str) -> bool:
+    return len(text) == 2 and text.isascii() and text.isalpha()
 
 
 def _row_to_partner(row: tuple[Any, ...]) -> Partner:
@@ -150,25 +165,63 @@ def successor_of(session: Session, card: VerifiedCard) -> Partner | None:
     return old if old is not None and old.status is PartnerStatus.ACTIVE else None
 
 
+def successor_changes(predecessor: Partner, card: VerifiedCard) -> list[str]:
+    """What a successor card changes that the user must confirm by fingerprint (name, country), as text."""
+    changes = []
+    if card.body["name"] != predecessor.name:
+        changes.append(f'name "{names.shown(predecessor.name)}" to "{card.body["name"]}"')
+    if card.body["country"].upper() != predecessor.country.upper():
+        changes.append(f"country {predecessor.country} to {card.body['country'].upper()}")
+    return changes
+
+
+def _check_key_new(conn: db.Connection, fp: str) -> None:
+    # Before the name check, so that importing the same card twice says what really happened.
+    if conn.execute("SELECT 1 FROM partners WHERE fingerprint = ?", (fp,)).fetchone() is not None:
+        raise Conflict(f"This partner key (fingerprint {fp}) is already known.")
+
+
+def _check_name_free(conn: db.Connection, untrusted_name: str, replacing: str | None = None) -> None:
+    """Conflict if an active partner (other than ``replacing``) has a name a reader could take for this one."""
+    keys = names.lookalike_keys(untrusted_name)
+    rows = conn.execute("SELECT id, name, country, fingerprint FROM partners WHERE status = ? ORDER BY created_at",
+                        (str(PartnerStatus.ACTIVE),)).fetchall()
+    for pid, name, country, fp in rows:
+        if pid != replacing and keys & names.lookalike_keys(str(name)):
+            raise Conflict(
+                f'The name "{names.shown(untrusted_name)}" is the same as, or looks like, the name of active partner '
+                f'"{names.shown(str(name))}" ({country}, fingerprint {fp}); active partners must have names that '
+                "cannot be confused. If it is the same agency with a new key, revoke the old entry first.")
+
+
 def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str | None) -> Partner:
     """Trust a partner's card after the user compared its fingerprint out of band.
 
     Without ``confirm_fingerprint`` only a successor card is accepted: one signed by the key of a partner
-    already trusted and active (key rotation); that older entry is then marked superseded but kept.
+    already trusted and active (key rotation) that keeps that partner's name and country; that older entry
+    is then marked superseded but kept.
     """
     session.require(Permission.MANAGE_PARTNERS, attempted="import a partner card")
     card = read_card(untrusted_data)
     predecessor = successor_of(session, card)
+    changes = successor_changes(predecessor, card) if predecessor is not None else []
     if confirm_fingerprint is None:
         if predecessor is None:
             raise RefusedInput("A new partner card must be confirmed: give the fingerprint the partner told you "
                                f"out of band (this card shows {card.fingerprint}).")
+        if changes:
+            raise RefusedInput(
+                f"This card is signed by the trusted key of {names.shown(predecessor.name)} but changes its "
+                f"{' and '.join(changes)}: confirm its fingerprint with the partner out of band (this card shows "
+                f"{card.fingerprint}).")
     elif normalise_fingerprint(confirm_fingerprint) != card.fingerprint:
         raise RefusedInput(
             f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
             "Compare it with the partner again, by phone or letter.")
     body = card.body
     with session.transaction() as conn:
+        _check_key_new(conn, card.fingerprint)
+        _check_name_free(conn, body["name"], predecessor.id if predecessor is not None else None)
         lineage = None
         action = CustodyAction.PARTNER_ADDED
         if predecessor is not None:
@@ -186,17 +239,26 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
         }
         if predecessor is not None:
             details["supersedes"] = predecessor.id
+            if changes:
+                details["previous_name"], details["previous_country"] = predecessor.name, predecessor.country
         session.record(EventDraft(action, counterparty=f"{body['name']} ({body['country']})", details=details))
     return get_partner(session, pid)
 
 
 def add_partner(session: Session, name: str, country: str, age_recipient: str, cert_data: bytes,
                 unit: str = "", contact: str = "") -> Partner:
-    """A partner without this application: its certificate and age recipient, confirmed by the user."""
-    session.require(Permission.MANAGE_PARTNERS, attempted=f"add partner {name}")
-    if not name.strip():
+    """A partner without this application: its certificate and age recipient, confirmed by the user.
+
+    The name is the user's own label for the agency (checked for refused characters and look-alikes among
+    active partners), not taken from the certificate.
+    """
+    session.require(Permission.MANAGE_PARTNERS, attempted=f"add partner {names.shown(name)}")
+    for text, what in ((name, "name"), (country, "country"), (unit, "unit"), (contact, "contact")):
+        names.check_text(text, f"The partner's {what}")
+    name, country = name.strip(), country.strip()
+    if not name:
         raise UsageError("A partner needs a name.")
-    if len(country.strip()) != 2 or not country.strip().isalpha():
+    if not _is_country_code(country):
         raise UsageError(f"Country {country!r} is not an ISO 3166 two-letter code.")
     cert = certs.load_certificate(cert_data)
     certs.check_key_type(cert)
@@ -204,8 +266,9 @@ def add_partner(session: Session, name: str, country: str, age_recipient: str, c
     recipient = age_keys.check_recipient(age_recipient)
     fp = fingerprint(cert, recipient)
     with session.transaction() as conn:
-        pid = _insert(conn, session, None, name.strip(), country.strip(), unit, contact, cert, recipient, fp,
-                      "manual", None)
+        _check_key_new(conn, fp)
+        _check_name_free(conn, name)
+        pid = _insert(conn, session, None, name, country, unit, contact, cert, recipient, fp, "manual", None)
         session.record(EventDraft(CustodyAction.PARTNER_ADDED, counterparty=f"{name} ({country.upper()})",
                                   details={"partner_id": pid, "fingerprint": fp, "source": "manual"}))
     return get_partner(session, pid)
@@ -288,7 +351,7 @@ def find_partner_by_certificate(session: Session, cert: x509.Certificate, now: d
     session.require(Permission.READ)
     partner = _by_certificate(session.conn, cert)
     if partner is None:
-        raise RefusedInput(f"The signer {certs.subject_text(cert)} is not a known partner agency.")
+        raise RefusedInput(f"The signer {names.shown(certs.subject_text(cert))} is not a known partner agency.")
     _usable(partner, now or datetime.now(UTC))
     return partner
 

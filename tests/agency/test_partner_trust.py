@@ -243,7 +243,7 @@ def test_forged_successor_refused(session_a: Session, session_b: Session) -> Non
     partners.import_card(session_b, agency.make_card(session_a), trusted.fingerprint)
     key = certs.generate_key()
     cert = certs.self_signed(key, "Impostor", "NL")
-    card = json.loads(_forged_card(key, cert))
+    card = json.loads(_forged_card(key, cert, name="Impostor", country="NL"))
     card["predecessor"] = {"certificate": certs.cert_pem(trusted.certificate),
                            "signature": base64.b64encode(key.sign(b"x", ec.ECDSA(hashes.SHA384()))).decode()}
     before = _state(session_b)
@@ -251,7 +251,7 @@ def test_forged_successor_refused(session_a: Session, session_b: Session) -> Non
         partners.import_card(session_b, json.dumps(card).encode(), None)
     # Without a predecessor claim, a stranger's card still needs the fingerprint.
     with pytest.raises(RefusedInput, match="must be confirmed"):
-        partners.import_card(session_b, _forged_card(key, cert), None)
+        partners.import_card(session_b, _forged_card(key, cert, name="Impostor", country="NL"), None)
     assert _state(session_b) == before
 
 
