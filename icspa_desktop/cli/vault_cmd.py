@@ -13,8 +13,8 @@ from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import VerificationFailed
 from icspa_desktop.services import vault_service
 from icspa_desktop.services.session import setting
-from icspa_desktop.vault import db
 from icspa_desktop.vault.atomic import atomic_write
+from icspa_desktop.vault.layout import QuarantinedFile
 from icspa_desktop.vault.migrations import schema_version
 
 
@@ -38,7 +38,9 @@ def register(groups: Any) -> None:
     status = sub.add_parser("status", help="unlock and show what the vault holds")
     status.set_defaults(handler=_status)
 
-    check = sub.add_parser("check", help="run SQLCipher's integrity checks on the database")
+    check = sub.add_parser("check", help="check the database's integrity and list the files in quarantine")
+    check.add_argument("--repair", action="store_true",
+                       help="administrator: permanently remove the files in quarantine (recorded in custody)")
     check.set_defaults(handler=_check)
 
     recover = sub.add_parser("recover", help="set a new passphrase for a user with the recovery key")
@@ -96,12 +98,48 @@ def _status(ctx: CliContext) -> int:
 
 def _check(ctx: CliContext) -> int:
     session = ctx.session()
-    problems = db.integrity_check(session.conn)
-    ctx.emit({"id": session.vault.header.vault_id, "ok": not problems, "problems": problems},
-             lambda: problems or ["Database integrity: ok"])
-    if problems:
-        raise VerificationFailed(f"The vault database has {len(problems)} integrity problem(s).")
+    found = vault_service.check_vault(session)
+    repaired = vault_service.repair(session) if ctx.args.repair and found.ok else None
+    remaining = [] if repaired is not None else found.quarantine
+    data: dict[str, Any] = {
+        "id": session.vault.header.vault_id,
+        "ok": found.ok,
+        "problems": found.problems,
+        "quarantine": [_quarantined_json(f) for f in remaining],
+        "slots_without_user": list(found.slots_without_user),
+    }
+    if repaired is not None:
+        data["repaired"] = {"removed": [_quarantined_json(f) for f in repaired.removed],
+                            "custody_event": repaired.event_index}
+    ctx.emit(data, lambda: _check_lines(found, remaining, repaired))
+    if found.problems:
+        raise VerificationFailed(f"The vault database has {len(found.problems)} integrity problem(s)"
+                                 + ("; nothing was removed from quarantine." if ctx.args.repair else "."))
     return 0
+
+
+def _quarantined_json(f: QuarantinedFile) -> dict[str, Any]:
+    return {"path": f.location, "was": f.origin, "kind": f.kind, "size": f.size, "reason": f.reason}
+
+
+def _check_lines(found: vault_service.VaultCheck, remaining: list[QuarantinedFile],
+                 repaired: vault_service.Repair | None) -> list[str]:
+    lines = found.problems or ["Database integrity: ok"]
+    if repaired is not None and not repaired.removed:
+        lines.append("Quarantine: empty; nothing was removed.")
+    elif repaired is not None:
+        lines.append(f"Quarantine: {len(repaired.removed)} file(s), {repaired.bytes} bytes removed for good"
+                     + (f" (custody event {repaired.event_index})." if repaired.event_index is not None else "."))
+    elif remaining:
+        lines.append(f"Quarantine: {len(remaining)} file(s) that opening the vault moved aside instead of deleting "
+                     "(an administrator removes them with 'icspa vault check --repair'):")
+        lines.extend(f"  {f.location}  ({f.kind}, {f.size} bytes; {f.reason})" for f in remaining)
+    else:
+        lines.append("Quarantine: empty")
+    if found.slots_without_user:
+        lines.append(f"Key slots whose user is not in the database: {len(found.slots_without_user)} "
+                     f"({', '.join(found.slots_without_user)}); an older database may have been put back.")
+    return lines
 
 
 def _recover(ctx: CliContext) -> int:

@@ -82,6 +82,7 @@ class CustodyAction(StrEnum):
     PARTNER_ROTATED = "partner_rotated"
     AGENCY_CARD_EXPORTED = "agency_card_exported"
     CHECKPOINT_SIGNED = "checkpoint_signed"
+    VAULT_REPAIRED = "vault_repaired"  # quarantined files removed for good (vault check --repair)
     # The chained log (event format 2) starts here in a vault upgraded from format 1.
     CHAIN_STARTED = "chain_started"
     # A user's own age X25519 recipient, to which the agency key is wrapped for roles that may use it.

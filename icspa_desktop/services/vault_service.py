@@ -8,13 +8,15 @@ from pathlib import Path
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import UsageError
-from icspa_desktop.domain.ids import new_user_id
+from icspa_desktop.domain.errors import UsageError, VaultError, VerificationFailed
+from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.services import agency as agency_service
 from icspa_desktop.services import users as user_service
+from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name, set_setting, unlock
 from icspa_desktop.vault import db, store
 from icspa_desktop.vault.keyslots import Unlocked
+from icspa_desktop.vault.layout import QUARANTINE, QuarantinedFile, list_quarantine, purge_quarantine
 from icspa_desktop.vault.migrations import Migration
 
 
@@ -91,4 +93,70 @@ def recover(path: Path, recovery_key: str, user_name: str, new_passphrase: str) 
     return session
 
 
-__all__ = ["AgencyInfo", "Unlocked", "init_vault", "recover", "unlock"]
+# ---- check and repair --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VaultCheck:
+    """What ``vault check`` found: database problems, quarantined files, key slots without a user."""
+
+    problems: list[str]
+    quarantine: list[QuarantinedFile]
+    slots_without_user: list[UserId]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """What ``vault check --repair`` removed, and the custody event index that records it (None: nothing)."""
+
+    removed: list[QuarantinedFile]
+    event_index: int | None
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.removed)
+
+
+def check_vault(session: Session) -> VaultCheck:
+    """SQLCipher's integrity checks, the quarantine contents and slots whose user is not in the database."""
+    problems = db.integrity_check(session.conn)
+    known = {str(row[0]) for row in session.conn.execute("SELECT id FROM users").fetchall()}
+    orphan_slots = [user_id for user_id, _params in session.vault.keyslots.slot_params if user_id not in known]
+    return VaultCheck(problems, list_quarantine(session.vault.layout), orphan_slots)
+
+
+def repair(session: Session) -> Repair:
+    """Permanently remove everything in ``quarantine/`` (administrator only), recorded before it happens.
+
+    Refused while the database has integrity problems: the quarantined blobs may then be the good copy.
+    """
+    session.require(Permission.MANAGE_USERS, attempted="remove the quarantined files (vault check --repair)")
+    layout = session.vault.layout
+    problems = db.integrity_check(session.conn)
+    if problems:
+        raise VerificationFailed(f"The vault database has {len(problems)} integrity problem(s); nothing was "
+                                 "removed from quarantine (its files may be needed to repair it).")
+    found = list_quarantine(layout)
+    if not found:
+        return Repair([], None)
+    with session.transaction():
+        event = session.record(EventDraft(CustodyAction.VAULT_REPAIRED, details={
+            "what": f"{QUARANTINE}/ emptied",
+            "removed": [{"path": f.location, "kind": f.kind, "size": f.size} for f in found],
+            "files": len(found),
+            "bytes": sum(f.size for f in found),
+        }))
+    try:
+        purge_quarantine(layout, {f.location.split("/")[1] for f in found})
+    except OSError as exc:
+        raise VaultError(f"The repair was recorded (custody event {event.index}), but {exc.filename or QUARANTINE} "
+                         f"could not be removed: {exc.strerror}. Run 'icspa vault check --repair' again.") from exc
+    return Repair(found, event.index)
+
+
+__all__ = ["AgencyInfo", "Repair", "Unlocked", "VaultCheck", "check_vault", "init_vault", "recover", "repair",
+           "unlock"]

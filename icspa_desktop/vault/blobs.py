@@ -1,10 +1,12 @@
 """The encrypted blob store: evidence content as STREAM-sealed files under ``blobs/``, named by random ids.
 
-Life of a blob: sealed chunks are written to ``staging/<id>.part`` (emptied at every open), fsynced, then
-moved to ``blobs/<id[:2]>/<id>`` with ``os.replace`` and the directory fsynced. Only after that does the
-database row that names the blob commit; a blob file without a row (a crash between rename and commit) is
-an orphan and is removed at the next unlock by ``sweep_orphans``. File names are random and say nothing
-about the content (DESIGN §2: never the plaintext's hash).
+Life of a blob: sealed chunks are written to ``staging/<id>.part``, fsynced, then moved to
+``blobs/<id[:2]>/<id>`` with ``os.replace`` and the directory fsynced. Only after that does the database
+row that names the blob commit; a blob file without a row (a crash between rename and commit, or an
+older ``metadata.db`` put back) is moved into ``quarantine/`` at the next unlock by ``sweep_orphans`` —
+never deleted there (DESIGN §2). File names are random and say nothing about the content (DESIGN §2:
+never the plaintext's hash). Every move and removal here works on directory descriptors opened without
+following links.
 
 Each blob has its own random key, wrapped with the vault's blob-key subkey; the associated data binds the
 wrapped key to its blob id and item id, so swapping keys or rows between items is detected.
@@ -28,9 +30,9 @@ from pathlib import Path
 from icspa_desktop.crypto import aead, stream
 from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, fsync_dir, make_private_dir
+from icspa_desktop.vault.atomic import FILE_MODE
 from icspa_desktop.vault.db import Connection
-from icspa_desktop.vault.layout import VaultLayout
+from icspa_desktop.vault.layout import Dir, Quarantine, QuarantinedFile, VaultLayout, entry_kind, refusal
 
 BLOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PART_SUFFIX = ".part"
@@ -88,8 +90,8 @@ class BlobStore:
 
     def create_writer(self, key: bytes, chunk_size: int = stream.DEFAULT_CHUNK_SIZE) -> BlobWriter:
         blob_id = new_blob_id()
-        make_private_dir(self.layout.staging)
-        return BlobWriter(self, blob_id, key, chunk_size)
+        with Dir.open_root(self.layout.root) as root, root.sub("staging", create=True) as staging:
+            return BlobWriter(self, blob_id, key, chunk_size, staging)
 
     def publish(self, blob_id: str) -> Path:
         """Move a finished (fsynced) staged blob into the store and make the rename durable."""
@@ -97,38 +99,39 @@ class BlobStore:
 
     def publish_many(self, blob_ids: list[str]) -> list[Path]:
         """Move finished staged blobs into the store; each directory is fsynced once, after all renames."""
-        finals: list[Path] = []
-        touched: set[Path] = set()
-        for blob_id in blob_ids:
-            final = self.path(blob_id)
-            fan_out = final.parent
-            if not fan_out.is_dir():
-                fan_out.mkdir(mode=DIR_MODE, exist_ok=True)
-                fsync_dir(fan_out.parent)
-            os.replace(self.staging_path(blob_id), final)
-            touched.add(fan_out)
-            finals.append(final)
-        for directory in sorted(touched):
-            fsync_dir(directory)
+        finals = [self.path(blob_id) for blob_id in blob_ids]  # checks every id before anything moves
+        fan_outs: dict[str, Dir] = {}
+        with Dir.open_root(self.layout.root) as root, root.sub("staging") as staging, \
+                root.sub("blobs", create=True) as store:
+            try:
+                for blob_id in blob_ids:
+                    fan_name = blob_id[:2]
+                    if fan_name not in fan_outs:
+                        fan_outs[fan_name] = store.sub(fan_name, create=True)
+                    os.replace(blob_id + _PART_SUFFIX, blob_id, src_dir_fd=staging.fd,
+                               dst_dir_fd=fan_outs[fan_name].fd)
+                for name in sorted(fan_outs):
+                    fan_outs[name].fsync()
+            finally:
+                for directory in fan_outs.values():
+                    directory.close()
         return finals
 
     def remove(self, blob_id: str) -> None:
-        """Delete a blob wherever it is (staging or store); missing files are fine."""
-        self.staging_path(blob_id).unlink(missing_ok=True)
-        final = self.path(blob_id)
-        if final.exists():
-            final.unlink()
-            with contextlib.suppress(OSError):
-                fsync_dir(final.parent)
-
-    def stored_ids(self) -> Iterator[str]:
-        if not self.layout.blobs.is_dir():
-            return
-        for fan_out in self.layout.blobs.iterdir():
-            if not fan_out.is_dir():
-                continue
-            for entry in fan_out.iterdir():
-                yield entry.name
+        """Delete a blob of an ingest that failed, wherever it is (staging or store); missing is fine."""
+        self.path(blob_id)  # checks the id
+        with Dir.open_root(self.layout.root) as root:
+            for parts, name in ((("staging",), blob_id + _PART_SUFFIX), (("blobs", blob_id[:2]), blob_id)):
+                directory = _open_path(root, parts)
+                if directory is None:
+                    continue
+                with directory:
+                    try:
+                        os.unlink(name, dir_fd=directory.fd)
+                    except FileNotFoundError:
+                        continue
+                    with contextlib.suppress(OSError):
+                        directory.fsync()
 
     def open_reader(self, blob_id: str, key: bytes) -> BlobReader:
         return BlobReader(self.path(blob_id), key)
@@ -143,7 +146,7 @@ class BlobWriter:
     evidence that is only stored should not evict the investigator's working set from the cache anyway.
     """
 
-    def __init__(self, store: BlobStore, blob_id: str, key: bytes, chunk_size: int) -> None:
+    def __init__(self, store: BlobStore, blob_id: str, key: bytes, chunk_size: int, staging: Dir) -> None:
         self.store = store
         self.blob_id = blob_id
         self.encryptor = stream.StreamEncryptor(key, chunk_size)
@@ -156,18 +159,18 @@ class BlobWriter:
         self._flushed = 0
         self._fd: int | None = None
         self._direct = False
-        path = store.staging_path(blob_id)
+        name = blob_id + _PART_SUFFIX
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         direct = getattr(os, "O_DIRECT", 0)
         if direct:
             try:
-                self._fd = os.open(path, flags | direct, FILE_MODE)
+                self._fd = os.open(name, flags | direct, FILE_MODE, dir_fd=staging.fd)
                 self._direct = True
             except OSError as exc:  # e.g. tmpfs: no direct I/O; the file was not created
                 if exc.errno != errno.EINVAL:
                     raise
         if self._fd is None:
-            self._fd = os.open(path, flags, FILE_MODE)
+            self._fd = os.open(name, flags, FILE_MODE, dir_fd=staging.fd)
         header = self.encryptor.header
         self._view[: len(header)] = header
         self._fill = len(header)
@@ -334,25 +337,44 @@ def _pipelined_open(
         worker.join()
 
 
-def sweep_orphans(layout: VaultLayout, conn: Connection) -> int:
-    """Remove blob files that no database row names (left by a crash between rename and commit)."""
+def _open_path(root: Dir, parts: tuple[str, ...]) -> Dir | None:
+    """The directory ``root/parts…`` opened without following links, or None if a part is missing."""
+    current = root.sub_if_exists(parts[0])
+    for part in parts[1:]:
+        if current is None:
+            return None
+        with current:
+            current = current.sub_if_exists(part)
+    return current
+
+
+def sweep_orphans(root: Dir, conn: Connection, quarantine: Quarantine) -> list[QuarantinedFile]:
+    """Move blob files that no database row names into quarantine (a crash between rename and commit,
+    or an older database put back). Links and foreign file types are refused, not followed."""
     has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").fetchone()
     if has_table is None:
-        return 0
-    store = BlobStore(layout)
+        return []
+    store = root.sub_if_exists("blobs")
+    if store is None:
+        return []
     known = {str(row[0]) for row in conn.execute("SELECT id FROM blobs").fetchall()}
-    removed = 0
-    for name in list(store.stored_ids()):
-        if name in known:
-            continue
-        path = layout.blobs / name[:2] / name
-        if not BLOB_ID_RE.fullmatch(name):
-            # Not ours (e.g. an editor's backup file); leave it, it is not evidence we wrote.
-            continue
-        path.unlink(missing_ok=True)
-        removed += 1
-    if removed:
-        for fan_out in layout.blobs.iterdir():
-            if fan_out.is_dir():
-                fsync_dir(fan_out)
-    return removed
+    moved: list[QuarantinedFile] = []
+    with store:
+        for fan_entry in sorted(store.entries(), key=lambda e: e.name):
+            kind = entry_kind(fan_entry)
+            if kind == "regular file":
+                continue  # not ours (e.g. an editor's backup file); it is not evidence we wrote
+            if kind != "directory":
+                raise refusal(store.path / fan_entry.name, kind, "directory")
+            with store.sub(fan_entry.name) as fan_out:
+                before = len(moved)
+                for entry in sorted(fan_out.entries(), key=lambda e: e.name):
+                    kind = entry_kind(entry)
+                    if kind != "regular file":
+                        raise refusal(fan_out.path / entry.name, kind, "regular file")
+                    if entry.name in known or not BLOB_ID_RE.fullmatch(entry.name):
+                        continue  # a live blob, or a file that is not ours: left where it is
+                    moved.append(quarantine.move(fan_out, entry.name, ("blobs", fan_entry.name)))
+                if len(moved) > before:
+                    fan_out.fsync()
+    return moved

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,26 +33,80 @@ def enable_memory_security() -> None:
     _memory_security_set = True
 
 
+# SQLCipher 4's default page size; every database this program writes is a whole number of such pages.
+PAGE_SIZE = 4096
+_PLAIN_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, before SQLCipher sees it, a database file that is missing, empty or plainly not ours.
+
+    SQLite treats a missing or 0-byte file as a new empty database and writes a header into it on the
+    first pragma; "opening" such a file would re-create the vault database empty.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise VaultError(f"The vault database {path} is missing; restore it from a backup "
+                         "(nothing was created or changed).") from None
+    except OSError as exc:
+        raise VaultError(f"The vault database {path} cannot be opened: {exc.strerror} "
+                         "(a link is refused; nothing was changed).") from None
+    try:
+        st = os.fstat(fd)
+        head = os.pread(fd, len(_PLAIN_SQLITE_MAGIC), 0) if stat.S_ISREG(st.st_mode) else b""
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise VaultError(f"The vault database {path} is not a regular file; nothing was changed.")
+    if st.st_size == 0:
+        raise VaultError(f"The vault database {path} is empty (0 bytes): it was truncated or replaced. "
+                         "Restore it from a backup; it was not re-created and nothing was changed.")
+    if head == _PLAIN_SQLITE_MAGIC:
+        raise VaultError(f"The vault database {path} is an unencrypted SQLite file, not this vault's "
+                         "encrypted database; nothing was changed.")
+    if st.st_size % PAGE_SIZE:
+        raise VaultError(f"The vault database {path} is damaged: its size ({st.st_size} bytes) is not a whole "
+                         f"number of {PAGE_SIZE}-byte pages (truncated?); nothing was changed.")
+
+
 def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connection:
-    """Open (or create) the database; raises VaultError if the key does not fit or the file is damaged."""
+    """Open (or create) the database; VaultError if the file is missing, empty, foreign or damaged.
+
+    Without ``create`` the file must already exist: it is opened read-write but never created (SQLite
+    ``mode=rw``), so a missing or emptied database is refused rather than silently made anew.
+    """
     if len(raw_key) != 32:
         raise ValueError("SQLCipher raw key must be 32 bytes")
-    if not create and not path.exists():
-        raise VaultError(f"The vault database {path} is missing.")
     enable_memory_security()
     if create:
         # Owner-only before the first byte is written (the -wal and -shm files inherit the umask).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.close(fd)
+    else:
+        _check_existing(path)
     os.umask(os.umask(0o077) | 0o077)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so an action and its custody event
-    # always share one transaction.
-    conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+    # always share one transaction. mode=rw: never create the file here (see _check_existing).
+    uri = path.absolute().as_uri() + ("" if create else "?mode=rw")
+    conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
         # The first real read fails here if the key is wrong or the file is not a database.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.DatabaseError as exc:
+        conn.close()
+        # The key came from a key slot that authenticated, so it is this vault's key: the file is not.
+        raise VaultError(
+            f"The vault database {path} does not open with this vault's key: it belongs to another vault, "
+            "or its first page is damaged. Restore it from a backup; nothing was changed."
+        ) from exc
+    try:
+        if not create and int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            # Emptied between the check above and the open: still never re-created.
+            raise VaultError(f"The vault database {path} is empty: it was truncated or replaced. "
+                             "Restore it from a backup; it was not re-created and nothing was changed.")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -59,7 +114,10 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
         conn.execute("PRAGMA temp_store = MEMORY")
     except sqlcipher3.DatabaseError as exc:
         conn.close()
-        raise VaultError(f"The vault database {path} cannot be opened with this vault's key, or is damaged.") from exc
+        raise VaultError(f"The vault database {path} opened with this vault's key but is damaged: {exc}.") from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -18,13 +18,22 @@ from icspa_desktop.domain.ids import VaultId, new_id
 from icspa_desktop.vault import blobs, db
 from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir
 from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
-from icspa_desktop.vault.layout import VaultLayout
+from icspa_desktop.vault.layout import (
+    Dir,
+    Quarantine,
+    QuarantinedFile,
+    VaultLayout,
+    check_layout,
+    entry_kind,
+    refusal,
+)
 from icspa_desktop.vault.lockfile import VaultLock
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, migrate
 
 HEADER_FORMAT = "icspa-vault"
 HEADER_VERSION = 1
 _INIT_PREFIX = ".icspa-init-"
+_HEADER_MAX = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +52,9 @@ class VaultHeader:
         if not layout.root.is_dir():
             raise VaultError(f"No vault at {layout.root}. Create one with 'icspa vault init'.")
         try:
-            raw = json.loads(layout.header.read_bytes())
+            fd = os.open(layout.header, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as handle:
+                raw = json.loads(handle.read(_HEADER_MAX))
         except FileNotFoundError:
             raise VaultError(f"{layout.root} is not an ICSPA vault (no vault.json).") from None
         except (OSError, ValueError) as exc:
@@ -56,13 +67,17 @@ class VaultHeader:
 
 
 class UnlockedVault:
-    """An unlocked vault: open database, master key in memory. ``close()`` drops both."""
+    """An unlocked vault: open database, master key in memory. ``close()`` drops both.
+
+    ``quarantined`` lists what this unlock moved into ``quarantine/`` instead of deleting it.
+    """
 
     def __init__(self, layout: VaultLayout, header: VaultHeader, slots: KeySlotFile, master_key: bytes,
-                 conn: db.Connection, lock: VaultLock) -> None:
+                 conn: db.Connection, lock: VaultLock, quarantined: tuple[QuarantinedFile, ...] = ()) -> None:
         self.layout = layout
         self.header = header
         self.keyslots = slots
+        self.quarantined = quarantined
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
@@ -163,35 +178,50 @@ def open_and_unlock(
     unlock: Callable[[KeySlotFile], Unlocked | bytes],
     migrations: list[Migration] | None = None,
 ) -> tuple[UnlockedVault, Unlocked | None]:
-    """Take the process lock, unlock with ``unlock`` (a passphrase or recovery attempt), open the DB."""
+    """Check the layout, take the process lock, unlock with ``unlock`` (a passphrase or recovery
+    attempt), open the DB, and move leftovers into ``quarantine/``. Nothing is deleted (DESIGN §2)."""
     layout = VaultLayout(path.expanduser().absolute())
+    check_layout(layout)
     header = VaultHeader.load(layout)
     lock = VaultLock(layout.lock)
     lock.acquire()
+    conn: db.Connection | None = None
     try:
         slots = KeySlotFile.load(layout.keyslots, header.vault_id)
         result = unlock(slots)
         master = result.master_key if isinstance(result, Unlocked) else result
         conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
-        try:
-            migrate(conn, MIGRATIONS if migrations is None else migrations)
-        except BaseException:
-            conn.close()
-            raise
-        _empty_staging(layout)
-        blobs.sweep_orphans(layout, conn)
+        migrate(conn, MIGRATIONS if migrations is None else migrations)
+        quarantined = _quarantine_leftovers(layout, conn)
     except BaseException:
+        if conn is not None:
+            with contextlib.suppress(db.DatabaseError):
+                conn.close()
         lock.release()
         raise
-    vault = UnlockedVault(layout, header, slots, master, conn, lock)
+    vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined)
     return vault, result if isinstance(result, Unlocked) else None
 
 
-def _empty_staging(layout: VaultLayout) -> None:
-    """Partial writes of a process that died mid-write; they are encrypted and referenced by nothing."""
-    make_private_dir(layout.staging)
-    for leftover in layout.staging.iterdir():
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+def _quarantine_leftovers(layout: VaultLayout, conn: db.Connection) -> tuple[QuarantinedFile, ...]:
+    """Move what no finished write or database row accounts for into ``quarantine/<UTC time>/``.
+
+    Staging leftovers are partial writes of a process that died mid-write; orphan blobs were published
+    but their row never committed, or the database is older than the blobs (a restored copy). Both are
+    encrypted; they are kept for an administrator to look at, never deleted by opening the vault.
+    """
+    with Dir.open_root(layout.root) as root:
+        quarantine = Quarantine(root)
+        try:
+            with root.sub("staging", create=True) as staging:
+                for entry in sorted(staging.entries(), key=lambda e: e.name):
+                    kind = entry_kind(entry)
+                    if kind not in ("regular file", "directory"):
+                        raise refusal(staging.path / entry.name, kind, "regular file")
+                    quarantine.move(staging, entry.name, ("staging",))
+                if quarantine.moved:
+                    staging.fsync()
+            blobs.sweep_orphans(root, conn, quarantine)
+        finally:
+            quarantine.close()
+    return tuple(quarantine.moved)

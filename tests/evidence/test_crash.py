@@ -23,13 +23,23 @@ def _env(vault: VaultInfo) -> dict[str, str]:
     return {**os.environ, "ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN, "ICSPA_PASSPHRASE": ADMIN_PASS}
 
 
-def _check_consistent(vault: VaultInfo, expected_items: int) -> int:
-    """After a crash: all items or none, every blob file named by a row and the other way round."""
+def _check_consistent(vault: VaultInfo, expected_items: int, leftovers: list[str] | None = None) -> int:
+    """After a crash: all items or none, every blob file named by a row and the other way round.
+
+    What the crash left (partial writes, published blobs whose row never committed) was moved into
+    quarantine by the unlock, not deleted; their former paths are added to ``leftovers``.
+    """
     with vault.session() as session:
         items = evidence.list_items(session, "K-1")
         assert len(items) in (0, expected_items)
         assert blob_files(session.vault.layout) == blob_rows(session)
         assert not any(session.vault.layout.staging.iterdir())
+        moved = session.vault.quarantined
+        assert all(f.origin.startswith(("staging/", "blobs/")) for f in moved), moved
+        assert all((session.vault.layout.root / f.location).is_file() for f in moved), moved
+        assert not {f.origin.rsplit("/", 1)[1] for f in moved} & blob_rows(session)
+        if leftovers is not None:
+            leftovers.extend(f.origin for f in moved)
         assert all(r.ok for r in fixity.verify_items(session, items))
         # Every item has its ACQUIRED event (same transaction) and nothing else is half there.
         acquired = session.conn.execute("SELECT count(*) FROM custody_events WHERE action = 'acquired'").fetchone()
@@ -59,6 +69,7 @@ def _create_case(vault: VaultInfo) -> None:
 def test_sigkill_at_each_step_leaves_old_or_new_state(vault: VaultInfo, sources: list[Path], op: str) -> None:
     _create_case(vault)
     outcomes = []
+    leftovers: list[str] = []
     for nth in range(1, 30):  # until a run gets past the last such call and finishes
         result = subprocess.run(
             [sys.executable, str(KILLER), op, str(nth), "evidence", "add", "K-1", *map(str, sources)],
@@ -66,11 +77,14 @@ def test_sigkill_at_each_step_leaves_old_or_new_state(vault: VaultInfo, sources:
         )
         killed = result.returncode == -signal.SIGKILL
         assert killed or result.returncode == 0, result.stderr
-        count = _check_consistent(vault, 2)
+        count = _check_consistent(vault, 2, leftovers)
         outcomes.append((nth, killed, count))
         if not killed:
             break
     assert sum(killed for _, killed, _ in outcomes) >= 1, "the kill point was never reached"
+    assert leftovers, "no kill left a partial write or an orphan blob, so quarantining them is untested"
+    if op == "record":  # killed after the blobs were published, before COMMIT: orphans, kept
+        assert any(origin.startswith("blobs/") for origin in leftovers), leftovers
     # Every kill point lies before COMMIT: a killed run shows nothing, the run that finished shows both.
     assert [count for _, killed, count in outcomes if killed] == [0] * (len(outcomes) - 1)
     assert outcomes[-1][1:] == (False, 2), outcomes

@@ -182,7 +182,8 @@ def test_no_plaintext_anywhere_in_the_vault(admin: Session, case: Case, files: P
     assert scanned >= 5
 
 
-def test_orphan_blob_is_swept_at_unlock(vault: VaultInfo, vault_case: Case, files: Path) -> None:
+def test_orphan_blob_and_staging_leftover_are_quarantined_at_unlock(vault: VaultInfo, vault_case: Case,
+                                                                    files: Path) -> None:
     with vault.session() as session:
         kept = evidence.add_files(session, vault_case.id, [files / "notes.txt"]).items[0]
         layout = session.vault.layout
@@ -193,10 +194,18 @@ def test_orphan_blob_is_swept_at_unlock(vault: VaultInfo, vault_case: Case, file
         foreign = layout.blobs / "ab" / "README"
         foreign.write_bytes(b"not ours")
     with vault.session() as session:
+        # Moved aside, not deleted (DESIGN §2 "opening never destroys"), and reported on the vault.
         assert not orphan.exists()
         assert foreign.exists()
         assert not any(layout.staging.iterdir())
+        moved = {f.origin: f for f in session.vault.quarantined}
+        assert set(moved) == {f"blobs/ab/{orphan.name}", "staging/x.part"}
+        assert (layout.root / moved[f"blobs/ab/{orphan.name}"].location).read_bytes() == \
+            b"left by a crash between rename and commit"
+        assert (layout.root / moved["staging/x.part"].location).read_bytes() == b"partial"
         assert fixity.verify_item(session, kept.id).ok
+    with vault.session() as session:
+        assert session.vault.quarantined == ()  # already moved: the next unlock finds nothing new
 
 
 def test_verify_detects_a_flipped_byte_and_records_results(admin: Session, case: Case, files: Path) -> None:
