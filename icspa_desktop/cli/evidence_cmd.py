@@ -286,9 +286,12 @@ def _verify_lines(reports: list[FixityReport]) -> list[str]:
 
 
 def _extract(ctx: CliContext) -> int:
+    session = ctx.session()
+    for interrupted in fixity.interrupted_extractions(session):
+        print(f"icspa: warning: {interrupted.message}", file=sys.stderr)
     progress = StderrProgress("Extracting")
     try:
-        result = fixity.extract(ctx.session(), ctx.args.item, ctx.args.out, ctx.args.reason, progress)
+        result = fixity.extract(session, ctx.args.item, ctx.args.out, ctx.args.reason, progress)
     finally:
         progress.close()
     ctx.emit({**evidence.item_to_json(result.item), "path": str(result.path)},

@@ -11,7 +11,7 @@ from typing import Any
 from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import VerificationFailed
-from icspa_desktop.services import vault_service
+from icspa_desktop.services import fixity, vault_service
 from icspa_desktop.services.session import setting
 from icspa_desktop.vault.atomic import atomic_write
 from icspa_desktop.vault.layout import QuarantinedFile
@@ -98,6 +98,8 @@ def _status(ctx: CliContext) -> int:
 
 def _check(ctx: CliContext) -> int:
     session = ctx.session()
+    for interrupted in fixity.interrupted_extractions(session):  # partial plaintext a crash left outside
+        print(f"icspa: warning: {interrupted.message}", file=sys.stderr)
     found = vault_service.check_vault(session)
     repaired = vault_service.repair(session) if ctx.args.repair and found.ok else None
     remaining = [] if repaired is not None else found.quarantine

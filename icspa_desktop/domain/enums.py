@@ -65,6 +65,8 @@ class CustodyAction(StrEnum):
     ACQUIRED = "acquired"
     VIEWED = "viewed"
     EXPORTED = "exported"
+    EXPORT_STARTED = "export_started"  # before the first plaintext byte of an extraction is written
+    EXPORT_ABORTED = "export_aborted"  # an extraction failed, was cancelled, or was found interrupted by a crash
     VERIFIED = "verified"
     ANNOTATED = "annotated"
     MARKING_CHANGED = "marking_changed"

@@ -1,7 +1,8 @@
 """Evidence content: fixity verification (re-read, re-decrypt, re-hash) and extraction to a file.
 
-Every action records its custody event. Extraction writes a temporary file, re-hashes it from disk and only then
-places it under its final name, never overwriting an existing file.
+Every action records its custody event. Extraction records "export started" before the first plaintext byte,
+writes a private partial file, re-hashes it from disk and only then places it under its final name, never
+overwriting an existing file; a partial file left by a failure or a crash is removed and reported.
 """
 
 from __future__ import annotations
@@ -10,16 +11,27 @@ import contextlib
 import errno
 import hashlib
 import os
+import secrets
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from icspa_desktop.crypto import keys, stream
-from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.custody.events import EventDraft, format_utc, utc_now
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import Conflict, UsageError, VerificationFailed
+from icspa_desktop.domain.errors import (
+    Cancelled,
+    Conflict,
+    IcspaError,
+    RefusedInput,
+    UsageError,
+    VerificationFailed,
+)
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
+from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.services.evidence import (
     _COLUMNS,
@@ -32,7 +44,7 @@ from icspa_desktop.services.evidence import (
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import FILE_MODE, fsync_dir
+from icspa_desktop.vault.atomic import FILE_MODE
 from icspa_desktop.vault.blobs import BlobStore, unwrap_key
 
 
@@ -128,6 +140,13 @@ def verify_all(session: Session, progress: ProgressCallback = no_progress,
 
 
 # ---- extraction -------------------------------------------------------------------------------------
+# The partial file sits beside the target, named after it and the journal row: ".NAME.icspa-partial-ID".
+PARTIAL_MARK = ".icspa-partial-"
+# Marks this process's own journal rows. The vault lock admits one process at a time, so a row written
+# under another token belongs to a process that ended without finishing or cleaning up (a crash).
+_PROCESS_TOKEN = secrets.token_hex(16)
+
+
 @dataclass(frozen=True, slots=True)
 class Extraction:
     item: Item
@@ -136,11 +155,133 @@ class Extraction:
     sha256: str
 
 
-def _hash_file(path: Path, cancel: CancelToken) -> str:
+class PartialState(StrEnum):
+    REMOVED = "removed"  # found and removed now
+    ABSENT = "absent"  # not on disk (never created, or already gone)
+    LEFT = "left"  # still on disk: it could not be removed, or is not ours to remove
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedExtraction:
+    """An extraction that a crash (or a failed clean-up) left unfinished, as found by the next check."""
+
+    item_id: str
+    exhibit_number: str
+    target: Path
+    partial: Path
+    started_at: str
+    partial_state: PartialState
+    problem: str  # why a partial file was left
+    target_exists: bool
+
+    @property
+    def message(self) -> str:
+        text = f"An extraction of {self.exhibit_number} to {self.target} (started {self.started_at}) was interrupted; "
+        if self.partial_state is PartialState.REMOVED:
+            text += f"the partial file {self.partial} was removed."
+        elif self.partial_state is PartialState.ABSENT:
+            text += "it left no partial file."
+        else:
+            text += f"the partial file {self.partial} is still there ({self.problem}); delete it by hand."
+        if self.target_exists:
+            text += (f" A file exists at {self.target}, placed before its completion was recorded or made since: "
+                     "check it.")
+        return text
+
+
+def interrupted_extractions(session: Session) -> list[InterruptedExtraction]:
+    """Find extractions a crash left unfinished, remove their partial plaintext files and record it.
+
+    Each one is recorded in custody once; one whose partial file cannot be removed is reported again at
+    every check until it is gone.
+    """
+    rows = session.conn.execute(
+        "SELECT j.id, j.item_id, j.exhibit_number, j.target, j.partial, j.started_event, j.started_at, "
+        "j.reported_at, i.case_id FROM extractions_in_flight j JOIN items i ON i.id = j.item_id "
+        "WHERE j.process != ? ORDER BY j.started_at", (_PROCESS_TOKEN,)).fetchall()
+    found: list[InterruptedExtraction] = []
+    for journal_id, item_id, exhibit, target_text, partial_text, started_event, started_at, reported, case_id in rows:
+        target, partial = Path(target_text), Path(partial_text)
+        state, problem = _remove_partial(partial)
+        result = InterruptedExtraction(str(item_id), str(exhibit), target, partial, str(started_at), state, problem,
+                                       os.path.lexists(target))
+        found.append(result)
+        if state is PartialState.LEFT and reported is not None:
+            continue  # recorded at an earlier check; reported again until it is removed
+        with session.transaction() as conn:
+            session.record(EventDraft(
+                CustodyAction.EXPORT_ABORTED, case_id=case_id, item_ids=(item_id,), result="interrupted",
+                notes=result.message,
+                details={"exhibit_number": exhibit, "destination": target_text, "partial_file": partial_text,
+                         "partial_state": state.value, "started_event": started_event,
+                         "target_exists": result.target_exists, "kind": "extraction"},
+            ))
+            if state is PartialState.LEFT:
+                conn.execute("UPDATE extractions_in_flight SET reported_at = ? WHERE id = ?",
+                             (format_utc(utc_now()), journal_id))
+            else:
+                conn.execute("DELETE FROM extractions_in_flight WHERE id = ?", (journal_id,))
+    return found
+
+
+def _remove_partial(partial: Path) -> tuple[PartialState, str]:
+    """Remove a partial file we wrote, without following links; (state, why it was left)."""
+    try:
+        dir_fd = os.open(partial.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return PartialState.ABSENT, ""
+    except OSError as exc:
+        return PartialState.LEFT, f"its folder cannot be opened: {exc.strerror or exc}"
+    try:
+        return _remove_partial_in(dir_fd, partial.name)
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_partial_in(dir_fd: int, name: str) -> tuple[PartialState, str]:
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return PartialState.ABSENT, ""
+    except OSError as exc:
+        return PartialState.LEFT, exc.strerror or str(exc)
+    if stat.S_ISLNK(info.st_mode):
+        return PartialState.LEFT, "it is a symbolic link now, so it was not touched"
+    if not stat.S_ISREG(info.st_mode):
+        return PartialState.LEFT, "it is not a regular file now, so it was not touched"
+    if info.st_uid != os.geteuid():
+        return PartialState.LEFT, "it belongs to another user now, so it was not touched"
+    try:
+        os.unlink(name, dir_fd=dir_fd)  # unlink never follows a link, even if one was swapped in meanwhile
+        os.fsync(dir_fd)
+    except FileNotFoundError:
+        return PartialState.ABSENT, ""
+    except OSError as exc:
+        return PartialState.LEFT, f"it cannot be removed: {exc.strerror or exc}"
+    return PartialState.REMOVED, ""
+
+
+def _target_path(session: Session, out: Path) -> Path:
+    """The file to create: its folder resolved, outside the vault, and nothing there yet."""
+    out = Path(os.path.abspath(out))
+    if not out.parent.is_dir():
+        raise UsageError(f"The folder {out.parent} does not exist.")
+    folder = Path(os.path.realpath(out.parent))
+    vault_root = Path(os.path.realpath(session.vault_path))
+    if folder == vault_root or vault_root in folder.parents:
+        raise RefusedInput(f"{out} is inside the vault directory {vault_root}; decrypted evidence is never written "
+                           "there. Choose a folder outside the vault.")
+    target = folder / out.name
+    if not out.name or os.path.lexists(target):
+        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
+    return target
+
+
+def _hash_file(dir_fd: int, name: str, cancel: CancelToken) -> str:
     """SHA-256 of a file read back from disk (page cache dropped first where the OS allows)."""
     hasher = hashlib.sha256()
     buf = bytearray(stream.DEFAULT_CHUNK_SIZE)
-    with open(path, "rb", buffering=0) as handle:
+    with open(os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd), "rb", buffering=0) as handle:
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while True:
@@ -152,9 +293,19 @@ def _hash_file(path: Path, cancel: CancelToken) -> str:
     return hasher.hexdigest()
 
 
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:  # os.write may write less than asked (signals, nearly full disks)
+        data = data[os.write(fd, data):]
+
+
 def extract(session: Session, item_ref: str, out: Path, reason: str, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None) -> Extraction:
-    """Decrypt an item to ``out`` for examination; the written file is re-hashed before it appears."""
+    """Decrypt an item to ``out`` for examination; the written file is re-hashed before it appears.
+
+    The "export started" custody event is committed before the first plaintext byte is written; the data
+    goes to a private partial file beside ``out`` that is removed on any failure or cancel, and that the
+    next check (``interrupted_extractions``) removes if a crash left it.
+    """
     cancel = cancel or CancelToken()
     item = get_item(session, item_ref)
     session.require(Permission.EXTRACT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
@@ -164,71 +315,150 @@ def extract(session: Session, item_ref: str, out: Path, reason: str, progress: P
         raise UsageError("Extraction needs a reason (--reason), recorded in the chain of custody.")
     if item.kind is not ItemKind.DIGITAL:
         raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to extract.")
-    out = Path(os.path.abspath(out))
-    if out.exists() or out.is_symlink():
-        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
-    if not out.parent.is_dir():
-        raise UsageError(f"The folder {out.parent} does not exist.")
-    temp = out.with_name(f".{out.name}.icspa-partial-{os.getpid()}")
+    interrupted_extractions(session)  # what an earlier crash left is dealt with (and recorded) first
+    target = _target_path(session, out)
+    journal_id = new_id()
+    partial = target.with_name(f".{target.name[:100]}{PARTIAL_MARK}{journal_id}")
     expected = item.hashes.get("sha256", "")
+    details = {"exhibit_number": item.exhibit_number, "destination": str(target), "partial_file": str(partial),
+               "kind": "extraction", "size": item.size}
+    with session.transaction() as conn:
+        started = session.record(EventDraft(
+            CustodyAction.EXPORT_STARTED, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
+            hashes={"sha256": expected}, details=details,
+        ))
+        conn.execute(
+            "INSERT INTO extractions_in_flight (id, item_id, exhibit_number, target, partial, process, "
+            "started_event, started_at, started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (journal_id, item.id, item.exhibit_number, str(target), str(partial), _PROCESS_TOKEN, started.id,
+             started.at, session.user.id))
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise UsageError(f"Cannot write in {out.parent}: {exc.strerror}.") from None
+        _abort(session, item, journal_id, details, exc, PartialState.ABSENT)
+        raise UsageError(f"Cannot write in {target.parent}: {exc.strerror or exc}.") from None
     try:
-        hasher = hashlib.sha256()
-        size = 0
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as handle:
-                for chunk in _content_chunks(session, item, cancel):
-                    hasher.update(chunk)
-                    handle.write(chunk)
-                    size += len(chunk)
-                    progress(size, item.size or 0, item.exhibit_number)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except stream.StreamError as exc:
-            raise VerificationFailed(f"Item {item.exhibit_number} failed its integrity check while extracting "
-                                     f"({exc}); nothing was written.") from None
-        if hasher.hexdigest() != expected:
-            raise VerificationFailed(f"Item {item.exhibit_number} does not match its recorded SHA-256; "
-                                     "nothing was written. Run 'icspa evidence verify'.")
-        if _hash_file(temp, cancel) != expected:
-            raise VerificationFailed(f"The file written to {out.parent} does not read back with the item's SHA-256 "
-                                     "(storage fault?); it was removed.")
-        _place_without_overwrite(temp, out)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        return _extract_in(session, item, dir_fd, target, partial, journal_id, started.id, reason, details,
+                           progress, cancel)
+    finally:
+        os.close(dir_fd)
+
+
+def _extract_in(session: Session, item: Item, dir_fd: int, target: Path, partial: Path, journal_id: str,
+                started_id: str, reason: str, details: dict[str, Any], progress: ProgressCallback,
+                cancel: CancelToken) -> Extraction:
+    expected = item.hashes.get("sha256", "")
+    placed = False
     try:
-        with session.transaction():
+        size = _write_partial(session, item, dir_fd, partial.name, expected, progress, cancel)
+        _place_without_overwrite(dir_fd, partial.name, target)
+        placed = True
+        with session.transaction() as conn:
             session.record(EventDraft(
                 CustodyAction.EXPORTED, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
                 hashes={"sha256": expected}, result=FixityResult.OK.value,
-                details={"exhibit_number": item.exhibit_number, "destination": str(out), "kind": "extraction",
-                         "size": size},
+                details={**details, "size": size, "started_event": started_id},
             ))
-    except BaseException:
-        # An unrecorded export must not stay on disk.
-        out.unlink(missing_ok=True)
+            conn.execute("DELETE FROM extractions_in_flight WHERE id = ?", (journal_id,))
+    except BaseException as exc:
+        if placed:  # an export whose completion is not recorded must not stay on disk
+            state, problem = _remove_partial_in(dir_fd, target.name)
+            state = PartialState.REMOVED if state is PartialState.ABSENT else state
+        else:
+            state, problem = _remove_partial_in(dir_fd, partial.name)
+        _abort(session, item, journal_id, details, exc, state)
+        left = target if placed else partial
+        note = {
+            PartialState.REMOVED: f"The {'extracted' if placed else 'partial'} file was removed; nothing was left "
+                                  f"in {target.parent}.",
+            PartialState.ABSENT: f"Nothing was written to {target.parent}.",
+            PartialState.LEFT: f"The file {left} could not be removed ({problem}); delete it by hand.",
+        }[state]
+        if isinstance(exc, Cancelled):
+            raise Cancelled(f"Extraction of {item.exhibit_number} cancelled. {note}") from exc
+        if isinstance(exc, IcspaError):
+            raise _with_note(exc, note) from exc
+        if isinstance(exc, OSError):
+            raise IcspaError(f"Extracting {item.exhibit_number} to {target} failed: {exc.strerror or exc}. "
+                             f"{note}") from exc
         raise
-    return Extraction(item, out, size, expected)
+    return Extraction(item, target, size, expected)
 
 
-def _place_without_overwrite(temp: Path, out: Path) -> None:
+def _write_partial(session: Session, item: Item, dir_fd: int, name: str, expected: str,
+                   progress: ProgressCallback, cancel: CancelToken) -> int:
+    """Decrypt into a new private file (0600, created exclusively, no link followed), fsync it, check it."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE,
+                 dir_fd=dir_fd)
+    hasher = hashlib.sha256()
+    size = 0
     try:
-        os.link(temp, out)  # fails with EEXIST instead of replacing a file that appeared meanwhile
-        temp.unlink()
+        for chunk in _content_chunks(session, item, cancel):
+            hasher.update(chunk)
+            _write_all(fd, chunk)
+            size += len(chunk)
+            progress(size, item.size or 0, item.exhibit_number)
+        os.fsync(fd)
+    except stream.StreamError as exc:
+        raise VerificationFailed(f"Item {item.exhibit_number} failed its integrity check while extracting "
+                                 f"({exc}).") from None
+    finally:
+        os.close(fd)
+    if hasher.hexdigest() != expected:
+        raise VerificationFailed(f"Item {item.exhibit_number} does not match its recorded SHA-256; "
+                                 "run 'icspa evidence verify'.")
+    if _hash_file(dir_fd, name, cancel) != expected:
+        raise VerificationFailed("The file written does not read back with the item's SHA-256 (storage fault?).")
+    return size
+
+
+def _abort(session: Session, item: Item, journal_id: str, details: dict[str, Any], exc: BaseException,
+           state: PartialState) -> None:
+    """Record a failed or cancelled extraction and close its journal row (best effort: the primary error wins)."""
+    cancelled = isinstance(exc, Cancelled | KeyboardInterrupt)
+    try:
+        with session.transaction() as conn:
+            session.record(EventDraft(
+                CustodyAction.EXPORT_ABORTED, case_id=item.case_id, item_ids=(item.id,),
+                result="cancelled" if cancelled else "failed", notes=str(exc) or type(exc).__name__,
+                details={**details, "partial_state": state.value},
+            ))
+            if state is not PartialState.LEFT:
+                conn.execute("DELETE FROM extractions_in_flight WHERE id = ?", (journal_id,))
+    except Exception:  # noqa: S110 - the journal row stays, so the next check reports and records it
+        pass
+
+
+def _with_note(exc: IcspaError, note: str) -> IcspaError:
+    try:
+        return type(exc)(f"{exc} {note}")
+    except TypeError:  # an error class with another constructor keeps its own message
+        return exc
+
+
+def _place_without_overwrite(dir_fd: int, name: str, target: Path) -> None:
+    try:
+        # linkat fails with EEXIST instead of replacing a file that appeared meanwhile
+        os.link(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):  # not placed after all: the caller removes the partial file
+                os.unlink(target.name, dir_fd=dir_fd)
+            raise
     except FileExistsError:
-        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
+        raise Conflict(f"{target} already exists; choose a new file name (nothing is overwritten).") from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
         # File systems without hard links (FAT, exFAT): a best-effort check right before the rename.
-        if out.exists():
-            raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).") from None
-        os.rename(temp, out)
-    fsync_dir(out.parent)
+        try:
+            os.stat(target.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        else:
+            raise Conflict(f"{target} already exists; choose a new file name (nothing is overwritten).") from None
+    os.fsync(dir_fd)
 
 
 # ---- JSON --------------------------------------------------------------------------------------------
