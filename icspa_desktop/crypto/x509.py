@@ -97,7 +97,7 @@ def load_certificate(data: bytes) -> x509.Certificate:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # a damaged version field raises InvalidVersion, not ValueError
         raise RefusedInput("That is not an X.509 certificate (expected PEM or DER).") from None
 
 
