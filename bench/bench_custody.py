@@ -72,18 +72,12 @@ def _signer(session: Session) -> Any:
         return _Signer()
 
 
-# ---- fast generation of a large, valid log ----------------------------------------------------------
-_GEN: dict[str, Any] = {}
-
-
-def _gen_init(actor: Actor, private_key: bytes, start: dt.datetime) -> None:
-    _GEN.update(actor=actor, key=private_key, start=start,
-                public=signing.public_from_private(private_key))
-
-
-def _gen_rows(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
-    actor, key, start, public = _GEN["actor"], _GEN["key"], _GEN["start"], _GEN["public"]
+# ---- generation of a large, valid, chained log -------------------------------------------------------
+def _gen_rows(actor: Actor, key: bytes, start: dt.datetime, head: Any,
+             bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
+    """Signed, chained rows; sequential by nature: each body carries the tree head of all before it."""
     sk = Ed25519PrivateKey.from_private_bytes(key)
+    public = signing.public_from_private(key)
     rows = []
     for idx in range(*bounds):
         case_id = CaseId(f"case-{idx // 1000:06d}")
@@ -94,34 +88,39 @@ def _gen_rows(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
                            hashes={"sha256": hashlib.sha256(item_id.encode()).hexdigest()}, result="ok",
                            details={"exhibit_number": f"2026-{idx // 1000:04d}-{idx % 1000:03d}"})
         moment = start + dt.timedelta(microseconds=idx * 10)
-        body = events.build_body(draft, actor, moment, EventId(f"{idx:08x}-0000-4000-8000-000000000000"))
+        body = events.build_body(draft, actor, moment, EventId(f"{idx:08x}-0000-4000-8000-000000000000"), idx,
+                                 head.root())
         body_bytes = canonical_json(body)
         signature = sk.sign(events.signed_message(body_bytes))
         leaf = events.leaf_hash(events.leaf_bytes(body_bytes, signature, public))
+        head.push(leaf)
         rows.append((idx, body["id"], case_id, body["action"], actor.user_id, body["at"], body_bytes, signature,
                      public, leaf, item_id))
     return rows
 
 
 def bulk_append(session: Session, count: int, workers: int) -> float:
-    """Append ``count`` signed events by the session's user with bulk inserts; returns seconds."""
+    """Append ``count`` signed, chained events by the session's user with bulk inserts; returns seconds.
+
+    ``workers`` is unused since the log is chained: every body depends on every earlier leaf."""
+    del workers
     started = time.perf_counter()
     conn = session.conn
-    first = events.count(conn)
+    head = events.current_head(conn)
+    first = head.size
     # The user's key became valid when the vault was made; the generated events come after.
     begin = dt.datetime.now(dt.UTC)
     chunk = 20_000
-    ranges = [(i, min(i + chunk, first + count)) for i in range(first, first + count, chunk)]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_gen_init, initargs=(session.actor(), session.signing_key(), begin)) as pool:
-        conn.execute("BEGIN IMMEDIATE")
-        for rows in pool.imap(_gen_rows, ranges):
-            conn.executemany(
-                "INSERT INTO custody_events (idx, id, case_id, action, actor_id, at, body, signature, public_key,"
-                " leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:10] for r in rows])
-            conn.executemany("INSERT INTO custody_event_items (event_idx, item_id) VALUES (?, ?)",
-                             [(r[0], r[10]) for r in rows])
-        conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    for low in range(first, first + count, chunk):
+        rows = _gen_rows(session.actor(), session.signing_key(), begin, head, (low, min(low + chunk, first + count)))
+        conn.executemany(
+            "INSERT INTO custody_events (idx, id, case_id, action, actor_id, at, body, signature, public_key,"
+            " leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:10] for r in rows])
+        conn.executemany("INSERT INTO custody_event_items (event_idx, item_id) VALUES (?, ?)",
+                         [(r[0], r[10]) for r in rows])
+    conn.execute("UPDATE custody_head SET tree_size = ?, frontier = ? WHERE id = 1", (head.size, head.to_bytes()))
+    conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.perf_counter() - started
 

@@ -70,6 +70,8 @@ class CliContext:
     def session(self) -> Session:
         if self._session is None:
             self._session = unlock(self.vault_path, self.user_name(), self.passphrase())
+            for warning in self._session.warnings:
+                print(warning, file=sys.stderr)
         return self._session
 
     def close(self) -> None:

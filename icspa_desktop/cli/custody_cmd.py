@@ -43,6 +43,12 @@ def register(groups: Any) -> None:
     _witness_option(checkpoint)
     checkpoint.set_defaults(handler=_checkpoint)
 
+    reset = sub.add_parser("witness-reset", help="administrator: write the witness file anew from the latest "
+                                                 "checkpoint after it was lost (recorded in the custody log)")
+    reset.add_argument("--reason", required=True, help="why (e.g. 'new OS account after reinstall')")
+    _witness_option(reset)
+    reset.set_defaults(handler=_witness_reset)
+
     lst = sub.add_parser("checkpoints", help="list the stored checkpoints")
     lst.set_defaults(handler=_checkpoints)
 
@@ -54,6 +60,14 @@ def register(groups: Any) -> None:
                         help="add the consistency proof from this earlier checkpoint")
     _witness_option(proofs)
     proofs.set_defaults(handler=_proofs)
+
+
+def _witness_reset(ctx: CliContext) -> int:
+    args = ctx.args
+    stored = custody.reset_witness(ctx.session(), args.reason, witness_dir=args.witness_dir)
+    ctx.emit(stored.to_json(), lambda: [f"Witness re-established from checkpoint {stored.id} "
+                                        f"(tree size {stored.size})."])
+    return 0
 
 
 def _witness_option(parser: argparse.ArgumentParser) -> None:

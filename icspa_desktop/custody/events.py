@@ -15,11 +15,16 @@ from typing import Any
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.crypto import signing
 from icspa_desktop.crypto.canonical import canonical_json
+from icspa_desktop.custody.merkle import Frontier
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.ids import CaseId, EventId, ItemId, UserId, new_event_id
 from icspa_desktop.vault.db import Connection
 
-EVENT_VERSION = 1
+# Format 2 chains the log: each signed body carries its own index and the tree head before it
+# (docs/custody-format.md §2). Format-1 events (before the chain start) still verify as they were.
+EVENT_VERSION = 2
+EVENT_VERSIONS_KNOWN = frozenset({1, 2})
+# The context names the signature scheme, not the body format: format 2 bodies differ by their fields.
 SIGNATURE_CONTEXT = b"icspa-custody-event/v1\n"
 
 
@@ -86,10 +91,13 @@ def format_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build_body(draft: EventDraft, actor: Actor, moment: datetime, event_id: EventId) -> dict[str, Any]:
+def build_body(draft: EventDraft, actor: Actor, moment: datetime, event_id: EventId, index: int,
+               prev_root: bytes) -> dict[str, Any]:
     local = moment.astimezone()
     return {
         "v": EVENT_VERSION,
+        "index": index,
+        "prev_root": base64.b64encode(prev_root).decode("ascii"),
         "id": event_id,
         "action": str(draft.action),
         "case_id": draft.case_id,
@@ -139,12 +147,15 @@ def append(
 ) -> StoredEvent:
     """Sign and append one event. Call inside the transaction of the action it records."""
     event_id = new_event_id()
-    body = build_body(draft, actor, moment or utc_now(), event_id)
+    head = current_head(conn)
+    index = head.size
+    body = build_body(draft, actor, moment or utc_now(), event_id, index, head.root())
     body_bytes = canonical_json(body)
     signature = signing.sign(signing_private_key, signed_message(body_bytes))
     public_key = signing.public_from_private(signing_private_key)
     digest = leaf_hash(leaf_bytes(body_bytes, signature, public_key))
-    index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM custody_events").fetchone()[0])
+    head.push(digest)
+    _save_head(conn, head)
     conn.execute(
         "INSERT INTO custody_events (idx, id, case_id, action, actor_id, at, body, signature, public_key, leaf_hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -156,6 +167,30 @@ def append(
         [(index, item_id) for item_id in sorted(set(draft.item_ids))],
     )
     return StoredEvent(index, event_id, body, body_bytes, signature, public_key, digest)
+
+
+def current_head(conn: Connection) -> Frontier:
+    """The Merkle frontier of the stored log: the cached head when it fits the log, else rebuilt from
+    the stored leaf hashes (once, e.g. after an upgrade). The chain is checked by verification."""
+    next_index = int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM custody_events").fetchone()[0])
+    row = conn.execute("SELECT tree_size, frontier FROM custody_head WHERE id = 1").fetchone()
+    if row is not None and int(row[0]) == next_index:
+        try:
+            return Frontier.from_bytes(int(row[0]), bytes(row[1]))
+        except (ValueError, TypeError):
+            pass  # a damaged cache is rebuilt
+    head = Frontier()
+    for (digest,) in conn.execute("SELECT leaf_hash FROM custody_events ORDER BY idx"):
+        head.push(bytes(digest))
+    return head
+
+
+def _save_head(conn: Connection, head: Frontier) -> None:
+    conn.execute(
+        "INSERT INTO custody_head (id, tree_size, frontier) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+        " tree_size = excluded.tree_size, frontier = excluded.frontier",
+        (head.size, head.to_bytes()),
+    )
 
 
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:

@@ -28,6 +28,7 @@ from nacl.exceptions import CryptoError as _SodiumError
 
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import SIGNATURE_CONTEXT
+from icspa_desktop.custody.merkle import Frontier
 from icspa_desktop.vault import db
 
 # Below this many events the pool's start-up (~0.3 s per worker) costs more than it saves.
@@ -54,6 +55,11 @@ class DamageKind(StrEnum):
     FORK = "history_forked"
     WITNESS_INVALID = "witness_invalid"
     STATE_MISMATCH = "verification_record_mismatch"
+    CHAIN_BROKEN = "chain_broken"
+    USER_STATE = "user_state_forged"
+    USERS_TABLE = "users_table_mismatch"
+    WITNESS_MISSING = "witness_missing"
+    USER_WITNESS = "user_witness"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +77,15 @@ class Damage:
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """A signing key of a user: for the chained log, the range of event indices it may sign
+    (replayed from signed events); for events before the chain, its validity times from the table."""
+
     user_id: str
     user_name: str
-    valid_from: datetime
+    valid_from: datetime | None
     retired_at: datetime | None
+    from_index: int = 0
+    until_index: int | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +95,10 @@ class ScanResult:
     leaf_hashes: bytearray = field(default_factory=bytearray)
     indices: list[int] = field(default_factory=list)
     damages: list[Damage] = field(default_factory=list)
+    # Per event, in index order: its body format (0 when unreadable) and, for format 2, the signed
+    # tree head before it (32 zero bytes otherwise). The chain is checked where the tree is built.
+    versions: bytearray = field(default_factory=bytearray)
+    prev_roots: bytearray = field(default_factory=bytearray)
 
 
 def _parse_time(text: str) -> datetime:
@@ -140,6 +155,9 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
     leaves = out.leaf_hashes
     indices = out.indices
     damages = out.damages
+    versions = out.versions
+    prev_roots = out.prev_roots
+    no_root = bytes(32)
     for row in rows:
         idx, event_id, case_id, action, actor_id, at, body_raw, sig_raw, pk_raw, leaf_raw = row
         if isinstance(body_raw, bytes) and isinstance(sig_raw, bytes) and isinstance(pk_raw, bytes):
@@ -160,7 +178,24 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
         except ValueError:
             damages.append(Damage(DamageKind.MALFORMED, f"{_label(idx, event_id, None)}: the signed content is not "
                                   "a valid event record.", idx, event_id))
+            versions.append(0)
+            prev_roots += no_root
             continue
+        version = body.get("v")
+        if version == 2:
+            prev = _decode_root(body.get("prev_root"))
+            if prev is None or body.get("index") != idx:
+                damages.append(Damage(DamageKind.CHAIN_BROKEN, f"{_label(idx, event_id, body)}: its signed position "
+                                      f"(index {body.get('index')!r}) or tree head is not where the log stores it — "
+                                      "it was moved, or events before it were inserted or removed.", idx, event_id))
+            versions.append(2)
+            prev_roots += prev or no_root
+        else:
+            versions.append(1 if version == 1 else 0)
+            prev_roots += no_root
+            if version != 1:
+                damages.append(Damage(DamageKind.MALFORMED, f"{_label(idx, event_id, body)}: unknown event format "
+                                      f"{version!r}.", idx, event_id))
         if leaf != leaf_raw:
             damages.append(Damage(DamageKind.LEAF_MISMATCH, f"{_label(idx, event_id, body)}: its stored leaf hash "
                                   "does not match its content and signature.", idx, event_id))
@@ -179,7 +214,11 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
         elif key.user_id != actor_id_signed:
             damages.append(Damage(DamageKind.WRONG_ACTOR_KEY, f"{_label(idx, event_id, body)}: it is signed with the "
                                   f"key of user {key.user_name!r}, not of its stated actor.", idx, event_id))
-        else:
+        elif idx < key.from_index or (key.until_index is not None and idx >= key.until_index):
+            damages.append(Damage(DamageKind.KEY_NOT_VALID, f"{_label(idx, event_id, body)}: it is signed with "
+                                  f"a key of {key.user_name!r} that the signed log does not grant at this "
+                                  "point (before it was issued or after it was replaced).", idx, event_id))
+        elif key.valid_from is not None:
             try:
                 when: datetime | None = _parse_time(str(body.get("at")))
             except ValueError:
@@ -204,6 +243,40 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
                                   f"{', '.join(differing)} disagree with the signed event (they were edited).",
                                   idx, event_id))
     return out
+
+
+def _decode_root(value: Any) -> bytes | None:
+    if not isinstance(value, str) or len(value) != 44:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def chain_damages(scan: ScanResult) -> list[Damage]:
+    """The chain: every format-2 event signed the tree head of exactly the events before it, and no
+    format-1 event follows a format-2 one. Needs the whole log from index 0 in ``scan``."""
+    damages: list[Damage] = []
+    frontier = Frontier()
+    leaves, versions, prevs, indices = scan.leaf_hashes, scan.versions, scan.prev_roots, scan.indices
+    chained_from: int | None = None
+    for position, idx in enumerate(indices):
+        offset = position * 32
+        version = versions[position]
+        if version == 2:
+            if chained_from is None:
+                chained_from = idx
+            if prevs[offset:offset + 32] != frontier.root():
+                damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx}: the tree head it signed does not match "
+                                      f"the {position} events stored before it — events before it were edited, "
+                                      "inserted, deleted or reordered after it was signed.", idx))
+        elif version == 1 and chained_from is not None:
+            damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx} is in the old unchained format although the "
+                                  f"log is chained from event #{chained_from}: it was inserted.", idx))
+        frontier.push(bytes(leaves[offset:offset + 32]))
+    return damages
 
 
 def as_bytes(value: Any) -> bytes:
@@ -307,6 +380,8 @@ def scan_log(
         parts = _pool_results(pool, bounds)
     for part in parts:
         result.leaf_hashes += part.leaf_hashes
+        result.versions += part.versions
+        result.prev_roots += part.prev_roots
         result.indices.extend(part.indices)
         result.damages.extend(part.damages)
         done += len(part.indices)

@@ -1,16 +1,20 @@
 """This installation's agency identity: signing certificate, age identity, agency card.
 
-Private keys are sealed in the database under a subkey of the vault master key. Roles decide who may
-use them: the signing key signs bundles for administrators and supervisors only
-(``agency_signer``); custody checkpoints may be signed for every role (``checkpoint_signer``),
-because a checkpoint attests only the state of the log that the vault already holds, not content.
+The agency *signing* key is age-encrypted to the personal box key of each user whose role may sign
+with it (table agency_key_wraps), never under the master key alone: every user holds the master key,
+so a key sealed under it could be used by anyone with direct access to the database (insider issue).
+Who gets a wrap is decided from the signed log (custody/userstate.py), not from the editable users
+table. The agency age identity (it decrypts incoming bundles) stays sealed under a subkey of the
+master key: every user who may import bundles may use it, and it signs nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from icspa_desktop.crypto import aead, age_keys, cms, keys
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.crypto.canonical import canonical_json
+from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import AgencyIdentity
-from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import UsageError, VaultError
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.services.permissions import Permission, allowed
@@ -49,6 +54,11 @@ def normalise_fingerprint(text: str) -> str:
     return " ".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))
 
 
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -67,9 +77,14 @@ def _wrap_key(master_key: bytes) -> bytes:
 
 # ---- creating and replacing the identity -------------------------------------------------------------
 def store_identity(conn: db.Connection, master_key: bytes, signing_key: certs.SigningKey,
-                   certificate: x509.Certificate, origin: str) -> str:
-    """Insert a new current identity (retiring the previous one) inside the caller's transaction."""
+                   certificate: x509.Certificate, origin: str, signers: dict[str, str]) -> str:
+    """Insert a new current identity (retiring the previous one) inside the caller's transaction.
+
+    ``signers``: user id → box recipient of every user who may sign with it; the signing key is
+    encrypted to each of them and to nobody else."""
     certs.check_key_type(certificate)
+    if not signers:
+        raise VaultError("No user may sign with the agency key, so it would be unusable.")
     secret, recipient = age_keys.generate_identity()
     key_id = new_id()
     wrap = _wrap_key(master_key)
@@ -78,11 +93,93 @@ def store_identity(conn: db.Connection, master_key: bytes, signing_key: certs.Si
     conn.execute(
         "INSERT INTO agency_keys (id, certificate, age_recipient, sealed_signing_key, sealed_age_identity, origin,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (key_id, certs.cert_der(certificate), recipient,
-         _seal(wrap, key_id, "signing", certs.key_to_pkcs8(signing_key)),
-         _seal(wrap, key_id, "age", secret.encode("ascii")), origin, now),
+        (key_id, certs.cert_der(certificate), recipient, b"", _seal(wrap, key_id, "age", secret.encode("ascii")),
+         origin, now),
     )
+    pkcs8 = certs.key_to_pkcs8(signing_key)
+    for user_id, box in signers.items():
+        _insert_wrap(conn, key_id, user_id, box, pkcs8)
     return key_id
+
+
+def _insert_wrap(conn: db.Connection, key_id: str, user_id: str, box_recipient: str, pkcs8: bytes) -> None:
+    wrapped = pyrage.encrypt(pkcs8, [pyrage.x25519.Recipient.from_str(box_recipient)])
+    conn.execute("INSERT OR REPLACE INTO agency_key_wraps (key_id, user_id, wrapped, created_at) VALUES (?, ?, ?, ?)",
+                 (key_id, user_id, wrapped, _now()))
+
+
+def authorised_signers(conn: db.Connection) -> dict[str, str]:
+    """User id → box recipient of every active user whose role, by the signed log, may use the agency key."""
+    return {u.user_id: u.box_recipient for u in _authorised_users(conn) if u.box_recipient}
+
+
+def _authorised_users(conn: db.Connection) -> list[userstate.UserState]:
+    return [u for u in userstate.replay(conn).users.values()
+            if u.active and allowed(u.role, Permission.SIGN_AS_AGENCY)]
+
+
+def grant_agency_key(session: Session, user_id: str, role: Role, box_recipient: str) -> None:
+    """Encrypt every agency signing key (current and retired) to a user whose role may use it; remove the
+    user's copies when it may not. Inside the caller's transaction; the caller must hold the key."""
+    if not allowed(role, Permission.SIGN_AS_AGENCY):
+        revoke_agency_key(session, user_id)
+        return
+    conn = session.conn
+    for (key_id,) in conn.execute("SELECT id FROM agency_keys").fetchall():
+        if conn.execute("SELECT 1 FROM agency_key_wraps WHERE key_id = ? AND user_id = ?",
+                        (key_id, user_id)).fetchone() is None:
+            _insert_wrap(conn, str(key_id), user_id, box_recipient, _unwrap_pkcs8(session, str(key_id)))
+
+
+def revoke_agency_key(session: Session, user_id: str) -> None:
+    """Drop a user's copies of the agency key. A copy they kept still opens the key: replace the agency
+    identity when the change matters (docs/SECURITY.md)."""
+    session.conn.execute("DELETE FROM agency_key_wraps WHERE user_id = ?", (user_id,))
+
+
+def _unwrap_pkcs8(session: Session, key_id: str) -> bytes:
+    """The signing key of agency identity ``key_id``, opened with this user's own box key."""
+    conn = session.conn
+    row = conn.execute("SELECT wrapped FROM agency_key_wraps WHERE key_id = ? AND user_id = ?",
+                       (key_id, session.user.id)).fetchone()
+    if row is not None:
+        try:
+            pkcs8 = bytes(pyrage.decrypt(bytes(row[0]), [age_keys.identity_from_str(session.box_secret())]))
+        except pyrage.DecryptError:
+            raise VaultError("Your copy of the agency signing key cannot be opened; the vault is damaged.") from None
+        _share(session, key_id, pkcs8)
+        return pkcs8
+    sealed = conn.execute("SELECT sealed_signing_key FROM agency_keys WHERE id = ?", (key_id,)).fetchone()
+    if sealed is None or not bytes(sealed[0]):
+        raise VaultError(f"The agency signing key is not available to {session.user.name!r}: it is given to the "
+                         "administrators and supervisors recorded in the signed log. Ask one of them.")
+    # A vault from before per-user wraps: the key is still sealed under the master key. Move it.
+    try:
+        pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed[0]), _ad(key_id, "signing"))
+    except aead.SealError:
+        raise VaultError("The agency signing key cannot be unsealed; the vault is damaged.") from None
+    _share(session, key_id, pkcs8)
+    return pkcs8
+
+
+def _share(session: Session, key_id: str, pkcs8: bytes) -> None:
+    """After opening the key: encrypt it to every authorised user who has no copy yet (a user's first
+    unlock after the upgrade, a recovered user's new box key), and drop a master-key-sealed copy once no
+    authorised user is left without a box key."""
+    conn = session.conn
+    have = {str(r[0]) for r in conn.execute("SELECT user_id FROM agency_key_wraps WHERE key_id = ?", (key_id,))}
+    authorised = _authorised_users(conn)
+    missing = {u.user_id: u.box_recipient for u in authorised if u.box_recipient and u.user_id not in have}
+    waiting = any(u.box_recipient is None for u in authorised)
+    sealed = conn.execute("SELECT length(sealed_signing_key) FROM agency_keys WHERE id = ?", (key_id,)).fetchone()
+    drop_sealed = bool(sealed and sealed[0]) and not waiting
+    if not missing and not drop_sealed:
+        return
+    with db.transaction(conn) if not conn.in_transaction else _nothing():
+        for user_id, box in missing.items():
+            _insert_wrap(conn, key_id, user_id, box, pkcs8)
+        if drop_sealed:
+            conn.execute("UPDATE agency_keys SET sealed_signing_key = x'' WHERE id = ?", (key_id,))
 
 
 def _check_identity_fields(name: str, country: str) -> tuple[str, str]:
@@ -141,7 +238,8 @@ def _install(session: Session, signing_key: certs.SigningKey, certificate: x509.
              name: str, country: str, unit: str, contact: str) -> AgencyIdentity:
     previous = _current_row(session.conn)
     with session.transaction() as conn:
-        key_id = store_identity(conn, session.vault.master_key, signing_key, certificate, origin)
+        key_id = store_identity(conn, session.vault.master_key, signing_key, certificate, origin,
+                                authorised_signers(conn))
         for key, value in (("agency.name", name), ("agency.country", country.upper()), ("agency.unit", unit),
                            ("agency.contact", contact)):
             set_setting(conn, key, value)
@@ -218,13 +316,9 @@ class AgencySigner:
 
 
 def _signer(session: Session) -> AgencySigner:
-    key_id, der, _r, sealed_signing, _a, _c = _required_row(session.conn)
-    try:
-        pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_signing),
-                                 _ad(str(key_id), "signing"))
-    except aead.SealError:
-        raise VaultError("The agency signing key cannot be unsealed; the vault is damaged.") from None
-    return AgencySigner(x509.load_der_x509_certificate(bytes(der)), certs.key_from_pkcs8(pkcs8))
+    key_id, der, _r, _sealed, _a, _c = _required_row(session.conn)
+    return AgencySigner(x509.load_der_x509_certificate(bytes(der)),
+                        certs.key_from_pkcs8(_unwrap_pkcs8(session, str(key_id))))
 
 
 def agency_signer(session: Session) -> AgencySigner:
@@ -239,12 +333,13 @@ def agency_signer(session: Session) -> AgencySigner:
 
 
 def checkpoint_signer(session: Session) -> AgencySigner:
-    """For custody checkpoints: any role (a checkpoint attests the log state, not content).
+    """For custody checkpoints: the roles that may sign with the agency key (others sign their own tree
+    heads with their personal key: services.custody).
 
     Unlike ``agency_signer`` this does not refuse an expired certificate: the log must stay checkpointable,
     and a verifier judges a checkpoint's signature at the checkpoint's own time.
     """
-    session.require(Permission.READ)
+    session.require(Permission.SIGN_AS_AGENCY, attempted="sign a custody checkpoint with the agency key")
     return _signer(session)
 
 
@@ -306,6 +401,6 @@ def _previous_signer(session: Session) -> AgencySigner | None:
         " ORDER BY retired_at DESC LIMIT 1").fetchone()
     if row is None:
         return None
-    key_id, der, sealed = row
-    pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed), _ad(str(key_id), "signing"))
-    return AgencySigner(x509.load_der_x509_certificate(bytes(der)), certs.key_from_pkcs8(pkcs8))
+    key_id, der, _sealed = row
+    return AgencySigner(x509.load_der_x509_certificate(bytes(der)),
+                        certs.key_from_pkcs8(_unwrap_pkcs8(session, str(key_id))))

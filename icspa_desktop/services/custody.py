@@ -23,14 +23,15 @@ from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput, UsageError, VaultError, VerificationFailed
 from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.services import agency
-from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
 
 
 # ---- the agency key (services.agency and crypto.cms, built by the agency work) --------------------
 def agency_signer(session: Session) -> cp.CheckpointSigner:
-    """The agency key, as checkpoint signer (every role may have a checkpoint signed)."""
+    """The agency key, as checkpoint signer: only for roles that may sign with it (the others' own signed
+    events are their tree heads; custody/user_witness.py keeps each user's newest)."""
     if not agency.has_identity(session):
         raise VaultError("This vault has no agency identity yet, so checkpoints cannot be signed; an administrator "
                          "creates one with 'icspa agency init'.")
@@ -308,7 +309,11 @@ DAILY = 24 * 3600
 
 def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer: cp.CheckpointSigner | None = None,
                       witness_dir: Path | None = None) -> StoredCheckpoint | None:
-    """The daily checkpoint when the app is used: sign one if the log grew and the last is older than a day."""
+    """The daily checkpoint when the app is used: sign one if the log grew and the last is older than a day.
+
+    Only for roles that may sign with the agency key; for the others nothing is due (None)."""
+    if signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
+        return None
     latest = latest_checkpoint(session)
     size = events.count(session.conn)
     if latest is not None:
@@ -319,3 +324,30 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     elif size == 0:
         return None
     return make_checkpoint(session, "daily", signer=signer, witness_dir=witness_dir)
+
+
+def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = None) -> StoredCheckpoint:
+    """Administrator: write the witness file anew from the latest stored checkpoint (after it was lost,
+    or on a new OS account), recording who did it and why. Refused when the checkpoint does not fit the log."""
+    session.require(Permission.MANAGE_USERS, attempted="re-establish the custody witness")
+    if not reason.strip():
+        raise UsageError("Say why the witness is re-established (--reason).")
+    latest = latest_checkpoint(session)
+    if latest is None:
+        raise UsageError("This vault has no checkpoint yet; 'icspa custody checkpoint' writes the first witness.")
+    tree = stored_tree(session.conn)
+    if latest.size > tree.size or tree.root(latest.size) != latest.checkpoint.root:
+        raise VerificationFailed(f"Checkpoint {latest.id} does not match the custody log; run 'icspa custody verify'.")
+    verifier = agency_verifier(session)
+    verifier(latest.signature, latest.body, latest.checkpoint.timestamp)
+    path = witness_file(session, witness_dir)
+    previous = path.read_bytes().decode("utf-8", "replace") if path.is_file() else None
+    with session.transaction():
+        session.record(EventDraft(CustodyAction.WITNESS_RESET, purpose=reason, result="re-established", details={
+            "checkpoint_id": latest.id, "tree_size": latest.size, "root_hash": latest.checkpoint.root_b64,
+            "witness_path": str(path), "replaced_witness": previous}))
+    try:
+        cp.write_witness(path, latest.body, latest.signature)
+    except OSError as exc:
+        raise VaultError(f"The witness file {path} could not be written: {exc.strerror or exc}.") from exc
+    return latest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,17 +12,20 @@ from typing import Any
 
 from icspa_desktop.crypto import keys as vault_keys
 from icspa_desktop.custody import checkpoints as cp
-from icspa_desktop.custody import merkle
+from icspa_desktop.custody import merkle, user_witness, userstate
 from icspa_desktop.custody.merkle import Frontier, MerkleTree, ProofError
 from icspa_desktop.custody.verify import (
     Damage,
     DamageKind,
+    KeyRecord,
     Progress,
     as_bytes,
+    chain_damages,
     index_damages,
     load_keys,
     scan_log,
 )
+from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, VaultError, VerificationFailed
 from icspa_desktop.services.custody import agency_verifier, vault_origin, witness_file
 from icspa_desktop.services.permissions import Permission
@@ -156,10 +160,12 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
     if found is None:
         made = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
         if made:
-            report.notes.append(f"No witness checkpoint at {path}, although this vault has {made} checkpoint(s): "
-                                "it was deleted, or this is another account or computer. A rollback of the vault "
-                                "directory cannot be detected without it; keep copies of checkpoints (reports, "
-                                "bundles) outside the vault.")
+            report.witness_status = "missing"
+            report.damages.append(Damage(DamageKind.WITNESS_MISSING, f"The witness checkpoint {path} is missing, "
+                                         f"although this vault has signed {made} checkpoint(s): it was deleted, or "
+                                         "this is another OS account or computer. Without it a rollback or a "
+                                         "rewritten history cannot be ruled out. An administrator re-establishes "
+                                         "it with 'icspa custody witness-reset --reason …' (recorded)."))
         else:
             report.notes.append(f"No witness checkpoint at {path}: a rollback of the whole vault directory cannot "
                                 "be detected until one is written ('icspa custody checkpoint').")
@@ -262,11 +268,14 @@ def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witnes
                  workers: int | None, progress: Progress | None) -> VerifyReport:
     conn = session.conn
     report = VerifyReport(session.vault.header.vault_id, "full")
-    scan = scan_log(conn, load_keys(conn), db_path=session.vault.layout.database,
+    _state, keys = _user_state(conn, report)
+    scan = scan_log(conn, keys, db_path=session.vault.layout.database,
                     raw_key=session.vault.subkey(vault_keys.PURPOSE_SQLCIPHER), workers=workers, progress=progress)
     report.damages.extend(scan.damages)
     report.damages.extend(index_damages(scan.indices))
+    report.damages.extend(chain_damages(scan))
     tree = MerkleTree(scan.leaf_hashes)
+    report.damages.extend(_checkpoint_event_damages(conn, tree))
     report.tree_size, report.root_hash, report.events_checked = tree.size, tree.root(), tree.size
     records = _check_checkpoint_rows(session, verifier, report)
     report.damages.extend(_consistency_damages(records, tree))
@@ -277,10 +286,65 @@ def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witnes
         if damage is not None:
             report.witness_status = "damaged"
             report.damages.append(damage)
+    report.damages.extend(_user_witness_damages(session, _state, witness_dir))
     report.damages.sort(key=lambda d: (d.event_index is None, d.event_index or 0))
     if report.ok:
         _save_state(session, _frontier_of(tree), max((r.id for r in records), default=0))
     return report
+
+
+def _user_state(conn: db.Connection, report: VerifyReport) -> tuple[userstate.Replay, dict[bytes, KeyRecord]]:
+    """Replay users, roles and keys from the signed log; compare the users tables with it. The keys the
+    log grants (with the event range each may sign) are what every event is checked against."""
+    state = userstate.replay(conn)
+    report.damages.extend(state.damages)
+    report.damages.extend(userstate.table_damages(conn, state))
+    if state.chain_start is None:
+        if conn.execute("SELECT 1 FROM custody_events LIMIT 1").fetchone() is not None:
+            report.notes.append("The custody log is not chained yet (a vault from before format 2): unlock it once "
+                                "to start the chain; until then users and keys come from the tables.")
+        return state, load_keys(conn)
+    keys = state.key_records()
+    if state.chain_start > 0:
+        # Events before the chain: their keys as the tables recorded them, valid only before it.
+        for public_key, legacy in load_keys(conn).items():
+            granted = keys.get(public_key)
+            if granted is None:
+                keys[public_key] = KeyRecord(legacy.user_id, legacy.user_name, legacy.valid_from, legacy.retired_at,
+                                             0, state.chain_start)
+            elif granted.from_index == 0:
+                keys[public_key] = KeyRecord(granted.user_id, granted.user_name, legacy.valid_from,
+                                             legacy.retired_at, 0, granted.until_index)
+    return state, keys
+
+
+def _user_witness_damages(session: Session, state: userstate.Replay, directory: Path | None) -> list[Damage]:
+    """Every user witness of this vault found in the witness directory must still fit the log."""
+    keys = {uid: [span.public_key for span in user.keys] for uid, user in state.users.items()}
+    damages = []
+    for path in user_witness.all_for_vault(session.vault.header.vault_id, directory):
+        problem = user_witness.check(session.conn, path, keys)
+        if problem:
+            damages.append(Damage(DamageKind.USER_WITNESS, f"A user's witness does not fit the log: {problem}."))
+    return damages
+
+
+def _checkpoint_event_damages(conn: db.Connection, tree: MerkleTree) -> list[Damage]:
+    """Every signed checkpoint_signed event states (tree size, root) as its signer saw them: both must hold."""
+    damages: list[Damage] = []
+    rows = conn.execute("SELECT idx, id, body FROM custody_events WHERE action = ? ORDER BY idx",
+                        (str(CustodyAction.CHECKPOINT_SIGNED),)).fetchall()
+    for idx, event_id, body_raw in rows:
+        try:
+            details = json.loads(as_bytes(body_raw)).get("details", {})
+            size, root = int(details["tree_size"]), base64.b64decode(details["root_hash"], validate=True)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a malformed body is reported by the row scan
+        if size > int(idx) or tree.root(size) != root:
+            damages.append(Damage(DamageKind.INCONSISTENT, f"Event #{idx} recorded a checkpoint of {size} events "
+                                  "that the current log does not match: events before it were altered, inserted, "
+                                  "deleted or reordered.", int(idx), str(event_id)))
+    return damages
 
 
 def _frontier_of(tree: MerkleTree) -> Frontier:
@@ -310,7 +374,11 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
                                      "was last verified: events were removed (log truncated or vault rolled back)."))
     if last is not None and int(last) != count - 1:
         raise _NeedFull("the event indices are not contiguous.")
-    scan = scan_log(conn, load_keys(conn), start=state.size, workers=1)
+    users, keys = _user_state(conn, report)
+    report.damages.extend(_user_witness_damages(session, users, witness_dir))
+    scan = scan_log(conn, keys, start=state.size, workers=1)
+    if 1 in scan.versions or (users.chain_start is None and 2 in scan.versions):
+        raise _NeedFull("the chain starts among the new events.")
     report.damages.extend(scan.damages)
     report.damages.extend(index_damages(scan.indices, state.size))
     records = _check_checkpoint_rows(session, verifier, report, after_id=state.checkpoint_id)
@@ -331,6 +399,12 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
     roots: dict[int, bytes] = {state.size: frontier.root()} if state.size in wanted else {}
     hashes = scan.leaf_hashes
     for offset in range(0, len(hashes), merkle.HASH_SIZE):
+        if scan.versions[offset // merkle.HASH_SIZE] == 2 and scan.prev_roots[
+                offset:offset + merkle.HASH_SIZE] != frontier.root():
+            idx = frontier.size
+            report.damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx}: the tree head it signed does not "
+                                         "match the events stored before it — they were edited, inserted, deleted "
+                                         "or reordered after it was signed.", idx))
         frontier.push(bytes(hashes[offset:offset + merkle.HASH_SIZE]))
         if frontier.size in wanted:
             roots[frontier.size] = frontier.root()

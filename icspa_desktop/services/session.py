@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from icspa_desktop.crypto import age_keys
 from icspa_desktop.crypto.signing import public_from_private
-from icspa_desktop.custody import events
+from icspa_desktop.custody import events, user_witness, userstate
 from icspa_desktop.custody.events import Actor, EventDraft, StoredEvent
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, UsageError, VaultError
@@ -18,6 +19,7 @@ from icspa_desktop.domain.models import User
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault import db
 from icspa_desktop.vault.keyslots import Unlocked
+from icspa_desktop.vault.layout import quarantine_notice
 from icspa_desktop.vault.migrations import Migration
 from icspa_desktop.vault.store import UnlockedVault, open_and_unlock
 
@@ -75,10 +77,17 @@ def set_setting(conn: db.Connection, key: str, value: str) -> None:
 class Session:
     """One user's unlocked vault. ``lock()`` closes the database and drops every key."""
 
-    def __init__(self, vault: UnlockedVault, user: User, signing_private_key: bytes) -> None:
+    def __init__(self, vault: UnlockedVault, user: User, signing_private_key: bytes,
+                 box_secret: str | None = None) -> None:
         self.vault = vault
         self.user = user
         self._signing_key: bytearray | None = bytearray(signing_private_key)
+        # The user's age identity (AGE-SECRET-KEY-1…): opens the agency key where the role may use it.
+        self._box_secret: str | None = box_secret
+        # What the user must be told (stray files, a witness the log no longer fits); the CLI prints them.
+        self.warnings: list[str] = []
+        # True when the log no longer fits the user's witness: it is then never overwritten by a lock.
+        self._witness_stale = False
 
     # ---- life cycle ----------------------------------------------------------------
     @property
@@ -86,10 +95,13 @@ class Session:
         return self.vault.is_open
 
     def lock(self) -> None:
+        if self._signing_key is not None and self.vault.is_open and not self._witness_stale:
+            self._write_own_witness()
         if self._signing_key is not None:
             for i in range(len(self._signing_key)):
                 self._signing_key[i] = 0
             self._signing_key = None
+        self._box_secret = None
         self.vault.close()
 
     def __enter__(self) -> Session:
@@ -124,6 +136,14 @@ class Session:
             raise VaultError("The vault is locked; unlock it again.")
         return bytes(self._signing_key)
 
+    def box_secret(self) -> str:
+        if self._signing_key is None:
+            raise VaultError("The vault is locked; unlock it again.")
+        if self._box_secret is None:
+            raise VaultError(f"User {self.user.name!r} has no personal encryption key yet; unlock once with the "
+                             "passphrase to create it.")
+        return self._box_secret
+
     def record(self, draft: EventDraft) -> StoredEvent:
         """Append a custody event signed by this user. Call inside the action's transaction."""
         return events.append(self.conn, draft, self.actor(), self.signing_key())
@@ -137,7 +157,11 @@ class Session:
         item_ids: tuple[ItemId, ...] = (),
         attempted: str = "",
     ) -> None:
-        """Raise PermissionDenied unless the user's role grants ``permission``; a denial is recorded."""
+        """Raise PermissionDenied unless the user's role grants ``permission``; a denial is recorded.
+
+        The role is the one the signed log gives (at unlock); the users table, a cache anyone with the
+        master key can edit, must agree with it at every check."""
+        self._check_user_row()
         if allowed(self.user.role, permission):
             return
         with self.transaction():
@@ -156,6 +180,25 @@ class Session:
         )
 
 
+    def _write_own_witness(self) -> None:
+        """The newest event this user saw, into their OS account (custody/user_witness.py)."""
+        assert self._signing_key is not None
+        try:
+            head = user_witness.current(self.conn, self.user.id)
+            if head is not None:
+                user_witness.write(user_witness.path_for(self.vault.header.vault_id, self.user.id), head,
+                                   bytes(self._signing_key))
+        except (OSError, db.DatabaseError) as exc:
+            # Locking must never fail; the missing witness only narrows what a later check can see.
+            self.warnings.append(f"Your witness of the custody log could not be written ({exc}).")
+
+    def _check_user_row(self) -> None:
+        row = self.conn.execute("SELECT role, active FROM users WHERE id = ?", (self.user.id,)).fetchone()
+        if row is None or str(row[0]) != str(self.user.role) or bool(row[1]) != self.user.active:
+            raise VaultError(f"The users table no longer matches the signed custody log for {self.user.name!r} "
+                             "(it was edited outside the app); nothing was done. Run 'icspa custody verify'.")
+
+
 def unlock(path: Path, user_name: str, passphrase: str, migrations: list[Migration] | None = None) -> Session:
     """Open the vault at ``path`` as ``user_name``; AuthenticationError on a wrong name or passphrase."""
     vault, unlocked = open_and_unlock(path, lambda slots: slots.unlock(user_name, passphrase), migrations)
@@ -171,14 +214,67 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     conn = vault.conn
     row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (unlocked.user_id,)).fetchone()
     if row is None:
-        # A slot whose user row never committed (crash during 'user add'): unusable, so remove it.
-        vault.keyslots.remove_slot(unlocked.user_id)
-        vault.keyslots.save()
-        raise AuthenticationError("Wrong user name or passphrase.")
-    public_key = current_public_key(conn, unlocked.user_id)
-    user = row_to_user(row, public_key)
+        # A slot whose user row never committed (crash during 'user add'), or a row deleted by hand:
+        # refuse, and leave the slot for an administrator to look at ('icspa vault check').
+        raise AuthenticationError("This key slot belongs to no user of the vault (a 'user add' was interrupted, or "
+                                  "the user was removed); ask an administrator.")
+    table_user = row_to_user(row, current_public_key(conn, unlocked.user_id))
+    state = userstate.replay(conn, only_users={unlocked.user_id})
+    if state.chain_start is None and events.count(conn):
+        _start_chain(vault, table_user, unlocked.signing_private_key)
+        state = userstate.replay(conn, only_users={unlocked.user_id})
+    signed = state.users.get(unlocked.user_id)
+    problems = [d.message for d in state.damages if d.event_index is not None] + [
+        d.message for d in userstate.table_damages(conn, state, only_user=unlocked.user_id)]
+    if signed is None or problems:
+        raise VaultError("Your account does not match the signed custody log, so the vault was not opened for you: "
+                         + (problems[0] if problems else "you were never added by a signed event.")
+                         + " An administrator runs 'icspa custody verify'.")
+    user = User(table_user.id, signed.name, signed.display_name, signed.role, signed.active, table_user.created_at,
+                signed.current_key or b"")
     if not user.active:
         raise AuthenticationError(f"The account {user.name!r} is disabled; ask an administrator.")
-    if public_from_private(unlocked.signing_private_key) != public_key:
-        raise VaultError("The user's signing key does not match the vault's record; the vault is damaged.")
-    return Session(vault, user, unlocked.signing_private_key)
+    if public_from_private(unlocked.signing_private_key) != signed.current_key:
+        raise VaultError("The user's signing key does not match the signed custody log; the vault is damaged.")
+    session = Session(vault, user, unlocked.signing_private_key, unlocked.box_secret)
+    notice = quarantine_notice(vault.quarantined)
+    if notice:
+        session.warnings.append(f"Warning: {notice}")
+    problem = user_witness.check(conn, user_witness.path_for(vault.header.vault_id, user.id),
+                                 {user.id: [k.public_key for k in signed.keys]})
+    if problem:
+        session.warnings.append(f"Warning: {problem}. Run 'icspa custody verify'; your witness is kept as it is.")
+        session._witness_stale = True
+    if unlocked.box_secret is None:
+        _add_box_key(session, unlocked)
+    return session
+
+
+def _start_chain(vault: UnlockedVault, actor: User, signing_private: bytes) -> None:
+    """Upgrade: the first chained event, signed by whoever unlocks first, states every user as the tables
+    hold them. From here on user state comes from signed events only (docs/SECURITY.md, migration)."""
+    conn = vault.conn
+    users = []
+    for row in conn.execute(f"SELECT {USER_COLUMNS}, box_recipient FROM users ORDER BY id").fetchall():
+        keys = conn.execute("SELECT public_key FROM user_keys WHERE user_id = ? ORDER BY retired_at IS NULL,"
+                            " valid_from", (row[0],)).fetchall()
+        users.append({"user_id": str(row[0]), "name": str(row[1]), "display_name": str(row[2]), "role": str(row[3]),
+                      "active": bool(row[4]), "keys": [userstate.b64(bytes(k[0])) for k in keys],
+                      "box_recipient": row[6]})
+    with db.transaction(conn):
+        Session(vault, actor, signing_private).record(EventDraft(
+            CustodyAction.CHAIN_STARTED, purpose="custody log upgraded to chained events (format 2)",
+            details={"users": users, "previous_events": events.count(conn)}))
+
+
+def _add_box_key(session: Session, unlocked: Unlocked) -> None:
+    """A slot from before personal box keys: create the user's age identity, record its recipient."""
+    secret, recipient = age_keys.generate_identity()
+    slots = session.vault.keyslots
+    with session.transaction() as conn:
+        conn.execute("UPDATE users SET box_recipient = ? WHERE id = ?", (recipient, session.user.id))
+        session.record(EventDraft(CustodyAction.USER_BOX_KEY_SET,
+                                  details={"user_id": session.user.id, "box_recipient": recipient}))
+        slots.set_box_secret(session.user.id, unlocked.kek, secret)
+        slots.save()
+    session._box_secret = secret

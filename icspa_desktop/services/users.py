@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from icspa_desktop.crypto import signing
+from icspa_desktop.crypto import age_keys, signing
+from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, NotFound, UsageError
 from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.domain.models import User
+from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import (
     USER_COLUMNS,
@@ -28,15 +30,16 @@ def _now() -> str:
 
 
 def insert_user(
-    conn: db.Connection, user_id: UserId, name: str, display_name: str, role: Role, signing_private: bytes
+    conn: db.Connection, user_id: UserId, name: str, display_name: str, role: Role, signing_private: bytes,
+    box_recipient: str | None = None,
 ) -> User:
     """Insert the user row and its first signing key (inside the caller's transaction)."""
     created = _now()
     public = signing.public_from_private(signing_private)
     try:
         conn.execute(
-            f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, 1, ?)",
-            (user_id, name, display_name, str(role), created),
+            f"INSERT INTO users ({USER_COLUMNS}, box_recipient) VALUES (?, ?, ?, ?, 1, ?, ?)",
+            (user_id, name, display_name, str(role), created, box_recipient),
         )
     except db.IntegrityError:
         raise Conflict(f"A user named {name!r} already exists.") from None
@@ -44,6 +47,12 @@ def insert_user(
         "INSERT INTO user_keys (public_key, user_id, valid_from) VALUES (?, ?, ?)", (public, user_id, created)
     )
     return User(user_id, name, display_name, role, True, datetime.fromisoformat(created), public)
+
+
+def added_details(user: User, box_recipient: str) -> dict[str, object]:
+    """The signed facts of a new user (custody/userstate.py replays them)."""
+    return {"user_id": user.id, "name": user.name, "display_name": user.display_name, "role": str(user.role),
+            "signing_key": b64(user.signing_public_key), "box_recipient": box_recipient}
 
 
 def add_user(session: Session, name: str, role: Role, passphrase: str, display_name: str = "") -> User:
@@ -55,14 +64,14 @@ def add_user(session: Session, name: str, role: Role, passphrase: str, display_n
         raise Conflict(f"A user named {name!r} already exists.")
     user_id = new_user_id()
     private, _ = signing.generate()
+    box_secret, box_recipient = age_keys.generate_identity()
     with session.transaction() as conn:
-        user = insert_user(conn, user_id, name, display_name or name, role, private)
-        session.record(
-            EventDraft(CustodyAction.USER_ADDED, details={"user_id": user_id, "name": name, "role": str(role)})
-        )
-        # The slot is written before COMMIT: a crash in between leaves an orphan slot that the next
-        # unlock removes, never a user without a slot.
-        slots.add_passphrase_slot(name, user_id, passphrase, session.vault.master_key, private)
+        user = insert_user(conn, user_id, name, display_name or name, role, private, box_recipient)
+        session.record(EventDraft(CustodyAction.USER_ADDED, details=added_details(user, box_recipient)))
+        agency.grant_agency_key(session, user.id, role, box_recipient)
+        # The slot is written before COMMIT: a crash in between leaves an orphan slot that unlock refuses
+        # and 'vault check' reports, never a user without a slot.
+        slots.add_passphrase_slot(name, user_id, passphrase, session.vault.master_key, private, box_secret)
         slots.save()
     return user
 
@@ -91,11 +100,12 @@ def change_passphrase(session: Session, current: str, new: str) -> None:
         raise AuthenticationError("The current passphrase is wrong; nothing was changed.") from None
     with session.transaction():
         session.record(EventDraft(CustodyAction.PASSPHRASE_CHANGED, details={"user_id": session.user.id}))
-        slots.rewrite_slot(session.user.name, session.user.id, new, session.vault.master_key, session.signing_key())
+        slots.rewrite_slot(session.user.name, session.user.id, new, session.vault.master_key, session.signing_key(),
+                           session.box_secret())
         slots.save()
 
 
-def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str) -> Session:
+def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, recovery_authority: bytes) -> Session:
     """Recovery: new passphrase slot and a new signing key for ``user_name`` (old key retired)."""
     conn = vault.conn
     row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (user_name,)).fetchone()
@@ -104,22 +114,30 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str) ->
     user_id = UserId(str(row[0]))
     old_public = current_public_key(conn, user_id)
     private, public = signing.generate()
+    box_secret, box_recipient = age_keys.generate_identity()
     now = _now()
+    old_key, new_key = b64(old_public), b64(public)
     with db.transaction(conn):
         conn.execute("UPDATE user_keys SET retired_at = ? WHERE public_key = ?", (now, old_public))
         conn.execute(
             "INSERT INTO user_keys (public_key, user_id, valid_from) VALUES (?, ?, ?)", (public, user_id, now)
         )
-        session = Session(vault, row_to_user(row, public), private)
+        conn.execute("UPDATE users SET box_recipient = ? WHERE id = ?", (box_recipient, user_id))
+        # Copies of the agency key to the lost box key are useless: the next authorised user to sign
+        # encrypts it to the new one (services.agency._share).
+        conn.execute("DELETE FROM agency_key_wraps WHERE user_id = ?", (user_id,))
+        session = Session(vault, row_to_user(row, public), private, box_secret)
+        # The recovery authority (derived from the recovery key) signs the change: no user can forge it.
+        countersign = signing.sign(recovery_authority, userstate.recovery_message(user_id, old_key, new_key))
         session.record(
             EventDraft(
                 CustodyAction.KEY_ROTATED,
                 purpose="access recovered with the vault recovery key",
-                details={"user_id": user_id, "old_key": signing.key_fingerprint(old_public),
-                         "new_key": signing.key_fingerprint(public)},
+                details={"user_id": user_id, "old_key": old_key, "new_key": new_key,
+                         "recovery_signature": b64(countersign), "box_recipient": box_recipient},
             )
         )
-        vault.keyslots.rewrite_slot(user_name, user_id, new_passphrase, vault.master_key, private)
+        vault.keyslots.rewrite_slot(user_name, user_id, new_passphrase, vault.master_key, private, box_secret)
         vault.keyslots.save()
     return session
 
@@ -129,9 +147,33 @@ def set_active(session: Session, name: str, active: bool) -> User:
     user = get_user(session, name)
     if user.id == session.user.id and not active:
         raise UsageError("You cannot disable your own account.")
+    return _change(session, user, {"active": active})
+
+
+def set_role(session: Session, name: str, role: Role) -> User:
+    session.require(Permission.MANAGE_USERS, attempted=f"change the role of user {name}")
+    user = get_user(session, name)
+    if user.id == session.user.id:
+        raise UsageError("You cannot change your own role; another administrator can.")
+    return _change(session, user, {"role": str(role)})
+
+
+def _change(session: Session, user: User, changes: dict[str, object]) -> User:
+    """One signed user_changed event (an administrator's), the cache row, and the agency key grants."""
     with session.transaction() as conn:
-        conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user.id))
-        session.record(
-            EventDraft(CustodyAction.USER_CHANGED, details={"user_id": user.id, "name": name, "active": active})
-        )
-    return get_user(session, name)
+        if "active" in changes:
+            conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(bool(changes["active"])), user.id))
+        if "role" in changes:
+            conn.execute("UPDATE users SET role = ? WHERE id = ?", (changes["role"], user.id))
+        session.record(EventDraft(CustodyAction.USER_CHANGED, details={"user_id": user.id, "name": user.name,
+                                                                       **changes}))
+        row = conn.execute("SELECT role, active, box_recipient FROM users WHERE id = ?", (user.id,)).fetchone()
+        if bool(row[1]) and row[2]:
+            agency.grant_agency_key(session, user.id, Role(str(row[0])), str(row[2]))
+        else:
+            agency.revoke_agency_key(session, user.id)
+    return get_user(session, user.name)
+
+
+def b64(data: bytes) -> str:
+    return userstate.b64(data)

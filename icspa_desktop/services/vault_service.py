@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from icspa_desktop.crypto import signing
+from icspa_desktop.crypto import age_keys, signing
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import UsageError, VaultError, VerificationFailed
@@ -49,28 +49,33 @@ def init_vault(
     def populate(vault: store.UnlockedVault) -> None:
         user_id = new_user_id()
         private, _public = signing.generate()
+        box_secret, box_recipient = age_keys.generate_identity()
         conn = vault.conn
+        recovery_key = vault.keyslots.set_recovery(vault.master_key)
+        recovery_public = signing.public_from_private(vault.keyslots.recovery_authority(recovery_key))
         with db.transaction(conn):
             set_setting(conn, "agency.name", agency.name)
             set_setting(conn, "agency.country", agency.country.upper())
             set_setting(conn, "agency.unit", agency.unit)
             set_setting(conn, "agency.contact", agency.contact)
-            user = user_service.insert_user(conn, user_id, admin_name, display_name or admin_name, role, private)
-            session = Session(vault, user, private)
-            session.record(EventDraft(CustodyAction.VAULT_CREATED, details={"vault_id": vault.header.vault_id}))
-            session.record(
-                EventDraft(CustodyAction.USER_ADDED, details={"user_id": user_id, "name": admin_name,
-                                                              "role": str(role)})
-            )
+            user = user_service.insert_user(conn, user_id, admin_name, display_name or admin_name, role, private,
+                                            box_recipient)
+            session = Session(vault, user, private, box_secret)
+            # The genesis of the signed user state: the vault, its recovery authority, its first user.
+            session.record(EventDraft(CustodyAction.VAULT_CREATED, details={
+                "vault_id": vault.header.vault_id, "recovery_authority": user_service.b64(recovery_public)}))
+            session.record(EventDraft(CustodyAction.USER_ADDED,
+                                      details=user_service.added_details(user, box_recipient)))
             if agency.name:
                 signing_key, certificate = agency_service.new_self_signed(agency.name, agency.country, agency.unit)
-                key_id = agency_service.store_identity(conn, vault.master_key, signing_key, certificate, "generated")
+                key_id = agency_service.store_identity(conn, vault.master_key, signing_key, certificate, "generated",
+                                                       agency_service.authorised_signers(conn))
                 session.record(EventDraft(
                     CustodyAction.AGENCY_CHANGED,
                     details={"what": "agency identity generated", "key_id": key_id, "replaces": None},
                 ))
-            vault.keyslots.add_passphrase_slot(admin_name, user_id, passphrase, vault.master_key, private)
-            recovery.append(vault.keyslots.set_recovery(vault.master_key))
+            vault.keyslots.add_passphrase_slot(admin_name, user_id, passphrase, vault.master_key, private, box_secret)
+            recovery.append(recovery_key)
             vault.keyslots.save()
 
     store.create(path, populate, migrations)
@@ -86,7 +91,8 @@ def recover(path: Path, recovery_key: str, user_name: str, new_passphrase: str) 
     check_new_passphrase(new_passphrase)
     vault, _ = store.open_and_unlock(path, lambda slots: slots.unlock_recovery(recovery_key))
     try:
-        session = user_service.reset_user_key(vault, user_name, new_passphrase)
+        session = user_service.reset_user_key(vault, user_name, new_passphrase,
+                                              vault.keyslots.recovery_authority(recovery_key))
     except BaseException:
         vault.close()
         raise

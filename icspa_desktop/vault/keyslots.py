@@ -53,9 +53,12 @@ class PassphraseSlot:
     kdf: kdf.Argon2Params
     wrapped_master: bytes
     wrapped_signing: bytes
+    # The user's age X25519 identity (the agency key is encrypted to its recipient); absent in slots
+    # made before it existed, added at the user's next unlock.
+    wrapped_box: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "id": self.id,
             "kind": "passphrase",
             "user_id": self.user_id,
@@ -64,6 +67,9 @@ class PassphraseSlot:
             "wrapped_master": _b64(self.wrapped_master),
             "wrapped_signing": _b64(self.wrapped_signing),
         }
+        if self.wrapped_box is not None:
+            doc["wrapped_box"] = _b64(self.wrapped_box)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,12 @@ class Unlocked:
     master_key: bytes
     user_id: UserId
     signing_private_key: bytes
+    box_secret: str | None = None  # AGE-SECRET-KEY-1…, None for a slot from before box keys
+    kek: bytes = b""  # kept only until the session has added a missing box identity
+
+
+def _box_ad(vault_id: VaultId, slot_id: str, user_id: UserId) -> bytes:
+    return f"icspa/v1/slot-box\0{vault_id}\0{slot_id}\0{user_id}".encode()
 
 
 def _master_ad(vault_id: VaultId, slot_id: str, kdf_json: dict[str, Any]) -> bytes:
@@ -163,22 +175,33 @@ class KeySlotFile:
                 if entry["kind"] == "passphrase":
                     slots.append(
                         PassphraseSlot(
-                            id=entry["id"],
-                            user_id=UserId(entry["user_id"]),
-                            lookup=entry["lookup"],
+                            id=str(entry["id"]),
+                            user_id=UserId(str(entry["user_id"])),
+                            lookup=str(entry["lookup"]),
                             kdf=kdf.Argon2Params.from_json(entry["kdf"]),
                             wrapped_master=_unb64(entry["wrapped_master"]),
                             wrapped_signing=_unb64(entry["wrapped_signing"]),
+                            wrapped_box=_unb64(entry["wrapped_box"]) if "wrapped_box" in entry else None,
                         )
                     )
                 elif entry["kind"] == "recovery":
+                    if recovery is not None:
+                        raise VaultError(f"The key-slot file {path} has two recovery slots; it was edited.")
                     recovery = RecoverySlot(
-                        id=entry["id"],
+                        id=str(entry["id"]),
                         salt=bytes.fromhex(entry["kdf"]["salt"]),
                         wrapped_master=_unb64(entry["wrapped_master"]),
                     )
-        except (KeyError, TypeError, ValueError) as exc:
+                else:
+                    raise VaultError(f"The key-slot file {path} has a slot of unknown kind {entry['kind']!r}.")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise VaultError(f"The key-slot file {path} is damaged.") from exc
+        for what, values in (("slot id", [s.id for s in slots] + ([recovery.id] if recovery else [])),
+                             ("user", [s.user_id for s in slots]), ("user name", [s.lookup for s in slots])):
+            if len(set(values)) != len(values):
+                # Two slots for one name would make the unlock depend on their order: refuse, never guess.
+                raise VaultError(f"The key-slot file {path} has two slots for the same {what}; it was edited. "
+                                 "Restore it from a backup.")
         return cls(path, vault_id, slots, recovery)
 
     def to_bytes(self) -> bytes:
@@ -203,12 +226,14 @@ class KeySlotFile:
         return next((slot for slot in self._slots if slot.user_id == user_id), None)
 
     def add_passphrase_slot(
-        self, user_name: str, user_id: UserId, passphrase: str, master_key: bytes, signing_private: bytes
+        self, user_name: str, user_id: UserId, passphrase: str, master_key: bytes, signing_private: bytes,
+        box_secret: str | None = None,
     ) -> None:
         """Add a slot for a new user (in memory; call ``save``)."""
         if self._find(user_name) is not None:
             raise Conflict(f"User {user_name!r} already has a key slot.")
-        self._slots.append(self._make_slot(new_id(), user_name, user_id, passphrase, master_key, signing_private))
+        self._slots.append(self._make_slot(new_id(), user_name, user_id, passphrase, master_key, signing_private,
+                                           box_secret))
 
     def _make_slot(
         self,
@@ -218,6 +243,7 @@ class KeySlotFile:
         passphrase: str,
         master_key: bytes,
         signing_private: bytes,
+        box_secret: str | None = None,
     ) -> PassphraseSlot:
         params = kdf.new_params()
         kek = kdf.derive_kek(passphrase, params)
@@ -228,7 +254,18 @@ class KeySlotFile:
             kdf=params,
             wrapped_master=aead.seal(kek, master_key, _master_ad(self.vault_id, slot_id, params.to_json())),
             wrapped_signing=aead.seal(kek, signing_private, _signing_ad(self.vault_id, slot_id, user_id)),
+            wrapped_box=None if box_secret is None else aead.seal(kek, box_secret.encode("ascii"),
+                                                                  _box_ad(self.vault_id, slot_id, user_id)),
         )
+
+    def set_box_secret(self, user_id: UserId, kek: bytes, box_secret: str) -> None:
+        """Give an existing slot its box identity, under the KEK its unlock derived (in memory; ``save``)."""
+        for index, slot in enumerate(self._slots):
+            if slot.user_id == user_id:
+                wrapped = aead.seal(kek, box_secret.encode("ascii"), _box_ad(self.vault_id, slot.id, user_id))
+                self._slots[index] = replace(slot, wrapped_box=wrapped)
+                return
+        raise VaultError("The user has no key slot.")
 
     def unlock(self, user_name: str, passphrase: str) -> Unlocked:
         slot = self._find(user_name)
@@ -240,21 +277,25 @@ class KeySlotFile:
         try:
             master = aead.open_sealed(kek, slot.wrapped_master, _master_ad(self.vault_id, slot.id, slot.kdf.to_json()))
             signing = aead.open_sealed(kek, slot.wrapped_signing, _signing_ad(self.vault_id, slot.id, slot.user_id))
+            box = None if slot.wrapped_box is None else aead.open_sealed(
+                kek, slot.wrapped_box, _box_ad(self.vault_id, slot.id, slot.user_id)).decode("ascii")
         except aead.SealError:
             raise AuthenticationError("Wrong user name or passphrase.") from None
-        return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing)
+        return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing, box_secret=box, kek=kek)
 
     def rewrite_slot(
-        self, user_name: str, user_id: UserId, new_passphrase: str, master_key: bytes, signing_private: bytes
+        self, user_name: str, user_id: UserId, new_passphrase: str, master_key: bytes, signing_private: bytes,
+        box_secret: str | None = None,
     ) -> None:
         """Replace one user's slot (new salt, current KDF profile); in memory, call ``save``."""
         for index, slot in enumerate(self._slots):
             if slot.user_id == user_id:
                 self._slots[index] = self._make_slot(
-                    slot.id, user_name, user_id, new_passphrase, master_key, signing_private
+                    slot.id, user_name, user_id, new_passphrase, master_key, signing_private, box_secret
                 )
                 return
-        self._slots.append(self._make_slot(new_id(), user_name, user_id, new_passphrase, master_key, signing_private))
+        self._slots.append(self._make_slot(new_id(), user_name, user_id, new_passphrase, master_key, signing_private,
+                                           box_secret))
 
     def rename_lookup(self, user_id: UserId, new_name: str) -> None:
         for index, slot in enumerate(self._slots):
@@ -265,6 +306,12 @@ class KeySlotFile:
         self._slots = [slot for slot in self._slots if slot.user_id != user_id]
 
     # ---- recovery ----------------------------------------------------------------------
+    def recovery_authority(self, recovery_text: str) -> bytes:
+        """The Ed25519 private key derived from the recovery key: it signs the key change of a recovery,
+        so that no user can forge one (its public key is in the log's signed vault_created event)."""
+        return HKDF(hashes.SHA256(), 32, None, b"icspa/v1/recovery-authority").derive(
+            parse_recovery_key(recovery_text))
+
     def set_recovery(self, master_key: bytes) -> str:
         """Create (or replace) the recovery slot; returns the recovery key to print, once."""
         key = os.urandom(RECOVERY_KEY_LEN)

@@ -62,9 +62,9 @@ def test_roles(vault: VaultInfo) -> None:
     with vault.session(Role.INVESTIGATOR) as inv:
         with pytest.raises(PermissionDenied):
             agency.agency_signer(inv)
-        signer = agency.checkpoint_signer(inv)  # every role may have a checkpoint signed
-        sig = signer.sign_detached(b"checkpoint")
-        assert cms.verify_detached(sig, b"checkpoint", agency.agency_certificates(inv))
+        # Only roles that may use the agency key sign checkpoints with it (insider issue, guarantee 3).
+        with pytest.raises(PermissionDenied):
+            agency.checkpoint_signer(inv)
         agency.age_identity(inv)  # investigators import bundles
     with vault.session(Role.AUDITOR) as aud:
         with pytest.raises(PermissionDenied):
@@ -73,6 +73,8 @@ def test_roles(vault: VaultInfo) -> None:
             agency.create_identity(aud, "X", "NL")
     with vault.session(Role.SUPERVISOR) as sup:
         agency.agency_signer(sup)
+        sig = agency.checkpoint_signer(sup).sign_detached(b"checkpoint")
+        assert cms.verify_detached(sig, b"checkpoint", agency.agency_certificates(sup))
         with pytest.raises(PermissionDenied):
             agency.create_identity(sup, "X", "NL")
 
@@ -166,7 +168,10 @@ def test_card_pdf_text_has_fingerprint(session_a: Session, tmp_path: Path) -> No
 
 
 def test_user_added_later_can_sign_checkpoints(session_a: Session, agency_a: Path) -> None:
+    users.add_user(session_a, "sam", Role.SUPERVISOR, "sam-passphrase")
     users.add_user(session_a, "ivan", Role.INVESTIGATOR, "ivan-passphrase")
     session_a.lock()
-    with unlock(agency_a, "ivan", "ivan-passphrase") as s:
+    with unlock(agency_a, "sam", "sam-passphrase") as s:  # the key was encrypted to sam's box key at 'user add'
         assert agency.checkpoint_signer(s).certificate == agency.agency_certificates(s)[0]
+    with unlock(agency_a, "ivan", "ivan-passphrase") as s, pytest.raises(PermissionDenied):
+        agency.checkpoint_signer(s)

@@ -56,7 +56,8 @@ def test_worked_example_matches_the_code() -> None:
 def test_example_body_has_exactly_the_fields_the_code_writes() -> None:
     body = json.loads(examples()["body"])
     actor = Actor(UserId("u"), "ivan", "Ivan", Role.INVESTIGATOR, "Test Police")
-    built = events.build_body(EventDraft(CustodyAction.ACQUIRED), actor, datetime.now(UTC), EventId("e"))
+    built = events.build_body(EventDraft(CustodyAction.ACQUIRED), actor, datetime.now(UTC), EventId("e"), 0,
+                              bytes(32))
     assert set(body) == set(built)
     assert set(body["actor"]) == set(built["actor"])
     assert events.SIGNATURE_CONTEXT == b"icspa-custody-event/v1\n"

@@ -113,8 +113,11 @@ def test_edit_with_recomputed_leaf_hash_is_still_caught(logged: Session, verify:
 def test_edit_of_an_indexed_column(logged: Session, verify: Verify, column: str, value: str) -> None:
     logged.conn.execute(f"UPDATE custody_events SET {column} = ? WHERE idx = 3", (value,))
     report = verify()
-    assert [(d.kind, d.event_index) for d in report.damages] == [(DamageKind.INDEX_MISMATCH, 3)]
+    assert [(d.kind, d.event_index) for d in report.damages if d.event_index is not None] == [
+        (DamageKind.INDEX_MISMATCH, 3)]
     assert "disagree with the signed event" in report.damages[0].message
+    # Event 3 adds a user: with its action column changed, the user has no signed origin any more.
+    assert {d.kind for d in report.damages if d.event_index is None} <= {DamageKind.USERS_TABLE}
 
 
 def test_item_link_added_to_an_event(logged: Session, verify: Verify) -> None:
@@ -166,7 +169,8 @@ def test_deleted_event_with_renumbering(logged: Session, verify: Verify) -> None
     logged.conn.execute("DELETE FROM custody_events WHERE idx = 2")
     _renumber(logged, 3, -1)
     report = verify()
-    assert kinds(report) == {DamageKind.INCONSISTENT, DamageKind.FORK}  # stored checkpoint and witness
+    # The stored checkpoint, the witness, and every later event's signed tree head (the chain).
+    assert kinds(report) == {DamageKind.INCONSISTENT, DamageKind.FORK, DamageKind.CHAIN_BROKEN}
     damage = next(d for d in report.damages if d.kind is DamageKind.INCONSISTENT)
     size_at_checkpoint = int(logged.conn.execute("SELECT tree_size FROM custody_checkpoints").fetchone()[0])
     expected = f"among events #0–#{size_at_checkpoint - 1} some were altered, inserted, deleted or reordered"
@@ -261,8 +265,9 @@ def test_forked_history_with_checkpoints_removed(logged: Session, verify: Verify
     logged.conn.execute("DELETE FROM custody_events WHERE idx >= 3")
     add_cases(logged, n, "F")
     report = verify()
-    assert kinds(report) == {DamageKind.FORK}
-    assert "forked" in report.damages[0].message
+    # The witness shows the fork; the users added by the deleted events are in the table but not the log.
+    assert kinds(report) == {DamageKind.FORK, DamageKind.USERS_TABLE}
+    assert any("forked" in d.message for d in report.damages if d.kind is DamageKind.FORK)
 
 
 def test_event_signed_with_another_users_key(logged: Session, verify: Verify) -> None:
@@ -287,14 +292,18 @@ def test_event_signed_with_an_unknown_key(logged: Session, verify: Verify) -> No
     logged.conn.execute("UPDATE custody_events SET signature = ?, public_key = ?, leaf_hash = ? WHERE idx = 1",
                         (signature, public, leaf))
     report = verify()
-    assert [(d.kind, d.event_index) for d in report.damages if d.event_index == 1] == [(DamageKind.UNKNOWN_KEY, 1)]
+    # Event 1 adds the first user: re-signed by a stranger it no longer establishes that user either.
+    assert {(d.kind, d.event_index) for d in report.damages if d.event_index == 1} == {
+        (DamageKind.UNKNOWN_KEY, 1), (DamageKind.USER_STATE, 1)}
 
 
 def test_key_used_after_it_was_retired(logged: Session, verify: Verify) -> None:
+    # Keys come from signed events now: retiring one in the table is an edit of the cache, and says so.
     logged.conn.execute("UPDATE user_keys SET retired_at = '2000-01-01T00:00:00+00:00' WHERE user_id = ?",
                         (logged.user.id,))
     report = verify()
-    assert DamageKind.KEY_NOT_VALID in kinds(report)
+    assert kinds(report) == {DamageKind.USERS_TABLE}
+    assert "signing key" in report.damages[0].message
 
 
 def test_checkpoint_signature_bit_flip(logged: Session, verify: Verify) -> None:

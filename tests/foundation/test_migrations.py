@@ -13,7 +13,7 @@ from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, custody_verify
 from icspa_desktop.services.session import unlock
-from icspa_desktop.vault import db
+from icspa_desktop.vault import db, store
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
 
@@ -81,8 +81,12 @@ def _copy_as_checked_out(source: Path, target: Path) -> None:
 def test_v1_fixture_vault_opens_and_migrates(tmp_path: Path) -> None:
     path = tmp_path / "old"
     _copy_as_checked_out(FIXTURE, path)
-    with unlock(path, "admin", "fixture-admin-pass", migrations=MIGRATIONS[:1]) as s:
-        assert schema_version(s.conn) == 1  # really a schema-1 vault; nothing migrated yet
+    # Opened by the vault layer alone (no session: today's services need today's schema).
+    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock("admin", "fixture-admin-pass"), MIGRATIONS[:1])
+    try:
+        assert schema_version(old.conn) == 1  # really a schema-1 vault; nothing migrated yet
+    finally:
+        old.close()
     with unlock(path, "admin", "fixture-admin-pass") as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
         found = {c.number: c for c in cases.list_cases(s)}

@@ -1,0 +1,98 @@
+"""Each user's own witness of the newest log head they saw (DESIGN §7 errata, insider issue).
+
+A chained log can still lose its *tail*: an insider who deletes the newest events (another user's
+included) leaves a consistent chain. So at every lock the session writes, into the user's OS account
+(``<config>/icspa/witness/<vault id>.<user id>.head``), the index and leaf hash of the newest event,
+signed with the user's own key; at the next unlock, and in every verification, the log must still hold
+exactly that event. The remaining window (events after the last lock, one OS account shared by several
+users) is stated in docs/SECURITY.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from icspa_desktop.crypto import signing
+from icspa_desktop.crypto.canonical import canonical_json
+from icspa_desktop.custody.checkpoints import witness_dir
+from icspa_desktop.custody.events import leaf_bytes, leaf_hash
+from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import atomic_write, make_private_dir
+
+FORMAT = "icspa-user-witness/v1"
+_CONTEXT = b"icspa-user-witness/v1\n"
+MAX_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    user_id: str
+    size: int
+    last_leaf: bytes  # leaf hash of event size-1
+
+
+def path_for(vault_id: str, user_id: str, directory: Path | None = None) -> Path:
+    return witness_dir(directory) / f"{vault_id}.{user_id}.head"
+
+
+def current(conn: db.Connection, user_id: str) -> Head | None:
+    row = conn.execute("SELECT idx, leaf_hash FROM custody_events ORDER BY idx DESC LIMIT 1").fetchone()
+    return None if row is None else Head(user_id, int(row[0]) + 1, bytes(row[1]))
+
+
+def write(path: Path, head: Head, signing_private: bytes) -> None:
+    body = {"format": FORMAT, "user_id": head.user_id, "tree_size": head.size,
+            "last_leaf": base64.b64encode(head.last_leaf).decode("ascii")}
+    signature = signing.sign(signing_private, _CONTEXT + canonical_json(body))
+    make_private_dir(path.parent)
+    atomic_write(path, json.dumps({**body, "signature": base64.b64encode(signature).decode("ascii")}).encode())
+
+
+def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) -> str | None:
+    """Why the log no longer fits this witness (None when it does, or when there is no witness).
+
+    ``user_keys``: user id → every public key the signed log granted them."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"the witness {path} cannot be read ({exc.strerror})"
+    try:
+        if len(raw) > MAX_BYTES:
+            raise ValueError
+        doc = json.loads(raw)
+        signature = base64.b64decode(doc.pop("signature"), validate=True)
+        size, leaf, user_id = int(doc["tree_size"]), base64.b64decode(doc["last_leaf"], validate=True), str(
+            doc["user_id"])
+        if doc.get("format") != FORMAT or size < 1 or len(leaf) != 32:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"the witness {path} is damaged"
+    message = _CONTEXT + canonical_json(doc)
+    if not any(signing.verify(k, signature, message) for k in user_keys.get(user_id, [])):
+        return f"the witness {path} is not signed by its user"
+    row = conn.execute("SELECT body, signature, public_key, leaf_hash FROM custody_events WHERE idx = ?",
+                       (size - 1,)).fetchone()
+    if row is None:
+        return (f"the log no longer contains event #{size - 1}, the newest one this user saw (witness {path}): "
+                "the log was truncated or the vault rolled back")
+    body, sig, pk, stored = (bytes(v) for v in row)
+    if stored != leaf or leaf_hash(leaf_bytes(body, sig, pk)) != leaf:
+        return (f"event #{size - 1}, the newest one this user saw, was replaced (witness {path}): the log's tail "
+                "was rewritten")
+    return None
+
+
+def all_for_vault(vault_id: str, directory: Path | None = None) -> list[Path]:
+    """Every user witness of this vault in the witness directory (users sharing one OS account)."""
+    base = witness_dir(directory)
+    try:
+        return sorted(p for p in base.glob(f"{vault_id}.*.head") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return []
+
+
