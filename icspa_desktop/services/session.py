@@ -224,8 +224,8 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         _start_chain(vault, table_user, unlocked.signing_private_key)
         state = userstate.replay(conn, only_users={unlocked.user_id})
     signed = state.users.get(unlocked.user_id)
-    problems = [d.message for d in state.damages if d.event_index is not None] + [
-        d.message for d in userstate.table_damages(conn, state, only_user=unlocked.user_id)]
+    # A refused (forged) user event is simply not applied, so it cannot lock anyone out; verify names it.
+    problems = [d.message for d in userstate.table_damages(conn, state, only_user=unlocked.user_id)]
     if signed is None or problems:
         raise VaultError("Your account does not match the signed custody log, so the vault was not opened for you: "
                          + (problems[0] if problems else "you were never added by a signed event.")
@@ -237,6 +237,9 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if public_from_private(unlocked.signing_private_key) != signed.current_key:
         raise VaultError("The user's signing key does not match the signed custody log; the vault is damaged.")
     session = Session(vault, user, unlocked.signing_private_key, unlocked.box_secret)
+    if state.damages:
+        session.warnings.append(f"Warning: {len(state.damages)} user or key change(s) in the custody log are not "
+                                f"accepted, first: {state.damages[0].message} Run 'icspa custody verify'.")
     notice = quarantine_notice(vault.quarantined)
     if notice:
         session.warnings.append(f"Warning: {notice}")

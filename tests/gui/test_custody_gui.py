@@ -35,8 +35,9 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="po
 def custody_app(qtbot: QtBot, desktop: DesktopApp, tmp_path: Path) -> DesktopApp:
     """The desktop unlocked as administrator; checkpoints signed by the vault's own agency key (made at init),
     the witness file in a per-test directory."""
-    unlock_as(qtbot, desktop)
+    # Before the unlock: its daily checkpoint writes the witness, and a missing one is damage.
     desktop.window.custody.witness_dir = tmp_path / "witness"
+    unlock_as(qtbot, desktop)
     return desktop
 
 
