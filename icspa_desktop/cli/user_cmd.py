@@ -70,6 +70,15 @@ def _passwd(ctx: CliContext) -> int:
 
 
 def _set_active(ctx: CliContext, active: bool) -> int:
-    user = users.set_active(ctx.session(), ctx.args.name, active)
-    ctx.emit(user_to_json(user), lambda: [f"User {user.name!r} is now {'enabled' if active else 'disabled'}."])
+    user, rotated = users.set_active(ctx.session(), ctx.args.name, active)
+    lines = [f"User {user.name!r} is now {'enabled' if active else 'disabled'}."]
+    if rotated is not None:
+        lines.append(f"The vault master key was rotated ({rotated.blobs_rewrapped} evidence keys rewrapped, "
+                     f"{rotated.seconds:.1f} s): an old copy of their key slot opens nothing current.")
+        if rotated.new_recovery_key:
+            lines.append("The old recovery key no longer opens the vault. New recovery key (print it, keep it "
+                         f"in a safe): {rotated.new_recovery_key}")
+    data = user_to_json(user) | ({"rotation": {"blobs_rewrapped": rotated.blobs_rewrapped, "seconds": rotated.seconds,
+                                               "new_recovery_key": rotated.new_recovery_key}} if rotated else {})
+    ctx.emit(data, lambda: lines)
     return 0

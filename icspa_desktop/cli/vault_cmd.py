@@ -11,7 +11,7 @@ from typing import Any
 from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import VerificationFailed
-from icspa_desktop.services import fixity, vault_service
+from icspa_desktop.services import fixity, rotation, vault_service
 from icspa_desktop.services.session import setting
 from icspa_desktop.vault.atomic import atomic_write
 from icspa_desktop.vault.layout import QuarantinedFile
@@ -43,10 +43,27 @@ def register(groups: Any) -> None:
                        help="administrator: permanently remove the files in quarantine (recorded in custody)")
     check.set_defaults(handler=_check)
 
+    rotate = sub.add_parser("rotate-key", help="administrator: replace the vault master key (done by 'user "
+                                               "disable'; run it when that could not rotate)")
+    rotate.add_argument("--reason", required=True)
+    rotate.set_defaults(handler=_rotate)
+
     recover = sub.add_parser("recover", help="set a new passphrase for a user with the recovery key")
     recover.add_argument("--recovery-key-file", metavar="FILE", required=True)
     recover.add_argument("--new-passphrase-file", metavar="FILE")
     recover.set_defaults(handler=_recover)
+
+
+def _rotate(ctx: CliContext) -> int:
+    result = rotation.rotate_master_key(ctx.session(), ctx.args.reason)
+    lines = [f"The vault master key was rotated: {result.blobs_rewrapped} evidence keys rewrapped, left for "
+             f"{result.users_reached} users, {result.seconds:.1f} s."]
+    if result.new_recovery_key:
+        lines.append("The old recovery key no longer opens the vault. New recovery key (print it, keep it in a "
+                     f"safe): {result.new_recovery_key}")
+    ctx.emit({"id": str(ctx.vault_path), "blobs_rewrapped": result.blobs_rewrapped, "users": result.users_reached,
+              "seconds": result.seconds, "new_recovery_key": result.new_recovery_key}, lambda: lines)
+    return 0
 
 
 def _init(ctx: CliContext) -> int:

@@ -23,3 +23,6 @@ PURPOSE_SQLCIPHER = "icspa/v1/sqlcipher"
 PURPOSE_BLOB_NAMES = "icspa/v1/blob-names"
 PURPOSE_BLOB_KEYS = "icspa/v1/blob-key-wrap"
 PURPOSE_AGENCY_KEYS = "icspa/v1/agency-key-wrap"
+# A check value of the master key the database content belongs to (settings 'vault.key_check'), so a
+# master-key rotation interrupted between its commit and the SQLCipher rekey is finished at unlock.
+PURPOSE_KEY_CHECK = "icspa/v1/key-check"

@@ -90,3 +90,4 @@ class CustodyAction(StrEnum):
     # A user's own age X25519 recipient, to which the agency key is wrapped for roles that may use it.
     USER_BOX_KEY_SET = "user_box_key_set"
     WITNESS_RESET = "witness_reset"
+    VAULT_KEY_ROTATED = "vault_key_rotated"

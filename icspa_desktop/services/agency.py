@@ -182,6 +182,20 @@ def _share(session: Session, key_id: str, pkcs8: bytes) -> None:
             conn.execute("UPDATE agency_keys SET sealed_signing_key = x'' WHERE id = ?", (key_id,))
 
 
+def reseal_for_new_master(conn: db.Connection, old_master: bytes, new_master: bytes) -> None:
+    """Master-key rotation: what is sealed under the master key (the age identity; a signing key still
+    waiting for its move to per-user wraps) is sealed under the new one. Inside the caller's transaction."""
+    old_wrap, new_wrap = _wrap_key(old_master), _wrap_key(new_master)
+    for key_id, sealed_signing, sealed_age in conn.execute(
+            "SELECT id, sealed_signing_key, sealed_age_identity FROM agency_keys").fetchall():
+        resealed = []
+        for purpose, sealed in (("signing", bytes(sealed_signing)), ("age", bytes(sealed_age))):
+            ad = _ad(str(key_id), purpose)
+            resealed.append(aead.seal(new_wrap, aead.open_sealed(old_wrap, sealed, ad), ad) if sealed else b"")
+        conn.execute("UPDATE agency_keys SET sealed_signing_key = ?, sealed_age_identity = ? WHERE id = ?",
+                     (*resealed, key_id))
+
+
 def _check_identity_fields(name: str, country: str) -> tuple[str, str]:
     name, country = name.strip(), country.strip().upper()
     if not name:

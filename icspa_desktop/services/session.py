@@ -250,6 +250,10 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         session._witness_stale = True
     if unlocked.box_secret is None:
         _add_box_key(session, unlocked)
+    if vault.adopted_rotation:
+        # The master key was rotated since this user's last unlock: keep it under their own KEK now.
+        vault.keyslots.adopt_master(user.id, unlocked.kek, vault.master_key)
+        vault.keyslots.save()
     return session
 
 

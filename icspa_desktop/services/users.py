@@ -11,8 +11,9 @@ from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, NotFound, UsageError
 from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.domain.models import User
-from icspa_desktop.services import agency
+from icspa_desktop.services import agency, rotation
 from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.rotation import RotationResult
 from icspa_desktop.services.session import (
     USER_COLUMNS,
     Session,
@@ -142,12 +143,21 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
     return session
 
 
-def set_active(session: Session, name: str, active: bool) -> User:
+def set_active(session: Session, name: str, active: bool) -> tuple[User, RotationResult | None]:
+    """Disable (then rotate the master key, so an old copy of their slot opens nothing current) or
+    re-enable (leave the current master key for their box key) a user."""
     session.require(Permission.MANAGE_USERS, attempted=f"{'enable' if active else 'disable'} user {name}")
     user = get_user(session, name)
     if user.id == session.user.id and not active:
         raise UsageError("You cannot disable your own account.")
-    return _change(session, user, {"active": active})
+    changed = _change(session, user, {"active": active})
+    if active:
+        row = session.conn.execute("SELECT box_recipient FROM users WHERE id = ?", (user.id,)).fetchone()
+        if row is not None and row[0]:
+            session.vault.keyslots.leave_master_for(user.id, str(row[0]), session.vault.master_key)
+            session.vault.keyslots.save()
+        return changed, None
+    return changed, rotation.rotate_master_key(session, f"user {name} disabled")
 
 
 def set_role(session: Session, name: str, role: Role) -> User:

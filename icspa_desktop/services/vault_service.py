@@ -91,6 +91,8 @@ def recover(path: Path, recovery_key: str, user_name: str, new_passphrase: str) 
     check_new_passphrase(new_passphrase)
     vault, _ = store.open_and_unlock(path, lambda slots: slots.unlock_recovery(recovery_key))
     try:
+        if vault.keyslots.unlock_recovery(recovery_key)[0] == vault.master_key:
+            vault.keyslots.adopt_recovery_master(recovery_key, vault.master_key)  # saved with the new slot
         session = user_service.reset_user_key(vault, user_name, new_passphrase,
                                               vault.keyslots.recovery_authority(recovery_key))
     except BaseException:

@@ -21,13 +21,17 @@ _memory_security_set = False
 
 
 def enable_memory_security() -> None:
-    """``cipher_memory_security`` is process-wide and must be set before the first keyed database."""
+    """``cipher_memory_security`` is process-wide and must be set before the first keyed database.
+
+    SQLCipher's own log (process-wide too) is silenced: it wrote lines such as "ERROR CORE hmac check
+    failed" to stderr beside our one-line messages (a wrong key is our error to report, not its)."""
     global _memory_security_set
     if _memory_security_set:
         return
     conn = sqlcipher3.connect(":memory:")
     try:
         conn.execute("PRAGMA cipher_memory_security = ON")
+        conn.execute("PRAGMA cipher_log_level = NONE")
     finally:
         conn.close()
     _memory_security_set = True

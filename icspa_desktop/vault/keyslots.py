@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyrage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -56,6 +57,9 @@ class PassphraseSlot:
     # The user's age X25519 identity (the agency key is encrypted to its recipient); absent in slots
     # made before it existed, added at the user's next unlock.
     wrapped_box: bytes | None = None
+    # After a master-key rotation: the new master key, age-encrypted to the user's box recipient (the
+    # rotating administrator has no one else's passphrase). Adopted under the KEK at the next unlock.
+    rotated_master: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = {
@@ -69,6 +73,8 @@ class PassphraseSlot:
         }
         if self.wrapped_box is not None:
             doc["wrapped_box"] = _b64(self.wrapped_box)
+        if self.rotated_master is not None:
+            doc["rotated_master"] = _b64(self.rotated_master)
         return doc
 
 
@@ -77,14 +83,25 @@ class RecoverySlot:
     id: str
     salt: bytes
     wrapped_master: bytes
+    # Its own age identity (sealed under the recovery KEK) so that a rotation can reach it; absent in
+    # recovery slots made before rotation existed (a rotation then issues a new recovery key).
+    box_recipient: str | None = None
+    wrapped_box: bytes | None = None
+    rotated_master: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "id": self.id,
             "kind": "recovery",
             "kdf": {"algorithm": "hkdf-sha256", "salt": self.salt.hex()},
             "wrapped_master": _b64(self.wrapped_master),
         }
+        if self.box_recipient is not None and self.wrapped_box is not None:
+            doc["box_recipient"] = self.box_recipient
+            doc["wrapped_box"] = _b64(self.wrapped_box)
+        if self.rotated_master is not None:
+            doc["rotated_master"] = _b64(self.rotated_master)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,12 @@ class Unlocked:
     signing_private_key: bytes
     box_secret: str | None = None  # AGE-SECRET-KEY-1…, None for a slot from before box keys
     kek: bytes = b""  # kept only until the session has added a missing box identity
+    rotated_master: bytes | None = None  # the master key a rotation left for this user, not yet adopted
+
+    @property
+    def masters(self) -> tuple[bytes, ...]:
+        """The master keys to try, newest first (a rotation may not have finished)."""
+        return (self.rotated_master, self.master_key) if self.rotated_master else (self.master_key,)
 
 
 def _box_ad(vault_id: VaultId, slot_id: str, user_id: UserId) -> bytes:
@@ -132,6 +155,16 @@ def parse_recovery_key(text: str) -> bytes:
 def _recovery_kek(recovery_key: bytes, salt: bytes) -> bytes:
     # The recovery key is 256 random bits: a slow KDF adds nothing, HKDF only separates the purpose.
     return HKDF(hashes.SHA256(), 32, salt, b"icspa/v1/recovery-slot").derive(recovery_key)
+
+
+def _open_rotated(rotated: bytes | None, box_secret: str | None) -> bytes | None:
+    if rotated is None or box_secret is None:
+        return None
+    try:
+        master = bytes(pyrage.decrypt(rotated, [pyrage.x25519.Identity.from_str(box_secret)]))
+    except pyrage.DecryptError:
+        return None  # not for this box key (a stale entry): the KEK-wrapped master is tried instead
+    return master if len(master) == 32 else None
 
 
 class KeySlotFile:
@@ -182,6 +215,7 @@ class KeySlotFile:
                             wrapped_master=_unb64(entry["wrapped_master"]),
                             wrapped_signing=_unb64(entry["wrapped_signing"]),
                             wrapped_box=_unb64(entry["wrapped_box"]) if "wrapped_box" in entry else None,
+                            rotated_master=_unb64(entry["rotated_master"]) if "rotated_master" in entry else None,
                         )
                     )
                 elif entry["kind"] == "recovery":
@@ -191,6 +225,9 @@ class KeySlotFile:
                         id=str(entry["id"]),
                         salt=bytes.fromhex(entry["kdf"]["salt"]),
                         wrapped_master=_unb64(entry["wrapped_master"]),
+                        box_recipient=str(entry["box_recipient"]) if "box_recipient" in entry else None,
+                        wrapped_box=_unb64(entry["wrapped_box"]) if "wrapped_box" in entry else None,
+                        rotated_master=_unb64(entry["rotated_master"]) if "rotated_master" in entry else None,
                     )
                 else:
                     raise VaultError(f"The key-slot file {path} has a slot of unknown kind {entry['kind']!r}.")
@@ -281,7 +318,9 @@ class KeySlotFile:
                 kek, slot.wrapped_box, _box_ad(self.vault_id, slot.id, slot.user_id)).decode("ascii")
         except aead.SealError:
             raise AuthenticationError("Wrong user name or passphrase.") from None
-        return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing, box_secret=box, kek=kek)
+        rotated = _open_rotated(slot.rotated_master, box)
+        return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing, box_secret=box, kek=kek,
+                        rotated_master=rotated)
 
     def rewrite_slot(
         self, user_name: str, user_id: UserId, new_passphrase: str, master_key: bytes, signing_private: bytes,
@@ -318,23 +357,73 @@ class KeySlotFile:
         salt = os.urandom(16)
         slot_id = new_id()
         ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot_id}".encode()
-        self._recovery = RecoverySlot(slot_id, salt, aead.seal(_recovery_kek(key, salt), master_key, ad))
+        kek = _recovery_kek(key, salt)
+        identity = pyrage.x25519.Identity.generate()
+        self._recovery = RecoverySlot(slot_id, salt, aead.seal(kek, master_key, ad), str(identity.to_public()),
+                                      aead.seal(kek, str(identity).encode("ascii"), ad + b"\0box"))
         return format_recovery_key(key)
+
+    # ---- master-key rotation --------------------------------------------------------------------
+    def stage_rotation(self, new_master: bytes, recipients: dict[UserId, str]) -> bool:
+        """Leave ``new_master`` for every user in ``recipients`` (user id → box recipient) and for the
+        recovery slot; every other slot gets none. In memory; call ``save``. False when the recovery slot
+        is from before rotations (it cannot be reached: issue a new recovery key)."""
+        for index, slot in enumerate(self._slots):
+            box = recipients.get(slot.user_id)
+            rotated = None if box is None else pyrage.encrypt(new_master, [pyrage.x25519.Recipient.from_str(box)])
+            self._slots[index] = replace(slot, rotated_master=rotated)
+        if self._recovery is None or self._recovery.box_recipient is None:
+            return False
+        self._recovery = replace(self._recovery, rotated_master=pyrage.encrypt(
+            new_master, [pyrage.x25519.Recipient.from_str(self._recovery.box_recipient)]))
+        return True
+
+    def leave_master_for(self, user_id: UserId, box_recipient: str, master_key: bytes) -> None:
+        """A re-enabled user's slot may hold an old master key: leave the current one for their box key."""
+        for index, slot in enumerate(self._slots):
+            if slot.user_id == user_id:
+                rotated = pyrage.encrypt(master_key, [pyrage.x25519.Recipient.from_str(box_recipient)])
+                self._slots[index] = replace(slot, rotated_master=rotated)
+                return
+
+    def adopt_master(self, user_id: UserId, kek: bytes, master_key: bytes) -> None:
+        """A user's unlock found the rotated master: wrap it under their KEK, drop the age copy."""
+        for index, slot in enumerate(self._slots):
+            if slot.user_id == user_id:
+                wrapped = aead.seal(kek, master_key, _master_ad(self.vault_id, slot.id, slot.kdf.to_json()))
+                self._slots[index] = replace(slot, wrapped_master=wrapped, rotated_master=None)
+                return
+        raise VaultError("The user has no key slot.")
+
+    def adopt_recovery_master(self, recovery_text: str, master_key: bytes) -> None:
+        """A recovery after a rotation: wrap the new master under the recovery KEK, drop the age copy."""
+        if self._recovery is None:
+            return
+        slot = self._recovery
+        ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot.id}".encode()
+        kek = _recovery_kek(parse_recovery_key(recovery_text), slot.salt)
+        self._recovery = replace(slot, wrapped_master=aead.seal(kek, master_key, ad), rotated_master=None)
 
     @property
     def has_recovery(self) -> bool:
         return self._recovery is not None
 
-    def unlock_recovery(self, recovery_text: str) -> bytes:
+    def unlock_recovery(self, recovery_text: str) -> tuple[bytes, ...]:
+        """The master keys the recovery key opens, newest first (see ``Unlocked.masters``)."""
         if self._recovery is None:
             raise AuthenticationError("This vault has no recovery key slot.")
         key = parse_recovery_key(recovery_text)
         slot = self._recovery
         ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot.id}".encode()
+        kek = _recovery_kek(key, slot.salt)
         try:
-            return aead.open_sealed(_recovery_kek(key, slot.salt), slot.wrapped_master, ad)
+            master = aead.open_sealed(kek, slot.wrapped_master, ad)
+            box = None if slot.wrapped_box is None else aead.open_sealed(kek, slot.wrapped_box,
+                                                                          ad + b"\0box").decode("ascii")
         except aead.SealError:
             raise AuthenticationError("That recovery key does not open this vault.") from None
+        rotated = _open_rotated(slot.rotated_master, box)
+        return (rotated, master) if rotated else (master,)
 
     @property
     def slot_params(self) -> list[tuple[UserId, kdf.Argon2Params]]:

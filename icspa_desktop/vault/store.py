@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from icspa_desktop.crypto import keys
-from icspa_desktop.domain.errors import Conflict, VaultError, VaultLocked
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked
 from icspa_desktop.domain.ids import VaultId, new_id
 from icspa_desktop.vault import blobs, db
 from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir
@@ -78,6 +79,8 @@ class UnlockedVault:
         self.header = header
         self.keyslots = slots
         self.quarantined = quarantined
+        # True when this unlock opened the vault with a key a rotation left in the user's slot.
+        self.adopted_rotation = False
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
@@ -97,6 +100,14 @@ class UnlockedVault:
         if self._master_key is None:
             raise VaultLocked("The vault is locked; unlock it again.")
         return bytes(self._master_key)
+
+    def replace_master(self, new_master: bytes) -> None:
+        """After a rotation's rekey: the new key is the one in memory (the old copy is overwritten)."""
+        if self._master_key is None:
+            raise VaultLocked("The vault is locked; unlock it again.")
+        for i in range(len(self._master_key)):
+            self._master_key[i] = 0
+        self._master_key = bytearray(new_master)
 
     def subkey(self, purpose: str) -> bytes:
         return keys.derive_subkey(self.master_key, purpose)
@@ -175,7 +186,7 @@ def create(path: Path, populate: Populate, migrations: list[Migration] | None = 
 
 def open_and_unlock(
     path: Path,
-    unlock: Callable[[KeySlotFile], Unlocked | bytes],
+    unlock: Callable[[KeySlotFile], Unlocked | tuple[bytes, ...]],
     migrations: list[Migration] | None = None,
 ) -> tuple[UnlockedVault, Unlocked | None]:
     """Check the layout, take the process lock, unlock with ``unlock`` (a passphrase or recovery
@@ -189,8 +200,15 @@ def open_and_unlock(
     try:
         slots = KeySlotFile.load(layout.keyslots, header.vault_id)
         result = unlock(slots)
-        master = result.master_key if isinstance(result, Unlocked) else result
-        conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
+        try:
+            conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result)
+        except VaultError as exc:
+            if not isinstance(result, Unlocked) or result.rotated_master is not None:
+                raise
+            raise AuthenticationError(
+                "Your passphrase is right, but your key no longer opens this vault: your account was disabled and "
+                "the vault key replaced since — ask an administrator. (If nobody was disabled, the database file "
+                "was replaced or damaged: restore it from a backup.)") from exc
         migrate(conn, MIGRATIONS if migrations is None else migrations)
         quarantined = _quarantine_leftovers(layout, conn)
     except BaseException:
@@ -200,7 +218,43 @@ def open_and_unlock(
         lock.release()
         raise
     vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined)
+    if isinstance(result, Unlocked) and result.rotated_master == master:
+        vault.adopted_rotation = True
     return vault, result if isinstance(result, Unlocked) else None
+
+
+def key_check(master: bytes) -> str:
+    return hashlib.sha256(keys.derive_subkey(master, keys.PURPOSE_KEY_CHECK)).hexdigest()
+
+
+def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.Connection, bytes]:
+    """Open the database with the first master key that opens it; finish an interrupted rotation.
+
+    After a rotation the newest key is tried first. Its commit stores the new key's check value before
+    the SQLCipher rekey; if the process died in between, the old key opens a database whose content
+    belongs to the new one, and the rekey is done now."""
+    failure: VaultError | None = None
+    for master in masters:
+        try:
+            conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
+        except VaultError as exc:
+            failure = failure or exc
+            continue
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'vault.key_check'").fetchone()
+        except db.DatabaseError:
+            row = None  # a schema without settings (never in practice): nothing to finish
+        if row is None or str(row[0]) == key_check(master):
+            return conn, master
+        newer = next((m for m in masters if key_check(m) == str(row[0])), None)
+        if newer is None:
+            conn.close()
+            raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "
+                             "the new key; an administrator unlocks the vault once to finish it.")
+        conn.execute(f"PRAGMA rekey = \"x'{keys.derive_subkey(newer, keys.PURPOSE_SQLCIPHER).hex()}'\"")
+        return conn, newer
+    assert failure is not None
+    raise failure
 
 
 def _quarantine_leftovers(layout: VaultLayout, conn: db.Connection) -> tuple[QuarantinedFile, ...]:

@@ -231,10 +231,14 @@ def test_self_signed_role_change_and_key_for_another_user(scene: Scene) -> None:
 
 def test_re_enabling_a_disabled_account(scene: Scene) -> None:
     with scene.vault.session() as alice:
-        users.set_active(alice, NAMES[INV], False)
-    with insider(scene.vault) as (conn, _):  # the old slot still opens the master key (see SECURITY.md)
+        users.set_active(alice, NAMES[INV], False)  # rotates the master key
+    # Ivan's slot now yields only the old master key: no direct SQL, no unlock.
+    with pytest.raises(AuthenticationError, match="disabled"), insider(scene.vault):
+        pass
+    # A colleague re-enables him in the table: detected, and his slot still opens nothing.
+    with insider(scene.vault, Role.AUDITOR) as (conn, _):
         conn.execute("UPDATE users SET active = 1 WHERE name = ?", (NAMES[INV],))
-    with pytest.raises((AuthenticationError, VaultError)):
+    with pytest.raises(AuthenticationError):
         scene.vault.session(INV)
     code, kinds, _ = _verify(scene.env)
     assert code == 1 and kinds == {"users_table_mismatch"}

@@ -1,0 +1,92 @@
+"""Master-key rotation: after a user is disabled, an old copy of their key slot opens nothing current.
+
+Every user holds the vault master key (it opens the database), so disabling an account in the log and
+the users table is not enough: a copy of the old ``keyslots.json`` still yields the master key. A
+rotation makes a new master key and (in this order, each step crash-safe):
+
+1. leaves it in every remaining user's slot and the recovery slot, age-encrypted to their box keys
+   (no passphrase is needed; each user wraps it under their own KEK at their next unlock);
+2. in one transaction: rewraps every blob key and the agency keys sealed under the master key, stores
+   the new key's check value, and records the ``vault_key_rotated`` custody event;
+3. re-encrypts the database with the new key (SQLCipher ``PRAGMA rekey``).
+
+A crash before 2 leaves the old key in force; a crash between 2 and 3 is finished at the next unlock by
+any remaining user (vault/store.py ``_open_with_any``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from icspa_desktop.crypto import keys
+from icspa_desktop.custody import userstate
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.errors import UsageError, VaultError
+from icspa_desktop.domain.ids import UserId
+from icspa_desktop.domain.progress import ProgressCallback, no_progress
+from icspa_desktop.services import agency
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session, set_setting
+from icspa_desktop.vault import blobs
+from icspa_desktop.vault.store import key_check
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    blobs_rewrapped: int
+    users_reached: int
+    new_recovery_key: str | None  # set when the old recovery slot could not be reached: print it once
+    seconds: float
+
+
+class RotationNotPossible(UsageError):
+    """Some active user has no box key yet; a rotation now would lock them out."""
+
+
+def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallback = no_progress) -> RotationResult:
+    session.require(Permission.MANAGE_USERS, attempted="rotate the vault master key")
+    started = time.perf_counter()
+    conn = session.conn
+    state = userstate.replay(conn)
+    active = [u for u in state.users.values() if u.active]
+    waiting = sorted(u.name for u in active if not u.box_recipient)
+    if waiting:
+        raise RotationNotPossible(
+            f"The master key was not rotated: {', '.join(waiting)} ha{'s' if len(waiting) == 1 else 've'} not "
+            "unlocked the vault since the upgrade, so a new key cannot be left for them yet. Ask them to unlock "
+            "once, then run 'icspa vault rotate-key'.")
+    rows = conn.execute("SELECT b.id, i.id, b.wrapped_key FROM blobs b JOIN items i ON i.blob_id = b.id").fetchall()
+    if len(rows) != int(conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]):
+        raise VaultError("Some stored evidence has no item record, so its key cannot be rewrapped; run "
+                         "'icspa vault check' first. Nothing was rotated.")
+    recipients = {UserId(u.user_id): str(u.box_recipient) for u in active}
+    vault = session.vault
+    old, new = vault.master_key, keys.new_master_key()
+    slots = vault.keyslots
+    new_recovery: str | None = None
+    if not slots.stage_rotation(new, recipients):
+        # A recovery slot from before rotations: replace it (still on the old key), then stage it too.
+        new_recovery = slots.set_recovery(old)
+        slots.stage_rotation(new, recipients)
+    slots.save()
+    old_blob = keys.derive_subkey(old, keys.PURPOSE_BLOB_KEYS)
+    new_blob = keys.derive_subkey(new, keys.PURPOSE_BLOB_KEYS)
+    with session.transaction():
+        for done, (blob_id, item_id, wrapped) in enumerate(rows, 1):
+            blob_key = blobs.unwrap_key(old_blob, str(blob_id), str(item_id), bytes(wrapped))
+            conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
+                         (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
+            if done % 1000 == 0:
+                progress(done, len(rows), "rewrapping evidence keys")
+        agency.reseal_for_new_master(conn, old, new)
+        set_setting(conn, "vault.key_check", key_check(new))
+        session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
+            "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
+            "recovery_key_reissued": new_recovery is not None}))
+    conn.execute(f"PRAGMA rekey = \"x'{keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER).hex()}'\"")
+    vault.replace_master(new)
+    progress(len(rows), len(rows), "master key rotated")
+    return RotationResult(len(rows), len(recipients), new_recovery, time.perf_counter() - started)
+

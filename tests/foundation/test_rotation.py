@@ -1,0 +1,113 @@
+"""Disabling a user rotates the master key: an old copy of their slot opens nothing current (issue 8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from icspa_desktop.crypto import keys
+from icspa_desktop.custody import events
+from icspa_desktop.domain.enums import CustodyAction, Role
+from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, VaultError
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.services import cases, custody_verify, evidence, fixity, rotation, users, vault_service
+from icspa_desktop.services.session import unlock
+from icspa_desktop.vault import db
+from icspa_desktop.vault.keyslots import KeySlotFile
+from icspa_desktop.vault.layout import VaultLayout
+from icspa_desktop.vault.store import VaultHeader
+from tests.conftest import NAMES, PASSPHRASES, VaultInfo, run_cli
+
+INV = Role.INVESTIGATOR
+
+
+@pytest.fixture
+def stocked(vault: VaultInfo, tmp_path: Path) -> VaultInfo:
+    source = tmp_path / "seized"
+    source.mkdir()
+    for i in range(5):
+        (source / f"file{i}.bin").write_bytes(bytes([i]) * (70_000 + i))
+    with vault.session() as alice:
+        case = cases.create_case(alice, CaseFields(number="R-1", title="Rotation"))
+        evidence.add_files(alice, case.id, [source])
+    return vault
+
+
+def _old_master(vault: VaultInfo, slots_bytes: bytes, role: Role) -> bytes:
+    """What a kept copy of keyslots.json still yields for a user: the master key of that day."""
+    copy = vault.path.parent / "kept-keyslots.json"
+    copy.write_bytes(slots_bytes)
+    header = VaultHeader.load(VaultLayout(vault.path))
+    return KeySlotFile.load(copy, header.vault_id).unlock(NAMES[role], PASSPHRASES[role]).master_key
+
+
+def test_disable_rotates_and_the_old_slot_opens_nothing(stocked: VaultInfo) -> None:
+    kept = (stocked.path / "keyslots.json").read_bytes()  # ivan keeps a copy of his slot
+    with stocked.session() as alice:
+        _, result = users.set_active(alice, NAMES[INV], False)
+        assert result is not None and result.blobs_rewrapped == 5 and result.users_reached == 3
+        assert result.new_recovery_key is None  # this vault's recovery slot has its own box key
+    old = _old_master(stocked, kept, INV)
+    with pytest.raises(VaultError, match="does not open"):
+        db.open_database(stocked.path / "metadata.db", keys.derive_subkey(old, keys.PURPOSE_SQLCIPHER))
+    # Putting the old slot file back does not help either.
+    (stocked.path / "keyslots.json").write_bytes(kept)
+    with pytest.raises((AuthenticationError, VaultError)):
+        unlock(stocked.path, NAMES[INV], PASSPHRASES[INV])
+
+
+def test_everyone_else_keeps_working_and_adopts_the_new_key(stocked: VaultInfo, tmp_path: Path) -> None:
+    with stocked.session() as alice:
+        users.set_active(alice, NAMES[INV], False)
+    for role in (Role.SUPERVISOR, Role.AUDITOR, Role.ADMINISTRATOR):
+        with stocked.session(role) as s:
+            assert all(r.ok for r in fixity.verify_case(s, "R-1"))  # every blob key opens under the new key
+            assert custody_verify.verify(s, witness_dir=tmp_path / "w").ok
+    slots = json.loads((stocked.path / "keyslots.json").read_text())["slots"]
+    # Each user who unlocked wrapped the new key under their own KEK; the disabled user got none.
+    assert [s.get("rotated_master") for s in slots if s.get("kind") == "passphrase"] == [None] * 4
+    with stocked.session() as alice:
+        event = [e for e in events.list_events(alice.conn) if e.action == CustodyAction.VAULT_KEY_ROTATED][-1]
+        assert event.body["details"]["blobs_rewrapped"] == 5
+
+
+def test_recovery_key_and_re_enabling_still_work(stocked: VaultInfo, tmp_path: Path) -> None:
+    with stocked.session() as alice:
+        users.set_active(alice, NAMES[INV], False)
+        users.set_active(alice, NAMES[INV], True)
+    with stocked.session(INV) as ivan:
+        assert ivan.user.active
+    with vault_service.recover(stocked.path, stocked.recovery_key, NAMES[Role.SUPERVISOR], "sam-new-passphrase") as s:
+        assert custody_verify.verify(s, witness_dir=tmp_path / "w").ok
+    with unlock(stocked.path, NAMES[Role.SUPERVISOR], "sam-new-passphrase") as s:
+        assert all(r.ok for r in fixity.verify_case(s, "R-1"))
+
+
+def test_rotation_interrupted_before_the_rekey_is_finished_at_unlock(stocked: VaultInfo) -> None:
+    kept = (stocked.path / "keyslots.json").read_bytes()
+    with stocked.session() as alice:
+        users.set_active(alice, NAMES[INV], False)
+        new = alice.vault.master_key
+    old = _old_master(stocked, kept, Role.SUPERVISOR)
+    # The state a crash between the rotation's COMMIT and its rekey leaves: new content, old encryption.
+    conn = db.open_database(stocked.path / "metadata.db", keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER))
+    conn.execute(f"PRAGMA rekey = \"x'{keys.derive_subkey(old, keys.PURPOSE_SQLCIPHER).hex()}'\"")
+    conn.close()
+    with stocked.session(Role.SUPERVISOR) as sam:  # the old key opens it, the new one is in sam's slot
+        assert sam.vault.master_key == new
+        assert all(r.ok for r in fixity.verify_case(sam, "R-1"))
+    db.open_database(stocked.path / "metadata.db", keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER)).close()
+
+
+def test_only_an_administrator_rotates(stocked: VaultInfo) -> None:
+    with stocked.session(Role.SUPERVISOR) as sam, pytest.raises(PermissionDenied):
+        rotation.rotate_master_key(sam, "mine")
+    env = {"ICSPA_VAULT": str(stocked.path), "ICSPA_USER": NAMES[Role.ADMINISTRATOR],
+           "ICSPA_PASSPHRASE": PASSPHRASES[Role.ADMINISTRATOR]}
+    done = run_cli("vault", "rotate-key", "--reason", "scheduled", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "5 evidence keys rewrapped" in done.stdout
+    disabled = run_cli("user", "disable", NAMES[INV], env=env)
+    assert disabled.returncode == 0 and "master key was rotated" in disabled.stdout
