@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from cryptography.hazmat.primitives import hashes
@@ -26,3 +27,8 @@ PURPOSE_AGENCY_KEYS = "icspa/v1/agency-key-wrap"
 # A check value of the master key the database content belongs to (settings 'vault.key_check'), so a
 # master-key rotation interrupted between its commit and the SQLCipher rekey is finished at unlock.
 PURPOSE_KEY_CHECK = "icspa/v1/key-check"
+
+
+def check_value(master_key: bytes) -> str:
+    """A one-way check value of a master key (SHA-256 of an HKDF subkey): tells which key is current."""
+    return hashlib.sha256(derive_subkey(master_key, PURPOSE_KEY_CHECK)).hexdigest()

@@ -87,6 +87,27 @@ def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) ->
     return None
 
 
+def rollback_signs(conn: db.Connection, vault_id: str, directory: Path | None = None) -> str | None:
+    """A quick look, before unlock touches anything, for a database older than a witness says: a user
+    witness whose newest event is gone, or an agency witness covering more events than the log holds.
+    Signatures are not checked here (verification does); this only decides to leave stray files alone."""
+    count = int(conn.execute("SELECT COUNT(*) FROM custody_events").fetchone()[0])
+    for path in all_for_vault(vault_id, directory):
+        try:
+            size = int(json.loads(path.read_bytes()[:MAX_BYTES])["tree_size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if size > count:
+            return f"the witness {path} has seen {size} events, the log holds {count}"
+    agency = witness_dir(directory) / f"{vault_id}.checkpoint"
+    try:
+        lines = agency.read_bytes()[:MAX_BYTES].split(b"\n")
+        size = int(lines[1]) if len(lines) > 1 else 0
+    except (OSError, ValueError):
+        return None
+    return f"the witness {agency} covers {size} events, the log holds {count}" if size > count else None
+
+
 def all_for_vault(vault_id: str, directory: Path | None = None) -> list[Path]:
     """Every user witness of this vault in the witness directory (users sharing one OS account)."""
     base = witness_dir(directory)

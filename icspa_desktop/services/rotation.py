@@ -30,7 +30,6 @@ from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, set_setting
 from icspa_desktop.vault import blobs
-from icspa_desktop.vault.store import key_check
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
             if done % 1000 == 0:
                 progress(done, len(rows), "rewrapping evidence keys")
         agency.reseal_for_new_master(conn, old, new)
-        set_setting(conn, "vault.key_check", key_check(new))
+        set_setting(conn, "vault.key_check", keys.check_value(new))
         session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
             "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
             "recovery_key_reissued": new_recovery is not None}))

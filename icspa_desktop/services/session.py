@@ -201,13 +201,21 @@ class Session:
 
 def unlock(path: Path, user_name: str, passphrase: str, migrations: list[Migration] | None = None) -> Session:
     """Open the vault at ``path`` as ``user_name``; AuthenticationError on a wrong name or passphrase."""
-    vault, unlocked = open_and_unlock(path, lambda slots: slots.unlock(user_name, passphrase), migrations)
+    vault, unlocked = open_and_unlock(path, lambda slots: slots.unlock(user_name, passphrase), migrations,
+                                      rollback_check=_rollback_signs)
     assert isinstance(unlocked, Unlocked)
     try:
         return _session_for(vault, unlocked)
     except BaseException:
         vault.close()
         raise
+
+
+def _rollback_signs(conn: db.Connection, vault_id: str) -> str | None:
+    try:
+        return user_witness.rollback_signs(conn, vault_id)
+    except db.DatabaseError:
+        return None  # a schema from before the custody log: nothing to compare yet
 
 
 def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
@@ -240,6 +248,10 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if state.damages:
         session.warnings.append(f"Warning: {len(state.damages)} user or key change(s) in the custody log are not "
                                 f"accepted, first: {state.damages[0].message} Run 'icspa custody verify'.")
+    if vault.cleanup_held:
+        session.warnings.append(f"Warning: this vault looks rolled back to an older copy ({vault.cleanup_held}); "
+                                "evidence files the database does not know were left in place. Run 'icspa custody "
+                                "verify' and 'icspa vault check'.")
     notice = quarantine_notice(vault.quarantined)
     if notice:
         session.warnings.append(f"Warning: {notice}")

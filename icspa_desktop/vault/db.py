@@ -20,6 +20,11 @@ IntegrityError = sqlcipher3.IntegrityError
 _memory_security_set = False
 
 
+class KeyMismatch(VaultError):
+    """The file is an encrypted database, but not under this key (another vault's, an older master key
+    after a rotation, or a damaged first page)."""
+
+
 def enable_memory_security() -> None:
     """``cipher_memory_security`` is process-wide and must be set before the first keyed database.
 
@@ -102,7 +107,7 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
     except sqlcipher3.DatabaseError as exc:
         conn.close()
         # The key came from a key slot that authenticated, so it is this vault's key: the file is not.
-        raise VaultError(
+        raise KeyMismatch(
             f"The vault database {path} does not open with this vault's key: it belongs to another vault, "
             "or its first page is damaged. Restore it from a backup; nothing was changed."
         ) from exc

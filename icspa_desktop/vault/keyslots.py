@@ -20,7 +20,7 @@ import pyrage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from icspa_desktop.crypto import aead, kdf
+from icspa_desktop.crypto import aead, kdf, keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
 from icspa_desktop.vault.atomic import atomic_write
@@ -181,6 +181,9 @@ class KeySlotFile:
         self.vault_id = vault_id
         self._slots = passphrase_slots
         self._recovery = recovery_slot
+        # Check value of the newest master key a rotation left (None before any rotation): a slot whose
+        # key differs and that holds no rotated key belongs to a user the rotation left out.
+        self.key_check: str | None = None
 
     # ---- persistence -------------------------------------------------------------------
     @classmethod
@@ -239,13 +242,19 @@ class KeySlotFile:
                 # Two slots for one name would make the unlock depend on their order: refuse, never guess.
                 raise VaultError(f"The key-slot file {path} has two slots for the same {what}; it was edited. "
                                  "Restore it from a backup.")
-        return cls(path, vault_id, slots, recovery)
+        loaded = cls(path, vault_id, slots, recovery)
+        check = raw.get("key_check")
+        loaded.key_check = check if isinstance(check, str) else None
+        return loaded
 
     def to_bytes(self) -> bytes:
         entries: list[dict[str, Any]] = [slot.to_json() for slot in self._slots]
         if self._recovery is not None:
             entries.append(self._recovery.to_json())
-        doc = {"format": FORMAT, "version": VERSION_LATEST, "vault_id": self.vault_id, "slots": entries}
+        doc: dict[str, Any] = {"format": FORMAT, "version": VERSION_LATEST, "vault_id": self.vault_id,
+                               "slots": entries}
+        if self.key_check is not None:
+            doc["key_check"] = self.key_check
         return json.dumps(doc, indent=1, sort_keys=True).encode()
 
     def save(self) -> None:
@@ -368,6 +377,7 @@ class KeySlotFile:
         """Leave ``new_master`` for every user in ``recipients`` (user id → box recipient) and for the
         recovery slot; every other slot gets none. In memory; call ``save``. False when the recovery slot
         is from before rotations (it cannot be reached: issue a new recovery key)."""
+        self.key_check = keys.check_value(new_master)
         for index, slot in enumerate(self._slots):
             box = recipients.get(slot.user_id)
             rotated = None if box is None else pyrage.encrypt(new_master, [pyrage.x25519.Recipient.from_str(box)])

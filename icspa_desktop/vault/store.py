@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -81,6 +80,8 @@ class UnlockedVault:
         self.quarantined = quarantined
         # True when this unlock opened the vault with a key a rotation left in the user's slot.
         self.adopted_rotation = False
+        # Why stray files were left in place at this unlock (a witness shows a rollback), or None.
+        self.cleanup_held: str | None = None
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
@@ -188,6 +189,7 @@ def open_and_unlock(
     path: Path,
     unlock: Callable[[KeySlotFile], Unlocked | tuple[bytes, ...]],
     migrations: list[Migration] | None = None,
+    rollback_check: Callable[[db.Connection, str], str | None] | None = None,
 ) -> tuple[UnlockedVault, Unlocked | None]:
     """Check the layout, take the process lock, unlock with ``unlock`` (a passphrase or recovery
     attempt), open the DB, and move leftovers into ``quarantine/``. Nothing is deleted (DESIGN §2)."""
@@ -202,15 +204,20 @@ def open_and_unlock(
         result = unlock(slots)
         try:
             conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result)
-        except VaultError as exc:
-            if not isinstance(result, Unlocked) or result.rotated_master is not None:
+        except db.KeyMismatch as exc:
+            current = slots.key_check
+            if (not isinstance(result, Unlocked) or result.rotated_master is not None or current is None
+                    or keys.check_value(result.master_key) == current):
                 raise
             raise AuthenticationError(
                 "Your passphrase is right, but your key no longer opens this vault: your account was disabled and "
                 "the vault key replaced since — ask an administrator. (If nobody was disabled, the database file "
                 "was replaced or damaged: restore it from a backup.)") from exc
         migrate(conn, MIGRATIONS if migrations is None else migrations)
-        quarantined = _quarantine_leftovers(layout, conn)
+        # The database is checked against the witnesses first: after a rollback the "orphan" blobs are the
+        # newer evidence, and they stay where they are until someone looks (the session warns).
+        held = rollback_check(conn, header.vault_id) if rollback_check is not None else None
+        quarantined = () if held else _quarantine_leftovers(layout, conn)
     except BaseException:
         if conn is not None:
             with contextlib.suppress(db.DatabaseError):
@@ -218,13 +225,10 @@ def open_and_unlock(
         lock.release()
         raise
     vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined)
+    vault.cleanup_held = held
     if isinstance(result, Unlocked) and result.rotated_master == master:
         vault.adopted_rotation = True
     return vault, result if isinstance(result, Unlocked) else None
-
-
-def key_check(master: bytes) -> str:
-    return hashlib.sha256(keys.derive_subkey(master, keys.PURPOSE_KEY_CHECK)).hexdigest()
 
 
 def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.Connection, bytes]:
@@ -233,20 +237,20 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.
     After a rotation the newest key is tried first. Its commit stores the new key's check value before
     the SQLCipher rekey; if the process died in between, the old key opens a database whose content
     belongs to the new one, and the rekey is done now."""
-    failure: VaultError | None = None
+    failure: db.KeyMismatch | None = None
     for master in masters:
         try:
             conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
-        except VaultError as exc:
+        except db.KeyMismatch as exc:
             failure = failure or exc
             continue
         try:
             row = conn.execute("SELECT value FROM settings WHERE key = 'vault.key_check'").fetchone()
         except db.DatabaseError:
             row = None  # a schema without settings (never in practice): nothing to finish
-        if row is None or str(row[0]) == key_check(master):
+        if row is None or str(row[0]) == keys.check_value(master):
             return conn, master
-        newer = next((m for m in masters if key_check(m) == str(row[0])), None)
+        newer = next((m for m in masters if keys.check_value(m) == str(row[0])), None)
         if newer is None:
             conn.close()
             raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "

@@ -15,6 +15,7 @@ import pytest
 from icspa_desktop.cli import main as cli_main
 from icspa_desktop.cli.main import main
 from icspa_desktop.custody import events
+from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import IcspaError, VaultError
 from icspa_desktop.domain.models import Case, CaseFields
@@ -81,6 +82,22 @@ def outside(tmp_path: Path) -> Path:
 # ---- (a) an older metadata.db put back -------------------------------------------------------
 
 
+def test_restored_older_database_seen_by_a_witness_leaves_the_newer_blobs_in_place(
+        vault: VaultInfo, case: Case, source: Path) -> None:
+    database = VaultLayout(vault.path).database
+    older = database.read_bytes()
+    with vault.session() as session:  # the lock writes alice's witness of the newest event
+        newer = evidence.add_files(session, case.id, [source]).items[0]
+    assert newer.blob_id is not None
+    database.write_bytes(older)
+    before = _snapshot(vault.path / "blobs")
+    with vault.session() as session:
+        assert session.vault.quarantined == ()
+        assert any("rolled back" in w for w in session.warnings)
+    assert _snapshot(vault.path / "blobs") == before
+    assert not (vault.path / "quarantine").exists() or not any((vault.path / "quarantine").iterdir())
+
+
 def test_restored_older_database_deletes_no_blob_and_no_slot(
     vault: VaultInfo, case: Case, source: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,6 +113,9 @@ def test_restored_older_database_deletes_no_blob_and_no_slot(
     database.write_bytes(older)
     slots = VaultLayout(vault.path).keyslots.read_bytes()
     before = _snapshot(vault.path / "blobs")
+    # Another OS account (no witness of this vault): the unlock cannot tell a rollback from strays.
+    for witness in witness_dir().glob("*"):
+        witness.unlink()
 
     with vault.session() as session:
         moved = session.vault.quarantined
