@@ -1,0 +1,37 @@
+"""What the unlock found (a witness the log no longer fits) is shown to the user, not only printed by the CLI."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.gui.settings import AppSettings
+from icspa_desktop.services import cases
+from icspa_desktop.vault import store
+from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+from tests.gui.conftest import make_app, unlock_as
+
+
+def test_cut_tail_is_reported_in_a_dialog_at_unlock(qtbot: QtBot, qapp: QApplication, vault: VaultInfo,
+                                                    settings: AppSettings) -> None:
+    with vault.session() as alice:  # her lock writes her witness of the newest event
+        cases.create_case(alice, CaseFields("2026/009", "Kept"))
+        cases.create_case(alice, CaseFields("2026/010", "Cut off later"))
+    opened, _ = store.open_and_unlock(vault.path, lambda slots: slots.unlock(ADMIN, ADMIN_PASS))
+    try:  # an insider with direct SQL removes the newest event
+        last = opened.conn.execute("SELECT MAX(idx) FROM custody_events").fetchone()[0]
+        opened.conn.execute("DELETE FROM custody_event_items WHERE event_idx = ?", (last,))
+        opened.conn.execute("DELETE FROM custody_events WHERE idx = ?", (last,))
+    finally:
+        opened.close()
+    running = make_app(qtbot, qapp, vault.path, settings)
+    app = next(running)
+    try:
+        unlock_as(qtbot, app)
+        box = app.window.findChild(QMessageBox, "unlockWarnings")
+        assert box is not None and box.isVisible()
+        assert "no longer contains event" in box.text()
+        box.accept()
+    finally:
+        next(running, None)  # quit, and wait for background work
