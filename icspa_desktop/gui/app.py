@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
-from icspa_desktop.gui.ops import BackgroundOp, show_error
+from icspa_desktop.gui.ops import BackgroundOp, show_error, show_notice
 from icspa_desktop.gui.resources import apply_stylesheet
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
@@ -111,6 +111,8 @@ class DesktopApp(QObject):
             show_error(self.unlock_dialog, exc)
             return
         self.window.show()
+        if session.warnings:  # a rollback seen by a witness, stray files moved, forged user events…
+            show_notice(self.window, "The vault needs attention", session.warnings, "unlockWarnings")
         self.idle.arm()
         self.unlocked.emit(session)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import shiboken6
@@ -226,6 +226,16 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, IcspaError):
         return str(exc)
     return f"An unexpected error occurred ({type(exc).__name__}: {exc}). The details were written to the log."
+
+
+def show_notice(parent: QWidget | None, title: str, lines: Sequence[str], name: str = "noticeDialog") -> QMessageBox:
+    """A warning the user must see (window-modal, non-blocking), e.g. what the unlock found."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, "\n\n".join(lines), QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName(name)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.open()
+    return box
 
 
 def show_error(parent: QWidget | None, exc: BaseException) -> QMessageBox | None:

@@ -24,7 +24,7 @@ from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import User
 from icspa_desktop.gui.feedback import error_label, hint_label, show_message
-from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error, show_notice
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.gui.passphrase_strength import strength_hint
 from icspa_desktop.services import users
@@ -227,11 +227,17 @@ class UsersDialog(QDialog):
         if session is None or user is None:
             return
         try:
-            users.set_active(session, user.name, not user.active)
+            _, rotated = users.set_active(session, user.name, not user.active)
         except IcspaError as exc:
             show_error(self, exc)
+            self.reload(select=user.name)  # a disable may have succeeded before its key rotation could not
             return
         self.reload(select=user.name)
+        if rotated is not None and rotated.new_recovery_key:
+            show_notice(self, "New recovery key", [
+                f"{user.name} is disabled and the vault master key was replaced, so the old recovery key no longer "
+                "opens the vault.", f"New recovery key — print it and keep it in a safe; it is shown only now:\n\n"
+                f"{rotated.new_recovery_key}"], "newRecoveryKey")
 
     def clear(self) -> None:
         self._session = None
