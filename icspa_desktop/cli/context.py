@@ -74,10 +74,14 @@ class CliContext:
                 print(warning, file=sys.stderr)
         return self._session
 
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.lock()
-            self._session = None
+    def close(self) -> list[str]:
+        """Lock; returns what the lock itself had to say (e.g. a witness it could not write)."""
+        if self._session is None:
+            return []
+        session, self._session = self._session, None
+        already = len(session.warnings)
+        session.lock()
+        return session.warnings[already:]
 
     # ---- output -----------------------------------------------------------------------
     def emit(self, data: dict[str, Any] | list[dict[str, Any]], human: Callable[[], Iterable[str]]) -> None:

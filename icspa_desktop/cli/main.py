@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -11,6 +12,7 @@ from icspa_desktop import __version__
 from icspa_desktop.cli import (
     agency_cmd,
     case_cmd,
+    crashlog,
     custody_cmd,
     evidence_cmd,
     partner_cmd,
@@ -66,10 +68,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("icspa: interrupted; nothing was changed by the unfinished step.", file=sys.stderr)
         return int(ExitCode.OTHER)
     except OSError as exc:
-        print(f"icspa: {exc.strerror or exc} ({exc.filename or 'I/O error'})", file=sys.stderr)
+        if exc.errno == errno.ENOSPC:
+            print(f"icspa: the disk is full ({exc.filename or 'while writing'}); the unfinished step changed "
+                  "nothing — free some space and try again.", file=sys.stderr)
+        else:
+            print(f"icspa: {exc.strerror or exc} ({exc.filename or 'I/O error'})", file=sys.stderr)
+        return int(ExitCode.OTHER)
+    except Exception as exc:  # the error boundary: never a traceback on the user's terminal (DESIGN §6)
+        if "database or disk is full" in str(exc):
+            print("icspa: the disk holding the vault is full; the unfinished step changed nothing — free some "
+                  "space and try again.", file=sys.stderr)
+            return int(ExitCode.OTHER)
+        where = crashlog.record(exc)
+        print(f"icspa: unexpected error ({type(exc).__name__}); nothing more was done. Details: {where}",
+              file=sys.stderr)
         return int(ExitCode.OTHER)
     finally:
-        ctx.close()
+        for warning in ctx.close():
+            print(warning, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""The CLI's error boundary: an unexpected error is one line, exit 5, and a private log entry."""
+
+from __future__ import annotations
+
+import errno
+import stat
+from collections.abc import Callable
+
+import pytest
+import sqlcipher3
+
+from icspa_desktop.cli import crashlog
+from icspa_desktop.cli import main as cli_main
+from icspa_desktop.domain.errors import ExitCode
+from icspa_desktop.services import cases
+from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+
+Cli = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def cli(vault: VaultInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    # main() lowers the hard core-dump limit of its process for good; keep the test runner's own.
+    monkeypatch.setattr(cli_main, "disable_core_dumps", lambda: None)
+    monkeypatch.setenv("ICSPA_VAULT", str(vault.path))
+    monkeypatch.setenv("ICSPA_USER", ADMIN)
+    monkeypatch.setenv("ICSPA_PASSPHRASE", ADMIN_PASS)
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = cli_main.main(list(args))
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def _fail_with(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(cases, "list_cases", broken)
+
+
+def test_unexpected_error_is_one_line_and_logged(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fail_with(monkeypatch, RuntimeError("an internal mistake"))
+    code, err = cli("case", "list")
+    assert code == ExitCode.OTHER == 5
+    assert err.count("\n") == 1 and "unexpected error (RuntimeError)" in err and "Traceback" not in err
+    log = crashlog.log_path()
+    assert str(log) in err
+    assert "an internal mistake" in log.read_text() and "Traceback" in log.read_text()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_full_disk_says_so(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fail_with(monkeypatch, sqlcipher3.OperationalError("database or disk is full"))
+    code, err = cli("case", "list")
+    assert code == 5 and "disk holding the vault is full" in err and "damaged" not in err
+    _fail_with(monkeypatch, OSError(errno.ENOSPC, "No space left on device", "/media/usb/out.bin"))
+    code, err = cli("case", "list")
+    assert code == 5 and "the disk is full (/media/usb/out.bin)" in err
