@@ -64,9 +64,13 @@ def register(groups: Any) -> None:
 
 def _witness_reset(ctx: CliContext) -> int:
     args = ctx.args
-    stored = custody.reset_witness(ctx.session(), args.reason, witness_dir=args.witness_dir)
-    ctx.emit(stored.to_json(), lambda: [f"Witness re-established from checkpoint {stored.id} "
-                                        f"(tree size {stored.size})."])
+    done = custody.reset_witness(ctx.session(), args.reason, witness_dir=args.witness_dir)
+    lines = []
+    if done.checkpoint is not None:
+        lines.append(f"Agency witness re-established from checkpoint {done.checkpoint.id} "
+                     f"(tree size {done.checkpoint.size}).")
+    lines += [f"User witness set aside (kept): {name}" for name in done.set_aside]
+    ctx.emit(done.to_json(), lambda: lines)
     return 0
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 
 from icspa_desktop.crypto import cms
 from icspa_desktop.custody import checkpoints as cp
-from icspa_desktop.custody import events
+from icspa_desktop.custody import events, user_witness, userstate
 from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.custody.merkle import MerkleTree
 from icspa_desktop.domain.enums import CustodyAction
@@ -326,28 +326,61 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     return make_checkpoint(session, "daily", signer=signer, witness_dir=witness_dir)
 
 
-def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = None) -> StoredCheckpoint:
-    """Administrator: write the witness file anew from the latest stored checkpoint (after it was lost,
-    or on a new OS account), recording who did it and why. Refused when the checkpoint does not fit the log."""
+@dataclass(frozen=True, slots=True)
+class WitnessReset:
+    checkpoint: StoredCheckpoint | None  # the agency witness was written anew from it
+    set_aside: list[str]  # user witnesses the log no longer fits, renamed (kept, no longer checked)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.checkpoint.id if self.checkpoint else None,
+                "checkpoint": self.checkpoint.to_json() if self.checkpoint else None, "set_aside": self.set_aside}
+
+
+def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = None) -> WitnessReset:
+    """Administrator: re-establish the witnesses after a loss or a deliberate restore, recorded with the
+    reason. The agency witness is written anew from the latest stored checkpoint when it is missing or
+    does not fit; user witnesses the log no longer fits are renamed aside (kept, never deleted)."""
     session.require(Permission.MANAGE_USERS, attempted="re-establish the custody witness")
     if not reason.strip():
         raise UsageError("Say why the witness is re-established (--reason).")
-    latest = latest_checkpoint(session)
-    if latest is None:
-        raise UsageError("This vault has no checkpoint yet; 'icspa custody checkpoint' writes the first witness.")
     tree = stored_tree(session.conn)
-    if latest.size > tree.size or tree.root(latest.size) != latest.checkpoint.root:
-        raise VerificationFailed(f"Checkpoint {latest.id} does not match the custody log; run 'icspa custody verify'.")
-    verifier = agency_verifier(session)
-    verifier(latest.signature, latest.body, latest.checkpoint.timestamp)
     path = witness_file(session, witness_dir)
-    previous = path.read_bytes().decode("utf-8", "replace") if path.is_file() else None
+    latest = latest_checkpoint(session)
+    renew: StoredCheckpoint | None = None
+    if latest is not None and _agency_witness_problem(session, path, tree):
+        if latest.size > tree.size or tree.root(latest.size) != latest.checkpoint.root:
+            raise VerificationFailed(f"Checkpoint {latest.id} does not match the custody log; run 'icspa custody "
+                                     "verify'.")
+        agency_verifier(session)(latest.signature, latest.body, latest.checkpoint.timestamp)
+        renew = latest
+    keys = {uid: [span.public_key for span in u.keys] for uid, u in userstate.replay(session.conn).users.items()}
+    stale = [p for p in user_witness.all_for_vault(session.vault.header.vault_id, witness_dir)
+             if user_witness.check(session.conn, p, keys)]
+    if renew is None and not stale:
+        raise UsageError("Every witness fits the custody log; there is nothing to re-establish.")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = [str(p.with_name(f"{p.name}.replaced-{stamp}")) for p in stale]
+    previous = path.read_bytes().decode("utf-8", "replace") if renew is not None and path.is_file() else None
     with session.transaction():
         session.record(EventDraft(CustodyAction.WITNESS_RESET, purpose=reason, result="re-established", details={
-            "checkpoint_id": latest.id, "tree_size": latest.size, "root_hash": latest.checkpoint.root_b64,
-            "witness_path": str(path), "replaced_witness": previous}))
+            "checkpoint_id": renew.id if renew else None, "tree_size": renew.size if renew else None,
+            "root_hash": renew.checkpoint.root_b64 if renew else None, "witness_path": str(path),
+            "replaced_witness": previous, "user_witnesses_set_aside": aside}))
     try:
-        cp.write_witness(path, latest.body, latest.signature)
+        for old, new in zip(stale, aside, strict=True):
+            old.rename(new)
+        if renew is not None:
+            cp.write_witness(path, renew.body, renew.signature)
     except OSError as exc:
-        raise VaultError(f"The witness file {path} could not be written: {exc.strerror or exc}.") from exc
-    return latest
+        raise VaultError(f"A witness file could not be written: {exc.strerror or exc} ({exc.filename}).") from exc
+    return WitnessReset(renew, aside)
+
+
+def _agency_witness_problem(session: Session, path: Path, tree: MerkleTree) -> bool:
+    try:
+        found = cp.read_witness(path)
+    except (RefusedInput, OSError):
+        return True
+    if found is None:
+        return True
+    return _witness_conflict(tree, found[0]) is not None

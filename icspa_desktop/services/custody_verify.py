@@ -325,7 +325,9 @@ def _user_witness_damages(session: Session, state: userstate.Replay, directory: 
     for path in user_witness.all_for_vault(session.vault.header.vault_id, directory):
         problem = user_witness.check(session.conn, path, keys)
         if problem:
-            damages.append(Damage(DamageKind.USER_WITNESS, f"A user's witness does not fit the log: {problem}."))
+            owner = state.users.get(path.name.removesuffix(".head").rsplit(".", 1)[-1])
+            who = f"The witness of user {owner.name!r}" if owner else "A user's witness"
+            damages.append(Damage(DamageKind.USER_WITNESS, f"{who} does not fit the log: {problem}."))
     return damages
 
 

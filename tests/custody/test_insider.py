@@ -173,9 +173,17 @@ def test_tail_cut_including_another_users_newest_events(scene: Scene) -> None:
     code, kinds, damages = _verify(scene.env)
     assert code == 1 and "user_witness" in kinds, damages
     assert any("no longer contains event" in d["message"] for d in damages)
+    assert any("The witness of user 'alice'" in d["message"] for d in damages)
     # alice is told at her next unlock, too.
     done = run_cli("case", "list", env=scene.env)
     assert "the log no longer contains event" in done.stderr
+    # After looking into it, an administrator sets the stale witnesses aside — recorded, and kept on disk.
+    reset = run_cli("--json", "custody", "witness-reset", "--reason", "tail loss investigated (ticket 7)",
+                    env=scene.env)
+    assert reset.returncode == 0, reset.stderr
+    aside = json.loads(reset.stdout)["set_aside"]
+    assert aside and all(Path(p).exists() for p in aside)
+    assert _verify(scene.env)[0] == 0
 
 
 def test_witness_deleted_or_replaced(scene: Scene) -> None:
