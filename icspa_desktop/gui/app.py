@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QApplication
 
 from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
 from icspa_desktop.gui.ops import BackgroundOp, show_error, show_notice
@@ -20,6 +21,7 @@ from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
+from icspa_desktop.services import fixity
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
 from icspa_desktop.vault.process import disable_core_dumps
@@ -111,6 +113,10 @@ class DesktopApp(QObject):
             show_error(self.unlock_dialog, exc)
             return
         self.window.show()
+        try:  # partial plaintext a crashed extraction left outside the vault: removed, recorded, told
+            session.warnings.extend(f"Warning: {x.message}" for x in fixity.interrupted_extractions(session))
+        except IcspaError as exc:
+            session.warnings.append(f"Warning: interrupted extractions could not be checked: {exc}")
         if session.warnings:  # a rollback seen by a witness, stray files moved, forged user events…
             show_notice(self.window, "The vault needs attention", session.warnings, "unlockWarnings")
         self.idle.arm()
