@@ -129,7 +129,7 @@ def _check(ctx: CliContext) -> int:
     }
     if repaired is not None:
         data["repaired"] = {"removed": [_quarantined_json(f) for f in repaired.removed],
-                            "custody_event": repaired.event_index}
+                            "slots_removed": list(repaired.slots_removed), "custody_event": repaired.event_index}
     ctx.emit(data, lambda: _check_lines(found, remaining, repaired))
     if found.problems:
         raise VerificationFailed(f"The vault database has {len(found.problems)} integrity problem(s)"
@@ -155,9 +155,12 @@ def _check_lines(found: vault_service.VaultCheck, remaining: list[QuarantinedFil
         lines.extend(f"  {f.location}  ({f.kind}, {f.size} bytes; {f.reason})" for f in remaining)
     else:
         lines.append("Quarantine: empty")
-    if found.slots_without_user:
+    if repaired is not None and repaired.slots_removed:
+        lines.append(f"Key slots without a user removed: {', '.join(repaired.slots_removed)}.")
+    elif found.slots_without_user:
         lines.append(f"Key slots whose user is not in the database: {len(found.slots_without_user)} "
-                     f"({', '.join(found.slots_without_user)}); an older database may have been put back.")
+                     f"({', '.join(found.slots_without_user)}); an older database may have been put back "
+                     "('icspa vault check --repair' removes them, recorded).")
     return lines
 
 

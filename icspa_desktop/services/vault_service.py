@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from icspa_desktop.crypto import age_keys, signing
+from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import UsageError, VaultError, VerificationFailed
@@ -123,6 +124,7 @@ class Repair:
 
     removed: list[QuarantinedFile]
     event_index: int | None
+    slots_removed: list[UserId] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -133,6 +135,7 @@ def check_vault(session: Session) -> VaultCheck:
     """SQLCipher's integrity checks, the quarantine contents and slots whose user is not in the database."""
     problems = db.integrity_check(session.conn)
     known = {str(row[0]) for row in session.conn.execute("SELECT id FROM users").fetchall()}
+    known |= set(userstate.replay(session.conn).users)  # a user of the signed log keeps their slot
     orphan_slots = [user_id for user_id, _params in session.vault.keyslots.slot_params if user_id not in known]
     return VaultCheck(problems, list_quarantine(session.vault.layout), orphan_slots)
 
@@ -149,21 +152,29 @@ def repair(session: Session) -> Repair:
         raise VerificationFailed(f"The vault database has {len(problems)} integrity problem(s); nothing was "
                                  "removed from quarantine (its files may be needed to repair it).")
     found = list_quarantine(layout)
-    if not found:
+    orphans = check_vault(session).slots_without_user
+    if not found and not orphans:
         return Repair([], None)
+    slots = session.vault.keyslots
     with session.transaction():
         event = session.record(EventDraft(CustodyAction.VAULT_REPAIRED, details={
-            "what": f"{QUARANTINE}/ emptied",
+            "what": f"{QUARANTINE}/ emptied" + (", key slots without a user removed" if orphans else ""),
             "removed": [{"path": f.location, "kind": f.kind, "size": f.size} for f in found],
             "files": len(found),
             "bytes": sum(f.size for f in found),
+            "slots_removed": list(orphans),
         }))
+        # A slot no user owns still wraps the master key under someone's passphrase: an access path to close.
+        for user_id in orphans:
+            slots.remove_slot(user_id)
+        if orphans:
+            slots.save()
     try:
         purge_quarantine(layout, {f.location.split("/")[1] for f in found})
     except OSError as exc:
         raise VaultError(f"The repair was recorded (custody event {event.index}), but {exc.filename or QUARANTINE} "
                          f"could not be removed: {exc.strerror}. Run 'icspa vault check --repair' again.") from exc
-    return Repair(found, event.index)
+    return Repair(found, event.index, list(orphans))
 
 
 __all__ = ["AgencyInfo", "Repair", "Unlocked", "VaultCheck", "check_vault", "init_vault", "recover", "repair",

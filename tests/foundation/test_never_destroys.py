@@ -18,6 +18,7 @@ from icspa_desktop.custody import events
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import IcspaError, VaultError
+from icspa_desktop.domain.ids import UserId
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.services import cases, evidence, users, vault_service
 from icspa_desktop.services import session as session_module
@@ -381,3 +382,25 @@ def test_quarantine_directories_are_owner_only(vault: VaultInfo) -> None:
     for path in [layout.quarantine, *layout.quarantine.rglob("*")]:
         if path.is_dir():
             assert path.stat().st_mode & 0o777 == 0o700, path
+
+
+def test_repair_removes_a_key_slot_no_user_owns_and_records_it(vault: VaultInfo, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # What an interrupted 'user add' leaves: a slot (saved before COMMIT) whose user never committed.
+    with vault.session() as session:
+        slots = session.vault.keyslots
+        slots.add_passphrase_slot("ghost", UserId("00000000-0000-4000-8000-00000000dead"), "ghost-passphrase",
+                                  session.vault.master_key, bytes(32))
+        slots.save()
+    with pytest.raises(IcspaError, match="belongs to no user"):
+        unlock(vault.path, "ghost", "ghost-passphrase")
+    code, out, _ = _cli(capsys, monkeypatch, vault, Role.AUDITOR, "--json", "vault", "check")
+    assert code == 0 and json.loads(out)["slots_without_user"] == ["00000000-0000-4000-8000-00000000dead"]
+    code, out, err = _cli(capsys, monkeypatch, vault, Role.ADMINISTRATOR, "--json", "vault", "check", "--repair")
+    assert code == 0, err
+    assert json.loads(out)["repaired"]["slots_removed"] == ["00000000-0000-4000-8000-00000000dead"]
+    with pytest.raises(IcspaError, match="Wrong user name or passphrase"):
+        unlock(vault.path, "ghost", "ghost-passphrase")
+    with vault.session() as session:
+        repaired = [e for e in events.list_events(session.conn) if e.action == CustodyAction.VAULT_REPAIRED]
+        assert repaired[-1].body["details"]["slots_removed"] == ["00000000-0000-4000-8000-00000000dead"]
