@@ -2,7 +2,7 @@
 
 Body (docs/custody-format.md §4), every line ending in one LF::
 
-    icspa.example/<vault id>
+    icspa/<country>/<agency fingerprint, 32 hex>/<vault id>   (icspa.example/<vault id> before 2026-11)
     <tree size, decimal>
     <root hash, standard base64>
     Timestamp: <UTC, YYYY-MM-DDTHH:MM:SSZ>
@@ -55,6 +55,7 @@ SignatureVerifier = Callable[[bytes, bytes, datetime], x509.Certificate]
 
 
 def origin_for(vault_id: str) -> str:
+    """The placeholder origin of checkpoints signed before origins named the agency (still accepted)."""
     return f"{ORIGIN_PREFIX}/{vault_id}"
 
 

@@ -148,7 +148,29 @@ def latest_checkpoint(session: Session) -> StoredCheckpoint | None:
 
 
 def vault_origin(session: Session) -> str:
-    return cp.origin_for(session.vault.header.vault_id)
+    """The name of this log in its checkpoints (DESIGN §7 errata): ``icspa/<country>/<agency
+    fingerprint>/<vault id>``, from the current agency identity; the old placeholder without one."""
+    origins = _origins(session)
+    return origins[0] if origins else cp.origin_for(session.vault.header.vault_id)
+
+
+def known_origins(session: Session) -> frozenset[str]:
+    """Every name this log has had: one per agency identity (current and retired), and the placeholder
+    ``icspa.example/<vault id>`` of checkpoints signed before origins were derived from the identity."""
+    return frozenset([*_origins(session), cp.origin_for(session.vault.header.vault_id)])
+
+
+def _origins(session: Session) -> list[str]:
+    rows = session.conn.execute(
+        "SELECT certificate, age_recipient FROM agency_keys ORDER BY retired_at IS NOT NULL, created_at DESC")
+    found = []
+    for der, recipient in rows.fetchall():
+        cert = x509.load_der_x509_certificate(bytes(der))
+        countries = cert.subject.get_attributes_for_oid(x509.NameOID.COUNTRY_NAME)
+        country = str(countries[0].value) if countries else "XX"
+        fingerprint = agency.fingerprint(cert, str(recipient)).replace(" ", "").lower()
+        found.append(f"icspa/{country.upper()}/{fingerprint}/{session.vault.header.vault_id}")
+    return found
 
 
 def witness_file(session: Session, directory: Path | None = None) -> Path:

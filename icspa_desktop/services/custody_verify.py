@@ -27,7 +27,7 @@ from icspa_desktop.custody.verify import (
 )
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, VaultError, VerificationFailed
-from icspa_desktop.services.custody import agency_verifier, vault_origin, witness_file
+from icspa_desktop.services.custody import agency_verifier, known_origins, witness_file
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -111,7 +111,7 @@ def _check_checkpoint_rows(
 ) -> list[_CheckpointRecord]:
     """Parse and signature-check the stored checkpoints with id > ``after_id``."""
     records: list[_CheckpointRecord] = []
-    origin = vault_origin(session)
+    origins = known_origins(session)
     rows = session.conn.execute(
         "SELECT id, tree_size, root_hash, body, signature, created_at FROM custody_checkpoints WHERE id > ?"
         " ORDER BY id", (after_id,)).fetchall()
@@ -127,7 +127,7 @@ def _check_checkpoint_rows(
             continue
         label = f"Checkpoint {cid} (tree size {parsed.size}, signed {parsed.timestamp_text})"
         problem = ""
-        if parsed.origin != origin:
+        if parsed.origin not in origins:
             problem = f"it belongs to another log ({parsed.origin})"
         elif size != parsed.size or as_bytes(root) != parsed.root:
             problem = "its size or root columns were edited and no longer match its signed text"
@@ -173,7 +173,7 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
     body, signature = found
     try:
         witness = cp.parse_body(body)
-        if witness.origin != vault_origin(session):
+        if witness.origin not in known_origins(session):
             raise RefusedInput(f"it belongs to another log ({witness.origin})")
         if verifier is not None:
             verifier(signature, body, witness.timestamp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def test_checkpoint_report_and_proofs_cli(env: dict[str, str], tmp_path: Path) -
     done = run_cli("--json", "custody", "checkpoint", "--reason", "test", env=env)
     assert done.returncode == 0, done.stderr
     cp = json.loads(done.stdout)
-    assert cp["text"].startswith("icspa.example/")
+    assert re.match(r"icspa/NL/[0-9a-f]{32}/[0-9a-f-]{36}\n", cp["text"])  # country, agency fingerprint, vault
     witness = list((tmp_path / "witness").glob("*.checkpoint"))
     assert len(witness) == 1
     listed = json.loads(run_cli("--json", "custody", "checkpoints", env=env).stdout)

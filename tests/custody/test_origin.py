@@ -1,0 +1,44 @@
+"""Checkpoint origins name the agency and the vault (DESIGN §7 errata); earlier origins stay verifiable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.services import agency, custody_verify
+from icspa_desktop.services import custody as custody_service
+from icspa_desktop.services.session import Session
+from tests.custody.conftest import add_cases
+
+
+def test_origin_follows_the_agency_identity_and_old_ones_still_verify(admin: Session, tmp_path: Path) -> None:
+    witness = tmp_path / "witness"
+    add_cases(admin, 2)
+    first = custody_service.make_checkpoint(admin, witness_dir=witness)
+    identity = agency.agency_identity(admin)
+    fingerprint = identity.fingerprint.replace(" ", "").lower()
+    assert first.checkpoint.origin == f"icspa/NL/{fingerprint}/{admin.vault.header.vault_id}"
+    # A checkpoint from before origins were derived, signed by the same key, stored as it was then.
+    old = cp.Checkpoint(cp.origin_for(admin.vault.header.vault_id), first.size, first.checkpoint.root,
+                        datetime.now(UTC).replace(microsecond=0))
+    signature = custody_service.agency_signer(admin).sign_detached(old.body())
+    with admin.transaction() as conn:
+        conn.execute("INSERT INTO custody_checkpoints (tree_size, root_hash, created_at, body, signature, reason,"
+                     " created_by) VALUES (?, ?, ?, ?, ?, 'before origins', ?)",
+                     (old.size, old.root, old.timestamp.isoformat(), old.body(), signature, admin.user.id))
+    agency.create_identity(admin, "Test Police", "DE")  # a new identity: a new origin
+    second = custody_service.make_checkpoint(admin, witness_dir=witness)
+    assert second.checkpoint.origin.startswith("icspa/DE/") and second.checkpoint.origin != first.checkpoint.origin
+    report = custody_verify.verify(admin, witness_dir=witness)
+    assert report.ok, report.damages
+    assert report.checkpoints_checked == 3
+    # A checkpoint of some other log is still refused.
+    stranger = cp.Checkpoint("icspa/NL/" + "0" * 32 + "/another-vault", 1, first.checkpoint.root, old.timestamp)
+    with admin.transaction() as conn:
+        conn.execute("INSERT INTO custody_checkpoints (tree_size, root_hash, created_at, body, signature, reason,"
+                     " created_by) VALUES (1, ?, ?, ?, ?, 'foreign', ?)",
+                     (stranger.root, old.timestamp.isoformat(), stranger.body(),
+                      custody_service.agency_signer(admin).sign_detached(stranger.body()), admin.user.id))
+    damaged = custody_verify.verify(admin, witness_dir=witness)
+    assert any("belongs to another log" in d.message for d in damaged.damages)
