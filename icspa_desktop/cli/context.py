@@ -34,6 +34,7 @@ class CliContext:
         self.vault_path: Path = Path(args.vault).expanduser() if args.vault else default_vault_path()
         self.json: bool = bool(args.json)
         self._session: Session | None = None
+        self._warned = 0  # session warnings already printed
 
     # ---- credentials ------------------------------------------------------------------
     def user_name(self) -> str:
@@ -72,16 +73,16 @@ class CliContext:
             self._session = unlock(self.vault_path, self.user_name(), self.passphrase())
             for warning in self._session.warnings:
                 print(warning, file=sys.stderr)
+            self._warned = len(self._session.warnings)
         return self._session
 
     def close(self) -> list[str]:
-        """Lock; returns what the lock itself had to say (e.g. a witness it could not write)."""
+        """Lock; returns the warnings not yet shown (from the command, or the lock: a witness not written)."""
         if self._session is None:
             return []
         session, self._session = self._session, None
-        already = len(session.warnings)
         session.lock()
-        return session.warnings[already:]
+        return session.warnings[self._warned:]
 
     # ---- output -----------------------------------------------------------------------
     def emit(self, data: dict[str, Any] | list[dict[str, Any]], human: Callable[[], Iterable[str]]) -> None:

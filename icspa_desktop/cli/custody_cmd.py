@@ -30,6 +30,8 @@ def register(groups: Any) -> None:
     verify.add_argument("--incremental", action="store_true",
                         help="only the events since the last clean full verification (routine check)")
     verify.add_argument("--workers", type=int, default=None, help="processes for signature checks (default: cores)")
+    verify.add_argument("--witness-copy", metavar="DIR", type=Path,
+                        help="also check the copy of the witness kept in DIR (e.g. the evidence office's medium)")
     _witness_option(verify)
     verify.set_defaults(handler=_verify)
 
@@ -48,6 +50,14 @@ def register(groups: Any) -> None:
     reset.add_argument("--reason", required=True, help="why (e.g. 'new OS account after reinstall')")
     _witness_option(reset)
     reset.set_defaults(handler=_witness_reset)
+
+    copy = sub.add_parser("witness-copy", help="administrator: also keep every agency witness in DIR (e.g. on "
+                                               "removable media); verify checks it when it is there")
+    where = copy.add_mutually_exclusive_group(required=True)
+    where.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    where.add_argument("--off", action="store_true", help="stop keeping a second witness")
+    copy.add_argument("--reason", default="")
+    copy.set_defaults(handler=_witness_copy)
 
     lst = sub.add_parser("checkpoints", help="list the stored checkpoints")
     lst.set_defaults(handler=_checkpoints)
@@ -71,6 +81,15 @@ def _witness_reset(ctx: CliContext) -> int:
                      f"(tree size {done.checkpoint.size}).")
     lines += [f"User witness set aside (kept): {name}" for name in done.set_aside]
     ctx.emit(done.to_json(), lambda: lines)
+    return 0
+
+
+def _witness_copy(ctx: CliContext) -> int:
+    args = ctx.args
+    directory = None if args.off else args.directory
+    custody.set_witness_copy(ctx.session(), directory, args.reason)
+    ctx.emit({"id": str(directory) if directory else "", "directory": str(directory) if directory else None},
+             lambda: [f"A second witness is kept in {directory}." if directory else "No second witness is kept."])
     return 0
 
 
@@ -110,7 +129,7 @@ def _verify(ctx: CliContext) -> int:
         def progress(done: int, total: int) -> None:
             print(f"\rverified {done}/{total} events", end="", file=sys.stderr, flush=True)
     report = custody_verify.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.args.witness_dir,
-                                   workers=ctx.args.workers, progress=progress)
+                                   workers=ctx.args.workers, progress=progress, witness_copy=ctx.args.witness_copy)
     if progress is not None:
         print(file=sys.stderr)
 

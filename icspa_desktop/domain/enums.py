@@ -91,3 +91,4 @@ class CustodyAction(StrEnum):
     USER_BOX_KEY_SET = "user_box_key_set"
     WITNESS_RESET = "witness_reset"
     VAULT_KEY_ROTATED = "vault_key_rotated"
+    WITNESS_COPY_SET = "witness_copy_set"

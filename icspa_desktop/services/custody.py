@@ -5,6 +5,7 @@ Verification is in services.custody_verify, the PDF and CASE/UCO reports in serv
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -251,6 +252,7 @@ def make_checkpoint(
     except OSError as exc:
         raise VaultError(f"The checkpoint was stored in the vault, but the witness file {path} could not be "
                          f"written: {exc.strerror or exc}.") from exc
+    _write_witness_copy(session, body, signature)
     return StoredCheckpoint(checkpoint_id, checkpoint, body, signature, reason, now.isoformat(), session.user.id)
 
 
@@ -406,3 +408,47 @@ def _agency_witness_problem(session: Session, path: Path, tree: MerkleTree) -> b
     if found is None:
         return True
     return _witness_conflict(tree, found[0]) is not None
+
+
+# ---- a second witness, e.g. on removable media ------------------------------------------------------
+def set_witness_copy(session: Session, directory: Path | None, reason: str = "") -> None:
+    """Administrator: keep a copy of every agency witness in ``directory`` too (None: stop). The choice is
+    a signed event, so direct SQL cannot quietly turn the check of the copy off."""
+    session.require(Permission.MANAGE_USERS, attempted="set the second witness directory")
+    if directory is not None and not directory.is_dir():
+        raise UsageError(f"{directory} is not a folder (mount the medium first).")
+    with session.transaction():
+        session.record(EventDraft(CustodyAction.WITNESS_COPY_SET, purpose=reason, details={
+            "directory": None if directory is None else str(directory.absolute())}))
+    latest = latest_checkpoint(session)
+    if latest is not None:
+        _write_witness_copy(session, latest.body, latest.signature)
+
+
+def witness_copy_dir(session: Session) -> Path | None:
+    """The second witness directory the newest signed ``witness_copy_set`` event names (its signature is
+    checked by verification), or None."""
+    row = session.conn.execute("SELECT body FROM custody_events WHERE action = ? ORDER BY idx DESC LIMIT 1",
+                               (str(CustodyAction.WITNESS_COPY_SET),)).fetchone()
+    if row is None:
+        return None
+    try:
+        directory = json.loads(bytes(row[0]))["details"]["directory"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return Path(directory) if isinstance(directory, str) else None
+
+
+def _write_witness_copy(session: Session, body: bytes, signature: bytes) -> None:
+    directory = witness_copy_dir(session)
+    if directory is None:
+        return
+    if not directory.is_dir():
+        session.warnings.append(f"Warning: the second witness folder {directory} is not there (medium not "
+                                "mounted?); only the first witness was written.")
+        return
+    try:
+        cp.write_witness(cp.witness_path(session.vault.header.vault_id, directory), body, signature)
+    except OSError as exc:
+        session.warnings.append(f"Warning: the second witness in {directory} could not be written "
+                                f"({exc.strerror or exc}).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,8 @@ from icspa_desktop.custody.verify import (
     scan_log,
 )
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, RefusedInput, VaultError, VerificationFailed
-from icspa_desktop.services.custody import agency_verifier, known_origins, witness_file
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, VerificationFailed
+from icspa_desktop.services.custody import agency_verifier, known_origins, witness_copy_dir, witness_file
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -148,6 +149,38 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
                   report: VerifyReport) -> cp.Checkpoint | None:
     path = witness_file(session, directory)
     report.witness_path = str(path)
+    return _check_witness_file(session, verifier, path, report)
+
+
+def _witness_copies(session: Session, verifier: cp.SignatureVerifier | None, report: VerifyReport,
+                    tree_size: int, root_at: Callable[[int], bytes], given: Path | None) -> None:
+    """Second witnesses (e.g. on removable media): the one an administrator recorded (a note when its medium
+    is not there) and one given for this check (it must hold the copy); each checked like the first."""
+    recorded = witness_copy_dir(session)
+    copies = [(given, True)] if given is not None else []
+    if recorded is not None and recorded != given:
+        copies.append((recorded, False))
+    for directory, required in copies:
+        if not directory.is_dir():
+            report.notes.append(f"The second witness folder {directory} is not there (medium not mounted?); it was "
+                                "not checked.")
+            continue
+        path = witness_file(session, directory)
+        if not path.exists() and not required:
+            report.notes.append(f"The second witness folder {directory} holds no copy for this vault yet.")
+            continue
+        status = report.witness_status
+        copy = _check_witness_file(session, verifier, path, report)
+        report.witness_status = status  # the report's status is the first witness's
+        if copy is not None:
+            damage = _witness_damage(copy, tree_size, copy.size <= tree_size and root_at(copy.size) == copy.root,
+                                     str(path))
+            if damage is not None:
+                report.damages.append(damage)
+
+
+def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None, path: Path,
+                        report: VerifyReport) -> cp.Checkpoint | None:
     try:
         found = cp.read_witness(path)
     except RefusedInput as exc:
@@ -236,11 +269,14 @@ def verify(
     witness_dir: Path | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    witness_copy: Path | None = None,
 ) -> VerifyReport:
     """Check every event, the tree, every stored checkpoint and the witness; damage is in the report.
 
     ``incremental``: only events after the last clean full verification (falls back to full when the
-    record of that verification does not fit the log).
+    record of that verification does not fit the log). ``witness_copy``: a folder holding a copy of the
+    agency witness (e.g. the medium an evidence office keeps), checked besides the recorded one; it must
+    hold the copy.
     """
     session.require(Permission.VERIFY, attempted="verify the chain of custody")
     started = time.perf_counter()
@@ -250,14 +286,16 @@ def verify(
             verifier = agency_verifier(session)
         except VaultError as exc:
             missing_agency = f"Checkpoint signatures were not checked: {exc}"
-    if incremental:
+    if witness_copy is not None and not witness_copy.is_dir():
+        raise UsageError(f"{witness_copy} is not a folder (mount the medium first).")
+    if incremental and witness_copy is None:
         try:
             report = _verify_incremental(session, verifier, witness_dir)
         except _NeedFull as why:
-            report = _verify_full(session, verifier, witness_dir, workers, progress)
+            report = _verify_full(session, verifier, witness_dir, workers, progress, witness_copy)
             report.notes.append(f"Full verification was needed: {why}")
     else:
-        report = _verify_full(session, verifier, witness_dir, workers, progress)
+        report = _verify_full(session, verifier, witness_dir, workers, progress, witness_copy)
     report.seconds = time.perf_counter() - started
     if missing_agency:
         report.notes.append(missing_agency)
@@ -265,7 +303,7 @@ def verify(
 
 
 def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witness_dir: Path | None,
-                 workers: int | None, progress: Progress | None) -> VerifyReport:
+                 workers: int | None, progress: Progress | None, witness_copy: Path | None = None) -> VerifyReport:
     conn = session.conn
     report = VerifyReport(session.vault.header.vault_id, "full")
     _state, keys = _user_state(conn, report)
@@ -286,6 +324,7 @@ def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witnes
         if damage is not None:
             report.witness_status = "damaged"
             report.damages.append(damage)
+    _witness_copies(session, verifier, report, tree.size, tree.root, witness_copy)
     report.damages.extend(_user_witness_damages(session, _state, witness_dir))
     report.damages.sort(key=lambda d: (d.event_index is None, d.event_index or 0))
     if report.ok:

@@ -323,3 +323,46 @@ def test_administrator_cannot_hide_another_users_newest_events(scene: Scene) -> 
         custody_service.make_checkpoint(alice, "cover-up", replace_witness=True)
     code, kinds, damages = _verify(scene.env)
     assert code == 1 and "user_witness" in kinds, damages
+
+
+def test_second_witness_on_media_catches_a_rewritten_first_witness(scene: Scene, tmp_path: Path) -> None:
+    """An administrator rewrites history and the witness in their OS account; the copy on the medium,
+    chosen by a signed event, still shows it. Unmounted, the copy is a note, not damage."""
+    media = tmp_path / "usb"
+    media.mkdir()
+    assert run_cli("custody", "witness-copy", str(media), "--reason", "evidence office USB",
+                   env=scene.env).returncode == 0
+    assert run_cli("custody", "checkpoint", env=scene.env).returncode == 0
+    assert list(media.glob("*.checkpoint"))
+    with insider(scene.vault, Role.ADMINISTRATOR) as (conn, _):
+        keep = _by(conn, ADMIN)[2]
+        conn.execute("DELETE FROM custody_event_items WHERE event_idx > ?", (keep,))
+        conn.execute("DELETE FROM custody_events WHERE idx > ?", (keep,))
+        conn.execute("DELETE FROM custody_head")
+        conn.execute("DELETE FROM custody_checkpoints")
+    for own in scene.witness.glob("*"):  # their own OS account's witnesses: gone too
+        own.unlink()
+    # The cut also removed the event that named the medium: the evidence office names it when checking.
+    done = run_cli("--json", "custody", "verify", "--witness-copy", str(media), env=scene.env)
+    assert done.returncode == 1, done.stderr
+    damages = json.loads(done.stdout)["damages"]
+    assert "vault_rolled_back" in {d["kind"] for d in damages}, damages
+    assert any(str(media) in d["message"] for d in damages)
+
+
+
+def test_second_witness_recorded_but_unplugged_is_a_note(scene: Scene, tmp_path: Path) -> None:
+    media = tmp_path / "usb"
+    media.mkdir()
+    assert run_cli("custody", "witness-copy", str(media), env=scene.env).returncode == 0
+    assert list(media.glob("*.checkpoint"))  # the latest checkpoint was copied at once
+    assert _verify(scene.env)[0] == 0
+    media.rename(tmp_path / "unplugged")
+    done = run_cli("--json", "custody", "verify", env=scene.env)
+    assert done.returncode == 0 and any("not there" in note for note in json.loads(done.stdout)["notes"])
+    # An insider's edit of the copy on the medium is damage like any witness edit.
+    (tmp_path / "unplugged").rename(media)
+    copy = next(media.glob("*.checkpoint"))
+    copy.write_bytes(copy.read_bytes().replace(b"Timestamp", b"Timestamp-x", 1))
+    code, kinds, _ = _verify(scene.env)
+    assert code == 1 and "witness_invalid" in kinds
