@@ -173,13 +173,6 @@ def raw_parallel_rate(workers: int, tasks: int = 24) -> float:
         return done / (time.perf_counter() - t)
 
 
-def _median_time(fn: Any, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_append(session: Session, count: int) -> dict[str, float]:

@@ -10,13 +10,13 @@ crypto it cannot avoid) and a bare SQLCipher rekey of the same database.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from bench import median_time
 from icspa_desktop.crypto import kdf, keys
 from icspa_desktop.custody import userstate
 from icspa_desktop.domain.enums import Role
@@ -29,13 +29,6 @@ from icspa_desktop.vault import blobs
 USER, PASSPHRASE = "bench", "bench-passphrase-123"
 
 
-def _median(fn: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_user_state(base: Path, count: int, rounds: int) -> None:
@@ -50,10 +43,10 @@ def bench_user_state(base: Path, count: int, rounds: int) -> None:
     with unlock(path, "user0500" if count > 501 else USER,
                 "passphrase-0500" if count > 501 else PASSPHRASE) as session:
         conn, me = session.conn, session.user.id
-        check = _median(lambda: (userstate.table_damages(conn, userstate.replay(conn, only_users={me}),
+        check = median_time(lambda: (userstate.table_damages(conn, userstate.replay(conn, only_users={me}),
                                                           only_user=me)), rounds)
-        full = _median(lambda: userstate.replay(conn), rounds)
-        baseline = _median(lambda: conn.execute("SELECT * FROM users").fetchall(), rounds)
+        full = median_time(lambda: userstate.replay(conn), rounds)
+        baseline = median_time(lambda: conn.execute("SELECT * FROM users").fetchall(), rounds)
     print(f"\n== user state at unlock, {count:,} users (made in {made:.1f} s)")
     print(f"unlock check (replay, own signatures, own row) {check * 1000:8.1f} ms   (goal < 50 ms)")
     print(f"  ratio to reading the users table ({baseline * 1000:.2f} ms):  {check / baseline:8.1f}")

@@ -18,20 +18,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench import median_time
 
 USER, PASSPHRASE = "bench", "bench-passphrase-123"
 
 
-def _median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _case_rows(n: int) -> list[tuple[Any, ...]]:
@@ -65,9 +59,9 @@ def table_ops(conn: Any, n: int) -> dict[str, float]:
     conn.executemany(_INSERT, rows)
     conn.execute("COMMIT")
     out["insert (one transaction)"] = time.perf_counter() - start
-    out["select all"] = _median_time(lambda: conn.execute("SELECT * FROM cases ORDER BY number").fetchall(), 5)
+    out["select all"] = median_time(lambda: conn.execute("SELECT * FROM cases ORDER BY number").fetchall(), 5)
     numbers = [r[1] for r in rows[:: max(1, n // 1000)]]
-    out[f"select by number x{len(numbers)}"] = _median_time(
+    out[f"select by number x{len(numbers)}"] = median_time(
         lambda: [conn.execute("SELECT * FROM cases WHERE number = ?", (num,)).fetchone() for num in numbers], 3
     )
 
@@ -77,7 +71,7 @@ def table_ops(conn: Any, n: int) -> dict[str, float]:
             conn.execute("UPDATE cases SET title = title || '.' WHERE number = ?", (num,))
         conn.execute("COMMIT")
 
-    out[f"update x{len(numbers)} (one transaction)"] = _median_time(update, 3)
+    out[f"update x{len(numbers)} (one transaction)"] = median_time(update, 3)
     return out
 
 
@@ -170,13 +164,13 @@ def _bench_list(tmp: Path, n: int) -> None:
         rows = [(*r[:13], uid) for r in _case_rows(n - service_n)]
         with session.transaction() as conn:
             conn.executemany(_INSERT, rows)
-    open_time = _median_time(lambda: unlock(path, USER, PASSPHRASE).lock(), 3)
+    open_time = median_time(lambda: unlock(path, USER, PASSPHRASE).lock(), 3)
 
     def open_and_list() -> None:
         with unlock(path, USER, PASSPHRASE) as s:
             assert len(cases.list_cases(s)) == n
 
-    both = _median_time(open_and_list, 3)
+    both = median_time(open_and_list, 3)
     print(f"{n} cases in a real vault (test-profile KDF, so unlock here is the non-KDF part)")
     print(f"  {'create_case via services (signed event, fsync)':<44} {per_case * 1000:9.2f} ms/case")
     print(f"  {'open (unlock) alone':<44} {open_time * 1000:9.1f} ms")
