@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,11 +51,6 @@ def fingerprint(cert: x509.Certificate, age_recipient: str) -> str:
 def normalise_fingerprint(text: str) -> str:
     cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
     return " ".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _now() -> str:
@@ -175,7 +169,7 @@ def _share(session: Session, key_id: str, pkcs8: bytes) -> None:
     drop_sealed = bool(sealed and sealed[0]) and not waiting
     if not missing and not drop_sealed:
         return
-    with db.transaction(conn) if not conn.in_transaction else _nothing():
+    with db.transaction(conn) if not conn.in_transaction else contextlib.nullcontext(conn):
         for user_id, box in missing.items():
             _insert_wrap(conn, key_id, user_id, box, pkcs8)
         if drop_sealed:

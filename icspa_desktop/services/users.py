@@ -53,7 +53,7 @@ def insert_user(
 def added_details(user: User, box_recipient: str) -> dict[str, object]:
     """The signed facts of a new user (custody/userstate.py replays them)."""
     return {"user_id": user.id, "name": user.name, "display_name": user.display_name, "role": str(user.role),
-            "signing_key": b64(user.signing_public_key), "box_recipient": box_recipient}
+            "signing_key": userstate.b64(user.signing_public_key), "box_recipient": box_recipient}
 
 
 def add_user(session: Session, name: str, role: Role, passphrase: str, display_name: str = "") -> User:
@@ -117,7 +117,7 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
     private, public = signing.generate()
     box_secret, box_recipient = age_keys.generate_identity()
     now = _now()
-    old_key, new_key = b64(old_public), b64(public)
+    old_key, new_key = userstate.b64(old_public), userstate.b64(public)
     with db.transaction(conn):
         conn.execute("UPDATE user_keys SET retired_at = ? WHERE public_key = ?", (now, old_public))
         conn.execute(
@@ -135,7 +135,7 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
                 CustodyAction.KEY_ROTATED,
                 purpose="access recovered with the vault recovery key",
                 details={"user_id": user_id, "old_key": old_key, "new_key": new_key,
-                         "recovery_signature": b64(countersign), "box_recipient": box_recipient},
+                         "recovery_signature": userstate.b64(countersign), "box_recipient": box_recipient},
             )
         )
         vault.keyslots.rewrite_slot(user_name, user_id, new_passphrase, vault.master_key, private, box_secret)
@@ -183,7 +183,3 @@ def _change(session: Session, user: User, changes: dict[str, object]) -> User:
         else:
             agency.revoke_agency_key(session, user.id)
     return get_user(session, user.name)
-
-
-def b64(data: bytes) -> str:
-    return userstate.b64(data)

@@ -64,7 +64,7 @@ def init_vault(
             session = Session(vault, user, private, box_secret)
             # The genesis of the signed user state: the vault, its recovery authority, its first user.
             session.record(EventDraft(CustodyAction.VAULT_CREATED, details={
-                "vault_id": vault.header.vault_id, "recovery_authority": user_service.b64(recovery_public)}))
+                "vault_id": vault.header.vault_id, "recovery_authority": userstate.b64(recovery_public)}))
             session.record(EventDraft(CustodyAction.USER_ADDED,
                                       details=user_service.added_details(user, box_recipient)))
             if agency.name:
