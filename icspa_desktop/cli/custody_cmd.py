@@ -12,6 +12,7 @@ from icspa_desktop.cli.context import CliContext
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import Conflict, UsageError, VerificationFailed
 from icspa_desktop.services import custody, custody_verify
+from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault.atomic import atomic_write
 
 
@@ -153,7 +154,18 @@ def _checkpoint(ctx: CliContext) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists():
         raise Conflict(f"{out} already exists; choose another file name.")
-    stored = custody.make_checkpoint(ctx.session(), args.reason, witness_dir=args.witness_dir,
+    session = ctx.session()
+    if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
+        if out is not None:
+            raise UsageError("Your role signs checkpoints with your own key, not the agency key: there is no CMS "
+                             "signature to write with --out.")
+        event = custody.user_checkpoint(session, args.reason)
+        size = event.body["details"]["tree_size"]
+        ctx.emit(custody.event_to_json(event), lambda: [
+            f"Checkpoint of {size} events signed with your own key (event #{event.index}); your role may not use "
+            "the agency key, so no agency checkpoint was made."])
+        return 0
+    stored = custody.make_checkpoint(session, args.reason, witness_dir=args.witness_dir,
                                      replace_witness=args.replace_witness)
     if out is not None:
         atomic_write(out, stored.signed_bytes())

@@ -256,6 +256,21 @@ def make_checkpoint(
     return StoredCheckpoint(checkpoint_id, checkpoint, body, signature, reason, now.isoformat(), session.user.id)
 
 
+def user_checkpoint(session: Session, reason: str = "on demand") -> StoredEvent:
+    """For roles that may not use the agency key: the tree head, signed with the user's own key as a
+    recorded ``checkpoint_signed`` event (verification checks it against the tree), and the user's witness
+    written at once rather than at the next lock."""
+    session.require(Permission.READ)
+    with session.transaction() as conn:
+        tree = stored_tree(conn)
+        event = session.record(EventDraft(
+            CustodyAction.CHECKPOINT_SIGNED, purpose=reason, result="signed with the user's own key",
+            details={"tree_size": tree.size, "root_hash": base64.b64encode(tree.root()).decode("ascii"),
+                     "signed_by": "user"}))
+    session.write_own_witness()
+    return event
+
+
 def _cert_fingerprint(signer: cp.CheckpointSigner) -> str:
     return signer.certificate.fingerprint(hashes.SHA256()).hex()
 

@@ -95,8 +95,8 @@ class Session:
         return self.vault.is_open
 
     def lock(self) -> None:
-        if self._signing_key is not None and self.vault.is_open and not self._witness_stale:
-            self._write_own_witness()
+        if self._signing_key is not None and self.vault.is_open:
+            self.write_own_witness()
         if self._signing_key is not None:
             for i in range(len(self._signing_key)):
                 self._signing_key[i] = 0
@@ -180,9 +180,11 @@ class Session:
         )
 
 
-    def _write_own_witness(self) -> None:
-        """The newest event this user saw, into their OS account (custody/user_witness.py)."""
-        assert self._signing_key is not None
+    def write_own_witness(self) -> None:
+        """The newest event this user saw, into their OS account (custody/user_witness.py). Never over a
+        witness the log no longer fits: that one is evidence until an administrator sets it aside."""
+        if self._witness_stale or self._signing_key is None:
+            return
         try:
             head = user_witness.current(self.conn, self.user.id)
             if head is not None:

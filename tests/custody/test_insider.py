@@ -366,3 +366,21 @@ def test_second_witness_recorded_but_unplugged_is_a_note(scene: Scene, tmp_path:
     copy.write_bytes(copy.read_bytes().replace(b"Timestamp", b"Timestamp-x", 1))
     code, kinds, _ = _verify(scene.env)
     assert code == 1 and "witness_invalid" in kinds
+
+
+def test_investigator_checkpoint_is_signed_with_their_own_key(scene: Scene) -> None:
+    inv_env = scene.env | {"ICSPA_USER": NAMES[INV], "ICSPA_PASSPHRASE": PASSPHRASES[INV]}
+    done = run_cli("--json", "custody", "checkpoint", "--reason", "end of shift", env=inv_env)
+    assert done.returncode == 0, done.stderr
+    event = json.loads(done.stdout)
+    assert event["action"] == "checkpoint_signed" and event["details"]["signed_by"] == "user"
+    assert event["actor"]["name"] == NAMES[INV]
+    assert _verify(scene.env)[0] == 0
+    # The tree head it states is checked against the log like every checkpoint.
+    with insider(scene.vault) as (conn, _):
+        target = next(r["idx"] for r in _rows(conn) if r["body"]["action"] == "case_created")
+        conn.execute("DELETE FROM custody_event_items WHERE event_idx = ?", (target,))
+        conn.execute("DELETE FROM custody_events WHERE idx = ?", (target,))
+    code, kinds, damages = _verify(scene.env)
+    assert code == 1 and "history_rewritten" in kinds
+    assert any("recorded a checkpoint" in d["message"] and d["event_index"] == event["index"] for d in damages)
