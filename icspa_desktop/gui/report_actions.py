@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
+from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import IcspaError, NotFound
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog, show_item_timeline
@@ -193,6 +194,16 @@ class CustodyActions(QObject):
         if session is None:
             return None
         case = self._window.browser.current_case()
+        if self.signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
+            def signed_own(event: StoredEvent) -> None:
+                self.log_changed.emit()
+                self._done("Checkpoint signed", f"The custody log's first {event.body['details']['tree_size']} "
+                           f"events, signed with your own key (event #{event.index}); your role may not use the "
+                           "agency key.")
+
+            return run_in_background(self._window, lambda: custody.user_checkpoint(
+                session, "on demand (desktop)", case_id=case.id if case is not None else None),
+                                     signed_own)
 
         def done(stored: custody.StoredCheckpoint) -> None:
             self.log_changed.emit()

@@ -256,7 +256,7 @@ def make_checkpoint(
     return StoredCheckpoint(checkpoint_id, checkpoint, body, signature, reason, now.isoformat(), session.user.id)
 
 
-def user_checkpoint(session: Session, reason: str = "on demand") -> StoredEvent:
+def user_checkpoint(session: Session, reason: str = "on demand", *, case_id: CaseId | None = None) -> StoredEvent:
     """For roles that may not use the agency key: the tree head, signed with the user's own key as a
     recorded ``checkpoint_signed`` event (verification checks it against the tree), and the user's witness
     written at once rather than at the next lock."""
@@ -264,7 +264,7 @@ def user_checkpoint(session: Session, reason: str = "on demand") -> StoredEvent:
     with session.transaction() as conn:
         tree = stored_tree(conn)
         event = session.record(EventDraft(
-            CustodyAction.CHECKPOINT_SIGNED, purpose=reason, result="signed with the user's own key",
+            CustodyAction.CHECKPOINT_SIGNED, case_id=case_id, purpose=reason, result="signed with the user's own key",
             details={"tree_size": tree.size, "root_hash": base64.b64encode(tree.root()).decode("ascii"),
                      "signed_by": "user"}))
     session.write_own_witness()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QInpu
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.crypto.signing import key_fingerprint
-from icspa_desktop.domain.enums import Tlp
+from icspa_desktop.domain.enums import Role, Tlp
 from icspa_desktop.domain.evidence import ItemFields
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.app import DesktopApp
@@ -146,6 +146,21 @@ def test_make_checkpoint_appears_in_the_timeline(qtbot: QtBot, custody_app: Desk
     box = custody_app.window.findChild(QMessageBox, "reportDoneDialog")
     assert box is not None
     assert "Checkpoint" in box.text()
+
+
+def test_investigator_checkpoint_is_signed_with_their_own_key(qtbot: QtBot, desktop: DesktopApp,
+                                                              tmp_path: Path) -> None:
+    desktop.window.custody.witness_dir = tmp_path / "witness"
+    unlock_as(qtbot, desktop, Role.INVESTIGATOR)
+    select(desktop, "2026/001")
+    _session, actions = parts(desktop)
+    tab = custody_tab(desktop)
+    actions.checkpoint_action.trigger()
+    qtbot.waitUntil(lambda: bool(visible(desktop, QMessageBox, "reportDoneDialog")), timeout=20_000)
+    (box,) = visible(desktop, QMessageBox, "reportDoneDialog")
+    assert "your own key" in box.text()
+    qtbot.waitUntil(lambda: "checkpoint_signed" in shown_actions(tab), timeout=20_000)
+    assert not [w for w in desktop.window.findChildren(QMessageBox, "errorDialog") if w.isVisible()]
 
 
 def visible(app: DesktopApp, kind: type[QMessageBox] | type[QFileDialog], name: str) -> list[QMessageBox | QFileDialog]:
