@@ -353,6 +353,8 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     Only for roles that may sign with the agency key; for the others nothing is due (None)."""
     if signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         return None
+    if session.log_in_doubt:
+        return None  # a daily checkpoint over a cut or rolled-back log would give it the agency's signature
     latest = latest_checkpoint(session)
     size = events.count(session.conn)
     if latest is not None:

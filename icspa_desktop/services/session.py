@@ -180,6 +180,12 @@ class Session:
         )
 
 
+    @property
+    def log_in_doubt(self) -> bool:
+        """The unlock found a witness the log no longer fits (a cut tail, a rollback): nothing automatic
+        should sign over this log until someone has looked (``custody verify``)."""
+        return self._witness_stale or bool(self.vault.cleanup_held)
+
     def write_own_witness(self) -> None:
         """The newest event this user saw, into their OS account (custody/user_witness.py). Never over a
         witness the log no longer fits: that one is evidence until an administrator sets it aside."""

@@ -40,6 +40,9 @@ def test_cut_tail_is_reported_in_a_dialog_at_unlock(qtbot: QtBot, qapp: QApplica
         box = app.window.findChild(QMessageBox, "unlockWarnings")
         assert box is not None and box.isVisible()
         assert "no longer contains event" in box.text()
+        # No daily checkpoint signs over a log in doubt.
+        assert app.session is not None
+        assert app.session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0] == 0
         box.accept()
     finally:
         next(running, None)  # quit, and wait for background work
