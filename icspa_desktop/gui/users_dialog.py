@@ -170,8 +170,13 @@ class UsersDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         side.addWidget(close)
+        self.result_hint = hint_label()
+        self.result_hint.setObjectName("usersResult")
+        self.result_hint.setWordWrap(True)
+        self.result_hint.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
+        layout.addWidget(self.result_hint)
         layout.addLayout(side)
         self.finished.connect(lambda _result: self.clear())
         self.reload()
@@ -233,6 +238,9 @@ class UsersDialog(QDialog):
             self.reload(select=user.name)  # a disable may have succeeded before its key rotation could not
             return
         self.reload(select=user.name)
+        show_message(self.result_hint, f"{user.name} is enabled again." if rotated is None else (
+            f"{user.name} is disabled. The vault master key was replaced ({rotated.blobs_rewrapped} evidence keys "
+            "rewrapped), so a copy of their old key slot opens nothing current."))
         if rotated is not None and rotated.new_recovery_key:
             show_notice(self, "New recovery key", [
                 f"{user.name} is disabled and the vault master key was replaced, so the old recovery key no longer "

@@ -78,6 +78,7 @@ def test_disable_and_enable_a_user(qtbot: QtBot, desktop: DesktopApp) -> None:
     dialog.toggle_button.click()
     assert not users.get_user(session, NAMES[Role.INVESTIGATOR]).active
     assert dialog.toggle_button.text() == "&Enable"
+    assert dialog.result_hint.isVisible() and "master key was replaced" in dialog.result_hint.text()
     dialog.toggle_button.click()
     assert users.get_user(session, NAMES[Role.INVESTIGATOR]).active
     # Disabling yourself is refused by the service and shown; nothing changes.
