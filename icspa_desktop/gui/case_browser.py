@@ -47,8 +47,8 @@ class CaseBrowser(QSplitter):
         self._factories: list[tuple[str, CaseTabFactory]] = []
         self._current: Case | None = None
 
-        self.model = CaseTableModel()
-        self.proxy = CaseFilterModel(self.model)
+        self.model = CaseTableModel(self)  # owned by this widget: see gui/models.py
+        self.proxy = CaseFilterModel(self.model, self)
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("caseFilter")
         self.filter_edit.setPlaceholderText("Filter cases (Ctrl+F)")

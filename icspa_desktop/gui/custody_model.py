@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
@@ -68,8 +68,8 @@ def items_text(body: Mapping[str, Any], exhibits: Mapping[str, str]) -> str:
 class EventTableModel(QAbstractTableModel):
     """One row per custody event, in log order; ``exhibits`` maps item ids to exhibit numbers."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)  # owned by its view's widget (see gui/models.py)
         self._events: list[StoredEvent] = []
         self._exhibits: dict[str, str] = {}
 
@@ -142,8 +142,8 @@ class EventTableModel(QAbstractTableModel):
 class EventFilterModel(QSortFilterProxyModel):
     """Case-insensitive filter over every column; numeric sort of the event index."""
 
-    def __init__(self, source: EventTableModel) -> None:
-        super().__init__()
+    def __init__(self, source: EventTableModel, parent: QObject) -> None:
+        super().__init__(parent)
         self.setSourceModel(source)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterKeyColumn(-1)

@@ -47,8 +47,8 @@ class TimelineView(QSplitter):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self.setObjectName("custodyTimeline")
-        self.model = EventTableModel()
-        self.proxy = EventFilterModel(self.model)
+        self.model = EventTableModel(self)  # owned by this view: see gui/models.py
+        self.proxy = EventFilterModel(self.model, self)
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("custodyFilter")

@@ -7,6 +7,7 @@ from enum import IntEnum
 
 from PySide6.QtCore import (
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -81,8 +82,8 @@ def acquired_local(item: Item) -> str:
 class ItemTableModel(RecordTableModel[Item]):
     """A case's items."""
 
-    def __init__(self) -> None:
-        super().__init__([_HEADERS[c] for c in ItemColumn], lambda item: item.id)
+    def __init__(self, parent: QObject) -> None:
+        super().__init__([_HEADERS[c] for c in ItemColumn], lambda item: item.id, parent)
         self._bold = QFont()
         self._bold.setBold(True)
         self._mono = QFont("monospace")
@@ -151,8 +152,8 @@ class ItemTableModel(RecordTableModel[Item]):
 class ItemFilterModel(QSortFilterProxyModel):
     """Filters on every visible column plus the full hashes, description and tags; sorts by SORT_ROLE."""
 
-    def __init__(self, source: ItemTableModel) -> None:
-        super().__init__()
+    def __init__(self, source: ItemTableModel, parent: QObject) -> None:
+        super().__init__(parent)
         self._items = source
         self.setSourceModel(source)
         self.setSortRole(SORT_ROLE)

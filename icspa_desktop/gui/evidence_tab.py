@@ -84,8 +84,8 @@ class EvidenceTab(QWidget):
         self.setObjectName("evidenceTab")
         self._session: Session | None = session
         self.case: Case | None = case
-        self.model = ItemTableModel()
-        self.proxy = ItemFilterModel(self.model)
+        self.model = ItemTableModel(self)  # owned by this tab: see gui/models.py
+        self.proxy = ItemFilterModel(self.model, self)
 
         bar = QHBoxLayout()
         bar.setSpacing(4)

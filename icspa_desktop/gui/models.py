@@ -1,4 +1,12 @@
-"""Qt item models over service results (plain lists of domain records)."""
+"""Qt item models over service results (plain lists of domain records).
+
+Every model takes the widget that shows it as its Qt parent, so C++ owns it and deletes it with that
+widget, on the GUI thread. A model owned only by its Python wrapper would be destroyed whenever Python's
+cyclic garbage collector frees the wrapper, and that collection runs in whichever thread happens to
+allocate, often a worker of ``gui/ops.py``: a source model destroyed there posts its ``destroyed()`` call
+to the proxy's GUI thread while the same collection destroys the proxy, a use-after-free in the GUI
+thread's event loop (the GUI suite's occasional segfault).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Generic, TypeVar
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -52,8 +61,8 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
     """A table of frozen records with stable ids: replace all, upsert one, find a row. ``clear()`` drops
     every record (used when the vault locks). Subclasses give the headers, the id and ``data``."""
 
-    def __init__(self, headers: Sequence[str], record_id: Callable[[R], str]) -> None:
-        super().__init__()
+    def __init__(self, headers: Sequence[str], record_id: Callable[[R], str], parent: QObject) -> None:
+        super().__init__(parent)
         self._headers = list(headers)
         self._record_id = record_id
         self._records: list[R] = []
@@ -102,8 +111,8 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
 class CaseTableModel(RecordTableModel[Case]):
     """The case list."""
 
-    def __init__(self) -> None:
-        super().__init__([_HEADERS[c] for c in CaseColumn], lambda case: case.id)
+    def __init__(self, parent: QObject) -> None:
+        super().__init__([_HEADERS[c] for c in CaseColumn], lambda case: case.id, parent)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -155,8 +164,8 @@ class CaseTableModel(RecordTableModel[Case]):
 class CaseFilterModel(QSortFilterProxyModel):
     """Sorting on stable keys and a case-insensitive filter over every column."""
 
-    def __init__(self, source: CaseTableModel) -> None:
-        super().__init__()
+    def __init__(self, source: CaseTableModel, parent: QObject) -> None:
+        super().__init__(parent)
         self.setSourceModel(source)
         self.setSortRole(SORT_ROLE)
         self.setFilterKeyColumn(-1)

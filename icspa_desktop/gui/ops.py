@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import shiboken6
@@ -103,7 +104,12 @@ class BackgroundOp(QObject):
                 outcome: tuple[bool, object] = (True, work())
             except BaseException as exc:  # every failure must reach the GUI, never die in the pool
                 outcome = (False, exc)
-            post.emit(lambda: deliver(outcome))
+            post.emit(partial(deliver, outcome))
+            # A failure's traceback holds this frame: were the frame still to hold the outcome, exception,
+            # traceback and the work's frames (sessions, readers, widgets) would form a cycle that only
+            # Python's collector frees, at a random moment and in a random thread. Freed by reference
+            # count instead, on the GUI thread, once the outcome has been delivered.
+            del outcome
 
         self.running = True
         QThreadPool.globalInstance().start(run)

@@ -17,19 +17,35 @@ def settings_path() -> Path:
 
 
 class AppSettings:
-    """Typed access to the few preferences; holds no secrets and no case data."""
+    """Typed access to the few preferences; holds no secrets and no case data.
+
+    Each access opens a short-lived ``QSettings`` (Qt caches the parsed file) rather than keeping one: a
+    ``QSettings`` is a QObject with events posted to it, and one owned by a long-lived Python object could
+    end up destroyed by Python's cyclic garbage collector in a worker thread (see gui/models.py).
+    """
 
     def __init__(self, path: Path | None = None) -> None:
-        self._qsettings = QSettings(str(path or settings_path()), QSettings.Format.IniFormat)
+        self._path = str(path or settings_path())
+
+    def _open(self) -> QSettings:
+        return QSettings(self._path, QSettings.Format.IniFormat)
+
+    def _value(self, key: str, default: object) -> object:
+        return self._open().value(key, default)
+
+    def _set(self, key: str, value: object) -> None:
+        qsettings = self._open()
+        qsettings.setValue(key, value)
+        qsettings.sync()
 
     @property
     def file(self) -> Path:
-        return Path(self._qsettings.fileName())
+        return Path(self._open().fileName())
 
     @property
     def auto_lock_minutes(self) -> float:
         """Idle minutes before the vault locks itself; 0 turns auto-lock off."""
-        raw = self._qsettings.value("lock/auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
+        raw = self._value("lock/auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
         try:
             minutes = float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -38,24 +54,21 @@ class AppSettings:
 
     @auto_lock_minutes.setter
     def auto_lock_minutes(self, minutes: float) -> None:
-        self._qsettings.setValue("lock/auto_lock_minutes", float(minutes))
-        self._qsettings.sync()
+        self._set("lock/auto_lock_minutes", float(minutes))
 
     @property
     def last_user(self) -> str:
-        return str(self._qsettings.value("unlock/last_user", "") or "")
+        return str(self._value("unlock/last_user", "") or "")
 
     @last_user.setter
     def last_user(self, name: str) -> None:
-        self._qsettings.setValue("unlock/last_user", name)
-        self._qsettings.sync()
+        self._set("unlock/last_user", name)
 
     @property
     def vault_path(self) -> str:
         """Where the wizard last created a vault outside the default location ("" if never)."""
-        return str(self._qsettings.value("vault/path", "") or "")
+        return str(self._value("vault/path", "") or "")
 
     @vault_path.setter
     def vault_path(self, path: str) -> None:
-        self._qsettings.setValue("vault/path", path)
-        self._qsettings.sync()
+        self._set("vault/path", path)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -26,11 +26,14 @@ def settings(tmp_path: Path) -> AppSettings:
 
 def make_app(qtbot: QtBot, qapp: QApplication, path: Path, settings: AppSettings) -> Iterator[DesktopApp]:
     app = DesktopApp(qapp, path, settings)
-    qtbot.addWidget(app.window)
+    qtbot.addWidget(app.window)  # pytest-qt closes and deletes the window
     app.start()
     yield app
     app.quit()
     QThreadPool.globalInstance().waitForDone(10_000)
+    # The controller has no Qt parent: delete it here, on the GUI thread. Left to Python, a test's
+    # traceback could keep it until a collection in some later test's worker thread (test_object_lifetime).
+    shiboken6.delete(app)
 
 
 @pytest.fixture
@@ -52,15 +55,3 @@ def unlock_as(qtbot: QtBot, app: DesktopApp, role: Role = Role.ADMINISTRATOR) ->
     with qtbot.waitSignal(app.unlocked, timeout=20_000):
         dialog.unlock_button.click()
     assert app.session is not None
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_between_tests() -> Iterator[None]:
-    """Collect one test's garbage before the next starts its background threads.
-
-    The GUI suite crashed now and then (about 1 run in 6, always while a later test's worker thread used
-    SQLCipher and the main thread ran Python's garbage collector over earlier tests' leftovers). Collecting
-    here, with no worker running, removes that overlap; the root cause is not yet found (see the issue note).
-    """
-    yield
-    gc.collect()
