@@ -179,7 +179,6 @@ class Session:
             f"Permission denied: the {self.user.role} role may not {permission.value}. The attempt was recorded."
         )
 
-
     @property
     def log_in_doubt(self) -> bool:
         """The unlock found a witness the log no longer fits (a cut tail, a rollback): nothing automatic
