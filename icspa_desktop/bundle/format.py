@@ -1,0 +1,335 @@
+"""Writing a sharing bundle (DESIGN §5): age v1 ( pax tar ( BagIt 1.0 bag + detached CMS over its tagmanifest ) ).
+
+The tar stream is produced on demand by a pull reader that pyrage's ``encrypt_io`` reads from, so the
+whole bundle is made in one pass, in one thread, with one payload chunk in memory at a time: tar headers
+come from ``tarfile.TarInfo.tobuf``, payload bytes straight from ``PayloadFile.chunks()`` (hashed on the
+way), and the ciphertext goes to a temporary file on the target that gets its final name only once it
+is complete, synced and has passed its size and hash checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tarfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyrage
+
+from icspa_desktop.bundle import media
+from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, RefusedInput, VerificationFailed
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.vault.atomic import atomic_write, fsync_dir
+
+BUNDLE_FORMAT_VERSION = "1"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # payload file names under data/ (ids, never human names)
+MAX_NAME_BYTES = 200  # below every file system's 255-byte component limit, room for ".partial-…"
+
+BAGIT_TXT = "bagit.txt"
+BAG_INFO_TXT = "bag-info.txt"
+MANIFEST = "manifest-sha256.txt"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+BAGIT_TXT_BYTES = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+_RESERVED_TAG = re.compile(r"^(bagit\.txt|bag-info\.txt|fetch\.txt|(tag)?manifest-[A-Za-z0-9]+\.txt|data)$", re.I)
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadFile:
+    name: str  # file name under data/, SAFE_NAME only (checked)
+    size: int  # exact plaintext size
+    sha256: str  # lower-case hex, known beforehand (the vault recorded it at ingest)
+    chunks: Callable[[], Iterator[bytes | memoryview]]  # streams the plaintext once
+
+
+@dataclass(frozen=True, slots=True)
+class BagSpec:
+    bundle_id: str  # also the bag directory name and External-Identifier
+    info: list[tuple[str, str]]  # bag-info.txt fields in order; Payload-Oxum, Bagging-Date added if absent
+    tag_files: dict[str, bytes]  # relative to the bag root, e.g. "metadata/custody.json"
+    payload: list[PayloadFile]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenBundle:
+    path: Path  # the final file
+    size: int
+    sha256: str  # of the age file bytes as written and read back
+    seal_path: Path  # NAME.icspa.sha256
+    seal_signature_path: Path  # NAME.icspa.sha256.p7s
+
+
+def _check_name(name: str, what: str) -> None:
+    """One path component: SAFE_NAME, not hidden, not '.'/'..', short enough for any medium."""
+    if not SAFE_NAME.match(name) or name.startswith(".") or len(name.encode()) > MAX_NAME_BYTES:
+        raise RefusedInput(f"{what} {name!r} is not allowed: use [A-Za-z0-9._-] only, not starting with '.'.")
+
+
+def _check_spec(spec: BagSpec) -> None:
+    _check_name(spec.bundle_id, "The bundle id")
+    seen: set[str] = set()
+    for item in spec.payload:
+        _check_name(item.name, "The payload file name")
+        # FAT/exFAT fold case: two names differing in case would overwrite each other on the partner's side.
+        if item.name.casefold() in seen:
+            raise RefusedInput(f"The payload file name {item.name!r} occurs twice (ignoring case).")
+        seen.add(item.name.casefold())
+        if item.size < 0 or not _SHA256_HEX.match(item.sha256):
+            raise RefusedInput(f"The payload file {item.name!r} has no valid size and lower-case SHA-256.")
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for path in spec.tag_files:
+        parts = path.split("/")
+        for part in parts:
+            _check_name(part, "The tag file path part")
+        if _RESERVED_TAG.match(parts[0]):
+            raise RefusedInput(f"The tag file {path!r} would replace a file BagIt reserves.")
+        key = path.casefold()
+        if key in files:
+            raise RefusedInput(f"The tag file {path!r} occurs twice (ignoring case).")
+        files.add(key)
+        dirs.update("/".join(parts[:i]).casefold() for i in range(1, len(parts)))
+    if files & dirs:
+        raise RefusedInput(f"A tag file has the name of a folder: {sorted(files & dirs)[0]!r}.")
+
+
+def _bag_info(spec: BagSpec) -> bytes:
+    fields = list(spec.info)
+    labels = {label.casefold(): value for label, value in fields}
+    oxum = f"{sum(item.size for item in spec.payload)}.{len(spec.payload)}"
+    if labels.get("payload-oxum", oxum) != oxum:
+        raise RefusedInput(f"bag-info.txt declares Payload-Oxum {labels['payload-oxum']!r}; the payload is {oxum}.")
+    if labels.get("external-identifier", spec.bundle_id) != spec.bundle_id:
+        raise RefusedInput("bag-info.txt declares an External-Identifier other than the bundle id.")
+    if "bagging-date" not in labels:
+        fields.append(("Bagging-Date", datetime.now(UTC).date().isoformat()))
+    if "external-identifier" not in labels:
+        fields.append(("External-Identifier", spec.bundle_id))
+    if "payload-oxum" not in labels:
+        fields.append(("Payload-Oxum", oxum))
+    lines = []
+    for label, value in fields:
+        # A line break would start a new field (or a continuation) in the signed file: refuse, never fold.
+        if not _LABEL.match(label) or any(c in value for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+            raise RefusedInput(f"The bag-info.txt field {label!r} has an unusable label or a line break in its value.")
+        lines.append(f"{label}: {value}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _manifest(entries: Sequence[tuple[str, str]]) -> bytes:
+    """sha256sum format: ``<hex>  <path>``; our paths never need BagIt's percent-encoding."""
+    return "".join(f"{digest}  {path}\n" for digest, path in entries).encode("ascii")
+
+
+def tag_file_bytes(spec: BagSpec) -> dict[str, bytes]:
+    """Every file of the bag but data/: bagit.txt, bag-info.txt, both manifests, then spec.tag_files."""
+    _check_spec(spec)
+    tags = {
+        BAGIT_TXT: BAGIT_TXT_BYTES,
+        BAG_INFO_TXT: _bag_info(spec),
+        MANIFEST: _manifest([(item.sha256, f"data/{item.name}") for item in spec.payload]),
+    }
+    covered = {**tags, **spec.tag_files}
+    tagmanifest = _manifest([(hashlib.sha256(data).hexdigest(), path) for path, data in covered.items()])
+    return {**tags, TAGMANIFEST: tagmanifest, **spec.tag_files}
+
+
+def _tar_header(name: str, size: int, mtime: int, directory: bool = False) -> bytes:
+    info = tarfile.TarInfo(name + "/" if directory else name)
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = DIR_MODE if directory else FILE_MODE
+    info.size = 0 if directory else size
+    info.mtime = mtime  # an int: a float would add a pax record for sub-second time
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
+
+
+class _TarPieces:
+    """The plain tar stream as a sequence of byte pieces; checks every payload's size and hash on the way."""
+
+    def __init__(self, spec: BagSpec, tags: dict[str, bytes], signature: bytes,
+                 progress: ProgressCallback, cancel: CancelToken) -> None:
+        self._spec = spec
+        self._tags = tags
+        self._signature = signature
+        self._progress = progress
+        self._cancel = cancel
+        self.total = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + len(signature)
+        self.done = 0
+        self.length = 0  # bytes of tar stream produced so far
+
+    def _file(self, name: str, data: bytes, mtime: int) -> Iterator[bytes]:
+        yield _tar_header(name, len(data), mtime)
+        yield data
+        yield _padding(len(data))
+        self.done += len(data)
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        for piece in self._pieces():
+            self.length += len(piece)
+            yield piece
+        end = bytes(2 * tarfile.BLOCKSIZE)  # end-of-archive, then pad to whole records as tar(1) does
+        yield end + bytes(-(self.length + len(end)) % tarfile.RECORDSIZE)
+
+    def _pieces(self) -> Iterator[bytes | memoryview]:
+        root = self._spec.bundle_id
+        mtime = int(time.time())
+        yield _tar_header(root, 0, mtime, directory=True)
+        made = {root}
+        # Tag files and the signature first: a reader can check the signed manifests before any payload.
+        for path, data in self._tags.items():
+            parts = f"{root}/{path}".split("/")
+            for i in range(2, len(parts)):
+                folder = "/".join(parts[:i])
+                if folder not in made:
+                    made.add(folder)
+                    yield _tar_header(folder, 0, mtime, directory=True)
+            yield from self._file(f"{root}/{path}", data, mtime)
+        yield from self._file(f"{root}.p7s", self._signature, mtime)
+        yield _tar_header(f"{root}/data", 0, mtime, directory=True)
+        for item in self._spec.payload:
+            yield _tar_header(f"{root}/data/{item.name}", item.size, mtime)
+            yield from self._payload(item)
+            yield _padding(item.size)
+
+    def _payload(self, item: PayloadFile) -> Iterator[bytes | memoryview]:
+        digest = hashlib.sha256()
+        size = 0
+        for raw in item.chunks():
+            self._cancel.check()
+            chunk = memoryview(raw).cast("B")
+            size += len(chunk)
+            if size > item.size:  # the tar header promised item.size bytes: stop before breaking the stream
+                raise VerificationFailed(f"The payload {item.name} is longer than its recorded {item.size} bytes; "
+                                         "nothing was written.")
+            digest.update(chunk)
+            yield chunk
+            self.done += len(chunk)
+            self._progress(self.done, self.total, "Encrypting and writing the bundle")
+        if size != item.size:
+            raise VerificationFailed(f"The payload {item.name} has {size} bytes, not its recorded {item.size}; "
+                                     "nothing was written.")
+        if digest.hexdigest() != item.sha256:
+            raise VerificationFailed(f"The payload {item.name} does not match its recorded SHA-256 (changed or "
+                                     "damaged since ingest); nothing was written.")
+
+
+class _PullReader:
+    """The ``reader`` handed to pyrage: serves the tar pieces in slices; keeps the first error it raised.
+
+    pyrage asks for 8 KiB at a time and accepts only bytes/bytearray, so pieces are sliced and copied.
+    """
+
+    def __init__(self, pieces: Iterator[bytes | memoryview]) -> None:
+        self._pieces = pieces
+        self._current = memoryview(b"")
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while not self._current:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    return b""
+                self._current = memoryview(piece).cast("B")
+            take = len(self._current) if size < 0 else min(size, len(self._current))
+            out = bytes(self._current[:take])
+            self._current = self._current[take:]
+            return out
+        except BaseException as exc:
+            self.error = self.error or exc
+            raise
+
+
+def _age_recipients(recipients: Sequence[str]) -> list[object]:
+    if not recipients:
+        raise RefusedInput("A bundle needs at least one recipient.")
+    parsed: list[object] = []
+    for text in recipients:
+        try:
+            parsed.append(pyrage.x25519.Recipient.from_str(text.strip()))
+        except Exception:  # pyrage raises its own RecipientError and others
+            raise RefusedInput(f"{text[:20]!r}… is not an age X25519 recipient (age1…).") from None
+    return parsed
+
+
+def _check_target(out: Path, *others: Path) -> None:
+    if "\n" in out.name or "\\" in out.name or "\r" in out.name:
+        raise RefusedInput("The bundle file name may not contain a line break or a backslash (sha256sum -c).")
+    if not out.parent.is_dir():
+        raise NotFound(f"The target folder {out.parent} does not exist.")
+    for path in (out, *others):
+        if os.path.lexists(path):
+            raise Conflict(f"{path} already exists; it was left untouched.")
+
+
+def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipients: Sequence[str], out: Path,
+                 *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> WrittenBundle:
+    """Encrypt the bag to ``recipients`` into ``out`` (which must not exist), read it back, seal it.
+
+    On any failure or cancel, nothing is left under ``out``, its seal names or a temporary name.
+    """
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    age_recipients = _age_recipients(recipients)
+    tags = tag_file_bytes(spec)
+    signature = sign_detached(tags[TAGMANIFEST])
+    seal_path = out.with_name(out.name + ".sha256")
+    seal_signature_path = out.with_name(out.name + ".sha256.p7s")
+    _check_target(out, seal_path, seal_signature_path)
+
+    tmp = media.temp_name(out)
+    created: list[Path] = []
+    try:
+        fd = media.open_exclusive(tmp)
+        created.append(tmp)
+        try:
+            pieces = _TarPieces(spec, tags, signature, progress, cancel)
+            reader = _PullReader(iter(pieces))
+            writer = media.HashingFdWriter(fd)
+            try:
+                pyrage.encrypt_io(reader, writer, age_recipients)
+            except pyrage.EncryptError as exc:
+                # pyrage reports our own exceptions as EncryptError("TypeName: text"): raise the original.
+                raise (reader.error or writer.error or IcspaError(f"age encryption failed: {exc}")) from None
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        sha256, size = writer.hexdigest(), writer.size
+        seal = f"{sha256}  {out.name}\n".encode()
+        seal_signature = sign_detached(seal)
+        cancel.check()
+        media.place_without_replacing(tmp, out)
+        created.append(out)
+        if media.read_back_sha256(out, size, progress, cancel) != sha256:
+            raise VerificationFailed(f"{out.name} read back from the target differs from what was written; "
+                                     "the medium is unreliable. The bundle was removed.")
+        for path, data in ((seal_path, seal), (seal_signature_path, seal_signature)):
+            _check_target(path)
+            created.append(path)
+            atomic_write(path, data)
+    except BaseException as exc:
+        for path in created:
+            media.remove_quietly(path)
+        with contextlib.suppress(OSError):
+            fsync_dir(out.parent)
+        if isinstance(exc, OSError):
+            raise media.media_error(exc, out) from exc
+        raise
+    return WrittenBundle(path=out, size=size, sha256=sha256, seal_path=seal_path,
+                         seal_signature_path=seal_signature_path)
