@@ -206,7 +206,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Check ICSPA custody events against a signed checkpoint.")
     parser.add_argument("proofs", help="custody proofs JSON file (e.g. metadata/custody.json of a bundle)")
     parser.add_argument("--agency-cert", help="sender agency certificate (PEM) to check the checkpoint signature")
-    parser.add_argument("--origin", help="expected log origin line, e.g. icspa.example/<vault id>")
+    parser.add_argument("--origin", help="expected log origin line, e.g. icspa/NL/<agency fingerprint>/<vault id>")
     args = parser.parse_args(argv)
     try:
         with open(args.proofs, "rb") as f:

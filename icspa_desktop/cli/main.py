@@ -11,6 +11,7 @@ from types import ModuleType
 from icspa_desktop import __version__
 from icspa_desktop.cli import (
     agency_cmd,
+    bundle_cmd,
     case_cmd,
     crashlog,
     custody_cmd,
@@ -28,6 +29,7 @@ from icspa_desktop.vault.process import disable_core_dumps
 # Each module defines ``register(subparsers)``; its parsers set ``handler(ctx) -> int``.
 COMMAND_GROUPS: list[ModuleType] = [
     vault_cmd, user_cmd, case_cmd, evidence_cmd, search_cmd, custody_cmd, report_cmd, agency_cmd, partner_cmd,
+    bundle_cmd,
 ]
 
 

@@ -146,13 +146,24 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
                        signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
                        witness_dir: Path | None = None) -> ReportContext:
     """Write the PDF chain-of-custody report of a case or one item to ``out`` (never over an existing file)."""
+    if out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    data, ctx = custody_report_bytes(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
+                                     witness_dir=witness_dir)
+    atomic_write(out, data)
+    return ctx
+
+
+def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | None = None,
+                         signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
+                         witness_dir: Path | None = None,
+                         purpose: str = "custody report") -> tuple[bytes, ReportContext]:
+    """The PDF chain-of-custody report of a case or one item, in memory (a bundle carries it)."""
     from icspa_desktop.reports import custody_pdf
     from icspa_desktop.services.session import setting
 
-    if out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
     ctx = report_context(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
-                         witness_dir=witness_dir)
+                         witness_dir=witness_dir, purpose=purpose)
     case = ctx.case
     f = case.fields
     conn = session.conn
@@ -187,8 +198,7 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
     )
-    atomic_write(out, custody_pdf.render(report))
-    return ctx
+    return custody_pdf.render(report), ctx
 
 
 def case_uco_export(session: Session, case_ref: str, out: Path) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def _blob_key(session: Session, item: Item) -> tuple[str, bytes]:
     return item.blob_id, key
 
 
-def _content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> Iterator[memoryview]:
+def content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> Iterator[memoryview]:
+    """The item's plaintext, chunk by chunk, decrypted from the blob store (authenticated as it goes)."""
     blob_id, key = _blob_key(session, item)
     return BlobStore(session.vault.layout).open_reader(blob_id, key).chunks(cancel)
 
@@ -72,7 +73,7 @@ def _check_content(session: Session, item: Item, progress: ProgressCallback, can
     size = 0
     problem = ""
     try:
-        for chunk in _content_chunks(session, item, cancel):
+        for chunk in content_chunks(session, item, cancel):
             for hasher in hashers.values():
                 hasher.update(chunk)
             size += len(chunk)
@@ -393,7 +394,7 @@ def _write_partial(session: Session, item: Item, dir_fd: int, name: str, expecte
     hasher = hashlib.sha256()
     size = 0
     try:
-        for chunk in _content_chunks(session, item, cancel):
+        for chunk in content_chunks(session, item, cancel):
             hasher.update(chunk)
             _write_all(fd, chunk)
             size += len(chunk)

@@ -1,0 +1,74 @@
+"""``icspa bundle export|list``: signed, encrypted sharing bundles for partner agencies (DESIGN §5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.evidence_cmd import StderrProgress
+from icspa_desktop.services import bundles
+
+
+def register(groups: Any) -> None:
+    group = groups.add_parser("bundle", help="signed, encrypted sharing bundles for partner agencies")
+    sub = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    export = sub.add_parser("export", help="send a case's evidence to partner agencies as one bundle file")
+    export.add_argument("case", metavar="CASE", help="case number or id")
+    export.add_argument("--to", required=True, metavar="PARTNER[,PARTNER…]",
+                        help="partner agencies by id, exact name or fingerprint")
+    export.add_argument("--out", required=True, type=Path, metavar="PATH",
+                        help="the bundle file to write (.icspa is added); the seal is written beside it")
+    export.add_argument("--items", metavar="EXHIBIT|ID,…", help="only these items (default: every stored item)")
+    export.add_argument("--purpose", default="", help="why the evidence leaves (recorded in custody)")
+    export.add_argument("--authority", default="", help="legal authority, e.g. the MLA request reference")
+    export.add_argument("--h3-override", default="", metavar="REASON",
+                        help="send H3 items anyway, for this recorded reason")
+    export.add_argument("--dry-run", action="store_true", help="show exactly what would leave; write nothing")
+    export.set_defaults(handler=_export)
+
+    lst = sub.add_parser("list", help="the bundles this vault sent")
+    lst.set_defaults(handler=_list)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _export(ctx: CliContext) -> int:
+    args = ctx.args
+    session = ctx.session()
+    plan = bundles.plan_export(session, args.case, _split(args.to), _split(args.items) or None,
+                               purpose=args.purpose, authority=args.authority, h3_override=args.h3_override)
+    if args.dry_run:
+        ctx.emit(plan.to_json() | {"dry_run": True}, lambda: [*_plan_lines(plan), "Dry run: nothing was written."])
+        return 0
+    for warning in plan.warnings:
+        ctx.info(f"Warning: {warning}")
+    result = bundles.export(session, plan, args.out, progress=StderrProgress("Exporting"))
+    ctx.emit(result.to_json(), lambda: [
+        f"Bundle {result.bundle_id} written to {result.path} and read back: {result.items} items, "
+        f"{result.size:,} bytes.", f"  SHA-256 {result.sha256}",
+        f"  seal: {result.seal_path.name} and {result.seal_signature_path.name} (check without a key: see README)"])
+    return 0
+
+
+def _plan_lines(plan: bundles.ExportPlan) -> list[str]:
+    lines = [f"Case {plan.case.number}: {len(plan.items)} item(s), {plan.total_size:,} bytes, to "
+             + ", ".join(f"{p.name} ({p.country}, {p.fingerprint})" for p in plan.recipients)]
+    lines += [f"  {i.exhibit_number:<16} {i.size or 0:>14,}  {i.markings.handling_code} TLP:{i.markings.tlp}  "
+              f"{i.original_name}" for i in plan.items]
+    lines += [f"Warning: {w}" for w in plan.warnings]
+    return lines
+
+
+def _list(ctx: CliContext) -> int:
+    sent = bundles.list_sent(ctx.session())
+    ctx.emit([b.to_json() for b in sent], lambda: [
+        f"{b.id}  {b.created_at}  case {b.case_number}  {len(b.items)} item(s)  to "
+        f"{', '.join(r['name'] for r in b.recipients)}  {b.status}"
+        + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") for b in sent]
+        or ["No bundles sent yet."])
+    return 0

@@ -1,0 +1,279 @@
+"""Sharing bundles, export (DESIGN §5, issue 9): what leaves, checked first; then the signed, encrypted bundle.
+
+``plan_export`` decides exactly what would leave and why it may (or may not) — it writes nothing, so the
+CLI's ``--dry-run`` and the GUI's preview show the same plan that ``export`` then carries out. The bytes
+of the bundle are written by ``icspa_desktop.bundle`` (BagIt → CMS → pax tar → age, outer seal).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop.bundle import format as bundle_format
+from icspa_desktop.custody import events
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.agency import Partner
+from icspa_desktop.domain.enums import CustodyAction, HandlingCode
+from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageError
+from icspa_desktop.domain.evidence import Item
+from icspa_desktop.domain.ids import new_id
+from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.services import agency, cases, custody, custody_reports, evidence, fixity, partners
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session, setting
+
+BUNDLE_SUFFIX = ".icspa"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPlan:
+    """Exactly what an export would send, to whom, and what the user must know first."""
+
+    case: Case
+    items: list[Item]
+    recipients: list[Partner]
+    purpose: str
+    authority: str
+    h3_override: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_size(self) -> int:
+        return sum(item.size or 0 for item in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id, "case": self.case.number, "purpose": self.purpose, "authority": self.authority,
+            "items": [{"id": i.id, "exhibit_number": i.exhibit_number, "name": i.original_name, "size": i.size,
+                       "sha256": i.sha256, "handling": str(i.markings.handling_code), "tlp": str(i.markings.tlp)}
+                      for i in self.items],
+            "recipients": [{"id": p.id, "name": p.name, "country": p.country, "fingerprint": p.fingerprint}
+                           for p in self.recipients],
+            "total_size": self.total_size, "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    bundle_id: str
+    path: Path
+    size: int
+    sha256: str
+    seal_path: Path
+    seal_signature_path: Path
+    items: int
+    checkpoint_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.bundle_id, "path": str(self.path), "size": self.size, "sha256": self.sha256,
+                "seal": str(self.seal_path), "seal_signature": str(self.seal_signature_path), "items": self.items,
+                "checkpoint_id": self.checkpoint_id}
+
+
+def _pick_items(session: Session, case: Case, refs: Sequence[str] | None) -> list[Item]:
+    all_items = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
+    if not refs:
+        if not all_items:
+            raise UsageError(f"Case {case.number} has no stored evidence to send.")
+        return all_items
+    by_ref = {i.id: i for i in all_items} | {i.exhibit_number: i for i in all_items}
+    chosen: list[Item] = []
+    for ref in refs:
+        item = by_ref.get(ref.strip())
+        if item is None:
+            raise NotFound(f"No stored item {ref!r} in case {case.number} (give an exhibit number or item id).")
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
+def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], item_refs: Sequence[str] | None = None,
+                *, purpose: str = "", authority: str = "", h3_override: str = "") -> ExportPlan:
+    """Check everything an export needs and say exactly what would leave; writes nothing."""
+    session.require(Permission.EXPORT_BUNDLE, attempted=f"export a bundle of case {case_ref}")
+    session.require(Permission.SIGN_AS_AGENCY, attempted=f"sign a bundle of case {case_ref}")
+    case = cases.get_case(session, case_ref)
+    if not partner_refs:
+        raise UsageError("Name at least one partner agency (--to).")
+    recipients: list[Partner] = []
+    for ref in partner_refs:
+        partner = partners.get_partner_for_sending(session, ref.strip())
+        if partner.id not in {p.id for p in recipients}:
+            recipients.append(partner)
+    items = _pick_items(session, case, item_refs)
+    warnings: list[str] = []
+    h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
+    if h3 and not h3_override.strip():
+        raise UsageError(f"Items {', '.join(h3)} are marked H3 (other restrictions: see their handling text); "
+                         "sending them needs an explicit override with a reason (--h3-override REASON).")
+    if h3:
+        warnings.append(f"H3 items sent under the override {h3_override.strip()!r}: {', '.join(h3)}.")
+    h2 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H2]
+    if h2:
+        warnings.append(f"H2 items (no dissemination without the provider's permission): {', '.join(h2)}; the "
+                        "recipients must not pass them on.")
+    for partner in recipients:
+        days = (partner.expires - datetime.now(UTC)).days
+        if days < 30:
+            warnings.append(f"The key of {partner.name} expires in {days} day(s); ask them for a new card.")
+    if not purpose.strip():
+        warnings.append("No purpose given (--purpose): the custody events will not say why the evidence left.")
+    return ExportPlan(case, items, recipients, purpose.strip(), authority.strip(), h3_override.strip(), warnings)
+
+
+def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressCallback = no_progress,
+           cancel: CancelToken | None = None) -> ExportResult:
+    """Write the bundle of ``plan`` to ``out`` (``NAME.icspa``), with its outer seal beside it.
+
+    The items' ``bundled`` events are recorded first, so the checkpoint the bundle carries covers them;
+    a failure after that is recorded too (nothing is left under the final name)."""
+    out = out if out.name.endswith(BUNDLE_SUFFIX) else out.with_name(out.name + BUNDLE_SUFFIX)
+    if out.exists():
+        raise Conflict(f"{out} already exists; choose another file name.")
+    if not out.parent.is_dir():
+        raise UsageError(f"The folder {out.parent} does not exist (is the medium mounted?).")
+    signer = agency.agency_signer(session)
+    identity = agency.agency_identity(session)
+    bundle_id = new_id()
+    case = plan.case
+    counterparty = ", ".join(f"{p.name} ({p.country})" for p in plan.recipients)
+    with session.transaction():
+        for item in plan.items:
+            session.record(EventDraft(
+                CustodyAction.BUNDLED, case_id=case.id, item_ids=(item.id,), purpose=plan.purpose,
+                authority=plan.authority, counterparty=counterparty, result="prepared",
+                hashes={"sha256": item.sha256 or ""},
+                details={"bundle_id": bundle_id, "recipients": [p.fingerprint for p in plan.recipients],
+                         **({"h3_override": plan.h3_override} if plan.h3_override else {})}))
+    try:
+        report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}")
+        checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
+        spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
+        written = bundle_format.write_bundle(spec, signer.sign_detached,
+                                             [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
+                                             out, progress=progress, cancel=cancel)
+    except IcspaError as exc:
+        _record_outcome(session, plan, bundle_id, out, None, None, str(exc))
+        raise
+    _record_outcome(session, plan, bundle_id, out, written, checkpoint.id, "")
+    return ExportResult(bundle_id, written.path, written.size, written.sha256, written.seal_path,
+                        written.seal_signature_path, len(plan.items), checkpoint.id)
+
+
+def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Path,
+                    written: bundle_format.WrittenBundle | None, checkpoint_id: int | None, problem: str) -> None:
+    recipients = [{"id": p.id, "name": p.name, "fingerprint": p.fingerprint} for p in plan.recipients]
+    items = [{"id": i.id, "exhibit_number": i.exhibit_number, "sha256": i.sha256, "size": i.size} for i in plan.items]
+    with session.transaction() as conn:
+        conn.execute(
+            "INSERT INTO bundles_sent (id, case_id, created_at, created_by, recipients, items, file_name, size, sha256,"
+            " checkpoint_id, status, problem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (bundle_id, plan.case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
+             json.dumps(recipients), json.dumps(items), out.name, written.size if written else None,
+             written.sha256 if written else None, checkpoint_id, "written" if written else "failed", problem))
+        session.record(EventDraft(
+            CustodyAction.TRANSFERRED if written else CustodyAction.BUNDLED, case_id=plan.case.id,
+            item_ids=tuple(i.id for i in plan.items), purpose=plan.purpose, authority=plan.authority,
+            counterparty=", ".join(p["name"] for p in recipients),
+            result="bundle written and read back" if written else "export failed",
+            hashes={"sha256": written.sha256} if written else {},
+            details={"bundle_id": bundle_id, "file_name": out.name, **({"problem": problem} if problem else {}),
+                     **({"size": written.size} if written else {})}))
+
+
+def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: custody.StoredCheckpoint,
+              report_pdf: bytes, sender_fingerprint: str) -> bundle_format.BagSpec:
+    from icspa_desktop.reports import case_uco
+
+    conn = session.conn
+    case = plan.case
+    item_ids = {i.id for i in plan.items}
+    carried = [e for e in events.list_events(conn, case_id=case.id)
+               if e.index < checkpoint.size and (not e.body.get("item_ids") or item_ids & set(e.body["item_ids"]))]
+    proofs = custody.proof_document(session, carried, checkpoint, _previous_checkpoint(session, plan.recipients))
+    uco = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(conn, "agency.name"),
+                         case=case, items=plan.items, events=carried)
+    items_json = [evidence.item_to_json(i) | {"payload": f"data/{i.id}"} for i in plan.items]
+
+    def dump(value: Any) -> bytes:
+        return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+
+    tag_files = {
+        "metadata/case.json": dump(cases.case_to_json(case)),
+        "metadata/items.json": dump(items_json),
+        "metadata/custody.json": dump(proofs),
+        "metadata/case.jsonld": dump(uco),
+        "metadata/custody-report.pdf": report_pdf,
+    }
+    handling = sorted({str(i.markings.handling_code) for i in plan.items})
+    tlp = sorted({str(i.markings.tlp) for i in plan.items})
+    info: list[tuple[str, str]] = [
+        ("Source-Organization", setting(conn, "agency.name")),
+        ("Contact-Name", session.user.display_name),
+        ("External-Identifier", bundle_id),
+        ("ICSPA-Format-Version", bundle_format.BUNDLE_FORMAT_VERSION),
+        ("ICSPA-Sender-Agency", sender_fingerprint),
+        *[("ICSPA-Recipient-Agency", p.fingerprint) for p in plan.recipients],
+        ("ICSPA-Case-Number", case.number),
+        ("ICSPA-Handling-Codes", " ".join(handling)),
+        ("ICSPA-TLP", " ".join(tlp)),
+        ("ICSPA-Tool", f"{TOOL_NAME} {__version__}"),
+    ]
+    if setting(conn, "agency.contact"):
+        info.insert(2, ("Contact-Email", setting(conn, "agency.contact")))
+
+    payload = [bundle_format.PayloadFile(name=str(item.id), size=int(item.size or 0), sha256=str(item.sha256),
+                                         chunks=functools.partial(fixity.content_chunks, session, item, None))
+               for item in plan.items]
+    return bundle_format.BagSpec(bundle_id, info, tag_files, payload)
+
+
+def _previous_checkpoint(session: Session, recipients: Sequence[Partner]) -> custody.StoredCheckpoint | None:
+    """The last checkpoint sent to all of these partners, for the consistency proof (None: first bundle)."""
+    fingerprints = {p.fingerprint for p in recipients}
+    rows = session.conn.execute("SELECT recipients, checkpoint_id FROM bundles_sent WHERE status = 'written' AND"
+                                " checkpoint_id IS NOT NULL ORDER BY created_at DESC").fetchall()
+    for recipients_json, checkpoint_id in rows:
+        sent_to = {r["fingerprint"] for r in json.loads(recipients_json)}
+        if fingerprints <= sent_to:
+            return custody.get_checkpoint(session, int(checkpoint_id))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SentBundle:
+    id: str
+    case_number: str
+    created_at: str
+    recipients: list[dict[str, str]]
+    items: list[dict[str, Any]]
+    file_name: str
+    size: int | None
+    sha256: str | None
+    status: str
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "case": self.case_number, "created_at": self.created_at,
+                "recipients": self.recipients, "items": self.items, "file_name": self.file_name, "size": self.size,
+                "sha256": self.sha256, "status": self.status, "problem": self.problem, "receipt": None}
+
+
+def list_sent(session: Session) -> list[SentBundle]:
+    session.require(Permission.READ)
+    rows = session.conn.execute(
+        "SELECT b.id, COALESCE(c.number, b.case_id), b.created_at, b.recipients, b.items, b.file_name, b.size,"
+        " b.sha256, b.status, b.problem FROM bundles_sent b LEFT JOIN cases c ON c.id = b.case_id"
+        " ORDER BY b.created_at").fetchall()
+    return [SentBundle(str(r[0]), str(r[1]), str(r[2]), json.loads(r[3]), json.loads(r[4]), str(r[5]),
+                       None if r[6] is None else int(r[6]), None if r[7] is None else str(r[7]), str(r[8]),
+                       str(r[9])) for r in rows]
+

@@ -1,0 +1,170 @@
+"""Bundle export end to end (issue 9): a partner without our software opens and checks what we send."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from icspa_desktop.custody import events
+from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Role
+from icspa_desktop.domain.errors import Conflict, PermissionDenied, UsageError
+from icspa_desktop.domain.evidence import ItemFields, Markings
+from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.services import agency, bundles, cases, custody_verify, evidence, partners, users
+from icspa_desktop.services.session import unlock
+from tests.agency.conftest import PASS, make_agency_vault
+from tests.conftest import run_cli
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Scene:
+    sender: Path
+    partner_identity: str
+    sender_cert_pem: bytes
+    partner_name: str
+    work: Path
+
+
+@pytest.fixture
+def scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Scene:
+    monkeypatch.setenv("ICSPA_WITNESS_DIR", str(tmp_path / "witness"))
+    sender = make_agency_vault(tmp_path / "nl", "Politie Landelijke Eenheid", "NL")
+    partner = make_agency_vault(tmp_path / "de", "Bundeskriminalamt", "DE")
+    with unlock(partner, "admin", PASS) as bka:
+        bka_identity = agency.agency_identity(bka)
+        secret = str(agency.age_identity(bka))
+    files = tmp_path / "seized"
+    files.mkdir()
+    (files / "chat export.txt").write_text("meeting at the harbour, 23:00\n" * 500)
+    (files / "image.bin").write_bytes(os.urandom(3 << 20))
+    with unlock(sender, "admin", PASS) as nl:
+        partners.add_partner(nl, "BKA", "DE", bka_identity.age_recipient,
+                             bka_identity.certificate.public_bytes(serialization.Encoding.PEM))
+        case = cases.create_case(nl, CaseFields("2026/041", "Operation Nightjar"))
+        evidence.add_files(nl, case.id, [files])
+        cert = agency.agency_identity(nl).certificate.public_bytes(serialization.Encoding.PEM)
+    work = tmp_path / "work"
+    work.mkdir()
+    return Scene(sender, secret, cert, "BKA", work)
+
+
+def _run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
+
+
+def test_partner_commands_of_design_5_succeed_on_a_fresh_export(scene: Scene) -> None:
+    usb = scene.work / "usb"
+    usb.mkdir()
+    with unlock(scene.sender, "admin", PASS) as nl:
+        plan = bundles.plan_export(nl, "2026/041", [scene.partner_name], purpose="JIT Nightjar",
+                                   authority="MLA 2026/17")
+        result = bundles.export(nl, plan, usb / "nightjar")
+        assert result.path == usb / "nightjar.icspa" and result.items == 2
+        log = events.list_events(nl.conn)
+        assert [e.action for e in log].count(CustodyAction.BUNDLED) == 2
+        assert log[-1].action == CustodyAction.TRANSFERRED and log[-1].body["hashes"]["sha256"] == result.sha256
+        assert custody_verify.verify(nl).ok
+        (sent,) = bundles.list_sent(nl)
+        assert sent.status == "written" and sent.sha256 == result.sha256
+    identity = scene.work / "partner-identity.txt"
+    identity.write_text(scene.partner_identity + "\n")
+    sender_pem = scene.work / "sender-agency.pem"
+    sender_pem.write_bytes(scene.sender_cert_pem)
+    out = scene.work / "out"
+    out.mkdir()
+    # DESIGN §5, verbatim.
+    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    bag = out / result.bundle_id
+    assert _run(str(BIN / "bagit.py"), "--validate", str(bag)).returncode == 0
+    cms = _run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(out / f"{result.bundle_id}.p7s"),
+               "-content", str(bag / "tagmanifest-sha256.txt"), "-CAfile", str(sender_pem), "-purpose", "any",
+               "-out", os.devnull)
+    assert cms.returncode == 0, cms.stderr
+    seal = _run("sh", "-c", f"openssl cms -verify -binary -inform DER -in nightjar.icspa.sha256.p7s -content "
+                f"nightjar.icspa.sha256 -CAfile {sender_pem} -purpose any -out /dev/null && sha256sum -c "
+                "nightjar.icspa.sha256", cwd=usb)
+    assert seal.returncode == 0, seal.stderr
+    proofs = _run(sys.executable, str(DOCS / "verify_custody_proofs.py"), str(bag / "metadata" / "custody.json"),
+                  "--agency-cert", str(sender_pem))
+    assert proofs.returncode == 0, proofs.stdout + proofs.stderr
+    # What the bag says: recipients inside the signed bag-info, human names in metadata only.
+    info = (bag / "bag-info.txt").read_text()
+    assert "ICSPA-Recipient-Agency:" in info and "External-Identifier: " + result.bundle_id in info
+    items = json.loads((bag / "metadata" / "items.json").read_text())
+    assert sorted(i["name"] for i in items) == ["chat export.txt", "image.bin"]
+    assert sorted(p.name for p in (bag / "data").iterdir()) == sorted(i["id"] for i in items)
+    assert (bag / "metadata" / "custody-report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_dry_run_writes_and_records_nothing(scene: Scene) -> None:
+    with unlock(scene.sender, "admin", PASS) as nl:
+        before = events.count(nl.conn)
+        plan = bundles.plan_export(nl, "2026/041", [scene.partner_name])
+        assert [i["name"] for i in plan.to_json()["items"]] == ["chat export.txt", "image.bin"]
+        assert any("purpose" in w for w in plan.warnings)
+        assert events.count(nl.conn) == before
+    assert list(scene.work.iterdir()) == []
+
+
+def test_only_roles_with_the_agency_key_export_and_h3_needs_an_override(scene: Scene) -> None:
+    with unlock(scene.sender, "admin", PASS) as nl:
+        users.add_user(nl, "ivan", Role.INVESTIGATOR, "ivan-passphrase")
+        case = cases.create_case(nl, CaseFields("2026/042", "Restricted"))
+        source = scene.work / "h3.txt"
+        source.write_text("restricted\n")
+        evidence.add_files(nl, case.id, [source], fields=ItemFields(markings=Markings(
+            handling_code=HandlingCode.H3, handling_text="JIT members only")))
+        source.unlink()
+        with pytest.raises(UsageError, match="H3"):
+            bundles.plan_export(nl, "2026/042", [scene.partner_name])
+        plan = bundles.plan_export(nl, "2026/042", [scene.partner_name], h3_override="JIT agreement art. 4")
+        assert any("H3" in w for w in plan.warnings)
+    with unlock(scene.sender, "ivan", "ivan-passphrase") as ivan:
+        with pytest.raises(PermissionDenied):
+            bundles.plan_export(ivan, "2026/041", [scene.partner_name])
+        denied = events.list_events(ivan.conn)[-1]
+        assert denied.action == CustodyAction.ACCESS_DENIED
+
+
+def test_existing_target_and_unknown_partner_are_refused(scene: Scene) -> None:
+    target = scene.work / "taken.icspa"
+    target.write_bytes(b"someone else's file")
+    with unlock(scene.sender, "admin", PASS) as nl:
+        plan = bundles.plan_export(nl, "2026/041", [scene.partner_name])
+        with pytest.raises(Conflict):
+            bundles.export(nl, plan, target)
+        with pytest.raises(Exception, match=r"(?i)partner"):
+            bundles.plan_export(nl, "2026/041", ["Nobody Police"])
+    assert target.read_bytes() == b"someone else's file"
+
+
+
+def test_cli_dry_run_export_and_list(scene: Scene) -> None:
+    env = {"ICSPA_VAULT": str(scene.sender), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS,
+           "ICSPA_WITNESS_DIR": str(scene.work / "witness")}
+    target = scene.work / "nightjar"
+    dry = run_cli("--json", "bundle", "export", "2026/041", "--to", scene.partner_name, "--out", str(target),
+                  "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True and not list(scene.work.glob("nightjar*"))
+    done = run_cli("--json", "bundle", "export", "2026/041", "--to", scene.partner_name, "--out", str(target),
+                   "--purpose", "JIT Nightjar", env=env)
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert Path(written["path"]).name == "nightjar.icspa" and len(written["sha256"]) == 64
+    listed = json.loads(run_cli("--json", "bundle", "list", env=env).stdout)
+    assert [b["id"] for b in listed] == [written["id"]] and listed[0]["status"] == "written"
+    again = run_cli("bundle", "export", "2026/041", "--to", scene.partner_name, "--out", str(target), env=env)
+    assert again.returncode == 5 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
