@@ -138,6 +138,11 @@ def witness_path(vault_id: str, directory: Path | None = None) -> Path:
     return witness_dir(directory) / f"{vault_id}.checkpoint"
 
 
+def pending_path(witness: Path) -> Path:
+    """Where a witness is written before its checkpoint commits (services.custody.make_checkpoint)."""
+    return witness.with_name(witness.name + ".pending")
+
+
 def encode_signed(body: bytes, signature_der: bytes) -> bytes:
     """Checkpoint body, one empty line, then the CMS signature as PEM (``openssl cms -inform PEM``)."""
     b64 = base64.encodebytes(signature_der)  # 76-character lines, each ending in LF

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import fsync_dir
 
 
 # ---- the agency key (services.agency and crypto.cms, built by the agency work) --------------------
@@ -217,8 +219,10 @@ def make_checkpoint(
     session.require(Permission.READ)
     signer = signer or agency_signer(session)
     path = witness_file(session, witness_dir)
+    settle_witness(session, path)
     previous = cp.read_witness(path) if path.exists() else None
     replaced: dict[str, Any] = {}
+    pending = cp.pending_path(path)
     with session.transaction() as conn:
         tree = stored_tree(conn)
         if previous is not None:
@@ -246,9 +250,16 @@ def make_checkpoint(
                      "timestamp": checkpoint.timestamp_text,
                      "certificate_sha256": _cert_fingerprint(signer), **replaced},
         ))
-    # After COMMIT: a witness ahead of the vault would itself look like a rollback.
+        # Two phases, so a crash at any point leaves a witness that fits: written aside before COMMIT,
+        # moved into place after it (a pending file whose checkpoint never committed is dropped later).
+        try:
+            cp.write_witness(pending, body, signature)
+        except OSError as exc:
+            raise VaultError(f"No checkpoint was made: the witness file {pending} could not be written: "
+                             f"{exc.strerror or exc}.") from exc
     try:
-        cp.write_witness(path, body, signature)
+        os.replace(pending, path)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise VaultError(f"The checkpoint was stored in the vault, but the witness file {path} could not be "
                          f"written: {exc.strerror or exc}.") from exc
@@ -269,6 +280,27 @@ def user_checkpoint(session: Session, reason: str = "on demand", *, case_id: Cas
                      "signed_by": "user"}))
     session.write_own_witness()
     return event
+
+
+def settle_witness(session: Session, path: Path) -> None:
+    """Finish or drop what a crash left of a two-phase witness write (``make_checkpoint``): a pending witness
+    whose checkpoint is stored replaces the witness; one whose checkpoint never committed is removed."""
+    pending = cp.pending_path(path)
+    try:
+        found = cp.read_witness(pending)
+    except (RefusedInput, OSError):
+        found = None
+    if found is None:
+        if pending.is_file() and not pending.is_symlink():
+            pending.unlink()  # damaged: it was never the witness
+        return
+    stored = session.conn.execute("SELECT 1 FROM custody_checkpoints WHERE body = ? AND signature = ?",
+                                  (found[0], found[1])).fetchone()
+    if stored is not None:
+        os.replace(pending, path)
+        fsync_dir(path.parent)
+    else:
+        pending.unlink()
 
 
 def _cert_fingerprint(signer: cp.CheckpointSigner) -> str:

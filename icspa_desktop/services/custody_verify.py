@@ -28,7 +28,13 @@ from icspa_desktop.custody.verify import (
 )
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, VerificationFailed
-from icspa_desktop.services.custody import agency_verifier, known_origins, witness_copy_dir, witness_file
+from icspa_desktop.services.custody import (
+    agency_verifier,
+    known_origins,
+    settle_witness,
+    witness_copy_dir,
+    witness_file,
+)
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -149,6 +155,10 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
                   report: VerifyReport) -> cp.Checkpoint | None:
     path = witness_file(session, directory)
     report.witness_path = str(path)
+    try:
+        settle_witness(session, path)  # what a crash between a checkpoint's COMMIT and its witness left
+    except OSError as exc:
+        report.notes.append(f"An interrupted witness write next to {path} could not be finished ({exc.strerror}).")
     return _check_witness_file(session, verifier, path, report)
 
 

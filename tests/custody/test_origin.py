@@ -42,3 +42,22 @@ def test_origin_follows_the_agency_identity_and_old_ones_still_verify(admin: Ses
                       custody_service.agency_signer(admin).sign_detached(stranger.body()), admin.user.id))
     damaged = custody_verify.verify(admin, witness_dir=witness)
     assert any("belongs to another log" in d.message for d in damaged.damages)
+
+
+def test_witness_written_in_two_phases_survives_a_crash_at_either_side(admin: Session, tmp_path: Path) -> None:
+    witness = tmp_path / "witness"
+    add_cases(admin, 1)
+    custody_service.make_checkpoint(admin, witness_dir=witness)
+    path = custody_service.witness_file(admin, witness)
+    pending = cp.pending_path(path)
+    # Killed after COMMIT, before the move: the pending witness holds the stored checkpoint.
+    path.rename(pending)
+    report = custody_verify.verify(admin, witness_dir=witness)
+    assert report.ok and report.witness_status == "ok", report.damages
+    assert path.exists() and not pending.exists()
+    # Killed before COMMIT: a pending witness of a checkpoint that was never stored is dropped.
+    fresh = cp.Checkpoint(custody_service.vault_origin(admin), 1, b"\x01" * 32, datetime.now(UTC).replace(microsecond=0))
+    cp.write_witness(pending, fresh.body(), custody_service.agency_signer(admin).sign_detached(fresh.body()))
+    before = path.read_bytes()
+    assert custody_verify.verify(admin, witness_dir=witness).ok
+    assert not pending.exists() and path.read_bytes() == before
