@@ -56,7 +56,8 @@ def test_witness_written_in_two_phases_survives_a_crash_at_either_side(admin: Se
     assert report.ok and report.witness_status == "ok", report.damages
     assert path.exists() and not pending.exists()
     # Killed before COMMIT: a pending witness of a checkpoint that was never stored is dropped.
-    fresh = cp.Checkpoint(custody_service.vault_origin(admin), 1, b"\x01" * 32, datetime.now(UTC).replace(microsecond=0))
+    fresh = cp.Checkpoint(custody_service.vault_origin(admin), 1, b"\x01" * 32,
+                          datetime.now(UTC).replace(microsecond=0))
     cp.write_witness(pending, fresh.body(), custody_service.agency_signer(admin).sign_detached(fresh.body()))
     before = path.read_bytes()
     assert custody_verify.verify(admin, witness_dir=witness).ok
