@@ -56,10 +56,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Global options (DESIGN §6: "accepted before or after the command"): name → takes a value.
+_GLOBAL_OPTIONS = {"--vault": True, "--user": True, "--passphrase-file": True, "--json": False}
+
+
+def hoist_global_options(argv: Sequence[str]) -> list[str]:
+    """Move the global options to the front, wherever they stand (``icspa vault init --user alice`` is
+    ``icspa --user alice vault init``); everything after ``--`` is left alone."""
+    front: list[str] = []
+    rest: list[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        arg = tokens[i]
+        if arg == "--":
+            rest.extend(tokens[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS:
+            takes_value = _GLOBAL_OPTIONS[name]
+            if takes_value and "=" not in arg and i + 1 < len(tokens):
+                front.extend(tokens[i:i + 2])
+                i += 2
+                continue
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(hoist_global_options(sys.argv[1:] if argv is None else argv))
     ctx = CliContext(args)
     try:
         return int(args.handler(ctx))

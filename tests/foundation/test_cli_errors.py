@@ -59,3 +59,18 @@ def test_full_disk_says_so(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     _fail_with(monkeypatch, OSError(errno.ENOSPC, "No space left on device", "/media/usb/out.bin"))
     code, err = cli("case", "list")
     assert code == 5 and "the disk is full (/media/usb/out.bin)" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["case", "list", "--json", "--user", "alice"],
+    ["--json", "case", "--user=alice", "list"],
+    ["case", "list", "--vault", "VAULT", "--json", "--user", "alice"],
+])
+def test_global_options_are_accepted_in_any_position(cli: Cli, vault: VaultInfo, argv: list[str]) -> None:
+    code, err = cli(*[str(vault.path) if a == "VAULT" else a for a in argv])
+    assert code == 0, err
+
+
+def test_hoisting_leaves_values_and_the_double_dash_alone() -> None:
+    assert cli_main.hoist_global_options(["case", "create", "--title", "x", "--user", "bob", "--", "--json"]) == [
+        "--user", "bob", "case", "create", "--title", "x", "--", "--json"]
