@@ -1,0 +1,792 @@
+"""Reading a sharing bundle that came from outside (DESIGN §5, Import): every byte is untrusted until checked.
+
+One pass, one thread, nothing written anywhere: the file (or its volumes) is read in 1 MiB blocks and
+hashed for the outer seal; pyrage decrypts and pushes the plaintext into ``_TarWalk``, an incremental
+parser of the narrow pax subset our writer produces. Payloads are hashed on the way and dropped; tag
+files and the signature are kept in memory within ``Limits``. The bag-level checks (manifests, signed
+bag-info, CMS signature) run only once age has authenticated the whole stream: age detects truncation
+only at the end, so nothing seen before is final.
+
+Why our own tar parser rather than ``tarfile.open(mode="r|")`` fed through a pipe from a thread:
+pyrage *pushes* plaintext while tarfile *pulls*, so tarfile needs a second thread and a pipe (every byte
+copied through the kernel twice); tarfile reads pax and GNU long-name headers of any declared size
+into memory, quietly accepts global headers, GNU sparse maps and links whose data it skips differently
+from GNU tar, and its header parsing had CVEs in 2024-2025. Here each 512-byte header is checked (and
+every declared size bounded) before one byte of its data is consumed, and anything our writer never
+makes is refused.
+
+Faults in the bundle are *problems* in the returned ``BundleCheck`` (``ok`` is False), including "not an
+age file" and "not addressed to us", so ``bundle verify`` can still report the outer seal (which needs
+no key). ``RefusedInput`` is raised only for what the caller handed in: a path that is not a readable
+regular file, or an identity that is not an age secret key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyrage
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
+from icspa_desktop.crypto import cms
+from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+
+BLOCK = 512
+READ_CHUNK = 1 << 20
+MAX_SEAL_BYTES = 64 << 10  # one "<hex>  <name>" line per volume
+RECIPIENT_FIELD = "ICSPA-Recipient-Agency"
+_ZERO_BLOCK = bytes(BLOCK)
+_USTAR = b"ustar\x0000"  # POSIX ustar magic + version; GNU ("ustar  \0") and v7 headers are refused
+_REGULAR = (b"0", b"\0")
+_DIRECTORY = b"5"
+_KIND_NAMES = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
+               b"6": "a FIFO", b"7": "a contiguous file", b"L": "a GNU long-name header",
+               b"K": "a GNU long-link header", b"S": "a GNU sparse file"}
+# pax keywords that cannot change what a member *is* beyond its name and size; anything else is refused.
+_PAX_KEYS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "linkpath"}
+_OTHER_MANIFEST = re.compile(r"^(tag)?manifest-[A-Za-z0-9]+\.txt$", re.I)
+_MANIFEST_LINE = re.compile(r"^([0-9a-fA-F]{64})  (\S(?:.*\S)?)$")
+_TAG_FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*): (.*)$")
+_SEAL_LINE = re.compile(r"^([0-9a-f]{64})  (\S(?:.*\S)?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds checked against each declared size before the data is read (bundles can be hostile)."""
+
+    max_members: int = 100_000
+    max_total_bytes: int = 1 << 40  # plaintext of all members
+    max_tag_file_bytes: int = 64 << 20  # one tag file, held in memory
+    max_tag_total_bytes: int = 256 << 20  # all tag files together, held in memory
+    max_path_bytes: int = 1024
+    max_pax_header_bytes: int = 64 << 10
+    max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class BundleCheck:
+    """What a verification found; every field is filled as far as the check got."""
+
+    bundle_id: str | None
+    sha256: str  # of the file (or the concatenated volumes) as read
+    size: int
+    seal: str  # "ok" | "absent" | "bad: <why>"
+    signer: x509.Certificate | None
+    bag_info: list[tuple[str, str]]
+    recipients: list[str]  # ICSPA-Recipient-Agency values of bag-info.txt
+    payload: list[tuple[str, int, str]]  # (name under data/, size, sha256) as read
+    tag_files: dict[str, bytes]  # every bag file but data/, relative to the bag folder
+    problems: list[str]  # empty: every layer checked out
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.signer is not None
+
+
+class _Refusal(Exception):
+    """The tar stream cannot be followed further: framing broken, ambiguous, or a bound exceeded."""
+
+
+def _shown(name: str) -> str:
+    """An untrusted name made safe to print: control and invisible characters escaped, length capped."""
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in name[:120])
+    return f"'{text}{'…' if len(name) > 120 else ''}'"
+
+
+def _folded(name: str) -> str:
+    # NFKC is broader than what any file system does: more names collide, none slips through.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _number(field: bytes, what: str) -> int:
+    """A ustar numeric field: octal digits, NUL/space terminated. Base-256 is never written by us."""
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    if not text or any(c not in b"01234567" for c in text):
+        raise _Refusal(f"A tar header has an unreadable {what} field; the archive is damaged or not ours.")
+    return int(text, 8)
+
+
+def _text(field: bytes) -> str:
+    try:
+        return field.split(b"\0", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refusal("A tar header holds a name that is not UTF-8.") from None
+
+
+def _parse_header(block: bytes) -> tuple[str, int, bytes]:
+    """(name, size, type flag) of one ustar header block, checksum verified."""
+    if block[257:265] != _USTAR:
+        raise _Refusal("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours.")
+    checksum = _number(block[148:156], "checksum")
+    if checksum != sum(block[:148]) + 8 * 0x20 + sum(block[156:]):
+        raise _Refusal("A tar header fails its checksum; the archive is damaged.")
+    name, prefix = _text(block[0:100]), _text(block[345:500])
+    return (f"{prefix}/{name}" if prefix else name), _number(block[124:136], "size"), block[156:157]
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """``LEN KEY=VALUE\\n`` records; duplicates and keywords we never write are refused, not guessed at."""
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos, pos + 21)
+        length_text = data[pos:space] if space > pos else b""
+        if not length_text.isdigit():
+            raise _Refusal("A pax header record has no length; the archive is damaged.")
+        end = pos + int(length_text)
+        if end <= space + 1 or end > len(data) or data[end - 1:end] != b"\n":
+            raise _Refusal("A pax header record has a wrong length; the archive is damaged.")
+        key, equals, value = data[space + 1:end - 1].partition(b"=")
+        try:
+            key_text, value_text = key.decode("ascii"), value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refusal("A pax header record is not UTF-8.") from None
+        if not equals or key_text not in _PAX_KEYS:
+            raise _Refusal(f"A pax header uses the keyword {_shown(key_text)}, which bundles never use "
+                           "(it could change how the member is read).")
+        if key_text in records:
+            raise _Refusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
+        records[key_text] = value_text
+        pos = end
+    if "size" in records and not (records["size"].isascii() and records["size"].isdigit()):
+        raise _Refusal("A pax header gives an unreadable size.")
+    return records
+
+
+class _TarWalk:
+    """Incremental reader of the tar stream pushed by pyrage: checks every member before its data."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.problems: list[str] = []
+        self.bundle_id: str | None = None
+        self.payload: list[tuple[str, int, str]] = []
+        self.tag_files: dict[str, bytes] = {}
+        self.signature: bytes | None = None
+        self.ended = False  # the end-of-archive marker was read
+        self.offset = 0  # plaintext bytes received
+        self._files: dict[str, str] = {}  # folded path -> path, regular files
+        self._dirs: dict[str, str] = {}  # folded path -> path, explicit and implied folders
+        self._seen: dict[str, str] = {}  # folded name -> first name seen, every member
+        self._members = 0
+        self._total = 0
+        self._tag_total = 0
+        self._pax: dict[str, str] | None = None
+        self._trailer = False
+        # What the next bytes are: skipped padding, then member data, then a block collected for a callback.
+        self._skip = 0
+        self._body_left = 0
+        self._body_sink: Callable[[memoryview], object] | None = None
+        self._body_done: Callable[[], None] = _nothing
+        self._buf = bytearray()
+        self._need = BLOCK
+        self._on_collected: Callable[[bytes], None] = self._header
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        self.offset += end
+        while pos < end:
+            if self._trailer:
+                if view[pos:].tobytes().strip(b"\0"):
+                    raise _Refusal("The archive has data after its end-of-archive marker (a hidden member?).")
+                return
+            if self._skip:
+                take = min(self._skip, end - pos)
+                self._skip -= take
+                pos += take
+            elif self._body_left:
+                take = min(self._body_left, end - pos)
+                if self._body_sink is not None:
+                    self._body_sink(view[pos:pos + take])
+                self._body_left -= take
+                pos += take
+                if not self._body_left:
+                    self._body_done()
+            else:
+                take = min(self._need - len(self._buf), end - pos)
+                self._buf += view[pos:pos + take]
+                pos += take
+                if len(self._buf) == self._need:
+                    collected = bytes(self._buf)
+                    self._buf.clear()
+                    self._on_collected(collected)
+
+    def finish(self) -> None:
+        """After age authenticated the whole stream: was the archive complete?"""
+        if not self.ended:
+            raise _Refusal("The archive ends without its end-of-archive marker: it was cut short before it was "
+                           "encrypted.")
+
+    def _collect(self, size: int, then: Callable[[bytes], None]) -> None:
+        self._need, self._on_collected = size, then
+        if size == 0:
+            then(b"")
+
+    def _count(self, size: int) -> None:
+        self._total += size
+        if self._total > self.limits.max_total_bytes:
+            raise _Refusal(f"The bundle holds more than {self.limits.max_total_bytes:,} bytes, the limit; "
+                           "not read further.")
+
+    def _header(self, block: bytes) -> None:
+        if block == _ZERO_BLOCK:
+            if self._pax is not None:
+                raise _Refusal("A pax header is followed by the end of the archive.")
+            self._collect(BLOCK, self._second_zero)
+            return
+        name, size, kind = _parse_header(block)
+        if kind == b"x":
+            if self._pax is not None:
+                raise _Refusal("Two pax headers follow each other; the archive is damaged or not ours.")
+            if size > self.limits.max_pax_header_bytes:
+                raise _Refusal(f"A pax header of {size:,} bytes exceeds the limit of "
+                               f"{self.limits.max_pax_header_bytes:,}.")
+            self._count(size)
+            self._collect(size, lambda data: self._pax_done(data, size))
+            return
+        if kind == b"g":
+            raise _Refusal("The archive has a global pax header (it would change how every later member is read).")
+        pax, self._pax = self._pax or {}, None
+        name = pax.get("path", name)
+        size = int(pax["size"]) if "size" in pax else size
+        self._members += 1
+        if self._members > self.limits.max_members:
+            raise _Refusal(f"The bundle has more than {self.limits.max_members:,} members, the limit; "
+                           "not read further.")
+        self._count(size)
+        self._member(name, size, kind)
+
+    def _pax_done(self, data: bytes, size: int) -> None:
+        self._pax = _pax_records(data)
+        self._skip = -size % BLOCK
+        self._collect(BLOCK, self._header)
+
+    def _second_zero(self, block: bytes) -> None:
+        if block != _ZERO_BLOCK:
+            raise _Refusal("The archive has an empty block in the middle (members after it would be hidden).")
+        self.ended = self._trailer = True
+
+    def _body(self, size: int, sink: Callable[[memoryview], object] | None, done: Callable[[], None]) -> None:
+        def finished() -> None:
+            done()
+            self._skip = -size % BLOCK
+            self._collect(BLOCK, self._header)
+
+        self._body_left, self._body_sink, self._body_done = size, sink, finished
+        if size == 0:
+            finished()
+
+    def _member(self, name: str, size: int, kind: bytes) -> None:
+        regular, directory = kind in _REGULAR, kind == _DIRECTORY
+        if not (regular or directory) and size:
+            raise _Refusal(f"The member {_shown(name)} is {_KIND_NAMES.get(kind, 'of an unknown type')} with "
+                           f"{size:,} bytes of data; tools disagree on how to read past it.")
+        if directory and size:
+            raise _Refusal(f"The folder {_shown(name)} claims {size:,} bytes of data; the archive is damaged.")
+        problem = self._name_problem(name, regular, directory, kind)
+        if self.bundle_id is None:
+            if problem is None and directory and "/" not in name.rstrip("/"):
+                self.bundle_id = name.rstrip("/")
+            else:
+                if problem:
+                    self.problems.append(problem)
+                raise _Refusal("The archive does not start with the bag folder; not read further.")
+        if problem is not None:
+            self.problems.append(problem)
+            self._body(size, None, _nothing)
+            return
+        self._accept(name.rstrip("/"), size, directory)
+
+    def _name_problem(self, name: str, regular: bool, directory: bool, kind: bytes) -> str | None:
+        shown = _shown(name)
+        if len(name.encode()) > self.limits.max_path_bytes:
+            return f"The member {shown} has a name longer than {self.limits.max_path_bytes} bytes."
+        if not name:
+            return "A member has an empty name."
+        if name.startswith("/"):
+            return f"The member {shown} has an absolute path."
+        parts = name.rstrip("/").split("/") if directory else name.split("/")
+        if ".." in parts:
+            return f"The member {shown} climbs out of its folder with '..'."
+        if not (regular or directory):
+            what = _KIND_NAMES.get(kind, f"of an unknown type ({kind!r})")
+            return f"The member {shown} is {what}; links, devices and FIFOs are refused."
+        if "" in parts or "." in parts:
+            return f"The member {shown} has an empty or '.' path component."
+        path = "/".join(parts)
+        key = _folded(path)
+        earlier = self._seen.get(key)
+        if earlier == path:
+            return f"The member {shown} occurs twice."
+        if earlier is not None:
+            return (f"The member {shown} collides with {_shown(earlier)} after case folding or Unicode "
+                    "normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows).")
+        self._seen[key] = path
+        if any(not SAFE_NAME.match(part) or part.startswith(".") for part in parts):
+            return f"The member {shown} has characters other than [A-Za-z0-9._-] or starts with '.'."
+        if self.bundle_id is not None and parts[0] != self.bundle_id and path != f"{self.bundle_id}.p7s":
+            return f"The member {shown} lies outside the bag folder {self.bundle_id}/."
+        if path == f"{self.bundle_id}.p7s" and directory:
+            return f"The member {shown} should be the signature file but is a folder."
+        if len(parts) == 2 and regular and parts[1].casefold() in ("fetch.txt", "data"):
+            return f"The member {shown} is not allowed in a bundle (BagIt reserves that name)."
+        return None
+
+    def _accept(self, path: str, size: int, directory: bool) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            self._dirs.setdefault(_folded(parent), parent)
+        if directory:
+            self._dirs.setdefault(_folded(path), path)
+            self._body(0, None, _nothing)
+            return
+        self._files[_folded(path)] = path
+        if path == f"{self.bundle_id}.p7s":
+            if size > self.limits.max_signature_bytes:
+                self.problems.append(f"The signature file {_shown(path)} has {size:,} bytes, more than a CMS "
+                                     "signature can need; it was not read.")
+                self._body(size, None, _nothing)
+                return
+            signature = bytearray()
+            self._body(size, signature.extend, lambda: setattr(self, "signature", bytes(signature)))
+        elif len(parts) > 2 and parts[1] == "data":
+            self._payload("/".join(parts[2:]), size)
+        else:
+            self._tag("/".join(parts[1:]), size)
+
+    def _payload(self, name: str, size: int) -> None:
+        digest = hashlib.sha256()
+        self._body(size, digest.update, lambda: self.payload.append((name, size, digest.hexdigest())))
+
+    def _tag(self, name: str, size: int) -> None:
+        if size > self.limits.max_tag_file_bytes:
+            self.problems.append(f"The tag file {_shown(name)} has {size:,} bytes, more than the limit of "
+                                 f"{self.limits.max_tag_file_bytes:,}; it was not read.")
+            self._body(size, None, _nothing)
+            return
+        if self._tag_total + size > self.limits.max_tag_total_bytes:
+            self.problems.append(f"The tag file {_shown(name)} would bring the tag files beyond "
+                                 f"{self.limits.max_tag_total_bytes:,} bytes, the limit; it was not read.")
+            self._body(size, None, _nothing)
+            return
+        self._tag_total += size
+        data = bytearray()
+        self._body(size, data.extend, lambda: self.tag_files.__setitem__(name, bytes(data)))
+
+    def folder_file_clashes(self) -> list[str]:
+        return sorted(self._files[key] for key in self._files.keys() & self._dirs.keys())
+
+
+def _nothing() -> None:
+    """A member whose data needs nothing done at its end."""
+
+
+class _Plaintext:
+    """The ``writer`` handed to pyrage: feeds the tar walk; keeps the first error raised in it."""
+
+    def __init__(self, walk: _TarWalk, cancel: CancelToken) -> None:
+        self._walk = walk
+        self._cancel = cancel
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._cancel.check()
+            self._walk.feed(data)
+            return len(data)
+        except BaseException as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+class _Ciphertext:
+    """The ``reader`` handed to pyrage: the file or its volumes in order, hashed as read (whole and each)."""
+
+    def __init__(self, volumes: list[Path], progress: ProgressCallback, cancel: CancelToken) -> None:
+        self._volumes = volumes
+        self._progress = progress
+        self._cancel = cancel
+        self.total = sum(v.stat().st_size for v in volumes)
+        self.done = 0
+        self.whole = hashlib.sha256()
+        self.each: list[str] = []
+        self._current: hashlib._Hash | None = None
+        self._index = 0
+        self._fd: int | None = None
+        self._buf = bytearray(READ_CHUNK)
+        self._view = memoryview(self._buf)
+        self._pos = self._len = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            if self._pos == self._len and not self._fill():
+                return b""
+            take = self._len - self._pos if size < 0 else min(size, self._len - self._pos)
+            out = bytes(self._view[self._pos:self._pos + take])
+            self._pos += take
+            return out
+        except BaseException as exc:
+            self.error = self.error or exc
+            raise
+
+    def drain(self) -> None:
+        """Read (and hash) whatever decryption left unread, so the seal is checked over the whole file."""
+        self._pos = self._len
+        while self._fill():
+            self._pos = self._len
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _fill(self) -> bool:
+        while True:
+            if self._fd is None:
+                if self._index == len(self._volumes):
+                    return False
+                self._fd = _open_regular(self._volumes[self._index])
+                self._current = hashlib.sha256()
+            n = os.readv(self._fd, [self._buf])
+            if n:
+                self._cancel.check()
+                chunk = self._view[:n]
+                self.whole.update(chunk)
+                assert self._current is not None
+                self._current.update(chunk)
+                self._pos, self._len = 0, n
+                self.done += n
+                self._progress(self.done, self.total, "Decrypting and checking the bundle")
+                return True
+            self.close()
+            assert self._current is not None
+            self.each.append(self._current.hexdigest())
+            self._index += 1
+
+
+def _open_regular(path: Path) -> int:
+    # O_NONBLOCK: opening a FIFO put in place of the bundle must not hang; regular files ignore it.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RefusedInput(f"Cannot open {path}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RefusedInput(f"{path} is not a regular file.")
+    return fd
+
+
+def _volumes(path: Path) -> list[Path]:
+    """The bundle file itself, or its numbered volumes NAME.001, NAME.002, … when NAME is absent."""
+    if os.path.lexists(path):
+        os.close(_open_regular(path))
+        return [path]
+    volumes: list[Path] = []
+    while (volume := path.with_name(f"{path.name}.{len(volumes) + 1:03d}")).exists():
+        os.close(_open_regular(volume))
+        volumes.append(volume)
+    if not volumes:
+        raise RefusedInput(f"{path} does not exist (nor its volumes {path.name}.001, …).")
+    return volumes
+
+
+def _identities(identities: Sequence[str]) -> list[object]:
+    parsed: list[object] = []
+    for text in identities:
+        try:
+            parsed.append(pyrage.x25519.Identity.from_str(text.strip()))
+        except Exception:  # pyrage raises its own IdentityError and others
+            raise RefusedInput("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).") from None
+    return parsed
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when longer than ``limit``."""
+    fd = _open_regular(path)
+    try:
+        data = b""
+        while len(data) <= limit and (chunk := os.read(fd, limit + 1 - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
+    return None if len(data) > limit else data
+
+
+def _claimed_signer(signature: bytes, trusted: Sequence[x509.Certificate]) -> str:
+    """Whom an untrusted signature names, to say who it is *not* — never trusted for anything else."""
+    try:
+        carried = pkcs7.load_der_pkcs7_certificates(signature)
+    except ValueError:
+        return ""
+    known = {sha256_fingerprint(cert) for cert in trusted}
+    strangers = [cert for cert in carried if sha256_fingerprint(cert) not in known]
+    if not strangers:
+        return ""
+    names = ", ".join(f"{_shown(subject_text(c))} (SHA-256 {sha256_fingerprint(c)[:16]}…)" for c in strangers)
+    return f" It carries the certificate of {names}, which is not trusted."
+
+
+@dataclass(slots=True)
+class _Seal:
+    status: str  # "absent" | "pending" (signature good, hashes to compare) | "bad: …"
+    signer: x509.Certificate | None = None
+    hashes: dict[str, str] | None = None
+
+
+def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certificate], at: datetime | None) -> _Seal:
+    seal_path = path.with_name(path.name + ".sha256")
+    signature_path = path.with_name(path.name + ".sha256.p7s")
+    have_seal, have_signature = os.path.lexists(seal_path), os.path.lexists(signature_path)
+    if not have_seal and not have_signature:
+        return _Seal("absent")
+    if not have_seal or not have_signature:
+        missing = seal_path if not have_seal else signature_path
+        return _Seal(f"bad: {missing.name} is missing (half a seal)")
+    try:
+        seal = _read_bounded(seal_path, MAX_SEAL_BYTES)
+        signature = _read_bounded(signature_path, cms.MAX_SIGNATURE_BYTES)
+    except RefusedInput as exc:
+        return _Seal(f"bad: {exc}")
+    if seal is None or signature is None:
+        return _Seal("bad: the seal files are too large to be a seal")
+    try:
+        signer = cms.verify_detached(signature, seal, trusted, at=at)
+    except RefusedInput as exc:
+        return _Seal(f"bad: {signature_path.name}: {exc}{_claimed_signer(signature, trusted)}")
+    hashes: dict[str, str] = {}
+    try:
+        lines = seal.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return _Seal(f"bad: {seal_path.name} is not text")
+    for line in filter(None, lines):
+        match = _SEAL_LINE.match(line)
+        if not match or match[2] in hashes:
+            return _Seal(f"bad: {seal_path.name} has an unreadable or repeated line")
+        hashes[match[2]] = match[1]
+    if set(hashes) != {v.name for v in volumes}:
+        return _Seal(f"bad: {seal_path.name} names {sorted(hashes)}, not the file(s) {[v.name for v in volumes]}")
+    return _Seal("pending", signer, hashes)
+
+
+def _tag_fields(data: bytes | None, name: str, problems: list[str]) -> list[tuple[str, str]]:
+    """``Label: value`` lines of bagit.txt / bag-info.txt; we never fold lines, so folded ones are refused."""
+    if data is None:
+        problems.append(f"{name} is missing.")
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{name} is not UTF-8.")
+        return []
+    fields: list[tuple[str, str]] = []
+    for number, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+        match = _TAG_FIELD.match(line)
+        if not match or "\r" in line:
+            problems.append(f"{name} line {number} is not a 'Label: value' line.")
+            continue
+        fields.append((match[1], match[2]))
+    return fields
+
+
+def _manifest(data: bytes | None, name: str, problems: list[str]) -> dict[str, str]:
+    """path -> lower-case SHA-256 of a ``<hex>  <path>`` manifest; our paths never need percent-encoding."""
+    if data is None:
+        problems.append(f"{name} is missing.")
+        return {}
+    entries: dict[str, str] = {}
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        problems.append(f"{name} is not UTF-8.")
+        return {}
+    for number, line in enumerate(filter(None, lines), 1):
+        match = _MANIFEST_LINE.match(line)
+        if not match or any(not SAFE_NAME.match(p) or p.startswith(".") for p in match[2].split("/")):
+            problems.append(f"{name} entry {number} is not '<sha256>  <path>' with a usable path.")
+            continue
+        if match[2] in entries:
+            problems.append(f"{name} lists {_shown(match[2])} twice.")
+        entries[match[2]] = match[1].lower()
+    return entries
+
+
+def _one(fields: list[tuple[str, str]], label: str, problems: list[str]) -> str | None:
+    values = [value for key, value in fields if key.casefold() == label.casefold()]
+    if len(values) != 1:
+        problems.append(f"bag-info.txt has {len(values)} {label} fields; exactly one is required.")
+        return None
+    return values[0]
+
+
+def _check_bag(walk: _TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None,
+               problems: list[str]) -> tuple[x509.Certificate | None, list[tuple[str, str]], list[str]]:
+    """The bag as a whole, once the stream is authenticated: signature, manifests, bag-info."""
+    tags = walk.tag_files
+    signer = None
+    tagmanifest = tags.get(TAGMANIFEST)
+    if walk.signature is None:
+        problems.append(f"The signature {walk.bundle_id}.p7s is missing: the bag is not signed.")
+    elif tagmanifest is not None:
+        try:
+            signer = cms.verify_detached(walk.signature, tagmanifest, trusted, at=at)
+        except RefusedInput as exc:
+            problems.append(f"The bag's signature {walk.bundle_id}.p7s: {exc}"
+                            f"{_claimed_signer(walk.signature, trusted)}")
+
+    for clash in walk.folder_file_clashes():
+        problems.append(f"{_shown(clash)} is both a file and a folder.")
+    for name in tags:
+        if _OTHER_MANIFEST.match(name) and name not in (MANIFEST, TAGMANIFEST):
+            problems.append(f"The bag holds {_shown(name)}; bundles carry SHA-256 manifests only.")
+
+    tag_entries = _manifest(tagmanifest, TAGMANIFEST, problems)
+    for path, digest in tag_entries.items():
+        if path.startswith("data/") or path == TAGMANIFEST:
+            problems.append(f"{TAGMANIFEST} lists {_shown(path)}, which it must not cover.")
+        elif path not in tags:
+            problems.append(f"The tag file {_shown(path)} is listed in {TAGMANIFEST} but not in the bundle.")
+        elif hashlib.sha256(tags[path]).hexdigest() != digest:
+            problems.append(f"The tag file {_shown(path)} does not match {TAGMANIFEST} (changed after signing).")
+    if tagmanifest is not None:
+        for path in tags:
+            if path != TAGMANIFEST and path not in tag_entries:
+                problems.append(f"The tag file {_shown(path)} is not covered by {TAGMANIFEST} (not signed).")
+
+    bagit = dict(_tag_fields(tags.get(BAGIT_TXT), BAGIT_TXT, problems))
+    if BAGIT_TXT in tags and (bagit.get("BagIt-Version"), bagit.get("Tag-File-Character-Encoding")) != ("1.0", "UTF-8"):
+        problems.append("bagit.txt does not declare BagIt 1.0 in UTF-8.")
+
+    info = _tag_fields(tags.get(BAG_INFO_TXT), BAG_INFO_TXT, problems)
+    recipients = [value for label, value in info if label.casefold() == RECIPIENT_FIELD.casefold()]
+    if BAG_INFO_TXT in tags:
+        if not recipients:
+            problems.append(f"bag-info.txt names no {RECIPIENT_FIELD}.")
+        if (identifier := _one(info, "External-Identifier", problems)) not in (None, walk.bundle_id):
+            problems.append(f"bag-info.txt names the bundle {_shown(identifier or '')}, but the bag folder is "
+                            f"{walk.bundle_id}.")
+        if (version := _one(info, "ICSPA-Format-Version", problems)) not in (None, BUNDLE_FORMAT_VERSION):
+            problems.append(f"The bundle has format version {_shown(version or '')}; this program reads version "
+                            f"{BUNDLE_FORMAT_VERSION} only.")
+        _one(info, "ICSPA-Sender-Agency", problems)
+        oxum = f"{sum(size for _, size, _ in walk.payload)}.{len(walk.payload)}"
+        if (declared := _one(info, "Payload-Oxum", problems)) not in (None, oxum):
+            problems.append(f"bag-info.txt declares Payload-Oxum {_shown(declared or '')}; the payload is {oxum}.")
+
+    expected = _manifest(tags.get(MANIFEST), MANIFEST, problems)
+    seen = {f"data/{name}": digest for name, _, digest in walk.payload}
+    for path, digest in expected.items():
+        if not path.startswith("data/"):
+            problems.append(f"{MANIFEST} lists {_shown(path)}, which is not under data/.")
+        elif path not in seen:
+            problems.append(f"The payload file {_shown(path)} is listed in {MANIFEST} but not in the bundle.")
+        elif seen[path] != digest:
+            problems.append(f"The payload file {_shown(path)} does not match its SHA-256 in {MANIFEST}.")
+    if MANIFEST in tags:
+        for path in seen.keys() - expected.keys():
+            problems.append(f"The payload file {_shown(path)} is in the bundle but not in {MANIFEST}.")
+    return signer, info, recipients
+
+
+def _read_error(exc: BaseException, path: Path) -> BaseException:
+    """Our own reading of the file failed (the medium, not the bundle): that is no verdict on the bundle."""
+    if isinstance(exc, IcspaError | Cancelled) or not isinstance(exc, OSError):
+        return exc
+    return IcspaError(f"Reading {path} failed: {exc.strerror or exc} (was the medium removed?).")
+
+
+def _decrypt_problem(exc: BaseException, walk: _TarWalk) -> str:
+    if isinstance(exc, _Refusal):
+        return str(exc)
+    if isinstance(exc, pyrage.DecryptError):
+        message = str(exc)
+        if "No matching keys" in message:
+            return ("The bundle is not addressed to any of our identities (no age recipient opens with our "
+                    "keys), or its age header is damaged.")
+        if any(text in message for text in ("Header is invalid", "Incomplete header", "fill whole buffer")):
+            return ("This is not an age file (no complete age-encryption.org/v1 header): it is something else, "
+                    "or damaged or cut short in its header.")
+        return f"age decryption failed: {message}."
+    # pyrage reports a failed chunk (flipped bit, cut, appended bytes) as OSError('decryption error').
+    return (f"The age stream failed authentication after {walk.offset:,} bytes of plaintext: the bundle is "
+            "damaged, cut short or has bytes appended. Nothing read from it counts.")
+
+
+def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,
+                 limits: Limits = Limits(), at: datetime | None = None,  # frozen: one shared default is safe
+                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> BundleCheck:
+    """Check every layer of the bundle at ``path`` in one streaming pass, writing nothing anywhere.
+
+    ``identities``: age secret keys to try; ``trusted``: certificates the bag and seal signer must be
+    (exact pinning, see ``cms.verify_detached``); ``at``: when that certificate must be valid (default
+    now). Problems in the bundle are reported in the result; Cancelled and RefusedInput (unusable
+    arguments) are raised.
+    """
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    volumes = _volumes(path)
+    age_identities = _identities(identities)
+    seal = _read_seal(path, volumes, trusted, at)
+    problems: list[str] = []
+    walk = _TarWalk(limits)
+    ciphertext = _Ciphertext(volumes, progress, cancel)
+    signer: x509.Certificate | None = None
+    info: list[tuple[str, str]] = []
+    recipients: list[str] = []
+    try:
+        if not age_identities:
+            problems.append("No age identity was given: only the outer seal was checked.")
+        else:
+            plaintext = _Plaintext(walk, cancel)
+            try:
+                pyrage.decrypt_io(ciphertext, plaintext, age_identities)
+                walk.finish()
+            except Exception as raised:  # pyrage raises DecryptError, OSError or what our reader/writer raised
+                exc = ciphertext.error or plaintext.error or raised
+                if exc is ciphertext.error:
+                    raise _read_error(exc, path) from None
+                if not (isinstance(exc, _Refusal | pyrage.DecryptError) or (isinstance(exc, OSError)
+                                                                             and exc is raised)):
+                    raise exc from None  # Cancelled, or a bug: never reported as damage
+                problems.append(_decrypt_problem(exc, walk))
+            else:
+                signer, info, recipients = _check_bag(walk, trusted, at, problems)
+            problems[:0] = walk.problems  # per-member refusals first, in archive order
+        ciphertext.drain()
+    except OSError as exc:
+        raise _read_error(exc, path) from None
+    finally:
+        ciphertext.close()
+
+    seal_status = seal.status
+    if seal.hashes is not None:
+        names = [v.name for v in volumes]
+        if [seal.hashes[name] for name in names] != ciphertext.each:
+            seal_status = "bad: the file's SHA-256 differs from the seal (changed since it was sealed)"
+        else:
+            seal_status = "ok"
+            if signer is not None and seal.signer is not None and seal.signer != signer:
+                problems.append("The outer seal and the bag were signed by different certificates.")
+    if seal_status.startswith("bad"):
+        problems.append(f"The outer seal is {seal_status}.")
+    return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
+                       seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
+                       payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems)
