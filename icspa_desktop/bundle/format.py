@@ -10,6 +10,7 @@ is complete, synced and has passed its size and hash checks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -25,7 +26,7 @@ import pyrage
 from icspa_desktop.bundle import media
 from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, RefusedInput, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.vault.atomic import atomic_write, fsync_dir
+from icspa_desktop.vault.atomic import fsync_dir
 
 BUNDLE_FORMAT_VERSION = "1"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # payload file names under data/ (ids, never human names)
@@ -66,6 +67,9 @@ class WrittenBundle:
     sha256: str  # of the age file bytes as written and read back
     seal_path: Path  # NAME.icspa.sha256
     seal_signature_path: Path  # NAME.icspa.sha256.p7s
+    # Every file of the bundle in order: (path,) or the volumes NAME.icspa.001, .002, … (path is the first);
+    # their concatenation is the age file that size and sha256 describe. Empty only when built by hand.
+    volumes: tuple[Path, ...] = ()
 
 
 def _check_name(name: str, what: str) -> None:
@@ -277,11 +281,41 @@ def _check_target(out: Path, *others: Path) -> None:
             raise Conflict(f"{path} already exists; it was left untouched.")
 
 
+def estimated_size(spec: BagSpec, tags: dict[str, bytes], signature: bytes, recipients: int) -> int:
+    """An upper bound of the age file's size: tar headers, padding and end blocks, age's header and tags."""
+    files = len(spec.payload) + len(tags) + 1
+    folders = 2 + sum(path.count("/") for path in tags)
+    plain = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + len(signature)
+    tar = plain + files * 3 * tarfile.BLOCKSIZE + folders * 2 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE
+    # age: ~100 bytes header line per recipient + MAC, then a 16-byte tag per 64 KiB chunk.
+    return tar + (tar // 65536 + 1) * 16 + 256 * recipients + 1024
+
+
+def _volume_name(out: Path, index: int) -> Path:
+    return out.with_name(f"{out.name}.{index:03d}")
+
+
+def _claim(created: list[Path], path: Path, make: Callable[[], None]) -> None:
+    """Make ``path``, and remember it for the cleanup once it is ours (even if a later step of ``make`` fails)."""
+    try:
+        make()
+    except Conflict:
+        raise  # someone else's file: never to be removed by us
+    except BaseException:
+        created.append(path)
+        raise
+    created.append(path)
+
+
 def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipients: Sequence[str], out: Path,
-                 *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> WrittenBundle:
+                 *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                 volume_size: int | None = None) -> WrittenBundle:
     """Encrypt the bag to ``recipients`` into ``out`` (which must not exist), read it back, seal it.
 
-    On any failure or cancel, nothing is left under ``out``, its seal names or a temporary name.
+    The target is checked first: read-only or too little free space is refused before anything is written.
+    On FAT (or with ``volume_size``) a bundle larger than one volume is written as ``out.001``, ``out.002``, …
+    that concatenate to the age file, each listed in the seal; a bundle that fits in one volume is ``out``.
+    On any failure or cancel, nothing is left under ``out``, a volume's or a seal's name, or a temporary name.
     """
     progress = progress or no_progress
     cancel = cancel or CancelToken()
@@ -291,38 +325,51 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
     seal_path = out.with_name(out.name + ".sha256")
     seal_signature_path = out.with_name(out.name + ".sha256.p7s")
     _check_target(out, seal_path, seal_signature_path)
+    expected = estimated_size(spec, tags, signature, len(age_recipients))
+    target = media.check_target(out.parent, expected)
+    if volume_size is None and target.fs_type in media.FAT_TYPES:
+        volume_size = media.DEFAULT_VOLUME_SIZE
+    if volume_size is not None:
+        if volume_size <= 0:
+            raise RefusedInput("The volume size must be positive.")
+        _check_target(out, *(_volume_name(out, i) for i in range(1, expected // volume_size + 3)))
 
-    tmp = media.temp_name(out)
+    stem = media.temp_name(out)
     created: list[Path] = []
+    writer = media.VolumeWriter(lambda index: stem.with_name(f"{stem.name}.{index:03d}"), volume_size)
     try:
-        fd = media.open_exclusive(tmp)
-        created.append(tmp)
         try:
             pieces = _TarPieces(spec, tags, signature, progress, cancel)
             reader = _PullReader(iter(pieces))
-            writer = media.HashingFdWriter(fd)
             try:
                 pyrage.encrypt_io(reader, writer, age_recipients)
             except pyrage.EncryptError as exc:
                 # pyrage reports our own exceptions as EncryptError("TypeName: text"): raise the original.
                 raise (reader.error or writer.error or IcspaError(f"age encryption failed: {exc}")) from None
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            volumes = writer.finish()
         finally:
-            os.close(fd)
+            writer.close()
+            created.extend(writer.created)
         sha256, size = writer.hexdigest(), writer.size
-        seal = f"{sha256}  {out.name}\n".encode()
-        seal_signature = sign_detached(seal)
+        finals = [out] if len(volumes) == 1 else [_volume_name(out, i) for i in range(1, len(volumes) + 1)]
+        seal = "".join(f"{volume.sha256}  {final.name}\n" for volume, final in zip(volumes, finals, strict=True))
+        seal_signature = sign_detached(seal.encode())
+        # Read back before any final name exists: the data were synced and their cache dropped, so this reads
+        # the medium, and a rename does not touch them.
+        done = 0
+        for volume, final in zip(volumes, finals, strict=True):
+            if media.read_back_sha256(volume.tmp, volume.size, progress, cancel, done_before=done,
+                                      grand_total=size) != volume.sha256:
+                raise VerificationFailed(f"{final.name} read back from the target differs from what was written; "
+                                         "the medium is unreliable. The bundle was removed.")
+            done += volume.size
         cancel.check()
-        media.place_without_replacing(tmp, out)
-        created.append(out)
-        if media.read_back_sha256(out, size, progress, cancel) != sha256:
-            raise VerificationFailed(f"{out.name} read back from the target differs from what was written; "
-                                     "the medium is unreliable. The bundle was removed.")
-        for path, data in ((seal_path, seal), (seal_signature_path, seal_signature)):
-            _check_target(path)
-            created.append(path)
-            atomic_write(path, data)
+        # Seals first, the first volume (``path``) last: whoever finds ``path`` (after a crash too) finds a
+        # complete, verified bundle with its seal; a crash in between leaves only a seal or later volumes.
+        for path, data in ((seal_path, seal.encode()), (seal_signature_path, seal_signature)):
+            _claim(created, path, functools.partial(media.write_new_file, path, data))
+        for volume, final in reversed(list(zip(volumes, finals, strict=True))):
+            _claim(created, final, functools.partial(media.place_without_replacing, volume.tmp, final))
     except BaseException as exc:
         for path in created:
             media.remove_quietly(path)
@@ -331,5 +378,5 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
         if isinstance(exc, OSError):
             raise media.media_error(exc, out) from exc
         raise
-    return WrittenBundle(path=out, size=size, sha256=sha256, seal_path=seal_path,
-                         seal_signature_path=seal_signature_path)
+    return WrittenBundle(path=finals[0], size=size, sha256=sha256, seal_path=seal_path,
+                         seal_signature_path=seal_signature_path, volumes=tuple(finals))

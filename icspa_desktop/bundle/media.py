@@ -7,7 +7,12 @@ import errno
 import hashlib
 import io
 import os
+import queue
+import re
 import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed
@@ -16,6 +21,8 @@ from icspa_desktop.vault.atomic import fsync_dir
 
 FILE_MODE = 0o600
 READ_CHUNK = 1 << 20
+WRITE_BATCH = 1 << 20  # ciphertext bytes per writev
+WRITE_DEPTH = 4  # batches queued for the writer thread: bounds memory to ~5 MiB
 # Hard links are how we rename without replacing; FAT/exFAT and some network file systems refuse them.
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
@@ -28,32 +35,148 @@ def open_exclusive(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
 
 
-class HashingFdWriter:
-    """The ``writer`` handed to pyrage: hashes and writes the ciphertext; keeps the first error it raised."""
+@dataclass(frozen=True, slots=True)
+class Volume:
+    tmp: Path  # where it was written (a temporary name on the target)
+    size: int
+    sha256: str
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+
+class VolumeWriter:
+    """The ``writer`` handed to pyrage: a bounded queue to a thread that hashes, writes and syncs the ciphertext.
+
+    pyrage holds the GIL while it encrypts and hands over 64 KiB at a time; hashing (hashlib releases the GIL
+    for large updates) and ``writev`` of ~1 MiB batches then run on the second core. With ``volume_size`` the
+    stream is cut into consecutive files of exactly that size (the last one shorter) that concatenate to it.
+    Files are opened on demand under ``temp_path(i)`` (i = 1, 2, …); each is fsynced and its page cache
+    dropped when full. The first error of the thread is kept and raised to the producer at its next write.
+    """
+
+    def __init__(self, temp_path: Callable[[int], Path], volume_size: int | None = None, *,
+                 batch: int = WRITE_BATCH, depth: int = WRITE_DEPTH) -> None:
+        if volume_size is not None and volume_size <= 0:
+            raise ValueError("volume_size must be positive")
+        self._temp_path = temp_path
+        self._volume_size = volume_size
+        self._batch = batch
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=depth)
         self._hash = hashlib.sha256()
+        self._fd: int | None = None
+        self._volume_hash = hashlib.sha256()
+        self._volume_bytes = 0
         self.size = 0
+        self.created: list[Path] = []  # every file opened, for cleanup (appended by the thread)
+        self.volumes: list[Volume] = []
         self.error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="bundle-writer", daemon=True)
+        self._thread.start()
 
+    # ---- producer side (pyrage's thread) ----
     def write(self, data: bytes) -> int:
-        try:
-            view = memoryview(data)
-            self._hash.update(view)
-            while view:
-                view = view[os.write(self._fd, view):]
-            self.size += len(data)
-            return len(data)
-        except BaseException as exc:
-            self.error = self.error or exc
-            raise
+        if self.error is not None:
+            raise self.error
+        # pyrage passes fresh bytes objects, so holding on to them until the thread has written them is safe.
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= self._batch:
+            self._submit()
+        return len(data)
 
     def flush(self) -> None:
-        """pyrage flushes at the end; everything already went to the kernel."""
+        """pyrage flushes at the end; ``finish`` does the real work."""
+
+    def _submit(self) -> None:
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending, self._pending_size = [], 0
+
+    def finish(self) -> list[Volume]:
+        """Write what is left, sync and close the last file; raise the thread's error if it had one."""
+        self._submit()
+        self.close()
+        if self.error is not None:
+            raise self.error
+        return self.volumes
+
+    def close(self) -> None:
+        """Stop the thread (idempotent); on an error path the files stay for the caller to remove."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        if self._fd is not None:  # only after an error in the thread
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+    # ---- the thread ----
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so the producer never blocks on a full queue
+            try:
+                self._write_batch(batch)
+            except BaseException as exc:  # kept for the producer; the thread itself must not die silently
+                self.error = exc
+        if self.error is None:
+            try:
+                if not self.volumes and self._fd is None:  # an empty stream still makes one (empty) file
+                    self._open_next()
+                if self._fd is not None:  # not when the stream ended exactly at a volume's end
+                    self._end_volume()
+            except BaseException as exc:
+                self.error = exc
+
+    def _write_batch(self, batch: list[bytes]) -> None:
+        # One join, one hash update and one write per batch: the thread needs the GIL (which pyrage holds while
+        # it encrypts) as rarely as possible.
+        view = memoryview(b"".join(batch))
+        while view:
+            if self._fd is None:
+                self._open_next()
+            room = len(view) if self._volume_size is None else self._volume_size - self._volume_bytes
+            part = view[:room]
+            self._hash.update(part)
+            if self._volume_size is not None:
+                self._volume_hash.update(part)
+            _write_all(self._current_fd(), part)
+            self._volume_bytes += len(part)
+            self.size += len(part)
+            view = view[len(part):]
+            if self._volume_bytes == self._volume_size:
+                self._end_volume()
+
+    def _current_fd(self) -> int:
+        assert self._fd is not None
+        return self._fd
+
+    def _open_next(self) -> None:
+        path = self._temp_path(len(self.volumes) + 1)
+        self._fd = open_exclusive(path)
+        self.created.append(path)
+        self._volume_hash = hashlib.sha256()
+        self._volume_bytes = 0
+
+    def _end_volume(self) -> None:
+        fd = self._current_fd()
+        os.fsync(fd)
+        # The data is clean after fsync, so DONTNEED really drops it: the read-back will come from the medium.
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        self._fd = None
+        os.close(fd)
+        digest = self._volume_hash.hexdigest() if self._volume_size is not None else self._hash.hexdigest()
+        self.volumes.append(Volume(self.created[-1], self._volume_bytes, digest))
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def place_without_replacing(tmp: Path, out: Path) -> None:
@@ -74,12 +197,31 @@ def place_without_replacing(tmp: Path, out: Path) -> None:
     fsync_dir(out.parent)
 
 
-def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: CancelToken) -> str:
+def write_new_file(path: Path, data: bytes) -> None:
+    """A small file under a temporary name, synced, then given ``path`` without replacing anything."""
+    tmp = temp_name(path)
+    fd = open_exclusive(tmp)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        place_without_replacing(tmp, path)
+    finally:
+        remove_quietly(tmp)
+
+
+def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: CancelToken, *,
+                     done_before: int = 0, grand_total: int | None = None) -> str:
     """SHA-256 of the file as the device returns it, with the page cache for it dropped first."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with io.FileIO(fd, "rb", closefd=True) as handle:
         # The data was fsynced, so its pages are clean and DONTNEED really drops them: we read the medium.
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a larger read-ahead on slow sticks
         digest = hashlib.sha256()
         buf = bytearray(READ_CHUNK)
         view = memoryview(buf)
@@ -88,11 +230,86 @@ def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: 
             cancel.check()
             digest.update(view[:n])
             done += n
-            progress(done, size, "Reading the bundle back from the target")
+            progress(done_before + done, grand_total or size, "Reading the bundle back from the target")
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     if done != size:
         raise VerificationFailed(f"Read back {done} bytes of {path.name} but wrote {size}; the target is unreliable.")
     return digest.hexdigest()
+
+
+# ---- what the target can take, checked before anything is written --------------------------------------
+FAT_TYPES = frozenset({"vfat", "msdos", "fat", "umsdos"})
+FAT_MAX_FILE = (4 << 30) - 1
+DEFAULT_VOLUME_SIZE = (4 << 30) - (1 << 20)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    fs_type: str  # as the kernel names it ("vfat", "exfat", "ext4", …); "" when unknown
+    mount_point: str
+    free: int  # bytes an unprivileged writer may use
+    read_only: bool
+
+
+def _unescape_mount(field: str) -> str:
+    """/proc/self/mountinfo writes space, tab, newline and backslash as octal escapes (\\040 …)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def file_system_of(folder: Path, mountinfo: str | None = None) -> tuple[str, str]:
+    """(file system type, mount point) of the mount holding ``folder``: the longest mount point prefix wins."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "", ""
+    target = os.path.realpath(folder)
+    best = ("", "")
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:]:
+            continue
+        dash = fields.index("-", 6)
+        if len(fields) < dash + 2 or len(fields) < 5:
+            continue
+        mount_point, fs_type = _unescape_mount(fields[4]), fields[dash + 1]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        # ">=": a later mount on the same point hides the earlier one.
+        if inside and len(mount_point) >= len(best[1]):
+            best = (fs_type, mount_point)
+    return best
+
+
+def inspect_target(folder: Path) -> TargetInfo:
+    stats = os.statvfs(folder)
+    fs_type, mount_point = file_system_of(folder)
+    return TargetInfo(fs_type, mount_point, stats.f_bavail * stats.f_frsize, bool(stats.f_flag & os.ST_RDONLY))
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def space_needed(bundle_size: int) -> int:
+    """Free space to ask for: the estimated bundle plus a margin for clusters, directory entries and seals."""
+    return bundle_size + bundle_size // 100 + (1 << 20)
+
+
+def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = None) -> TargetInfo:
+    """Refuse up front a read-only target or one without room for ``bundle_size`` bytes (estimated)."""
+    info = info or inspect_target(folder)
+    if info.read_only:
+        raise IcspaError(f"The target {folder} is mounted read-only (or write-protected); nothing was written.")
+    needed = space_needed(bundle_size)
+    if info.free < needed:
+        raise IcspaError(f"The target {folder} has {human_size(info.free)} free; the bundle needs about "
+                         f"{human_size(needed)}. Nothing was written.")
+    return info
 
 
 def remove_quietly(path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -338,6 +339,8 @@ CHILD = textwrap.dedent("""
     from icspa_desktop.domain.errors import IcspaError
 
     out_dir, size, fsize_limit = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    fill_after_start = len(sys.argv) > 4 and sys.argv[4] == "fill"
+    volume_size = int(sys.argv[4].removeprefix("volumes=")) if sys.argv[4:5] and "volumes=" in sys.argv[4] else None
     key = x509.generate_key(); cert = x509.self_signed(key, "T", "NL")
     sign = lambda data: cms.sign_detached(data, cert, key)
     recipient = str(pyrage.x25519.Identity.generate().to_public())
@@ -359,9 +362,23 @@ CHILD = textwrap.dedent("""
     if fsize_limit:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+    def fill(done, total, message):
+        # Something else takes the free space once writing has begun (after the up-front check passed).
+        global fill_after_start
+        if fill_after_start:
+            fill_after_start = False
+            with open(out_dir.parent / "filler", "wb") as handle:
+                try:
+                    while True:
+                        handle.write(bytes(1 << 16))
+                        handle.flush()
+                except OSError:
+                    pass
+
     try:
-        written = write_bundle(spec("big", size), sign, [recipient], out_dir / "big.icspa")
-        result = {"size": written.size}
+        written = write_bundle(spec("big", size), sign, [recipient], out_dir / "big.icspa", progress=fill,
+                               volume_size=volume_size)
+        result = {"size": written.size, "volumes": len(written.volumes)}
     except IcspaError as exc:
         result = {"error": type(exc).__name__, "message": str(exc)}
     result["growth_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -370,10 +387,12 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child(out_dir: Path, size: int, fsize_limit: int = 0, prefix: list[str] | None = None) -> dict[str, object]:
+def run_child(out_dir: Path, size: int, fsize_limit: int = 0, prefix: list[str] | None = None,
+              mode: str = "") -> dict[str, object]:
     import json
 
-    result = subprocess.run([*(prefix or []), sys.executable, "-c", CHILD, str(out_dir), str(size), str(fsize_limit)],
+    result = subprocess.run([*(prefix or []), sys.executable, "-c", CHILD, str(out_dir), str(size), str(fsize_limit),
+                             mode],
                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     parsed: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -396,13 +415,26 @@ def test_a_file_too_big_for_the_medium_is_a_clear_error_and_leaves_nothing(tmp_p
     assert result["left"] == ["warmup.icspa", "warmup.icspa.sha256", "warmup.icspa.sha256.p7s"]
 
 
-def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
-    """A real ENOSPC: a 6 MiB tmpfs in a user namespace (no root needed)."""
+def test_too_little_free_space_is_refused_before_writing(tmp_path: Path) -> None:
+    """A real 6 MiB tmpfs in a user namespace (no root needed): the free-space check refuses up front."""
     tool("unshare")
     media = tmp_path / "usb"
     media.mkdir()
     mount = f"mount -t tmpfs -o size=6m tmpfs {media} && exec \"$@\""
     result = run_child(media, 8 << 20, prefix=["unshare", "-Urm", "sh", "-c", mount, "sh"])
+    assert result["error"] == "IcspaError", result
+    assert re.search(r"has \d\.\d MiB free; the bundle needs about 9\.\d MiB", str(result["message"])), result
+    assert result["left"] == ["warmup.icspa", "warmup.icspa.sha256", "warmup.icspa.sha256.p7s"]
+
+
+def test_a_disk_that_fills_up_while_writing_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
+    """A real ENOSPC mid-write: the check passed, then another file takes the space of a 12 MiB tmpfs."""
+    tool("unshare")
+    mount_dir = tmp_path / "mnt"
+    mount_dir.mkdir()
+    media = mount_dir / "usb"
+    mount = f"mount -t tmpfs -o size=12m tmpfs {mount_dir} && mkdir {media} && exec \"$@\""
+    result = run_child(media, 8 << 20, prefix=["unshare", "-Urm", "sh", "-c", mount, "sh"], mode="fill")
     assert result["error"] == "IcspaError" and "disk is full" in str(result["message"]), result
     assert result["left"] == ["warmup.icspa", "warmup.icspa.sha256", "warmup.icspa.sha256.p7s"]
 
@@ -410,6 +442,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None
 def test_written_bundle_fields(tmp_path: Path, signer: Signer, identities: list[pyrage.x25519.Identity]) -> None:
     written = write_bundle(make_spec(), signer, recipients_of(identities[0]), tmp_path / "b.icspa")
     assert written == WrittenBundle(tmp_path / "b.icspa", written.path.stat().st_size, written.sha256,
-                                    tmp_path / "b.icspa.sha256", tmp_path / "b.icspa.sha256.p7s")
+                                    tmp_path / "b.icspa.sha256", tmp_path / "b.icspa.sha256.p7s",
+                                    (tmp_path / "b.icspa",))
     assert written.seal_path.read_text() == f"{written.sha256}  b.icspa\n"
     assert (written.path.stat().st_mode & 0o777) == 0o600
