@@ -21,6 +21,7 @@ from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.agency_actions import AgencyActions
+from icspa_desktop.gui.bundle_wizard import SendBundleAction
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.evidence_actions import EvidenceActions
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
         self.custody = CustodyActions(self)  # Custody menu, reports, users (gui/report_actions.py)
         self.add_case_tab("Custody", self.custody.tab_factory)
         self.agency = AgencyActions(self)  # Agency menu: identity and partners (gui/agency_actions.py)
+        self.send_bundle = SendBundleAction(self)  # Case → Send to partner agency (gui/bundle_wizard.py)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
         vault_menu.addAction(self.quit_action)
         case_menu = menu.addMenu("&Case")
         case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
+        case_menu.addSeparator()
+        case_menu.addAction(self.send_bundle.action)
         case_menu.addSeparator()
         case_menu.addActions([self.find_action, self.refresh_action])
         menu.addMenu(self.evidence.menu())
@@ -186,6 +190,7 @@ class MainWindow(QMainWindow):
         self.evidence.update_actions()
         self.custody.update_actions()
         self.agency.update_actions()
+        self.send_bundle.update()
 
     # ---- case actions --------------------------------------------------------------
     def refresh(self) -> None:
