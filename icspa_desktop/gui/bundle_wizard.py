@@ -319,7 +319,7 @@ class TargetPage(_Page):
         if not name or safe_file_name(name) != name:
             return "The file name may contain only letters, digits, '-', '_' and '.', and may not start with '.'."
         out = self.out_path()
-        for path in (out, out.with_name(out.name + ".sha256"), out.with_name(out.name + ".sha256.p7s")):
+        for path in (out, *(out.with_name(out.name + tail) for tail in (".sha256", ".sha256.p7s", ".001"))):
             if os.path.lexists(path):
                 return f"{path.name} already exists in {folder}; choose another file name."
         mount = target_for(folder.resolve(), self._all)
@@ -328,14 +328,14 @@ class TargetPage(_Page):
         except OSError as exc:
             return f"Cannot look at {folder}: {exc.strerror}."
         fs = f" ({mount.fs_type})" if mount else ""
-        self.space.setText(f"Needs about {human_size(need)}; {human_size(free)} free{fs}.")
+        split = mount is not None and mount.max_file_size is not None and need > mount.max_file_size
+        self.space.setText(f"Needs about {human_size(need)}; {human_size(free)} free{fs}." + (
+            f" FAT holds files below 4 GiB: written as volumes {out.name}.001, .002, … (cat them to rejoin)."
+            if split else ""))
         if (mount is not None and mount.read_only) or not os.access(folder, os.W_OK):
             return f"{folder} is read-only for you."
         if free < need:
             return f"Not enough free space: the bundle needs about {human_size(need)}, {human_size(free)} is free."
-        if mount is not None and mount.max_file_size is not None and need > mount.max_file_size:
-            return (f"{mount.mount_point} is formatted {mount.fs_type}, which cannot hold files over 4 GiB; "
-                    "use an exFAT, NTFS or ext4 medium.")
         return ""
 
     def _changed(self) -> None:
