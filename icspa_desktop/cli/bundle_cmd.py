@@ -29,6 +29,11 @@ def register(groups: Any) -> None:
     export.add_argument("--dry-run", action="store_true", help="show exactly what would leave; write nothing")
     export.set_defaults(handler=_export)
 
+    verify = sub.add_parser("verify", help="check a bundle file (own copy or received) layer by layer; exit 1 when "
+                                           "anything is wrong")
+    verify.add_argument("path", type=Path, metavar="PATH", help="NAME.icspa (or the first of NAME.icspa.001…)")
+    verify.set_defaults(handler=_verify)
+
     lst = sub.add_parser("list", help="the bundles this vault sent")
     lst.set_defaults(handler=_list)
 
@@ -62,6 +67,24 @@ def _plan_lines(plan: bundles.ExportPlan) -> list[str]:
               f"{i.original_name}" for i in plan.items]
     lines += [f"Warning: {w}" for w in plan.warnings]
     return lines
+
+
+def _verify(ctx: CliContext) -> int:
+    report = bundles.verify_bundle(ctx.session(), ctx.args.path, progress=StderrProgress("Checking"))
+    c = report.check
+
+    def human() -> list[str]:
+        lines = [f"Bundle {c.bundle_id or '(id unknown)'}: " + ("every layer checks out." if report.ok else
+                                                               f"{len(report.problems)} problem(s) found."),
+                 f"  file      {c.size:,} bytes, SHA-256 {c.sha256}",
+                 f"  seal      {c.seal}",
+                 f"  signed by {report.signer_name or 'nobody trusted'}",
+                 f"  to        {', '.join(report.recipient_names) or '(unknown)'}",
+                 f"  payload   {len(c.payload)} file(s), {sum(s for _n, s, _h in c.payload):,} bytes"]
+        return lines + [f"  PROBLEM   {p}" for p in report.problems]
+
+    ctx.emit(report.to_json(), human)
+    return 0 if report.ok else 1
 
 
 def _list(ctx: CliContext) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.bundle import format as bundle_format
+from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
@@ -277,3 +278,61 @@ def list_sent(session: Session) -> list[SentBundle]:
                        None if r[6] is None else int(r[6]), None if r[7] is None else str(r[7]), str(r[8]),
                        str(r[9])) for r in rows]
 
+
+
+# ---- verification of a bundle file (own copy or received) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BundleReport:
+    """``bundle verify``: every layer it could check, in words, and the raw check."""
+
+    path: Path
+    check: bundle_reader.BundleCheck
+    signer_name: str  # "this agency", a partner's name, or "" when unknown / unsigned
+    recipient_names: list[str]
+    addressed_to_us: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok and self.addressed_to_us
+
+    @property
+    def problems(self) -> list[str]:
+        extra = [] if self.addressed_to_us or not self.check.recipients else [
+            "This agency is not among the recipients named in the signed bag-info.txt."]
+        return [*self.check.problems, *extra]
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.check
+        return {"id": c.bundle_id, "path": str(self.path), "ok": self.ok, "sha256": c.sha256, "size": c.size,
+                "seal": c.seal, "signer": self.signer_name, "recipients": self.recipient_names,
+                "addressed_to_us": self.addressed_to_us, "items": len(c.payload),
+                "payload": [{"name": n, "size": s, "sha256": h} for n, s, h in c.payload],
+                "problems": self.problems}
+
+
+def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = no_progress,
+                  cancel: CancelToken | None = None) -> BundleReport:
+    """Check a bundle file with this agency's keys: the outer seal, decryption, every tar member, the bag's
+    manifests and the sender's signature (our own certificates and every partner's are trusted signers)."""
+    session.require(Permission.VERIFY, attempted=f"verify the bundle {path.name}")
+    identity = agency.agency_identity(session)
+    secret = str(agency.age_identity(session))
+    own = agency.agency_certificates(session)
+    known = partners.list_partners(session)
+    check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+                                       progress=progress, cancel=cancel)
+    names = {identity.fingerprint: "this agency"} | {p.fingerprint: p.name for p in known}
+    signer = ""
+    if check.signer is not None:
+        if any(check.signer == cert for cert in own):
+            signer = "this agency"
+        else:
+            signer = next((p.name for p in known if p.certificate == check.signer), "")
+    # Our own copy is addressed to the partners (we can open it: we are an age recipient too).
+    ours = signer == "this agency" and f"{identity.fingerprint}" == _field(check, "ICSPA-Sender-Agency")
+    return BundleReport(path, check, signer, [names.get(r, f"unknown agency {r}") for r in check.recipients],
+                        ours or identity.fingerprint in check.recipients)
+
+
+def _field(check: bundle_reader.BundleCheck, name: str) -> str:
+    return next((value for key, value in check.bag_info if key == name), "")

@@ -168,3 +168,29 @@ def test_cli_dry_run_export_and_list(scene: Scene) -> None:
     assert [b["id"] for b in listed] == [written["id"]] and listed[0]["status"] == "written"
     again = run_cli("bundle", "export", "2026/041", "--to", scene.partner_name, "--out", str(target), env=env)
     assert again.returncode == 5 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
+
+
+def test_bundle_verify_own_copy_partner_side_and_damage(scene: Scene, tmp_path: Path) -> None:
+    env = {"ICSPA_VAULT": str(scene.sender), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS,
+           "ICSPA_WITNESS_DIR": str(scene.work / "witness")}
+    with unlock(scene.sender, "admin", PASS) as nl:
+        result = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "b")
+        nl_identity = agency.agency_identity(nl)
+    own = run_cli("--json", "bundle", "verify", str(result.path), env=env)
+    assert own.returncode == 0, own.stdout + own.stderr
+    report = json.loads(own.stdout)
+    assert report["ok"] and report["seal"] == "ok" and report["signer"] == "this agency"
+    assert report["recipients"] == [scene.partner_name] and report["items"] == 2
+    # The partner, once it trusts our card, sees who sent it and that it is addressed to it.
+    partner_vault = scene.sender.parent / "de"
+    with unlock(partner_vault, "admin", PASS) as bka:
+        partners.add_partner(bka, "Politie NL", "NL", nl_identity.age_recipient,
+                             nl_identity.certificate.public_bytes(serialization.Encoding.PEM))
+        theirs = bundles.verify_bundle(bka, result.path)
+        assert theirs.ok and theirs.signer_name == "Politie NL" and theirs.addressed_to_us
+    # One flipped byte in the middle: exit 1, the damage named.
+    data = bytearray(result.path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    result.path.write_bytes(bytes(data))
+    bad = run_cli("bundle", "verify", str(result.path), env=env)
+    assert bad.returncode == 1 and "PROBLEM" in bad.stdout and "seal" in bad.stdout
