@@ -72,11 +72,12 @@ class ExportResult:
     seal_signature_path: Path
     items: int
     checkpoint_id: int
+    volumes: tuple[Path, ...] = ()  # NAME.icspa.001, … on FAT media; (path,) otherwise
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.bundle_id, "path": str(self.path), "size": self.size, "sha256": self.sha256,
                 "seal": str(self.seal_path), "seal_signature": str(self.seal_signature_path), "items": self.items,
-                "checkpoint_id": self.checkpoint_id}
+                "checkpoint_id": self.checkpoint_id, "volumes": [str(v) for v in self.volumes]}
 
 
 def _pick_items(session: Session, case: Case, refs: Sequence[str] | None) -> list[Item]:
@@ -166,7 +167,7 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         raise
     _record_outcome(session, plan, bundle_id, out, written, checkpoint.id, "")
     return ExportResult(bundle_id, written.path, written.size, written.sha256, written.seal_path,
-                        written.seal_signature_path, len(plan.items), checkpoint.id)
+                        written.seal_signature_path, len(plan.items), checkpoint.id, written.volumes)
 
 
 def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Path,
@@ -187,7 +188,7 @@ def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Pat
             result="bundle written and read back" if written else "export failed",
             hashes={"sha256": written.sha256} if written else {},
             details={"bundle_id": bundle_id, "file_name": out.name, **({"problem": problem} if problem else {}),
-                     **({"size": written.size} if written else {})}))
+                     **({"size": written.size, "volumes": [v.name for v in written.volumes]} if written else {})}))
 
 
 def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: custody.StoredCheckpoint,
