@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -256,8 +257,10 @@ class TargetPage(_Page):
         row.addWidget(choose)
         self.name = _field(QLineEdit(safe_file_name(wizard.case.number)), "fileNameEdit")
         self.space = hint_label()
+        folder_label = QLabel("&Folder*")
+        folder_label.setBuddy(self.folder)  # a row holding a layout gets no buddy by itself
         form = QFormLayout()
-        form.addRow("&Folder*", row)
+        form.addRow(folder_label, row)
         form.addRow("File &name*", self.name)
         for edit in (self.folder, self.name):
             edit.textChanged.connect(self._changed)
@@ -266,6 +269,7 @@ class TargetPage(_Page):
         self.layout_.addLayout(form)
         self.layout_.addWidget(self.space)
         self.layout_.addWidget(self.error)
+        self.layout_.addStretch(0)  # takes the room of the media list when there is none
         self.setCommitPage(True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Write bundle")
 
@@ -400,12 +404,14 @@ class WritingPage(_Page):
         self._wizard.progressed.emit(done, total)
 
     def _written(self, result: bundles.ExportResult) -> None:
+        self._wizard.close_question()
         self.result = result
         self.completeChanged.emit()
         self._wizard.bundle_written.emit(result)
         self._wizard.next()
 
     def _failed(self, exc: BaseException) -> None:
+        self._wizard.close_question()
         self.stop.setEnabled(False)
         name = self._wizard.target.out_path().name
         head = "Cancelled" if isinstance(exc, Cancelled) else "The bundle was not written"
@@ -492,6 +498,7 @@ class BundleWizard(QWizard):
                                    self.done_page]
         for page in self.pages:
             self.addPage(page)
+        self.stop_question: QMessageBox | None = None
         self.currentIdChanged.connect(self._focus_first)
 
     def _focus_first(self, _page_id: int) -> None:
@@ -513,7 +520,14 @@ class BundleWizard(QWizard):
         box.setDefaultButton(keep)
         box.setEscapeButton(keep)
         stop.clicked.connect(self.writing.cancel)
+        self.stop_question = box
         box.open()
+
+    def close_question(self) -> None:
+        """The write ended while "Stop writing?" was open: the question no longer applies."""
+        if self.stop_question is not None and shiboken6.isValid(self.stop_question):
+            self.stop_question.close()
+        self.stop_question = None
 
 
 class SendBundleAction(QObject):
