@@ -8,13 +8,13 @@ import hashlib
 import io
 import os
 import queue
-import re
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from icspa_desktop.bundle import mounts
 from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.vault.atomic import fsync_dir
@@ -251,11 +251,6 @@ class TargetInfo:
     read_only: bool
 
 
-def _unescape_mount(field: str) -> str:
-    """/proc/self/mountinfo writes space, tab, newline and backslash as octal escapes (\\040 …)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def file_system_of(folder: Path, mountinfo: str | None = None) -> tuple[str, str]:
     """(file system type, mount point) of the mount holding ``folder``: the longest mount point prefix wins."""
     if mountinfo is None:
@@ -263,20 +258,13 @@ def file_system_of(folder: Path, mountinfo: str | None = None) -> tuple[str, str
             mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return "", ""
-    target = os.path.realpath(folder)
+    target = Path(os.path.realpath(folder))
     best = ("", "")
-    for line in mountinfo.splitlines():
-        fields = line.split(" ")
-        if "-" not in fields[6:]:
-            continue
-        dash = fields.index("-", 6)
-        if len(fields) < dash + 2 or len(fields) < 5:
-            continue
-        mount_point, fs_type = _unescape_mount(fields[4]), fields[dash + 1]
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+    for entry in mounts.parse_all_mounts(mountinfo):
+        mount_point = str(entry.mount_point)
         # ">=": a later mount on the same point hides the earlier one.
-        if inside and len(mount_point) >= len(best[1]):
-            best = (fs_type, mount_point)
+        if target.is_relative_to(entry.mount_point) and len(mount_point) >= len(best[1]):
+            best = (entry.fs_type, mount_point)
     return best
 
 

@@ -59,12 +59,9 @@ def _unescape(field: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
-def parse_mountinfo(text: str) -> list[MountEntry]:
-    """The real (block-device) file systems of a ``/proc/self/mountinfo`` text; pseudo file systems left out.
-
-    When a mount point appears more than once (a mount over another), the last one is the visible one.
-    """
-    found: dict[Path, MountEntry] = {}
+def parse_all_mounts(text: str) -> list[MountEntry]:
+    """Every mount of a ``/proc/self/mountinfo`` text, pseudo file systems included, in mount order."""
+    found: list[MountEntry] = []
     for line in text.splitlines():
         fields = line.split()
         if len(fields) < 7 or "-" not in fields[6:]:
@@ -74,14 +71,25 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
             continue
         fs_type, source = fields[dash + 1], _unescape(fields[dash + 2])
         super_options = fields[dash + 3].split(",") if len(fields) > dash + 3 else []
+        read_only = "ro" in fields[5].split(",") or "ro" in super_options
+        found.append(MountEntry(Path(_unescape(fields[4])), source, fs_type, fields[2], read_only))
+    return found
+
+
+def parse_mountinfo(text: str) -> list[MountEntry]:
+    """The real (block-device) file systems of a ``/proc/self/mountinfo`` text; pseudo file systems left out.
+
+    When a mount point appears more than once (a mount over another), the last one is the visible one.
+    """
+    found: dict[Path, MountEntry] = {}
+    for entry in parse_all_mounts(text):
+        fs_type, source = entry.fs_type, entry.device
         if fs_type in PSEUDO_FS or fs_type.split(".")[0] in PSEUDO_FS or not source.startswith("/dev/"):
             continue
         if source.startswith("/dev/loop"):
             continue  # images (snaps, ISO files) mounted from files, not media
-        mount_point = Path(_unescape(fields[4]))
-        read_only = "ro" in fields[5].split(",") or "ro" in super_options
-        found.pop(mount_point, None)
-        found[mount_point] = MountEntry(mount_point, source, fs_type, fields[2], read_only)
+        found.pop(entry.mount_point, None)
+        found[entry.mount_point] = entry
     return list(found.values())
 
 
