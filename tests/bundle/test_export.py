@@ -194,3 +194,16 @@ def test_bundle_verify_own_copy_partner_side_and_damage(scene: Scene, tmp_path: 
     result.path.write_bytes(bytes(data))
     bad = run_cli("bundle", "verify", str(result.path), env=env)
     assert bad.returncode == 1 and "PROBLEM" in bad.stdout and "seal" in bad.stdout
+
+
+def test_re_export_gives_a_new_id_and_the_same_payload_hashes(scene: Scene) -> None:
+    with unlock(scene.sender, "admin", PASS) as nl:
+        first = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "one")
+        second = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "two")
+        sent = {b.id: b for b in bundles.list_sent(nl)}
+        a = bundles.verify_bundle(nl, first.path)
+        b = bundles.verify_bundle(nl, second.path)
+    assert first.bundle_id != second.bundle_id and first.sha256 != second.sha256
+    assert sorted(i["sha256"] for i in sent[first.bundle_id].items) == sorted(
+        i["sha256"] for i in sent[second.bundle_id].items)
+    assert a.ok and b.ok and sorted(a.check.payload) == sorted(b.check.payload)
