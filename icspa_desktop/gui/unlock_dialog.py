@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -62,6 +63,9 @@ class UnlockDialog(QDialog):
         self.unlock_button = self.buttons.addButton("&Unlock", QDialogButtonBox.ButtonRole.AcceptRole)
         self.unlock_button.setDefault(True)
         self.quit_button = self.buttons.addButton("&Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        # Never the default: while Unlock is disabled (the KDF runs) Qt hands the focus, and with it the
+        # default role, to Quit — and the next Enter after a wrong passphrase quit the app (issue 11).
+        self.quit_button.setAutoDefault(False)
         self.buttons.accepted.connect(self.attempt)
         self.buttons.rejected.connect(self.reject)
 
@@ -93,6 +97,13 @@ class UnlockDialog(QDialog):
         if not self.busy:
             super().reject()
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Escape would quit the whole application from here; quitting is the Quit button (Alt+Q).
+        if event.key() == Qt.Key.Key_Escape:
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.user, self.passphrase, self.unlock_button, self.quit_button):
             widget.setEnabled(not busy)
@@ -115,6 +126,7 @@ class UnlockDialog(QDialog):
         self._set_busy(False)
         self.passphrase.clear()
         self.passphrase.setFocus()
+        self.unlock_button.setDefault(True)
         if isinstance(exc, IcspaError):
             self._show_error(str(exc))
         else:

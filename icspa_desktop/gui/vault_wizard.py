@@ -69,7 +69,13 @@ class LocationPage(QWizardPage):
             "workstation. Choose a new or empty folder."))
         layout.addLayout(row)
         layout.addWidget(self.error_label)
-        self.registerField("location*", self.path_edit)
+        # Not a mandatory ("*") field: QWizard counts one as filled only once it differs from its first value,
+        # so the suggested folder kept Next disabled (issue 11). Filled = not empty, checked here.
+        self.registerField("location", self.path_edit)
+        self.path_edit.textChanged.connect(self.completeChanged)
+
+    def isComplete(self) -> bool:
+        return bool(self.path_edit.text().strip())
 
     def _browse(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Vault folder", self.path_edit.text())

@@ -17,7 +17,7 @@ from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.ops import run_with_progress
 from icspa_desktop.services.session import unlock
-from tests.conftest import ADMIN, VaultInfo
+from tests.conftest import ADMIN, PASSPHRASES, VaultInfo
 from tests.gui.conftest import unlock_as
 
 CASE_TITLES = ("Operation Nightjar", "Ransomware at the harbour")
@@ -184,3 +184,22 @@ def test_lock_cancels_background_work_before_closing_the_database(qtbot: QtBot, 
     desktop.lock()
     assert outcome == ["stopped while the database was still open"]
     assert not session.is_open
+
+
+def test_enter_after_a_wrong_passphrase_unlocks_and_escape_never_quits(qtbot: QtBot, desktop: DesktopApp) -> None:
+    dialog = desktop.unlock_dialog
+    assert dialog is not None
+    dialog.show()
+    dialog.activateWindow()
+    dialog.user.setText(ADMIN)
+    dialog.passphrase.setText("not the passphrase")
+    qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=20_000)
+    assert dialog.isVisible() and dialog.error_label.isVisible()
+    assert dialog.unlock_button.isDefault() and not dialog.quit_button.isDefault()
+    qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Escape)
+    assert dialog.isVisible()  # Escape did not quit
+    dialog.passphrase.setText(PASSPHRASES[Role.ADMINISTRATOR])
+    with qtbot.waitSignal(desktop.unlocked, timeout=20_000):
+        qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
+    assert desktop.session is not None

@@ -139,3 +139,10 @@ def test_cancelling_the_wizard_quits(qtbot: QtBot, first_run: DesktopApp) -> Non
     with qtbot.waitSignal(first_run.finished, timeout=5_000):
         wizard.reject()
     assert first_run.unlock_dialog is None
+
+
+def test_the_suggested_location_lets_next_through(first_run: DesktopApp) -> None:
+    wizard = first_run.wizard
+    assert wizard is not None
+    assert wizard.currentPage().path_edit.text()  # type: ignore[attr-defined]
+    assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()  # the suggestion counts as filled in
