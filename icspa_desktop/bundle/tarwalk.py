@@ -1,0 +1,343 @@
+"""The pax tar walk of an untrusted bundle (bundle/reader.py): fed the plaintext age pushes, block by block.
+
+Only the narrow subset our writer produces is followed; every header is checked, and every declared size
+bounded by ``Limits``, before one byte of its data is consumed (see reader.py for why not ``tarfile``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from icspa_desktop.bundle.format import SAFE_NAME
+from icspa_desktop.crypto import cms
+
+BLOCK = 512
+_ZERO_BLOCK = bytes(BLOCK)
+_USTAR = b"ustar\x0000"  # POSIX ustar magic + version; GNU ("ustar  \0") and v7 headers are refused
+_REGULAR = (b"0", b"\0")
+_DIRECTORY = b"5"
+_KIND_NAMES = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
+               b"6": "a FIFO", b"7": "a contiguous file", b"L": "a GNU long-name header",
+               b"K": "a GNU long-link header", b"S": "a GNU sparse file"}
+# pax keywords that cannot change what a member *is* beyond its name and size; anything else is refused.
+_PAX_KEYS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "linkpath"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds checked against each declared size before the data is read (bundles can be hostile)."""
+
+    max_members: int = 100_000
+    max_total_bytes: int = 1 << 40  # plaintext of all members
+    max_tag_file_bytes: int = 64 << 20  # one tag file, held in memory
+    max_tag_total_bytes: int = 256 << 20  # all tag files together, held in memory
+    max_path_bytes: int = 1024
+    max_pax_header_bytes: int = 64 << 10
+    max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
+
+
+def _nothing() -> None:
+    """A member whose data needs nothing done at its end."""
+
+
+DEFAULT_LIMITS = Limits()  # frozen: one shared default is safe
+
+
+class _Refusal(Exception):
+    """The tar stream cannot be followed further: framing broken, ambiguous, or a bound exceeded."""
+
+
+def _shown(name: str) -> str:
+    """An untrusted name made safe to print: control and invisible characters escaped, length capped."""
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in name[:120])
+    return f"'{text}{'…' if len(name) > 120 else ''}'"
+
+
+def _folded(name: str) -> str:
+    # NFKC is broader than what any file system does: more names collide, none slips through.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _number(field: bytes, what: str) -> int:
+    """A ustar numeric field: octal digits, NUL/space terminated. Base-256 is never written by us."""
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    if not text or any(c not in b"01234567" for c in text):
+        raise _Refusal(f"A tar header has an unreadable {what} field; the archive is damaged or not ours.")
+    return int(text, 8)
+
+
+def _text(field: bytes) -> str:
+    try:
+        return field.split(b"\0", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refusal("A tar header holds a name that is not UTF-8.") from None
+
+
+def _parse_header(block: bytes) -> tuple[str, int, bytes]:
+    """(name, size, type flag) of one ustar header block, checksum verified."""
+    if block[257:265] != _USTAR:
+        raise _Refusal("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours.")
+    checksum = _number(block[148:156], "checksum")
+    if checksum != sum(block[:148]) + 8 * 0x20 + sum(block[156:]):
+        raise _Refusal("A tar header fails its checksum; the archive is damaged.")
+    name, prefix = _text(block[0:100]), _text(block[345:500])
+    return (f"{prefix}/{name}" if prefix else name), _number(block[124:136], "size"), block[156:157]
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """``LEN KEY=VALUE\\n`` records; duplicates and keywords we never write are refused, not guessed at."""
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos, pos + 21)
+        length_text = data[pos:space] if space > pos else b""
+        if not length_text.isdigit():
+            raise _Refusal("A pax header record has no length; the archive is damaged.")
+        end = pos + int(length_text)
+        if end <= space + 1 or end > len(data) or data[end - 1:end] != b"\n":
+            raise _Refusal("A pax header record has a wrong length; the archive is damaged.")
+        key, equals, value = data[space + 1:end - 1].partition(b"=")
+        try:
+            key_text, value_text = key.decode("ascii"), value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refusal("A pax header record is not UTF-8.") from None
+        if not equals or key_text not in _PAX_KEYS:
+            raise _Refusal(f"A pax header uses the keyword {_shown(key_text)}, which bundles never use "
+                           "(it could change how the member is read).")
+        if key_text in records:
+            raise _Refusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
+        records[key_text] = value_text
+        pos = end
+    if "size" in records and not (records["size"].isascii() and records["size"].isdigit()):
+        raise _Refusal("A pax header gives an unreadable size.")
+    return records
+
+
+class _TarWalk:
+    """Incremental reader of the tar stream pushed by pyrage: checks every member before its data."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.problems: list[str] = []
+        self.bundle_id: str | None = None
+        self.payload: list[tuple[str, int, str]] = []
+        self.tag_files: dict[str, bytes] = {}
+        self.signature: bytes | None = None
+        self.ended = False  # the end-of-archive marker was read
+        self.offset = 0  # plaintext bytes received
+        self._files: dict[str, str] = {}  # folded path -> path, regular files
+        self._dirs: dict[str, str] = {}  # folded path -> path, explicit and implied folders
+        self._seen: dict[str, str] = {}  # folded name -> first name seen, every member
+        self._members = 0
+        self._total = 0
+        self._tag_total = 0
+        self._pax: dict[str, str] | None = None
+        self._trailer = False
+        # What the next bytes are: skipped padding, then member data, then a block collected for a callback.
+        self._skip = 0
+        self._body_left = 0
+        self._body_sink: Callable[[memoryview], object] | None = None
+        self._body_done: Callable[[], None] = _nothing
+        self._buf = bytearray()
+        self._need = BLOCK
+        self._on_collected: Callable[[bytes], None] = self._header
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        self.offset += end
+        while pos < end:
+            if self._trailer:
+                if view[pos:].tobytes().strip(b"\0"):
+                    raise _Refusal("The archive has data after its end-of-archive marker (a hidden member?).")
+                return
+            if self._skip:
+                take = min(self._skip, end - pos)
+                self._skip -= take
+                pos += take
+            elif self._body_left:
+                take = min(self._body_left, end - pos)
+                if self._body_sink is not None:
+                    self._body_sink(view[pos:pos + take])
+                self._body_left -= take
+                pos += take
+                if not self._body_left:
+                    self._body_done()
+            else:
+                take = min(self._need - len(self._buf), end - pos)
+                self._buf += view[pos:pos + take]
+                pos += take
+                if len(self._buf) == self._need:
+                    collected = bytes(self._buf)
+                    self._buf.clear()
+                    self._on_collected(collected)
+
+    def finish(self) -> None:
+        """After age authenticated the whole stream: was the archive complete?"""
+        if not self.ended:
+            raise _Refusal("The archive ends without its end-of-archive marker: it was cut short before it was "
+                           "encrypted.")
+
+    def _collect(self, size: int, then: Callable[[bytes], None]) -> None:
+        self._need, self._on_collected = size, then
+        if size == 0:
+            then(b"")
+
+    def _count(self, size: int) -> None:
+        self._total += size
+        if self._total > self.limits.max_total_bytes:
+            raise _Refusal(f"The bundle holds more than {self.limits.max_total_bytes:,} bytes, the limit; "
+                           "not read further.")
+
+    def _header(self, block: bytes) -> None:
+        if block == _ZERO_BLOCK:
+            if self._pax is not None:
+                raise _Refusal("A pax header is followed by the end of the archive.")
+            self._collect(BLOCK, self._second_zero)
+            return
+        name, size, kind = _parse_header(block)
+        if kind == b"x":
+            if self._pax is not None:
+                raise _Refusal("Two pax headers follow each other; the archive is damaged or not ours.")
+            if size > self.limits.max_pax_header_bytes:
+                raise _Refusal(f"A pax header of {size:,} bytes exceeds the limit of "
+                               f"{self.limits.max_pax_header_bytes:,}.")
+            self._count(size)
+            self._collect(size, lambda data: self._pax_done(data, size))
+            return
+        if kind == b"g":
+            raise _Refusal("The archive has a global pax header (it would change how every later member is read).")
+        pax, self._pax = self._pax or {}, None
+        name = pax.get("path", name)
+        size = int(pax["size"]) if "size" in pax else size
+        self._members += 1
+        if self._members > self.limits.max_members:
+            raise _Refusal(f"The bundle has more than {self.limits.max_members:,} members, the limit; "
+                           "not read further.")
+        self._count(size)
+        self._member(name, size, kind)
+
+    def _pax_done(self, data: bytes, size: int) -> None:
+        self._pax = _pax_records(data)
+        self._skip = -size % BLOCK
+        self._collect(BLOCK, self._header)
+
+    def _second_zero(self, block: bytes) -> None:
+        if block != _ZERO_BLOCK:
+            raise _Refusal("The archive has an empty block in the middle (members after it would be hidden).")
+        self.ended = self._trailer = True
+
+    def _body(self, size: int, sink: Callable[[memoryview], object] | None, done: Callable[[], None]) -> None:
+        def finished() -> None:
+            done()
+            self._skip = -size % BLOCK
+            self._collect(BLOCK, self._header)
+
+        self._body_left, self._body_sink, self._body_done = size, sink, finished
+        if size == 0:
+            finished()
+
+    def _member(self, name: str, size: int, kind: bytes) -> None:
+        regular, directory = kind in _REGULAR, kind == _DIRECTORY
+        if not (regular or directory) and size:
+            raise _Refusal(f"The member {_shown(name)} is {_KIND_NAMES.get(kind, 'of an unknown type')} with "
+                           f"{size:,} bytes of data; tools disagree on how to read past it.")
+        if directory and size:
+            raise _Refusal(f"The folder {_shown(name)} claims {size:,} bytes of data; the archive is damaged.")
+        problem = self._name_problem(name, regular, directory, kind)
+        if self.bundle_id is None:
+            if problem is None and directory and "/" not in name.rstrip("/"):
+                self.bundle_id = name.rstrip("/")
+            else:
+                if problem:
+                    self.problems.append(problem)
+                raise _Refusal("The archive does not start with the bag folder; not read further.")
+        if problem is not None:
+            self.problems.append(problem)
+            self._body(size, None, _nothing)
+            return
+        self._accept(name.rstrip("/"), size, directory)
+
+    def _name_problem(self, name: str, regular: bool, directory: bool, kind: bytes) -> str | None:
+        shown = _shown(name)
+        if len(name.encode()) > self.limits.max_path_bytes:
+            return f"The member {shown} has a name longer than {self.limits.max_path_bytes} bytes."
+        if not name:
+            return "A member has an empty name."
+        if name.startswith("/"):
+            return f"The member {shown} has an absolute path."
+        parts = name.rstrip("/").split("/") if directory else name.split("/")
+        if ".." in parts:
+            return f"The member {shown} climbs out of its folder with '..'."
+        if not (regular or directory):
+            what = _KIND_NAMES.get(kind, f"of an unknown type ({kind!r})")
+            return f"The member {shown} is {what}; links, devices and FIFOs are refused."
+        if "" in parts or "." in parts:
+            return f"The member {shown} has an empty or '.' path component."
+        path = "/".join(parts)
+        key = _folded(path)
+        earlier = self._seen.get(key)
+        if earlier == path:
+            return f"The member {shown} occurs twice."
+        if earlier is not None:
+            return (f"The member {shown} collides with {_shown(earlier)} after case folding or Unicode "
+                    "normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows).")
+        self._seen[key] = path
+        if any(not SAFE_NAME.match(part) or part.startswith(".") for part in parts):
+            return f"The member {shown} has characters other than [A-Za-z0-9._-] or starts with '.'."
+        if self.bundle_id is not None and parts[0] != self.bundle_id and path != f"{self.bundle_id}.p7s":
+            return f"The member {shown} lies outside the bag folder {self.bundle_id}/."
+        if path == f"{self.bundle_id}.p7s" and directory:
+            return f"The member {shown} should be the signature file but is a folder."
+        if len(parts) == 2 and regular and parts[1].casefold() in ("fetch.txt", "data"):
+            return f"The member {shown} is not allowed in a bundle (BagIt reserves that name)."
+        return None
+
+    def _accept(self, path: str, size: int, directory: bool) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            self._dirs.setdefault(_folded(parent), parent)
+        if directory:
+            self._dirs.setdefault(_folded(path), path)
+            self._body(0, None, _nothing)
+            return
+        self._files[_folded(path)] = path
+        if path == f"{self.bundle_id}.p7s":
+            if size > self.limits.max_signature_bytes:
+                self.problems.append(f"The signature file {_shown(path)} has {size:,} bytes, more than a CMS "
+                                     "signature can need; it was not read.")
+                self._body(size, None, _nothing)
+                return
+            signature = bytearray()
+            self._body(size, signature.extend, lambda: setattr(self, "signature", bytes(signature)))
+        elif len(parts) > 2 and parts[1] == "data":
+            self._payload("/".join(parts[2:]), size)
+        else:
+            self._tag("/".join(parts[1:]), size)
+
+    def _payload(self, name: str, size: int) -> None:
+        digest = hashlib.sha256()
+        self._body(size, digest.update, lambda: self.payload.append((name, size, digest.hexdigest())))
+
+    def _tag(self, name: str, size: int) -> None:
+        if size > self.limits.max_tag_file_bytes:
+            self.problems.append(f"The tag file {_shown(name)} has {size:,} bytes, more than the limit of "
+                                 f"{self.limits.max_tag_file_bytes:,}; it was not read.")
+            self._body(size, None, _nothing)
+            return
+        if self._tag_total + size > self.limits.max_tag_total_bytes:
+            self.problems.append(f"The tag file {_shown(name)} would bring the tag files beyond "
+                                 f"{self.limits.max_tag_total_bytes:,} bytes, the limit; it was not read.")
+            self._body(size, None, _nothing)
+            return
+        self._tag_total += size
+        data = bytearray()
+        self._body(size, data.extend, lambda: self.tag_files.__setitem__(name, bytes(data)))
+
+    def folder_file_clashes(self) -> list[str]:
+        return sorted(self._files[key] for key in self._files.keys() & self._dirs.keys())
