@@ -1,7 +1,7 @@
 """Reading a sharing bundle that came from outside (DESIGN §5, Import): every byte is untrusted until checked.
 
 One pass, one thread, nothing written anywhere: the file (or its volumes) is read in 1 MiB blocks and
-hashed for the outer seal; pyrage decrypts and pushes the plaintext into ``_TarWalk``, an incremental
+hashed for the outer seal; pyrage decrypts and pushes the plaintext into ``TarWalk``, an incremental
 parser of the narrow pax subset our writer produces. Payloads are hashed on the way and dropped; tag
 files and the signature are kept in memory within ``Limits``. The bag-level checks (manifests, signed
 bag-info, CMS signature) run only once age has authenticated the whole stream: age detects truncation
@@ -41,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
-from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, _Refusal, _shown, _TarWalk
+from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
@@ -78,7 +78,7 @@ class BundleCheck:
 class _Plaintext:
     """The ``writer`` handed to pyrage: feeds the tar walk; keeps the first error raised in it."""
 
-    def __init__(self, walk: _TarWalk, cancel: CancelToken) -> None:
+    def __init__(self, walk: TarWalk, cancel: CancelToken) -> None:
         self._walk = walk
         self._cancel = cancel
         self.error: BaseException | None = None
@@ -221,7 +221,7 @@ def _claimed_signer(signature: bytes, trusted: Sequence[x509.Certificate]) -> st
     strangers = [cert for cert in carried if sha256_fingerprint(cert) not in known]
     if not strangers:
         return ""
-    names = ", ".join(f"{_shown(subject_text(c))} (SHA-256 {sha256_fingerprint(c)[:16]}…)" for c in strangers)
+    names = ", ".join(f"{shown_name(subject_text(c))} (SHA-256 {sha256_fingerprint(c)[:16]}…)" for c in strangers)
     return f" It carries the certificate of {names}, which is not trusted."
 
 
@@ -304,7 +304,7 @@ def _manifest(data: bytes | None, name: str, problems: list[str]) -> dict[str, s
             problems.append(f"{name} entry {number} is not '<sha256>  <path>' with a usable path.")
             continue
         if match[2] in entries:
-            problems.append(f"{name} lists {_shown(match[2])} twice.")
+            problems.append(f"{name} lists {shown_name(match[2])} twice.")
         entries[match[2]] = match[1].lower()
     return entries
 
@@ -317,7 +317,7 @@ def _one(fields: list[tuple[str, str]], label: str, problems: list[str]) -> str 
     return values[0]
 
 
-def _check_bag(walk: _TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None,
+def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None,
                problems: list[str]) -> tuple[x509.Certificate | None, list[tuple[str, str]], list[str]]:
     """The bag as a whole, once the stream is authenticated: signature, manifests, bag-info."""
     tags = walk.tag_files
@@ -333,23 +333,23 @@ def _check_bag(walk: _TarWalk, trusted: Sequence[x509.Certificate], at: datetime
                             f"{_claimed_signer(walk.signature, trusted)}")
 
     for clash in walk.folder_file_clashes():
-        problems.append(f"{_shown(clash)} is both a file and a folder.")
+        problems.append(f"{shown_name(clash)} is both a file and a folder.")
     for name in tags:
         if _OTHER_MANIFEST.match(name) and name not in (MANIFEST, TAGMANIFEST):
-            problems.append(f"The bag holds {_shown(name)}; bundles carry SHA-256 manifests only.")
+            problems.append(f"The bag holds {shown_name(name)}; bundles carry SHA-256 manifests only.")
 
     tag_entries = _manifest(tagmanifest, TAGMANIFEST, problems)
     for path, digest in tag_entries.items():
         if path.startswith("data/") or path == TAGMANIFEST:
-            problems.append(f"{TAGMANIFEST} lists {_shown(path)}, which it must not cover.")
+            problems.append(f"{TAGMANIFEST} lists {shown_name(path)}, which it must not cover.")
         elif path not in tags:
-            problems.append(f"The tag file {_shown(path)} is listed in {TAGMANIFEST} but not in the bundle.")
+            problems.append(f"The tag file {shown_name(path)} is listed in {TAGMANIFEST} but not in the bundle.")
         elif hashlib.sha256(tags[path]).hexdigest() != digest:
-            problems.append(f"The tag file {_shown(path)} does not match {TAGMANIFEST} (changed after signing).")
+            problems.append(f"The tag file {shown_name(path)} does not match {TAGMANIFEST} (changed after signing).")
     if tagmanifest is not None:
         for path in tags:
             if path != TAGMANIFEST and path not in tag_entries:
-                problems.append(f"The tag file {_shown(path)} is not covered by {TAGMANIFEST} (not signed).")
+                problems.append(f"The tag file {shown_name(path)} is not covered by {TAGMANIFEST} (not signed).")
 
     bagit = dict(_tag_fields(tags.get(BAGIT_TXT), BAGIT_TXT, problems))
     if BAGIT_TXT in tags and (bagit.get("BagIt-Version"), bagit.get("Tag-File-Character-Encoding")) != ("1.0", "UTF-8"):
@@ -361,28 +361,28 @@ def _check_bag(walk: _TarWalk, trusted: Sequence[x509.Certificate], at: datetime
         if not recipients:
             problems.append(f"bag-info.txt names no {RECIPIENT_FIELD}.")
         if (identifier := _one(info, "External-Identifier", problems)) not in (None, walk.bundle_id):
-            problems.append(f"bag-info.txt names the bundle {_shown(identifier or '')}, but the bag folder is "
+            problems.append(f"bag-info.txt names the bundle {shown_name(identifier or '')}, but the bag folder is "
                             f"{walk.bundle_id}.")
         if (version := _one(info, "ICSPA-Format-Version", problems)) not in (None, BUNDLE_FORMAT_VERSION):
-            problems.append(f"The bundle has format version {_shown(version or '')}; this program reads version "
+            problems.append(f"The bundle has format version {shown_name(version or '')}; this program reads version "
                             f"{BUNDLE_FORMAT_VERSION} only.")
         _one(info, "ICSPA-Sender-Agency", problems)
         oxum = f"{sum(size for _, size, _ in walk.payload)}.{len(walk.payload)}"
         if (declared := _one(info, "Payload-Oxum", problems)) not in (None, oxum):
-            problems.append(f"bag-info.txt declares Payload-Oxum {_shown(declared or '')}; the payload is {oxum}.")
+            problems.append(f"bag-info.txt declares Payload-Oxum {shown_name(declared or '')}; the payload is {oxum}.")
 
     expected = _manifest(tags.get(MANIFEST), MANIFEST, problems)
     seen = {f"data/{name}": digest for name, _, digest in walk.payload}
     for path, digest in expected.items():
         if not path.startswith("data/"):
-            problems.append(f"{MANIFEST} lists {_shown(path)}, which is not under data/.")
+            problems.append(f"{MANIFEST} lists {shown_name(path)}, which is not under data/.")
         elif path not in seen:
-            problems.append(f"The payload file {_shown(path)} is listed in {MANIFEST} but not in the bundle.")
+            problems.append(f"The payload file {shown_name(path)} is listed in {MANIFEST} but not in the bundle.")
         elif seen[path] != digest:
-            problems.append(f"The payload file {_shown(path)} does not match its SHA-256 in {MANIFEST}.")
+            problems.append(f"The payload file {shown_name(path)} does not match its SHA-256 in {MANIFEST}.")
     if MANIFEST in tags:
         for path in seen.keys() - expected.keys():
-            problems.append(f"The payload file {_shown(path)} is in the bundle but not in {MANIFEST}.")
+            problems.append(f"The payload file {shown_name(path)} is in the bundle but not in {MANIFEST}.")
     return signer, info, recipients
 
 
@@ -393,8 +393,8 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
     return IcspaError(f"Reading {path} failed: {exc.strerror or exc} (was the medium removed?).")
 
 
-def _decrypt_problem(exc: BaseException, walk: _TarWalk) -> str:
-    if isinstance(exc, _Refusal):
+def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
+    if isinstance(exc, TarRefusal):
         return str(exc)
     if isinstance(exc, pyrage.DecryptError):
         message = str(exc)
@@ -426,7 +426,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     age_identities = _identities(identities)
     seal = _read_seal(path, volumes, trusted, at)
     problems: list[str] = []
-    walk = _TarWalk(limits)
+    walk = TarWalk(limits)
     ciphertext = _Ciphertext(volumes, progress, cancel)
     signer: x509.Certificate | None = None
     info: list[tuple[str, str]] = []
@@ -443,7 +443,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
                 exc = ciphertext.error or plaintext.error or raised
                 if exc is ciphertext.error:
                     raise _read_error(exc, path) from None
-                if not (isinstance(exc, _Refusal | pyrage.DecryptError) or (isinstance(exc, OSError)
+                if not (isinstance(exc, TarRefusal | pyrage.DecryptError) or (isinstance(exc, OSError)
                                                                              and exc is raised)):
                     raise exc from None  # Cancelled, or a bug: never reported as damage
                 problems.append(_decrypt_problem(exc, walk))

@@ -39,18 +39,18 @@ class Limits:
     max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
 
 
-def _nothing() -> None:
+def no_end_action() -> None:
     """A member whose data needs nothing done at its end."""
 
 
 DEFAULT_LIMITS = Limits()  # frozen: one shared default is safe
 
 
-class _Refusal(Exception):
+class TarRefusal(Exception):
     """The tar stream cannot be followed further: framing broken, ambiguous, or a bound exceeded."""
 
 
-def _shown(name: str) -> str:
+def shown_name(name: str) -> str:
     """An untrusted name made safe to print: control and invisible characters escaped, length capped."""
     text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
                    for c in name[:120])
@@ -66,7 +66,7 @@ def _number(field: bytes, what: str) -> int:
     """A ustar numeric field: octal digits, NUL/space terminated. Base-256 is never written by us."""
     text = field.split(b"\0", 1)[0].strip(b" ")
     if not text or any(c not in b"01234567" for c in text):
-        raise _Refusal(f"A tar header has an unreadable {what} field; the archive is damaged or not ours.")
+        raise TarRefusal(f"A tar header has an unreadable {what} field; the archive is damaged or not ours.")
     return int(text, 8)
 
 
@@ -74,16 +74,16 @@ def _text(field: bytes) -> str:
     try:
         return field.split(b"\0", 1)[0].decode("utf-8")
     except UnicodeDecodeError:
-        raise _Refusal("A tar header holds a name that is not UTF-8.") from None
+        raise TarRefusal("A tar header holds a name that is not UTF-8.") from None
 
 
 def _parse_header(block: bytes) -> tuple[str, int, bytes]:
     """(name, size, type flag) of one ustar header block, checksum verified."""
     if block[257:265] != _USTAR:
-        raise _Refusal("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours.")
+        raise TarRefusal("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours.")
     checksum = _number(block[148:156], "checksum")
     if checksum != sum(block[:148]) + 8 * 0x20 + sum(block[156:]):
-        raise _Refusal("A tar header fails its checksum; the archive is damaged.")
+        raise TarRefusal("A tar header fails its checksum; the archive is damaged.")
     name, prefix = _text(block[0:100]), _text(block[345:500])
     return (f"{prefix}/{name}" if prefix else name), _number(block[124:136], "size"), block[156:157]
 
@@ -96,28 +96,28 @@ def _pax_records(data: bytes) -> dict[str, str]:
         space = data.find(b" ", pos, pos + 21)
         length_text = data[pos:space] if space > pos else b""
         if not length_text.isdigit():
-            raise _Refusal("A pax header record has no length; the archive is damaged.")
+            raise TarRefusal("A pax header record has no length; the archive is damaged.")
         end = pos + int(length_text)
         if end <= space + 1 or end > len(data) or data[end - 1:end] != b"\n":
-            raise _Refusal("A pax header record has a wrong length; the archive is damaged.")
+            raise TarRefusal("A pax header record has a wrong length; the archive is damaged.")
         key, equals, value = data[space + 1:end - 1].partition(b"=")
         try:
             key_text, value_text = key.decode("ascii"), value.decode("utf-8")
         except UnicodeDecodeError:
-            raise _Refusal("A pax header record is not UTF-8.") from None
+            raise TarRefusal("A pax header record is not UTF-8.") from None
         if not equals or key_text not in _PAX_KEYS:
-            raise _Refusal(f"A pax header uses the keyword {_shown(key_text)}, which bundles never use "
+            raise TarRefusal(f"A pax header uses the keyword {shown_name(key_text)}, which bundles never use "
                            "(it could change how the member is read).")
         if key_text in records:
-            raise _Refusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
+            raise TarRefusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
         records[key_text] = value_text
         pos = end
     if "size" in records and not (records["size"].isascii() and records["size"].isdigit()):
-        raise _Refusal("A pax header gives an unreadable size.")
+        raise TarRefusal("A pax header gives an unreadable size.")
     return records
 
 
-class _TarWalk:
+class TarWalk:
     """Incremental reader of the tar stream pushed by pyrage: checks every member before its data."""
 
     def __init__(self, limits: Limits) -> None:
@@ -141,7 +141,7 @@ class _TarWalk:
         self._skip = 0
         self._body_left = 0
         self._body_sink: Callable[[memoryview], object] | None = None
-        self._body_done: Callable[[], None] = _nothing
+        self._body_done: Callable[[], None] = no_end_action
         self._buf = bytearray()
         self._need = BLOCK
         self._on_collected: Callable[[bytes], None] = self._header
@@ -153,7 +153,7 @@ class _TarWalk:
         while pos < end:
             if self._trailer:
                 if view[pos:].tobytes().strip(b"\0"):
-                    raise _Refusal("The archive has data after its end-of-archive marker (a hidden member?).")
+                    raise TarRefusal("The archive has data after its end-of-archive marker (a hidden member?).")
                 return
             if self._skip:
                 take = min(self._skip, end - pos)
@@ -179,7 +179,7 @@ class _TarWalk:
     def finish(self) -> None:
         """After age authenticated the whole stream: was the archive complete?"""
         if not self.ended:
-            raise _Refusal("The archive ends without its end-of-archive marker: it was cut short before it was "
+            raise TarRefusal("The archive ends without its end-of-archive marker: it was cut short before it was "
                            "encrypted.")
 
     def _collect(self, size: int, then: Callable[[bytes], None]) -> None:
@@ -190,33 +190,33 @@ class _TarWalk:
     def _count(self, size: int) -> None:
         self._total += size
         if self._total > self.limits.max_total_bytes:
-            raise _Refusal(f"The bundle holds more than {self.limits.max_total_bytes:,} bytes, the limit; "
+            raise TarRefusal(f"The bundle holds more than {self.limits.max_total_bytes:,} bytes, the limit; "
                            "not read further.")
 
     def _header(self, block: bytes) -> None:
         if block == _ZERO_BLOCK:
             if self._pax is not None:
-                raise _Refusal("A pax header is followed by the end of the archive.")
+                raise TarRefusal("A pax header is followed by the end of the archive.")
             self._collect(BLOCK, self._second_zero)
             return
         name, size, kind = _parse_header(block)
         if kind == b"x":
             if self._pax is not None:
-                raise _Refusal("Two pax headers follow each other; the archive is damaged or not ours.")
+                raise TarRefusal("Two pax headers follow each other; the archive is damaged or not ours.")
             if size > self.limits.max_pax_header_bytes:
-                raise _Refusal(f"A pax header of {size:,} bytes exceeds the limit of "
+                raise TarRefusal(f"A pax header of {size:,} bytes exceeds the limit of "
                                f"{self.limits.max_pax_header_bytes:,}.")
             self._count(size)
             self._collect(size, lambda data: self._pax_done(data, size))
             return
         if kind == b"g":
-            raise _Refusal("The archive has a global pax header (it would change how every later member is read).")
+            raise TarRefusal("The archive has a global pax header (it would change how every later member is read).")
         pax, self._pax = self._pax or {}, None
         name = pax.get("path", name)
         size = int(pax["size"]) if "size" in pax else size
         self._members += 1
         if self._members > self.limits.max_members:
-            raise _Refusal(f"The bundle has more than {self.limits.max_members:,} members, the limit; "
+            raise TarRefusal(f"The bundle has more than {self.limits.max_members:,} members, the limit; "
                            "not read further.")
         self._count(size)
         self._member(name, size, kind)
@@ -228,7 +228,7 @@ class _TarWalk:
 
     def _second_zero(self, block: bytes) -> None:
         if block != _ZERO_BLOCK:
-            raise _Refusal("The archive has an empty block in the middle (members after it would be hidden).")
+            raise TarRefusal("The archive has an empty block in the middle (members after it would be hidden).")
         self.ended = self._trailer = True
 
     def _body(self, size: int, sink: Callable[[memoryview], object] | None, done: Callable[[], None]) -> None:
@@ -244,10 +244,10 @@ class _TarWalk:
     def _member(self, name: str, size: int, kind: bytes) -> None:
         regular, directory = kind in _REGULAR, kind == _DIRECTORY
         if not (regular or directory) and size:
-            raise _Refusal(f"The member {_shown(name)} is {_KIND_NAMES.get(kind, 'of an unknown type')} with "
+            raise TarRefusal(f"The member {shown_name(name)} is {_KIND_NAMES.get(kind, 'of an unknown type')} with "
                            f"{size:,} bytes of data; tools disagree on how to read past it.")
         if directory and size:
-            raise _Refusal(f"The folder {_shown(name)} claims {size:,} bytes of data; the archive is damaged.")
+            raise TarRefusal(f"The folder {shown_name(name)} claims {size:,} bytes of data; the archive is damaged.")
         problem = self._name_problem(name, regular, directory, kind)
         if self.bundle_id is None:
             if problem is None and directory and "/" not in name.rstrip("/"):
@@ -255,15 +255,15 @@ class _TarWalk:
             else:
                 if problem:
                     self.problems.append(problem)
-                raise _Refusal("The archive does not start with the bag folder; not read further.")
+                raise TarRefusal("The archive does not start with the bag folder; not read further.")
         if problem is not None:
             self.problems.append(problem)
-            self._body(size, None, _nothing)
+            self._body(size, None, no_end_action)
             return
         self._accept(name.rstrip("/"), size, directory)
 
     def _name_problem(self, name: str, regular: bool, directory: bool, kind: bytes) -> str | None:
-        shown = _shown(name)
+        shown = shown_name(name)
         if len(name.encode()) > self.limits.max_path_bytes:
             return f"The member {shown} has a name longer than {self.limits.max_path_bytes} bytes."
         if not name:
@@ -284,7 +284,7 @@ class _TarWalk:
         if earlier == path:
             return f"The member {shown} occurs twice."
         if earlier is not None:
-            return (f"The member {shown} collides with {_shown(earlier)} after case folding or Unicode "
+            return (f"The member {shown} collides with {shown_name(earlier)} after case folding or Unicode "
                     "normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows).")
         self._seen[key] = path
         if any(not SAFE_NAME.match(part) or part.startswith(".") for part in parts):
@@ -304,14 +304,14 @@ class _TarWalk:
             self._dirs.setdefault(_folded(parent), parent)
         if directory:
             self._dirs.setdefault(_folded(path), path)
-            self._body(0, None, _nothing)
+            self._body(0, None, no_end_action)
             return
         self._files[_folded(path)] = path
         if path == f"{self.bundle_id}.p7s":
             if size > self.limits.max_signature_bytes:
-                self.problems.append(f"The signature file {_shown(path)} has {size:,} bytes, more than a CMS "
+                self.problems.append(f"The signature file {shown_name(path)} has {size:,} bytes, more than a CMS "
                                      "signature can need; it was not read.")
-                self._body(size, None, _nothing)
+                self._body(size, None, no_end_action)
                 return
             signature = bytearray()
             self._body(size, signature.extend, lambda: setattr(self, "signature", bytes(signature)))
@@ -326,14 +326,14 @@ class _TarWalk:
 
     def _tag(self, name: str, size: int) -> None:
         if size > self.limits.max_tag_file_bytes:
-            self.problems.append(f"The tag file {_shown(name)} has {size:,} bytes, more than the limit of "
+            self.problems.append(f"The tag file {shown_name(name)} has {size:,} bytes, more than the limit of "
                                  f"{self.limits.max_tag_file_bytes:,}; it was not read.")
-            self._body(size, None, _nothing)
+            self._body(size, None, no_end_action)
             return
         if self._tag_total + size > self.limits.max_tag_total_bytes:
-            self.problems.append(f"The tag file {_shown(name)} would bring the tag files beyond "
+            self.problems.append(f"The tag file {shown_name(name)} would bring the tag files beyond "
                                  f"{self.limits.max_tag_total_bytes:,} bytes, the limit; it was not read.")
-            self._body(size, None, _nothing)
+            self._body(size, None, no_end_action)
             return
         self._tag_total += size
         data = bytearray()
