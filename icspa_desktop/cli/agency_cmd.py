@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.context import CliContext, check_new_file
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.errors import UsageError
@@ -46,10 +46,12 @@ def register(groups: Any) -> None:
     card.add_argument("--out", required=True, metavar="FILE", help="e.g. agency.icspa-card")
     card.add_argument("--pdf", metavar="FILE.pdf", help="also a printable card with the fingerprint and QR code")
     card.add_argument("--days", type=int, default=agency.DEFAULT_CARD_DAYS, help="card validity in days")
+    card.add_argument("--force", action="store_true", help="replace existing files")
     card.set_defaults(handler=_card)
 
     cert = sub.add_parser("cert", help="write the agency certificate (PEM)")
     cert.add_argument("--out", required=True, metavar="FILE.pem")
+    cert.add_argument("--force", action="store_true", help="replace an existing file")
     cert.set_defaults(handler=_cert)
 
 
@@ -107,8 +109,7 @@ def _fingerprint(ctx: CliContext) -> int:
 def _card(ctx: CliContext) -> int:
     out = Path(ctx.args.out)
     for target in (out, Path(ctx.args.pdf) if ctx.args.pdf else out):
-        if not target.parent.is_dir():  # before the export is recorded in the custody log
-            raise UsageError(f"The folder {target.parent} does not exist.")
+        check_new_file(target, ctx.args.force)  # before the export is recorded in the custody log
     session = ctx.session()
     data = agency.make_card(session, ctx.args.days)
     atomic_write(out, data)
@@ -125,8 +126,9 @@ def _card(ctx: CliContext) -> int:
 
 
 def _cert(ctx: CliContext) -> int:
+    out = check_new_file(Path(ctx.args.out), ctx.args.force)
     identity = agency.agency_identity(ctx.session())
-    atomic_write(Path(ctx.args.out), certs.cert_pem(identity.certificate).encode())
+    atomic_write(out, certs.cert_pem(identity.certificate).encode())
     ctx.emit({"id": identity.key_id, "path": ctx.args.out,
               "certificate_sha256": certs.sha256_fingerprint(identity.certificate)},
              lambda: [f"Certificate written to {ctx.args.out}."])

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.domain.errors import Conflict, UsageError
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import default_vault_path
 
@@ -97,3 +97,13 @@ class CliContext:
     def info(self, message: str) -> None:
         """A human note: on stderr in --json mode, so stdout stays machine-readable."""
         print(message, file=sys.stderr if self.json else sys.stdout)
+
+
+def check_new_file(path: Path, force: bool = False) -> Path:
+    """The one rule for every ``--out`` (issue 12): an existing file is refused unless ``--force``; the folder must
+    exist. Checked before anything is recorded or written."""
+    if not path.parent.is_dir():
+        raise UsageError(f"The folder {path.parent} does not exist.")
+    if path.exists() and not force:
+        raise Conflict(f"{path} already exists; choose another file name, or add --force to replace it.")
+    return path

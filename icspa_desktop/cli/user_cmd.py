@@ -45,6 +45,8 @@ def user_to_json(user: User) -> dict[str, Any]:
 
 def _add(ctx: CliContext) -> int:
     session = ctx.session()
+    # The name first: nobody should type a passphrase twice to learn that the name was refused.
+    users.check_name_available(session, ctx.args.name)
     new = ctx.new_passphrase(ctx.args.new_passphrase_file, f"passphrase for {ctx.args.name}")
     user = users.add_user(session, ctx.args.name, Role(ctx.args.role), new, ctx.args.display_name)
     ctx.emit(user_to_json(user), lambda: [f"User {user.name!r} added as {user.role}."])

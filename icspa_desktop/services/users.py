@@ -77,6 +77,15 @@ def add_user(session: Session, name: str, role: Role, passphrase: str, display_n
     return user
 
 
+def check_name_available(session: Session, name: str) -> None:
+    """UsageError/Conflict now, before a passphrase is asked for, when ``add_user`` would refuse the name."""
+    session.require(Permission.MANAGE_USERS, attempted=f"add user {name}")
+    check_user_name(name)
+    if session.vault.keyslots.has_user(name) or session.conn.execute(
+            "SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None:
+        raise Conflict(f"A user named {name!r} already exists.")
+
+
 def list_users(session: Session) -> list[User]:
     session.require(Permission.READ)
     rows = session.conn.execute(f"SELECT {USER_COLUMNS} FROM users ORDER BY name").fetchall()

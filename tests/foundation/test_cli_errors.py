@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import stat
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlcipher3
@@ -74,3 +75,25 @@ def test_global_options_are_accepted_in_any_position(cli: Cli, vault: VaultInfo,
 def test_hoisting_leaves_values_and_the_double_dash_alone() -> None:
     assert cli_main.hoist_global_options(["case", "create", "--title", "x", "--user", "bob", "--", "--json"]) == [
         "--user", "bob", "case", "create", "--title", "x", "--", "--json"]
+
+
+def test_out_is_never_overwritten_without_force(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "agency.pem"
+    target.write_text("someone's file")
+    code, err = cli("agency", "cert", "--out", str(target))
+    assert code == 5 and "--force" in err and target.read_text() == "someone's file"
+    code, err = cli("agency", "cert", "--out", str(target), "--force")
+    assert code == 0, err
+    assert target.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    card = tmp_path / "card.icspa-card"
+    card.write_text("keep")
+    code, err = cli("agency", "card", "--out", str(card))
+    assert code == 5 and card.read_text() == "keep"
+
+
+def test_user_add_refuses_the_name_before_asking_for_a_passphrase(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ICSPA_NEW_PASSPHRASE", raising=False)  # a prompt would be needed: it must not come
+    code, err = cli("user", "add", "Not-Valid", "--role", "investigator")
+    assert code == 2 and "not valid" in err
+    code, err = cli("user", "add", "alice", "--role", "investigator")
+    assert code == 5 and "already exists" in err
