@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.context import CliContext, check_new_file
 from icspa_desktop.custody.events import StoredEvent
-from icspa_desktop.domain.errors import Conflict, UsageError, VerificationFailed
+from icspa_desktop.domain.errors import UsageError, VerificationFailed
 from icspa_desktop.services import custody, custody_verify
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault.atomic import atomic_write
@@ -40,6 +40,7 @@ def register(groups: Any) -> None:
                                                    "the witness file")
     checkpoint.add_argument("--reason", default="on demand")
     checkpoint.add_argument("--out", metavar="FILE", help="also write the signed checkpoint (text + PEM CMS) here")
+    checkpoint.add_argument("--force", action="store_true", help="replace an existing --out file")
     checkpoint.add_argument("--replace-witness", action="store_true",
                             help="overwrite a witness that does not fit this vault (after restoring a backup on "
                                  "purpose); the old one is recorded in the custody event")
@@ -67,6 +68,7 @@ def register(groups: Any) -> None:
                                            "checkpoint (for docs/verify_custody_proofs.py)")
     proofs.add_argument("ref", metavar="CASE|ITEM")
     proofs.add_argument("--out", metavar="FILE", required=True)
+    proofs.add_argument("--force", action="store_true", help="replace an existing --out file")
     proofs.add_argument("--since-checkpoint", type=int, metavar="ID",
                         help="add the consistency proof from this earlier checkpoint")
     _witness_option(proofs)
@@ -151,9 +153,7 @@ def _verify(ctx: CliContext) -> int:
 
 def _checkpoint(ctx: CliContext) -> int:
     args = ctx.args
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
+    out = check_new_file(Path(args.out), args.force) if args.out else None
     session = ctx.session()
     if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         if out is not None:
@@ -183,9 +183,7 @@ def _checkpoints(ctx: CliContext) -> int:
 
 def _proofs(ctx: CliContext) -> int:
     args = ctx.args
-    out = Path(args.out)
-    if out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
+    out = check_new_file(Path(args.out), args.force)
     session = ctx.session()
     label, found = custody.timeline(session, args.ref)
     if not found:
