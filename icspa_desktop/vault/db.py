@@ -144,10 +144,14 @@ def transaction(conn: Connection) -> Iterator[Connection]:
 
 def integrity_check(conn: Connection) -> list[str]:
     """Problems found by ``cipher_integrity_check`` and ``integrity_check`` (empty when healthy)."""
-    problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check").fetchall()]
-    result = [str(row[0]) for row in conn.execute("PRAGMA integrity_check").fetchall()]
-    if result != ["ok"]:
-        problems.extend(result)
+    problems: list[str] = []
+    for pragma in ("cipher_integrity_check", "integrity_check"):
+        try:
+            rows = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()]
+        except DatabaseError as exc:  # a page too damaged to walk: that is the finding, not a crash
+            problems.append(f"{pragma}: {exc}")
+            continue
+        problems.extend(row for row in rows if not (pragma == "integrity_check" and row == "ok"))
     return problems
 
 

@@ -97,3 +97,15 @@ def test_user_add_refuses_the_name_before_asking_for_a_passphrase(cli: Cli, monk
     assert code == 2 and "not valid" in err
     code, err = cli("user", "add", "alice", "--role", "investigator")
     assert code == 5 and "already exists" in err
+
+
+def test_vault_check_names_a_damaged_page_instead_of_crashing(cli: Cli, vault: VaultInfo) -> None:
+    database = vault.path / "metadata.db"
+    pages = database.stat().st_size // 4096
+    assert pages > 4
+    with open(database, "r+b") as handle:
+        handle.seek((pages // 2) * 4096 + 100)
+        handle.write(bytes(64))
+    code, err = cli("vault", "check")
+    assert code == 1, err
+    assert "integrity problem" in err and "unexpected error" not in err and err.count("\n") == 1
