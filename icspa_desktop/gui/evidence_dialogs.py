@@ -120,6 +120,7 @@ class IngestDialog(QDialog):
         self.sources.addItems([str(p) + ("  (folder)" if p.is_dir() else "") for p in paths])
         self.sources.setMaximumHeight(110)
         self.description = QPlainTextEdit()
+        self.description.setTabChangesFocus(True)  # Tab moves on (it typed a tab into the text, issue 11)
         self.description.setObjectName("ingestDescription")
         self.description.setPlaceholderText("What these files are and where they come from")
         self.description.setMaximumHeight(70)
@@ -325,8 +326,10 @@ class AnnotateDialog(SubmitDialog):
         self.resize(600, 420)
         self.item = item
         self.description = QPlainTextEdit(item.description)
+        self.description.setTabChangesFocus(True)  # Tab moves on (it typed a tab into the text, issue 11)
         self.description.setMaximumHeight(80)
         self.notes = QPlainTextEdit(item.notes)
+        self.notes.setTabChangesFocus(True)  # Tab moves on (it typed a tab into the text, issue 11)
         self.notes.setObjectName("annotateNotes")
         self.tags = _line("Comma-separated", ", ".join(item.tags))
         self.tags.setObjectName("annotateTags")

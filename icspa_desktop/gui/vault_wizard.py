@@ -127,13 +127,24 @@ class AgencyPage(QWizardPage):
                           self.unit_edit.text().strip(), self.contact_edit.text().strip())
 
 
+def _lower(edit: QLineEdit, text: str) -> None:
+    if text != text.lower():
+        position = edit.cursorPosition()
+        edit.setText(text.lower())
+        edit.setCursorPosition(position)
+
+
 class AdminPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
         self.setTitle("The first administrator")
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("adminNameEdit")
-        self.name_edit.setValidator(QRegularExpressionValidator(QRegularExpression(USER_NAME_RE.pattern[1:-1])))
+        # Capitals are accepted as typed and lower-cased (the validator alone silently dropped them: "Alice"
+        # became "lice", issue 11).
+        self.name_edit.setValidator(QRegularExpressionValidator(QRegularExpression(
+            USER_NAME_RE.pattern[1:-1], QRegularExpression.PatternOption.CaseInsensitiveOption)))
+        self.name_edit.textEdited.connect(self._lower_case)
         self.name_edit.setPlaceholderText("lower-case, e.g. alice")
         self.display_edit = QLineEdit()
         self.display_edit.setObjectName("displayNameEdit")
@@ -146,6 +157,9 @@ class AdminPage(QWizardPage):
             "the chain of custody."))
         layout.addLayout(form)
         self.registerField("admin_name*", self.name_edit)
+
+    def _lower_case(self, text: str) -> None:
+        _lower(self.name_edit, text)
 
 
 class PassphrasePage(QWizardPage):

@@ -528,3 +528,16 @@ def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: Q
     unlock_as(qtbot, admin_app)
     _case, tab = select(admin_app, "2026/001")
     assert [i.original_name for i in tab.model.records()] == ["chat-export.txt"]
+
+
+def test_tab_leaves_the_ingest_description_instead_of_typing_a_tab(qtbot: QtBot, admin_app: DesktopApp,
+                                                                   files: list[Path]) -> None:
+    _session, actions = parts(admin_app)
+    select(admin_app, "2026/001")
+    dialog = actions.ingest(files)
+    assert isinstance(dialog, IngestDialog)
+    dialog.description.setFocus()
+    qtbot.keyClicks(dialog.description, "laptop")
+    qtbot.keyClick(dialog.description, Qt.Key.Key_Tab)
+    assert dialog.description.toPlainText() == "laptop"
+    dialog.reject()

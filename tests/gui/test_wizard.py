@@ -146,3 +146,12 @@ def test_the_suggested_location_lets_next_through(first_run: DesktopApp) -> None
     assert wizard is not None
     assert wizard.currentPage().path_edit.text()  # type: ignore[attr-defined]
     assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()  # the suggestion counts as filled in
+
+
+def test_capitals_in_the_admin_name_are_lower_cased_not_dropped(qtbot: QtBot, first_run: DesktopApp) -> None:
+    wizard = first_run.wizard
+    assert wizard is not None
+    edit = wizard.admin_page.name_edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "Alice")
+    assert edit.text() == "alice"
