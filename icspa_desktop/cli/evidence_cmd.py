@@ -220,6 +220,9 @@ def _add(ctx: CliContext) -> int:
         progress.close()
     for path, reason in outcome.skipped:
         print(f"icspa: skipped {path}: {reason}", file=sys.stderr)
+    for new, earlier in outcome.duplicates:
+        print(f"icspa: warning: {new} has the same content (SHA-256) as {earlier} already in this case",
+              file=sys.stderr)
     ctx.emit([evidence.item_to_json(item) for item in outcome.items],
              lambda: [f"Added {item.exhibit_number}: {item.original_name} ({_size(item)} bytes, "
                       f"SHA-256 {item.sha256}) as {item.id}" for item in outcome.items])

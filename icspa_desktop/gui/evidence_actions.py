@@ -275,6 +275,10 @@ class EvidenceActions(QObject):
             if outcome.skipped:
                 self._info("Some paths were not added", "Not added:\n" + "\n".join(
                     f"{path}: {reason}" for path, reason in outcome.skipped[:20]))
+            if outcome.duplicates:
+                self._info("Same content added again", "These items have the same content (SHA-256) as items "
+                           "already in the case:\n" + "\n".join(
+                               f"{new} = {earlier}" for new, earlier in outcome.duplicates[:20]))
 
         self.last_op = run_with_progress_dialog(self._window, "Adding evidence", work, done, self._failed)
 

@@ -308,6 +308,9 @@ class Source:
 class IngestOutcome:
     items: list[Item]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of links and special files
+    # (new exhibit number, exhibit number it duplicates) for content the case already held (same SHA-256),
+    # or that came twice in this batch: added all the same, but the investigator is told (issue 11).
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
 
 def collect_sources(paths: Sequence[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
@@ -387,13 +390,27 @@ def add_files(
             done += content.plain_size
         cancel.check()
         store.publish_many([content.blob_id for content in sealed])
+        known = _exhibits_by_sha256(session, case.id)
         items = _commit_ingest(session, case, sources, sealed, exhibits, fields, markings)
     except BaseException:
         for content in sealed:
             with contextlib.suppress(OSError):
                 store.remove(content.blob_id)
         raise
-    return IngestOutcome(items, skipped)
+    duplicates: list[tuple[str, str]] = []
+    for item in items:
+        if item.sha256 in known:
+            duplicates.append((item.exhibit_number, known[item.sha256]))
+        elif item.sha256:
+            known[item.sha256] = item.exhibit_number
+    return IngestOutcome(items, skipped, duplicates)
+
+
+def _exhibits_by_sha256(session: Session, case_id: str) -> dict[str, str]:
+    """SHA-256 → the first exhibit number with that content, among the case's stored items."""
+    rows = session.conn.execute("SELECT sha256, exhibit_number FROM items WHERE case_id = ? AND sha256 IS NOT NULL"
+                                " ORDER BY created_at DESC", (case_id,)).fetchall()
+    return {str(sha): str(exhibit) for sha, exhibit in rows}
 
 
 def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], sealed: Sequence[SealedContent],

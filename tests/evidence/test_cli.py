@@ -141,3 +141,11 @@ def test_agency_default_digests_command(env: dict[str, str], files: Path) -> Non
     added = _json(env, "evidence", "add", "C-7", str(files / "notes.txt"))
     assert added[0]["sha1"]
     assert added[0]["md5"] is None
+
+
+def test_adding_the_same_file_again_warns(env: dict[str, str], files: Path) -> None:
+    _ok(env, "case", "create", "--number", "C-2", "--title", "Twice")
+    _ok(env, "evidence", "add", "C-2", str(files / "notes.txt"))
+    again = run_cli("evidence", "add", "C-2", str(files / "notes.txt"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("warning:") == 1 and "has the same content (SHA-256) as" in again.stderr

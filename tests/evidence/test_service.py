@@ -333,3 +333,19 @@ def test_agency_exhibit_format(admin: Session, case: Case, files: Path) -> None:
     evidence.set_exhibit_format(admin, "EX-{seq:05d}")
     items = evidence.add_files(admin, case.id, [files / "notes.txt", files / "docs"]).items
     assert [i.exhibit_number for i in items] == ["EX-00001", "EX-00002", "EX-00003"]
+
+
+def test_same_content_again_is_added_and_named_as_a_duplicate(admin: Session, case: Case, files: Path,
+                                                              tmp_path: Path) -> None:
+    first = evidence.add_files(admin, case.id, [files / "notes.txt"]).items[0]
+    assert evidence.add_files(admin, case.id, [files / "docs"]).duplicates == []
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    (twins / "a.bin").write_bytes(b"twin content")
+    (twins / "b.bin").write_bytes(b"twin content")
+    (twins / "notes-copy.txt").write_bytes((files / "notes.txt").read_bytes())
+    outcome = evidence.add_files(admin, case.id, [twins])
+    by_name = {i.original_name: i.exhibit_number for i in outcome.items}
+    assert len(outcome.items) == 3
+    assert sorted(outcome.duplicates) == sorted([(by_name["b.bin"], by_name["a.bin"]),
+                                                 (by_name["notes-copy.txt"], first.exhibit_number)])

@@ -541,3 +541,13 @@ def test_tab_leaves_the_ingest_description_instead_of_typing_a_tab(qtbot: QtBot,
     qtbot.keyClick(dialog.description, Qt.Key.Key_Tab)
     assert dialog.description.toPlainText() == "laptop"
     dialog.reject()
+
+
+def test_the_same_content_added_again_is_pointed_out(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
+    _session, actions = parts(admin_app)
+    select(admin_app, "2026/001")
+    ingest_via_dialog(qtbot, actions, files[:1], "first copy")
+    ingest_via_dialog(qtbot, actions, files[:1], "same file again")
+    assert actions.last_outcome is not None and len(actions.last_outcome.duplicates) == 1
+    boxes = [b for b in admin_app.window.findChildren(QMessageBox, "evidenceDoneDialog") if b.isVisible()]
+    assert any(b.windowTitle() == "Same content added again" for b in boxes)
