@@ -18,11 +18,15 @@ def register(groups: Any) -> None:
 def _lines(results: search.SearchResults) -> list[str]:
     lines: list[str] = []
     if results.by_hash is not None:
-        lines.append(f"Items with {results.by_hash.value.upper()} {results.query.lower()}:")
+        what = "a SHA-256 starting with" if results.prefix else results.by_hash.value.upper()
+        lines.append(f"Items with {what} {results.query.lower()}:")
     for case in results.cases:
         lines.append(f"case  {case.number:<20} {case.title}")
     for item in results.items:
         lines.append(f"item  {item.exhibit_number:<20} {item.original_name}  ({item.id})")
+    if results.truncated:
+        lines.append(f"Showing {len(results.cases)} of {results.cases_total} case(s) and {len(results.items)} of "
+                     f"{results.items_total} item(s); refine the search or raise --limit (at most 1000).")
     return lines if results.cases or results.items else ["Nothing found."]
 
 

@@ -51,10 +51,16 @@ class SearchResultsDialog(QDialog):
         self.setObjectName("searchResultsDialog")
         self.setWindowTitle(f"Search: {results.query}")
         self.resize(720, 380)
-        what = f"items with this {results.by_hash.name.replace('SHA', 'SHA-')}" if results.by_hash else "matches"
+        if results.prefix:
+            what = "items whose SHA-256 starts like this"
+        else:
+            what = f"items with this {results.by_hash.name.replace('SHA', 'SHA-')}" if results.by_hash else "matches"
         count = len(results.items) + len(results.cases)
-        self.summary = QLabel(f"{count} {what} in the whole vault." if count else
-                              "Nothing matches in the whole vault.")
+        total = results.items_total + results.cases_total
+        text = f"{count} {what} in the whole vault." if count else "Nothing matches in the whole vault."
+        if results.truncated:  # never a silent cap (issue 11)
+            text = f"The first {count} of {total:,} {what} in the whole vault; refine the search to see the others."
+        self.summary = QLabel(text)
         self.summary.setObjectName("searchSummary")
         self.list = QListWidget()
         self.list.setObjectName("searchResults")

@@ -1,7 +1,9 @@
 """Search: full text (SQLite FTS5 inside the encrypted database) over cases and items, and by hash.
 
 A query that is a bare hex string of 32, 40 or 64 digits is taken as an MD5, SHA-1 or SHA-256 value
-and matched exactly across every case; anything else is full-text search. User text never reaches
+and matched exactly across every case; any other hex string of at least 8 digits is a SHA-256 prefix
+(the tables show the first 16 digits); anything else is full-text search. Results are capped at a
+limit, and the totals say how many there are in all, so a cap is never silent. User text never reaches
 the FTS5 query language unquoted: each word becomes a quoted prefix term, so punctuation in exhibit
 numbers or file names cannot break the query.
 """
@@ -32,6 +34,13 @@ class SearchResults:
     by_hash: HashAlgorithm | None
     cases: list[Case]
     items: list[Item]
+    cases_total: int = 0  # every match, even beyond the limit
+    items_total: int = 0
+    prefix: bool = False  # ``query`` was a SHA-256 prefix
+
+    @property
+    def truncated(self) -> bool:
+        return self.cases_total > len(self.cases) or self.items_total > len(self.items)
 
 
 def hash_algorithm_of(text: str) -> HashAlgorithm | None:
@@ -59,16 +68,32 @@ def fts_query(text: str) -> str:
     return " AND ".join(terms)
 
 
+MIN_PREFIX = 8
+
+
 def find_by_hash(session: Session, digest: str, limit: int = DEFAULT_LIMIT) -> list[Item]:
+    return _by_hash(session, digest, limit)[0]
+
+
+def _by_hash(session: Session, digest: str, limit: int) -> tuple[list[Item], int]:
+    """Items with this hash (or SHA-256 prefix), at most ``limit``, and how many there are in all."""
     session.require(Permission.READ)
+    digest = digest.strip().lower()
     algorithm = hash_algorithm_of(digest)
-    if algorithm is None:
-        raise UsageError("A hash is 32 (MD5), 40 (SHA-1) or 64 (SHA-256) hexadecimal digits.")
-    ids = [str(row[0]) for row in session.conn.execute(
-        f"SELECT id FROM items WHERE {algorithm.value} = ? ORDER BY created_at LIMIT ?",
-        (digest.strip().lower(), limit),
-    ).fetchall()]
-    return evidence.items_by_ids(session, ids)
+    if algorithm is not None:
+        where, params = f"{algorithm.value} = ?", [digest]
+    elif _HEX_RE.fullmatch(digest) and MIN_PREFIX <= len(digest) < 64:
+        # A range, so the sha256 index is used (LIKE would scan every row).
+        where, params = "sha256 >= ? AND sha256 < ?", [digest, digest + "g"]
+    else:
+        raise UsageError("A hash is 32 (MD5), 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, or the first "
+                         f"{MIN_PREFIX} or more digits of a SHA-256.")
+    conn = session.conn
+    ids = [str(row[0]) for row in conn.execute(
+        f"SELECT id FROM items WHERE {where} ORDER BY created_at LIMIT ?", (*params, limit)).fetchall()]
+    total = len(ids) if len(ids) < limit else int(
+        conn.execute(f"SELECT COUNT(*) FROM items WHERE {where}", params).fetchone()[0])
+    return evidence.items_by_ids(session, ids), total
 
 
 def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchResults:
@@ -80,8 +105,12 @@ def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchRe
     if len(query) > MAX_QUERY_LEN:
         raise UsageError(f"The search text must be at most {MAX_QUERY_LEN} characters.")
     algorithm = hash_algorithm_of(query)
-    if algorithm is not None:
-        return SearchResults(query, algorithm, [], find_by_hash(session, query, limit))
+    # A hex string with a digit in it is a hash prefix ("deadbeef"-like words stay words).
+    if algorithm is not None or (_HEX_RE.fullmatch(query) and MIN_PREFIX <= len(query) < 64
+                                 and any(ch.isdigit() for ch in query)):
+        found, total = _by_hash(session, query, limit)
+        return SearchResults(query, algorithm or HashAlgorithm.SHA256, [], found, 0, total,
+                             prefix=algorithm is None)
     match = fts_query(query)
     if not match:
         raise UsageError("The search text has no words or numbers to look for.")
@@ -98,7 +127,13 @@ def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchRe
         "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid LIMIT ?", (match, limit)).fetchall()]
     item_ids = list(dict.fromkeys([*exact, *_ids_of_rowids(conn, rowids)]))[:limit]
     found_cases = [cases.get_case(session, case_id) for case_id in case_ids]
-    return SearchResults(query, None, found_cases, evidence.items_by_ids(session, item_ids))
+    cases_total = len(case_ids) if len(case_ids) < limit else int(conn.execute(
+        "SELECT COUNT(*) FROM cases_fts WHERE cases_fts MATCH ?", (match,)).fetchone()[0])
+    items_total = len(item_ids) if len(rowids) < limit and len(exact) < limit else int(conn.execute(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION SELECT rowid FROM items"
+        " WHERE exhibit_number = ?)", (match, query)).fetchone()[0])
+    return SearchResults(query, None, found_cases, evidence.items_by_ids(session, item_ids), cases_total,
+                         items_total)
 
 
 def _ids_of_rowids(conn: Any, rowids: list[int]) -> list[str]:

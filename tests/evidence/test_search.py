@@ -84,3 +84,27 @@ def test_hash_detection() -> None:
     assert search.hash_algorithm_of(" " + "f" * 64 + " ") is HashAlgorithm.SHA256
     assert search.hash_algorithm_of("g" * 64) is None
     assert search.hash_algorithm_of("a" * 33) is None
+
+
+def test_a_capped_result_says_how_many_there_are(admin: Session, case: Case, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(7):
+        (folder / f"harbour-{i}.txt").write_text(f"harbour log {i}\n")
+    evidence.add_files(admin, case.id, [folder], ItemFields(description="harbour camera"))
+    capped = search.search(admin, "harbour", limit=3)
+    assert len(capped.items) == 3 and capped.items_total == 7 and capped.truncated
+    full = search.search(admin, "harbour", limit=50)
+    assert len(full.items) == 7 and full.items_total == 7 and not full.truncated
+
+
+def test_the_sha256_prefix_shown_in_tables_finds_the_item(admin: Session, case: Case, tmp_path: Path) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(b"prefix search")
+    item = evidence.add_files(admin, case.id, [source]).items[0]
+    assert item.sha256 is not None
+    prefix = item.sha256[:16] if any(ch.isdigit() for ch in item.sha256[:16]) else item.sha256[:20]
+    found = search.search(admin, prefix.upper())
+    assert found.prefix and [i.id for i in found.items] == [item.id] and found.items_total == 1
+    with pytest.raises(UsageError, match="SHA-256"):
+        search.find_by_hash(admin, "12ab")

@@ -551,3 +551,31 @@ def test_the_same_content_added_again_is_pointed_out(qtbot: QtBot, admin_app: De
     assert actions.last_outcome is not None and len(actions.last_outcome.duplicates) == 1
     boxes = [b for b in admin_app.window.findChildren(QMessageBox, "evidenceDoneDialog") if b.isVisible()]
     assert any(b.windowTitle() == "Same content added again" for b in boxes)
+
+
+def test_search_by_the_shown_hash_prefix_and_a_capped_result_is_said(qtbot: QtBot, admin_app: DesktopApp,
+                                                                    tmp_path: Path) -> None:
+    session, actions = parts(admin_app)
+    select(admin_app, "2026/001")
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(55):
+        (folder / f"log-{i:02d}.txt").write_text(f"quay log {i}\n")
+    ingest_via_dialog(qtbot, actions, [folder], "quay logs")
+    actions.search_action.trigger()
+    actions.search_box.setText("quay")
+    actions.last_dialog = None
+    qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
+    results = actions.last_dialog
+    assert isinstance(results, SearchResultsDialog)
+    assert "The first 50 of 55" in results.summary.text()
+    results.close()
+    item = evidence.list_items(session, "2026/001")[0]
+    assert item.sha256 is not None
+    prefix = next(item.sha256[:n] for n in range(16, 64) if any(ch.isdigit() for ch in item.sha256[:n]))
+    actions.search_box.setText(prefix)
+    actions.last_dialog = None
+    qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
+    results = actions.last_dialog
+    assert isinstance(results, SearchResultsDialog)
+    assert results.list.count() == 1 and "starts like this" in results.summary.text()
