@@ -255,11 +255,13 @@ def _decode_root(value: Any) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
-def chain_damages(scan: ScanResult) -> list[Damage]:
+def chain_damages(scan: ScanResult, frontier: Frontier | None = None,
+                  after_push: Callable[[Frontier], None] | None = None) -> list[Damage]:
     """The chain: every format-2 event signed the tree head of exactly the events before it, and no
-    format-1 event follows a format-2 one. Needs the whole log from index 0 in ``scan``."""
+    format-1 event follows a format-2 one. ``frontier``: the tree of the events before ``scan`` (advanced
+    in place; the empty tree when ``scan`` starts at index 0); ``after_push`` sees it after every event."""
     damages: list[Damage] = []
-    frontier = Frontier()
+    frontier = Frontier() if frontier is None else frontier
     leaves, versions, prevs, indices = scan.leaf_hashes, scan.versions, scan.prev_roots, scan.indices
     chained_from: int | None = None
     for position, idx in enumerate(indices):
@@ -270,12 +272,14 @@ def chain_damages(scan: ScanResult) -> list[Damage]:
                 chained_from = idx
             if prevs[offset:offset + 32] != frontier.root():
                 damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx}: the tree head it signed does not match "
-                                      f"the {position} events stored before it — events before it were edited, "
+                                      f"the {frontier.size} events stored before it — events before it were edited, "
                                       "inserted, deleted or reordered after it was signed.", idx))
         elif version == 1 and chained_from is not None:
             damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx} is in the old unchained format although the "
                                   f"log is chained from event #{chained_from}: it was inserted.", idx))
         frontier.push(bytes(leaves[offset:offset + 32]))
+        if after_push is not None:
+            after_push(frontier)
     return damages
 
 

@@ -448,17 +448,12 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
         if known is None:
             raise _NeedFull("the witness checkpoint predates the last verification and is not among its checkpoints.")
     roots: dict[int, bytes] = {state.size: frontier.root()} if state.size in wanted else {}
-    hashes = scan.leaf_hashes
-    for offset in range(0, len(hashes), merkle.HASH_SIZE):
-        if scan.versions[offset // merkle.HASH_SIZE] == 2 and scan.prev_roots[
-                offset:offset + merkle.HASH_SIZE] != frontier.root():
-            idx = frontier.size
-            report.damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx}: the tree head it signed does not "
-                                         "match the events stored before it — they were edited, inserted, deleted "
-                                         "or reordered after it was signed.", idx))
-        frontier.push(bytes(hashes[offset:offset + merkle.HASH_SIZE]))
-        if frontier.size in wanted:
-            roots[frontier.size] = frontier.root()
+
+    def note_root(tree: Frontier) -> None:
+        if tree.size in wanted:
+            roots[tree.size] = tree.root()
+
+    report.damages.extend(chain_damages(scan, frontier, note_root))
     report.tree_size, report.root_hash = frontier.size, frontier.root()
     report.events_checked = frontier.size - state.size
     for size, items in wanted.items():
