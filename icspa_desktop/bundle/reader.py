@@ -41,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
-from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, TarRefusal, TarWalk, shown_name
+from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
@@ -69,6 +69,7 @@ class BundleCheck:
     payload: list[tuple[str, int, str]]  # (name under data/, size, sha256) as read
     tag_files: dict[str, bytes]  # every bag file but data/, relative to the bag folder
     problems: list[str]  # empty: every layer checked out
+    signed_at: datetime | None = None  # the bag signature's signingTime (checked with ``at_signing_time``)
 
     @property
     def ok(self) -> bool:
@@ -232,7 +233,15 @@ class _Seal:
     hashes: dict[str, str] | None = None
 
 
-def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certificate], at: datetime | None) -> _Seal:
+def _verify(signature: bytes, content: bytes, trusted: Sequence[x509.Certificate], at: datetime | None,
+            at_signing_time: bool) -> tuple[x509.Certificate, datetime | None]:
+    if at_signing_time:
+        return cms.verify_detached_signed_at(signature, content, trusted, now=at)
+    return cms.verify_detached(signature, content, trusted, at=at), None
+
+
+def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certificate], at: datetime | None,
+               at_signing_time: bool) -> _Seal:
     seal_path = path.with_name(path.name + ".sha256")
     signature_path = path.with_name(path.name + ".sha256.p7s")
     have_seal, have_signature = os.path.lexists(seal_path), os.path.lexists(signature_path)
@@ -249,7 +258,7 @@ def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certifica
     if seal is None or signature is None:
         return _Seal("bad: the seal files are too large to be a seal")
     try:
-        signer = cms.verify_detached(signature, seal, trusted, at=at)
+        signer, _signed_at = _verify(signature, seal, trusted, at, at_signing_time)
     except RefusedInput as exc:
         return _Seal(f"bad: {signature_path.name}: {exc}{_claimed_signer(signature, trusted)}")
     hashes: dict[str, str] = {}
@@ -317,17 +326,21 @@ def _one(fields: list[tuple[str, str]], label: str, problems: list[str]) -> str 
     return values[0]
 
 
-def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None,
-               problems: list[str]) -> tuple[x509.Certificate | None, list[tuple[str, str]], list[str]]:
+# (signer, its signing time, bag-info fields, recipient agency fingerprints)
+_BagVerdict = tuple[x509.Certificate | None, datetime | None, list[tuple[str, str]], list[str]]
+
+
+def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None, at_signing_time: bool,
+               problems: list[str]) -> _BagVerdict:
     """The bag as a whole, once the stream is authenticated: signature, manifests, bag-info."""
     tags = walk.tag_files
-    signer = None
+    signer = signed_at = None
     tagmanifest = tags.get(TAGMANIFEST)
     if walk.signature is None:
         problems.append(f"The signature {walk.bundle_id}.p7s is missing: the bag is not signed.")
     elif tagmanifest is not None:
         try:
-            signer = cms.verify_detached(walk.signature, tagmanifest, trusted, at=at)
+            signer, signed_at = _verify(walk.signature, tagmanifest, trusted, at, at_signing_time)
         except RefusedInput as exc:
             problems.append(f"The bag's signature {walk.bundle_id}.p7s: {exc}"
                             f"{_claimed_signer(walk.signature, trusted)}")
@@ -383,7 +396,7 @@ def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime 
     if MANIFEST in tags:
         for path in seen.keys() - expected.keys():
             problems.append(f"The payload file {shown_name(path)} is in the bundle but not in {MANIFEST}.")
-    return signer, info, recipients
+    return signer, signed_at, info, recipients
 
 
 def _read_error(exc: BaseException, path: Path) -> BaseException:
@@ -411,24 +424,30 @@ def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
 
 
 def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,
-                 limits: Limits = DEFAULT_LIMITS, at: datetime | None = None,
-                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> BundleCheck:
+                 limits: Limits = DEFAULT_LIMITS, at: datetime | None = None, at_signing_time: bool = False,
+                 payload_sink: PayloadSinkFactory | None = None, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> BundleCheck:
     """Check every layer of the bundle at ``path`` in one streaming pass, writing nothing anywhere.
 
     ``identities``: age secret keys to try; ``trusted``: certificates the bag and seal signer must be
     (exact pinning, see ``cms.verify_detached``); ``at``: when that certificate must be valid (default
-    now). Problems in the bundle are reported in the result; Cancelled and RefusedInput (unusable
-    arguments) are raised.
+    now) — or, with ``at_signing_time``, the signatures' own signing time is used (and must not lie after
+    ``at``). ``payload_sink``: called for each payload file as its data begins; it receives the bytes as
+    they are decrypted, *before* the stream is authenticated to its end, so whatever it keeps must be
+    thrown away unless the result is ``ok`` (bundle import stages into the blob store this way).
+    Problems in the bundle are reported in the result; Cancelled and RefusedInput (unusable arguments)
+    are raised, as is whatever ``payload_sink`` raises that is not a ``TarRefusal``.
     """
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     volumes = _volumes(path)
     age_identities = _identities(identities)
-    seal = _read_seal(path, volumes, trusted, at)
+    seal = _read_seal(path, volumes, trusted, at, at_signing_time)
     problems: list[str] = []
-    walk = TarWalk(limits)
+    walk = TarWalk(limits, payload_sink)
     ciphertext = _Ciphertext(volumes, progress, cancel)
     signer: x509.Certificate | None = None
+    signed_at: datetime | None = None
     info: list[tuple[str, str]] = []
     recipients: list[str] = []
     try:
@@ -448,7 +467,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
                     raise exc from None  # Cancelled, or a bug: never reported as damage
                 problems.append(_decrypt_problem(exc, walk))
             else:
-                signer, info, recipients = _check_bag(walk, trusted, at, problems)
+                signer, signed_at, info, recipients = _check_bag(walk, trusted, at, at_signing_time, problems)
             problems[:0] = walk.problems  # per-member refusals first, in archive order
         ciphertext.drain()
     except OSError as exc:
@@ -469,4 +488,5 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
         problems.append(f"The outer seal is {seal_status}.")
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
-                       payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems)
+                       payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,
+                       signed_at=signed_at)

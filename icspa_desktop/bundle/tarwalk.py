@@ -10,6 +10,7 @@ import hashlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from icspa_desktop.bundle.format import SAFE_NAME
 from icspa_desktop.crypto import cms
@@ -37,6 +38,19 @@ class Limits:
     max_path_bytes: int = 1024
     max_pax_header_bytes: int = 64 << 10
     max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
+
+
+class PayloadSink(Protocol):
+    """Where a payload file's bytes go as they are read (bundle import: the blob store's staging)."""
+
+    def write(self, data: memoryview) -> None: ...
+
+    def close(self) -> None:
+        """The member's data is complete (its hash is not yet compared with anything)."""
+
+
+# (name under data/, declared size) -> the sink for that member's bytes.
+PayloadSinkFactory = Callable[[str, int], PayloadSink]
 
 
 def no_end_action() -> None:
@@ -120,8 +134,9 @@ def _pax_records(data: bytes) -> dict[str, str]:
 class TarWalk:
     """Incremental reader of the tar stream pushed by pyrage: checks every member before its data."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, payload_sink: PayloadSinkFactory | None = None) -> None:
         self.limits = limits
+        self._payload_sink = payload_sink
         self.problems: list[str] = []
         self.bundle_id: str | None = None
         self.payload: list[tuple[str, int, str]] = []
@@ -322,7 +337,20 @@ class TarWalk:
 
     def _payload(self, name: str, size: int) -> None:
         digest = hashlib.sha256()
-        self._body(size, digest.update, lambda: self.payload.append((name, size, digest.hexdigest())))
+        if self._payload_sink is None:
+            self._body(size, digest.update, lambda: self.payload.append((name, size, digest.hexdigest())))
+            return
+        sink = self._payload_sink(name, size)
+
+        def write(data: memoryview) -> None:
+            digest.update(data)
+            sink.write(data)
+
+        def done() -> None:
+            sink.close()
+            self.payload.append((name, size, digest.hexdigest()))
+
+        self._body(size, write, done)
 
     def _tag(self, name: str, size: int) -> None:
         if size > self.limits.max_tag_file_bytes:

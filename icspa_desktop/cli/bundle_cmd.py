@@ -1,4 +1,4 @@
-"""``icspa bundle export|list``: signed, encrypted sharing bundles for partner agencies (DESIGN §5)."""
+"""``icspa bundle export|verify|list|import``: signed, encrypted sharing bundles for partner agencies (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
-from icspa_desktop.services import bundles
+from icspa_desktop.services import bundle_import, bundles
 
 
 def register(groups: Any) -> None:
@@ -36,6 +36,13 @@ def register(groups: Any) -> None:
 
     lst = sub.add_parser("list", help="the bundles this vault sent")
     lst.set_defaults(handler=_list)
+
+    imp = sub.add_parser("import", help="verify a partner's bundle completely, then store its evidence and custody "
+                                        "(nothing is stored when any check fails: exit 4)")
+    imp.add_argument("path", type=Path, metavar="PATH", help="NAME.icspa (or the name of its volumes NAME.icspa.001…)")
+    imp.add_argument("--case", metavar="CASE", help="add to this existing case (default: the case that holds the "
+                                                    "partner's case, or a new one)")
+    imp.set_defaults(handler=_import)
 
 
 def _split(text: str | None) -> list[str]:
@@ -94,4 +101,31 @@ def _list(ctx: CliContext) -> int:
         f"{', '.join(r['name'] for r in b.recipients)}  {b.status}"
         + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") for b in sent]
         or ["No bundles sent yet."])
+    return 0
+
+
+def _import(ctx: CliContext) -> int:
+    session = ctx.session()
+    prepared = bundle_import.prepare_import(session, ctx.args.path, ctx.args.case, progress=StderrProgress("Checking"))
+    try:
+        result = bundle_import.commit_import(session, prepared)
+    except BaseException:
+        prepared.discard()
+        raise
+
+    def human() -> list[str]:
+        p = prepared
+        lines = [f"Bundle {p.bundle_id} from {p.partner.name} ({p.partner.country}), signed "
+                 f"{p.signed_at:%Y-%m-%d %H:%M} UTC: every check passed."]
+        lines += [f"  {c.name:<11} {c.detail}" for c in p.checks]
+        lines += [f"Warning: {w}" for w in p.warnings]
+        if result.already_imported:
+            return [*lines, result.already_imported]
+        lines.append(f"Imported into case {result.case.number}: {len(result.added)} item(s) added, "
+                     f"{result.already_present} already held, {result.partner_events_added} partner custody event(s).")
+        lines += [f"  {i.exhibit_number:<20} {i.size or 0:>14,}  {i.markings.handling_code} TLP:{i.markings.tlp}  "
+                  f"{i.original_name}" for i in result.added]
+        return lines
+
+    ctx.emit(prepared.to_json() | result.to_json(), human)
     return 0

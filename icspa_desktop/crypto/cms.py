@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import cms as acms
 from cryptography import x509
@@ -32,6 +32,7 @@ _ECDSA_ALGORITHMS: dict[str, str | None] = {
     "ecdsa": None, "sha256_ecdsa": "sha256", "sha384_ecdsa": "sha384", "sha512_ecdsa": "sha512",
 }
 MAX_SIGNATURE_BYTES = 1 << 20
+CLOCK_SKEW = timedelta(days=1)
 
 
 def sign_detached(content: bytes, certificate: x509.Certificate, private_key: SigningKey) -> bytes:
@@ -58,6 +59,7 @@ class _SignerFields:
     content_type: str | None
     signed_attrs_der: bytes
     signature: bytes
+    signing_time: datetime | None  # the signed signingTime attribute, when present
 
 
 def _matches(cert: x509.Certificate, fields: _SignerFields) -> bool:
@@ -106,6 +108,7 @@ def _parse(untrusted: bytes) -> _SignerFields:
         if not signed_attrs:
             raise RefusedInput("The CMS signature has no signed attributes; it is refused.")
         message_digest = content_type = None
+        signing_time: datetime | None = None
         for attr in signed_attrs:
             kind = attr["type"].native
             if kind == "message_digest":
@@ -114,6 +117,13 @@ def _parse(untrusted: bytes) -> _SignerFields:
                 message_digest = bytes(attr["values"][0].native)
             elif kind == "content_type":
                 content_type = str(attr["values"][0].native)
+            elif kind == "signing_time":
+                if signing_time is not None or len(attr["values"]) != 1:
+                    raise RefusedInput("The CMS signature carries more than one signing time.")
+                moment = attr["values"][0].native
+                if not isinstance(moment, datetime):
+                    raise RefusedInput("The CMS signature has an unreadable signing time.")
+                signing_time = moment.astimezone(UTC)
         return _SignerFields(
             issuer_der=issuer_der, serial=serial, subject_key_id=ski,
             digest_name=str(signer["digest_algorithm"]["algorithm"].native),
@@ -121,6 +131,7 @@ def _parse(untrusted: bytes) -> _SignerFields:
             content_type=content_type,
             # The signature covers the attributes' DER as a SET OF (tag 0x31), not as [0] IMPLICIT.
             signed_attrs_der=b"\x31" + signed_attrs.dump()[1:], signature=bytes(signer["signature"].native),
+            signing_time=signing_time,
         )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         raise RefusedInput("That is not a CMS signature (cannot parse the SignedData).") from None
@@ -134,6 +145,33 @@ def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509
     confirmed by fingerprint); certificates carried inside the signature are ignored.
     ``at`` (default now) is the time at which the certificate must have been valid.
     """
+    cert, _fields = _verify(signature_der, content, trusted)
+    check_validity(cert, at or datetime.now(UTC), "The signing certificate")
+    return cert
+
+
+def verify_detached_signed_at(signature_der: bytes, content: bytes, trusted: Sequence[x509.Certificate],
+                              now: datetime | None = None) -> tuple[x509.Certificate, datetime]:
+    """Like ``verify_detached``, with the certificate checked at the signed signingTime, which is returned.
+
+    For what arrives later than it was signed (a bundle sent before the sender's certificate expired is
+    still theirs). A signature without a signing time, or one dated in the future (beyond a day of clock
+    skew), is refused. Revocation is not a matter of time: the caller refuses revoked keys whatever the date.
+    """
+    cert, fields = _verify(signature_der, content, trusted)
+    if fields.signing_time is None:
+        raise RefusedInput("The CMS signature has no signing time, so the signer's key cannot be checked at it.")
+    now = now or datetime.now(UTC)
+    if fields.signing_time > now + CLOCK_SKEW:
+        raise RefusedInput(f"The CMS signature claims to be made in the future ({fields.signing_time:%Y-%m-%d %H:%M} "
+                           "UTC); the sender's clock or the signature is wrong.")
+    check_validity(cert, fields.signing_time, "The signing certificate (at the time it signed)")
+    return cert, fields.signing_time
+
+
+def _verify(signature_der: bytes, content: bytes,
+            trusted: Sequence[x509.Certificate]) -> tuple[x509.Certificate, _SignerFields]:
+    """The signature checks shared by both entry points, everything but the certificate's validity period."""
     if len(signature_der) > MAX_SIGNATURE_BYTES:
         raise RefusedInput("The signature file is too large to be a CMS signature.")
     fields = _parse(signature_der)
@@ -162,5 +200,4 @@ def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509
             raise RefusedInput("The signing certificate's key type is not accepted.")
     except InvalidSignature:
         raise RefusedInput("The CMS signature is not valid (bad signature).") from None
-    check_validity(cert, at or datetime.now(UTC), "The signing certificate")
-    return cert
+    return cert, fields

@@ -46,6 +46,7 @@ class Partner:
     status: PartnerStatus
     status_reason: str
     created_at: datetime
+    status_changed: datetime | None = None  # when it was revoked or superseded
 
     @property
     def expires(self) -> datetime:

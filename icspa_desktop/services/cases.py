@@ -65,7 +65,20 @@ def _row_to_case(row: tuple[Any, ...]) -> Case:
                 datetime.fromisoformat(updated), UserId(created_by))
 
 
-def _fields_json(fields: CaseFields) -> dict[str, str]:
+def insert_case_row(conn: db.Connection, case_id: CaseId, fields: CaseFields, now: str, user_id: UserId) -> None:
+    """The row of a new, open case (fields validated; inside the caller's transaction)."""
+    try:
+        conn.execute(
+            f"INSERT INTO cases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (case_id, fields.number, fields.title, fields.description, str(CaseStatus.OPEN),
+             fields.lead_investigator, fields.jurisdiction, fields.legal_authority, str(fields.handling_code),
+             fields.handling_text, str(fields.tlp), now, now, user_id),
+        )
+    except db.IntegrityError:
+        raise Conflict(f"A case with number {fields.number!r} already exists.") from None
+
+
+def fields_json(fields: CaseFields) -> dict[str, str]:
     return {key: str(value) for key, value in asdict(fields).items()}
 
 
@@ -75,18 +88,10 @@ def create_case(session: Session, fields: CaseFields) -> Case:
     case_id = new_case_id()
     now = _now()
     with session.transaction() as conn:
-        try:
-            conn.execute(
-                f"INSERT INTO cases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (case_id, fields.number, fields.title, fields.description, str(CaseStatus.OPEN),
-                 fields.lead_investigator, fields.jurisdiction, fields.legal_authority, str(fields.handling_code),
-                 fields.handling_text, str(fields.tlp), now, now, session.user.id),
-            )
-        except db.IntegrityError:
-            raise Conflict(f"A case with number {fields.number!r} already exists.") from None
+        insert_case_row(conn, case_id, fields, now, session.user.id)
         session.record(
             EventDraft(CustodyAction.CASE_CREATED, case_id=case_id, authority=fields.legal_authority,
-                       details={"fields": _fields_json(fields)})
+                       details={"fields": fields_json(fields)})
         )
     return get_case(session, case_id)
 
@@ -121,7 +126,7 @@ def edit_case(session: Session, ref: str, fields: CaseFields, reason: str = "") 
     case = get_case(session, ref)
     session.require(Permission.EDIT_CASE, case_id=case.id, attempted=f"edit case {case.number}")
     fields = validate(fields)
-    old, new = _fields_json(case.fields), _fields_json(fields)
+    old, new = fields_json(case.fields), fields_json(fields)
     changes = {key: {"old": old[key], "new": new[key]} for key in old if old[key] != new[key]}
     if not changes:
         return case
@@ -159,7 +164,7 @@ def set_status(session: Session, ref: str, status: CaseStatus, reason: str = "")
 def case_to_json(case: Case) -> dict[str, Any]:
     """The ``--json`` form of a case (DESIGN §6: carries ``id`` and ``number``)."""
     data: dict[str, Any] = {"id": case.id}
-    data.update(_fields_json(case.fields))
+    data.update(fields_json(case.fields))
     data.update(status=str(case.status), created_at=case.created_at.isoformat(),
                 updated_at=case.updated_at.isoformat(), created_by=case.created_by)
     return data

@@ -426,13 +426,9 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
             item_id = new_item_id()
             item_ids.append(item_id)
             mime = detect_mime(source.path.name, content.head)
-            conn.execute(
-                "INSERT INTO blobs (id, wrapped_key, stream_version, chunk_size, plain_size, stored_size, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (content.blob_id, wrap_key(wrapping, content.blob_id, item_id, content.key), stream.VERSION_LATEST,
-                 content.chunk_size, content.plain_size, content.stored_size, now),
-            )
-            _insert_item(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.path.name,
+            insert_blob_row(conn, wrapping, content.blob_id, item_id, content.key, content.chunk_size,
+                            content.plain_size, content.stored_size, now)
+            insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.path.name,
                          str(source.path), content.plain_size, content.hashes, mime, fields, markings,
                          acquired_by, acquired_at, session.user.id, now)
             session.record(EventDraft(
@@ -442,13 +438,24 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
                          "original_path": str(source.path), "relative_path": source.relative,
                          "size": content.plain_size, "mime_type": mime, "parent_id": fields.parent_id,
                          "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
-                         "markings": _markings_json(markings), "description": fields.description,
+                         "markings": markings_json(markings), "description": fields.description,
                          "tags": list(fields.tags)},
             ))
     return items_by_ids(session, item_ids)
 
 
-def _insert_item(conn: db.Connection, item_id: ItemId, case: Case, exhibit: str, kind: ItemKind,
+def insert_blob_row(conn: db.Connection, wrapping: bytes, blob_id: str, item_id: ItemId, key: bytes, chunk_size: int,
+                    plain_size: int, stored_size: int, now: str) -> None:
+    """The row of a published blob, its key wrapped for this item (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO blobs (id, wrapped_key, stream_version, chunk_size, plain_size, stored_size, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (blob_id, wrap_key(wrapping, blob_id, item_id, key), stream.VERSION_LATEST, chunk_size, plain_size,
+         stored_size, now),
+    )
+
+
+def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: str, kind: ItemKind,
                  blob_id: str | None, name: str, path: str, size: int | None, hashes: dict[str, str], mime: str,
                  fields: ItemFields, markings: Markings, acquired_by: str, acquired_at: str, user_id: UserId,
                  now: str) -> None:
@@ -469,7 +476,7 @@ def _insert_item(conn: db.Connection, item_id: ItemId, case: Case, exhibit: str,
         raise Conflict(f"Exhibit number {exhibit} is already used in case {case.number}.") from None
 
 
-def _markings_json(markings: Markings) -> dict[str, str]:
+def markings_json(markings: Markings) -> dict[str, str]:
     return {
         "handling_code": markings.handling_code.value,
         "handling_text": markings.handling_text,
@@ -495,16 +502,16 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
     if tags is not None:
         updates["tags"] = ",".join(_check_tags(tags))
     old = {"description": item.description, "notes": item.notes, "tags": ",".join(item.tags)}
-    old.update(_markings_json(item.markings))
+    old.update(markings_json(item.markings))
     if markings is not None:
         case = cases.get_case(session, item.case_id)
-        updates.update(_markings_json(_resolve_markings(case, markings)))
+        updates.update(markings_json(_resolve_markings(case, markings)))
     for key, value in updates.items():
         if old[key] != value:
             changes[key] = {"old": old[key], "new": value}
     if not changes:
         return item
-    marking_keys = set(_markings_json(item.markings))
+    marking_keys = set(markings_json(item.markings))
     action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.ANNOTATED
     assignments = ", ".join(f"{key} = ?" for key in changes)
     with session.transaction() as conn:
@@ -533,7 +540,7 @@ def item_to_json(item: Item) -> dict[str, Any]:
         "description": item.description,
         "notes": item.notes,
         "tags": list(item.tags),
-        "markings": _markings_json(item.markings),
+        "markings": markings_json(item.markings),
         "acquisition": asdict(item.acquisition),
         "parent_id": item.parent_id,
         "storage_location": item.storage_location,

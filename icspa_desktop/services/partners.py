@@ -29,7 +29,7 @@ from icspa_desktop.vault import db
 MAX_CARD_BYTES = 64 * 1024
 _FIELDS = ("name", "country", "unit", "contact", "certificate", "age_recipient", "created", "expires")
 _COLUMNS = ("id, lineage, name, country, unit, contact, certificate, age_recipient, fingerprint, source, card_expires,"
-            " status, status_reason, created_at")
+            " status, status_reason, created_at, status_changed_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +129,12 @@ def _is_country_code(text: str) -> bool:
 
 def _row_to_partner(row: tuple[Any, ...]) -> Partner:
     (pid, lineage, name, country, unit, contact, der, recipient, fp, source, card_expires, status, reason,
-     created) = row
+     created, changed) = row
     return Partner(str(pid), str(lineage), str(name), str(country), str(unit), str(contact),
                    x509.load_der_x509_certificate(bytes(der)), str(recipient), str(fp), str(source),
                    datetime.fromisoformat(card_expires) if card_expires else None, PartnerStatus(status),
-                   str(reason), datetime.fromisoformat(str(created)))
+                   str(reason), datetime.fromisoformat(str(created)),
+                   datetime.fromisoformat(str(changed)) if changed else None)
 
 
 def _now() -> str:
@@ -146,9 +147,9 @@ def _insert(conn: db.Connection, session: Session, lineage: str | None, name: st
     pid = new_id()
     try:
         conn.execute(
-            f"INSERT INTO partners ({_COLUMNS}, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO partners ({_COLUMNS}, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pid, lineage or pid, name, country.upper(), unit, contact, certs.cert_der(cert), recipient, fp, source,
-             card_expires.isoformat() if card_expires else None, str(PartnerStatus.ACTIVE), "", _now(),
+             card_expires.isoformat() if card_expires else None, str(PartnerStatus.ACTIVE), "", _now(), None,
              session.user.id),
         )
     except db.IntegrityError:

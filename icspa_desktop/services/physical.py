@@ -17,12 +17,12 @@ from icspa_desktop.services.evidence import (
     _check_text,
     _clean_fields,
     _fetch_item,
-    _insert_item,
-    _markings_json,
     _next_exhibits,
     _now,
     _open_case_for_change,
     get_item,
+    insert_item_row,
+    markings_json,
 )
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -43,7 +43,7 @@ def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields 
     acquired_by = acq.acquired_by or session.user.display_name
     acquired_at = acq.acquired_at or now
     with session.transaction() as conn:
-        _insert_item(conn, item_id, case, exhibit, ItemKind.PHYSICAL, None, name, "", None, {}, "", fields,
+        insert_item_row(conn, item_id, case, exhibit, ItemKind.PHYSICAL, None, name, "", None, {}, "", fields,
                      markings, acquired_by, acquired_at, session.user.id, now)
         session.record(EventDraft(
             CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
@@ -51,7 +51,7 @@ def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields 
             details={"exhibit_number": exhibit, "kind": ItemKind.PHYSICAL.value, "name": name,
                      "storage_location": fields.storage_location, "parent_id": fields.parent_id,
                      "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
-                     "markings": _markings_json(markings), "description": fields.description,
+                     "markings": markings_json(markings), "description": fields.description,
                      "tags": list(fields.tags)},
         ))
     return _fetch_item(session.conn, item_id)

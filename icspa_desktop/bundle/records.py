@@ -1,0 +1,308 @@
+"""The metadata files of a received bundle, parsed strictly: ``metadata/case.json``, ``items.json``, ``custody.json``.
+
+Everything here is *untrusted* (named so) until the caller has checked the bag's signature, and even then
+it is the partner's word: every field is type- and length-checked, markings must be known codes, ids and
+hashes must have their exact shape, and anything malformed is refused with the file and field named
+(RefusedInput), never guessed at. JSON with duplicate keys, NaN/Infinity or nesting deeper than a few
+levels is refused, since parsers disagree on what such documents mean.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from icspa_desktop.bundle.tarwalk import shown_name
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
+from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.evidence import Acquisition, Markings
+
+PROOFS_FORMAT = "icspa-custody-proofs/v1"
+CASE_JSON = "metadata/case.json"
+ITEMS_JSON = "metadata/items.json"
+CUSTODY_JSON = "metadata/custody.json"
+MAX_SHORT = 300
+MAX_TEXT = 10_000
+MAX_PROOF_NODES = 64  # a tree of 2^63 leaves needs fewer
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HEX = {"sha256": 64, "sha1": 40, "md5": 32}
+
+
+class _Strict(json.JSONDecoder):
+    def __init__(self) -> None:
+        super().__init__(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key!r} occurs twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, limit: int) -> bool:
+    if limit < 0:
+        return False
+    if isinstance(value, dict):
+        return all(_depth(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_depth(v, limit - 1) for v in value)
+    return True
+
+
+def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
+    """One strict JSON document (UTF-8, unique keys, no NaN, bounded nesting); RefusedInput naming ``name``."""
+    try:
+        value = _Strict().decode(untrusted.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RefusedInput(f"{name} is not valid JSON ({str(exc)[:120]}).") from None
+    if not _depth(value, max_depth):
+        raise RefusedInput(f"{name} nests deeper than {max_depth} levels; it is not a bundle record.")
+    return value
+
+
+class _Fields:
+    """Typed access to one untrusted JSON object, with errors that name the file and the record."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise RefusedInput(f"{where} is not a JSON object.")
+        self.data: dict[str, Any] = value
+        self.where = where
+
+    def fail(self, key: str, what: str) -> RefusedInput:
+        return RefusedInput(f"{self.where}: the field {key!r} {what}.")
+
+    def text(self, key: str, limit: int = MAX_SHORT, *, required: bool = False, one_line: bool = True) -> str:
+        value = self.data.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise self.fail(key, "is not text")
+        if required and not value.strip():
+            raise self.fail(key, "is missing or empty")
+        if len(value) > limit:
+            raise self.fail(key, f"is longer than {limit} characters")
+        if one_line and any(ord(ch) < 32 for ch in value):
+            raise self.fail(key, "holds control characters")
+        return value
+
+    def ident(self, key: str) -> str:
+        value = self.text(key, 128, required=True)
+        if not _ID.fullmatch(value):
+            raise self.fail(key, f"is not an identifier ({shown_name(value)})")
+        return value
+
+    def integer(self, key: str, *, minimum: int = 0, maximum: int = (1 << 62)) -> int:
+        value = self.data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(key, f"is not a whole number from {minimum} to {maximum}")
+        return value
+
+    def digest(self, key: str, *, required: bool = False) -> str:
+        value = self.text(key, 128, required=required)
+        if value and (len(value) != _HEX[key] or any(c not in "0123456789abcdef" for c in value)):
+            raise self.fail(key, f"is not a lower-case hexadecimal {key.upper()} digest")
+        return value
+
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self.data.get(key), f"{self.where} {key}")
+
+    def enum(self, key: str, parse: Callable[[str], Any], *, optional: bool = False) -> Any:
+        value = self.text(key, 32)
+        if optional and not value:
+            return None
+        try:
+            return parse(value)
+        except ValueError:
+            raise self.fail(key, f"is not a known code ({shown_name(value)})") from None
+
+
+def _markings(fields: _Fields, where: str) -> Markings:
+    marks = Markings(
+        handling_code=fields.enum("handling_code", HandlingCode),
+        handling_text=fields.text("handling_text", MAX_TEXT, one_line=False),
+        tlp=fields.enum("tlp", Tlp),
+        source_evaluation=fields.enum("source_evaluation", SourceEvaluation, optional=True),
+        information_evaluation=fields.enum("information_evaluation", InformationEvaluation, optional=True),
+    )
+    if marks.handling_code is HandlingCode.H3 and not marks.handling_text.strip():
+        raise RefusedInput(f"{where} is marked H3 without the restriction stated in text.")
+    return marks
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerCase:
+    id: str
+    number: str
+    title: str
+    description: str
+    lead_investigator: str
+    jurisdiction: str
+    legal_authority: str
+    markings: Markings
+    record: dict[str, Any]  # as received, kept verbatim
+
+
+def parse_case(untrusted: bytes) -> PartnerCase:
+    f = _Fields(load_json(untrusted, CASE_JSON), CASE_JSON)
+    return PartnerCase(
+        id=f.ident("id"), number=f.text("number", 64, required=True), title=f.text("title", MAX_SHORT, required=True),
+        description=f.text("description", MAX_TEXT, one_line=False), lead_investigator=f.text("lead_investigator"),
+        jurisdiction=f.text("jurisdiction"), legal_authority=f.text("legal_authority", MAX_TEXT, one_line=False),
+        markings=_markings(f, f"{CASE_JSON} (the case)"), record=f.data)
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerItem:
+    id: str
+    exhibit_number: str
+    name: str
+    original_path: str
+    size: int
+    hashes: dict[str, str]  # sha256 always; md5/sha1 when the partner computed them
+    mime_type: str
+    description: str
+    markings: Markings
+    acquisition: Acquisition
+    parent_id: str | None
+    payload: str  # "data/<id>"
+    record: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.hashes["sha256"]
+
+
+def parse_items(untrusted: bytes) -> list[PartnerItem]:
+    value = load_json(untrusted, ITEMS_JSON)
+    if not isinstance(value, list) or not value:
+        raise RefusedInput(f"{ITEMS_JSON} is not a non-empty list of item records.")
+    items: list[PartnerItem] = []
+    seen_ids: set[str] = set()
+    seen_exhibits: set[str] = set()
+    for number, entry in enumerate(value, 1):
+        f = _Fields(entry, f"{ITEMS_JSON} record {number}")
+        item_id = f.ident("id")
+        exhibit = f.text("exhibit_number", 64, required=True)
+        if item_id in seen_ids or exhibit in seen_exhibits:
+            raise RefusedInput(f"{f.where} repeats the item id or exhibit number of an earlier record.")
+        seen_ids.add(item_id)
+        seen_exhibits.add(exhibit)
+        if f.text("kind", 16) != "digital":
+            raise f.fail("kind", "is not 'digital' (only stored evidence travels in bundles)")
+        payload = f.text("payload", 200, required=True)
+        if payload != f"data/{item_id}":
+            raise f.fail("payload", f"does not name data/{item_id}")
+        hashes = {"sha256": f.digest("sha256", required=True)}
+        hashes.update({key: f.digest(key) for key in ("md5", "sha1") if f.digest(key)})
+        acq = f.obj("acquisition")
+        parent = f.data.get("parent_id")
+        items.append(PartnerItem(
+            id=item_id, exhibit_number=exhibit, name=f.text("name", 1024, required=True),
+            original_path=f.text("original_path", 4096), size=f.integer("size"), hashes=hashes,
+            mime_type=f.text("mime_type", 255), description=f.text("description", MAX_TEXT, one_line=False),
+            markings=_markings(f.obj("markings"), f"{f.where} markings"),
+            acquisition=Acquisition(**{key: acq.text(key) for key in Acquisition.__dataclass_fields__}),
+            parent_id=None if parent is None else f.ident("parent_id"), payload=payload, record=f.data))
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    text: bytes
+    signature: bytes
+    checkpoint: cp.Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerEvent:
+    leaf_index: int
+    id: str
+    body_bytes: bytes
+    body: dict[str, Any]
+    signature: bytes
+    public_key: bytes
+    inclusion_proof: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerCustody:
+    checkpoint: SignedCheckpoint
+    events: list[PartnerEvent]
+    previous: SignedCheckpoint | None
+    consistency_proof: list[bytes]
+
+
+def _b64(f: _Fields, key: str, limit: int, value: Any = None) -> bytes:
+    raw = f.data.get(key) if value is None else value
+    if not isinstance(raw, str) or len(raw) > limit * 4 // 3 + 4:
+        raise f.fail(key, "is not base64 text of a plausible length")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise f.fail(key, "is not valid base64") from None
+
+
+def _nodes(f: _Fields, key: str) -> list[bytes]:
+    raw = f.data.get(key)
+    if not isinstance(raw, list) or len(raw) > MAX_PROOF_NODES:
+        raise f.fail(key, "is not a list of proof hashes")
+    nodes = [_b64(f, key, 32, node) for node in raw]
+    if any(len(node) != 32 for node in nodes):
+        raise f.fail(key, "holds a hash that is not 32 bytes")
+    return nodes
+
+
+def _signed_checkpoint(f: _Fields) -> SignedCheckpoint:
+    text = f.text("text", cp.MAX_CHECKPOINT_BYTES, required=True, one_line=False).encode("utf-8")
+    signature = _b64(f, "signature_der_b64", 1 << 16)
+    try:
+        parsed = cp.parse_body(text)
+    except RefusedInput as exc:
+        raise RefusedInput(f"{f.where}: {exc}") from None
+    return SignedCheckpoint(text, signature, parsed)
+
+
+def parse_custody(untrusted: bytes) -> PartnerCustody:
+    f = _Fields(load_json(untrusted, CUSTODY_JSON), CUSTODY_JSON)
+    if f.data.get("format") != PROOFS_FORMAT:
+        raise f.fail("format", f"is not {PROOFS_FORMAT!r} (unknown custody proof format)")
+    checkpoint = _signed_checkpoint(f.obj("checkpoint"))
+    raw_events = f.data.get("events")
+    if not isinstance(raw_events, list):
+        raise f.fail("events", "is not a list")
+    events: list[PartnerEvent] = []
+    seen: set[int] = set()
+    for number, entry in enumerate(raw_events, 1):
+        e = _Fields(entry, f"{CUSTODY_JSON} event {number}")
+        index = e.integer("leaf_index")
+        if index in seen:
+            raise e.fail("leaf_index", "repeats an earlier event's")
+        seen.add(index)
+        body_bytes = _b64(e, "event_b64", 1 << 20)
+        body = _Fields(load_json(body_bytes, f"{e.where} (signed body)", max_depth=12), f"{e.where} signed body")
+        public_key = _b64(e, "public_key", 32)
+        signature = _b64(e, "signature", 64)
+        if len(public_key) != 32 or len(signature) != 64:
+            raise RefusedInput(f"{e.where}: the public key or signature is not Ed25519-sized.")
+        events.append(PartnerEvent(index, e.ident("id"), body_bytes, body.data, signature, public_key,
+                                   _nodes(e, "inclusion_proof")))
+    previous = None
+    consistency: list[bytes] = []
+    if "previous_checkpoint" in f.data:
+        previous = _signed_checkpoint(f.obj("previous_checkpoint"))
+        consistency = _nodes(f, "consistency_proof")
+    return PartnerCustody(checkpoint, events, previous, consistency)

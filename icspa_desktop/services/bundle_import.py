@@ -1,0 +1,424 @@
+"""Bundle import (DESIGN §5, issue 10): verify everything before anything touches the vault.
+
+``prepare_import`` reads the bundle once: age decrypts as a stream into our own tar walk, payload files go
+straight into the blob store's *staging* (encrypted under fresh blob keys, never plaintext on disk), and
+every layer is checked — seal, decryption, archive shape, the sender's CMS signature and key status at
+signing time, recipients, manifests, metadata records, custody proofs and the consistency of the
+partner's log with what we hold, markings. The result is a report the user can read before confirming;
+``commit_import`` then publishes the staged blobs and writes everything in one transaction, and
+``PreparedImport.discard`` removes the staging when the user declines or anything failed. A refused
+bundle leaves the database and the blob store exactly as they were.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from icspa_desktop.bundle import reader as bundle_reader
+from icspa_desktop.bundle import records
+from icspa_desktop.bundle.tarwalk import shown_name
+from icspa_desktop.crypto import keys
+from icspa_desktop.custody.events import EventDraft
+from icspa_desktop.domain.agency import Partner, PartnerStatus
+from icspa_desktop.domain.enums import CaseStatus, CustodyAction
+from icspa_desktop.domain.errors import Conflict, RefusedInput, UsageError
+from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
+from icspa_desktop.domain.ids import ItemId, new_case_id, new_item_id
+from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.services import agency, cases, evidence, partner_custody, partners
+from icspa_desktop.services.import_staging import Staging
+from icspa_desktop.services.permissions import Permission
+from icspa_desktop.services.session import Session
+from icspa_desktop.vault import db
+from icspa_desktop.vault.blobs import BlobStore
+
+SPACE_MARGIN = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    detail: str
+
+
+@dataclass(slots=True)
+class PreparedImport:
+    """A bundle fully verified and staged; nothing in the database yet."""
+
+    path: Path
+    bundle_id: str
+    sha256: str
+    size: int
+    partner: Partner
+    signed_at: datetime
+    bag_info: list[tuple[str, str]]
+    case: records.PartnerCase
+    items: list[records.PartnerItem]
+    custody: records.PartnerCustody
+    verdict: partner_custody.CustodyVerdict
+    checks: list[Check]
+    target_case: Case | None  # the local case it goes into; None: a new case is created
+    new_case_number: str
+    known_items: dict[str, str]  # partner item id -> local item id, for items imported before
+    already_imported: str  # "": new; else when and into which case it was imported before
+    staging: Staging = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    def discard(self) -> None:
+        """Throw the staged payload away (the user declined, or the import failed)."""
+        self.staging.discard()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.bundle_id, "path": str(self.path), "sha256": self.sha256, "size": self.size,
+            "sender": {"name": self.partner.name, "country": self.partner.country,
+                       "fingerprint": self.partner.fingerprint},
+            "signed_at": self.signed_at.isoformat(), "case": {"number": self.case.number, "title": self.case.title},
+            "target_case": self.target_case.number if self.target_case else self.new_case_number,
+            "items": [{"id": i.id, "exhibit_number": i.exhibit_number, "name": i.name, "size": i.size,
+                       "sha256": i.sha256, "handling": str(i.markings.handling_code), "tlp": str(i.markings.tlp),
+                       "new": i.id not in self.known_items} for i in self.items],
+            "custody": {"events": self.verdict.events, "checkpoint_size": self.verdict.size,
+                        "linked_to": self.verdict.linked_to},
+            "checks": [{"name": c.name, "result": "pass", "detail": c.detail} for c in self.checks],
+            "already_imported": self.already_imported, "warnings": list(self.warnings),
+        }
+
+
+def _summary(problems: list[str]) -> str:
+    more = f" ({len(problems) - 1} more problem(s): 'icspa bundle verify' lists them)" if len(problems) > 1 else ""
+    return f"The bundle is refused: {problems[0]}{more}"
+
+
+def _check_space(session: Session, path: Path) -> None:
+    volumes = [path] if path.exists() else sorted(path.parent.glob(path.name + ".[0-9][0-9][0-9]"))
+    need = sum(v.stat().st_size for v in volumes if v.is_file()) + SPACE_MARGIN
+    free = shutil.disk_usage(session.vault.layout.root).free
+    if free < need:
+        raise RefusedInput(f"The vault's disk has {free:,} bytes free; importing this bundle needs about {need:,}. "
+                           "Nothing was imported.")
+
+
+def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
+                   progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> PreparedImport:
+    """Verify ``path`` completely and stage its payload; RefusedInput (nothing kept) if anything is wrong."""
+    session.require(Permission.IMPORT_BUNDLE, attempted=f"import the bundle {path.name}")
+    target = cases.get_case(session, case_ref) if case_ref else None
+    if target is not None and target.status is not CaseStatus.OPEN:
+        raise UsageError(f"Case {target.number} is closed; reopen it or import into a new case.")
+    identity = agency.agency_identity(session)
+    secret = str(agency.age_identity(session))
+    own = agency.agency_certificates(session)
+    known = partners.list_partners(session)
+    _check_space(session, path)
+    staging = Staging(BlobStore(session.vault.layout))
+    try:
+        check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+                                           at_signing_time=True, payload_sink=staging.open, progress=progress,
+                                           cancel=cancel)
+        prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging)
+    except BaseException:
+        staging.discard()
+        raise
+    return prepared
+
+
+def _signer(check: bundle_reader.BundleCheck, own: list[Any], known: list[Partner]) -> Partner:
+    if any(check.signer == cert for cert in own):
+        raise RefusedInput("This bundle was signed by this agency itself (our own copy of a bundle we sent); only "
+                           "bundles from partner agencies are imported. 'icspa bundle verify' checks it.")
+    partner = next((p for p in known if p.certificate == check.signer), None)
+    if partner is None:  # cannot happen: the reader trusts only these certificates
+        raise RefusedInput("The bundle's signer is not a known partner agency.")
+    signed_at = check.signed_at or datetime.now(UTC)
+    who = f"{partner.name} ({partner.country}, {partner.fingerprint})"
+    if partner.status is PartnerStatus.REVOKED:
+        raise RefusedInput(f"The bundle is signed with the key of {who}, which was revoked"
+                           f"{_on(partner.status_changed)}: {partner.status_reason}. Bundles signed with a revoked "
+                           "key are refused whatever their date.")
+    if partner.status is PartnerStatus.SUPERSEDED and (partner.status_changed is None
+                                                       or signed_at >= partner.status_changed):
+        raise RefusedInput(f"The bundle is signed with a key of {who} that had been replaced by a newer one"
+                           f"{_on(partner.status_changed)} before it signed ({signed_at:%Y-%m-%d %H:%M} UTC).")
+    if partner.card_expires is not None and signed_at > partner.card_expires:
+        raise RefusedInput(f"The bundle was signed on {signed_at:%Y-%m-%d} with the key of {who}, whose card expired "
+                           f"on {partner.card_expires:%Y-%m-%d}; ask the partner for their new card.")
+    return partner
+
+
+def _on(moment: datetime | None) -> str:
+    return f" on {moment:%Y-%m-%d}" if moment else ""
+
+
+def _field(info: list[tuple[str, str]], label: str) -> str:
+    return next((value for key, value in info if key == label), "")
+
+
+def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_fingerprint: str, own: list[Any],
+            known: list[Partner], target: Case | None, staging: Staging) -> PreparedImport:
+    if not check.ok:
+        raise RefusedInput(_summary(check.problems))
+    assert check.bundle_id is not None
+    assert check.signed_at is not None
+    partner = _signer(check, own, known)
+    checks = [Check("Outer seal", check.seal if check.seal != "ok" else "the seal's signature and hashes match"),
+              Check("Decryption", "opened with this agency's key; every age chunk authenticated"),
+              Check("Archive", f"{len(check.payload) + len(check.tag_files) + 1} files, no links, devices, climbing "
+                               "or colliding names"),
+              Check("Signature", f"signed by {partner.name} ({partner.country}), key {partner.fingerprint}, on "
+                                 f"{check.signed_at:%Y-%m-%d %H:%M} UTC; key valid then")]
+    if _field(check.bag_info, "ICSPA-Sender-Agency") != partner.fingerprint:
+        raise RefusedInput(f"bag-info.txt names the sender {shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency'))}"
+                           f", but the bag is signed by {partner.name} ({partner.fingerprint}).")
+    if our_fingerprint not in check.recipients:
+        raise RefusedInput("The bundle is not addressed to this agency: the recipients named in its signed "
+                           f"bag-info.txt are {', '.join(check.recipients)}; ours is {our_fingerprint}.")
+    checks.append(Check("Recipients", f"this agency is among the {len(check.recipients)} named recipient(s)"))
+    checks.append(Check("Manifests", f"{len(check.payload)} payload and {len(check.tag_files)} tag files match "
+                                     "their SHA-256 manifests"))
+    for name in (records.CASE_JSON, records.ITEMS_JSON, records.CUSTODY_JSON):
+        if name not in check.tag_files:
+            raise RefusedInput(f"The bundle has no {name}; it is not an ICSPA evidence bundle.")
+    case = records.parse_case(check.tag_files[records.CASE_JSON])
+    items = records.parse_items(check.tag_files[records.ITEMS_JSON])
+    custody = records.parse_custody(check.tag_files[records.CUSTODY_JSON])
+    if _field(check.bag_info, "ICSPA-Case-Number") != case.number:
+        raise RefusedInput("bag-info.txt and metadata/case.json name different case numbers.")
+    payload = {name: (size, digest) for name, size, digest in check.payload}
+    if set(payload) != {i.id for i in items}:
+        raise RefusedInput("The payload files under data/ and the item records of metadata/items.json do not match "
+                           "one to one.")
+    for item in items:
+        if payload[item.id] != (item.size, item.sha256):
+            raise RefusedInput(f"Item {shown_name(item.exhibit_number)}: its record states another size or SHA-256 "
+                               "than its payload file has.")
+    checks.append(Check("Items", f"{len(items)} item record(s); every size and SHA-256 matches its payload"))
+    handling = " ".join(sorted({str(i.markings.handling_code) for i in items}))
+    tlp = " ".join(sorted({str(i.markings.tlp) for i in items}))
+    if (_field(check.bag_info, "ICSPA-Handling-Codes"), _field(check.bag_info, "ICSPA-TLP")) != (handling, tlp):
+        raise RefusedInput("The markings in bag-info.txt (handling codes, TLP) differ from those of the items.")
+    checks.append(Check("Markings", f"handling {handling}, TLP {tlp}; the same in bag-info.txt and the records"))
+    verdict = partner_custody.verify(session.conn, custody, partner, case.id, {i.id for i in items})
+    linked = ("first bundle from this log" if verdict.linked_to is None
+              else f"extends the checkpoint of {verdict.linked_to} events we hold")
+    checks.append(Check("Custody", f"{verdict.events} partner event(s) signed and included in their checkpoint of "
+                                   f"{verdict.size} events; {linked}"))
+    return _place(session, path, check, partner, case, items, custody, verdict, checks, target, staging)
+
+
+def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partner: Partner,
+           case: records.PartnerCase, items: list[records.PartnerItem], custody: records.PartnerCustody,
+           verdict: partner_custody.CustodyVerdict, checks: list[Check], target: Case | None,
+           staging: Staging) -> PreparedImport:
+    """Where the bundle goes: the case that already holds the partner's case, or ``target``, or a new case."""
+    conn = session.conn
+    assert check.bundle_id is not None
+    assert check.signed_at is not None
+    before = conn.execute("SELECT imported_at, c.number FROM bundles_received b LEFT JOIN cases c ON c.id = b.case_id"
+                          " WHERE b.id = ?", (check.bundle_id,)).fetchone()
+    already = f"imported on {str(before[0])[:16]} into case {before[1]}" if before else ""
+    row = conn.execute("SELECT case_id FROM partner_cases WHERE partner_lineage = ? AND partner_case_id = ?",
+                       (partner.lineage, case.id)).fetchone()
+    if row is not None:
+        holding = cases.get_case(session, str(row[0]))
+        if target is not None and target.id != holding.id:
+            raise UsageError(f"Bundles of this partner case went into case {holding.number} before; import it there "
+                             "(leave out --case).")
+        target = holding
+    known_items: dict[str, str] = {}
+    for item in items:
+        found = conn.execute("SELECT i.item_id, it.sha256 FROM imported_items i JOIN items it ON it.id = i.item_id"
+                             " WHERE i.partner_lineage = ? AND i.partner_item_id = ?",
+                             (partner.lineage, item.id)).fetchone()
+        if found is not None:
+            if str(found[1]) != item.sha256:
+                raise RefusedInput(f"The partner's item {shown_name(item.exhibit_number)} arrived before with other "
+                                   "content (another SHA-256); the bundle is refused.")
+            known_items[item.id] = str(found[0])
+    warnings = []
+    if known_items and not already:
+        warnings.append(f"{len(known_items)} item(s) arrived in an earlier bundle and are not stored twice.")
+    return PreparedImport(
+        path=path, bundle_id=check.bundle_id, sha256=check.sha256, size=check.size, partner=partner,
+        signed_at=check.signed_at, bag_info=check.bag_info, case=case, items=items, custody=custody, verdict=verdict,
+        checks=checks, target_case=target, new_case_number=_free_case_number(session, case.number, partner),
+        known_items=known_items, already_imported=already, staging=staging, warnings=warnings)
+
+
+def _free_case_number(session: Session, number: str, partner: Partner) -> str:
+    suffixed = f"{number} ({partner.country})"
+    candidates = [number, suffixed, *(f"{suffixed} #{n}" for n in range(2, 100))]
+    for candidate in candidates:
+        if session.conn.execute("SELECT 1 FROM cases WHERE number = ?", (candidate,)).fetchone() is None:
+            return candidate
+    raise Conflict(f"No free case number for the partner's case {number}.")
+
+
+# ---- commit ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    bundle_id: str
+    case: Case
+    added: list[Item]
+    already_present: int  # items that came in an earlier bundle
+    partner_events_added: int
+    already_imported: str  # "": this import changed the vault; else why nothing changed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.bundle_id, "case": self.case.number, "case_id": self.case.id,
+                "items": [evidence.item_to_json(i) for i in self.added], "already_present": self.already_present,
+                "partner_events_added": self.partner_events_added, "already_imported": self.already_imported,
+                "changed": not self.already_imported}
+
+
+def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
+    """Publish the staged payload and write the case, items, partner custody and our events in one
+    transaction; on any failure nothing stays (published blobs are removed again)."""
+    session.require(Permission.IMPORT_BUNDLE, attempted=f"import the bundle {prepared.bundle_id}")
+    staging = prepared.staging
+    if prepared.already_imported:
+        prepared.discard()
+        row = session.conn.execute("SELECT case_id FROM bundles_received WHERE id = ?",
+                                   (prepared.bundle_id,)).fetchone()
+        return ImportResult(prepared.bundle_id, cases.get_case(session, str(row[0])), [], len(prepared.items), 0,
+                            f"This bundle was {prepared.already_imported}; nothing was changed.")
+    fresh = [i for i in prepared.items if i.id not in prepared.known_items]
+    for item in prepared.items:
+        if item.id in prepared.known_items:
+            with contextlib.suppress(OSError):
+                staging.payloads.pop(item.id).writer.discard()
+    blob_ids = [staging.payloads[i.id].writer.blob_id for i in fresh]
+    try:
+        staging.store.publish_many(blob_ids)
+        case, item_ids, events_added = _write(session, prepared, fresh)
+    except BaseException:
+        for blob_id in blob_ids:
+            with contextlib.suppress(OSError):
+                staging.store.remove(blob_id)
+        raise
+    finally:
+        staging.payloads.clear()
+    return ImportResult(prepared.bundle_id, case, evidence.items_by_ids(session, item_ids),
+                        len(prepared.known_items), events_added, "")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]) -> tuple[Case, list[ItemId], int]:
+    now = _now()
+    wrapping = session.vault.subkey(keys.PURPOSE_BLOB_KEYS)
+    partner, pcase = p.partner, p.case
+    counterparty = f"{partner.name} ({partner.country})"
+    provenance = {"bundle_id": p.bundle_id, "bundle_sha256": p.sha256, "sender_fingerprint": partner.fingerprint,
+                  "signed_at": p.signed_at.isoformat(), "checkpoint": {"origin": p.verdict.origin,
+                                                                       "size": p.verdict.size}}
+    local_ids = {pid: ItemId(lid) for pid, lid in p.known_items.items()}
+    with session.transaction() as conn:
+        if p.target_case is None:
+            case_id = new_case_id()
+            fields = cases.validate(CaseFields(
+                number=p.new_case_number, title=pcase.title, description=pcase.description,
+                lead_investigator=pcase.lead_investigator, jurisdiction=pcase.jurisdiction,
+                legal_authority=pcase.legal_authority, handling_code=pcase.markings.handling_code,
+                handling_text=pcase.markings.handling_text, tlp=pcase.markings.tlp))
+            cases.insert_case_row(conn, case_id, fields, now, session.user.id)
+            session.record(EventDraft(CustodyAction.CASE_CREATED, case_id=case_id, counterparty=counterparty,
+                                      authority=fields.legal_authority, result="created by bundle import",
+                                      details={"fields": cases.fields_json(fields), "imported_from": provenance,
+                                               "partner_case": {"id": pcase.id, "number": pcase.number}}))
+        else:
+            case_id = p.target_case.id
+        conn.execute("INSERT OR IGNORE INTO partner_cases (partner_lineage, partner_case_id, case_id,"
+                     " created_by_import, partner_case_number, partner_name, partner_country, record)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (partner.lineage, pcase.id, case_id, int(p.target_case is None), pcase.number, partner.name,
+                      partner.country, json.dumps(pcase.record, ensure_ascii=False, sort_keys=True)))
+        case = cases.get_case(session, case_id)
+        taken = {str(r[0]) for r in conn.execute("SELECT exhibit_number FROM items WHERE case_id = ?", (case_id,))}
+        for item in fresh:
+            local_ids[item.id] = new_item_id()
+        for item in fresh:
+            item_id = local_ids[item.id]
+            staged = p.staging.payloads[item.id]
+            exhibit = _free_exhibit(item.exhibit_number, partner.country, taken)
+            evidence.insert_blob_row(conn, wrapping, staged.writer.blob_id, item_id, staged.key, staged.chunk,
+                                     item.size, staged.writer.stored_size, now)
+            item_fields = ItemFields(description=item.description, markings=item.markings,
+                                     acquisition=item.acquisition,
+                                     parent_id=local_ids.get(item.parent_id) if item.parent_id else None)
+            evidence.insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, staged.writer.blob_id, item.name,
+                                     item.original_path, item.size, item.hashes, item.mime_type, item_fields,
+                                     item.markings, item.acquisition.acquired_by, item.acquisition.acquired_at,
+                                     session.user.id, now)
+            conn.execute("INSERT INTO imported_items (item_id, partner_lineage, partner_item_id,"
+                         " partner_exhibit_number, partner_name, bundle_id, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (item_id, partner.lineage, item.id, item.exhibit_number, partner.name, p.bundle_id,
+                          json.dumps(item.record, ensure_ascii=False, sort_keys=True)))
+            session.record(EventDraft(
+                CustodyAction.IMPORTED, case_id=case_id, item_ids=(item_id,), counterparty=counterparty,
+                result="received, verified and stored", hashes=dict(item.hashes),
+                details={**provenance, "exhibit_number": exhibit, "partner_exhibit_number": item.exhibit_number,
+                         "partner_item_id": item.id, "original_name": item.name, "size": item.size,
+                         "markings": evidence.markings_json(item.markings)}))
+        added = _store_partner_events(conn, p, case_id, local_ids)
+        partner_custody.store(conn, p.custody, p.bundle_id, now)
+        if not fresh:
+            session.record(EventDraft(CustodyAction.IMPORTED, case_id=case_id, counterparty=counterparty,
+                                      result="received and verified; every item was already held",
+                                      details={**provenance, "partner_events_added": added}))
+        conn.execute(
+            "INSERT INTO bundles_received (id, sha256, size, file_name, partner_id, partner_fingerprint, case_id,"
+            " signed_at, imported_at, imported_by, checkpoint_text, checkpoint_signature, bag_info, checks, items)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.bundle_id, p.sha256, p.size, p.path.name, partner.id, partner.fingerprint, case_id,
+             p.signed_at.isoformat(), now, session.user.id, p.custody.checkpoint.text.decode("utf-8"),
+             p.custody.checkpoint.signature, json.dumps(p.bag_info, ensure_ascii=False),
+             json.dumps([{"name": c.name, "detail": c.detail} for c in p.checks], ensure_ascii=False),
+             json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
+                          "sha256": i.sha256, "status": "added" if i in fresh else "already held"}
+                         for i in p.items])))
+    return case, [local_ids[i.id] for i in fresh], added
+
+
+def _free_exhibit(exhibit: str, country: str, taken: set[str]) -> str:
+    for candidate in (exhibit, f"{exhibit} ({country})", *(f"{exhibit} ({country}) #{n}" for n in range(2, 1000))):
+        if candidate not in taken:
+            taken.add(candidate)
+            return candidate
+    raise Conflict(f"No free exhibit number for the partner's exhibit {exhibit}.")
+
+
+def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, local_ids: dict[str, ItemId]) -> int:
+    """The partner's events, verbatim with their proofs; an event we hold already must be the same leaf."""
+    origin = p.verdict.origin
+    added = 0
+    for event in p.custody.events:
+        held = conn.execute("SELECT body, signature, public_key FROM partner_events WHERE origin = ?"
+                            " AND leaf_index = ?", (origin, event.leaf_index)).fetchone()
+        if held is not None:
+            if (bytes(held[0]), bytes(held[1]), bytes(held[2])) != (event.body_bytes, event.signature,
+                                                                    event.public_key):
+                raise RefusedInput(f"The partner's custody event #{event.leaf_index} differs from the one we hold "
+                                   "from an earlier bundle: their log was rewritten.")
+            continue
+        proof = json.dumps([base64.b64encode(node).decode("ascii") for node in event.inclusion_proof])
+        conn.execute("INSERT INTO partner_events (origin, leaf_index, event_id, case_id, at, action, body, signature,"
+                     " public_key, inclusion_proof, bundle_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (origin, event.leaf_index, event.id, case_id, str(event.body["at"]), str(event.body["action"]),
+                      event.body_bytes, event.signature, event.public_key, proof, p.bundle_id))
+        for partner_item in event.body.get("item_ids") or []:
+            if partner_item in local_ids:
+                conn.execute("INSERT OR IGNORE INTO partner_event_items (origin, leaf_index, item_id) VALUES (?, ?, ?)",
+                             (origin, event.leaf_index, local_ids[partner_item]))
+        added += 1
+    return added

@@ -1,0 +1,168 @@
+"""A partner's custody as a bundle carries it: their signed checkpoint, their events with inclusion proofs,
+and the consistency of their log with the tree heads we already hold from them (DESIGN §5, Import).
+
+Every check here raises RefusedInput with what failed; nothing is written. What we store after an import
+(``partner_events``, ``partner_checkpoints``) is re-checked by ``custody verify`` with ``recheck_stored``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from icspa_desktop.bundle.records import PartnerCustody, SignedCheckpoint
+from icspa_desktop.crypto import cms
+from icspa_desktop.custody import checkpoints as cp
+from icspa_desktop.custody import events, merkle
+from icspa_desktop.domain.agency import Partner
+from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.vault import db
+
+
+def partner_origins(partner: Partner) -> tuple[str, str]:
+    """(prefix of the partner's log names, the placeholder prefix of logs signed before names were derived)."""
+    fingerprint = partner.fingerprint.replace(" ", "").lower()
+    return f"icspa/{partner.country.upper()}/{fingerprint}/", f"{cp.ORIGIN_PREFIX}/"
+
+
+def check_checkpoint(signed: SignedCheckpoint, partner: Partner, what: str) -> None:
+    """The checkpoint is signed by the partner's certificate and names one of the partner's logs."""
+    try:
+        cms.verify_detached(signed.signature, signed.text, [partner.certificate], at=signed.checkpoint.timestamp)
+    except RefusedInput as exc:
+        raise RefusedInput(f"The partner's {what} is not validly signed by {partner.name}: {exc}") from None
+    own, placeholder = partner_origins(partner)
+    origin = signed.checkpoint.origin
+    rest = next((origin[len(prefix):] for prefix in (own, placeholder) if origin.startswith(prefix)), "")
+    if not rest or "/" in rest:
+        raise RefusedInput(f"The partner's {what} names the log {origin!r}, which is not a log of {partner.name} "
+                           f"({own}…).")
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyVerdict:
+    origin: str
+    size: int
+    root: bytes
+    events: int
+    linked_to: int | None  # size of the held tree head the new one was proven to extend (None: first contact)
+
+
+def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_id: str,
+           item_ids: set[str]) -> CustodyVerdict:
+    """Check everything ``custody.json`` claims, against the partner's key and what we hold from them."""
+    check_checkpoint(custody.checkpoint, partner, "checkpoint")
+    head = custody.checkpoint.checkpoint
+    for event in custody.events:
+        _check_event(event.body, event.body_bytes, event.signature, event.public_key, event.leaf_index, event.id,
+                     event.inclusion_proof, head, case_id, item_ids)
+    previous_size = None
+    if custody.previous is not None:
+        check_checkpoint(custody.previous, partner, "previous checkpoint")
+        prev = custody.previous.checkpoint
+        if prev.origin != head.origin:
+            raise RefusedInput("The partner's previous checkpoint belongs to another log than the current one.")
+        try:
+            merkle.verify_consistency(prev.size, head.size, prev.root, head.root, custody.consistency_proof)
+        except merkle.ProofError as exc:
+            raise RefusedInput(f"The partner's log does not extend its own previous checkpoint (size {prev.size}): "
+                               f"{exc}.") from None
+        previous_size = prev.size
+    linked = _check_against_held(conn, custody, previous_size)
+    return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked)
+
+
+def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, public_key: bytes, leaf_index: int,
+                 event_id: str, proof: list[bytes], head: cp.Checkpoint, case_id: str, item_ids: set[str]) -> None:
+    where = f"The partner's custody event #{leaf_index}"
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, events.signed_message(body_bytes))
+    except (InvalidSignature, ValueError):
+        raise RefusedInput(f"{where} has an invalid signature (changed after it was signed).") from None
+    if body.get("id") != event_id:
+        raise RefusedInput(f"{where} carries another id in its signed body than in the proof file.")
+    if body.get("v") not in events.EVENT_VERSIONS_KNOWN:
+        raise RefusedInput(f"{where} has an unknown event format version {body.get('v')!r}.")
+    if body.get("v", 1) >= 2 and body.get("index") != leaf_index:
+        raise RefusedInput(f"{where} says in its signed body that it is event #{body.get('index')!r}.")
+    if body.get("case_id") != case_id:
+        raise RefusedInput(f"{where} belongs to another case than the bundle's.")
+    listed = body.get("item_ids")
+    if not isinstance(listed, list) or not all(isinstance(i, str) for i in listed):
+        raise RefusedInput(f"{where} has a malformed item list.")
+    if listed and not item_ids & set(listed):
+        raise RefusedInput(f"{where} is about none of the bundle's items.")
+    if not isinstance(body.get("action"), str) or not isinstance(body.get("at"), str):
+        raise RefusedInput(f"{where} has no action or time.")
+    leaf = events.leaf_hash(events.leaf_bytes(body_bytes, signature, public_key))
+    try:
+        merkle.verify_inclusion(leaf_index, head.size, leaf, proof, head.root)
+    except merkle.ProofError as exc:
+        raise RefusedInput(f"{where} is not in the partner's signed checkpoint (size {head.size}): {exc}.") from None
+
+
+def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None) -> int | None:
+    """The new tree head must agree with every head of that log we hold, and extend the newest one."""
+    head = custody.checkpoint.checkpoint
+    held = {int(size): bytes(root) for size, root in conn.execute(
+        "SELECT size, root FROM partner_checkpoints WHERE origin = ?", (head.origin,)).fetchall()}
+    if not held:
+        return None
+    prev = custody.previous.checkpoint if custody.previous is not None else None
+    for size, root in ((head.size, head.root), *(((prev.size, prev.root),) if prev else ())):
+        if size in held and held[size] != root:
+            raise RefusedInput(f"The partner's log is inconsistent: we hold a checkpoint of {size} events with another "
+                               "root hash (their log was rewritten, or two logs share one name).")
+    newest = max(held)
+    if head.size <= newest:
+        if head.size in held:
+            return head.size
+        raise RefusedInput(f"The partner's checkpoint ({head.size} events) is older than the one we hold ({newest}) "
+                           "and is not one we hold: it cannot be shown to be part of their log.")
+    if previous_size == newest:
+        return newest
+    carried = "no previous checkpoint" if previous_size is None else f"a previous checkpoint of {previous_size} events"
+    raise RefusedInput(f"The partner's checkpoint ({head.size} events) cannot be shown to extend the last one we hold "
+                       f"from them ({newest} events): the bundle carries {carried}. Their log may have been rewritten; "
+                       "ask the partner (the bundle they sent before this one may be missing).")
+
+
+def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str) -> None:
+    """Keep the tree heads this bundle proved: its checkpoint and the previous one it was shown to extend."""
+    for signed in (custody.checkpoint, custody.previous):
+        if signed is None:
+            continue
+        c = signed.checkpoint
+        conn.execute("INSERT OR IGNORE INTO partner_checkpoints (origin, size, root, text, signature, bundle_id,"
+                     " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (c.origin, c.size, c.root, signed.text.decode("utf-8"), signed.signature, bundle_id, now))
+
+
+def recheck_stored(conn: db.Connection) -> list[str]:
+    """``custody verify``: every stored partner event still verifies against the checkpoint it came with."""
+    damages: list[str] = []
+    checkpoints = {str(bid): (bytes(str(text).encode("utf-8"))) for bid, text in conn.execute(
+        "SELECT id, checkpoint_text FROM bundles_received").fetchall()}
+    rows = conn.execute("SELECT origin, leaf_index, event_id, case_id, body, signature, public_key, inclusion_proof,"
+                        " bundle_id FROM partner_events ORDER BY origin, leaf_index").fetchall()
+    for origin, index, event_id, _case, body, signature, public_key, proof_json, bundle_id in rows:
+        text = checkpoints.get(str(bundle_id))
+        try:
+            if text is None:
+                raise RefusedInput("the bundle it came with is not recorded")
+            head = cp.parse_body(text)
+            if head.origin != origin:
+                raise RefusedInput("it is filed under another log")
+            body_bytes = bytes(body)
+            parsed = json.loads(body_bytes)
+            proof = [base64.b64decode(node) for node in json.loads(proof_json)]
+            _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
+                         proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []))
+        except (RefusedInput, ValueError, TypeError) as exc:
+            damages.append(f"partner event {origin} #{index}: {exc}")
+    return damages
