@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.context import CliContext, check_new_file
 from icspa_desktop.cli.evidence_cmd import StderrProgress
-from icspa_desktop.services import bundle_import, bundles
+from icspa_desktop.services import bundle_import, bundles, receipts
 
 
 def register(groups: Any) -> None:
@@ -34,7 +34,8 @@ def register(groups: Any) -> None:
     verify.add_argument("path", type=Path, metavar="PATH", help="NAME.icspa (or the first of NAME.icspa.001…)")
     verify.set_defaults(handler=_verify)
 
-    lst = sub.add_parser("list", help="the bundles this vault sent")
+    lst = sub.add_parser("list", help="the bundles this vault sent (with --received: the bundles it imported)")
+    lst.add_argument("--received", action="store_true", help="list the bundles imported from partners instead")
     lst.set_defaults(handler=_list)
 
     imp = sub.add_parser("import", help="verify a partner's bundle completely, then store its evidence and custody "
@@ -43,6 +44,17 @@ def register(groups: Any) -> None:
     imp.add_argument("--case", metavar="CASE", help="add to this existing case (default: the case that holds the "
                                                     "partner's case, or a new one)")
     imp.set_defaults(handler=_import)
+
+    receipt = sub.add_parser("receipt", help="sign a receipt for a bundle this vault imported, for its sender")
+    receipt.add_argument("bundle", metavar="BUNDLE", help="the imported bundle's id (or its first characters)")
+    receipt.add_argument("--out", required=True, type=Path, metavar="FILE", help="the receipt file to write")
+    receipt.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    receipt.set_defaults(handler=_receipt)
+
+    receipt_import = sub.add_parser("receipt-import", help="record a partner's receipt for a bundle we sent: closes "
+                                                           "the transfer and keeps the receipt as a witness of our log")
+    receipt_import.add_argument("file", type=Path, metavar="FILE", help="the receipt file the partner returned")
+    receipt_import.set_defaults(handler=_receipt_import)
 
 
 def _split(text: str | None) -> list[str]:
@@ -95,12 +107,24 @@ def _verify(ctx: CliContext) -> int:
 
 
 def _list(ctx: CliContext) -> int:
+    if ctx.args.received:
+        received = bundle_import.list_received(ctx.session())
+        ctx.emit([r.to_json() for r in received], lambda: [
+            f"{r.id}  {r.imported_at[:16]}  from {r.partner_name}  case {r.case_number}  {r.items} item(s)  "
+            f"{r.size:,} bytes  sha256 {r.sha256}" for r in received] or ["No bundles imported yet."])
+        return 0
     sent = bundles.list_sent(ctx.session())
+
+    def receipt_text(b: bundles.SentBundle) -> str:
+        if not b.receipts:
+            return "  no receipt yet" if b.status == "written" else ""
+        return "  receipt from " + ", ".join(f"{r['partner']} ({r['time'][:10]})" for r in b.receipts)
+
     ctx.emit([b.to_json() for b in sent], lambda: [
         f"{b.id}  {b.created_at}  case {b.case_number}  {len(b.items)} item(s)  to "
         f"{', '.join(r['name'] for r in b.recipients)}  {b.status}"
-        + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") for b in sent]
-        or ["No bundles sent yet."])
+        + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") + receipt_text(b)
+        for b in sent] or ["No bundles sent yet."])
     return 0
 
 
@@ -128,4 +152,23 @@ def _import(ctx: CliContext) -> int:
         return lines
 
     ctx.emit(prepared.to_json() | result.to_json(), human)
+    return 0
+
+
+def _receipt(ctx: CliContext) -> int:
+    out = check_new_file(ctx.args.out, ctx.args.force)
+    made = receipts.write_receipt(ctx.session(), ctx.args.bundle, out)
+    ctx.emit(made.to_json(), lambda: [f"Receipt for bundle {made.bundle_id} written to {out}; return it to "
+                                      f"{made.body['sender']['name']} (they record it with 'icspa bundle "
+                                      "receipt-import')."])
+    return 0
+
+
+def _receipt_import(ctx: CliContext) -> int:
+    stored = receipts.import_receipt(ctx.session(), ctx.args.file)
+    ctx.emit(stored.to_json(), lambda: [
+        f"Receipt from {stored.partner_name} for bundle {stored.bundle_id}: {stored.result}, by {stored.officer} at "
+        f"{stored.time}." + (" It was recorded before; nothing changed." if stored.already else
+                             f" Transfer completed; the receipt now witnesses the first {stored.checkpoint_size} "
+                             "events of our custody log.")])
     return 0

@@ -60,6 +60,8 @@ class DamageKind(StrEnum):
     USERS_TABLE = "users_table_mismatch"
     WITNESS_MISSING = "witness_missing"
     USER_WITNESS = "user_witness"
+    RECEIPT = "receipt_mismatch"  # a partner's receipt witnessed a log this one does not extend
+    PARTNER_RECORD = "partner_record_changed"  # a partner's event stored at import no longer verifies
 
 
 @dataclass(frozen=True, slots=True)

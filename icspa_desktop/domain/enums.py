@@ -91,4 +91,6 @@ class CustodyAction(StrEnum):
     USER_BOX_KEY_SET = "user_box_key_set"
     WITNESS_RESET = "witness_reset"
     VAULT_KEY_ROTATED = "vault_key_rotated"
+    RECEIPT_ISSUED = "receipt_issued"  # we signed a receipt for a bundle we imported
+    RECEIPT_RECEIVED = "receipt_received"  # a partner's receipt for a bundle we sent: the transfer is complete
     WITNESS_COPY_SET = "witness_copy_set"

@@ -422,3 +422,33 @@ def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, 
                              (origin, event.leaf_index, local_ids[partner_item]))
         added += 1
     return added
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedBundle:
+    id: str
+    imported_at: str
+    partner_name: str
+    partner_fingerprint: str
+    case_number: str
+    items: int
+    size: int
+    sha256: str
+    signed_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "imported_at": self.imported_at, "partner": self.partner_name,
+                "partner_fingerprint": self.partner_fingerprint, "case": self.case_number, "items": self.items,
+                "size": self.size, "sha256": self.sha256, "signed_at": self.signed_at}
+
+
+def list_received(session: Session) -> list[ReceivedBundle]:
+    """The bundles imported from partners, oldest first."""
+    session.require(Permission.READ)
+    rows = session.conn.execute(
+        "SELECT b.id, b.imported_at, COALESCE(p.name, b.partner_fingerprint), b.partner_fingerprint,"
+        " COALESCE(c.number, b.case_id), b.items, b.size, b.sha256, b.signed_at FROM bundles_received b"
+        " LEFT JOIN partners p ON p.id = b.partner_id LEFT JOIN cases c ON c.id = b.case_id"
+        " ORDER BY b.imported_at").fetchall()
+    return [ReceivedBundle(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), len(json.loads(r[5])), int(r[6]),
+                           str(r[7]), str(r[8])) for r in rows]

@@ -27,7 +27,7 @@ from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.services import agency, cases, custody, custody_reports, evidence, fixity, partners
+from icspa_desktop.services import agency, cases, custody, custody_reports, evidence, fixity, partners, receipts
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, setting
 
@@ -262,11 +262,12 @@ class SentBundle:
     sha256: str | None
     status: str
     problem: str
+    receipts: list[dict[str, str]] = field(default_factory=list)  # partner, result, time
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "case": self.case_number, "created_at": self.created_at,
                 "recipients": self.recipients, "items": self.items, "file_name": self.file_name, "size": self.size,
-                "sha256": self.sha256, "status": self.status, "problem": self.problem, "receipt": None}
+                "sha256": self.sha256, "status": self.status, "problem": self.problem, "receipts": self.receipts}
 
 
 def list_sent(session: Session) -> list[SentBundle]:
@@ -275,9 +276,10 @@ def list_sent(session: Session) -> list[SentBundle]:
         "SELECT b.id, COALESCE(c.number, b.case_id), b.created_at, b.recipients, b.items, b.file_name, b.size,"
         " b.sha256, b.status, b.problem FROM bundles_sent b LEFT JOIN cases c ON c.id = b.case_id"
         " ORDER BY b.created_at").fetchall()
+    returned = receipts.receipts_by_bundle(session.conn)
     return [SentBundle(str(r[0]), str(r[1]), str(r[2]), json.loads(r[3]), json.loads(r[4]), str(r[5]),
                        None if r[6] is None else int(r[6]), None if r[7] is None else str(r[7]), str(r[8]),
-                       str(r[9])) for r in rows]
+                       str(r[9]), returned.get(str(r[0]), [])) for r in rows]
 
 
 

@@ -28,6 +28,7 @@ from icspa_desktop.custody.verify import (
 )
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, VerificationFailed
+from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
     known_origins,
@@ -336,10 +337,16 @@ def _verify_full(session: Session, verifier: cp.SignatureVerifier | None, witnes
             report.damages.append(damage)
     _witness_copies(session, verifier, report, tree.size, tree.root, witness_copy)
     report.damages.extend(_user_witness_damages(session, _state, witness_dir))
+    report.damages.extend(receipts.receipt_damages(conn, tree))
+    report.damages.extend(_partner_damages(conn))
     report.damages.sort(key=lambda d: (d.event_index is None, d.event_index or 0))
     if report.ok:
         _save_state(session, _frontier_of(tree), max((r.id for r in records), default=0))
     return report
+
+
+def _partner_damages(conn: db.Connection) -> list[Damage]:
+    return [Damage(DamageKind.PARTNER_RECORD, message) for message in partner_custody.recheck_stored(conn)]
 
 
 def _user_state(conn: db.Connection, report: VerifyReport) -> tuple[userstate.Replay, dict[bytes, KeyRecord]]:
@@ -447,6 +454,14 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
                              (state.checkpoint_id, witness.body())).fetchone()
         if known is None:
             raise _NeedFull("the witness checkpoint predates the last verification and is not among its checkpoints.")
+    receipt_heads: list[tuple[str, cp.Checkpoint]] = []
+    for label, head, body in receipts.receipt_heads(conn, report.damages):
+        if head.size >= state.size:
+            wanted.setdefault(head.size, [])
+            receipt_heads.append((label, head))
+        elif conn.execute("SELECT 1 FROM custody_checkpoints WHERE id <= ? AND body = ?",
+                          (state.checkpoint_id, body)).fetchone() is None:
+            raise _NeedFull("a partner's receipt witnessed a checkpoint the last verification did not check.")
     roots: dict[int, bytes] = {state.size: frontier.root()} if state.size in wanted else {}
 
     def note_root(tree: Frontier) -> None:
@@ -470,6 +485,11 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
             elif roots.get(size) != c.root:
                 report.damages.append(Damage(DamageKind.INCONSISTENT, f"The checkpoint of tree size {size} does not "
                                              "match the log: events were altered, inserted, deleted or reordered."))
+    for label, head in receipt_heads:
+        damage = receipts.receipt_damage(label, head, frontier.size, roots.get(head.size) == head.root)
+        if damage is not None:
+            report.damages.append(damage)
+    report.damages.extend(_partner_damages(conn))
     if report.ok:
         _save_state(session, frontier, max((r.id for r in records), default=state.checkpoint_id))
     return report
