@@ -11,6 +11,7 @@ from icspa_desktop.domain.enums import CaseStatus, CustodyAction, HandlingCode, 
 from icspa_desktop.domain.errors import Conflict, NotFound, UsageError
 from icspa_desktop.domain.ids import CaseId, UserId, new_case_id
 from icspa_desktop.domain.models import Case, CaseFields
+from icspa_desktop.services import received
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -121,6 +122,10 @@ def list_cases(session: Session, status: CaseStatus | None = None) -> list[Case]
     return [_row_to_case(row) for row in rows]
 
 
+# The fields of a case created by import that are the partner's record (DESIGN §5: partner content read-only).
+PARTNER_CASE_FIELDS = frozenset({"title", "description", "legal_authority", "handling_code", "handling_text", "tlp"})
+
+
 def edit_case(session: Session, ref: str, fields: CaseFields, reason: str = "") -> Case:
     """Replace the case's fields; the custody event records each changed field as old → new."""
     case = get_case(session, ref)
@@ -130,6 +135,12 @@ def edit_case(session: Session, ref: str, fields: CaseFields, reason: str = "") 
     changes = {key: {"old": old[key], "new": new[key]} for key in old if old[key] != new[key]}
     if not changes:
         return case
+    origin = received.case_provenance(session.conn, case.id)
+    if origin is not None and origin.created_by_import and (fixed := sorted(set(changes) & PARTNER_CASE_FIELDS)):
+        raise UsageError(f"Case {case.number} is {origin.partner_name}'s case {origin.partner_case_number}, imported "
+                         f"from a bundle: its {', '.join(f.replace('_', ' ') for f in fixed)} are the partner's record "
+                         "and stay as they sent them (add notes to items, or change the local number, lead and "
+                         "jurisdiction).")
     marking_keys = {"handling_code", "handling_text", "tlp"}
     action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.CASE_EDITED
     with session.transaction() as conn:

@@ -45,7 +45,7 @@ from icspa_desktop.domain.evidence import (
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.services import cases
+from icspa_desktop.services import cases, received
 from icspa_desktop.services.ingest import SealedContent, detect_mime, seal_file, source_size
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, set_setting, setting
@@ -511,6 +511,11 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
             changes[key] = {"old": old[key], "new": value}
     if not changes:
         return item
+    origin = received.item_provenance(session.conn, item.id)
+    if origin is not None and (fixed := sorted(set(changes) - {"notes", "tags"})):
+        raise UsageError(f"Item {item.exhibit_number} came from {origin.partner_name} (their exhibit "
+                         f"{origin.partner_exhibit_number}): its {', '.join(f.replace('_', ' ') for f in fixed)} "
+                         "are the partner's record and stay as they sent them; notes and tags are yours to add.")
     marking_keys = set(markings_json(item.markings))
     action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.ANNOTATED
     assignments = ", ".join(f"{key} = ?" for key in changes)
