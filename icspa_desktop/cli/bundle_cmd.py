@@ -26,6 +26,11 @@ def register(groups: Any) -> None:
     export.add_argument("--authority", default="", help="legal authority, e.g. the MLA request reference")
     export.add_argument("--h3-override", default="", metavar="REASON",
                         help="send H3 items anyway, for this recorded reason")
+    export.add_argument("--permission-ref", default="", metavar="REF",
+                        help="the originating partner's permission to pass on items received under H2, TLP:RED or "
+                             "TLP:AMBER+STRICT (their reference)")
+    export.add_argument("--permission-date", default="", metavar="YYYY-MM-DD", help="the date of that permission")
+    export.add_argument("--permission-by", default="", metavar="NAME", help="who gave that permission")
     export.add_argument("--dry-run", action="store_true", help="show exactly what would leave; write nothing")
     export.set_defaults(handler=_export)
 
@@ -65,7 +70,9 @@ def _export(ctx: CliContext) -> int:
     args = ctx.args
     session = ctx.session()
     plan = bundles.plan_export(session, args.case, _split(args.to), _split(args.items) or None,
-                               purpose=args.purpose, authority=args.authority, h3_override=args.h3_override)
+                               purpose=args.purpose, authority=args.authority, h3_override=args.h3_override,
+                               permission=bundles.OriginatorPermission(args.permission_ref, args.permission_date,
+                                                                       args.permission_by))
     if args.dry_run:
         ctx.emit(plan.to_json() | {"dry_run": True}, lambda: [*_plan_lines(plan), "Dry run: nothing was written."])
         return 0

@@ -11,7 +11,7 @@ from typing import Any
 from icspa_desktop.cli.context import CliContext, check_new_file
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import UsageError, VerificationFailed
-from icspa_desktop.services import custody, custody_verify
+from icspa_desktop.services import custody, custody_verify, received
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault.atomic import atomic_write
 
@@ -117,11 +117,25 @@ def _show(ctx: CliContext) -> int:
     args = ctx.args
     if args.all == bool(args.ref):
         raise UsageError("Give either a case or item, or --all.")
-    label, found = custody.timeline(ctx.session(), None if args.all else args.ref)
-    ctx.emit([custody.event_to_json(e) for e in found],
-             lambda: [f"Custody timeline of {label}: {len(found)} events", f"{'#':>6}  {'time (UTC)':<20} "
-                      f"{'actor':<28} {'action':<18} purpose / authority / result",
-                      *(_event_row(e) for e in found)])
+    session = ctx.session()
+    label, found = custody.timeline(session, None if args.all else args.ref)
+    if args.all:
+        theirs = received.partner_events(session)
+    else:
+        case_id, item_id, _label = custody.resolve_subject(session, args.ref)
+        theirs = received.partner_events(session, item_id=item_id) if item_id else \
+            received.partner_events(session, case_id=case_id)
+
+    def human() -> list[str]:
+        lines = [f"Custody timeline of {label}: {len(found)} events", f"{'#':>6}  {'time (UTC)':<20} "
+                 f"{'actor':<28} {'action':<18} purpose / authority / result", *(_event_row(e) for e in found)]
+        if theirs:
+            lines += ["", f"Partner agencies' own events, as they signed them ({len(theirs)}):"]
+            lines += [f"{v.leaf_index:>6}  {v.at[:19].replace('T', ' ')}Z  {v.partner_name + ': ' + v.actor:<28} "
+                      f"{v.action:<18} {v.purpose}" for v in theirs]
+        return lines
+
+    ctx.emit([custody.event_to_json(e) | {"source": "own"} for e in found] + [v.to_json() for v in theirs], human)
     return 0
 
 

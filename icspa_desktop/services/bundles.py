@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,75 @@ from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
-from icspa_desktop.domain.enums import CustodyAction, HandlingCode
+from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Tlp
 from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.services import agency, cases, custody, custody_reports, evidence, fixity, partners, receipts
+from icspa_desktop.services import (
+    agency,
+    cases,
+    custody,
+    custody_reports,
+    evidence,
+    fixity,
+    partners,
+    receipts,
+    received,
+)
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, setting
 
 BUNDLE_SUFFIX = ".icspa"
+
+
+@dataclass(frozen=True, slots=True)
+class OriginatorPermission:
+    """The originating partner's permission to pass received H2 / TLP:RED / TLP:AMBER+STRICT items on."""
+
+    reference: str  # their letter, message or agreement reference
+    date: str  # YYYY-MM-DD
+    granted_by: str  # who gave it, at the partner
+
+    def to_json(self) -> dict[str, str]:
+        return {"reference": self.reference, "date": self.date, "granted_by": self.granted_by}
+
+
+# Received under these, an item goes to a third agency only with the originator's recorded permission.
+_ORIGINATOR_CONTROLLED_TLP = frozenset({Tlp.RED, Tlp.AMBER_STRICT})
+
+
+def _check_permission(permission: OriginatorPermission | None) -> OriginatorPermission | None:
+    if permission is None or not any((permission.reference.strip(), permission.date.strip(),
+                                      permission.granted_by.strip())):
+        return None
+    cleaned = OriginatorPermission(permission.reference.strip(), permission.date.strip(),
+                                   permission.granted_by.strip())
+    if not cleaned.reference or not cleaned.granted_by:
+        raise UsageError("A recorded permission needs its reference, its date and who gave it.")
+    try:
+        when = date.fromisoformat(cleaned.date)
+    except ValueError:
+        raise UsageError(f"The permission date {cleaned.date!r} is not a date (YYYY-MM-DD).") from None
+    if when > datetime.now(UTC).date():
+        raise UsageError(f"The permission date {cleaned.date} lies in the future.")
+    return cleaned
+
+
+def _third_party_items(session: Session, items: Sequence[Item], recipients: Sequence[Partner]) -> list[str]:
+    """Received items that only their originator may allow to go on, and to whom they would go now."""
+    found: list[str] = []
+    for item in items:
+        origin = received.item_provenance(session.conn, item.id)
+        controlled = (item.markings.handling_code is HandlingCode.H2 or item.markings.tlp in _ORIGINATOR_CONTROLLED_TLP)
+        if origin is None or not controlled:
+            continue
+        third = [p.name for p in recipients if p.lineage != origin.partner_lineage]
+        if third:
+            marks = f"{item.markings.handling_code} TLP:{item.markings.tlp}"
+            found.append(f"{item.exhibit_number} (from {origin.partner_name}, {marks}) to {', '.join(third)}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +103,7 @@ class ExportPlan:
     authority: str
     h3_override: str
     warnings: list[str] = field(default_factory=list)
+    permission: OriginatorPermission | None = None
 
     @property
     def total_size(self) -> int:
@@ -59,6 +118,7 @@ class ExportPlan:
             "recipients": [{"id": p.id, "name": p.name, "country": p.country, "fingerprint": p.fingerprint}
                            for p in self.recipients],
             "total_size": self.total_size, "warnings": list(self.warnings),
+            "originator_permission": self.permission.to_json() if self.permission else None,
         }
 
 
@@ -98,7 +158,8 @@ def _pick_items(session: Session, case: Case, refs: Sequence[str] | None) -> lis
 
 
 def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], item_refs: Sequence[str] | None = None,
-                *, purpose: str = "", authority: str = "", h3_override: str = "") -> ExportPlan:
+                *, purpose: str = "", authority: str = "", h3_override: str = "",
+                permission: OriginatorPermission | None = None) -> ExportPlan:
     """Check everything an export needs and say exactly what would leave; writes nothing."""
     session.require(Permission.EXPORT_BUNDLE, attempted=f"export a bundle of case {case_ref}")
     session.require(Permission.SIGN_AS_AGENCY, attempted=f"sign a bundle of case {case_ref}")
@@ -126,9 +187,19 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
         days = (partner.expires - datetime.now(UTC)).days
         if days < 30:
             warnings.append(f"The key of {partner.name} expires in {days} day(s); ask them for a new card.")
+    permission = _check_permission(permission)
+    onward = _third_party_items(session, items, recipients)
+    if onward and permission is None:
+        raise UsageError("Received items under H2, TLP:RED or TLP:AMBER+STRICT go to a third agency only with the "
+                         f"originating partner's permission: {'; '.join(onward)}. Record it (--permission-ref REF "
+                         "--permission-date YYYY-MM-DD --permission-by NAME) or leave those items out.")
+    if onward and permission is not None:
+        warnings.append(f"Passed on under the originator's permission {permission.reference!r} of {permission.date} "
+                        f"({permission.granted_by}): {'; '.join(onward)}.")
     if not purpose.strip():
         warnings.append("No purpose given (--purpose): the custody events will not say why the evidence left.")
-    return ExportPlan(case, items, recipients, purpose.strip(), authority.strip(), h3_override.strip(), warnings)
+    return ExportPlan(case, items, recipients, purpose.strip(), authority.strip(), h3_override.strip(), warnings,
+                      permission if onward else None)
 
 
 def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressCallback = no_progress,
@@ -154,7 +225,8 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
                 authority=plan.authority, counterparty=counterparty, result="prepared",
                 hashes={"sha256": item.sha256 or ""},
                 details={"bundle_id": bundle_id, "recipients": [p.fingerprint for p in plan.recipients],
-                         **({"h3_override": plan.h3_override} if plan.h3_override else {})}))
+                         **({"h3_override": plan.h3_override} if plan.h3_override else {}),
+                         **({"originator_permission": plan.permission.to_json()} if plan.permission else {})}))
     try:
         report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}")
         checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)

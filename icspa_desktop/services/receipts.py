@@ -134,10 +134,14 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
         raise RefusedInput(f"{path.name} is too large to be a receipt.")
     content, signature = _split(untrusted)
     known = partners.list_partners(session)
+    own = agency.agency_certificates(session)
     try:
-        cert, signed_at = cms.verify_detached_signed_at(signature, content, [p.certificate for p in known])
+        cert, signed_at = cms.verify_detached_signed_at(signature, content, [*own, *(p.certificate for p in known)])
     except RefusedInput as exc:
         raise RefusedInput(f"The receipt's signature does not check out: {exc}") from None
+    if cert in own:
+        raise RefusedInput("This receipt was signed by this agency itself, for a bundle it imported: the agency that "
+                           "sent the bundle records it, not us.")
     partner = next(p for p in known if p.certificate == cert)
     if partner.status is PartnerStatus.REVOKED:
         raise RefusedInput(f"The receipt is signed with the key of {partner.name}, which was revoked.")
