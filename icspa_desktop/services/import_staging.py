@@ -22,14 +22,17 @@ class StagedPayload:
         self.writer: BlobWriter = store.create_writer(self.key)
         self.size = size
         self.chunk = stream.DEFAULT_CHUNK_SIZE
-        self._buf = bytearray(self.chunk)
+        # Only as large as the file needs, and released at close: an import stages thousands of small files.
+        self._buf = bytearray(min(self.chunk, max(size, 1)))
         self._fill = 0
         self._done = 0
         self.finished = False
 
     def write(self, data: memoryview) -> None:
         while data:
-            take = min(len(data), self.chunk - self._fill)
+            take = min(len(data), len(self._buf) - self._fill)
+            if not take:
+                raise TarRefusal("A payload file is longer than its tar header says.")
             self._buf[self._fill:self._fill + take] = data[:take]
             self._fill += take
             data = data[take:]
@@ -45,6 +48,7 @@ class StagedPayload:
             self.writer.write_chunk(memoryview(self._buf)[:self._fill], last=True)
             self._done += self._fill
         self.writer.finish()
+        self._buf = bytearray()
         self.finished = True
 
 

@@ -1,0 +1,152 @@
+"""Bundle import: ``prepare_import`` + ``commit_import`` on a real bundle against ``age -d | tar -x`` of it.
+
+    python -m bench import [--size-mib 1024] [--small 1000] [--small-kib 4] [--runs 3] [--dir DIR]
+
+Two real agency vaults (cheap test KDF: unlocking is not what is measured) trust each other; the sender
+ingests one large and many small files and exports them to the recipient. Then, in the same run and on
+the same disk: the baseline ``age -d -i KEY B | tar -x -C DIR && sync`` (what a partner without our
+software does), and our import in a child process on a fresh copy of the recipient's vault each time —
+every layer verified, payloads sealed into the blob store, one transaction. Peak RSS is the child's.
+Goals (issue 10): ratio >= 1.0, RSS < 200 MB at 2 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import median_time
+
+PASS = "bench-import-passphrase"
+
+
+def _child(argv: Sequence[str]) -> int:
+    import resource
+
+    from icspa_desktop.crypto import kdf
+    from icspa_desktop.services import bundle_import
+    from icspa_desktop.services.session import unlock
+
+    kdf.use_insecure_test_profile()
+    vault, bundle = Path(argv[0]), Path(argv[1])
+    with unlock(vault, "admin", PASS) as session:
+        started = time.perf_counter()
+        prepared = bundle_import.prepare_import(session, bundle)
+        checked = time.perf_counter() - started
+        result = bundle_import.commit_import(session, prepared)
+        total = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"total": total, "prepare": checked, "items": len(result.added), "rss": rss}))
+    return 0
+
+
+def _make(base: Path, size: int, small: int, small_size: int) -> tuple[Path, Path, Path]:
+    """(recipient vault, bundle, recipient age identity file) from two fresh vaults."""
+    from cryptography.hazmat.primitives import serialization
+
+    from icspa_desktop.crypto import kdf
+    from icspa_desktop.domain.models import CaseFields
+    from icspa_desktop.services import agency, bundles, cases, evidence, partners
+    from icspa_desktop.services.session import unlock
+    from icspa_desktop.services.vault_service import AgencyInfo, init_vault
+
+    kdf.use_insecure_test_profile()
+    files = base / "files"
+    files.mkdir()
+    block = os.urandom(1 << 20)
+    with open(files / "big.bin", "wb") as handle:
+        for _ in range(size >> 20):
+            handle.write(block)
+    for i in range(small):
+        (files / f"small-{i:05d}.bin").write_bytes(os.urandom(small_size))
+    nl, de = base / "nl", base / "de"
+    init_vault(nl, "admin", PASS, agency=AgencyInfo("Bench Politie", "NL", "", ""))
+    init_vault(de, "admin", PASS, agency=AgencyInfo("Bench BKA", "DE", "", ""))
+    with unlock(nl, "admin", PASS) as s_nl, unlock(de, "admin", PASS) as s_de:
+        for one, other, name, country in ((s_nl, s_de, "BKA", "DE"), (s_de, s_nl, "Politie", "NL")):
+            identity = agency.agency_identity(other)
+            partners.add_partner(one, name, country, identity.age_recipient,
+                                 identity.certificate.public_bytes(serialization.Encoding.PEM))
+        secret = str(agency.age_identity(s_de))
+        case = cases.create_case(s_nl, CaseFields("BENCH/1", "Import benchmark"))
+        evidence.add_files(s_nl, case.id, [files])
+        plan = bundles.plan_export(s_nl, "BENCH/1", ["BKA"], purpose="benchmark")
+        written = bundles.export(s_nl, plan, base / "bundle")
+    shutil.rmtree(files)
+    key = base / "de-identity.txt"
+    key.write_text(secret + "\n")
+    return de, written.path, key
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv[:1] == ["--child"]:
+        return _child(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench import")
+    parser.add_argument("--size-mib", type=int, default=1024, help="the large item (MiB)")
+    parser.add_argument("--small", type=int, default=1000, help="number of small items")
+    parser.add_argument("--small-kib", type=int, default=4, help="size of each small item (KiB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
+    args = parser.parse_args(list(argv))
+    for tool in ("tar", "age", "sync"):
+        if shutil.which(tool) is None:
+            print(f"bench import: {tool} is required", file=sys.stderr)
+            return 1
+    base = Path(tempfile.mkdtemp(prefix="bench-import-", dir=args.dir))
+    env = dict(os.environ, ICSPA_WITNESS_DIR=str(base / "witness"))
+    os.environ["ICSPA_WITNESS_DIR"] = env["ICSPA_WITNESS_DIR"]
+    try:
+        de, bundle, key = _make(base, args.size_mib << 20, args.small, args.small_kib << 10)
+        plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
+        print(f"# bundle {bundle.stat().st_size / 1e6:.0f} MB: one {args.size_mib} MiB item + {args.small} x "
+              f"{args.small_kib} KiB items, with custody proofs, CASE/UCO and the PDF report")
+        out = base / "out"
+
+        def baseline() -> None:
+            out.mkdir()
+            subprocess.run(["bash", "-o", "pipefail", "-c", f"age -d -i {key} {bundle} | tar -x -C {out} && sync"],
+                           check=True)
+            shutil.rmtree(out)
+
+        plain_time = median_time(baseline, args.runs)
+        runs = []
+        for i in range(args.runs):
+            copy, witness = base / f"de-{i}", base / f"witness-{i}"
+            shutil.copytree(de, copy)
+            shutil.copytree(base / "witness", witness)
+            child = subprocess.run([sys.executable, "-m", "bench.bench_import", "--child", str(copy), str(bundle)],
+                                   capture_output=True, text=True, check=False,
+                                   env=dict(env, ICSPA_WITNESS_DIR=str(witness)))
+            if child.returncode != 0:
+                print(child.stderr, file=sys.stderr)
+                return 1
+            runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(copy)
+            shutil.rmtree(witness)
+        total = statistics.median(run["total"] for run in runs)
+        prepare = statistics.median(run["prepare"] for run in runs)
+        rss = max(run["rss"] for run in runs)
+
+        def rate(seconds: float) -> str:
+            return f"{plain / seconds / 1e6:7.0f} MB/s ({seconds:.2f} s)"
+
+        print(f"age -d | tar -x && sync                {rate(plain_time)}")
+        print(f"import: verify + stage (prepare)        {rate(prepare)}")
+        print(f"import end to end (prepare + commit)    {rate(total)}   ratio {plain_time / total:.2f} (goal >= 1.0)")
+        print(f"peak RSS of the importing process       {rss / 1e6:7.0f} MB (goal < 200 MB)")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
