@@ -228,7 +228,8 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
                          **({"h3_override": plan.h3_override} if plan.h3_override else {}),
                          **({"originator_permission": plan.permission.to_json()} if plan.permission else {})}))
     try:
-        report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}")
+        report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
+                                                                item_ids=[i.id for i in plan.items])
         checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
         spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
         written = bundle_format.write_bundle(spec, signer.sign_detached,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,8 +48,10 @@ class ReportContext:
 
 def report_context(session: Session, case_ref: str, *, item_ref: str | None = None,
                    signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
-                   witness_dir: Path | None = None, purpose: str = "custody report") -> ReportContext:
-    """Gather a case (or one of its items), sign a fresh checkpoint covering its events, verify the log."""
+                   witness_dir: Path | None = None, purpose: str = "custody report",
+                   item_ids: Sequence[str] | None = None) -> ReportContext:
+    """Gather a case (or one of its items, or the items ``item_ids`` with the case events and theirs), sign a
+    fresh checkpoint covering its events, verify the log."""
     from icspa_desktop.services import cases, evidence
 
     session.require(Permission.REPORT, attempted=f"produce a {purpose} for {case_ref}")
@@ -59,6 +62,9 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
         if item.case_id != case.id:
             raise UsageError(f"Item {item.exhibit_number} does not belong to case {case.number}.")
     items = [item] if item is not None else evidence.list_items(session, case.id)
+    if item_ids is not None:
+        wanted = set(item_ids)
+        items = [i for i in items if i.id in wanted]
     report_id = f"{purpose.split()[0][:4].upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{new_id()[:6]}"
     signer = signer or agency_signer(session)
     checkpoint = make_checkpoint(session, f"{purpose} {report_id}", signer=signer, witness_dir=witness_dir,
@@ -66,6 +72,9 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
     found = (events.list_events(session.conn, item_id=item.id) if item is not None
              else events.list_events(session.conn, case_id=case.id))
     found = [e for e in found if e.index < checkpoint.size]
+    if item_ids is not None:
+        chosen = {i.id for i in items}
+        found = [e for e in found if not e.body.get("item_ids") or chosen & set(e.body["item_ids"])]
     try:
         verification: VerifyReport | None = verify(session, incremental=True, verifier=verifier,
                                                    witness_dir=witness_dir)
@@ -156,14 +165,15 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
 
 def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | None = None,
                          signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
-                         witness_dir: Path | None = None,
-                         purpose: str = "custody report") -> tuple[bytes, ReportContext]:
-    """The PDF chain-of-custody report of a case or one item, in memory (a bundle carries it)."""
+                         witness_dir: Path | None = None, purpose: str = "custody report",
+                         item_ids: Sequence[str] | None = None) -> tuple[bytes, ReportContext]:
+    """The PDF chain-of-custody report of a case, one item, or the items ``item_ids`` (a bundle carries the
+    report of exactly the items it sends), in memory."""
     from icspa_desktop.reports import custody_pdf
     from icspa_desktop.services.session import setting
 
     ctx = report_context(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
-                         witness_dir=witness_dir, purpose=purpose)
+                         witness_dir=witness_dir, purpose=purpose, item_ids=item_ids)
     case = ctx.case
     f = case.fields
     conn = session.conn
@@ -171,6 +181,8 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
                     " · ".join(p for p in (setting(conn, "agency.unit"), setting(conn, "agency.country")) if p),
                     setting(conn, "agency.contact")]
     subject = f"Case {case.number}" if ctx.item is None else f"Exhibit {ctx.item.exhibit_number} of case {case.number}"
+    if item_ids is not None:
+        subject = f"{len(ctx.items)} exhibit(s) of case {case.number} ({purpose})"
     case_fields = [("Case number", case.number), ("Title", f.title), ("Status", str(case.status)),
                    ("Lead investigator", f.lead_investigator), ("Jurisdiction", f.jurisdiction),
                    ("Legal authority", f.legal_authority), ("Description", f.description),

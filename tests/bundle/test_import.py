@@ -240,3 +240,21 @@ def test_sigkill_during_import_leaves_the_vault_consistent(ex: Exchange, tmp_pat
         if not killed:
             break
     assert nth > 1, "no kill point was reached"
+
+
+def test_the_bundle_carries_the_custody_report_of_exactly_the_items_sent(ex: Exchange, tmp_path: Path) -> None:
+    from icspa_desktop.bundle import reader
+    from icspa_desktop.services import agency
+
+    sent = ex.export(items=[f"{CASE}-002"])
+    with ex.open_de() as de:
+        secret = str(agency.age_identity(de))
+        trusted = [p.certificate for p in partners.list_partners(de)]
+    check = reader.check_bundle(sent.path, [secret], trusted)
+    assert check.ok, check.problems
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(check.tag_files["metadata/custody-report.pdf"])
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"{CASE}-002" in text and "image-1.bin" in text
+    assert f"{CASE}-001" not in text and "chat export.txt" not in text and "restricted.txt" not in text
