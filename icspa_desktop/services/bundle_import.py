@@ -169,7 +169,8 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
     assert check.bundle_id is not None
     assert check.signed_at is not None
     partner = _signer(check, own, known)
-    checks = [Check("Outer seal", check.seal if check.seal != "ok" else "the seal's signature and hashes match"),
+    seal = {"ok": "the seal's signature and hashes match", "absent": "no seal beside the file (it is optional)"}
+    checks = [Check("Outer seal", seal.get(check.seal, check.seal)),
               Check("Decryption", "opened with this agency's key; every age chunk authenticated"),
               Check("Archive", f"{len(check.payload) + len(check.tag_files) + 1} files, no links, devices, climbing "
                                "or colliding names"),

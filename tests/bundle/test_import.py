@@ -258,3 +258,17 @@ def test_the_bundle_carries_the_custody_report_of_exactly_the_items_sent(ex: Exc
                           check=True).stdout
     assert f"{CASE}-002" in text and "image-1.bin" in text
     assert f"{CASE}-001" not in text and "chat export.txt" not in text and "restricted.txt" not in text
+
+
+def test_numbered_volumes_import_like_the_whole_file(ex: Exchange) -> None:
+    sent = ex.export()
+    data = sent.path.read_bytes()
+    for leftover in (sent.path, sent.seal_path, sent.seal_signature_path):
+        leftover.unlink()  # the seal named the single file; volumes without a seal are checked without it
+    third = len(data) // 3
+    for n, piece in enumerate((data[:third], data[third:2 * third], data[2 * third:]), 1):
+        sent.path.with_name(f"{sent.path.name}.{n:03d}").write_bytes(piece)
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        assert prepared.sha256 == sent.sha256 and "no seal" in prepared.checks[0].detail
+        assert len(bundle_import.commit_import(de, prepared).added) == 3
