@@ -21,7 +21,8 @@ from icspa_desktop.domain.errors import Cancelled
 from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
-from icspa_desktop.gui.bundle_wizard import BundleWizard, safe_file_name
+from icspa_desktop.gui.bundle_wizard import BundleWizard
+from icspa_desktop.gui.export_pages import safe_file_name
 from icspa_desktop.services import agency, bundles, cases, evidence, partners
 from icspa_desktop.services.session import unlock
 from tests.agency.conftest import PASS, make_agency_vault
@@ -96,7 +97,9 @@ def to_target_page(qtbot: QtBot, wizard: BundleWizard, folder: Path) -> None:
     qtbot.keyClicks(wizard.recipients.authority, "MLA 2026/17")
     enter(qtbot, wizard)
     assert wizard.currentPage() is wizard.preview and wizard.focusWidget() is wizard.preview.text
-    assert wizard.preview.plan is not None and wizard.button(NEXT).isEnabled()
+    assert not wizard.button(NEXT).isEnabled()  # the plan is checked in the background first
+    qtbot.waitUntil(lambda: wizard.preview.plan is not None)
+    assert wizard.button(NEXT).isEnabled()
     enter(qtbot, wizard)
     assert wizard.currentPage() is wizard.target and wizard.focusWidget() is wizard.target.folder
     assert "No removable medium" in wizard.target.notice.text() and not wizard.button(COMMIT).isEnabled()
@@ -205,7 +208,8 @@ def test_h3_item_needs_an_override_reason_before_next(qtbot: QtBot, desktop: Des
     qtbot.keyClicks(page.h3, "JIT agreement art. 4")
     assert wizard.button(NEXT).isEnabled()
     qtbot.keyClick(page.h3, Qt.Key.Key_Return)
-    assert wizard.currentPage() is wizard.preview and wizard.preview.plan is not None
+    assert wizard.currentPage() is wizard.preview
+    qtbot.waitUntil(lambda: wizard.preview.plan is not None)
     assert "H3 override: JIT agreement art. 4" in wizard.preview.text.toPlainText()
     assert "H3 items sent under the override" in wizard.preview.warnings.text()
     # Back, clear the reason, forward again: the plan is refused and the error shown on the page.
@@ -224,7 +228,9 @@ def test_preview_shows_the_services_refusal_and_keeps_next_disabled(qtbot: QtBot
     assert session is not None
     partners.revoke_partner(session, "BKA", "key compromised")  # between the pages, as another user might
     enter(qtbot, wizard)
-    assert wizard.currentPage() is wizard.preview and wizard.preview.plan is None
+    assert wizard.currentPage() is wizard.preview
+    qtbot.waitUntil(lambda: not wizard.preview.checking)
+    assert wizard.preview.plan is None
     assert wizard.preview.error.isVisibleTo(wizard) and "BKA" in wizard.preview.error.text()
     assert wizard.preview.error.objectName() == "errorLabel" and not wizard.button(NEXT).isEnabled()
 
@@ -246,6 +252,7 @@ def test_target_page_warns_about_several_media_and_refuses_too_little_space(qtbo
     enter(qtbot, wizard)
     wizard.recipients.list.item(0).setCheckState(Qt.CheckState.Checked)
     enter(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.preview.plan is not None)
     enter(qtbot, wizard)
     page = wizard.target
     assert wizard.currentPage() is page and wizard.focusWidget() is page.mounts

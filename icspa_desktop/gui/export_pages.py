@@ -1,0 +1,393 @@
+"""The first four pages of the export wizard (gui/bundle_wizard.py): items → recipients → preview → target.
+
+The preview asks ``services.bundles.plan_export`` in the background (on a case of thousands of items it
+reads every item and its provenance) and shows exactly what would leave, or the service's refusal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from icspa_desktop.bundle.mounts import MountTarget, target_for
+from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.evidence import Item
+from icspa_desktop.gui.evidence_model import human_size
+from icspa_desktop.gui.feedback import error_label, hint_label, show_message
+from icspa_desktop.gui.ops import BackgroundOp, run_in_background
+from icspa_desktop.services import bundles, partners, received
+from icspa_desktop.services.session import Session
+
+if TYPE_CHECKING:
+    from icspa_desktop.gui.bundle_wizard import BundleWizard
+
+_ID = Qt.ItemDataRole.UserRole
+_W = TypeVar("_W", bound=QWidget)
+# Room for the tag files, PDF report, tar headers and age's 16 bytes per 64 KiB, beside the payload.
+_OVERHEAD = 16 << 20
+
+
+def safe_file_name(text: str) -> str:
+    """``2026/041 A`` → ``2026-041-A``: letters, digits, ``-_.`` only, never empty or hidden."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "-" for ch in text).strip("-.") or "bundle"
+
+
+def _free_bytes(folder: Path) -> int:
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def field_named(widget: _W, name: str) -> _W:
+    widget.setObjectName(name)
+    widget.setAccessibleName(name)
+    return widget
+
+
+def _check_list(name: str, rows: list[tuple[str, str]], checked: bool, changed: Callable[[], object]) -> QListWidget:
+    """A list of (text, id) rows with check boxes; Space toggles the current row."""
+    widget = field_named(QListWidget(), name)
+    for text, key in rows:
+        row = QListWidgetItem(text, widget)
+        row.setData(_ID, key)
+        row.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable)
+        row.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+    widget.setCurrentRow(0)
+    widget.itemChanged.connect(lambda _row: changed())
+    return widget
+
+
+def button(text: str, name: str, slot: Callable[[], object]) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setAutoDefault(False)  # Enter stays the wizard's Next/Finish, whatever has the focus
+    button.clicked.connect(lambda _checked=False: slot())
+    return button
+
+
+def _checked(widget: QListWidget) -> list[str]:
+    return [widget.item(i).data(_ID) for i in range(widget.count())
+            if widget.item(i).checkState() is Qt.CheckState.Checked]
+
+
+class Page(QWizardPage):
+    def __init__(self, title: str, intro: str) -> None:
+        super().__init__()
+        self.setTitle(title)
+        self.layout_ = QVBoxLayout(self)
+        label = QLabel(intro)
+        label.setWordWrap(True)
+        self.layout_.addWidget(label)
+        self.error = error_label()
+        self.first: QWidget = self  # where the focus goes when the page is shown
+
+
+class ItemsPage(Page):
+    def __init__(self, items: list[Item]) -> None:
+        super().__init__("Evidence to send", "Every stored item of the case is selected; uncheck what must not "
+                         "leave. Space checks or unchecks the highlighted item.")
+        self.items = {str(item.id): item for item in items}
+        self.summary = hint_label()
+        self.list = self.first = _check_list("itemsList", [(
+            f"{i.exhibit_number}   {i.original_name}   {human_size(i.size)}   {i.markings.handling_code} · "
+            f"TLP:{i.markings.tlp}", i.id) for i in items], True, self._changed)
+        self.layout_.addWidget(self.list, 1)
+        self.layout_.addWidget(self.summary)
+        self.layout_.addWidget(self.error)
+        show_message(self.error, "" if items else "This case has no stored evidence to send.")
+        self._changed()
+
+    def _changed(self) -> None:
+        chosen = self.chosen()
+        self.summary.setText(f"{len(chosen)} of {len(self.items)} items, "
+                             f"{human_size(sum(i.size or 0 for i in chosen))}")
+        self.completeChanged.emit()
+
+    def chosen(self) -> list[Item]:
+        return [self.items[i] for i in _checked(self.list)]
+
+    def isComplete(self) -> bool:
+        return bool(self.chosen())
+
+
+class RecipientsPage(Page):
+    def __init__(self, session: Session, items: ItemsPage) -> None:
+        super().__init__("Recipients", "The partner agencies that may open the bundle (your own agency can "
+                         "always re-open what it sent). Purpose and authority go into each item's custody event.")
+        self._items = items
+        found = partners.list_partners(session, include_inactive=False)
+        now = datetime.now(UTC)
+        self.list = self.first = _check_list("partnersList", [(
+            f"{p.name} ({p.country})   {p.fingerprint}" + (f"   (key expires in {(p.expires - now).days} days)"
+                                                          if (p.expires - now).days < 30 else ""), p.id)
+            for p in found], False, self.completeChanged.emit)
+        self.purpose = field_named(QLineEdit(), "purposeEdit")
+        self.purpose.setPlaceholderText("Why the evidence leaves, e.g. JIT Nightjar")
+        self.authority = field_named(QLineEdit(), "authorityEdit")
+        self.authority.setPlaceholderText("Legal basis, e.g. MLA request 2026/17")
+        self.h3 = field_named(QLineEdit(), "h3OverrideEdit")
+        self.h3.textChanged.connect(lambda _text: self.completeChanged.emit())
+        self.h3_label = QLabel("&H3 override reason*")
+        self.h3_label.setBuddy(self.h3)
+        # Received H2 / TLP:RED / AMBER+STRICT items: the originator's permission to pass them on (the service
+        # decides whether it is needed for the chosen recipients; the preview says so).
+        self._session = session
+        self.permission_ref = field_named(QLineEdit(), "permissionRefEdit")
+        self.permission_ref.setPlaceholderText("The originator's reference, e.g. their letter NL-2026-77")
+        self.permission_date = field_named(QLineEdit(), "permissionDateEdit")
+        self.permission_date.setPlaceholderText("YYYY-MM-DD")
+        self.permission_by = field_named(QLineEdit(), "permissionByEdit")
+        self.permission_by.setPlaceholderText("Who gave it, at the originating agency")
+        self.permission_labels = [QLabel(text) for text in ("Originator's permissio&n", "Permission dat&e",
+                                                            "Permission &given by")]
+        form = QFormLayout()
+        form.addRow("&Purpose", self.purpose)
+        form.addRow("Legal &authority", self.authority)
+        form.addRow(self.h3_label, self.h3)
+        for label, edit in zip(self.permission_labels, (self.permission_ref, self.permission_date,
+                                                        self.permission_by), strict=True):
+            label.setBuddy(edit)
+            form.addRow(label, edit)
+        self.layout_.addWidget(self.list, 1)
+        self.layout_.addLayout(form)
+        self.layout_.addWidget(self.error)
+        show_message(self.error, "" if found else "No active partner agency: add one under Agency → Partners first.")
+
+    def initializePage(self) -> None:
+        h3 = [i.exhibit_number for i in self._items.chosen() if i.markings.handling_code is HandlingCode.H3]
+        self.h3_label.setText(f"&H3 override reason* ({', '.join(h3)})")
+        self.h3_label.setVisible(bool(h3))
+        self.h3.setVisible(bool(h3))
+        controlled = [i for i in self._items.chosen() if (i.markings.handling_code is HandlingCode.H2
+                                                          or i.markings.tlp in (Tlp.RED, Tlp.AMBER_STRICT))]
+        received_ones = [i for i in controlled if received.get_item_provenance(self._session, i.id) is not None]
+        for widget in (*self.permission_labels, self.permission_ref, self.permission_date, self.permission_by):
+            widget.setVisible(bool(received_ones))
+
+    def permission(self) -> bundles.OriginatorPermission | None:
+        if self.permission_ref.isHidden():
+            return None
+        return bundles.OriginatorPermission(self.permission_ref.text(), self.permission_date.text(),
+                                            self.permission_by.text())
+
+    def needs_override(self) -> bool:
+        return not self.h3.isHidden()
+
+    def isComplete(self) -> bool:
+        return bool(_checked(self.list)) and (not self.needs_override() or bool(self.h3.text().strip()))
+
+
+class PreviewPage(Page):
+    def __init__(self, wizard: BundleWizard) -> None:
+        super().__init__("What leaves", "Exactly what the bundle will carry, signed with the agency key and "
+                         "encrypted to the recipients. Nothing has been written yet.")
+        self._wizard = wizard
+        self.plan: bundles.ExportPlan | None = None
+        self.op: BackgroundOp | None = None
+        self.generation = 0
+        self.text = self.first = field_named(QPlainTextEdit(), "previewText")
+        self.text.setReadOnly(True)
+        self.text.setTabChangesFocus(True)
+        self.warnings = QLabel()
+        self.warnings.setObjectName("warningLabel")
+        self.warnings.setWordWrap(True)
+        self.layout_.addWidget(self.text, 1)
+        self.layout_.addWidget(self.warnings)
+        self.layout_.addWidget(self.error)
+
+    def initializePage(self) -> None:
+        w = self._wizard
+        self.plan = None
+        self.generation += 1
+        generation = self.generation
+        session, case_id = w.session, w.case.id
+        recipients, items = _checked(w.recipients.list), [i.id for i in w.items.chosen()]
+        purpose, authority = w.recipients.purpose.text(), w.recipients.authority.text()
+        h3 = w.recipients.h3.text() if w.recipients.needs_override() else ""
+        permission = w.recipients.permission()
+        self.text.setPlainText("Checking what would leave …")
+        show_message(self.error, "")
+        self.warnings.hide()
+
+        def work() -> bundles.ExportPlan:  # checks and reads, writes nothing
+            return bundles.plan_export(session, case_id, recipients, items, purpose=purpose, authority=authority,
+                                       h3_override=h3, permission=permission)
+
+        self.op = run_in_background(self, work, lambda plan: self._planned(generation, plan),
+                                    lambda exc: self._refused(generation, exc))
+        self.completeChanged.emit()
+
+    @property
+    def checking(self) -> bool:
+        return self.op is not None and self.op.running
+
+    def _planned(self, generation: int, plan: bundles.ExportPlan) -> None:
+        if generation != self.generation:
+            return  # the user went Back meanwhile; a newer check is on its way
+        self.plan = plan
+        self.text.setPlainText(describe(plan))
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))
+        self.warnings.setVisible(bool(plan.warnings))
+        self.completeChanged.emit()
+
+    def _refused(self, generation: int, exc: BaseException) -> None:
+        if generation != self.generation:
+            return
+        self.text.setPlainText("")
+        show_message(self.error, str(exc) if isinstance(exc, IcspaError) else f"The check failed: {exc}")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.plan is not None
+
+
+def describe(plan: bundles.ExportPlan) -> str:
+    """The preview text: case, every item with size, markings and SHA-256, every recipient with fingerprint."""
+    lines = [f"Case {plan.case.number} — {plan.case.title}", "",
+             f"Items ({len(plan.items)}, {human_size(plan.total_size)}):"]
+    lines += [f"  {i.exhibit_number}  {i.original_name}  {human_size(i.size)}  {i.markings.handling_code} · "
+              f"TLP:{i.markings.tlp}\n      SHA-256 {i.sha256}" for i in plan.items]
+    lines += ["", "Recipients:"]
+    lines += [f"  {p.name} ({p.country})  fingerprint {p.fingerprint}" for p in plan.recipients]
+    lines += ["  and your own agency (to re-open what was sent)", "", f"Purpose: {plan.purpose or '—'}",
+              f"Legal authority: {plan.authority or '—'}"]
+    if plan.h3_override:
+        lines.append(f"H3 override: {plan.h3_override}")
+    if plan.permission is not None:
+        p = plan.permission
+        lines.append(f"Originator's permission: {p.reference} of {p.date}, given by {p.granted_by}")
+    lines += ["", "Also in the bundle: the item records, their custody events with proofs against a checkpoint "
+              "signed now, the CASE/UCO graph and the PDF custody report."]
+    return "\n".join(lines)
+
+
+class TargetPage(Page):
+    def __init__(self, wizard: BundleWizard, targets: Callable[[], list[MountTarget]]) -> None:
+        super().__init__("Where to write", "Choose the removable medium you will hand over, or a folder. The "
+                         "bundle file and its seal (.sha256, .sha256.p7s) are written there.")
+        self._wizard = wizard
+        self._targets = targets
+        self._all: list[MountTarget] = []
+        self.free_space = _free_bytes
+        self.mounts = field_named(QListWidget(), "mountsList")
+        self.mounts.currentRowChanged.connect(self._mount_chosen)
+        self.notice = hint_label()
+        self.notice.setWordWrap(True)
+        self.folder = field_named(QLineEdit(), "folderEdit")
+        choose = button("C&hoose folder…", "chooseFolderButton", self._choose)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(choose)
+        self.name = field_named(QLineEdit(safe_file_name(wizard.case.number)), "fileNameEdit")
+        self.space = hint_label()
+        folder_label = QLabel("&Folder*")
+        folder_label.setBuddy(self.folder)  # a row holding a layout gets no buddy by itself
+        form = QFormLayout()
+        form.addRow(folder_label, row)
+        form.addRow("File &name*", self.name)
+        for edit in (self.folder, self.name):
+            edit.textChanged.connect(self._changed)
+        self.layout_.addWidget(self.mounts, 1)
+        self.layout_.addWidget(self.notice)
+        self.layout_.addLayout(form)
+        self.layout_.addWidget(self.space)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(0)  # takes the room of the media list when there is none
+        self.setCommitPage(True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Write bundle")
+
+    def initializePage(self) -> None:
+        self._all = self._targets()
+        removable = [t for t in self._all if t.removable and not t.read_only]
+        self.mounts.clear()
+        for t in removable:
+            row = QListWidgetItem(f"{t.mount_point}   {t.fs_type}   {human_size(t.free_bytes)} free of "
+                                  f"{human_size(t.total_bytes)}   ({t.device})", self.mounts)
+            row.setData(_ID, str(t.mount_point))
+        self.mounts.setVisible(bool(removable))
+        self.notice.setText("No removable medium found: plug one in, or choose a folder." if not removable else
+                            f"{len(removable)} removable media: check that the selected one is the one you will "
+                            "hand over." if len(removable) > 1 else "")
+        self.notice.setVisible(len(removable) != 1)
+        if len(removable) == 1:
+            self.mounts.setCurrentRow(0)
+        self.first = self.mounts if removable else self.folder
+        self._changed()
+
+    def _mount_chosen(self, row: int) -> None:
+        if row >= 0:
+            self.folder.setText(self.mounts.item(row).data(_ID))
+
+    def _choose(self) -> None:
+        dialog = QFileDialog(self, "Folder for the bundle", self.folder.text() or str(Path.home()))
+        dialog.setObjectName("bundleFolderDialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.folder.setText(name) if name else None)
+        dialog.open()
+
+    def out_path(self) -> Path:
+        name = self.name.text().strip()
+        return Path(self.folder.text().strip()).expanduser() / (
+            name if name.endswith(bundles.BUNDLE_SUFFIX) else name + bundles.BUNDLE_SUFFIX)
+
+    def problem(self) -> str:
+        """Why the target cannot take the bundle ('' when it can); checked before anything is written."""
+        folder, name = Path(self.folder.text().strip()).expanduser(), self.name.text().strip()
+        plan = self._wizard.preview.plan
+        need = (plan.total_size if plan else 0) + _OVERHEAD
+        self.space.setText("")
+        if not self.folder.text().strip():
+            return "Choose a medium or a folder."
+        if not folder.is_absolute() or not folder.is_dir():
+            return f"{folder} is not a folder (is the medium mounted?)."
+        if not name or safe_file_name(name) != name:
+            return "The file name may contain only letters, digits, '-', '_' and '.', and may not start with '.'."
+        out = self.out_path()
+        for path in (out, *(out.with_name(out.name + tail) for tail in (".sha256", ".sha256.p7s", ".001"))):
+            if os.path.lexists(path):
+                return f"{path.name} already exists in {folder}; choose another file name."
+        mount = target_for(folder.resolve(), self._all)
+        try:
+            free = self.free_space(folder)
+        except OSError as exc:
+            return f"Cannot look at {folder}: {exc.strerror}."
+        fs = f" ({mount.fs_type})" if mount else ""
+        split = mount is not None and mount.max_file_size is not None and need > mount.max_file_size
+        self.space.setText(f"Needs about {human_size(need)}; {human_size(free)} free{fs}." + (
+            f" FAT holds files below 4 GiB: written as volumes {out.name}.001, .002, … (cat them to rejoin)."
+            if split else ""))
+        if (mount is not None and mount.read_only) or not os.access(folder, os.W_OK):
+            return f"{folder} is read-only for you."
+        if free < need:
+            return f"Not enough free space: the bundle needs about {human_size(need)}, {human_size(free)} is free."
+        return ""
+
+    def _changed(self) -> None:
+        show_message(self.error, self.problem())
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.problem() == ""
