@@ -108,4 +108,8 @@ def test_vault_check_names_a_damaged_page_instead_of_crashing(cli: Cli, vault: V
         handle.write(bytes(64))
     code, err = cli("vault", "check")
     assert code == 1, err
-    assert "integrity problem" in err and "unexpected error" not in err and err.count("\n") == 1
+    first, *rest = err.splitlines()
+    assert "integrity problem" in first and "unexpected error" not in err
+    # Which table the damaged page belongs to depends on the schema; if the lock's own witness cannot be
+    # read from it, that is said too, on its own line.
+    assert all("witness" in line for line in rest), rest
