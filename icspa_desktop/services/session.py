@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,14 +96,17 @@ class Session:
         return self.vault.is_open
 
     def lock(self) -> None:
-        if self._signing_key is not None and self.vault.is_open:
-            self.write_own_witness()
-        if self._signing_key is not None:
-            for i in range(len(self._signing_key)):
-                self._signing_key[i] = 0
-            self._signing_key = None
-        self._box_secret = None
-        self.vault.close()
+        # Never close the database under another thread's transaction: wait for it to end.
+        guard = getattr(self.vault.conn, "transaction_lock", None) if self.vault.is_open else None
+        with guard if guard is not None else contextlib.nullcontext():
+            if self._signing_key is not None and self.vault.is_open:
+                self.write_own_witness()
+            if self._signing_key is not None:
+                for i in range(len(self._signing_key)):
+                    self._signing_key[i] = 0
+                self._signing_key = None
+            self._box_secret = None
+            self.vault.close()
 
     def __enter__(self) -> Session:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,20 @@ import sqlcipher3
 from icspa_desktop.domain.errors import VaultError
 
 Connection = Any  # sqlcipher3.Connection has no type information
+
+
+class _LockedConnection(sqlcipher3.Connection):  # type: ignore[misc]  # untyped base
+    """A connection that carries the lock serialising its transactions across threads.
+
+    The desktop runs long services (ingest, export, import, verify) in worker threads over the same
+    connection the GUI thread uses; without this, a second thread's BEGIN inside the first one's
+    transaction fails ("cannot start a transaction within a transaction") or, worse, its writes would
+    join the other's transaction. Every ``transaction`` holds the lock from BEGIN to COMMIT/ROLLBACK.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.transaction_lock = threading.RLock()
 DatabaseError = sqlcipher3.DatabaseError
 IntegrityError = sqlcipher3.IntegrityError
 
@@ -98,7 +113,8 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so an action and its custody event
     # always share one transaction. mode=rw: never create the file here (see _check_existing).
     uri = path.absolute().as_uri() + ("" if create else "?mode=rw")
-    conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                              factory=_LockedConnection)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
@@ -132,14 +148,16 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
 
 @contextlib.contextmanager
 def transaction(conn: Connection) -> Iterator[Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception; one thread at a time per connection."""
+    lock = getattr(conn, "transaction_lock", None)
+    with lock if lock is not None else contextlib.nullcontext():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def integrity_check(conn: Connection) -> list[str]:
