@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -386,13 +387,15 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
              p.custody.checkpoint.signature, json.dumps(p.bag_info, ensure_ascii=False),
              json.dumps([{"name": c.name, "detail": c.detail} for c in p.checks], ensure_ascii=False),
              json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
-                          "sha256": i.sha256, "status": "added" if i in fresh else "already held"}
+                          "sha256": i.sha256, "status": "already held" if i.id in p.known_items else "added"}
                          for i in p.items])))
     return case, [local_ids[i.id] for i in fresh], added
 
 
 def _free_exhibit(exhibit: str, country: str, taken: set[str]) -> str:
-    for candidate in (exhibit, f"{exhibit} ({country})", *(f"{exhibit} ({country}) #{n}" for n in range(2, 1000))):
+    suffixed = f"{exhibit} ({country})"
+    candidates = itertools.chain((exhibit, suffixed), (f"{suffixed} #{n}" for n in range(2, 1000)))
+    for candidate in candidates:
         if candidate not in taken:
             taken.add(candidate)
             return candidate
