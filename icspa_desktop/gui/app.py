@@ -21,7 +21,7 @@ from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
-from icspa_desktop.services import fixity
+from icspa_desktop.services import fixity, vault_service
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
 from icspa_desktop.vault.process import disable_core_dumps
@@ -91,7 +91,8 @@ class DesktopApp(QObject):
         path = self.vault_path
         # Always a child of the window (even while it is hidden): Qt owns and deletes it.
         dialog = UnlockDialog(path, lambda user, passphrase: unlock(path, user, passphrase),
-                              self.settings.last_user, self.window)
+                              self.settings.last_user, self.window,
+                              recover=lambda user, key, new: vault_service.recover(path, key, user, new))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.unlocked.connect(self._unlocked)
         dialog.rejected.connect(self.quit)

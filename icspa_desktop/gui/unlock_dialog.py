@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
+from icspa_desktop.gui.recovery_dialog import RecoverFunction, RecoveryDialog
 from icspa_desktop.services.session import Session
 
 # (user name, passphrase) -> an open session; raises AuthenticationError, VaultBusy, ...
@@ -32,9 +34,11 @@ class UnlockDialog(QDialog):
     unlocked = Signal(object)
 
     def __init__(self, vault_path: Path, unlock: UnlockFunction, user_name: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, recover: RecoverFunction | None = None) -> None:
         super().__init__(parent)
         self._unlock = unlock
+        self._recover = recover
+        self.recovery: RecoveryDialog | None = None
         self._op: BackgroundOp | None = None
         self.setObjectName("unlockDialog")
         self.setWindowTitle("Unlock vault — ICSPA Evidence Desktop")
@@ -68,14 +72,32 @@ class UnlockDialog(QDialog):
         self.quit_button.setAutoDefault(False)
         self.buttons.accepted.connect(self.attempt)
         self.buttons.rejected.connect(self.reject)
+        # A forgotten passphrase is not a dead end: the printed recovery key opens the vault (issue 11).
+        self.forgot_button = QPushButton("&Forgot your passphrase? Use the recovery key…")
+        self.forgot_button.setObjectName("forgotPassphraseButton")
+        self.forgot_button.setAutoDefault(False)
+        self.forgot_button.setFlat(True)
+        self.forgot_button.clicked.connect(lambda _checked=False: self.open_recovery())
+        self.forgot_button.setVisible(recover is not None)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.forgot_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.buttons)
         (self.passphrase if user_name else self.user).setFocus()
+
+    def open_recovery(self) -> RecoveryDialog | None:
+        if self._recover is None or self.busy:
+            return None
+        dialog = RecoveryDialog(self._recover, self.user.text().strip(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.recovered.connect(self._succeeded)
+        self.recovery = dialog
+        dialog.open()
+        return dialog
 
     @property
     def busy(self) -> bool:
@@ -105,7 +127,7 @@ class UnlockDialog(QDialog):
         super().keyPressEvent(event)
 
     def _set_busy(self, busy: bool) -> None:
-        for widget in (self.user, self.passphrase, self.unlock_button, self.quit_button):
+        for widget in (self.user, self.passphrase, self.unlock_button, self.quit_button, self.forgot_button):
             widget.setEnabled(not busy)
         self.status_label.setText("Unlocking…" if busy else "")
         if busy:
