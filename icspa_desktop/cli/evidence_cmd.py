@@ -350,7 +350,7 @@ def _defaults(ctx: CliContext) -> int:
     if ctx.args.exhibit_format is not None:
         evidence.set_exhibit_format(session, ctx.args.exhibit_format)
     names = [a.value for a in chosen]
-    pattern = evidence.exhibit_format(session.conn)
+    pattern = evidence.get_exhibit_format(session)
     ctx.emit({"id": "evidence-defaults", "hash_algorithms": names, "exhibit_format": pattern},
              lambda: [f"Digests computed at ingest: {', '.join(names)}", f"Exhibit number format: {pattern}"])
     return 0

@@ -12,10 +12,8 @@ from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliCon
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import VerificationFailed
 from icspa_desktop.services import fixity, rotation, vault_service
-from icspa_desktop.services.session import setting
 from icspa_desktop.vault.atomic import atomic_write
 from icspa_desktop.vault.layout import QuarantinedFile
-from icspa_desktop.vault.migrations import schema_version
 
 
 def register(groups: Any) -> None:
@@ -92,24 +90,8 @@ def _init(ctx: CliContext) -> int:
 
 
 def _status(ctx: CliContext) -> int:
-    session = ctx.session()
-    conn = session.conn
-    counts = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-              for table in ("users", "cases", "custody_events")}
-    data = {
-        "id": session.vault.header.vault_id,
-        "path": str(session.vault_path),
-        "schema_version": schema_version(conn),
-        "agency": setting(conn, "agency.name"),
-        "country": setting(conn, "agency.country"),
-        "user": session.user.name,
-        "role": str(session.user.role),
-        "users": counts["users"],
-        "cases": counts["cases"],
-        "custody_events": counts["custody_events"],
-        "recovery_slot": session.vault.keyslots.has_recovery,
-    }
-    ctx.emit(data, lambda: [f"{key:>15}: {value}" for key, value in data.items()])
+    data = vault_service.status(ctx.session())
+    ctx.emit(data, lambda: [f"{key:>16}: {value}" for key, value in data.items()])
     return 0
 
 

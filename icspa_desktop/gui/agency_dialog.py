@@ -39,7 +39,7 @@ from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
-from icspa_desktop.services.session import Session, setting
+from icspa_desktop.services.session import Session
 from icspa_desktop.vault.atomic import atomic_write
 
 CARD_SUFFIX = ".icspa-card"
@@ -205,8 +205,7 @@ class AgencyDialog(QDialog):
             return
         identity = self.identity
         if identity is None:
-            self.create_form.fill(*(setting(session.conn, f"agency.{key}") for key in
-                                    ("name", "country", "unit", "contact")))
+            self.create_form.fill(*agency.stated_details(session))
             self.stack.setCurrentIndex(1)
             return
         self.heading.setText(f"{identity.name} — {identity.country}")

@@ -154,21 +154,17 @@ class CustodyActions(QObject):
         if session is None or not self.verify_action.isEnabled():
             return None
 
-        def work(progress: Any, _cancel: Any) -> VerifyReport:
-            return custody_verify.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
-                                         progress=lambda done, total: progress(done, total, "Checking custody events…"))
-
-        return run_with_progress_dialog(self._window, "Verifying the chain of custody", work, self._show_report)
-
-    def _show_report(self, report: VerifyReport) -> None:
-        session = self._window.session
-        ids: dict[int, str] = {}
-        if session is not None:
+        def work(progress: Any, _cancel: Any) -> tuple[VerifyReport, dict[int, str]]:
+            report = custody_verify.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
+                                           progress=lambda done, total: progress(done, total,
+                                                                                 "Checking custody events…"))
             wanted = {d.event_index for d in report.damages if d.event_index is not None and not d.event_id}
-            for index in sorted(wanted):
-                row = session.conn.execute("SELECT id FROM custody_events WHERE idx = ?", (index,)).fetchone()
-                if row is not None:
-                    ids[index] = str(row[0])
+            return report, custody_verify.event_ids(session, wanted)
+
+        return run_with_progress_dialog(self._window, "Verifying the chain of custody", work,
+                                        lambda result: self._show_report(*result))
+
+    def _show_report(self, report: VerifyReport, ids: dict[int, str]) -> None:
         dialog = VerifyResultDialog(report, ids, self._window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()

@@ -299,6 +299,13 @@ def _identity_from_row(conn: db.Connection, row: tuple[Any, ...] | None) -> Agen
     )
 
 
+def stated_details(session: Session) -> tuple[str, str, str, str]:
+    """(name, country, unit, contact) as stated at vault creation, before an identity exists (to prefill)."""
+    session.require(Permission.READ)
+    return (setting(session.conn, "agency.name"), setting(session.conn, "agency.country"),
+            setting(session.conn, "agency.unit"), setting(session.conn, "agency.contact"))
+
+
 def has_identity(session: Session) -> bool:
     return _current_row(session.conn) is not None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -493,6 +493,17 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
     if report.ok:
         _save_state(session, frontier, max((r.id for r in records), default=state.checkpoint_id))
     return report
+
+
+def event_ids(session: Session, indices: Iterable[int]) -> dict[int, str]:
+    """Log index -> event id, for naming damaged events that the report gives by index only."""
+    session.require(Permission.READ)
+    found: dict[int, str] = {}
+    for index in sorted(set(indices)):
+        row = session.conn.execute("SELECT id FROM custody_events WHERE idx = ?", (index,)).fetchone()
+        if row is not None:
+            found[index] = str(row[0])
+    return found
 
 
 def require_intact(report: VerifyReport) -> None:

@@ -251,6 +251,12 @@ def exhibit_format(conn: db.Connection) -> str:
     return setting(conn, SETTING_EXHIBIT_FORMAT, DEFAULT_EXHIBIT_FORMAT)
 
 
+def get_exhibit_format(session: Session) -> str:
+    """The agency's exhibit number pattern (for display)."""
+    session.require(Permission.READ)
+    return exhibit_format(session.conn)
+
+
 def set_exhibit_format(session: Session, pattern: str) -> str:
     """The agency's exhibit-number format, e.g. ``{case}-{seq:03d}`` or ``EX-{seq:05d}`` (administrators)."""
     session.require(Permission.MANAGE_AGENCY, attempted="change the exhibit number format")

@@ -14,11 +14,18 @@ from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.services import agency as agency_service
 from icspa_desktop.services import users as user_service
 from icspa_desktop.services.permissions import Permission
-from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name, set_setting, unlock
+from icspa_desktop.services.session import (
+    Session,
+    check_new_passphrase,
+    check_user_name,
+    set_setting,
+    setting,
+    unlock,
+)
 from icspa_desktop.vault import db, store
 from icspa_desktop.vault.keyslots import Unlocked
 from icspa_desktop.vault.layout import QUARANTINE, QuarantinedFile, list_quarantine, purge_quarantine
-from icspa_desktop.vault.migrations import Migration
+from icspa_desktop.vault.migrations import Migration, schema_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +186,23 @@ def repair(session: Session) -> Repair:
 
 __all__ = ["AgencyInfo", "Repair", "Unlocked", "VaultCheck", "check_vault", "init_vault", "recover", "repair",
            "unlock"]
+
+
+# ---- status -------------------------------------------------------------------------------------------
+def status(session: Session) -> dict[str, object]:
+    """What ``vault status`` shows: the vault, its schema, agency, the user, and a few counts."""
+    session.require(Permission.READ)
+    conn = session.conn
+    counts = {table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+              for table in ("users", "cases", "items", "custody_events", "bundles_sent", "bundles_received")}
+    return {
+        "id": session.vault.header.vault_id,
+        "path": str(session.vault_path),
+        "schema_version": schema_version(conn),
+        "agency": setting(conn, "agency.name"),
+        "country": setting(conn, "agency.country"),
+        "user": session.user.name,
+        "role": str(session.user.role),
+        **counts,
+        "recovery_slot": session.vault.keyslots.has_recovery,
+    }
