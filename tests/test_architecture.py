@@ -82,3 +82,25 @@ def test_the_gui_entry_point_is_importable_and_uses_qt() -> None:
                             cwd=PACKAGE.parent, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def database_access(path: Path) -> list[str]:
+    """Places where ``path`` talks to the database itself: ``.execute(...)`` calls and ``.conn`` attributes."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "conn"):
+            found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_the_database_checker_sees_sql() -> None:
+    assert database_access(PACKAGE / "services" / "cases.py")
+
+
+def test_cli_and_gui_reach_the_database_only_through_the_services() -> None:
+    """Issue 12: the services are the only door (role checks, custody events, one transaction per action)."""
+    modules = sorted((PACKAGE / "cli").glob("*.py")) + sorted(GUI.glob("*.py"))
+    assert len(modules) > 20
+    offenders = [hit for path in modules for hit in database_access(path)]
+    assert offenders == [], "SQL or connections used outside the services:\n" + "\n".join(offenders)
