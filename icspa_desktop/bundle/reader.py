@@ -1,23 +1,25 @@
 """Reading a sharing bundle that came from outside (DESIGN §5, Import): every byte is untrusted until checked.
 
-One pass, one thread, nothing written anywhere: the file (or its volumes) is read in 1 MiB blocks and
-hashed for the outer seal; pyrage decrypts and pushes the plaintext into ``TarWalk``, an incremental
-parser of the narrow pax subset our writer produces. Payloads are hashed on the way and dropped; tag
-files and the signature are kept in memory within ``Limits``. The bag-level checks (manifests, signed
-bag-info, CMS signature) run only once age has authenticated the whole stream: age detects truncation
-only at the end, so nothing seen before is final.
+One pass, nothing written anywhere (unless the caller's payload sink stages payload files): the file (or
+its volumes) is read in 1 MiB blocks and hashed for the outer seal; our age v1 decryptor
+(bundle/agev1.py) authenticates each chunk before its plaintext is released, and the plaintext is pushed
+into ``TarWalk``, an incremental parser of the narrow pax subset our writer produces. Payloads are hashed
+on the way (and handed to the sink); tag files and the signature are kept in memory within ``Limits``.
+The bag-level checks (manifests, signed bag-info, CMS signature) run only once age has authenticated the
+whole stream: age detects truncation only at the end, so nothing seen before is final.
 
-Why our own tar parser rather than ``tarfile.open(mode="r|")`` fed through a pipe from a thread:
-pyrage *pushes* plaintext while tarfile *pulls*, so tarfile needs a second thread and a pipe (every byte
-copied through the kernel twice); tarfile reads pax and GNU long-name headers of any declared size
-into memory, quietly accepts global headers, GNU sparse maps and links whose data it skips differently
-from GNU tar, and its header parsing had CVEs in 2024-2025. Here each 512-byte header is checked (and
-every declared size bounded) before one byte of its data is consumed, and anything our writer never
-makes is refused.
+Two threads: one reads, hashes the ciphertext and decrypts (ChaCha20-Poly1305 in ``cryptography`` and
+hashlib release the GIL); the caller's thread walks the tar, hashes the plaintext and feeds the sink
+(AES-GCM sealing and writes, also outside the GIL). They hand over 1 MiB buffers from a small fixed pool,
+so memory stays bounded. (With pyrage, which holds the GIL while it decrypts, a second thread gained
+nothing; it is gone from reading.)
 
-One thread: moving the SHA-256 work to a second thread (hashlib releases the GIL) measured no faster,
-since pyrage holds the GIL while it decrypts and every hand-off waits for it. A single volume is hashed
-once (its hash is the whole file's).
+Why our own tar parser rather than ``tarfile.open(mode="r|")``: tarfile *pulls* while decryption *pushes*,
+so it would need a pipe (every byte copied through the kernel twice); tarfile reads pax and GNU long-name
+headers of any declared size into memory, quietly accepts global headers, GNU sparse maps and links whose
+data it skips differently from GNU tar, and its header parsing had CVEs in 2024-2025. Here each 512-byte
+header is checked (and every declared size bounded) before one byte of its data is consumed, and anything
+our writer never makes is refused.
 
 Faults in the bundle are *problems* in the returned ``BundleCheck`` (``ok`` is False), including "not an
 age file" and "not addressed to us", so ``bundle verify`` can still report the outer seal (which needs
@@ -29,17 +31,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import stat
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pyrage
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from icspa_desktop.bundle import agev1
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import cms
@@ -76,29 +81,8 @@ class BundleCheck:
         return not self.problems and self.signer is not None
 
 
-class _Plaintext:
-    """The ``writer`` handed to pyrage: feeds the tar walk; keeps the first error raised in it."""
-
-    def __init__(self, walk: TarWalk, cancel: CancelToken) -> None:
-        self._walk = walk
-        self._cancel = cancel
-        self.error: BaseException | None = None
-
-    def write(self, data: bytes) -> int:
-        try:
-            self._cancel.check()
-            self._walk.feed(data)
-            return len(data)
-        except BaseException as exc:
-            self.error = self.error or exc
-            raise
-
-    def flush(self) -> None:
-        """Nothing is buffered."""
-
-
 class _Ciphertext:
-    """The ``reader`` handed to pyrage: the file or its volumes in order, hashed as read (whole and each)."""
+    """The file or its volumes in order, read in blocks and hashed as read (whole and each)."""
 
     def __init__(self, volumes: list[Path], progress: ProgressCallback, cancel: CancelToken) -> None:
         self._volumes = volumes
@@ -116,14 +100,13 @@ class _Ciphertext:
         self._pos = self._len = 0
         self.error: BaseException | None = None
 
-    def read(self, size: int = -1) -> bytes:
+    def block(self) -> memoryview | None:
+        """The next block of the file (valid until the next call), or None at the end."""
         try:
-            if self._pos == self._len and not self._fill():
-                return b""
-            take = self._len - self._pos if size < 0 else min(size, self._len - self._pos)
-            out = bytes(self._view[self._pos:self._pos + take])
-            self._pos += take
-            return out
+            if not self._fill():
+                return None
+            self._pos = self._len
+            return self._view[:self._len]
         except BaseException as exc:
             self.error = self.error or exc
             raise
@@ -190,12 +173,12 @@ def _volumes(path: Path) -> list[Path]:
     return volumes
 
 
-def _identities(identities: Sequence[str]) -> list[object]:
-    parsed: list[object] = []
+def _identities(identities: Sequence[str]) -> list[X25519PrivateKey]:
+    parsed: list[X25519PrivateKey] = []
     for text in identities:
         try:
-            parsed.append(pyrage.x25519.Identity.from_str(text.strip()))
-        except Exception:  # pyrage raises its own IdentityError and others
+            parsed.append(agev1.parse_identity(text.strip()))
+        except agev1.KeyFormatError:
             raise RefusedInput("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).") from None
     return parsed
 
@@ -409,18 +392,89 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
 def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
     if isinstance(exc, TarRefusal):
         return str(exc)
-    if isinstance(exc, pyrage.DecryptError):
-        message = str(exc)
-        if "No matching keys" in message:
-            return ("The bundle is not addressed to any of our identities (no age recipient opens with our "
-                    "keys), or its age header is damaged.")
-        if any(text in message for text in ("Header is invalid", "Incomplete header", "fill whole buffer")):
-            return ("This is not an age file (no complete age-encryption.org/v1 header): it is something else, "
-                    "or damaged or cut short in its header.")
-        return f"age decryption failed: {message}."
-    # pyrage reports a failed chunk (flipped bit, cut, appended bytes) as OSError('decryption error').
-    return (f"The age stream failed authentication after {walk.offset:,} bytes of plaintext: the bundle is "
-            "damaged, cut short or has bytes appended. Nothing read from it counts.")
+    if isinstance(exc, agev1.NoMatchingIdentity):
+        return ("The bundle is not addressed to any of our identities (no age recipient opens with our keys), "
+                "or its age header is damaged.")
+    if isinstance(exc, agev1.NotAgeFile):
+        return f"{exc} It is something else, or damaged in its first bytes."
+    if isinstance(exc, agev1.PassphraseEncrypted):
+        return f"{exc} Bundles are encrypted to agency keys, never with a passphrase."
+    if isinstance(exc, agev1.HeaderError):
+        return f"The age header is not valid: {exc}"
+    if isinstance(exc, agev1.PayloadError):
+        return (f"The age stream failed authentication after {exc.offset:,} bytes of plaintext: the bundle is "
+                f"damaged, cut short or has bytes appended ({exc}). Nothing read from it counts.")
+    return f"age decryption failed: {exc}"
+
+
+_BLOCK = agev1.BATCH_CHUNKS * agev1.CHUNK_SIZE  # the most plaintext the decryptor hands over at once
+_POOL = 4  # plaintext blocks in flight between the two threads
+
+
+class _Stopped(Exception):
+    """The walking side gave up; the decrypting side stops at its next hand-over."""
+
+
+def _decrypt_and_walk(ciphertext: _Ciphertext, identities: Sequence[X25519PrivateKey], walk: TarWalk,
+                      cancel: CancelToken) -> None:
+    """Decrypt (this helper's thread) into the tar walk (the caller's thread); raises what either side raised.
+
+    AgeError: the bundle's encryption failed; TarRefusal: its archive; anything from ``ciphertext`` (reading)
+    or from the walk's payload sink propagates as it is.
+    """
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_POOL):
+        free.put(bytearray(_BLOCK))
+    handed: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+
+    def give(view: memoryview) -> None:
+        while True:
+            if stop.is_set():
+                raise _Stopped
+            try:
+                buf = free.get(timeout=0.1)
+                break
+            except queue.Empty:
+                continue
+        buf[:len(view)] = view
+        handed.put((buf, len(view)))
+
+    def produce() -> None:
+        try:
+            decryptor = agev1.Decryptor(identities, give)
+            while (block := ciphertext.block()) is not None:
+                decryptor.feed(block)
+            decryptor.finish()
+            handed.put(None)
+        except BaseException as exc:  # handed over and re-raised in the caller's thread
+            handed.put(exc)
+
+    worker = threading.Thread(target=produce, name="bundle-decrypt", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handed.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            buf, length = item
+            cancel.check()
+            walk.feed(memoryview(buf)[:length])
+            free.put(buf)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        while worker.is_alive():  # never leave it blocked on a full hand-over
+            try:
+                item = handed.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(item, tuple):
+                free.put(item[0])
+        worker.join()
 
 
 def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,
@@ -454,18 +508,15 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
         if not age_identities:
             problems.append("No age identity was given: only the outer seal was checked.")
         else:
-            plaintext = _Plaintext(walk, cancel)
             try:
-                pyrage.decrypt_io(ciphertext, plaintext, age_identities)
+                _decrypt_and_walk(ciphertext, age_identities, walk, cancel)
                 walk.finish()
-            except Exception as raised:  # pyrage raises DecryptError, OSError or what our reader/writer raised
-                exc = ciphertext.error or plaintext.error or raised
+            except (agev1.AgeError, TarRefusal) as exc:
+                problems.append(_decrypt_problem(exc, walk))
+            except OSError as exc:
                 if exc is ciphertext.error:
                     raise _read_error(exc, path) from None
-                if not (isinstance(exc, TarRefusal | pyrage.DecryptError) or (isinstance(exc, OSError)
-                                                                             and exc is raised)):
-                    raise exc from None  # Cancelled, or a bug: never reported as damage
-                problems.append(_decrypt_problem(exc, walk))
+                raise IcspaError(f"Storing what was read failed: {exc.strerror or exc}.") from None
             else:
                 signer, signed_at, info, recipients = _check_bag(walk, trusted, at, at_signing_time, problems)
             problems[:0] = walk.problems  # per-member refusals first, in archive order
