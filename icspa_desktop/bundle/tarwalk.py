@@ -71,6 +71,15 @@ def shown_name(name: str) -> str:
     return f"'{text}{'…' if len(name) > 120 else ''}'"
 
 
+def _code_points(*names: str) -> str:
+    """The names spelled in ASCII when any is not: NFC and NFD spellings of one name look identical in print."""
+    if all(name.isascii() for name in names):
+        return ""
+    spelled = [f"'{name[:120].encode('ascii', 'backslashreplace').decode('ascii')}{'…' if len(name) > 120 else ''}'"
+               for name in names]
+    return f"; as code points: {' and '.join(spelled)}"
+
+
 def _folded(name: str) -> str:
     # NFKC is broader than what any file system does: more names collide, none slips through.
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
@@ -300,7 +309,8 @@ class TarWalk:
             return f"The member {shown} occurs twice."
         if earlier is not None:
             return (f"The member {shown} collides with {shown_name(earlier)} after case folding or Unicode "
-                    "normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows).")
+                    f"normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows)"
+                    f"{_code_points(path, earlier)}.")
         self._seen[key] = path
         if any(not SAFE_NAME.match(part) or part.startswith(".") for part in parts):
             return f"The member {shown} has characters other than [A-Za-z0-9._-] or starts with '.'."
