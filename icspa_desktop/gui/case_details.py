@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -13,8 +15,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, HandlingBadge, TlpBadge, local_time
+from icspa_desktop.services.received import CaseProvenance
+
+# Case id -> the partner case it holds (None: none). Set by the main window per session.
+CaseProvenanceLookup = Callable[[str], CaseProvenance | None]
 
 _EMPTY = "—"
 
@@ -32,6 +39,7 @@ class CaseDetailsWidget(QStackedWidget):
     """Shows one case or a placeholder; ``clear()`` removes every value (lock)."""
 
     FIELDS = (
+        ("provenance", "Received from"),
         ("description", "Description"),
         ("status", "Status"),
         ("lead_investigator", "Lead investigator"),
@@ -67,7 +75,7 @@ class CaseDetailsWidget(QStackedWidget):
         badges.addStretch(1)
         outer.addLayout(badges)
 
-        form = QFormLayout()
+        self.form = form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         form.setHorizontalSpacing(14)
         form.setVerticalSpacing(8)
@@ -89,11 +97,29 @@ class CaseDetailsWidget(QStackedWidget):
         scroll.setWidget(page)
         self.addWidget(scroll)
         self._user_names: dict[str, str] = {}
+        self._provenance: CaseProvenanceLookup | None = None
         self.clear()
 
     def set_user_names(self, names: dict[str, str]) -> None:
         """User id → display name, for "Created by"."""
         self._user_names = dict(names)
+
+    def set_provenance_lookup(self, lookup: CaseProvenanceLookup | None) -> None:
+        """How to find the partner case a case holds (imported bundles); None after a lock."""
+        self._provenance = lookup
+
+    def _provenance_text(self, case: Case) -> str:
+        try:
+            origin = self._provenance(case.id) if self._provenance is not None else None
+        except IcspaError:  # the vault locked under a stale view
+            origin = None
+        if origin is None:
+            return ""
+        if origin.created_by_import:
+            return (f"{origin.partner_name} ({origin.partner_country}), their case {origin.partner_case_number}. "
+                    "The title, description, legal authority and markings are the partner's and read-only.")
+        return (f"{origin.partner_name} ({origin.partner_country}): their case {origin.partner_case_number} was "
+                "imported into this case.")
 
     def show_case(self, case: Case) -> None:
         fields = case.fields
@@ -112,9 +138,11 @@ class CaseDetailsWidget(QStackedWidget):
             "created": local_time(case.created_at),
             "created_by": self._user_names.get(case.created_by, case.created_by),
             "updated": local_time(case.updated_at),
+            "provenance": self._provenance_text(case),
         }
         for key, label in self.values.items():
             label.setText(text[key] or _EMPTY)
+        self.form.setRowVisible(self.values["provenance"], bool(text["provenance"]))
         self.setCurrentIndex(1)
 
     def clear_case(self) -> None:
@@ -127,9 +155,10 @@ class CaseDetailsWidget(QStackedWidget):
         self.setCurrentIndex(0)
 
     def clear(self) -> None:
-        """Forget the case and the user names (lock)."""
+        """Forget the case, the user names and the session's provenance lookup (lock)."""
         self.clear_case()
         self._user_names = {}
+        self._provenance = None
 
     def shown_text(self) -> str:
         """Every piece of case data currently displayed (tests check it is empty after lock)."""

@@ -1,37 +1,52 @@
-"""Custody events as a sortable, filterable table, and an event's full details as HTML."""
+"""Custody events as a sortable, filterable table, and an event's full details as HTML.
+
+The timeline holds our own events and, beside them, the partners' events that came with imported bundles
+(``services.received``): those are theirs, as they signed them, and say so — a "Source" column naming the
+partner and their event number, a tinted row, and a banner in the details.
+"""
 
 from __future__ import annotations
 
+import heapq
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
+from icspa_desktop.services.received import PartnerEventView
 
 _Index = QModelIndex | QPersistentModelIndex
+# One row of a timeline: an event of our log, or a partner's event kept verbatim from a bundle.
+TimelineEvent = StoredEvent | PartnerEventView
+OURS = "this agency"
+_PARTNER_BACKGROUND = QColor("#fff4dc")  # a warm tint; the Source column says the same in words
 
 
 class EventColumn(IntEnum):
     INDEX = 0
-    TIME_UTC = 1
-    LOCAL_TIME = 2
-    ACTOR = 3
-    ROLE = 4
-    ACTION = 5
-    PURPOSE = 6
-    AUTHORITY = 7
-    LOCATION = 8
-    RESULT = 9
-    ITEMS = 10
+    SOURCE = 1
+    TIME_UTC = 2
+    LOCAL_TIME = 3
+    ACTOR = 4
+    ROLE = 5
+    ACTION = 6
+    PURPOSE = 7
+    AUTHORITY = 8
+    LOCATION = 9
+    RESULT = 10
+    ITEMS = 11
 
 
 HEADERS = {
-    EventColumn.INDEX: "#", EventColumn.TIME_UTC: "Time (UTC)", EventColumn.LOCAL_TIME: "Actor's local time",
+    EventColumn.INDEX: "#", EventColumn.SOURCE: "Source", EventColumn.TIME_UTC: "Time (UTC)",
+    EventColumn.LOCAL_TIME: "Actor's local time",
     EventColumn.ACTOR: "Actor", EventColumn.ROLE: "Role", EventColumn.ACTION: "Action",
     EventColumn.PURPOSE: "Purpose", EventColumn.AUTHORITY: "Authority", EventColumn.LOCATION: "Location",
     EventColumn.RESULT: "Result", EventColumn.ITEMS: "Item(s)",
@@ -65,25 +80,61 @@ def items_text(body: Mapping[str, Any], exhibits: Mapping[str, str]) -> str:
     return ", ".join(exhibits.get(str(i), str(i)) for i in body.get("item_ids") or [])
 
 
+def event_items_text(event: TimelineEvent, exhibits: Mapping[str, str]) -> str:
+    """A partner's event names the partner's item ids; the view maps them to ours (``item_ids``)."""
+    if isinstance(event, PartnerEventView):
+        return ", ".join(exhibits.get(i, i) for i in event.item_ids)
+    return items_text(event.body, exhibits)
+
+
+def source_text(event: TimelineEvent) -> str:
+    if isinstance(event, PartnerEventView):
+        return f"{event.partner_name} #{event.leaf_index}"
+    return OURS
+
+
+def _moment(at: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def merge_timeline(ours: Iterable[StoredEvent], theirs: Iterable[PartnerEventView]) -> list[TimelineEvent]:
+    """Both in time order; each list keeps its own order (our log order is authoritative for ours)."""
+    def key(event: TimelineEvent) -> datetime:
+        return _moment(event.at)
+
+    mine: Iterable[TimelineEvent] = ours
+    partners: Iterable[TimelineEvent] = theirs
+    return list(heapq.merge(mine, partners, key=key))
+
+
 class EventTableModel(QAbstractTableModel):
-    """One row per custody event, in log order; ``exhibits`` maps item ids to exhibit numbers."""
+    """One row per event, ours and the partners' merged in time order; ``exhibits`` maps item ids to exhibit
+    numbers. The "#" column sorts by that merged order."""
 
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)  # owned by its view's widget (see gui/models.py)
-        self._events: list[StoredEvent] = []
+        self._events: list[TimelineEvent] = []
         self._exhibits: dict[str, str] = {}
 
-    def set_events(self, events: list[StoredEvent], exhibits: Mapping[str, str] | None = None) -> None:
+    def set_events(self, events: list[StoredEvent], exhibits: Mapping[str, str] | None = None,
+                   partner_events: Iterable[PartnerEventView] = ()) -> None:
         self.beginResetModel()
-        self._events = list(events)
+        self._events = merge_timeline(events, partner_events)
         self._exhibits = dict(exhibits or {})
         self.endResetModel()
 
     def clear(self) -> None:
         self.set_events([])
 
-    def event_at(self, row: int) -> StoredEvent:
+    def event_at(self, row: int) -> TimelineEvent:
         return self._events[row]
+
+    def partner_count(self) -> int:
+        return sum(isinstance(event, PartnerEventView) for event in self._events)
 
     @property
     def exhibits(self) -> dict[str, str]:
@@ -105,10 +156,21 @@ class EventTableModel(QAbstractTableModel):
             return None
         event = self._events[index.row()]
         column = EventColumn(index.column())
+        theirs = isinstance(event, PartnerEventView)
         if role == Qt.ItemDataRole.UserRole:  # sort key
-            return event.index if column is EventColumn.INDEX else self.text(event, column).casefold()
+            return index.row() if column is EventColumn.INDEX else self.text(event, column).casefold()
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(event, column)
+        if role == Qt.ItemDataRole.BackgroundRole and theirs:
+            return QBrush(_PARTNER_BACKGROUND)
+        if role == Qt.ItemDataRole.FontRole and theirs and column is EventColumn.SOURCE:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole and theirs and column in (EventColumn.INDEX, EventColumn.SOURCE):
+            assert isinstance(event, PartnerEventView)
+            return (f"Recorded by {event.partner_name} in their own custody log (their event #{event.leaf_index}); "
+                    "kept as they signed it, with its proof")
         if role == Qt.ItemDataRole.ToolTipRole and column is EventColumn.LOCAL_TIME:
             return str(event.body.get("local_time", ""))
         if role == Qt.ItemDataRole.ToolTipRole and column is EventColumn.TIME_UTC:
@@ -118,23 +180,27 @@ class EventTableModel(QAbstractTableModel):
             return text if len(text) > 30 else None
         return None
 
-    def text(self, event: StoredEvent, column: EventColumn) -> str:
+    def text(self, event: TimelineEvent, column: EventColumn) -> str:
         b = event.body
         match column:
             case EventColumn.INDEX:
-                return str(event.index)
+                return "" if isinstance(event, PartnerEventView) else str(event.index)
+            case EventColumn.SOURCE:
+                return source_text(event)
             case EventColumn.TIME_UTC:
                 return utc_text(event.at)
             case EventColumn.LOCAL_TIME:
                 return local_text(b)
             case EventColumn.ACTOR:
-                return actor_text(b)
+                return f"{actor_text(b)}, {event.partner_name}" if isinstance(event, PartnerEventView) \
+                    else actor_text(b)
             case EventColumn.ROLE:
                 return str((b.get("actor") or {}).get("role", ""))
-            case EventColumn.ACTION:
-                return action_text(event.action)
+            case EventColumn.ACTION:  # theirs named here too: the Source column may be scrolled out of view
+                return f"{event.partner_name}: {action_text(event.action)}" if isinstance(event, PartnerEventView) \
+                    else action_text(event.action)
             case EventColumn.ITEMS:
-                return items_text(b, self._exhibits)
+                return event_items_text(event, self._exhibits)
             case _:
                 return str(b.get(column.name.lower(), ""))
 
@@ -181,14 +247,20 @@ def _detail_rows(value: object, prefix: str = "") -> tuple[list[tuple[str, str, 
     return changes, facts
 
 
-def event_details_html(event: StoredEvent, exhibits: Mapping[str, str] | None = None) -> str:
+def event_details_html(event: TimelineEvent, exhibits: Mapping[str, str] | None = None) -> str:
     """Every recorded field of one event, for the details pane (escaped; nothing is interpreted)."""
     b = event.body
     e = html.escape
     actor = b.get("actor") or {}
     tool = b.get("tool") or {}
+    theirs = isinstance(event, PartnerEventView)
+    if isinstance(event, PartnerEventView):
+        number, source = f"{event.partner_name}'s event #{event.leaf_index} · {event.event_id}", event.partner_name
+    else:
+        number, source = f"#{event.index} · {event.id}", OURS
     rows = [
-        ("Event", f"#{event.index} · {event.id}"),
+        ("Event", number),
+        ("Source", f"{source} (partner agency)" if theirs else OURS),
         ("Action", action_text(event.action)),
         ("Time (UTC)", event.at),
         ("Actor's local time", local_text(b)),
@@ -197,11 +269,16 @@ def event_details_html(event: StoredEvent, exhibits: Mapping[str, str] | None = 
         ("Purpose", b.get("purpose", "")), ("Authority", b.get("authority", "")),
         ("Location", b.get("location", "")), ("Counterparty", b.get("counterparty", "")),
         ("Result", b.get("result", "")), ("Notes", b.get("notes", "")),
-        ("Case id", b.get("case_id") or ""),
-        ("Item(s)", items_text(b, exhibits or {})),
+        ("Their case id" if theirs else "Case id", b.get("case_id") or ""),
+        ("Item(s)", event_items_text(event, exhibits or {})),
         ("Tool", f"{tool.get('name', '')} {tool.get('version', '')}".strip()),
     ]
-    parts = ["<table class='event' cellspacing='0' cellpadding='3'>"]
+    parts = []
+    if isinstance(event, PartnerEventView):
+        parts.append(f"<p style='background:{_PARTNER_BACKGROUND.name()}; padding:6px'><b>Recorded by "
+                     f"{e(event.partner_name)}</b> in their own custody log, not ours: kept exactly as they signed it, "
+                     "with its inclusion proof in their checkpoint, checked at import.</p>")
+    parts.append("<table class='event' cellspacing='0' cellpadding='3'>")
     empty = [label for label, value in rows if value in ("", None)]
     for label, value in rows:
         if value not in ("", None):
@@ -228,6 +305,11 @@ def event_details_html(event: StoredEvent, exhibits: Mapping[str, str] | None = 
             parts.append(f"<tr><td><b>{e(algorithm.upper())}</b></td><td><tt>{e(str(hashes[algorithm]))}</tt></td>"
                          "</tr>")
         parts.append("</table>")
+    if isinstance(event, PartnerEventView):
+        parts.append("<h4>Signature</h4><p>Signed by the partner's officer; the signature and the event's inclusion "
+                     "in their signed checkpoint were verified when the bundle was imported, and 'Verify custody' "
+                     "checks them again.</p>")
+        return "".join(parts)
     parts.append("<h4>Signature</h4><table cellspacing='0' cellpadding='3'>")
     for label, value in (("Signing key fingerprint", key_fingerprint(event.public_key)),
                          ("Public key (hex)", event.public_key.hex()),

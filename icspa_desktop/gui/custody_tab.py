@@ -1,4 +1,7 @@
-"""The chain-of-custody timeline: a case tab, and a dialog for one item's custody."""
+"""The chain-of-custody timeline: a case tab, and a dialog for one item's custody.
+
+Both show the partners' events that came with imported bundles beside ours, in time order and marked as
+theirs (``custody_model``)."""
 
 from __future__ import annotations
 
@@ -25,9 +28,16 @@ from PySide6.QtWidgets import (
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case
-from icspa_desktop.gui.custody_model import EventColumn, EventFilterModel, EventTableModel, event_details_html
+from icspa_desktop.gui.custody_model import (
+    EventColumn,
+    EventFilterModel,
+    EventTableModel,
+    TimelineEvent,
+    event_details_html,
+)
 from icspa_desktop.gui.ops import show_error
-from icspa_desktop.services import custody, evidence
+from icspa_desktop.services import custody, evidence, received
+from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
 
 _DETAILS_HINT = "<p style='color:#7c8692'>Select an event to see everything it records.</p>"
@@ -73,9 +83,9 @@ class TimelineView(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((EventColumn.INDEX, 40), (EventColumn.TIME_UTC, 132), (EventColumn.LOCAL_TIME, 162),
-                              (EventColumn.ACTOR, 140), (EventColumn.ROLE, 88), (EventColumn.ACTION, 100),
-                              (EventColumn.PURPOSE, 130), (EventColumn.AUTHORITY, 100),
+        for column, width in ((EventColumn.INDEX, 40), (EventColumn.SOURCE, 90), (EventColumn.TIME_UTC, 132),
+                              (EventColumn.LOCAL_TIME, 162), (EventColumn.ACTOR, 140), (EventColumn.ROLE, 88),
+                              (EventColumn.ACTION, 100), (EventColumn.PURPOSE, 130), (EventColumn.AUTHORITY, 100),
                               (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -104,12 +114,14 @@ class TimelineView(QSplitter):
         self.setSizes([300, 300])
         self.setChildrenCollapsible(False)
 
-    def set_events(self, events: list[StoredEvent], exhibits: dict[str, str]) -> None:
-        self.model.set_events(events, exhibits)
+    def set_events(self, events: list[StoredEvent], exhibits: dict[str, str],
+                   partner_events: list[PartnerEventView] | None = None) -> None:
+        """Our events (log order) and the partners' (time order), merged by time."""
+        self.model.set_events(events, exhibits, partner_events or [])
         self.details.setHtml(_DETAILS_HINT)
         self._update_count()
-        for column in (EventColumn.INDEX, EventColumn.TIME_UTC, EventColumn.LOCAL_TIME, EventColumn.ACTOR,
-                       EventColumn.ROLE, EventColumn.ACTION):
+        for column in (EventColumn.INDEX, EventColumn.SOURCE, EventColumn.TIME_UTC, EventColumn.LOCAL_TIME,
+                       EventColumn.ACTOR, EventColumn.ROLE, EventColumn.ACTION):
             self.table.resizeColumnToContents(column)
             self.table.setColumnWidth(column, min(self.table.columnWidth(column) + 8, 200))
 
@@ -118,7 +130,7 @@ class TimelineView(QSplitter):
         self.model.clear()
         self.details.clear()
 
-    def visible_events(self) -> list[StoredEvent]:
+    def visible_events(self) -> list[TimelineEvent]:
         """The events shown, in the table's current order (after filter and sort)."""
         return [self.model.event_at(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
                 for row in range(self.proxy.rowCount())]
@@ -126,7 +138,7 @@ class TimelineView(QSplitter):
     def select_row(self, row: int) -> None:
         self.table.selectRow(row)
 
-    def selected_event(self) -> StoredEvent | None:
+    def selected_event(self) -> TimelineEvent | None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
@@ -138,7 +150,9 @@ class TimelineView(QSplitter):
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{total} events" if shown == total else f"{shown} of {total} events")
+        theirs = self.model.partner_count()
+        self.count_label.setText((f"{total} events" if shown == total else f"{shown} of {total} events")
+                                 + (f" ({theirs} recorded by partners)" if theirs else ""))
 
 
 class CustodyTab(QWidget):
@@ -186,10 +200,11 @@ class CustodyTab(QWidget):
             return
         try:
             _label, found = custody.timeline(session, self.case.id)
+            theirs = received.partner_events(session, case_id=self.case.id)
         except IcspaError as exc:
             show_error(self, exc)
             return
-        self.timeline.set_events(found, exhibit_numbers(session, self.case.id))
+        self.timeline.set_events(found, exhibit_numbers(session, self.case.id), theirs)
         self._loaded = True
         self.heading.setText(f"Chain of custody of case {self.case.number}")
 
@@ -228,7 +243,8 @@ class ItemCustodyDialog(QDialog):
         heading.setWordWrap(True)
         self.timeline = TimelineView()
         _label, found = custody.timeline(session, item.id)
-        self.timeline.set_events(found, exhibit_numbers(session, item.case_id))
+        theirs = received.partner_events(session, item_id=item.id)
+        self.timeline.set_events(found, exhibit_numbers(session, item.case_id), theirs)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import Qt
@@ -19,9 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
 from icspa_desktop.gui.evidence_model import acquired_local, human_size, item_status
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, local_time, tlp_label
+from icspa_desktop.services.received import ItemProvenance
+
+# Item id -> where an imported item came from (None: it is ours). Set by the main window per session.
+ProvenanceLookup = Callable[[str], ItemProvenance | None]
 
 _HASH_LABELS = {HashAlgorithm.SHA256.value: "SHA-256", HashAlgorithm.MD5.value: "MD5",
                 HashAlgorithm.SHA1.value: "SHA-1"}
@@ -50,6 +56,7 @@ class ItemDetailsPane(QScrollArea):
         self._layout.addWidget(self._form_host)
         self._layout.addStretch(1)
         self.hash_fields: dict[str, QLineEdit] = {}
+        self.provenance: ProvenanceLookup | None = None
         self.setWidget(self._body)
         self.clear()
 
@@ -95,6 +102,7 @@ class ItemDetailsPane(QScrollArea):
         rows: list[tuple[str, str]] = [
             ("Item id", item.id),
             ("Status", item_status(item)),
+            *self._provenance_rows(item),
         ]
         if item.kind is ItemKind.DIGITAL:
             rows += [("Size", f"{human_size(item.size)} ({item.size:,} bytes)" if item.size is not None else ""),
@@ -129,6 +137,19 @@ class ItemDetailsPane(QScrollArea):
                 field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 form.addRow(f"{label}:", field)
         self._replace_form(form)
+
+    def _provenance_rows(self, item: Item) -> list[tuple[str, str]]:
+        """For an item imported from a partner: whose it is, and that their record is read-only here."""
+        try:
+            origin = self.provenance(item.id) if self.provenance is not None else None
+        except IcspaError:  # the vault locked under a stale view
+            origin = None
+        if origin is None:
+            return []
+        return [("Received from", f"{origin.partner_name}, their exhibit {origin.partner_exhibit_number}, "
+                                  f"bundle {origin.bundle_id}"),
+                ("Partner's record", "The description and markings are the partner's and read-only; notes and tags "
+                                     "are yours.")]
 
     def _hash_row(self, algorithm: str, value: str) -> QWidget:
         row = QWidget()

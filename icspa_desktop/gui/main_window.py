@@ -19,15 +19,19 @@ from PySide6.QtWidgets import (
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.agency_actions import AgencyActions
 from icspa_desktop.gui.bundle_wizard import SendBundleAction
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.evidence_actions import EvidenceActions
+from icspa_desktop.gui.evidence_tab import EvidenceTab
+from icspa_desktop.gui.import_wizard import ImportBundleAction
 from icspa_desktop.gui.ops import show_error
+from icspa_desktop.gui.received_dialog import ReceivedAction
 from icspa_desktop.gui.report_actions import CustodyActions
-from icspa_desktop.services import cases, users
+from icspa_desktop.services import cases, received, users
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 
@@ -60,11 +64,13 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self.evidence = EvidenceActions(self)  # Evidence menu, tab and search box (gui/evidence_actions.py)
-        self.add_case_tab("Evidence", self.evidence.tab_factory)
+        self.add_case_tab("Evidence", self._evidence_tab)
         self.custody = CustodyActions(self)  # Custody menu, reports, users (gui/report_actions.py)
         self.add_case_tab("Custody", self.custody.tab_factory)
         self.agency = AgencyActions(self)  # Agency menu: identity and partners (gui/agency_actions.py)
         self.send_bundle = SendBundleAction(self)  # Case → Send to partner agency (gui/bundle_wizard.py)
+        self.import_bundle = ImportBundleAction(self)  # Case → Import partner bundle (gui/import_wizard.py)
+        self.bundle_lists = ReceivedAction(self)  # Case → Bundles sent and received (gui/received_dialog.py)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -107,7 +113,7 @@ class MainWindow(QMainWindow):
         case_menu = menu.addMenu("&Case")
         case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         case_menu.addSeparator()
-        case_menu.addAction(self.send_bundle.action)
+        case_menu.addActions([self.send_bundle.action, self.import_bundle.action, self.bundle_lists.action])
         case_menu.addSeparator()
         case_menu.addActions([self.find_action, self.refresh_action])
         menu.addMenu(self.evidence.menu())
@@ -142,6 +148,8 @@ class MainWindow(QMainWindow):
         self.session = session
         self.browser.set_session(session)
         self.browser.details.set_user_names({user.id: user.display_name for user in users.list_users(session)})
+        self.browser.details.set_provenance_lookup(lambda case_id: received.get_case_provenance(session,
+                                                                                                CaseId(case_id)))
         self.browser.set_cases(cases.list_cases(session))
         self.stack.setCurrentWidget(self.browser)
         self.vault_label.setText(f"Vault: {session.vault_path}")
@@ -174,6 +182,12 @@ class MainWindow(QMainWindow):
         """Add a tab to the case pane; ``factory(session, case)`` builds its widget for each selected case."""
         self.browser.add_case_tab(title, factory)
 
+    def _evidence_tab(self, session: Session, case: Case) -> EvidenceTab:
+        """The Evidence tab, whose item details say where an imported item came from."""
+        tab = self.evidence.tab_factory(session, case)
+        tab.details.provenance = lambda item_id: received.get_item_provenance(session, ItemId(item_id))
+        return tab
+
     def _can(self, permission: Permission) -> bool:
         return self.session is not None and allowed(self.session.user.role, permission)
 
@@ -191,6 +205,8 @@ class MainWindow(QMainWindow):
         self.custody.update_actions()
         self.agency.update_actions()
         self.send_bundle.update()
+        self.import_bundle.update()
+        self.bundle_lists.update()
 
     # ---- case actions --------------------------------------------------------------
     def refresh(self) -> None:

@@ -1,0 +1,839 @@
+"""Case → Import partner bundle: the import wizard (issue 10 item 6) over ``services.bundle_import``.
+
+File → checking (``prepare_import`` in the background: every layer verified, the payload staged) and the
+verification report → confirm → importing (``commit_import``, one transaction) → done (open the case, write
+the signed receipt). Nothing enters the vault before "Import"; leaving the wizard any other way — Back, Cancel,
+Escape, closing it, a lock — throws the staged payload away (``PreparedImport.discard``). A refused bundle is
+shown on the checking page in full, with no way forward. As in the export wizard: every page puts the focus in
+its first field, Enter is Next only when the page is complete, no button of a page is an auto-default, and
+while the bundle is being checked Escape, Cancel and closing the window ask first. The GUI does not touch the
+session while a service call runs in the background.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from icspa_desktop.bundle.mounts import MountTarget, list_targets
+from icspa_desktop.bundle.records import PartnerItem
+from icspa_desktop.domain.enums import CaseStatus
+from icspa_desktop.domain.errors import Cancelled, RefusedInput
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback
+from icspa_desktop.gui.evidence_model import human_size
+from icspa_desktop.gui.feedback import error_label, hint_label, show_message
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, run_with_progress
+from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog, set_banner
+from icspa_desktop.services import bundle_import, cases, receipts
+from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
+from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.session import Session
+
+if TYPE_CHECKING:
+    from icspa_desktop.gui.main_window import MainWindow
+
+PrepareFn = Callable[..., PreparedImport]  # bundle_import.prepare_import's signature
+CommitFn = Callable[[Session, PreparedImport], ImportResult]
+ReceiptFn = Callable[[Session, str, Path], receipts.Receipt]
+_W = TypeVar("_W", bound=QWidget)
+_Index = QModelIndex | QPersistentModelIndex
+_VOLUME = re.compile(r"\.\d{3}$")
+CHECK_MARK = "✔"
+
+
+def bundle_path(text: str) -> Path:
+    """What the user chose, as the service takes it: ``NAME.icspa.001`` (a volume) → ``NAME.icspa``."""
+    path = Path(text.strip()).expanduser()
+    return path.with_name(_VOLUME.sub("", path.name)) if _VOLUME.search(path.name) else path
+
+
+def volumes_of(path: Path) -> list[Path]:
+    """``NAME.001``, ``NAME.002``, … beside ``path`` (empty when there is none)."""
+    found: list[Path] = []
+    while (volume := path.with_name(f"{path.name}.{len(found) + 1:03d}")).is_file():
+        found.append(volume)
+    return found
+
+
+def _field(widget: _W, name: str) -> _W:
+    widget.setObjectName(name)
+    widget.setAccessibleName(name)
+    return widget
+
+
+def _button(text: str, name: str, slot: Callable[[], object]) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setAutoDefault(False)  # Enter stays the wizard's Next/Finish, whatever has the focus
+    button.clicked.connect(lambda _checked=False: slot())
+    return button
+
+
+def _plain(text: str = "", name: str = "") -> QLabel:
+    """A selectable label that never interprets markup: partner data is shown as it is."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def _reading(name: str) -> QPlainTextEdit:
+    text = _field(QPlainTextEdit(), name)
+    text.setReadOnly(True)
+    text.setTabChangesFocus(True)
+    return text
+
+
+def _banner(name: str) -> QLabel:
+    """The green/red result line (styled like the custody verification summary)."""
+    label = _plain(name=name)
+    label.setObjectName("verifySummary")
+    label.setAccessibleName(name)
+    return label
+
+
+def _ask(parent: QWidget, name: str, title: str, text: str, stop: str, keep: str,
+         on_stop: Callable[[], object]) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box.setObjectName(name)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    stop_button = box.addButton(stop, QMessageBox.ButtonRole.DestructiveRole)
+    keep_button = box.addButton(keep, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep_button)
+    box.setEscapeButton(keep_button)
+    stop_button.clicked.connect(on_stop)
+    box.open()
+    return box
+
+
+class _Page(QWizardPage):
+    def __init__(self, title: str, intro: str) -> None:
+        super().__init__()
+        self.setTitle(title)
+        self.layout_ = QVBoxLayout(self)
+        self.intro = QLabel(intro)
+        self.intro.setWordWrap(True)
+        self.layout_.addWidget(self.intro)
+        self.error = error_label()
+        self.first: QWidget = self  # where the focus goes when the page is shown
+
+
+class FilePage(_Page):
+    def __init__(self, session: Session, targets: Callable[[], list[MountTarget]]) -> None:
+        super().__init__("Bundle to import", "Choose the bundle file a partner agency sent (NAME.icspa; a bundle "
+                         "split into volumes on FAT media: choose NAME.icspa.001). It is checked completely before "
+                         "anything enters the vault.")
+        self._targets = targets
+        self.path = self.first = _field(QLineEdit(), "bundlePathEdit")
+        self.path.setPlaceholderText("/media/…/NAME.icspa")
+        self.path.textChanged.connect(lambda _text: self.refresh())
+        browse = _button("&Browse…", "browseButton", self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        path_label = QLabel("Bundle &file*")
+        path_label.setBuddy(self.path)  # a row holding a layout gets no buddy by itself
+        self.case = _field(QComboBox(), "targetCaseCombo")
+        self.case.addItem("Automatic: the case that holds this partner case, else a new case", None)
+        for case in cases.list_cases(session, CaseStatus.OPEN):
+            self.case.addItem(f"{case.number} — {case.title}", case.id)
+        form = QFormLayout()
+        form.addRow(path_label, row)
+        form.addRow("Add to &case", self.case)
+        self.hint = hint_label()
+        self.hint.setWordWrap(True)
+        self.layout_.addLayout(form)
+        self.layout_.addWidget(self.hint)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(1)
+
+    def start_folder(self) -> Path:
+        """Where the file dialog opens: beside the path typed, else the removable medium, else home."""
+        typed = bundle_path(self.path.text()) if self.path.text().strip() else None
+        if typed is not None and typed.parent.is_dir() and typed.is_absolute():
+            return typed.parent
+        removable = [t for t in self._targets() if t.removable]
+        return removable[0].mount_point if removable else Path.home()
+
+    def _browse(self) -> None:
+        dialog = QFileDialog(self, "Partner bundle", str(self.start_folder()))
+        dialog.setObjectName("bundleFileDialog")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilters(["ICSPA bundles (*.icspa *.icspa.001)", "All files (*)"])
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.path.setText(name) if name else None)
+        dialog.open()
+
+    def chosen(self) -> Path:
+        return bundle_path(self.path.text())
+
+    def case_ref(self) -> str | None:
+        data = self.case.currentData()
+        return str(data) if data else None
+
+    def problem(self) -> str:
+        """Why the path cannot be checked ('' when it can)."""
+        if not self.path.text().strip():
+            return "Choose the bundle file."
+        path = self.chosen()
+        if not path.is_absolute():
+            return "Give the full path of the bundle file."
+        if path.is_dir():
+            return f"{path} is a folder; choose the bundle file in it."
+        if path.is_file() or volumes_of(path):
+            return ""
+        return f"{path} does not exist (nor its volumes {path.name}.001, …)."
+
+    def what(self) -> str:
+        """What will be read: the file, or its volumes."""
+        path = self.chosen()
+        if path.is_file():
+            return f"{path.name}: {human_size(path.stat().st_size)}."
+        volumes = volumes_of(path)
+        if volumes:
+            return (f"{len(volumes)} volume(s) {volumes[0].name} … {volumes[-1].name}, "
+                    f"{human_size(sum(v.stat().st_size for v in volumes))}, read as the one bundle {path.name}.")
+        return ""
+
+    def _busy(self) -> bool:
+        wizard = self.wizard()
+        return isinstance(wizard, ImportWizard) and wizard.check.stopping is not None
+
+    def refresh(self) -> None:
+        problem = self.problem()
+        show_message(self.error, problem)
+        self.hint.setText("Stopping the previous check …" if self._busy() else "" if problem else self.what())
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.problem() == "" and not self._busy()
+
+
+class ItemsModel(QAbstractTableModel):
+    """The bundle's items as the partner recorded them, and whether we hold them already."""
+
+    HEADERS = ("Exhibit", "Name", "Size", "SHA-256", "Handling", "TLP", "In this vault")
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._items: list[PartnerItem] = []
+        self._known: set[str] = set()
+
+    def set_items(self, items: list[PartnerItem], known: set[str]) -> None:
+        self.beginResetModel()
+        self._items, self._known = list(items), set(known)
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        item = self._items[row]
+        return (item.exhibit_number, item.name, human_size(item.size), item.sha256[:16] + "…",
+                str(item.markings.handling_code), f"TLP:{item.markings.tlp}",
+                "already held" if item.id in self._known else "new")[column]
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(index.row(), index.column())
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 3:
+            return self._items[index.row()].sha256
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class CheckPage(_Page):
+    """Runs ``prepare_import`` and shows the verification report, or the refusal in full."""
+
+    CHECKING = ("Every layer is checked: the outer seal, decryption with this agency's key, the archive, the "
+                "sender's signature and key, the manifests, the records and the partner's custody proofs. Nothing "
+                "enters the vault on this page.")
+
+    def __init__(self, wizard: ImportWizard, prepare: PrepareFn) -> None:
+        super().__init__("Checking the bundle", CheckPage.CHECKING)
+        self._wizard = wizard
+        self._prepare = prepare
+        self.op: BackgroundOp | None = None
+        self.stopping: BackgroundOp | None = None  # a check left with Back, still winding down
+        self.prepared: PreparedImport | None = None
+        self.failure: BaseException | None = None
+        # Working: a bar and a stop button.
+        self.bar = self.first = _field(QProgressBar(), "checkProgress")
+        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the focus rests here, not on Stop
+        self.bar.setRange(0, 1000)
+        self.status = _plain(name="checkStatus")
+        self.stop = _button("&Stop checking", "stopCheckingButton", self.cancel)
+        self.working = QWidget()
+        working = QVBoxLayout(self.working)
+        working.setContentsMargins(0, 0, 0, 0)
+        working.addWidget(self.bar)
+        working.addWidget(self.status)
+        working.addWidget(self.stop, 0, Qt.AlignmentFlag.AlignLeft)
+        # Done: the verdict, then the report or the refusal.
+        self.verdict = _banner("verdictBanner")
+        self.refusal = _reading("refusalText")
+        self.report = self._build_report()
+        self.layout_.addWidget(self.working)
+        self.layout_.addWidget(self.verdict)
+        self.layout_.addWidget(self.refusal, 1)
+        self.layout_.addWidget(self.report, 1)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(0)  # takes the room of the report while there is none
+        self._show(working=True)
+
+    def _build_report(self) -> QWidget:
+        box = QWidget()
+        box.setObjectName("reportBox")
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.facts: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setVerticalSpacing(3)
+        for key, label in (("sender", "Sender"), ("signed", "Signed"), ("bundle", "Bundle id"), ("size", "Size"),
+                           ("sha256", "SHA-256"), ("case", "Partner case"), ("target", "Goes into"),
+                           ("custody", "Custody")):
+            self.facts[key] = _plain(name=f"fact_{key}")
+            form.addRow(f"{label}:", self.facts[key])
+        self.already = _plain(name="alreadyImportedLabel")
+        bold = self.already.font()
+        bold.setBold(True)
+        self.already.setFont(bold)
+        self.warnings = _plain(name="warningLabel")
+        self.checks = _field(QTableWidget(0, 3), "checksTable")
+        self.checks.setHorizontalHeaderLabels(["", "Check", "Result"])
+        self.items_model = ItemsModel(self)
+        self.items = _field(QTableView(), "itemsTable")
+        self.items.setModel(self.items_model)
+        for table in (self.checks, self.items):
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+            table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+            table.setTabKeyNavigation(False)  # Tab leaves the table, as everywhere else in a wizard
+            table.setWordWrap(False)
+            table.verticalHeader().hide()
+            table.verticalHeader().setDefaultSectionSize(22)
+            table.horizontalHeader().setStretchLastSection(True)
+            table.setAlternatingRowColors(True)
+        self.checks.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.checks.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for column, width in enumerate((130, 190, 80, 165, 70, 100)):
+            self.items.setColumnWidth(column, width)
+        self.tabs = _field(QTabWidget(), "reportTabs")
+        self.tabs.addTab(self.checks, "Checks")
+        self.tabs.addTab(self.items, "Items")
+        layout.addLayout(form)
+        layout.addWidget(self.already)
+        layout.addWidget(self.warnings)
+        layout.addWidget(self.tabs, 1)
+        return box
+
+    def _show(self, *, working: bool = False, refused: bool = False, report: bool = False) -> None:
+        self.working.setVisible(working)
+        self.verdict.setVisible(refused or report)
+        self.refusal.setVisible(refused)
+        self.report.setVisible(report)
+
+    def checking(self) -> bool:
+        return self.op is not None and self.op.running
+
+    # ---- running ---------------------------------------------------------------------
+    def initializePage(self) -> None:
+        w = self._wizard
+        session, path, case_ref = w.session, w.file.chosen(), w.file.case_ref()
+        self.prepared, self.failure = None, None
+        self.setTitle("Checking the bundle")
+        self.intro.setText(self.CHECKING)
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.status.setText(f"Reading {path} …")
+        self.stop.setEnabled(True)
+        show_message(self.error, "")
+        self._show(working=True)
+        self.first = self.bar
+        prepare = self._prepare
+
+        def work(progress: ProgressCallback, cancel: CancelToken) -> PreparedImport:
+            prepared = prepare(session, path, case_ref, progress=progress, cancel=cancel)
+            if cancel.cancelled:  # stopped (or locked) just as the check ended: nobody will see this result
+                prepared.discard()
+                raise Cancelled("Stopped.")
+            return prepared
+
+        op = run_with_progress(self, work, lambda result: self._checked(op, result), self._progress,
+                               lambda exc: self._failed(op, exc))
+        self.op = op
+
+    def cleanupPage(self) -> None:
+        """Back to the file page: stop the check, throw the staged payload away."""
+        if self.op is not None and self.op.running:
+            # Its result, if it still comes, is discarded by _checked. Until it has ended it may still read the
+            # session, so the file page does not start another check before then.
+            self.op.cancel()
+            self.stopping = self.op
+            self.op.finished.connect(self._stopped)
+        self.op = None
+        self.discard()
+        self._show(working=True)
+        self._wizard.file.refresh()
+
+    def _stopped(self) -> None:
+        self.stopping = None
+        self._wizard.file.refresh()
+
+    def discard(self) -> None:
+        if self.prepared is not None:
+            self.prepared.discard()
+            self.prepared = None
+
+    def cancel(self) -> None:
+        if self.op is not None and self.op.running:
+            self.op.cancel()
+            self.stop.setEnabled(False)
+            self.status.setText("Stopping: removing what was staged …")
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        if total and done >= total:
+            self.bar.setRange(0, 0)  # the records and custody proofs: no byte count to show
+            self.status.setText("Checking the records, the signature and the partner's custody proofs …")
+        else:
+            self.bar.setValue(min(1000, done * 1000 // total) if total else 0)
+            self.status.setText(f"{message} — {human_size(done)} of {human_size(total)}" if total else message)
+        self._wizard.progressed.emit(done, total)
+
+    def _checked(self, op: BackgroundOp, prepared: PreparedImport) -> None:
+        if op is not self.op or self._wizard.closed:  # Back or a close came first: nobody wants it
+            prepared.discard()
+            return
+        self._wizard.close_question()
+        self.prepared = prepared
+        self._wizard.partner_name = prepared.partner.name
+        self.fill(prepared)
+        self.completeChanged.emit()
+        self._wizard.checked.emit(prepared)
+
+    def _failed(self, op: BackgroundOp, exc: BaseException) -> None:
+        if op is not self.op:
+            return
+        self._wizard.close_question()
+        self.failure = exc
+        self.setTitle("Bundle refused" if isinstance(exc, RefusedInput) else "Bundle not imported")
+        self.intro.setText("Nothing of the bundle was kept." if isinstance(exc, Cancelled) else
+                           "The bundle was checked up to the first problem, and nothing of it was kept.")
+        if isinstance(exc, RefusedInput):
+            head = "✘ Refused: nothing was imported. The vault is exactly as it was."
+        elif isinstance(exc, Cancelled):
+            head = "Stopped by you: nothing was imported; what was staged has been removed."
+        else:
+            head = "✘ The bundle could not be checked: nothing was imported."
+        set_banner(self.verdict, head, False)
+        detail = ("You stopped the check before its end." if isinstance(exc, Cancelled) else error_text(exc))
+        self.refusal.setPlainText(f"{detail}\n\nGo Back to choose another file, or Cancel.")
+        self._show(refused=True)
+        self.first = self.refusal  # Enter does nothing here: there is no way forward
+        self.first.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.completeChanged.emit()
+        self._wizard.check_failed.emit(exc)
+
+    # ---- the report ------------------------------------------------------------------
+    def fill(self, p: PreparedImport) -> None:
+        self.setTitle("Verification report")
+        self.intro.setText(f"What {p.partner.name} sent and what was checked. The payload waits, encrypted, in "
+                           "the vault's staging area; leaving the wizard now throws it away.")
+        partner = p.partner
+        set_banner(self.verdict, f"{CHECK_MARK} Every check passed ({len(p.checks)}). " + (
+            "This bundle was imported before: nothing will change." if p.already_imported else
+            "Nothing has been imported yet: read the report, then Next."), True)
+        f = self.facts
+        f["sender"].setText(f"{partner.name} ({partner.country}), key {partner.fingerprint}")
+        f["signed"].setText(f"{p.signed_at:%Y-%m-%d %H:%M:%S} UTC")
+        f["bundle"].setText(p.bundle_id)
+        f["size"].setText(f"{human_size(p.size)} ({p.size:,} bytes)")
+        f["sha256"].setText(p.sha256)
+        f["case"].setText(f"{p.case.number} — {p.case.title}")
+        f["target"].setText(target_text(p))
+        linked = ("the first bundle from their log" if p.verdict.linked_to is None
+                  else f"their log extends the {p.verdict.linked_to} events we held from them")
+        f["custody"].setText(f"{p.verdict.events} event(s) of theirs, signed and proven in their checkpoint of "
+                             f"{p.verdict.size} events; {linked}")
+        show_message(self.already, f"This bundle was already {p.already_imported}: importing it again changes "
+                                   "nothing." if p.already_imported else "")
+        show_message(self.warnings, "\n".join(f"⚠ {w}" for w in p.warnings))
+        self.checks.setRowCount(len(p.checks))
+        for row, check in enumerate(p.checks):
+            for column, text in enumerate((f"{CHECK_MARK} passed", check.name, check.detail)):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                self.checks.setItem(row, column, cell)
+        self.items_model.set_items(p.items, set(p.known_items))
+        new = len(p.items) - len(p.known_items)
+        self.tabs.setTabText(0, f"Checks ({len(p.checks)} passed)")
+        self.tabs.setTabText(1, f"Items ({len(p.items)}" + (f", {new} new)" if new != len(p.items) else ")"))
+        self.tabs.setCurrentIndex(0)
+        self.checks.setCurrentCell(0, 1)
+        self._show(report=True)
+        self.first = self.checks
+        self.checks.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def isComplete(self) -> bool:
+        return self.prepared is not None
+
+
+def target_text(p: PreparedImport) -> str:
+    if p.target_case is None:
+        return f"a new case {p.new_case_number}, with the partner's title and markings"
+    return f"case {p.target_case.number} — {p.target_case.title}"
+
+
+class ConfirmPage(_Page):
+    def __init__(self, wizard: ImportWizard) -> None:
+        super().__init__("Import", "Nothing has changed in the vault yet. Import writes everything below in one "
+                         "transaction: all of it, or nothing.")
+        self._wizard = wizard
+        self.summary = self.first = _reading("confirmText")
+        self.layout_.addWidget(self.summary)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(1)
+        self.setCommitPage(True)
+
+    def initializePage(self) -> None:
+        p = self._wizard.check.prepared
+        assert p is not None
+        self.summary.setPlainText(confirm_text(p))
+        self.intro.setText("Nothing changes in the vault: Continue shows the case that holds this bundle."
+                           if p.already_imported else "Nothing has changed in the vault yet. Import writes everything "
+                           "below in one transaction: all of it, or nothing.")
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Continue" if p.already_imported else "&Import")
+
+
+def confirm_text(p: PreparedImport) -> str:
+    if p.already_imported:
+        return (f"Bundle {p.bundle_id} from {p.partner.name} was already {p.already_imported}.\n\n"
+                "Nothing will change: no item, no event, no record is added.")
+    new = [i for i in p.items if i.id not in p.known_items]
+    lines = [f"From {p.partner.name} ({p.partner.country}), bundle {p.bundle_id}:", "",
+             f"• into {target_text(p)}",
+             f"• {len(new)} new item(s), {human_size(sum(i.size for i in new))}, stored encrypted in the vault"]
+    if p.known_items:
+        lines.append(f"• {len(p.known_items)} item(s) already held from an earlier bundle: not stored twice")
+    lines += [f"• the partner's {p.verdict.events} custody event(s), kept exactly as they signed them",
+              "• our own 'imported' custody event for each item, and the bundle recorded as received", "",
+              "The items' descriptions and markings stay the partner's (read-only here); notes and tags are yours."]
+    return "\n".join(lines)
+
+
+class ImportingPage(_Page):
+    def __init__(self, wizard: ImportWizard, commit: CommitFn) -> None:
+        super().__init__("Importing", "The payload already checked is moved into the vault and the records are "
+                         "written in one transaction.")
+        self._wizard = wizard
+        self._commit = commit
+        self.op: BackgroundOp | None = None
+        self.result: ImportResult | None = None
+        self.bar = self.first = _field(QProgressBar(), "importProgress")
+        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.bar.setRange(0, 0)
+        self.layout_.addWidget(self.bar)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(1)
+
+    def importing(self) -> bool:
+        return self.op is not None and self.op.running
+
+    def initializePage(self) -> None:
+        w = self._wizard
+        prepared, session, commit = w.check.prepared, w.session, self._commit
+        assert prepared is not None
+        self.result = None
+        self.bar.setRange(0, 0)
+        show_message(self.error, "")
+        self.op = run_in_background(self, lambda: commit(session, prepared), self._done, self._failed)
+
+    def _done(self, result: ImportResult) -> None:
+        self.result = result
+        self._wizard.check.prepared = None  # committed: nothing staged is left to discard
+        self.completeChanged.emit()
+        self._wizard.imported.emit(result)
+        self._wizard.next()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self._wizard.check.discard()
+        show_message(self.error, f"The import failed: {error_text(exc)} Nothing was imported: the transaction was "
+                                 "rolled back and the staged payload removed.")
+        self._wizard.import_failed.emit(exc)
+
+    def isComplete(self) -> bool:
+        return self.result is not None
+
+
+class DonePage(_Page):
+    def __init__(self, wizard: ImportWizard, write_receipt: ReceiptFn) -> None:
+        super().__init__("Imported", "")
+        self._wizard = wizard
+        self._write_receipt = write_receipt
+        self.op: BackgroundOp | None = None
+        self.receipt: receipts.Receipt | None = None
+        self.case = self.first = _field(QLineEdit(), "caseField")
+        self.case.setReadOnly(True)
+        self.open_case = _button("&Open case", "openCaseButton", self._open_case)
+        row = QHBoxLayout()
+        row.addWidget(self.case, 1)
+        row.addWidget(self.open_case)
+        case_label = QLabel("&Case")
+        case_label.setBuddy(self.case)
+        form = QFormLayout()
+        form.addRow(case_label, row)
+        self.added = _plain(name="addedLabel")
+        self.receipt_button = _button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
+        self.receipt_hint = _plain(name="hintLabel")
+        self.receipt_hint.setAccessibleName("receiptHint")
+        receipt_row = QHBoxLayout()
+        receipt_row.addWidget(self.receipt_button)
+        receipt_row.addWidget(self.receipt_hint, 1)
+        self.layout_.addLayout(form)
+        self.layout_.addWidget(self.added)
+        self.layout_.addLayout(receipt_row)
+        self.layout_.addWidget(self.error)
+        self.layout_.addStretch(1)
+        self.setFinalPage(True)
+
+    def initializePage(self) -> None:
+        result = self._wizard.importing.result
+        prepared_from = self._wizard.partner_name
+        assert result is not None
+        self.case.setText(f"{result.case.number} — {result.case.title}")
+        if result.already_imported:
+            self.setTitle("Nothing changed")
+            self.intro.setText(result.already_imported)
+            self.added.setText("")
+        else:
+            self.setTitle("Imported")
+            self.intro.setText(f"The bundle from {prepared_from} is in the vault, with its custody.")
+            self.added.setText(f"{len(result.added)} item(s) added"
+                               + (f", {result.already_present} already held" if result.already_present else "")
+                               + f"; {result.partner_events_added} custody event(s) of the partner kept.")
+        can_sign = allowed(self._wizard.session.user.role, Permission.SIGN_AS_AGENCY)
+        self.receipt_button.setEnabled(can_sign)
+        why = f"{SIGNING_ROLES_ONLY} One of them can, later: Case → Bundles sent and received…"
+        self.receipt_button.setToolTip("" if can_sign else why)
+        self.receipt_hint.setText(f"Return the signed receipt to {prepared_from}: it closes the transfer in their "
+                                  "custody." if can_sign else why)
+
+    def _open_case(self) -> None:
+        result = self._wizard.importing.result
+        if result is not None:
+            self._wizard.open_case_requested.emit(str(result.case.id))
+            self._wizard.accept()
+
+    def choose_receipt_file(self) -> QFileDialog | None:
+        """The save dialog, in the bundle's folder when it is writable (else home)."""
+        result = self._wizard.importing.result
+        if result is None or not self.receipt_button.isEnabled():
+            return None
+        folder = self._wizard.file.chosen().parent
+        if not (folder.is_dir() and os.access(folder, os.W_OK)):
+            folder = Path.home()
+        return receipt_save_dialog(self, result.bundle_id, folder, self.write_receipt)
+
+    def writing(self) -> bool:
+        return self.op is not None and self.op.running
+
+    def write_receipt(self, path: Path) -> BackgroundOp | None:
+        result = self._wizard.importing.result
+        if result is None or self.writing():
+            return None
+        session, write = self._wizard.session, self._write_receipt
+        self.receipt_button.setEnabled(False)
+        show_message(self.error, "")
+        self.receipt_hint.setText(f"Signing and writing {path.name} …")
+        self.op = run_in_background(self, lambda: write(session, result.bundle_id, path), self._written,
+                                    self._receipt_failed)
+        return self.op
+
+    def _written(self, receipt: receipts.Receipt) -> None:
+        self.receipt = receipt
+        self.receipt_button.setEnabled(True)
+        self.receipt_hint.setText(f"Receipt written to {receipt.path}. Return it to {self._wizard.partner_name}; "
+                                  "they record it with 'Record a receipt…'.")
+        self._wizard.receipt_written.emit(receipt)
+
+    def _receipt_failed(self, exc: BaseException) -> None:
+        self.receipt_button.setEnabled(True)
+        self.receipt_hint.setText("")
+        show_message(self.error, f"No receipt was written: {error_text(exc)}")
+
+
+class ImportWizard(QWizard):
+    """The import wizard. ``checked(PreparedImport)`` once the report shows, ``check_failed(exc)`` for a refusal,
+    ``imported(ImportResult)`` after the commit, ``open_case_requested(case id)``, ``receipt_written(Receipt)``."""
+
+    checked = Signal(object)
+    check_failed = Signal(object)
+    imported = Signal(object)
+    import_failed = Signal(object)
+    receipt_written = Signal(object)
+    open_case_requested = Signal(str)
+    progressed = Signal(int, int)
+
+    def __init__(self, session: Session, parent: QWidget | None = None, *,
+                 prepare: PrepareFn = bundle_import.prepare_import, commit: CommitFn = bundle_import.commit_import,
+                 write_receipt: ReceiptFn = receipts.write_receipt,
+                 targets: Callable[[], list[MountTarget]] = list_targets) -> None:
+        super().__init__(parent)
+        self.setObjectName("importWizard")
+        self.setWindowTitle("Import a partner agency's bundle")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.setOptions(QWizard.WizardOption.NoBackButtonOnLastPage | QWizard.WizardOption.NoCancelButtonOnLastPage)
+        self.resize(900, 640)
+        self.session = session
+        self.closed = False
+        self.file = FilePage(session, targets)
+        self.check = CheckPage(self, prepare)
+        self.confirm = ConfirmPage(self)
+        self.importing = ImportingPage(self, commit)
+        self.done_page = DonePage(self, write_receipt)
+        self.pages: list[_Page] = [self.file, self.check, self.confirm, self.importing, self.done_page]
+        for page in self.pages:
+            self.addPage(page)
+        self.question: QMessageBox | None = None
+        self.partner_name = ""  # the sender, for the done page (the prepared import is gone by then)
+        self.currentIdChanged.connect(self._focus_first)
+
+    def _focus_first(self, _page_id: int) -> None:
+        page = self.currentPage()
+        if isinstance(page, _Page):
+            page.first.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def _stopped_by_lock(self, op: BackgroundOp | None) -> bool:
+        return op is not None and op.cancel_token.cancelled
+
+    def reject(self) -> None:
+        """Escape, Cancel and the window's close button: while checking, ask first; while the transaction runs,
+        wait for it. A lock cancels every op first and then closes every dialog: no question then."""
+        if self.check.checking() and not self._stopped_by_lock(self.check.op):
+            self.question = _ask(self, "stopCheckingQuestion", "Stop checking?", "The bundle is being checked. Stop, "
+                                 "and remove what was staged so far? Nothing has been imported.", "&Stop checking",
+                                 "&Continue checking", self.check.cancel)
+            return
+        if self.importing.importing() and not self._stopped_by_lock(self.importing.op):
+            box = QMessageBox(QMessageBox.Icon.Information, "Importing", "The import is being written in one "
+                              "transaction and cannot be stopped halfway; it ends in a moment.",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("importingNotice")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            return
+        if self.done_page.writing() and not self._stopped_by_lock(self.done_page.op):
+            return  # the receipt is being signed: a moment
+        super().reject()
+
+    def done(self, result: int) -> None:
+        """Every way out: whatever was staged and not imported is thrown away."""
+        if self.done_page.writing() and not self._stopped_by_lock(self.done_page.op):
+            return
+        self.closed = True
+        self.close_question()
+        if not self.importing.importing():
+            self.check.discard()
+        if self.check.op is not None and self.check.op.running:
+            self.check.op.cancel()  # its result is discarded when it arrives (``closed``)
+        super().done(result)
+
+    def close_question(self) -> None:
+        """The check ended while "Stop checking?" was open: the question no longer applies."""
+        if self.question is not None and shiboken6.isValid(self.question):
+            self.question.close()
+        self.question = None
+
+
+class ImportBundleAction(QObject):
+    """Case → Import partner bundle… (Ctrl+Shift+I): roles that may import bundles."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.last_wizard: ImportWizard | None = None
+        self.prepare: PrepareFn = bundle_import.prepare_import  # tests wrap these
+        self.targets: Callable[[], list[MountTarget]] = list_targets
+        self.action = QAction("&Import partner bundle…", window)
+        self.action.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        self.action.setStatusTip("Check a partner agency's bundle completely, then import it into a case")
+        self.action.triggered.connect(lambda _checked=False: self.open())
+        window.addAction(self.action)
+
+    def update(self) -> None:
+        session = self._window.session
+        self.action.setEnabled(session is not None and allowed(session.user.role, Permission.IMPORT_BUNDLE))
+
+    def open(self) -> ImportWizard | None:
+        session = self._window.session
+        if session is None or not self.action.isEnabled():
+            return None
+        wizard = ImportWizard(session, self._window, prepare=self.prepare, targets=self.targets)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.imported.connect(self._imported)
+        wizard.receipt_written.connect(lambda _receipt: self._window.custody.log_changed.emit())
+        wizard.open_case_requested.connect(self._open_case)
+        self.last_wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _imported(self, result: ImportResult) -> None:
+        self._window.refresh()
+        self._window.custody.log_changed.emit()
+        if not result.already_imported:
+            self._window.statusBar().showMessage(f"Imported {len(result.added)} item(s) into case "
+                                                 f"{result.case.number}", 8000)
+
+    def _open_case(self, case_id: str) -> None:
+        session = self._window.session
+        if session is None:
+            return
+        self._window.refresh()
+        self._window.browser.select_case(cases.get_case(session, case_id).id)
