@@ -396,14 +396,13 @@ def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
         return ("The bundle is not addressed to any of our identities (no age recipient opens with our keys), "
                 "or its age header is damaged.")
     if isinstance(exc, agev1.NotAgeFile):
-        return f"{exc} It is something else, or damaged in its first bytes."
+        return str(exc)
     if isinstance(exc, agev1.PassphraseEncrypted):
         return f"{exc} Bundles are encrypted to agency keys, never with a passphrase."
     if isinstance(exc, agev1.HeaderError):
         return f"The age header is not valid: {exc}"
     if isinstance(exc, agev1.PayloadError):
-        return (f"The age stream failed authentication after {exc.offset:,} bytes of plaintext: the bundle is "
-                f"damaged, cut short or has bytes appended ({exc}). Nothing read from it counts.")
+        return f"{exc} Nothing read from the bundle counts."
     return f"age decryption failed: {exc}"
 
 
@@ -536,7 +535,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
             if signer is not None and seal.signer is not None and seal.signer != signer:
                 problems.append("The outer seal and the bag were signed by different certificates.")
     if seal_status.startswith("bad"):
-        problems.append(f"The outer seal is {seal_status}.")
+        problems.append(f"The outer seal is {seal_status.rstrip('.')}.")
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
                        payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,

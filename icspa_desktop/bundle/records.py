@@ -217,7 +217,41 @@ def parse_items(untrusted: bytes) -> list[PartnerItem]:
             markings=_markings(f.obj("markings"), f"{f.where} markings"),
             acquisition=Acquisition(**{key: acq.text(key) for key in Acquisition.__dataclass_fields__}),
             parent_id=None if parent is None else f.ident("parent_id"), payload=payload, record=f.data))
+    _check_parent_links(items)
     return items
+
+
+def _check_parent_links(items: list[PartnerItem]) -> None:
+    """Parent links among the bundle's items must not loop (a parent outside the bundle is simply not here)."""
+    parents = {i.id: i.parent_id for i in items}
+    for item in items:
+        seen = {item.id}
+        current = parents.get(item.id)
+        while current is not None and current in parents:
+            if current in seen:
+                raise RefusedInput(f"{ITEMS_JSON}: the parent links of item {shown_name(item.exhibit_number)} lead "
+                                   "back to itself (a cycle); the records are not consistent.")
+            seen.add(current)
+            current = parents[current]
+
+
+def parents_first(items: list[PartnerItem]) -> list[PartnerItem]:
+    """The items ordered so that a parent in the bundle comes before its children (links checked acyclic)."""
+    by_id = {i.id: i for i in items}
+    ordered: list[PartnerItem] = []
+    placed: set[str] = set()
+
+    def place(item: PartnerItem) -> None:
+        if item.id in placed:
+            return
+        if item.parent_id is not None and item.parent_id in by_id:
+            place(by_id[item.parent_id])
+        placed.add(item.id)
+        ordered.append(item)
+
+    for item in items:
+        place(item)
+    return ordered
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,7 +170,7 @@ class TarWalk:
         self._need = BLOCK
         self._on_collected: Callable[[bytes], None] = self._header
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         pos, end = 0, len(view)
         self.offset += end

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import shutil
@@ -24,7 +25,8 @@ from typing import Any
 
 from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.bundle import records
-from icspa_desktop.bundle.tarwalk import shown_name
+from icspa_desktop.bundle.format import TAGMANIFEST
+from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, shown_name
 from icspa_desktop.crypto import keys
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner, PartnerStatus
@@ -57,6 +59,7 @@ class PreparedImport:
     path: Path
     bundle_id: str
     sha256: str
+    content_sha256: str
     size: int
     partner: Partner
     signed_at: datetime
@@ -108,9 +111,11 @@ def _check_space(session: Session, path: Path) -> None:
                            "Nothing was imported.")
 
 
-def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
+def prepare_import(session: Session, path: Path, case_ref: str | None = None, *, limits: Limits = DEFAULT_LIMITS,
                    progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> PreparedImport:
-    """Verify ``path`` completely and stage its payload; RefusedInput (nothing kept) if anything is wrong."""
+    """Verify ``path`` completely and stage its payload; RefusedInput (nothing kept) if anything is wrong.
+
+    ``limits``: bounds on members, sizes and tag files held in memory, checked before anything is read."""
     session.require(Permission.IMPORT_BUNDLE, attempted=f"import the bundle {path.name}")
     target = cases.get_case(session, case_ref) if case_ref else None
     if target is not None and target.status is not CaseStatus.OPEN:
@@ -123,8 +128,8 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     staging = Staging(BlobStore(session.vault.layout))
     try:
         check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
-                                           at_signing_time=True, payload_sink=staging.open, progress=progress,
-                                           cancel=cancel)
+                                           limits=limits, at_signing_time=True, payload_sink=staging.open,
+                                           progress=progress, cancel=cancel)
         prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging)
     except BaseException:
         staging.discard()
@@ -224,8 +229,13 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
     conn = session.conn
     assert check.bundle_id is not None
     assert check.signed_at is not None
-    before = conn.execute("SELECT imported_at, c.number FROM bundles_received b LEFT JOIN cases c ON c.id = b.case_id"
-                          " WHERE b.id = ?", (check.bundle_id,)).fetchone()
+    content = content_sha256(check)
+    before = conn.execute("SELECT imported_at, c.number, b.content_sha256 FROM bundles_received b LEFT JOIN cases c"
+                          " ON c.id = b.case_id WHERE b.id = ?", (check.bundle_id,)).fetchone()
+    if before is not None and str(before[2]) != content:
+        raise RefusedInput(f"A bundle with the id {check.bundle_id} but other content was imported on "
+                           f"{str(before[0])[:10]}: the same id with different content is refused (a bundle id "
+                           "names one bag for good).")
     already = f"imported on {str(before[0])[:16]} into case {before[1]}" if before else ""
     row = conn.execute("SELECT case_id FROM partner_cases WHERE partner_lineage = ? AND partner_case_id = ?",
                        (partner.lineage, case.id)).fetchone()
@@ -249,10 +259,17 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
     if known_items and not already:
         warnings.append(f"{len(known_items)} item(s) arrived in an earlier bundle and are not stored twice.")
     return PreparedImport(
-        path=path, bundle_id=check.bundle_id, sha256=check.sha256, size=check.size, partner=partner,
+        path=path, bundle_id=check.bundle_id, sha256=check.sha256, content_sha256=content, size=check.size,
+        partner=partner,
         signed_at=check.signed_at, bag_info=check.bag_info, case=case, items=items, custody=custody, verdict=verdict,
         checks=checks, target_case=target, new_case_number=_free_case_number(session, case.number, partner),
         known_items=known_items, already_imported=already, staging=staging, warnings=warnings)
+
+
+def content_sha256(check: bundle_reader.BundleCheck) -> str:
+    """What identifies a bag's content: the SHA-256 of its signed tag manifest, which covers every file of it
+    (the file's own hash changes when the same bag is encrypted again)."""
+    return hashlib.sha256(check.tag_files.get(TAGMANIFEST, b"")).hexdigest()
 
 
 def _free_case_number(session: Session, number: str, partner: Partner) -> str:
@@ -349,7 +366,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
         taken = {str(r[0]) for r in conn.execute("SELECT exhibit_number FROM items WHERE case_id = ?", (case_id,))}
         for item in fresh:
             local_ids[item.id] = new_item_id()
-        for item in fresh:
+        for item in records.parents_first(fresh):
             item_id = local_ids[item.id]
             staged = p.staging.payloads[item.id]
             exhibit = _free_exhibit(item.exhibit_number, partner.country, taken)
@@ -379,10 +396,10 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
                                       result="received and verified; every item was already held",
                                       details={**provenance, "partner_events_added": added}))
         conn.execute(
-            "INSERT INTO bundles_received (id, sha256, size, file_name, partner_id, partner_fingerprint, case_id,"
-            " signed_at, imported_at, imported_by, checkpoint_text, checkpoint_signature, bag_info, checks, items)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (p.bundle_id, p.sha256, p.size, p.path.name, partner.id, partner.fingerprint, case_id,
+            "INSERT INTO bundles_received (id, sha256, content_sha256, size, file_name, partner_id,"
+            " partner_fingerprint, case_id, signed_at, imported_at, imported_by, checkpoint_text,"
+            " checkpoint_signature, bag_info, checks, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.bundle_id, p.sha256, p.content_sha256, p.size, p.path.name, partner.id, partner.fingerprint, case_id,
              p.signed_at.isoformat(), now, session.user.id, p.custody.checkpoint.text.decode("utf-8"),
              p.custody.checkpoint.signature, json.dumps(p.bag_info, ensure_ascii=False),
              json.dumps([{"name": c.name, "detail": c.detail} for c in p.checks], ensure_ascii=False),

@@ -478,8 +478,10 @@ def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: s
     assert len(values) == _N_COLUMNS
     try:
         conn.execute(f"INSERT INTO items ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})", values)
-    except db.IntegrityError:
-        raise Conflict(f"Exhibit number {exhibit} is already used in case {case.number}.") from None
+    except db.IntegrityError as exc:
+        if "exhibit_number" in str(exc):
+            raise Conflict(f"Exhibit number {exhibit} is already used in case {case.number}.") from None
+        raise Conflict(f"Item {exhibit} cannot be stored: {exc} (its parent or blob record is missing).") from None
 
 
 def markings_json(markings: Markings) -> dict[str, str]:

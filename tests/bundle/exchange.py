@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import agency, bundles, cases, evidence, partners
 from icspa_desktop.services.session import Session, unlock

@@ -189,9 +189,8 @@ def test_receipts_that_do_not_fit_are_refused_and_a_cut_log_is_caught_by_the_rec
         nl.conn.execute("DELETE FROM custody_events WHERE idx >= ?", (cut,))
         report = custody_verify.verify(nl)
         assert any(d.kind is DamageKind.RECEIPT for d in report.damages), report.damages
-    with ex.open_de() as de:
-        with pytest.raises(RefusedInput, match="this agency itself"):
-            receipts.import_receipt(de, receipt)
+    with ex.open_de() as de, pytest.raises(RefusedInput, match="this agency itself"):
+        receipts.import_receipt(de, receipt)
 
 
 def test_a_partner_event_changed_in_the_vault_is_reported_by_verify(ex: Exchange) -> None:

@@ -31,7 +31,6 @@ from tests.bundle.exchange import make_exchange, tree_digest
 from tests.conftest import run_cli
 from tests.data.bundles.make_corpus import (
     CLASSES,
-    PARENT_CYCLE,
     SMALL_SIZES,
     XFAIL,
     Bag,
@@ -126,13 +125,6 @@ def test_hostile_bundles_are_refused_and_change_nothing(corpus: Corpus, kind: st
     assert not failures, json.dumps(failures, indent=1, ensure_ascii=False)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-                                  for name, reason in XFAIL.items()])
-def test_known_product_bugs(corpus: Corpus, name: str) -> None:
-    case = next(case for case in corpus.cases if case.name == name)
-    assert _verdict(case) == []
-
-
 def test_untouched_bundle_imports_and_a_second_import_changes_nothing(corpus: Corpus) -> None:
     control = corpus.control
     with control.session() as session:
@@ -178,15 +170,10 @@ def test_smaller_limits_bound_members_bytes_and_tag_files(corpus: Corpus) -> Non
         assert re.search(expected, check.problems[0]), (limits, check.problems)
 
 
-@pytest.mark.xfail(strict=True, reason="Gap: services/bundle_import.prepare_import has no 'limits' parameter, so an "
-                   "import always runs with tarwalk.DEFAULT_LIMITS (100,000 members, 1 TiB, 64 MiB per tag file, "
-                   "256 MiB of tag files in memory); neither an administrator nor a test can lower them for import "
-                   "(only bundle_reader.check_bundle takes Limits).")
 def test_prepare_import_takes_limits() -> None:
     assert "limits" in inspect.signature(bundle_import.prepare_import).parameters
 
 
-@pytest.mark.xfail(strict=True, reason=PARENT_CYCLE)
 def test_an_item_listed_before_its_parent_imports(corpus: Corpus, tmp_path: Path) -> None:
     """Not hostile: a derived item listed before the item it came from is a valid bundle."""
     bag = Bag.read(corpus.keys.decrypt(corpus.original.read_bytes()))
@@ -202,10 +189,6 @@ def test_an_item_listed_before_its_parent_imports(corpus: Corpus, tmp_path: Path
     assert len(result.added) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="bundle/reader.py check_bundle (line ~539) words a bad outer seal as f'The "
-                   "outer seal is {seal_status}.' where seal_status already ends with the CMS error's full stop: 'The "
-                   "outer seal is bad: NAME.icspa.sha256.p7s: The signed content does not match: it was changed after "
-                   "signing..' (and '…which is not trusted..').")
 def test_seal_refusals_end_in_one_full_stop(corpus: Corpus) -> None:
     for name in ("bad-signature/seal-unknown-signer", "bad-signature/seal-signature-of-other-content"):
         case = next(case for case in corpus.cases if case.name == name)

@@ -12,6 +12,7 @@ _STATEMENTS = (
     """CREATE TABLE bundles_received (
         id TEXT PRIMARY KEY,                 -- External-Identifier of the signed bag-info.txt
         sha256 TEXT NOT NULL,                -- of the file (or the concatenated volumes) as read
+        content_sha256 TEXT NOT NULL,        -- of the signed tagmanifest: the bag's content, however encrypted
         size INTEGER NOT NULL,
         file_name TEXT NOT NULL,
         partner_id TEXT NOT NULL,            -- partners.id of the key that signed it
