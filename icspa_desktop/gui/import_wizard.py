@@ -13,46 +13,47 @@ session while a service call runs in the background.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
-    QPushButton,
-    QTableView,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QVBoxLayout,
     QWidget,
     QWizard,
-    QWizardPage,
 )
 
 from icspa_desktop.bundle.mounts import MountTarget, list_targets
-from icspa_desktop.bundle.records import PartnerItem
 from icspa_desktop.domain.enums import CaseStatus
-from icspa_desktop.domain.errors import Cancelled, RefusedInput
-from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.evidence_model import human_size
-from icspa_desktop.gui.feedback import error_label, hint_label, show_message
-from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, run_with_progress
-from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog, set_banner
+from icspa_desktop.gui.feedback import hint_label, show_message
+from icspa_desktop.gui.import_check import (
+    CheckPage,
+    CommitFn,
+    Page,
+    PrepareFn,
+    ReceiptFn,
+    ask,
+    bundle_path,
+    button,
+    field_named,
+    plain,
+    reading,
+    target_text,
+    volumes_of,
+)
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
+from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog
 from icspa_desktop.services import bundle_import, cases, receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -61,111 +62,24 @@ from icspa_desktop.services.session import Session
 if TYPE_CHECKING:
     from icspa_desktop.gui.main_window import MainWindow
 
-PrepareFn = Callable[..., PreparedImport]  # bundle_import.prepare_import's signature
-CommitFn = Callable[[Session, PreparedImport], ImportResult]
-ReceiptFn = Callable[[Session, str, Path], receipts.Receipt]
-_W = TypeVar("_W", bound=QWidget)
-_Index = QModelIndex | QPersistentModelIndex
-_VOLUME = re.compile(r"\.\d{3}$")
-CHECK_MARK = "✔"
 
 
-def bundle_path(text: str) -> Path:
-    """What the user chose, as the service takes it: ``NAME.icspa.001`` (a volume) → ``NAME.icspa``."""
-    path = Path(text.strip()).expanduser()
-    return path.with_name(_VOLUME.sub("", path.name)) if _VOLUME.search(path.name) else path
-
-
-def volumes_of(path: Path) -> list[Path]:
-    """``NAME.001``, ``NAME.002``, … beside ``path`` (empty when there is none)."""
-    found: list[Path] = []
-    while (volume := path.with_name(f"{path.name}.{len(found) + 1:03d}")).is_file():
-        found.append(volume)
-    return found
-
-
-def _field(widget: _W, name: str) -> _W:
-    widget.setObjectName(name)
-    widget.setAccessibleName(name)
-    return widget
-
-
-def _button(text: str, name: str, slot: Callable[[], object]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAutoDefault(False)  # Enter stays the wizard's Next/Finish, whatever has the focus
-    button.clicked.connect(lambda _checked=False: slot())
-    return button
-
-
-def _plain(text: str = "", name: str = "") -> QLabel:
-    """A selectable label that never interprets markup: partner data is shown as it is."""
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    if name:
-        label.setObjectName(name)
-    return label
-
-
-def _reading(name: str) -> QPlainTextEdit:
-    text = _field(QPlainTextEdit(), name)
-    text.setReadOnly(True)
-    text.setTabChangesFocus(True)
-    return text
-
-
-def _banner(name: str) -> QLabel:
-    """The green/red result line (styled like the custody verification summary)."""
-    label = _plain(name=name)
-    label.setObjectName("verifySummary")
-    label.setAccessibleName(name)
-    return label
-
-
-def _ask(parent: QWidget, name: str, title: str, text: str, stop: str, keep: str,
-         on_stop: Callable[[], object]) -> QMessageBox:
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
-    box.setObjectName(name)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    stop_button = box.addButton(stop, QMessageBox.ButtonRole.DestructiveRole)
-    keep_button = box.addButton(keep, QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(keep_button)
-    box.setEscapeButton(keep_button)
-    stop_button.clicked.connect(on_stop)
-    box.open()
-    return box
-
-
-class _Page(QWizardPage):
-    def __init__(self, title: str, intro: str) -> None:
-        super().__init__()
-        self.setTitle(title)
-        self.layout_ = QVBoxLayout(self)
-        self.intro = QLabel(intro)
-        self.intro.setWordWrap(True)
-        self.layout_.addWidget(self.intro)
-        self.error = error_label()
-        self.first: QWidget = self  # where the focus goes when the page is shown
-
-
-class FilePage(_Page):
+class FilePage(Page):
     def __init__(self, session: Session, targets: Callable[[], list[MountTarget]]) -> None:
         super().__init__("Bundle to import", "Choose the bundle file a partner agency sent (NAME.icspa; a bundle "
                          "split into volumes on FAT media: choose NAME.icspa.001). It is checked completely before "
                          "anything enters the vault.")
         self._targets = targets
-        self.path = self.first = _field(QLineEdit(), "bundlePathEdit")
+        self.path = self.first = field_named(QLineEdit(), "bundlePathEdit")
         self.path.setPlaceholderText("/media/…/NAME.icspa")
         self.path.textChanged.connect(lambda _text: self.refresh())
-        browse = _button("&Browse…", "browseButton", self._browse)
+        browse = button("&Browse…", "browseButton", self._browse)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         path_label = QLabel("Bundle &file*")
         path_label.setBuddy(self.path)  # a row holding a layout gets no buddy by itself
-        self.case = _field(QComboBox(), "targetCaseCombo")
+        self.case = field_named(QComboBox(), "targetCaseCombo")
         self.case.addItem("Automatic: the case that holds this partner case, else a new case", None)
         for case in cases.list_cases(session, CaseStatus.OPEN):
             self.case.addItem(f"{case.number} — {case.title}", case.id)
@@ -242,299 +156,12 @@ class FilePage(_Page):
         return self.problem() == "" and not self._busy()
 
 
-class ItemsModel(QAbstractTableModel):
-    """The bundle's items as the partner recorded them, and whether we hold them already."""
-
-    HEADERS = ("Exhibit", "Name", "Size", "SHA-256", "Handling", "TLP", "In this vault")
-
-    def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)
-        self._items: list[PartnerItem] = []
-        self._known: set[str] = set()
-
-    def set_items(self, items: list[PartnerItem], known: set[str]) -> None:
-        self.beginResetModel()
-        self._items, self._known = list(items), set(known)
-        self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
-
-    def text(self, row: int, column: int) -> str:
-        item = self._items[row]
-        return (item.exhibit_number, item.name, human_size(item.size), item.sha256[:16] + "…",
-                str(item.markings.handling_code), f"TLP:{item.markings.tlp}",
-                "already held" if item.id in self._known else "new")[column]
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.text(index.row(), index.column())
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 3:
-            return self._items[index.row()].sha256
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 2:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-class CheckPage(_Page):
-    """Runs ``prepare_import`` and shows the verification report, or the refusal in full."""
-
-    CHECKING = ("Every layer is checked: the outer seal, decryption with this agency's key, the archive, the "
-                "sender's signature and key, the manifests, the records and the partner's custody proofs. Nothing "
-                "enters the vault on this page.")
-
-    def __init__(self, wizard: ImportWizard, prepare: PrepareFn) -> None:
-        super().__init__("Checking the bundle", CheckPage.CHECKING)
-        self._wizard = wizard
-        self._prepare = prepare
-        self.op: BackgroundOp | None = None
-        self.stopping: BackgroundOp | None = None  # a check left with Back, still winding down
-        self.prepared: PreparedImport | None = None
-        self.failure: BaseException | None = None
-        # Working: a bar and a stop button.
-        self.bar = self.first = _field(QProgressBar(), "checkProgress")
-        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the focus rests here, not on Stop
-        self.bar.setRange(0, 1000)
-        self.status = _plain(name="checkStatus")
-        self.stop = _button("&Stop checking", "stopCheckingButton", self.cancel)
-        self.working = QWidget()
-        working = QVBoxLayout(self.working)
-        working.setContentsMargins(0, 0, 0, 0)
-        working.addWidget(self.bar)
-        working.addWidget(self.status)
-        working.addWidget(self.stop, 0, Qt.AlignmentFlag.AlignLeft)
-        # Done: the verdict, then the report or the refusal.
-        self.verdict = _banner("verdictBanner")
-        self.refusal = _reading("refusalText")
-        self.report = self._build_report()
-        self.layout_.addWidget(self.working)
-        self.layout_.addWidget(self.verdict)
-        self.layout_.addWidget(self.refusal, 1)
-        self.layout_.addWidget(self.report, 1)
-        self.layout_.addWidget(self.error)
-        self.layout_.addStretch(0)  # takes the room of the report while there is none
-        self._show(working=True)
-
-    def _build_report(self) -> QWidget:
-        box = QWidget()
-        box.setObjectName("reportBox")
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.facts: dict[str, QLabel] = {}
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.setVerticalSpacing(3)
-        for key, label in (("sender", "Sender"), ("signed", "Signed"), ("bundle", "Bundle id"), ("size", "Size"),
-                           ("sha256", "SHA-256"), ("case", "Partner case"), ("target", "Goes into"),
-                           ("custody", "Custody")):
-            self.facts[key] = _plain(name=f"fact_{key}")
-            form.addRow(f"{label}:", self.facts[key])
-        self.already = _plain(name="alreadyImportedLabel")
-        bold = self.already.font()
-        bold.setBold(True)
-        self.already.setFont(bold)
-        self.warnings = _plain(name="warningLabel")
-        self.checks = _field(QTableWidget(0, 3), "checksTable")
-        self.checks.setHorizontalHeaderLabels(["", "Check", "Result"])
-        self.items_model = ItemsModel(self)
-        self.items = _field(QTableView(), "itemsTable")
-        self.items.setModel(self.items_model)
-        for table in (self.checks, self.items):
-            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-            table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-            table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-            table.setTabKeyNavigation(False)  # Tab leaves the table, as everywhere else in a wizard
-            table.setWordWrap(False)
-            table.verticalHeader().hide()
-            table.verticalHeader().setDefaultSectionSize(22)
-            table.horizontalHeader().setStretchLastSection(True)
-            table.setAlternatingRowColors(True)
-        self.checks.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.checks.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((130, 190, 80, 165, 70, 100)):
-            self.items.setColumnWidth(column, width)
-        self.tabs = _field(QTabWidget(), "reportTabs")
-        self.tabs.addTab(self.checks, "Checks")
-        self.tabs.addTab(self.items, "Items")
-        layout.addLayout(form)
-        layout.addWidget(self.already)
-        layout.addWidget(self.warnings)
-        layout.addWidget(self.tabs, 1)
-        return box
-
-    def _show(self, *, working: bool = False, refused: bool = False, report: bool = False) -> None:
-        self.working.setVisible(working)
-        self.verdict.setVisible(refused or report)
-        self.refusal.setVisible(refused)
-        self.report.setVisible(report)
-
-    def checking(self) -> bool:
-        return self.op is not None and self.op.running
-
-    # ---- running ---------------------------------------------------------------------
-    def initializePage(self) -> None:
-        w = self._wizard
-        session, path, case_ref = w.session, w.file.chosen(), w.file.case_ref()
-        self.prepared, self.failure = None, None
-        self.setTitle("Checking the bundle")
-        self.intro.setText(self.CHECKING)
-        self.bar.setRange(0, 1000)
-        self.bar.setValue(0)
-        self.status.setText(f"Reading {path} …")
-        self.stop.setEnabled(True)
-        show_message(self.error, "")
-        self._show(working=True)
-        self.first = self.bar
-        prepare = self._prepare
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> PreparedImport:
-            prepared = prepare(session, path, case_ref, progress=progress, cancel=cancel)
-            if cancel.cancelled:  # stopped (or locked) just as the check ended: nobody will see this result
-                prepared.discard()
-                raise Cancelled("Stopped.")
-            return prepared
-
-        op = run_with_progress(self, work, lambda result: self._checked(op, result), self._progress,
-                               lambda exc: self._failed(op, exc))
-        self.op = op
-
-    def cleanupPage(self) -> None:
-        """Back to the file page: stop the check, throw the staged payload away."""
-        if self.op is not None and self.op.running:
-            # Its result, if it still comes, is discarded by _checked. Until it has ended it may still read the
-            # session, so the file page does not start another check before then.
-            self.op.cancel()
-            self.stopping = self.op
-            self.op.finished.connect(self._stopped)
-        self.op = None
-        self.discard()
-        self._show(working=True)
-        self._wizard.file.refresh()
-
-    def _stopped(self) -> None:
-        self.stopping = None
-        self._wizard.file.refresh()
-
-    def discard(self) -> None:
-        if self.prepared is not None:
-            self.prepared.discard()
-            self.prepared = None
-
-    def cancel(self) -> None:
-        if self.op is not None and self.op.running:
-            self.op.cancel()
-            self.stop.setEnabled(False)
-            self.status.setText("Stopping: removing what was staged …")
-
-    def _progress(self, done: int, total: int, message: str) -> None:
-        if total and done >= total:
-            self.bar.setRange(0, 0)  # the records and custody proofs: no byte count to show
-            self.status.setText("Checking the records, the signature and the partner's custody proofs …")
-        else:
-            self.bar.setValue(min(1000, done * 1000 // total) if total else 0)
-            self.status.setText(f"{message} — {human_size(done)} of {human_size(total)}" if total else message)
-        self._wizard.progressed.emit(done, total)
-
-    def _checked(self, op: BackgroundOp, prepared: PreparedImport) -> None:
-        if op is not self.op or self._wizard.closed:  # Back or a close came first: nobody wants it
-            prepared.discard()
-            return
-        self._wizard.close_question()
-        self.prepared = prepared
-        self._wizard.partner_name = prepared.partner.name
-        self.fill(prepared)
-        self.completeChanged.emit()
-        self._wizard.checked.emit(prepared)
-
-    def _failed(self, op: BackgroundOp, exc: BaseException) -> None:
-        if op is not self.op:
-            return
-        self._wizard.close_question()
-        self.failure = exc
-        self.setTitle("Bundle refused" if isinstance(exc, RefusedInput) else "Bundle not imported")
-        self.intro.setText("Nothing of the bundle was kept." if isinstance(exc, Cancelled) else
-                           "The bundle was checked up to the first problem, and nothing of it was kept.")
-        if isinstance(exc, RefusedInput):
-            head = "✘ Refused: nothing was imported. The vault is exactly as it was."
-        elif isinstance(exc, Cancelled):
-            head = "Stopped by you: nothing was imported; what was staged has been removed."
-        else:
-            head = "✘ The bundle could not be checked: nothing was imported."
-        set_banner(self.verdict, head, False)
-        detail = ("You stopped the check before its end." if isinstance(exc, Cancelled) else error_text(exc))
-        self.refusal.setPlainText(f"{detail}\n\nGo Back to choose another file, or Cancel.")
-        self._show(refused=True)
-        self.first = self.refusal  # Enter does nothing here: there is no way forward
-        self.first.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.completeChanged.emit()
-        self._wizard.check_failed.emit(exc)
-
-    # ---- the report ------------------------------------------------------------------
-    def fill(self, p: PreparedImport) -> None:
-        self.setTitle("Verification report")
-        self.intro.setText(f"What {p.partner.name} sent and what was checked. The payload waits, encrypted, in "
-                           "the vault's staging area; leaving the wizard now throws it away.")
-        partner = p.partner
-        set_banner(self.verdict, f"{CHECK_MARK} Every check passed ({len(p.checks)}). " + (
-            "This bundle was imported before: nothing will change." if p.already_imported else
-            "Nothing has been imported yet: read the report, then Next."), True)
-        f = self.facts
-        f["sender"].setText(f"{partner.name} ({partner.country}), key {partner.fingerprint}")
-        f["signed"].setText(f"{p.signed_at:%Y-%m-%d %H:%M:%S} UTC")
-        f["bundle"].setText(p.bundle_id)
-        f["size"].setText(f"{human_size(p.size)} ({p.size:,} bytes)")
-        f["sha256"].setText(p.sha256)
-        f["case"].setText(f"{p.case.number} — {p.case.title}")
-        f["target"].setText(target_text(p))
-        linked = ("the first bundle from their log" if p.verdict.linked_to is None
-                  else f"their log extends the {p.verdict.linked_to} events we held from them")
-        f["custody"].setText(f"{p.verdict.events} event(s) of theirs, signed and proven in their checkpoint of "
-                             f"{p.verdict.size} events; {linked}")
-        show_message(self.already, f"This bundle was already {p.already_imported}: importing it again changes "
-                                   "nothing." if p.already_imported else "")
-        show_message(self.warnings, "\n".join(f"⚠ {w}" for w in p.warnings))
-        self.checks.setRowCount(len(p.checks))
-        for row, check in enumerate(p.checks):
-            for column, text in enumerate((f"{CHECK_MARK} passed", check.name, check.detail)):
-                cell = QTableWidgetItem(text)
-                cell.setToolTip(text)
-                self.checks.setItem(row, column, cell)
-        self.items_model.set_items(p.items, set(p.known_items))
-        new = len(p.items) - len(p.known_items)
-        self.tabs.setTabText(0, f"Checks ({len(p.checks)} passed)")
-        self.tabs.setTabText(1, f"Items ({len(p.items)}" + (f", {new} new)" if new != len(p.items) else ")"))
-        self.tabs.setCurrentIndex(0)
-        self.checks.setCurrentCell(0, 1)
-        self._show(report=True)
-        self.first = self.checks
-        self.checks.setFocus(Qt.FocusReason.OtherFocusReason)
-
-    def isComplete(self) -> bool:
-        return self.prepared is not None
-
-
-def target_text(p: PreparedImport) -> str:
-    if p.target_case is None:
-        return f"a new case {p.new_case_number}, with the partner's title and markings"
-    return f"case {p.target_case.number} — {p.target_case.title}"
-
-
-class ConfirmPage(_Page):
+class ConfirmPage(Page):
     def __init__(self, wizard: ImportWizard) -> None:
         super().__init__("Import", "Nothing has changed in the vault yet. Import writes everything below in one "
                          "transaction: all of it, or nothing.")
         self._wizard = wizard
-        self.summary = self.first = _reading("confirmText")
+        self.summary = self.first = reading("confirmText")
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.error)
         self.layout_.addStretch(1)
@@ -566,7 +193,7 @@ def confirm_text(p: PreparedImport) -> str:
     return "\n".join(lines)
 
 
-class ImportingPage(_Page):
+class ImportingPage(Page):
     def __init__(self, wizard: ImportWizard, commit: CommitFn) -> None:
         super().__init__("Importing", "The payload already checked is moved into the vault and the records are "
                          "written in one transaction.")
@@ -574,7 +201,7 @@ class ImportingPage(_Page):
         self._commit = commit
         self.op: BackgroundOp | None = None
         self.result: ImportResult | None = None
-        self.bar = self.first = _field(QProgressBar(), "importProgress")
+        self.bar = self.first = field_named(QProgressBar(), "importProgress")
         self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.bar.setRange(0, 0)
         self.layout_.addWidget(self.bar)
@@ -612,16 +239,16 @@ class ImportingPage(_Page):
         return self.result is not None
 
 
-class DonePage(_Page):
+class DonePage(Page):
     def __init__(self, wizard: ImportWizard, write_receipt: ReceiptFn) -> None:
         super().__init__("Imported", "")
         self._wizard = wizard
         self._write_receipt = write_receipt
         self.op: BackgroundOp | None = None
         self.receipt: receipts.Receipt | None = None
-        self.case = self.first = _field(QLineEdit(), "caseField")
+        self.case = self.first = field_named(QLineEdit(), "caseField")
         self.case.setReadOnly(True)
-        self.open_case = _button("&Open case", "openCaseButton", self._open_case)
+        self.open_case = button("&Open case", "openCaseButton", self._open_case)
         row = QHBoxLayout()
         row.addWidget(self.case, 1)
         row.addWidget(self.open_case)
@@ -629,9 +256,9 @@ class DonePage(_Page):
         case_label.setBuddy(self.case)
         form = QFormLayout()
         form.addRow(case_label, row)
-        self.added = _plain(name="addedLabel")
-        self.receipt_button = _button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
-        self.receipt_hint = _plain(name="hintLabel")
+        self.added = plain(name="addedLabel")
+        self.receipt_button = button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
+        self.receipt_hint = plain(name="hintLabel")
         self.receipt_hint.setAccessibleName("receiptHint")
         receipt_row = QHBoxLayout()
         receipt_row.addWidget(self.receipt_button)
@@ -738,7 +365,7 @@ class ImportWizard(QWizard):
         self.confirm = ConfirmPage(self)
         self.importing = ImportingPage(self, commit)
         self.done_page = DonePage(self, write_receipt)
-        self.pages: list[_Page] = [self.file, self.check, self.confirm, self.importing, self.done_page]
+        self.pages: list[Page] = [self.file, self.check, self.confirm, self.importing, self.done_page]
         for page in self.pages:
             self.addPage(page)
         self.question: QMessageBox | None = None
@@ -747,7 +374,7 @@ class ImportWizard(QWizard):
 
     def _focus_first(self, _page_id: int) -> None:
         page = self.currentPage()
-        if isinstance(page, _Page):
+        if isinstance(page, Page):
             page.first.setFocus(Qt.FocusReason.TabFocusReason)
 
     def _stopped_by_lock(self, op: BackgroundOp | None) -> bool:
@@ -757,7 +384,7 @@ class ImportWizard(QWizard):
         """Escape, Cancel and the window's close button: while checking, ask first; while the transaction runs,
         wait for it. A lock cancels every op first and then closes every dialog: no question then."""
         if self.check.checking() and not self._stopped_by_lock(self.check.op):
-            self.question = _ask(self, "stopCheckingQuestion", "Stop checking?", "The bundle is being checked. Stop, "
+            self.question = ask(self, "stopCheckingQuestion", "Stop checking?", "The bundle is being checked. Stop, "
                                  "and remove what was staged so far? Nothing has been imported.", "&Stop checking",
                                  "&Continue checking", self.check.cancel)
             return

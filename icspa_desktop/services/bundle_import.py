@@ -130,7 +130,8 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
         check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
                                            limits=limits, at_signing_time=True, payload_sink=staging.open,
                                            progress=progress, cancel=cancel)
-        prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging)
+        prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging,
+                           cancel or CancelToken())
     except BaseException:
         staging.discard()
         raise
@@ -169,7 +170,8 @@ def _field(info: list[tuple[str, str]], label: str) -> str:
 
 
 def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_fingerprint: str, own: list[Any],
-            known: list[Partner], target: Case | None, staging: Staging) -> PreparedImport:
+            known: list[Partner], target: Case | None, staging: Staging, cancel: CancelToken) -> PreparedImport:
+    cancel.check()
     if not check.ok:
         raise RefusedInput(_summary(check.problems))
     assert check.bundle_id is not None
@@ -196,7 +198,9 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
             raise RefusedInput(f"The bundle has no {name}; it is not an ICSPA evidence bundle.")
     case = records.parse_case(check.tag_files[records.CASE_JSON])
     items = records.parse_items(check.tag_files[records.ITEMS_JSON])
+    cancel.check()
     custody = records.parse_custody(check.tag_files[records.CUSTODY_JSON])
+    cancel.check()
     if _field(check.bag_info, "ICSPA-Case-Number") != case.number:
         raise RefusedInput("bag-info.txt and metadata/case.json name different case numbers.")
     payload = {name: (size, digest) for name, size, digest in check.payload}
@@ -213,7 +217,8 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
     if (_field(check.bag_info, "ICSPA-Handling-Codes"), _field(check.bag_info, "ICSPA-TLP")) != (handling, tlp):
         raise RefusedInput("The markings in bag-info.txt (handling codes, TLP) differ from those of the items.")
     checks.append(Check("Markings", f"handling {handling}, TLP {tlp}; the same in bag-info.txt and the records"))
-    verdict = partner_custody.verify(session.conn, custody, partner, case.id, {i.id for i in items})
+    verdict = partner_custody.verify(session.conn, custody, partner, case.id, {i.id for i in items}, cancel)
+    cancel.check()
     linked = ("first bundle from this log" if verdict.linked_to is None
               else f"extends the checkpoint of {verdict.linked_to} events we hold")
     checks.append(Check("Custody", f"{verdict.events} partner event(s) signed and included in their checkpoint of "
@@ -236,7 +241,7 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
         raise RefusedInput(f"A bundle with the id {check.bundle_id} but other content was imported on "
                            f"{str(before[0])[:10]}: the same id with different content is refused (a bundle id "
                            "names one bag for good).")
-    already = f"imported on {str(before[0])[:16]} into case {before[1]}" if before else ""
+    already = f"imported on {str(before[0])[:16].replace('T', ' ')} UTC into case {before[1]}" if before else ""
     row = conn.execute("SELECT case_id FROM partner_cases WHERE partner_lineage = ? AND partner_case_id = ?",
                        (partner.lineage, case.id)).fetchone()
     if row is not None:
@@ -456,11 +461,13 @@ class ReceivedBundle:
     size: int
     sha256: str
     signed_at: str
+    receipt_issued_at: str  # "" until we signed a receipt for it
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "imported_at": self.imported_at, "partner": self.partner_name,
                 "partner_fingerprint": self.partner_fingerprint, "case": self.case_number, "items": self.items,
-                "size": self.size, "sha256": self.sha256, "signed_at": self.signed_at}
+                "size": self.size, "sha256": self.sha256, "signed_at": self.signed_at,
+                "receipt_issued_at": self.receipt_issued_at or None}
 
 
 def list_received(session: Session) -> list[ReceivedBundle]:
@@ -468,8 +475,9 @@ def list_received(session: Session) -> list[ReceivedBundle]:
     session.require(Permission.READ)
     rows = session.conn.execute(
         "SELECT b.id, b.imported_at, COALESCE(p.name, b.partner_fingerprint), b.partner_fingerprint,"
-        " COALESCE(c.number, b.case_id), b.items, b.size, b.sha256, b.signed_at FROM bundles_received b"
+        " COALESCE(c.number, b.case_id), b.items, b.size, b.sha256, b.signed_at, COALESCE(b.receipt_issued_at, '')"
+        " FROM bundles_received b"
         " LEFT JOIN partners p ON p.id = b.partner_id LEFT JOIN cases c ON c.id = b.case_id"
         " ORDER BY b.imported_at").fetchall()
     return [ReceivedBundle(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), len(json.loads(r[5])), int(r[6]),
-                           str(r[7]), str(r[8])) for r in rows]
+                           str(r[7]), str(r[8]), str(r[9])) for r in rows]

@@ -21,6 +21,7 @@ from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.vault import db
 
 
@@ -54,11 +55,13 @@ class CustodyVerdict:
 
 
 def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_id: str,
-           item_ids: set[str]) -> CustodyVerdict:
+           item_ids: set[str], cancel: CancelToken | None = None) -> CustodyVerdict:
     """Check everything ``custody.json`` claims, against the partner's key and what we hold from them."""
     check_checkpoint(custody.checkpoint, partner, "checkpoint")
     head = custody.checkpoint.checkpoint
-    for event in custody.events:
+    for number, event in enumerate(custody.events):
+        if cancel is not None and number % 256 == 0:
+            cancel.check()
         _check_event(event.body, event.body_bytes, event.signature, event.public_key, event.leaf_index, event.id,
                      event.inclusion_proof, head, case_id, item_ids)
     previous_size = None

@@ -37,7 +37,7 @@ from icspa_desktop.vault import db
 from icspa_desktop.vault.atomic import atomic_write
 
 RECEIPT_FORMAT = "icspa-receipt/v1"
-MAX_RECEIPT_BYTES = 256 << 10
+MAX_RECEIPT_BYTES = 32 << 20  # ~140 bytes per item: room for the 100,000 items a bundle may hold
 RESULT_IMPORTED = "verified and imported"
 _MARKER = b"\n-----BEGIN CMS-----\n"
 
@@ -89,7 +89,9 @@ def write_receipt(session: Session, bundle_ref: str, out: Path) -> Receipt:
     content = json.dumps(body, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
     signature = signer.sign_detached(content)
     case_id = session.conn.execute("SELECT case_id FROM bundles_received WHERE id = ?", (bundle_id,)).fetchone()[0]
-    with session.transaction():
+    with session.transaction() as conn:
+        conn.execute("UPDATE bundles_received SET receipt_issued_at = ? WHERE id = ?",
+                     (datetime.now(UTC).isoformat(timespec="seconds"), bundle_id))
         session.record(EventDraft(CustodyAction.RECEIPT_ISSUED, case_id=CaseId(str(case_id)),
                                   counterparty=f"{sender.name} ({sender.country})", result=RESULT_IMPORTED,
                                   details={"bundle_id": bundle_id, "bundle_sha256": sha256, "file_name": out.name}))

@@ -3,6 +3,7 @@ events (kept verbatim at import) as a timeline beside ours. Read-only views for 
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +77,16 @@ class PartnerEventView:
     counterparty: str
     item_ids: tuple[str, ...]  # our local ids of the items it concerns
     body: dict[str, Any]
+    public_key_b64: str = ""  # the partner officer's Ed25519 key, as the event was verified at import
+    signature_b64: str = ""
+    bundle_id: str = ""  # the bundle it came in (its checkpoint holds the event's inclusion proof)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.event_id, "source": "partner", "partner": self.partner_name, "index": self.leaf_index,
                 "at": self.at, "action": self.action, "actor": self.actor, "agency": self.agency,
                 "purpose": self.purpose, "counterparty": self.counterparty, "item_ids": list(self.item_ids),
-                "event": self.body}
+                "event": self.body, "public_key": self.public_key_b64, "signature": self.signature_b64,
+                "bundle_id": self.bundle_id}
 
 
 def partner_events(session: Session, *, case_id: str | None = None, item_id: str | None = None
@@ -90,7 +95,7 @@ def partner_events(session: Session, *, case_id: str | None = None, item_id: str
     session.require(Permission.READ)
     conn = session.conn
     sql = ("SELECT e.origin, e.leaf_index, e.event_id, e.at, e.action, e.body, COALESCE(b.partner_id, ''),"
-           " COALESCE(p.name, b.partner_fingerprint, '') FROM partner_events e"
+           " COALESCE(p.name, b.partner_fingerprint, ''), e.public_key, e.signature, e.bundle_id FROM partner_events e"
            " LEFT JOIN bundles_received b ON b.id = e.bundle_id LEFT JOIN partners p ON p.id = b.partner_id")
     args: tuple[str, ...] = ()
     if item_id is not None:
@@ -102,7 +107,7 @@ def partner_events(session: Session, *, case_id: str | None = None, item_id: str
         args = (case_id,)
     rows = conn.execute(sql + " ORDER BY e.at, e.leaf_index", args).fetchall()
     views = []
-    for origin, index, event_id, at, action, body_bytes, _pid, partner_name in rows:
+    for origin, index, event_id, at, action, body_bytes, _pid, partner_name, public_key, signature, bundle in rows:
         body = json.loads(bytes(body_bytes))
         actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
         local = tuple(str(r[0]) for r in conn.execute(
@@ -111,5 +116,7 @@ def partner_events(session: Session, *, case_id: str | None = None, item_id: str
         views.append(PartnerEventView(
             str(partner_name), int(index), str(event_id), str(at), str(action),
             str(actor.get("display_name") or actor.get("name") or ""), str(actor.get("agency") or partner_name),
-            str(body.get("purpose") or ""), str(body.get("counterparty") or ""), local, body))
+            str(body.get("purpose") or ""), str(body.get("counterparty") or ""), local, body,
+            base64.b64encode(bytes(public_key)).decode("ascii"), base64.b64encode(bytes(signature)).decode("ascii"),
+            str(bundle)))
     return views

@@ -25,7 +25,8 @@ _STATEMENTS = (
         checkpoint_signature BLOB NOT NULL,
         bag_info TEXT NOT NULL,              -- JSON [[label, value], …]
         checks TEXT NOT NULL,                -- JSON [{name, detail}, …]: what was verified
-        items TEXT NOT NULL                  -- JSON [{id, partner_item_id, exhibit_number, sha256, status}, …]
+        items TEXT NOT NULL,                 -- JSON [{id, partner_item_id, exhibit_number, sha256, status}, …]
+        receipt_issued_at TEXT               -- when we last signed a receipt for it
     )""",
     # Which local case holds a partner's case (a later bundle of the same partner case adds to it).
     """CREATE TABLE partner_cases (
