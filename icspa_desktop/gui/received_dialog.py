@@ -156,7 +156,7 @@ class ReceivedDialog(QDialog):
         self.op: BackgroundOp | None = None
         role = session.user.role
         self.received = _table("receivedTable", ["Imported", "Sender", "Case", "Items", "Size", "SHA-256",
-                                                 "Bundle id"])
+                                                 "Receipt", "Bundle id"])
         self.sent = _table("sentTable", ["Sent", "Case", "Recipients", "Items", "Status", "Receipts", "Bundle id"])
         self.write_button = _button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
         self._can_sign = allowed(role, Permission.SIGN_AS_AGENCY)
@@ -209,9 +209,12 @@ class ReceivedDialog(QDialog):
         """Read both lists again (after a receipt, or when opened); ``select`` a bundle id."""
         got = bundle_import.list_received(self._session)
         _fill(self.received, [(b.id, [when(b.imported_at), b.partner_name, b.case_number, str(b.items),
-                                      human_size(b.size), b.sha256[:16] + "…", b.id],
+                                      human_size(b.size), b.sha256[:16] + "…",
+                                      f"issued {when(b.receipt_issued_at)}" if b.receipt_issued_at else "not yet",
+                                      b.id],
                                ["", b.partner_fingerprint, "", "", f"{b.size:,} bytes", b.sha256,
-                                f"signed {b.signed_at}"]) for b in got], select)
+                                "a signed receipt was written for the sender" if b.receipt_issued_at else
+                                "no receipt written yet", f"signed {b.signed_at}"]) for b in got], select)
         sent = bundles.list_sent(self._session)
         _fill(self.sent, [(b.id, [when(b.created_at), b.case_number,
                                   ", ".join(r["name"] for r in b.recipients), str(len(b.items)),

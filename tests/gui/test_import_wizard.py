@@ -416,7 +416,8 @@ def test_received_and_sent_lists_and_recording_a_receipt(qtbot: QtBot, exchange:
         qtbot.addWidget(dialog)
         assert dialog.received.rowCount() == 1 and dialog.sent.rowCount() == 0
         cells = [dialog.received.item(0, c).text() for c in range(dialog.received.columnCount())]
-        assert cells[1] == "Politie NL" and cells[2] == CASE and cells[3] == "3" and cells[6] == bundle.bundle_id
+        assert cells[1] == "Politie NL" and cells[2] == CASE and cells[3] == "3" and cells[7] == bundle.bundle_id
+        assert cells[6] == "not yet"
         assert cells[5] == bundle.sha256[:16] + "…"
         assert dialog.write_button.isEnabled()
         with qtbot.waitSignal(dialog.receipt_written, timeout=30_000):
