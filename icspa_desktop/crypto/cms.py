@@ -5,6 +5,10 @@ parse the SignedData, find the signer among the *trusted* certificates (trust co
 partner cards or our own identity, never from certificates inside the signature), compare the
 messageDigest attribute with the content's digest, verify the signature over the DER SET OF signed
 attributes with the certificate's key, and check the certificate's validity period.
+
+The signed attributes follow RFC 5652 §5.3 and §11: exactly one content-type and one message-digest
+attribute, each with exactly one value, and the content-type equal to the eContentType. OpenSSL 3
+enforces the same, except the last rule (``tests/foundation/test_cms_attributes.py``).
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ class _SignerFields:
     subject_key_id: bytes | None
     digest_name: str
     signature_algorithm: str
-    message_digest: bytes | None
-    content_type: str | None
+    message_digest: bytes
+    content_type: str  # equal to the eContentType (checked in _parse)
     signed_attrs_der: bytes
     signature: bytes
     signing_time: datetime | None  # the signed signingTime attribute, when present
@@ -107,15 +111,26 @@ def _parse(untrusted: bytes) -> _SignerFields:
         signed_attrs = signer["signed_attrs"]
         if not signed_attrs:
             raise RefusedInput("The CMS signature has no signed attributes; it is refused.")
-        message_digest = content_type = None
+        econtent_type = str(signed["encap_content_info"]["content_type"].native)
+        message_digest: bytes | None = None
+        content_type: str | None = None
         signing_time: datetime | None = None
         for attr in signed_attrs:
             kind = attr["type"].native
             if kind == "message_digest":
-                if message_digest is not None or len(attr["values"]) != 1:
-                    raise RefusedInput("The CMS signature carries more than one message digest.")
+                if message_digest is not None:
+                    raise RefusedInput("The CMS signature carries two message-digest attributes.")
+                if len(attr["values"]) != 1:
+                    raise RefusedInput(f"The CMS signature's message-digest attribute has {len(attr['values'])} "
+                                       "values; exactly one is allowed.")
                 message_digest = bytes(attr["values"][0].native)
             elif kind == "content_type":
+                # RFC 5652 §5.3: at most one content-type attribute; §11.1: with exactly one value.
+                if content_type is not None:
+                    raise RefusedInput("The CMS signature carries two content-type attributes.")
+                if len(attr["values"]) != 1:
+                    raise RefusedInput(f"The CMS signature's content-type attribute has {len(attr['values'])} "
+                                       "values; exactly one is allowed.")
                 content_type = str(attr["values"][0].native)
             elif kind == "signing_time":
                 if signing_time is not None or len(attr["values"]) != 1:
@@ -124,6 +139,13 @@ def _parse(untrusted: bytes) -> _SignerFields:
                 if not isinstance(moment, datetime):
                     raise RefusedInput("The CMS signature has an unreadable signing time.")
                 signing_time = moment.astimezone(UTC)
+        if message_digest is None:
+            raise RefusedInput("The CMS signature has no message-digest attribute; it is refused.")
+        if content_type is None:
+            raise RefusedInput("The CMS signature has no content-type attribute; it is refused.")
+        if content_type != econtent_type:  # RFC 5652 §11.1: the attribute must name the signed content's type
+            raise RefusedInput(f"The CMS signature's content-type attribute ({content_type}) differs from the type "
+                               f"of the signed content ({econtent_type}).")
         return _SignerFields(
             issuer_der=issuer_der, serial=serial, subject_key_id=ski,
             digest_name=str(signer["digest_algorithm"]["algorithm"].native),
