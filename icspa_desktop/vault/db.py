@@ -40,17 +40,34 @@ class KeyMismatch(VaultError):
     after a rotation, or a damaged first page)."""
 
 
-def enable_memory_security() -> None:
-    """``cipher_memory_security`` is process-wide and must be set before the first keyed database.
+MEMORY_SECURITY_ENV = "ICSPA_SQLCIPHER_MEMORY_SECURITY"
 
-    SQLCipher's own log (process-wide too) is silenced: it wrote lines such as "ERROR CORE hmac check
-    failed" to stderr beside our one-line messages (a wrong key is our error to report, not its)."""
+
+def memory_security_wanted() -> bool:
+    """Whether to switch on SQLCipher's enhanced memory security: off unless the installation asks for it.
+
+    Measured (``./dev.sh bench sqlcipher``): it makes every inserted row ~20x slower (~1 ms instead of ~50 us:
+    an import or ingest of thousands of small files spends seconds in it) while reading is unchanged, and it
+    protects little here — it locks and wipes SQLite's own heap copies of decrypted pages, while the same
+    values live on in Python objects, SQLCipher wipes its key material whatever this setting, core dumps are
+    off and the process is not dumpable (vault/process.py). SQLCipher itself made it off by default in 4.5.
+    An agency that wants it anyway sets ICSPA_SQLCIPHER_MEMORY_SECURITY=1 for the program (docs/vault-format.md).
+    """
+    return os.environ.get(MEMORY_SECURITY_ENV, "") == "1"
+
+
+def enable_memory_security() -> None:
+    """Process-wide SQLCipher settings, made once before the first keyed database: memory security when the
+    installation asks for it (``memory_security_wanted``), and SQLCipher's own log silenced — it wrote lines
+    such as "ERROR CORE hmac check failed" to stderr beside our one-line messages (a wrong key is our error
+    to report, not its)."""
     global _memory_security_set
     if _memory_security_set:
         return
     conn = sqlcipher3.connect(":memory:")
     try:
-        conn.execute("PRAGMA cipher_memory_security = ON")
+        if memory_security_wanted():
+            conn.execute("PRAGMA cipher_memory_security = ON")
         conn.execute("PRAGMA cipher_log_level = NONE")
     finally:
         conn.close()
