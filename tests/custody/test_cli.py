@@ -92,9 +92,16 @@ def test_checkpoint_report_and_proofs_cli(env: dict[str, str], tmp_path: Path) -
     proofs = tmp_path / "proofs.json"
     done = run_cli("custody", "proofs", "K-002", "--out", str(proofs), "--since-checkpoint", str(cp["id"]), env=env)
     assert done.returncode == 0, done.stderr
+    agency_pem = tmp_path / "agency.pem"
+    assert run_cli("agency", "cert", "--out", str(agency_pem), env=env).returncode == 0
     script = Path(__file__).resolve().parents[2] / "docs" / "verify_custody_proofs.py"
-    check = subprocess.run([sys.executable, str(script), str(proofs)], capture_output=True, text=True, check=False)
+    check = subprocess.run([sys.executable, str(script), str(proofs), "--agency-cert", str(agency_pem)],
+                           capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout
+    unauthenticated = subprocess.run([sys.executable, str(script), str(proofs)], capture_output=True, text=True,
+                                     check=False)
+    assert unauthenticated.returncode == 3, unauthenticated.stdout
+    assert "NOT authenticated: no --agency-cert given" in unauthenticated.stdout
     assert run_cli("custody", "verify", env=env).returncode == 0
 
 
