@@ -79,6 +79,25 @@ def test_witness_file_form_is_readable_by_openssl(agency: Agency, admin: Session
     assert done.returncode == 0, done.stderr
 
 
+def test_openssl_command_of_section_6_runs_verbatim(agency: Agency, admin: Session, tmp_path: Path) -> None:
+    """The command printed in §6, on a real checkpoint: it accepts ours and refuses a changed text."""
+    text = (DOCS / "custody-format.md").read_text(encoding="utf-8")
+    section = text[text.index("## 6. Checking a checkpoint signature with OpenSSL"):text.index("## 7.")]
+    command = re.search(r"\n\n    (openssl cms -verify .*?)\n\n", section, flags=re.DOTALL)
+    assert command is not None
+    stored = custody_service.make_checkpoint(admin, signer=agency.signer, witness_dir=agency.witness_dir)
+    (tmp_path / "checkpoint.txt").write_bytes(stored.body)
+    (tmp_path / "checkpoint.p7s").write_bytes(stored.signature)
+    (tmp_path / "agency.pem").write_bytes(agency.signer.certificate.public_bytes(serialization.Encoding.PEM))
+    done = subprocess.run(command.group(1).replace("\\\n", " "), shell=True, cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "checkpoint.txt").write_bytes(stored.body.replace(b"Timestamp: ", b"Timestamp: 1"))
+    changed = subprocess.run(command.group(1).replace("\\\n", " "), shell=True, cwd=tmp_path, capture_output=True,
+                             check=False)
+    assert changed.returncode != 0
+
+
 def _run_script(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # -S: no site-packages, so the script really runs on the standard library alone.
     return subprocess.run([sys.executable, "-S", str(SCRIPT), str(path), *args], capture_output=True, text=True,
