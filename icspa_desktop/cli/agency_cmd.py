@@ -1,16 +1,25 @@
-"""``icspa agency init|show|fingerprint|card|cert|import-cert``."""
+"""``icspa agency init|cert-import|show|fingerprint|card|cert``."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext, check_new_file
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import (
+    add_command,
+    add_option,
+    add_out,
+    check_new_file,
+    read_input_file,
+    read_secret_file,
+)
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
-from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.services import agency
 from icspa_desktop.vault.atomic import atomic_write
 
@@ -21,18 +30,22 @@ def register(groups: Any) -> None:
     sub.required = True
 
     init = sub.add_parser("init", help="create (or replace) the agency identity: P-384 certificate + age key")
-    init.add_argument("--name", default="", help="agency name (default: the current one)")
+    add_option(init, "--agency-name", "--name", default="", help="agency name (default: the current one)")
     init.add_argument("--country", default="", help="ISO 3166 two-letter code (default: the current one)")
     init.add_argument("--unit", default=None, help="default: the current one")
     init.add_argument("--contact", default=None, help="default: the current one")
     init.add_argument("--days", type=int, default=certs.DEFAULT_VALIDITY_DAYS, help="certificate validity")
     init.set_defaults(handler=_init)
 
-    imp = sub.add_parser("import-cert", help="use an existing key + certificate from the agency's CA")
+    imp = add_command(sub, "cert-import", "import-cert",
+                      help="use an existing key + certificate from the agency's CA")
     imp.add_argument("key_file", metavar="KEY", help="PKCS#12 (.p12/.pfx) or PEM private key")
     imp.add_argument("--cert", metavar="CERT.pem", help="the certificate, when KEY is a PEM key")
-    imp.add_argument("--password-env", metavar="VAR", help="environment variable holding the key's password "
-                     "(else a prompt when needed)")
+    imp.add_argument("--key-password-file", metavar="FILE",
+                     help="the key file's password (else a prompt when the key is encrypted)")
+    # Old spelling: the password from a named environment variable. Still read, with a warning: secrets come
+    # from a file, a prompt or the documented ICSPA_* variables (docs/cli.md).
+    imp.add_argument("--password-env", metavar="VAR", help=argparse.SUPPRESS)
     imp.add_argument("--contact", default="")
     imp.set_defaults(handler=_import)
 
@@ -43,15 +56,15 @@ def register(groups: Any) -> None:
     fp.set_defaults(handler=_fingerprint)
 
     card = sub.add_parser("card", help="write the agency card (public material only)")
-    card.add_argument("--out", required=True, metavar="FILE", help="e.g. agency.icspa-card")
-    card.add_argument("--pdf", metavar="FILE.pdf", help="also a printable card with the fingerprint and QR code")
+    add_out(card, help_text="the card, e.g. agency.icspa-card")
+    card.add_argument("--pdf", metavar="FILE.pdf", type=Path,
+                      help="also a printable card with the fingerprint and QR code (refused if it exists, unless "
+                           "--force)")
     card.add_argument("--days", type=int, default=agency.DEFAULT_CARD_DAYS, help="card validity in days")
-    card.add_argument("--force", action="store_true", help="replace existing files")
     card.set_defaults(handler=_card)
 
     cert = sub.add_parser("cert", help="write the agency certificate (PEM)")
-    cert.add_argument("--out", required=True, metavar="FILE.pem")
-    cert.add_argument("--force", action="store_true", help="replace an existing file")
+    add_out(cert, "FILE.pem", "the certificate file to write")
     cert.set_defaults(handler=_cert)
 
 
@@ -71,20 +84,21 @@ def _human(identity: AgencyIdentity) -> list[str]:
 
 def _init(ctx: CliContext) -> int:
     a = ctx.args
-    identity = agency.create_identity(ctx.session(), a.name, a.country, a.unit, a.contact, a.days)
+    identity = agency.create_identity(ctx.session(), a.agency_name, a.country, a.unit, a.contact, a.days)
     ctx.emit(identity_to_json(identity), lambda: ["Agency identity created.", *_human(identity)])
     return 0
 
 
 def _import(ctx: CliContext) -> int:
     a = ctx.args
-    try:
-        key_data = Path(a.key_file).read_bytes()
-        cert_data = Path(a.cert).read_bytes() if a.cert else None
-    except OSError as exc:
-        raise UsageError(f"Cannot read {exc.filename}: {exc.strerror}.") from None
+    key_data = read_input_file(a.key_file, "key file")
+    cert_data = read_input_file(a.cert, "certificate file") if a.cert else None
     password: bytes | None = None
-    if a.password_env:
+    if a.key_password_file:
+        password = read_secret_file(a.key_password_file, "key password").encode() or None
+    elif a.password_env:
+        print("icspa: warning: --password-env is deprecated; use --key-password-file FILE or the prompt.",
+              file=sys.stderr)
         password = os.environ.get(a.password_env, "").encode() or None
     elif b"ENCRYPTED" in key_data or b"-----BEGIN" not in key_data:
         entered = getpass.getpass("Password of the key file (empty if none): ") if os.isatty(0) else ""
@@ -107,29 +121,30 @@ def _fingerprint(ctx: CliContext) -> int:
 
 
 def _card(ctx: CliContext) -> int:
-    out = Path(ctx.args.out)
-    for target in (out, Path(ctx.args.pdf) if ctx.args.pdf else out):
+    out: Path = ctx.args.out
+    pdf: Path | None = ctx.args.pdf
+    for target in (out, pdf or out):
         check_new_file(target, ctx.args.force)  # before the export is recorded in the custody log
     session = ctx.session()
     data = agency.make_card(session, ctx.args.days)
     atomic_write(out, data)
     identity = agency.agency_identity(session)
     lines = [f"Agency card written to {out}.", f"Fingerprint: {identity.fingerprint}"]
-    if ctx.args.pdf:
+    if pdf is not None:
         from icspa_desktop.reports.agency_card_pdf import render_card_pdf
 
-        atomic_write(Path(ctx.args.pdf), render_card_pdf(identity, data))
-        lines.append(f"Printable card written to {ctx.args.pdf}.")
+        atomic_write(pdf, render_card_pdf(identity, data))
+        lines.append(f"Printable card written to {pdf}.")
     ctx.emit({"id": identity.key_id, "path": str(out), "fingerprint": identity.fingerprint,
-              "pdf": ctx.args.pdf}, lambda: lines)
+              "pdf": str(pdf) if pdf else None}, lambda: lines)
     return 0
 
 
 def _cert(ctx: CliContext) -> int:
-    out = check_new_file(Path(ctx.args.out), ctx.args.force)
+    out = check_new_file(ctx.args.out, ctx.args.force)
     identity = agency.agency_identity(ctx.session())
     atomic_write(out, certs.cert_pem(identity.certificate).encode())
-    ctx.emit({"id": identity.key_id, "path": ctx.args.out,
+    ctx.emit({"id": identity.key_id, "path": str(out),
               "certificate_sha256": certs.sha256_fingerprint(identity.certificate)},
-             lambda: [f"Certificate written to {ctx.args.out}."])
+             lambda: [f"Certificate written to {out}."])
     return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext, check_new_file
+from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
+from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
 from icspa_desktop.services import bundle_import, bundles, receipts
 
 
@@ -17,12 +19,11 @@ def register(groups: Any) -> None:
 
     export = sub.add_parser("export", help="send a case's evidence to partner agencies as one bundle file")
     export.add_argument("case", metavar="CASE", help="case number or id")
-    export.add_argument("--to", required=True, metavar="PARTNER[,PARTNER…]",
-                        help="partner agencies by id, exact name or fingerprint")
-    export.add_argument("--out", required=True, type=Path, metavar="PATH",
-                        help="the bundle file to write (.icspa is added); the seal is written beside it")
-    export.add_argument("--items", metavar="EXHIBIT|ID,…", help="only these items (default: every stored item)")
-    export.add_argument("--purpose", default="", help="why the evidence leaves (recorded in custody)")
+    add_list_option(export, "--to", metavar="PARTNER", help_text="partner agencies by id, exact name or fingerprint",
+                    required=True)
+    add_out(export, "PATH", "the bundle file to write (.icspa is added); the seal is written beside it")
+    add_list_option(export, "--items", metavar="EXHIBIT|ID", help_text="only these items (default: every stored item)")
+    add_reason(export, help_text="why the evidence leaves (recorded in custody)")
     export.add_argument("--authority", default="", help="legal authority, e.g. the MLA request reference")
     export.add_argument("--h3-override", default="", metavar="REASON",
                         help="send H3 items anyway, for this recorded reason")
@@ -52,8 +53,7 @@ def register(groups: Any) -> None:
 
     receipt = sub.add_parser("receipt", help="sign a receipt for a bundle this vault imported, for its sender")
     receipt.add_argument("bundle", metavar="BUNDLE", help="the imported bundle's id (or its first characters)")
-    receipt.add_argument("--out", required=True, type=Path, metavar="FILE", help="the receipt file to write")
-    receipt.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_out(receipt, help_text="the receipt file to write")
     receipt.set_defaults(handler=_receipt)
 
     receipt_import = sub.add_parser("receipt-import", help="record a partner's receipt for a bundle we sent: closes "
@@ -62,15 +62,22 @@ def register(groups: Any) -> None:
     receipt_import.set_defaults(handler=_receipt_import)
 
 
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+def bundle_files(out: Path) -> list[Path]:
+    """Every file ``bundle export --out PATH`` may write: NAME.icspa or its volumes NAME.icspa.001…, and the seal."""
+    suffix = bundles.BUNDLE_SUFFIX
+    out = out if out.name.endswith(suffix) else out.with_name(out.name + suffix)
+    volumes = sorted(out.parent.glob(f"{glob.escape(out.name)}.[0-9][0-9][0-9]"))
+    return [out, *volumes, out.with_name(out.name + ".sha256"), out.with_name(out.name + ".sha256.p7s")]
 
 
 def _export(ctx: CliContext) -> int:
     args = ctx.args
+    targets = [] if args.dry_run else bundle_files(args.out)
+    for target in targets:
+        check_new_file(target, args.force)  # before anything is recorded or the long work starts
     session = ctx.session()
-    plan = bundles.plan_export(session, args.case, _split(args.to), _split(args.items) or None,
-                               purpose=args.purpose, authority=args.authority, h3_override=args.h3_override,
+    plan = bundles.plan_export(session, args.case, split_list(args.to) or [], split_list(args.items) or None,
+                               purpose=args.reason, authority=args.authority, h3_override=args.h3_override,
                                permission=bundles.OriginatorPermission(args.permission_ref, args.permission_date,
                                                                        args.permission_by))
     if args.dry_run:
@@ -78,7 +85,8 @@ def _export(ctx: CliContext) -> int:
         return 0
     for warning in plan.warnings:
         ctx.info(f"Warning: {warning}")
-    result = bundles.export(session, plan, args.out, progress=StderrProgress("Exporting"))
+    with replacing(targets, args.force):  # the bundle writer never writes over a file
+        result = bundles.export(session, plan, args.out, progress=StderrProgress("Exporting"))
     ctx.emit(result.to_json(), lambda: [
         f"Bundle {result.bundle_id} written to {result.path} and read back: {result.items} items, "
         f"{result.size:,} bytes.", f"  SHA-256 {result.sha256}",

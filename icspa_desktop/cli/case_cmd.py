@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import add_reason
 from icspa_desktop.domain.enums import CaseStatus, HandlingCode, Tlp
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.services import cases
@@ -51,13 +52,13 @@ def register(groups: Any) -> None:
     edit = sub.add_parser("edit", help="change fields of a case (only the options given)")
     edit.add_argument("case", metavar="CASE")
     _add_field_options(edit, required=False)
-    edit.add_argument("--reason", default="", help="why (recorded in the chain of custody)")
+    add_reason(edit)
     edit.set_defaults(handler=_edit)
 
     for verb, status in (("close", CaseStatus.CLOSED), ("reopen", CaseStatus.OPEN)):
         cmd = sub.add_parser(verb, help=f"{verb} a case (supervisors and administrators)")
         cmd.add_argument("case", metavar="CASE")
-        cmd.add_argument("--reason", default="")
+        add_reason(cmd)
         cmd.set_defaults(handler=lambda ctx, status=status: _set_status(ctx, status))
 
 

@@ -11,21 +11,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.domain.errors import Conflict, UsageError
+from icspa_desktop.cli.options import check_new_file, read_secret_file
+from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.layout import default_vault_path
+
+__all__ = ["NEW_PASSPHRASE_ENV", "PASSPHRASE_ENV", "USER_ENV", "CliContext", "check_new_file"]
 
 PASSPHRASE_ENV = "ICSPA_PASSPHRASE"  # noqa: S105 - an env variable name
 NEW_PASSPHRASE_ENV = "ICSPA_NEW_PASSPHRASE"  # noqa: S105 - an env variable name
 USER_ENV = "ICSPA_USER"
-
-
-def _read_secret_file(path: str) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"Cannot read passphrase file {path}: {exc.strerror}.") from None
-    return text.rstrip("\r\n")
 
 
 class CliContext:
@@ -33,6 +28,9 @@ class CliContext:
         self.args = args
         self.vault_path: Path = Path(args.vault).expanduser() if args.vault else default_vault_path()
         self.json: bool = bool(args.json)
+        # Global (docs/cli.md): main() also puts it in ICSPA_WITNESS_DIR for the command, so the user's witness
+        # at unlock and every checkpoint a service signs on its own use the same directory.
+        self.witness_dir: Path | None = Path(args.witness_dir).expanduser() if args.witness_dir else None
         self._session: Session | None = None
         self._warned = 0  # session warnings already printed
 
@@ -47,7 +45,7 @@ class CliContext:
 
     def passphrase(self, prompt: str = "Passphrase: ") -> str:
         if self.args.passphrase_file:
-            return _read_secret_file(self.args.passphrase_file)
+            return read_secret_file(self.args.passphrase_file)
         env = os.environ.get(PASSPHRASE_ENV)
         if env is not None:
             return env
@@ -57,7 +55,7 @@ class CliContext:
 
     def new_passphrase(self, file_option: str | None, what: str = "new passphrase") -> str:
         if file_option:
-            return _read_secret_file(file_option)
+            return read_secret_file(file_option)
         env = os.environ.get(NEW_PASSPHRASE_ENV)
         if env is not None:
             return env
@@ -98,12 +96,3 @@ class CliContext:
         """A human note: on stderr in --json mode, so stdout stays machine-readable."""
         print(message, file=sys.stderr if self.json else sys.stdout)
 
-
-def check_new_file(path: Path, force: bool = False) -> Path:
-    """The one rule for every ``--out`` (issue 12): an existing file is refused unless ``--force``; the folder must
-    exist. Checked before anything is recorded or written."""
-    if not path.parent.is_dir():
-        raise UsageError(f"The folder {path.parent} does not exist.")
-    if path.exists() and not force:
-        raise Conflict(f"{path} already exists; choose another file name, or add --force to replace it.")
-    return path

@@ -1,14 +1,14 @@
-"""``icspa custody show|verify|checkpoint|checkpoints|proofs``."""
+"""``icspa custody show|verify|checkpoint|checkpoint-list|proofs|witness-reset|witness-copy``."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import CliContext, check_new_file
+from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import add_command, add_out, add_reason, check_new_file
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import UsageError, VerificationFailed
 from icspa_desktop.services import custody, custody_verify, received
@@ -33,24 +33,20 @@ def register(groups: Any) -> None:
     verify.add_argument("--workers", type=int, default=None, help="processes for signature checks (default: cores)")
     verify.add_argument("--witness-copy", metavar="DIR", type=Path,
                         help="also check the copy of the witness kept in DIR (e.g. the evidence office's medium)")
-    _witness_option(verify)
     verify.set_defaults(handler=_verify)
 
     checkpoint = sub.add_parser("checkpoint", help="sign a checkpoint of the log with the agency key and write "
                                                    "the witness file")
-    checkpoint.add_argument("--reason", default="on demand")
-    checkpoint.add_argument("--out", metavar="FILE", help="also write the signed checkpoint (text + PEM CMS) here")
-    checkpoint.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_reason(checkpoint, help_text="why (recorded with the checkpoint; default: on demand)")
+    add_out(checkpoint, help_text="also write the signed checkpoint (text + PEM CMS) here", required=False)
     checkpoint.add_argument("--replace-witness", action="store_true",
                             help="overwrite a witness that does not fit this vault (after restoring a backup on "
                                  "purpose); the old one is recorded in the custody event")
-    _witness_option(checkpoint)
     checkpoint.set_defaults(handler=_checkpoint)
 
     reset = sub.add_parser("witness-reset", help="administrator: write the witness file anew from the latest "
                                                  "checkpoint after it was lost (recorded in the custody log)")
-    reset.add_argument("--reason", required=True, help="why (e.g. 'new OS account after reinstall')")
-    _witness_option(reset)
+    add_reason(reset, required=True, help_text="why (e.g. 'new OS account after reinstall'; recorded)")
     reset.set_defaults(handler=_witness_reset)
 
     copy = sub.add_parser("witness-copy", help="administrator: also keep every agency witness in DIR (e.g. on "
@@ -58,26 +54,24 @@ def register(groups: Any) -> None:
     where = copy.add_mutually_exclusive_group(required=True)
     where.add_argument("directory", nargs="?", type=Path, metavar="DIR")
     where.add_argument("--off", action="store_true", help="stop keeping a second witness")
-    copy.add_argument("--reason", default="")
+    add_reason(copy)
     copy.set_defaults(handler=_witness_copy)
 
-    lst = sub.add_parser("checkpoints", help="list the stored checkpoints")
+    lst = add_command(sub, "checkpoint-list", "checkpoints", help="list the stored checkpoints")
     lst.set_defaults(handler=_checkpoints)
 
     proofs = sub.add_parser("proofs", help="events of a case or item with inclusion proofs against a signed "
                                            "checkpoint (for docs/verify_custody_proofs.py)")
     proofs.add_argument("ref", metavar="CASE|ITEM")
-    proofs.add_argument("--out", metavar="FILE", required=True)
-    proofs.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_out(proofs, help_text="the proof document (JSON) to write")
     proofs.add_argument("--since-checkpoint", type=int, metavar="ID",
                         help="add the consistency proof from this earlier checkpoint")
-    _witness_option(proofs)
     proofs.set_defaults(handler=_proofs)
 
 
 def _witness_reset(ctx: CliContext) -> int:
     args = ctx.args
-    done = custody.reset_witness(ctx.session(), args.reason, witness_dir=args.witness_dir)
+    done = custody.reset_witness(ctx.session(), args.reason, witness_dir=ctx.witness_dir)
     lines = []
     if done.checkpoint is not None:
         lines.append(f"Agency witness re-established from checkpoint {done.checkpoint.id} "
@@ -94,12 +88,6 @@ def _witness_copy(ctx: CliContext) -> int:
     ctx.emit({"id": str(directory) if directory else "", "directory": str(directory) if directory else None},
              lambda: [f"A second witness is kept in {directory}." if directory else "No second witness is kept."])
     return 0
-
-
-def _witness_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--witness-dir", metavar="DIR", type=Path,
-                        help="where the witness checkpoint lives (env ICSPA_WITNESS_DIR; default: the user config "
-                             "dir, outside the vault)")
 
 
 def _event_row(event: StoredEvent) -> str:
@@ -145,7 +133,7 @@ def _verify(ctx: CliContext) -> int:
     if not ctx.json and sys.stderr.isatty():
         def progress(done: int, total: int) -> None:
             print(f"\rverified {done}/{total} events", end="", file=sys.stderr, flush=True)
-    report = custody_verify.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.args.witness_dir,
+    report = custody_verify.verify(session, incremental=ctx.args.incremental, witness_dir=ctx.witness_dir,
                                    workers=ctx.args.workers, progress=progress, witness_copy=ctx.args.witness_copy)
     if progress is not None:
         print(file=sys.stderr)
@@ -167,19 +155,19 @@ def _verify(ctx: CliContext) -> int:
 
 def _checkpoint(ctx: CliContext) -> int:
     args = ctx.args
-    out = check_new_file(Path(args.out), args.force) if args.out else None
+    out = check_new_file(args.out, args.force) if args.out else None
     session = ctx.session()
     if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         if out is not None:
             raise UsageError("Your role signs checkpoints with your own key, not the agency key: there is no CMS "
                              "signature to write with --out.")
-        event = custody.user_checkpoint(session, args.reason)
+        event = custody.user_checkpoint(session, args.reason or "on demand")
         size = event.body["details"]["tree_size"]
         ctx.emit(custody.event_to_json(event), lambda: [
             f"Checkpoint of {size} events signed with your own key (event #{event.index}); your role may not use "
             "the agency key, so no agency checkpoint was made."])
         return 0
-    stored = custody.make_checkpoint(session, args.reason, witness_dir=args.witness_dir,
+    stored = custody.make_checkpoint(session, args.reason or "on demand", witness_dir=ctx.witness_dir,
                                      replace_witness=args.replace_witness)
     if out is not None:
         atomic_write(out, stored.signed_bytes())
@@ -197,12 +185,12 @@ def _checkpoints(ctx: CliContext) -> int:
 
 def _proofs(ctx: CliContext) -> int:
     args = ctx.args
-    out = check_new_file(Path(args.out), args.force)
+    out = check_new_file(args.out, args.force)
     session = ctx.session()
     label, found = custody.timeline(session, args.ref)
     if not found:
         raise UsageError(f"{label} has no custody events.")
-    checkpoint = custody.checkpoint_covering(session, max(e.index for e in found) + 1, witness_dir=args.witness_dir)
+    checkpoint = custody.checkpoint_covering(session, max(e.index for e in found) + 1, witness_dir=ctx.witness_dir)
     previous = custody.get_checkpoint(session, args.since_checkpoint) if args.since_checkpoint else None
     doc = custody.proof_document(session, found, checkpoint, previous)
     atomic_write(out, json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")

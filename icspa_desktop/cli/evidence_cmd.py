@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
 from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
 from icspa_desktop.domain.errors import NotFound, UsageError, VerificationFailed
 from icspa_desktop.domain.evidence import Acquisition, FixityReport, Item, ItemFields, ItemKind, Markings
@@ -50,7 +51,7 @@ class StderrProgress:
 def _add_item_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--description", default="")
     parser.add_argument("--notes", default="")
-    parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
+    add_list_option(parser, "--tag", "--tags", metavar="TAG", help_text="tags")
     parser.add_argument("--exhibit", default="", metavar="N", help="exhibit number (default: next in agency format)")
     parser.add_argument("--parent", metavar="ITEM", help="the item this one was derived from (e.g. carved from)")
     parser.add_argument("--handling", choices=[h.value for h in HandlingCode], help="default: the case's")
@@ -79,8 +80,8 @@ def register(groups: Any) -> None:
     add = sub.add_parser("add", help="ingest files or folders into a case (hashed and encrypted in one pass)")
     add.add_argument("case", metavar="CASE", help="case number or id")
     add.add_argument("paths", metavar="FILE", nargs="+", type=Path, help="files or folders")
-    add.add_argument("--hash", default=None, metavar="ALGS",
-                     help="extra digests besides SHA-256, e.g. md5,sha1 (default: the agency setting)")
+    add_list_option(add, "--hash", metavar="ALGS",
+                    help_text="extra digests besides SHA-256, e.g. md5,sha1 (default: the agency setting)")
     _add_item_options(add)
     add.set_defaults(handler=_add)
 
@@ -106,14 +107,14 @@ def register(groups: Any) -> None:
 
     extract = sub.add_parser("extract", help="decrypt an item to a file for examination (recorded)")
     extract.add_argument("item", metavar="ITEM")
-    extract.add_argument("--out", required=True, type=Path, metavar="PATH", help="new file (never overwritten)")
-    extract.add_argument("--reason", required=True, help="why (recorded in the chain of custody)")
+    add_out(extract, "PATH", "the file to write the content to")
+    add_reason(extract, required=True)
     extract.set_defaults(handler=_extract)
 
     out = sub.add_parser("checkout", help="hand a physical item to someone")
     out.add_argument("item", metavar="ITEM")
     out.add_argument("--to", required=True, metavar="PERSON", help="receiving person")
-    out.add_argument("--purpose", required=True)
+    add_reason(out, required=True, help_text="why it leaves storage (recorded in the chain of custody)")
     out.add_argument("--released-by", default="", metavar="PERSON", help="default: you")
     out.add_argument("--authority", default="", help="legal authority reference")
     out.add_argument("--notes", default="")
@@ -131,13 +132,14 @@ def register(groups: Any) -> None:
     annotate.add_argument("item", metavar="ITEM")
     annotate.add_argument("--description")
     annotate.add_argument("--notes")
-    annotate.add_argument("--tags", help="comma-separated; replaces the tags")
+    add_list_option(annotate, "--tag", "--tags", metavar="TAG",
+                    help_text="replaces the item's tags with these; --tag '' removes them all")
     annotate.add_argument("--handling", choices=[h.value for h in HandlingCode])
     annotate.add_argument("--handling-text")
     annotate.add_argument("--tlp", choices=[t.value for t in Tlp])
     annotate.add_argument("--source-eval", choices=[s.value for s in SourceEvaluation])
     annotate.add_argument("--info-eval", choices=[i.value for i in InformationEvaluation])
-    annotate.add_argument("--reason", default="")
+    add_reason(annotate)
     annotate.set_defaults(handler=_annotate)
 
     defaults = sub.add_parser("defaults", help="show or set the agency's evidence defaults (administrators)")
@@ -170,7 +172,8 @@ def _fields(ctx: CliContext, storage: str = "") -> ItemFields:
             markings.source_evaluation, markings.information_evaluation,
         )
     return ItemFields(
-        description=args.description, notes=args.notes, tags=tuple(args.tag), exhibit_number=args.exhibit,
+        description=args.description, notes=args.notes, tags=tuple(split_list(args.tag) or ()),
+        exhibit_number=args.exhibit,
         markings=markings, parent_id=ItemId(args.parent) if args.parent else None, storage_location=storage,
         acquisition=Acquisition(args.acquired_by, args.acquired_at, args.location, args.method, args.tool,
                                 args.tool_version, args.device, args.serial, args.seal),
@@ -212,7 +215,8 @@ def _human(item: Item, case_number: str = "") -> list[str]:
 
 def _add(ctx: CliContext) -> int:
     session = ctx.session()
-    algorithms = evidence.parse_algorithms(ctx.args.hash) if ctx.args.hash is not None else None
+    hashes = split_list(ctx.args.hash)
+    algorithms = evidence.parse_algorithms(",".join(hashes)) if hashes is not None else None
     progress = StderrProgress("Adding")
     try:
         outcome = evidence.add_files(session, ctx.args.case, ctx.args.paths, _fields(ctx), algorithms, progress)
@@ -289,12 +293,14 @@ def _verify_lines(reports: list[FixityReport]) -> list[str]:
 
 
 def _extract(ctx: CliContext) -> int:
+    out = check_new_file(ctx.args.out, ctx.args.force)
     session = ctx.session()
     for interrupted in fixity.interrupted_extractions(session):
         print(f"icspa: warning: {interrupted.message}", file=sys.stderr)
     progress = StderrProgress("Extracting")
     try:
-        result = fixity.extract(session, ctx.args.item, ctx.args.out, ctx.args.reason, progress)
+        with replacing([out], ctx.args.force):  # the service never writes over a file
+            result = fixity.extract(session, ctx.args.item, out, ctx.args.reason, progress)
     finally:
         progress.close()
     ctx.emit({**evidence.item_to_json(result.item), "path": str(result.path)},
@@ -305,7 +311,7 @@ def _extract(ctx: CliContext) -> int:
 
 def _checkout(ctx: CliContext) -> int:
     a = ctx.args
-    item = physical.check_out(ctx.session(), a.item, a.to, a.purpose, released_by=a.released_by,
+    item = physical.check_out(ctx.session(), a.item, a.to, a.reason, released_by=a.released_by,
                               authority=a.authority, notes=a.notes)
     ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} checked out to {item.holder}."])
     return 0
@@ -333,7 +339,7 @@ def _annotate(ctx: CliContext) -> int:
             SourceEvaluation(a.source_eval) if a.source_eval else current.source_evaluation,
             InformationEvaluation(a.info_eval) if a.info_eval else current.information_evaluation,
         )
-    tags = [t for t in a.tags.split(",")] if a.tags is not None else None
+    tags = split_list(a.tag)
     item = evidence.annotate(session, a.item, description=a.description, notes=a.notes, tags=tags,
                              markings=markings, reason=a.reason)
     ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} updated."])

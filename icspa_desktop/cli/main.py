@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 
 from icspa_desktop import __version__
@@ -23,6 +27,8 @@ from icspa_desktop.cli import (
     vault_cmd,
 )
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import Parser
+from icspa_desktop.custody.checkpoints import WITNESS_ENV
 from icspa_desktop.domain.errors import ExitCode, IcspaError
 from icspa_desktop.vault.process import disable_core_dumps
 
@@ -33,14 +39,9 @@ COMMAND_GROUPS: list[ModuleType] = [
 ]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse's default prints the whole usage; DESIGN §6 wants one clear line and exit 2.
-        self.exit(int(ExitCode.USAGE), f"icspa: error: {message} (see 'icspa --help')\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="icspa", description="ICSPA Evidence Desktop — command line")
+    parser = Parser(prog="icspa", description="ICSPA Evidence Desktop — command line. Global options may stand "
+                    "before or after the command; the option rules are in docs/cli.md.")
     parser.add_argument("--version", action="version", version=f"icspa {__version__}")
     parser.add_argument("--vault", metavar="PATH", help="vault directory (env ICSPA_VAULT)")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -49,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--passphrase-file", metavar="FILE",
         help="read the passphrase from FILE (else env ICSPA_PASSPHRASE — less safe — or a prompt)",
     )
-    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument(
+        "--witness-dir", metavar="DIR",
+        help="where your witnesses of the custody log live (env ICSPA_WITNESS_DIR; default: your config dir, "
+             "outside the vault)",
+    )
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     groups.required = True
     for module in COMMAND_GROUPS:
         module.register(groups)
@@ -57,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Global options (DESIGN §6: "accepted before or after the command"): name → takes a value.
-_GLOBAL_OPTIONS = {"--vault": True, "--user": True, "--passphrase-file": True, "--json": False}
+_GLOBAL_OPTIONS = {"--vault": True, "--user": True, "--passphrase-file": True, "--witness-dir": True, "--json": False}
 
 
 def hoist_global_options(argv: Sequence[str]) -> list[str]:
@@ -86,10 +92,57 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     return front + rest
 
 
+# Temporary names our writers use beside a user's file (vault/atomic.py, bundle/media.py, services/fixity.py,
+# cli/options.replacing): an error about one of them is reported under the name the user gave.
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+?)(?:\.tmp-\d+|\.partial-[0-9a-f]+(?:\.\d{3})?|\.icspa-partial-[^/]+"
+                        r"|\.icspa-replaced-\d+)$")
+
+
+def user_path(filename: object) -> str:
+    """The path the user named, for an OSError's ``filename`` that may be one of our temporary names."""
+    if filename is None:
+        return ""
+    text = os.fsdecode(filename) if isinstance(filename, bytes | str | os.PathLike) else str(filename)
+    path = Path(text)
+    match = _TEMP_NAME.match(path.name)
+    return str(path.with_name(match["name"])) if match else text
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = user_path(exc.filename) or "while reading or writing a file"
+    if exc.errno == errno.ENOSPC:
+        return (f"icspa: the disk is full ({where}); the unfinished step changed nothing — free some space and "
+                "try again.")
+    return f"icspa: {exc.strerror or exc}: {where}"
+
+
+@contextlib.contextmanager
+def _witness_env(directory: str | None) -> Iterator[None]:
+    """``--witness-dir`` for the whole command: the services read ICSPA_WITNESS_DIR wherever no directory is
+    passed (the user's witness at unlock and lock, checkpoints signed on the way). Restored afterwards."""
+    if not directory:
+        yield
+        return
+    before = os.environ.get(WITNESS_ENV)
+    os.environ[WITNESS_ENV] = str(Path(directory).expanduser())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WITNESS_ENV, None)
+        else:
+            os.environ[WITNESS_ENV] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     parser = build_parser()
     args = parser.parse_args(hoist_global_options(sys.argv[1:] if argv is None else argv))
+    with _witness_env(args.witness_dir):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     ctx = CliContext(args)
     try:
         return int(args.handler(ctx))
@@ -100,11 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("icspa: interrupted; nothing was changed by the unfinished step.", file=sys.stderr)
         return int(ExitCode.OTHER)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            print(f"icspa: the disk is full ({exc.filename or 'while writing'}); the unfinished step changed "
-                  "nothing — free some space and try again.", file=sys.stderr)
-        else:
-            print(f"icspa: {exc.strerror or exc} ({exc.filename or 'I/O error'})", file=sys.stderr)
+        print(_os_error_line(exc), file=sys.stderr)
         return int(ExitCode.OTHER)
     except Exception as exc:  # the error boundary: never a traceback on the user's terminal (DESIGN §6)
         if "database or disk is full" in str(exc):

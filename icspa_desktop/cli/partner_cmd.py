@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import add_reason, read_input_file
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import Partner
-from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.services import partners
 
 
@@ -47,15 +46,8 @@ def register(groups: Any) -> None:
 
     revoke = sub.add_parser("revoke", help="stop trusting a partner (its bundles are refused)")
     revoke.add_argument("partner", metavar="ID|NAME|FINGERPRINT")
-    revoke.add_argument("--reason", required=True)
+    add_reason(revoke, required=True)
     revoke.set_defaults(handler=_revoke)
-
-
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
 def _human(p: Partner) -> list[str]:
@@ -63,7 +55,7 @@ def _human(p: Partner) -> list[str]:
 
 
 def _import(ctx: CliContext) -> int:
-    partner = partners.import_card(ctx.session(), _read(ctx.args.card), ctx.args.confirm_fingerprint)
+    partner = partners.import_card(ctx.session(), read_input_file(ctx.args.card, "card"), ctx.args.confirm_fingerprint)
     what = ("new key accepted as the successor of its previous key" if partner.lineage != partner.id
             else "trusted")
     ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} ({partner.country}) {what}.",
@@ -73,7 +65,7 @@ def _import(ctx: CliContext) -> int:
 
 def _inspect(ctx: CliContext) -> int:
     session = ctx.session()
-    card = partners.read_card(_read(ctx.args.card))
+    card = partners.read_card(read_input_file(ctx.args.card, "card"))
     successor = partners.successor_of(session, card)
     data = {**{k: v for k, v in card.body.items() if k != "certificate"}, "fingerprint": card.fingerprint,
             "card_expires": card.expires.isoformat(), "certificate_subject": certs.subject_text(card.certificate),
@@ -87,8 +79,8 @@ def _inspect(ctx: CliContext) -> int:
 
 def _add(ctx: CliContext) -> int:
     a = ctx.args
-    partner = partners.add_partner(ctx.session(), a.name, a.country, a.age_recipient, _read(a.cert), a.unit,
-                                   a.contact)
+    cert = read_input_file(a.cert, "certificate file")
+    partner = partners.add_partner(ctx.session(), a.name, a.country, a.age_recipient, cert, a.unit, a.contact)
     ctx.emit(partners.partner_to_json(partner), lambda: [f"Partner {partner.name} added.", *_human(partner)])
     return 0
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.options import add_out, check_new_file, replacing
 from icspa_desktop.services import custody_reports
+from icspa_desktop.vault.atomic import atomic_write
 
 
 def register(groups: Any) -> None:
@@ -18,21 +19,21 @@ def register(groups: Any) -> None:
                                          "signed checkpoint")
     pdf.add_argument("case", metavar="CASE", help="case number or id")
     pdf.add_argument("--item", metavar="ITEM", help="only this item (id or exhibit number)")
-    pdf.add_argument("--out", metavar="FILE.pdf", required=True, type=Path)
-    pdf.add_argument("--witness-dir", metavar="DIR", type=Path, help="witness checkpoint location (see custody "
-                                                                     "checkpoint)")
+    add_out(pdf, "FILE.pdf", "the PDF to write")
     pdf.set_defaults(handler=_custody)
 
     uco = sub.add_parser("case-uco", help="CASE/UCO JSON-LD of a case (passes case_validate)")
     uco.add_argument("case", metavar="CASE")
-    uco.add_argument("--out", metavar="FILE.jsonld", required=True, type=Path)
+    add_out(uco, "FILE.jsonld", "the JSON-LD file to write")
     uco.set_defaults(handler=_case_uco)
 
 
 def _custody(ctx: CliContext) -> int:
     args = ctx.args
-    result = custody_reports.custody_report_pdf(ctx.session(), args.case, args.out, item_ref=args.item,
-                                                witness_dir=args.witness_dir)
+    out = check_new_file(args.out, args.force)
+    pdf, result = custody_reports.custody_report_bytes(ctx.session(), args.case, item_ref=args.item,
+                                                       witness_dir=ctx.witness_dir)
+    atomic_write(out, pdf)
     data = {"id": result.report_id, "file": str(args.out), "case": result.case.number,
             "events": len(result.events), "items": len(result.items), "checkpoint_id": result.checkpoint.id,
             "tree_size": result.checkpoint.size,
@@ -45,7 +46,10 @@ def _custody(ctx: CliContext) -> int:
 
 def _case_uco(ctx: CliContext) -> int:
     args = ctx.args
-    doc = custody_reports.case_uco_export(ctx.session(), args.case, args.out)
+    out = check_new_file(args.out, args.force)
+    session = ctx.session()
+    with replacing([out], args.force):  # the service never writes over a file
+        doc = custody_reports.case_uco_export(session, args.case, out)
     ctx.emit({"id": args.case, "file": str(args.out), "nodes": len(doc["@graph"])},
              lambda: [f"CASE/UCO JSON-LD of case {args.case} written to {args.out} ({len(doc['@graph'])} nodes)."])
     return 0

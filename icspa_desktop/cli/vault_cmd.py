@@ -1,4 +1,4 @@
-"""``icspa vault init|status|check|recover``."""
+"""``icspa vault init|status|check|rekey|recover``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
+from icspa_desktop.cli.options import add_command, add_reason, check_new_file, read_secret_file
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import VerificationFailed
 from icspa_desktop.services import fixity, rotation, vault_service
@@ -24,13 +25,16 @@ def register(groups: Any) -> None:
     init = sub.add_parser("init", help="create a new vault with its first (administrator) user")
     init.add_argument("--role", choices=[r.value for r in Role], default=Role.ADMINISTRATOR.value)
     init.add_argument("--display-name", default="", help="full name shown in reports")
-    init.add_argument("--agency-name", default="")
+    init.add_argument("--agency-name", default="", help="the agency's name (as in 'agency init')")
     init.add_argument("--country", default="", help="ISO 3166 two-letter code, e.g. NL")
-    init.add_argument("--unit", default="")
-    init.add_argument("--contact", default="")
-    init.add_argument("--new-passphrase-file", metavar="FILE")
-    init.add_argument("--recovery-key-out", metavar="FILE",
-                      help="also write the recovery key to FILE (print it and store it offline)")
+    init.add_argument("--unit", default="", help="the agency's unit")
+    init.add_argument("--contact", default="", help="the agency's contact")
+    init.add_argument("--new-passphrase-file", metavar="FILE",
+                      help="the first user's passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)")
+    init.add_argument("--recovery-key-out", metavar="FILE", type=Path,
+                      help="also write the recovery key to FILE (print it and store it offline; an existing file "
+                           "is refused unless --force)")
+    init.add_argument("--force", action="store_true", help="replace an existing --recovery-key-out file")
     init.set_defaults(handler=_init)
 
     status = sub.add_parser("status", help="unlock and show what the vault holds")
@@ -41,14 +45,15 @@ def register(groups: Any) -> None:
                        help="administrator: permanently remove the files in quarantine (recorded in custody)")
     check.set_defaults(handler=_check)
 
-    rotate = sub.add_parser("rotate-key", help="administrator: replace the vault master key (done by 'user "
-                                               "disable'; run it when that could not rotate)")
-    rotate.add_argument("--reason", required=True)
+    rotate = add_command(sub, "rekey", "rotate-key", help="administrator: replace the vault master key (done by "
+                                                          "'user disable'; run it when that could not rotate)")
+    add_reason(rotate, required=True)
     rotate.set_defaults(handler=_rotate)
 
     recover = sub.add_parser("recover", help="set a new passphrase for a user with the recovery key")
-    recover.add_argument("--recovery-key-file", metavar="FILE", required=True)
-    recover.add_argument("--new-passphrase-file", metavar="FILE")
+    recover.add_argument("--recovery-key-file", metavar="FILE", required=True, help="the printed recovery key")
+    recover.add_argument("--new-passphrase-file", metavar="FILE",
+                         help="the new passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)")
     recover.set_defaults(handler=_recover)
 
 
@@ -66,6 +71,8 @@ def _rotate(ctx: CliContext) -> int:
 
 def _init(ctx: CliContext) -> int:
     args: argparse.Namespace = ctx.args
+    if args.recovery_key_out is not None:
+        check_new_file(args.recovery_key_out, args.force)  # before the vault exists
     name = ctx.user_name()
     if args.new_passphrase_file or NEW_PASSPHRASE_ENV in os.environ:
         passphrase = ctx.new_passphrase(args.new_passphrase_file)
@@ -76,8 +83,6 @@ def _init(ctx: CliContext) -> int:
     agency = vault_service.AgencyInfo(args.agency_name, args.country.upper(), args.unit, args.contact)
     recovery = vault_service.init_vault(ctx.vault_path, name, passphrase, display_name=args.display_name,
                                         role=Role(args.role), agency=agency)
-    if args.recovery_key_out:
-        atomic_write(Path(args.recovery_key_out), (recovery + "\n").encode())
     ctx.emit(
         {"id": str(ctx.vault_path), "path": str(ctx.vault_path), "user": name, "recovery_key": recovery},
         lambda: [
@@ -86,6 +91,9 @@ def _init(ctx: CliContext) -> int:
             f"  {recovery}",
         ],
     )
+    if args.recovery_key_out is not None:  # after it was shown: a failed write must not lose the only copy
+        atomic_write(args.recovery_key_out, (recovery + "\n").encode())
+        ctx.info(f"The recovery key was also written to {args.recovery_key_out}.")
     return 0
 
 
@@ -148,7 +156,7 @@ def _check_lines(found: vault_service.VaultCheck, remaining: list[QuarantinedFil
 
 def _recover(ctx: CliContext) -> int:
     args = ctx.args
-    key = Path(args.recovery_key_file).read_text(encoding="utf-8").strip()
+    key = read_secret_file(args.recovery_key_file, "recovery key").strip()
     name = ctx.user_name()
     new = ctx.new_passphrase(args.new_passphrase_file)
     session = vault_service.recover(ctx.vault_path, key, name, new)
