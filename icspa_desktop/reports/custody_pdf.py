@@ -197,6 +197,16 @@ class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]  # reportlab is u
 
 
 # ---- the document --------------------------------------------------------------------------------
+CMS_HEADING = "Detached CMS signature of the checkpoint text (PEM, by the agency key):"
+PEM_BEGIN, PEM_END = "-----BEGIN CMS-----", "-----END CMS-----"
+CHECK_INSTRUCTIONS = (
+    "To check it without ICSPA software, extract this page's text with pdftotext -layout report.pdf report.txt "
+    "(plain pdftotext can interleave the columns). Put the four checkpoint lines in checkpoint.txt, each ending "
+    "in a line feed, and the lines from -----BEGIN CMS----- to -----END CMS-----, without their leading spaces, "
+    "in sig.pem. Then: openssl cms -verify -binary -inform PEM -in sig.pem -content checkpoint.txt "
+    "-CAfile agency.pem -no-CApath -no-CAstore -partial_chain -purpose any -out /dev/null (agency.pem: the "
+    "agency's certificate, with the SHA-256 above; docs/custody-format.md §6)."
+)
 PAGE_W, PAGE_H = A4
 MARGIN_X = 16 * mm
 TOP = 30 * mm
@@ -368,23 +378,28 @@ def render(report: CustodyReport) -> bytes:
     for note in report.notes:
         story.append(_p(note, st["small"]))
     checkpoint_rows = [[
-        [_p("Signed checkpoint (C2SP tlog-checkpoint text)", st["label"]), Spacer(1, 1 * mm),
+        [_p("Signed checkpoint (the C2SP tlog-checkpoint body; the agency's detached CMS signature is below)",
+            st["label"]), Spacer(1, 1 * mm),
          _p(report.checkpoint_text.rstrip("\n"), st["mono"]), Spacer(1, 2 * mm),
          _p(f"Agency certificate SHA-256: {report.certificate_sha256}", st["small"]), Spacer(1, 1 * mm),
-         _p("The QR code holds the checkpoint text. Check the signature below with: openssl cms -verify -binary "
-            "-inform PEM -in sig.pem -content checkpoint.txt -CAfile agency.pem -purpose any", st["small"])],
+         _p("The QR code holds the checkpoint text.", st["small"])],
         QrCode(report.checkpoint_text, 38 * mm),
     ]]
     checkpoint_table = Table(checkpoint_rows, colWidths=[WIDTH - 42 * mm, 42 * mm])
     checkpoint_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
                                           ("LEFTPADDING", (0, 0), (-1, -1), 4), ("TOPPADDING", (0, 0), (-1, -1), 4)]))
     story += [
-        _p("5. Signed checkpoint", st["h2"]),
-        KeepTogether([checkpoint_table]),
-        Spacer(1, 2 * mm),
-        _p("Detached CMS signature of the checkpoint text (PEM, by the agency key):", st["small"]),
-        _p("-----BEGIN CMS-----\n" + _wrap(report.checkpoint_signature_b64, 110) + "\n-----END CMS-----",
-           st["monosmall"]),
+        # One block, never split by a page break: a PEM cut by a page's footer and header no longer decodes.
+        KeepTogether([
+            _p("5. Signed checkpoint", st["h2"]),
+            checkpoint_table,
+            Spacer(1, 2 * mm),
+            _p(CMS_HEADING, st["label"]),
+            Spacer(1, 1 * mm),
+            _p(PEM_BEGIN + "\n" + _wrap(report.checkpoint_signature_b64, 110) + "\n" + PEM_END, st["monosmall"]),
+            Spacer(1, 1.5 * mm),
+            _p(CHECK_INSTRUCTIONS, st["small"]),
+        ]),
         CondPageBreak(75 * mm),
         _p("6. Transfer of custody", st["h2"]),
         _p("The undersigned confirm the release and receipt of the items listed in section 2, in the condition "

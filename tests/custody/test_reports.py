@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import Conflict
 from icspa_desktop.domain.evidence import Acquisition, HashAlgorithm, ItemFields
 from icspa_desktop.domain.models import CaseFields
+from icspa_desktop.reports import custody_pdf
 from icspa_desktop.services import cases, custody_reports, evidence, physical
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import Session
@@ -142,3 +147,54 @@ def test_case_uco_export_passes_case_validate(admin: Session, case_with_items: s
     last = custody_service.timeline(admin, case_with_items)[1][-1]
     assert last.action == "exported"
     assert doc["@graph"]
+
+
+# ---- section 5: the checkpoint as printed ----------------------------------------------------------------
+def _synthetic_report(notes: int) -> custody_pdf.CustodyReport:
+    events = [custody_pdf.ReportEvent(i, f"event-{i}", "2026-03-02T09:00:00Z", "2026-03-02T10:00:00+01:00", "CET",
+                                      "ivan", "investigator", "Test Police", "acquired", "seizure", "", "", "ok")
+              for i in range(3)]
+    checkpoint = cp.format_body("icspa/NL/ab/cd", 12, bytes(range(32)), datetime(2026, 3, 2, 9, 20, tzinfo=UTC))
+    return custody_pdf.CustodyReport(
+        "R-1", "Case 2026-041", ["Test Police"], "H2 · TLP:AMBER", [("Case number", "2026-041")], [], events,
+        checkpoint.decode(), base64.b64encode(bytes(1100)).decode(), "ab" * 32, "Verified intact", True,
+        "2026-03-02 09:20 UTC", "alice", notes=tuple(f"Note {i}." for i in range(notes)))
+
+
+@needs_poppler
+def test_the_cms_heading_stays_with_its_pem_on_one_page(tmp_path: Path) -> None:
+    """Wherever section 5 falls, its heading, checkpoint and PEM share one page (no footer inside the PEM).
+
+    Before KeepTogether, 7 of these 40 layouts split it, the first of them with no notes at all."""
+    for notes in range(0, 120, 3):
+        path = tmp_path / "r.pdf"
+        path.write_bytes(custody_pdf.render(_synthetic_report(notes)))
+        pages = _pdf_text(path).split("\f")
+        found = {marker: [n for n, page in enumerate(pages) if marker in page] for marker in (
+            "5. Signed checkpoint", "Timestamp: 2026-03-02T09:20:00Z", custody_pdf.CMS_HEADING,
+            custody_pdf.PEM_BEGIN, custody_pdf.PEM_END, "pdftotext -layout")}
+        assert all(len(p) == 1 for p in found.values()) and len({p[0] for p in found.values()}) == 1, (notes, found)
+
+
+@needs_poppler
+def test_printed_checkpoint_checks_with_openssl_as_the_report_says(admin: Session, agency: Agency,
+                                                                   case_with_items: str, tmp_path: Path) -> None:
+    """A reader follows the report's own instructions: pdftotext -layout, copy the lines, run its command."""
+    out = tmp_path / "report.pdf"
+    ctx = custody_reports.custody_report_pdf(admin, case_with_items, out, signer=agency.signer,
+                                             verifier=agency.verifier, witness_dir=agency.witness_dir)
+    lines = [line.strip() for line in _pdf_text(out).splitlines()]
+    origin = ctx.checkpoint.text.splitlines()[0]
+    start = lines.index(origin)
+    (tmp_path / "checkpoint.txt").write_text("".join(line + "\n" for line in lines[start:start + 4]))
+    assert (tmp_path / "checkpoint.txt").read_bytes() == ctx.checkpoint.body
+    begin, end = lines.index(custody_pdf.PEM_BEGIN), lines.index(custody_pdf.PEM_END)
+    (tmp_path / "sig.pem").write_text("\n".join(lines[begin:end + 1]) + "\n")
+    (tmp_path / "agency.pem").write_bytes(agency.signer.certificate.public_bytes(serialization.Encoding.PEM))
+    words = " ".join(" ".join(lines).split())
+    command = re.search(r"Then: (openssl cms -verify .*? -out /dev/null)", words)
+    assert command is not None, words
+    done = subprocess.run(command.group(1), shell=True, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "checkpoint.txt").write_bytes(ctx.checkpoint.body.replace(b"\n", b"\n\n", 1))
+    assert subprocess.run(command.group(1), shell=True, cwd=tmp_path, capture_output=True, check=False).returncode
