@@ -127,9 +127,12 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     _check_space(session, path)
     staging = Staging(BlobStore(session.vault.layout))
     try:
-        check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
-                                           limits=limits, at_signing_time=True, payload_sink=staging.open,
-                                           progress=progress, cancel=cancel)
+        try:
+            check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+                                               limits=limits, at_signing_time=True, payload_sink=staging.open,
+                                               progress=progress, cancel=cancel)
+        finally:
+            staging.close_folder()
         prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging,
                            cancel or CancelToken())
     except BaseException:
@@ -321,6 +324,7 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
                 staging.payloads.pop(item.id).writer.discard()
     blob_ids = [staging.payloads[i.id].writer.blob_id for i in fresh]
     try:
+        staging.store.sync_staging(blob_ids)
         staging.store.publish_many(blob_ids)
         case, item_ids, events_added = _write(session, prepared, fresh)
     except BaseException:

@@ -12,14 +12,15 @@ import contextlib
 from icspa_desktop.bundle.tarwalk import PayloadSink, TarRefusal, shown_name
 from icspa_desktop.crypto import stream
 from icspa_desktop.vault.blobs import BlobStore, BlobWriter, new_blob_key
+from icspa_desktop.vault.layout import Dir
 
 
 class StagedPayload:
     """One payload file on its way into ``staging/``: whole chunks sealed as they fill."""
 
-    def __init__(self, store: BlobStore, size: int) -> None:
+    def __init__(self, store: BlobStore, size: int, staging: Dir) -> None:
         self.key = new_blob_key()
-        self.writer: BlobWriter = store.create_writer(self.key)
+        self.writer: BlobWriter = store.create_writer(self.key, staging=staging)
         self.size = size
         self.chunk = stream.DEFAULT_CHUNK_SIZE
         # Only as large as the file needs, and released at close: an import stages thousands of small files.
@@ -47,7 +48,7 @@ class StagedPayload:
         if not self.writer.encryptor.finished:
             self.writer.write_chunk(memoryview(self._buf)[:self._fill], last=True)
             self._done += self._fill
-        self.writer.finish()
+        self.writer.finish(sync=False)  # made durable together before they are published (commit_import)
         self._buf = bytearray()
         self.finished = True
 
@@ -58,15 +59,25 @@ class Staging:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
         self.payloads: dict[str, StagedPayload] = {}
+        self._folder: Dir | None = None
 
     def open(self, name: str, size: int) -> PayloadSink:
         if name in self.payloads:
             raise TarRefusal(f"The payload file {shown_name(name)} occurs twice.")
-        staged = StagedPayload(self.store, size)
+        if self._folder is None:
+            self._folder = self.store.open_staging()
+        staged = StagedPayload(self.store, size, self._folder)
         self.payloads[name] = staged
         return staged
 
+    def close_folder(self) -> None:
+        """The folder handle kept while payload files are being created (closed once the reading ends)."""
+        if self._folder is not None:
+            self._folder.close()
+            self._folder = None
+
     def discard(self) -> None:
+        self.close_folder()
         for staged in self.payloads.values():
             with contextlib.suppress(OSError):
                 staged.writer.discard()

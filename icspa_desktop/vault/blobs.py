@@ -15,6 +15,7 @@ wrapped key to its blob id and item id, so swapping keys or rows between items i
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import mmap
@@ -68,6 +69,18 @@ def unwrap_key(wrapping_key: bytes, blob_id: str, item_id: str, wrapped: bytes) 
         raise stream.StreamError("the blob key does not open for this item (record damaged or swapped)") from None
 
 
+def _syncfs(fd: int) -> bool:
+    """Linux syncfs(2): write back every dirty page of the file system holding ``fd``; False if unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    if call(fd) != 0:
+        raise OSError(ctypes.get_errno(), "syncfs failed")
+    return True
+
+
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)
@@ -88,10 +101,33 @@ class BlobStore:
     def staging_path(self, blob_id: str) -> Path:
         return self.layout.staging / (blob_id + _PART_SUFFIX)
 
-    def create_writer(self, key: bytes, chunk_size: int = stream.DEFAULT_CHUNK_SIZE) -> BlobWriter:
+    def create_writer(self, key: bytes, chunk_size: int = stream.DEFAULT_CHUNK_SIZE,
+                      staging: Dir | None = None) -> BlobWriter:
+        """A writer of a new staged blob; ``staging`` (from ``open_staging``) saves opening the folders again
+        for each of thousands of small blobs."""
         blob_id = new_blob_id()
-        with Dir.open_root(self.layout.root) as root, root.sub("staging", create=True) as staging:
+        if staging is not None:
             return BlobWriter(self, blob_id, key, chunk_size, staging)
+        with Dir.open_root(self.layout.root) as root, root.sub("staging", create=True) as opened:
+            return BlobWriter(self, blob_id, key, chunk_size, opened)
+
+    def open_staging(self) -> Dir:
+        """The ``staging/`` folder, opened without following links (the caller closes it)."""
+        with Dir.open_root(self.layout.root) as root:
+            return root.sub("staging", create=True)
+
+    def sync_staging(self, blob_ids: list[str]) -> None:
+        """Make staged blobs durable in one go: ``syncfs`` on the vault's file system (one call for thousands
+        of small files, where an fsync each cost ~0.5 ms), or an fsync of each where syncfs is missing."""
+        with Dir.open_root(self.layout.root) as root, root.sub("staging") as staging:
+            if _syncfs(staging.fd):
+                return
+            for blob_id in blob_ids:
+                fd = os.open(blob_id + _PART_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=staging.fd)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def publish(self, blob_id: str) -> Path:
         """Move a finished (fsynced) staged blob into the store and make the rename durable."""
@@ -209,13 +245,15 @@ class BlobWriter:
         if self._fill >= self._batch:
             self._drain(final=False)
 
-    def finish(self) -> None:
-        """Make the staged blob durable (the final chunk must have been written)."""
+    def finish(self, sync: bool = True) -> None:
+        """Close the staged blob (the final chunk must have been written), durable unless ``sync`` is False —
+        then the caller makes a batch durable at once with ``BlobStore.sync_staging`` before publishing it."""
         if not self.encryptor.finished:
             raise ValueError("the final chunk was not written")
         assert self._fd is not None
         self._drain(final=True)
-        os.fsync(self._fd)
+        if sync:
+            os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
         self._release()
