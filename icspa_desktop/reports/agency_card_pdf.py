@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -18,8 +20,20 @@ from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.reports.custody_pdf import QrCode
 
 
+def _card_validity(card_bytes: bytes) -> tuple[datetime, datetime]:
+    """(created, expires) as the card file states them: the card's own validity, not its certificate's."""
+    try:
+        body = json.loads(card_bytes)["body"]
+        return (datetime.strptime(body["created"], "%Y-%m-%dT%H:%M:%SZ"),
+                datetime.strptime(body["expires"], "%Y-%m-%dT%H:%M:%SZ"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("That is not an agency card file (no created/expires in its body).") from exc
+
+
 def render_card_pdf(identity: AgencyIdentity, card_bytes: bytes) -> bytes:
     """PDF bytes of the printable card for ``identity``; ``card_bytes`` is the card file it accompanies."""
+    created, expires = _card_validity(card_bytes)
+    card_valid = f"{created:%Y-%m-%d %H:%M} to {expires:%Y-%m-%d %H:%M} (UTC)"
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=10, leading=13)
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.HexColor("#444444"))
@@ -33,7 +47,8 @@ def render_card_pdf(identity: AgencyIdentity, card_bytes: bytes) -> bytes:
         ("Contact", identity.contact or "—"), ("Certificate subject", certs.subject_text(cert)),
         ("Certificate key", certs.key_description(cert.public_key())),
         ("Certificate serial", format(cert.serial_number, "X")),
-        ("Valid", f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} (UTC)"),
+        ("Card valid", card_valid),
+        ("Certificate valid", f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} (UTC)"),
         ("Certificate SHA-256", certs.sha256_fingerprint(cert)),
         ("age recipient", identity.age_recipient),
         ("Card file SHA-256", card_sha256),
@@ -55,7 +70,10 @@ def render_card_pdf(identity: AgencyIdentity, card_bytes: bytes) -> bytes:
     story = [
         Paragraph("Agency card", title),
         Paragraph(f"{escape(identity.name)} — {escape(identity.country)}", body),
-        Spacer(1, 5 * mm),
+        Spacer(1, 2 * mm),
+        Paragraph(f"<b>This card expires on {expires:%Y-%m-%d} at {expires:%H:%M} UTC.</b> After that, partners "
+                  "refuse it for sending and receiving bundles until they import a new card.", body),
+        Spacer(1, 3 * mm),
         Paragraph("<b>Fingerprint</b> (compare it by phone or letter before trusting the card file)", body),
         fp_box,
         Spacer(1, 3 * mm),

@@ -167,6 +167,30 @@ def test_card_pdf_text_has_fingerprint(session_a: Session, tmp_path: Path) -> No
     assert identity.age_recipient in text
 
 
+def test_card_pdf_shows_the_cards_own_expiry(session_a: Session, tmp_path: Path) -> None:
+    """The printed card states when the card expires, not only when its certificate does."""
+    import json
+    import subprocess
+    from datetime import datetime
+
+    from icspa_desktop.reports.agency_card_pdf import render_card_pdf
+
+    identity = agency.agency_identity(session_a)
+    card = agency.make_card(session_a, days=30)
+    expires = datetime.strptime(json.loads(card)["body"]["expires"], "%Y-%m-%dT%H:%M:%SZ")
+    assert expires.date() != identity.certificate.not_valid_after_utc.date()
+    (tmp_path / "c.pdf").write_bytes(render_card_pdf(identity, card))
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"This card expires on {expires:%Y-%m-%d} at {expires:%H:%M} UTC." in text
+    card_row = next(line for line in text.splitlines() if "Card valid" in line)
+    assert f"to {expires:%Y-%m-%d %H:%M} (UTC)" in card_row
+    cert_row = next(line for line in text.splitlines() if "Certificate valid" in line)
+    assert f"to {identity.certificate.not_valid_after_utc:%Y-%m-%d} (UTC)" in cert_row
+    with pytest.raises(ValueError, match="not an agency card"):
+        render_card_pdf(identity, b"{}")
+
+
 def test_user_added_later_can_sign_checkpoints(session_a: Session, agency_a: Path) -> None:
     users.add_user(session_a, "sam", Role.SUPERVISOR, "sam-passphrase")
     users.add_user(session_a, "ivan", Role.INVESTIGATOR, "ivan-passphrase")
