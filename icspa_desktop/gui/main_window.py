@@ -27,6 +27,7 @@ from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.evidence_tab import EvidenceTab
+from icspa_desktop.gui.help_dialog import HelpAction
 from icspa_desktop.gui.import_wizard import ImportBundleAction
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.gui.received_dialog import ReceivedAction
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.send_bundle = SendBundleAction(self)  # Case → Send to partner agency (gui/bundle_wizard.py)
         self.import_bundle = ImportBundleAction(self)  # Case → Import partner bundle (gui/import_wizard.py)
         self.bundle_lists = ReceivedAction(self)  # Case → Bundles sent and received (gui/received_dialog.py)
+        self.help = HelpAction(self)  # Help → User guide (F1, gui/help_dialog.py)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -119,7 +121,9 @@ class MainWindow(QMainWindow):
         menu.addMenu(self.evidence.menu())
         menu.addMenu(self.custody.menu())
         menu.addMenu(self.agency.menu())
-        menu.addMenu("&Help").addAction(self.about_action)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.help.action)
+        help_menu.addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
