@@ -12,9 +12,10 @@ import sqlcipher3
 
 from icspa_desktop.cli import crashlog
 from icspa_desktop.cli import main as cli_main
+from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import ExitCode
-from icspa_desktop.services import cases
-from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+from icspa_desktop.services import cases, custody_reports
+from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo
 
 Cli = Callable[..., tuple[int, str]]
 
@@ -29,7 +30,10 @@ def cli(vault: VaultInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
     def run(*args: str) -> tuple[int, str]:
         capsys.readouterr()
-        code = cli_main.main(list(args))
+        try:
+            code = cli_main.main(list(args))
+        except SystemExit as exc:  # argparse: a usage error
+            code = int(exc.code or 0)
         return code, capsys.readouterr().err
 
     return run
@@ -113,3 +117,85 @@ def test_vault_check_names_a_damaged_page_instead_of_crashing(cli: Cli, vault: V
     # Which table the damaged page belongs to depends on the schema; if the lock's own witness cannot be
     # read from it, that is said too, on its own line.
     assert all("witness" in line for line in rest), rest
+
+
+# ---- the exit codes of DESIGN §6, each with one line on stderr ---------------------------------------------
+def test_every_exit_code(cli: Cli, vault: VaultInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert cli("case", "create", "--number", "X-1", "--title", "t")[0] == ExitCode.OK
+    (tmp_path / "f.txt").write_text("content")
+    assert cli("evidence", "add", "X-1", str(tmp_path / "f.txt"))[0] == 0
+    blob = next(p for p in (vault.path / "blobs").rglob("*") if p.is_file())
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1
+    blob.write_bytes(bytes(data))
+    junk = tmp_path / "junk.icspa-card"
+    junk.write_bytes(b"not a card")
+    cases_of_codes = [
+        (["evidence", "verify", "X-1"], ExitCode.CHECK_FAILED, "Verification FAILED"),
+        (["case", "create", "--number", "X-2"], ExitCode.USAGE, "--title"),
+        (["partner", "import", str(junk), "--confirm-fingerprint", "00"], ExitCode.REFUSED_INPUT, "card"),
+        (["case", "show", "NOPE"], ExitCode.OTHER, "NOPE"),
+    ]
+    for argv, code, words in cases_of_codes:
+        got, err = cli(*argv)
+        assert (got, err.count("\n"), err.startswith("icspa: ")) == (code, 1, True), (argv, err)
+        assert words in err, err
+    monkeypatch.setenv("ICSPA_USER", NAMES[Role.INVESTIGATOR])
+    monkeypatch.setenv("ICSPA_PASSPHRASE", PASSPHRASES[Role.INVESTIGATOR])
+    got, err = cli("user", "add", "nina", "--role", "auditor")
+    assert (got, err.count("\n")) == (ExitCode.PERMISSION_DENIED, 1) and "recorded" in err
+    monkeypatch.setenv("ICSPA_PASSPHRASE", "wrong-passphrase")
+    got, err = cli("case", "list")
+    assert (got, err.count("\n")) == (ExitCode.AUTHENTICATION, 1)
+
+
+def test_interrupt_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fail_with(monkeypatch, KeyboardInterrupt())
+    code, err = cli("case", "list")
+    assert code == 5 and err.count("\n") == 1 and "interrupted" in err
+
+
+def test_os_error_names_the_users_path_not_a_temporary_name(cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    """A real failure inside atomic_write: the folder disappears between the check of --out and the write."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    real = custody_reports.custody_report_bytes
+
+    def then_remove_the_folder(*args: object, **kwargs: object) -> object:
+        made = real(*args, **kwargs)  # type: ignore[arg-type]
+        folder.rmdir()
+        return made
+
+    monkeypatch.setattr(custody_reports, "custody_report_bytes", then_remove_the_folder)
+    assert cli("case", "create", "--number", "X-1", "--title", "t")[0] == 0
+    code, err = cli("report", "custody", "X-1", "--out", str(folder / "x.pdf"))
+    assert code == 5 and err.count("\n") == 1
+    assert err.strip() == f"icspa: No such file or directory: {folder / 'x.pdf'}"
+
+
+@pytest.mark.parametrize(("temporary", "shown"), [
+    ("/media/usb/.r.pdf.tmp-4242", "/media/usb/r.pdf"),
+    ("/media/usb/.nightjar.icspa.partial-0a1b2c3d4e5f6a7b", "/media/usb/nightjar.icspa"),
+    ("/media/usb/.nightjar.icspa.partial-0a1b2c3d4e5f6a7b.002", "/media/usb/nightjar.icspa"),
+    ("/cases/.photo.jpg.icspa-partial-5f0c2a", "/cases/photo.jpg"),
+    ("/cases/.photo.jpg.icspa-replaced-77", "/cases/photo.jpg"),
+    ("/cases/.hidden-file", "/cases/.hidden-file"),
+    ("/cases/plain.txt", "/cases/plain.txt"),
+])
+def test_user_path(temporary: str, shown: str) -> None:
+    assert cli_main.user_path(temporary) == shown
+
+
+def test_version_help_and_usage(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--version"], ["--help"], ["bundle", "export", "--help"]):
+        with pytest.raises(SystemExit) as stopped:
+            cli_main.main(argv)
+        assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert "icspa " in out and "--reason" in out and "--purpose" not in out
+    with pytest.raises(SystemExit) as stopped:
+        cli_main.main(["case", "create", "--bogus"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "icspa case create --help" in err

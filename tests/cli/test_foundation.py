@@ -1,22 +1,41 @@
-"""The CLI contract of DESIGN §6 for the foundation commands."""
+"""The CLI contract of DESIGN §6 for the foundation commands: in this process (``main(argv)``), except the
+prompts on a terminal, which need a pseudo-terminal and so a child process."""
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
 import pty
 import select
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from icspa_desktop.cli import main as cli_main
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError
 from icspa_desktop.services import users
 from icspa_desktop.services.session import unlock
-from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo, icspa_command, run_cli
+from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo, icspa_command
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``icspa ARGS`` in this process, with ``env`` set for the call only; the result as a subprocess' would be."""
+    out, err = io.StringIO(), io.StringIO()
+    # main() lowers the hard core-dump limit of its process for good; keep the test runner's own.
+    with (mock.patch.dict(os.environ, env or {}), mock.patch.object(cli_main, "disable_core_dumps"),
+          redirect_stdout(out), redirect_stderr(err)):
+        try:
+            code = cli_main.main(list(args))
+        except SystemExit as exc:  # argparse: usage errors
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
