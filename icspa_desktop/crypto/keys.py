@@ -21,7 +21,6 @@ def derive_subkey(master_key: bytes, purpose: str, length: int = 32) -> bytes:
 
 
 PURPOSE_SQLCIPHER = "icspa/v1/sqlcipher"
-PURPOSE_BLOB_NAMES = "icspa/v1/blob-names"
 PURPOSE_BLOB_KEYS = "icspa/v1/blob-key-wrap"
 PURPOSE_AGENCY_KEYS = "icspa/v1/agency-key-wrap"
 # A check value of the master key the database content belongs to (settings 'vault.key_check'), so a

@@ -27,7 +27,7 @@ from icspa_desktop.custody.verify import (
     scan_log,
 )
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, VerificationFailed
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
@@ -504,8 +504,3 @@ def event_ids(session: Session, indices: Iterable[int]) -> dict[int, str]:
         if row is not None:
             found[index] = str(row[0])
     return found
-
-
-def require_intact(report: VerifyReport) -> None:
-    if not report.ok:
-        raise VerificationFailed(report.summary())

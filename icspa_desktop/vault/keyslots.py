@@ -268,9 +268,6 @@ class KeySlotFile:
     def has_user(self, user_name: str) -> bool:
         return self._find(user_name) is not None
 
-    def slot_for_user_id(self, user_id: UserId) -> PassphraseSlot | None:
-        return next((slot for slot in self._slots if slot.user_id == user_id), None)
-
     def add_passphrase_slot(
         self, user_name: str, user_id: UserId, passphrase: str, master_key: bytes, signing_private: bytes,
         box_secret: str | None = None,
@@ -344,11 +341,6 @@ class KeySlotFile:
                 return
         self._slots.append(self._make_slot(new_id(), user_name, user_id, new_passphrase, master_key, signing_private,
                                            box_secret))
-
-    def rename_lookup(self, user_id: UserId, new_name: str) -> None:
-        for index, slot in enumerate(self._slots):
-            if slot.user_id == user_id:
-                self._slots[index] = replace(slot, lookup=lookup_tag(self.vault_id, new_name))
 
     def remove_slot(self, user_id: UserId) -> None:
         self._slots = [slot for slot in self._slots if slot.user_id != user_id]
