@@ -197,6 +197,10 @@ def test_bundle_round_trip(agencies: Agencies, monkeypatch: pytest.MonkeyPatch) 
     assert made.json()["id"] and receipt.exists()
     assert agencies.at_de("bundle", "receipt", received[0]["id"], "--out", receipt).code == 5
     assert "return it to" in agencies.at_de("bundle", "receipt", received[0]["id"], "--out", receipt, "--force").out
+    by_file = agencies.at_de("--json", "bundle", "receipt", bundle, "--out", usb / "by-file.txt")  # the file itself
+    assert by_file.code == 0 and by_file.json()["id"] == made.json()["id"]
+    stranger = agencies.at_de("bundle", "receipt", usb / "nightjar.icspa.sha256", "--out", usb / "x.txt")
+    assert stranger.code == 5 and "is not a bundle this vault imported" in stranger.error_line
     recorded = agencies.at_nl("--json", "bundle", "receipt-import", receipt)
     assert recorded.code == 0, recorded.err
     assert recorded.json()["id"]
