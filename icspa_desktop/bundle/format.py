@@ -1,10 +1,12 @@
 """Writing a sharing bundle (DESIGN §5): age v1 ( pax tar ( BagIt 1.0 bag + detached CMS over its tagmanifest ) ).
 
-The tar stream is produced on demand by a pull reader that pyrage's ``encrypt_io`` reads from, so the
-whole bundle is made in one pass, in one thread, with one payload chunk in memory at a time: tar headers
-come from ``tarfile.TarInfo.tobuf``, payload bytes straight from ``PayloadFile.chunks()`` (hashed on the
-way), and the ciphertext goes to a temporary file on the target that gets its final name only once it
-is complete, synced and has passed its size and hash checks.
+The tar stream is produced piece by piece and pushed into our streaming age encryptor (``agev1``), so the
+whole bundle is made in one pass with one payload chunk in memory at a time: tar headers come from
+``tarfile.TarInfo.tobuf``, payload bytes straight from ``PayloadFile.chunks()`` (hashed on the way) and
+sealed straight from their buffers, and the ciphertext goes through ``media.VolumeWriter``'s thread to a
+temporary file on the target that gets its final name only once it is complete, synced and has passed its
+size and hash checks. ChaCha20-Poly1305 and SHA-256 release the GIL, so the producer (payload hash,
+encryption) and the writer thread (ciphertext hash, write) run on two cores.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyrage
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from icspa_desktop.bundle import media
-from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, RefusedInput, VerificationFailed
+from icspa_desktop.bundle import agev1, media
+from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.vault.atomic import fsync_dir
 
@@ -232,42 +234,15 @@ class _TarPieces:
                                      "damaged since ingest); nothing was written.")
 
 
-class _PullReader:
-    """The ``reader`` handed to pyrage: serves the tar pieces in slices; keeps the first error it raised.
-
-    pyrage asks for 8 KiB at a time and accepts only bytes/bytearray, so pieces are sliced and copied.
-    """
-
-    def __init__(self, pieces: Iterator[bytes | memoryview]) -> None:
-        self._pieces = pieces
-        self._current = memoryview(b"")
-        self.error: BaseException | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            while not self._current:
-                piece = next(self._pieces, None)
-                if piece is None:
-                    return b""
-                self._current = memoryview(piece).cast("B")
-            take = len(self._current) if size < 0 else min(size, len(self._current))
-            out = bytes(self._current[:take])
-            self._current = self._current[take:]
-            return out
-        except BaseException as exc:
-            self.error = self.error or exc
-            raise
-
-
-def _age_recipients(recipients: Sequence[str]) -> list[object]:
+def _age_recipients(recipients: Sequence[str]) -> list[X25519PublicKey]:
     if not recipients:
         raise RefusedInput("A bundle needs at least one recipient.")
-    parsed: list[object] = []
+    parsed: list[X25519PublicKey] = []
     for text in recipients:
         try:
-            parsed.append(pyrage.x25519.Recipient.from_str(text.strip()))
-        except Exception:  # pyrage raises its own RecipientError and others
-            raise RefusedInput(f"{text[:20]!r}… is not an age X25519 recipient (age1…).") from None
+            parsed.append(agev1.parse_recipient(text.strip()))
+        except agev1.InvalidRecipient as exc:
+            raise RefusedInput(str(exc)) from None
     return parsed
 
 
@@ -339,13 +314,10 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
     writer = media.VolumeWriter(lambda index: stem.with_name(f"{stem.name}.{index:03d}"), volume_size)
     try:
         try:
-            pieces = _TarPieces(spec, tags, signature, progress, cancel)
-            reader = _PullReader(iter(pieces))
-            try:
-                pyrage.encrypt_io(reader, writer, age_recipients)
-            except pyrage.EncryptError as exc:
-                # pyrage reports our own exceptions as EncryptError("TypeName: text"): raise the original.
-                raise (reader.error or writer.error or IcspaError(f"age encryption failed: {exc}")) from None
+            encryptor = agev1.Encryptor(writer.write, age_recipients)
+            for piece in _TarPieces(spec, tags, signature, progress, cancel):
+                encryptor.write(piece)
+            encryptor.finish()
             volumes = writer.finish()
         finally:
             writer.close()
