@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
+    "BATCH_CHUNKS",
     "CHUNK_SIZE",
     "AgeError",
     "Decryptor",
@@ -68,7 +69,7 @@ X25519_LABEL = b"age-encryption.org/v1/X25519"
 MAX_HEADER_BYTES = 1 << 20  # a header with 4,096 X25519 stanzas is ~450 KiB
 MAX_STANZAS = 4096  # each X25519 stanza costs one X25519 per identity: bounds the work an attacker can cause
 MAX_SCRYPT_WORK_FACTOR = 22  # only to classify scrypt headers as the spec does; we never run scrypt
-BATCH_CHUNKS = 16  # plaintext handed to ``write`` per call when decrypting: 1 MiB
+BATCH_CHUNKS = 16  # decrypting hands ``write`` at most BATCH_CHUNKS * CHUNK_SIZE (1 MiB) per call
 READ_SIZE = 1 << 20
 _ZERO_NONCE = bytes(12)
 _STANZA_BODY_COLUMNS = 64
@@ -527,8 +528,8 @@ def _identity_keys(identities: Sequence[str | X25519PrivateKey]) -> list[tuple[X
 class Decryptor:
     """Push-style age v1 decryption: ``feed`` the file in pieces of any size, then ``finish``.
 
-    ``write`` receives the plaintext in order, as memoryviews of an internal buffer that are valid only
-    during the call (copy what you keep), at most 1 MiB each. Guarantees:
+    ``write`` receives the plaintext in order, as non-empty memoryviews of an internal buffer that are valid
+    only during the call (copy what you keep), at most ``BATCH_CHUNKS * CHUNK_SIZE`` (1 MiB) each. Guarantees:
 
     * nothing is written before the header has parsed strictly, a stanza opened with one of ``identities``
       and the header MAC matched;
