@@ -18,7 +18,7 @@ Where the table comes from (DESIGN §1–§3, docs/bundle-format.md, docs/vault-
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,26 +48,26 @@ from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES
 
-A, S, I, U = Role.ADMINISTRATOR, Role.SUPERVISOR, Role.INVESTIGATOR, Role.AUDITOR
+ADM, SUP, INV, AUD = Role.ADMINISTRATOR, Role.SUPERVISOR, Role.INVESTIGATOR, Role.AUDITOR
 
 # The table, written out from DESIGN (see the module docstring), not from GRANTS.
 TABLE: dict[str, set[Role]] = {
-    "read":             {A, S, I, U},
-    "verify":           {A, S, I, U},
-    "report":           {A, S, I, U},
-    "create_case":      {A, S, I},
-    "edit_case":        {A, S, I},
-    "add_evidence":     {A, S, I},
-    "edit_evidence":    {A, S, I},
-    "extract_evidence": {A, S, I},
-    "check_out":        {A, S, I},
-    "import_bundle":    {A, S, I},
-    "close_case":       {A, S},
-    "sign_as_agency":   {A, S},
-    "manage_partners":  {A, S},
-    "export_bundle":    {A, S},
-    "manage_users":     {A},
-    "manage_agency":    {A},
+    "read":             {ADM, SUP, INV, AUD},
+    "verify":           {ADM, SUP, INV, AUD},
+    "report":           {ADM, SUP, INV, AUD},
+    "create_case":      {ADM, SUP, INV},
+    "edit_case":        {ADM, SUP, INV},
+    "add_evidence":     {ADM, SUP, INV},
+    "edit_evidence":    {ADM, SUP, INV},
+    "extract_evidence": {ADM, SUP, INV},
+    "check_out":        {ADM, SUP, INV},
+    "import_bundle":    {ADM, SUP, INV},
+    "close_case":       {ADM, SUP},
+    "sign_as_agency":   {ADM, SUP},
+    "manage_partners":  {ADM, SUP},
+    "export_bundle":    {ADM, SUP},
+    "manage_users":     {ADM},
+    "manage_agency":    {ADM},
 }
 
 
@@ -99,7 +99,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     files.mkdir()
     (files / "chat.txt").write_text("meeting at the harbour\n")
     with unlock(ours, ADMIN, ADMIN_PASS) as s_ours, unlock(theirs, "bka", "bka-passphrase") as s_bka:
-        for role in (S, I, U):
+        for role in (SUP, INV, AUD):
             users.add_user(s_ours, NAMES[role], role, PASSPHRASES[role])
         own, bka = agency.agency_identity(s_ours), agency.agency_identity(s_bka)
         pem = bka.certificate.public_bytes(serialization.Encoding.PEM)
@@ -173,11 +173,11 @@ def test_the_table_covers_every_permission_and_role() -> None:
     assert set().union(*TABLE.values()) == set(Role)
 
 
-CELLS = [(permission, role) for permission in TABLE for role in (A, S, I, U)]
+CELLS = [(permission, role) for permission in TABLE for role in (ADM, SUP, INV, AUD)]
 
 # Cells where GRANTS says otherwise than DESIGN: strict, so the day GRANTS is fixed the marker must go.
 GRANTS_DISAGREES = {
-    ("export_bundle", I): "GRANTS lets investigators export, but a bundle is signed with the agency key, which "
+    ("export_bundle", INV): "GRANTS lets investigators export, but a bundle is signed with the agency key, which "
                           "DESIGN §3 gives only to roles that may use it (docs/bundle-format.md: administrator, "
                           "supervisor); the service then refuses at the signature (sign_as_agency)",
 }
@@ -191,10 +191,10 @@ def test_grants_agree_with_the_table(permission: str, role: Role) -> None:
 
 
 @pytest.fixture
-def out(tmp_path: Path) -> Iterator[Path]:
+def out(tmp_path: Path) -> Path:
     folder = tmp_path / "out"
     folder.mkdir()
-    yield folder
+    return folder
 
 
 @pytest.mark.parametrize(("permission", "role"), CELLS, ids=[f"{p}-{r}" for p, r in CELLS])
@@ -213,5 +213,5 @@ def test_the_service_enforces_the_table(scene: Scene, permission: str, role: Rol
     body = denied[0].body
     assert body["actor"]["name"] == NAMES[role] and body["actor"]["role"] == str(role)
     # The denial names this permission; exporting is refused at its agency signature.
-    expected = "sign_as_agency" if permission == "export_bundle" and role is I else permission
+    expected = "sign_as_agency" if permission == "export_bundle" and role is INV else permission
     assert body["details"]["permission"] == expected
