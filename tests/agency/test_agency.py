@@ -22,6 +22,7 @@ from icspa_desktop.services import agency, users
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import init_vault
 from tests.conftest import VaultInfo, run_cli
+from tests.tools import require_tool
 
 FP_RE = r"^([0-9A-F]{4} ){7}[0-9A-F]{4}$"
 
@@ -152,11 +153,9 @@ def test_cli_show_card_cert(agency_a: Path, tmp_path: Path) -> None:
 
 
 def test_card_pdf_text_has_fingerprint(session_a: Session, tmp_path: Path) -> None:
-    import shutil
     import subprocess
 
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext not installed")
+    require_tool("pdftotext")  # fails, never skips, when missing
     from icspa_desktop.reports.agency_card_pdf import render_card_pdf
 
     identity = agency.agency_identity(session_a)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,9 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from icspa_desktop.crypto import cms
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.errors import RefusedInput
+from tests.tools import needs
 
 CONTENT = b"tagmanifest line 1\nline 2 \xe2\x82\xac\n"
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+needs_openssl = needs("openssl")  # fails, never skips, when missing (tests/tools.py)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from icspa_desktop.services import agency, partners
 from icspa_desktop.services.session import Session
 from tests.agency.conftest import PASS
 from tests.conftest import VaultInfo, run_cli
+from tests.tools import needs
 
 AGE_RECIPIENT = age_keys.generate_identity()[1]
 
@@ -299,7 +299,7 @@ def test_investigator_cannot_manage_partners(vault: VaultInfo, session_a: Sessio
         assert partners.list_partners(inv) == []
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+@needs("openssl")  # fails, never skips, when missing
 def test_openssl_verifies_agency_signature_with_exported_cert(agency_a: Path, session_a: Session,
                                                               tmp_path: Path) -> None:
     env = {"ICSPA_VAULT": str(agency_a), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS}

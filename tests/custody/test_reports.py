@@ -6,9 +6,7 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,8 +23,9 @@ from icspa_desktop.services import cases, custody_reports, evidence, physical
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services.session import Session
 from tests.custody.conftest import Agency
+from tests.tools import needs, require_tool
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+needs_poppler = needs("pdftotext")  # fails, never skips, when missing (tests/tools.py)
 
 
 @pytest.fixture
@@ -120,9 +119,7 @@ def test_pdf_report_warns_when_the_log_is_damaged(admin: Session, agency: Agency
 
 
 def test_case_uco_export_passes_case_validate(admin: Session, case_with_items: str, tmp_path: Path) -> None:
-    validator = shutil.which("case_validate") or str(Path(sys.executable).parent / "case_validate")
-    if not Path(validator).exists():
-        pytest.skip("case-utils is not installed (pip install -e '.[test]')")
+    validator = require_tool("case_validate")  # fails, never skips, when missing
     out = tmp_path / "case.jsonld"
     doc = custody_reports.case_uco_export(admin, case_with_items, out)
     done = subprocess.run([validator, str(out)], capture_output=True, text=True, check=False, timeout=120)

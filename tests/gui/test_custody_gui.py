@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,8 +26,9 @@ from icspa_desktop.gui.verify_dialog import VerifyResultDialog
 from icspa_desktop.services import cases, physical
 from icspa_desktop.services.session import Session
 from tests.gui.conftest import unlock_as
+from tests.tools import needs
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+needs_poppler = needs("pdftotext")  # fails, never skips, when missing (tests/tools.py)
 
 
 @pytest.fixture
