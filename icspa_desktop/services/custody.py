@@ -234,6 +234,15 @@ def make_checkpoint(
                 )
             if conflict:
                 replaced = {"replaced_witness": previous[0].decode("utf-8", "replace"), "conflict": conflict}
+    if replaced:
+        # Signing over a witness the log no longer fits forks the log in the agency's name (C2SP: a log must
+        # never sign a checkpoint inconsistent with an earlier one): an administrator's act, with a reason.
+        session.require(Permission.MANAGE_USERS, attempted="replace a custody witness the log does not fit")
+        if reason.strip() in ("", "on demand"):
+            raise UsageError("Replacing a witness the log does not fit needs the reason stated (--reason), e.g. "
+                             "which backup was restored and why; it is recorded.")
+    with session.transaction() as conn:
+        tree = stored_tree(conn)
         now = datetime.now(UTC).replace(microsecond=0)
         checkpoint = cp.Checkpoint(vault_origin(session), tree.size, tree.root(), now)
         body = checkpoint.body()

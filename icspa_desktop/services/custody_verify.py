@@ -296,7 +296,7 @@ def verify(
         try:
             verifier = agency_verifier(session)
         except VaultError as exc:
-            missing_agency = f"Checkpoint signatures were not checked: {exc}"
+            missing_agency = str(exc)
     if witness_copy is not None and not witness_copy.is_dir():
         raise UsageError(f"{witness_copy} is not a folder (mount the medium first).")
     if incremental and witness_copy is None:
@@ -309,7 +309,14 @@ def verify(
         report = _verify_full(session, verifier, witness_dir, workers, progress, witness_copy)
     report.seconds = time.perf_counter() - started
     if missing_agency:
-        report.notes.append(missing_agency)
+        signed = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
+        if signed:
+            # Checkpoints were signed, so certificates existed: their absence now is damage, not a setting.
+            report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE, f"{signed} checkpoint(s) are stored "
+                                         "but the agency certificates that signed them are gone from the vault, "
+                                         f"so not one can be checked ({missing_agency})."))
+        else:
+            report.notes.append(f"Checkpoint signatures were not checked: {missing_agency}")
     return report
 
 
