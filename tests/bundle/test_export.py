@@ -96,6 +96,13 @@ def test_partner_commands_of_design_5_succeed_on_a_fresh_export(scene: Scene) ->
                 f"nightjar.icspa.sha256 -CAfile {sender_pem} -purpose any -out /dev/null && sha256sum -c "
                 "nightjar.icspa.sha256", cwd=usb)
     assert seal.returncode == 0, seal.stderr
+    # docs/bundle-format.md's form of the same two checks (the system's CAs shut out).
+    for content, signature in ((bag / "tagmanifest-sha256.txt", out / f"{result.bundle_id}.p7s"),
+                               (usb / "nightjar.icspa.sha256", usb / "nightjar.icspa.sha256.p7s")):
+        strict = _run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(signature), "-content",
+                      str(content), "-CAfile", str(sender_pem), "-purpose", "any", "-no-CApath", "-no-CAstore",
+                      "-partial_chain", "-out", os.devnull)
+        assert strict.returncode == 0, strict.stderr
     proofs = _run(sys.executable, str(DOCS / "verify_custody_proofs.py"), str(bag / "metadata" / "custody.json"),
                   "--agency-cert", str(sender_pem))
     assert proofs.returncode == 0, proofs.stdout + proofs.stderr
@@ -207,3 +214,44 @@ def test_re_export_gives_a_new_id_and_the_same_payload_hashes(scene: Scene) -> N
     assert sorted(i["sha256"] for i in sent[first.bundle_id].items) == sorted(
         i["sha256"] for i in sent[second.bundle_id].items)
     assert a.ok and b.ok and sorted(a.check.payload) == sorted(b.check.payload)
+
+
+HARDENED = ["-no-CApath", "-no-CAstore", "-partial_chain"]
+
+
+def test_the_documented_openssl_options_shut_out_the_systems_cas(scene: Scene, tmp_path: Path) -> None:
+    """DESIGN §5's `openssl cms -verify -CAfile sender.pem` also trusts the system's CA store: a bag signed by a
+    stranger whose certificate a trusted CA issued verifies. docs/bundle-format.md adds three options; with them
+    the stranger is refused and the real sender still verifies (SSL_CERT_DIR stands in for the system store)."""
+    from tests.interop import forge
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        result = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "b")
+    identity = scene.work / "partner-identity.txt"
+    identity.write_text(scene.partner_identity + "\n")
+    out = scene.work / "out"
+    out.mkdir()
+    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    manifest = out / result.bundle_id / "tagmanifest-sha256.txt"
+    sender_pem = scene.work / "sender-agency.pem"
+    sender_pem.write_bytes(scene.sender_cert_pem)
+    stranger = forge.new_agency("Mallory Ltd", "XX")
+    forged = scene.work / "forged.p7s"
+    forged.write_bytes(stranger.sign(manifest.read_bytes()))
+    store = tmp_path / "system-cas"
+    store.mkdir()
+    (store / "public-ca.pem").write_bytes(stranger.pem)
+    subprocess.run(["openssl", "rehash", str(store)], check=True, capture_output=True)
+    env = os.environ | {"SSL_CERT_DIR": str(store)}
+
+    def verify(signature: Path, *extra: str) -> int:
+        return subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(signature),
+                               "-content", str(manifest), "-CAfile", str(sender_pem), "-purpose", "any", *extra,
+                               "-out", os.devnull], capture_output=True, env=env, check=False).returncode
+
+    genuine = out / f"{result.bundle_id}.p7s"
+    assert verify(forged) == 0, "openssl no longer trusts its CA store beside -CAfile: update bundle-format.md"
+    assert verify(forged, *HARDENED) != 0
+    assert verify(genuine, *HARDENED) == 0 and verify(genuine) == 0
