@@ -145,6 +145,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.vault_label, 1)
         bar.addPermanentWidget(self.user_label)
         bar.addPermanentWidget(self.state_label)
+        # A temporary message is drawn where the vault label is; Qt does not hide the label, so the two texts
+        # overlapped (issue 11). The label steps aside while a message shows.
+        bar.messageChanged.connect(lambda text: self.vault_label.setVisible(not text))
 
     # ---- session -------------------------------------------------------------------
     def show_session(self, session: Session) -> None:

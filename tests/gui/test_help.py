@@ -30,3 +30,12 @@ def test_f1_opens_the_guides_and_each_one_renders(qtbot: QtBot, desktop: Desktop
     assert dialog.guides.currentRow() == 0
     assert dialog.show_guide("bundle-format.md") and dialog.guides.currentRow() == 1
     assert not dialog.show_guide("../../etc/passwd")
+
+
+def test_a_status_message_never_overlaps_the_vault_label(qtbot: QtBot, desktop: DesktopApp) -> None:
+    unlock_as(qtbot, desktop)
+    window = desktop.window
+    window.statusBar().showMessage("Daily custody checkpoint made")
+    assert window.vault_label.isHidden()
+    window.statusBar().clearMessage()
+    assert not window.vault_label.isHidden()
