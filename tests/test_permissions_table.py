@@ -176,11 +176,7 @@ def test_the_table_covers_every_permission_and_role() -> None:
 CELLS = [(permission, role) for permission in TABLE for role in (ADM, SUP, INV, AUD)]
 
 # Cells where GRANTS says otherwise than DESIGN: strict, so the day GRANTS is fixed the marker must go.
-GRANTS_DISAGREES = {
-    ("export_bundle", INV): "GRANTS lets investigators export, but a bundle is signed with the agency key, which "
-                          "DESIGN §3 gives only to roles that may use it (docs/bundle-format.md: administrator, "
-                          "supervisor); the service then refuses at the signature (sign_as_agency)",
-}
+GRANTS_DISAGREES: dict[tuple[str, object], str] = {}  # cells where the product disagreed with DESIGN (none now)
 
 
 @pytest.mark.parametrize(("permission", "role"), CELLS, ids=[f"{p}-{r}" for p, r in CELLS])
@@ -212,6 +208,4 @@ def test_the_service_enforces_the_table(scene: Scene, permission: str, role: Rol
     assert len(denied) == 1 and len(recorded) == 1, [e.action for e in recorded]  # nothing else happened
     body = denied[0].body
     assert body["actor"]["name"] == NAMES[role] and body["actor"]["role"] == str(role)
-    # The denial names this permission; exporting is refused at its agency signature.
-    expected = "sign_as_agency" if permission == "export_bundle" and role is INV else permission
-    assert body["details"]["permission"] == expected
+    assert body["details"]["permission"] == permission  # the denial names this permission

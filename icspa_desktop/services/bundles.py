@@ -197,7 +197,7 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
         warnings.append(f"Passed on under the originator's permission {permission.reference!r} of {permission.date} "
                         f"({permission.granted_by}): {'; '.join(onward)}.")
     if not purpose.strip():
-        warnings.append("No purpose given (--purpose): the custody events will not say why the evidence left.")
+        warnings.append("No reason given (--reason): the custody events will not say why the evidence left.")
     return ExportPlan(case, items, recipients, purpose.strip(), authority.strip(), h3_override.strip(), warnings,
                       permission if onward else None)
 

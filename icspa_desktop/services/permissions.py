@@ -42,7 +42,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_AGENCY: frozenset({_A}),
     Permission.SIGN_AS_AGENCY: frozenset({_A, _S}),
     Permission.MANAGE_PARTNERS: frozenset({_A, _S}),
-    Permission.EXPORT_BUNDLE: frozenset({_A, _S, _I}),
+    # A bundle is signed with the agency key (DESIGN §4/§5): exporting is for the roles that may use it.
+    Permission.EXPORT_BUNDLE: frozenset({_A, _S}),
     Permission.IMPORT_BUNDLE: frozenset({_A, _S, _I}),
     Permission.REPORT: frozenset({_A, _S, _I, _U}),
 }

@@ -74,7 +74,7 @@ def check_out(session: Session, item_ref: str, to: str, purpose: str, *, release
     to = _check_text("The receiving person", to)
     purpose = _check_text("The purpose", purpose, MAX_TEXT)
     if not to or not purpose:
-        raise UsageError("A check-out needs the receiving person (--to) and the purpose (--purpose).")
+        raise UsageError("A check-out needs the receiving person (--to) and the reason (--reason).")
     if item.checked_out:
         raise Conflict(f"Item {item.exhibit_number} is already checked out to {item.holder}; check it in first.")
     releasing = _check_text("The releasing person", released_by) or session.user.display_name

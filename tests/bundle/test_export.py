@@ -120,7 +120,7 @@ def test_dry_run_writes_and_records_nothing(scene: Scene) -> None:
         before = events.count(nl.conn)
         plan = bundles.plan_export(nl, "2026/041", [scene.partner_name])
         assert [i["name"] for i in plan.to_json()["items"]] == ["chat export.txt", "image.bin"]
-        assert any("purpose" in w for w in plan.warnings)
+        assert any("reason" in w for w in plan.warnings)
         assert events.count(nl.conn) == before
     assert list(scene.work.iterdir()) == []
 

@@ -165,7 +165,7 @@ def test_bundle_round_trip(agencies: Agencies, monkeypatch: pytest.MonkeyPatch) 
     assert dry.code == 0, dry.err
     assert dry.json()["dry_run"] is True and not list(usb.glob("nightjar*"))
     human_dry = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb / "nightjar", "--dry-run")
-    assert "Dry run: nothing was written." in human_dry.out and "No purpose given" in human_dry.out
+    assert "Dry run: nothing was written." in human_dry.out and "No reason given" in human_dry.out
     sent = agencies.at_nl("--json", "bundle", "export", "2026/001", "--to", "BKA", "--out", usb / "nightjar",
                           "--purpose", "JIT Nightjar", "--authority", "MLA 2026/17")
     assert sent.code == 0, sent.err
