@@ -29,6 +29,7 @@ from icspa_desktop.gui.evidence_dialogs import (
     FixityResultDialog,
     IngestDialog,
     PhysicalItemDialog,
+    SubmitDialog,
 )
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
@@ -49,7 +50,7 @@ def ingest_message(label: str, done: int, total: int, started: float) -> str:
     return f"Adding {label}\n{human_size(done)} of {human_size(total)}{rate}"
 
 
-_D = TypeVar("_D", bound=QDialog)
+_D = TypeVar("_D", bound=SubmitDialog)
 
 class EvidenceActions(QObject):
     """Owns the evidence actions; emits ``items_changed`` after an action changed items of a case."""
@@ -202,7 +203,7 @@ class EvidenceActions(QObject):
                 self._changed(tab, item=item)
             return True
 
-        dialog.submit = save  # type: ignore[attr-defined]  # every form dialog here has a submit hook
+        dialog.submit = save
         self._open(dialog)
         return dialog
 

@@ -70,6 +70,8 @@ class BackgroundOp(QObject):
 
     The worker never touches this object: it posts closures to the long-lived dispatcher, and those
     closures check on the GUI thread that the op (and so its owner) still exists before calling back.
+    The result type is checked at the typed entry points (``run_in_background`` and friends, generic in
+    ``T``); inside, the op carries it as ``Any`` so that call sites can name a plain ``BackgroundOp``.
     """
 
     finished = Signal()  # after the callbacks ran

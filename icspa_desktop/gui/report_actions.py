@@ -15,9 +15,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
+from icspa_desktop.custody.checkpoints import CheckpointSigner, SignatureVerifier
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import IcspaError, NotFound
 from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog, show_item_timeline
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.passphrase_dialog import ChangePassphraseDialog
@@ -44,8 +46,8 @@ class CustodyActions(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
-        self.signer: Any = None  # custody.CheckpointSigner; None = the agency key
-        self.verifier: Any = None  # custody.SignatureVerifier; None = the agency certificates
+        self.signer: CheckpointSigner | None = None  # None = the agency key
+        self.verifier: SignatureVerifier | None = None  # None = the agency certificates
         self.witness_dir: Path | None = None
         self._tabs: list[CustodyTab] = []
         self.last_verify_dialog: VerifyResultDialog | None = None  # the latest result shown (tests read it)
@@ -154,7 +156,7 @@ class CustodyActions(QObject):
         if session is None or not self.verify_action.isEnabled():
             return None
 
-        def work(progress: Any, _cancel: Any) -> tuple[VerifyReport, dict[int, str]]:
+        def work(progress: ProgressCallback, _cancel: CancelToken) -> tuple[VerifyReport, dict[int, str]]:
             report = custody_verify.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
                                            progress=lambda done, total: progress(done, total,
                                                                                  "Checking custody events…"))
@@ -273,7 +275,7 @@ class CustodyActions(QObject):
                 return None
 
         def start(path: Path) -> BackgroundOp:
-            def work(_progress: Any, _cancel: Any) -> custody_reports.ReportContext:
+            def work(_progress: ProgressCallback, _cancel: CancelToken) -> custody_reports.ReportContext:
                 return custody_reports.custody_report_pdf(session, case.id, path, item_ref=item_id, signer=self.signer,
                                                           verifier=self.verifier, witness_dir=self.witness_dir)
 
@@ -296,7 +298,7 @@ class CustodyActions(QObject):
             return None
 
         def start(path: Path) -> BackgroundOp:
-            def work(_progress: Any, _cancel: Any) -> dict[str, Any]:
+            def work(_progress: ProgressCallback, _cancel: CancelToken) -> dict[str, Any]:
                 return custody_reports.case_uco_export(session, case.id, path)
 
             def done(doc: dict[str, Any]) -> None:

@@ -46,9 +46,11 @@ class AppSettings:
     def auto_lock_minutes(self) -> float:
         """Idle minutes before the vault locks itself; 0 turns auto-lock off."""
         raw = self._value("lock/auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
+        if not isinstance(raw, str | int | float):  # QSettings hands back whatever the INI file held
+            return DEFAULT_AUTO_LOCK_MINUTES
         try:
-            minutes = float(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+            minutes = float(raw)
+        except ValueError:
             return DEFAULT_AUTO_LOCK_MINUTES
         return min(max(minutes, 0.0), MAX_AUTO_LOCK_MINUTES)
 
