@@ -51,9 +51,8 @@ def _child(argv: Sequence[str]) -> int:
     """Write one bundle; print the phases and the peak RSS as JSON."""
     import resource
 
-    from icspa_desktop.bundle import agev1, media
     from icspa_desktop.bundle.format import BagSpec, PayloadFile, write_bundle
-    from icspa_desktop.crypto import cms, x509
+    from icspa_desktop.crypto import agev1, cms, media, x509
 
     out, size, small, small_size, recipient = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), argv[4]
     key = x509.generate_key()
@@ -121,7 +120,7 @@ def _crypto(base: Path, mib: int, runs: int, recipient: str, identity: str) -> N
     """agev1 vs the age CLI vs pyrage on the same file, encryption and decryption."""
     import pyrage
 
-    from icspa_desktop.bundle import agev1
+    from icspa_desktop.crypto import agev1
 
     plain, sealed, id_file = base / "crypto.bin", base / "crypto.age", base / "crypto-id.txt"
     with open(plain, "wb") as handle:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from icspa_desktop.bundle import agev1, media
+from icspa_desktop.bundle import media
+from icspa_desktop.crypto import agev1
 from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.vault.atomic import fsync_dir

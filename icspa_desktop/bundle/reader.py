@@ -2,7 +2,7 @@
 
 One pass, nothing written anywhere (unless the caller's payload sink stages payload files): the file (or
 its volumes) is read in 1 MiB blocks and hashed for the outer seal; our age v1 decryptor
-(bundle/agev1.py) authenticates each chunk before its plaintext is released, and the plaintext is pushed
+(crypto/agev1.py) authenticates each chunk before its plaintext is released, and the plaintext is pushed
 into ``TarWalk``, an incremental parser of the narrow pax subset our writer produces. Payloads are hashed
 on the way (and handed to the sink); tag files and the signature are kept in memory within ``Limits``.
 The bag-level checks (manifests, signed bag-info, CMS signature) run only once age has authenticated the
@@ -44,10 +44,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from icspa_desktop.bundle import agev1
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
-from icspa_desktop.crypto import cms
+from icspa_desktop.crypto import agev1, cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyrage
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -97,7 +96,7 @@ def store_identity(conn: db.Connection, master_key: bytes, signing_key: certs.Si
 
 
 def _insert_wrap(conn: db.Connection, key_id: str, user_id: str, box_recipient: str, pkcs8: bytes) -> None:
-    wrapped = pyrage.encrypt(pkcs8, [pyrage.x25519.Recipient.from_str(box_recipient)])
+    wrapped = age_keys.seal_to(box_recipient, pkcs8)
     conn.execute("INSERT OR REPLACE INTO agency_key_wraps (key_id, user_id, wrapped, created_at) VALUES (?, ?, ?, ?)",
                  (key_id, user_id, wrapped, _now()))
 
@@ -137,10 +136,10 @@ def _unwrap_pkcs8(session: Session, key_id: str) -> bytes:
     row = conn.execute("SELECT wrapped FROM agency_key_wraps WHERE key_id = ? AND user_id = ?",
                        (key_id, session.user.id)).fetchone()
     if row is not None:
-        try:
-            pkcs8 = bytes(pyrage.decrypt(bytes(row[0]), [age_keys.identity_from_str(session.box_secret())]))
-        except pyrage.DecryptError:
-            raise VaultError("Your copy of the agency signing key cannot be opened; the vault is damaged.") from None
+        opened = age_keys.open_with(session.box_secret(), bytes(row[0]))
+        if opened is None:
+            raise VaultError("Your copy of the agency signing key cannot be opened; the vault is damaged.")
+        pkcs8 = opened
         _share(session, key_id, pkcs8)
         return pkcs8
     sealed = conn.execute("SELECT sealed_signing_key FROM agency_keys WHERE id = ?", (key_id,)).fetchone()
@@ -366,7 +365,7 @@ def checkpoint_signer(session: Session) -> AgencySigner:
     return _signer(session)
 
 
-def age_identity(session: Session) -> pyrage.x25519.Identity:
+def age_identity(session: Session) -> str:
     """The identity that decrypts bundles sent to this agency (signers and importers only)."""
     if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         session.require(Permission.IMPORT_BUNDLE, attempted="use the agency decryption key")
@@ -375,7 +374,7 @@ def age_identity(session: Session) -> pyrage.x25519.Identity:
         secret = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_age), _ad(str(key_id), "age"))
     except aead.SealError:
         raise VaultError("The agency age identity cannot be unsealed; the vault is damaged.") from None
-    return age_keys.identity_from_str(secret.decode("ascii"))
+    return age_keys.check_identity(secret.decode("ascii"))
 
 
 # ---- the agency card -----------------------------------------------------------------------------------

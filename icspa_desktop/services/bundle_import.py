@@ -121,7 +121,7 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     if target is not None and target.status is not CaseStatus.OPEN:
         raise UsageError(f"Case {target.number} is closed; reopen it or import into a new case.")
     identity = agency.agency_identity(session)
-    secret = str(agency.age_identity(session))
+    secret = agency.age_identity(session)
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
     _check_space(session, path)

@@ -392,7 +392,7 @@ def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = 
     manifests and the sender's signature (our own certificates and every partner's are trusted signers)."""
     session.require(Permission.VERIFY, attempted=f"verify the bundle {path.name}")
     identity = agency.agency_identity(session)
-    secret = str(agency.age_identity(session))
+    secret = agency.age_identity(session)
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
     check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],

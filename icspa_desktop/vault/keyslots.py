@@ -16,11 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pyrage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from icspa_desktop.crypto import aead, kdf, keys
+from icspa_desktop.crypto import aead, age_keys, kdf, keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
 from icspa_desktop.vault.atomic import atomic_write
@@ -160,9 +159,8 @@ def _recovery_kek(recovery_key: bytes, salt: bytes) -> bytes:
 def _open_rotated(rotated: bytes | None, box_secret: str | None) -> bytes | None:
     if rotated is None or box_secret is None:
         return None
-    try:
-        master = bytes(pyrage.decrypt(rotated, [pyrage.x25519.Identity.from_str(box_secret)]))
-    except pyrage.DecryptError:
+    master = age_keys.open_with(box_secret, rotated)
+    if master is None:
         return None  # not for this box key (a stale entry): the KEK-wrapped master is tried instead
     return master if len(master) == 32 else None
 
@@ -359,9 +357,9 @@ class KeySlotFile:
         slot_id = new_id()
         ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot_id}".encode()
         kek = _recovery_kek(key, salt)
-        identity = pyrage.x25519.Identity.generate()
-        self._recovery = RecoverySlot(slot_id, salt, aead.seal(kek, master_key, ad), str(identity.to_public()),
-                                      aead.seal(kek, str(identity).encode("ascii"), ad + b"\0box"))
+        secret, recipient = age_keys.generate_identity()
+        self._recovery = RecoverySlot(slot_id, salt, aead.seal(kek, master_key, ad), recipient,
+                                      aead.seal(kek, secret.encode("ascii"), ad + b"\0box"))
         return format_recovery_key(key)
 
     # ---- master-key rotation --------------------------------------------------------------------
@@ -372,19 +370,19 @@ class KeySlotFile:
         self.key_check = keys.check_value(new_master)
         for index, slot in enumerate(self._slots):
             box = recipients.get(slot.user_id)
-            rotated = None if box is None else pyrage.encrypt(new_master, [pyrage.x25519.Recipient.from_str(box)])
+            rotated = None if box is None else age_keys.seal_to(box, new_master)
             self._slots[index] = replace(slot, rotated_master=rotated)
         if self._recovery is None or self._recovery.box_recipient is None:
             return False
-        self._recovery = replace(self._recovery, rotated_master=pyrage.encrypt(
-            new_master, [pyrage.x25519.Recipient.from_str(self._recovery.box_recipient)]))
+        self._recovery = replace(self._recovery,
+                                 rotated_master=age_keys.seal_to(self._recovery.box_recipient, new_master))
         return True
 
     def leave_master_for(self, user_id: UserId, box_recipient: str, master_key: bytes) -> None:
         """A re-enabled user's slot may hold an old master key: leave the current one for their box key."""
         for index, slot in enumerate(self._slots):
             if slot.user_id == user_id:
-                rotated = pyrage.encrypt(master_key, [pyrage.x25519.Recipient.from_str(box_recipient)])
+                rotated = age_keys.seal_to(box_recipient, master_key)
                 self._slots[index] = replace(slot, rotated_master=rotated)
                 return
 

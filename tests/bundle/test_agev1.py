@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icspa_desktop.bundle import agev1
+from icspa_desktop.crypto import agev1
 
 CHUNK = agev1.CHUNK_SIZE
 SEALED = CHUNK + 16

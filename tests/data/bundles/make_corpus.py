@@ -172,7 +172,7 @@ class Keys:
 
 def keys_of(exchange: Exchange) -> Keys:
     with exchange.open_de() as de:
-        de_identity = agency.age_identity(de)
+        de_identity = pyrage.x25519.Identity.from_str(agency.age_identity(de))
         de_recipient = agency.agency_identity(de).age_recipient
     with exchange.open_nl() as nl:
         signer = agency.agency_signer(nl)  # holds the key, not the session
@@ -961,7 +961,7 @@ def build_corpus(exchange: Exchange, out_dir: Path) -> Corpus:
         fr_identity = agency.agency_identity(s_fr)
         partners.add_partner(s_nl, FR_NAME, "FR", fr_identity.age_recipient,
                              fr_identity.certificate.public_bytes(serialization.Encoding.PEM))
-        nl_identity = agency.age_identity(s_nl)
+        nl_identity = pyrage.x25519.Identity.from_str(agency.age_identity(s_nl))
     to_fr = exchange.export("to-fr", to=FR_NAME).path
     fr_plain = bytes(pyrage.decrypt(to_fr.read_bytes(), [nl_identity]))  # the sender is always a recipient
     second = Bag.read(keys.decrypt(exchange.export("nightjar-2").path.read_bytes()))
