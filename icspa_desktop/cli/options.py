@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.domain.errors import Conflict, ExitCode, UsageError
+from icspa_desktop.files import read_bounded
 
 # Option strings that parse but are not shown in --help, per action (old spellings kept for scripts).
 _HIDDEN_OPTIONS: weakref.WeakKeyDictionary[argparse.Action, frozenset[str]] = weakref.WeakKeyDictionary()
@@ -143,8 +144,6 @@ def read_secret_file(path: str | Path, what: str = "passphrase") -> str:
 
 
 def read_input_file(path: str | Path, what: str = "file") -> bytes:
-    """A file the user named as input; a missing or unreadable one is a usage error that names it."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
+    """A file the user named as input (a regular file, bounded: ``files.read_bounded``); a missing or
+    unreadable one is a usage error that names it."""
+    return read_bounded(path, what)

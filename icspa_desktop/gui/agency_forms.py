@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.errors import IcspaError, UsageError
+from icspa_desktop.files import read_bounded
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.services import agency
@@ -66,13 +67,10 @@ def value_label(text: str = "", mono: bool = False) -> QLabel:
     return label
 
 
-def read_small_file(path: Path, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes (enough for the service to say the file is too large)."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+def read_small_file(path: Path, limit: int, what: str = "file") -> bytes:
+    """The file, if it is a regular file of at most ``limit`` bytes (``files.read_bounded``: a FIFO or device
+    named here must not hang the app)."""
+    return read_bounded(path, what, limit)
 
 
 class FilePicker(QWidget):
