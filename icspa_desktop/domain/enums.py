@@ -94,3 +94,5 @@ class CustodyAction(StrEnum):
     RECEIPT_ISSUED = "receipt_issued"  # we signed a receipt for a bundle we imported
     RECEIPT_RECEIVED = "receipt_received"  # a partner's receipt for a bundle we sent: the transfer is complete
     WITNESS_COPY_SET = "witness_copy_set"
+    VAULT_BACKED_UP = "vault_backed_up"  # a verified backup copy was made (services/backup.py)
+    VAULT_RESTORED = "vault_restored"  # recorded at the first unlock after a restore, with the reason

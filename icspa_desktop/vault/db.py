@@ -6,15 +6,16 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlcipher3
 
 from icspa_desktop.domain.errors import VaultError
 
 Connection = Any  # sqlcipher3.Connection has no type information
+T = TypeVar("T")
 
 
 class _LockedConnection(sqlcipher3.Connection):  # type: ignore[misc]  # untyped base
@@ -190,10 +191,46 @@ def integrity_check(conn: Connection) -> list[str]:
     return problems
 
 
-def export_to(conn: Connection, target: Path, raw_key: bytes) -> None:
-    """Copy the whole database into a new encrypted file with ``sqlcipher_export`` (backups)."""
+def export_to(conn: Connection, target: Path, raw_key: bytes, snapshot: Callable[[Connection], T]) -> T:
+    """Copy the whole database into a new encrypted file with ``sqlcipher_export`` (backups): one read
+    transaction, so ``snapshot(conn)``, run inside it first, sees exactly the state that is exported.
+
+    Use a connection of its own (``open_database``): in WAL mode the snapshot then holds while other
+    connections keep writing. SQLCipher's backup API is disabled for encrypted databases (4.1), and
+    ``sqlcipher_export`` does not copy ``user_version`` (the schema version): it is set here.
+    """
+    if os.path.lexists(target):
+        raise VaultError(f"{target} already exists; a database export never writes over a file.")
+    # ATTACH cannot run inside a transaction; it creates the file (owner-only: open_database set the umask).
     conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{raw_key.hex()}'\"", (str(target),))
     try:
-        conn.execute("SELECT sqlcipher_export('backup')")
+        conn.execute("BEGIN")
+        try:
+            result = snapshot(conn)  # its first read fixes the snapshot
+            version = int(conn.execute("PRAGMA main.user_version").fetchone()[0])
+            conn.execute("SELECT sqlcipher_export('backup')")
+            conn.execute(f"PRAGMA backup.user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
     finally:
         conn.execute("DETACH DATABASE backup")
+    return result
+
+
+def open_export(path: Path, raw_key: bytes) -> Connection:
+    """Open an exported copy read-only (nothing is written beside it, its header stays as exported), to check
+    it: VaultError when the key does not open it."""
+    _check_existing(path)
+    conn = sqlcipher3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                              check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
+        conn.execute("PRAGMA cipher_compatibility = 4")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.DatabaseError as exc:
+        conn.close()
+        raise KeyMismatch(f"The database copy {path} does not open with this vault's key, or its first page is "
+                          "damaged.") from exc
+    return conn
