@@ -22,6 +22,7 @@ from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.agency_actions import AgencyActions
+from icspa_desktop.gui.backup_action import BackupAction
 from icspa_desktop.gui.bundle_wizard import SendBundleAction
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         vault_menu = menu.addMenu("&Vault")
         vault_menu.addActions([self.lock_action, self.settings_action])
         vault_menu.addActions(self.custody.vault_actions())
+        self.backup = BackupAction(self, vault_menu, lambda: self.session)  # Vault → Back up… (gui/backup_action.py)
         vault_menu.addSeparator()
         vault_menu.addAction(self.quit_action)
         case_menu = menu.addMenu("&Case")
