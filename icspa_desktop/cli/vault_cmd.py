@@ -1,4 +1,4 @@
-"""``icspa vault init|status|check|rekey|recover``."""
+"""``icspa vault init|status|check|rekey|recover|backup|restore``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
+from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_command, add_reason, check_new_file, read_secret_file
 from icspa_desktop.domain.enums import Role
-from icspa_desktop.domain.errors import VerificationFailed
-from icspa_desktop.services import fixity, rotation, vault_service
+from icspa_desktop.domain.errors import IcspaError, UsageError, VerificationFailed
+from icspa_desktop.services import backup, fixity, rotation, vault_service
 from icspa_desktop.vault.atomic import atomic_write
 from icspa_desktop.vault.layout import QuarantinedFile
 
@@ -55,6 +56,32 @@ def register(groups: Any) -> None:
     recover.add_argument("--new-passphrase-file", metavar="FILE",
                          help="the new passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)")
     recover.set_defaults(handler=_recover)
+
+    save = sub.add_parser("backup", help="make a checked, still-encrypted copy of the whole vault, while it is in use")
+    save.add_argument("--out", required=True, type=Path, metavar="DIR",
+                      help="the folder to write into (e.g. a mounted medium); the backup is a new folder "
+                           "icspa-backup-<time>-<id> inside it and never replaces anything")
+    save.add_argument("--read-back", action="store_true",
+                      help="also read every copied file back from the medium and compare it with the MANIFEST")
+    save.set_defaults(handler=_backup)
+
+    put_back = sub.add_parser(
+        "restore", help="check a backup and put it in place; the first unlock, by an administrator, records it",
+        description="With --from: check the backup's MANIFEST, copy it to --to (default: the vault path), then "
+                    "unlock it as --user and record the restore with --reason (administrator). Without --from: "
+                    "record a restore that was copied earlier (--copy-only) at its first unlock.")
+    put_back.add_argument("--from", dest="source", type=Path, metavar="DIR", help="the backup folder (icspa-backup-…)")
+    put_back.add_argument("--to", type=Path, metavar="PATH", help="where the vault goes (default: --vault)")
+    put_back.add_argument("--force", action="store_true",
+                          help="move an existing vault at PATH aside (PATH.replaced-<time>, kept) instead of refusing")
+    add_reason(put_back, help_text="why the backup is restored (recorded in the chain of custody; required unless "
+                                   "--check or --copy-only)")
+    mode = put_back.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only check the backup against its MANIFEST; write nothing")
+    mode.add_argument("--copy-only", action="store_true",
+                      help="put the backup in place without unlocking it; record it later with 'vault restore "
+                           "--to PATH --reason TEXT'")
+    put_back.set_defaults(handler=_restore)
 
 
 def _rotate(ctx: CliContext) -> int:
@@ -165,3 +192,94 @@ def _recover(ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"id": name, "user": name, "recovered": True}, lambda: [])
     return 0
+
+
+def _backup(ctx: CliContext) -> int:
+    session = ctx.session()
+    progress = StderrProgress("Backing up")
+    try:
+        result = backup.backup(session, ctx.args.out, progress, read_back=ctx.args.read_back)
+    finally:
+        progress.close()
+    mib = result.total_bytes / 2**20
+    rate = mib / max(result.seconds, 1e-6)
+    ctx.emit(result.to_json(), lambda: [
+        f"Backup {result.id} written and checked: {result.path}",
+        f"  {result.files} files, {mib:,.1f} MiB ({result.blobs} evidence files) in {result.seconds:.1f} s "
+        f"({rate:,.0f} MiB/s); custody log of {result.tree_size} events"
+        + ("; every file read back" if result.read_back else ""),
+        f"  MANIFEST SHA-256 {result.manifest_sha256}; recorded as custody event #{result.event_index}.",
+    ])
+    return 0
+
+
+def _restore(ctx: CliContext) -> int:
+    args = ctx.args
+    target: Path = (args.to.expanduser() if args.to else ctx.vault_path).absolute()
+    if args.source is None and (args.check or args.copy_only or args.force):
+        raise UsageError("--check, --copy-only and --force need the backup: --from DIR.")
+    if not (args.check or args.copy_only) and not args.reason.strip():
+        raise UsageError("Say why the backup is restored (--reason TEXT, recorded in the chain of custody), or use "
+                         "--copy-only to put it in place and record it later.")
+    if args.check:
+        checked = backup.check_backup(args.source, StderrProgress("Checking"))
+        manifest = checked.manifest
+        ctx.emit({"id": manifest.backup_id, "ok": True, "vault_id": manifest.vault_id, "files": len(manifest.files),
+                  "bytes": manifest.total_bytes, "tree_size": manifest.tree_size,
+                  "manifest_sha256": checked.manifest_sha256},
+                 lambda: [f"Backup {manifest.backup_id} (vault {manifest.vault_id}, made {manifest.created_at} by "
+                          f"{manifest.created_by}): all {len(manifest.files)} files match its MANIFEST; nothing was "
+                          "written."])
+        return 0
+    data: dict[str, Any] = {}
+    lines: list[str] = []
+    if args.source is not None:
+        progress = StderrProgress("Restoring")
+        try:
+            restored = backup.restore(args.source, target, force=args.force, progress=progress)
+        finally:
+            progress.close()
+        data = restored.to_json()
+        lines.append(f"Backup {restored.backup_id} ({restored.files} files, custody log of {restored.tree_size} "
+                     f"events) restored to {restored.path}.")
+        if restored.set_aside is not None:
+            lines.append(f"The vault that was there was moved aside, not deleted: {restored.set_aside}")
+    if args.copy_only:
+        lines.append(f"Not recorded yet: an administrator records it at the first unlock with 'icspa --vault "
+                     f"{target} vault restore --reason TEXT'.")
+        ctx.emit(data, lambda: lines)
+        return 0
+    ctx.vault_path = target
+    try:
+        ctx.info("First unlock of the restored vault; the witness warnings below are what a restore explains:")
+        record = backup.record_restore(ctx.session(), args.reason, witness_dir=ctx.witness_dir)
+    except IcspaError as exc:
+        if args.source is None:
+            raise
+        for line in lines:
+            ctx.info(line)
+        raise _with_note(exc, f" The backup is in place at {target}, but its restore is not recorded yet: an "
+                              f"administrator runs 'icspa --vault {target} vault restore --reason TEXT'.") from exc
+    data = {**data, "id": record.backup_id, "recorded": record.to_json()}
+    lines.append(f"Restore recorded as custody event #{record.event_index} (reason: {args.reason.strip()}).")
+    if record.witness_tree_size is not None:
+        lines.append(f"The witnesses had seen {record.witness_tree_size} events, the restored log holds "
+                     f"{record.tree_size_restored}: the difference is in the event.")
+    if record.checkpoint_id is not None:
+        lines.append(f"The agency witness was replaced by checkpoint {record.checkpoint_id}.")
+    lines.extend(f"Witness set aside (kept): {path}" for path in record.user_witnesses_set_aside)
+    lines.append(f"From now on {target} is the vault and the witnesses follow it: a copy of the vault kept elsewhere "
+                 "no longer fits them (a fork); do not go on using it.")
+    lines.append("Users of other OS accounts will see at their next unlock that the log no longer holds their newest "
+                 "event; the restore event explains it (docs/SECURITY.md).")
+    ctx.emit(data, lambda: lines)
+    return 0
+
+
+def _with_note(exc: IcspaError, note: str) -> IcspaError:
+    try:
+        noted = type(exc)(str(exc) + note)
+    except TypeError:
+        noted = IcspaError(str(exc) + note)
+        noted.exit_code = exc.exit_code
+    return noted
