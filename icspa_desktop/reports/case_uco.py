@@ -1,18 +1,39 @@
-"""CASE/UCO JSON-LD export of a case: the investigation, its items as observables with hashes, their
-provenance records, and the custody events as investigative actions with performers and instruments.
+"""CASE/UCO JSON-LD export of a case, modelled the way the CASE examples model an investigation.
 
-Checked in the tests with ``case_validate`` (case-utils). Every node has an IRI under the vault's own
+- Each item is an observable: a digital item a ``File`` (name, size, hashes), a physical item a ``Device``
+  (with its serial). A derived item points at its parent with ``case-investigation:wasDerivedFrom``.
+- The acquisition recorded on the item (officer, time, place, method, tool, source device and serial, seal)
+  is an ``InvestigativeAction`` whose *object* is the source device and whose *result* is the first
+  ``ProvenanceRecord`` of the exhibit (CASE "Forensic Lifecycle": ``seized`` / ``imaged``).
+- Every custody event of an item is an action too. Those that change the item's state of custody (intake,
+  verification, check-out and -in, extraction, transfer, import, release, disposal) take the item's latest
+  provenance record as object and yield the next one as result, so the records form a chain from the
+  acquisition to today; the other events (viewed, annotated, ...) take the current record as object.
+- Performers are persons with a role (``Has_Role``) and an agency (``Member_Of``); the legal authority of
+  the case and of each event is a ``case-investigation:Authorization`` (``relevantAuthorization``); failed
+  verifications and extractions carry ``uco-action:actionStatus``; the partner of an imported item is the
+  participant of the transfer that brought it.
+- Every object carries its markings (``uco-core:objectMarking``): UCO 1.x / CASE 1.5 have no TLP class
+  (ucoProject/UCO#646 is an open proposal), so the TLP label is a ``StatementMarking`` and the Europol
+  handling code a ``TermsOfUseMarking``, each in a ``MarkingDefinition`` with an IRI that is the same in
+  every export (like STIX's fixed TLP marking ids), so that partners can match them.
+
+Checked with ``case_validate`` (case-utils) in the tests. Every node has an IRI under the vault's own
 namespace, derived from our stable ids, so a re-export of the same case names the same things.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.custody.events import StoredEvent
+from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.domain.evidence import ItemKind, Markings
 
 CONTEXT: dict[str, str] = {
     "case-investigation": "https://ontology.caseontology.org/case/investigation/",
@@ -20,20 +41,56 @@ CONTEXT: dict[str, str] = {
     "uco-core": "https://ontology.unifiedcyberontology.org/uco/core/",
     "uco-identity": "https://ontology.unifiedcyberontology.org/uco/identity/",
     "uco-location": "https://ontology.unifiedcyberontology.org/uco/location/",
+    "uco-marking": "https://ontology.unifiedcyberontology.org/uco/marking/",
     "uco-observable": "https://ontology.unifiedcyberontology.org/uco/observable/",
+    "uco-role": "https://ontology.unifiedcyberontology.org/uco/role/",
     "uco-tool": "https://ontology.unifiedcyberontology.org/uco/tool/",
     "uco-types": "https://ontology.unifiedcyberontology.org/uco/types/",
     "uco-vocabulary": "https://ontology.unifiedcyberontology.org/uco/vocabulary/",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
 
+# The maker of this software, the creator of the tool that records every custody event. Not the agency
+# that runs an installation: that one is the performer's agency.
+TOOL_MAKER = "ICSPA"
+
 _NAMESPACE = uuid.UUID("6f1d1b5e-3c0a-4c55-9a55-1c2f0e6f8a01")  # ICSPA's UUIDv5 namespace for CASE/UCO IRIs
+_MARKING_BASE = "urn:icspa:"  # marking definitions are the same in every vault's export
 # Our hash names → UCO HashNameVocab members.
 _HASH_NAMES = {"sha256": "SHA256", "sha1": "SHA1", "md5": "MD5", "sha512": "SHA512"}
-# Custody actions grouped as CASE investigative actions.
-ACQUISITION = {"acquired"}
-TRANSFER = {"checked_out", "checked_in", "transferred", "bundled", "imported", "released"}
-EXPORT = {"exported", "bundled"}
+
+# FIRST TLP 2.0 (https://www.first.org/tlp/), least to most restrictive.
+_TLP_MEANINGS = {
+    Tlp.CLEAR: "Recipients can spread this to the world, there is no limit on disclosure.",
+    Tlp.GREEN: "Limited disclosure, recipients can spread this within their community.",
+    Tlp.AMBER: "Limited disclosure, recipients can only spread this on a need-to-know basis within their "
+               "organization and its clients.",
+    Tlp.AMBER_STRICT: "Limited disclosure, restricted to the organization only.",
+    Tlp.RED: "For the eyes and ears of individual recipients only, no further disclosure.",
+}
+_TLP_ORDER = list(_TLP_MEANINGS)
+_HANDLING_MEANINGS = {
+    HandlingCode.H0: "use for crime prevention and combating only",
+    HandlingCode.H1: "no use in judicial proceedings without the provider's permission",
+    HandlingCode.H2: "no dissemination without the provider's permission",
+    HandlingCode.H3: "other restrictions, stated in text",
+}
+
+# Custody actions after which the item is in a new state of custody: each yields the next provenance record.
+_CHAINED = {"acquired", "verified", "checked_out", "checked_in", "exported", "bundled", "transferred", "imported",
+            "released", "disposed"}
+_NAMES = {"acquired": "intake", "verified": "verification", "checked_out": "check-out", "checked_in": "check-in",
+          "export_started": "extraction", "export_aborted": "extraction", "bundled": "transfer-prepare",
+          "transferred": "transfer-send", "imported": "transfer-receive", "released": "release",
+          "disposed": "disposal", "access_denied": "access denied"}
+# Our role names → CASE's own role classes where CASE has one.
+_CASE_ROLES = {"investigator": "case-investigation:Investigator",
+               "lead investigator": "case-investigation:Investigator"}
+# "Name (CC)" as the services write a partner agency in a counterparty (country codes are two letters).
+_PARTY = re.compile(r"\s*(.+?\([A-Za-z]{2}\))\s*(?:,|$)")
+
+_PROVENANCE = "case-investigation:ProvenanceRecord"
+_MARKING = "uco-marking:MarkingDefinition"
 
 
 def _dt(value: str) -> dict[str, str]:
@@ -44,14 +101,42 @@ def _ref(iri: str) -> dict[str, str]:
     return {"@id": iri}
 
 
+def _refs(iris: Iterable[str]) -> list[dict[str, str]]:
+    return [_ref(i) for i in dict.fromkeys(iris)]
+
+
+def xsd_datetime(text: str) -> str | None:
+    """``text`` as an ``xsd:dateTime`` lexical form, or None when it is not a date with a time of day."""
+    text = text.strip()
+    if not text or not re.search(r"\d[T ]\d", text):
+        return None  # a date alone (or free text) is no dateTime: it stays in the description
+    try:
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
+
+
+def _field(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """A JSON object field of an event body (``details``, ``tool``), empty when absent or not an object."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _parties(counterparty: str) -> list[str]:
+    """``"BKA (DE), Politie NL (NL)"`` → each agency; anything else stays one party."""
+    found = [p.strip() for p in _PARTY.findall(counterparty)]
+    return found if found and ", ".join(found) == counterparty.strip() else [counterparty.strip()]
+
+
 class _Graph:
     def __init__(self, base: str) -> None:
         self.base = base
         self.nodes: dict[str, dict[str, Any]] = {}
 
-    def iri(self, kind: str, key: str) -> str:
+    def iri(self, kind: str, key: str, base: str | None = None) -> str:
         # UCO suggests IRIs ending in a UUID; a name-based one keeps re-exports stable.
-        return f"{self.base}{kind}-{uuid.uuid5(_NAMESPACE, f'{self.base}{kind}/{key}')}"
+        base = base or self.base
+        return f"{base}{kind}-{uuid.uuid5(_NAMESPACE, f'{base}{kind}/{key}')}"
 
     def add(self, node: dict[str, Any]) -> str:
         self.nodes.setdefault(node["@id"], node)
@@ -66,111 +151,462 @@ def build(
     items: Sequence[Any],  # domain.evidence.Item
     events: Sequence[StoredEvent],
 ) -> dict[str, Any]:
-    """The JSON-LD document (a dict ready for ``json.dumps``)."""
-    g = _Graph(f"urn:icspa:{vault_id}:")
-    f = case.fields
-    agency = g.add({"@id": g.iri("organization", agency_name or "agency"), "@type": "uco-identity:Organization",
-                    "uco-core:name": agency_name or "Agency"})
-    our_tool = g.add({"@id": g.iri("tool", f"icspa-{__version__}"), "@type": "uco-tool:Tool",
-                      "uco-core:name": TOOL_NAME, "uco-tool:version": __version__, "uco-tool:toolType": "custody",
-                      "uco-tool:creator": _ref(agency)})
-    investigation_objects: list[dict[str, str]] = []
-    if f.legal_authority:
-        investigation_objects.append(_ref(g.add({
-            "@id": g.iri("authorization", case.id), "@type": "case-investigation:Authorization",
-            "uco-core:name": f.legal_authority, "case-investigation:authorizationType": "legal authority",
-            "case-investigation:authorizationIdentifier": [f.legal_authority]})))
+    """The JSON-LD document (a dict ready for ``json.dumps``).
 
-    item_iri: dict[str, str] = {}
-    provenance: dict[str, str] = {}
-    for item in items:
+    ``events`` are the case's custody events in log order (those of items not in ``items`` are left out)."""
+    return _Builder(vault_id, agency_name, case, items).build(events)
+
+
+class _Builder:
+    def __init__(self, vault_id: str, agency_name: str, case: Any, items: Sequence[Any]) -> None:
+        self.g = _Graph(f"urn:icspa:{vault_id}:")
+        self.case = case
+        self.items = {item.id: item for item in items}
+        f = case.fields
+        self.case_markings = Markings(handling_code=f.handling_code, handling_text=f.handling_text, tlp=f.tlp)
+        self.agency = self.organization(agency_name or "Agency")
+        self.maker = self.organization(TOOL_MAKER)
+        self.observable: dict[str, str] = {}
+        self.current: dict[str, str] = {}  # item id → its latest provenance record
+        self.root_exhibit: dict[str, str] = {}
+        self.extractions: dict[str, dict[str, Any]] = {}  # export_started event id → its action
+        self.bundle_parties: dict[str, list[str]] = {}
+        self.authorizations: list[str] = []
+
+    # ---- the document ---------------------------------------------------------------------------------
+    def build(self, events: Sequence[StoredEvent]) -> dict[str, Any]:
+        f = self.case.fields
+        relevant = [e for e in events if not e.body.get("item_ids") or self._ids(e)]
+        for item in self.items.values():
+            self.observable[item.id] = self._item(item)
+        for item in self.items.values():
+            parent = self.items.get(item.parent_id) if item.parent_id else None
+            if parent is not None:
+                self.g.nodes[self.observable[item.id]]["case-investigation:wasDerivedFrom"] = [
+                    _ref(self.observable[parent.id])]
+        intake = {i: e for e in relevant if e.action == "acquired" for i in self._ids(e)}
+        received = {i: e for e in relevant if e.action == "imported" for i in self._ids(e)}
+        for item in self.items.values():
+            self._acquisition(item, intake.get(item.id), received.get(item.id))
+        for event in relevant:
+            self._event(event)
+        if f.legal_authority:
+            self.authorization(f.legal_authority)
+        if f.lead_investigator:
+            self.person(f.lead_investigator, f"lead/{f.lead_investigator}", self.agency, "lead investigator")
+        case_marks = self.marks([self.case_markings])
+        for node in self.g.nodes.values():
+            if node["@type"] != _MARKING:
+                node.setdefault("uco-core:objectMarking", case_marks)
+        investigation = self.g.iri("investigation", self.case.id)
+        closed = [e.at for e in relevant if e.action == "case_closed"]
+        self.g.add({
+            "@id": investigation, "@type": "case-investigation:Investigation",
+            "uco-core:name": f.number,
+            "uco-core:description": [d for d in (f.title, f.description,
+                                                 f.jurisdiction and f"Jurisdiction: {f.jurisdiction}") if d],
+            "case-investigation:investigationForm": "case",
+            "case-investigation:investigationStatus": str(self.case.status),
+            "uco-core:startTime": _dt(self.case.created_at.isoformat()),
+            **({"uco-core:endTime": _dt(closed[-1])} if closed and str(self.case.status) == "closed" else {}),
+            "case-investigation:relevantAuthorization": _refs(self.authorizations),
+            "uco-core:objectMarking": case_marks,
+            "uco-core:object": _refs(i for i, n in self.g.nodes.items() if n["@type"] != _MARKING),
+        })
+        return {"@context": dict(CONTEXT), "@graph": list(self.g.nodes.values())}
+
+    def _ids(self, event: StoredEvent) -> list[str]:
+        return [i for i in event.body.get("item_ids") or [] if i in self.items]
+
+    # ---- who and what ---------------------------------------------------------------------------------
+    def organization(self, name: str) -> str:
+        return self.g.add({"@id": self.g.iri("organization", name), "@type": "uco-identity:Organization",
+                           "uco-core:name": name})
+
+    def role(self, name: str) -> str:
+        return self.g.add({"@id": self.g.iri("role", name), "@type": _CASE_ROLES.get(name, "uco-role:Role"),
+                           "uco-core:name": name})
+
+    def relate(self, source: str, kind: str, target: str) -> None:
+        self.g.add({"@id": self.g.iri("relationship", f"{kind}/{source}/{target}"), "@type": "uco-core:Relationship",
+                    "uco-core:source": [_ref(source)], "uco-core:target": _ref(target),
+                    "uco-core:kindOfRelationship": kind, "uco-core:isDirectional": True})
+
+    def person(self, name: str, key: str, agency: str | None, role: str = "") -> str:
+        iri = self.g.add({"@id": self.g.iri("person", key), "@type": "uco-identity:Person", "uco-core:name": name})
+        if agency:
+            self.relate(iri, "Member_Of", agency)
+        if role:
+            self.relate(iri, "Has_Role", self.role(role))
+        return iri
+
+    def actor(self, body: dict[str, Any]) -> str:
+        """The user who recorded an event: a person with their role in the vault and their agency."""
+        actor = body.get("actor") or {}
+        agency = str(actor.get("agency") or "")
+        return self.person(str(actor.get("display_name") or actor.get("name") or "unknown"),
+                           f"user/{actor.get('id', 'unknown')}", self.organization(agency) if agency else self.agency,
+                           str(actor.get("role") or ""))
+
+    def tool(self, name: str, version: str, kind: str) -> str:
+        ours = name == TOOL_NAME
+        return self.g.add({
+            "@id": self.g.iri("tool", f"{name}-{version}"), "@type": "uco-tool:Tool", "uco-core:name": name,
+            **({"uco-tool:version": version} if version else {}),
+            "uco-tool:toolType": "evidence management" if ours else kind,
+            **({"uco-tool:creator": _ref(self.maker)} if ours else {})})
+
+    def event_tool(self, body: dict[str, Any]) -> str:
+        tool = _field(body, "tool")
+        return self.tool(str(tool.get("name") or TOOL_NAME), str(tool.get("version") or __version__), "custody")
+
+    def location(self, text: str) -> str:
+        return self.g.add({"@id": self.g.iri("location", text), "@type": "uco-location:Location",
+                           "uco-core:name": text, "uco-core:description": text})
+
+    def authorization(self, text: str) -> str:
+        iri = self.g.add({"@id": self.g.iri("authorization", text), "@type": "case-investigation:Authorization",
+                          "uco-core:name": text, "case-investigation:authorizationType": "legal authority",
+                          "case-investigation:authorizationIdentifier": [text]})
+        if iri not in self.authorizations:
+            self.authorizations.append(iri)
+        return iri
+
+    # ---- markings -------------------------------------------------------------------------------------
+    def _marking(self, key: str, name: str, model: str, kind: str, prop: str, text: str) -> str:
+        iri = self.g.iri("marking", key, _MARKING_BASE)
+        return self.g.add({"@id": iri, "@type": _MARKING, "uco-core:name": name,
+                           "uco-marking:definitionType": kind,
+                           "uco-marking:definition": [{"@id": self.g.iri("marking-model", key, _MARKING_BASE),
+                                                       "@type": model, "uco-marking:definitionType": kind,
+                                                       prop: text}]})
+
+    def marks(self, markings: Sequence[Markings]) -> list[dict[str, str]]:
+        """The marking definitions of data under ``markings`` (of several items: the strictest TLP, every
+        handling code and evaluation)."""
+        tlp = max((m.tlp for m in markings), key=_TLP_ORDER.index)
+        found = [self._marking(f"tlp/{tlp.value}", f"TLP:{tlp.value}", "uco-marking:StatementMarking", "statement",
+                               "uco-marking:statement", f"TLP:{tlp.value} (FIRST TLP 2.0): {_TLP_MEANINGS[tlp]}")]
+        for m in markings:
+            code = HandlingCode(m.handling_code)
+            terms = f"Europol handling code {code.value}: {_HANDLING_MEANINGS[code]}"
+            terms += f": {m.handling_text}" if m.handling_text else "."
+            found.append(self._marking(f"handling/{code.value}/{m.handling_text}",
+                                       f"Europol handling code {code.value}", "uco-marking:TermsOfUseMarking",
+                                       "terms-of-use", "uco-marking:termsOfUse", terms))
+            if m.source_evaluation or m.information_evaluation:
+                source, info = m.source_evaluation or "-", m.information_evaluation or "-"
+                found.append(self._marking(
+                    f"evaluation/{source}/{info}", f"Europol evaluation {source}{info}", "uco-marking:StatementMarking",
+                    "statement", "uco-marking:statement",
+                    f"Europol 4x4 evaluation: source {source}, information {info}."))
+        return _refs(found)
+
+    def item_marks(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        return self.marks([self.items[i].markings for i in ids] or [self.case_markings])
+
+    # ---- items and their provenance ---------------------------------------------------------------------
+    def _item(self, item: Any) -> str:
+        iri = self.g.iri("item", item.id)
+        label = item.original_name or item.exhibit_number
         facets: list[dict[str, Any]] = []
-        iri = g.iri("item", item.id)
-        if str(item.kind) == "digital":
+        if item.kind is ItemKind.DIGITAL:
             node_type = "uco-observable:File"
-            facets.append({"@id": g.iri("file-facet", item.id), "@type": "uco-observable:FileFacet",
+            size = ({"uco-observable:sizeInBytes": {"@type": "xsd:integer", "@value": str(item.size)}}
+                    if item.size is not None else {})
+            facets.append({"@id": self.g.iri("file-facet", item.id), "@type": "uco-observable:FileFacet",
                            "uco-observable:fileName": item.original_name,
-                           **({"uco-observable:sizeInBytes": {"@type": "xsd:integer", "@value": str(item.size)}}
-                              if item.size is not None else {})})
-            hashes = [{"@id": g.iri(f"hash-{name}", item.id), "@type": "uco-types:Hash",
+                           **({"uco-observable:filePath": item.original_path} if item.original_path else {}),
+                           **size})
+            hashes = [{"@id": self.g.iri(f"hash-{name}", item.id), "@type": "uco-types:Hash",
                        # A plain string since UCO 1.4 (members of uco-vocabulary:HashNameVocab).
                        "uco-types:hashMethod": _HASH_NAMES.get(name, name.upper()),
                        "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value.lower()}}
                       for name, value in sorted(item.hashes.items())]
-            facets.append({"@id": g.iri("content-facet", item.id), "@type": "uco-observable:ContentDataFacet",
-                           "uco-observable:hash": hashes,
+            facets.append({"@id": self.g.iri("content-facet", item.id), "@type": "uco-observable:ContentDataFacet",
+                           "uco-observable:hash": hashes, **size,
                            **({"uco-observable:mimeType": item.mime_type} if item.mime_type else {})})
         else:
             node_type = "uco-observable:Device"
-        label = item.original_name or item.exhibit_number
+            if item.acquisition.source_serial:
+                facets.append(self._device_facet(item.id, item.acquisition.source_serial))
         node: dict[str, Any] = {"@id": iri, "@type": node_type, "uco-core:name": label,
-                                "uco-core:description": item.description or label}
+                                "uco-core:description": item.description or label,
+                                "uco-core:objectMarking": self.item_marks([item.id])}
+        if item.tags:
+            node["uco-core:tag"] = list(item.tags)
         if facets:
             node["uco-core:hasFacet"] = facets
-        item_iri[item.id] = g.add(node)
-        provenance[item.id] = g.add({
-            "@id": g.iri("provenance", item.id), "@type": "case-investigation:ProvenanceRecord",
-            "case-investigation:exhibitNumber": item.exhibit_number,
-            "uco-core:description": f"Exhibit {item.exhibit_number} of case {f.number}",
-            "uco-core:object": [_ref(iri)]})
-        investigation_objects.append(_ref(provenance[item.id]))
+        return self.g.add(node)
 
-    for event in events:
-        body = event.body
-        action = str(body.get("action", ""))
-        ids = [i for i in body.get("item_ids") or [] if i in item_iri]
-        if not ids and action not in ACQUISITION | TRANSFER | EXPORT:
-            continue
-        actor = body.get("actor") or {}
-        person = g.add({"@id": g.iri("person", str(actor.get("id", "unknown"))), "@type": "uco-identity:Person",
-                        "uco-core:name": str(actor.get("display_name") or actor.get("name") or "unknown")})
-        instruments = [_ref(our_tool)]
-        event_hashes = body.get("hashes") or {}
-        details = body.get("details") or {}
-        acquisition = details.get("acquisition") if isinstance(details, dict) else None
-        if isinstance(acquisition, dict) and acquisition.get("tool"):
-            instruments.append(_ref(g.add({
-                "@id": g.iri("tool", f"{acquisition['tool']}-{acquisition.get('tool_version', '')}"),
-                "@type": "uco-tool:Tool", "uco-core:name": str(acquisition["tool"]),
-                **({"uco-tool:version": str(acquisition["tool_version"])} if acquisition.get("tool_version") else {}),
-                "uco-tool:toolType": "acquisition"})))
-        kind = ("acquisition" if action in ACQUISITION else "export" if action in EXPORT
-                else "transfer" if action in TRANSFER else action.replace("_", " "))
-        node = {
-            "@id": g.iri("action", event.id), "@type": "case-investigation:InvestigativeAction",
-            "uco-core:name": kind, "uco-core:description": _describe(body, action, event_hashes),
-            "uco-action:startTime": _dt(str(body.get("at"))), "uco-action:endTime": _dt(str(body.get("at"))),
-            "uco-action:performer": _ref(person), "uco-action:instrument": instruments,
-            "uco-action:object": [_ref(item_iri[i]) for i in ids],
+    def _device_facet(self, key: str, serial: str) -> dict[str, Any]:
+        return {"@id": self.g.iri("device-facet", key), "@type": "uco-observable:DeviceFacet",
+                "uco-observable:serialNumber": serial}
+
+    def _source_device(self, item: Any) -> str | None:
+        """What a digital item was acquired from: the physical item it derives from, or the device it names."""
+        acq = item.acquisition
+        parent = self.items.get(item.parent_id) if item.parent_id else None
+        if parent is not None and parent.kind is ItemKind.PHYSICAL and (
+                not acq.source_serial or acq.source_serial == parent.acquisition.source_serial):
+            return self.observable[parent.id]
+        if item.kind is ItemKind.PHYSICAL or not (acq.source_device or acq.source_serial):
+            return None
+        key = f"serial/{acq.source_serial}" if acq.source_serial else f"item/{item.id}"
+        node: dict[str, Any] = {"@id": self.g.iri("device", key), "@type": "uco-observable:Device",
+                                "uco-core:name": acq.source_device or f"Device {acq.source_serial}",
+                                "uco-core:objectMarking": self.item_marks([item.id])}
+        if acq.source_serial:
+            node["uco-core:hasFacet"] = [self._device_facet(key, acq.source_serial)]
+        return self.g.add(node)
+
+    def record(self, key: str, item: Any, description: str, at: str | None, exhibit: str = "") -> str:
+        """The next provenance record of ``item`` (the first one names the root exhibit number)."""
+        exhibit = exhibit or item.exhibit_number
+        root = self.root_exhibit.setdefault(item.id, exhibit)
+        iri = self.g.add({
+            "@id": self.g.iri("provenance", key), "@type": _PROVENANCE,
+            "case-investigation:exhibitNumber": exhibit,
+            **({"case-investigation:rootExhibitNumber": [root]} if item.id in self.current else {}),
+            "uco-core:description": description,
+            **({"uco-core:objectCreatedTime": _dt(at)} if at else {}),
+            "uco-core:object": [_ref(self.observable[item.id])],
+            "uco-core:objectMarking": self.item_marks([item.id])})
+        self.current[item.id] = iri
+        return iri
+
+    def _acquisition(self, item: Any, intake: StoredEvent | None, received: StoredEvent | None) -> None:
+        """The acquisition as the item records it: officer, time, place, method, tool, source, seal."""
+        acq = item.acquisition
+        physical = item.kind is ItemKind.PHYSICAL
+        # A received item's acquisition is the partner's: its officer is of their agency, its exhibit theirs.
+        details = _field(received.body, "details") if received else {}
+        partner = str(received.body.get("counterparty") or "") if received else ""
+        agency = self.organization(partner) if partner else self.agency
+        performer = None
+        if acq.acquired_by:
+            if intake is not None and not partner and (intake.body.get("actor") or {}).get("display_name") == \
+                    acq.acquired_by:
+                performer = self.actor(intake.body)  # the officer is the user who recorded the intake
+                self.relate(performer, "Has_Role", self.role("acquiring officer"))
+            else:
+                performer = self.person(acq.acquired_by, f"officer/{agency}/{acq.acquired_by}", agency,
+                                        "acquiring officer")
+        when = xsd_datetime(acq.acquired_at)
+        source = self._source_device(item)
+        objects = [source] if source else []
+        parent = self.items.get(item.parent_id) if item.parent_id else None
+        if parent is not None and parent.kind is ItemKind.DIGITAL:
+            objects.append(self.observable[parent.id])
+        arguments = [(name, value) for name, value in (("method", acq.method), ("seal number", acq.seal_number),
+                                                       ("source device", acq.source_device),
+                                                       ("source serial number", acq.source_serial)) if value]
+        exhibit = str(details.get("partner_exhibit_number") or "") if received else ""
+        whose = f"exhibit {exhibit} of {partner}" if exhibit else f"exhibit {item.exhibit_number}"
+        parts = [f"{'Seizure' if physical else 'Acquisition'} of {whose}"]
+        if acq.acquired_by:
+            parts.append(f"by {acq.acquired_by}")
+        if acq.acquired_at and not when:
+            parts.append(f"at {acq.acquired_at}")  # not a dateTime: kept as the officer wrote it
+        parts += [f"{name}: {value}" for name, value in arguments]
+        if acq.tool:
+            parts.append(f"tool: {acq.tool} {acq.tool_version}".rstrip())
+        result = self.record(f"acquisition/{item.id}", item, f"{whose[0].upper()}{whose[1:]} as acquired"
+                             + (f", sealed under seal {acq.seal_number}" if acq.seal_number else ""),
+                             when, exhibit)
+        node: dict[str, Any] = {
+            "@id": self.g.iri("acquisition", item.id), "@type": "case-investigation:InvestigativeAction",
+            "uco-core:name": "seizure" if physical else "acquisition", "uco-core:description": "; ".join(parts),
+            **({"uco-action:startTime": _dt(when), "uco-action:endTime": _dt(when)} if when else {}),
+            **({"uco-action:performer": _ref(performer)} if performer else {}),
+            **({"uco-action:instrument": [_ref(self.tool(acq.tool, acq.tool_version, "acquisition"))]}
+               if acq.tool else {}),
+            **({"uco-action:object": _refs(objects)} if objects else {}),
+            # The file is what an acquisition produces (UCO: a result may be any object); its first provenance
+            # record puts it in the chain, as CASE's "imaged" action does. A seizure produces only the record.
+            "uco-action:result": _refs(([] if physical else [self.observable[item.id]]) + [result]),
+            **({"uco-action:location": [_ref(self.location(acq.location))]} if acq.location else {}),
+            "uco-action:actionStatus": "Success",
+            "uco-core:objectMarking": self.item_marks([item.id]),
         }
+        if arguments:
+            node["uco-core:hasFacet"] = [
+                {"@id": self.g.iri("argument", f"{item.id}/{name}"), "@type": "uco-action:ActionArgumentFacet",
+                 "uco-action:argumentName": name, "uco-action:value": value} for name, value in arguments]
+        self.g.add(node)
+
+    # ---- custody events ---------------------------------------------------------------------------------
+    def _event(self, event: StoredEvent) -> None:
+        body = event.body
+        action = event.action
+        ids = self._ids(event)
+        details = _field(body, "details")
+        started = str(details.get("started_event") or "")
+        if action in {"exported", "export_aborted"} and ids and started in self.extractions:
+            self._finish_extraction(self.extractions[started], event, ids, details)
+            return
+        performer = self.actor(body)
+        participants = self._participants(body, action, details)
+        objects = [self.current[i] for i in ids if i in self.current]
+        status = _status(body, action)
+        results: list[str] = []
+        # A failed verification changes what is known of the item (a record says so); a failed bundle, nothing.
+        if action in _CHAINED and ids and not (status == "Fail" and action in {"bundled", "transferred"}):
+            results = [self.record(f"{event.id}/{i}", self.items[i], _state(body, action, details, self.items[i]),
+                                   event.at) for i in ids]
+        if action == "exported" and ids:
+            results += [self._copy(event, i, details) for i in ids]
+        node: dict[str, Any] = {
+            "@id": self.g.iri("action", event.id), "@type": "case-investigation:InvestigativeAction",
+            "uco-core:name": _NAMES.get(action, action.replace("_", " ")),
+            "uco-core:description": _describe(body, action),
+            "uco-action:startTime": _dt(event.at), "uco-action:endTime": _dt(event.at),
+            "uco-action:performer": _ref(performer), "uco-action:instrument": [_ref(self.event_tool(body))],
+            "uco-action:actionStatus": status,
+            "uco-core:objectMarking": self.item_marks(ids),
+        }
+        if objects:
+            node["uco-action:object"] = _refs(objects)
+        if results:
+            node["uco-action:result"] = _refs(results)
+        if participants:
+            node["uco-action:participant"] = _refs(participants)
         if body.get("location"):
-            node["uco-action:location"] = [_ref(g.add({"@id": g.iri("location", str(body["location"])),
-                                                       "@type": "uco-location:Location",
-                                                       "uco-core:description": str(body["location"])}))]
-        if body.get("counterparty"):
-            node["uco-action:participant"] = [_ref(g.add({
-                "@id": g.iri("party", str(body["counterparty"])), "@type": "uco-identity:Identity",
-                "uco-core:name": str(body["counterparty"])}))]
-        if action in ACQUISITION:
-            node["uco-action:result"] = [_ref(provenance[i]) for i in ids]
-        investigation_objects.append(_ref(g.add(node)))
+            node["uco-action:location"] = [_ref(self.location(str(body["location"])))]
+        if body.get("authority"):
+            node["case-investigation:relevantAuthorization"] = [_ref(self.authorization(str(body["authority"])))]
+        if action == "export_started" and ids:
+            del node["uco-action:endTime"]
+            node["uco-action:actionStatus"] = "Ongoing"  # until its exported / export_aborted event
+            self.extractions[event.id] = node
+        self.g.add(node)
 
-    g.add({
-        "@id": g.iri("investigation", case.id), "@type": "case-investigation:Investigation",
-        "uco-core:name": f.number, "uco-core:description": f.title,
-        "case-investigation:investigationForm": "case",
-        "case-investigation:investigationStatus": str(case.status),
-        "case-investigation:focus": [f.title],
-        "uco-core:object": investigation_objects,
-    })
-    return {"@context": dict(CONTEXT), "@graph": list(g.nodes.values())}
+    def _finish_extraction(self, node: dict[str, Any], event: StoredEvent, ids: list[str],
+                           details: dict[str, Any]) -> None:
+        """The end of an extraction makes one action with its start: the end time, status and copy."""
+        body = event.body
+        node["uco-action:endTime"] = _dt(event.at)
+        node["uco-action:actionStatus"] = _status(body, event.action)
+        node["uco-core:description"] += f". {_describe(body, event.action)}"
+        if event.action == "exported":
+            results = [self.record(f"{event.id}/{i}", self.items[i],
+                                   _state(body, "exported", details, self.items[i]), event.at) for i in ids]
+            node["uco-action:result"] = _refs(results + [self._copy(event, i, details) for i in ids])
+
+    def _copy(self, event: StoredEvent, item_id: str, details: dict[str, Any]) -> str:
+        """The file an extraction wrote outside the vault: a new observable derived from the item."""
+        item = self.items[item_id]
+        destination = str(details.get("destination") or "")
+        hashes = event.body.get("hashes") or {}
+        facets: list[dict[str, Any]] = [{
+            "@id": self.g.iri("file-facet", f"{event.id}/{item_id}"), "@type": "uco-observable:FileFacet",
+            "uco-observable:fileName": destination.rsplit("/", 1)[-1] or item.original_name,
+            **({"uco-observable:filePath": destination} if destination else {})}]
+        if hashes:
+            facets.append({"@id": self.g.iri("content-facet", f"{event.id}/{item_id}"),
+                           "@type": "uco-observable:ContentDataFacet",
+                           "uco-observable:hash": [{
+                               "@id": self.g.iri(f"hash-{name}", f"{event.id}/{item_id}"), "@type": "uco-types:Hash",
+                               "uco-types:hashMethod": _HASH_NAMES.get(name, name.upper()),
+                               "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": str(value).lower()}}
+                               for name, value in sorted(hashes.items()) if value]})
+        marks = self.item_marks([item_id])
+        copy = self.g.add({"@id": self.g.iri("copy", f"{event.id}/{item_id}"), "@type": "uco-observable:File",
+                           "uco-core:name": f"Extracted copy of exhibit {item.exhibit_number}",
+                           "uco-core:hasFacet": facets, "uco-core:objectMarking": marks,
+                           "case-investigation:wasDerivedFrom": [_ref(self.observable[item_id])]})
+        return self.g.add({"@id": self.g.iri("provenance", f"copy/{event.id}/{item_id}"), "@type": _PROVENANCE,
+                           "case-investigation:exhibitNumber": item.exhibit_number,
+                           "case-investigation:rootExhibitNumber": [self.root_exhibit.get(item_id,
+                                                                                          item.exhibit_number)],
+                           "uco-core:description": f"Copy of exhibit {item.exhibit_number} written to "
+                                                   f"{destination or 'a file'} outside the vault",
+                           "uco-core:objectCreatedTime": _dt(event.at),
+                           "uco-core:object": [_ref(copy)], "uco-core:objectMarking": marks})
+
+    def _participants(self, body: dict[str, Any], action: str, details: dict[str, Any]) -> list[str]:
+        """Who else took part: the persons of a hand-over, the partner agencies of a transfer."""
+        counterparty = str(body.get("counterparty") or "")
+        if action in {"checked_out", "checked_in"}:
+            # The releasing and the receiving person; the recording user is the performer already.
+            names = [str(details.get("releasing") or ""), str(details.get("receiving") or ""), counterparty]
+            actor = body.get("actor") or {}
+            return [self.person(n, f"name/{n}", None) for n in dict.fromkeys(names)
+                    if n and n != actor.get("display_name")]
+        if not counterparty:
+            return []
+        bundle = str(details.get("bundle_id") or "")
+        if action == "transferred" and bundle in self.bundle_parties:
+            return self.bundle_parties[bundle]  # the agencies its "bundled" events name
+        parties = _parties(counterparty)
+        if len(parties) == 1 and not _PARTY.fullmatch(parties[0]):
+            # Not an agency as the services name one ("Name (CC)"): a person or body we know only by name.
+            return [self.g.add({"@id": self.g.iri("identity", counterparty), "@type": "uco-identity:Identity",
+                                "uco-core:name": counterparty})]
+        found = [self.organization(p) for p in parties]
+        if bundle and action == "bundled":
+            self.bundle_parties.setdefault(bundle, found)
+        return found
 
 
-def _describe(body: dict[str, Any], action: str, hashes: dict[str, str]) -> str:
+def _status(body: dict[str, Any], action: str) -> str:
+    """UCO ActionStatusTypeVocab: a failed check or hand-over is a Fail, a broken one an Error."""
+    result = str(body.get("result") or "")
+    if action == "verified":
+        return "Success" if result == "ok" else "Fail"
+    if action == "export_aborted":
+        return "Fail" if result == "cancelled" else "Error"
+    if action == "access_denied" or (action in {"bundled", "transferred"} and "failed" in result):
+        return "Fail"
+    return "Success"
+
+
+def _state(body: dict[str, Any], action: str, details: dict[str, Any], item: Any) -> str:
+    """The state of custody after an event, in one sentence (the provenance record's description)."""
+    exhibit = f"Exhibit {item.exhibit_number}"
+    counterparty = str(body.get("counterparty") or "")
+    bundle = str(details.get("bundle_id") or "")
+    event = f" (custody event {body.get('id')})"
+    if action == "acquired":
+        digests = ", ".join(f"{k} {v}" for k, v in sorted((body.get("hashes") or {}).items()))
+        return f"{exhibit} held in the evidence vault" + (f"; digests at intake: {digests}" if digests else "") + event
+    if action == "verified" and body.get("result") == "ok":
+        return f"{exhibit} verified intact: its content matches the digests recorded at acquisition{event}"
+    if action == "verified":
+        return f"{exhibit} FAILED verification: {body.get('notes') or 'its content does not match'}{event}"
+    if action == "checked_out":
+        holder = str(details.get("receiving") or counterparty)
+        why = f" for {body['purpose']}" if body.get("purpose") else ""
+        return f"{exhibit} checked out to {holder}{why}{event}"
+    if action == "checked_in":
+        where = str(details.get("storage_location") or body.get("location") or "storage")
+        return f"{exhibit} checked in at {where}, handed back by {details.get('releasing') or counterparty}{event}"
+    if action == "exported":
+        return f"{exhibit} still held in the evidence vault after a copy was extracted{event}"
+    if action == "bundled":
+        return f"{exhibit}: a copy prepared for {counterparty} in bundle {bundle}{event}"
+    if action == "transferred":
+        return f"{exhibit}: a copy sent to {counterparty} in bundle {bundle}{event}"
+    if action == "imported":
+        theirs = details.get("partner_exhibit_number")
+        return (f"{exhibit} received from {counterparty} in bundle {bundle}"
+                + (f" (their exhibit {theirs})" if theirs else "") + f", verified and stored{event}")
+    return f"{exhibit} {action.replace('_', ' ')}{event}"
+
+
+def _describe(body: dict[str, Any], action: str) -> str:
     parts = [f"Custody event {body.get('id')}: {action.replace('_', ' ')}"]
-    for key in ("purpose", "authority", "result", "notes"):
+    for key in ("purpose", "authority", "counterparty", "result", "notes"):
         if body.get(key):
             parts.append(f"{key}: {body[key]}")
-    for name, value in sorted(hashes.items()):
+    details = _field(body, "details")
+    for key in ("bundle_id", "bundle_sha256", "sender_fingerprint", "signed_at", "partner_exhibit_number",
+                "destination", "format", "file_name"):
+        if details.get(key):
+            parts.append(f"{key.replace('_', ' ')}: {details[key]}")
+    expected = details.get("expected")
+    for name, value in sorted((body.get("hashes") or {}).items()):
         parts.append(f"{name} {value}")
+        if isinstance(expected, dict) and expected.get(name) not in (None, value):
+            parts.append(f"expected {name} {expected[name]}")
     return "; ".join(parts)
