@@ -83,6 +83,7 @@ MAX_MANIFEST_BYTES = 128 << 20
 MAX_FILE_BYTES = 1 << 50
 MAX_SMALL_FILE = 16 << 20  # vault.json, keyslots.json, restore.json
 _BUF_SIZE = 4 << 20
+_SYNC_EARLY = 1 << 20  # files at least this large are fsynced while the next one is copied
 # Free space asked for beyond the bytes copied: file-system blocks, directories, the MANIFEST.
 _SPACE_MARGIN = 1 << 20
 _PER_FILE_OVERHEAD = 4096
@@ -366,22 +367,53 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+# Errors of copy_file_range(2) that mean "not between these two files" (another file system, an old kernel):
+# the copy then goes through user space.
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+
+
 class _Copier:
-    """Copies (or only reads) files while hashing them. Each buffer's SHA-256 runs in a helper thread while the
-    same buffer is written and the next one read — hashlib and file I/O release the GIL — so a copy costs about
-    the larger of its I/O and its hashing, not their sum."""
+    """Copies (or only reads) files while hashing them, so that a copy costs about the larger of its I/O and its
+    SHA-256, not their sum (hashlib and file I/O release the GIL).
+
+    ``run(kernel=True)``: the kernel copies (``copy_file_range``, as ``cp`` does: no pass through user space) while
+    a helper thread reads the same source from the page cache and hashes it — for the vault's own files, which
+    never change once written. Otherwise each buffer is read once, then hashed in the helper thread while it is
+    written and the next one read: the hash is of exactly the bytes written (restore, whose source is untrusted).
+    Measured on one 256 MiB file, fsynced: 0.30 s kernel copy + hash, 0.40 s through user space, 0.19 s ``cp -a`` +
+    ``sync -f``. A whole 1 GiB vault (``./dev.sh bench backup``): 776 MB/s, 0.43x ``cp -a`` + ``sync -f`` — SHA-256
+    of every byte (~2 GB/s on one core) shares the two cores with the copy."""
 
     def __init__(self, progress: ProgressCallback, total: int, cancel: CancelToken, message: str) -> None:
         self._buffers = (bytearray(_BUF_SIZE), bytearray(_BUF_SIZE))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-hash")
         self._progress = progress
         self._cancel = cancel
+        self._kernel = hasattr(os, "copy_file_range")
+        self._syncer: ThreadPoolExecutor | None = None
+        self._syncs: list[Future[None]] = []
         self.total = total
         self.done = 0
         self.message = message
 
-    def run(self, src: int, dst: int | None, head_check: Callable[[bytes], None] | None = None) -> tuple[int, str]:
-        """Copy ``src`` to ``dst`` (None: only read) from their current offsets; (bytes, SHA-256 hex)."""
+    def run(self, src: int, dst: int | None, head_check: Callable[[bytes], None] | None = None, *,
+            kernel: bool = False) -> tuple[int, str]:
+        """Copy ``src`` to ``dst`` (None: only read) from offset 0; (bytes, SHA-256 hex)."""
+        if dst is not None and kernel and self._kernel:
+            done_before = self.done
+            try:
+                return self._run_kernel(src, dst, head_check)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                self._kernel = False  # not between these file systems: user space from now on
+                self.done = done_before
+                os.ftruncate(dst, 0)
+                os.lseek(dst, 0, os.SEEK_SET)
+                os.lseek(src, 0, os.SEEK_SET)
+        return self._run_user(src, dst, head_check)
+
+    def _run_user(self, src: int, dst: int | None, head_check: Callable[[bytes], None] | None) -> tuple[int, str]:
         digest = hashlib.sha256()
         pending: Future[None] | None = None
         size, index = 0, 0
@@ -411,8 +443,75 @@ class _Copier:
                     pending.result()
         return size, digest.hexdigest()
 
+    def _run_kernel(self, src: int, dst: int, head_check: Callable[[bytes], None] | None) -> tuple[int, str]:
+        if head_check is not None:
+            head_check(os.pread(src, stream.HEADER_LEN, 0))
+        digest = hashlib.sha256()
+        stop = threading.Event()
+        hashing = self._pool.submit(self._hash_all, src, digest, stop)
+        copied = 0
+        try:
+            while True:
+                self._cancel.check()
+                n = os.copy_file_range(src, dst, 2 * _BUF_SIZE, copied, copied)
+                if n == 0:
+                    break
+                copied += n
+                self.done += n
+                self._progress(self.done, self.total, self.message)
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(BaseException):
+                hashing.result()
+            raise
+        hashed = hashing.result()
+        if hashed != copied:
+            raise VaultError("A file changed size while it was copied; no backup was made.")
+        return copied, digest.hexdigest()
+
+    def _hash_all(self, src: int, digest: Any, stop: threading.Event) -> int:
+        view = memoryview(self._buffers[0])
+        offset = 0
+        while not stop.is_set():
+            n = os.preadv(src, [view], offset)
+            if n == 0:
+                break
+            digest.update(view[:n])
+            offset += n
+        return offset
+
+    def sync_later(self, fd: int) -> None:
+        """fsync and close ``fd`` in another thread, while the next file is copied: the write-back of one file
+        overlaps the copy of the next, and the final syncfs has little left to wait for."""
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-sync")
+        self._syncs.append(self._syncer.submit(_fsync_close, fd))
+
+    def wait_synced(self) -> None:
+        """Wait for every ``sync_later``; the first failure is raised."""
+        syncs, self._syncs = self._syncs, []
+        failure: BaseException | None = None
+        for done in syncs:
+            try:
+                done.result()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
     def close(self) -> None:
+        with contextlib.suppress(BaseException):
+            self.wait_synced()
         self._pool.shutdown(wait=True)
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _stream_head_check(where: str, chunk_size: int | None) -> Callable[[bytes], None]:
@@ -566,6 +665,7 @@ def _write_backup(session: Session, conn: db.Connection, raw_key: bytes, temp: P
             written.append(vault_dir / name)
         copier.message = "Copying evidence files"
         entries.extend(_copy_blobs(layout, vault_dir / "blobs", snap.blobs, copier, written))
+        copier.wait_synced()
     finally:
         copier.close()
     manifest = Manifest(backup_id, str(session.vault.header.vault_id), created.isoformat(), session.user.name,
@@ -616,8 +716,13 @@ def _copy_blobs(layout: VaultLayout, target: Path, blobs: tuple[tuple[str, int, 
                     dst = _create(path)
                     written.append(path)
                     try:
-                        size, digest = copier.run(src, dst, _stream_head_check(shown, chunk_size))
-                    finally:
+                        size, digest = copier.run(src, dst, _stream_head_check(shown, chunk_size), kernel=True)
+                    except BaseException:
+                        os.close(dst)
+                        raise
+                    if size >= _SYNC_EARLY:
+                        copier.sync_later(dst)
+                    else:  # small files: the one syncfs at the end is cheaper than an fsync each
                         os.close(dst)
                 finally:
                     os.close(src)

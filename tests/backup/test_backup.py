@@ -179,3 +179,21 @@ def test_every_role_may_back_up_and_the_auditor_s_backup_is_recorded(stocked: Va
         event = events.list_events(audrey.conn)[-1]
     assert event.action == CustodyAction.VAULT_BACKED_UP and event.body["actor"]["name"] == "audrey"
     assert event.index == result.event_index
+
+
+def test_the_copy_falls_back_to_user_space_between_file_systems(stocked: VaultInfo, out: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """copy_file_range refuses some pairs of file systems (EXDEV, e.g. ext4 to a FAT stick on newer kernels)."""
+    import errno
+
+    calls: list[int] = []
+
+    def refuse(*_args: object) -> int:
+        calls.append(1)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    with stocked.session() as alice:
+        result = backup.backup(alice, out, read_back=True)
+    assert len(calls) == 1  # tried once, then user space for the rest
+    assert backup.check_backup(result.path).manifest.blobs == 6
