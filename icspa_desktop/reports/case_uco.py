@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +144,18 @@ class _Graph:
         return str(node["@id"])
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One custody event, ours or a partner's, as the graph needs it."""
+
+    id: str
+    action: str
+    at: str
+    body: dict[str, Any]
+    ids: list[str]  # our ids of the items it concerns, among those exported
+    partner: str = ""  # the partner agency that recorded it (our name for them); "" = ours
+
+
 def build(
     *,
     vault_id: str,
@@ -150,11 +163,15 @@ def build(
     case: Any,  # domain.models.Case
     items: Sequence[Any],  # domain.evidence.Item
     events: Sequence[StoredEvent],
+    partner_events: Sequence[Any] = (),  # services.received.PartnerEventView
 ) -> dict[str, Any]:
     """The JSON-LD document (a dict ready for ``json.dumps``).
 
-    ``events`` are the case's custody events in log order (those of items not in ``items`` are left out)."""
-    return _Builder(vault_id, agency_name, case, items).build(events)
+    ``events`` are the case's custody events in log order (those of items not in ``items`` are left out).
+    ``partner_events`` are the custody events partners sent with the items we received from them
+    (``received.partner_events``): with them, an item's chain runs through the partner's intake, checks and
+    transfer to us; without them it goes from the partner's acquisition record to our receipt."""
+    return _Builder(vault_id, agency_name, case, items).build(events, partner_events)
 
 
 class _Builder:
@@ -172,11 +189,23 @@ class _Builder:
         self.extractions: dict[str, dict[str, Any]] = {}  # export_started event id → its action
         self.bundle_parties: dict[str, list[str]] = {}
         self.authorizations: list[str] = []
+        self.partner_exhibit: dict[str, str] = {}  # item id → its exhibit number at the partner who sent it
 
     # ---- the document ---------------------------------------------------------------------------------
-    def build(self, events: Sequence[StoredEvent]) -> dict[str, Any]:
+    def build(self, events: Sequence[StoredEvent], partner_events: Sequence[Any]) -> dict[str, Any]:
         f = self.case.fields
-        relevant = [e for e in events if not e.body.get("item_ids") or self._ids(e)]
+        ours = [_Step(str(e.id), e.action, e.at, e.body, [i for i in e.body.get("item_ids") or [] if i in self.items])
+                for e in events]
+        ours = [e for e in ours if e.ids or not e.body.get("item_ids")]
+        received = {i: e for e in ours if e.action == "imported" for i in e.ids}
+        theirs = []
+        for view in partner_events:  # only those about the items exported: the partner's own case is theirs
+            if ids := [i for i in view.item_ids if i in self.items]:
+                sender = str(received[ids[0]].body.get("counterparty") or "") if ids[0] in received else ""
+                theirs.append(_Step(str(view.event_id), str(view.action), str(view.at), view.body, ids,
+                                    sender or str(view.partner_name)))
+        # One time line (UTC times in one format): a later bundle may bring partner events after our receipt.
+        steps = sorted(theirs + ours, key=lambda e: e.at)
         for item in self.items.values():
             self.observable[item.id] = self._item(item)
         for item in self.items.values():
@@ -184,12 +213,11 @@ class _Builder:
             if parent is not None:
                 self.g.nodes[self.observable[item.id]]["case-investigation:wasDerivedFrom"] = [
                     _ref(self.observable[parent.id])]
-        intake = {i: e for e in relevant if e.action == "acquired" for i in self._ids(e)}
-        received = {i: e for e in relevant if e.action == "imported" for i in self._ids(e)}
+        intake = {i: e for e in steps if e.action == "acquired" for i in e.ids}
         for item in self.items.values():
             self._acquisition(item, intake.get(item.id), received.get(item.id))
-        for event in relevant:
-            self._event(event)
+        for step in steps:
+            self._event(step)
         if f.legal_authority:
             self.authorization(f.legal_authority)
         if f.lead_investigator:
@@ -199,7 +227,7 @@ class _Builder:
             if node["@type"] != _MARKING:
                 node.setdefault("uco-core:objectMarking", case_marks)
         investigation = self.g.iri("investigation", self.case.id)
-        closed = [e.at for e in relevant if e.action == "case_closed"]
+        closed = [e.at for e in ours if e.action == "case_closed"]
         self.g.add({
             "@id": investigation, "@type": "case-investigation:Investigation",
             "uco-core:name": f.number,
@@ -214,9 +242,6 @@ class _Builder:
             "uco-core:object": _refs(i for i, n in self.g.nodes.items() if n["@type"] != _MARKING),
         })
         return {"@context": dict(CONTEXT), "@graph": list(self.g.nodes.values())}
-
-    def _ids(self, event: StoredEvent) -> list[str]:
-        return [i for i in event.body.get("item_ids") or [] if i in self.items]
 
     # ---- who and what ---------------------------------------------------------------------------------
     def organization(self, name: str) -> str:
@@ -240,13 +265,16 @@ class _Builder:
             self.relate(iri, "Has_Role", self.role(role))
         return iri
 
-    def actor(self, body: dict[str, Any]) -> str:
+    def actor(self, step: _Step) -> str:
         """The user who recorded an event: a person with their role in the vault and their agency."""
-        actor = body.get("actor") or {}
+        actor = step.body.get("actor") or {}
+        name = str(actor.get("display_name") or actor.get("name") or "unknown")
+        if step.partner:  # our name for their agency (their events name it as they name themselves)
+            return self.person(name, f"partner/{step.partner}/{actor.get('id', name)}",
+                               self.organization(step.partner), str(actor.get("role") or ""))
         agency = str(actor.get("agency") or "")
-        return self.person(str(actor.get("display_name") or actor.get("name") or "unknown"),
-                           f"user/{actor.get('id', 'unknown')}", self.organization(agency) if agency else self.agency,
-                           str(actor.get("role") or ""))
+        return self.person(name, f"user/{actor.get('id', 'unknown')}",
+                           self.organization(agency) if agency else self.agency, str(actor.get("role") or ""))
 
     def tool(self, name: str, version: str, kind: str) -> str:
         ours = name == TOOL_NAME
@@ -375,7 +403,7 @@ class _Builder:
         self.current[item.id] = iri
         return iri
 
-    def _acquisition(self, item: Any, intake: StoredEvent | None, received: StoredEvent | None) -> None:
+    def _acquisition(self, item: Any, intake: _Step | None, received: _Step | None) -> None:
         """The acquisition as the item records it: officer, time, place, method, tool, source, seal."""
         acq = item.acquisition
         physical = item.kind is ItemKind.PHYSICAL
@@ -385,9 +413,9 @@ class _Builder:
         agency = self.organization(partner) if partner else self.agency
         performer = None
         if acq.acquired_by:
-            if intake is not None and not partner and (intake.body.get("actor") or {}).get("display_name") == \
-                    acq.acquired_by:
-                performer = self.actor(intake.body)  # the officer is the user who recorded the intake
+            if intake is not None and intake.partner == partner and \
+                    (intake.body.get("actor") or {}).get("display_name") == acq.acquired_by:
+                performer = self.actor(intake)  # the officer is the user who recorded the intake
                 self.relate(performer, "Has_Role", self.role("acquiring officer"))
             else:
                 performer = self.person(acq.acquired_by, f"officer/{agency}/{acq.acquired_by}", agency,
@@ -402,6 +430,8 @@ class _Builder:
                                                        ("source device", acq.source_device),
                                                        ("source serial number", acq.source_serial)) if value]
         exhibit = str(details.get("partner_exhibit_number") or "") if received else ""
+        if exhibit:
+            self.partner_exhibit[item.id] = exhibit
         whose = f"exhibit {exhibit} of {partner}" if exhibit else f"exhibit {item.exhibit_number}"
         parts = [f"{'Seizure' if physical else 'Acquisition'} of {whose}"]
         if acq.acquired_by:
@@ -436,30 +466,29 @@ class _Builder:
         self.g.add(node)
 
     # ---- custody events ---------------------------------------------------------------------------------
-    def _event(self, event: StoredEvent) -> None:
+    def _event(self, event: _Step) -> None:
         body = event.body
         action = event.action
-        ids = self._ids(event)
+        ids = event.ids
         details = _field(body, "details")
         started = str(details.get("started_event") or "")
         if action in {"exported", "export_aborted"} and ids and started in self.extractions:
             self._finish_extraction(self.extractions[started], event, ids, details)
             return
-        performer = self.actor(body)
+        performer = self.actor(event)
         participants = self._participants(body, action, details)
         objects = [self.current[i] for i in ids if i in self.current]
         status = _status(body, action)
         results: list[str] = []
         # A failed verification changes what is known of the item (a record says so); a failed bundle, nothing.
         if action in _CHAINED and ids and not (status == "Fail" and action in {"bundled", "transferred"}):
-            results = [self.record(f"{event.id}/{i}", self.items[i], _state(body, action, details, self.items[i]),
-                                   event.at) for i in ids]
+            results = [self._next_record(event, i, action, details) for i in ids]
         if action == "exported" and ids:
             results += [self._copy(event, i, details) for i in ids]
         node: dict[str, Any] = {
             "@id": self.g.iri("action", event.id), "@type": "case-investigation:InvestigativeAction",
             "uco-core:name": _NAMES.get(action, action.replace("_", " ")),
-            "uco-core:description": _describe(body, action),
+            "uco-core:description": _describe(body, action, event.partner),
             "uco-action:startTime": _dt(event.at), "uco-action:endTime": _dt(event.at),
             "uco-action:performer": _ref(performer), "uco-action:instrument": [_ref(self.event_tool(body))],
             "uco-action:actionStatus": status,
@@ -481,19 +510,25 @@ class _Builder:
             self.extractions[event.id] = node
         self.g.add(node)
 
-    def _finish_extraction(self, node: dict[str, Any], event: StoredEvent, ids: list[str],
+    def _next_record(self, event: _Step, item_id: str, action: str, details: dict[str, Any]) -> str:
+        item = self.items[item_id]
+        # Until we receive it, an item a partner sent is in their custody under their exhibit number.
+        exhibit = self.partner_exhibit.get(item_id, "") if event.partner else ""
+        return self.record(f"{event.id}/{item_id}", item, _state(event.body, action, details, item, exhibit),
+                           event.at, exhibit)
+
+    def _finish_extraction(self, node: dict[str, Any], event: _Step, ids: list[str],
                            details: dict[str, Any]) -> None:
         """The end of an extraction makes one action with its start: the end time, status and copy."""
         body = event.body
         node["uco-action:endTime"] = _dt(event.at)
         node["uco-action:actionStatus"] = _status(body, event.action)
-        node["uco-core:description"] += f". {_describe(body, event.action)}"
+        node["uco-core:description"] += f". {_describe(body, event.action, event.partner)}"
         if event.action == "exported":
-            results = [self.record(f"{event.id}/{i}", self.items[i],
-                                   _state(body, "exported", details, self.items[i]), event.at) for i in ids]
+            results = [self._next_record(event, i, "exported", details) for i in ids]
             node["uco-action:result"] = _refs(results + [self._copy(event, i, details) for i in ids])
 
-    def _copy(self, event: StoredEvent, item_id: str, details: dict[str, Any]) -> str:
+    def _copy(self, event: _Step, item_id: str, details: dict[str, Any]) -> str:
         """The file an extraction wrote outside the vault: a new observable derived from the item."""
         item = self.items[item_id]
         destination = str(details.get("destination") or "")
@@ -561,9 +596,9 @@ def _status(body: dict[str, Any], action: str) -> str:
     return "Success"
 
 
-def _state(body: dict[str, Any], action: str, details: dict[str, Any], item: Any) -> str:
+def _state(body: dict[str, Any], action: str, details: dict[str, Any], item: Any, number: str = "") -> str:
     """The state of custody after an event, in one sentence (the provenance record's description)."""
-    exhibit = f"Exhibit {item.exhibit_number}"
+    exhibit = f"Exhibit {number or item.exhibit_number}"
     counterparty = str(body.get("counterparty") or "")
     bundle = str(details.get("bundle_id") or "")
     event = f" (custody event {body.get('id')})"
@@ -594,8 +629,9 @@ def _state(body: dict[str, Any], action: str, details: dict[str, Any], item: Any
     return f"{exhibit} {action.replace('_', ' ')}{event}"
 
 
-def _describe(body: dict[str, Any], action: str) -> str:
-    parts = [f"Custody event {body.get('id')}: {action.replace('_', ' ')}"]
+def _describe(body: dict[str, Any], action: str, partner: str = "") -> str:
+    whose = f" of {partner}" if partner else ""
+    parts = [f"Custody event{whose} {body.get('id')}: {action.replace('_', ' ')}"]
     for key in ("purpose", "authority", "counterparty", "result", "notes"):
         if body.get(key):
             parts.append(f"{key}: {body[key]}")

@@ -21,8 +21,8 @@ from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.custody import events
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.reports import case_uco
-from icspa_desktop.services import bundle_import, custody_reports
-from icspa_desktop.services.session import Session
+from icspa_desktop.services import bundle_import, cases, custody_reports, evidence, received
+from icspa_desktop.services.session import Session, setting
 from tests.bundle.exchange import CASE as SENT_CASE
 from tests.bundle.exchange import make_exchange
 from tests.reports.conftest import CASE, SERIAL, WARRANT, Scene
@@ -44,9 +44,9 @@ def _export(session: Session, case: str, out: Path) -> Graph:
     return Graph().parse(out, format="json-ld")
 
 
-def _validate(path: Path) -> None:
+def _validate(*paths: Path) -> None:
     validator = require_tool("case_validate")  # fails, never skips, when missing
-    done = subprocess.run([validator, str(path)], capture_output=True, text=True, check=False, timeout=300)
+    done = subprocess.run([validator, *map(str, paths)], capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0 and "Conforms: True" in done.stdout, done.stdout[-3000:]
 
 
@@ -292,11 +292,31 @@ def test_an_item_received_from_a_partner_was_transferred_by_them(tmp_path: Path,
     with ex.open_nl() as nl:
         sender = _export(nl, SENT_CASE, tmp_path / "nl.jsonld")
     with ex.open_de() as de:
-        received = bundle_import.commit_import(de, bundle_import.prepare_import(de, sent.path))
-        graph = _export(de, received.case.id, tmp_path / "de.jsonld")
-        exhibits = {i.id: i.exhibit_number for i in received.added}
+        imported = bundle_import.commit_import(de, bundle_import.prepare_import(de, sent.path))
+        graph = _export(de, imported.case.id, tmp_path / "de.jsonld")
+        exhibits = {i.id: i.exhibit_number for i in imported.added}
+        # With the partner's own custody events (kept at import), the chain runs through their custody too.
+        case = cases.get_case(de, imported.case.id)
+        doc = case_uco.build(vault_id=de.vault.header.vault_id, agency_name=setting(de.conn, "agency.name"),
+                             case=case, items=evidence.list_items(de, case.id),
+                             events=events.list_events(de.conn, case_id=case.id),
+                             partner_events=received.partner_events(de, case_id=case.id))
+    (tmp_path / "de-full.jsonld").write_text(json.dumps(doc))
     _validate(tmp_path / "de.jsonld")
-    _validate(tmp_path / "nl.jsonld")
+    _validate(tmp_path / "nl.jsonld", tmp_path / "de-full.jsonld")  # two vaults: no IRI in common but markings
+    full = Graph().parse(tmp_path / "de-full.jsonld", format="json-ld")
+    for exhibit in exhibits.values():
+        node = _one(full, "SELECT DISTINCT ?i WHERE { [] inv:exhibitNumber ?n ; core:object ?i ;"
+                          " inv:rootExhibitNumber ?x }", n=exhibit).i
+        assert isinstance(node, URIRef)
+        assert _chain(full, node) == [("acquisition", "Success"), ("intake", "Success"),
+                                      ("transfer-prepare", "Success"), ("transfer-receive", "Success")]
+        rows = _rows(full, """SELECT ?name ?agency WHERE { ?a action:result [ core:object ?i ] ; action:performer ?p .
+            ?p core:name ?name . [] core:source ?p ; core:kindOfRelationship "Member_Of" ;
+            core:target [ core:name ?agency ] }""", i=node)
+        # The partner's officer acquired it and recorded it; they are of the partner agency as we name it.
+        assert {(str(r.name), str(r.agency)) for r in rows} == {("admin", "Politie NL (NL)"),
+                                                                ("admin", "Bundeskriminalamt")}
     # The sender: each item prepared for BKA in the bundle, then the bundle sent, both to BKA (DE).
     sends = _rows(sender, "SELECT ?a ?to ?status WHERE { ?a core:name 'transfer-send' ; action:participant"
                           " [ a identity:Organization ; core:name ?to ] ; action:actionStatus ?status }")
