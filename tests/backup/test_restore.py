@@ -163,6 +163,13 @@ def test_a_user_witness_in_another_os_account_still_reports_the_rollback(
         assert DamageKind.ROLLBACK not in {d.kind for d in report.damages}
         restored = [e for e in events.list_events(sam.conn) if e.action == CustodyAction.VAULT_RESTORED]
         assert restored  # what explains it is in the log he verifies
+    # An administrator re-establishes Sam's witness in his account (docs/SECURITY.md), recorded; then it is clean.
+    with stocked.session() as alice:
+        reset = custody_service.reset_witness(alice, "Sam accepts the restore of the Monday backup")
+        assert len(reset.set_aside) == 1
+    with stocked.session(Role.SUPERVISOR) as sam:
+        assert sam.warnings == []
+        assert custody_verify.verify(sam).ok
 
 
 def test_recording_is_idempotent_after_a_crash(stocked: VaultInfo, made: backup.BackupResult,
