@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from icspa_desktop.bundle import media
 from icspa_desktop.crypto import keys, stream
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, user_witness, userstate
@@ -86,6 +87,7 @@ _BUF_SIZE = 4 << 20
 _SYNC_EARLY = 1 << 20  # files at least this large are fsynced while the next one is copied
 # Free space asked for beyond the bytes copied: file-system blocks, directories, the MANIFEST.
 _SPACE_MARGIN = 1 << 20
+_FAT_MAX_FILE = media.FAT_MAX_FILE
 _PER_FILE_OVERHEAD = 4096
 
 _ENTRY_RE = re.compile(r"^vault/(?:vault\.json|keyslots\.json|metadata\.db|blobs/([0-9a-f]{2})/\1[0-9a-f]{30})$")
@@ -559,7 +561,8 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
     # A connection of its own: its read transaction holds the snapshot while the session's keeps writing (WAL).
     conn = db.open_database(layout.database, raw_key)
     try:
-        needed = _space_needed(conn, layout)
+        needed, largest = _space_needed(conn, layout)
+        _check_medium(out_dir, largest)
         free = free_space(out_dir)
         if free < needed:
             raise VaultError(f"Not enough free space in {out_dir}: the backup needs about {_mib(needed)}, "
@@ -600,12 +603,25 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
                         manifest.root_hash, manifest_sha, event.index, read_back, time.perf_counter() - started)
 
 
-def _space_needed(conn: db.Connection, layout: VaultLayout) -> int:
-    """What the backup will write, from the live database: blob files, the database, small files, a margin."""
-    blobs, count = conn.execute("SELECT COALESCE(SUM(stored_size), 0), COUNT(*) FROM blobs").fetchone()
+def _space_needed(conn: db.Connection, layout: VaultLayout) -> tuple[int, int]:
+    """What the backup will write, from the live database (blob files, the database, small files, a margin), and
+    the size of its largest file."""
+    blobs, count, biggest = conn.execute(
+        "SELECT COALESCE(SUM(stored_size), 0), COUNT(*), COALESCE(MAX(stored_size), 0) FROM blobs").fetchone()
     pages = int(conn.execute("PRAGMA page_count").fetchone()[0]) * int(conn.execute("PRAGMA page_size").fetchone()[0])
     small = sum(p.stat().st_size for p in (layout.header, layout.keyslots) if p.is_file())
-    return int(blobs) + pages + small + (int(count) + 8) * (_PER_FILE_OVERHEAD + 200) + _SPACE_MARGIN
+    needed = int(blobs) + pages + small + (int(count) + 8) * (_PER_FILE_OVERHEAD + 200) + _SPACE_MARGIN
+    return needed, max(int(biggest), pages)
+
+
+def _check_medium(out_dir: Path, largest: int) -> None:
+    """Refuse up front a read-only target, and a FAT32 one when a file of the vault is larger than FAT32 holds."""
+    if os.statvfs(out_dir).f_flag & os.ST_RDONLY:
+        raise VaultError(f"{out_dir} is read-only (write-protected or mounted read-only); nothing was written.")
+    fs_type, _mount_point = media.file_system_of(out_dir)
+    if fs_type in media.FAT_TYPES and largest > _FAT_MAX_FILE:
+        raise VaultError(f"{out_dir} is a FAT32 file system, which holds at most 4 GiB − 1 per file; this vault has a "
+                         f"file of {_mib(largest)}. Use an exFAT, NTFS or ext4 medium; nothing was written.")
 
 
 def _take_snapshot(session: Session, conn: db.Connection, raw_key: bytes, target: Path) -> _Snapshot:

@@ -197,3 +197,18 @@ def test_the_copy_falls_back_to_user_space_between_file_systems(stocked: VaultIn
         result = backup.backup(alice, out, read_back=True)
     assert len(calls) == 1  # tried once, then user space for the rest
     assert backup.check_backup(result.path).manifest.blobs == 6
+
+
+def test_a_fat32_medium_too_small_per_file_is_refused_up_front(stocked: VaultInfo, out: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file-system probe is monkeypatched (no vfat can be mounted here): FAT32 with a limit below the 3 MiB blob."""
+    from icspa_desktop.bundle import media
+
+    monkeypatch.setattr(media, "file_system_of", lambda _folder: ("vfat", str(out)))
+    monkeypatch.setattr(backup, "_FAT_MAX_FILE", 1 << 20)
+    with stocked.session() as alice, pytest.raises(VaultError, match="FAT32"):
+        backup.backup(alice, out)
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(backup, "_FAT_MAX_FILE", 16 << 20)
+    with stocked.session() as alice:
+        backup.backup(alice, out)
