@@ -205,7 +205,7 @@ def _backup(ctx: CliContext) -> int:
     rate = mib / max(result.seconds, 1e-6)
     ctx.emit(result.to_json(), lambda: [
         f"Backup {result.id} written and checked: {result.path}",
-        f"  {result.files} files, {mib:,.1f} MiB ({result.blobs} evidence files) in {result.seconds:.1f} s "
+        f"  {result.files} files, {mib:,.1f} MiB ({result.blobs} evidence file(s)) in {result.seconds:.1f} s "
         f"({rate:,.0f} MiB/s); custody log of {result.tree_size} events"
         + ("; every file read back" if result.read_back else ""),
         f"  MANIFEST SHA-256 {result.manifest_sha256}; recorded as custody event #{result.event_index}.",
@@ -249,15 +249,18 @@ def _restore(ctx: CliContext) -> int:
                      f"{target} vault restore --reason TEXT'.")
         ctx.emit(data, lambda: lines)
         return 0
+    if args.source is not None and not ctx.json:  # what was done so far, before the unlock's warnings (stderr)
+        for line in lines:
+            print(line)
+        print("First unlock of the restored vault: warnings that its log is older than your witnesses are what the "
+              "restore explains.")
+        lines = []
     ctx.vault_path = target
     try:
-        ctx.info("First unlock of the restored vault; the witness warnings below are what a restore explains:")
         record = backup.record_restore(ctx.session(), args.reason, witness_dir=ctx.witness_dir)
     except IcspaError as exc:
         if args.source is None:
             raise
-        for line in lines:
-            ctx.info(line)
         raise _with_note(exc, f" The backup is in place at {target}, but its restore is not recorded yet: an "
                               f"administrator runs 'icspa --vault {target} vault restore --reason TEXT'.") from exc
     data = {**data, "id": record.backup_id, "recorded": record.to_json()}

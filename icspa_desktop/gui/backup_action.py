@@ -76,8 +76,8 @@ class BackupAction(QObject):
         mib = result.total_bytes / 2**20
         self._show(QMessageBox.Icon.Information, "Backup complete", [
             f"The vault was copied and the copy checked:\n{result.path}",
-            f"{result.files} files, {mib:,.1f} MiB ({result.blobs} evidence files), custody log of {result.tree_size} "
-            f"events, in {result.seconds:.1f} s.",
+            f"{result.files} files, {mib:,.1f} MiB ({result.blobs} evidence file(s)), custody log of "
+            f"{result.tree_size} events, in {result.seconds:.1f} s.",
             f"MANIFEST SHA-256: {result.manifest_sha256}\nRecorded as custody event #{result.event_index}.",
             "The copy is as encrypted as the vault: keep it as carefully (it opens with the passphrases and the "
             "recovery key of today).",
