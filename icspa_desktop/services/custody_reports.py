@@ -224,8 +224,11 @@ def case_uco_export(session: Session, case_ref: str, out: Path) -> dict[str, Any
         raise Conflict(f"{out} already exists; choose another file name.")
     case = cases.get_case(session, case_ref)
     items = evidence.list_items(session, case.id)
+    from icspa_desktop.services import received
+
     doc = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(session.conn, "agency.name"),
-                         case=case, items=items, events=events.list_events(session.conn, case_id=case.id))
+                         case=case, items=items, events=events.list_events(session.conn, case_id=case.id),
+                         partner_events=received.partner_events(session, case_id=case.id))
     data = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
     with session.transaction():
         session.record(EventDraft(CustodyAction.EXPORTED, case_id=case.id, purpose="CASE/UCO JSON-LD export",
