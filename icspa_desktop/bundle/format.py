@@ -310,6 +310,7 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
             raise RefusedInput("The volume size must be positive.")
         _check_target(out, *(_volume_name(out, i) for i in range(1, expected // volume_size + 3)))
 
+    media.sweep_partials(out.parent)  # what a killed export left here (ciphertext; its process is gone)
     stem = media.temp_name(out)
     created: list[Path] = []
     writer = media.VolumeWriter(lambda index: stem.with_name(f"{stem.name}.{index:03d}"), volume_size)

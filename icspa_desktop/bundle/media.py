@@ -8,7 +8,9 @@ import hashlib
 import io
 import os
 import queue
+import re
 import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +31,52 @@ WRITEBACK_STEP = 8 << 20  # start the write-back of every 8 MiB written, instead
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
 
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), or None if it is gone."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat_line.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)-(\d+)-[0-9a-f]{8}(?:\.\d{3})?$")
+
+
 def temp_name(out: Path) -> Path:
-    return out.with_name(f".{out.name}.partial-{secrets.token_hex(8)}")
+    """``.NAME.partial-<pid>-<start time>-<random>``: the writing process is in the name, so that the partial
+    files of an export that was killed (nothing could clean up) are recognised and removed next time."""
+    pid = os.getpid()
+    return out.with_name(f".{out.name}.partial-{pid}-{_start_time(pid) or 0}-{secrets.token_hex(4)}")
+
+
+def sweep_partials(folder: Path) -> list[str]:
+    """Remove the partial files (ciphertext only) that exports killed on this machine left in ``folder``: those
+    whose writing process no longer runs. A live writer's files, and anything else, are left alone."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _PARTIAL.match(name)
+        if match is None:
+            continue
+        pid, started = int(match[1]), int(match[2])
+        if pid == os.getpid() or _start_time(pid) == started:
+            continue  # still being written (or by us)
+        path = folder / name
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+                removed.append(name)
+    if removed:
+        with contextlib.suppress(OSError):
+            fsync_dir(folder)
+    return removed
 
 
 def open_exclusive(path: Path) -> int:
