@@ -125,15 +125,10 @@ def _card(ctx: CliContext) -> int:
     pdf: Path | None = ctx.args.pdf
     for target in (out, pdf or out):
         check_new_file(target, ctx.args.force)  # before the export is recorded in the custody log
-    session = ctx.session()
-    data = agency.make_card(session, ctx.args.days)
-    atomic_write(out, data)
-    identity = agency.agency_identity(session)
+    written = agency.export_card(ctx.session(), out, pdf, ctx.args.days)
+    identity = written.identity
     lines = [f"Agency card written to {out}.", f"Fingerprint: {identity.fingerprint}"]
     if pdf is not None:
-        from icspa_desktop.reports.agency_card_pdf import render_card_pdf
-
-        atomic_write(pdf, render_card_pdf(identity, data))
         lines.append(f"Printable card written to {pdf}.")
     ctx.emit({"id": identity.key_id, "path": str(out), "fingerprint": identity.fingerprint,
               "pdf": str(pdf) if pdf else None}, lambda: lines)

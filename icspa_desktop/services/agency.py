@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -34,6 +35,7 @@ from icspa_desktop.domain.ids import new_id
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session, set_setting, setting
 from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import atomic_write
 
 CARD_FORMAT = "icspa-agency-card"
 CARD_VERSION = 1
@@ -410,6 +412,29 @@ def make_card(session: Session, days: int = DEFAULT_CARD_DAYS, previous_signer: 
         session.record(EventDraft(CustodyAction.AGENCY_CARD_EXPORTED,
                                   details={"fingerprint": identity.fingerprint, "expires": body["expires"]}))
     return json.dumps(card, indent=1, sort_keys=True).encode() + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class CardExport:
+    identity: AgencyIdentity
+    card: bytes
+    path: Path
+    pdf: Path | None
+
+
+def export_card(session: Session, out: Path, pdf: Path | None = None, days: int = DEFAULT_CARD_DAYS) -> CardExport:
+    """Sign a card and write it to ``out`` and, with ``pdf``, its printable form beside it — the one place both
+    front ends write cards (the caller has checked the targets: ``--out``/``--force`` rules, save dialogs).
+    The PDF prints the SHA-256 of exactly this card file, so paper and file belong together."""
+    from icspa_desktop.reports.agency_card_pdf import render_card_pdf
+
+    card = make_card(session, days)
+    identity = agency_identity(session)
+    rendered = render_card_pdf(identity, card) if pdf is not None else None
+    atomic_write(out, card)
+    if pdf is not None and rendered is not None:
+        atomic_write(pdf, rendered)
+    return CardExport(identity, card, out, pdf)
 
 
 def card_message(body: dict[str, Any]) -> bytes:
