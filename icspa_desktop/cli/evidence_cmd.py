@@ -12,7 +12,15 @@ from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
 from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
 from icspa_desktop.domain.errors import NotFound, UsageError, VerificationFailed
-from icspa_desktop.domain.evidence import Acquisition, FixityReport, Item, ItemFields, ItemKind, Markings
+from icspa_desktop.domain.evidence import (
+    Acquisition,
+    FixityReport,
+    Item,
+    ItemFields,
+    ItemKind,
+    MarkingChanges,
+    Markings,
+)
 from icspa_desktop.domain.ids import ItemId
 from icspa_desktop.services import cases, evidence, fixity, physical
 
@@ -329,19 +337,11 @@ def _checkin(ctx: CliContext) -> int:
 def _annotate(ctx: CliContext) -> int:
     a = ctx.args
     session = ctx.session()
-    markings = None
-    if any((a.handling, a.tlp, a.source_eval, a.info_eval, a.handling_text is not None)):
-        current = evidence.get_item(session, a.item).markings
-        markings = Markings(
-            HandlingCode(a.handling) if a.handling else current.handling_code,
-            a.handling_text if a.handling_text is not None else current.handling_text,
-            Tlp(a.tlp) if a.tlp else current.tlp,
-            SourceEvaluation(a.source_eval) if a.source_eval else current.source_evaluation,
-            InformationEvaluation(a.info_eval) if a.info_eval else current.information_evaluation,
-        )
+    changes = MarkingChanges(a.handling or None, a.handling_text, a.tlp or None, a.source_eval or None,
+                             a.info_eval or None)
     tags = split_list(a.tag)
     item = evidence.annotate(session, a.item, description=a.description, notes=a.notes, tags=tags,
-                             markings=markings, reason=a.reason)
+                             marking_changes=changes, reason=a.reason)
     ctx.emit(evidence.item_to_json(item), lambda: [f"Item {item.exhibit_number} updated."])
     return 0
 

@@ -41,6 +41,21 @@ class Markings:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkingChanges:
+    """The markings fields a user changes; None keeps the item's current value (CLI flags given one by one)."""
+
+    handling_code: str | None = None
+    handling_text: str | None = None
+    tlp: str | None = None
+    source_evaluation: str | None = None
+    information_evaluation: str | None = None
+
+    def any(self) -> bool:
+        return any(value is not None for value in (self.handling_code, self.handling_text, self.tlp,
+                                                   self.source_evaluation, self.information_evaluation))
+
+
+@dataclass(frozen=True, slots=True)
 class Acquisition:
     """Who acquired the item, when, where and how (issue #3 item 2)."""
 

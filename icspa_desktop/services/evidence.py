@@ -40,6 +40,7 @@ from icspa_desktop.domain.evidence import (
     Item,
     ItemFields,
     ItemKind,
+    MarkingChanges,
     Markings,
 )
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
@@ -495,10 +496,30 @@ def markings_json(markings: Markings) -> dict[str, str]:
 
 
 # ---- annotations ------------------------------------------------------------------------------------
+def merge_markings(current: Markings, changes: MarkingChanges) -> Markings:
+    """``current`` with the fields ``changes`` gives replaced (checked by ``_resolve_markings`` afterwards)."""
+    try:
+        return Markings(
+            HandlingCode(changes.handling_code) if changes.handling_code else current.handling_code,
+            changes.handling_text if changes.handling_text is not None else current.handling_text,
+            Tlp(changes.tlp) if changes.tlp else current.tlp,
+            SourceEvaluation(changes.source_evaluation) if changes.source_evaluation else current.source_evaluation,
+            InformationEvaluation(changes.information_evaluation) if changes.information_evaluation
+            else current.information_evaluation,
+        )
+    except ValueError as exc:
+        raise UsageError(f"Unknown marking: {exc}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, "
+                         "source A/B/C/X, information 1–4.") from None
+
+
 def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,
-             tags: Sequence[str] | None = None, markings: Markings | None = None, reason: str = "") -> Item:
-    """Change the description, notes, tags or markings; the event records each field old → new."""
+             tags: Sequence[str] | None = None, markings: Markings | None = None,
+             marking_changes: MarkingChanges | None = None, reason: str = "") -> Item:
+    """Change the description, notes, tags or markings (whole, or the fields ``marking_changes`` names, merged
+    with the item's current ones); the event records each field old → new."""
     item = get_item(session, item_ref)
+    if marking_changes is not None and marking_changes.any():
+        markings = merge_markings(markings or item.markings, marking_changes)
     session.require(Permission.EDIT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
                     attempted=f"edit item {item.exhibit_number}")
     changes: dict[str, dict[str, str]] = {}
