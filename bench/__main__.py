@@ -10,9 +10,13 @@ import importlib
 import os
 import platform
 import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlcipher3
+
+from bench import RESULTS_ENV, read_results, table
 
 
 def _available() -> list[str]:
@@ -48,12 +52,39 @@ def main(argv: list[str]) -> int:
         return 2
     _header()
     status = 0
-    for name in names or known:
-        print(f"\n## {name}")
-        sys.stdout.flush()
-        module = importlib.import_module(f"bench.bench_{name}")
-        status |= int(module.main(extra))
+    with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
+        results = Path(tmp) / "results.jsonl"
+        os.environ[RESULTS_ENV] = str(results)
+        try:
+            for name in names or known:
+                print(f"\n## {name}")
+                sys.stdout.flush()
+                module = importlib.import_module(f"bench.bench_{name}")
+                status |= int(module.main(extra))
+        finally:
+            del os.environ[RESULTS_ENV]
+        rows = read_results(results)
+    if rows:
+        lines = table(rows)
+        print("\n## summary\n" + "\n".join(lines))
+        if not names:  # the full run is the project's record
+            _write_performance(lines, extra)
     return status
+
+
+def _write_performance(lines: list[str], extra: list[str]) -> None:
+    """docs/PERFORMANCE.md: the summary table of the last full run, with the machine it ran on."""
+    conn = sqlcipher3.connect(":memory:")
+    cipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
+    conn.close()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = ["# Performance", "", f"The last full `./dev.sh bench{' ' + ' '.join(extra) if extra else ''}` run, "
+            f"{when}, on {os.cpu_count()} cores ({_cpu_model()}), Python {platform.python_version()}, SQLCipher "
+            f"{cipher}, {platform.platform()}. Each ratio is against a baseline measured in the same run; each "
+            "benchmark's own output has the detail (`./dev.sh bench NAME`).", "", *lines, ""]
+    target = Path(__file__).resolve().parent.parent / "docs" / "PERFORMANCE.md"
+    target.write_text("\n".join(text), encoding="utf-8")
+    print(f"(written to {target})")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import median_time
+from bench import median_time, peak_rss, report
 
 BLOCK = hashlib.sha512(b"bench-bundle").digest() * (1 << 14)  # 1 MiB, repeated: the payload generator
 
@@ -83,7 +83,7 @@ def _child(argv: Sequence[str]) -> int:
     written = write_bundle(spec, lambda data: cms.sign_detached(data, cert, key), [recipient], out)
     total = time.perf_counter() - started
     cpu = _cpu(resource.RUSAGE_SELF) - cpu
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss()
     print(json.dumps({"total": total, "read_back": sum(read_back), "size": written.size, "rss": rss,
                       "cpu": cpu, "read_back_cpu": sum(read_back_cpu)}))
     return 0
@@ -256,6 +256,13 @@ def main(argv: Sequence[str]) -> int:
         print(f"CPU seconds: tar | age {base_cpu:.2f}, write_bundle without read-back {write_cpu:.2f} "
               f"(ratio {base_cpu / write_cpu:.2f}), read-back {med(run['read_back_cpu'] for run in runs):.2f}")
         print(f"peak RSS of the writer process     {rss / 1e6:7.0f} MB (goal < 200 MB)")
+        size = f"{args.size_mib} MiB + {args.small} small"
+        report("bundle", f"export without read-back, {size}", [plain / w / 1e6 for w in writes], "MB/s",
+               ratio=ratio, baseline="tar | age", goal="ratio >= 1.0", met=ratio >= 1.0)
+        report("bundle", f"export end to end (with read-back), {size}", [plain / r["total"] / 1e6 for r in runs],
+               "MB/s", ratio=ratio_total, baseline="tar | age")
+        report("bundle", f"peak RSS of the export, {size}", [r["rss"] / 1e6 for r in runs], "MB",
+               goal="< 200 MB", met=rss < 200e6)
         if args.crypto_mib > 0:
             _crypto(base, args.crypto_mib, args.runs, recipient, identity)
     finally:

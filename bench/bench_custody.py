@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 from nacl.bindings import crypto_sign_open
 
+from bench import report as bench_report
 from icspa_desktop.crypto import kdf, signing
 from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody import events, merkle
@@ -216,6 +217,9 @@ def run_size(base: Path, n: int, workers: int, base_rates: dict[str, float]) -> 
               f"({raw_now:,.0f}/s): {rate / raw_now:.2f}  (1M events at the raw rate alone: {1e6 / raw_now:.0f} s)")
         for note in report.notes:
             print(f"  note: {note}")
+        bench_report("custody", f"full verify, {size:,} events", [full], "s", ratio=rate / raw_now,
+                     baseline=f"raw libsodium verify × {workers}",
+                     goal="< 60 s" if n >= 1_000_000 else "", met=full < 60 if n >= 1_000_000 else None)
         with session.transaction():
             for _ in range(100):
                 session.record(EventDraft(CustodyAction.VIEWED, purpose="after the full verification"))
@@ -225,6 +229,8 @@ def run_size(base: Path, n: int, workers: int, base_rates: dict[str, float]) -> 
         assert inc.ok, inc.damages[:3]
         assert inc.mode == "incremental", inc.notes
         print(f"incremental verify {incremental * 1000:8.1f} ms  ({inc.events_checked} new events; goal < 1 s)")
+        bench_report("custody", f"incremental verify after {size:,} events", [incremental * 1000], "ms",
+                     goal="< 1 s", met=incremental < 1)
         t = time.perf_counter()
         tree = custody.stored_tree(session.conn)
         build = time.perf_counter() - t

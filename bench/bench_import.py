@@ -25,11 +25,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import peak_rss, report
+
 PASS = "bench-import-passphrase"
 
 
 def _child(argv: Sequence[str]) -> int:
-    import resource
 
     from icspa_desktop.crypto import kdf
     from icspa_desktop.services import bundle_import
@@ -37,13 +38,7 @@ def _child(argv: Sequence[str]) -> int:
 
     kdf.use_insecure_test_profile()
     vault, bundle = Path(argv[0]), Path(argv[1])
-    def peak() -> int:
-        """VmHWM: this process image's peak RSS. (getrusage's ru_maxrss is no good in a child: Linux carries
-        the parent's high-water mark across fork and exec, so it showed the bench parent's 257 MB.)"""
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss
 
     with unlock(vault, "admin", PASS) as session:
         unlocked = peak()
@@ -160,6 +155,11 @@ def main(argv: Sequence[str]) -> int:
         print(f"import: verify + stage (prepare)        {rate(prepare)}")
         print(f"import end to end (prepare + commit)    {rate(total)}   ratio {ratio:.2f} "
               f"(runs: {ratios}; goal >= 1.0)")
+        size = f"{args.size_mib} MiB + {args.small} small"
+        report("import", f"import end to end, {size}", [plain / run["total"] / 1e6 for run in runs], "MB/s",
+               ratio=ratio, baseline="age -d | tar -x && sync", goal="ratio >= 1.0", met=ratio >= 1.0)
+        report("import", f"peak RSS of the import, {size}", [run["rss"] / 1e6 for run in runs], "MB",
+               goal="< 200 MB", met=rss < 200e6)
         print(f"peak RSS of the importing process       {rss / 1e6:7.0f} MB (goal < 200 MB; after unlock "
               f"{runs[-1]['rss_unlocked'] / 1e6:.0f} MB, after prepare {runs[-1]['rss_prepared'] / 1e6:.0f} MB)")
     finally:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import report
 from icspa_desktop.crypto import kdf, stream
 from icspa_desktop.domain.evidence import HashAlgorithm
 from icspa_desktop.domain.models import CaseFields
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
             t = _median_seconds(args.runs, ingest([HashAlgorithm.SHA256]))
             rows.append(("ingest SHA-256, 2 threads, fsynced", t, size / t / 1e9, f"{base / t:.2f}x (goal >= 0.70x)"))
+            report("ingest", f"ingest SHA-256, {args.size_mib} MiB", [size / t / 1e6], "MB/s", ratio=base / t,
+                   baseline="openssl dgst -sha256", goal="ratio >= 0.70", met=base / t >= 0.70)
             t1 = _median_seconds(args.runs, lambda: _single_thread_ingest(session, source))
             rows.append(("  same work in one thread (blob only)", t1, size / t1 / 1e9, f"{base / t1:.2f}x"))
             t3 = _median_seconds(args.runs, ingest([HashAlgorithm.SHA256, HashAlgorithm.MD5, HashAlgorithm.SHA1]))
@@ -182,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds, rate, ratio in rows:
         print(f"{name:<40} {seconds:>8.3f} {rate or 0:>6.2f}  {ratio}")
     verdict = "ok" if peak < 200 else "OVER LIMIT"  # MB
+    report("ingest", f"peak RSS, evidence add of {args.rss_size_mib} MiB", [peak], "MB", goal="< 200 MB",
+           met=peak < 200)
     print(f"peak RSS, `icspa evidence add` of {args.rss_size_mib} MiB with 3 digests: {peak:.1f} MB "
           f"(limit 200 MB: {verdict})")
     print(f"(this process: max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")

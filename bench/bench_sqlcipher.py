@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import report
+
 
 def _child(argv: Sequence[str]) -> int:
     import sqlcipher3
@@ -75,6 +77,9 @@ def main(argv: Sequence[str]) -> int:
     print(f"insert, memory security OFF   {off['insert'] / args.rows * 1e6:8.0f} us/row")
     print(f"insert, memory security ON    {on['insert'] / args.rows * 1e6:8.0f} us/row   "
           f"cost x{on['insert'] / off['insert']:.1f}")
+    report("sqlcipher", f"insert an item row (memory security off / on), {args.rows} rows",
+           [off["insert"] / args.rows * 1e6], "us", ratio=on["insert"] / off["insert"],
+           baseline="the same with memory security on")
     print(f"read all, memory security OFF {off['read'] * 1e3:8.1f} ms")
     print(f"read all, memory security ON  {on['read'] * 1e3:8.1f} ms   cost x{on['read'] / off['read']:.1f}")
     return 0
