@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -195,6 +196,15 @@ def resolve_vault_path(option: str | None, settings: AppSettings) -> Path:
     return default_vault_path().absolute()
 
 
+def freeze_startup_objects() -> None:
+    """Take what start-up made (modules, classes, Qt wrappers: ~57,000 objects) out of the cyclic collector's
+    walk. A full collection visits every tracked object holding the GIL, so the GUI thread waits for it
+    whichever thread triggered it; reading a big case in a worker triggers a few (issue 11: 40–110 ms
+    stalls, ~20 ms once these are frozen). Garbage is collected first, so nothing freed is kept."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     args, qt_args = build_parser().parse_known_args(argv)
@@ -209,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     controller = DesktopApp(app, resolve_vault_path(args.vault, settings), settings, args.auto_lock_minutes)
     controller.finished.connect(app.quit)
     controller.start()
+    freeze_startup_objects()
     code = app.exec()
     QThreadPool.globalInstance().waitForDone()
     return int(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,10 +23,12 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.case_details import CaseDetailsWidget
 from icspa_desktop.gui.markings import TlpDelegate
 from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel
+from icspa_desktop.gui.ops import BackgroundOp
 from icspa_desktop.services.session import Session
 
 # Builds one tab's widget for the selected case (evidence, custody, ...). Called again for each case.
 CaseTabFactory = Callable[[Session, Case], QWidget]
+W = TypeVar("W", bound=QWidget)
 
 
 def _placeholder(text: str) -> QLabel:
@@ -53,7 +56,7 @@ class CaseBrowser(QSplitter):
         self.filter_edit.setObjectName("caseFilter")
         self.filter_edit.setPlaceholderText("Filter cases (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
 
         self.table = QTableView()
         self.table.setObjectName("caseTable")
@@ -152,12 +155,29 @@ class CaseBrowser(QSplitter):
             return _placeholder("Select a case in the list.")
         return factory(self._session, self._current)
 
+    def case_tab(self, kind: type[W]) -> W | None:
+        """The current case's tab of this kind (None when no case is selected)."""
+        for index in range(self.tabs.count()):
+            widget = self.tabs.widget(index)
+            if isinstance(widget, kind):
+                return widget
+        return None
+
     def _rebuild_tabs(self) -> None:
         selected = self.tabs.currentIndex()
+        # Removing the shown tab would show its neighbour for a moment, and a case tab reads its data when
+        # shown: the Details tab stands in while the case tabs are replaced.
+        self.tabs.setCurrentIndex(0)
         for offset, (title, factory) in enumerate(self._factories, start=1):
             old = self.tabs.widget(offset)
             self.tabs.removeTab(offset)
             if old is not None:
+                forget = getattr(old, "clear", None)
+                if callable(forget):
+                    forget()  # its records go now, not whenever Qt deletes the widget
+                for op in old.findChildren(BackgroundOp):
+                    if not op.exclusive:
+                        op.cancel()  # a read for the case no longer shown: stop it and drop what it finds
                 old.deleteLater()
             self.tabs.insertTab(offset, self._tab_widget(factory), title)
         self.tabs.setCurrentIndex(selected)

@@ -11,18 +11,19 @@ import heapq
 import html
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
+from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
 from icspa_desktop.services.received import PartnerEventView
 
-_Index = QModelIndex | QPersistentModelIndex
 # One row of a timeline: an event of our log, or a partner's event kept verbatim from a bundle.
 TimelineEvent = StoredEvent | PartnerEventView
 OURS = "this agency"
@@ -30,26 +31,26 @@ _PARTNER_BACKGROUND = QColor("#fff4dc")  # a warm tint; the Source column says t
 
 
 class EventColumn(IntEnum):
+    """What an investigator reads first comes first: when, what, which exhibit, why (issue 11)."""
+
     INDEX = 0
-    SOURCE = 1
-    TIME_UTC = 2
-    LOCAL_TIME = 3
-    ACTOR = 4
-    ROLE = 5
-    ACTION = 6
-    PURPOSE = 7
+    TIME = 1
+    ACTION = 2
+    ITEMS = 3
+    PURPOSE = 4
+    ACTOR = 5
+    SOURCE = 6
+    ROLE = 7
     AUTHORITY = 8
     LOCATION = 9
     RESULT = 10
-    ITEMS = 11
 
 
 HEADERS = {
-    EventColumn.INDEX: "#", EventColumn.SOURCE: "Source", EventColumn.TIME_UTC: "Time (UTC)",
-    EventColumn.LOCAL_TIME: "Actor's local time",
-    EventColumn.ACTOR: "Actor", EventColumn.ROLE: "Role", EventColumn.ACTION: "Action",
-    EventColumn.PURPOSE: "Purpose", EventColumn.AUTHORITY: "Authority", EventColumn.LOCATION: "Location",
-    EventColumn.RESULT: "Result", EventColumn.ITEMS: "Item(s)",
+    EventColumn.INDEX: "#", EventColumn.TIME: "Time", EventColumn.ACTION: "Action",
+    EventColumn.ITEMS: "Exhibit(s)", EventColumn.PURPOSE: "Purpose", EventColumn.ACTOR: "Actor",
+    EventColumn.SOURCE: "Source", EventColumn.ROLE: "Role", EventColumn.AUTHORITY: "Authority",
+    EventColumn.LOCATION: "Location", EventColumn.RESULT: "Result",
 }
 
 
@@ -58,11 +59,23 @@ def action_text(action: str) -> str:
 
 
 def utc_text(at: str) -> str:
-    """``2026-11-26T22:01:02.123456Z`` → ``2026-11-26 22:01:02``."""
-    return f"{at[:10]} {at[11:19]}" if len(at) >= 19 else at
+    """``2026-11-26T22:01:02.123456Z`` → ``2026-11-26 22:01:02 UTC`` (no microseconds)."""
+    return f"{at[:10]} {at[11:19]} UTC" if len(at) >= 19 else at
+
+
+def viewer_time(at: str) -> str:
+    """An event's UTC time in this workstation's zone, to the second (the timeline's one time column)."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def local_text(body: Mapping[str, Any]) -> str:
+    """The actor's own local time and zone, as their event recorded it."""
     local = str(body.get("local_time", ""))
     zone = str(body.get("time_zone", ""))
     text = f"{local[:10]} {local[11:19]}" if len(local) >= 19 else local
@@ -93,6 +106,41 @@ def source_text(event: TimelineEvent) -> str:
     return OURS
 
 
+def time_tooltip(event: TimelineEvent) -> str:
+    local = local_text(event.body)
+    return utc_text(event.at) + (f"; the actor's local time: {local}" if local else "")
+
+
+def event_text(event: TimelineEvent, column: EventColumn, exhibits: Mapping[str, str]) -> str:
+    """One cell of the timeline."""
+    b = event.body
+    match column:
+        case EventColumn.INDEX:
+            return "" if isinstance(event, PartnerEventView) else str(event.index)
+        case EventColumn.SOURCE:
+            return source_text(event)
+        case EventColumn.TIME:
+            return viewer_time(event.at)
+        case EventColumn.ACTOR:
+            return f"{actor_text(b)}, {event.partner_name}" if isinstance(event, PartnerEventView) else actor_text(b)
+        case EventColumn.ROLE:
+            return str((b.get("actor") or {}).get("role", ""))
+        case EventColumn.ACTION:  # theirs named here too: the Source column may be scrolled out of view
+            return f"{event.partner_name}: {action_text(event.action)}" if isinstance(event, PartnerEventView) \
+                else action_text(event.action)
+        case EventColumn.ITEMS:
+            return event_items_text(event, exhibits)
+        case _:
+            return str(b.get(column.name.lower(), ""))
+
+
+def event_key(event: TimelineEvent) -> str:
+    """A row's stable id: our event id, or the partner's log position."""
+    if isinstance(event, PartnerEventView):
+        return f"partner:{event.partner_name}:{event.leaf_index}:{event.event_id}"
+    return str(event.id)
+
+
 def _moment(at: str) -> datetime:
     try:
         moment = datetime.fromisoformat(at)
@@ -111,109 +159,94 @@ def merge_timeline(ours: Iterable[StoredEvent], theirs: Iterable[PartnerEventVie
     return list(heapq.merge(mine, partners, key=key))
 
 
-class EventTableModel(QAbstractTableModel):
+@dataclass(frozen=True, slots=True)
+class PreparedTimeline:
+    """A timeline ready to show: merged, every cell's text computed (in the worker that loaded it)."""
+
+    rows: PreparedRows[TimelineEvent]
+    exhibits: dict[str, str]
+    partner_count: int
+
+
+def prepare_timeline(events: Iterable[StoredEvent], exhibits: Mapping[str, str],
+                     partner_events: Iterable[PartnerEventView] = ()) -> PreparedTimeline:
+    """Merge ours and the partners' events and compute every text the table shows (no Qt: any thread)."""
+    merged = merge_timeline(events, partner_events)
+    known = dict(exhibits)
+    columns = list(EventColumn)
+
+    def texts(event: TimelineEvent) -> tuple[str, ...]:
+        return tuple(event_text(event, column, known) for column in columns)
+
+    def extra(event: TimelineEvent) -> tuple[str, ...]:
+        return (local_text(event.body), str(event.body.get("counterparty", "")), str(event.body.get("notes", "")))
+
+    theirs = sum(isinstance(event, PartnerEventView) for event in merged)
+    return PreparedTimeline(prepare_rows(merged, texts, extra), known, theirs)
+
+
+class EventTableModel(RecordTableModel[TimelineEvent]):
     """One row per event, ours and the partners' merged in time order; ``exhibits`` maps item ids to exhibit
-    numbers. The "#" column sorts by that merged order."""
+    numbers. The "#" and "Time" columns sort by that merged order."""
 
     def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)  # owned by its view's widget (see gui/models.py)
-        self._events: list[TimelineEvent] = []
+        super().__init__([HEADERS[c] for c in EventColumn], event_key, parent)  # owned by its view's widget
         self._exhibits: dict[str, str] = {}
+        self._partners = 0
+        self._bold = QFont()
+        self._bold.setBold(True)
 
     def set_events(self, events: list[StoredEvent], exhibits: Mapping[str, str] | None = None,
                    partner_events: Iterable[PartnerEventView] = ()) -> None:
-        self.beginResetModel()
-        self._events = merge_timeline(events, partner_events)
-        self._exhibits = dict(exhibits or {})
-        self.endResetModel()
+        self.set_timeline(prepare_timeline(events, exhibits or {}, partner_events))
+
+    def set_timeline(self, timeline: PreparedTimeline) -> None:
+        self._exhibits = dict(timeline.exhibits)
+        self._partners = timeline.partner_count
+        self.set_prepared(timeline.rows)
 
     def clear(self) -> None:
-        self.set_events([])
+        self._exhibits, self._partners = {}, 0
+        super().clear()
+
+    def row_texts(self, record: TimelineEvent) -> tuple[str, ...]:
+        return tuple(event_text(record, column, self._exhibits) for column in EventColumn)
+
+    def sort_value(self, row: int, column: int) -> Any:
+        if column in (EventColumn.INDEX, EventColumn.TIME):
+            return self._seq[row]
+        return super().sort_value(row, column)
 
     def event_at(self, row: int) -> TimelineEvent:
-        return self._events[row]
+        return self._records[row]
 
     def partner_count(self) -> int:
-        return sum(isinstance(event, PartnerEventView) for event in self._events)
+        return self._partners
 
     @property
     def exhibits(self) -> dict[str, str]:
         return dict(self._exhibits)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._events)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(EventColumn)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[EventColumn(section)]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        event = self._events[index.row()]
-        column = EventColumn(index.column())
+    def other_data(self, row: int, column: int, role: int) -> object:
+        event = self._records[row]
         theirs = isinstance(event, PartnerEventView)
-        if role == Qt.ItemDataRole.UserRole:  # sort key
-            return index.row() if column is EventColumn.INDEX else self.text(event, column).casefold()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.text(event, column)
         if role == Qt.ItemDataRole.BackgroundRole and theirs:
             return QBrush(_PARTNER_BACKGROUND)
-        if role == Qt.ItemDataRole.FontRole and theirs and column is EventColumn.SOURCE:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.ToolTipRole and theirs and column in (EventColumn.INDEX, EventColumn.SOURCE):
-            assert isinstance(event, PartnerEventView)
+        if role == Qt.ItemDataRole.FontRole and theirs and column == EventColumn.SOURCE:
+            return self._bold
+        if role != Qt.ItemDataRole.ToolTipRole:
+            return None
+        if isinstance(event, PartnerEventView) and column in (EventColumn.INDEX, EventColumn.SOURCE):
             return (f"Recorded by {event.partner_name} in their own custody log (their event #{event.leaf_index}); "
                     "kept as they signed it, with its proof")
-        if role == Qt.ItemDataRole.ToolTipRole and column is EventColumn.LOCAL_TIME:
-            return str(event.body.get("local_time", ""))
-        if role == Qt.ItemDataRole.ToolTipRole and column is EventColumn.TIME_UTC:
-            return event.at
-        if role == Qt.ItemDataRole.ToolTipRole:
-            text = self.text(event, column)
-            return text if len(text) > 30 else None
-        return None
-
-    def text(self, event: TimelineEvent, column: EventColumn) -> str:
-        b = event.body
-        match column:
-            case EventColumn.INDEX:
-                return "" if isinstance(event, PartnerEventView) else str(event.index)
-            case EventColumn.SOURCE:
-                return source_text(event)
-            case EventColumn.TIME_UTC:
-                return utc_text(event.at)
-            case EventColumn.LOCAL_TIME:
-                return local_text(b)
-            case EventColumn.ACTOR:
-                return f"{actor_text(b)}, {event.partner_name}" if isinstance(event, PartnerEventView) \
-                    else actor_text(b)
-            case EventColumn.ROLE:
-                return str((b.get("actor") or {}).get("role", ""))
-            case EventColumn.ACTION:  # theirs named here too: the Source column may be scrolled out of view
-                return f"{event.partner_name}: {action_text(event.action)}" if isinstance(event, PartnerEventView) \
-                    else action_text(event.action)
-            case EventColumn.ITEMS:
-                return event_items_text(event, self._exhibits)
-            case _:
-                return str(b.get(column.name.lower(), ""))
+        if column == EventColumn.TIME:
+            return time_tooltip(event)
+        text = self._texts[row][column]
+        return text if len(text) > 30 else None
 
 
-class EventFilterModel(QSortFilterProxyModel):
-    """Case-insensitive filter over every column; numeric sort of the event index."""
-
-    def __init__(self, source: EventTableModel, parent: QObject) -> None:
-        super().__init__(parent)
-        self.setSourceModel(source)
-        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setFilterKeyColumn(-1)
-        self.setSortRole(Qt.ItemDataRole.UserRole)
+class EventFilterModel(RecordFilterModel):
+    """Case-insensitive filter over every column and the actor's local time, counterparty and notes."""
 
 
 # ---- details ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,27 +28,24 @@ from PySide6.QtWidgets import (
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.custody_model import (
     EventColumn,
     EventFilterModel,
     EventTableModel,
+    PreparedTimeline,
     TimelineEvent,
     event_details_html,
+    event_key,
+    prepare_timeline,
 )
-from icspa_desktop.gui.ops import show_error
-from icspa_desktop.services import custody, evidence, received
+from icspa_desktop.gui.models import fit_columns
+from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
+from icspa_desktop.services import custody, evidence, gui_queries, received
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
 
 _DETAILS_HINT = "<p style='color:#7c8692'>Select an event to see everything it records.</p>"
-
-
-def exhibit_numbers(session: Session, case_id: str) -> dict[str, str]:
-    """Item id → exhibit number for a case's items (empty when the vault has no evidence yet)."""
-    try:
-        return {item.id: item.exhibit_number for item in evidence.list_items(session, case_id)}
-    except IcspaError:
-        return {}
 
 
 class TimelineView(QSplitter):
@@ -64,7 +61,7 @@ class TimelineView(QSplitter):
         self.filter_edit.setObjectName("custodyFilter")
         self.filter_edit.setPlaceholderText("Filter events (actor, action, purpose, exhibit…)")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.count_label = QLabel()
         self.count_label.setObjectName("hintLabel")
 
@@ -83,9 +80,9 @@ class TimelineView(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((EventColumn.INDEX, 40), (EventColumn.SOURCE, 90), (EventColumn.TIME_UTC, 132),
-                              (EventColumn.LOCAL_TIME, 162), (EventColumn.ACTOR, 140), (EventColumn.ROLE, 88),
-                              (EventColumn.ACTION, 100), (EventColumn.PURPOSE, 130), (EventColumn.AUTHORITY, 100),
+        for column, width in ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
+                              (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
+                              (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
                               (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -117,13 +114,22 @@ class TimelineView(QSplitter):
     def set_events(self, events: list[StoredEvent], exhibits: dict[str, str],
                    partner_events: list[PartnerEventView] | None = None) -> None:
         """Our events (log order) and the partners' (time order), merged by time."""
-        self.model.set_events(events, exhibits, partner_events or [])
-        self.details.setHtml(_DETAILS_HINT)
+        self.set_timeline(prepare_timeline(events, exhibits, partner_events or []))
+
+    def set_timeline(self, timeline: PreparedTimeline) -> None:
+        """Show a timeline prepared off the GUI thread; the selected event stays selected if still there."""
+        chosen = self.selected_event()
+        self.model.set_timeline(timeline)
+        row = self.model.row_of(event_key(chosen)) if chosen is not None else None
+        index = self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else None
+        if index is not None and index.isValid():
+            self.table.selectRow(index.row())
+        else:
+            self.details.setHtml(_DETAILS_HINT)
         self._update_count()
-        for column in (EventColumn.INDEX, EventColumn.SOURCE, EventColumn.TIME_UTC, EventColumn.LOCAL_TIME,
-                       EventColumn.ACTOR, EventColumn.ROLE, EventColumn.ACTION):
-            self.table.resizeColumnToContents(column)
-            self.table.setColumnWidth(column, min(self.table.columnWidth(column) + 8, 200))
+        fit_columns(self.table, self.model, (EventColumn.INDEX, EventColumn.TIME, EventColumn.ACTION,
+                                             EventColumn.ITEMS, EventColumn.ACTOR, EventColumn.SOURCE,
+                                             EventColumn.ROLE), bold=(EventColumn.SOURCE,))
 
     def clear(self) -> None:
         self.filter_edit.clear()
@@ -156,7 +162,13 @@ class TimelineView(QSplitter):
 
 
 class CustodyTab(QWidget):
-    """The "Custody" tab of a case: its timeline, reloaded by ``reload()``."""
+    """The "Custody" tab of a case: its timeline, read in the background when shown and by ``reload()``.
+
+    A read first asks how long the custody log is; when the log has not grown since the timeline was read
+    (every change appends to it), nothing more is read. ``loaded`` is emitted after each read.
+    """
+
+    loaded = Signal()
 
     def __init__(self, session: Session, case: Case, verify: Callable[[], object] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -164,10 +176,11 @@ class CustodyTab(QWidget):
         self.setObjectName("custodyTab")
         self._session: Session | None = session
         self.case = case
-        self.heading = QLabel()
+        self.heading = QLabel(f"Chain of custody of case {case.number}")
         self.heading.setObjectName("custodyHeading")
         self.timeline = TimelineView()
-        self._loaded = False
+        self._log_size: int | None = None  # the log's size when the timeline was read; None: not read yet
+        self._load: BackgroundOp | None = None
         self.reload_button = QPushButton("Reload")
         self.reload_button.clicked.connect(self.reload)
         self.verify_button = QPushButton("Verify custody…")
@@ -186,36 +199,70 @@ class CustodyTab(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.timeline)
-        self.reload()
+        self.timeline.count_label.setText("Loading…")
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._log_size is not None
+
+    @property
+    def loading(self) -> bool:
+        """A read is under way (``loaded`` follows it)."""
+        return self._load is not None and self._load.running
 
     def showEvent(self, event: QShowEvent) -> None:
-        # Other tabs (Evidence) record events too: the timeline is current whenever it is looked at.
-        if self._loaded:
-            self.reload()
+        # Other tabs (Evidence) record events too: the timeline is checked whenever it is looked at.
         super().showEvent(event)
+        self.reload()
 
-    def reload(self) -> None:
+    def reload(self) -> BackgroundOp | None:
+        """Read the timeline again in the background if the custody log changed; returns the read."""
         session = self._session
         if session is None or not session.is_open:
+            return None
+        if self._load is not None and self._load.running:
+            self._load.cancel()  # its result is dropped; this read sees at least as much
+        case_id, known = self.case.id, self._log_size
+
+        def work(cancel: CancelToken) -> tuple[int, PreparedTimeline | None]:
+            size = gui_queries.custody_log_size(session)
+            if size == known:
+                return size, None
+            cancel.check()
+            _label, ours = custody.timeline(session, case_id)
+            cancel.check()
+            theirs = received.partner_events(session, case_id=case_id)
+            cancel.check()
+            return size, prepare_timeline(ours, gui_queries.exhibit_numbers(session, case_id), theirs)
+
+        self._load = load_in_background(self, work, self._show, self._failed)
+        return self._load
+
+    def _show(self, result: tuple[int, PreparedTimeline | None]) -> None:
+        size, timeline = result
+        if self._session is None:
             return
-        try:
-            _label, found = custody.timeline(session, self.case.id)
-            theirs = received.partner_events(session, case_id=self.case.id)
-        except IcspaError as exc:
-            show_error(self, exc)
-            return
-        self.timeline.set_events(found, exhibit_numbers(session, self.case.id), theirs)
-        self._loaded = True
-        self.heading.setText(f"Chain of custody of case {self.case.number}")
+        self._log_size = size
+        if timeline is not None:
+            self.timeline.set_timeline(timeline)
+        self.loaded.emit()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.timeline.count_label.setText("Could not read the chain of custody.")
+        show_error(self, exc)
 
     def case_changed(self, case: Case | None) -> None:
-        """The browser's current case changed or was edited: reload when it is this tab's case."""
-        if case is not None and case.id == self.case.id:
+        """The browser's current case changed or was edited: follow an edit of this tab's case."""
+        if case is not None and case.id == self.case.id and case != self.case:
             self.case = case
+            self.heading.setText(f"Chain of custody of case {case.number}")
             self.reload()
 
     def clear(self) -> None:
+        if self._load is not None:
+            self._load.cancel()
         self._session = None
+        self._log_size = None
         self.timeline.clear()
         self.heading.clear()
 
@@ -244,7 +291,7 @@ class ItemCustodyDialog(QDialog):
         self.timeline = TimelineView()
         _label, found = custody.timeline(session, item.id)
         theirs = received.partner_events(session, item_id=item.id)
-        self.timeline.set_events(found, exhibit_numbers(session, item.case_id), theirs)
+        self.timeline.set_events(found, gui_queries.exhibit_numbers(session, item.case_id), theirs)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

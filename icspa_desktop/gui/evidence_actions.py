@@ -33,10 +33,11 @@ from icspa_desktop.gui.evidence_dialogs import (
 )
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
-from icspa_desktop.gui.ops import BackgroundOp, run_with_progress_dialog, show_error
+from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
-from icspa_desktop.services import evidence, fixity, physical
+from icspa_desktop.services import evidence, fixity, gui_queries, physical, search
 from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.search import SearchResults
 from icspa_desktop.services.session import Session
 
 if TYPE_CHECKING:
@@ -56,15 +57,16 @@ class EvidenceActions(QObject):
     """Owns the evidence actions; emits ``items_changed`` after an action changed items of a case."""
 
     items_changed = Signal()
+    searched = Signal(object)  # the SearchResultsDialog just opened
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
-        self._tabs: list[EvidenceTab] = []
         self.last_op: BackgroundOp | None = None  # the latest background op (tests wait on it)
         self.last_dialog: QDialog | None = None  # the latest dialog opened (tests fill it in)
         self.last_fixity_dialog: FixityResultDialog | None = None
         self.last_outcome: object = None  # the latest successful result (IngestOutcome, Extraction, …)
+        self._search_op: BackgroundOp | None = None
 
         def action(text: str, slot: Callable[[], object], tip: str, shortcut: str | None = None) -> QAction:
             act = QAction(text, window)
@@ -113,24 +115,19 @@ class EvidenceActions(QObject):
                                           None, self.verify_action, self.extract_action, None,
                                           self.checkout_action, self.checkin_action, self.annotate_action])
         tab.selection_changed.connect(self.update_actions)
+        tab.loaded.connect(self.update_actions)
         tab.files_dropped.connect(self.ingest)
-        self._tabs = [t for t in self._tabs if _alive(t)] + [tab]
-        self._window.browser.current_case_changed.connect(self._case_changed)
         return tab
 
     def current_tab(self) -> EvidenceTab | None:
-        tabs = [t for t in self._tabs if _alive(t) and t.case is not None]
-        return tabs[-1] if tabs else None
+        tab = self._window.browser.case_tab(EvidenceTab)
+        return tab if tab is not None and tab.case is not None else None
 
     def update_actions(self) -> None:
         session = self._window.session
         case = self._window.browser.current_case()
         tab = self.current_tab()
-        if session is None:
-            for tab_ in self._tabs:
-                if _alive(tab_):
-                    tab_.clear()
-            self._tabs.clear()
+        if session is None:  # the browser has cleared its tabs
             self.search_box.clear()
             for act in self._all:
                 act.setEnabled(False)
@@ -156,13 +153,10 @@ class EvidenceActions(QObject):
         self.annotate_action.setEnabled(one is not None and can(Permission.EDIT_EVIDENCE))
         self.search_action.setEnabled(True)
 
-    def _case_changed(self, _case: object) -> None:
-        self.update_actions()
-
     # ---- helpers -----------------------------------------------------------------------------
     def busy(self) -> bool:
         """A background op of the window is using the session (the GUI must not touch it meanwhile)."""
-        running = any(op.running for op in self._window.findChildren(BackgroundOp))
+        running = any(op.running and op.exclusive for op in self._window.findChildren(BackgroundOp))
         if running:
             self._window.statusBar().showMessage("Please wait until the running operation has finished.", 5000)
         return running
@@ -342,10 +336,11 @@ class EvidenceActions(QObject):
         context = self._context()
         if context is None or not self.verify_action.isEnabled():
             return None
-        session, _case, tab = context
-        items = tab.selected_items() or tab.model.records()
+        session, case, tab = context
+        chosen = tab.selected_items()
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
+            items = chosen or evidence.list_items(session, case.id)  # none selected: all, read here, not on the GUI
             return fixity.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),
                                          cancel)
 
@@ -385,33 +380,34 @@ class EvidenceActions(QObject):
         return dialog
 
     # ---- search ------------------------------------------------------------------------------
-    def search(self, text: str) -> SearchResultsDialog | None:
+    def search(self, text: str) -> BackgroundOp | None:
+        """Search in the background; the results dialog opens when it is done (``searched`` carries it)."""
         session = self._window.session
         if session is None or not text.strip() or self.busy():
             return None
-        from icspa_desktop.services import search
+        if self._search_op is not None and self._search_op.running:
+            self._search_op.cancel()  # the newer query wins
 
-        try:
+        def work(cancel: CancelToken) -> tuple[SearchResults, dict[str, str]]:
             results = search.search(session, text)
-        except IcspaError as exc:
-            show_error(self._window, exc)
-            return None
-        numbers: dict[str, str] = {case.id: case.number for case in results.cases}
-        from icspa_desktop.services import cases
+            cancel.check()
+            numbers = {case.id: case.number for case in results.cases}
+            missing = [item.case_id for item in results.items if item.case_id not in numbers]
+            return results, numbers | gui_queries.case_numbers(session, missing)
 
-        for item in results.items:
-            if item.case_id not in numbers:
-                try:
-                    numbers[item.case_id] = cases.get_case(session, item.case_id).number
-                except IcspaError:
-                    numbers[item.case_id] = "?"
-        for old in self._window.findChildren(SearchResultsDialog):
-            old.close()
-        dialog = SearchResultsDialog(results, numbers, self._window)
-        dialog.case_chosen.connect(self.show_case)
-        dialog.item_chosen.connect(self.show_item)
-        self._open(dialog)
-        return dialog
+        def done(found: tuple[SearchResults, dict[str, str]]) -> None:
+            results, numbers = found
+            for old in self._window.findChildren(SearchResultsDialog):
+                old.close()
+            dialog = SearchResultsDialog(results, numbers, self._window)
+            dialog.case_chosen.connect(self.show_case)
+            dialog.item_chosen.connect(self.show_item)
+            self._open(dialog)
+            self.searched.emit(dialog)
+
+        self._window.statusBar().showMessage(f"Searching for {text.strip()!r}…", 3000)
+        self._search_op = load_in_background(self._window, work, done)
+        return self._search_op
 
     def show_case(self, case_id: str) -> bool:
         from icspa_desktop.domain.ids import CaseId
@@ -427,7 +423,8 @@ class EvidenceActions(QObject):
             return False
         tabs = self._window.browser.tabs
         tabs.setCurrentIndex(tabs.indexOf(tab))
-        return tab.select_items([item_id])
+        tab.select_items([item_id])  # now, or when the tab has read its items
+        return True
 
 
 def _alive(widget: QWidget) -> bool:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
-from PySide6.QtCore import (
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
-from icspa_desktop.gui.models import RecordTableModel
+from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -89,87 +84,73 @@ class ItemTableModel(RecordTableModel[Item]):
         self._mono = QFont("monospace")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid():
-            return None
-        item = self._records[index.row()]
-        column = ItemColumn(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(item, column)
-        if role == SORT_ROLE:
-            if column is ItemColumn.SIZE:
-                return -1 if item.size is None else item.size
-            if column is ItemColumn.ACQUIRED:
-                return item.acquisition.acquired_at
-            return self._display(item, column).casefold()
+    def row_texts(self, record: Item) -> tuple[str, ...]:
+        return item_texts(record)
+
+    def search_texts(self, record: Item) -> Iterable[str]:
+        return item_search_texts(record)
+
+    def sort_value(self, row: int, column: int) -> Any:
+        item = self._records[row]
+        if column == ItemColumn.SIZE:
+            return -1 if item.size is None else item.size
+        if column == ItemColumn.ACQUIRED:
+            return item.acquisition.acquired_at
+        return super().sort_value(row, column)
+
+    def other_data(self, row: int, column: int, role: int) -> object:
+        item = self._records[row]
         if role == ITEM_ID_ROLE:
             return item.id
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column is ItemColumn.SHA256:
+            if column == ItemColumn.SHA256:
                 return item.sha256 or "no content (physical item)"
-            if column is ItemColumn.NAME:
+            if column == ItemColumn.NAME:
                 return item.original_path or item.original_name
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column is ItemColumn.SIZE:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == ItemColumn.SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole:
-            if column is ItemColumn.SHA256:
+            if column == ItemColumn.SHA256:
                 return self._mono
             if column in (ItemColumn.TLP, ItemColumn.EXHIBIT):
                 return self._bold
-        if column is ItemColumn.TLP:
+        if column == ItemColumn.TLP:
             if role == Qt.ItemDataRole.BackgroundRole:
                 return _TLP_BACKGROUND
             if role == Qt.ItemDataRole.ForegroundRole:
                 return QBrush(tlp_colour(item.markings.tlp))
-        if column is ItemColumn.STATUS and role == Qt.ItemDataRole.ForegroundRole and item.checked_out:
+        if column == ItemColumn.STATUS and role == Qt.ItemDataRole.ForegroundRole and item.checked_out:
             return _OUT_FOREGROUND
         return None
 
-    @staticmethod
-    def _display(item: Item, column: ItemColumn) -> str:
-        if column is ItemColumn.EXHIBIT:
-            return item.exhibit_number
-        if column is ItemColumn.NAME:
-            return item.original_name
-        if column is ItemColumn.KIND:
-            return "file" if item.kind is ItemKind.DIGITAL else "physical"
-        if column is ItemColumn.SIZE:
-            return human_size(item.size)
-        if column is ItemColumn.SHA256:
-            return (item.sha256 or "")[:16]
-        if column is ItemColumn.MIME:
-            return item.mime_type
-        if column is ItemColumn.TLP:
-            return tlp_label(item.markings.tlp)
-        if column is ItemColumn.HANDLING:
-            return item.markings.handling_code.value
-        if column is ItemColumn.STATUS:
-            return item_status(item)
-        return acquired_local(item)
+
+def item_texts(item: Item) -> tuple[str, ...]:
+    """The cells of an item's row, in ``ItemColumn`` order."""
+    return (
+        item.exhibit_number,
+        item.original_name,
+        "file" if item.kind is ItemKind.DIGITAL else "physical",
+        human_size(item.size),
+        (item.sha256 or "")[:16],
+        item.mime_type,
+        tlp_label(item.markings.tlp),
+        item.markings.handling_code.value,
+        item_status(item),
+        acquired_local(item),
+    )
 
 
-class ItemFilterModel(QSortFilterProxyModel):
-    """Filters on every visible column plus the full hashes, description and tags; sorts by SORT_ROLE."""
+def item_search_texts(item: Item) -> tuple[str, ...]:
+    """What the filter finds beside the cells: the full hashes, description, notes, tags and places."""
+    return (*item.hashes.values(), item.description, item.notes, *item.tags, item.holder, item.storage_location,
+            item.original_path)
 
-    def __init__(self, source: ItemTableModel, parent: QObject) -> None:
-        super().__init__(parent)
-        self._items = source
-        self.setSourceModel(source)
-        self.setSortRole(SORT_ROLE)
-        self._needle = ""
 
-    def set_filter_text(self, text: str) -> None:
-        self.beginFilterChange()
-        self._needle = text.strip().casefold()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+def prepare_items(items: Sequence[Item]) -> PreparedRows[Item]:
+    """An item table's rows, computed in the worker that listed the items."""
+    return prepare_rows(items, item_texts, item_search_texts)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
-        needle = self._needle
-        if not needle:
-            return True
-        item = self._items.record_at(source_row)
-        hay = [ItemTableModel._display(item, column) for column in ItemColumn]
-        hay += [*item.hashes.values(), item.description, item.notes, *item.tags, item.holder,
-                item.storage_location, item.original_path]
-        return any(needle in text.casefold() for text in hay)
+
+class ItemFilterModel(RecordFilterModel):
+    """Filters on every visible column plus the full hashes, description and tags; sorts by the model's keys."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -20,13 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.models import Case
-from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel
+from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel, prepare_items
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.ops import show_error
+from icspa_desktop.gui.models import PreparedRows
+from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.services import evidence
 from icspa_desktop.services.session import Session
 
@@ -73,10 +74,12 @@ class EvidenceTable(QTableView):
 
 
 class EvidenceTab(QWidget):
-    """One case's items. ``reload()`` reads them again; ``clear()`` forgets everything (locking)."""
+    """One case's items, read in the background when the tab is first shown and by ``reload()`` (``loaded``
+    follows each read); ``clear()`` forgets everything (locking)."""
 
     selection_changed = Signal()
     files_dropped = Signal(list)
+    loaded = Signal()
 
     def __init__(self, session: Session, case: Case, actions: list[QAction | None],
                  parent: QWidget | None = None) -> None:
@@ -86,6 +89,9 @@ class EvidenceTab(QWidget):
         self.case: Case | None = case
         self.model = ItemTableModel(self)  # owned by this tab: see gui/models.py
         self.proxy = ItemFilterModel(self.model, self)
+        self.is_loaded = False
+        self._load: BackgroundOp | None = None
+        self._pending: list[str] = []  # items to select once the items are read
 
         bar = QHBoxLayout()
         bar.setSpacing(4)
@@ -158,25 +164,58 @@ class EvidenceTab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
-        self.reload()
+        self.count_label.setText("Loading…")
 
     # ---- content -------------------------------------------------------------------
     @property
     def session(self) -> Session | None:
         return self._session
 
-    def reload(self, select: list[str] | None = None) -> None:
+    @property
+    def loading(self) -> bool:
+        """A read is under way (``loaded`` follows it)."""
+        return self._load is not None and self._load.running
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self.is_loaded and (self._load is None or not self._load.running):
+            self.reload()
+
+    def reload(self, select: list[str] | None = None) -> BackgroundOp | None:
+        """Read the case's items again in the background, then select ``select`` (default: the selection)."""
         session, case = self._session, self.case
         if session is None or case is None or not session.is_open:
+            return None
+        if select is not None:
+            self._pending = list(select)
+        elif self.is_loaded:
+            self._pending = [str(item.id) for item in self.selected_items()]
+        if self._load is not None and self._load.running:
+            self._load.cancel()  # its result is dropped; this read sees at least as much
+        case_id = case.id
+
+        def work(cancel: CancelToken) -> PreparedRows[Item]:
+            items = evidence.list_items(session, case_id)
+            cancel.check()
+            return prepare_items(items)
+
+        self._load = load_in_background(self, work, self._show, self._failed)
+        return self._load
+
+    def _show(self, prepared: PreparedRows[Item]) -> None:
+        if self._session is None:
             return
-        keep = select if select is not None else [str(item.id) for item in self.selected_items()]
-        try:
-            self.model.set_records(evidence.list_items(session, case.id))
-        except IcspaError as exc:
-            show_error(self, exc)
-            return
-        self.select_items(keep)
+        self.model.set_prepared(prepared)
+        self.is_loaded = True
+        keep, self._pending = self._pending, []
+        if not self.select_items(keep):
+            self._show_current()
         self._update_count()
+        self.loaded.emit()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.count_label.setText("Could not read the items.")
+        show_error(self, exc)
 
     def update_item(self, item: Item) -> None:
         self.model.upsert(item)
@@ -186,6 +225,9 @@ class EvidenceTab(QWidget):
 
     def clear(self) -> None:
         """Forget the session, every record and everything shown (the vault is locking)."""
+        if self._load is not None:
+            self._load.cancel()
+        self._pending = []
         self._session = None
         self.case = None
         self.filter_edit.clear()
@@ -204,6 +246,10 @@ class EvidenceTab(QWidget):
         return chosen[0] if len(chosen) == 1 else None
 
     def select_items(self, item_ids: list[str]) -> bool:
+        """Select these items; before the items are read, they are selected when they are (returns False)."""
+        if not self.is_loaded:
+            self._pending = list(item_ids)
+            return False
         selection = self.table.selectionModel()
         selection.clearSelection()
         found = False
@@ -250,6 +296,8 @@ class EvidenceTab(QWidget):
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         if self.case is None:
             self.count_label.clear()
+        elif not self.is_loaded:
+            self.count_label.setText("Loading…")
         elif total == 0:
             self.count_label.setText("No items yet: drop files here or use Add files…")
         else:

@@ -6,13 +6,22 @@ cyclic garbage collector frees the wrapper, and that collection runs in whicheve
 allocate, often a worker of ``gui/ops.py``: a source model destroyed there posts its ``destroyed()`` call
 to the proxy's GUI thread while the same collection destroys the proxy, a use-after-free in the GUI
 thread's event loop (the GUI suite's occasional segfault).
+
+Tables of thousands of rows stay fast (issue 11: selecting a case of 2,000 items took 1.5 s) because
+nothing per row runs in Python on the GUI thread: every cell's text, each row's filter text and each
+column's longest text are computed once, by ``prepare_rows`` — in the worker that loaded the records
+(``PreparedRows``) — and the model sorts itself in Python with keys computed once per sort. The proxy
+filters in C++ on the prepared text (``HAYSTACK_ROLE``), and never sorts: QSortFilterProxyModel's own
+sort would call ``data()`` in Python ~n·log n times (0.6 s for 4,000 events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -22,17 +31,19 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import QTableView
 
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CASE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+HAYSTACK_ROLE = Qt.ItemDataRole.UserRole + 3  # a row's case-folded text, all columns and extras: the filter's
 
 _Index = QModelIndex | QPersistentModelIndex
 R = TypeVar("R")
+_DIGITS = re.compile(r"(\d+)")
 
 
 class CaseColumn(IntEnum):
@@ -57,23 +68,80 @@ _TLP_BACKGROUND = QBrush(QColor("#000000"))
 _CLOSED_FOREGROUND = QBrush(QColor("#7c8692"))
 
 
+def natural_key(text: str) -> tuple[str | int, ...]:
+    """``f10`` after ``f9``: digit runs compare as numbers (they sit at the odd positions of the split)."""
+    return tuple(int(part) if n % 2 else part.casefold() for n, part in enumerate(_DIGITS.split(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRows(Generic[R]):
+    """Records with every text a table shows of them, computed once (in any thread; no Qt)."""
+
+    records: list[R]
+    texts: list[tuple[str, ...]]
+    haystacks: list[str]
+    longest: tuple[str, ...]  # per column, the longest text (to size the column without asking every row)
+
+
+def prepare_rows(records: Sequence[R], texts: Callable[[R], tuple[str, ...]],
+                 extra: Callable[[R], Iterable[str]] | None = None) -> PreparedRows[R]:
+    """Each record's cell texts, its filter text (cells + ``extra``), and each column's longest text."""
+    rows = [texts(record) for record in records]
+    hay = ["\n".join(row if extra is None else (*row, *extra(record))).casefold()
+           for record, row in zip(records, rows, strict=True)]
+    longest = tuple(max(column, key=len) for column in zip(*rows, strict=True)) if rows else ()
+    return PreparedRows(list(records), rows, hay, longest)
+
+
 class RecordTableModel(QAbstractTableModel, Generic[R]):
-    """A table of frozen records with stable ids: replace all, upsert one, find a row. ``clear()`` drops
-    every record (used when the vault locks). Subclasses give the headers, the id and ``data``."""
+    """A table of frozen records with stable ids: replace all, upsert one, find a row, sort itself.
+    ``clear()`` drops every record (used when the vault locks). Subclasses give the headers, the id, the
+    cell texts (``row_texts``, pure: it may run in a worker) and any other ``data`` role."""
 
     def __init__(self, headers: Sequence[str], record_id: Callable[[R], str], parent: QObject) -> None:
         super().__init__(parent)
         self._headers = list(headers)
         self._record_id = record_id
         self._records: list[R] = []
+        self._texts: list[tuple[str, ...]] = []
+        self._hay: list[str] = []
+        self._seq: list[int] = []  # each row's place in the order the records were given
+        self._longest: tuple[str, ...] = ()
+        self._rows_by_id: dict[str, int] | None = None
+        self._sort: tuple[int, Qt.SortOrder] | None = None
 
+    # ---- what subclasses define (pure: no Qt, any thread) -------------------------------
+    def row_texts(self, record: R) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def search_texts(self, record: R) -> Iterable[str]:
+        """Texts the filter finds beside the cells (full hashes, notes, …)."""
+        return ()
+
+    def sort_value(self, row: int, column: int) -> Any:
+        """The sort key of a cell; text columns sort naturally (f1, f2, f10)."""
+        return natural_key(self._texts[row][column])
+
+    def prepare(self, records: Sequence[R]) -> PreparedRows[R]:
+        return prepare_rows(records, self.row_texts, self.search_texts)
+
+    # ---- content ------------------------------------------------------------------------
     def set_records(self, records: Sequence[R]) -> None:
+        self.set_prepared(self.prepare(records))
+
+    def set_prepared(self, prepared: PreparedRows[R]) -> None:
+        """Show records prepared elsewhere (a worker); one model reset, sorted as the view asked."""
         self.beginResetModel()
-        self._records = list(records)
+        self._records, self._texts, self._hay = list(prepared.records), list(prepared.texts), list(prepared.haystacks)
+        self._seq = list(range(len(self._records)))
+        self._longest = prepared.longest
+        if self._sort is not None:
+            self._permute(self._sorted_rows(*self._sort))
+        self._rows_by_id = None
         self.endResetModel()
 
     def clear(self) -> None:
-        self.set_records([])
+        self.set_prepared(PreparedRows([], [], [], ()))
 
     def records(self) -> list[R]:
         return list(self._records)
@@ -81,20 +149,67 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
     def record_at(self, row: int) -> R:
         return self._records[row]
 
+    def text_at(self, row: int, column: int) -> str:
+        return self._texts[row][column]
+
+    def longest_text(self, column: int) -> str:
+        return self._longest[column] if column < len(self._longest) else ""
+
     def row_of(self, record_id: str) -> int | None:
-        return next((row for row, r in enumerate(self._records) if self._record_id(r) == record_id), None)
+        if self._rows_by_id is None:
+            self._rows_by_id = {self._record_id(r): row for row, r in enumerate(self._records)}
+        return self._rows_by_id.get(record_id)
 
     def upsert(self, record: R) -> None:
         """Replace one record in place (after an edit), or append it (after a create)."""
+        texts = self.row_texts(record)
+        hay = "\n".join((*texts, *self.search_texts(record))).casefold()
+        if self._longest:
+            self._longest = tuple(max(old, new, key=len) for old, new in zip(self._longest, texts, strict=True))
+        else:
+            self._longest = texts
         row = self.row_of(self._record_id(record))
         if row is None:
             self.beginInsertRows(QModelIndex(), len(self._records), len(self._records))
             self._records.append(record)
+            self._texts.append(texts)
+            self._hay.append(hay)
+            self._seq.append(len(self._seq))
+            self._rows_by_id = None
             self.endInsertRows()
         else:
-            self._records[row] = record
+            self._records[row], self._texts[row], self._hay[row] = record, texts, hay
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(self._headers) - 1))
+        if self._sort is not None:
+            self.sort(*self._sort)
 
+    # ---- sorting (the proxy forwards its sort here) -------------------------------------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._sort = (column, order)
+        if len(self._records) < 2:
+            return
+        self.layoutAboutToBeChanged.emit()
+        order_rows = self._sorted_rows(column, order)
+        self._permute(order_rows)
+        new_row = {old: new for new, old in enumerate(order_rows)}
+        persistent = self.persistentIndexList()
+        self.changePersistentIndexList(persistent, [self.index(new_row[i.row()], i.column()) for i in persistent])
+        self._rows_by_id = None
+        self.layoutChanged.emit()
+
+    def _sorted_rows(self, column: int, order: Qt.SortOrder) -> list[int]:
+        if not 0 <= column < len(self._headers):
+            return list(range(len(self._records)))
+        keys = [self.sort_value(row, column) for row in range(len(self._records))]
+        return sorted(range(len(keys)), key=keys.__getitem__, reverse=order is Qt.SortOrder.DescendingOrder)
+
+    def _permute(self, rows: list[int]) -> None:
+        self._records = [self._records[r] for r in rows]
+        self._texts = [self._texts[r] for r in rows]
+        self._hay = [self._hay[r] for r in rows]
+        self._seq = [self._seq[r] for r in rows]
+
+    # ---- Qt ---------------------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
         return 0 if parent.isValid() else len(self._records)
 
@@ -107,6 +222,57 @@ class RecordTableModel(QAbstractTableModel, Generic[R]):
             return self._headers[section]
         return None
 
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._texts[index.row()][index.column()]
+        if role == HAYSTACK_ROLE:
+            return self._hay[index.row()]
+        return self.other_data(index.row(), index.column(), role)
+
+    def other_data(self, row: int, column: int, role: int) -> object:
+        """Roles other than the text and the filter's (fonts, colours, tooltips)."""
+        return None
+
+
+class RecordFilterModel(QSortFilterProxyModel):
+    """Filters in C++ on each row's prepared text; sorting is the source model's own (see the module doc)."""
+
+    def __init__(self, source: RecordTableModel[Any], parent: QObject) -> None:
+        super().__init__(parent)
+        self._records = source
+        self.setSourceModel(source)
+        self.setFilterRole(HAYSTACK_ROLE)
+        self.setFilterKeyColumn(0)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseSensitive)  # both sides are case-folded
+        self.filter_text = ""
+
+    def set_filter_text(self, text: str) -> None:
+        self.filter_text = text.strip().casefold()
+        self.setFilterFixedString(self.filter_text)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._records.sort(column, order)
+
+
+def fit_columns(table: QTableView, model: RecordTableModel[Any], columns: Iterable[int], limit: int = 220,
+                bold: Iterable[int] = ()) -> None:
+    """Size columns to their longest text (measured once, not row by row as ``resizeColumnToContents``)."""
+    metrics = table.fontMetrics()
+    font = QFont(table.font())
+    font.setBold(True)
+    bold_metrics = QFontMetrics(font)
+    heavy = set(bold)
+    header = table.horizontalHeader()
+    header_metrics = header.fontMetrics()
+    for column in columns:
+        text = model.longest_text(column)
+        width = (bold_metrics if column in heavy else metrics).horizontalAdvance(text) + 16
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+        width = max(width, header_metrics.horizontalAdvance(title) + 24)
+        table.setColumnWidth(column, min(width, limit))
+
 
 class CaseTableModel(RecordTableModel[Case]):
     """The case list."""
@@ -116,22 +282,21 @@ class CaseTableModel(RecordTableModel[Case]):
         self._bold = QFont()
         self._bold.setBold(True)
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid():
-            return None
-        case = self._records[index.row()]
-        column = CaseColumn(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(case, column)
-        if role == SORT_ROLE:
-            if column is CaseColumn.UPDATED:
-                return case.updated_at.isoformat()
-            return self._display(case, column).casefold()
+    def row_texts(self, record: Case) -> tuple[str, ...]:
+        return tuple(self._display(record, column) for column in CaseColumn)
+
+    def sort_value(self, row: int, column: int) -> Any:
+        if column == CaseColumn.UPDATED:
+            return self._records[row].updated_at.isoformat()
+        return super().sort_value(row, column)
+
+    def other_data(self, row: int, column: int, role: int) -> object:
+        case = self._records[row]
         if role == CASE_ID_ROLE:
             return case.id
-        if role == Qt.ItemDataRole.ToolTipRole and column is CaseColumn.TITLE:
+        if role == Qt.ItemDataRole.ToolTipRole and column == CaseColumn.TITLE:
             return case.title
-        if column is CaseColumn.TLP:
+        if column == CaseColumn.TLP:
             if role == Qt.ItemDataRole.BackgroundRole:
                 return _TLP_BACKGROUND
             if role == Qt.ItemDataRole.ForegroundRole:
@@ -161,12 +326,5 @@ class CaseTableModel(RecordTableModel[Case]):
                 return local_time(case.updated_at)
 
 
-class CaseFilterModel(QSortFilterProxyModel):
-    """Sorting on stable keys and a case-insensitive filter over every column."""
-
-    def __init__(self, source: CaseTableModel, parent: QObject) -> None:
-        super().__init__(parent)
-        self.setSourceModel(source)
-        self.setSortRole(SORT_ROLE)
-        self.setFilterKeyColumn(-1)
-        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+class CaseFilterModel(RecordFilterModel):
+    """A case-insensitive filter over every column; sorting by the model's keys."""

@@ -82,9 +82,14 @@ class BackgroundOp(QObject):
         on_success: Callable[[Any], None],
         on_failure: Callable[[BaseException], None] | None,
         on_progress: Callable[[int, int, str], None] | None,
+        *,
+        exclusive: bool = True,
     ) -> None:
         super().__init__(owner)
         self.cancel_token = CancelToken()
+        # False for a read that only feeds a view (``load_in_background``): actions need not wait for it, and
+        # once cancelled (a newer load replaced it, the case changed, the vault locks) its result is dropped.
+        self.exclusive = exclusive
         # No Python reference to the owner: a reference cycle between the owner's wrapper and its
         # C++-owned child would let Python's collector free them in the wrong order.
         self._on_success = on_success
@@ -138,14 +143,25 @@ class BackgroundOp(QObject):
         def call(arg: Any) -> None:
             if shiboken6.isValid(op) and op.parent() is not None:
                 method(arg)
+            else:
+                op._release()
 
         return call
+
+    def _release(self) -> None:
+        """Drop the callbacks: they usually hold the owner (bound methods, closures), which may hold this op, a
+        cycle only Python's collector would free — a long stop-the-world pause, in whichever thread (issue 11)."""
+        self._on_success = _ignore
+        self._on_failure = None
+        self._on_progress = None
 
     def _deliver(self, outcome: tuple[bool, object]) -> None:
         ok, value = outcome
         self.running = False
         self.deleteLater()
         try:
+            if not self.exclusive and self.cancel_token.cancelled:
+                return  # a stale read: what it found is no longer wanted
             if ok:
                 self._on_success(value)
             elif self._on_failure is not None:
@@ -156,11 +172,16 @@ class BackgroundOp(QObject):
                 owner = self.parent()
                 show_error(owner if isinstance(owner, QWidget) else None, value)
         finally:
+            self._release()
             self.finished.emit()
 
     def _deliver_progress(self, report: tuple[int, int, str]) -> None:
         if self.running and self._on_progress is not None:
             self._on_progress(*report)
+
+
+def _ignore(_value: object) -> None:
+    """What a released op calls back: nothing."""
 
 
 def run_in_background(
@@ -172,6 +193,20 @@ def run_in_background(
     """Run ``work()`` in the thread pool; ``on_success(result)`` or ``on_failure(exc)`` on the GUI thread."""
     op = BackgroundOp(owner, on_success, on_failure, None)
     op.start(work)
+    return op
+
+
+def load_in_background(
+    owner: QObject,
+    work: Callable[[CancelToken], T],
+    on_success: Callable[[T], None],
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> BackgroundOp:
+    """A read that feeds a view: ``work(cancel)`` in the pool, ``on_success`` on the GUI thread unless the op
+    was cancelled meanwhile or ``owner`` is gone. It does not make other actions wait (``exclusive`` False)."""
+    op = BackgroundOp(owner, on_success, on_failure, None, exclusive=False)
+    token = op.cancel_token
+    op.start(lambda: work(token))
     return op
 
 

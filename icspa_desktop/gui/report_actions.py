@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
 from icspa_desktop.custody.checkpoints import CheckpointSigner, SignatureVerifier
 from icspa_desktop.custody.events import StoredEvent
@@ -49,7 +49,6 @@ class CustodyActions(QObject):
         self.signer: CheckpointSigner | None = None  # None = the agency key
         self.verifier: SignatureVerifier | None = None  # None = the agency certificates
         self.witness_dir: Path | None = None
-        self._tabs: list[CustodyTab] = []
         self.last_verify_dialog: VerifyResultDialog | None = None  # the latest result shown (tests read it)
 
         def action(text: str, slot: Callable[[], object], tip: str, shortcut: str | None = None) -> QAction:
@@ -107,20 +106,17 @@ class CustodyActions(QObject):
         self.item_custody_action.setEnabled(case is not None and unlocked)
         self.users_action.setEnabled(can(Permission.MANAGE_USERS))
         self.passphrase_action.setEnabled(unlocked)
-        if not unlocked:
-            self._tabs.clear()
 
     def tab_factory(self, session: Session, case: Case) -> CustodyTab:
         """The "Custody" case tab; it reloads after edits of its case and after this controller's actions."""
         tab = CustodyTab(session, case, self.verify)
         self._window.browser.current_case_changed.connect(tab.case_changed)
         self.log_changed.connect(tab.reload)
-        self._tabs = [t for t in self._tabs if _alive(t)] + [tab]
         return tab
 
     def current_tab(self) -> CustodyTab | None:
-        tabs = [t for t in self._tabs if _alive(t) and t.case is not None]
-        return tabs[-1] if tabs else None
+        tab = self._window.browser.case_tab(CustodyTab)
+        return tab if tab is not None and tab.case is not None else None
 
     # ---- helpers -----------------------------------------------------------------------------
     def _context(self) -> tuple[Session, Case] | tuple[None, None]:
@@ -330,8 +326,3 @@ class CustodyActions(QObject):
         dialog.open()
         return dialog
 
-
-def _alive(widget: QWidget) -> bool:
-    import shiboken6
-
-    return shiboken6.isValid(widget)

@@ -14,6 +14,8 @@ from pytestqt.qtbot import QtBot
 from icspa_desktop.domain.enums import Role, Tlp
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
+from icspa_desktop.gui.custody_tab import CustodyTab
+from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.settings import AppSettings
 from icspa_desktop.services import cases
 from tests.conftest import NAMES, PASSPHRASES, VaultInfo
@@ -43,6 +45,16 @@ def desktop(qtbot: QtBot, qapp: QApplication, vault: VaultInfo, settings: AppSet
         cases.create_case(session, CaseFields("2026/001", "Operation Nightjar", tlp=Tlp.RED))
         cases.create_case(session, CaseFields("2026/002", "Ransomware at the harbour"))
     yield from make_app(qtbot, qapp, vault.path, settings)
+
+
+def wait_loaded(qtbot: QtBot, tab: EvidenceTab | CustodyTab, app: DesktopApp | None = None) -> None:
+    """Wait until a case tab has read its data (tabs read in the background, issue 11): the read under way,
+    or a new one. With ``app``, the tab is brought forward first, as a user would."""
+    with qtbot.waitSignal(tab.loaded, timeout=20_000):
+        if app is not None:
+            app.window.browser.tabs.setCurrentWidget(tab)
+        if not tab.loading:
+            tab.reload()
 
 
 def unlock_as(qtbot: QtBot, app: DesktopApp, role: Role = Role.ADMINISTRATOR) -> None:

@@ -25,7 +25,7 @@ from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
 from icspa_desktop.services import cases, physical
 from icspa_desktop.services.session import Session
-from tests.gui.conftest import unlock_as
+from tests.gui.conftest import unlock_as, wait_loaded
 from tests.tools import needs
 
 needs_poppler = needs("pdftotext")  # fails, never skips, when missing (tests/tools.py)
@@ -53,9 +53,11 @@ def select(app: DesktopApp, number: str) -> Case:
     return case
 
 
-def custody_tab(app: DesktopApp) -> CustodyTab:
+def custody_tab(qtbot: QtBot, app: DesktopApp) -> CustodyTab:
+    """The Custody tab, brought forward, once it has read the timeline."""
     tab = app.window.custody.current_tab()
     assert tab is not None
+    wait_loaded(qtbot, tab, app)
     return tab
 
 
@@ -81,7 +83,7 @@ def test_timeline_follows_case_creation_and_edits(qtbot: QtBot, custody_app: Des
     dialog.title.setText("Operation Kestrel")
     with qtbot.waitSignal(dialog.saved):
         dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
-    tab = custody_tab(custody_app)
+    tab = custody_tab(qtbot, custody_app)
     assert tab.case.number == "2026/077"
     assert shown_actions(tab) == ["case_created"]
     assert tab.timeline.model.data(tab.timeline.proxy.index(0, EventColumn.ACTOR)) == "Alice Admin (alice)"
@@ -90,9 +92,9 @@ def test_timeline_follows_case_creation_and_edits(qtbot: QtBot, custody_app: Des
     assert isinstance(edit, CaseDialog)
     edit.title.setText("Operation Kestrel II")
     edit.reason.setText("title corrected")
-    with qtbot.waitSignal(edit.saved):
+    with qtbot.waitSignal(edit.saved), qtbot.waitSignal(tab.loaded):  # the edit is read in the background
         edit.buttons.button(QDialogButtonBox.StandardButton.Save).click()
-    tab = custody_tab(custody_app)
+    assert custody_tab(qtbot, custody_app) is tab
     assert shown_actions(tab) == ["case_created", "case_edited"]
 
     # Selecting the edit shows every field, the old → new change and the signing key.
@@ -140,7 +142,7 @@ def test_verify_intact_then_names_the_tampered_event(qtbot: QtBot, custody_app: 
 def test_make_checkpoint_appears_in_the_timeline(qtbot: QtBot, custody_app: DesktopApp) -> None:
     select(custody_app, "2026/001")
     _session, actions = parts(custody_app)
-    tab = custody_tab(custody_app)
+    tab = custody_tab(qtbot, custody_app)
     actions.checkpoint_action.trigger()
     qtbot.waitUntil(lambda: "checkpoint_signed" in shown_actions(tab), timeout=20_000)
     box = custody_app.window.findChild(QMessageBox, "reportDoneDialog")
@@ -154,7 +156,7 @@ def test_investigator_checkpoint_is_signed_with_their_own_key(qtbot: QtBot, desk
     unlock_as(qtbot, desktop, Role.INVESTIGATOR)
     select(desktop, "2026/001")
     _session, actions = parts(desktop)
-    tab = custody_tab(desktop)
+    tab = custody_tab(qtbot, desktop)
     actions.checkpoint_action.trigger()
     qtbot.waitUntil(lambda: bool(visible(desktop, QMessageBox, "reportDoneDialog")), timeout=20_000)
     (box,) = visible(desktop, QMessageBox, "reportDoneDialog")
@@ -271,9 +273,7 @@ def test_render_custody_screens(qtbot: QtBot, qapp: QApplication, custody_app: D
         select(custody_app, "2026/001")
         window.resize(1280, 760)
         window.show()
-        tabs = window.browser.tabs
-        tab = custody_tab(custody_app)
-        tabs.setCurrentWidget(tab)
+        tab = custody_tab(qtbot, custody_app)
         window.browser.setSizes([330, 950])
         tab.timeline.select_row(1)
         actions.checkpoint_action.trigger()
@@ -325,11 +325,16 @@ def test_timeline_is_current_when_shown(qtbot: QtBot, custody_app: DesktopApp) -
     session, _actions = parts(custody_app)
     select(custody_app, "2026/002")
     tabs = custody_app.window.browser.tabs
-    tab = custody_tab(custody_app)
-    tabs.setCurrentWidget(tab)
+    tab = custody_tab(qtbot, custody_app)
     assert shown_actions(tab) == ["case_created"]
     tabs.setCurrentIndex(0)
     physical.add_physical(session, "2026/002", "USB stick")
     assert shown_actions(tab) == ["case_created"]
-    tabs.setCurrentWidget(tab)
+    with qtbot.waitSignal(tab.loaded):  # shown again: read in the background, as the log grew
+        tabs.setCurrentWidget(tab)
     assert shown_actions(tab) == ["case_created", "acquired"]
+    with qtbot.waitSignal(tab.loaded):  # and again: the log did not grow, so nothing is read or reset
+        tabs.setCurrentIndex(0)
+        tab.timeline.select_row(1)
+        tabs.setCurrentWidget(tab)
+    assert tab.timeline.selected_event() is not None and tab.timeline.selected_event().action == "acquired"

@@ -34,7 +34,7 @@ from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.blobs import BlobStore
 from icspa_desktop.vault.layout import VaultLayout
 from tests.conftest import NAMES, PASSPHRASES
-from tests.gui.conftest import unlock_as
+from tests.gui.conftest import unlock_as, wait_loaded
 
 
 def sha256(path: Path) -> str:
@@ -50,12 +50,13 @@ def parts(app: DesktopApp) -> tuple[Session, EvidenceActions]:
     return app.session, app.window.evidence
 
 
-def select(app: DesktopApp, number: str) -> tuple[Case, EvidenceTab]:
+def select(qtbot: QtBot, app: DesktopApp, number: str) -> tuple[Case, EvidenceTab]:
     session, actions = parts(app)
     case = cases.get_case(session, number)
     assert app.window.browser.select_case(case.id)
     tab = actions.current_tab()
     assert tab is not None and tab.case is not None and tab.case.id == case.id
+    wait_loaded(qtbot, tab, app)
     return case, tab
 
 
@@ -66,6 +67,9 @@ def ingest_via_dialog(qtbot: QtBot, actions: EvidenceActions, paths: list[Path],
     dialog.description.setPlainText(description)
     ok(dialog)
     qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
+    tab = actions.current_tab()
+    assert tab is not None
+    wait_loaded(qtbot, tab)  # the tab reads the new items in the background
 
 
 def vault_files(app: DesktopApp) -> set[str]:
@@ -96,7 +100,7 @@ def admin_app(qtbot: QtBot, desktop: DesktopApp) -> DesktopApp:
 
 def test_ingest_two_files_through_the_dialog(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     assert tab.model.rowCount() == 0
     assert "drop files here" in tab.count_label.text()
     ingest_via_dialog(qtbot, actions, files, "Seized from the suspect's laptop")
@@ -134,7 +138,7 @@ def test_ingest_two_files_through_the_dialog(qtbot: QtBot, admin_app: DesktopApp
 
 def test_ingest_with_md5_and_sha1(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     dialog = actions.ingest(files[:1])
     assert isinstance(dialog, IngestDialog)
     assert not dialog.md5.isChecked() and not dialog.sha1.isChecked()  # agency default: SHA-256 only
@@ -143,6 +147,7 @@ def test_ingest_with_md5_and_sha1(qtbot: QtBot, admin_app: DesktopApp, files: li
     actions.last_outcome = None
     ok(dialog)
     qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
+    wait_loaded(qtbot, tab)
     item = tab.current_item()
     assert item is not None
     data = files[0].read_bytes()
@@ -153,7 +158,7 @@ def test_ingest_with_md5_and_sha1(qtbot: QtBot, admin_app: DesktopApp, files: li
 
 def test_cancelled_ingest_leaves_nothing(qtbot: QtBot, admin_app: DesktopApp, tmp_path: Path) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     big = tmp_path / "disk.img"
     with open(big, "wb") as handle:  # mostly sparse: cheap to create, still read and sealed byte by byte
         handle.write(os.urandom(1 << 20))
@@ -195,7 +200,7 @@ def drop_event(paths: list[Path]) -> tuple[QDragEnterEvent, QDropEvent, QMimeDat
 
 def test_drop_files_and_folder_on_the_table(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     enter, drop, _mime = drop_event([files[0].parent])  # the folder holding both files
     QCoreApplication.sendEvent(tab.table.viewport(), enter)
     assert enter.isAccepted()
@@ -210,12 +215,13 @@ def test_drop_files_and_folder_on_the_table(qtbot: QtBot, admin_app: DesktopApp,
     qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
     assert sorted(i.original_name for i in evidence.list_items(session, case.id)) == ["chat-export.txt",
                                                                                       "photo.jpg"]
+    wait_loaded(qtbot, tab)
     assert tab.model.rowCount() == 2
 
 
 def test_verify_ok_then_names_the_damaged_item(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files)
     tab.table.clearSelection()
 
@@ -249,7 +255,7 @@ def test_verify_ok_then_names_the_damaged_item(qtbot: QtBot, admin_app: DesktopA
 def test_extract_needs_a_reason_and_writes_the_right_bytes(qtbot: QtBot, admin_app: DesktopApp,
                                                            files: list[Path], tmp_path: Path) -> None:
     session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[1:])
     item = tab.current_item()
     assert item is not None and actions.extract_action.isEnabled()
@@ -276,14 +282,15 @@ def test_extract_needs_a_reason_and_writes_the_right_bytes(qtbot: QtBot, admin_a
 
 def test_physical_item_check_out_and_in(qtbot: QtBot, admin_app: DesktopApp) -> None:
     session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     dialog = actions.add_physical()
     assert isinstance(dialog, PhysicalItemDialog)
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
     dialog.name.setText("iPhone 12, black")
     dialog.storage.setText("Evidence room 2, shelf B4")
     dialog.serial.setText("IMEI 356938035643809")
-    ok(dialog)
+    with qtbot.waitSignal(tab.loaded):  # the tab reads the new item in the background
+        ok(dialog)
     item = tab.current_item()
     assert item is not None and item.kind is ItemKind.PHYSICAL
     assert tab.model.index(0, ItemColumn.KIND).data() == "physical"
@@ -318,7 +325,7 @@ def test_physical_item_check_out_and_in(qtbot: QtBot, admin_app: DesktopApp) -> 
 
 def test_annotate_changes_notes_and_tags(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[:1])
     dialog = actions.annotate()
     assert isinstance(dialog, AnnotateDialog)
@@ -336,19 +343,19 @@ def test_annotate_changes_notes_and_tags(qtbot: QtBot, admin_app: DesktopApp, fi
 def test_search_by_hash_selects_the_item_in_its_case(qtbot: QtBot, admin_app: DesktopApp,
                                                      files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/002")
+    _case, tab = select(qtbot, admin_app, "2026/002")
     ingest_via_dialog(qtbot, actions, files)
     target = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
-    select(admin_app, "2026/001")
+    select(qtbot, admin_app, "2026/001")
 
     assert actions.search_action.isEnabled()
     actions.search_action.trigger()  # Ctrl+K
     box = actions.search_box
     box.setText(target.sha256 or "")
-    actions.last_dialog = None
-    qtbot.keyClick(box, Qt.Key.Key_Return)
-    results = actions.last_dialog
-    assert isinstance(results, SearchResultsDialog)
+    with qtbot.waitSignal(actions.searched) as searched:  # the search runs in the background
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+    results = searched.args[0]
+    assert isinstance(results, SearchResultsDialog) and results is actions.last_dialog
     assert results.list.count() == 1
     assert "photo.jpg" in results.list.item(0).text()
     results.list.itemActivated.emit(results.list.item(0))
@@ -358,20 +365,21 @@ def test_search_by_hash_selects_the_item_in_its_case(qtbot: QtBot, admin_app: De
     tab = actions.current_tab()
     assert tab is not None
     assert admin_app.window.browser.tabs.currentWidget() is tab
+    wait_loaded(qtbot, tab)  # the item is selected once the tab has read the case's items
     chosen = tab.current_item()
     assert isinstance(chosen, Item) and chosen.id == target.id
     # Text search finds it too.
     results.close()
-    assert actions.search("chat-export") is not None
-    assert isinstance(actions.last_dialog, SearchResultsDialog)
-    assert any("chat-export.txt" in actions.last_dialog.list.item(i).text()
-               for i in range(actions.last_dialog.list.count()))
+    with qtbot.waitSignal(actions.searched) as searched:
+        assert actions.search("chat-export") is not None
+    results = searched.args[0]
+    assert any("chat-export.txt" in results.list.item(i).text() for i in range(results.list.count()))
 
 
 def test_auditor_cannot_add_or_extract(qtbot: QtBot, desktop: DesktopApp, vault_with_item: None) -> None:
     unlock_as(qtbot, desktop, Role.AUDITOR)
     _session, actions = parts(desktop)
-    _case, tab = select(desktop, "2026/001")
+    _case, tab = select(qtbot, desktop, "2026/001")
     assert tab.model.rowCount() == 1
     tab.select_items([tab.model.record_at(0).id])
     assert not actions.add_files_action.isEnabled()
@@ -397,12 +405,13 @@ def vault_with_item(desktop: DesktopApp, tmp_path: Path) -> None:
 
 def test_lock_clears_every_evidence_widget(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files)
     photo = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
     tab.select_items([photo.id])
     actions.search_box.setText(photo.sha256 or "")
-    qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
+    with qtbot.waitSignal(actions.searched):
+        qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
     assert isinstance(actions.last_dialog, SearchResultsDialog)
 
     with qtbot.waitSignal(admin_app.locked):
@@ -426,7 +435,7 @@ def test_lock_clears_every_evidence_widget(qtbot: QtBot, admin_app: DesktopApp, 
 def test_failed_ingest_shows_the_error_and_adds_nothing(qtbot: QtBot, admin_app: DesktopApp,
                                                         files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     before = vault_files(admin_app)
     dialog = actions.ingest(files)
     assert isinstance(dialog, IngestDialog)
@@ -444,7 +453,7 @@ def test_failed_ingest_shows_the_error_and_adds_nothing(qtbot: QtBot, admin_app:
 def test_no_second_use_of_the_session_while_an_ingest_runs(qtbot: QtBot, admin_app: DesktopApp,
                                                             files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    select(admin_app, "2026/001")
+    select(qtbot, admin_app, "2026/001")
     dialog = actions.ingest(files)
     assert isinstance(dialog, IngestDialog)
     ok(dialog)
@@ -467,7 +476,7 @@ def test_progress_message_names_file_bytes_and_throughput() -> None:
 def test_refused_input_keeps_the_dialog_open(qtbot: QtBot, admin_app: DesktopApp, files: list[Path],
                                              tmp_path: Path) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     dialog = actions.add_physical()
     assert isinstance(dialog, PhysicalItemDialog)
     dialog.name.setText("Samsung S21")
@@ -479,8 +488,9 @@ def test_refused_input_keeps_the_dialog_open(qtbot: QtBot, admin_app: DesktopApp
     assert evidence.list_items(session, case.id) == []
     error.accept()
     dialog.markings_editor.handling_text.setText("Only for the joint investigation team")
-    ok(dialog)
-    assert not dialog.isVisible()
+    with qtbot.waitSignal(tab.loaded):
+        ok(dialog)
+        assert not dialog.isVisible()
     assert [i.original_name for i in tab.model.records()] == ["Samsung S21"]
 
     ingest_via_dialog(qtbot, actions, files[1:])
@@ -497,7 +507,7 @@ def test_refused_input_keeps_the_dialog_open(qtbot: QtBot, admin_app: DesktopApp
 
 def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[1:])
     image = tab.model.record_at(0)
     dialog = actions.ingest(files[:1])
@@ -506,6 +516,7 @@ def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopAp
     actions.last_outcome = None
     ok(dialog)
     qtbot.waitUntil(lambda: actions.last_outcome is not None, timeout=30_000)
+    wait_loaded(qtbot, tab)
     carved = tab.current_item()
     assert carved is not None and carved.parent_id == image.id
     assert evidence.get_item(session, carved.id).parent_id == image.id
@@ -515,7 +526,7 @@ def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopAp
 def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: QtBot, admin_app: DesktopApp,
                                                                         files: list[Path]) -> None:
     session, actions = parts(admin_app)
-    case, tab = select(admin_app, "2026/001")
+    case, tab = select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[:1])
     assert actions.add_files_action.isEnabled() and tab.table.drops_enabled
     admin_app.window.browser.update_case(cases.set_status(session, case.id, CaseStatus.CLOSED, "trial over"))
@@ -526,14 +537,14 @@ def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: Q
     with qtbot.waitSignal(admin_app.locked):
         admin_app.lock()
     unlock_as(qtbot, admin_app)
-    _case, tab = select(admin_app, "2026/001")
+    _case, tab = select(qtbot, admin_app, "2026/001")
     assert [i.original_name for i in tab.model.records()] == ["chat-export.txt"]
 
 
 def test_tab_leaves_the_ingest_description_instead_of_typing_a_tab(qtbot: QtBot, admin_app: DesktopApp,
                                                                    files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    select(admin_app, "2026/001")
+    select(qtbot, admin_app, "2026/001")
     dialog = actions.ingest(files)
     assert isinstance(dialog, IngestDialog)
     dialog.description.setFocus()
@@ -545,7 +556,7 @@ def test_tab_leaves_the_ingest_description_instead_of_typing_a_tab(qtbot: QtBot,
 
 def test_the_same_content_added_again_is_pointed_out(qtbot: QtBot, admin_app: DesktopApp, files: list[Path]) -> None:
     _session, actions = parts(admin_app)
-    select(admin_app, "2026/001")
+    select(qtbot, admin_app, "2026/001")
     ingest_via_dialog(qtbot, actions, files[:1], "first copy")
     ingest_via_dialog(qtbot, actions, files[:1], "same file again")
     assert actions.last_outcome is not None and len(actions.last_outcome.duplicates) == 1
@@ -556,7 +567,7 @@ def test_the_same_content_added_again_is_pointed_out(qtbot: QtBot, admin_app: De
 def test_search_by_the_shown_hash_prefix_and_a_capped_result_is_said(qtbot: QtBot, admin_app: DesktopApp,
                                                                     tmp_path: Path) -> None:
     session, actions = parts(admin_app)
-    select(admin_app, "2026/001")
+    select(qtbot, admin_app, "2026/001")
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(55):
@@ -564,9 +575,9 @@ def test_search_by_the_shown_hash_prefix_and_a_capped_result_is_said(qtbot: QtBo
     ingest_via_dialog(qtbot, actions, [folder], "quay logs")
     actions.search_action.trigger()
     actions.search_box.setText("quay")
-    actions.last_dialog = None
-    qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
-    results = actions.last_dialog
+    with qtbot.waitSignal(actions.searched) as searched:
+        qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
+    results = searched.args[0]
     assert isinstance(results, SearchResultsDialog)
     assert "The first 50 of 55" in results.summary.text()
     results.close()
@@ -574,8 +585,8 @@ def test_search_by_the_shown_hash_prefix_and_a_capped_result_is_said(qtbot: QtBo
     assert item.sha256 is not None
     prefix = next(item.sha256[:n] for n in range(16, 64) if any(ch.isdigit() for ch in item.sha256[:n]))
     actions.search_box.setText(prefix)
-    actions.last_dialog = None
-    qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
-    results = actions.last_dialog
+    with qtbot.waitSignal(actions.searched) as searched:
+        qtbot.keyClick(actions.search_box, Qt.Key.Key_Return)
+    results = searched.args[0]
     assert isinstance(results, SearchResultsDialog)
     assert results.list.count() == 1 and "starts like this" in results.summary.text()

@@ -16,7 +16,7 @@ from icspa_desktop.gui.resources import stylesheet
 from icspa_desktop.gui.settings import AppSettings
 from icspa_desktop.services import cases, evidence, physical
 from tests.conftest import VaultInfo
-from tests.gui.conftest import unlock_as
+from tests.gui.conftest import unlock_as, wait_loaded
 
 FILES = {
     "WhatsApp-export-2026-03.txt": b"[12/03/2026 22:14] K.: the container leaves on Friday\n" * 400,
@@ -61,8 +61,9 @@ def test_render_evidence_tab(qtbot: QtBot, qapp: QApplication, vault: VaultInfo,
         window.resize(1440, 860)
         window.browser.select_case(cases.get_case(app.session, "2026/001").id)
         tab = window.evidence.current_tab()
-        assert tab is not None and tab.model.rowCount() == 6
-        window.browser.tabs.setCurrentWidget(tab)
+        assert tab is not None
+        wait_loaded(qtbot, tab, app)
+        assert tab.model.rowCount() == 6
         window.browser.setSizes([470, 970])
         photo = next(i for i in tab.model.records() if i.original_name == "IMG_4471.jpg")
         tab.select_items([photo.id])

@@ -27,7 +27,7 @@ from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.received import PartnerEventView
 from tests.agency.conftest import PASS
 from tests.bundle.exchange import CASE, Exchange, make_exchange
-from tests.gui.conftest import make_app
+from tests.gui.conftest import make_app, wait_loaded
 
 NEXT = QWizard.WizardButton.NextButton
 COMMIT = QWizard.WizardButton.CommitButton
@@ -196,6 +196,7 @@ def test_timeline_and_details_show_the_partners_record(qtbot: QtBot, de_app: Des
 
     tab = window.custody.current_tab()
     assert tab is not None
+    wait_loaded(qtbot, tab, de_app)
     shown = tab.timeline.visible_events()
     theirs = [e for e in shown if isinstance(e, PartnerEventView)]
     ours = [e for e in shown if not isinstance(e, PartnerEventView)]
@@ -213,6 +214,7 @@ def test_timeline_and_details_show_the_partners_record(qtbot: QtBot, de_app: Des
     # The item: provenance in its details, the partner's events in its own timeline.
     evidence_tab = window.evidence.current_tab()
     assert evidence_tab is not None
+    wait_loaded(qtbot, evidence_tab, de_app)
     item = next(i for i in result.added if i.original_name == "chat export.txt")
     assert evidence_tab.select_items([item.id])
     text = evidence_tab.details.text()

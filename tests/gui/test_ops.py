@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from icspa_desktop.domain.errors import Cancelled, Conflict
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
-from icspa_desktop.gui.ops import run_in_background, run_with_progress, run_with_progress_dialog
+from icspa_desktop.gui.ops import load_in_background, run_in_background, run_with_progress, run_with_progress_dialog
 
 
 @pytest.fixture
@@ -80,6 +80,24 @@ def test_result_is_dropped_when_the_owner_is_gone(qtbot: QtBot, owner: QWidget) 
     with qtbot.waitSignal(later.finished, timeout=5_000):
         pass
     assert delivered == []
+
+
+def test_a_cancelled_load_delivers_nothing_and_blocks_nothing(qtbot: QtBot, owner: QWidget) -> None:
+    """A read that feeds a view: once cancelled (a newer read, another case, the lock), even a result it
+    finished anyway is dropped; and it is not 'exclusive', so actions need not wait for it."""
+    release = threading.Event()
+    delivered: list[object] = []
+    stale = load_in_background(owner, lambda _cancel: release.wait(5) and "stale", delivered.append,
+                               delivered.append)
+    assert stale.running and not stale.exclusive
+    stale.cancel()  # the work does not look at the token: it finishes, and is still dropped
+    release.set()
+    with qtbot.waitSignal(stale.finished, timeout=5_000):
+        pass
+    fresh = load_in_background(owner, lambda cancel: "fresh" if not cancel.cancelled else "?", delivered.append)
+    with qtbot.waitSignal(fresh.finished, timeout=5_000):
+        pass
+    assert delivered == ["fresh"]
 
 
 def test_progress_and_cancel(qtbot: QtBot, owner: QWidget) -> None:
