@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import report
 from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import backup, cases, evidence
@@ -60,14 +61,14 @@ def _tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def _timed(fn: Callable[[], object], runs: int, cleanup: Callable[[], object]) -> float:
+def _timed(fn: Callable[[], object], runs: int, cleanup: Callable[[], object]) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
         cleanup()
-    return statistics.median(times)
+    return times
 
 
 def main(argv: list[str]) -> int:
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> int:
             cp()
             subprocess.run(["sync", "-f", str(out / "copy")], check=True)
 
-        results: dict[str, float] = {}
+        results: dict[str, list[float]] = {}
         made: list[backup.BackupResult] = []
         with unlock(vault, USER, PASSPHRASE) as session:
             results["cp -a"] = _timed(cp, args.runs, clear_out)
@@ -116,12 +117,15 @@ def main(argv: list[str]) -> int:
         results["vault restore (check + copy)"] = _timed(
             lambda: backup.restore(kept.path, restore_target), args.runs, lambda: shutil.rmtree(restore_target))
         copied = made[-1].total_bytes
+        median = {name: statistics.median(times) for name, times in results.items()}
         print(f"{'':32} {'seconds':>8} {'MB/s':>8} {'vs cp -a':>9} {'vs cp -a + sync':>16}")
-        for name, seconds in results.items():
-            size = copied if name.startswith(("vault", "cp")) else vault_bytes
-            rate = size / seconds / 1e6
-            print(f"{name:32} {seconds:8.2f} {rate:8.0f} {results['cp -a'] / seconds:8.2f}x "
-                  f"{results['cp -a + sync -f'] / seconds:15.2f}x")
+        for name, seconds in median.items():
+            rate = copied / seconds / 1e6
+            print(f"{name:32} {seconds:8.2f} {rate:8.0f} {median['cp -a'] / seconds:8.2f}x "
+                  f"{median['cp -a + sync -f'] / seconds:15.2f}x")
+        for name in ("vault backup", "vault restore (check + copy)"):
+            report("backup", f"{name}, {copied / MIB:,.0f} MiB", [copied / t / 1e6 for t in results[name]], "MB/s",
+                   ratio=median["cp -a + sync -f"] / median[name], baseline="cp -a + sync -f")
         print(f"(a speed ratio below 1 means slower than cp; the backup copies {copied / MIB:,.0f} MiB: the vault "
               f"without its lock file, WAL or staging, and hashes every byte)")
     return 0

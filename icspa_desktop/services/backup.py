@@ -383,8 +383,8 @@ class _Copier:
     never change once written. Otherwise each buffer is read once, then hashed in the helper thread while it is
     written and the next one read: the hash is of exactly the bytes written (restore, whose source is untrusted).
     Measured on one 256 MiB file, fsynced: 0.30 s kernel copy + hash, 0.40 s through user space, 0.19 s ``cp -a`` +
-    ``sync -f``. A whole 1 GiB vault (``./dev.sh bench backup``): 776 MB/s, 0.43x ``cp -a`` + ``sync -f`` — SHA-256
-    of every byte (~2 GB/s on one core) shares the two cores with the copy."""
+    ``sync -f``. A whole 1 GiB vault (``./dev.sh bench backup``, two runs): 776 and 552 MB/s, 0.43x and 0.86x
+    ``cp -a`` + ``sync -f`` — SHA-256 of every byte (~2 GB/s on one core) shares the two cores with the copy."""
 
     def __init__(self, progress: ProgressCallback, total: int, cancel: CancelToken, message: str) -> None:
         self._buffers = (bytearray(_BUF_SIZE), bytearray(_BUF_SIZE))
