@@ -172,7 +172,9 @@ def test_every_readme_command_runs(run: Cli, tmp_path: Path, monkeypatch: pytest
         ran.append(command)
 
     assert sorted(skipped) == sorted(SKIPPED)
-    assert len(ran) == 27, ran
+    assert len(ran) == 28, ran
+    backups = list((home / "backups").glob("icspa-backup-*"))
+    assert len(backups) == 1 and (backups[0] / "MANIFEST").is_file()  # the README's backup line made one
     assert (home / "cases" / "vault").is_dir() and (home / "nightjar-custody.pdf").read_bytes().startswith(b"%PDF")
     assert (home / "usb" / "receipt-bka-0412.txt").exists()
     assert env["ICSPA_VAULT"] == str(home / "cases" / "vault")  # the export reached the later lines
