@@ -60,6 +60,7 @@ from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.services import agency
 from icspa_desktop.services import custody as custody_service
+from icspa_desktop.services import session as session_service
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -75,7 +76,7 @@ VAULT_DIR = "vault"  # the vault's files inside a backup folder
 NAME_PREFIX = "icspa-backup-"
 PARTIAL_PREFIX = ".icspa-backup-partial-"
 RESTORE_PREFIX = ".icspa-restore-"
-RESTORE_MARKER = "restore.json"  # in a restored vault until its restore is recorded
+RESTORE_MARKER = session_service.RESTORE_MARKER  # in a restored vault until its restore is recorded
 MARKER_FORMAT = "icspa-restore/v1"
 ASIDE_MARK = ".replaced-"  # PATH.replaced-<UTC time>: an existing vault moved aside by a restore
 

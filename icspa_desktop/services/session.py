@@ -210,6 +210,9 @@ class Session:
                              "(it was edited outside the app); nothing was done. Run 'icspa custody verify'.")
 
 
+RESTORE_MARKER = "restore.json"  # a restored vault's note until the restore is recorded (services/backup.py)
+
+
 def unlock(path: Path, user_name: str, passphrase: str, migrations: list[Migration] | None = None) -> Session:
     """Open the vault at ``path`` as ``user_name``; AuthenticationError on a wrong name or passphrase."""
     vault, unlocked = open_and_unlock(path, lambda slots: slots.unlock(user_name, passphrase), migrations,
@@ -256,6 +259,12 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if public_from_private(unlocked.signing_private_key) != signed.current_key:
         raise VaultError("The user's signing key does not match the signed custody log; the vault is damaged.")
     session = Session(vault, user, unlocked.signing_private_key, unlocked.box_secret)
+    if (vault.layout.root / RESTORE_MARKER).exists():
+        # services/backup.py leaves this note until the restore is recorded; the rollback warnings below follow
+        # from it, so it is said first.
+        session.warnings.append("Warning: this vault was restored from a backup and the restore is not recorded in "
+                                "the custody log yet: an administrator records it ('icspa vault restore --reason "
+                                "TEXT'). Until then, warnings that the log is older than a witness are expected.")
     if state.damages:
         session.warnings.append(f"Warning: {len(state.damages)} user or key change(s) in the custody log are not "
                                 f"accepted, first: {state.damages[0].message} Run 'icspa custody verify'.")

@@ -16,6 +16,7 @@ from icspa_desktop.domain.errors import Conflict, PermissionDenied, RefusedInput
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import backup, cases, custody_verify
 from icspa_desktop.services import custody as custody_service
+from icspa_desktop.services.session import unlock
 from tests.conftest import NAMES, PASSPHRASES, VaultInfo
 
 
@@ -277,3 +278,20 @@ def test_a_restore_names_the_passphrase_users_of_the_backup(stocked: VaultInfo, 
     for role in Role:
         VaultInfo(target, stocked.recovery_key).session(role).lock()
     assert NAMES and PASSPHRASES
+
+
+def test_every_unlock_says_a_restore_is_not_recorded_yet_until_it_is(vault: VaultInfo, tmp_path: Path) -> None:
+    """Not only 'vault restore': any unlock (CLI command, desktop) of a restored vault says why the rollback
+    warnings come, first, until an administrator records the restore."""
+    backup_service = backup
+    out = tmp_path / "backups"
+    out.mkdir()
+    with vault.session() as admin:
+        made = backup_service.backup(admin, out)
+    target = tmp_path / "restored"
+    backup_service.restore(made.path, target)
+    with unlock(target, NAMES[Role.ADMINISTRATOR], PASSPHRASES[Role.ADMINISTRATOR]) as admin:
+        assert "restored from a backup" in admin.warnings[0]
+        backup_service.record_restore(admin, "restore drill, ticket 42")
+    with unlock(target, NAMES[Role.ADMINISTRATOR], PASSPHRASES[Role.ADMINISTRATOR]) as admin:
+        assert not any("restored from a backup" in w for w in admin.warnings)
