@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from icspa_desktop import TOOL_NAME, __version__
@@ -30,6 +30,8 @@ from icspa_desktop.vault.store import vault_exists
 
 # Long operations check their cancel token between chunks, so they stop well within this.
 _STOP_WORK_TIMEOUT_MS = 30_000
+_LOCK_POLL_MS = 25
+_SWITCH_INTERVAL_S = 0.001  # how often a lock waiting for a worker looks again (the GUI stays live meanwhile)
 
 
 class DesktopApp(QObject):
@@ -48,6 +50,7 @@ class DesktopApp(QObject):
         self.unlock_dialog: UnlockDialog | None = None
         self.wizard: CreateVaultWizard | None = None
         self._done = False
+        self._locking: Session | None = None  # locked on screen, closing once no worker uses it
 
         self.window = MainWindow(vault_path)
         self.window.lock_requested.connect(self.lock)
@@ -57,6 +60,8 @@ class DesktopApp(QObject):
         self.idle = IdleWatcher(self)
         self.idle.set_timeout_minutes(settings.auto_lock_minutes if auto_lock_minutes is None else auto_lock_minutes)
         self.idle.idle.connect(self.lock)
+        self.idle.set_lock_key(self.window.lock_action.shortcut())
+        self.idle.lock_key.connect(self.lock)
         self._app = app
         app.installEventFilter(self.idle)
 
@@ -125,25 +130,45 @@ class DesktopApp(QObject):
         self.unlocked.emit(session)
 
     def lock(self) -> None:
-        """Ctrl+L and idle: forget every view of the data, close the database, drop keys, ask again."""
+        """Ctrl+L and idle: forget every view of the data at once, close the database and drop the keys as
+        soon as no worker uses them, then ask again.
+
+        Running work is abandoned: told to stop, and nothing it returns is shown. The GUI never waits for
+        it (issue 11: Ctrl+L during a report froze the window 5.6 s): the window shows the lock screen
+        now; the session closes when the last worker has ended (``locked``), then the unlock dialog opens.
+        """
         if self.session is None:
             return
         session, self.session = self.session, None
         self.idle.disarm()
-        self._stop_background_work()
+        for op in self.window.findChildren(BackgroundOp):
+            if op.running:
+                op.abandon()
         self.window.show_locked()
+        self._locking = session
+        if self._done:  # quitting: the window is gone, so waiting freezes nothing, and main() ends after this
+            QThreadPool.globalInstance().waitForDone(_STOP_WORK_TIMEOUT_MS)
+        self._close_when_idle()
+
+    @property
+    def locking(self) -> bool:
+        """Locked on screen, the session still waiting for a worker to end before it closes."""
+        return self._locking is not None
+
+    def _close_when_idle(self) -> None:
+        session = self._locking
+        if session is None:
+            return
+        if not QThreadPool.globalInstance().waitForDone(0):  # a worker still uses the session
+            self.window.statusBar().showMessage("Locking: waiting for the running operation to stop…")
+            QTimer.singleShot(_LOCK_POLL_MS, self._close_when_idle)
+            return
+        self._locking = None
         session.lock()
+        self.window.statusBar().clearMessage()
         self.locked.emit()
         if not self._done:
             self.show_unlock()
-
-    def _stop_background_work(self) -> None:
-        """Cancel the window's background ops and let them end before the database closes under them."""
-        ops = [op for op in self.window.findChildren(BackgroundOp) if op.running]
-        for op in ops:
-            op.cancel()
-        if ops:
-            QThreadPool.globalInstance().waitForDone(_STOP_WORK_TIMEOUT_MS)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self.window)
@@ -158,6 +183,9 @@ class DesktopApp(QObject):
             return
         self._done = True
         self.lock()
+        if self._locking is not None:  # locked on screen earlier, still waiting for a worker: finish it now
+            QThreadPool.globalInstance().waitForDone(_STOP_WORK_TIMEOUT_MS)
+            self._close_when_idle()
         self.idle.disarm()
         self._app.removeEventFilter(self.idle)
         if self.unlock_dialog is not None and not self.unlock_dialog.busy:
@@ -196,6 +224,17 @@ def resolve_vault_path(option: str | None, settings: AppSettings) -> Path:
     return default_vault_path().absolute()
 
 
+def tune_interpreter() -> None:
+    """Make the GUI thread's turns of the GIL short, and take start-up objects out of the collector's walk.
+
+    The GIL's switch interval is how long a thread that wants the GIL waits before the holder is asked to let
+    go: 5 ms by default. Every event that reaches Python (slots, data(), the idle filter) waits that long while
+    a worker runs pure-Python code (a report's layout, an event list's decoding), and showing one dialog takes
+    ~200 events: measured 250-350 ms per dialog beside a busy worker, 2-15 ms at 1 ms (issue 11)."""
+    sys.setswitchinterval(_SWITCH_INTERVAL_S)
+    freeze_startup_objects()
+
+
 def freeze_startup_objects() -> None:
     """Take what start-up made (modules, classes, Qt wrappers: ~57,000 objects) out of the cyclic collector's
     walk. A full collection visits every tracked object holding the GIL, so the GUI thread waits for it
@@ -219,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     controller = DesktopApp(app, resolve_vault_path(args.vault, settings), settings, args.auto_lock_minutes)
     controller.finished.connect(app.quit)
     controller.start()
-    freeze_startup_objects()
+    tune_interpreter()
     code = app.exec()
     QThreadPool.globalInstance().waitForDone()
     return int(code)

@@ -1,8 +1,10 @@
-"""Idle detection for auto-lock: any key or mouse input anywhere in the app restarts the timer."""
+"""Idle detection for auto-lock: any key or mouse input anywhere in the app restarts the timer; and the lock key
+from any window of the app."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 
 _ACTIVITY = frozenset({
     QEvent.Type.KeyPress, QEvent.Type.KeyRelease, QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
@@ -12,9 +14,15 @@ _ACTIVITY = frozenset({
 
 
 class IdleWatcher(QObject):
-    """Install on the QApplication; emits ``idle`` once after ``timeout_ms`` without user input while armed."""
+    """Install on the QApplication; emits ``idle`` once after ``timeout_ms`` without user input while armed, and
+    ``lock_key`` when the lock shortcut is pressed in a window where no shortcut took it.
+
+    The main window's Ctrl+L is a window shortcut, and Qt matches none while a window-modal dialog blocks the
+    window — a report's progress dialog, a wizard (issue 11: Ctrl+L during an export). A key press reaches
+    this filter only when no shortcut consumed it, so the lock never fires twice."""
 
     idle = Signal()
+    lock_key = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -25,6 +33,7 @@ class IdleWatcher(QObject):
         self._timer.timeout.connect(self.idle)
         self._timeout_ms = 0
         self._armed = False
+        self._lock_key: QKeySequence | None = None
 
     @property
     def timeout_ms(self) -> int:
@@ -34,6 +43,9 @@ class IdleWatcher(QObject):
         """0 disables auto-lock."""
         self._timeout_ms = max(0, int(timeout_ms))
         self._restart()
+
+    def set_lock_key(self, sequence: QKeySequence) -> None:
+        self._lock_key = QKeySequence(sequence)
 
     def set_timeout_minutes(self, minutes: float) -> None:
         self.set_timeout_ms(round(minutes * 60_000))
@@ -61,4 +73,8 @@ class IdleWatcher(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if self._armed and event.type() in _ACTIVITY:
             self._restart()
+            if (event.type() == QEvent.Type.KeyPress and self._lock_key is not None and isinstance(event, QKeyEvent)
+                    and QKeySequence(event.keyCombination()) == self._lock_key):
+                self.lock_key.emit()
+                return True
         return False

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, Signal, Slot
-from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton, QWidget
 
 from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
@@ -90,6 +90,7 @@ class BackgroundOp(QObject):
         # False for a read that only feeds a view (``load_in_background``): actions need not wait for it, and
         # once cancelled (a newer load replaced it, the case changed, the vault locks) its result is dropped.
         self.exclusive = exclusive
+        self.abandoned = False
         # No Python reference to the owner: a reference cycle between the owner's wrapper and its
         # C++-owned child would let Python's collector free them in the wrong order.
         self._on_success = on_success
@@ -100,6 +101,12 @@ class BackgroundOp(QObject):
 
     def cancel(self) -> None:
         """Ask the work to stop at its next ``cancel.check()``; it then fails with ``Cancelled``."""
+        self.cancel_token.cancel()
+
+    def abandon(self) -> None:
+        """Cancel, and call nothing back whatever the work returns: the vault is locking, and no result or
+        error of the work may show over the lock screen (issue 11)."""
+        self.abandoned = True
         self.cancel_token.cancel()
 
     def start(self, work: Callable[[], object]) -> None:
@@ -160,8 +167,8 @@ class BackgroundOp(QObject):
         self.running = False
         self.deleteLater()
         try:
-            if not self.exclusive and self.cancel_token.cancelled:
-                return  # a stale read: what it found is no longer wanted
+            if self.abandoned or (not self.exclusive and self.cancel_token.cancelled):
+                return  # locked meanwhile, or a stale read: what it found is no longer wanted
             if ok:
                 self._on_success(value)
             elif self._on_failure is not None:
@@ -176,7 +183,7 @@ class BackgroundOp(QObject):
             self.finished.emit()
 
     def _deliver_progress(self, report: tuple[int, int, str]) -> None:
-        if self.running and self._on_progress is not None:
+        if self.running and not self.abandoned and self._on_progress is not None:
             self._on_progress(*report)
 
 
@@ -230,10 +237,17 @@ def run_with_progress_dialog(
     work: Callable[[ProgressCallback, CancelToken], T],
     on_success: Callable[[T], None],
     on_failure: Callable[[BaseException], None] | None = None,
+    *,
+    stopping: str = "Stopping…",
 ) -> BackgroundOp:
-    """``run_with_progress`` behind a window-modal progress dialog whose Cancel button cancels the work."""
+    """``run_with_progress`` behind a window-modal progress dialog whose Cancel button cancels the work.
+
+    After Cancel the dialog stays, saying ``stopping``, until the work has really ended: the user sees when
+    it stopped (or that it could not stop before it ended), and the dialog never vanishes on a job that
+    still runs (issue 11: Cancel on a report "did nothing")."""
     dialog = QProgressDialog(title, "Cancel", 0, 0, owner)
     dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)  # Ctrl+L still locks: gui/idle.py
     dialog.setMinimumDuration(400)
     dialog.setAutoClose(False)
     dialog.setAutoReset(False)
@@ -260,7 +274,18 @@ def run_with_progress_dialog(
 
     failure = on_failure or default_failure
     op = run_with_progress(owner, work, close_then(on_success), progress, close_then(failure))
-    dialog.canceled.connect(op.cancel)
+
+    def cancel() -> None:
+        op.cancel()
+        if op.running and shiboken6.isValid(dialog) and not op.abandoned:
+            dialog.setLabelText(stopping)
+            dialog.setRange(0, 0)
+            button = dialog.findChild(QPushButton)
+            if button is not None:
+                button.setEnabled(False)
+            dialog.show()  # QProgressDialog hides itself on Cancel; it stays until the work has ended
+
+    dialog.canceled.connect(cancel)
     return op
 
 

@@ -181,7 +181,9 @@ def test_lock_cancels_background_work_before_closing_the_database(qtbot: QtBot, 
 
     run_with_progress(desktop.window, work, lambda _v: None, lambda *_a: None, lambda _exc: None)
     assert started.wait(5)
-    desktop.lock()
+    with qtbot.waitSignal(desktop.locked, timeout=10_000):
+        desktop.lock()  # returns at once: the lock screen shows while the work stops (issue 11: no freeze)
+        assert desktop.session is None and desktop.window.stack.currentIndex() == 0
     assert outcome == ["stopped while the database was still open"]
     assert not session.is_open
 
