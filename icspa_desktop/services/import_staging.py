@@ -20,7 +20,7 @@ class StagedPayload:
 
     def __init__(self, store: BlobStore, size: int, staging: Dir) -> None:
         self.key = new_blob_key()
-        self.writer: BlobWriter = store.create_writer(self.key, staging=staging)
+        self.writer: BlobWriter = store.create_writer(self.key, staging=staging, size_hint=size)
         self.size = size
         self.chunk = stream.DEFAULT_CHUNK_SIZE
         # Only as large as the file needs, and released at close: an import stages thousands of small files.
