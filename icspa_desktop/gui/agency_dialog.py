@@ -36,7 +36,9 @@ from icspa_desktop.gui.agency_forms import (
     value_label,
 )
 from icspa_desktop.gui.feedback import error_label, show_message
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
+from icspa_desktop.gui.role_hints import role_denial
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
@@ -78,7 +80,7 @@ class AgencyDialog(QDialog):
         self.setWindowTitle("Agency identity")
         self.resize(780, 520)
         self._session: Session | None = session
-        role = session.user.role
+        role = self._role = session.user.role
         self._can_sign = allowed(role, Permission.SIGN_AS_AGENCY)
         self._is_admin = allowed(role, Permission.MANAGE_AGENCY)
         self.identity: AgencyIdentity | None = None
@@ -137,10 +139,16 @@ class AgencyDialog(QDialog):
         self.replace_button.clicked.connect(self.replace_identity)
         self.import_button = QPushButton("&Import certificate…")
         self.import_button.clicked.connect(self.import_certificate)
+        # Said on the page, not only in a tooltip: an auditor saw two dead buttons and no reason (issue 11).
+        self.sign_note = QLabel(role_denial(self._role, Permission.SIGN_AS_AGENCY)
+                                + " Exporting or printing the card signs it with the agency key.")
+        self.sign_note.setObjectName("hintLabel")
+        self.sign_note.setWordWrap(True)
+        self.sign_note.setVisible(not self._can_sign)
         for button in (self.export_button, self.print_button):
             button.setEnabled(self._can_sign)
             if not self._can_sign:
-                button.setToolTip("Only administrators and supervisors sign agency cards.")
+                button.setToolTip(self.sign_note.text())
         self.replace_button.setVisible(self._is_admin)
         self.import_button.setVisible(self._is_admin)
         buttons = QHBoxLayout()
@@ -157,6 +165,7 @@ class AgencyDialog(QDialog):
         layout.addLayout(form)
         layout.addStretch(1)
         layout.addLayout(buttons)
+        layout.addWidget(self.sign_note)
         return page
 
     def _missing_page(self) -> QWidget:
@@ -239,7 +248,7 @@ class AgencyDialog(QDialog):
 
     # ---- actions ---------------------------------------------------------------------------------
     def _save_dialog(self, title: str, suggested: str, name_filter: str, suffix: str) -> QFileDialog:
-        dialog = QFileDialog(self, title, str(Path.home() / suggested), name_filter)
+        dialog = remember_choice(self, QFileDialog(self, title, str(start_folder(self) / suggested), name_filter))
         dialog.setDefaultSuffix(suffix)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)

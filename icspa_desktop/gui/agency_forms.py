@@ -28,6 +28,7 @@ from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.errors import IcspaError, UsageError
 from icspa_desktop.files import read_bounded
 from icspa_desktop.gui.feedback import error_label, show_message
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.services import agency
 from icspa_desktop.services.session import Session
@@ -90,7 +91,7 @@ class FilePicker(QWidget):
         layout.addWidget(browse)
 
     def browse(self) -> QFileDialog:
-        dialog = QFileDialog(self.window(), self._title, str(Path.home()), self._filter)
+        dialog = remember_choice(self, QFileDialog(self.window(), self._title, str(start_folder(self)), self._filter))
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from icspa_desktop import TOOL_NAME, __version__
@@ -30,8 +30,10 @@ from icspa_desktop.vault.store import vault_exists
 
 # Long operations check their cancel token between chunks, so they stop well within this.
 _STOP_WORK_TIMEOUT_MS = 30_000
-_LOCK_POLL_MS = 25
-_SWITCH_INTERVAL_S = 0.001  # how often a lock waiting for a worker looks again (the GUI stays live meanwhile)
+_LOCK_POLL_MS = 25  # how often a lock waiting for a worker looks again (the GUI stays live meanwhile)
+_SWITCH_INTERVAL_S = 0.001
+_GEOMETRY_KEY = "mainWindow"
+_SPLITTER_KEYS = ("caseBrowser", "evidenceSplitter", "custodyTimeline")
 
 
 class DesktopApp(QObject):
@@ -64,6 +66,22 @@ class DesktopApp(QObject):
         self.idle.lock_key.connect(self.lock)
         self._app = app
         app.installEventFilter(self.idle)
+        self._restore_layout()
+
+    # ---- where the user left the window --------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = self.settings.layout_state(_GEOMETRY_KEY)
+        if geometry:
+            self.window.restoreGeometry(QByteArray(geometry))
+        states = {name: self.settings.layout_state(name) for name in _SPLITTER_KEYS}
+        self.window.browser.restore_layout_states({name: state for name, state in states.items() if state})
+
+    def save_layout(self) -> None:
+        """The window's geometry and splitters, for the next start (no vault data: sizes only)."""
+        self.settings.set_layout_state(_GEOMETRY_KEY, bytes(self.window.saveGeometry().data()))
+        for name, state in self.window.browser.layout_states().items():
+            if name in _SPLITTER_KEYS:
+                self.settings.set_layout_state(name, state)
 
     def start(self) -> None:
         if vault_exists(self.vault_path):
@@ -141,6 +159,7 @@ class DesktopApp(QObject):
             return
         session, self.session = self.session, None
         self.idle.disarm()
+        self.save_layout()
         for op in self.window.findChildren(BackgroundOp):
             if op.running:
                 op.abandon()
@@ -182,6 +201,7 @@ class DesktopApp(QObject):
         if self._done:
             return
         self._done = True
+        self.save_layout()
         self.lock()
         if self._locking is not None:  # locked on screen earlier, still waiting for a worker: finish it now
             QThreadPool.globalInstance().waitForDone(_STOP_WORK_TIMEOUT_MS)

@@ -42,8 +42,9 @@ from icspa_desktop.gui.export_pages import (
 )
 from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress
+from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.services import bundles, evidence
-from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 
 if TYPE_CHECKING:
@@ -251,9 +252,9 @@ class SendBundleAction(QObject):
 
     def update(self) -> None:
         session = self._window.session
-        self.action.setEnabled(session is not None and self._window.browser.current_case() is not None
-                               and allowed(session.user.role, Permission.SIGN_AS_AGENCY)
-                               and allowed(session.user.role, Permission.EXPORT_BUNDLE))
+        gate(self.action, session is not None and self._window.browser.current_case() is not None,
+             session.user.role if session is not None else None, Permission.EXPORT_BUNDLE,
+             Permission.SIGN_AS_AGENCY)
 
     def open(self) -> BundleWizard | None:
         session, case = self._window.session, self._window.browser.current_case()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QByteArray, QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -29,6 +30,26 @@ from icspa_desktop.services.session import Session
 # Builds one tab's widget for the selected case (evidence, custody, ...). Called again for each case.
 CaseTabFactory = Callable[[Session, Case], QWidget]
 W = TypeVar("W", bound=QWidget)
+
+
+class CaseTable(QTableView):
+    """The case list: rows, not cells. Tab leaves the list (it walked cell by cell and then changed the case,
+    issue 11), and the first Down selects the first case (Qt puts the cursor on it unselected when the list
+    gets the focus, so Down skipped it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabKeyNavigation(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        model = self.model()
+        if (event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up) and model is not None and model.rowCount()
+                and not self.selectionModel().hasSelection()):
+            current = self.currentIndex()
+            self.selectRow(current.row() if current.isValid() else 0)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 def _placeholder(text: str) -> QLabel:
@@ -58,7 +79,7 @@ class CaseBrowser(QSplitter):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
 
-        self.table = QTableView()
+        self.table = CaseTable()
         self.table.setObjectName("caseTable")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -94,10 +115,16 @@ class CaseBrowser(QSplitter):
 
         self.addWidget(left)
         self.addWidget(self.tabs)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 2)
-        self.setSizes([720, 460])
+        # The working pane gets the extra width of a bigger window, not the list (issue 11); its minimum
+        # width does not follow the tab shown, so the handle stays where the user put it.
+        self.tabs.setMinimumWidth(420)
+        self.setStretchFactor(0, 0)
+        self.setStretchFactor(1, 1)
+        self.setSizes([380, 800])
         self.setChildrenCollapsible(False)
+        self.setObjectName("caseBrowser")
+        # Splitter states inside the case tabs (by object name), kept from one case's tab to the next.
+        self.tab_layouts: dict[str, bytes] = {}
 
     # ---- content -------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
@@ -172,6 +199,7 @@ class CaseBrowser(QSplitter):
             old = self.tabs.widget(offset)
             self.tabs.removeTab(offset)
             if old is not None:
+                self._keep_layout(old)
                 forget = getattr(old, "clear", None)
                 if callable(forget):
                     forget()  # its records go now, not whenever Qt deletes the widget
@@ -179,8 +207,35 @@ class CaseBrowser(QSplitter):
                     if not op.exclusive:
                         op.cancel()  # a read for the case no longer shown: stop it and drop what it finds
                 old.deleteLater()
-            self.tabs.insertTab(offset, self._tab_widget(factory), title)
+            new = self._tab_widget(factory)
+            self._restore_layout(new)
+            self.tabs.insertTab(offset, new, title)
         self.tabs.setCurrentIndex(selected)
+
+    def _keep_layout(self, widget: QWidget) -> None:
+        for splitter in widget.findChildren(QSplitter):
+            if splitter.objectName():
+                self.tab_layouts[splitter.objectName()] = bytes(splitter.saveState().data())
+
+    def _restore_layout(self, widget: QWidget) -> None:
+        for splitter in widget.findChildren(QSplitter):
+            state = self.tab_layouts.get(splitter.objectName())
+            if state:
+                splitter.restoreState(QByteArray(state))
+
+    def layout_states(self) -> dict[str, bytes]:
+        """This splitter's state and the case tabs' (to save at exit)."""
+        for index in range(1, self.tabs.count()):
+            widget = self.tabs.widget(index)
+            if widget is not None:
+                self._keep_layout(widget)
+        return {"caseBrowser": bytes(self.saveState().data()), **self.tab_layouts}
+
+    def restore_layout_states(self, states: dict[str, bytes]) -> None:
+        own = states.get("caseBrowser")
+        if own:
+            self.restoreState(QByteArray(own))
+        self.tab_layouts.update({name: state for name, state in states.items() if name != "caseBrowser"})
 
     # ---- selection -----------------------------------------------------------------
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:

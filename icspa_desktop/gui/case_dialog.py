@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
-from icspa_desktop.gui.feedback import error_label, show_message
+from icspa_desktop.gui.feedback import error_label, required, required_note, show_message
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.services.cases import MAX_NUMBER_LEN, MAX_TITLE_LEN
@@ -65,8 +65,8 @@ class CaseDialog(QDialog):
         self.reason.setPlaceholderText("why the case is changed (recorded in the chain of custody)")
 
         form = QFormLayout()
-        form.addRow("Case &number*", self.number)
-        form.addRow("&Title*", self.title)
+        form.addRow(required("Case &number"), self.number)
+        form.addRow(required("&Title"), self.title)
         form.addRow("&Description", self.description)
         form.addRow("&Lead investigator", self.lead_investigator)
         form.addRow("&Jurisdiction / agency", self.jurisdiction)
@@ -76,6 +76,7 @@ class CaseDialog(QDialog):
         form.addRow("TL&P", self.tlp)
         if case is not None:
             form.addRow("Reason for &change", self.reason)
+        form.addRow(required_note())
 
         self.error_label = error_label()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -254,11 +255,40 @@ def _is_change(value: object) -> bool:
     return isinstance(value, dict) and set(value) == {"old", "new"}
 
 
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+# Words of recorded keys that a reader should not have to decode (issue 11: "markings.handling_code").
+_KEY_WORDS = {"tlp": "TLP", "sha256": "SHA-256", "sha1": "SHA-1", "md5": "MD5", "mime": "MIME", "id": "ID",
+              "ids": "IDs", "url": "URL", "uco": "UCO", "pdf": "PDF", "cms": "CMS"}
+_CONTAINERS = ("fields", "changes")  # wrappers that say nothing to the reader
+
+
+def field_label(path: str) -> str:
+    """``markings.handling_code`` → ``Markings › handling code``; ``fields.tlp`` → ``TLP``."""
+    parts = [part for part in path.split(".") if part]
+    while len(parts) > 1 and parts[0] in _CONTAINERS:
+        parts = parts[1:]
+    words = [" ".join(_KEY_WORDS.get(word, word) for word in part.split("_")) for part in parts]
+    text = " › ".join(words) or path
+    return text[:1].upper() + text[1:]
+
+
+def moment_text(at: str) -> str:
+    """A recorded moment as a reader wants it: this workstation's time to the second, and UTC."""
+    if not _ISO_MOMENT.match(at):
+        return at
+    local, utc = viewer_time(at), f"{at[:10]} {at[11:19]}"
+    if local == utc:
+        return f"{utc} UTC"  # this workstation keeps UTC
+    return f"{local} ({at[11:19] if local[:10] == utc[:10] else utc} UTC)"
+
+
 def _scalar(value: object) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        return moment_text(value)
     return str(value)
 
 
@@ -268,7 +298,7 @@ def _detail_rows(value: object, prefix: str = "") -> tuple[list[tuple[str, str, 
     facts: list[tuple[str, str]] = []
     if _is_change(value):
         assert isinstance(value, dict)
-        changes.append((prefix or "value", _scalar(value["old"]), _scalar(value["new"])))
+        changes.append((field_label(prefix or "value"), _scalar(value["old"]), _scalar(value["new"])))
     elif isinstance(value, dict) and value:
         for key in sorted(value):
             name = str(key) if prefix in ("", "changes") else f"{prefix}.{key}"
@@ -276,7 +306,7 @@ def _detail_rows(value: object, prefix: str = "") -> tuple[list[tuple[str, str, 
             changes.extend(sub_changes)
             facts.extend(sub_facts)
     elif value not in ("", None, [], {}):
-        facts.append((prefix, _scalar(value)))
+        facts.append((field_label(prefix), _scalar(value)))
     return changes, facts
 
 
@@ -295,7 +325,7 @@ def event_details_html(event: TimelineEvent, exhibits: Mapping[str, str] | None 
         ("Event", number),
         ("Source", f"{source} (partner agency)" if theirs else OURS),
         ("Action", action_text(event.action)),
-        ("Time (UTC)", event.at),
+        ("Time", moment_text(event.at)),
         ("Actor's local time", local_text(b)),
         ("Actor", f"{actor_text(b)} · {actor.get('role', '')}" + (f" · {actor['agency']}" if actor.get("agency")
                                                                    else "")),

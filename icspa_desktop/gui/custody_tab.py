@@ -67,6 +67,7 @@ class TimelineView(QSplitter):
 
         self.table = QTableView()
         self.table.setObjectName("custodyTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(EventColumn.INDEX, Qt.SortOrder.AscendingOrder)

@@ -33,7 +33,9 @@ from icspa_desktop.gui.evidence_dialogs import (
 )
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
+from icspa_desktop.gui.folders import remember_folder, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress_dialog, show_error
+from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
 from icspa_desktop.services import evidence, fixity, gui_queries, physical, search
 from icspa_desktop.services.permissions import Permission, allowed
@@ -116,6 +118,7 @@ class EvidenceActions(QObject):
                                           self.checkout_action, self.checkin_action, self.annotate_action])
         tab.selection_changed.connect(self.update_actions)
         tab.loaded.connect(self.update_actions)
+        self._window.browser.current_case_changed.connect(tab.case_changed)  # ends with the tab
         tab.files_dropped.connect(self.ingest)
         return tab
 
@@ -133,24 +136,21 @@ class EvidenceActions(QObject):
                 act.setEnabled(False)
             return
 
-        def can(permission: Permission) -> bool:
-            return allowed(session.user.role, permission)
-
+        role = session.user.role
         open_case = case is not None and case.status is CaseStatus.OPEN
-        may_add = open_case and can(Permission.ADD_EVIDENCE)
+        closed = "" if case is None or open_case else f"Case {case.number} is closed: it must be reopened first."
         for act in (self.add_files_action, self.add_folder_action, self.add_physical_action):
-            act.setEnabled(may_add)
+            gate(act, open_case, role, Permission.ADD_EVIDENCE, why_not=closed)
         if tab is not None:
-            tab.table.drops_enabled = may_add
+            tab.set_drops_enabled(open_case and allowed(role, Permission.ADD_EVIDENCE))
         chosen = tab.selected_items() if tab is not None else []
         one = chosen[0] if len(chosen) == 1 else None
-        self.verify_action.setEnabled(tab is not None and can(Permission.VERIFY))
-        self.extract_action.setEnabled(one is not None and one.kind is ItemKind.DIGITAL
-                                       and can(Permission.EXTRACT_EVIDENCE))
-        is_physical = one is not None and one.kind is ItemKind.PHYSICAL and can(Permission.CHECK_OUT)
-        self.checkout_action.setEnabled(is_physical and one is not None and not one.checked_out)
-        self.checkin_action.setEnabled(is_physical and one is not None and one.checked_out)
-        self.annotate_action.setEnabled(one is not None and can(Permission.EDIT_EVIDENCE))
+        gate(self.verify_action, tab is not None, role, Permission.VERIFY)
+        gate(self.extract_action, one is not None and one.kind is ItemKind.DIGITAL, role, Permission.EXTRACT_EVIDENCE)
+        is_physical = one is not None and one.kind is ItemKind.PHYSICAL
+        gate(self.checkout_action, is_physical and one is not None and not one.checked_out, role, Permission.CHECK_OUT)
+        gate(self.checkin_action, is_physical and one is not None and one.checked_out, role, Permission.CHECK_OUT)
+        gate(self.annotate_action, one is not None, role, Permission.EDIT_EVIDENCE)
         self.search_action.setEnabled(True)
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -224,7 +224,8 @@ class EvidenceActions(QObject):
     def _pick(self, mode: QFileDialog.FileMode, title: str) -> QFileDialog | None:
         if self._context() is None or not self.add_files_action.isEnabled():
             return None
-        dialog = QFileDialog(self._window, title, str(Path.home()))
+        dialog = QFileDialog(self._window, title, str(start_folder(self._window)))
+        dialog.filesSelected.connect(lambda names: remember_folder(self._window, names[0]) if names else None)
         dialog.setObjectName("evidenceFileDialog")
         dialog.setFileMode(mode)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
@@ -345,7 +346,9 @@ class EvidenceActions(QObject):
                                          cancel)
 
         def done(reports: list[FixityReport]) -> None:
-            dialog = FixityResultDialog(reports, self._window)
+            skipped = sum(item.kind is not ItemKind.DIGITAL for item in chosen)
+            dialog = FixityResultDialog(reports, self._window, case_number="" if chosen else case.number,
+                                        skipped=skipped)
             self._open(dialog)
             self.last_fixity_dialog = dialog
             self.items_changed.emit()
@@ -358,10 +361,11 @@ class EvidenceActions(QObject):
         if chosen is None or not self.extract_action.isEnabled():
             return None
         session, _tab, item = chosen
-        dialog = ExtractDialog(item, Path.home() / item.original_name, self._window)
+        dialog = ExtractDialog(item, start_folder(self._window) / item.original_name, self._window)
 
         def start() -> None:
             out, reason = Path(dialog.path.text().strip()), dialog.reason.text().strip()
+            remember_folder(self._window, out)
 
             def work(progress: ProgressCallback, cancel: CancelToken) -> fixity.Extraction:
                 return fixity.extract(session, item.id, out, reason,

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.evidence import Acquisition, FixityReport, HashAlgorithm, Item, ItemFields, Markings
 from icspa_desktop.domain.models import Case
+from icspa_desktop.gui.feedback import required, required_note
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
 
 
@@ -57,6 +58,10 @@ def _form_dialog(dialog: QDialog, name: str, title: str, ok_text: str) -> tuple[
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
     buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    # Enter performs the main action, never Cancel, even while the main action waits for a required field
+    # (issue 11: Enter in Add physical item hit Cancel and discarded the form).
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
+    buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
     buttons.accepted.connect(dialog.accept)
     buttons.rejected.connect(dialog.reject)
     layout = QVBoxLayout(dialog)
@@ -147,15 +152,16 @@ class IngestDialog(QDialog):
         self.derived_from.addItem("(not derived from another item)", None)
         for item in existing or []:
             self.derived_from.addItem(f"{item.exhibit_number} — {item.original_name}", item.id)
-        form.addRow("Files and folders:", self.sources)
-        form.addRow("Description:", self.description)
-        form.addRow("Tags:", self.tags)
-        form.addRow("Digests:", hashes)
-        form.addRow("Markings:", self.markings_editor)
-        form.addRow("Acquisition method:", self.method)
-        form.addRow("Acquisition location:", self.location)
-        form.addRow("Seal number:", self.seal)
-        form.addRow("Derived from:", self.derived_from)
+        form.addRow("Files and folders", self.sources)
+        form.addRow("&Description", self.description)
+        form.addRow("&Tags", self.tags)
+        form.addRow("Digests", hashes)
+        form.addRow("&Markings", self.markings_editor)
+        form.addRow("Acquisition m&ethod", self.method)
+        form.addRow("Acquisition &location", self.location)
+        form.addRow("Seal n&umber", self.seal)
+        form.addRow("Derived &from", self.derived_from)
+        self.description.setFocus()  # what the files are comes first, not a button Space would press
 
     def algorithms(self) -> tuple[HashAlgorithm, ...]:
         chosen = [HashAlgorithm.SHA256]
@@ -194,15 +200,17 @@ class PhysicalItemDialog(SubmitDialog):
         self.seal = _line("Seal / bag number")
         self.location = _line("Where it was seized")
         self.markings_editor = MarkingsEditor(case_markings(case))
-        form.addRow("Name:", self.name)
-        form.addRow("Exhibit number:", self.exhibit)
-        form.addRow("Description:", self.description)
-        form.addRow("Storage location:", self.storage)
-        form.addRow("Device:", self.device)
-        form.addRow("Serial:", self.serial)
-        form.addRow("Seal number:", self.seal)
-        form.addRow("Seized at:", self.location)
-        form.addRow("Markings:", self.markings_editor)
+        form.addRow(required("&Name"), self.name)
+        form.addRow("E&xhibit number", self.exhibit)
+        form.addRow("&Description", self.description)
+        form.addRow("&Storage location", self.storage)
+        form.addRow("De&vice", self.device)
+        form.addRow("Se&rial", self.serial)
+        form.addRow("S&eal number", self.seal)
+        form.addRow("Seized &at", self.location)
+        form.addRow("&Markings", self.markings_editor)
+        form.addRow(required_note())
+        self.name.setFocus()
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(False)
         self.name.textChanged.connect(lambda text: ok.setEnabled(bool(text.strip())))
@@ -234,20 +242,22 @@ class CheckoutDialog(SubmitDialog):
             self.other = _line("Who hands the item back", item.holder)
             self.me = _line("Who receives it", user_name)
             self.purpose = _line("Storage location", item.storage_location)
-            form.addRow("Released by:", self.other)
-            form.addRow("Received by:", self.me)
-            form.addRow("Storage location:", self.purpose)
+            form.addRow(required("Released &by"), self.other)
+            form.addRow("Recei&ved by", self.me)
+            form.addRow("&Storage location", self.purpose)
         else:
             self.other = _line("Who receives the item")
             self.me = _line("Who releases it", user_name)
             self.purpose = _line("Why, e.g. forensic examination at the lab")
-            form.addRow("Receiving person:", self.other)
-            form.addRow("Releasing person:", self.me)
-            form.addRow("Purpose:", self.purpose)
+            form.addRow(required("&Receiving person"), self.other)
+            form.addRow("Releasing p&erson", self.me)
+            form.addRow(required("&Purpose"), self.purpose)
         self.other.setObjectName("counterparty")
         self.purpose.setObjectName("purpose")
         self.notes = _line("Optional")
-        form.addRow("Notes:", self.notes)
+        form.addRow("N&otes", self.notes)
+        form.addRow(required_note())
+        (self.purpose if checking_in and self.other.text() else self.other).setFocus()
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
         def check() -> None:
@@ -282,11 +292,13 @@ class ExtractDialog(QDialog):
                       "and its reason are recorded in the chain of custody.")
         note.setObjectName("hintLabel")
         note.setWordWrap(True)
-        form.addRow(f"{item.exhibit_number}:", QLabel(item.original_name))
-        form.addRow("Save as:", row)
-        form.addRow("Reason:", self.reason)
+        form.addRow(f"Exhibit {item.exhibit_number}", QLabel(item.original_name))
+        form.addRow(required("&Save as"), row)
+        form.addRow(required("&Reason"), self.reason)
         form.addRow(note)
+        form.addRow(required_note())
         form.addRow(self.problem)
+        self.reason.setFocus()  # the destination is suggested; the reason never is
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.path.textChanged.connect(self._check)
         self.reason.textChanged.connect(self._check)
@@ -335,11 +347,12 @@ class AnnotateDialog(SubmitDialog):
         self.tags.setObjectName("annotateTags")
         self.markings_editor = MarkingsEditor(item.markings)
         self.reason = _line("Why (recorded in the chain of custody)")
-        form.addRow("Description:", self.description)
-        form.addRow("Notes:", self.notes)
-        form.addRow("Tags:", self.tags)
-        form.addRow("Markings:", self.markings_editor)
-        form.addRow("Reason:", self.reason)
+        form.addRow("&Description", self.description)
+        form.addRow("N&otes", self.notes)
+        form.addRow("&Tags", self.tags)
+        form.addRow("&Markings", self.markings_editor)
+        form.addRow("&Reason", self.reason)
+        self.description.setFocus()
 
     def tag_list(self) -> list[str]:
         return [t.strip() for t in self.tags.text().split(",") if t.strip()]
@@ -348,20 +361,30 @@ class AnnotateDialog(SubmitDialog):
 class FixityResultDialog(QDialog):
     """Per-item fixity results; mismatches first, each with the reason."""
 
-    def __init__(self, reports: list[FixityReport], parent: QWidget | None = None) -> None:
+    def __init__(self, reports: list[FixityReport], parent: QWidget | None = None, *, case_number: str = "",
+                 skipped: int = 0) -> None:
+        """``case_number``: every item of that case was verified (none was selected); else the selection.
+        ``skipped``: physical items in the selection (no content to verify)."""
         super().__init__(parent)
         self.setObjectName("fixityResultDialog")
         self.reports = reports
         bad = [r for r in reports if not r.ok]
         self.setWindowTitle("Evidence verification")
         self.resize(760, 360)
+        which = f"items of case {case_number}" if case_number else "selected items"
         if not reports:
-            text = "There was no stored content to verify among the selected items."
+            text = f"There was no stored content to verify among the {which} (physical items have none)."
+        elif len(reports) == 1:
+            only = reports[0]
+            text = (f"Exhibit {only.exhibit_number} FAILED verification." if bad else
+                    f"Exhibit {only.exhibit_number} verified: content intact, digests match the acquisition record.")
         elif bad:
-            text = (f"{len(bad)} of {len(reports)} items FAILED verification: "
+            text = (f"{len(bad)} of the {len(reports)} {which} FAILED verification: "
                     + ", ".join(r.exhibit_number for r in bad) + ".")
         else:
-            text = f"All {len(reports)} items verified: content intact, digests match the acquisition record."
+            text = f"All {len(reports)} {which} verified: content intact, digests match the acquisition record."
+        if skipped and reports:
+            text += f" {skipped} physical item(s) have no stored content to verify."
         self.summary = QLabel(text)
         self.summary.setObjectName("fixitySummary")
         self.summary.setProperty("intact", "false" if bad else "true")

@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QSplitter,
     QTableView,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken
@@ -93,19 +95,20 @@ class EvidenceTab(QWidget):
         self._load: BackgroundOp | None = None
         self._pending: list[str] = []  # items to select once the items are read
 
-        bar = QHBoxLayout()
-        bar.setSpacing(4)
+        # A tool bar, not a row of buttons: narrower than its buttons, it shows the rest behind "»" instead of
+        # widening the pane (the case list's splitter jumped with each tab's width, issue 11).
+        bar = QToolBar()
+        bar.setObjectName("evidenceBar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.buttons: list[QToolButton] = []
         for action in actions:
             if action is None:
-                bar.addSpacing(8)
+                bar.addSeparator()
                 continue
-            button = QToolButton()
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            bar.addWidget(button)
-            self.buttons.append(button)
-        bar.addStretch(1)
+            bar.addAction(action)
+            button = bar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                self.buttons.append(button)
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("evidenceFilter")
@@ -121,6 +124,7 @@ class EvidenceTab(QWidget):
 
         self.table = EvidenceTable()
         self.table.setObjectName("evidenceTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
@@ -151,10 +155,11 @@ class EvidenceTab(QWidget):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addLayout(bar)
+        top_layout.addWidget(bar)
         top_layout.addLayout(filter_row)
         top_layout.addWidget(self.table)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("evidenceSplitter")  # its sizes follow from case to case (case_browser.py)
         splitter.addWidget(top)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
@@ -292,6 +297,24 @@ class EvidenceTab(QWidget):
             parent_label = f"{parent.exhibit_number} — {parent.original_name}" if parent else item.parent_id
         self.details.show_item(item, parent_label)
 
+    def set_drops_enabled(self, enabled: bool) -> None:
+        """Whether files may be dropped here (the role may add evidence and the case is open)."""
+        self.table.drops_enabled = enabled
+        self._update_count()
+
+    def case_changed(self, case: Case | None) -> None:
+        """The browser's current case was edited, closed or reopened: follow it when it is this tab's."""
+        if case is not None and self.case is not None and case.id == self.case.id:
+            self.case = case
+            self._update_count()
+
+    def _empty_text(self) -> str:
+        if self.table.drops_enabled:
+            return "No items yet: drop files here or use Add files…"
+        if self.case is not None and self.case.status is CaseStatus.CLOSED:
+            return "No items. The case is closed: it must be reopened before evidence is added."
+        return "No items yet."
+
     def _update_count(self, *_args: QModelIndex | int) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         if self.case is None:
@@ -299,6 +322,6 @@ class EvidenceTab(QWidget):
         elif not self.is_loaded:
             self.count_label.setText("Loading…")
         elif total == 0:
-            self.count_label.setText("No items yet: drop files here or use Add files…")
+            self.count_label.setText(self._empty_text())
         else:
             self.count_label.setText(f"{total} items" if shown == total else f"{shown} of {total} items")

@@ -35,6 +35,7 @@ from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import error_label, hint_label, show_message
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background
 from icspa_desktop.services import bundles, partners, received
 from icspa_desktop.services.session import Session
@@ -339,7 +340,8 @@ class TargetPage(Page):
             self.folder.setText(self.mounts.item(row).data(_ID))
 
     def _choose(self) -> None:
-        dialog = QFileDialog(self, "Folder for the bundle", self.folder.text() or str(Path.home()))
+        dialog = remember_choice(self, QFileDialog(self, "Folder for the bundle", self.folder.text()
+                                                   or str(start_folder(self))))
         dialog.setObjectName("bundleFolderDialog")
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)

@@ -24,3 +24,18 @@ def show_message(label: QLabel, message: str) -> None:
     """Show ``message`` in ``label``; an empty message hides it."""
     label.setText(message)
     label.setVisible(bool(message))
+
+
+REQUIRED_MARK = "*"
+
+
+def required(caption: str) -> str:
+    """A form label for a field that must be filled: ``Reason*`` (the same mark in every form, issue 11)."""
+    return caption + REQUIRED_MARK
+
+
+def required_note() -> QLabel:
+    """The legend a form with required fields shows once, under its fields."""
+    label = QLabel(f"Fields marked {REQUIRED_MARK} are required.")
+    label.setObjectName("hintLabel")
+    return label

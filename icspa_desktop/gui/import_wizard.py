@@ -37,6 +37,7 @@ from icspa_desktop.bundle.mounts import MountTarget, list_targets
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import hint_label, show_message
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.import_check import (
     CheckPage,
     CommitFn,
@@ -54,6 +55,7 @@ from icspa_desktop.gui.import_check import (
 )
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog
+from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.services import bundle_import, cases, receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -99,10 +101,10 @@ class FilePage(Page):
         if typed is not None and typed.parent.is_dir() and typed.is_absolute():
             return typed.parent
         removable = [t for t in self._targets() if t.removable]
-        return removable[0].mount_point if removable else Path.home()
+        return removable[0].mount_point if removable else start_folder(self)
 
     def _browse(self) -> None:
-        dialog = QFileDialog(self, "Partner bundle", str(self.start_folder()))
+        dialog = remember_choice(self, QFileDialog(self, "Partner bundle", str(self.start_folder())))
         dialog.setObjectName("bundleFileDialog")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setNameFilters(["ICSPA bundles (*.icspa *.icspa.001)", "All files (*)"])
@@ -436,7 +438,8 @@ class ImportBundleAction(QObject):
 
     def update(self) -> None:
         session = self._window.session
-        self.action.setEnabled(session is not None and allowed(session.user.role, Permission.IMPORT_BUNDLE))
+        gate(self.action, session is not None, session.user.role if session is not None else None,
+             Permission.IMPORT_BUNDLE)
 
     def open(self) -> ImportWizard | None:
         session = self._window.session

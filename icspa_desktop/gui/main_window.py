@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QWidget,
@@ -26,15 +26,18 @@ from icspa_desktop.gui.backup_action import BackupAction
 from icspa_desktop.gui.bundle_wizard import SendBundleAction
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
+from icspa_desktop.gui.case_status_dialog import CaseStatusDialog
 from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.evidence_tab import EvidenceTab
+from icspa_desktop.gui.folders import forget_folder
 from icspa_desktop.gui.help_dialog import HelpAction
 from icspa_desktop.gui.import_wizard import ImportBundleAction
 from icspa_desktop.gui.ops import show_error
 from icspa_desktop.gui.received_dialog import ReceivedAction
 from icspa_desktop.gui.report_actions import CustodyActions
+from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.services import cases, received, users
-from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 
 
@@ -126,6 +129,10 @@ class MainWindow(QMainWindow):
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.help.action)
         help_menu.addAction(self.about_action)
+        for entry in menu.actions():  # hovering an item shows its tooltip: why it is off, when it is
+            submenu = entry.menu()
+            if isinstance(submenu, QMenu):
+                submenu.setToolTipsVisible(True)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
@@ -175,6 +182,7 @@ class MainWindow(QMainWindow):
                 dialog.reject()
                 dialog.deleteLater()  # its widgets still hold what the user saw or typed
         self.session = None
+        forget_folder(self)  # a folder name can name a case
         self.browser.clear()
         self.stack.setCurrentIndex(0)
         self.vault_label.setText(f"Vault: {self._vault_path}")
@@ -197,17 +205,15 @@ class MainWindow(QMainWindow):
         tab.details.provenance = lambda item_id: received.get_item_provenance(session, ItemId(item_id))
         return tab
 
-    def _can(self, permission: Permission) -> bool:
-        return self.session is not None and allowed(self.session.user.role, permission)
-
     def _update_actions(self) -> None:
         unlocked = self.session is not None
         case = self.browser.current_case()
         for action in self._session_actions:
             action.setEnabled(unlocked)
-        self.new_case_action.setEnabled(self._can(Permission.CREATE_CASE))
-        self.edit_case_action.setEnabled(case is not None and self._can(Permission.EDIT_CASE))
-        self.close_case_action.setEnabled(case is not None and self._can(Permission.CLOSE_CASE))
+        role = self.session.user.role if self.session is not None else None
+        gate(self.new_case_action, unlocked, role, Permission.CREATE_CASE)
+        gate(self.edit_case_action, case is not None, role, Permission.EDIT_CASE)
+        gate(self.close_case_action, case is not None, role, Permission.CLOSE_CASE)
         closed = case is not None and case.status is CaseStatus.CLOSED
         self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
         self.evidence.update_actions()
@@ -250,31 +256,26 @@ class MainWindow(QMainWindow):
         self.browser.update_case(case)
         self._update_actions()
 
-    def toggle_case_status(self) -> QInputDialog | None:
-        """Close or reopen the selected case, asking for the reason (recorded in the custody event)."""
+    def toggle_case_status(self) -> CaseStatusDialog | None:
+        """Close or reopen the selected case: confirmed, with a reason (recorded in the custody event)."""
         session, case = self.session, self.browser.current_case()
         if session is None or case is None or not self.close_case_action.isEnabled():
             return None
         target = CaseStatus.OPEN if case.status is CaseStatus.CLOSED else CaseStatus.CLOSED
-        verb = "Reopen" if target is CaseStatus.OPEN else "Close"
-        prompt = QInputDialog(self)
-        prompt.setObjectName("statusReasonDialog")
-        prompt.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        prompt.setWindowTitle(f"{verb} case {case.number}")
-        prompt.setLabelText(f"{verb} case {case.number}. Reason (recorded in the chain of custody):")
-        prompt.setOkButtonText(verb)
+        dialog = CaseStatusDialog(case, target, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def apply(reason: str) -> None:
             try:
-                updated = cases.set_status(session, case.id, target, reason.strip())
+                updated = cases.set_status(session, case.id, target, reason)
             except IcspaError as exc:
                 show_error(self, exc)
                 return
             self._case_saved(updated)
 
-        prompt.textValueSelected.connect(apply)
-        prompt.open()
-        return prompt
+        dialog.confirmed.connect(apply)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {TOOL_NAME}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from icspa_desktop.gui.feedback import error_label, hint_label, show_message
+from icspa_desktop.gui.feedback import error_label, hint_label, required, required_note, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.passphrase_strength import strength_hint
 from icspa_desktop.services import users
@@ -41,10 +41,11 @@ class ChangePassphraseDialog(QDialog):
         self.strength.setObjectName("hintLabel")
         self.new.textChanged.connect(self._update_strength)
         form = QFormLayout()
-        form.addRow("&Current passphrase", self.current)
-        form.addRow("&New passphrase", self.new)
+        form.addRow(required("&Current passphrase"), self.current)
+        form.addRow(required("&New passphrase"), self.new)
         form.addRow("", self.strength)
-        form.addRow("&Repeat new passphrase", self.repeat)
+        form.addRow(required("&Repeat new passphrase"), self.repeat)
+        form.addRow(required_note())
         self.error_label = error_label()
         self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop.gui.evidence_model import human_size
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.markings import local_time
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.services import bundle_import, bundles, receipts
@@ -78,7 +79,7 @@ def receipt_save_dialog(parent: QWidget, bundle_id: str, folder: Path, then: Cal
     """The save dialog for a receipt, proposing ``receipt-<bundle id prefix>.txt`` in ``folder`` (window-modal;
     ``then(path)`` once a name is chosen; Qt asks before replacing a file)."""
     name = f"receipt-{bundle_id[:8]}.txt"
-    dialog = QFileDialog(parent, "Save the receipt", str(folder / name))
+    dialog = remember_choice(parent, QFileDialog(parent, "Save the receipt", str(folder / name)))
     dialog.setObjectName("receiptSaveDialog")
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
@@ -261,7 +262,7 @@ class ReceivedDialog(QDialog):
     def choose_receipt(self) -> QFileDialog | None:
         if not self.record_button.isEnabled():
             return None
-        dialog = QFileDialog(self, "The partner's receipt", str(Path.home()))
+        dialog = remember_choice(self, QFileDialog(self, "The partner's receipt", str(start_folder(self))))
         dialog.setObjectName("receiptOpenDialog")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setNameFilters(["Receipts (*.txt)", "All files (*)"])
@@ -297,7 +298,8 @@ class ReceivedDialog(QDialog):
         bundle_id = self._selected(self.received)
         if bundle_id is None or not self.write_button.isEnabled():
             return None
-        return receipt_save_dialog(self, bundle_id, Path.home(), lambda path: self.write_receipt(bundle_id, path))
+        return receipt_save_dialog(self, bundle_id, start_folder(self),
+                                   lambda path: self.write_receipt(bundle_id, path))
 
     def write_receipt(self, bundle_id: str, path: Path) -> BackgroundOp | None:
         if self.busy():

@@ -21,8 +21,10 @@ from icspa_desktop.domain.errors import Cancelled, Conflict, IcspaError, NotFoun
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog, show_item_timeline
+from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.passphrase_dialog import ChangePassphraseDialog
+from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.users_dialog import UsersDialog
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
 from icspa_desktop.services import custody, custody_reports, custody_verify, evidence
@@ -97,15 +99,16 @@ class CustodyActions(QObject):
         case = self._window.browser.current_case()
         unlocked = session is not None
 
-        def can(permission: Permission) -> bool:
-            return session is not None and allowed(session.user.role, permission)
-
-        self.verify_action.setEnabled(can(Permission.VERIFY))
+        role = session.user.role if session is not None else None
+        gate(self.verify_action, unlocked, role, Permission.VERIFY)
         self.checkpoint_action.setEnabled(unlocked)
-        for act in self._case_actions:
-            act.setEnabled(case is not None and can(Permission.REPORT))
+        # A PDF report is sealed by a checkpoint signed with the agency key (unless a signer is set).
+        signs = (Permission.REPORT,) if self.signer is not None else (Permission.REPORT, Permission.SIGN_AS_AGENCY)
+        gate(self.export_pdf_action, case is not None, role, *signs)
+        gate(self.export_item_pdf_action, case is not None, role, *signs)
+        gate(self.export_uco_action, case is not None, role, Permission.REPORT)
         self.item_custody_action.setEnabled(case is not None and unlocked)
-        self.users_action.setEnabled(can(Permission.MANAGE_USERS))
+        gate(self.users_action, unlocked, role, Permission.MANAGE_USERS)
         self.passphrase_action.setEnabled(unlocked)
 
     def tab_factory(self, session: Session, case: Case) -> CustodyTab:
@@ -135,7 +138,8 @@ class CustodyActions(QObject):
 
     def _save_dialog(self, title: str, suggested: str, name_filter: str,
                      start: Callable[[Path], object]) -> QFileDialog:
-        dialog = QFileDialog(self._window, title, str(Path.home() / suggested), name_filter)
+        where = str(start_folder(self._window) / suggested)
+        dialog = remember_choice(self._window, QFileDialog(self._window, title, where, name_filter))
         dialog.setObjectName("reportFileDialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 DEFAULT_AUTO_LOCK_MINUTES = 10.0
 MAX_AUTO_LOCK_MINUTES = 24 * 60.0
@@ -74,3 +74,13 @@ class AppSettings:
     @vault_path.setter
     def vault_path(self, path: str) -> None:
         self._set("vault/path", path)
+
+    def layout_state(self, name: str) -> bytes:
+        """A saved window geometry or splitter state (``b""`` if none): where the user left things."""
+        raw = self._value(f"layout/{name}", b"")
+        if isinstance(raw, QByteArray):
+            return bytes(raw.data())
+        return raw if isinstance(raw, bytes) else b""
+
+    def set_layout_state(self, name: str, state: bytes) -> None:
+        self._set(f"layout/{name}", QByteArray(state))

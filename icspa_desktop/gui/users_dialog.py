@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import User
-from icspa_desktop.gui.feedback import error_label, hint_label, show_message
+from icspa_desktop.gui.feedback import error_label, hint_label, required, required_note, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error, show_notice
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.gui.passphrase_strength import strength_hint
@@ -66,12 +66,13 @@ class AddUserDialog(QDialog):
         self.strength.setObjectName("hintLabel")
         self.passphrase.textChanged.connect(lambda text: self.strength.setText(strength_hint(text)[1] if text else ""))
         form = QFormLayout()
-        form.addRow("User &name", self.name)
+        form.addRow(required("User &name"), self.name)
         form.addRow("&Display name", self.display_name)
         form.addRow("&Role", self.role)
-        form.addRow("&Passphrase", self.passphrase)
+        form.addRow(required("&Passphrase"), self.passphrase)
         form.addRow("", self.strength)
-        form.addRow("R&epeat passphrase", self.repeat)
+        form.addRow(required("R&epeat passphrase"), self.repeat)
+        form.addRow(required_note())
         self.error_label = error_label()
         self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

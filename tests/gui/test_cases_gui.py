@@ -14,7 +14,7 @@ from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.models import CaseColumn
-from icspa_desktop.services import cases
+from icspa_desktop.services import cases, custody
 from icspa_desktop.services.cases import validate
 from icspa_desktop.services.session import Session
 from tests.gui.conftest import unlock_as
@@ -126,16 +126,25 @@ def test_close_and_reopen_with_a_reason(qtbot: QtBot, desktop: DesktopApp) -> No
     window.browser.select_case(cases.get_case(session, "2026/002").id)
     assert window.close_case_action.text() == "&Close case…"
     prompt = window.toggle_case_status()
-    assert prompt is not None
-    prompt.setTextValue("investigation finished")
-    prompt.accept()
+    assert prompt is not None and prompt.isVisible()
+    # It says what closing means, the reason is required, and Enter on an empty reason closes nothing.
+    assert "No evidence can be added" in prompt.meaning.text()
+    prompt.activateWindow()
+    qtbot.waitUntil(prompt.reason.hasFocus)  # the reason field, not a button, has the focus
+    assert prompt.ok.isDefault() and not prompt.ok.isEnabled()
+    qtbot.keyClick(prompt.reason, Qt.Key.Key_Return)
+    assert prompt.isVisible() and cases.get_case(session, "2026/002").status is CaseStatus.OPEN
+    qtbot.keyClicks(prompt.reason, "investigation finished")
+    qtbot.keyClick(prompt.reason, Qt.Key.Key_Return)
     stored = cases.get_case(session, "2026/002")
     assert stored.status is CaseStatus.CLOSED
+    assert custody.timeline(session, stored.id)[1][-1].body["purpose"] == "investigation finished"
     assert window.close_case_action.text() == "&Reopen case…"
     assert window.browser.details.values["status"].text() == "Closed"
     prompt = window.toggle_case_status()
     assert prompt is not None
-    prompt.accept()
+    prompt.reason.setText("new lead")
+    prompt.ok.click()
     assert cases.get_case(session, "2026/002").status is CaseStatus.OPEN
 
 

@@ -234,10 +234,20 @@ def test_verify_ok_then_names_the_damaged_item(qtbot: QtBot, admin_app: DesktopA
 
     result = run_verify()
     assert result.summary.property("intact") == "true"
-    assert "All 2 items verified" in result.summary.text()
+    assert "All 2 items of case 2026/001 verified" in result.summary.text()
     result.reject()
-
+    # One selected item: named, not "All 1 items" (issue 11).
     photo = next(i for i in tab.model.records() if i.original_name == "photo.jpg")
+    tab.select_items([photo.id])
+    result = run_verify()
+    assert result.summary.text().startswith(f"Exhibit {photo.exhibit_number} verified: content intact")
+    result.reject()
+    tab.select_items([i.id for i in tab.model.records()])
+    result = run_verify()
+    assert "All 2 selected items verified" in result.summary.text()
+    result.reject()
+    tab.table.clearSelection()
+
     assert photo.blob_id is not None
     blob = BlobStore(VaultLayout(admin_app.vault_path)).path(photo.blob_id)
     data = bytearray(blob.read_bytes())
@@ -247,6 +257,7 @@ def test_verify_ok_then_names_the_damaged_item(qtbot: QtBot, admin_app: DesktopA
     result = run_verify()
     assert result.summary.property("intact") == "false"
     assert photo.exhibit_number in result.summary.text()
+    assert result.summary.text().startswith("1 of the 2 items of case 2026/001 FAILED verification")
     assert result.table.item(0, 0).text() == photo.exhibit_number
     assert result.table.item(0, 1).text() == "MISMATCH"
     assert result.table.item(1, 1).text() == "OK"
@@ -521,6 +532,16 @@ def test_ingest_derived_from_an_existing_item(qtbot: QtBot, admin_app: DesktopAp
     assert carved is not None and carved.parent_id == image.id
     assert evidence.get_item(session, carved.id).parent_id == image.id
     assert f"{image.exhibit_number} — photo.jpg" in tab.details.text()
+
+
+def test_an_empty_closed_case_does_not_invite_drops(qtbot: QtBot, admin_app: DesktopApp) -> None:
+    session, _actions = parts(admin_app)
+    case, tab = select(qtbot, admin_app, "2026/002")
+    assert "drop files here" in tab.count_label.text()
+    admin_app.window.browser.update_case(cases.set_status(session, case.id, CaseStatus.CLOSED, "trial over"))
+    assert tab.count_label.text() == "No items. The case is closed: it must be reopened before evidence is added."
+    admin_app.window.browser.update_case(cases.set_status(session, case.id, CaseStatus.OPEN, "new lead"))
+    assert "drop files here" in tab.count_label.text()
 
 
 def test_closed_case_takes_no_new_evidence_and_unlock_shows_items_again(qtbot: QtBot, admin_app: DesktopApp,
