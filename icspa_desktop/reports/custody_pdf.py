@@ -271,7 +271,18 @@ def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Table:
 _EVENT_COLS = [10 * mm, 30 * mm, 30 * mm, 23 * mm, 38 * mm, 23 * mm, 24 * mm]
 
 
-def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -> Table:
+EVENTS_PER_TABLE = 50
+
+
+def _event_tables(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -> list[Table]:
+    """The events as tables of ``EVENTS_PER_TABLE`` each, every one with the header. One table of thousands of
+    rows made reportlab measure all of it again at every page break: a 4,000-event case took 115-180 s; in
+    pieces the work grows with the number of events (tests/custody/test_reports.py)."""
+    return [_event_table(events[start:start + EVENTS_PER_TABLE], st, start)
+            for start in range(0, len(events), EVENTS_PER_TABLE)] or [_event_table([], st, 0)]
+
+
+def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], first: int = 0) -> Table:
     header = [_p(h, st["head"]) for h in ("#", "Time (UTC)\nactor's local time", "Actor / role", "Action",
                                           "Purpose / legal authority", "Location", "Result")]
     rows: list[list[Any]] = [header]
@@ -305,7 +316,7 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -
         rows.append(["", _p(detail, st["small"]), "", "", "", "", ""])
         style.append(("SPAN", (1, r + 1), (-1, r + 1)))
         style.append(("LINEBELOW", (0, r + 1), (-1, r + 1), 0.25, GRID))
-        if n % 2:
+        if (first + n) % 2:
             style.append(("BACKGROUND", (0, r), (-1, r + 1), ZEBRA))
     table = Table(rows, colWidths=_EVENT_COLS, repeatRows=1)
     table.setStyle(TableStyle(style))
@@ -371,7 +382,7 @@ def render(report: CustodyReport) -> bytes:
         _p("Every event is signed with its actor's personal Ed25519 key and is a leaf of the vault's Merkle log; "
            "# is the leaf index. Times are UTC, with the actor's local time below.", st["small"]),
         Spacer(1, 2 * mm),
-        _event_table(report.events, st),
+        *_event_tables(report.events, st),
         _p("4. Integrity of the custody log", st["h2"]),
         _p(report.verification, st["ok"] if report.verification_ok else st["warn"]),
     ]
