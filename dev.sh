@@ -64,7 +64,7 @@ case "${1:-help}" in
     install_debs "${RUNTIME_DEBS[@]}" "${TEST_DEBS[@]}"
     make_venv test
     echo "== ruff"; .venv/bin/ruff check icspa_desktop tests bench
-    echo "== mypy --strict (core)"; .venv/bin/mypy
+    echo "== mypy --strict (all of icspa_desktop, gui included)"; .venv/bin/mypy
     echo "== pytest"
     # Cheap Argon2id parameters only inside the test run (tests/conftest.py calls the in-process hook).
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest "${@:2}"
