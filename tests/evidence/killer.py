@@ -1,52 +1,71 @@
 """Run ``icspa`` and SIGKILL this very process at the Nth call of a chosen operation.
 
-Usage: python killer.py OP N icspa-args...  with OP one of write, fsync, replace, record.
-A real crash (no cleanup handlers, no atexit, no flush) at a precise point of the ingest.
+Usage: python killer.py OP N icspa-args...  with OP one of write, fsync, replace, rename, record, or
+``none`` (no kill: a dry run, e.g. for counting). A real crash (no cleanup handlers, no atexit, no flush)
+at a precise point of the command.
+
+With env ``KILLER_COUNT_FILE`` set, the Python-level calls (write, fsync, replace, rename, record) are
+counted and written there as JSON when the command ends: the dry counting run of the crash harness
+(tests/reliability/crash.py). Writes, fsyncs and renames inside SQLite are not Python calls; the
+LD_PRELOAD shim of tests/reliability counts and kills those.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import signal
 import sys
 from typing import Any
 
+OPS = ("write", "fsync", "replace", "rename", "record")
+COUNT_ENV = "KILLER_COUNT_FILE"
 
-def _arm(op: str, nth: int) -> None:
-    count = {"n": 0}
 
-    def tick() -> None:
-        count["n"] += 1
-        if count["n"] == nth:
+def _arm(op: str, nth: int, counts: dict[str, int]) -> None:
+    def tick(kind: str) -> None:
+        counts[kind] += 1
+        if kind == op and counts[kind] == nth:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    if op == "record":
-        from icspa_desktop.services.session import Session
+    from icspa_desktop.services.session import Session
 
-        real_record = Session.record
+    real_record = Session.record
 
-        def record(self: Session, draft: Any) -> Any:
-            result = real_record(self, draft)
-            tick()  # after the INSERTs, before COMMIT
-            return result
-
-        Session.record = record  # type: ignore[method-assign]
-        return
-    real = getattr(os, op)
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if op != "fsync":
-            tick()  # before a write or rename takes effect
-            return real(*args, **kwargs)
-        result = real(*args, **kwargs)
-        tick()  # right after the data became durable
+    def record(self: Session, draft: Any) -> Any:
+        result = real_record(self, draft)
+        tick("record")  # after the INSERTs, before COMMIT
         return result
 
-    setattr(os, op, wrapped)
+    Session.record = record  # type: ignore[method-assign]
+    for name in OPS[:-1]:
+        real = getattr(os, name)
+
+        def wrapped(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            if _name != "fsync":
+                tick(_name)  # before a write or rename takes effect
+                return _real(*args, **kwargs)
+            result = _real(*args, **kwargs)
+            tick(_name)  # right after the data became durable
+            return result
+
+        setattr(os, name, wrapped)
+
+
+def _write_counts(path: str, counts: dict[str, int]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(counts, handle)
 
 
 if __name__ == "__main__":
-    _arm(sys.argv[1], int(sys.argv[2]))
+    op, nth = sys.argv[1], int(sys.argv[2])
+    if op not in (*OPS, "none"):
+        raise SystemExit(f"killer.py: unknown operation {op!r}")
+    counts = dict.fromkeys(OPS, 0)
+    _arm(op, nth, counts)
+    if os.environ.get(COUNT_ENV):
+        atexit.register(_write_counts, os.environ[COUNT_ENV], counts)
     from icspa_desktop.cli.main import main
     from icspa_desktop.crypto import kdf
 
