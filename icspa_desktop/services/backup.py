@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import errno
 import hashlib
 import json
@@ -64,7 +63,7 @@ from icspa_desktop.services import session as session_service
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, fsync_dir
+from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, fsync_dir, read_full, syncfs, write_all
 from icspa_desktop.vault.layout import Dir, VaultLayout
 from icspa_desktop.vault.lockfile import VaultLock
 from icspa_desktop.vault.migrations import schema_version
@@ -292,38 +291,14 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
 
-def _read_full(fd: int, view: memoryview) -> int:
-    got = 0
-    while got < len(view):
-        n = os.readv(fd, [view[got:]])
-        if n == 0:
-            break
-        got += n
-    return got
 
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-def _syncfs(fd: int) -> bool:
-    """Linux syncfs(2) on the file system of ``fd``: one call for thousands of files; False if unavailable."""
-    try:
-        call = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return False
-    if call(fd) != 0:
-        raise OSError(ctypes.get_errno(), "syncfs failed")
-    return True
 
 
 def _sync_tree(root: Path, files: list[Path]) -> None:
     """Make every file and folder under ``root`` durable."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        if _syncfs(fd):
+        if syncfs(fd):
             return
     finally:
         os.close(fd)
@@ -345,7 +320,7 @@ def _create(path: Path) -> int:
 def _write_new(path: Path, data: bytes) -> None:
     fd = _create(path)
     try:
-        _write_all(fd, memoryview(data))
+        write_all(fd, memoryview(data))
     finally:
         os.close(fd)
 
@@ -424,7 +399,7 @@ class _Copier:
             while True:
                 self._cancel.check()
                 view = memoryview(self._buffers[index])
-                n = _read_full(src, view)
+                n = read_full(src, view)
                 if pending is not None:
                     pending.result()
                     pending = None
@@ -435,7 +410,7 @@ class _Copier:
                     head_check(bytes(chunk[: stream.HEADER_LEN]))
                 pending = self._pool.submit(digest.update, chunk)
                 if dst is not None:
-                    _write_all(dst, chunk)
+                    write_all(dst, chunk)
                 size += n
                 self.done += n
                 self._progress(self.done, self.total, self.message)

@@ -44,7 +44,7 @@ from icspa_desktop.services.evidence import (
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import FILE_MODE
+from icspa_desktop.vault.atomic import FILE_MODE, write_all
 from icspa_desktop.vault.blobs import BlobStore, unwrap_key
 
 
@@ -294,10 +294,6 @@ def _hash_file(dir_fd: int, name: str, cancel: CancelToken) -> str:
     return hasher.hexdigest()
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:  # os.write may write less than asked (signals, nearly full disks)
-        data = data[os.write(fd, data):]
-
 
 def extract(session: Session, item_ref: str, out: Path, reason: str, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None) -> Extraction:
@@ -396,7 +392,7 @@ def _write_partial(session: Session, item: Item, dir_fd: int, name: str, expecte
     try:
         for chunk in content_chunks(session, item, cancel):
             hasher.update(chunk)
-            _write_all(fd, chunk)
+            write_all(fd, chunk)
             size += len(chunk)
             progress(size, item.size or 0, item.exhibit_number)
         os.fsync(fd)

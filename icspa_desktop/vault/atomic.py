@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from pathlib import Path
 
@@ -42,3 +43,33 @@ def make_private_dir(path: Path) -> None:
     """Create a directory readable by its owner only (parents as needed, with the same mode)."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     os.chmod(path, DIR_MODE)
+
+
+def write_all(fd: int, data: memoryview) -> None:
+    """Write every byte of ``data``, resuming after short writes."""
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def read_full(fd: int, view: memoryview) -> int:
+    """Read until ``view`` is full or the file ends; the number of bytes read."""
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+def syncfs(fd: int) -> bool:
+    """Linux syncfs(2): write back every dirty page of the file system holding ``fd`` (one call for thousands
+    of files); False where the call is unavailable."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    if call(fd) != 0:
+        raise OSError(ctypes.get_errno(), "syncfs failed")
+    return True

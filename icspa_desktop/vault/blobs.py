@@ -15,7 +15,6 @@ wrapped key to its blob id and item id, so swapping keys or rows between items i
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import mmap
@@ -31,7 +30,7 @@ from pathlib import Path
 from icspa_desktop.crypto import aead, stream
 from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.vault.atomic import FILE_MODE
+from icspa_desktop.vault.atomic import FILE_MODE, read_full, syncfs, write_all
 from icspa_desktop.vault.db import Connection
 from icspa_desktop.vault.layout import Dir, Quarantine, QuarantinedFile, VaultLayout, entry_kind, refusal
 
@@ -71,22 +70,6 @@ def unwrap_key(wrapping_key: bytes, blob_id: str, item_id: str, wrapped: bytes) 
         raise stream.StreamError("the blob key does not open for this item (record damaged or swapped)") from None
 
 
-def _syncfs(fd: int) -> bool:
-    """Linux syncfs(2): write back every dirty page of the file system holding ``fd``; False if unavailable."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.syncfs
-    except (OSError, AttributeError):
-        return False
-    if call(fd) != 0:
-        raise OSError(ctypes.get_errno(), "syncfs failed")
-    return True
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
 
 
 class BlobStore:
@@ -125,7 +108,7 @@ class BlobStore:
         """Make staged blobs durable in one go: ``syncfs`` on the vault's file system (one call for thousands
         of small files, where an fsync each cost ~0.5 ms), or an fsync of each where syncfs is missing."""
         with Dir.open_root(self.layout.root) as root, root.sub("staging") as staging:
-            if _syncfs(staging.fd):
+            if syncfs(staging.fd):
                 return
             for blob_id in blob_ids:
                 fd = os.open(blob_id + _PART_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=staging.fd)
@@ -153,7 +136,7 @@ class BlobStore:
                                dst_dir_fd=fan_outs[fan_name].fd)
                 # Many folders (an import of thousands of small files touches most of the 256): one syncfs of
                 # the file system makes every rename durable at once; otherwise an fsync per folder.
-                if len(fan_outs) <= 8 or not _syncfs(store.fd):
+                if len(fan_outs) <= 8 or not syncfs(store.fd):
                     for name in sorted(fan_outs):
                         fan_outs[name].fsync()
             finally:
@@ -226,14 +209,14 @@ class BlobWriter:
         fill = self._fill
         ready = fill - fill % _ALIGN if self._direct else fill
         if ready:
-            _write_all(self._fd, self._view[:ready])
+            write_all(self._fd, self._view[:ready])
             self.stored_size += ready
         rest = fill - ready
         if rest and final:
             if self._direct:
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
                 self._direct = False
-            _write_all(self._fd, self._view[ready:fill])
+            write_all(self._fd, self._view[ready:fill])
             self.stored_size += rest
             rest = 0
         elif rest:
@@ -316,15 +299,6 @@ class _Slot:
     length: int = 0
 
 
-def _read_full(fd: int, view: memoryview) -> int:
-    got = 0
-    while got < len(view):
-        n = os.readv(fd, [view[got:]])
-        if n == 0:
-            break
-        got += n
-    return got
-
 
 def _pipelined_open(
     fd: int, body_size: int, decryptor: stream.StreamDecryptor, cancel: CancelToken | None
@@ -352,7 +326,7 @@ def _pipelined_open(
                 if stop.is_set():
                     return
                 want = min(sealed_size, remaining)
-                got = _read_full(fd, memoryview(sealed)[:want])
+                got = read_full(fd, memoryview(sealed)[:want])
                 if got != want:
                     raise stream.StreamError("the blob changed size while being read")
                 remaining -= got

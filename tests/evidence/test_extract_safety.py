@@ -123,7 +123,7 @@ def test_a_cancelled_extraction_removes_its_partial_file(admin: Session, item: I
 
 def test_a_full_disk_removes_the_partial_file(admin: Session, item: Item, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    real = fixity._write_all
+    real = fixity.write_all
     calls = {"n": 0}
 
     def write_all(fd: int, data: memoryview) -> None:
@@ -132,7 +132,7 @@ def test_a_full_disk_removes_the_partial_file(admin: Session, item: Item, tmp_pa
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, data)
 
-    monkeypatch.setattr(fixity, "_write_all", write_all)
+    monkeypatch.setattr(fixity, "write_all", write_all)
     with pytest.raises(IcspaError, match=r"No space left on device.*partial file was removed"):
         fixity.extract(admin, item.id, tmp_path / "out.bin", "exam")
     assert [p.name for p in tmp_path.iterdir() if "out.bin" in p.name] == []

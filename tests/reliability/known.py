@@ -70,7 +70,7 @@ KNOWN_BUGS: dict[str, str] = {
         "vault's key: it belongs to another vault, or its first page is damaged. Restore it from a backup' — the "
         "database is intact, the disk is full or read-only; the advice to restore a backup is wrong and costly."),
     "syncfs-message": (
-        "vault/blobs.py _syncfs raises OSError(errno, 'syncfs failed'): the errno's text is replaced, so a failing "
+        "vault/atomic.py syncfs raises OSError(errno, 'syncfs failed'): the errno's text is replaced, so a failing "
         "syncfs while a bundle import makes its staged blobs durable (EIO, EFBIG, EROFS) reads 'icspa: syncfs "
         "failed: while reading or writing a file' — neither the cause nor the file system is named."),
     "witness-warning": (
