@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Build the transfer set that installs ICSPA Evidence Desktop on an air-gapped workstation (run it on a
+# connected build machine; docs/admin-guide.md tells the whole procedure).
+#   packaging/make-transfer-set.sh OUT            wheels of packaging/requirements.lock + our own wheel, with
+#                                                 requirements.txt (--hash lines), install.sh and MANIFEST.sha256
+#   packaging/make-transfer-set.sh --update-lock  resolve pyproject.toml's dependencies again into requirements.lock
+# PYTHON=python3.X selects the interpreter the air-gapped side will run (default: .venv/bin/python, else python3):
+# the wheels are chosen for its version and platform, and install.sh refuses any other.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+LOCK="$HERE/requirements.lock"
+
+die() { echo "make-transfer-set: $*" >&2; exit 1; }
+
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+elif [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"
+else PY=python3
+fi
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || die "$PY is not Python 3.11 or newer"
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# The wheel is built from a copy of what it packs: a build inside the checkout would write build/ and *.egg-info
+# there, under the feet of anyone else building or testing in the same tree.
+stage_source() {
+  mkdir "$WORK/src"
+  tar -C "$ROOT" --exclude=__pycache__ -cf - pyproject.toml README.md icspa_desktop resources docs |
+    tar -C "$WORK/src" -xf -
+}
+
+update_lock() {
+  stage_source
+  "$PY" -m pip install --quiet --dry-run --ignore-installed --report "$WORK/report.json" "$WORK/src"
+  "$PY" - "$WORK/report.json" "$LOCK" <<'EOF'
+import json, platform, re, sys, sysconfig
+report = json.load(open(sys.argv[1], encoding="utf-8"))
+pins = sorted(f"{re.sub(r'[-_.]+', '-', item['metadata']['name']).lower()}=={item['metadata']['version']}"
+              for item in report["install"] if item["metadata"]["name"] != "icspa-desktop")
+header = ("# The run-time dependencies of icspa-desktop, pinned: the transfer set holds exactly these wheels.\n"
+          "# Made by `packaging/make-transfer-set.sh --update-lock` from pyproject.toml's dependencies, resolved for\n"
+          f"# Python {platform.python_version()} on {sysconfig.get_platform()}. The SHA-256 of each wheel is taken from\n"
+          "# what pip downloads and written to the set's requirements.txt (pip install --require-hashes).\n")
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    out.write(header + "".join(pin + "\n" for pin in pins))
+EOF
+  echo "make-transfer-set: wrote $LOCK"
+}
+
+build_set() {
+  local out=$1
+  if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then die "$out exists and is not empty"; fi
+  [ -f "$LOCK" ] || die "$LOCK is missing: run $0 --update-lock"
+  mkdir -p "$out/wheels"
+  out=$(cd "$out" && pwd)
+  stage_source
+
+  echo "make-transfer-set: building the icspa-desktop wheel"
+  "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$out/wheels" "$WORK/src" >/dev/null
+  echo "make-transfer-set: downloading the pinned dependencies (binary wheels only)"
+  "$PY" -m pip download --quiet --no-deps --only-binary=:all: --dest "$out/wheels" -r "$LOCK"
+
+  # requirements.txt: every wheel pinned to its version and to the hash of the very file downloaded.
+  local wheel base name rest version
+  {
+    echo "# Install with install.sh (pip install --require-hashes --no-index --find-links wheels -r requirements.txt)."
+    for wheel in "$out"/wheels/*.whl; do
+      base=$(basename "$wheel" .whl)
+      name=${base%%-*}
+      rest=${base#*-}
+      version=${rest%%-*}
+      echo "$name==$version --hash=sha256:$(sha256sum "$wheel" | cut -d' ' -f1)"
+    done
+  } >"$out/requirements.txt"
+
+  # The lock must cover every dependency of our wheel: pip, offline, resolves the set as the air-gapped side will.
+  if ! env PIP_CONFIG_FILE=/dev/null "$PY" -m pip install --quiet --dry-run --ignore-installed --no-index \
+       --find-links "$out/wheels" --require-hashes --only-binary=:all: -r "$out/requirements.txt" >"$WORK/check.log" 2>&1; then
+    cat "$WORK/check.log" >&2
+    die "the set does not install offline (a dependency missing from $LOCK? run $0 --update-lock)"
+  fi
+
+  cp "$HERE/install.sh" "$out/install.sh"
+  chmod 755 "$out/install.sh"
+  if [ -f "$ROOT/docs/admin-guide.md" ]; then cp "$ROOT/docs/admin-guide.md" "$out/admin-guide.md"; fi
+  local commit
+  commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+  "$PY" - "$out/BUILD-INFO" "$commit" <<'EOF'
+import datetime, platform, sys, sysconfig
+from importlib.metadata import version
+lines = {
+    "python": "%d.%d" % sys.version_info[:2],  # install.sh refuses an interpreter of another version or platform
+    "platform": sysconfig.get_platform(),
+    "source": sys.argv[2],
+    "built": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "pip": version("pip"),
+}
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    out.write("".join(f"{key}={value}\n" for key, value in lines.items()))
+EOF
+
+  # Last: the SHA-256 of every other file. Its own hash is what the receiving side compares out of band.
+  (cd "$out" && find . -type f ! -name MANIFEST.sha256 -printf '%P\n' | LC_ALL=C sort |
+     while IFS= read -r file; do sha256sum -- "$file"; done) >"$WORK/MANIFEST.sha256"
+  mv "$WORK/MANIFEST.sha256" "$out/MANIFEST.sha256"
+
+  local digest
+  digest=$(sha256sum "$out/MANIFEST.sha256" | cut -d' ' -f1)
+  echo "make-transfer-set: wrote $out ($(du -sh "$out" | cut -f1), $(find "$out/wheels" -name '*.whl' | wc -l) wheels)"
+  echo "SHA-256 of MANIFEST.sha256: $digest"
+  echo "Write this down or print it, and give it to the receiving side separately from the medium; there:"
+  echo "  ./install.sh --manifest-sha256 $digest /opt/icspa/venv"
+}
+
+case "${1:-}" in
+  --update-lock) update_lock ;;
+  ""|-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -*) die "unknown option $1 (see --help)" ;;
+  *) build_set "$1" ;;
+esac
