@@ -75,6 +75,8 @@ class BackgroundOp(QObject):
     """
 
     finished = Signal()  # after the callbacks ran
+    # (done, total, message) as delivered to on_progress; total 0 = unknown. Objects: byte counts pass 2**31.
+    progressed = Signal(object, object, str)
 
     def __init__(
         self,
@@ -183,8 +185,10 @@ class BackgroundOp(QObject):
             self.finished.emit()
 
     def _deliver_progress(self, report: tuple[int, int, str]) -> None:
-        if self.running and not self.abandoned and self._on_progress is not None:
-            self._on_progress(*report)
+        if self.running and not self.abandoned:
+            if self._on_progress is not None:
+                self._on_progress(*report)
+            self.progressed.emit(*report)
 
 
 def _ignore(_value: object) -> None:
@@ -276,8 +280,10 @@ def run_with_progress_dialog(
     op = run_with_progress(owner, work, close_then(on_success), progress, close_then(failure))
 
     def cancel() -> None:
+        if not op.running:
+            return  # the work has ended: closing the dialog (which emits ``canceled``) cancels nothing
         op.cancel()
-        if op.running and shiboken6.isValid(dialog) and not op.abandoned:
+        if shiboken6.isValid(dialog) and not op.abandoned:
             dialog.setLabelText(stopping)
             dialog.setRange(0, 0)
             button = dialog.findChild(QPushButton)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
 from icspa_desktop.custody.checkpoints import CheckpointSigner, SignatureVerifier
 from icspa_desktop.custody.events import StoredEvent
-from icspa_desktop.domain.errors import Cancelled, Conflict, IcspaError, NotFound
+from icspa_desktop.domain.errors import Cancelled, IcspaError, NotFound
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.custody_tab import CustodyTab, ItemCustodyDialog, show_item_timeline
@@ -31,7 +31,6 @@ from icspa_desktop.services import custody, custody_reports, custody_verify, evi
 from icspa_desktop.services.custody_verify import VerifyReport
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import atomic_write
 
 if TYPE_CHECKING:
     from icspa_desktop.gui.main_window import MainWindow
@@ -277,34 +276,28 @@ class CustodyActions(QObject):
 
         def start(path: Path) -> BackgroundOp:
             def work(progress: ProgressCallback, cancel: CancelToken) -> custody_reports.ReportContext:
-                # custody_report_pdf(), with a stop before the file is written: the services take no cancel
-                # token yet, so Cancel cannot interrupt the rendering, but nothing is written after it.
-                if path.exists():
-                    raise Conflict(f"{path} already exists; choose another file name.")
-                progress(0, 0, "Signing a checkpoint, verifying the log and laying out the report…")
-                data, ctx = custody_reports.custody_report_bytes(
-                    session, case.id, item_ref=item_id, signer=self.signer, verifier=self.verifier,
-                    witness_dir=self.witness_dir)
-                cancel.check()
-                atomic_write(path, data)
-                return ctx
+                return custody_reports.custody_report_pdf(
+                    session, case.id, path, item_ref=item_id, signer=self.signer, verifier=self.verifier,
+                    witness_dir=self.witness_dir, progress=progress, cancel=cancel)
 
             def done(ctx: custody_reports.ReportContext) -> None:
                 self.log_changed.emit()
-                self._done("Report written", f"Custody report {ctx.report_id} written to {path} "
-                           f"({len(ctx.items)} items, {len(ctx.events)} events, checkpoint {ctx.checkpoint.id}).")
+                late = op.cancel_token.cancelled  # Cancel came after the last point where the report could stop
+                self._done("Report written", ("It could not be stopped in time. " if late else "")
+                           + f"Custody report {ctx.report_id} written to {path} ({len(ctx.items)} items, "
+                           f"{len(ctx.events)} events, checkpoint {ctx.checkpoint.id}).")
 
             def failed(exc: BaseException) -> None:
-                self.log_changed.emit()  # its checkpoint was signed before the stop
+                self.log_changed.emit()  # its checkpoint may have been signed before the stop
                 if isinstance(exc, Cancelled):
                     self._window.statusBar().showMessage(f"Custody report cancelled: {path.name} was not written.",
                                                          8000)
                 else:
                     show_error(self._window, exc)
 
-            return run_with_progress_dialog(self._window, "Producing the custody report", work, done, failed,
-                                            stopping="Stopping: the report is finished in memory first, then "
-                                                     "discarded; nothing is written.")
+            op = run_with_progress_dialog(self._window, "Producing the custody report", work, done, failed,
+                                          stopping="Stopping: nothing will be written.")
+            return op
 
         return self._save_dialog("Export custody report", f"custody-{_safe_name(case.number)}{suffix}.pdf",
                                  "PDF documents (*.pdf)", start)
@@ -318,19 +311,25 @@ class CustodyActions(QObject):
             return None
 
         def start(path: Path) -> BackgroundOp:
-            def work(_progress: ProgressCallback, _cancel: CancelToken) -> dict[str, Any]:
-                return custody_reports.case_uco_export(session, case.id, path)
+            def work(progress: ProgressCallback, cancel: CancelToken) -> dict[str, Any]:
+                return custody_reports.case_uco_export(session, case.id, path, progress=progress, cancel=cancel)
 
             def done(doc: dict[str, Any]) -> None:
                 self.log_changed.emit()
-                late = op.cancel_token.cancelled  # case_uco_export takes no cancel token: it finished all the same
+                late = op.cancel_token.cancelled  # Cancel came while the export was being recorded and written
                 self._done("Export written", ("It could not be stopped in time. " if late else "")
                            + f"CASE/UCO JSON-LD of case {case.number} written to {path} "
                            f"({len(doc.get('@graph', []))} nodes).")
 
-            op = run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done,
-                                          stopping="Stopping… the export cannot be interrupted; it is "
-                                                   "written when it ends.")
+            def failed(exc: BaseException) -> None:
+                if isinstance(exc, Cancelled):
+                    self._window.statusBar().showMessage(f"CASE/UCO export cancelled: {path.name} was not written.",
+                                                         8000)
+                else:
+                    show_error(self._window, exc)
+
+            op = run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done, failed,
+                                          stopping="Stopping: nothing will be written.")
             return op
 
         return self._save_dialog("Export CASE/UCO JSON-LD", f"case-{_safe_name(case.number)}.jsonld",

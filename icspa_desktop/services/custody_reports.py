@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import Conflict, UsageError, VaultError
 from icspa_desktop.domain.ids import new_id
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
 from icspa_desktop.services.custody_verify import VerifyReport, verify
 from icspa_desktop.services.permissions import Permission
@@ -49,12 +49,18 @@ class ReportContext:
 def report_context(session: Session, case_ref: str, *, item_ref: str | None = None,
                    signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
                    witness_dir: Path | None = None, purpose: str = "custody report",
-                   item_ids: Sequence[str] | None = None) -> ReportContext:
+                   item_ids: Sequence[str] | None = None, progress: ProgressCallback = no_progress,
+                   cancel: CancelToken | None = None) -> ReportContext:
     """Gather a case (or one of its items, or the items ``item_ids`` with the case events and theirs), sign a
-    fresh checkpoint covering its events, verify the log."""
+    fresh checkpoint covering its events, verify the log.
+
+    ``cancel`` is checked before the checkpoint is signed (a report cancelled by then has recorded nothing) and
+    during the verification; a checkpoint already signed stays in the log, as it is true."""
     from icspa_desktop.services import cases, evidence
 
+    cancel = cancel or CancelToken()
     session.require(Permission.REPORT, attempted=f"produce a {purpose} for {case_ref}")
+    progress(0, 0, "Reading the case…")
     case = cases.get_case(session, case_ref)
     item = None
     if item_ref is not None:
@@ -67,6 +73,8 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
         items = [i for i in items if i.id in wanted]
     report_id = f"{purpose.split()[0][:4].upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{new_id()[:6]}"
     signer = signer or agency_signer(session)
+    cancel.check()
+    progress(0, 0, "Signing a checkpoint of the custody log…")
     checkpoint = make_checkpoint(session, f"{purpose} {report_id}", signer=signer, witness_dir=witness_dir,
                                  case_id=case.id)
     found = (events.list_events(session.conn, item_id=item.id) if item is not None
@@ -75,11 +83,20 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
     if item_ids is not None:
         chosen = {i.id for i in items}
         found = [e for e in found if not e.body.get("item_ids") or chosen & set(e.body["item_ids"])]
+    def verifying(done: int, total: int) -> None:
+        # The verification has no cancel token of its own; it reports progress between chunks of events, and
+        # Cancelled raised here ends it there like any error of the chunk would.
+        cancel.check()
+        progress(done, total, f"Verifying the custody log: {done:,} of {total:,} events…")
+
+    cancel.check()
+    progress(0, 0, "Verifying the custody log…")
     try:
         verification: VerifyReport | None = verify(session, incremental=True, verifier=verifier,
-                                                   witness_dir=witness_dir)
+                                                   witness_dir=witness_dir, progress=verifying)
     except VaultError:
         verification = None
+    cancel.check()
     return ReportContext(report_id, case, items, item, found, checkpoint, verification, _cert_fingerprint(signer))
 
 
@@ -153,27 +170,42 @@ def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
 
 def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: str | None = None,
                        signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
-                       witness_dir: Path | None = None) -> ReportContext:
-    """Write the PDF chain-of-custody report of a case or one item to ``out`` (never over an existing file)."""
+                       witness_dir: Path | None = None, progress: ProgressCallback = no_progress,
+                       cancel: CancelToken | None = None) -> ReportContext:
+    """Write the PDF chain-of-custody report of a case or one item to ``out`` (never over an existing file).
+
+    The PDF is made in memory and written only if not cancelled by then: a cancelled report leaves nothing
+    under ``out`` (``Cancelled`` is raised)."""
+    cancel = cancel or CancelToken()
     if out.exists():
         raise Conflict(f"{out} already exists; choose another file name.")
     data, ctx = custody_report_bytes(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
-                                     witness_dir=witness_dir)
+                                     witness_dir=witness_dir, progress=progress, cancel=cancel)
+    cancel.check()
     atomic_write(out, data)
+    progress(1, 1, f"Custody report written to {out.name}.")
     return ctx
+
+
+# Events turned into report rows between two checks of the cancel token (about 30 ms of work).
+_EVENT_BATCH = 1000
 
 
 def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | None = None,
                          signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
                          witness_dir: Path | None = None, purpose: str = "custody report",
-                         item_ids: Sequence[str] | None = None) -> tuple[bytes, ReportContext]:
+                         item_ids: Sequence[str] | None = None, progress: ProgressCallback = no_progress,
+                         cancel: CancelToken | None = None) -> tuple[bytes, ReportContext]:
     """The PDF chain-of-custody report of a case, one item, or the items ``item_ids`` (a bundle carries the
-    report of exactly the items it sends), in memory."""
+    report of exactly the items it sends), in memory. ``progress`` gets (done, total, message); ``cancel``
+    stops the work with ``Cancelled`` between batches of events, items, tables and pages."""
     from icspa_desktop.reports import custody_pdf
     from icspa_desktop.services.session import setting
 
+    cancel = cancel or CancelToken()
     ctx = report_context(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
-                         witness_dir=witness_dir, purpose=purpose, item_ids=item_ids)
+                         witness_dir=witness_dir, purpose=purpose, item_ids=item_ids, progress=progress,
+                         cancel=cancel)
     case = ctx.case
     f = case.fields
     conn = session.conn
@@ -199,41 +231,59 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
         ok = False
     notes = [d.message for d in v.damages[:10]] if v is not None else []
     exhibits = {i.id: i.exhibit_number for i in ctx.items}
+    rows: list[Any] = []  # reports.custody_pdf.ReportEvent
+    for start in range(0, len(ctx.events), _EVENT_BATCH):
+        cancel.check()
+        progress(0, 0, f"Reading the custody events: {start:,} of {len(ctx.events):,}…")
+        rows.extend(_report_event(e, exhibits) for e in ctx.events[start:start + _EVENT_BATCH])
     report = custody_pdf.CustodyReport(
         report_id=ctx.report_id, subject=subject, agency_lines=[line for line in agency_lines if line],
         markings=_markings_text(str(f.handling_code), f.handling_text, str(f.tlp)),
         case_fields=[(k, val) for k, val in case_fields if val],
-        items=[_report_item(i) for i in ctx.items], events=[_report_event(e, exhibits) for e in ctx.events],
+        items=[_report_item(i) for i in ctx.items], events=rows,
         checkpoint_text=ctx.checkpoint.text,
         checkpoint_signature_b64=base64.b64encode(ctx.checkpoint.signature).decode("ascii"),
         certificate_sha256=ctx.certificate_sha256, verification=verification, verification_ok=ok,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
     )
-    return custody_pdf.render(report), ctx
+    return custody_pdf.render(report, progress=progress, cancel=cancel), ctx
 
 
-def case_uco_export(session: Session, case_ref: str, out: Path) -> dict[str, Any]:
-    """Write the CASE/UCO JSON-LD of a case to ``out``; the export is recorded on the case."""
+def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: ProgressCallback = no_progress,
+                    cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Write the CASE/UCO JSON-LD of a case to ``out``; the export is recorded on the case.
+
+    ``progress`` gets (done, total, message). ``cancel`` stops it (``Cancelled``) at any point before the
+    export is recorded and written, which happen together at the end: a cancelled export records nothing and
+    leaves nothing under ``out``."""
     from icspa_desktop.reports import case_uco
     from icspa_desktop.services import cases, evidence
     from icspa_desktop.services.session import setting
 
+    cancel = cancel or CancelToken()
     session.require(Permission.REPORT, attempted=f"export case {case_ref} as CASE/UCO")
     if out.exists():
         raise Conflict(f"{out} already exists; choose another file name.")
+    progress(0, 0, "Reading the case, its items and custody events…")
     case = cases.get_case(session, case_ref)
     items = evidence.list_items(session, case.id)
     from icspa_desktop.services import received
 
+    case_events = events.list_events(session.conn, case_id=case.id)
+    partner_events = received.partner_events(session, case_id=case.id)
+    cancel.check()
     doc = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(session.conn, "agency.name"),
-                         case=case, items=items, events=events.list_events(session.conn, case_id=case.id),
-                         partner_events=received.partner_events(session, case_id=case.id))
-    data = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+                         case=case, items=items, events=case_events, partner_events=partner_events,
+                         progress=progress, cancel=cancel)
+    progress(0, 0, "Writing the JSON-LD…")
+    data = case_uco.encode(doc, cancel=cancel)
+    cancel.check()  # the last point to stop: what follows is recorded and written together
     with session.transaction():
         session.record(EventDraft(CustodyAction.EXPORTED, case_id=case.id, purpose="CASE/UCO JSON-LD export",
                                   result="written", hashes={"sha256": hashlib.sha256(data).hexdigest()},
                                   details={"format": "CASE/UCO JSON-LD", "file_name": out.name,
                                            "items": len(items)}))
         atomic_write(out, data)
+    progress(1, 1, f"CASE/UCO JSON-LD written to {out.name}.")
     return doc
