@@ -1,23 +1,32 @@
-"""``icspa-desktop``: first-run wizard or unlock dialog, then the main window; locks on demand and when idle."""
+"""``icspa-desktop [FILE]``: first-run wizard or unlock dialog, then the main window; locks on demand and when idle.
+
+FILE (what a double-click in the file manager passes, resources/icspa-desktop.desktop) is opened once the vault is
+unlocked: a partner bundle in the import wizard, an agency card in the card import. ``--self-test`` builds the first
+windows over a throw-away folder and exits: the installation check of docs/admin-guide.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import enum
 import gc
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QObject, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QByteArray, QObject, QSize, Qt, QThreadPool, QTimer, Signal, qVersion
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
 from icspa_desktop.gui.ops import BackgroundOp, show_error, show_notice
-from icspa_desktop.gui.resources import apply_stylesheet
+from icspa_desktop.gui.resources import apply_stylesheet, resource_dir
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
@@ -34,6 +43,62 @@ _LOCK_POLL_MS = 25  # how often a lock waiting for a worker looks again (the GUI
 _SWITCH_INTERVAL_S = 0.001
 _GEOMETRY_KEY = "mainWindow"
 _SPLITTER_KEYS = ("caseBrowser", "evidenceSplitter", "custodyTimeline")
+APP_ID = "icspa-desktop"  # the desktop entry (share/applications/icspa-desktop.desktop) and the icon's name
+_ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
+_VOLUME = re.compile(r"\.icspa\.\d{3}$")
+
+
+class FileKind(enum.Enum):
+    """What ``icspa-desktop FILE`` can open (the MIME types of resources/icspa-desktop-mime.xml)."""
+
+    BUNDLE = "partner bundle"  # application/x-icspa-bundle: NAME.icspa, or the first volume NAME.icspa.001
+    CARD = "agency card"  # application/x-icspa-card: NAME.icspa-card
+
+
+def file_kind(path: Path) -> FileKind | None:
+    """By its name, as the file manager chose this program for it."""
+    if path.name.endswith(".icspa-card"):
+        return FileKind.CARD
+    if path.name.endswith(".icspa") or _VOLUME.search(path.name):
+        return FileKind.BUNDLE
+    return None
+
+
+def open_problem(path: Path) -> str:
+    """Why ``path`` cannot be opened ('' when it can): the message shown at start, before the unlock."""
+    if file_kind(path) is None:
+        return (f"{path} is not a file this program opens: a partner bundle is NAME.icspa (or its first volume "
+                "NAME.icspa.001), an agency card NAME.icspa-card.")
+    if path.is_dir():
+        return f"{path} is a folder, not a file."
+    if not path.is_file():
+        return f"{path} does not exist (was the removable medium taken out?)."
+    return ""
+
+
+def icon_theme_dirs() -> list[Path]:
+    """Where the icon set is: resources/icons in a checkout, <prefix>/share/icons/hicolor once installed."""
+    try:
+        base = resource_dir()
+    except FileNotFoundError:
+        return []
+    return [base / "icons", base.parent / "icons" / "hicolor"]
+
+
+def app_icon() -> QIcon:
+    """The application's icon in every size of the icon set; the desktop theme's, if the set is missing."""
+    icon = QIcon()
+    for root in icon_theme_dirs():
+        svg = root / "scalable" / "apps" / f"{APP_ID}.svg"
+        pngs = [(size, root / f"{size}x{size}" / "apps" / f"{APP_ID}.png") for size in _ICON_SIZES]
+        found = [(size, png) for size, png in pngs if png.is_file()]
+        for size, png in found:
+            icon.addFile(str(png), QSize(size, size))
+        if svg.is_file():
+            icon.addFile(str(svg))
+        if found or svg.is_file():
+            return icon
+    return QIcon.fromTheme(APP_ID)
 
 
 class DesktopApp(QObject):
@@ -53,8 +118,10 @@ class DesktopApp(QObject):
         self.wizard: CreateVaultWizard | None = None
         self._done = False
         self._locking: Session | None = None  # locked on screen, closing once no worker uses it
+        self._pending_file: tuple[FileKind, Path] | None = None  # icspa-desktop FILE, opened after the unlock
 
         self.window = MainWindow(vault_path)
+        self.window.setWindowIcon(app_icon())
         self.window.lock_requested.connect(self.lock)
         self.window.settings_requested.connect(self.open_settings)
         self.window.closing.connect(self.quit)
@@ -145,7 +212,30 @@ class DesktopApp(QObject):
         if session.warnings:  # a rollback seen by a witness, stray files moved, forged user events…
             show_notice(self.window, "The vault needs attention", session.warnings, "unlockWarnings")
         self.idle.arm()
+        pending, self._pending_file = self._pending_file, None
+        if pending is not None:
+            self._open_file(*pending)
         self.unlocked.emit(session)
+
+    # ---- a file passed on the command line (a double-click in the file manager) -------------
+    def open_when_unlocked(self, path: Path) -> QMessageBox | None:
+        """Open ``path`` as soon as the vault is unlocked (now, if it is). A path that cannot be opened is told
+        at once, over the unlock dialog or wizard (the returned message), and forgotten."""
+        kind, problem = file_kind(path), open_problem(path)
+        if problem or kind is None:
+            front: QWidget = self.unlock_dialog or self.wizard or self.window
+            return show_notice(front, "Cannot open the file", [problem], "openFileProblem")
+        self._pending_file = (kind, path)
+        if self.session is not None:
+            self._pending_file = None
+            self._open_file(kind, path)
+        return None
+
+    def _open_file(self, kind: FileKind, path: Path) -> None:
+        if kind is FileKind.BUNDLE:
+            self.window.open_bundle_file(path)
+        else:
+            self.window.open_card_file(path)
 
     def lock(self) -> None:
         """Ctrl+L and idle: forget every view of the data at once, close the database and drop the keys as
@@ -226,12 +316,21 @@ def _auto_lock_minutes(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icspa-desktop", description=f"{TOOL_NAME} — desktop app")
+    # FILE is not an argparse positional: Qt's own options (-style fusion, -platform offscreen) are taken out by
+    # QApplication first, and what is left is FILE (main()).
+    parser = argparse.ArgumentParser(
+        prog="icspa-desktop", description=f"{TOOL_NAME} — desktop app",
+        usage="%(prog)s [-h] [--version] [--vault PATH] [--auto-lock-minutes MIN] [--self-test] [FILE]",
+        epilog="FILE: a partner bundle (NAME.icspa, or NAME.icspa.001 of a bundle in volumes), opened in the import "
+               "wizard, or an agency card (NAME.icspa-card), opened in the card import, once the vault is unlocked.")
     parser.add_argument("--version", action="version", version=f"icspa-desktop {__version__}")
     parser.add_argument("--vault", metavar="PATH", help=f"vault directory (env {VAULT_ENV}; default: "
                         "the platform data dir, or the vault the wizard created last)")
     parser.add_argument("--auto-lock-minutes", metavar="MIN", type=_auto_lock_minutes,
                         help="lock after this many idle minutes (0 = never; default: the Settings value, 10)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the first-run wizard and the unlock dialog over a temporary folder, check the "
+                             "icon and stylesheet, close them and exit (0: the installation works; reads no vault)")
     return parser
 
 
@@ -264,20 +363,62 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def self_test(app: QApplication) -> int:
+    """``--self-test``: the windows a user meets first, built over a throw-away folder; 0 when all is there."""
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="icspa-self-test-") as folder:
+        controller = DesktopApp(app, Path(folder) / "vault", AppSettings(Path(folder) / "desktop.ini"), 0)
+        controller.start()  # no vault there: the first-run wizard
+        app.processEvents()
+        if controller.wizard is None or not controller.wizard.isVisible():
+            problems.append("the first-run wizard did not open")
+        unlock_dialog = controller.show_unlock()
+        app.processEvents()
+        if not unlock_dialog.isVisible():
+            problems.append("the unlock dialog did not open")
+        if app.windowIcon().isNull() or controller.window.windowIcon().isNull():
+            problems.append("the application icon was not found (share/icons/hicolor)")
+        if not app.styleSheet():
+            problems.append("the stylesheet was not found (share/icspa-desktop/style.qss)")
+        controller.quit()
+        app.processEvents()
+    verdict = "FAILED" if problems else "OK"
+    print(f"icspa-desktop {__version__} self-test: {verdict} (Qt {qVersion()}, platform {app.platformName()})")
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
-    args, qt_args = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
     os.umask(0o077)  # nothing this process writes is readable by other users
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])
+    if isinstance(existing, QApplication):
+        app, left = existing, list(rest)
+    else:
+        app = QApplication([sys.argv[0], *rest])
+        left = app.arguments()[1:]  # Qt took its own options out
+    unknown = [arg for arg in left if arg.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if len(left) > 1:
+        parser.error("give one FILE at most")
     app.setApplicationName(TOOL_NAME)
     app.setApplicationVersion(__version__)
+    QGuiApplication.setDesktopFileName(APP_ID)  # Wayland's app id: the menu entry's icon and name
+    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the wizard → unlock → window hand-overs close windows on purpose
     apply_stylesheet(app)
+    if args.self_test:
+        return self_test(app)
     settings = AppSettings()
     controller = DesktopApp(app, resolve_vault_path(args.vault, settings), settings, args.auto_lock_minutes)
     controller.finished.connect(app.quit)
     controller.start()
+    if left:
+        controller.open_when_unlocked(Path(left[0]).expanduser().absolute())
     tune_interpreter()
     code = app.exec()
     QThreadPool.globalInstance().waitForDone()

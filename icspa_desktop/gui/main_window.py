@@ -24,6 +24,7 @@ from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.agency_actions import AgencyActions
 from icspa_desktop.gui.backup_action import BackupAction
 from icspa_desktop.gui.bundle_wizard import SendBundleAction
+from icspa_desktop.gui.card_import_dialog import CardImportDialog
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.case_status_dialog import CaseStatusDialog
@@ -31,11 +32,11 @@ from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.folders import forget_folder
 from icspa_desktop.gui.help_dialog import HelpAction
-from icspa_desktop.gui.import_wizard import ImportBundleAction
-from icspa_desktop.gui.ops import show_error
+from icspa_desktop.gui.import_wizard import ImportBundleAction, ImportWizard
+from icspa_desktop.gui.ops import show_error, show_notice
 from icspa_desktop.gui.received_dialog import ReceivedAction
 from icspa_desktop.gui.report_actions import CustodyActions
-from icspa_desktop.gui.role_hints import gate
+from icspa_desktop.gui.role_hints import gate, role_denial
 from icspa_desktop.services import cases, received, users
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -276,6 +277,35 @@ class MainWindow(QMainWindow):
         dialog.confirmed.connect(apply)
         dialog.open()
         return dialog
+
+    # ---- files opened from the desktop (``icspa-desktop FILE``, gui/app.py) ----------------------
+    def open_bundle_file(self, path: Path) -> ImportWizard | None:
+        """Case → Import partner bundle with ``path`` filled in (a double-clicked NAME.icspa or NAME.icspa.001)."""
+        session = self.session
+        if session is None:
+            return None
+        wizard = self.import_bundle.open()
+        if wizard is None:
+            self._not_opened(path, role_denial(session.user.role, Permission.IMPORT_BUNDLE))
+            return None
+        wizard.file.path.setText(str(path))
+        return wizard
+
+    def open_card_file(self, path: Path) -> CardImportDialog | None:
+        """Agency → Partners → Import card, reading ``path`` (a double-clicked NAME.icspa-card)."""
+        session = self.session
+        partners = self.agency.open_partners()
+        if session is None or partners is None:
+            return None
+        dialog = partners.import_card()
+        if dialog is None:
+            self._not_opened(path, role_denial(session.user.role, Permission.MANAGE_PARTNERS))
+            return None
+        dialog.load_file(path)  # a card it refuses is named in the dialog, its path still there
+        return dialog
+
+    def _not_opened(self, path: Path, why: str) -> None:
+        show_notice(self, "File not opened", [f"{path} was not opened.", why], "openFileProblem")
 
     def _about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {TOOL_NAME}",
