@@ -16,7 +16,7 @@ SET=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 refuse() { echo "install.sh: REFUSED: $*" >&2; echo "install.sh: nothing was installed." >&2; exit 1; }
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 expected="" python=python3 upgrade=0 desktop=0 venv="" bin_dir="" data_dir=""
 while [ $# -gt 0 ]; do

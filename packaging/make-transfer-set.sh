@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Build the transfer set that installs ICSPA Evidence Desktop on an air-gapped workstation (run it on a
 # connected build machine; docs/admin-guide.md tells the whole procedure).
-#   packaging/make-transfer-set.sh OUT            wheels of packaging/requirements.lock + our own wheel, with
-#                                                 requirements.txt (--hash lines), install.sh and MANIFEST.sha256
+#   packaging/make-transfer-set.sh OUT            wheels of packaging/requirements.lock + our own wheel (built from
+#                                                 the commit checked out), with requirements.txt (--hash lines),
+#                                                 install.sh and MANIFEST.sha256
+#   packaging/make-transfer-set.sh --worktree OUT the same, our wheel built from the files as they are (uncommitted
+#                                                 changes too: for trying a change, not for a release)
 #   packaging/make-transfer-set.sh --update-lock  resolve pyproject.toml's dependencies again into requirements.lock
 # PYTHON=python3.X selects the interpreter the air-gapped side will run (default: .venv/bin/python, else python3):
 # the wheels are chosen for its version and platform, and install.sh refuses any other.
@@ -23,15 +26,27 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # The wheel is built from a copy of what it packs: a build inside the checkout would write build/ and *.egg-info
-# there, under the feet of anyone else building or testing in the same tree.
+# there, under the feet of anyone else building or testing in the same tree. A release is the commit checked out
+# (BUILD-INFO names it); --worktree takes the files as they are.
+PACKED=(pyproject.toml README.md icspa_desktop resources docs packaging)
+SOURCE=""
 stage_source() {
+  local from_worktree=$1
   mkdir "$WORK/src"
-  tar -C "$ROOT" --exclude=__pycache__ -cf - pyproject.toml README.md icspa_desktop resources docs |
-    tar -C "$WORK/src" -xf -
+  if [ "$from_worktree" = 0 ] && git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    git -C "$ROOT" archive --format=tar HEAD "${PACKED[@]}" | tar -C "$WORK/src" -xf -
+    SOURCE="commit $(git -C "$ROOT" rev-parse HEAD)"
+    if [ -n "$(git -C "$ROOT" status --porcelain -- "${PACKED[@]}")" ]; then
+      echo "make-transfer-set: note: uncommitted changes are not in the set (--worktree takes them)" >&2
+    fi
+  else
+    tar -C "$ROOT" --exclude=__pycache__ -cf - "${PACKED[@]}" | tar -C "$WORK/src" -xf -
+    SOURCE="working tree of $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "$ROOT")"
+  fi
 }
 
 update_lock() {
-  stage_source
+  stage_source 1  # the dependencies as pyproject.toml says now
   "$PY" -m pip install --quiet --dry-run --ignore-installed --report "$WORK/report.json" "$WORK/src"
   "$PY" - "$WORK/report.json" "$LOCK" <<'EOF'
 import json, platform, re, sys, sysconfig
@@ -49,17 +64,18 @@ EOF
 }
 
 build_set() {
-  local out=$1
+  local from_worktree=$1 out=$2
   if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then die "$out exists and is not empty"; fi
-  [ -f "$LOCK" ] || die "$LOCK is missing: run $0 --update-lock"
   mkdir -p "$out/wheels"
   out=$(cd "$out" && pwd)
-  stage_source
+  stage_source "$from_worktree"
+  local src="$WORK/src"
+  [ -f "$src/packaging/requirements.lock" ] || die "packaging/requirements.lock is missing: run $0 --update-lock"
 
   echo "make-transfer-set: building the icspa-desktop wheel"
-  "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$out/wheels" "$WORK/src" >/dev/null
+  "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$out/wheels" "$src" >/dev/null
   echo "make-transfer-set: downloading the pinned dependencies (binary wheels only)"
-  "$PY" -m pip download --quiet --no-deps --only-binary=:all: --dest "$out/wheels" -r "$LOCK"
+  "$PY" -m pip download --quiet --no-deps --only-binary=:all: --dest "$out/wheels" -r "$src/packaging/requirements.lock"
 
   # requirements.txt: every wheel pinned to its version and to the hash of the very file downloaded.
   local wheel base name rest version
@@ -81,12 +97,10 @@ build_set() {
     die "the set does not install offline (a dependency missing from $LOCK? run $0 --update-lock)"
   fi
 
-  cp "$HERE/install.sh" "$out/install.sh"
+  cp "$src/packaging/install.sh" "$out/install.sh"
   chmod 755 "$out/install.sh"
-  if [ -f "$ROOT/docs/admin-guide.md" ]; then cp "$ROOT/docs/admin-guide.md" "$out/admin-guide.md"; fi
-  local commit
-  commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-  "$PY" - "$out/BUILD-INFO" "$commit" <<'EOF'
+  cp "$src/docs/admin-guide.md" "$out/admin-guide.md"
+  "$PY" - "$out/BUILD-INFO" "$SOURCE" <<'EOF'
 import datetime, platform, sys, sysconfig
 from importlib.metadata import version
 lines = {
@@ -115,7 +129,8 @@ EOF
 
 case "${1:-}" in
   --update-lock) update_lock ;;
-  ""|-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+  ""|-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
+  --worktree) [ $# -eq 2 ] || die "usage: $0 --worktree OUT"; build_set 1 "$2" ;;
   -*) die "unknown option $1 (see --help)" ;;
-  *) build_set "$1" ;;
+  *) [ $# -eq 1 ] || die "usage: $0 [--worktree] OUT"; build_set 0 "$1" ;;
 esac
