@@ -12,18 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import shiboken6
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
-    QProgressBar,
     QWidget,
-    QWizard,
 )
 
 from icspa_desktop.bundle.mounts import MountTarget, list_targets
@@ -31,18 +27,11 @@ from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.evidence_model import human_size
-from icspa_desktop.gui.export_pages import (
-    ItemsPage,
-    Page,
-    PreviewPage,
-    RecipientsPage,
-    TargetPage,
-    button,
-    field_named,
-)
+from icspa_desktop.gui.export_pages import ItemsPage, PreviewPage, RecipientsPage, TargetPage
 from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress
 from icspa_desktop.gui.role_hints import gate
+from icspa_desktop.gui.wizard_parts import Page, ProgressSection, Wizard, ask, button, field_named, window_action
 from icspa_desktop.services import bundles, evidence
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -61,12 +50,9 @@ class WritingPage(Page):
         self._export = export
         self.op: BackgroundOp | None = None
         self.result: bundles.ExportResult | None = None
-        self.bar = self.first = field_named(QProgressBar(), "writeProgress")
-        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the focus rests here, not on Stop
-        self.bar.setRange(0, 1000)
-        self.status = QLabel()
-        self.status.setObjectName("writeStatus")
-        self.stop = button("&Stop writing", "stopButton", self.cancel)
+        self.progress = ProgressSection("writeProgress", "writeStatus", "&Stop writing", "stopButton", self.cancel)
+        self.bar, self.status, self.stop = self.progress.bar, self.progress.status, self.progress.stop
+        self.first = self.bar
         self.layout_.addWidget(self.bar)
         self.layout_.addWidget(self.status)
         self.layout_.addWidget(self.stop, 0, Qt.AlignmentFlag.AlignLeft)
@@ -98,12 +84,10 @@ class WritingPage(Page):
     def cancel(self) -> None:
         if self.op is not None and self.op.running:
             self.op.cancel()
-            self.stop.setEnabled(False)
-            self.status.setText("Stopping: removing what was written …")
+            self.progress.stopping("Stopping: removing what was written …")
 
     def _progress(self, done: int, total: int, message: str) -> None:
-        self.bar.setValue(min(1000, done * 1000 // total) if total else 0)
-        self.status.setText(f"{message} — {human_size(done)} of {human_size(total)}" if total else message)
+        self.progress.show_bytes(done, total, message)
         self._wizard.progressed.emit(done, total)
 
     def _written(self, result: bundles.ExportResult) -> None:
@@ -176,7 +160,7 @@ class DonePage(Page):
         QGuiApplication.clipboard().setText(self.sha256.text())
 
 
-class BundleWizard(QWizard):
+class BundleWizard(Wizard):
     """The export wizard for one case; ``bundle_written(ExportResult)`` once the bundle is on the target."""
 
     bundle_written = Signal(object)
@@ -185,12 +169,7 @@ class BundleWizard(QWizard):
 
     def __init__(self, session: Session, case: Case, parent: QWidget | None = None, *,
                  export: ExportFn = bundles.export, targets: Callable[[], list[MountTarget]] = list_targets) -> None:
-        super().__init__(parent)
-        self.setObjectName("bundleWizard")
-        self.setWindowTitle(f"Send case {case.number} to a partner agency")
-        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
-        self.setOptions(QWizard.WizardOption.NoBackButtonOnLastPage | QWizard.WizardOption.NoCancelButtonOnLastPage)
-        self.resize(760, 560)
+        super().__init__("bundleWizard", f"Send case {case.number} to a partner agency", 760, 560, parent)
         self.session, self.case = session, case
         stored = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
         self.items = ItemsPage(stored)
@@ -199,40 +178,16 @@ class BundleWizard(QWizard):
         self.target = TargetPage(self, targets)
         self.writing = WritingPage(self, export)
         self.done_page = DonePage(self)
-        self.pages: list[Page] = [self.items, self.recipients, self.preview, self.target, self.writing,
-                                   self.done_page]
-        for page in self.pages:
-            self.addPage(page)
-        self.stop_question: QMessageBox | None = None
-        self.currentIdChanged.connect(self._focus_first)
-
-    def _focus_first(self, _page_id: int) -> None:
-        page = self.currentPage()
-        if isinstance(page, Page):
-            page.first.setFocus(Qt.FocusReason.TabFocusReason)
+        self.add_pages([self.items, self.recipients, self.preview, self.target, self.writing, self.done_page])
 
     def reject(self) -> None:
         """Escape, Cancel and the window's close button: while writing, ask before stopping."""
         if not self.writing.writing() or (self.writing.op is not None and self.writing.op.cancel_token.cancelled):
             super().reject()  # a lock cancels the op first and then closes every dialog: no question then
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Stop writing?", "The bundle is being written. Stop, and "
-                          "remove everything written so far?", QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("stopWritingQuestion")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        stop = box.addButton("&Stop writing", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("&Continue writing", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        stop.clicked.connect(self.writing.cancel)
-        self.stop_question = box
-        box.open()
-
-    def close_question(self) -> None:
-        """The write ended while "Stop writing?" was open: the question no longer applies."""
-        if self.stop_question is not None and shiboken6.isValid(self.stop_question):
-            self.stop_question.close()
-        self.stop_question = None
+        self.question = ask(self, "stopWritingQuestion", "Stop writing?", "The bundle is being written. Stop, and "
+                            "remove everything written so far?", "&Stop writing", "&Continue writing",
+                            self.writing.cancel)
 
 
 class SendBundleAction(QObject):
@@ -244,11 +199,8 @@ class SendBundleAction(QObject):
         self.last_wizard: BundleWizard | None = None
         self.export: ExportFn = bundles.export  # tests wrap these two
         self.targets: Callable[[], list[MountTarget]] = list_targets
-        self.action = QAction("Send to &partner agency…", window)
-        self.action.setShortcut(QKeySequence("Ctrl+Shift+E"))
-        self.action.setStatusTip("Export items of the selected case as a signed, encrypted bundle for partners")
-        self.action.triggered.connect(lambda _checked=False: self.open())
-        window.addAction(self.action)
+        self.action = window_action(window, "Send to &partner agency…", "Ctrl+Shift+E", "Export items of the "
+                                    "selected case as a signed, encrypted bundle for partners", self.open)
 
     def update(self) -> None:
         session = self._window.session

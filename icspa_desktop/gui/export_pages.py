@@ -10,23 +10,17 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
     QWizard,
-    QWizardPage,
 )
 
 from icspa_desktop.bundle.mounts import MountTarget, target_for
@@ -34,9 +28,10 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.gui.evidence_model import human_size
-from icspa_desktop.gui.feedback import error_label, hint_label, show_message
-from icspa_desktop.gui.folders import remember_choice, start_folder
+from icspa_desktop.gui.feedback import hint_label, show_message
+from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background
+from icspa_desktop.gui.wizard_parts import Page, button, choose_path, field_named, reading
 from icspa_desktop.services import bundles, partners, received
 from icspa_desktop.services.session import Session
 
@@ -44,7 +39,6 @@ if TYPE_CHECKING:
     from icspa_desktop.gui.bundle_wizard import BundleWizard
 
 _ID = Qt.ItemDataRole.UserRole
-_W = TypeVar("_W", bound=QWidget)
 # Room for the tag files, PDF report, tar headers and age's 16 bytes per 64 KiB, beside the payload.
 _OVERHEAD = 16 << 20
 
@@ -57,12 +51,6 @@ def safe_file_name(text: str) -> str:
 def _free_bytes(folder: Path) -> int:
     st = os.statvfs(folder)
     return st.f_bavail * st.f_frsize
-
-
-def field_named(widget: _W, name: str) -> _W:
-    widget.setObjectName(name)
-    widget.setAccessibleName(name)
-    return widget
 
 
 def _check_list(name: str, rows: list[tuple[str, str]], checked: bool, changed: Callable[[], object]) -> QListWidget:
@@ -78,29 +66,9 @@ def _check_list(name: str, rows: list[tuple[str, str]], checked: bool, changed: 
     return widget
 
 
-def button(text: str, name: str, slot: Callable[[], object]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAutoDefault(False)  # Enter stays the wizard's Next/Finish, whatever has the focus
-    button.clicked.connect(lambda _checked=False: slot())
-    return button
-
-
 def _checked(widget: QListWidget) -> list[str]:
     return [widget.item(i).data(_ID) for i in range(widget.count())
             if widget.item(i).checkState() is Qt.CheckState.Checked]
-
-
-class Page(QWizardPage):
-    def __init__(self, title: str, intro: str) -> None:
-        super().__init__()
-        self.setTitle(title)
-        self.layout_ = QVBoxLayout(self)
-        label = QLabel(intro)
-        label.setWordWrap(True)
-        self.layout_.addWidget(label)
-        self.error = error_label()
-        self.first: QWidget = self  # where the focus goes when the page is shown
 
 
 class ItemsPage(Page):
@@ -206,9 +174,7 @@ class PreviewPage(Page):
         self.plan: bundles.ExportPlan | None = None
         self.op: BackgroundOp | None = None
         self.generation = 0
-        self.text = self.first = field_named(QPlainTextEdit(), "previewText")
-        self.text.setReadOnly(True)
-        self.text.setTabChangesFocus(True)
+        self.text = self.first = reading("previewText")
         self.warnings = QLabel()
         self.warnings.setObjectName("warningLabel")
         self.warnings.setWordWrap(True)
@@ -340,15 +306,8 @@ class TargetPage(Page):
             self.folder.setText(self.mounts.item(row).data(_ID))
 
     def _choose(self) -> None:
-        dialog = remember_choice(self, QFileDialog(self, "Folder for the bundle", self.folder.text()
-                                                   or str(start_folder(self))))
-        dialog.setObjectName("bundleFolderDialog")
-        dialog.setFileMode(QFileDialog.FileMode.Directory)
-        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(lambda name: self.folder.setText(name) if name else None)
-        dialog.open()
+        choose_path(self, "Folder for the bundle", self.folder.text() or str(start_folder(self)),
+                    "bundleFolderDialog", self.folder.setText, folder=True)
 
     def out_path(self) -> Path:
         name = self.name.text().strip()

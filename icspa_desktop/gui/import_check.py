@@ -1,13 +1,13 @@
 """The import wizard's checking page (gui/import_wizard.py): ``prepare_import`` in the background, then the
 verification report — sender, items, custody, every check — or the refusal, before anything is committed;
-and the small widgets both modules share."""
+and the file and result helpers the wizard's other pages use."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
@@ -15,26 +15,22 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
-    QWizardPage,
 )
 
 from icspa_desktop.bundle.records import PartnerItem
 from icspa_desktop.domain.errors import Cancelled, RefusedInput
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.evidence_model import human_size
-from icspa_desktop.gui.feedback import error_label, show_message
+from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_with_progress
 from icspa_desktop.gui.received_dialog import set_banner
+from icspa_desktop.gui.wizard_parts import Page, ProgressSection, field_named, plain, reading
 from icspa_desktop.services import receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.session import Session
@@ -46,7 +42,6 @@ PrepareFn = Callable[..., PreparedImport]  # bundle_import.prepare_import's sign
 CommitFn = Callable[[Session, PreparedImport], ImportResult]
 ReceiptFn = Callable[[Session, str, Path], receipts.Receipt]
 
-_W = TypeVar("_W", bound=QWidget)
 _Index = QModelIndex | QPersistentModelIndex
 _VOLUME = re.compile(r"\.\d{3}$")
 CHECK_MARK = "✔"
@@ -66,70 +61,12 @@ def volumes_of(path: Path) -> list[Path]:
     return found
 
 
-def field_named(widget: _W, name: str) -> _W:
-    widget.setObjectName(name)
-    widget.setAccessibleName(name)
-    return widget
-
-
-def button(text: str, name: str, slot: Callable[[], object]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAutoDefault(False)  # Enter stays the wizard's Next/Finish, whatever has the focus
-    button.clicked.connect(lambda _checked=False: slot())
-    return button
-
-
-def plain(text: str = "", name: str = "") -> QLabel:
-    """A selectable label that never interprets markup: partner data is shown as it is."""
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    if name:
-        label.setObjectName(name)
-    return label
-
-
-def reading(name: str) -> QPlainTextEdit:
-    text = field_named(QPlainTextEdit(), name)
-    text.setReadOnly(True)
-    text.setTabChangesFocus(True)
-    return text
-
-
 def banner(name: str) -> QLabel:
     """The green/red result line (styled like the custody verification summary)."""
     label = plain(name=name)
     label.setObjectName("verifySummary")
     label.setAccessibleName(name)
     return label
-
-
-def ask(parent: QWidget, name: str, title: str, text: str, stop: str, keep: str,
-         on_stop: Callable[[], object]) -> QMessageBox:
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
-    box.setObjectName(name)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    stop_button = box.addButton(stop, QMessageBox.ButtonRole.DestructiveRole)
-    keep_button = box.addButton(keep, QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(keep_button)
-    box.setEscapeButton(keep_button)
-    stop_button.clicked.connect(on_stop)
-    box.open()
-    return box
-
-
-class Page(QWizardPage):
-    def __init__(self, title: str, intro: str) -> None:
-        super().__init__()
-        self.setTitle(title)
-        self.layout_ = QVBoxLayout(self)
-        self.intro = QLabel(intro)
-        self.intro.setWordWrap(True)
-        self.layout_.addWidget(self.intro)
-        self.error = error_label()
-        self.first: QWidget = self  # where the focus goes when the page is shown
 
 
 class ItemsModel(QAbstractTableModel):
@@ -192,11 +129,10 @@ class CheckPage(Page):
         self.prepared: PreparedImport | None = None
         self.failure: BaseException | None = None
         # Working: a bar and a stop button.
-        self.bar = self.first = field_named(QProgressBar(), "checkProgress")
-        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the focus rests here, not on Stop
-        self.bar.setRange(0, 1000)
-        self.status = plain(name="checkStatus")
-        self.stop = button("&Stop checking", "stopCheckingButton", self.cancel)
+        self.progress = ProgressSection("checkProgress", "checkStatus", "&Stop checking", "stopCheckingButton",
+                                        self.cancel)
+        self.bar, self.status, self.stop = self.progress.bar, self.progress.status, self.progress.stop
+        self.first = self.bar
         self.working = QWidget()
         working = QVBoxLayout(self.working)
         working.setContentsMargins(0, 0, 0, 0)
@@ -323,16 +259,14 @@ class CheckPage(Page):
     def cancel(self) -> None:
         if self.op is not None and self.op.running:
             self.op.cancel()
-            self.stop.setEnabled(False)
-            self.status.setText("Stopping: removing what was staged …")
+            self.progress.stopping("Stopping: removing what was staged …")
 
     def _progress(self, done: int, total: int, message: str) -> None:
         if total and done >= total:
             self.bar.setRange(0, 0)  # the records and custody proofs: no byte count to show
             self.status.setText("Checking the records, the signature and the partner's custody proofs …")
         else:
-            self.bar.setValue(min(1000, done * 1000 // total) if total else 0)
-            self.status.setText(f"{message} — {human_size(done)} of {human_size(total)}" if total else message)
+            self.progress.show_bytes(done, total, message)
         self._wizard.progressed.emit(done, total)
 
     def _checked(self, op: BackgroundOp, prepared: PreparedImport) -> None:

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -37,25 +35,30 @@ from icspa_desktop.bundle.mounts import MountTarget, list_targets
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import hint_label, show_message
-from icspa_desktop.gui.folders import remember_choice, start_folder
+from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.import_check import (
     CheckPage,
     CommitFn,
-    Page,
     PrepareFn,
     ReceiptFn,
-    ask,
     bundle_path,
-    button,
-    field_named,
-    plain,
-    reading,
     target_text,
     volumes_of,
 )
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog
 from icspa_desktop.gui.role_hints import gate
+from icspa_desktop.gui.wizard_parts import (
+    Page,
+    Wizard,
+    ask,
+    button,
+    choose_path,
+    field_named,
+    plain,
+    reading,
+    window_action,
+)
 from icspa_desktop.services import bundle_import, cases, receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -104,14 +107,8 @@ class FilePage(Page):
         return removable[0].mount_point if removable else start_folder(self)
 
     def _browse(self) -> None:
-        dialog = remember_choice(self, QFileDialog(self, "Partner bundle", str(self.start_folder())))
-        dialog.setObjectName("bundleFileDialog")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setNameFilters(["ICSPA bundles (*.icspa *.icspa.001)", "All files (*)"])
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(lambda name: self.path.setText(name) if name else None)
-        dialog.open()
+        choose_path(self, "Partner bundle", str(self.start_folder()), "bundleFileDialog", self.path.setText,
+                    filters=["ICSPA bundles (*.icspa *.icspa.001)", "All files (*)"])
 
     def chosen(self) -> Path:
         return bundle_path(self.path.text())
@@ -338,7 +335,7 @@ class DonePage(Page):
         show_message(self.error, f"No receipt was written: {error_text(exc)}")
 
 
-class ImportWizard(QWizard):
+class ImportWizard(Wizard):
     """The import wizard. ``checked(PreparedImport)`` once the report shows, ``check_failed(exc)`` for a refusal,
     ``imported(ImportResult)`` after the commit, ``open_case_requested(case id)``, ``receipt_written(Receipt)``."""
 
@@ -354,12 +351,7 @@ class ImportWizard(QWizard):
                  prepare: PrepareFn = bundle_import.prepare_import, commit: CommitFn = bundle_import.commit_import,
                  write_receipt: ReceiptFn = receipts.write_receipt,
                  targets: Callable[[], list[MountTarget]] = list_targets) -> None:
-        super().__init__(parent)
-        self.setObjectName("importWizard")
-        self.setWindowTitle("Import a partner agency's bundle")
-        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
-        self.setOptions(QWizard.WizardOption.NoBackButtonOnLastPage | QWizard.WizardOption.NoCancelButtonOnLastPage)
-        self.resize(900, 640)
+        super().__init__("importWizard", "Import a partner agency's bundle", 900, 640, parent)
         self.session = session
         self.closed = False
         self.file = FilePage(session, targets)
@@ -367,17 +359,8 @@ class ImportWizard(QWizard):
         self.confirm = ConfirmPage(self)
         self.importing = ImportingPage(self, commit)
         self.done_page = DonePage(self, write_receipt)
-        self.pages: list[Page] = [self.file, self.check, self.confirm, self.importing, self.done_page]
-        for page in self.pages:
-            self.addPage(page)
-        self.question: QMessageBox | None = None
+        self.add_pages([self.file, self.check, self.confirm, self.importing, self.done_page])
         self.partner_name = ""  # the sender, for the done page (the prepared import is gone by then)
-        self.currentIdChanged.connect(self._focus_first)
-
-    def _focus_first(self, _page_id: int) -> None:
-        page = self.currentPage()
-        if isinstance(page, Page):
-            page.first.setFocus(Qt.FocusReason.TabFocusReason)
 
     def _stopped_by_lock(self, op: BackgroundOp | None) -> bool:
         return op is not None and op.cancel_token.cancelled
@@ -414,12 +397,6 @@ class ImportWizard(QWizard):
             self.check.op.cancel()  # its result is discarded when it arrives (``closed``)
         super().done(result)
 
-    def close_question(self) -> None:
-        """The check ended while "Stop checking?" was open: the question no longer applies."""
-        if self.question is not None and shiboken6.isValid(self.question):
-            self.question.close()
-        self.question = None
-
 
 class ImportBundleAction(QObject):
     """Case → Import partner bundle… (Ctrl+Shift+I): roles that may import bundles."""
@@ -430,11 +407,8 @@ class ImportBundleAction(QObject):
         self.last_wizard: ImportWizard | None = None
         self.prepare: PrepareFn = bundle_import.prepare_import  # tests wrap these
         self.targets: Callable[[], list[MountTarget]] = list_targets
-        self.action = QAction("&Import partner bundle…", window)
-        self.action.setShortcut(QKeySequence("Ctrl+Shift+I"))
-        self.action.setStatusTip("Check a partner agency's bundle completely, then import it into a case")
-        self.action.triggered.connect(lambda _checked=False: self.open())
-        window.addAction(self.action)
+        self.action = window_action(window, "&Import partner bundle…", "Ctrl+Shift+I", "Check a partner agency's "
+                                    "bundle completely, then import it into a case", self.open)
 
     def update(self) -> None:
         session = self._window.session

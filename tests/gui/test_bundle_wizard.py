@@ -175,13 +175,13 @@ def test_stop_while_writing_leaves_nothing_under_the_final_name(qtbot: QtBot, de
     qtbot.keyClick(question, Qt.Key.Key_Escape)
     assert page.writing() and not page.op.cancel_token.cancelled  # type: ignore[union-attr]
     qtbot.keyClick(page.bar, Qt.Key.Key_Escape)  # asked again, left open: the end of the write closes it
-    question = wizard.stop_question
+    question = wizard.question
     assert question is not None and question.isVisible()
     with qtbot.waitSignal(wizard.export_failed, timeout=30_000) as failed:
         page.stop.click()
         gate.set()
     assert isinstance(failed.args[0], Cancelled)
-    assert not (shiboken6.isValid(question) and question.isVisible()) and wizard.stop_question is None
+    assert not (shiboken6.isValid(question) and question.isVisible()) and wizard.question is None
     assert list(usb.iterdir()) == []  # no bundle, no seal, no temporary file
     assert "Cancelled" in page.error.text() and page.error.isVisibleTo(wizard)
     assert wizard.button(BACK).isEnabled()
