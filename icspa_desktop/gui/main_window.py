@@ -36,6 +36,7 @@ from icspa_desktop.gui.import_wizard import ImportBundleAction, ImportWizard
 from icspa_desktop.gui.ops import show_error, show_notice
 from icspa_desktop.gui.received_dialog import ReceivedAction
 from icspa_desktop.gui.report_actions import CustodyActions
+from icspa_desktop.gui.restore_dialog import RestoreAction
 from icspa_desktop.gui.role_hints import gate, role_denial
 from icspa_desktop.services import cases, received, users
 from icspa_desktop.services.permissions import Permission
@@ -116,6 +117,8 @@ class MainWindow(QMainWindow):
         vault_menu.addActions([self.lock_action, self.settings_action])
         vault_menu.addActions(self.custody.vault_actions())
         self.backup = BackupAction(self, vault_menu, lambda: self.session)  # Vault → Back up… (gui/backup_action.py)
+        self.restore = RestoreAction(self, vault_menu, lambda: self.session, self.lock_requested.emit,
+                                     lambda: self.custody.witness_dir)  # Vault → Restore (gui/restore_dialog.py)
         vault_menu.addSeparator()
         vault_menu.addAction(self.quit_action)
         case_menu = menu.addMenu("&Case")
