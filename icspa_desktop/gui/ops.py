@@ -251,6 +251,7 @@ def run_with_progress_dialog(
     still runs (issue 11: Cancel on a report "did nothing")."""
     dialog = QProgressDialog(title, "Cancel", 0, 0, owner)
     dialog.setWindowTitle(title)
+    dialog.setMinimumWidth(440)  # the title and a message such as "Laying out the report: page 230…" in full
     dialog.setWindowModality(Qt.WindowModality.WindowModal)  # Ctrl+L still locks: gui/idle.py
     dialog.setMinimumDuration(400)
     dialog.setAutoClose(False)

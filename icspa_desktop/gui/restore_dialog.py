@@ -257,6 +257,7 @@ class RestoreDialog(SubmitDialog):
             f"{len(m.files)} files, {human_size(m.total_bytes)}, {m.blobs} evidence file(s); custody log of "
             f"{m.tree_size} events (schema version {m.schema_version}).\nMANIFEST SHA-256 {checked.manifest_sha256}")
         self.contents.show()
+        self.adjustSize()  # room for the lines just shown (a dialog does not grow by itself)
         self.ok.setText("&Restore")
         self.reason.setFocus()
 
