@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MAKE = ROOT / "packaging" / "make-transfer-set.sh"
+from tests.packaging.conftest import ROOT, TransferSet
+
 LOCK = ROOT / "packaging" / "requirements.lock"
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")
 
@@ -49,27 +49,6 @@ def offline_env(home: Path) -> dict[str, str]:
                HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"), XDG_CONFIG_HOME=str(home / ".config"),
                QT_QPA_PLATFORM="offscreen")
     return env
-
-
-@dataclass
-class TransferSet:
-    path: Path
-    manifest_sha256: str
-    build_seconds: float
-
-
-@pytest.fixture(scope="module")
-def transfer_set(tmp_path_factory: pytest.TempPathFactory) -> TransferSet:
-    out = tmp_path_factory.mktemp("usb") / "icspa-set"
-    env = dict(os.environ, PYTHON=sys.executable)
-    start = time.monotonic()
-    result = subprocess.run([str(MAKE), str(out)], env=env, capture_output=True, text=True, timeout=600, check=False)
-    seconds = time.monotonic() - start
-    assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"^SHA-256 of MANIFEST.sha256: ([0-9a-f]{64})$", result.stdout, re.MULTILINE)
-    assert match is not None, result.stdout
-    print(f"\ntransfer set built in {seconds:.1f} s: {sum(f.stat().st_size for f in out.rglob('*')) / 1e6:.0f} MB")
-    return TransferSet(out, match.group(1), seconds)
 
 
 def linked_copy(source: Path, target: Path) -> Path:
