@@ -29,12 +29,11 @@ regular file, or an identity that is not an age secret key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import queue
 import re
 import stat
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +43,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from icspa_desktop import pipeline
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import agev1, cms
@@ -409,70 +409,30 @@ _BLOCK = agev1.BATCH_CHUNKS * agev1.CHUNK_SIZE  # the most plaintext the decrypt
 _POOL = 4  # plaintext blocks in flight between the two threads
 
 
-class _Stopped(Exception):
-    """The walking side gave up; the decrypting side stops at its next hand-over."""
-
-
 def _decrypt_and_walk(ciphertext: _Ciphertext, identities: Sequence[X25519PrivateKey], walk: TarWalk,
                       cancel: CancelToken) -> None:
-    """Decrypt (this helper's thread) into the tar walk (the caller's thread); raises what either side raised.
+    """Decrypt (a worker thread) into the tar walk (the caller's thread); raises what either side raised.
 
     AgeError: the bundle's encryption failed; TarRefusal: its archive; anything from ``ciphertext`` (reading)
     or from the walk's payload sink propagates as it is.
     """
-    free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(_POOL):
-        free.put(bytearray(_BLOCK))
-    handed: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
-    stop = threading.Event()
 
-    def give(view: memoryview) -> None:
-        while True:
-            if stop.is_set():
-                raise _Stopped
-            try:
-                buf = free.get(timeout=0.1)
-                break
-            except queue.Empty:
-                continue
-        buf[:len(view)] = view
-        handed.put((buf, len(view)))
+    def produce(conveyor: pipeline.Conveyor[int]) -> None:
+        def give(view: memoryview) -> None:
+            buf = conveyor.take()
+            buf[:len(view)] = view
+            conveyor.send(buf, len(view))
 
-    def produce() -> None:
-        try:
-            decryptor = agev1.Decryptor(identities, give)
-            while (block := ciphertext.block()) is not None:
-                decryptor.feed(block)
-            decryptor.finish()
-            handed.put(None)
-        except BaseException as exc:  # handed over and re-raised in the caller's thread
-            handed.put(exc)
+        decryptor = agev1.Decryptor(identities, give)
+        while (block := ciphertext.block()) is not None:
+            decryptor.feed(block)
+        decryptor.finish()
 
-    worker = threading.Thread(target=produce, name="bundle-decrypt", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handed.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            buf, length = item
+    blocks = pipeline.drained(pipeline.Conveyor[int](_POOL, _BLOCK), produce, "bundle-decrypt")
+    with contextlib.closing(blocks):
+        for buf, length in blocks:
             cancel.check()
             walk.feed(memoryview(buf)[:length])
-            free.put(buf)
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        while worker.is_alive():  # never leave it blocked on a full hand-over
-            try:
-                item = handed.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if isinstance(item, tuple):
-                free.put(item[0])
-        worker.join()
 
 
 def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,

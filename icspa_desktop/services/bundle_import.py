@@ -127,12 +127,10 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     _check_space(session, path)
     staging = Staging(BlobStore(session.vault.layout))
     try:
-        try:
-            check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
-                                               limits=limits, at_signing_time=True, payload_sink=staging.open,
-                                               progress=progress, cancel=cancel)
-        finally:
-            staging.close_folder()
+        check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+                                           limits=limits, at_signing_time=True, payload_sink=staging.open,
+                                           progress=progress, cancel=cancel)
+        staging.finish()  # every staged file written and closed (or why not) before anything is judged
         prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging,
                            cancel or CancelToken())
     except BaseException:
@@ -321,8 +319,8 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
     for item in prepared.items:
         if item.id in prepared.known_items:
             with contextlib.suppress(OSError):
-                staging.payloads.pop(item.id).writer.discard()
-    blob_ids = [staging.payloads[i.id].writer.blob_id for i in fresh]
+                staging.payloads.pop(item.id).discard()
+    blob_ids = [staging.payloads[i.id].blob_id for i in fresh]
     try:
         staging.store.sync_staging(blob_ids)
         staging.store.publish_many(blob_ids)
@@ -379,12 +377,12 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
             item_id = local_ids[item.id]
             staged = p.staging.payloads[item.id]
             exhibit = _free_exhibit(item.exhibit_number, partner.country, taken)
-            evidence.insert_blob_row(conn, wrapping, staged.writer.blob_id, item_id, staged.key, staged.chunk,
-                                     item.size, staged.writer.stored_size, now)
+            evidence.insert_blob_row(conn, wrapping, staged.blob_id, item_id, staged.key, staged.chunk,
+                                     item.size, staged.stored_size, now)
             item_fields = ItemFields(description=item.description, markings=item.markings,
                                      acquisition=item.acquisition,
                                      parent_id=local_ids.get(item.parent_id) if item.parent_id else None)
-            evidence.insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, staged.writer.blob_id, item.name,
+            evidence.insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, staged.blob_id, item.name,
                                      item.original_path, item.size, item.hashes, item.mime_type, item_fields,
                                      item.markings, item.acquisition.acquired_by, item.acquisition.acquired_at,
                                      session.user.id, now)

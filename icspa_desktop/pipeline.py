@@ -1,0 +1,165 @@
+"""Two threads and a fixed pool of buffers going round between them: bounded memory, errors cross over.
+
+The long jobs (bundle import, reading a blob, staging payload files) split their work over two cores:
+hashlib, ``cryptography``'s AEADs and file I/O release the GIL on large buffers. One side *fills* buffers
+(takes a free one, fills it, sends it on with a description), the other *drains* them (uses one, gives it
+back). Only the buffers made up front ever exist, so a fast side waits for the slow one instead of
+queueing without bound. Either side may give up:
+
+* the draining side ``stop``\\ s: the filler's next ``take`` raises ``Stopped`` (or the drainer's error);
+* the filling side ``end``\\ s, with an error or without: the drainer's ``receive`` raises it, or returns None.
+
+``drained`` runs the filler in a worker thread for a caller that drains (decrypting a bundle, reading a
+blob); ``Drainer`` runs the drainer in a worker thread for a caller that fills (writing staged blobs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """The draining side gave up: the filling side's work is to end now, quietly."""
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    error: BaseException | None
+
+
+class Conveyor(Generic[T]):
+    """``count`` buffers of ``size`` bytes between a filling and a draining thread, each sent with an item."""
+
+    def __init__(self, count: int, size: int) -> None:
+        if count < 1:
+            raise ValueError("a conveyor needs at least one buffer")
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(count):
+            self._free.put(bytearray(size))
+        self._filled: queue.Queue[tuple[bytearray, T] | _End] = queue.Queue()
+        self._stopped = threading.Event()
+        self.error: BaseException | None = None  # why the draining side stopped, if it failed
+
+    # -- the filling side --
+    def take(self) -> bytearray:
+        """A free buffer (waiting for one); raises the drainer's error, or Stopped, once it has stopped."""
+        buf = self._free.get()
+        if self._stopped.is_set():
+            self._free.put(buf)  # wakes the next waiter too
+            raise self.error if self.error is not None else Stopped
+        return buf
+
+    def send(self, buf: bytearray, item: T) -> None:
+        """Pass a filled buffer (from ``take``) on, described by ``item``; never blocks."""
+        self._filled.put((buf, item))
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Nothing more follows; with ``error``, the drainer's ``receive`` raises it."""
+        self._filled.put(_End(error))
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    # -- the draining side --
+    def receive(self) -> tuple[bytearray, T] | None:
+        """The next filled buffer and its item, in order; None at the end. Raises what the filler ended with."""
+        got = self._filled.get()
+        if isinstance(got, _End):
+            self._filled.put(got)  # a second receive sees the end again instead of waiting forever
+            if got.error is not None:
+                raise got.error
+            return None
+        return got
+
+    def give_back(self, buf: bytearray) -> None:
+        self._free.put(buf)
+
+    def stop(self, error: BaseException | None = None) -> None:
+        """Give up draining (``error``: why); a filler waiting in ``take`` wakes and raises."""
+        if error is not None and self.error is None:
+            self.error = error
+        self._stopped.set()
+        self._free.put(bytearray(0))  # wakes a filler waiting for a buffer
+
+
+def drained(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
+            name: str) -> Generator[tuple[bytearray, T], None, None]:
+    """Run ``fill(conveyor)`` in a worker thread and yield what it sends, in order, in the caller's thread.
+
+    Each buffer goes back to the pool when the next one is asked for (use it before that). Whatever ``fill``
+    raises is raised here. When the caller stops early (an exception, or closing the generator: wrap it in
+    ``contextlib.closing``), the filler is stopped at its next ``take`` and joined before this returns.
+    """
+
+    def run() -> None:
+        try:
+            fill(conveyor)
+        except Stopped:
+            conveyor.end()
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            conveyor.end(exc)
+        else:
+            conveyor.end()
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while (got := conveyor.receive()) is not None:
+            yield got
+            conveyor.give_back(got[0])
+    finally:
+        conveyor.stop()
+        worker.join()
+
+
+class Drainer(Generic[T]):
+    """A worker thread that calls ``drain(buffer, item)`` for each buffer the caller sends, in order.
+
+    The first exception from ``drain`` stops the conveyor with it: the caller's next ``take`` raises it (the
+    rest sent is given back unused), and so does ``finish``. ``abort`` drops whatever is still queued.
+    """
+
+    def __init__(self, conveyor: Conveyor[T], drain: Callable[[bytearray, T], None], name: str) -> None:
+        self.conveyor = conveyor
+        self._drain = drain
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conveyor = self.conveyor
+        while True:
+            try:
+                got = conveyor.receive()
+            except BaseException:  # the caller ended with an error: nothing more to drain
+                return
+            if got is None:
+                return
+            buf, item = got
+            if not conveyor.stopped:
+                try:
+                    self._drain(buf, item)
+                except BaseException as exc:  # raised in the caller's thread at its next take, or finish
+                    conveyor.stop(exc)
+            conveyor.give_back(buf)
+
+    def finish(self) -> None:
+        """Wait until everything sent is drained; raises the first error ``drain`` raised."""
+        self.conveyor.end()
+        self._thread.join()
+        if self.conveyor.error is not None:
+            raise self.conveyor.error
+
+    def abort(self) -> None:
+        """Stop draining (what is queued is dropped) and wait for the thread; never raises."""
+        self.conveyor.stop()
+        self.conveyor.end()
+        with contextlib.suppress(RuntimeError):
+            self._thread.join()

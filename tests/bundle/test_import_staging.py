@@ -1,0 +1,122 @@
+"""Staging of an import on its writer thread (services/import_staging.py): cancel, a failing disk and a refused
+bundle leave the vault as it was, ``staging/`` empty and no thread behind; a good one stages every file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
+from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.services import bundle_import, evidence, fixity, partners
+from icspa_desktop.vault import blobs
+from tests.bundle.exchange import Exchange, make_exchange, tree_digest
+
+THREADS = ("import-staging", "bundle-decrypt")
+
+
+@pytest.fixture
+def ex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Exchange:
+    monkeypatch.setenv("ICSPA_WITNESS_DIR", str(tmp_path / "witness"))
+    # Large enough for several chunks per file and a direct write of whole batches (vault/blobs.py DIRECT_MIN).
+    return make_exchange(tmp_path, sizes=(15_000, 3 << 20, blobs.DIRECT_MIN + (5 << 20) + 123))
+
+
+def _left_behind(ex: Exchange, before: dict[str, str]) -> list[str]:
+    problems = []
+    if tree_digest(ex.de) != before:
+        problems.append("the vault changed")
+    if staged := os.listdir(ex.de / "staging"):
+        problems.append(f"staging/ holds {staged}")
+    if running := [t.name for t in threading.enumerate() if t.name in THREADS]:
+        problems.append(f"threads still running: {running}")
+    return problems
+
+
+def test_an_import_stages_every_file_and_commits_them(ex: Exchange, tmp_path: Path) -> None:
+    sent = ex.export()
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        assert sorted(os.listdir(ex.de / "staging")) == sorted(
+            f"{staged.blob_id}.part" for staged in prepared.staging.payloads.values())
+        result = bundle_import.commit_import(de, prepared)
+        assert not os.listdir(ex.de / "staging")
+        for item in result.added:
+            out = tmp_path / f"{item.id}.out"
+            fixity.extract(de, item.id, out, "comparison with the sender's copy")
+            original = ex.files / item.original_name
+            if not original.exists():
+                original = ex.files.parent / item.original_name
+            assert out.read_bytes() == original.read_bytes(), item.original_name
+        assert len(evidence.list_items(de, result.case.id)) == 4
+
+
+def test_cancel_midway_leaves_the_vault_as_it_was(ex: Exchange) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    token = CancelToken()
+
+    def progress(done: int, total: int, label: str) -> None:
+        if done > total // 2:
+            token.cancel()
+
+    with ex.open_de() as de, pytest.raises(Cancelled):
+        bundle_import.prepare_import(de, sent.path, progress=progress, cancel=token)
+    assert _left_behind(ex, before) == []
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+def test_a_disk_that_fails_while_staging_is_reported_and_leaves_nothing(ex: Exchange, monkeypatch: pytest.MonkeyPatch,
+                                                                       nth: int) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    real = blobs.write_all
+    calls = 0
+
+    def failing(fd: int, data: memoryview) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == nth:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, data)
+
+    monkeypatch.setattr(blobs, "write_all", failing)
+    with ex.open_de() as de, pytest.raises(IcspaError, match="Storing what was read failed: No space left on device"):
+        bundle_import.prepare_import(de, sent.path)
+    assert calls >= nth
+    assert _left_behind(ex, before) == []
+
+
+def test_a_file_that_cannot_be_created_in_staging_is_reported_and_leaves_nothing(
+        ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    real = blobs.BlobStore.create_writer
+    made = 0
+
+    def create_writer(self: blobs.BlobStore, *args: object, **kwargs: object) -> blobs.BlobWriter:
+        nonlocal made
+        made += 1
+        if made == 3:
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blobs.BlobStore, "create_writer", create_writer)
+    with ex.open_de() as de, pytest.raises(IcspaError, match="Storing what was read failed: Disk quota exceeded"):
+        bundle_import.prepare_import(de, sent.path)
+    assert _left_behind(ex, before) == []
+
+
+def test_a_bundle_refused_after_staging_leaves_nothing(ex: Exchange) -> None:
+    sent = ex.export()
+    with ex.open_de() as de:
+        # The signer's key status is checked after every file was staged.
+        partners.revoke_partner(de, "Politie NL", "key reported lost")
+    before = tree_digest(ex.de)
+    with ex.open_de() as de, pytest.raises(RefusedInput, match="revoked"):
+        bundle_import.prepare_import(de, sent.path)
+    assert _left_behind(ex, before) == []
