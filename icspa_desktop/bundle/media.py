@@ -19,7 +19,7 @@ from pathlib import Path
 from icspa_desktop.bundle import mounts
 from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
-from icspa_desktop.vault.atomic import fsync_dir
+from icspa_desktop.vault.atomic import create_new, fsync_dir, place_new, remove_published
 
 FILE_MODE = 0o600
 READ_CHUNK = 1 << 20
@@ -27,8 +27,6 @@ WRITE_BATCH = 1 << 20  # ciphertext bytes per writev
 WRITE_DEPTH = 4  # batches queued for the writer thread: bounds memory to ~5 MiB
 _IOV_MAX = 1024  # buffers per writev (Linux's IOV_MAX)
 WRITEBACK_STEP = 8 << 20  # start the write-back of every 8 MiB written, instead of all of it at the final fsync
-# Hard links are how we rename without replacing; FAT/exFAT and some network file systems refuse them.
-_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
 
 def _start_time(pid: int) -> int | None:
@@ -255,36 +253,22 @@ def _writev_all(fd: int, buffers: list[memoryview]) -> None:
 def place_without_replacing(tmp: Path, out: Path) -> None:
     """Give ``tmp`` the name ``out``; Conflict if ``out`` exists, never overwrite it."""
     try:
-        os.link(tmp, out, follow_symlinks=False)
+        place_new(tmp, out)
     except FileExistsError:
         raise Conflict(f"{out} already exists; it was left untouched.") from None
-    except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
-        # No links on this file system: a check-then-rename window remains; nobody else writes our media.
-        if os.path.lexists(out):
-            raise Conflict(f"{out} already exists; it was left untouched.") from None
-        os.rename(tmp, out)
-    else:
-        os.unlink(tmp)
-    fsync_dir(out.parent)
+    try:
+        fsync_dir(out.parent)
+    except BaseException:
+        remove_published(out)
+        raise
 
 
 def write_new_file(path: Path, data: bytes) -> None:
-    """A small file under a temporary name, synced, then given ``path`` without replacing anything."""
-    tmp = temp_name(path)
-    fd = open_exclusive(tmp)
+    """A small file, synced, given ``path`` without replacing anything (complete or absent after a crash)."""
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        place_without_replacing(tmp, path)
-    finally:
-        remove_quietly(tmp)
+        create_new(path, data)
+    except FileExistsError:
+        raise Conflict(f"{path} already exists; it was left untouched.") from None
 
 
 class _ReadAhead:

@@ -70,7 +70,7 @@ class CliContext:
         if self._session is None:
             self._session = unlock(self.vault_path, self.user_name(), self.passphrase())
             for warning in self._session.warnings:
-                print(warning, file=sys.stderr)
+                print(warning_line(warning), file=sys.stderr)
             self._warned = len(self._session.warnings)
         return self._session
 
@@ -80,7 +80,7 @@ class CliContext:
             return []
         session, self._session = self._session, None
         session.lock()
-        return session.warnings[self._warned:]
+        return [warning_line(w) for w in session.warnings[self._warned:]]
 
     # ---- output -----------------------------------------------------------------------
     def emit(self, data: dict[str, Any] | list[dict[str, Any]], human: Callable[[], Iterable[str]]) -> None:
@@ -96,3 +96,8 @@ class CliContext:
         """A human note: on stderr in --json mode, so stdout stays machine-readable."""
         print(message, file=sys.stderr if self.json else sys.stdout)
 
+
+def warning_line(warning: str) -> str:
+    """A service's warning as the CLI prints it: one line, ``icspa: warning:`` first (docs/cli.md)."""
+    text = " ".join(warning.split())
+    return f"icspa: warning: {text.removeprefix('Warning: ')}"

@@ -30,6 +30,7 @@ from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import Parser
 from icspa_desktop.custody.checkpoints import WITNESS_ENV
 from icspa_desktop.domain.errors import ExitCode, IcspaError
+from icspa_desktop.vault.db import storage_error
 from icspa_desktop.vault.process import disable_core_dumps
 
 # Each module defines ``register(subparsers)``; its parsers set ``handler(ctx) -> int``.
@@ -156,10 +157,10 @@ def _run(args: argparse.Namespace) -> int:
         print(_os_error_line(exc), file=sys.stderr)
         return int(ExitCode.OTHER)
     except Exception as exc:  # the error boundary: never a traceback on the user's terminal (DESIGN §6)
-        if "database or disk is full" in str(exc):
-            print("icspa: the disk holding the vault is full; the unfinished step changed nothing — free some "
-                  "space and try again.", file=sys.stderr)
-            return int(ExitCode.OTHER)
+        fault = storage_error(exc)  # a disk fault SQLite met outside a transaction (a read, an open)
+        if fault is not None:
+            print(f"icspa: {fault}", file=sys.stderr)
+            return int(fault.exit_code)
         where = crashlog.record(exc)
         print(f"icspa: unexpected error ({type(exc).__name__}); nothing more was done. Details: {where}",
               file=sys.stderr)

@@ -369,3 +369,24 @@ def table_damages(conn: db.Connection, state: Replay, *, only_user: str | None =
                 damages.append(Damage(DamageKind.USERS_TABLE, f"User {user.name!r} was added by a signed event but "
                                       "is missing from the users table (deleted with direct SQL)."))
     return damages
+
+
+def unrotated_disables(conn: db.Connection) -> list[str]:
+    """Users disabled after the last master-key rotation and still disabled: their old key slot (or a copy of
+    ``keyslots.json``) still yields the master key. A disable and its rotation are two steps (the rotation
+    needs the disable committed); a crash or a disk fault between them leaves this, and the signed log —
+    not a flag anyone could clear — says so."""
+    last = int(conn.execute("SELECT COALESCE(MAX(idx), 0) FROM custody_events WHERE action = ?",
+                            (CustodyAction.VAULT_KEY_ROTATED.value,)).fetchone()[0])
+    disabled: dict[str, str] = {}
+    for (body,) in conn.execute("SELECT body FROM custody_events WHERE action = ? AND idx > ? ORDER BY idx",
+                                (CustodyAction.USER_CHANGED.value, last)).fetchall():
+        details = json.loads(as_bytes(body)).get("details", {})
+        if "active" not in details:
+            continue
+        user_id = str(details.get("user_id", ""))
+        if details["active"]:
+            disabled.pop(user_id, None)
+        else:
+            disabled[user_id] = str(details.get("name", user_id))
+    return sorted(disabled.values())

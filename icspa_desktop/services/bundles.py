@@ -7,6 +7,7 @@ of the bundle are written by ``icspa_desktop.bundle`` (BagIt → CMS → pax tar
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from icspa_desktop.services import (
 )
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, setting
+from icspa_desktop.vault.atomic import remove_published
+from icspa_desktop.vault.process import PROCESS_TOKEN as _PROCESS_TOKEN
 
 BUNDLE_SUFFIX = ".icspa"
 
@@ -218,7 +221,9 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
     bundle_id = new_id()
     case = plan.case
     counterparty = ", ".join(f"{p.name} ({p.country})" for p in plan.recipients)
-    with session.transaction():
+    recipients = [{"id": p.id, "name": p.name, "fingerprint": p.fingerprint} for p in plan.recipients]
+    items = [{"id": i.id, "exhibit_number": i.exhibit_number, "sha256": i.sha256, "size": i.size} for i in plan.items]
+    with session.transaction() as conn:
         for item in plan.items:
             session.record(EventDraft(
                 CustodyAction.BUNDLED, case_id=case.id, item_ids=(item.id,), purpose=plan.purpose,
@@ -227,6 +232,13 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
                 details={"bundle_id": bundle_id, "recipients": [p.fingerprint for p in plan.recipients],
                          **({"h3_override": plan.h3_override} if plan.h3_override else {}),
                          **({"originator_permission": plan.permission.to_json()} if plan.permission else {})}))
+        # The journal row: if this process dies (or the outcome cannot be committed), 'bundle list' still shows
+        # the export, as interrupted, and where it was writing.
+        conn.execute(
+            "INSERT INTO bundles_sent (id, case_id, created_at, created_by, recipients, items, file_name, status,"
+            " folder, process) VALUES (?, ?, ?, ?, ?, ?, ?, 'writing', ?, ?)",
+            (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
+             json.dumps(recipients), json.dumps(items), out.name, str(out.parent), _PROCESS_TOKEN))
     try:
         report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
                                                                 item_ids=[i.id for i in plan.items])
@@ -235,29 +247,37 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         written = bundle_format.write_bundle(spec, signer.sign_detached,
                                              [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
                                              out, progress=progress, cancel=cancel)
-    except IcspaError as exc:
-        _record_outcome(session, plan, bundle_id, out, None, None, str(exc))
+    except Exception as exc:
+        # Recorded whatever failed (a database error too); the export's own error is what the user sees.
+        with contextlib.suppress(Exception):
+            _record_outcome(session, plan, bundle_id, out, None, None, str(exc) or type(exc).__name__)
         raise
-    _record_outcome(session, plan, bundle_id, out, written, checkpoint.id, "")
+    try:
+        _record_outcome(session, plan, bundle_id, out, written, checkpoint.id, "")
+    except BaseException as exc:
+        # A bundle whose outcome is not recorded must not stay on the media as if it had been sent.
+        for path in (*reversed(written.volumes), written.seal_signature_path, written.seal_path):
+            remove_published(path)
+        if isinstance(exc, IcspaError):
+            raise type(exc)(f"{exc} The bundle was removed from {out.parent}.") from exc
+        raise
     return ExportResult(bundle_id, written.path, written.size, written.sha256, written.seal_path,
                         written.seal_signature_path, len(plan.items), checkpoint.id, written.volumes)
 
 
 def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Path,
                     written: bundle_format.WrittenBundle | None, checkpoint_id: int | None, problem: str) -> None:
-    recipients = [{"id": p.id, "name": p.name, "fingerprint": p.fingerprint} for p in plan.recipients]
-    items = [{"id": i.id, "exhibit_number": i.exhibit_number, "sha256": i.sha256, "size": i.size} for i in plan.items]
+    recipients = [p.name for p in plan.recipients]
     with session.transaction() as conn:
         conn.execute(
-            "INSERT INTO bundles_sent (id, case_id, created_at, created_by, recipients, items, file_name, size, sha256,"
-            " checkpoint_id, status, problem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (bundle_id, plan.case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
-             json.dumps(recipients), json.dumps(items), out.name, written.size if written else None,
-             written.sha256 if written else None, checkpoint_id, "written" if written else "failed", problem))
+            "UPDATE bundles_sent SET size = ?, sha256 = ?, checkpoint_id = ?, status = ?, problem = ?, process = ''"
+            " WHERE id = ?",
+            (written.size if written else None, written.sha256 if written else None, checkpoint_id,
+             "written" if written else "failed", problem, bundle_id))
         session.record(EventDraft(
             CustodyAction.TRANSFERRED if written else CustodyAction.BUNDLED, case_id=plan.case.id,
             item_ids=tuple(i.id for i in plan.items), purpose=plan.purpose, authority=plan.authority,
-            counterparty=", ".join(p["name"] for p in recipients),
+            counterparty=", ".join(recipients),
             result="bundle written and read back" if written else "export failed",
             hashes={"sha256": written.sha256} if written else {},
             details={"bundle_id": bundle_id, "file_name": out.name, **({"problem": problem} if problem else {}),
@@ -347,12 +367,25 @@ def list_sent(session: Session) -> list[SentBundle]:
     session.require(Permission.READ)
     rows = session.conn.execute(
         "SELECT b.id, COALESCE(c.number, b.case_id), b.created_at, b.recipients, b.items, b.file_name, b.size,"
-        " b.sha256, b.status, b.problem FROM bundles_sent b LEFT JOIN cases c ON c.id = b.case_id"
-        " ORDER BY b.created_at").fetchall()
+        " b.sha256, b.status, b.problem, b.folder, b.process FROM bundles_sent b LEFT JOIN cases c"
+        " ON c.id = b.case_id ORDER BY b.created_at").fetchall()
     returned = receipts.receipts_by_bundle(session.conn)
     return [SentBundle(str(r[0]), str(r[1]), str(r[2]), json.loads(r[3]), json.loads(r[4]), str(r[5]),
-                       None if r[6] is None else int(r[6]), None if r[7] is None else str(r[7]), str(r[8]),
-                       str(r[9]), returned.get(str(r[0]), [])) for r in rows]
+                       None if r[6] is None else int(r[6]), None if r[7] is None else str(r[7]), *_state(r),
+                       returned.get(str(r[0]), [])) for r in rows]
+
+
+def _state(row: Sequence[Any]) -> tuple[str, str]:
+    """(status, problem) of a journal row: a 'writing' row of another process is an interrupted export."""
+    status, problem, folder, process = str(row[8]), str(row[9]), str(row[10]), str(row[11])
+    if status != "writing":
+        return status, problem
+    if process == _PROCESS_TOKEN:
+        return "writing", "being written now"
+    where = Path(folder) / str(row[5]) if folder else Path(str(row[5]))
+    return "interrupted", (f"the export stopped before its outcome was recorded (the program was stopped, or the "
+                           f"vault's disk failed). A bundle at {where}, if there, was written completely: check it "
+                           "with 'icspa bundle verify' before sending it; otherwise export again.")
 
 
 

@@ -8,10 +8,8 @@ overwriting an existing file; a partial file left by a failure or a crash is rem
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,8 +42,9 @@ from icspa_desktop.services.evidence import (
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import FILE_MODE, write_all
+from icspa_desktop.vault.atomic import FILE_MODE, place_new, write_all
 from icspa_desktop.vault.blobs import BlobStore, unwrap_key
+from icspa_desktop.vault.process import PROCESS_TOKEN
 
 
 # ---- reading content --------------------------------------------------------------------------------
@@ -145,7 +144,7 @@ def verify_all(session: Session, progress: ProgressCallback = no_progress,
 PARTIAL_MARK = ".icspa-partial-"
 # Marks this process's own journal rows. The vault lock admits one process at a time, so a row written
 # under another token belongs to a process that ended without finishing or cleaning up (a crash).
-_PROCESS_TOKEN = secrets.token_hex(16)
+_PROCESS_TOKEN = PROCESS_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +349,7 @@ def _extract_in(session: Session, item: Item, dir_fd: int, target: Path, partial
         size = _write_partial(session, item, dir_fd, partial.name, expected, progress, cancel)
         _place_without_overwrite(dir_fd, partial.name, target)
         placed = True
+        os.fsync(dir_fd)  # the name is durable before success is recorded; a failure here removes it again
         with session.transaction() as conn:
             session.record(EventDraft(
                 CustodyAction.EXPORTED, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
@@ -435,27 +435,9 @@ def _with_note(exc: IcspaError, note: str) -> IcspaError:
 
 def _place_without_overwrite(dir_fd: int, name: str, target: Path) -> None:
     try:
-        # linkat fails with EEXIST instead of replacing a file that appeared meanwhile
-        os.link(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        try:
-            os.unlink(name, dir_fd=dir_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):  # not placed after all: the caller removes the partial file
-                os.unlink(target.name, dir_fd=dir_fd)
-            raise
+        place_new(name, target.name, dir_fd=dir_fd)  # never replaces a file that appeared meanwhile
     except FileExistsError:
         raise Conflict(f"{target} already exists; choose a new file name (nothing is overwritten).") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-            raise
-        # File systems without hard links (FAT, exFAT): a best-effort check right before the rename.
-        try:
-            os.stat(target.name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            os.rename(name, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        else:
-            raise Conflict(f"{target} already exists; choose a new file name (nothing is overwritten).") from None
-    os.fsync(dir_fd)
 
 
 # ---- JSON --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from icspa_desktop.services import agency, custody, partners
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import atomic_write
+from icspa_desktop.vault.atomic import atomic_write, create_new, remove_published
 
 RECEIPT_FORMAT = "icspa-receipt/v1"
 MAX_RECEIPT_BYTES = 32 << 20  # ~140 bytes per item: room for the 100,000 items a bundle may hold
@@ -89,13 +90,28 @@ def write_receipt(session: Session, bundle_ref: str, out: Path) -> Receipt:
     content = json.dumps(body, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
     signature = signer.sign_detached(content)
     case_id = session.conn.execute("SELECT case_id FROM bundles_received WHERE id = ?", (bundle_id,)).fetchone()[0]
-    with session.transaction() as conn:
-        conn.execute("UPDATE bundles_received SET receipt_issued_at = ? WHERE id = ?",
-                     (datetime.now(UTC).isoformat(timespec="seconds"), bundle_id))
-        session.record(EventDraft(CustodyAction.RECEIPT_ISSUED, case_id=CaseId(str(case_id)),
-                                  counterparty=f"{sender.name} ({sender.country})", result=RESULT_IMPORTED,
-                                  details={"bundle_id": bundle_id, "bundle_sha256": sha256, "file_name": out.name}))
-    atomic_write(out, cp.encode_signed(content, signature))
+    signed = cp.encode_signed(content, signature)
+    # The file is written inside the transaction that records it: a failed write records nothing, a failed
+    # commit removes the file again; only a crash between the two can leave a receipt that was not recorded
+    # (never a record of a receipt that does not exist).
+    written = False
+    try:
+        with session.transaction() as conn:
+            conn.execute("UPDATE bundles_received SET receipt_issued_at = ? WHERE id = ?",
+                         (datetime.now(UTC).isoformat(timespec="seconds"), bundle_id))
+            session.record(EventDraft(CustodyAction.RECEIPT_ISSUED, case_id=CaseId(str(case_id)),
+                                      counterparty=f"{sender.name} ({sender.country})", result=RESULT_IMPORTED,
+                                      details={"bundle_id": bundle_id, "bundle_sha256": sha256,
+                                               "file_name": out.name}))
+            if os.path.lexists(out):  # the caller allowed replacing it (--force, a confirmed save dialog)
+                atomic_write(out, signed)
+            else:
+                create_new(out, signed)
+            written = True
+    except BaseException:
+        if written:
+            remove_published(out)
+        raise
     return Receipt(str(bundle_id), out, body)
 
 

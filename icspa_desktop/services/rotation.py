@@ -16,6 +16,7 @@ any remaining user (vault/store.py ``_open_with_any``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from icspa_desktop.domain.progress import ProgressCallback, no_progress
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, set_setting
-from icspa_desktop.vault import blobs
+from icspa_desktop.vault import blobs, db
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +66,60 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
     old, new = vault.master_key, keys.new_master_key()
     slots = vault.keyslots
     new_recovery: str | None = None
-    if not slots.stage_rotation(new, recipients):
-        # A recovery slot from before rotations: replace it (still on the old key), then stage it too.
-        new_recovery = slots.set_recovery(old)
-        slots.stage_rotation(new, recipients)
-    slots.save()
     old_blob = keys.derive_subkey(old, keys.PURPOSE_BLOB_KEYS)
     new_blob = keys.derive_subkey(new, keys.PURPOSE_BLOB_KEYS)
-    with session.transaction():
-        for done, (blob_id, item_id, wrapped) in enumerate(rows, 1):
-            blob_key = blobs.unwrap_key(old_blob, str(blob_id), str(item_id), bytes(wrapped))
-            conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
-                         (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
-            if done % 1000 == 0:
-                progress(done, len(rows), "rewrapping evidence keys")
-        agency.reseal_for_new_master(conn, old, new)
-        set_setting(conn, "vault.key_check", keys.check_value(new))
-        session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
-            "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
-            "recovery_key_reissued": new_recovery is not None}))
-    conn.execute(f"PRAGMA rekey = \"x'{keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER).hex()}'\"")
+    # The staged key is saved before the commit (a crash in between leaves the old key in force and a staged
+    # key nobody uses); a failed commit takes it back.
+    with slots.kept_on_failure():
+        if not slots.stage_rotation(new, recipients):
+            # A recovery slot from before rotations: replace it (still on the old key), then stage it too.
+            new_recovery = slots.set_recovery(old)
+            slots.stage_rotation(new, recipients)
+        with session.transaction():
+            slots.save()
+            for done, (blob_id, item_id, wrapped) in enumerate(rows, 1):
+                blob_key = blobs.unwrap_key(old_blob, str(blob_id), str(item_id), bytes(wrapped))
+                conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
+                             (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
+                if done % 1000 == 0:
+                    progress(done, len(rows), "rewrapping evidence keys")
+            agency.reseal_for_new_master(conn, old, new)
+            set_setting(conn, "vault.key_check", keys.check_value(new))
+            session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
+                "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
+                "recovery_key_reissued": new_recovery is not None}))
+    _rekey_database(session, new)
     vault.replace_master(new)
     progress(len(rows), len(rows), "master key rotated")
     return RotationResult(len(rows), len(recipients), new_recovery, time.perf_counter() - started)
 
+
+def _rekey_database(session: Session, new: bytes) -> None:
+    """Step 3: re-encrypt the database under the new key, and prove it by opening it afresh with that key.
+
+    SQLCipher's ``PRAGMA rekey`` returns nothing, and a write error inside it (a failing disk) went unnoticed:
+    the database stayed under the old key — the one a disabled user's old slot yields — while the rotation was
+    reported done. A fresh connection is also what ``cipher_integrity_check`` needs after a rekey."""
+    vault = session.vault
+    sqlcipher_key = keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER)
+    failure: BaseException | None = None
+    try:
+        session.conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
+    except db.DatabaseError as exc:
+        failure = db.storage_error(exc, vault.layout.database) or exc
+    try:
+        vault.reopen_database(sqlcipher_key)
+        return
+    except VaultError as exc:  # KeyMismatch: the rekey did not happen; StorageError: the disk fails
+        if failure is None or isinstance(exc, db.StorageError):
+            failure = exc
+    with contextlib.suppress(VaultError):  # keep working on the old key if the disk lets us
+        vault.reopen_database(keys.derive_subkey(vault.master_key, keys.PURPOSE_SQLCIPHER))
+    raise RotationIncomplete(
+        "The new master key is recorded in the custody log, but re-encrypting the database with it failed "
+        f"({failure.cause if isinstance(failure, db.StorageError) else failure}): until that is done the old key still opens the database. It is finished at the next unlock "
+        "by any user: fix the disk, then unlock again (for example 'icspa vault check').") from failure
+
+
+class RotationIncomplete(VaultError):
+    """The rotation's commit is done, its database rekey is not (finished at the next unlock)."""

@@ -201,7 +201,10 @@ class Session:
                                    bytes(self._signing_key))
         except (OSError, db.DatabaseError) as exc:
             # Locking must never fail; the missing witness only narrows what a later check can see.
-            self.warnings.append(f"Your witness of the custody log could not be written ({exc}).")
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = user_witness.path_for(self.vault.header.vault_id, self.user.id)
+            self.warnings.append(f"Warning: your witness of the custody log could not be written to {where} "
+                                 f"({cause}); the command's work is done, and the next lock writes it again.")
 
     def _check_user_row(self) -> None:
         row = self.conn.execute("SELECT role, active FROM users WHERE id = ?", (self.user.id,)).fetchone()
@@ -272,6 +275,13 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         session.warnings.append(f"Warning: this vault looks rolled back to an older copy ({vault.cleanup_held}); "
                                 "evidence files the database does not know were left in place. Run 'icspa custody "
                                 "verify' and 'icspa vault check'.")
+    if allowed(user.role, Permission.MANAGE_USERS):
+        unrotated = userstate.unrotated_disables(conn)
+        if unrotated:
+            session.warnings.append(
+                f"Warning: {', '.join(unrotated)} {'was' if len(unrotated) == 1 else 'were'} disabled, but the vault "
+                "master key was not rotated since (the rotation was interrupted): their old key slot still opens the "
+                "vault. Run 'icspa vault rekey --reason TEXT' now.")
     notice = quarantine_notice(vault.quarantined)
     if notice:
         session.warnings.append(f"Warning: {notice}")
@@ -310,7 +320,7 @@ def _add_box_key(session: Session, unlocked: Unlocked) -> None:
     """A slot from before personal box keys: create the user's age identity, record its recipient."""
     secret, recipient = age_keys.generate_identity()
     slots = session.vault.keyslots
-    with session.transaction() as conn:
+    with slots.kept_on_failure(), session.transaction() as conn:
         conn.execute("UPDATE users SET box_recipient = ? WHERE id = ?", (recipient, session.user.id))
         session.record(EventDraft(CustodyAction.USER_BOX_KEY_SET,
                                   details={"user_id": session.user.id, "box_recipient": recipient}))

@@ -66,12 +66,12 @@ def add_user(session: Session, name: str, role: Role, passphrase: str, display_n
     user_id = new_user_id()
     private, _ = signing.generate()
     box_secret, box_recipient = age_keys.generate_identity()
-    with session.transaction() as conn:
+    with slots.kept_on_failure(), session.transaction() as conn:
         user = insert_user(conn, user_id, name, display_name or name, role, private, box_recipient)
         session.record(EventDraft(CustodyAction.USER_ADDED, details=added_details(user, box_recipient)))
         agency.grant_agency_key(session, user.id, role, box_recipient)
         # The slot is written before COMMIT: a crash in between leaves an orphan slot that unlock refuses
-        # and 'vault check' reports, never a user without a slot.
+        # and 'vault check' reports, never a user without a slot; a failed COMMIT takes it back.
         slots.add_passphrase_slot(name, user_id, passphrase, session.vault.master_key, private, box_secret)
         slots.save()
     return user
@@ -108,7 +108,7 @@ def change_passphrase(session: Session, current: str, new: str) -> None:
         slots.unlock(session.user.name, current)
     except AuthenticationError:
         raise AuthenticationError("The current passphrase is wrong; nothing was changed.") from None
-    with session.transaction():
+    with slots.kept_on_failure(), session.transaction():
         session.record(EventDraft(CustodyAction.PASSPHRASE_CHANGED, details={"user_id": session.user.id}))
         slots.rewrite_slot(session.user.name, session.user.id, new, session.vault.master_key, session.signing_key(),
                            session.box_secret())
@@ -127,7 +127,7 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
     box_secret, box_recipient = age_keys.generate_identity()
     now = _now()
     old_key, new_key = userstate.b64(old_public), userstate.b64(public)
-    with db.transaction(conn):
+    with vault.keyslots.kept_on_failure(), db.transaction(conn):
         conn.execute("UPDATE user_keys SET retired_at = ? WHERE public_key = ?", (now, old_public))
         conn.execute(
             "INSERT INTO user_keys (public_key, user_id, valid_from) VALUES (?, ?, ?)", (public, user_id, now)

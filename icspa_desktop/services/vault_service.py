@@ -163,7 +163,7 @@ def repair(session: Session) -> Repair:
     if not found and not orphans:
         return Repair([], None)
     slots = session.vault.keyslots
-    with session.transaction():
+    with slots.kept_on_failure(), session.transaction():
         event = session.record(EventDraft(CustodyAction.VAULT_REPAIRED, details={
             "what": f"{QUARANTINE}/ emptied" + (", key slots without a user removed" if orphans else ""),
             "removed": [{"path": f.location, "kind": f.kind, "size": f.size} for f in found],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ class _LockedConnection(sqlcipher3.Connection):  # type: ignore[misc]  # untyped
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.transaction_lock = threading.RLock()
+        self.file: Path | None = None  # the database file, named in storage errors
 DatabaseError = sqlcipher3.DatabaseError
 IntegrityError = sqlcipher3.IntegrityError
 
@@ -39,6 +41,59 @@ _memory_security_set = False
 class KeyMismatch(VaultError):
     """The file is an encrypted database, but not under this key (another vault's, an older master key
     after a rotation, or a damaged first page)."""
+
+
+class StorageError(VaultError):
+    """The disk under the vault failed a read or write (full, read-only, an I/O error, a size limit): the
+    transaction was rolled back, the vault is as it was. ``cause`` is the short form ("the disk … is full")."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause or message
+
+
+# SQLite's texts for a failing disk (its result codes SQLITE_FULL, SQLITE_READONLY*, SQLITE_IOERR*,
+# SQLITE_CANTOPEN): anything else (a busy database, a constraint) is not a storage fault.
+_STORAGE_TEXTS = ("disk I/O error", "database or disk is full", "attempt to write a readonly database",
+                  "unable to open database file")
+
+
+def _storage_cause(text: str, where: Path | None) -> str:
+    """What the disk says, where it can be asked (SQLite reports EIO, EFBIG and often EROFS all as "disk I/O
+    error" and keeps the errno to itself): read-only, full, over the process's file size limit, else SQLite's."""
+    if where is not None:
+        with contextlib.suppress(OSError):
+            fs = os.statvfs(where.parent)
+            if fs.f_flag & os.ST_RDONLY:
+                return "is read-only"
+            if fs.f_bavail * fs.f_frsize < (1 << 20):
+                return "is full"
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        with contextlib.suppress(OSError):
+            if limit != resource.RLIM_INFINITY and max(
+                    p.stat().st_size for p in where.parent.glob(where.name + "*")) + (1 << 20) > limit:
+                return f"refused a file too large for the file size limit ({limit:,} bytes)"
+    if "full" in text:
+        return "is full"
+    if "readonly" in text:
+        return "is read-only"
+    if "unable to open" in text:
+        return "refused to open the database file"
+    return ("failed a read or write, and SQLite does not say why: the disk may be failing, removed, full or "
+            "read-only, or a file too large for its file system")
+
+
+def storage_error(exc: BaseException, where: Path | None = None) -> StorageError | None:
+    """A ``StorageError`` naming the cause for an SQLite error that comes from the disk, else None."""
+    if not isinstance(exc, sqlcipher3.OperationalError | sqlcipher3.DatabaseError):
+        return None
+    text = str(exc)
+    if not any(known in text for known in _STORAGE_TEXTS):
+        return None
+    place = f" ({where.parent})" if where is not None else ""
+    cause = f"the disk holding the vault{place} {_storage_cause(text, where)} (SQLite: \"{text}\")"
+    return StorageError(f"{cause[0].upper()}{cause[1:]}. The unfinished step was rolled back and changed nothing; "
+                        "fix the disk and try again.", cause)
 
 
 MEMORY_SECURITY_ENV = "ICSPA_SQLCIPHER_MEMORY_SECURITY"
@@ -133,6 +188,7 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
     uri = path.absolute().as_uri() + ("" if create else "?mode=rw")
     conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                               factory=_LockedConnection)
+    conn.file = path
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
@@ -140,6 +196,11 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
         conn.close()
+        # A disk fault while SQLite sets up the WAL index (-shm) is not a wrong key: only "file is not a
+        # database" (SQLITE_NOTADB) says the key does not fit.
+        fault = storage_error(exc, path) if "not a database" not in str(exc) else None
+        if fault is not None:
+            raise fault from exc
         # The key came from a key slot that authenticated, so it is this vault's key: the file is not.
         raise KeyMismatch(
             f"The vault database {path} does not open with this vault's key: it belongs to another vault, "
@@ -157,6 +218,9 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
         conn.execute("PRAGMA temp_store = MEMORY")
     except sqlcipher3.DatabaseError as exc:
         conn.close()
+        fault = storage_error(exc, path)
+        if fault is not None:
+            raise fault from exc
         raise VaultError(f"The vault database {path} opened with this vault's key but is damaged: {exc}.") from exc
     except BaseException:
         conn.close()
@@ -168,19 +232,37 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
 def transaction(conn: Connection) -> Iterator[Connection]:
     """BEGIN IMMEDIATE … COMMIT, rolled back on any exception; one thread at a time per connection."""
     lock = getattr(conn, "transaction_lock", None)
-    with lock if lock is not None else contextlib.nullcontext():
+    with lock if lock is not None else contextlib.nullcontext(), _storage_errors(conn):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlcipher3.DatabaseError):  # SQLite may have rolled back already (I/O error)
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _storage_errors(conn: Connection) -> Iterator[None]:
+    """SQLite's disk faults as ``StorageError`` with their cause; everything else unchanged."""
+    try:
+        yield
+    except sqlcipher3.DatabaseError as exc:
+        fault = storage_error(exc, getattr(conn, "file", None))
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 def integrity_check(conn: Connection) -> list[str]:
     """Problems found by ``cipher_integrity_check`` and ``integrity_check`` (empty when healthy)."""
     problems: list[str] = []
+    # cipher_integrity_check reads the database file's pages, not the WAL: pages the last checkpoint did not
+    # reach yet (a process killed in the middle of one — after a rekey, under the old key) read as HMAC
+    # failures. Checkpoint first, so the file is what the database is (best effort: a read-only disk).
+    with contextlib.suppress(DatabaseError):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     for pragma in ("cipher_integrity_check", "integrity_check"):
         try:
             rows = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()]

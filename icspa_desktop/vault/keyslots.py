@@ -9,9 +9,11 @@ slot (passphrase change) leaves the database and every other slot untouched.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -257,6 +259,23 @@ class KeySlotFile:
 
     def save(self) -> None:
         atomic_write(self.path, self.to_bytes())
+
+    @contextlib.contextmanager
+    def kept_on_failure(self) -> Iterator[None]:
+        """For a change whose ``save()`` comes before the database commit it belongs to: if the block fails
+        (the commit included), the file and this object go back to how they were — a failed 'user add' leaves
+        no slot for a user the database never got. Best effort on a failing disk (then 'vault check' reports
+        the slot without a user, and --repair removes it)."""
+        before = self.to_bytes()
+        state = (list(self._slots), self._recovery, self.key_check)
+        try:
+            yield
+        except BaseException:
+            self._slots, self._recovery, self.key_check = state
+            with contextlib.suppress(OSError):
+                if self.path.read_bytes() != before:
+                    atomic_write(self.path, before)
+            raise
 
     # ---- slots -------------------------------------------------------------------------
     def _find(self, user_name: str) -> PassphraseSlot | None:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import secrets
 import sys
 
 _log = logging.getLogger(__name__)
+
+# This process, in journal rows of work that must be finished or reported (an extraction, a bundle export): a
+# row with another token belongs to a process that is gone (the vault lock admits one process at a time).
+PROCESS_TOKEN = secrets.token_hex(16)
 
 PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 

@@ -16,7 +16,7 @@ from icspa_desktop.crypto import keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked
 from icspa_desktop.domain.ids import VaultId, new_id
 from icspa_desktop.vault import blobs, db
-from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir
+from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir, sweep_temps
 from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
 from icspa_desktop.vault.layout import (
     Dir,
@@ -109,6 +109,16 @@ class UnlockedVault:
         for i in range(len(self._master_key)):
             self._master_key[i] = 0
         self._master_key = bytearray(new_master)
+
+    def reopen_database(self, sqlcipher_key: bytes) -> None:
+        """Close the database connection and open a new one with ``sqlcipher_key`` (after a rekey);
+        ``db.KeyMismatch`` if the file does not open with it (then the vault has no connection until a
+        reopen with the key that fits)."""
+        if self._conn is not None:
+            with contextlib.suppress(db.DatabaseError):
+                self._conn.close()
+            self._conn = None
+        self._conn = db.open_database(self.layout.database, sqlcipher_key)
 
     def subkey(self, purpose: str) -> bytes:
         return keys.derive_subkey(self.master_key, purpose)
@@ -218,6 +228,9 @@ def open_and_unlock(
         # newer evidence, and they stay where they are until someone looks (the session warns).
         held = rollback_check(conn, header.vault_id) if rollback_check is not None else None
         quarantined = () if held else _quarantine_leftovers(layout, conn)
+        # Temporary copies of the vault's own small files (key slots, header) that a killed writer left: never
+        # evidence, and a key-slot copy may hold a slot the database never got (a failed 'user add').
+        sweep_temps(layout.root)
     except BaseException:
         if conn is not None:
             with contextlib.suppress(db.DatabaseError):
@@ -255,8 +268,13 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.
             conn.close()
             raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "
                              "the new key; an administrator unlocks the vault once to finish it.")
-        conn.execute(f"PRAGMA rekey = \"x'{keys.derive_subkey(newer, keys.PURPOSE_SQLCIPHER).hex()}'\"")
-        return conn, newer
+        sqlcipher_key = keys.derive_subkey(newer, keys.PURPOSE_SQLCIPHER)
+        try:
+            conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
+        finally:
+            conn.close()
+        # A fresh connection, proving the rekey took (as services/rotation.py does after its own).
+        return db.open_database(layout.database, sqlcipher_key), newer
     assert failure is not None
     raise failure
 

@@ -255,3 +255,23 @@ def test_the_documented_openssl_options_shut_out_the_systems_cas(scene: Scene, t
     assert verify(forged) == 0, "openssl no longer trusts its CA store beside -CAfile: update bundle-format.md"
     assert verify(forged, *HARDENED) != 0
     assert verify(genuine, *HARDENED) == 0 and verify(genuine) == 0
+
+
+def test_an_export_is_journalled_and_one_that_died_shows_as_interrupted(scene: Scene) -> None:
+    """Schema 9: the bundles_sent row exists from the 'bundled' events on ('writing'); a row left by a process
+    that is gone (killed before its outcome was recorded) is listed as interrupted, naming where to look."""
+    target = scene.work / "nightjar"
+    with unlock(scene.sender, "admin", PASS) as nl:
+        done = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target)
+        [sent] = bundles.list_sent(nl)
+        assert (sent.id, sent.status, sent.problem) == (done.bundle_id, "written", "")
+        # What a kill between the media and the outcome leaves (tests/reliability kills it for real).
+        with nl.transaction() as conn:
+            conn.execute("UPDATE bundles_sent SET status = 'writing', process = 'a-process-that-is-gone', size = NULL,"
+                         " sha256 = NULL WHERE id = ?", (done.bundle_id,))
+        [left] = bundles.list_sent(nl)
+        assert left.status == "interrupted" and str(done.path) in left.problem and "bundle verify" in left.problem
+    env = {"ICSPA_VAULT": str(scene.sender), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS,
+           "ICSPA_WITNESS_DIR": str(scene.work / "witness")}
+    listed = run_cli("bundle", "list", env=env)
+    assert listed.returncode == 0 and "interrupted" in listed.stdout, listed.stdout + listed.stderr

@@ -111,3 +111,31 @@ def test_only_an_administrator_rotates(stocked: VaultInfo) -> None:
     assert "5 evidence keys rewrapped" in done.stdout
     disabled = run_cli("user", "disable", NAMES[INV], env=env)
     assert disabled.returncode == 0 and "master key was rotated" in disabled.stdout
+
+
+def test_a_disable_without_its_rotation_is_said_at_every_administrators_unlock(stocked: VaultInfo) -> None:
+    """The disable commits first and the rotation is a second step: killed in between (or failing), the signed
+    log shows a disable after the last rotation, and every administrator is told to finish it."""
+    with stocked.session() as alice:
+        ivan = users.get_user(alice, NAMES[INV])
+        users._change(alice, ivan, {"active": False})  # the first step alone, as a kill after it leaves it
+    with stocked.session() as alice:
+        assert any(NAMES[INV] in w and "vault rekey" in w for w in alice.warnings), alice.warnings
+        rotation.rotate_master_key(alice, "finishing the disable")
+    with stocked.session() as alice:
+        assert not [w for w in alice.warnings if "rekey" in w]
+    with stocked.session(Role.SUPERVISOR) as bob:  # not someone who can act on it
+        assert not [w for w in bob.warnings if "rekey" in w]
+
+
+def test_a_failed_commit_takes_the_new_key_slot_back(stocked: VaultInfo) -> None:
+    before = (stocked.path / "keyslots.json").read_bytes()
+    with stocked.session() as alice:
+        slots = alice.vault.keyslots
+        with pytest.raises(RuntimeError), slots.kept_on_failure():
+            slots.add_passphrase_slot("mallory", "user-mallory", "a long enough passphrase", alice.vault.master_key,
+                                      b"\x01" * 32, None)
+            slots.save()
+            raise RuntimeError("the commit failed")
+        assert not slots.has_user("mallory")
+    assert (stocked.path / "keyslots.json").read_bytes() == before

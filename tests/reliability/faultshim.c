@@ -262,3 +262,21 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
     if (before_call(K_RENAME, "renameat2", path)) return -1;
     return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
+
+/* link and linkat publish a file under its final name without replacing one (vault/atomic.py place_new,
+ * create_new): the same kind of crash point as a rename. */
+int link(const char *oldpath, const char *newpath) {
+    REAL(link);
+    char path[4096];
+    at_path(AT_FDCWD, newpath, path, sizeof path);
+    if (before_call(K_RENAME, "link", path)) return -1;
+    return real_link(oldpath, newpath);
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags) {
+    REAL(linkat);
+    char path[4096];
+    at_path(newdirfd, newpath, path, sizeof path);
+    if (before_call(K_RENAME, "linkat", path)) return -1;
+    return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+}

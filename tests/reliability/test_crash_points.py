@@ -12,7 +12,6 @@ import pytest
 from tests.reliability import known
 from tests.reliability.conftest import slow
 from tests.reliability.crash import Harness, OperationReport
-from tests.reliability.known import KnownBug, expect_fixed
 from tests.reliability.scenes import OPERATIONS
 from tests.reliability.summary import crash_summary
 
@@ -54,10 +53,9 @@ def test_every_crash_point_of_every_operation(harness: Harness) -> None:
         (r.operation, r.exercised, r.counts) for r in reports]
 
 
-# ---- one test per known bug: they fail (xfail) while the bug is there ------------------------------------
+# ---- one test per bug the harness found: fixed ones pass; a known one fails (xfail) while it is there --------
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug stray-temp (tests/reliability/known.py)")
 def test_a_kill_before_the_key_slot_rename_leaves_no_temp_file_in_the_vault(harness: Harness) -> None:
     op = OPERATIONS["user-add"]
     if harness.library is None:
@@ -65,29 +63,26 @@ def test_a_kill_before_the_key_slot_rename_leaves_no_temp_file_in_the_vault(harn
     point = harness.find(op, "rename", "nl/keyslots.json")
     outcome = harness.crash(op, point, harness.count(op))
     assert outcome.killed
-    expect_fixed(outcome.check.problems, "stray-temp")
+    assert not outcome.check.problems, outcome.check.problems  # was: known bug stray-temp
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug false-alarm (tests/reliability/known.py)")
 def test_the_first_vault_check_after_an_interrupted_rekey_reports_no_damage(harness: Harness) -> None:
     if harness.library is None:
         pytest.skip("needs the shim (a kill inside SQLCipher's rekey)")
     op = OPERATIONS["rekey"]
     outcome = harness.crash(op, harness.find(op, "write", "nl/metadata.db", -1), harness.count(op))
     assert outcome.killed
-    expect_fixed(outcome.check.problems, "false-alarm")
+    assert not outcome.check.problems, outcome.check.problems  # was: known bug false-alarm
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug unrotated-disable (tests/reliability/known.py)")
 def test_a_disable_killed_before_its_rotation_is_reported_at_the_next_unlock(harness: Harness) -> None:
     op = OPERATIONS["user-disable"]
     # The rotation's record: the disable is committed, the rotation's transaction dies before COMMIT.
     outcome = harness.crash(op, harness.find(op, "record", "", -1), harness.count(op))
     assert outcome.killed and outcome.check.state != "old"
-    expect_fixed(outcome.check.problems, "unrotated-disable")
+    assert not outcome.check.problems, outcome.check.problems  # was: known bug unrotated-disable
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug export-unrecorded (tests/reliability/known.py)")
 def test_a_bundle_complete_on_the_media_is_recorded_after_a_kill(harness: Harness) -> None:
     if harness.library is None:
         pytest.skip("needs the shim (a kill after the media's directory fsync)")
@@ -95,4 +90,4 @@ def test_a_bundle_complete_on_the_media_is_recorded_after_a_kill(harness: Harnes
     outcome = harness.crash(op, harness.find(op, "fsync", "usb", -1), harness.count(op), keep=True)
     assert outcome.killed
     assert not [p for p in outcome.check.problems if known.category(p) == "incomplete-output"]  # it is complete
-    expect_fixed(outcome.check.problems, "export-unrecorded")
+    assert not outcome.check.problems, outcome.check.problems  # was: known bug export-unrecorded

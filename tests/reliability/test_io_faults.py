@@ -18,7 +18,6 @@ from tests.reliability import known, realfs
 from tests.reliability.conftest import slow
 from tests.reliability.crash import Harness, check_scene
 from tests.reliability.faults import FaultHarness, FaultPoint, FaultReport, message_problems
-from tests.reliability.known import KnownBug, expect_fixed
 from tests.reliability.scenes import OPERATIONS
 from tests.reliability.summary import fault_summary
 
@@ -108,7 +107,7 @@ def realfs_run(harness: Harness, name: str, root: Path) -> subprocess.CompletedP
     return crash.run(OPERATIONS[name], root, preexec=realfs.file_size_limit(1 << 20))
 
 
-# ---- one test per known bug: they fail (xfail) while the bug is there ------------------------------------
+# ---- one test per bug the harness found (tests/reliability/known.py FIXED): each passes now ---------------------
 
 
 def _inject(fault_harness: FaultHarness, name: str, kind: str, where: str, which: int, errno: str,
@@ -120,38 +119,38 @@ def _inject(fault_harness: FaultHarness, name: str, kind: str, where: str, which
     return outcome.problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug db-io-message (tests/reliability/known.py)")
-def test_a_disk_io_error_in_the_database_is_one_clear_line(fault_harness: FaultHarness) -> None:
-    expect_fixed(_inject(fault_harness, "case-edit", "fsync", "nl/metadata.db-wal", 0, "EIO"), "db-io-message")
+def test_a_disk_io_error_in_the_database_is_one_clear_line(fault_harness: FaultHarness) -> None:  # db-io-message
+    problems = _inject(fault_harness, "case-edit", "fsync", "nl/metadata.db-wal", 0, "EIO")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug slots-after-failure (tests/reliability/known.py)")
-def test_a_user_add_whose_commit_fails_leaves_the_key_slots_as_they_were(fault_harness: FaultHarness) -> None:
+def test_a_user_add_whose_commit_fails_leaves_the_key_slots_as_they_were(  # slots-after-failure
+        fault_harness: FaultHarness) -> None:
     problems = _inject(fault_harness, "user-add", "fsync", "nl/metadata.db-wal", 0, "ENOSPC")
-    expect_fixed(problems, "slots-after-failure")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug,
-                   reason="known bug receipt-recorded-unwritten (tests/reliability/known.py)")
-def test_a_receipt_that_cannot_be_written_is_not_recorded_as_issued(fault_harness: FaultHarness) -> None:
-    problems = _inject(fault_harness, "receipt", "write", "usb/.receipt-new.txt.tmp-*", 0, "ENOSPC")
-    expect_fixed(problems, "receipt-recorded-unwritten")
+def test_a_receipt_that_cannot_be_written_is_not_recorded_as_issued(  # receipt-recorded-unwritten
+        fault_harness: FaultHarness) -> None:
+    # O_TMPFILE: the receipt has no name on the medium until it is complete ("usb/#INODE (deleted)").
+    problems = _inject(fault_harness, "receipt", "write", "usb/#*", 0, "ENOSPC")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug rekey-swallowed (tests/reliability/known.py)")
-def test_a_rekey_that_fails_on_disk_is_not_reported_as_done(fault_harness: FaultHarness) -> None:
+def test_a_rekey_that_fails_on_disk_is_not_reported_as_done(fault_harness: FaultHarness) -> None:  # rekey-swallowed
+    # Fails with "finished at the next unlock"; faults.py checks that the next unlock did finish it.
     problems = _inject(fault_harness, "rekey", "write", "nl/metadata.db-wal", -1, "EIO", persist=True)
-    expect_fixed(problems, "rekey-swallowed")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug published-then-failed (tests/reliability/known.py)")
-def test_an_extraction_reported_failed_leaves_no_plaintext_under_the_final_name(fault_harness: FaultHarness) -> None:
+def test_an_extraction_reported_failed_leaves_no_plaintext_under_the_final_name(  # published-then-failed
+        fault_harness: FaultHarness) -> None:
     # The directory fsync after the partial file was renamed to out/image-1.bin.
-    expect_fixed(_inject(fault_harness, "extract", "fsync", "out", -1, "EIO"), "published-then-failed")
+    problems = _inject(fault_harness, "extract", "fsync", "out", -1, "EIO")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug published-then-failed (tests/reliability/known.py)")
-def test_an_export_that_fails_after_publishing_leaves_nothing_unrecorded_on_the_media(
+def test_an_export_that_fails_after_publishing_leaves_nothing_unrecorded_on_the_media(  # published-then-failed
         fault_harness: FaultHarness) -> None:
     harness = fault_harness.harness
     op = OPERATIONS["bundle-export"]
@@ -159,23 +158,21 @@ def test_an_export_that_fails_after_publishing_leaves_nothing_unrecorded_on_the_
     point = next(p for p in harness.points(harness.count(op))
                  if p.kind == "write" and p.where == "nl/metadata.db-wal" and p.nth > last_on_media)
     outcome = fault_harness.inject(op, FaultPoint(point, "ENOSPC", False), harness.count(op))
-    expect_fixed(outcome.problems, "published-then-failed")
+    assert not outcome.problems, outcome.problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug witness-warning (tests/reliability/known.py)")
-def test_a_witness_that_cannot_be_written_is_one_warning_line_without_temporary_names(
+def test_a_witness_that_cannot_be_written_is_one_warning_line_without_temporary_names(  # witness-warning
         fault_harness: FaultHarness) -> None:
     problems = _inject(fault_harness, "annotate", "rename", "witness/*.head", 0, "EROFS")
-    expect_fixed([p for p in problems if known.category(p) != "stray-temp"], "witness-warning")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug open-misreported (tests/reliability/known.py)")
-def test_a_full_disk_at_unlock_is_not_reported_as_a_wrong_key_or_damaged_database(
+def test_a_full_disk_at_unlock_is_not_reported_as_a_wrong_key_or_damaged_database(  # open-misreported
         fault_harness: FaultHarness) -> None:
-    expect_fixed(_inject(fault_harness, "case-edit", "write", "nl/metadata.db-shm", 0, "ENOSPC"), "open-misreported")
+    problems = _inject(fault_harness, "case-edit", "write", "nl/metadata.db-shm", 0, "ENOSPC")
+    assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug syncfs-message (tests/reliability/known.py)")
-def test_a_failing_syncfs_names_its_cause(fault_harness: FaultHarness) -> None:
+def test_a_failing_syncfs_names_its_cause(fault_harness: FaultHarness) -> None:  # syncfs-message
     problems = _inject(fault_harness, "bundle-import", "fsync", "de/staging", 0, "EIO", call="syncfs")
-    expect_fixed(problems, "syncfs-message")
+    assert not problems, problems
