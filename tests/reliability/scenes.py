@@ -56,6 +56,9 @@ def child_env(root: Path) -> dict[str, str]:
         "ICSPA_PASSPHRASE": PASS,
         "ICSPA_NEW_PASSPHRASE": NEW_USER_PASS,
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The code of this checkout, whatever checkout the venv was installed from (an editable install points
+        # at one): the children run what the checks run.
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "QT_QPA_PLATFORM": "offscreen",
         "LANG": "C.UTF-8",
     }
