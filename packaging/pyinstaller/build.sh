@@ -2,8 +2,10 @@
 # Build the app bundle with PyInstaller (icspa.spec beside this script) from a transfer set's wheels.
 #   packaging/pyinstaller/build.sh SET OUT
 # SET is a transfer set (packaging/make-transfer-set.sh); OUT/icspa-desktop/ becomes a folder holding the programs
-# `icspa` and `icspa-desktop` with Python and every library they need, and OUT/MANIFEST.sha256 the SHA-256 of each of
-# its files. Needs the network once, for PyInstaller itself (pinned below); PYTHON as for make-transfer-set.sh.
+# `icspa` and `icspa-desktop` with Python and every library they need, and OUT/icspa-desktop-VERSION-PLATFORM.tar
+# that folder packed for the medium (it holds symbolic links, which FAT media cannot), with the tar's SHA-256 in
+# OUT/icspa-desktop-VERSION-PLATFORM.tar.sha256. Needs the network once, for PyInstaller itself (pinned below);
+# PYTHON as for make-transfer-set.sh.
 set -euo pipefail
 PYINSTALLER="pyinstaller==6.22.3"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,9 +33,10 @@ OUT=$(cd "$OUT" && pwd)
 echo "pyinstaller/build.sh: building (about a minute on 2 cores)"
 (cd "$WORK" && "$WORK/venv/bin/pyinstaller" --noconfirm --log-level ERROR --distpath "$OUT" --workpath "$WORK/build" \
   "$HERE/icspa.spec")
-"$OUT/icspa-desktop/icspa" --version >/dev/null || die "the bundled icspa does not start"
-(cd "$OUT" && find icspa-desktop -type f | LC_ALL=C sort | while IFS= read -r file; do sha256sum -- "$file"; done) \
-  >"$WORK/MANIFEST.sha256"
-mv "$WORK/MANIFEST.sha256" "$OUT/MANIFEST.sha256"
-echo "pyinstaller/build.sh: wrote $OUT/icspa-desktop ($(du -sh "$OUT/icspa-desktop" | cut -f1))"
-echo "SHA-256 of MANIFEST.sha256: $(sha256sum "$OUT/MANIFEST.sha256" | cut -d' ' -f1)"
+version=$("$OUT/icspa-desktop/icspa" --version | cut -d' ' -f2) || die "the bundled icspa does not start"
+platform=$("$PY" -c 'import sysconfig; print(sysconfig.get_platform())')
+tarball="icspa-desktop-$version-$platform.tar"
+tar -C "$OUT" --owner=0 --group=0 --numeric-owner -cf "$OUT/$tarball" icspa-desktop
+(cd "$OUT" && sha256sum "$tarball" >"$tarball.sha256")
+echo "pyinstaller/build.sh: wrote $OUT/icspa-desktop ($(du -sh "$OUT/icspa-desktop" | cut -f1)) and $OUT/$tarball"
+echo "SHA-256 of $tarball: $(cut -d' ' -f1 "$OUT/$tarball.sha256")"
