@@ -27,7 +27,7 @@ def built(transfer_set: TransferSet, tmp_path_factory: pytest.TempPathFactory) -
     result = subprocess.run([str(BUILD), str(transfer_set.path), str(out)], env=dict(os.environ, PYTHON=sys.executable),
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    size = sum(f.stat().st_size for f in (out / "icspa-desktop").rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in (out / "icspa-desktop").rglob("*") if f.is_file() and not f.is_symlink())
     print(f"\napp bundle built in {time.monotonic() - start:.1f} s: {size / 1e6:.0f} MB")
     return out
 
