@@ -163,3 +163,29 @@ class Drainer(Generic[T]):
         self.conveyor.end()
         with contextlib.suppress(RuntimeError):
             self._thread.join()
+
+
+class Pending:
+    """One call running in a worker thread while the caller goes on (e.g. making files durable while the
+    database rows that will name them are written)."""
+
+    def __init__(self, call: Callable[[], None], name: str) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # raised in the caller's thread by wait
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the call has returned; raises what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def join(self) -> None:
+        """Until the call has returned, whatever its outcome (the caller is already failing)."""
+        self._thread.join()

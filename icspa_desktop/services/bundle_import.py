@@ -18,11 +18,13 @@ import hashlib
 import itertools
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from icspa_desktop import pipeline
 from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.bundle import records
 from icspa_desktop.bundle.format import TAGMANIFEST
@@ -321,11 +323,18 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
             with contextlib.suppress(OSError):
                 staging.payloads.pop(item.id).discard()
     blob_ids = [staging.payloads[i.id].blob_id for i in fresh]
-    try:
+
+    def publish() -> None:
         staging.store.sync_staging(blob_ids)
         staging.store.publish_many(blob_ids)
-        case, item_ids, events_added = _write(session, prepared, fresh)
+
+    # The blobs are made durable and moved into the store while the rows are written; the transaction
+    # commits only once they are in place (``_write`` waits before its end), so no row names a missing blob.
+    publishing = pipeline.Pending(publish, "import-publish")
+    try:
+        case, item_ids, events_added = _write(session, prepared, fresh, publishing.wait)
     except BaseException:
+        publishing.join()  # nothing is removed while it may still be moving blobs
         for blob_id in blob_ids:
             with contextlib.suppress(OSError):
                 staging.store.remove(blob_id)
@@ -340,7 +349,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]) -> tuple[Case, list[ItemId], int]:
+def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem],
+           before_commit: Callable[[], None]) -> tuple[Case, list[ItemId], int]:
+    """Everything of the import in one transaction; ``before_commit`` runs last inside it (raising rolls back)."""
     now = _now()
     wrapping = session.vault.subkey(keys.PURPOSE_BLOB_KEYS)
     partner, pcase = p.partner, p.case
@@ -413,6 +424,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
              json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
                           "sha256": i.sha256, "status": "already held" if i.id in p.known_items else "added"}
                          for i in p.items])))
+        before_commit()
     return case, [local_ids[i.id] for i in fresh], added
 
 

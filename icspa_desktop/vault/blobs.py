@@ -192,8 +192,11 @@ class BlobWriter:
         if size_hint is not None:  # a small blob needs only its own size (an import stages thousands)
             need = min(need, stream.ciphertext_size(size_hint, chunk_size) + _ALIGN)
         capacity = -(-need // _ALIGN) * _ALIGN
-        self._buffer = mmap.mmap(-1, capacity)  # anonymous mappings are page-aligned, as O_DIRECT needs
+        # Anonymous mappings are page-aligned, as O_DIRECT needs; a blob written through the cache takes plain
+        # memory (mapping and unmapping thousands of small buffers costs more than their writes).
+        self._buffer: mmap.mmap | bytearray = mmap.mmap(-1, capacity) if direct else bytearray(capacity)
         self._view = memoryview(self._buffer)
+        self._released = False
         self._fill = 0
         self.stored_size = 0
         self._flushed = 0
@@ -266,14 +269,16 @@ class BlobWriter:
         # Views of the buffer may still be referenced by a traceback; then the GC unmaps it later.
         with contextlib.suppress(BufferError):
             self._view.release()
-            self._buffer.close()
+            if isinstance(self._buffer, mmap.mmap):
+                self._buffer.close()
+            self._released = True
 
     def discard(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-        if not self._buffer.closed:
+        if not self._released:
             self._release()
         self.store.remove(self.blob_id)
 

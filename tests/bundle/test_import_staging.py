@@ -16,7 +16,7 @@ from icspa_desktop.services import bundle_import, evidence, fixity, partners
 from icspa_desktop.vault import blobs
 from tests.bundle.exchange import Exchange, make_exchange, tree_digest
 
-THREADS = ("import-staging", "bundle-decrypt")
+THREADS = ("import-staging", "bundle-decrypt", "import-publish")
 
 
 @pytest.fixture
@@ -119,4 +119,44 @@ def test_a_bundle_refused_after_staging_leaves_nothing(ex: Exchange) -> None:
     before = tree_digest(ex.de)
     with ex.open_de() as de, pytest.raises(RefusedInput, match="revoked"):
         bundle_import.prepare_import(de, sent.path)
+    assert _left_behind(ex, before) == []
+
+
+def test_a_failure_while_publishing_leaves_the_vault_as_it_was(ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+
+    def failing_syncfs(fd: int) -> bool:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        monkeypatch.setattr(blobs, "syncfs", failing_syncfs)
+        with pytest.raises(OSError, match="Input/output error"):
+            bundle_import.commit_import(de, prepared)
+        assert de.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+    assert _left_behind(ex, before) == []
+
+
+def test_rows_that_fail_while_blobs_are_still_being_published_leave_no_blob(
+        ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    real = blobs.BlobStore.publish_many
+    late = threading.Event()
+
+    def slow_publish(self: blobs.BlobStore, blob_ids: list[str]) -> list[Path]:
+        late.wait(5)  # the rows have failed by now; the blobs are moved only after that
+        return real(self, blob_ids)
+
+    def failing_rows(*args: object) -> int:
+        late.set()
+        raise RefusedInput("The partner's custody event #0 differs from the one we hold.")
+
+    monkeypatch.setattr(blobs.BlobStore, "publish_many", slow_publish)
+    monkeypatch.setattr(bundle_import, "_store_partner_events", failing_rows)
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        with pytest.raises(RefusedInput, match="differs"):
+            bundle_import.commit_import(de, prepared)
     assert _left_behind(ex, before) == []
