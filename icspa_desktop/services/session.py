@@ -12,6 +12,7 @@ from pathlib import Path
 from icspa_desktop.crypto import age_keys
 from icspa_desktop.crypto.signing import public_from_private
 from icspa_desktop.custody import events, user_witness, userstate
+from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import Actor, EventDraft, StoredEvent
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, UsageError, VaultError
@@ -19,6 +20,7 @@ from icspa_desktop.domain.ids import CaseId, ItemId, UserId
 from icspa_desktop.domain.models import User
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault import db
+from icspa_desktop.vault.atomic import sweep_temps
 from icspa_desktop.vault.keyslots import Unlocked
 from icspa_desktop.vault.layout import quarantine_notice
 from icspa_desktop.vault.migrations import Migration
@@ -285,6 +287,9 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     notice = quarantine_notice(vault.quarantined)
     if notice:
         session.warnings.append(f"Warning: {notice}")
+    # Temporaries a killed writer left beside this vault's witnesses (a checkpoint, a head): only those of
+    # processes that no longer run (vault/atomic.py).
+    sweep_temps(witness_dir())
     problem = user_witness.check(conn, user_witness.path_for(vault.header.vault_id, user.id),
                                  {user.id: [k.public_key for k in signed.keys]})
     if problem:
