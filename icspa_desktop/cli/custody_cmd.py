@@ -107,12 +107,8 @@ def _show(ctx: CliContext) -> int:
         raise UsageError("Give either a case or item, or --all.")
     session = ctx.session()
     label, found = custody.timeline(session, None if args.all else args.ref)
-    if args.all:
-        theirs = received.partner_events(session)
-    else:
-        case_id, item_id, _label = custody.resolve_subject(session, args.ref)
-        theirs = received.partner_events(session, item_id=item_id) if item_id else \
-            received.partner_events(session, case_id=case_id)
+    case_id, item_id, _label = (None, None, "") if args.all else custody.resolve_subject(session, args.ref)
+    theirs = received.partner_events(session, case_id=case_id, item_id=item_id)
 
     def human() -> list[str]:
         lines = [f"Custody timeline of {label}: {len(found)} events", f"{'#':>6}  {'time (UTC)':<20} "

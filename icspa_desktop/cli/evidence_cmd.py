@@ -11,7 +11,7 @@ from typing import Any
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
 from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
-from icspa_desktop.domain.errors import NotFound, UsageError, VerificationFailed
+from icspa_desktop.domain.errors import UsageError, VerificationFailed
 from icspa_desktop.domain.evidence import (
     Acquisition,
     FixityReport,
@@ -19,7 +19,6 @@ from icspa_desktop.domain.evidence import (
     ItemFields,
     ItemKind,
     MarkingChanges,
-    Markings,
 )
 from icspa_desktop.domain.ids import ItemId
 from icspa_desktop.services import cases, evidence, fixity, physical
@@ -157,28 +156,11 @@ def register(groups: Any) -> None:
     defaults.set_defaults(handler=_defaults)
 
 
-def _markings(args: argparse.Namespace) -> Markings | None:
-    if not any((args.handling, args.tlp, args.source_eval, args.info_eval, args.handling_text)):
-        return None
-    return Markings(
-        HandlingCode(args.handling or HandlingCode.H0), args.handling_text or "", Tlp(args.tlp or Tlp.AMBER),
-        SourceEvaluation(args.source_eval) if args.source_eval else None,
-        InformationEvaluation(args.info_eval) if args.info_eval else None,
-    )
-
-
 def _fields(ctx: CliContext, storage: str = "") -> ItemFields:
     args = ctx.args
-    markings = _markings(args)
-    if markings is not None and (args.handling is None or args.tlp is None):
-        # Partly given: fill the rest from the case so one option does not silently reset another.
-        case = cases.get_case(ctx.session(), args.case)
-        markings = Markings(
-            HandlingCode(args.handling) if args.handling else case.fields.handling_code,
-            args.handling_text if args.handling else (args.handling_text or case.fields.handling_text),
-            Tlp(args.tlp) if args.tlp else case.fields.tlp,
-            markings.source_evaluation, markings.information_evaluation,
-        )
+    changes = MarkingChanges(args.handling, args.handling_text or None, args.tlp, args.source_eval, args.info_eval)
+    markings = evidence.new_item_markings(cases.get_case(ctx.session(), args.case), changes) if changes.any() \
+        else None
     return ItemFields(
         description=args.description, notes=args.notes, tags=tuple(split_list(args.tag) or ()),
         exhibit_number=args.exhibit,
@@ -275,12 +257,9 @@ def _verify(ctx: CliContext) -> int:
         if args.all:
             reports = fixity.verify_all(session, progress)
         else:
-            try:
-                case = cases.get_case(session, args.target)
-            except NotFound:
-                reports = [fixity.verify_item(session, args.target, progress)]
-            else:
-                reports = fixity.verify_case(session, case.id, progress)
+            target = evidence.resolve_case_or_item(session, args.target)
+            reports = fixity.verify_case(session, target.case.id, progress) if target.item is None \
+                else [fixity.verify_item(session, target.item.id, progress)]
     finally:
         progress.close()
     failed = [r for r in reports if not r.ok]

@@ -51,7 +51,8 @@ def register(groups: Any) -> None:
 
 
 def _human(p: Partner) -> list[str]:
-    return [f"{key:>20}: {value}" for key, value in partners.partner_to_json(p).items()]
+    shown = partners.partner_to_json(p) | {"status": partners.shown_status(p)}
+    return [f"{key:>20}: {value}" for key, value in shown.items()]
 
 
 def _import(ctx: CliContext) -> int:
@@ -88,8 +89,8 @@ def _add(ctx: CliContext) -> int:
 def _list(ctx: CliContext) -> int:
     found = partners.list_partners(ctx.session(), include_inactive=not ctx.args.active)
     ctx.emit([partners.partner_to_json(p) for p in found],
-             lambda: [f"{p.name:<30} {p.country} {p.status!s:<10} {p.fingerprint}  expires {p.expires:%Y-%m-%d}"
-                      for p in found] or ["No partners."])
+             lambda: [f"{p.name:<30} {p.country} {partners.shown_status(p):<10} {p.fingerprint}  "
+                      f"expires {p.expires:%Y-%m-%d}" for p in found] or ["No partners."])
     return 0
 
 

@@ -35,7 +35,6 @@ from icspa_desktop.gui.agency_forms import (
 )
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.services import partners
-from icspa_desktop.services.agency import normalise_fingerprint
 from icspa_desktop.services.partners import VerifiedCard
 from icspa_desktop.services.session import Session
 
@@ -44,14 +43,11 @@ _CARD_FILTER = "Agency cards (*.icspa-card *.json);;All files (*)"
 
 def side_by_side_html(typed: str, actual: str) -> str:
     """Both fingerprints in groups, the groups that differ marked (typed one first)."""
-    mine, theirs = typed.split(), actual.split()
     cells_mine, cells_theirs = [], []
-    for index in range(max(len(mine), len(theirs))):
-        a = mine[index] if index < len(mine) else "····"
-        b = theirs[index] if index < len(theirs) else "····"
-        style = "color:#a4161a; text-decoration:underline;" if a != b else ""
-        cells_mine.append(f"<span style='{style}'>{escape(a)}</span>")
-        cells_theirs.append(f"<span style='{style}'>{escape(b)}</span>")
+    for group in partners.compare_fingerprint_groups(typed, actual):
+        style = "color:#a4161a; text-decoration:underline;" if group.differs else ""
+        cells_mine.append(f"<span style='{style}'>{escape(group.told)}</span>")
+        cells_theirs.append(f"<span style='{style}'>{escape(group.card)}</span>")
     return ("<table cellspacing=6><tr><td>You typed:</td><td style='font-family:monospace'>"
             + " ".join(cells_mine) + "</td></tr><tr><td>This card:</td><td style='font-family:monospace'>"
             + " ".join(cells_theirs) + "</td></tr></table>")
@@ -230,11 +226,11 @@ class CardImportDialog(QDialog):
     def compare(self) -> bool:
         if self.card is None:
             return False
-        typed = normalise_fingerprint(self.typed.text())
+        typed = partners.told_fingerprint(self.typed.text())
         if not typed:
             show_message(self.error, "Type the fingerprint the partner agency read out to you.")
             return False
-        if typed != self.card.fingerprint:
+        if not partners.fingerprints_match(typed, self.card.fingerprint):
             show_message(self.error, "The fingerprint you typed does NOT match this card; nothing was imported. "
                          "Check it with the partner again: if it still differs, the file is not theirs.")
             self.side_button.show()
@@ -250,7 +246,7 @@ class CardImportDialog(QDialog):
     def show_side_by_side(self) -> None:
         """The explicit second step after a mismatch: both fingerprints, differing groups marked."""
         if self.card is not None:
-            self.side.setText(side_by_side_html(normalise_fingerprint(self.typed.text()), self.card.fingerprint))
+            self.side.setText(side_by_side_html(self.typed.text(), self.card.fingerprint))
             self.side.show()
 
     def trust(self) -> None:

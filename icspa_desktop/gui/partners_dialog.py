@@ -43,15 +43,9 @@ _DETAILS = (("name", "Agency"), ("country", "Country"), ("unit", "Unit"), ("cont
 _MONO = {"age_recipient", "certificate_sha256", "id"}
 
 
-def status_text(partner: Partner, now: datetime) -> str:
-    if partner.status is PartnerStatus.ACTIVE and partner.expires < now:
-        return "expired"
-    return str(partner.status)
-
-
 def details_html(partner: Partner, now: datetime) -> str:
     data = partners.partner_to_json(partner)
-    data["status"] = status_text(partner, now)
+    data["status"] = partners.shown_status(partner, now)
     data["expires"] = f"{partner.expires:%Y-%m-%d %H:%M} UTC"
     data["created_at"] = f"{partner.created_at:%Y-%m-%d %H:%M} UTC"
     data["source"] = "agency card" if partner.source == "card" else "added by hand (no app)"
@@ -201,7 +195,7 @@ class PartnersDialog(QDialog):
         self.table.setRowCount(len(self._partners))
         mono = mono_font()
         for row, partner in enumerate(self._partners):
-            status = status_text(partner, now)
+            status = partners.shown_status(partner, now)
             values = (partner.name, partner.country, status, partner.fingerprint, f"{partner.expires:%Y-%m-%d}",
                       "card" if partner.source == "card" else "by hand")
             for column, text in enumerate(values):

@@ -152,6 +152,36 @@ def get_item(session: Session, ref: str) -> Item:
     return _fetch_item(session.conn, ref.strip())
 
 
+@dataclass(frozen=True, slots=True)
+class CaseOrItem:
+    """What a CASE|ITEM reference named: a case (``item`` None), or an item and the case it belongs to."""
+
+    case: Case
+    item: Item | None
+
+    @property
+    def label(self) -> str:
+        return f"item {self.item.exhibit_number}" if self.item is not None else f"case {self.case.number}"
+
+
+def resolve_case_or_item(session: Session, ref: str) -> CaseOrItem:
+    """A case (id or case number) or else an item (id or unique exhibit number).
+
+    A case wins when a case number is also an exhibit number: commands that take CASE|ITEM act on the
+    larger set, and an item can always be named by its id.
+    """
+    session.require(Permission.READ)
+    ref = ref.strip()
+    with contextlib.suppress(NotFound):
+        return CaseOrItem(cases.get_case(session, ref), None)
+    try:
+        item = _fetch_item(session.conn, ref)
+    except NotFound:
+        raise NotFound(f"No case or item {ref!r} (give a case number or id, or an item id or exhibit number).") \
+            from None
+    return CaseOrItem(cases.get_case(session, item.case_id), item)
+
+
 def list_items(session: Session, case_ref: str) -> list[Item]:
     case = cases.get_case(session, case_ref)
     rows = session.conn.execute(
@@ -510,6 +540,16 @@ def merge_markings(current: Markings, changes: MarkingChanges) -> Markings:
     except ValueError as exc:
         raise UsageError(f"Unknown marking: {exc}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, "
                          "source A/B/C/X, information 1–4.") from None
+
+
+def new_item_markings(case: Case, changes: MarkingChanges) -> Markings | None:
+    """The markings of a new item given only some fields: the case's, with those fields replaced (as
+    ``annotate`` merges into an item's and the desktop presets its editor with the case's); None (the case's,
+    decided at ingest) when no field is given."""
+    if not changes.any():
+        return None
+    fields = case.fields
+    return merge_markings(Markings(fields.handling_code, fields.handling_text, fields.tlp), changes)
 
 
 def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,14 @@ from icspa_desktop.vault import db
 
 MAX_CARD_BYTES = 64 * 1024
 _FIELDS = ("name", "country", "unit", "contact", "certificate", "age_recipient", "created", "expires")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock; services take a ``clock`` so tests can give them another one."""
+    return datetime.now(UTC)
+
+
 _COLUMNS = ("id, lineage, name, country, unit, contact, certificate, age_recipient, fingerprint, source, card_expires,"
             " status, status_reason, created_at, status_changed_at")
 
@@ -67,8 +76,9 @@ def _verify_raw(cert: x509.Certificate, signature: bytes, message: bytes) -> boo
 
 
 def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCard:
-    """Parse and check an agency card; RefusedInput with the precise reason otherwise."""
-    now = now or datetime.now(UTC)
+    """Parse and check an agency card (valid at ``now``, default the present); RefusedInput with the precise
+    reason otherwise."""
+    now = now or utc_now()
     if len(untrusted_data) > MAX_CARD_BYTES:
         raise RefusedInput(f"That file is too large to be an agency card ({len(untrusted_data)} bytes).")
     try:
@@ -111,6 +121,48 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
             raise RefusedInput("The card claims a previous key, but that key's signature does not match.")
     names.check_card_matches_certificate(body["name"], body["country"], cert)
     return VerifiedCard(body, cert, fingerprint(cert, recipient), expires, predecessor)
+
+
+# ---- comparing fingerprints ------------------------------------------------------------------------
+MISSING_GROUP = "····"
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintGroup:
+    """One group of four characters as the user was told it and as the card shows it."""
+
+    told: str
+    card: str
+
+    @property
+    def differs(self) -> bool:
+        return self.told != self.card
+
+
+def told_fingerprint(text: str) -> str:
+    """A fingerprint as someone typed it, in the form cards show (upper case, groups of four); "" if none."""
+    return normalise_fingerprint(text)
+
+
+def fingerprints_match(told: str, card_fingerprint: str) -> bool:
+    """Whether a fingerprint told out of band (any case, any separators) is the card's; empty never matches."""
+    typed = normalise_fingerprint(told)
+    return bool(typed) and typed == normalise_fingerprint(card_fingerprint)
+
+
+def compare_fingerprint_groups(told: str, card_fingerprint: str) -> list[FingerprintGroup]:
+    """Both fingerprints group by group (missing groups shown as ····), to find where a typo is."""
+    mine, theirs = normalise_fingerprint(told).split(), normalise_fingerprint(card_fingerprint).split()
+    return [FingerprintGroup(mine[i] if i < len(mine) else MISSING_GROUP,
+                             theirs[i] if i < len(theirs) else MISSING_GROUP)
+            for i in range(max(len(mine), len(theirs)))]
+
+
+def shown_status(partner: Partner, now: datetime | None = None) -> str:
+    """The status people are shown: an active partner whose card or certificate has ended is "expired"."""
+    if partner.status is PartnerStatus.ACTIVE and partner.expires < (now or utc_now()):
+        return "expired"
+    return str(partner.status)
 
 
 def _check_fields(name: str, country: str, unit: str, contact: str, whose: str) -> None:
@@ -195,15 +247,16 @@ def _check_name_free(conn: db.Connection, untrusted_name: str, replacing: str | 
                 "cannot be confused. If it is the same agency with a new key, revoke the old entry first.")
 
 
-def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str | None) -> Partner:
+def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str | None, *,
+                clock: Clock = utc_now) -> Partner:
     """Trust a partner's card after the user compared its fingerprint out of band.
 
     Without ``confirm_fingerprint`` only a successor card is accepted: one signed by the key of a partner
     already trusted and active (key rotation) that keeps that partner's name and country; that older entry
-    is then marked superseded but kept.
+    is then marked superseded but kept. The card must be valid at ``clock()``.
     """
     session.require(Permission.MANAGE_PARTNERS, attempted="import a partner card")
-    card = read_card(untrusted_data)
+    card = read_card(untrusted_data, clock())
     predecessor = successor_of(session, card)
     changes = successor_changes(predecessor, card) if predecessor is not None else []
     if confirm_fingerprint is None:
@@ -215,7 +268,7 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
                 f"This card is signed by the trusted key of {names.shown(predecessor.name)} but changes its "
                 f"{' and '.join(changes)}: confirm its fingerprint with the partner out of band (this card shows "
                 f"{card.fingerprint}).")
-    elif normalise_fingerprint(confirm_fingerprint) != card.fingerprint:
+    elif not fingerprints_match(confirm_fingerprint, card.fingerprint):
         raise RefusedInput(
             f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
             "Compare it with the partner again, by phone or letter.")
@@ -343,7 +396,7 @@ def get_partner_for_sending(session: Session, ref: str, now: datetime | None = N
         partner = get_partner(session, ref)
     except NotFound:
         raise RefusedInput(f"Unknown partner {ref!r}: import its card first ('icspa partner import').") from None
-    _usable(partner, now or datetime.now(UTC))
+    _usable(partner, now or utc_now())
     return partner
 
 
@@ -353,7 +406,7 @@ def find_partner_by_certificate(session: Session, cert: x509.Certificate, now: d
     partner = _by_certificate(session.conn, cert)
     if partner is None:
         raise RefusedInput(f"The signer {names.shown(certs.subject_text(cert))} is not a known partner agency.")
-    _usable(partner, now or datetime.now(UTC))
+    _usable(partner, now or utc_now())
     return partner
 
 
