@@ -9,6 +9,7 @@ import pytest
 
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
+from tests.cli.conftest import run  # noqa: F401  (the in-process CLI fixture, for the partner CLI tests)
 
 PASS = "agency-admin-pass"
 

@@ -1,12 +1,15 @@
-"""Detached CMS: our signatures pass `openssl cms -verify`; openssl's pass ours; every tampering fails."""
+"""Detached CMS: our signatures pass `openssl cms -verify`; openssl's pass ours; every tampering fails.
+
+Fresh keys only where a test signs; the tampered and foreign signatures are committed files."""
 
 from __future__ import annotations
 
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from icspa_desktop.crypto import cms
@@ -59,38 +62,64 @@ def test_ours_accepts_openssl(pair, tmp_path: Path) -> None:
     assert cms.verify_detached((tmp_path / "o.p7s").read_bytes(), CONTENT, [cert]) == cert
 
 
-def test_changed_content(pair) -> None:
-    key, cert = pair
+# ---- the committed signatures of tests/data/cards/cms/ (made by tests/data/cards/make_cards.py) ------------
+FIXTURES = Path(__file__).resolve().parent.parent / "data" / "cards" / "cms"
+
+
+def _pem(name: str) -> x509.Certificate:
+    return certs.load_certificate((FIXTURES / f"{name}.pem").read_bytes())
+
+
+def _p7s(name: str) -> bytes:
+    return (FIXTURES / f"{name}.p7s").read_bytes()
+
+
+def test_committed_signature_verifies() -> None:
+    content = (FIXTURES / "content.txt").read_bytes()
+    assert content == CONTENT
+    signer = _pem("signer")
+    assert cms.verify_detached(_p7s("good"), content, [signer]) == signer
+    cert, signed_at = cms.verify_detached_signed_at(_p7s("good"), content, [signer])
+    assert cert == signer and datetime(2026, 1, 1, tzinfo=UTC) <= signed_at <= datetime.now(UTC)
+
+
+def test_changed_content() -> None:
     with pytest.raises(RefusedInput, match="changed after signing"):
-        cms.verify_detached(cms.sign_detached(CONTENT, cert, key), CONTENT[:-1], [cert])
+        cms.verify_detached(_p7s("good"), CONTENT[:-1], [_pem("signer")])
+    with pytest.raises(RefusedInput, match="changed after signing"):
+        cms.verify_detached(_p7s("good"), CONTENT + b"\n", [_pem("signer")])
 
 
-def test_unknown_signer(pair) -> None:
-    key, cert = pair
-    other_key = certs.generate_key()
-    other = certs.self_signed(other_key, "Other", "FR")
+def test_unknown_signer() -> None:
     with pytest.raises(RefusedInput, match="unknown certificate"):
-        cms.verify_detached(cms.sign_detached(CONTENT, cert, key), CONTENT, [other])
+        cms.verify_detached(_p7s("other-signer"), CONTENT, [_pem("signer")])
+    with pytest.raises(RefusedInput, match="unknown certificate"):
+        cms.verify_detached(_p7s("good"), CONTENT, [_pem("other-signer")])
+    assert cms.verify_detached(_p7s("other-signer"), CONTENT, [_pem("signer"), _pem("other-signer")]) == \
+        _pem("other-signer")
 
 
-def test_every_flip_in_signer_info_is_refused(pair) -> None:
+@pytest.mark.parametrize("name", ["flipped-signature", "flipped-attribute", "truncated"])
+def test_tampered_files_are_refused(name: str) -> None:
+    with pytest.raises(RefusedInput):
+        cms.verify_detached(_p7s(name), CONTENT, [_pem("signer")])
+
+
+def test_every_flip_in_signer_info_is_refused() -> None:
     """The SignerInfo (signed attributes and the ECDSA signature) ends the DER: every bit there matters."""
-    key, cert = pair
-    sig = cms.sign_detached(CONTENT, cert, key)
+    sig = _p7s("good")
     for pos in range(len(sig) - 90, len(sig)):
         damaged = bytearray(sig)
         damaged[pos] ^= 0x01
         with pytest.raises(RefusedInput):
-            cms.verify_detached(bytes(damaged), CONTENT, [cert])
+            cms.verify_detached(bytes(damaged), CONTENT, [_pem("signer")])
 
 
-def test_garbage_and_expired(pair) -> None:
-    key, cert = pair
+def test_garbage_and_expired() -> None:
     with pytest.raises(RefusedInput, match="not a CMS signature"):
-        cms.verify_detached(b"\x30\x03garbage", CONTENT, [cert])
-    old = certs.self_signed(key, "Old", "NL", validity_days=1, now=datetime.now(UTC) - timedelta(days=10))
-    with pytest.raises(RefusedInput, match="expired"):
-        cms.verify_detached(cms.sign_detached(CONTENT, old, key), CONTENT, [old])
-    # A signature made while the certificate was valid checks out at that time.
-    assert cms.verify_detached(cms.sign_detached(CONTENT, old, key), CONTENT, [old],
-                               at=datetime.now(UTC) - timedelta(days=9, hours=12)) == old
+        cms.verify_detached(b"\x30\x03garbage", CONTENT, [_pem("signer")])
+    old = _pem("expired-signer")
+    with pytest.raises(RefusedInput, match="expired on 2025-01-02"):
+        cms.verify_detached(_p7s("expired-signer"), CONTENT, [old])
+    # Checked at a time the certificate was valid, the signature itself is sound.
+    assert cms.verify_detached(_p7s("expired-signer"), CONTENT, [old], at=datetime(2025, 1, 1, 12, tzinfo=UTC)) == old
