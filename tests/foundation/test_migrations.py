@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -102,3 +103,79 @@ def test_v1_fixture_vault_opens_and_migrates(tmp_path: Path) -> None:
         cases.create_case(s, CaseFields(number="FX-3", title="Made after the upgrade"))
     with unlock(path, "ivan", "fixture-ivan-pass") as s:
         assert {c.number for c in cases.list_cases(s)} == {"FX-1", "FX-2", "FX-3"}
+
+
+# ---- frozen vaults of later schema versions (tests/data/make_vault_fixture.py) ---------------------------
+DATA = Path(__file__).resolve().parent.parent / "data"
+FROZEN = sorted(int(p.name.removeprefix("vault-v")) for p in DATA.glob("vault-v*") if (p / "witness").is_dir())
+
+
+def test_the_newest_schema_versions_have_frozen_vaults() -> None:
+    """A new migration needs a vault made by the program that has it: see tests/data/make_vault_fixture.py."""
+    newest = [m.version for m in MIGRATIONS[-2:]]
+    assert set(newest) <= set(FROZEN), f"make tests/data/vault-v{max(newest)} with make_vault_fixture.py"
+
+
+def _copy_frozen(version: int, target: Path) -> Path:
+    """The frozen vault and its witness files as a fresh git checkout has them (files only, 0644, 0755)."""
+    source = DATA / f"vault-v{version}"
+    for folder in ("vault", "witness"):
+        for path in sorted((source / folder).rglob("*")):
+            if path.is_file():
+                copy = target / path.relative_to(source)
+                copy.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
+                copy.chmod(0o644)
+    return target / "vault"
+
+
+@pytest.mark.parametrize("version", FROZEN)
+def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from icspa_desktop.custody.checkpoints import WITNESS_ENV
+    from icspa_desktop.domain.enums import CaseStatus
+    from icspa_desktop.domain.evidence import ItemKind
+    from icspa_desktop.services import evidence, fixity
+    from tests.data.make_vault_fixture import ADMIN as FX_ADMIN
+    from tests.data.make_vault_fixture import ADMIN_PASS as FX_ADMIN_PASS
+    from tests.data.make_vault_fixture import DIGITAL, IVAN, IVAN_PASS, content
+
+    path = _copy_frozen(version, tmp_path)
+    monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
+    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock(FX_ADMIN, FX_ADMIN_PASS), MIGRATIONS[:version])
+    try:
+        assert schema_version(old.conn) == version  # really that version's vault; nothing migrated yet
+    finally:
+        old.close()
+    with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
+        assert schema_version(s.conn) == MIGRATIONS[-1].version
+        found = {c.number: c for c in cases.list_cases(s)}
+        assert set(found) == {"FX-1", "FX-2"}
+        assert (found["FX-1"].fields.handling_text, str(found["FX-1"].fields.tlp)) == ("only for the JIT",
+                                                                                       "AMBER+STRICT")
+        assert found["FX-2"].status is CaseStatus.CLOSED
+        items = {i.original_name: i for i in evidence.list_items(s, "FX-1")}
+        assert set(items) == {*DIGITAL, "Phone, black"}
+        for name in DIGITAL:
+            assert items[name].sha256 == hashlib.sha256(content(name)).hexdigest(), name
+            assert items[name].size == len(content(name))
+        phone = items["Phone, black"]
+        assert (phone.kind, phone.storage_location, phone.checked_out) == (ItemKind.PHYSICAL, "Locker 4", False)
+        assert items[DIGITAL[0]].notes == "read in the fixture"
+        # Custody: every signature, leaf, checkpoint and the witness check out after the migration.
+        report = custody_verify.verify(s)
+        assert report.ok and not report.damages, [d.to_json() for d in report.damages]
+        actions = [e.action for e in events.list_events(s.conn)]
+        for action in (CustodyAction.VAULT_CREATED, CustodyAction.CHECKED_OUT, CustodyAction.CHECKED_IN,
+                       CustodyAction.VERIFIED, CustodyAction.CHECKPOINT_SIGNED):
+            assert action in actions, action
+        # Fixity: every stored content re-read, decrypted and hashed, and one item extracted byte for byte.
+        reports = fixity.verify_case(s, "FX-1")
+        assert len(reports) == len(DIGITAL) and all(r.ok for r in reports), [r.problem for r in reports]
+        out = tmp_path / "extracted.bin"
+        fixity.extract(s, items["image.bin"].id, out, "fixture check")
+        assert out.read_bytes() == content("image.bin")
+        cases.create_case(s, CaseFields(number="FX-3", title="Made after the upgrade"))
+    with unlock(path, IVAN, IVAN_PASS) as s:
+        assert {c.number for c in cases.list_cases(s)} == {"FX-1", "FX-2", "FX-3"}
+        assert custody_verify.verify(s).ok
