@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -35,6 +34,7 @@ from icspa_desktop.gui.agency_forms import (
     fingerprint_label,
     value_label,
 )
+from icspa_desktop.gui.clipboard import copy_text
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
@@ -326,8 +326,8 @@ class AgencyDialog(QDialog):
 
     def copy_fingerprint(self) -> None:
         if self.identity is not None:
-            QGuiApplication.clipboard().setText(self.identity.fingerprint)
-            self.status.setText("Fingerprint copied to the clipboard.")
+            copy_text(self.identity.fingerprint)  # cleared after a minute and at lock
+            self.status.setText("Fingerprint copied to the clipboard (cleared after a minute and at lock).")
 
     def create_identity(self) -> None:
         session = self._session

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from icspa_desktop.bundle.mounts import MountTarget, list_targets
 from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
+from icspa_desktop.gui.clipboard import copy_text
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.export_pages import ItemsPage, PreviewPage, RecipientsPage, TargetPage
 from icspa_desktop.gui.feedback import show_message
@@ -157,7 +158,7 @@ class DonePage(Page):
             self.open_url(QUrl.fromLocalFile(str(result.path.parent)))
 
     def _copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.sha256.text())
+        copy_text(self.sha256.text())  # cleared after a minute and at lock
 
 
 class BundleWizard(Wizard):

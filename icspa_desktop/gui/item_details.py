@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
+from icspa_desktop.gui.clipboard import copy_text
 from icspa_desktop.gui.evidence_model import acquired_local, human_size, item_status
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, local_time, tlp_label
 from icspa_desktop.services.received import ItemProvenance
@@ -164,7 +164,7 @@ class ItemDetailsPane(QScrollArea):
         copy.setText("Copy")
         copy.setObjectName(f"copy_{algorithm}")
         copy.setToolTip(f"Copy the {_HASH_LABELS[algorithm]} to the clipboard")
-        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(value))
+        copy.clicked.connect(lambda: copy_text(value))  # cleared after a minute and at lock
         layout.addWidget(edit, 1)
         layout.addWidget(copy)
         self.hash_fields[algorithm] = edit

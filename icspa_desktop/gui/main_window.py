@@ -28,6 +28,7 @@ from icspa_desktop.gui.card_import_dialog import CardImportDialog
 from icspa_desktop.gui.case_browser import CaseBrowser, CaseTabFactory
 from icspa_desktop.gui.case_dialog import CaseDialog
 from icspa_desktop.gui.case_status_dialog import CaseStatusDialog
+from icspa_desktop.gui.clipboard import forget_copied
 from icspa_desktop.gui.evidence_actions import EvidenceActions
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.folders import forget_folder
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
                 dialog.deleteLater()  # its widgets still hold what the user saw or typed
         self.session = None
         forget_folder(self)  # a folder name can name a case
+        forget_copied()  # a hash or fingerprint we copied (gui/clipboard.py)
         self.browser.clear()
         self.stack.setCurrentIndex(0)
         self.vault_label.setText(f"Vault: {self._vault_path}")
