@@ -1,16 +1,19 @@
 """One process at a time per vault: an exclusive, non-blocking flock on ``vault.lock``.
 
-The kernel drops the lock when the process dies, so a crash never leaves the vault locked.
+The kernel drops the lock when the process dies, so a crash never leaves the vault locked. On a read-only vault
+(write-protected medium, read-only mount, a copy without write permission) the existing ``vault.lock`` is locked
+through a read-only descriptor: flock needs no write access, so checks that only read still exclude a writer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
 
-from icspa_desktop.domain.errors import VaultBusy
+from icspa_desktop.domain.errors import VaultBusy, VaultError
 from icspa_desktop.vault.atomic import FILE_MODE
 
 
@@ -20,7 +23,7 @@ class VaultLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        fd, writable = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -31,9 +34,23 @@ class VaultLock:
                 f"The vault {self._path.parent} is open in another ICSPA process{who}; "
                 "close it there first."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        if writable:  # who holds it, for the message another process shows
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
+
+    def _open(self) -> tuple[int, bool]:
+        try:
+            return os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE), True
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            denied = exc
+        try:
+            return os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW), False
+        except FileNotFoundError:
+            raise VaultError(f"The vault {self._path.parent} is read-only ({denied.strerror}) and has no "
+                             f"{self._path.name} to lock it with; nothing was changed.") from denied
 
     def release(self) -> None:
         if self._fd is not None:
