@@ -117,7 +117,8 @@ def _rekey_database(session: Session, new: bytes) -> None:
         vault.reopen_database(keys.derive_subkey(vault.master_key, keys.PURPOSE_SQLCIPHER))
     raise RotationIncomplete(
         "The new master key is recorded in the custody log, but re-encrypting the database with it failed "
-        f"({failure.cause if isinstance(failure, db.StorageError) else failure}): until that is done the old key still opens the database. It is finished at the next unlock "
+        f"({failure.cause if isinstance(failure, db.StorageError) else failure}): until that is done the old key "
+        "still opens the database. It is finished at the next unlock "
         "by any user: fix the disk, then unlock again (for example 'icspa vault check').") from failure
 
 
