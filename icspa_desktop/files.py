@@ -19,9 +19,14 @@ def read_bounded(path: str | Path, what: str = "file", limit: int = MAX_INPUT_BY
     """The bytes of the regular file ``path``; UsageError if it cannot be opened, RefusedInput if it is not a
     regular file or larger than ``limit`` (checked before reading, and again while reading)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # NONBLOCK: a FIFO must not hang us
+        return read_regular(path, what, limit)
     except OSError as exc:
         raise UsageError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
+
+
+def read_regular(path: str | Path, what: str, limit: int) -> bytes:
+    """Like ``read_bounded``, for callers that handle ``OSError`` themselves (FileNotFoundError: there is none)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # NONBLOCK: a FIFO must not hang us
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -36,7 +41,5 @@ def read_bounded(path: str | Path, what: str = "file", limit: int = MAX_INPUT_BY
             if total > limit:
                 raise RefusedInput(f"The {what} {path} grew beyond {limit:,} bytes while it was read; refused.")
         return b"".join(chunks)
-    except OSError as exc:
-        raise UsageError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
     finally:
         os.close(fd)

@@ -62,6 +62,26 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
+def _unpaired_surrogate(value: Any) -> bool:
+    """Whether a string (or key) of the document holds an unpaired surrogate: JSON's ``\\ud800`` escapes decode to
+    text that is not Unicode, which no UTF-8 file, database or signature can hold (it fails where it is encoded)."""
+    if isinstance(value, str):
+        return not _encodable(value)
+    if isinstance(value, dict):
+        return any(not _encodable(k) or _unpaired_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unpaired_surrogate(v) for v in value)
+    return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
     """One strict JSON document (UTF-8, unique keys, no NaN, bounded nesting); RefusedInput naming ``name``."""
     try:
@@ -70,6 +90,8 @@ def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
         raise RefusedInput(f"{name} is not valid JSON ({str(exc)[:120]}).") from None
     if not _depth(value, max_depth):
         raise RefusedInput(f"{name} nests deeper than {max_depth} levels; it is not a bundle record.")
+    if _unpaired_surrogate(value):
+        raise RefusedInput(f"{name} holds text that is not Unicode (an unpaired surrogate escape such as \\ud800).")
     return value
 
 
@@ -97,6 +119,14 @@ class _Fields:
             raise self.fail(key, f"is longer than {limit} characters")
         if one_line and any(ord(ch) < 32 for ch in value):
             raise self.fail(key, "holds control characters")
+        return value
+
+    def file_name(self, key: str, limit: int, *, required: bool = False) -> str:
+        """A file name or path as the sender's file system had it: any character but NUL (POSIX names may hold
+        newlines, tabs and escapes; they are kept as they were, and shown escaped wherever they are shown)."""
+        value = self.text(key, limit, required=required, one_line=False)
+        if "\0" in value:
+            raise self.fail(key, "holds a NUL character, which no file name can")
         return value
 
     def ident(self, key: str) -> str:
@@ -211,8 +241,8 @@ def parse_items(untrusted: bytes) -> list[PartnerItem]:
         acq = f.obj("acquisition")
         parent = f.data.get("parent_id")
         items.append(PartnerItem(
-            id=item_id, exhibit_number=exhibit, name=f.text("name", 1024, required=True),
-            original_path=f.text("original_path", 4096), size=f.integer("size"), hashes=hashes,
+            id=item_id, exhibit_number=exhibit, name=f.file_name("name", 1024, required=True),
+            original_path=f.file_name("original_path", 4096), size=f.integer("size"), hashes=hashes,
             mime_type=f.text("mime_type", 255), description=f.text("description", MAX_TEXT, one_line=False),
             markings=_markings(f.obj("markings"), f"{f.where} markings"),
             acquisition=Acquisition(**{key: acq.text(key) for key in Acquisition.__dataclass_fields__}),
@@ -222,35 +252,42 @@ def parse_items(untrusted: bytes) -> list[PartnerItem]:
 
 
 def _check_parent_links(items: list[PartnerItem]) -> None:
-    """Parent links among the bundle's items must not loop (a parent outside the bundle is simply not here)."""
+    """Parent links among the bundle's items must not loop (a parent outside the bundle is simply not here).
+
+    Each item is walked once (a chain already known to end is not walked again): a hostile chain of 100,000
+    items costs 100,000 steps, not their square."""
     parents = {i.id: i.parent_id for i in items}
+    ends: set[str] = set()  # items whose chain of parents is known to end outside a loop
     for item in items:
-        seen = {item.id}
-        current = parents.get(item.id)
-        while current is not None and current in parents:
-            if current in seen:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current: str | None = item.id
+        while current is not None and current in parents and current not in ends:
+            if current in on_path:
                 raise RefusedInput(f"{ITEMS_JSON}: the parent links of item {shown_name(item.exhibit_number)} lead "
                                    "back to itself (a cycle); the records are not consistent.")
-            seen.add(current)
+            on_path.add(current)
+            path.append(current)
             current = parents[current]
+        ends.update(path)
 
 
 def parents_first(items: list[PartnerItem]) -> list[PartnerItem]:
-    """The items ordered so that a parent in the bundle comes before its children (links checked acyclic)."""
+    """The items ordered so that a parent in the bundle comes before its children (links checked acyclic).
+
+    Iterative: a chain of parents deeper than Python's recursion limit is a valid bundle, not a crash."""
     by_id = {i.id: i for i in items}
     ordered: list[PartnerItem] = []
     placed: set[str] = set()
-
-    def place(item: PartnerItem) -> None:
-        if item.id in placed:
-            return
-        if item.parent_id is not None and item.parent_id in by_id:
-            place(by_id[item.parent_id])
-        placed.add(item.id)
-        ordered.append(item)
-
     for item in items:
-        place(item)
+        chain: list[PartnerItem] = []
+        current: PartnerItem | None = item
+        while current is not None and current.id not in placed:
+            chain.append(current)
+            placed.add(current.id)  # links are acyclic (checked at parsing): each is reached once
+            parent = current.parent_id
+            current = by_id.get(parent) if parent is not None else None
+        ordered.extend(reversed(chain))
     return ordered
 
 

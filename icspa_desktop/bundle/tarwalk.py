@@ -135,7 +135,9 @@ def _pax_records(data: bytes) -> dict[str, str]:
             raise TarRefusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
         records[key_text] = value_text
         pos = end
-    if "size" in records and not (records["size"].isascii() and records["size"].isdigit()):
+    # At most 20 digits (2^64 has 20): int() of a longer one is wasted work, and past 4,300 digits a ValueError.
+    if "size" in records and not (records["size"].isascii() and records["size"].isdigit()
+                                  and len(records["size"]) <= 20):
         raise TarRefusal("A pax header gives an unreadable size.")
     return records
 

@@ -29,6 +29,7 @@ from cryptography import x509
 
 from icspa_desktop.custody.merkle import HASH_SIZE
 from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.files import read_regular
 from icspa_desktop.vault.atomic import atomic_write, make_private_dir
 
 ORIGIN_PREFIX = "icspa.example"
@@ -39,6 +40,7 @@ _PEM_END = b"-----END CMS-----\n"
 _SIZE_RE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 MAX_CHECKPOINT_BYTES = 4096
+MAX_WITNESS_BYTES = 64 * 1024  # the body and a CMS signature as PEM
 
 
 class CheckpointSigner(Protocol):
@@ -172,9 +174,9 @@ def write_witness(path: Path, body: bytes, signature_der: bytes) -> None:
 def read_witness(path: Path) -> tuple[bytes, bytes] | None:
     """The witness file's (body, signature), or None if there is none."""
     try:
-        data = path.read_bytes()
+        # Bounded before it is read: a witness folder is writable by the user, and a FIFO, /dev/zero or a huge
+        # file put in a witness's place must be refused, not read until memory runs out (issue 13).
+        data = read_regular(path, "witness file", MAX_WITNESS_BYTES)
     except FileNotFoundError:
         return None
-    if len(data) > 64 * 1024:
-        raise RefusedInput(f"The witness file {path} is too large to be a checkpoint.")
     return decode_signed(data)
