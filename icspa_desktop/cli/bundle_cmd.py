@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
-from icspa_desktop.domain.errors import NotFound
 from icspa_desktop.services import bundle_import, bundles, receipts
-from icspa_desktop.services.session import Session
 
 
 def register(groups: Any) -> None:
@@ -174,26 +171,10 @@ def _import(ctx: CliContext) -> int:
     return 0
 
 
-def _received_ref(session: Session, ref: str) -> str:
-    """BUNDLE as given: an id (prefix), or a bundle file, found by its SHA-256 among the imported bundles."""
-    path = Path(ref).expanduser()
-    if not path.is_file():
-        return ref
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    found = [r.id for r in bundle_import.list_received(session) if r.sha256 == digest.hexdigest()]
-    if not found:
-        raise NotFound(f"{path} is not a bundle this vault imported (no imported bundle has its SHA-256); "
-                       "'icspa bundle list --received' lists them.")
-    return found[0]
-
-
 def _receipt(ctx: CliContext) -> int:
     out = check_new_file(ctx.args.out, ctx.args.force)
     session = ctx.session()
-    made = receipts.write_receipt(session, _received_ref(session, ctx.args.bundle), out)
+    made = receipts.write_receipt(session, ctx.args.bundle, out)
     ctx.emit(made.to_json(), lambda: [f"Receipt for bundle {made.bundle_id} written to {out}; return it to "
                                       f"{made.body['sender']['name']} (they record it with 'icspa bundle "
                                       "receipt-import')."])

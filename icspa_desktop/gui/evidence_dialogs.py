@@ -37,6 +37,7 @@ from icspa_desktop.domain.evidence import Acquisition, FixityReport, HashAlgorit
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.feedback import required, required_note
 from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+from icspa_desktop.services import evidence
 
 
 class SubmitDialog(QDialog):
@@ -106,10 +107,6 @@ class MarkingsEditor(QWidget):
                         base.source_evaluation, base.information_evaluation)
 
 
-def case_markings(case: Case) -> Markings:
-    return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
-
-
 class IngestDialog(QDialog):
     """What is stated about files before they are ingested: description, digests, markings, acquisition."""
 
@@ -143,7 +140,7 @@ class IngestDialog(QDialog):
         for box in (sha256, self.md5, self.sha1):
             hashes.addWidget(box)
         hashes.addStretch(1)
-        self.markings_editor = MarkingsEditor(case_markings(case))
+        self.markings_editor = MarkingsEditor(evidence.case_markings(case))
         self.method = _line("e.g. logical copy from seized laptop")
         self.location = _line("Where the evidence was acquired")
         self.seal = _line("Seal / bag number")
@@ -199,7 +196,7 @@ class PhysicalItemDialog(SubmitDialog):
         self.serial = _line("Serial number / IMEI")
         self.seal = _line("Seal / bag number")
         self.location = _line("Where it was seized")
-        self.markings_editor = MarkingsEditor(case_markings(case))
+        self.markings_editor = MarkingsEditor(evidence.case_markings(case))
         form.addRow(required("&Name"), self.name)
         form.addRow("E&xhibit number", self.exhibit)
         form.addRow("&Description", self.description)

@@ -5,9 +5,10 @@ Verification is in services.custody_verify, the PDF and CASE/UCO reports in serv
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,18 +63,16 @@ def _item_exists(conn: db.Connection, item_id: str) -> bool:
 
 
 def resolve_subject(session: Session, ref: str) -> tuple[CaseId | None, ItemId | None, str]:
-    """A case (number or id) or an item (id or CASE/EXHIBIT) → (case_id, item_id, label)."""
-    conn = session.conn
-    row = conn.execute("SELECT id, number FROM cases WHERE id = ? OR number = ?", (ref, ref)).fetchone()
-    if row is not None:
-        return CaseId(str(row[0])), None, f"case {row[1]}"
-    try:
-        from icspa_desktop.services import evidence
+    """A case (number or id) or an item (id or exhibit number) → (case_id, item_id, label); also an item id
+    that only the log still names (an item whose row is gone)."""
+    from icspa_desktop.services import evidence  # evidence imports this module
 
-        item = evidence.get_item(session, ref)
-        return item.case_id, item.id, f"item {item.exhibit_number}"
-    except (ImportError, NotFound):
-        pass
+    conn = session.conn
+    with contextlib.suppress(NotFound):
+        found = evidence.resolve_case_or_item(session, ref)
+        if found.item is None:
+            return found.case.id, None, f"case {found.case.number}"
+        return found.item.case_id, found.item.id, f"item {found.item.exhibit_number}"
     if _item_exists(conn, ref) or conn.execute(
             "SELECT 1 FROM custody_event_items WHERE item_id = ? LIMIT 1", (ref,)).fetchone():
         return None, ItemId(ref), f"item {ref}"
@@ -388,8 +387,10 @@ DAILY = 24 * 3600
 
 
 def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer: cp.CheckpointSigner | None = None,
-                      witness_dir: Path | None = None) -> StoredCheckpoint | None:
-    """The daily checkpoint when the app is used: sign one if the log grew and the last is older than a day.
+                      witness_dir: Path | None = None,
+                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> StoredCheckpoint | None:
+    """The daily checkpoint when the app is used: sign one if the log grew and the last is older than a day
+    (by ``clock``).
 
     Only for roles that may sign with the agency key; for the others nothing is due (None)."""
     if signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
@@ -399,7 +400,7 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     latest = latest_checkpoint(session)
     size = events.count(session.conn)
     if latest is not None:
-        age = (datetime.now(UTC) - latest.checkpoint.timestamp).total_seconds()
+        age = (clock() - latest.checkpoint.timestamp).total_seconds()
         # The checkpoint's own event follows it, so "nothing new" means size == latest.size + 1.
         if age < max_age_seconds or size <= latest.size + 1:
             return None

@@ -542,14 +542,18 @@ def merge_markings(current: Markings, changes: MarkingChanges) -> Markings:
                          "source A/B/C/X, information 1–4.") from None
 
 
+def case_markings(case: Case) -> Markings:
+    """The markings a new item of ``case`` gets unless it is given its own: the case's."""
+    return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
+
+
 def new_item_markings(case: Case, changes: MarkingChanges) -> Markings | None:
     """The markings of a new item given only some fields: the case's, with those fields replaced (as
     ``annotate`` merges into an item's and the desktop presets its editor with the case's); None (the case's,
     decided at ingest) when no field is given."""
     if not changes.any():
         return None
-    fields = case.fields
-    return merge_markings(Markings(fields.handling_code, fields.handling_text, fields.tlp), changes)
+    return merge_markings(case_markings(case), changes)
 
 
 def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,

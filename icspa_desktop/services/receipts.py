@@ -12,6 +12,7 @@ partner has seen is visible even to someone who controls this vault.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -53,6 +54,23 @@ class Receipt:
         return {"id": self.bundle_id, "path": str(self.path), **self.body}
 
 
+def received_bundle_id(session: Session, ref: str) -> str:
+    """BUNDLE as a user gives it: an imported bundle's id (or its first characters), or the bundle file itself,
+    found by its SHA-256 among the imported bundles."""
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        return str(_received_row(session, ref)[0])
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    row = session.conn.execute("SELECT id FROM bundles_received WHERE sha256 = ?", (digest.hexdigest(),)).fetchone()
+    if row is None:
+        raise NotFound(f"{path} is not a bundle this vault imported (no imported bundle has its SHA-256); "
+                       "'icspa bundle list --received' lists them.")
+    return str(row[0])
+
+
 def _received_row(session: Session, ref: str) -> tuple[Any, ...]:
     rows = session.conn.execute(
         "SELECT b.id, b.sha256, b.size, b.file_name, b.partner_id, b.checkpoint_text, b.checkpoint_signature,"
@@ -65,12 +83,13 @@ def _received_row(session: Session, ref: str) -> tuple[Any, ...]:
 
 
 def write_receipt(session: Session, bundle_ref: str, out: Path) -> Receipt:
-    """Sign a receipt for an imported bundle with the agency key and write it to ``out`` (checked free by the
+    """Sign a receipt for an imported bundle (``bundle_ref``: see ``received_bundle_id``) with the agency key and
+    write it to ``out`` (checked free by the
     caller); the custody log records that it was issued."""
     session.require(Permission.IMPORT_BUNDLE, attempted=f"issue a receipt for bundle {bundle_ref}")
     signer = agency.agency_signer(session)
     (bundle_id, sha256, size, file_name, partner_id, checkpoint_text, checkpoint_signature, checks, items,
-     imported_at) = _received_row(session, bundle_ref)
+     imported_at) = _received_row(session, received_bundle_id(session, bundle_ref))
     sender = partners.get_partner(session, str(partner_id))
     identity = agency.agency_identity(session)
     body: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -364,17 +365,25 @@ def test_parallel_verification_matches_serial(logged: Session, verify: Verify, m
 
 
 def test_daily_checkpoint_only_when_due(logged: Session, agency: Agency) -> None:
-    def due(**kwargs: Any) -> custody_service.StoredCheckpoint | None:
-        return custody_service.checkpoint_if_due(logged, signer=agency.signer, witness_dir=agency.witness_dir,
-                                                 **kwargs)
+    """A day by an injected clock, not by waiting or by a zero maximum age."""
+    now = datetime.now(UTC)
 
-    assert due() is None  # the fixture's checkpoint is fresh
-    made = due(max_age_seconds=0)
+    def due(at: datetime) -> custody_service.StoredCheckpoint | None:
+        return custody_service.checkpoint_if_due(logged, signer=agency.signer, witness_dir=agency.witness_dir,
+                                                 clock=lambda: at)
+
+    latest = custody_service.latest_checkpoint(logged)
+    assert latest is not None
+    signed_at = latest.checkpoint.timestamp
+    add_cases(logged, 1, "C")  # the log grew since the fixture's checkpoint
+    assert due(signed_at + timedelta(hours=23, minutes=59)) is None  # not a day old yet
+    made = due(signed_at + timedelta(days=1, seconds=1))
     assert made is not None
     assert made.size == size(logged) - 1
-    assert due(max_age_seconds=0) is None  # nothing new since (only its own event)
+    assert due(now + timedelta(days=3)) is None  # nothing new since (only its own event)
     add_cases(logged, 1, "D")
-    assert due(max_age_seconds=0) is not None
+    assert due(made.checkpoint.timestamp + timedelta(hours=1)) is None  # new events, but the last is fresh
+    assert due(made.checkpoint.timestamp + timedelta(days=1, seconds=1)) is not None
 
 
 def test_body_stored_as_text_is_damage_not_a_crash(logged: Session, verify: Verify) -> None:
