@@ -111,7 +111,7 @@ def parse_body(untrusted_body: bytes) -> Checkpoint:
         raise RefusedInput(f"The checkpoint tree size {size_text!r} is not a decimal number.")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str with other than ASCII characters (a plain ValueError)
         raise RefusedInput("The checkpoint root hash is not valid base64.") from None
     if len(root) != HASH_SIZE or base64.b64encode(root).decode("ascii") != root_text:
         raise RefusedInput("The checkpoint root hash is not a 32-byte hash in standard base64.")

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from icspa_desktop.crypto import kdf
 
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGALRM, _alarm)
     started = time.monotonic()
     signal.alarm(HANG_SECONDS)
+    result: dict[str, Any]
     try:
         result = {"outcome": "result", "value": repr(entry(path, vault))[:300]}
     except Hang as exc:

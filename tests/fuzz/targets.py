@@ -58,7 +58,8 @@ class KnownBug:
 KNOWN = {
     "age": [KnownBug("age-work-factor", ValueError, "icspa_desktop/crypto/agev1.py", "integer string conversion")],
     "card": [KnownBug("card-surrogate", UnicodeEncodeError, "icspa_desktop/crypto/canonical.py")],
-    "cms": [KnownBug("claimed-signer", UnsupportedAlgorithm, "icspa_desktop/bundle/reader.py")],
+    "cms": [KnownBug("claimed-signer", UnsupportedAlgorithm, "icspa_desktop/bundle/reader.py"),
+            KnownBug("claimed-signer", x509.InvalidVersion, "icspa_desktop/bundle/reader.py")],
     "keyslots": [KnownBug("keyslots-version-type", TypeError, "icspa_desktop/vault/keyslots.py", "unhashable"),
                  KnownBug("keyslots-nesting", RecursionError, "json/decoder.py")],
     "vault-header": [KnownBug("vault-header-field", KeyError, "icspa_desktop/vault/store.py"),

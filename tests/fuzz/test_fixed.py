@@ -57,6 +57,17 @@ def test_an_unpaired_surrogate_in_a_record_is_refused() -> None:
     assert records.load_json(b'["\\ud83d\\ude00"]', "x") == ["\U0001F600"]  # a pair is one character
 
 
+def test_a_checkpoint_root_that_is_not_ascii_is_refused() -> None:
+    """Found by atheris: base64.b64decode of a str with non-ASCII characters raises a plain ValueError, not
+    binascii.Error; a checkpoint (a witness, a bundle's custody.json, a receipt) with 'é' in its root line
+    escaped parse_body."""
+    body = "icspa/NL/x/v\n1\n" + "\u00e9" * 44 + "\nTimestamp: 2026-01-01T00:00:00Z\n"
+    with pytest.raises(RefusedInput, match="base64"):
+        cp.parse_body(body.encode())
+    with pytest.raises(RefusedInput, match="base64"):
+        records.parse_custody(_custody_with(body))
+
+
 def _items(count: int, parent_of: Any) -> bytes:
     base = {"kind": "digital", "sha256": "0" * 64, "size": 1, "name": "n",
             "markings": {"handling_code": "H1", "tlp": "AMBER"}, "acquisition": {}}
