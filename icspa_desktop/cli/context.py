@@ -70,7 +70,8 @@ class CliContext:
         if self._session is None:
             self._session = unlock(self.vault_path, self.user_name(), self.passphrase())
             for warning in self._session.warnings:
-                print(warning_line(warning), file=sys.stderr)
+                if warning != self._session.read_only_notice:  # told at close(), see there
+                    print(warning_line(warning), file=sys.stderr)
             self._warned = len(self._session.warnings)
         return self._session
 
@@ -80,7 +81,12 @@ class CliContext:
             return []
         session, self._session = self._session, None
         session.lock()
-        return [warning_line(w) for w in session.warnings[self._warned:]]
+        lines = [warning_line(w) for w in session.warnings[self._warned:]]
+        # A read-only vault is told once, after the command's output; a write it refused is one line that
+        # already names the read-only vault (docs/cli.md).
+        if session.read_only_notice is not None and not session.write_refused:
+            lines.insert(0, warning_line(session.read_only_notice))
+        return lines
 
     # ---- output -----------------------------------------------------------------------
     def emit(self, data: dict[str, Any] | list[dict[str, Any]], human: Callable[[], Iterable[str]]) -> None:

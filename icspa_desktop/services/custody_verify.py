@@ -92,6 +92,10 @@ def _load_state(conn: db.Connection) -> _State | None:
 
 
 def _save_state(session: Session, frontier: Frontier, checkpoint_id: int) -> None:
+    """Record a clean verification for the next incremental one; not on a read-only vault (the next
+    verification there is simply a full one again)."""
+    if session.read_only:
+        return
     with session.transaction() as conn:
         conn.execute(
             "INSERT INTO custody_verification (id, tree_size, root_hash, frontier, checkpoint_id, verified_at,"
@@ -156,6 +160,13 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
                   report: VerifyReport) -> cp.Checkpoint | None:
     path = witness_file(session, directory)
     report.witness_path = str(path)
+    if session.read_only:
+        # Settling would finish or drop the pending witness by what this database holds: a read-only copy
+        # (often an older one of the same vault) is not the database that witness write belongs to.
+        if cp.pending_path(path).exists():
+            report.notes.append(f"An interrupted witness write next to {path} was left as it is (the vault is "
+                                "read-only); the next verification of the writable vault finishes it.")
+        return _check_witness_file(session, verifier, path, report)
     try:
         settle_witness(session, path)  # what a crash between a checkpoint's COMMIT and its witness left
     except OSError as exc:

@@ -91,6 +91,10 @@ class Session:
         self.warnings: list[str] = []
         # True when the log no longer fits the user's witness: it is then never overwritten by a lock.
         self._witness_stale = False
+        # A read-only vault: the one warning that says so (also in ``warnings``), and whether a write was refused
+        # (the refusal then says it all: the CLI prints the warning only after a command that did its work).
+        self.read_only_notice: str | None = None
+        self.write_refused = False
 
     # ---- life cycle ----------------------------------------------------------------
     @property
@@ -124,8 +128,21 @@ class Session:
     def vault_path(self) -> Path:
         return self.vault.layout.root
 
+    @property
+    def read_only(self) -> bool:
+        """The vault was opened read-only (a read-only file system, no write permission): every write is refused."""
+        return self.vault.read_only
+
+    def require_writable(self) -> None:
+        """Refuse, before any work, a command that changes the vault when it is read-only (one line, naming it)."""
+        if self.vault.read_only:
+            self.write_refused = True
+            raise self.vault.read_only_refusal("this command changes the vault, so it was not done")
+
     @contextmanager
     def transaction(self) -> Iterator[db.Connection]:
+        """Every change of the vault database goes through here: refused at once on a read-only vault."""
+        self.require_writable()
         with db.transaction(self.conn) as conn:
             yield conn
 
@@ -170,6 +187,9 @@ class Session:
         self._check_user_row()
         if allowed(self.user.role, permission):
             return
+        if self.read_only:
+            raise PermissionDenied(f"Permission denied: the {self.user.role} role may not {permission.value}. The "
+                                   f"attempt could not be recorded: the vault {self.vault_path} is read-only.")
         with self.transaction():
             self.record(
                 EventDraft(
@@ -194,8 +214,8 @@ class Session:
     def write_own_witness(self) -> None:
         """The newest event this user saw, into their OS account (custody/user_witness.py). Never over a
         witness the log no longer fits: that one is evidence until an administrator sets it aside."""
-        if self._witness_stale or self._signing_key is None:
-            return
+        if self._witness_stale or self._signing_key is None or self.read_only:
+            return  # read-only: the notice at unlock says the witness is not updated
         try:
             head = user_witness.current(self.conn, self.user.id)
             if head is not None:
@@ -218,10 +238,15 @@ class Session:
 RESTORE_MARKER = "restore.json"  # a restored vault's note until the restore is recorded (services/backup.py)
 
 
-def unlock(path: Path, user_name: str, passphrase: str, migrations: list[Migration] | None = None) -> Session:
-    """Open the vault at ``path`` as ``user_name``; AuthenticationError on a wrong name or passphrase."""
+def unlock(path: Path, user_name: str, passphrase: str, migrations: list[Migration] | None = None, *,
+           read_only: bool | None = None) -> Session:
+    """Open the vault at ``path`` as ``user_name``; AuthenticationError on a wrong name or passphrase.
+
+    ``read_only`` (None: when the file system says the vault cannot be written): nothing in the vault, nor the
+    user's witness, is written; ``Session.read_only`` is set, every transaction refused, and one warning says so.
+    """
     vault, unlocked = open_and_unlock(path, lambda slots: slots.unlock(user_name, passphrase), migrations,
-                                      rollback_check=_rollback_signs)
+                                      rollback_check=_rollback_signs, read_only=read_only)
     assert isinstance(unlocked, Unlocked)
     try:
         return _session_for(vault, unlocked)
@@ -248,6 +273,9 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     table_user = row_to_user(row, current_public_key(conn, unlocked.user_id))
     state = userstate.replay(conn, only_users={unlocked.user_id})
     if state.chain_start is None and events.count(conn):
+        if vault.read_only:
+            raise vault.read_only_refusal("its custody log is of the older, unchained format and must first be "
+                                          "upgraded, which writes to it; open it once where it is writable")
         _start_chain(vault, table_user, unlocked.signing_private_key)
         state = userstate.replay(conn, only_users={unlocked.user_id})
     signed = state.users.get(unlocked.user_id)
@@ -288,13 +316,17 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if notice:
         session.warnings.append(f"Warning: {notice}")
     # Temporaries a killed writer left beside this vault's witnesses (a checkpoint, a head): only those of
-    # processes that no longer run (vault/atomic.py).
-    sweep_temps(witness_dir())
+    # processes that no longer run (vault/atomic.py). A read-only unlock writes nothing, there either.
+    if not vault.read_only:
+        sweep_temps(witness_dir())
     problem = user_witness.check(conn, user_witness.path_for(vault.header.vault_id, user.id),
                                  {user.id: [k.public_key for k in signed.keys]})
     if problem:
         session.warnings.append(f"Warning: {problem}. Run 'icspa custody verify'; your witness is kept as it is.")
         session._witness_stale = True
+    if vault.read_only:
+        _read_only_notice(session, unlocked)
+        return session
     if unlocked.box_secret is None:
         _add_box_key(session, unlocked)
     if vault.adopted_rotation:
@@ -302,6 +334,24 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         vault.keyslots.adopt_master(user.id, unlocked.kek, vault.master_key)
         vault.keyslots.save()
     return session
+
+
+def _read_only_notice(session: Session, unlocked: Unlocked) -> None:
+    """The one warning of a read-only unlock, first among the warnings: what is refused, and what an unlock of
+    the writable vault would have done and this one did not."""
+    vault = session.vault
+    skipped = ["your witness of its custody log is not updated"]
+    if vault.leftovers_kept:
+        skipped.append(f"{vault.leftovers_kept} unfinished write(s) in staging/ are left where they are")
+    if unlocked.box_secret is None:
+        skipped.append("your personal encryption key is not created")
+    if vault.adopted_rotation:
+        skipped.append("your key slot is not moved to the vault's new master key")
+    notice = (f"Warning: opened read-only: the vault {vault.layout.root} is read-only ({vault.read_only_reason}), "
+              f"so commands that would change it are refused; {', '.join(skipped)} (done at the next unlock where "
+              "it is writable).")
+    session.read_only_notice = notice
+    session.warnings.insert(0, notice)
 
 
 def _start_chain(vault: UnlockedVault, actor: User, signing_private: bytes) -> None:

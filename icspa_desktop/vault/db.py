@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import stat
@@ -167,25 +168,69 @@ def _check_existing(path: Path) -> None:
                          f"number of {PAGE_SIZE}-byte pages (truncated?); nothing was changed.")
 
 
-def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connection:
+def read_only_reason(path: Path) -> str | None:
+    """Why nothing can be written at ``path`` (a vault folder or a file in it), or None when it can be.
+
+    The file system's flag comes first: a read-only mount or a write-protected medium stops root too,
+    for whom permission bits stop nothing (``os.access`` alone says "writable" to root on most systems).
+    """
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)  # "Read-only file system", as the kernel says it
+    except OSError:
+        return None  # not there: the code that needs it says so
+    if not os.access(path, os.W_OK):
+        return "no write permission"
+    return None
+
+
+def _wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _read_only_uri(path: Path) -> str:
+    """The URI that opens ``path`` without writing a byte anywhere.
+
+    A database in WAL mode needs its ``-shm`` index to be read, and a read-only folder cannot get one; with
+    no ``-wal`` (a vault closed cleanly has none: the last close checkpoints and removes it) or an empty one,
+    the database file alone is the whole database and ``immutable=1`` reads it without any index or lock (our
+    ``vault.lock`` keeps writers out). A non-empty ``-wal`` holds committed pages the file does not have yet:
+    ``immutable=1`` would silently ignore them, so it is never used then; SQLite reads the ``-wal`` only
+    through an existing ``-shm``.
+    """
+    uri = path.absolute().as_uri() + "?mode=ro"
+    try:
+        wal_size = os.lstat(_wal_path(path)).st_size
+    except FileNotFoundError:
+        wal_size = 0
+    return uri + ("&immutable=1" if wal_size == 0 else "")
+
+
+def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only: bool | None = None) -> Connection:
     """Open (or create) the database; VaultError if the file is missing, empty, foreign or damaged.
 
     Without ``create`` the file must already exist: it is opened read-write but never created (SQLite
     ``mode=rw``), so a missing or emptied database is refused rather than silently made anew.
+    ``read_only`` (None: when the folder or the file cannot be written, ``read_only_reason``): opened with
+    ``mode=ro``, nothing written (no journal mode or other setting that writes, no ``-wal`` or ``-shm``
+    created) and every write refused by SQLite (``query_only``).
     """
     if len(raw_key) != 32:
         raise ValueError("SQLCipher raw key must be 32 bytes")
     enable_memory_security()
     if create:
+        read_only = False
         # Owner-only before the first byte is written (the -wal and -shm files inherit the umask).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.close(fd)
     else:
         _check_existing(path)
+        if read_only is None:
+            read_only = read_only_reason(path.parent) is not None or read_only_reason(path) is not None
     os.umask(os.umask(0o077) | 0o077)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so an action and its custody event
     # always share one transaction. mode=rw: never create the file here (see _check_existing).
-    uri = path.absolute().as_uri() + ("" if create else "?mode=rw")
+    uri = _read_only_uri(path) if read_only else path.absolute().as_uri() + ("" if create else "?mode=rw")
     conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                               factory=_LockedConnection)
     conn.file = path
@@ -196,6 +241,14 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
         conn.close()
+        if read_only and "unable to open" in str(exc):
+            # Only a non-empty -wal without a -shm gets here (see _read_only_uri): reading the file alone would
+            # give an older state of the vault than the one last written.
+            raise VaultError(
+                f"The vault database {path} was not closed cleanly: its last changes are still in "
+                f"{_wal_path(path).name}, which SQLite cannot read on a read-only disk without "
+                f"{path.name}-shm. Open a copy of the whole vault folder on a writable disk to read it; "
+                "nothing was changed.") from exc
         # A disk fault while SQLite sets up the WAL index (-shm) is not a wrong key: only "file is not a
         # database" (SQLITE_NOTADB) says the key does not fit.
         fault = storage_error(exc, path) if "not a database" not in str(exc) else None
@@ -211,10 +264,14 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False) -> Connec
             # Emptied between the check above and the open: still never re-created.
             raise VaultError(f"The vault database {path} is empty: it was truncated or replaced. "
                              "Restore it from a backup; it was not re-created and nothing was changed.")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        if read_only:
+            # Connection settings only: the journal mode, synchronous and secure_delete concern writes.
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
     except sqlcipher3.DatabaseError as exc:
         conn.close()

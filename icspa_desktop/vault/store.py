@@ -28,7 +28,7 @@ from icspa_desktop.vault.layout import (
     refusal,
 )
 from icspa_desktop.vault.lockfile import VaultLock
-from icspa_desktop.vault.migrations import MIGRATIONS, Migration, migrate
+from icspa_desktop.vault.migrations import MIGRATIONS, Migration, migrate, schema_version
 
 HEADER_FORMAT = "icspa-vault"
 HEADER_VERSION = 1
@@ -70,14 +70,19 @@ class UnlockedVault:
     """An unlocked vault: open database, master key in memory. ``close()`` drops both.
 
     ``quarantined`` lists what this unlock moved into ``quarantine/`` instead of deleting it.
+    ``read_only_reason`` says why the vault was opened read-only (None when it is writable).
     """
 
     def __init__(self, layout: VaultLayout, header: VaultHeader, slots: KeySlotFile, master_key: bytes,
-                 conn: db.Connection, lock: VaultLock, quarantined: tuple[QuarantinedFile, ...] = ()) -> None:
+                 conn: db.Connection, lock: VaultLock, quarantined: tuple[QuarantinedFile, ...] = (),
+                 read_only_reason: str | None = None) -> None:
         self.layout = layout
         self.header = header
         self.keyslots = slots
         self.quarantined = quarantined
+        self.read_only_reason = read_only_reason
+        # Unfinished writes found in staging/ that a read-only vault had to leave where they are.
+        self.leftovers_kept = 0
         # True when this unlock opened the vault with a key a rotation left in the user's slot.
         self.adopted_rotation = False
         # Why stray files were left in place at this unlock (a witness shows a rollback), or None.
@@ -95,6 +100,15 @@ class UnlockedVault:
     @property
     def is_open(self) -> bool:
         return self._conn is not None
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def read_only_refusal(self, what: str) -> VaultError:
+        """The one-line refusal of ``what`` (a step that would write) on this read-only vault."""
+        return VaultError(f"The vault {self.layout.root} is read-only ({self.read_only_reason}): {what}; "
+                          "nothing was changed.")
 
     @property
     def master_key(self) -> bytes:
@@ -118,7 +132,7 @@ class UnlockedVault:
             with contextlib.suppress(db.DatabaseError):
                 self._conn.close()
             self._conn = None
-        self._conn = db.open_database(self.layout.database, sqlcipher_key)
+        self._conn = db.open_database(self.layout.database, sqlcipher_key, read_only=self.read_only)
 
     def subkey(self, purpose: str) -> bytes:
         return keys.derive_subkey(self.master_key, purpose)
@@ -195,17 +209,33 @@ def create(path: Path, populate: Populate, migrations: list[Migration] | None = 
         raise
 
 
+def read_only_reason(layout: VaultLayout) -> str | None:
+    """Why the vault cannot be written (a read-only file system, no write permission), or None."""
+    for path in (layout.root, layout.database):
+        reason = db.read_only_reason(path)
+        if reason is not None:
+            return reason
+    return None
+
+
 def open_and_unlock(
     path: Path,
     unlock: Callable[[KeySlotFile], Unlocked | tuple[bytes, ...]],
     migrations: list[Migration] | None = None,
     rollback_check: Callable[[db.Connection, str], str | None] | None = None,
+    *,
+    read_only: bool | None = None,
 ) -> tuple[UnlockedVault, Unlocked | None]:
     """Check the layout, take the process lock, unlock with ``unlock`` (a passphrase or recovery
-    attempt), open the DB, and move leftovers into ``quarantine/``. Nothing is deleted (DESIGN §2)."""
+    attempt), open the DB, and move leftovers into ``quarantine/``. Nothing is deleted (DESIGN §2).
+
+    ``read_only`` (None: decided by the file system, ``read_only_reason``): nothing in the vault is written —
+    leftovers stay where they are, and a vault that needs a schema migration or the end of an interrupted
+    key rotation is refused, since both write."""
     layout = VaultLayout(path.expanduser().absolute())
     check_layout(layout)
     header = VaultHeader.load(layout)
+    reason = read_only_reason(layout) if read_only is None else ("opened read-only" if read_only else None)
     lock = VaultLock(layout.lock)
     lock.acquire()
     conn: db.Connection | None = None
@@ -213,7 +243,8 @@ def open_and_unlock(
         slots = KeySlotFile.load(layout.keyslots, header.vault_id)
         result = unlock(slots)
         try:
-            conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result)
+            conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result,
+                                          reason)
         except db.KeyMismatch as exc:
             current = slots.key_check
             if (not isinstance(result, Unlocked) or result.rotated_master is not None or current is None
@@ -223,37 +254,49 @@ def open_and_unlock(
                 "Your passphrase is right, but your key no longer opens this vault: your account was disabled and "
                 "the vault key replaced since — ask an administrator. (If nobody was disabled, the database file "
                 "was replaced or damaged: restore it from a backup.)") from exc
-        migrate(conn, MIGRATIONS if migrations is None else migrations)
+        known = MIGRATIONS if migrations is None else migrations
+        if reason is not None and known and schema_version(conn) < known[-1].version:
+            raise VaultError(f"The vault {layout.root} is read-only ({reason}) and was made by an older version of "
+                             f"this program (schema version {schema_version(conn)}, this program's is "
+                             f"{known[-1].version}): bringing it up to date writes to it. Open it once where it is "
+                             "writable; nothing was changed.")
+        migrate(conn, known)  # read-only: only its refusal of a newer schema, nothing to apply
         # The database is checked against the witnesses first: after a rollback the "orphan" blobs are the
         # newer evidence, and they stay where they are until someone looks (the session warns).
         held = rollback_check(conn, header.vault_id) if rollback_check is not None else None
-        quarantined = () if held else _quarantine_leftovers(layout, conn)
-        # Temporary copies of the vault's own small files (key slots, header) that a killed writer left: never
-        # evidence, and a key-slot copy may hold a slot the database never got (a failed 'user add').
-        sweep_temps(layout.root)
+        quarantined: tuple[QuarantinedFile, ...] = ()
+        if reason is None:
+            quarantined = () if held else _quarantine_leftovers(layout, conn)
+            # Temporary copies of the vault's own small files (key slots, header) that a killed writer left: never
+            # evidence, and a key-slot copy may hold a slot the database never got (a failed 'user add').
+            sweep_temps(layout.root)
     except BaseException:
         if conn is not None:
             with contextlib.suppress(db.DatabaseError):
                 conn.close()
         lock.release()
         raise
-    vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined)
+    vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined, reason)
     vault.cleanup_held = held
+    if reason is not None:
+        vault.leftovers_kept = _count_leftovers(layout)
     if isinstance(result, Unlocked) and result.rotated_master == master:
         vault.adopted_rotation = True
     return vault, result if isinstance(result, Unlocked) else None
 
 
-def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.Connection, bytes]:
+def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...],
+                   read_only: str | None = None) -> tuple[db.Connection, bytes]:
     """Open the database with the first master key that opens it; finish an interrupted rotation.
 
     After a rotation the newest key is tried first. Its commit stores the new key's check value before
     the SQLCipher rekey; if the process died in between, the old key opens a database whose content
-    belongs to the new one, and the rekey is done now."""
+    belongs to the new one, and the rekey is done now (refused when ``read_only`` says why the vault is)."""
     failure: db.KeyMismatch | None = None
     for master in masters:
         try:
-            conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER))
+            conn = db.open_database(layout.database, keys.derive_subkey(master, keys.PURPOSE_SQLCIPHER),
+                                    read_only=read_only is not None)
         except db.KeyMismatch as exc:
             failure = failure or exc
             continue
@@ -268,6 +311,11 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.
             conn.close()
             raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "
                              "the new key; an administrator unlocks the vault once to finish it.")
+        if read_only is not None:
+            conn.close()
+            raise VaultError(f"The vault {layout.root} is read-only ({read_only}) and a master-key rotation of it did "
+                             "not finish: finishing it writes to the vault. Unlock it once where it is writable; "
+                             "nothing was changed.")
         sqlcipher_key = keys.derive_subkey(newer, keys.PURPOSE_SQLCIPHER)
         try:
             conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
@@ -277,6 +325,14 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...]) -> tuple[db.
         return db.open_database(layout.database, sqlcipher_key), newer
     assert failure is not None
     raise failure
+
+
+def _count_leftovers(layout: VaultLayout) -> int:
+    """How many unfinished writes ``staging/`` holds (what a writable unlock would move to quarantine)."""
+    try:
+        return len(os.listdir(layout.staging))
+    except OSError:
+        return 0
 
 
 def _quarantine_leftovers(layout: VaultLayout, conn: db.Connection) -> tuple[QuarantinedFile, ...]:
