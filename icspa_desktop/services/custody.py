@@ -216,6 +216,7 @@ def make_checkpoint(
     overwriting it would erase the evidence; ``replace_witness`` overrides this and records the old one.
     """
     session.require(Permission.READ)
+    session.require_writable()  # settle_witness below may touch the live vault's witness files
     signer = signer or agency_signer(session)
     path = witness_file(session, witness_dir)
     settle_witness(session, path)
@@ -395,6 +396,8 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     Only for roles that may sign with the agency key; for the others nothing is due (None)."""
     if signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         return None
+    if session.read_only:
+        return None  # nothing can be signed into a read-only vault; its witness is not ours to settle
     if session.log_in_doubt:
         return None  # a daily checkpoint over a cut or rolled-back log would give it the agency's signature
     latest = latest_checkpoint(session)

@@ -270,6 +270,7 @@ def _clean_fields(session: Session, case: Case, fields: ItemFields) -> tuple[Ite
 
 
 def _open_case_for_change(session: Session, case_ref: str, permission: Permission, what: str) -> Case:
+    session.require_writable()  # before anything is staged (ingest writes blobs before its transaction)
     case = cases.get_case(session, case_ref)
     session.require(permission, case_id=case.id, attempted=f"{what} in case {case.number}")
     if case.status is CaseStatus.CLOSED:

@@ -270,11 +270,20 @@ class KeySlotFile:
         state = (list(self._slots), self._recovery, self.key_check)
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._slots, self._recovery, self.key_check = state
-            with contextlib.suppress(OSError):
+            try:
                 if self.path.read_bytes() != before:
                     atomic_write(self.path, before)
+            except OSError as restore:
+                if not isinstance(exc, Exception):
+                    raise
+                # The disk fails on (a full or failing disk refuses the rewrite too): say what is left.
+                raise VaultError(
+                    f"{exc} The key-slot file {self.path} could not be put back as it was either "
+                    f"({restore.strerror or restore}): it may hold a slot for a user the database does not have "
+                    "(unlock refuses it, but it wraps the vault key); once the disk works, 'icspa vault check "
+                    "--repair' removes it.") from exc
             raise
 
     # ---- slots -------------------------------------------------------------------------

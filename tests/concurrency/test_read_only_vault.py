@@ -202,6 +202,21 @@ def test_a_writing_command_on_a_read_only_vault_is_one_line_and_changes_nothing(
     assert snapshot(copy, _home()) == before
 
 
+def test_evidence_add_on_a_read_only_vault_is_refused_before_anything_is_staged(
+        read_only: tuple[Path, Runner], tmp_path: Path) -> None:
+    """Ingest writes blobs into staging/ before its transaction: it is refused before that, in one line."""
+    copy, run = read_only
+    seized = tmp_path / "more.bin"
+    seized.write_bytes(b"more evidence" * 1000)
+    before = snapshot(copy, _home())
+    done = run(*icspa(copy, "evidence", "add", "2026/001", str(seized), "--description", "more"))
+    assert done.returncode == 5 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"icspa: The vault {copy} is read-only ({_REASON}): this command changes the vault, so it was not done; "
+        "nothing was changed."]
+    assert snapshot(copy, _home()) == before
+
+
 def _copy_with_unfinished_wal(vault: VaultInfo, tmp_path: Path, *, with_shm: bool) -> Path:
     """A copy of the vault taken while it is open, after a case whose pages are only in ``metadata.db-wal``."""
     copy = tmp_path / "copy-of-an-open-vault"
