@@ -8,9 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.crypto import signing
@@ -146,27 +149,46 @@ def append(
     conn: Connection, draft: EventDraft, actor: Actor, signing_private_key: bytes, moment: datetime | None = None
 ) -> StoredEvent:
     """Sign and append one event. Call inside the transaction of the action it records."""
-    event_id = new_event_id()
+    return append_many(conn, (draft,), actor, signing_private_key, moment)[0]
+
+
+def append_many(
+    conn: Connection, drafts: Sequence[EventDraft], actor: Actor, signing_private_key: bytes,
+    moment: datetime | None = None,
+) -> list[StoredEvent]:
+    """Sign and append the drafts in order, as ``append`` once per draft would, byte for byte: each body
+    carries its own index and the tree head after the one before it. The head is read once and saved once,
+    and the key is built once for the batch (an import records one event per item). Call inside the
+    transaction of the action they record: a failure part-way leaves rows that the rollback removes."""
+    if not drafts:
+        return []
+    # One key object for the batch, dropped with it: the session keeps only the bytes it zeroes at lock.
+    key = Ed25519PrivateKey.from_private_bytes(signing_private_key)
+    public_key = signing.public_bytes(key.public_key())
     head = current_head(conn)
-    index = head.size
-    body = build_body(draft, actor, moment or utc_now(), event_id, index, head.root())
-    body_bytes = canonical_json(body)
-    signature = signing.sign(signing_private_key, signed_message(body_bytes))
-    public_key = signing.public_from_private(signing_private_key)
-    digest = leaf_hash(leaf_bytes(body_bytes, signature, public_key))
-    head.push(digest)
+    stored: list[StoredEvent] = []
+    event_rows: list[tuple[Any, ...]] = []
+    item_rows: list[tuple[int, ItemId]] = []
+    for draft in drafts:
+        event_id = new_event_id()
+        index = head.size
+        body = build_body(draft, actor, moment or utc_now(), event_id, index, head.root())
+        body_bytes = canonical_json(body)
+        signature = key.sign(signed_message(body_bytes))
+        digest = leaf_hash(leaf_bytes(body_bytes, signature, public_key))
+        head.push(digest)
+        event_rows.append((index, event_id, draft.case_id, body["action"], actor.user_id, body["at"], body_bytes,
+                           signature, public_key, digest))
+        item_rows.extend((index, item_id) for item_id in sorted(set(draft.item_ids)))
+        stored.append(StoredEvent(index, event_id, body, body_bytes, signature, public_key, digest))
     _save_head(conn, head)
-    conn.execute(
+    conn.executemany(
         "INSERT INTO custody_events (idx, id, case_id, action, actor_id, at, body, signature, public_key, leaf_hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (index, event_id, draft.case_id, body["action"], actor.user_id, body["at"], body_bytes, signature,
-         public_key, digest),
+        event_rows,
     )
-    conn.executemany(
-        "INSERT INTO custody_event_items (event_idx, item_id) VALUES (?, ?)",
-        [(index, item_id) for item_id in sorted(set(draft.item_ids))],
-    )
-    return StoredEvent(index, event_id, body, body_bytes, signature, public_key, digest)
+    conn.executemany("INSERT INTO custody_event_items (event_idx, item_id) VALUES (?, ?)", item_rows)
+    return stored
 
 
 def current_head(conn: Connection) -> Frontier:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -170,6 +170,10 @@ class Session:
     def record(self, draft: EventDraft) -> StoredEvent:
         """Append a custody event signed by this user. Call inside the action's transaction."""
         return events.append(self.conn, draft, self.actor(), self.signing_key())
+
+    def record_many(self, drafts: Sequence[EventDraft]) -> list[StoredEvent]:
+        """Append custody events in order, as ``record`` once each would, reading and saving the log head once."""
+        return events.append_many(self.conn, drafts, self.actor(), self.signing_key())
 
     # ---- roles ---------------------------------------------------------------------
     def require(
