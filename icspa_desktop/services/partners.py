@@ -19,10 +19,17 @@ from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError
+from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError, VaultError
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.services import partner_names as names
-from icspa_desktop.services.agency import CARD_FORMAT, CARD_VERSION, card_message, fingerprint, normalise_fingerprint
+from icspa_desktop.services.agency import (
+    CARD_FORMAT,
+    CARD_VERSION,
+    agency_identity,
+    card_message,
+    fingerprint,
+    normalise_fingerprint,
+)
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
@@ -228,6 +235,19 @@ def successor_changes(predecessor: Partner, card: VerifiedCard) -> list[str]:
     return changes
 
 
+def _check_not_ours(session: Session, fp: str, cert: x509.Certificate, recipient: str) -> None:
+    """Refuse this agency's own card or keys as a partner: bundles "to" it would go to ourselves, and our own
+    bundles would import as a partner's."""
+    try:
+        ours = agency_identity(session)
+    except VaultError:
+        return  # no agency identity yet: nothing to mistake
+    same_key = certs.cert_der(cert) == certs.cert_der(ours.certificate) or recipient == ours.age_recipient
+    if fp == ours.fingerprint or same_key:
+        raise RefusedInput(f"This is this vault's own agency card ({ours.name}, fingerprint {ours.fingerprint}), "
+                           "not a partner's; nothing was imported. Import the card the partner agency sent you.")
+
+
 def _check_key_new(conn: db.Connection, fp: str) -> None:
     # Before the name check, so that importing the same card twice says what really happened.
     if conn.execute("SELECT 1 FROM partners WHERE fingerprint = ?", (fp,)).fetchone() is not None:
@@ -273,6 +293,7 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
             f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
             "Compare it with the partner again, by phone or letter.")
     body = card.body
+    _check_not_ours(session, card.fingerprint, card.certificate, body["age_recipient"])
     with session.transaction() as conn:
         _check_key_new(conn, card.fingerprint)
         _check_name_free(conn, body["name"], predecessor.id if predecessor is not None else None)
@@ -319,6 +340,7 @@ def add_partner(session: Session, name: str, country: str, age_recipient: str, c
     certs.check_validity(cert)
     recipient = age_keys.check_recipient(age_recipient)
     fp = fingerprint(cert, recipient)
+    _check_not_ours(session, fp, cert, recipient)
     with session.transaction() as conn:
         _check_key_new(conn, fp)
         _check_name_free(conn, name)

@@ -240,6 +240,19 @@ def test_wrong_or_missing_fingerprint_changes_nothing(session_a: Session, sessio
     assert partners.list_partners(session_b) == []
 
 
+def test_this_vaults_own_card_or_keys_are_not_a_partner(session_a: Session) -> None:
+    """Seen on the desktop: a double-clicked own card went through to "Trust this partner"."""
+    ours = agency.agency_identity(session_a)
+    card = agency.make_card(session_a)
+    before = _state(session_a)
+    with pytest.raises(RefusedInput, match="this vault's own agency card"):
+        partners.import_card(session_a, card, ours.fingerprint)
+    pem = ours.certificate.public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(RefusedInput, match="this vault's own agency card"):
+        partners.add_partner(session_a, "Us again", "NL", ours.age_recipient, pem)
+    assert _state(session_a) == before and partners.list_partners(session_a) == []
+
+
 def test_our_own_card_altered_after_export_is_refused(session_a: Session, session_b: Session) -> None:
     doc = json.loads(agency.make_card(session_a))
     doc["body"]["contact"] = "attacker@example.org"
