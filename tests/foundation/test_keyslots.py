@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +22,26 @@ def test_production_profile_is_strong_and_slow(tmp_path, production_kdf: None) -
     assert slot["kdf"]["memory_kib"] >= 64 * 1024
     params = kdf.Argon2Params.from_json(slot["kdf"])
     # The time it costs is a benchmark figure (bench/bench_vault.py), not a timed assertion.
-    assert (params.memory_kib, params.iterations, params.lanes) == (
-        kdf.DEFAULT_MEMORY_KIB, kdf.DEFAULT_ITERATIONS, kdf.DEFAULT_LANES)
+    # Written out (docs/vault-format.md: "New slots use m = 256 MiB, t = 4, p = 2"), not read back from kdf.DEFAULT_*:
+    # a weakened default would otherwise pass its own test.
+    assert (params.memory_kib, params.iterations, params.lanes) == (256 * 1024, 4, 2)
+    assert len(params.salt) >= 16
     unlock(path, ADMIN, ADMIN_PASS).lock()
+
+
+def test_the_floor_and_the_bounds_are_the_documented_numbers() -> None:
+    """docs/vault-format.md: below 64 MiB or 3 iterations refused outside the tests; untrusted slot parameters
+    bounded to memory 8 MiB-4 GiB, iterations 1-64, lanes 1-16, salt 16-64 bytes."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "vault-format.md").read_text()
+    assert "m = 256 MiB, t = 4, p = 2" in doc and "below 64 MiB or 3 iterations" in doc
+    assert (kdf.MIN_MEMORY_KIB, kdf.MIN_ITERATIONS) == (64 * 1024, 3)
+    ok = {"memory_kib": 8 * 1024, "iterations": 1, "lanes": 1, "salt": "00" * 16}
+    for field, bad in (("memory_kib", 8 * 1024 - 1), ("memory_kib", 4 * 1024 * 1024 + 1), ("iterations", 0),
+                       ("iterations", 65), ("lanes", 0), ("lanes", 17), ("salt", "00" * 15), ("salt", "00" * 65)):
+        with pytest.raises(VaultError, match=field):
+            kdf.Argon2Params.from_json({"algorithm": "argon2id", **ok, field: bad})
+    for field, edge in (("memory_kib", 4 * 1024 * 1024), ("iterations", 64), ("lanes", 16), ("salt", "00" * 64)):
+        kdf.Argon2Params.from_json({"algorithm": "argon2id", **ok, field: edge})
 
 
 def test_tampered_kdf_parameters_make_unlock_fail(vault: VaultInfo) -> None:
