@@ -34,12 +34,14 @@ import hashlib
 import os
 import re
 import stat
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 
@@ -196,16 +198,19 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
 
 def _claimed_signer(signature: bytes, trusted: Sequence[x509.Certificate]) -> str:
     """Whom an untrusted signature names, to say who it is *not* — never trusted for anything else."""
+    # Everything in ``signature`` is hostile: a ContentInfo that is not SignedData (UnsupportedAlgorithm), a
+    # certificate with a bad version (InvalidVersion) or subject (ValueError) — then it names nobody.
     try:
-        carried = pkcs7.load_der_pkcs7_certificates(signature)
-    except ValueError:
+        with warnings.catch_warnings():  # "falling back to parsing as BER": not a line for the user's terminal
+            warnings.simplefilter("ignore")
+            carried = pkcs7.load_der_pkcs7_certificates(signature)
+        known = {sha256_fingerprint(cert) for cert in trusted}
+        strangers = [cert for cert in carried if sha256_fingerprint(cert) not in known]
+        names = ", ".join(f"{shown_name(subject_text(c))} (SHA-256 {sha256_fingerprint(c)[:16]}…)"
+                          for c in strangers)
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         return ""
-    known = {sha256_fingerprint(cert) for cert in trusted}
-    strangers = [cert for cert in carried if sha256_fingerprint(cert) not in known]
-    if not strangers:
-        return ""
-    names = ", ".join(f"{shown_name(subject_text(c))} (SHA-256 {sha256_fingerprint(c)[:16]}…)" for c in strangers)
-    return f" It carries the certificate of {names}, which is not trusted."
+    return f" It carries the certificate of {names}, which is not trusted." if strangers else ""
 
 
 @dataclass(slots=True)

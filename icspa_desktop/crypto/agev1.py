@@ -491,8 +491,10 @@ def _check_stanzas(stanzas: list[_Stanza]) -> list[tuple[bytes, bytes]]:
             if (len(args) != 2 or len(_b64decode(args[0], "an scrypt salt")) != 16
                     or not _WORK_FACTOR.fullmatch(args[1]) or len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE):
                 raise HeaderError("The age header is malformed: its scrypt stanza is invalid.")
-            if int(args[1]) > MAX_SCRYPT_WORK_FACTOR:
-                raise HeaderError(f"The passphrase's scrypt work factor 2^{int(args[1])} is beyond the limit "
+            # Compared as digits first: int() of thousands of digits is refused by Python (ValueError).
+            if len(args[1]) > len(str(MAX_SCRYPT_WORK_FACTOR)) or int(args[1]) > MAX_SCRYPT_WORK_FACTOR:
+                shown = args[1].decode() if len(args[1]) <= 8 else f"{args[1][:8].decode()}… ({len(args[1])} digits)"
+                raise HeaderError(f"The passphrase's scrypt work factor 2^{shown} is beyond the limit "
                                   f"2^{MAX_SCRYPT_WORK_FACTOR}.")
             raise PassphraseEncrypted("This age file is encrypted with a passphrase, which is not supported "
                                       "here: it needs an age X25519 identity.")

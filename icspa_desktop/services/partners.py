@@ -105,7 +105,11 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
         signature = base64.b64decode(str(untrusted.get("signature", "")), validate=True)
     except ValueError:
         raise RefusedInput("The agency card's signature is not valid base64.") from None
-    message = card_message(body)
+    try:
+        message = card_message(body)
+    except UnicodeEncodeError:  # "\ud800" is valid JSON but no Unicode text: no card of ours holds it
+        raise RefusedInput("The agency card holds text that is not valid Unicode (an unpaired surrogate); "
+                           "it was not made by this program and is refused.") from None
     if not _verify_raw(cert, signature, message):
         raise RefusedInput("The agency card's signature does not match its content or certificate; it was altered.")
     certs.check_validity(cert, now, "The agency card's certificate")

@@ -32,6 +32,7 @@ from icspa_desktop.domain.agency import PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput
 from icspa_desktop.domain.ids import CaseId
+from icspa_desktop.files import read_regular
 from icspa_desktop.services import agency, custody, partners
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -163,12 +164,9 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
     """Check a partner's receipt against the bundle we sent and keep it as a witness of our log."""
     session.require(Permission.EXPORT_BUNDLE, attempted=f"record the receipt {path.name}")
     try:
-        with path.open("rb") as f:
-            untrusted = f.read(MAX_RECEIPT_BYTES + 1)
+        untrusted = read_regular(path, "receipt", MAX_RECEIPT_BYTES)  # a FIFO must not hang us
     except OSError as exc:
         raise RefusedInput(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    if len(untrusted) > MAX_RECEIPT_BYTES:
-        raise RefusedInput(f"{path.name} is too large to be a receipt.")
     content, signature = _split(untrusted)
     known = partners.list_partners(session)
     own = agency.agency_certificates(session)

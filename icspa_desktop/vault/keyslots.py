@@ -22,11 +22,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from icspa_desktop.crypto import aead, age_keys, kdf, keys
-from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, RefusedInput, VaultError
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
+from icspa_desktop.files import read_regular
 from icspa_desktop.vault.atomic import atomic_write
 
 FORMAT = "icspa-keyslots"
+MAX_FILE_BYTES = 4 << 20  # a slot is about 1 KiB: thousands of users
 VERSION_LATEST = 1
 VERSIONS_SUPPORTED = frozenset({1})
 
@@ -193,14 +195,17 @@ class KeySlotFile:
     @classmethod
     def load(cls, path: Path, vault_id: VaultId) -> KeySlotFile:
         try:
-            raw = json.loads(path.read_bytes())
+            # Bounded, regular files only: a FIFO or /dev/zero in its place must not hang or exhaust the unlock.
+            raw = json.loads(read_regular(path, "key-slot file", MAX_FILE_BYTES))
         except FileNotFoundError as exc:
             raise VaultError(f"The vault's key-slot file {path} is missing.") from exc
-        except (OSError, ValueError) as exc:
+        except RefusedInput as exc:
+            raise VaultError(f"The vault's key-slot file is damaged: {exc}") from None
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
             raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise VaultError(f"{path} is not an ICSPA key-slot file.")
-        if raw.get("version") not in VERSIONS_SUPPORTED:
+        if type(raw.get("version")) is not int or raw.get("version") not in VERSIONS_SUPPORTED:
             raise VaultError(f"Key-slot file version {raw.get('version')!r} is not supported by this version.")
         if raw.get("vault_id") != vault_id:
             raise VaultError("The key-slot file belongs to another vault.")

@@ -57,13 +57,18 @@ class VaultHeader:
                 raw = json.loads(handle.read(_HEADER_MAX))
         except FileNotFoundError:
             raise VaultError(f"{layout.root} is not an ICSPA vault (no vault.json).") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
             raise VaultError(f"The vault header {layout.header} is unreadable or damaged.") from exc
         if not isinstance(raw, dict) or raw.get("format") != HEADER_FORMAT:
             raise VaultError(f"{layout.root} is not an ICSPA vault.")
-        if raw.get("version") != HEADER_VERSION:
-            raise VaultError(f"Vault format version {raw.get('version')!r} is not supported by this program.")
-        return cls(VaultId(str(raw["vault_id"])), int(raw["version"]), str(raw["created_at"]))
+        version = raw.get("version")
+        if type(version) is not int or version != HEADER_VERSION:
+            raise VaultError(f"Vault format version {version!r} is not supported by this program.")
+        vault_id, created_at = raw.get("vault_id"), raw.get("created_at")
+        if not isinstance(vault_id, str) or not vault_id or not isinstance(created_at, str):
+            raise VaultError(f"The vault header {layout.header} is damaged (its vault id or creation time is "
+                             "missing).")
+        return cls(VaultId(vault_id), version, created_at)
 
 
 class UnlockedVault:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 
 from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.bundle import records
@@ -56,18 +55,7 @@ class KnownBug:
                 and self.text in str(exc) and (not self.via or any(f.name == self.via for f in frames)))
 
 
-KNOWN = {
-    "age": [KnownBug("age-work-factor", ValueError, "icspa_desktop/crypto/agev1.py", "integer string conversion")],
-    "card": [KnownBug("card-surrogate", UnicodeEncodeError, "icspa_desktop/crypto/canonical.py")],
-    # reader._claimed_signer trusts the parse of the certificates an untrusted signature carries (three ways).
-    "cms": [KnownBug("claimed-signer", UnsupportedAlgorithm, "icspa_desktop/bundle/reader.py", via="_claimed_signer"),
-            KnownBug("claimed-signer", x509.InvalidVersion, "icspa_desktop/bundle/reader.py", via="_claimed_signer"),
-            KnownBug("claimed-signer", ValueError, "icspa_desktop/crypto/x509.py", via="_claimed_signer")],
-    "keyslots": [KnownBug("keyslots-version-type", TypeError, "icspa_desktop/vault/keyslots.py", "unhashable"),
-                 KnownBug("keyslots-nesting", RecursionError, "json/decoder.py")],
-    "vault-header": [KnownBug("vault-header-field", KeyError, "icspa_desktop/vault/store.py"),
-                     KnownBug("vault-header-nesting", RecursionError, "json/decoder.py")],
-}
+KNOWN: dict[str, list[KnownBug]] = {"age": [], "card": [], "cms": [], "keyslots": [], "vault-header": []}
 KNOWN["bag"] = KNOWN["cms"]  # the bag's signature reaches _claimed_signer through check_bundle
 
 

@@ -30,14 +30,6 @@ SMALL_RSS_MIB = 300  # the child's own footprint is ~100 MiB; reading any of the
 HUGE = 8 << 30
 KINDS = ("fifo", "device", "huge")
 
-KEYSLOTS_UNBOUNDED = (
-    "vault/keyslots.py KeySlotFile.load reads keyslots.json with path.read_bytes(): no size bound and no "
-    "regular-file check, so a FIFO blocks the unlock forever and /dev/zero or a huge file is read until memory "
-    "runs out (the vault directory is the medium an attacker with a vault copy controls)")
-RECEIPT_FIFO = (
-    "services/receipts.py import_receipt opens the receipt with path.open('rb') (blocking, no regular-file "
-    "check): a FIFO given as the receipt blocks 'bundle receipt-import' forever. /dev/zero and huge files are "
-    "bounded (it reads at most 32 MiB + 1)")
 
 
 def _limit() -> None:
@@ -131,11 +123,11 @@ def receipt_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_agency_vault(tmp_path_factory.mktemp("receipts") / "nl", "Politie Landelijke Eenheid", "NL")
 
 
-@pytest.mark.parametrize("kind", ["device", "huge", *_xfail(("fifo",), RECEIPT_FIFO)])
+@pytest.mark.parametrize("kind", KINDS)  # a FIFO blocked receipt-import until 2026-11-30
 def test_receipts(kind: str, tmp_path: Path, receipt_vault: Path) -> None:
     _refused(run_entry("receipt", hostile(tmp_path / "receipt.txt", kind), receipt_vault))
 
 
-@pytest.mark.parametrize("kind", _xfail(KINDS, KEYSLOTS_UNBOUNDED))
+@pytest.mark.parametrize("kind", KINDS)  # keyslots.json was read unbounded until 2026-11-30
 def test_key_slot_file(kind: str, tmp_path: Path) -> None:
     _refused(run_entry("keyslots", hostile(tmp_path / "keyslots.json", kind)))
