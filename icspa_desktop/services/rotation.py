@@ -16,7 +16,6 @@ any remaining user (vault/store.py ``_open_with_any``).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 
@@ -102,23 +101,28 @@ def _rekey_database(session: Session, new: bytes) -> None:
     reported done. A fresh connection is also what ``cipher_integrity_check`` needs after a rekey."""
     vault = session.vault
     sqlcipher_key = keys.derive_subkey(new, keys.PURPOSE_SQLCIPHER)
+    old_key = keys.derive_subkey(vault.master_key, keys.PURPOSE_SQLCIPHER)
     failure: BaseException | None = None
-    try:
-        session.conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
-    except db.DatabaseError as exc:
-        failure = db.storage_error(exc, vault.layout.database) or exc
-    try:
-        vault.reopen_database(sqlcipher_key)
-        return
-    except VaultError as exc:  # KeyMismatch: the rekey did not happen; StorageError: the disk fails
-        if failure is None or isinstance(exc, db.StorageError):
+    for _attempt in range(2):  # a passing disk fault: the second attempt finishes it now
+        try:
+            vault.conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
+        except db.DatabaseError as exc:
+            failure = db.storage_error(exc, vault.layout.database) or exc
+        try:
+            vault.reopen_database(sqlcipher_key)
+            return
+        except db.KeyMismatch:  # the rekey did not take: the database is still under the old key
+            failure = failure or RuntimeError("the database did not take the new key")
+        except VaultError as exc:  # StorageError: the disk fails
             failure = exc
-    with contextlib.suppress(VaultError):  # keep working on the old key if the disk lets us
-        vault.reopen_database(keys.derive_subkey(vault.master_key, keys.PURPOSE_SQLCIPHER))
+        try:
+            vault.reopen_database(old_key)  # keep working on the old key if the disk lets us
+        except VaultError:
+            break
+    cause = failure.cause if isinstance(failure, db.StorageError) else str(failure)
     raise RotationIncomplete(
-        "The new master key is recorded in the custody log, but re-encrypting the database with it failed "
-        f"({failure.cause if isinstance(failure, db.StorageError) else failure}): until that is done the old key "
-        "still opens the database. It is finished at the next unlock "
+        f"The new master key is recorded in the custody log, but re-encrypting the database with it failed "
+        f"({cause}): until that is done the old key still opens the database. It is finished at the next unlock "
         "by any user: fix the disk, then unlock again (for example 'icspa vault check').") from failure
 
 

@@ -8,7 +8,7 @@ from icspa_desktop.crypto import age_keys, signing
 from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import AuthenticationError, Conflict, NotFound, UsageError
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, IcspaError, NotFound, UsageError, VaultError
 from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.domain.models import User
 from icspa_desktop.services import agency, rotation
@@ -166,7 +166,16 @@ def set_active(session: Session, name: str, active: bool) -> tuple[User, Rotatio
             session.vault.keyslots.leave_master_for(user.id, str(row[0]), session.vault.master_key)
             session.vault.keyslots.save()
         return changed, None
-    return changed, rotation.rotate_master_key(session, f"user {name} disabled")
+    try:
+        return changed, rotation.rotate_master_key(session, f"user {name} disabled")
+    except rotation.RotationIncomplete:
+        raise  # recorded; the next unlock finishes it (its message says so)
+    except (IcspaError, OSError) as exc:
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise VaultError(
+            f"{name} is disabled (recorded in the custody log), but rotating the vault master key failed "
+            f"({cause}): until it is rotated, their old key slot still opens the vault. Run 'icspa vault rekey "
+            "--reason TEXT' once the problem is fixed (every administrator's unlock reminds you).") from exc
 
 
 def set_role(session: Session, name: str, role: Role) -> User:

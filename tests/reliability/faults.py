@@ -190,7 +190,9 @@ class FaultHarness:
         # checkpoint was stored in the vault, but the witness file … could not be written").
         # A master-key rotation whose commit is done but whose database rekey failed says so, and the next unlock
         # finishes it (checked below: the database then opens with the newest key).
-        said_stored = "was stored in the vault" in done.stderr or "finished at the next unlock" in done.stderr
+        # A disable whose rotation failed says the disable is recorded (and every admin unlock says to rekey).
+        said_stored = any(words in done.stderr for words in (
+            "was stored in the vault", "finished at the next unlock", "is disabled (recorded in the custody log)"))
         # An output left under its final name is its own bug (published-then-failed); the record of it is not another.
         published = bool(op.outputs) and all((root / name).exists() for name in op.outputs)
         if done.returncode != 0:

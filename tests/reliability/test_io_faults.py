@@ -184,3 +184,20 @@ def test_a_full_disk_at_unlock_is_not_reported_as_a_wrong_key_or_damaged_databas
 def test_a_failing_syncfs_names_its_cause(fault_harness: FaultHarness) -> None:  # syncfs-message
     problems = _inject(fault_harness, "bundle-import", "fsync", "de/staging", 0, "EIO", call="syncfs")
     assert not problems, problems
+
+
+def test_a_disable_whose_rotation_fails_says_the_disable_is_recorded(fault_harness: FaultHarness) -> None:
+    """The exhaustive run: a fault in the rotation after the disable committed printed 'the unfinished step changed
+    nothing'; now the line says the user is disabled and the key still to be rotated (and unlocks remind)."""
+    op = OPERATIONS["user-disable"]
+    point = fault_harness.harness.find(op, "write", "nl/.keyslots.json.tmp-*")
+    outcome = fault_harness.inject(op, FaultPoint(point, "ENOSPC", False), fault_harness.harness.count(op))
+    assert outcome.injected and outcome.returncode == 5
+    assert "is disabled (recorded in the custody log)" in outcome.stderr and "vault rekey" in outcome.stderr
+    assert not outcome.problems, outcome.problems
+
+
+def test_a_rekey_that_fails_once_is_finished_at_once(fault_harness: FaultHarness) -> None:
+    """A passing disk fault inside PRAGMA rekey: the rotation tries again and finishes (exit 0, new key)."""
+    problems = _inject(fault_harness, "rekey", "write", "nl/metadata.db-wal", -1, "EIO")
+    assert not problems, problems
