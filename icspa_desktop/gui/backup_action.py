@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from icspa_desktop.domain.errors import Cancelled
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
+from icspa_desktop.gui.feedback import result_box
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress_dialog, show_error
 from icspa_desktop.services import backup
 from icspa_desktop.services.session import Session
@@ -92,9 +93,4 @@ class BackupAction(QObject):
         show_error(self._window, exc)
 
     def _show(self, icon: QMessageBox.Icon, title: str, paragraphs: list[str]) -> None:
-        box = QMessageBox(icon, title, "\n\n".join(paragraphs), QMessageBox.StandardButton.Ok, self._window)
-        box.setObjectName("backupResultDialog")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.open()
-        self.result_box = box
+        self.result_box = result_box(self._window, icon, title, paragraphs, "backupResultDialog", self.result_box)

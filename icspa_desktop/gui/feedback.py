@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 
 def error_label() -> QLabel:
@@ -39,3 +41,16 @@ def required_note() -> QLabel:
     label = QLabel(f"Fields marked {REQUIRED_MARK} are required.")
     label.setObjectName("hintLabel")
     return label
+
+
+def result_box(parent: QWidget, icon: QMessageBox.Icon, title: str, paragraphs: list[str], object_name: str,
+               previous: QMessageBox | None = None) -> QMessageBox:
+    """A long job's outcome in a selectable, non-blocking message box (closing the ``previous`` one)."""
+    box = QMessageBox(icon, title, "\n\n".join(paragraphs), QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName(object_name)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.open()
+    if previous is not None and shiboken6.isValid(previous):
+        previous.close()
+    return box

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -41,7 +40,7 @@ from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.evidence_dialogs import SubmitDialog
 from icspa_desktop.gui.evidence_model import human_size
-from icspa_desktop.gui.feedback import error_label, required, required_note, show_message
+from icspa_desktop.gui.feedback import error_label, required, required_note, result_box, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import ProgressSection, button, choose_path, field_named, plain
@@ -430,11 +429,4 @@ class RestoreAction(QObject):
         show_error(self._window, exc)
 
     def _show(self, icon: QMessageBox.Icon, title: str, paragraphs: list[str]) -> None:
-        box = QMessageBox(icon, title, "\n\n".join(paragraphs), QMessageBox.StandardButton.Ok, self._window)
-        box.setObjectName("restoreResultDialog")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.open()
-        if self.result_box is not None and shiboken6.isValid(self.result_box):
-            self.result_box.close()
-        self.result_box = box
+        self.result_box = result_box(self._window, icon, title, paragraphs, "restoreResultDialog", self.result_box)
