@@ -32,6 +32,8 @@ MAX_TEXT = 10_000
 MAX_PROOF_NODES = 64  # a tree of 2^63 leaves needs fewer
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX = {"sha256": 64, "sha1": 40, "md5": 32}
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
+_CONTROL = re.compile(r"[\x00-\x1f]")  # what a one-line field may not hold (C0 controls)
 
 
 class _Strict(json.JSONDecoder):
@@ -52,14 +54,32 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_CONTAINERS = (dict, list)
+
+
 def _depth(value: Any, limit: int) -> bool:
+    """Whether no value of the document lies more than ``limit`` levels below the root.
+
+    Level by level over the containers only, without a Python call per value: this runs over every record of
+    a bundle (two per custody event), and the recursive form was most of the time spent parsing them.
+    """
     if limit < 0:
         return False
-    if isinstance(value, dict):
-        return all(_depth(v, limit - 1) for v in value.values())
-    if isinstance(value, list):
-        return all(_depth(v, limit - 1) for v in value)
-    return True
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    for _ in range(limit):
+        if not level:
+            return True
+        nested: list[Any] = []
+        for container in level:
+            values = container.values() if isinstance(container, dict) else container
+            nested += [v for v in values if isinstance(v, _CONTAINERS)]
+        level = nested
+    return not any(level)  # a container at the limit holds values one level too deep unless it is empty
+
+
+# Only a \uD800-\uDFFF escape can put a surrogate into the decoded document: the text itself was decoded as
+# strict UTF-8, which refuses encoded surrogates. Documents without one (nearly all) skip the walk below.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _unpaired_surrogate(value: Any) -> bool:
@@ -90,7 +110,7 @@ def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
         raise RefusedInput(f"{name} is not valid JSON ({str(exc)[:120]}).") from None
     if not _depth(value, max_depth):
         raise RefusedInput(f"{name} nests deeper than {max_depth} levels; it is not a bundle record.")
-    if _unpaired_surrogate(value):
+    if _SURROGATE_ESCAPE.search(untrusted) is not None and _unpaired_surrogate(value):
         raise RefusedInput(f"{name} holds text that is not Unicode (an unpaired surrogate escape such as \\ud800).")
     return value
 
@@ -117,7 +137,7 @@ class _Fields:
             raise self.fail(key, "is missing or empty")
         if len(value) > limit:
             raise self.fail(key, f"is longer than {limit} characters")
-        if one_line and any(ord(ch) < 32 for ch in value):
+        if one_line and _CONTROL.search(value) is not None:
             raise self.fail(key, "holds control characters")
         return value
 
@@ -143,7 +163,7 @@ class _Fields:
 
     def digest(self, key: str, *, required: bool = False) -> str:
         value = self.text(key, 128, required=required)
-        if value and (len(value) != _HEX[key] or any(c not in "0123456789abcdef" for c in value)):
+        if value and (len(value) != _HEX[key] or _LOWER_HEX.fullmatch(value) is None):
             raise self.fail(key, f"is not a lower-case hexadecimal {key.upper()} digest")
         return value
 

@@ -384,6 +384,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
         taken = {str(r[0]) for r in conn.execute("SELECT exhibit_number FROM items WHERE case_id = ?", (case_id,))}
         for item in fresh:
             local_ids[item.id] = new_item_id()
+        received: list[EventDraft] = []
         for item in records.parents_first(fresh):
             item_id = local_ids[item.id]
             staged = p.staging.payloads[item.id]
@@ -401,12 +402,13 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
                          " partner_exhibit_number, partner_name, bundle_id, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (item_id, partner.lineage, item.id, item.exhibit_number, partner.name, p.bundle_id,
                           json.dumps(item.record, ensure_ascii=False, sort_keys=True)))
-            session.record(EventDraft(
+            received.append(EventDraft(
                 CustodyAction.IMPORTED, case_id=case_id, item_ids=(item_id,), counterparty=counterparty,
                 result="received, verified and stored", hashes=dict(item.hashes),
                 details={**provenance, "exhibit_number": exhibit, "partner_exhibit_number": item.exhibit_number,
                          "partner_item_id": item.id, "original_name": item.name, "size": item.size,
                          "markings": evidence.markings_json(item.markings)}))
+        session.record_many(received)  # one "received from P" event per item, in the order the rows were written
         added = _store_partner_events(conn, p, case_id, local_ids)
         partner_custody.store(conn, p.custody, p.bundle_id, now)
         if not fresh:

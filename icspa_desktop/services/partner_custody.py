@@ -59,11 +59,12 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
     """Check everything ``custody.json`` claims, against the partner's key and what we hold from them."""
     check_checkpoint(custody.checkpoint, partner, "checkpoint")
     head = custody.checkpoint.checkpoint
+    keys = _PublicKeys()
     for number, event in enumerate(custody.events):
         if cancel is not None and number % 256 == 0:
             cancel.check()
         _check_event(event.body, event.body_bytes, event.signature, event.public_key, event.leaf_index, event.id,
-                     event.inclusion_proof, head, case_id, item_ids)
+                     event.inclusion_proof, head, case_id, item_ids, keys)
     previous_size = None
     if custody.previous is not None:
         check_checkpoint(custody.previous, partner, "previous checkpoint")
@@ -80,13 +81,36 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
     return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked)
 
 
+class _PublicKeys:
+    """The Ed25519 key object of each raw public key, built once: a bundle's events are signed by a few users."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, Ed25519PublicKey | None] = {}
+
+    def verifies(self, public_key: bytes, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` is valid for ``message`` under ``public_key`` (False for a malformed key)."""
+        raw = bytes(public_key)
+        if raw not in self._keys:
+            try:
+                self._keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
+            except ValueError:
+                self._keys[raw] = None
+        key = self._keys[raw]
+        if key is None:
+            return False
+        try:
+            key.verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
 def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, public_key: bytes, leaf_index: int,
-                 event_id: str, proof: list[bytes], head: cp.Checkpoint, case_id: str, item_ids: set[str]) -> None:
+                 event_id: str, proof: list[bytes], head: cp.Checkpoint, case_id: str, item_ids: set[str],
+                 keys: _PublicKeys) -> None:
     where = f"The partner's custody event #{leaf_index}"
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, events.signed_message(body_bytes))
-    except (InvalidSignature, ValueError):
-        raise RefusedInput(f"{where} has an invalid signature (changed after it was signed).") from None
+    if not keys.verifies(public_key, signature, events.signed_message(body_bytes)):
+        raise RefusedInput(f"{where} has an invalid signature (changed after it was signed).")
     if body.get("id") != event_id:
         raise RefusedInput(f"{where} carries another id in its signed body than in the proof file.")
     if body.get("v") not in events.EVENT_VERSIONS_KNOWN:
@@ -153,6 +177,7 @@ def recheck_stored(conn: db.Connection) -> list[str]:
         "SELECT id, checkpoint_text FROM bundles_received").fetchall()}
     rows = conn.execute("SELECT origin, leaf_index, event_id, case_id, body, signature, public_key, inclusion_proof,"
                         " bundle_id FROM partner_events ORDER BY origin, leaf_index").fetchall()
+    keys = _PublicKeys()
     for origin, index, event_id, _case, body, signature, public_key, proof_json, bundle_id in rows:
         text = checkpoints.get(str(bundle_id))
         try:
@@ -165,7 +190,7 @@ def recheck_stored(conn: db.Connection) -> list[str]:
             parsed = json.loads(body_bytes)
             proof = [base64.b64decode(node) for node in json.loads(proof_json)]
             _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
-                         proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []))
+                         proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []), keys)
         except (RefusedInput, ValueError, TypeError) as exc:
             damages.append(f"partner event {origin} #{index}: {exc}")
     return damages
