@@ -1,7 +1,7 @@
 """Bundle writing: ``write_bundle`` (tar + BagIt + CMS + age + seal + read-back) against tar | age.
 
     python -m bench bundle [--size-mib 1024] [--small 1000] [--small-kib 4] [--runs 3] [--dir DIR]
-                           [--crypto-mib 1024]
+                           [--crypto-mib 1024] [--authenticated]
 
 One large payload and many small ones, from synthetic chunk generators (the vault's blob decryption is
 NOT included). Baseline measured in the same run on the same plaintext, written to the same disk:
@@ -9,7 +9,8 @@ NOT included). Baseline measured in the same run on the same plaintext, written 
 baselines and then ours, so a machine busy with something else slows both alike, and the ratios are the
 medians of the runs' own ratios. CPU seconds (getrusage, all threads / all processes) are printed too: they
 hardly depend on what else the machine does. The writer runs in a child process so its peak RSS and CPU
-time are its own. Goals (issue 9): ratio >= 1.0, RSS < 200 MB.
+time are its own. Goals (issue 9): ratio >= 1.0, RSS < 200 MB. ``--authenticated`` marks the payloads as the
+export may mark the vault's blobs (``PayloadFile.authenticated``): their plaintext is then not hashed again.
 
 Then the age layer alone (``--crypto-mib``, 0 to skip): our ``agev1`` against the ``age`` CLI and pyrage,
 encrypting and decrypting the same file (read from the page cache) to nowhere, as GB/s and ratios.
@@ -51,20 +52,22 @@ def _child(argv: Sequence[str]) -> int:
     """Write one bundle; print the phases and the peak RSS as JSON."""
     import resource
 
+    from icspa_desktop.bundle import media
     from icspa_desktop.bundle.format import BagSpec, PayloadFile, write_bundle
-    from icspa_desktop.crypto import agev1, cms, media, x509
+    from icspa_desktop.crypto import agev1, cms, x509
 
     out, size, small, small_size, recipient = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), argv[4]
+    authenticated = argv[5:6] == ["authenticated"]
     key = x509.generate_key()
     cert = x509.self_signed(key, "Bench Agency", "NL")
     big_hash = hashlib.sha256()
     for piece in _chunks(size):
         big_hash.update(piece)
-    files = [PayloadFile("big.bin", size, big_hash.hexdigest(), lambda: _chunks(size))]
+    files = [PayloadFile("big.bin", size, big_hash.hexdigest(), lambda: _chunks(size), authenticated)]
     for i in range(small):
         data = _small(i, small_size)
         files.append(PayloadFile(f"small-{i:05d}.bin", small_size, hashlib.sha256(data).hexdigest(),
-                                 functools.partial(iter, [data])))
+                                 functools.partial(iter, [data]), authenticated))
     spec = BagSpec("ICSPA-BENCH", [("Source-Organization", "Bench")], {"metadata/custody.json": b"{}\n"}, files)
     read_back: list[float] = []
     read_back_cpu: list[float] = []
@@ -186,6 +189,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temp dir under /tmp)")
     parser.add_argument("--crypto-mib", type=int, default=1024,
                         help="input of the age-layer comparison (MiB); 0 skips it")
+    parser.add_argument("--authenticated", action="store_true",
+                        help="mark the payloads as the vault's blobs are marked when exported (PayloadFile."
+                             "authenticated: their decryption authenticates every chunk, so the plaintext is not "
+                             "hashed again); without it every payload is hashed on the way out")
     args = parser.parse_args(list(argv))
     for tool in ("tar", "age", "age-keygen", "sync"):
         if shutil.which(tool) is None:
@@ -200,7 +207,9 @@ def main(argv: Sequence[str]) -> int:
                          if line.startswith("Public key: ") or line.startswith("# public key: "))
         identity = next(line for line in keygen.stdout.splitlines() if line.startswith("AGE-SECRET-KEY-1"))
         print(f"# plaintext {plain / 1e6:.0f} MB: one {args.size_mib} MiB payload + {args.small} x "
-              f"{args.small_kib} KiB; synthetic payload chunks (the vault's blob decryption is not included)")
+              f"{args.small_kib} KiB; synthetic payload chunks (the vault's blob decryption is not included); "
+              + ("payloads marked authenticated (not hashed again)" if args.authenticated
+                 else "every payload hashed on the way out"))
         out = base / "baseline.age"
 
         def baseline(sync: bool) -> tuple[float, float]:
@@ -222,7 +231,8 @@ def main(argv: Sequence[str]) -> int:
             synced_runs.append(baseline(True))
             target = base / f"b{i}.icspa"
             child = subprocess.run([sys.executable, "-m", "bench.bench_bundle", "--child", str(target), str(size),
-                                    str(args.small), str(small_size), recipient],
+                                    str(args.small), str(small_size), recipient,
+                                    "authenticated" if args.authenticated else "hashed"],
                                    capture_output=True, text=True, check=False)
             if child.returncode != 0:
                 print(child.stderr, file=sys.stderr)
