@@ -13,16 +13,20 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QListWidget, QTextBrowser, QVBoxLayout, QWidget
 
+from icspa_desktop import TOOL_NAME
+from icspa_desktop.i18n import N_, _
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _CANDIDATES = (_PACKAGE_DIR.parent / "docs", Path(sys.prefix) / "share" / "icspa-desktop" / "docs")
-# (title, file) in the order a reader needs them.
+# (title, file) in the order a reader needs them; the titles are translated when shown. The guides themselves
+# are in English (docs/translations.md).
 GUIDES = (
-    ("An investigator's day", "user-guide.md"),
-    ("The sharing bundle (for partners)", "bundle-format.md"),
-    ("What one insider can still do", "SECURITY.md"),
-    ("The vault and its keys", "vault-format.md"),
-    ("The chain of custody format", "custody-format.md"),
-    ("Agency cards", "agency-card.md"),
+    (N_("An investigator's day"), "user-guide.md"),
+    (N_("The sharing bundle (for partners)"), "bundle-format.md"),
+    (N_("What one insider can still do"), "SECURITY.md"),
+    (N_("The vault and its keys"), "vault-format.md"),
+    (N_("The chain of custody format"), "custody-format.md"),
+    (N_("Agency cards"), "agency-card.md"),
 )
 
 
@@ -36,7 +40,7 @@ class HelpDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("helpDialog")
-        self.setWindowTitle("User guide — ICSPA Evidence Desktop")
+        self.setWindowTitle(_("User guide — {program}", program=TOOL_NAME))
         self.resize(980, 700)
         self.folder = docs_dir()
         self.guides = QListWidget()
@@ -44,7 +48,7 @@ class HelpDialog(QDialog):
         self.guides.setMaximumWidth(260)
         available = [(title, name) for title, name in GUIDES if self.folder and (self.folder / name).is_file()]
         for title, name in available:
-            self.guides.addItem(title)
+            self.guides.addItem(_(title))
             self.guides.item(self.guides.count() - 1).setData(Qt.ItemDataRole.UserRole, name)
         self.text = QTextBrowser()
         self.text.setObjectName("guideText")
@@ -62,8 +66,8 @@ class HelpDialog(QDialog):
         if available:
             self.guides.setCurrentRow(0)
         else:
-            self.text.setPlainText("The guides were not installed with this copy of the program (docs/ is missing). "
-                                   "They are in the project's docs/ folder.")
+            self.text.setPlainText(_("The guides were not installed with this copy of the program (docs/ is "
+                                     "missing). They are in the project's docs/ folder."))
         self.guides.setFocus()
 
     def _chosen(self, row: int) -> None:
@@ -88,9 +92,9 @@ class HelpAction(QObject):
         super().__init__(window)
         self._window = window
         self.dialog: HelpDialog | None = None
-        self.action = QAction("&User guide…", window)
+        self.action = QAction(_("&User guide…"), window)
         self.action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
-        self.action.setStatusTip("How to work with the program: an investigator's day, bundles, security")
+        self.action.setStatusTip(_("How to work with the program: an investigator's day, bundles, security"))
         self.action.triggered.connect(lambda _checked=False: self.open())
         window.addAction(self.action)
 

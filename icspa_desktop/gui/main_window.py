@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop import TOOL_NAME, __version__
-from icspa_desktop.domain.enums import CaseStatus
+from icspa_desktop.domain.enums import CaseStatus, Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.domain.models import Case, CaseFields
@@ -34,14 +34,20 @@ from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.folders import forget_folder
 from icspa_desktop.gui.help_dialog import HelpAction
 from icspa_desktop.gui.import_wizard import ImportBundleAction, ImportWizard
+from icspa_desktop.gui.language_dialog import LanguageAction, install_qt_translations
 from icspa_desktop.gui.ops import show_error, show_notice
 from icspa_desktop.gui.received_dialog import ReceivedAction
 from icspa_desktop.gui.report_actions import CustodyActions
 from icspa_desktop.gui.restore_dialog import RestoreAction
 from icspa_desktop.gui.role_hints import gate, role_denial
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services import cases, received, users
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
+
+# The role as the status bar names it (translated when shown).
+ROLE_NAMES = {Role.ADMINISTRATOR: N_("administrator"), Role.SUPERVISOR: N_("supervisor"),
+              Role.INVESTIGATOR: N_("investigator"), Role.AUDITOR: N_("auditor")}
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +60,7 @@ class MainWindow(QMainWindow):
     def __init__(self, vault_path: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
+        install_qt_translations()  # Qt's own texts (standard buttons, text-box menus) in the UI's language
         self.setWindowTitle(TOOL_NAME)
         self.resize(1180, 720)
         self._vault_path = vault_path
@@ -62,7 +69,7 @@ class MainWindow(QMainWindow):
         self.browser = CaseBrowser()
         self.browser.current_case_changed.connect(lambda _case: self._update_actions())
         self.browser.activated.connect(self.edit_case)
-        locked = QLabel("The vault is locked.")
+        locked = QLabel(_("The vault is locked."))
         locked.setObjectName("lockedBanner")
         locked.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
@@ -72,14 +79,15 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self.evidence = EvidenceActions(self)  # Evidence menu, tab and search box (gui/evidence_actions.py)
-        self.add_case_tab("Evidence", self._evidence_tab)
+        self.add_case_tab(_("Evidence"), self._evidence_tab)
         self.custody = CustodyActions(self)  # Custody menu, reports, users (gui/report_actions.py)
-        self.add_case_tab("Custody", self.custody.tab_factory)
+        self.add_case_tab(_("Custody"), self.custody.tab_factory)
         self.agency = AgencyActions(self)  # Agency menu: identity and partners (gui/agency_actions.py)
         self.send_bundle = SendBundleAction(self)  # Case → Send to partner agency (gui/bundle_wizard.py)
         self.import_bundle = ImportBundleAction(self)  # Case → Import partner bundle (gui/import_wizard.py)
         self.bundle_lists = ReceivedAction(self)  # Case → Bundles sent and received (gui/received_dialog.py)
         self.help = HelpAction(self)  # Help → User guide (F1, gui/help_dialog.py)
+        self.language = LanguageAction(self)  # Help → Language… (gui/language_dialog.py)
         self._build_menus()
         self._build_status_bar()
         self.show_locked()
@@ -96,25 +104,27 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        self.new_case_action = self._action("&New case…", "Ctrl+N", self.new_case, "Create a new case")
-        self.edit_case_action = self._action("&Edit case…", "Ctrl+E", self.edit_case, "Edit the selected case")
-        self.close_case_action = self._action("&Close case…", None, self.toggle_case_status,
-                                              "Close or reopen the selected case")
-        self.refresh_action = self._action("&Refresh", QKeySequence.StandardKey.Refresh, self.refresh,
-                                           "Reload the case list")
-        self.find_action = self._action("&Find", "Ctrl+F", self.browser.focus_filter, "Filter the case list")
-        self.lock_action = self._action("&Lock", "Ctrl+L", self.lock_requested.emit,
-                                        "Lock the vault: close the database and forget the keys")
-        self.settings_action = self._action("&Settings…", None, self.settings_requested.emit, "Preferences")
-        self.quit_action = self._action("&Quit", "Ctrl+Q", self.close, "Lock the vault and quit")
-        self.about_action = self._action("&About", None, self._about, "About this program")
+        self.new_case_action = self._action(_("&New case…"), "Ctrl+N", self.new_case, _("Create a new case"))
+        self.edit_case_action = self._action(_("&Edit case…"), "Ctrl+E", self.edit_case,
+                                             _("Edit the selected case"))
+        self.close_case_action = self._action(_("&Close case…"), None, self.toggle_case_status,
+                                              _("Close or reopen the selected case"))
+        self.refresh_action = self._action(_("&Refresh"), QKeySequence.StandardKey.Refresh, self.refresh,
+                                           _("Reload the case list"))
+        self.find_action = self._action(_("&Find"), "Ctrl+F", self.browser.focus_filter, _("Filter the case list"))
+        self.lock_action = self._action(_("&Lock"), "Ctrl+L", self.lock_requested.emit,
+                                        _("Lock the vault: close the database and forget the keys"))
+        self.settings_action = self._action(_("&Settings…"), None, self.settings_requested.emit,
+                                            _("Preferences of this workstation's program"))
+        self.quit_action = self._action(_("&Quit"), "Ctrl+Q", self.close, _("Lock the vault and quit"))
+        self.about_action = self._action(_("&About"), None, self._about, _("About this program"))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self._session_actions = (self.new_case_action, self.edit_case_action, self.close_case_action,
                                  self.refresh_action, self.find_action, self.lock_action)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()
-        vault_menu = menu.addMenu("&Vault")
+        vault_menu = menu.addMenu(_("&Vault"))
         vault_menu.addActions([self.lock_action, self.settings_action])
         vault_menu.addActions(self.custody.vault_actions())
         self.backup = BackupAction(self, vault_menu, lambda: self.session)  # Vault → Back up… (gui/backup_action.py)
@@ -122,7 +132,7 @@ class MainWindow(QMainWindow):
                                      lambda: self.custody.witness_dir)  # Vault → Restore (gui/restore_dialog.py)
         vault_menu.addSeparator()
         vault_menu.addAction(self.quit_action)
-        case_menu = menu.addMenu("&Case")
+        case_menu = menu.addMenu(_("&Case"))
         case_menu.addActions([self.new_case_action, self.edit_case_action, self.close_case_action])
         case_menu.addSeparator()
         case_menu.addActions([self.send_bundle.action, self.import_bundle.action, self.bundle_lists.action])
@@ -131,14 +141,15 @@ class MainWindow(QMainWindow):
         menu.addMenu(self.evidence.menu())
         menu.addMenu(self.custody.menu())
         menu.addMenu(self.agency.menu())
-        help_menu = menu.addMenu("&Help")
+        help_menu = menu.addMenu(_("&Help"))
         help_menu.addAction(self.help.action)
+        help_menu.addAction(self.language.action)
         help_menu.addAction(self.about_action)
         for entry in menu.actions():  # hovering an item shows its tooltip: why it is off, when it is
             submenu = entry.menu()
             if isinstance(submenu, QMenu):
                 submenu.setToolTipsVisible(True)
-        toolbar = self.addToolBar("Main")
+        toolbar = self.addToolBar(_("Main toolbar"))
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -173,9 +184,10 @@ class MainWindow(QMainWindow):
                                                                                                 CaseId(case_id)))
         self.browser.set_cases(cases.list_cases(session))
         self.stack.setCurrentWidget(self.browser)
-        self.vault_label.setText(f"Vault: {session.vault_path}")
-        self.user_label.setText(f"{session.user.display_name} ({session.user.name}) · {session.user.role}")
-        self.state_label.setText("Unlocked")
+        self.vault_label.setText(_("Vault: {path}", path=session.vault_path))
+        self.user_label.setText(_("{display_name} ({user}) · {role}", display_name=session.user.display_name,
+                                  user=session.user.name, role=_(ROLE_NAMES[session.user.role])))
+        self.state_label.setText(_("Unlocked"))
         self._update_actions()
         self.browser.table.setFocus()
         self.custody.checkpoint_if_due()
@@ -191,15 +203,15 @@ class MainWindow(QMainWindow):
         forget_copied()  # a hash or fingerprint we copied (gui/clipboard.py)
         self.browser.clear()
         self.stack.setCurrentIndex(0)
-        self.vault_label.setText(f"Vault: {self._vault_path}")
+        self.vault_label.setText(_("Vault: {path}", path=self._vault_path))
         self.user_label.setText("")
-        self.state_label.setText("Locked")
+        self.state_label.setText(_("Locked"))
         self._update_actions()
 
     def set_vault_path(self, path: Path) -> None:
         self._vault_path = path
         if self.session is None:
-            self.vault_label.setText(f"Vault: {path}")
+            self.vault_label.setText(_("Vault: {path}", path=path))
 
     def add_case_tab(self, title: str, factory: CaseTabFactory) -> None:
         """Add a tab to the case pane; ``factory(session, case)`` builds its widget for each selected case."""
@@ -221,7 +233,7 @@ class MainWindow(QMainWindow):
         gate(self.edit_case_action, case is not None, role, Permission.EDIT_CASE)
         gate(self.close_case_action, case is not None, role, Permission.CLOSE_CASE)
         closed = case is not None and case.status is CaseStatus.CLOSED
-        self.close_case_action.setText("&Reopen case…" if closed else "&Close case…")
+        self.close_case_action.setText(_("&Reopen case…") if closed else _("&Close case…"))
         self.evidence.update_actions()
         self.custody.update_actions()
         self.agency.update_actions()
@@ -310,11 +322,12 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _not_opened(self, path: Path, why: str) -> None:
-        show_notice(self, "File not opened", [f"{path} was not opened.", why], "openFileProblem")
+        show_notice(self, _("File not opened"), [_("{path} was not opened.", path=path), why], "openFileProblem")
 
     def _about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, f"About {TOOL_NAME}",
-                          f"{TOOL_NAME} {__version__}\nSecure, offline handling of digital evidence.",
+        box = QMessageBox(QMessageBox.Icon.Information, _("About {program}", program=TOOL_NAME),
+                          _("{program} {version}\nSecure, offline handling of digital evidence.",
+                            program=TOOL_NAME, version=__version__),
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

@@ -18,10 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from icspa_desktop import TOOL_NAME
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
 from icspa_desktop.gui.recovery_dialog import RecoverFunction, RecoveryDialog
+from icspa_desktop.i18n import _
 from icspa_desktop.services.session import Session
 
 # (user name, passphrase) -> an open session; raises AuthenticationError, VaultBusy, ...
@@ -41,10 +43,10 @@ class UnlockDialog(QDialog):
         self.recovery: RecoveryDialog | None = None
         self._op: BackgroundOp | None = None
         self.setObjectName("unlockDialog")
-        self.setWindowTitle("Unlock vault — ICSPA Evidence Desktop")
+        self.setWindowTitle(_("Unlock vault — {program}", program=TOOL_NAME))
         self.setMinimumWidth(460)
 
-        intro = QLabel("The vault is locked. Enter your user name and passphrase.")
+        intro = QLabel(_("The vault is locked. Enter your user name and passphrase."))
         intro.setWordWrap(True)
         location = QLabel(str(vault_path))
         location.setObjectName("hintLabel")
@@ -56,24 +58,24 @@ class UnlockDialog(QDialog):
         self.passphrase.setObjectName("passphraseEdit")
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
         form = QFormLayout()
-        form.addRow("Vault", location)
-        form.addRow("&User", self.user)
-        form.addRow("&Passphrase", self.passphrase)
+        form.addRow(_("Vault"), location)
+        form.addRow(_("&User"), self.user)
+        form.addRow(_("&Passphrase"), self.passphrase)
 
         self.error_label = error_label()
         self.status_label = hint_label()
 
         self.buttons = QDialogButtonBox()
-        self.unlock_button = self.buttons.addButton("&Unlock", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.unlock_button = self.buttons.addButton(_("&Unlock"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.unlock_button.setDefault(True)
-        self.quit_button = self.buttons.addButton("&Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        self.quit_button = self.buttons.addButton(_("&Quit"), QDialogButtonBox.ButtonRole.RejectRole)
         # Never the default: while Unlock is disabled (the KDF runs) Qt hands the focus, and with it the
         # default role, to Quit — and the next Enter after a wrong passphrase quit the app (issue 11).
         self.quit_button.setAutoDefault(False)
         self.buttons.accepted.connect(self.attempt)
         self.buttons.rejected.connect(self.reject)
         # A forgotten passphrase is not a dead end: the printed recovery key opens the vault (issue 11).
-        self.forgot_button = QPushButton("&Forgot your passphrase? Use the recovery key…")
+        self.forgot_button = QPushButton(_("&Forgot your passphrase? Use the recovery key…"))
         self.forgot_button.setObjectName("forgotPassphraseButton")
         self.forgot_button.setAutoDefault(False)
         self.forgot_button.setFlat(True)
@@ -109,7 +111,7 @@ class UnlockDialog(QDialog):
             return
         user, passphrase = self.user.text().strip(), self.passphrase.text()
         if not user or not passphrase:
-            self._show_error("Enter your user name and passphrase.")
+            self._show_error(_("Enter your user name and passphrase."))
             return
         self._set_busy(True)
         self._op = run_in_background(self, lambda: self._unlock(user, passphrase), self._succeeded, self._failed)
@@ -129,7 +131,7 @@ class UnlockDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.user, self.passphrase, self.unlock_button, self.quit_button, self.forgot_button):
             widget.setEnabled(not busy)
-        self.status_label.setText("Unlocking…" if busy else "")
+        self.status_label.setText(_("Unlocking…") if busy else "")
         if busy:
             self._show_error("")
 

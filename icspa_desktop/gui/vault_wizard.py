@@ -22,10 +22,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from icspa_desktop import TOOL_NAME
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.feedback import error_label
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
 from icspa_desktop.gui.passphrase_strength import strength_hint
+from icspa_desktop.i18n import _
 from icspa_desktop.services.session import MIN_PASSPHRASE_LEN, USER_NAME_RE
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 
@@ -54,19 +56,19 @@ def _intro(text: str) -> QLabel:
 class LocationPage(QWizardPage):
     def __init__(self, default_path: Path) -> None:
         super().__init__()
-        self.setTitle("Where to keep the vault")
+        self.setTitle(_("Where to keep the vault"))
         self.path_edit = QLineEdit(str(default_path))
         self.path_edit.setObjectName("locationEdit")
-        browse = QPushButton("&Browse…")
+        browse = QPushButton(_("&Browse…"))
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
         self.error_label = error_label()
         layout = QVBoxLayout(self)
-        layout.addWidget(_intro(
+        layout.addWidget(_intro(_(
             "All cases, evidence and the chain of custody are kept encrypted in one vault folder on this "
-            "workstation. Choose a new or empty folder."))
+            "workstation. Choose a new or empty folder.")))
         layout.addLayout(row)
         layout.addWidget(self.error_label)
         # Not a mandatory ("*") field: QWizard counts one as filled only once it differs from its first value,
@@ -78,7 +80,7 @@ class LocationPage(QWizardPage):
         return bool(self.path_edit.text().strip())
 
     def _browse(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Vault folder", self.path_edit.text())
+        chosen = QFileDialog.getExistingDirectory(self, _("Vault folder"), self.path_edit.text())
         if chosen:
             self.path_edit.setText(chosen)
 
@@ -86,9 +88,9 @@ class LocationPage(QWizardPage):
         path = Path(self.path_edit.text().strip()).expanduser()
         problem = ""
         if not path.is_absolute():
-            problem = "Give the full path of the vault folder (starting with /)."
+            problem = _("Give the full path of the vault folder (starting with /).")
         elif path.exists() and (not path.is_dir() or any(path.iterdir())):
-            problem = f"{path} already exists and is not empty; choose another vault location."
+            problem = _("{path} already exists and is not empty; choose another vault location.", path=path)
         self.error_label.setText(problem)
         self.error_label.setVisible(bool(problem))
         return not problem
@@ -97,23 +99,23 @@ class LocationPage(QWizardPage):
 class AgencyPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
-        self.setTitle("Your agency")
+        self.setTitle(_("Your agency"))
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("agencyNameEdit")
         self.country_edit = QLineEdit()
         self.country_edit.setObjectName("countryEdit")
         self.country_edit.setMaxLength(2)
-        self.country_edit.setPlaceholderText("ISO code, e.g. NL")
+        self.country_edit.setPlaceholderText(_("ISO code, e.g. NL"))
         self.country_edit.setValidator(QRegularExpressionValidator(QRegularExpression("[A-Za-z]{0,2}")))
         self.unit_edit = QLineEdit()
         self.contact_edit = QLineEdit()
         form = QFormLayout()
-        form.addRow("Agency &name*", self.name_edit)
-        form.addRow("&Country*", self.country_edit)
-        form.addRow("&Unit", self.unit_edit)
-        form.addRow("C&ontact", self.contact_edit)
+        form.addRow(_("Agency &name*"), self.name_edit)
+        form.addRow(_("&Country*"), self.country_edit)
+        form.addRow(_("&Unit"), self.unit_edit)
+        form.addRow(_("C&ontact"), self.contact_edit)
         layout = QVBoxLayout(self)
-        layout.addWidget(_intro("The agency's name and country are recorded with every custody event."))
+        layout.addWidget(_intro(_("The agency's name and country are recorded with every custody event.")))
         layout.addLayout(form)
         self.registerField("agency_name*", self.name_edit)
         self.registerField("country*", self.country_edit)
@@ -137,7 +139,7 @@ def _lower(edit: QLineEdit, text: str) -> None:
 class AdminPage(QWizardPage):
     def __init__(self) -> None:
         super().__init__()
-        self.setTitle("The first administrator")
+        self.setTitle(_("The first administrator"))
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("adminNameEdit")
         # Capitals are accepted as typed and lower-cased (the validator alone silently dropped them: "Alice"
@@ -145,16 +147,16 @@ class AdminPage(QWizardPage):
         self.name_edit.setValidator(QRegularExpressionValidator(QRegularExpression(
             USER_NAME_RE.pattern[1:-1], QRegularExpression.PatternOption.CaseInsensitiveOption)))
         self.name_edit.textEdited.connect(self._lower_case)
-        self.name_edit.setPlaceholderText("lower-case, e.g. alice")
+        self.name_edit.setPlaceholderText(_("lower-case, e.g. alice"))
         self.display_edit = QLineEdit()
         self.display_edit.setObjectName("displayNameEdit")
         form = QFormLayout()
-        form.addRow("&User name*", self.name_edit)
-        form.addRow("&Display name", self.display_edit)
+        form.addRow(_("&User name*"), self.name_edit)
+        form.addRow(_("&Display name"), self.display_edit)
         layout = QVBoxLayout(self)
-        layout.addWidget(_intro(
+        layout.addWidget(_intro(_(
             "This user administers the vault: adds users and gives them their roles. Their name appears in "
-            "the chain of custody."))
+            "the chain of custody.")))
         layout.addLayout(form)
         self.registerField("admin_name*", self.name_edit)
 
@@ -168,9 +170,9 @@ class PassphrasePage(QWizardPage):
     def __init__(self, wizard: CreateVaultWizard) -> None:
         super().__init__()
         self._wizard = wizard
-        self.setTitle("The administrator's passphrase")
+        self.setTitle(_("The administrator's passphrase"))
         self.setCommitPage(True)
-        self.setButtonText(QWizard.WizardButton.CommitButton, "&Create vault")
+        self.setButtonText(QWizard.WizardButton.CommitButton, _("&Create vault"))
         self.passphrase = QLineEdit()
         self.passphrase.setObjectName("passphraseEdit")
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
@@ -183,13 +185,13 @@ class PassphrasePage(QWizardPage):
         self.status_label = QLabel()
         self.status_label.setObjectName("hintLabel")
         form = QFormLayout()
-        form.addRow("&Passphrase", self.passphrase)
-        form.addRow("&Repeat", self.repeat)
+        form.addRow(_("&Passphrase"), self.passphrase)
+        form.addRow(_("&Repeat"), self.repeat)
         form.addRow("", self.strength)
         layout = QVBoxLayout(self)
-        layout.addWidget(_intro(
-            f"At least {MIN_PASSPHRASE_LEN} characters; a few unrelated words are easier to remember and "
-            "harder to guess than a short password. Nobody can reset it without the recovery key shown next."))
+        layout.addWidget(_intro(_(
+            "At least {n} characters; a few unrelated words are easier to remember and harder to guess than a "
+            "short password. Nobody can reset it without the recovery key shown next.", n=MIN_PASSPHRASE_LEN)))
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
@@ -201,7 +203,7 @@ class PassphrasePage(QWizardPage):
     def _changed(self) -> None:
         _score, text = strength_hint(self.passphrase.text())
         mismatch = bool(self.repeat.text()) and self.repeat.text() != self.passphrase.text()
-        self.strength.setText(text + ("  The two entries differ." if mismatch else ""))
+        self.strength.setText(text + ("  " + _("The two entries differ.") if mismatch else ""))
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -218,7 +220,7 @@ class PassphrasePage(QWizardPage):
     def _start(self) -> None:
         request = self._wizard.request(self.passphrase.text())
         self.error_label.hide()
-        self.status_label.setText("Creating the vault…")
+        self.status_label.setText(_("Creating the vault…"))
         self.passphrase.setEnabled(False)
         self.repeat.setEnabled(False)
         self._op = run_in_background(self, lambda: self._wizard.create_vault(request), self._created, self._failed)
@@ -249,7 +251,7 @@ class RecoveryPage(QWizardPage):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setTitle("Your recovery key")
+        self.setTitle(_("Your recovery key"))
         self.key_label = QLabel()
         self.key_label.setObjectName("recoveryKey")
         self.key_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -257,13 +259,13 @@ class RecoveryPage(QWizardPage):
         self.key_label.setTextFormat(Qt.TextFormat.PlainText)
         # Deliberately not selectable: no clipboard copy of the one key that opens everything.
         self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
-        self.confirm = QCheckBox("I have written down the recovery key and will keep it in a safe place.")
+        self.confirm = QCheckBox(_("I have written down the recovery key and will keep it in a safe place."))
         self.confirm.setObjectName("confirmCheck")
         layout = QVBoxLayout(self)
-        layout.addWidget(_intro(
+        layout.addWidget(_intro(_(
             "The vault was created. This recovery key opens the vault if every passphrase is forgotten. "
             "Write it down on paper now and keep it in a safe: it is shown only this once and is not "
-            "stored anywhere on this computer."))
+            "stored anywhere on this computer.")))
         layout.addWidget(self.key_label)
         layout.addWidget(self.confirm)
         layout.addStretch(1)
@@ -289,7 +291,7 @@ class CreateVaultWizard(QWizard):
         self.create_vault = create
         self.recovery_key: str | None = None
         self.setObjectName("createVaultWizard")
-        self.setWindowTitle("Create a vault — ICSPA Evidence Desktop")
+        self.setWindowTitle(_("Create a vault — {program}", program=TOOL_NAME))
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
