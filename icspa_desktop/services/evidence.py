@@ -341,6 +341,34 @@ class Source:
     relative: str
     size: int
 
+    # Names as the vault keeps them: text. A name that is not UTF-8 (a Latin-1 or CP-1252 name from a seized
+    # disk) reaches Python with surrogate escapes, which no database or JSON text can hold: it is kept with
+    # its undecodable bytes shown as backslash-x escapes, and its exact bytes go into the signed 'acquired' event.
+    @property
+    def name(self) -> str:
+        return as_text(self.path.name)
+
+    @property
+    def shown_path(self) -> str:
+        return as_text(str(self.path))
+
+    @property
+    def shown_relative(self) -> str:
+        return as_text(self.relative)
+
+    def name_bytes(self) -> dict[str, str]:
+        """``{"original_name_bytes": hex}`` when the name is not UTF-8 (so it is not lost), else nothing."""
+        return {} if self.name == self.path.name else {"original_name_bytes": os.fsencode(self.path.name).hex()}
+
+
+def as_text(name: str) -> str:
+    r"""``name`` as UTF-8-safe text: unchanged if it is; else its undecodable bytes written as \xNN."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
+
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
@@ -463,17 +491,18 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
         for source, content, exhibit in zip(sources, sealed, exhibits, strict=True):
             item_id = new_item_id()
             item_ids.append(item_id)
-            mime = detect_mime(source.path.name, content.head)
+            mime = detect_mime(source.name, content.head)
             insert_blob_row(conn, wrapping, content.blob_id, item_id, content.key, content.chunk_size,
                             content.plain_size, content.stored_size, now)
-            insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.path.name,
-                         str(source.path), content.plain_size, content.hashes, mime, fields, markings,
+            insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.name,
+                         source.shown_path, content.plain_size, content.hashes, mime, fields, markings,
                          acquired_by, acquired_at, session.user.id, now)
             session.record(EventDraft(
                 CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
                 location=acq.location, notes=fields.notes, hashes=dict(content.hashes),
-                details={"exhibit_number": exhibit, "kind": ItemKind.DIGITAL.value, "original_name": source.path.name,
-                         "original_path": str(source.path), "relative_path": source.relative,
+                details={"exhibit_number": exhibit, "kind": ItemKind.DIGITAL.value, "original_name": source.name,
+                         **source.name_bytes(), "original_path": source.shown_path,
+                         "relative_path": source.shown_relative,
                          "size": content.plain_size, "mime_type": mime, "parent_id": fields.parent_id,
                          "acquisition": {**asdict(acq), "acquired_by": acquired_by, "acquired_at": acquired_at},
                          "markings": markings_json(markings), "description": fields.description,

@@ -33,7 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from icspa_desktop.bundle import records
+from icspa_desktop.custody import events
 from icspa_desktop.custody.checkpoints import WITNESS_ENV
+from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.services import bundle_import, evidence
 from tests.bundle.exchange import CASE, Exchange, make_exchange
@@ -160,11 +162,6 @@ def test_any_posix_name_round_trips_through_the_items_record(names: list[str]) -
     assert [(i.name, i.original_path) for i in read] == [(n, f"/seized/{n}") for n in names]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/evidence.py add_files stores source.path.name as it comes from os.walk/Path: a name that is not "
-    "UTF-8 holds surrogate escapes (b'\\xff' -> '\\udcff'), and the INSERT fails with UnicodeEncodeError "
-    "('surrogates not allowed'): the whole ingest fails as an unexpected error instead of keeping the name "
-    "(e.g. as os.fsencode-able text or with its bytes in metadata)"))
 def test_a_name_that_is_not_utf8_is_ingested_and_kept(trip: Trip, tmp_path: Path) -> None:
     raw = b"invoice-\xff\xfe-latin1-\xe9.pdf"
     folder = tmp_path / "latin1"
@@ -173,4 +170,8 @@ def test_a_name_that_is_not_utf8_is_ingested_and_kept(trip: Trip, tmp_path: Path
         f.write(b"not utf-8 named\n")
     with trip.exchange.open_nl() as nl:
         (item,) = evidence.add_files(nl, CASE, [folder]).items
-    assert os.fsencode(item.original_name) == raw
+        # Shown as text with the undecodable bytes as \xNN; the exact bytes in the signed 'acquired' event.
+        assert item.original_name == "invoice-\\xff\\xfe-latin1-\\xe9.pdf"
+        assert item.original_path.endswith("/latin1/invoice-\\xff\\xfe-latin1-\\xe9.pdf")
+        acquired = [e for e in events.list_events(nl.conn, item_id=item.id) if e.action == CustodyAction.ACQUIRED]
+        assert bytes.fromhex(acquired[0].body["details"]["original_name_bytes"]) == raw
