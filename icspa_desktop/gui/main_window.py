@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
                                              _("Edit the selected case"))
         self.close_case_action = self._action(_("&Close case…"), None, self.toggle_case_status,
                                               _("Close or reopen the selected case"))
-        self.refresh_action = self._action(_("&Refresh"), QKeySequence.StandardKey.Refresh, self.refresh,
+        self.refresh_action = self._action(_("Re&load"), QKeySequence.StandardKey.Refresh, self.refresh,
                                            _("Reload the case list"))
         self.find_action = self._action(_("&Find"), "Ctrl+F", self.browser.focus_filter, _("Filter the case list"))
         self.lock_action = self._action(_("&Lock"), "Ctrl+L", self.lock_requested.emit,

@@ -59,7 +59,7 @@ class UnlockDialog(QDialog):
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
         form = QFormLayout()
         form.addRow(_("Vault"), location)
-        form.addRow(_("&User"), self.user)
+        form.addRow(_("User &name"), self.user)
         form.addRow(_("&Passphrase"), self.passphrase)
 
         self.error_label = error_label()

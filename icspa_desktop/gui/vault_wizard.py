@@ -110,7 +110,7 @@ class AgencyPage(QWizardPage):
         self.unit_edit = QLineEdit()
         self.contact_edit = QLineEdit()
         form = QFormLayout()
-        form.addRow(_("Agency &name*"), self.name_edit)
+        form.addRow(_("Agency na&me*"), self.name_edit)
         form.addRow(_("&Country*"), self.country_edit)
         form.addRow(_("&Unit"), self.unit_edit)
         form.addRow(_("C&ontact"), self.contact_edit)
