@@ -19,6 +19,8 @@ from icspa_desktop.crypto import signing
 from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import leaf_bytes, leaf_hash
+from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.files import read_regular
 from icspa_desktop.vault import db
 from icspa_desktop.vault.atomic import atomic_write, make_private_dir
 
@@ -56,11 +58,13 @@ def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) ->
 
     ``user_keys``: user id → every public key the signed log granted them."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, "witness", MAX_BYTES)  # bounded, regular only: a FIFO must not hang the unlock
     except FileNotFoundError:
         return None
     except OSError as exc:
         return f"the witness {path} cannot be read ({exc.strerror})"
+    except RefusedInput as exc:
+        return str(exc).rstrip(".")
     try:
         if len(raw) > MAX_BYTES:
             raise ValueError
@@ -94,16 +98,16 @@ def rollback_signs(conn: db.Connection, vault_id: str, directory: Path | None = 
     count = int(conn.execute("SELECT COUNT(*) FROM custody_events").fetchone()[0])
     for path in all_for_vault(vault_id, directory):
         try:
-            size = int(json.loads(path.read_bytes()[:MAX_BYTES])["tree_size"])
-        except (OSError, ValueError, KeyError, TypeError):
+            size = int(json.loads(read_regular(path, "witness", MAX_BYTES))["tree_size"])
+        except (OSError, ValueError, KeyError, TypeError, RefusedInput):
             continue
         if size > count:
             return f"the witness {path} has seen {size} events, the log holds {count}"
     agency = witness_dir(directory) / f"{vault_id}.checkpoint"
     try:
-        lines = agency.read_bytes()[:MAX_BYTES].split(b"\n")
+        lines = read_regular(agency, "witness", MAX_BYTES).split(b"\n")
         size = int(lines[1]) if len(lines) > 1 else 0
-    except (OSError, ValueError):
+    except (OSError, ValueError, RefusedInput):
         return None
     return f"the witness {agency} covers {size} events, the log holds {count}" if size > count else None
 

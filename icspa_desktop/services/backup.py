@@ -57,6 +57,7 @@ from icspa_desktop.domain.errors import (
 )
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.files import read_regular
 from icspa_desktop.services import agency
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services import session as session_service
@@ -908,8 +909,8 @@ def _compare(entry: ManifestEntry, size: int, digest: str) -> None:
 
 def _check_header(path: Path, manifest: Manifest) -> None:
     try:
-        doc = json.loads(path.read_bytes()[:MAX_SMALL_FILE])
-    except (OSError, ValueError):
+        doc = json.loads(read_regular(path, "vault header", MAX_SMALL_FILE))
+    except (OSError, ValueError, RefusedInput):
         doc = None
     if not isinstance(doc, dict) or doc.get("format") != HEADER_FORMAT or doc.get("vault_id") != manifest.vault_id:
         raise RefusedInput(f"The backup's vault header does not name the vault its {MANIFEST} names; nothing was "
@@ -1154,8 +1155,8 @@ def _agency_witness(path: Path) -> dict[str, Any] | None:
 
 def _witness_size(path: Path) -> int | None:
     try:
-        size = json.loads(path.read_bytes()[: user_witness.MAX_BYTES])["tree_size"]
-    except (OSError, ValueError, KeyError, TypeError):
+        size = json.loads(read_regular(path, "witness", user_witness.MAX_BYTES))["tree_size"]
+    except (OSError, ValueError, KeyError, TypeError, RefusedInput):
         return None
     return size if _int_in(size, 0, 1 << 48) else None
 

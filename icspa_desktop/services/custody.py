@@ -25,6 +25,7 @@ from icspa_desktop.custody.merkle import MerkleTree
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput, UsageError, VaultError, VerificationFailed
 from icspa_desktop.domain.ids import CaseId, ItemId
+from icspa_desktop.files import read_regular
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
@@ -412,6 +413,14 @@ def checkpoint_if_due(session: Session, *, max_age_seconds: int = DAILY, signer:
     return make_checkpoint(session, "daily", signer=signer, witness_dir=witness_dir)
 
 
+def _previous_witness_text(path: Path) -> str | None:
+    """The agency witness being replaced, kept in the reset's event (bounded: it is a file anyone could swap)."""
+    try:
+        return read_regular(path, "witness", 1 << 20).decode("utf-8", "replace")
+    except (OSError, RefusedInput):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class WitnessReset:
     checkpoint: StoredCheckpoint | None  # the agency witness was written anew from it
@@ -446,7 +455,7 @@ def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = N
         raise UsageError("Every witness fits the custody log; there is nothing to re-establish.")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = [str(p.with_name(f"{p.name}.replaced-{stamp}")) for p in stale]
-    previous = path.read_bytes().decode("utf-8", "replace") if renew is not None and path.is_file() else None
+    previous = _previous_witness_text(path) if renew is not None else None
     with session.transaction():
         session.record(EventDraft(CustodyAction.WITNESS_RESET, purpose=reason, result="re-established", details={
             "checkpoint_id": renew.id if renew else None, "tree_size": renew.size if renew else None,
