@@ -1,0 +1,69 @@
+"""The partner's events an import keeps (bundle_import ``_store_partner_events``): a later bundle of the same
+case carries the earlier events again; those we hold must be the very same leaves, only the new ones are added,
+each with its item links, and one that differs from ours refuses the whole import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.services import bundle_import, custody_verify
+from tests.bundle.exchange import CASE, Exchange, make_exchange, tree_digest
+
+
+@pytest.fixture
+def ex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Exchange:
+    monkeypatch.setenv("ICSPA_WITNESS_DIR", str(tmp_path / "witness"))
+    return make_exchange(tmp_path)
+
+
+def _partner_events(ex: Exchange) -> tuple[dict[int, tuple[bytes, bytes, bytes, str]], set[tuple[int, str]]]:
+    with ex.open_de() as de:
+        rows = de.conn.execute("SELECT leaf_index, body, signature, public_key, bundle_id FROM partner_events"
+                               ).fetchall()
+        links = de.conn.execute("SELECT leaf_index, item_id FROM partner_event_items").fetchall()
+    return ({int(r[0]): (bytes(r[1]), bytes(r[2]), bytes(r[3]), str(r[4])) for r in rows},
+            {(int(r[0]), str(r[1])) for r in links})
+
+
+def test_a_later_bundle_adds_only_the_events_we_do_not_hold(ex: Exchange) -> None:
+    first = ex.export(items=[f"{CASE}-001"])
+    with ex.open_de() as de:
+        one = bundle_import.commit_import(de, bundle_import.prepare_import(de, first.path))
+    held, links = _partner_events(ex)
+    assert one.partner_events_added == len(held) > 0
+    assert links and {item for _, item in links} == {item.id for item in one.added}
+    second = ex.export("second")
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, second.path)
+        carried = {event.leaf_index for event in prepared.custody.events}
+        two = bundle_import.commit_import(de, prepared)
+        assert custody_verify.verify(de).ok
+    now, now_links = _partner_events(ex)
+    assert held.keys() <= carried  # the second bundle carries the first one's events again ...
+    assert two.partner_events_added == len(carried - held.keys()) > 0  # ... and only the others are added
+    assert {i: now[i] for i in held} == held  # kept as they were, still filed under the first bundle
+    assert now.keys() == held.keys() | carried
+    assert links < now_links and {item for _, item in now_links} == {i.id for i in one.added + two.added}
+
+
+def test_a_held_event_that_differs_refuses_the_import_and_changes_nothing(ex: Exchange) -> None:
+    first = ex.export(items=[f"{CASE}-001"])
+    with ex.open_de() as de:
+        bundle_import.commit_import(de, bundle_import.prepare_import(de, first.path))
+        index = int(de.conn.execute("SELECT MAX(leaf_index) FROM partner_events").fetchone()[0])
+        with de.transaction() as conn:  # what we hold no longer matches the partner's log
+            conn.execute("UPDATE partner_events SET signature = zeroblob(64) WHERE leaf_index = ?", (index,))
+    second = ex.export("second")
+    before = tree_digest(ex.de)
+    held, links = _partner_events(ex)
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, second.path)
+        with pytest.raises(RefusedInput, match=rf"custody event #{index} differs from the one we hold"):
+            bundle_import.commit_import(de, prepared)
+    assert _partner_events(ex) == (held, links)
+    after = tree_digest(ex.de)
+    assert not {k for k in before.keys() | after.keys()
+                if before.get(k) != after.get(k) and k.startswith(("blobs", "staging"))}
