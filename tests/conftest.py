@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The tests assert English texts: a developer whose desktop is in German still runs them in English (the
+# translation tests set ICSPA_LANG themselves).
+os.environ.setdefault("ICSPA_LANG", "en")
 
 from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.enums import Role
