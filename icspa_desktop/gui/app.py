@@ -23,10 +23,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.gui.feedback import result_box
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
 from icspa_desktop.gui.ops import BackgroundOp, show_error, show_notice
 from icspa_desktop.gui.resources import apply_stylesheet, resource_dir
+from icspa_desktop.gui.restore_dialog import Restored, restored_text
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
@@ -119,12 +121,15 @@ class DesktopApp(QObject):
         self._done = False
         self._locking: Session | None = None  # locked on screen, closing once no worker uses it
         self._pending_file: tuple[FileKind, Path] | None = None  # icspa-desktop FILE, opened after the unlock
+        self._notice: tuple[str, list[str]] | None = None  # shown over the next unlock dialog (switch_vault)
+        self.notice_box: QMessageBox | None = None
 
         self.window = MainWindow(vault_path)
         self.window.setWindowIcon(app_icon())
         self.window.lock_requested.connect(self.lock)
         self.window.settings_requested.connect(self.open_settings)
         self.window.closing.connect(self.quit)
+        self.window.restore.restored.connect(self._restored)
 
         self.idle = IdleWatcher(self)
         self.idle.set_timeout_minutes(settings.auto_lock_minutes if auto_lock_minutes is None else auto_lock_minutes)
@@ -177,6 +182,21 @@ class DesktopApp(QObject):
         self.settings.last_user = admin_name
         self.show_unlock()
 
+    def _restored(self, done: Restored) -> None:
+        """A backup restored into another folder is the vault from now on (the witnesses follow it): work there."""
+        if done.result.path != self.vault_path:
+            self.switch_vault(done.result.path, ("Backup restored", restored_text(done, replaced=False)))
+
+    def switch_vault(self, path: Path, notice: tuple[str, list[str]] | None = None) -> None:
+        """Work in the vault at ``path``: this one is locked (as Ctrl+L does, which closes every other box), then
+        the other one's unlock is asked, with ``notice`` (title, paragraphs) shown over it."""
+        self.vault_path = path
+        self.window.set_vault_path(path)
+        self.settings.vault_path = str(path)  # the next start without --vault opens it too
+        self._notice = notice
+        if self.session is not None:
+            self.lock()  # its unlock dialog, once the session is closed, is for ``path``
+
     # ---- unlock / lock ---------------------------------------------------------------
     def show_unlock(self) -> UnlockDialog:
         path = self.vault_path
@@ -189,6 +209,10 @@ class DesktopApp(QObject):
         dialog.rejected.connect(self.quit)
         self.unlock_dialog = dialog
         dialog.open()  # window-modal over the locked window
+        if self._notice is not None:
+            title, paragraphs = self._notice
+            self._notice = None
+            self.notice_box = result_box(dialog, QMessageBox.Icon.Information, title, paragraphs, "switchNotice")
         return dialog
 
     def _unlocked(self, session: Session) -> None:

@@ -104,9 +104,9 @@ def restored_text(done: Restored, replaced: bool) -> list[str]:
     if replaced:
         lines.append("Unlock to work in the restored vault.")
     else:
-        lines.append(f"From now on {result.path} is the vault and the witnesses follow it: the vault open here is a "
-                     f"copy they no longer fit; lock it and open the restored one (icspa-desktop --vault "
-                     f"{result.path}).")
+        lines.append(f"From now on {result.path} is the vault and the witnesses follow it: this window locks the "
+                     "vault it had open and opens the restored one — unlock it with your passphrase of the backup's "
+                     "time. (The vault you had open is a copy the witnesses no longer fit.)")
     return lines
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QPushButton
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.domain.enums import Role
@@ -87,9 +87,14 @@ def test_restore_into_a_new_folder_then_open_it(qtbot: QtBot, app: DesktopApp, b
         qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
     restored = done.args[0]
     assert restored.result.path == target and restored.result.set_aside is None
-    box = app.window.restore.result_box
-    assert box is not None and box.isVisible() and str(target) in box.text()
-    assert app.session is not None  # the open vault stays open
+    # The window moves to the restored vault: the open one is locked, the unlock asked for the restored one, and
+    # the result is shown over it (the lock closes every other box).
+    assert app.session is None and app.vault_path == target and app.settings.vault_path == str(target)
+    qtbot.waitUntil(lambda: app.unlock_dialog is not None and app.unlock_dialog.isVisible(), timeout=10_000)
+    assert app.unlock_dialog is not None
+    assert str(target) in [label.text() for label in app.unlock_dialog.findChildren(QLabel)]
+    box = app.notice_box
+    assert box is not None and box.isVisible() and str(target) in box.text() and "opens the restored one" in box.text()
     # The restored vault opens, holds the backup's cases, and its restore is recorded: nothing pending, log clean.
     with unlock(target, ADMIN, ADMIN_PASS) as session:
         assert backup.pending_restore(session) is None
