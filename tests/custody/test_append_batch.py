@@ -26,7 +26,6 @@ from icspa_desktop.custody import events, merkle
 from icspa_desktop.custody.events import Actor, EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.ids import CaseId, EventId, ItemId, UserId
-from icspa_desktop.services import evidence
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
 from icspa_desktop.vault.migrations import migrate
@@ -166,16 +165,18 @@ def test_a_batch_fails_as_a_whole_inside_its_transaction(tmp_path: Path) -> None
         conn.close()
 
 
-def test_a_batch_in_a_real_vault_passes_custody_verify(admin: Session, verify: Verify, tmp_path: Path) -> None:
+def test_a_batch_in_a_real_vault_passes_custody_verify(admin: Session, verify: Verify) -> None:
     add_cases(admin, 1)
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for i in range(40):
-        (folder / f"f{i:02d}.txt").write_bytes(os.urandom(64))
-    outcome = evidence.add_files(admin, "C-000", [folder])
-    assert len(outcome.items) == 40
-    rows = admin.conn.execute("SELECT body FROM custody_events WHERE action = ? ORDER BY idx",
-                              (str(CustodyAction.ACQUIRED),)).fetchall()
-    assert len(rows) == 40
+    case_id = CaseId(str(admin.conn.execute("SELECT id FROM cases WHERE number = 'C-000'").fetchone()[0]))
+    drafts = [EventDraft(CustodyAction.IMPORTED, case_id=case_id, counterparty="BKA (DE)", result="received",
+                         hashes={"sha256": f"{i:064x}"}, details={"n": i}) for i in range(40)]
+    before = events.count(admin.conn)
+    with admin.transaction():
+        stored = admin.record_many(drafts)
+    with admin.transaction():
+        admin.record(EventDraft(CustodyAction.EXPORTED, case_id=case_id, purpose="after the batch"))
+    assert [e.index for e in stored] == list(range(before, before + 40))
+    assert [e.body["details"]["n"] for e in events.list_events(admin.conn, case_id=case_id)[-41:-1]] == list(range(40))
     report = verify()
     assert report.ok, report.summary()
+    assert report.tree_size == before + 41
