@@ -16,6 +16,16 @@ SLOW = os.environ.get("ICSPA_SLOW_TESTS") == "1"
 _SKIP_UNLESS_SLOW = pytest.mark.skipif(not SLOW, reason="the exhaustive run: ICSPA_SLOW_TESTS=1 (docs/reliability.md)")
 
 
+def swept_operations(every: tuple[str, ...]) -> tuple[str, ...]:
+    """The operations the exhaustive sweeps run: all, or those named in ICSPA_RELIABILITY_ONLY (comma-separated),
+    to re-run a few after a fix."""
+    only = [name.strip() for name in os.environ.get("ICSPA_RELIABILITY_ONLY", "").split(",") if name.strip()]
+    unknown = sorted(set(only) - set(every))
+    if unknown:
+        raise ValueError(f"ICSPA_RELIABILITY_ONLY names unknown operations: {', '.join(unknown)}")
+    return tuple(name for name in every if name in only) if only else every
+
+
 def slow(test: Any) -> Any:
     """The exhaustive sweeps: only with ICSPA_SLOW_TESTS=1, and without pytest-timeout's 300 s (each child process
     has its own timeout)."""

@@ -212,8 +212,8 @@ class FaultHarness:
                 problems.append(problem)
         check = check_scene(root, op, counted, h.known_media)
         problems.extend(check.problems)
-        if done.returncode != 0 and op.name in ("rekey", "user-disable") and said_stored:
-            problem = rekey_swallowed(root, op)  # after the check's unlock: finished
+        if done.returncode != 0 and "finished at the next unlock" in done.stderr:
+            problem = rekey_swallowed(root, op)  # a recorded rotation: after the check's unlock, finished
             if problem:
                 problems.append(f"rekey-unfinished: {problem}")
         problems.extend(f"stray: hidden partial file left after a handled error: {p}" for p in check.partials)
