@@ -70,7 +70,7 @@ def saved_language() -> str | None:
 
 def save_language(code: str | None) -> None:
     """Remember ``code`` for the next start; None removes the choice (follow the system again)."""
-    from icspa_desktop.vault.atomic import atomic_write  # the vault's crash-safe write; imported when used
+    from icspa_desktop.files import atomic_write  # the vault's crash-safe write; imported when used
 
     path = settings_file()
     if code is None:

@@ -29,7 +29,7 @@ from icspa_desktop.bundle import media
 from icspa_desktop.crypto import agev1
 from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.vault.atomic import fsync_dir
+from icspa_desktop.files import fsync_dir
 
 BUNDLE_FORMAT_VERSION = "1"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # payload file names under data/ (ids, never human names)

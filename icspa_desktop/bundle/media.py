@@ -19,7 +19,7 @@ from pathlib import Path
 from icspa_desktop.bundle import mounts
 from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
-from icspa_desktop.vault.atomic import create_new, fsync_dir, place_new, remove_published
+from icspa_desktop.files import create_new, fsync_dir, place_new, remove_published
 
 FILE_MODE = 0o600
 READ_CHUNK = 1 << 20

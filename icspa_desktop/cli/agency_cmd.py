@@ -20,8 +20,8 @@ from icspa_desktop.cli.options import (
 )
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services import agency
-from icspa_desktop.vault.atomic import atomic_write
 
 
 def register(groups: Any) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from icspa_desktop.cli.options import check_new_file, read_secret_file
 from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.files import default_vault_path
 from icspa_desktop.services.session import Session, unlock
-from icspa_desktop.vault.layout import default_vault_path
 
 __all__ = ["NEW_PASSPHRASE_ENV", "PASSPHRASE_ENV", "USER_ENV", "CliContext", "check_new_file"]
 

@@ -11,9 +11,9 @@ from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import add_command, add_out, add_reason, check_new_file
 from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.errors import UsageError, VerificationFailed
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services import custody, custody_verify, received
 from icspa_desktop.services.permissions import Permission, allowed
-from icspa_desktop.vault.atomic import atomic_write
 
 
 def register(groups: Any) -> None:

@@ -93,7 +93,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     return front + rest
 
 
-# Temporary names our writers use beside a user's file (vault/atomic.py, bundle/media.py, services/fixity.py,
+# Temporary names our writers use beside a user's file (icspa_desktop/files.py, bundle/media.py, services/fixity.py,
 # cli/options.replacing): an error about one of them is reported under the name the user gave.
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+?)(?:\.tmp-\d+|\.partial-[0-9a-f]+(?:\.\d{3})?|\.icspa-partial-[^/]+"
                         r"|\.icspa-replaced-\d+)$")

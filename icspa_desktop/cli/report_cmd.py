@@ -6,8 +6,8 @@ from typing import Any
 
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import add_out, check_new_file, replacing
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services import custody_reports
-from icspa_desktop.vault.atomic import atomic_write
 
 
 def register(groups: Any) -> None:

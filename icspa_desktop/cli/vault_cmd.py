@@ -13,8 +13,8 @@ from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_command, add_reason, check_new_file, read_secret_file
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError, UsageError, VerificationFailed
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services import backup, fixity, rotation, vault_service
-from icspa_desktop.vault.atomic import atomic_write
 from icspa_desktop.vault.layout import QuarantinedFile
 
 

@@ -29,8 +29,7 @@ from cryptography import x509
 
 from icspa_desktop.custody.merkle import HASH_SIZE
 from icspa_desktop.domain.errors import RefusedInput
-from icspa_desktop.files import read_regular
-from icspa_desktop.vault.atomic import atomic_write, make_private_dir
+from icspa_desktop.files import atomic_write, make_private_dir, read_regular
 
 ORIGIN_PREFIX = "icspa.example"
 TIMESTAMP_KEY = "Timestamp: "

@@ -20,9 +20,8 @@ from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import leaf_bytes, leaf_hash
 from icspa_desktop.domain.errors import RefusedInput
-from icspa_desktop.files import read_regular
+from icspa_desktop.files import atomic_write, make_private_dir, read_regular
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import atomic_write, make_private_dir
 
 FORMAT = "icspa-user-witness/v1"
 _CONTEXT = b"icspa-user-witness/v1\n"

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.files import atomic_write
 from icspa_desktop.gui.agency_forms import (
     IdentityForm,
     ImportCertificateDialog,
@@ -42,7 +43,6 @@ from icspa_desktop.gui.role_hints import role_denial
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import atomic_write
 
 CARD_SUFFIX = ".icspa-card"
 _FIELDS = ("Agency", "Country", "Unit", "Contact", "Certificate subject", "Certificate serial", "Valid",

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.files import VAULT_ENV, default_vault_path
 from icspa_desktop.gui.feedback import result_box
 from icspa_desktop.gui.idle import IdleWatcher
 from icspa_desktop.gui.main_window import MainWindow
@@ -35,7 +36,6 @@ from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
 from icspa_desktop.services import fixity, vault_service
 from icspa_desktop.services.session import Session, unlock
-from icspa_desktop.vault.layout import VAULT_ENV, default_vault_path
 from icspa_desktop.vault.process import disable_core_dumps
 from icspa_desktop.vault.store import vault_exists
 

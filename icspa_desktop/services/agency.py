@@ -32,10 +32,10 @@ from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import UsageError, VaultError
 from icspa_desktop.domain.ids import new_id
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session, set_setting, setting
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import atomic_write
 
 CARD_FORMAT = "icspa-agency-card"
 CARD_VERSION = 1

@@ -57,14 +57,13 @@ from icspa_desktop.domain.errors import (
 )
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.files import read_regular
+from icspa_desktop.files import DIR_MODE, FILE_MODE, fsync_dir, read_full, read_regular, syncfs, write_all
 from icspa_desktop.services import agency
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services import session as session_service
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, fsync_dir, read_full, syncfs, write_all
 from icspa_desktop.vault.layout import Dir, VaultLayout
 from icspa_desktop.vault.lockfile import VaultLock
 from icspa_desktop.vault.migrations import schema_version

@@ -28,6 +28,7 @@ from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.files import remove_published
 from icspa_desktop.services import (
     agency,
     cases,
@@ -41,7 +42,6 @@ from icspa_desktop.services import (
 )
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, setting
-from icspa_desktop.vault.atomic import remove_published
 from icspa_desktop.vault.process import PROCESS_TOKEN as _PROCESS_TOKEN
 
 BUNDLE_SUFFIX = ".icspa"

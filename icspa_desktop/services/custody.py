@@ -25,12 +25,11 @@ from icspa_desktop.custody.merkle import MerkleTree
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput, UsageError, VaultError, VerificationFailed
 from icspa_desktop.domain.ids import CaseId, ItemId
-from icspa_desktop.files import read_regular
+from icspa_desktop.files import fsync_dir, read_regular
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import fsync_dir
 
 
 # ---- the agency key (services.agency and crypto.cms, built by the agency work) --------------------

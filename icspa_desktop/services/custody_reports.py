@@ -17,11 +17,11 @@ from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import Conflict, UsageError, VaultError
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.files import atomic_write
 from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
 from icspa_desktop.services.custody_verify import VerifyReport, verify
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import atomic_write
 
 # ---- reports --------------------------------------------------------------------------------------
 _HANDLING_TEXT = {

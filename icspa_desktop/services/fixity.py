@@ -31,6 +31,7 @@ from icspa_desktop.domain.errors import (
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.files import FILE_MODE, place_new, write_all
 from icspa_desktop.services.evidence import (
     _COLUMNS,
     MAX_TEXT,
@@ -42,7 +43,6 @@ from icspa_desktop.services.evidence import (
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.atomic import FILE_MODE, place_new, write_all
 from icspa_desktop.vault.blobs import BlobStore, unwrap_key
 from icspa_desktop.vault.process import PROCESS_TOKEN
 

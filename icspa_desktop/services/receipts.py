@@ -32,12 +32,11 @@ from icspa_desktop.domain.agency import PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput
 from icspa_desktop.domain.ids import CaseId
-from icspa_desktop.files import read_regular
+from icspa_desktop.files import atomic_write, create_new, read_regular, remove_published
 from icspa_desktop.services import agency, custody, partners
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import atomic_write, create_new, remove_published
 
 RECEIPT_FORMAT = "icspa-receipt/v1"
 MAX_RECEIPT_BYTES = 32 << 20  # ~140 bytes per item: room for the 100,000 items a bundle may hold

@@ -18,9 +18,9 @@ from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, UsageError, VaultError
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId
 from icspa_desktop.domain.models import User
+from icspa_desktop.files import sweep_temps
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault import db
-from icspa_desktop.vault.atomic import sweep_temps
 from icspa_desktop.vault.keyslots import Unlocked
 from icspa_desktop.vault.layout import quarantine_notice
 from icspa_desktop.vault.migrations import Migration
@@ -320,7 +320,7 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if notice:
         session.warnings.append(f"Warning: {notice}")
     # Temporaries a killed writer left beside this vault's witnesses (a checkpoint, a head): only those of
-    # processes that no longer run (vault/atomic.py). A read-only unlock writes nothing, there either.
+    # processes that no longer run (icspa_desktop/files.py). A read-only unlock writes nothing, there either.
     if not vault.read_only:
         sweep_temps(witness_dir())
     problem = user_witness.check(conn, user_witness.path_for(vault.header.vault_id, user.id),

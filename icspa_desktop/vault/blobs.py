@@ -28,7 +28,7 @@ from icspa_desktop import pipeline
 from icspa_desktop.crypto import aead, stream
 from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.vault.atomic import DIR_MODE, FILE_MODE, read_full, syncfs, write_all
+from icspa_desktop.files import DIR_MODE, FILE_MODE, read_full, syncfs, write_all
 from icspa_desktop.vault.db import Connection
 from icspa_desktop.vault.layout import Dir, Quarantine, QuarantinedFile, VaultLayout, entry_kind, refusal
 

@@ -24,8 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from icspa_desktop.crypto import aead, age_keys, kdf, keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, RefusedInput, VaultError
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
-from icspa_desktop.files import read_regular
-from icspa_desktop.vault.atomic import atomic_write
+from icspa_desktop.files import atomic_write, read_regular
 
 FORMAT = "icspa-keyslots"
 MAX_FILE_BYTES = 4 << 20  # a slot is about 1 KiB: thousands of users

@@ -18,22 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import platformdirs
-
 from icspa_desktop.domain.errors import VaultError
-from icspa_desktop.vault.atomic import DIR_MODE
+from icspa_desktop.files import DIR_MODE
 
-VAULT_ENV = "ICSPA_VAULT"
 QUARANTINE = "quarantine"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def default_vault_path() -> Path:
-    """``ICSPA_VAULT`` if set, else the platform data dir (``~/.local/share/icspa/vault`` on Linux)."""
-    env = os.environ.get(VAULT_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("icspa", appauthor=False)) / "vault"
 
 
 @dataclass(frozen=True, slots=True)

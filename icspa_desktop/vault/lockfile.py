@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from icspa_desktop.domain.errors import VaultBusy, VaultError
-from icspa_desktop.vault.atomic import FILE_MODE
+from icspa_desktop.files import FILE_MODE
 
 
 class VaultLock:

@@ -15,8 +15,8 @@ from pathlib import Path
 from icspa_desktop.crypto import keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked
 from icspa_desktop.domain.ids import VaultId, new_id
+from icspa_desktop.files import atomic_write, fsync_dir, make_private_dir, sweep_temps
 from icspa_desktop.vault import blobs, db
-from icspa_desktop.vault.atomic import atomic_write, fsync_dir, make_private_dir, sweep_temps
 from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
 from icspa_desktop.vault.layout import (
     Dir,

@@ -13,8 +13,8 @@ from icspa_desktop.crypto import stream
 from icspa_desktop.domain.errors import Cancelled, RefusedInput
 from icspa_desktop.domain.evidence import HashAlgorithm
 from icspa_desktop.domain.progress import CancelToken, no_progress
+from icspa_desktop.files import make_private_dir
 from icspa_desktop.services import ingest
-from icspa_desktop.vault.atomic import make_private_dir
 from icspa_desktop.vault.blobs import BlobStore
 from icspa_desktop.vault.layout import VaultLayout
 

@@ -1,5 +1,5 @@
-"""vault/atomic.py: state files replaced old-or-new, outputs published complete-or-absent, temporaries of killed
-writers swept (issue 13: the bugs the reliability harness found — tests/reliability/known.py FIXED)."""
+"""icspa_desktop/files.py (writing): state files replaced old-or-new, outputs published complete-or-absent,
+temporaries of killed writers swept (issue 13: the bugs the reliability harness found, known.py FIXED)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from icspa_desktop.vault import atomic
+from icspa_desktop import files as atomic
 
 
 def _dead_pid() -> int:

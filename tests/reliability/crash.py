@@ -225,7 +225,7 @@ def media_files(root: Path) -> set[str]:
     return {f"{m}/{p.relative_to(root / m)}" for m in ("usb", "out") for p in _walk(root / m)}
 
 
-_TEMP = re.compile(r"(^|/)\.[^/]+\.tmp-\d+$")  # vault/atomic.py's temporary names
+_TEMP = re.compile(r"(^|/)\.[^/]+\.tmp-\d+$")  # icspa_desktop/files.py's temporary names
 
 
 def _stray(path: str) -> str:

@@ -25,7 +25,7 @@ FIXED: dict[str, str] = {
     "stray-temp": "atomic_write removed its temporary only after a failed write or fsync, and a kill left "
                   "'.NAME.tmp-PID' (a key-slot copy holding a failed 'user add''s slot, witness files, a receipt "
                   "beside its final name). Now: removed after any failure before the rename; the next writer of "
-                  "the same file removes those of dead processes (vault/atomic.py sweep_temps), and every unlock "
+                  "the same file removes those of dead processes (files.sweep_temps), and every unlock "
                   "those in the vault folder; new outputs (receipts, seals) are written with O_TMPFILE and linked "
                   "into place (atomic.create_new), so they have no name until complete.",
     "false-alarm": "'vault check' right after a rekey killed mid-checkpoint reported 90 damaged pages: "
