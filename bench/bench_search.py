@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         init_vault(work / "vault", USER, PASSPHRASE)
         setup = work / "setup.json"
-        subprocess.run([sys.executable, __file__, "--items", str(args.items), "--populate-child",
-                        str(work / "vault"), str(setup)], check=True)
+        # As a module from the repository root (run as a script, "import bench" fails: the child died at once).
+        subprocess.run([sys.executable, "-m", "bench.bench_search", "--items", str(args.items), "--populate-child",
+                        str(work / "vault"), str(setup)], check=True, cwd=Path(__file__).resolve().parents[1])
         data = json.loads(setup.read_text())
         digests = [tuple(d) for d in data["digests"]]
         vocabulary = data["vocabulary"]
@@ -163,4 +164,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
