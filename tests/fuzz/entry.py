@@ -102,9 +102,18 @@ def main(argv: list[str]) -> int:
         result = {"outcome": "error", "type": type(exc).__name__, "message": str(exc)[:300]}
     signal.alarm(0)
     result["seconds"] = round(time.monotonic() - started, 2)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
     return 0
+
+
+def peak_rss_mib() -> int:
+    """This process image's peak resident set (VmHWM), in MiB. Not getrusage's ru_maxrss: Linux carries the parent's
+    high-water mark over a fork and exec, so a child of a grown pytest reported 352 MiB for a 0.01 s refusal."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # no /proc: the upper bound
 
 
 if __name__ == "__main__":

@@ -69,9 +69,17 @@ class _Stats:
         self.count("finding")
 
     def write(self) -> None:
-        self.data["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        self.data["peak_rss_mib"] = _peak_rss_mib()
         self.path.write_text(json.dumps(self.data))
         self.written = time.monotonic()
+
+
+def _peak_rss_mib() -> int:
+    """This process image's peak resident set (VmHWM; ru_maxrss carries the parent's over fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _child(name: str, root: Path, seconds: int, engine: str) -> None:
