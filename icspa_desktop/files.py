@@ -123,10 +123,15 @@ def _write_temp(path: Path) -> tuple[Path, int]:
     return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
 
 
+def _write_synced(fd: int, data: bytes) -> None:
+    write_all(fd, memoryview(data))
+    os.fsync(fd)
+
+
 def _fill(fd: int, data: bytes) -> None:
+    """Write and sync ``data`` to the new file ``fd``, then close it."""
     try:
-        write_all(fd, memoryview(data))
-        os.fsync(fd)
+        _write_synced(fd, data)
     finally:
         os.close(fd)
 
@@ -174,12 +179,13 @@ def create_new(path: Path, data: bytes) -> None:
 
 
 def _fill_and_link(fd: int, data: bytes, path: Path) -> None:
+    """Write and sync the anonymous file ``fd`` (O_TMPFILE), name it ``path`` while it is still open, close it.
+
+    linkat(AT_SYMLINK_FOLLOW) through /proc names the anonymous file; it fails if ``path`` exists. (A directory
+    fd makes CPython call linkat with that flag; without one it calls link(), which does not follow the /proc
+    link.)"""
     try:
-        write_all(fd, memoryview(data))
-        os.fsync(fd)
-        # linkat(AT_SYMLINK_FOLLOW) through /proc names the anonymous file; it fails if ``path`` exists. (A
-        # directory fd makes CPython call linkat with that flag; without one it calls link(), which does not
-        # follow the /proc link.)
+        _write_synced(fd, data)
         parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=parent, follow_symlinks=True)

@@ -289,11 +289,7 @@ class CustodyActions(QObject):
 
             def failed(exc: BaseException) -> None:
                 self.log_changed.emit()  # its checkpoint may have been signed before the stop
-                if isinstance(exc, Cancelled):
-                    self._window.statusBar().showMessage(f"Custody report cancelled: {path.name} was not written.",
-                                                         8000)
-                else:
-                    show_error(self._window, exc)
+                self._failed("Custody report", path, exc)
 
             op = run_with_progress_dialog(self._window, "Producing the custody report", work, done, failed,
                                           stopping="Stopping: nothing will be written.")
@@ -321,19 +317,20 @@ class CustodyActions(QObject):
                            + f"CASE/UCO JSON-LD of case {case.number} written to {path} "
                            f"({len(doc.get('@graph', []))} nodes).")
 
-            def failed(exc: BaseException) -> None:
-                if isinstance(exc, Cancelled):
-                    self._window.statusBar().showMessage(f"CASE/UCO export cancelled: {path.name} was not written.",
-                                                         8000)
-                else:
-                    show_error(self._window, exc)
-
-            op = run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done, failed,
+            op = run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done,
+                                          lambda exc: self._failed("CASE/UCO export", path, exc),
                                           stopping="Stopping: nothing will be written.")
             return op
 
         return self._save_dialog("Export CASE/UCO JSON-LD", f"case-{_safe_name(case.number)}.jsonld",
                                  "JSON-LD (*.jsonld *.json)", start)
+
+    def _failed(self, what: str, path: Path, exc: BaseException) -> None:
+        """A report that failed: its own error box; one that was cancelled: a status line (nothing was written)."""
+        if isinstance(exc, Cancelled):
+            self._window.statusBar().showMessage(f"{what} cancelled: {path.name} was not written.", 8000)
+        else:
+            show_error(self._window, exc)
 
     # ---- users ---------------------------------------------------------------------------------
     def open_users(self) -> UsersDialog | None:

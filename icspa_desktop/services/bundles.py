@@ -42,7 +42,7 @@ from icspa_desktop.services import (
 )
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, setting
-from icspa_desktop.vault.process import PROCESS_TOKEN as _PROCESS_TOKEN
+from icspa_desktop.vault.process import PROCESS_TOKEN
 
 BUNDLE_SUFFIX = ".icspa"
 
@@ -238,7 +238,7 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             "INSERT INTO bundles_sent (id, case_id, created_at, created_by, recipients, items, file_name, status,"
             " folder, process) VALUES (?, ?, ?, ?, ?, ?, ?, 'writing', ?, ?)",
             (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
-             json.dumps(recipients), json.dumps(items), out.name, str(out.parent), _PROCESS_TOKEN))
+             json.dumps(recipients), json.dumps(items), out.name, str(out.parent), PROCESS_TOKEN))
     try:
         report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
                                                                 item_ids=[i.id for i in plan.items])
@@ -380,7 +380,7 @@ def _state(row: Sequence[Any]) -> tuple[str, str]:
     status, problem, folder, process = str(row[8]), str(row[9]), str(row[10]), str(row[11])
     if status != "writing":
         return status, problem
-    if process == _PROCESS_TOKEN:
+    if process == PROCESS_TOKEN:
         return "writing", "being written now"
     where = Path(folder) / str(row[5]) if folder else Path(str(row[5]))
     return "interrupted", (f"the export stopped before its outcome was recorded (the program was stopped, or the "

@@ -142,9 +142,8 @@ def verify_all(session: Session, progress: ProgressCallback = no_progress,
 # ---- extraction -------------------------------------------------------------------------------------
 # The partial file sits beside the target, named after it and the journal row: ".NAME.icspa-partial-ID".
 PARTIAL_MARK = ".icspa-partial-"
-# Marks this process's own journal rows. The vault lock admits one process at a time, so a row written
-# under another token belongs to a process that ended without finishing or cleaning up (a crash).
-_PROCESS_TOKEN = PROCESS_TOKEN
+# This process's own journal rows carry vault/process.py PROCESS_TOKEN: a row written under another token
+# belongs to a process that ended without finishing or cleaning up (a crash).
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +197,7 @@ def interrupted_extractions(session: Session) -> list[InterruptedExtraction]:
     rows = session.conn.execute(
         "SELECT j.id, j.item_id, j.exhibit_number, j.target, j.partial, j.started_event, j.started_at, "
         "j.reported_at, i.case_id FROM extractions_in_flight j JOIN items i ON i.id = j.item_id "
-        "WHERE j.process != ? ORDER BY j.started_at", (_PROCESS_TOKEN,)).fetchall()
+        "WHERE j.process != ? ORDER BY j.started_at", (PROCESS_TOKEN,)).fetchall()
     found: list[InterruptedExtraction] = []
     for journal_id, item_id, exhibit, target_text, partial_text, started_event, started_at, reported, case_id in rows:
         target, partial = Path(target_text), Path(partial_text)
@@ -326,7 +325,7 @@ def extract(session: Session, item_ref: str, out: Path, reason: str, progress: P
         conn.execute(
             "INSERT INTO extractions_in_flight (id, item_id, exhibit_number, target, partial, process, "
             "started_event, started_at, started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (journal_id, item.id, item.exhibit_number, str(target), str(partial), _PROCESS_TOKEN, started.id,
+            (journal_id, item.id, item.exhibit_number, str(target), str(partial), PROCESS_TOKEN, started.id,
              started.at, session.user.id))
     try:
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
