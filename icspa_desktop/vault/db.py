@@ -86,7 +86,7 @@ def _storage_cause(text: str, where: Path | None) -> str:
 
 def storage_error(exc: BaseException, where: Path | None = None) -> StorageError | None:
     """A ``StorageError`` naming the cause for an SQLite error that comes from the disk, else None."""
-    if not isinstance(exc, sqlcipher3.OperationalError | sqlcipher3.DatabaseError):
+    if not isinstance(exc, sqlcipher3.DatabaseError):  # OperationalError is one
         return None
     text = str(exc)
     if not any(known in text for known in _STORAGE_TEXTS):
