@@ -67,26 +67,24 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
     new_recovery: str | None = None
     old_blob = keys.derive_subkey(old, keys.PURPOSE_BLOB_KEYS)
     new_blob = keys.derive_subkey(new, keys.PURPOSE_BLOB_KEYS)
-    # The staged key is saved before the commit (a crash in between leaves the old key in force and a staged
-    # key nobody uses); a failed commit takes it back.
-    with slots.kept_on_failure():
+    # The staged key is committed with the rewrapped keys (the database's copy of keyslots.json) and written to the
+    # file before the rekey: a crash before the file is written is finished at the next unlock from that copy.
+    with slots.change(session.transaction()):
         if not slots.stage_rotation(new, recipients):
             # A recovery slot from before rotations: replace it (still on the old key), then stage it too.
             new_recovery = slots.set_recovery(old)
             slots.stage_rotation(new, recipients)
-        with session.transaction():
-            slots.save()
-            for done, (blob_id, item_id, wrapped) in enumerate(rows, 1):
-                blob_key = blobs.unwrap_key(old_blob, str(blob_id), str(item_id), bytes(wrapped))
-                conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
-                             (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
-                if done % 1000 == 0:
-                    progress(done, len(rows), "rewrapping evidence keys")
-            agency.reseal_for_new_master(conn, old, new)
-            set_setting(conn, "vault.key_check", keys.check_value(new))
-            session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
-                "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
-                "recovery_key_reissued": new_recovery is not None}))
+        for done, (blob_id, item_id, wrapped) in enumerate(rows, 1):
+            blob_key = blobs.unwrap_key(old_blob, str(blob_id), str(item_id), bytes(wrapped))
+            conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
+                         (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
+            if done % 1000 == 0:
+                progress(done, len(rows), "rewrapping evidence keys")
+        agency.reseal_for_new_master(conn, old, new)
+        set_setting(conn, "vault.key_check", keys.check_value(new))
+        session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
+            "blobs_rewrapped": len(rows), "users": sorted(u.name for u in active),
+            "recovery_key_reissued": new_recovery is not None}))
     _rekey_database(session, new)
     vault.replace_master(new)
     progress(len(rows), len(rows), "master key rotated")

@@ -305,6 +305,11 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if state.damages:
         session.warnings.append(f"Warning: {len(state.damages)} user or key change(s) in the custody log are not "
                                 f"accepted, first: {state.damages[0].message} Run 'icspa custody verify'.")
+    if vault.slots_dropped:
+        session.warnings.append(
+            f"Warning: the key-slot file held {len(vault.slots_dropped)} key slot(s) the vault database never "
+            "committed (the file was edited or replaced); it was rewritten from the database's copy and the file as "
+            "it was kept in quarantine/. Tell an administrator.")
     if vault.cleanup_held:
         session.warnings.append(f"Warning: this vault looks rolled back to an older copy ({vault.cleanup_held}); "
                                 "evidence files the database does not know were left in place. Run 'icspa custody "
@@ -335,8 +340,8 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         _add_box_key(session, unlocked)
     if vault.adopted_rotation:
         # The master key was rotated since this user's last unlock: keep it under their own KEK now.
-        vault.keyslots.adopt_master(user.id, unlocked.kek, vault.master_key)
-        vault.keyslots.save()
+        with vault.keyslots.change(db.transaction(conn)):
+            vault.keyslots.adopt_master(user.id, unlocked.kek, vault.master_key)
     return session
 
 
@@ -379,10 +384,9 @@ def _add_box_key(session: Session, unlocked: Unlocked) -> None:
     """A slot from before personal box keys: create the user's age identity, record its recipient."""
     secret, recipient = age_keys.generate_identity()
     slots = session.vault.keyslots
-    with slots.kept_on_failure(), session.transaction() as conn:
+    with slots.change(session.transaction()) as conn:
         conn.execute("UPDATE users SET box_recipient = ? WHERE id = ?", (recipient, session.user.id))
         session.record(EventDraft(CustodyAction.USER_BOX_KEY_SET,
                                   details={"user_id": session.user.id, "box_recipient": recipient}))
         slots.set_box_secret(session.user.id, unlocked.kek, secret)
-        slots.save()
     session._box_secret = secret

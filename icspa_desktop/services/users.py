@@ -66,14 +66,13 @@ def add_user(session: Session, name: str, role: Role, passphrase: str, display_n
     user_id = new_user_id()
     private, _ = signing.generate()
     box_secret, box_recipient = age_keys.generate_identity()
-    with slots.kept_on_failure(), session.transaction() as conn:
+    # The slot is committed with the user (the database's copy of keyslots.json) and written to the file after
+    # the commit: a failed commit leaves the file as it was, a crash after it is written out at the next unlock.
+    with slots.change(session.transaction()) as conn:
         user = insert_user(conn, user_id, name, display_name or name, role, private, box_recipient)
         session.record(EventDraft(CustodyAction.USER_ADDED, details=added_details(user, box_recipient)))
         agency.grant_agency_key(session, user.id, role, box_recipient)
-        # The slot is written before COMMIT: a crash in between leaves an orphan slot that unlock refuses
-        # and 'vault check' reports, never a user without a slot; a failed COMMIT takes it back.
         slots.add_passphrase_slot(name, user_id, passphrase, session.vault.master_key, private, box_secret)
-        slots.save()
     return user
 
 
@@ -108,11 +107,10 @@ def change_passphrase(session: Session, current: str, new: str) -> None:
         slots.unlock(session.user.name, current)
     except AuthenticationError:
         raise AuthenticationError("The current passphrase is wrong; nothing was changed.") from None
-    with slots.kept_on_failure(), session.transaction():
+    with slots.change(session.transaction()):
         session.record(EventDraft(CustodyAction.PASSPHRASE_CHANGED, details={"user_id": session.user.id}))
         slots.rewrite_slot(session.user.name, session.user.id, new, session.vault.master_key, session.signing_key(),
                            session.box_secret())
-        slots.save()
 
 
 def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, recovery_authority: bytes) -> Session:
@@ -127,7 +125,7 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
     box_secret, box_recipient = age_keys.generate_identity()
     now = _now()
     old_key, new_key = userstate.b64(old_public), userstate.b64(public)
-    with vault.keyslots.kept_on_failure(), db.transaction(conn):
+    with vault.keyslots.change(db.transaction(conn)):
         conn.execute("UPDATE user_keys SET retired_at = ? WHERE public_key = ?", (now, old_public))
         conn.execute(
             "INSERT INTO user_keys (public_key, user_id, valid_from) VALUES (?, ?, ?)", (public, user_id, now)
@@ -148,7 +146,6 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
             )
         )
         vault.keyslots.rewrite_slot(user_name, user_id, new_passphrase, vault.master_key, private, box_secret)
-        vault.keyslots.save()
     return session
 
 
@@ -163,8 +160,8 @@ def set_active(session: Session, name: str, active: bool) -> tuple[User, Rotatio
     if active:
         row = session.conn.execute("SELECT box_recipient FROM users WHERE id = ?", (user.id,)).fetchone()
         if row is not None and row[0]:
-            session.vault.keyslots.leave_master_for(user.id, str(row[0]), session.vault.master_key)
-            session.vault.keyslots.save()
+            with session.vault.keyslots.change(session.transaction()):
+                session.vault.keyslots.leave_master_for(user.id, str(row[0]), session.vault.master_key)
         return changed, None
     try:
         return changed, rotation.rotate_master_key(session, f"user {name} disabled")

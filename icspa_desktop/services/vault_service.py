@@ -61,7 +61,7 @@ def init_vault(
         conn = vault.conn
         recovery_key = vault.keyslots.set_recovery(vault.master_key)
         recovery_public = signing.public_from_private(vault.keyslots.recovery_authority(recovery_key))
-        with db.transaction(conn):
+        with vault.keyslots.change(db.transaction(conn)):
             set_setting(conn, "agency.name", agency.name)
             set_setting(conn, "agency.country", agency.country.upper())
             set_setting(conn, "agency.unit", agency.unit)
@@ -84,7 +84,6 @@ def init_vault(
                 ))
             vault.keyslots.add_passphrase_slot(admin_name, user_id, passphrase, vault.master_key, private, box_secret)
             recovery.append(recovery_key)
-            vault.keyslots.save()
 
     store.create(path, populate, migrations)
     return recovery[0]
@@ -163,7 +162,7 @@ def repair(session: Session) -> Repair:
     if not found and not orphans:
         return Repair([], None)
     slots = session.vault.keyslots
-    with slots.kept_on_failure(), session.transaction():
+    with slots.change(session.transaction()):
         event = session.record(EventDraft(CustodyAction.VAULT_REPAIRED, details={
             "what": f"{QUARANTINE}/ emptied" + (", key slots without a user removed" if orphans else ""),
             "removed": [{"path": f.location, "kind": f.kind, "size": f.size} for f in found],
@@ -174,8 +173,6 @@ def repair(session: Session) -> Repair:
         # A slot no user owns still wraps the master key under someone's passphrase: an access path to close.
         for user_id in orphans:
             slots.remove_slot(user_id)
-        if orphans:
-            slots.save()
     try:
         purge_quarantine(layout, {f.location.split("/")[1] for f in found})
     except OSError as exc:

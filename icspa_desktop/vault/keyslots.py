@@ -25,6 +25,7 @@ from icspa_desktop.crypto import aead, age_keys, kdf, keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, RefusedInput, VaultError
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
 from icspa_desktop.files import atomic_write, read_regular
+from icspa_desktop.vault import db
 
 FORMAT = "icspa-keyslots"
 MAX_FILE_BYTES = 4 << 20  # a slot is about 1 KiB: thousands of users
@@ -185,6 +186,7 @@ class KeySlotFile:
         # Check value of the newest master key a rotation left (None before any rotation): a slot whose
         # key differs and that holds no rotated key belongs to a user the rotation left out.
         self.key_check: str | None = None
+        self._on_disk = b""  # the bytes of keyslots.json as last read or written
 
     # ---- persistence -------------------------------------------------------------------
     @classmethod
@@ -195,12 +197,23 @@ class KeySlotFile:
     def load(cls, path: Path, vault_id: VaultId) -> KeySlotFile:
         try:
             # Bounded, regular files only: a FIFO or /dev/zero in its place must not hang or exhaust the unlock.
-            raw = json.loads(read_regular(path, "key-slot file", MAX_FILE_BYTES))
+            data = read_regular(path, "key-slot file", MAX_FILE_BYTES)
         except FileNotFoundError as exc:
             raise VaultError(f"The vault's key-slot file {path} is missing.") from exc
         except RefusedInput as exc:
             raise VaultError(f"The vault's key-slot file is damaged: {exc}") from None
-        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
+        except OSError as exc:
+            raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
+        loaded = cls.parse(data, path, vault_id)
+        loaded._on_disk = data
+        return loaded
+
+    @classmethod
+    def parse(cls, data: bytes, path: Path, vault_id: VaultId) -> KeySlotFile:
+        """The slots of ``data`` (the file's bytes, or the database's copy of them) for the file at ``path``."""
+        try:
+            raw = json.loads(data)
+        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
             raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise VaultError(f"{path} is not an ICSPA key-slot file.")
@@ -261,34 +274,51 @@ class KeySlotFile:
             doc["key_check"] = self.key_check
         return json.dumps(doc, indent=1, sort_keys=True).encode()
 
-    def save(self) -> None:
-        atomic_write(self.path, self.to_bytes())
-
+    # ---- changes: the database's copy first, the file after the commit ----------------------------------
     @contextlib.contextmanager
-    def kept_on_failure(self) -> Iterator[None]:
-        """For a change whose ``save()`` comes before the database commit it belongs to: if the block fails
-        (the commit included), the file and this object go back to how they were — a failed 'user add' leaves
-        no slot for a user the database never got. Best effort on a failing disk (then 'vault check' reports
-        the slot without a user, and --repair removes it)."""
-        before = self.to_bytes()
+    def change(self, transaction: contextlib.AbstractContextManager[db.Connection]) -> Iterator[db.Connection]:
+        """The one way to change key slots, as ``with slots.change(session.transaction()) as conn:``.
+
+        The block changes this object inside ``transaction``; before its commit the new file is stored in the
+        database (the same transaction), and only after the commit is ``keyslots.json`` written from it. So a
+        failed block or commit leaves the file untouched and this object as it was — even on a disk that keeps
+        failing, there is nothing to put back — and a crash or a failed write after the commit leaves the
+        database's copy newer than the file, which the next unlock writes out (``reconcile``). The file is
+        written before anything that needs it (a rotation's rekey comes after this block)."""
         state = (list(self._slots), self._recovery, self.key_check)
         try:
-            yield
-        except BaseException as exc:
+            with transaction as conn:
+                yield conn
+                store_copy(conn, self.to_bytes())
+        except BaseException:
             self._slots, self._recovery, self.key_check = state
-            try:
-                if self.path.read_bytes() != before:
-                    atomic_write(self.path, before)
-            except OSError as restore:
-                if not isinstance(exc, Exception):
-                    raise
-                # The disk fails on (a full or failing disk refuses the rewrite too): say what is left.
-                raise VaultError(
-                    f"{exc} The key-slot file {self.path} could not be put back as it was either "
-                    f"({restore.strerror or restore}): it may hold a slot for a user the database does not have "
-                    "(unlock refuses it, but it wraps the vault key); once the disk works, 'icspa vault check "
-                    "--repair' removes it.") from exc
             raise
+        self.publish()
+
+    def publish(self) -> None:
+        """Write ``keyslots.json`` as this object holds it (after the commit that stored it), unless it already
+        is. A failure says the change is recorded and that the next unlock writes the file."""
+        data = self.to_bytes()
+        if data == self._on_disk:
+            return
+        try:
+            atomic_write(self.path, data)
+        except OSError as exc:
+            raise SlotsNotWritten(
+                f"The key-slot change is recorded in the vault database, but {self.path} could not be written "
+                f"({exc.strerror or exc}); it is finished at the next unlock: fix the disk, then unlock again (for "
+                "example 'icspa vault check').") from exc
+        self._on_disk = data
+
+    def differs_from(self, stored: bytes | None) -> bool:
+        """Whether the database's copy ``stored`` is not what ``keyslots.json`` holds (None: no copy yet)."""
+        return stored is not None and stored != self._on_disk
+
+    def from_copy(self, stored: bytes) -> KeySlotFile:
+        """The slots of the database's copy, for a file that still holds ``self``'s bytes (``publish`` writes it)."""
+        newer = KeySlotFile.parse(stored, self.path, self.vault_id)
+        newer._on_disk = self._on_disk
+        return newer
 
     # ---- slots -------------------------------------------------------------------------
     def _find(self, user_name: str) -> PassphraseSlot | None:
@@ -458,5 +488,39 @@ class KeySlotFile:
         return (rotated, master) if rotated else (master,)
 
     @property
+    def slot_ids(self) -> list[str]:
+        """The ids of the passphrase slots (not the recovery slot, which a rotation may replace)."""
+        return [slot.id for slot in self._slots]
+
+    @property
     def slot_params(self) -> list[tuple[UserId, kdf.Argon2Params]]:
         return [(slot.user_id, slot.kdf) for slot in self._slots]
+
+
+class SlotsNotWritten(VaultError):
+    """A key-slot change is committed to the database, but ``keyslots.json`` could not be written yet."""
+
+
+# ---- the database's copy of the file (schema 10) --------------------------------------------------------
+_COPY_TABLE = "key_slot_file"
+
+
+def has_copy_table(conn: db.Connection) -> bool:
+    # A vault below schema 10 (only while an old program's migrations are used, e.g. to make a fixture).
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (_COPY_TABLE,)).fetchone() is not None
+
+
+def store_copy(conn: db.Connection, data: bytes) -> None:
+    """Keep ``data`` (the new ``keyslots.json``) in the database, inside the caller's transaction."""
+    if has_copy_table(conn):
+        conn.execute(f"INSERT INTO {_COPY_TABLE} (id, document) VALUES (1, ?) "
+                     "ON CONFLICT (id) DO UPDATE SET document = excluded.document", (data,))
+
+
+def stored_copy(conn: db.Connection) -> bytes | None:
+    """The database's copy of ``keyslots.json``: the committed one. None before the first unlock at schema 10."""
+    if not has_copy_table(conn):
+        return None
+    row = conn.execute(f"SELECT document FROM {_COPY_TABLE} WHERE id = 1").fetchone()
+    return None if row is None else bytes(row[0])

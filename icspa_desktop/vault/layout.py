@@ -237,6 +237,8 @@ class QuarantinedFile:
             return "blob named by no database row"
         if self.origin.startswith("staging/"):
             return "unfinished write"
+        if self.origin == "keyslots.json":
+            return "key-slot file with slots the database never committed"
         return "not part of the vault"
 
 
@@ -280,6 +282,16 @@ class Quarantine:
                                 kind, st.st_size if kind == "regular file" else 0)
         self.moved.append(moved)
         return moved
+
+    def keep_copy(self, source: Dir, name: str, origin: tuple[str, ...]) -> QuarantinedFile:
+        """Keep the current content of ``name`` in quarantine (a second link: the caller then replaces the file)."""
+        st = os.stat(name, dir_fd=source.fd, follow_symlinks=False)
+        target = self._target(origin)
+        os.link(name, name, src_dir_fd=source.fd, dst_dir_fd=target.fd, follow_symlinks=False)
+        kept = QuarantinedFile("/".join((*origin, name)), "/".join((QUARANTINE, self._stamp_name, *origin, name)),
+                               _kind(st.st_mode), st.st_size)
+        self.moved.append(kept)
+        return kept
 
     def close(self) -> None:
         """Make the moves durable and close every descriptor."""

@@ -16,7 +16,7 @@ from icspa_desktop.crypto import keys
 from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked
 from icspa_desktop.domain.ids import VaultId, new_id
 from icspa_desktop.files import atomic_write, fsync_dir, make_private_dir, sweep_temps
-from icspa_desktop.vault import blobs, db
+from icspa_desktop.vault import blobs, db, keyslots
 from icspa_desktop.vault.keyslots import KeySlotFile, Unlocked
 from icspa_desktop.vault.layout import (
     Dir,
@@ -92,6 +92,8 @@ class UnlockedVault:
         self.adopted_rotation = False
         # Why stray files were left in place at this unlock (a witness shows a rollback), or None.
         self.cleanup_held: str | None = None
+        # Key slots keyslots.json held that the database never committed, dropped at this unlock (slot ids).
+        self.slots_dropped: tuple[str, ...] = ()
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
@@ -244,12 +246,30 @@ def open_and_unlock(
     lock = VaultLock(layout.lock)
     lock.acquire()
     conn: db.Connection | None = None
+    dropped: tuple[str, ...] = ()
+    kept: tuple[QuarantinedFile, ...] = ()
     try:
         slots = KeySlotFile.load(layout.keyslots, header.vault_id)
         result = unlock(slots)
+
+        def committed_slots(opened: db.Connection) -> tuple[bytes, ...]:
+            """A rotation committed whose keyslots.json was not written (a crash, a failing disk) leaves the new
+            master key only in the database's copy of the slots: unlock that copy too."""
+            nonlocal slots, result
+            stored = keyslots.stored_copy(opened)
+            if stored is None or not slots.differs_from(stored):
+                return ()
+            newer = slots.from_copy(stored)
+            try:
+                again = unlock(newer)
+            except AuthenticationError:
+                return ()  # e.g. a passphrase change committed since: the file's slot opened the old key
+            slots, result = newer, again
+            return again.masters if isinstance(again, Unlocked) else again
+
         try:
             conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result,
-                                          reason)
+                                          reason, committed_slots)
         except db.KeyMismatch as exc:
             current = slots.key_check
             if (not isinstance(result, Unlocked) or result.rotated_master is not None or current is None
@@ -271,7 +291,9 @@ def open_and_unlock(
         held = rollback_check(conn, header.vault_id) if rollback_check is not None else None
         quarantined: tuple[QuarantinedFile, ...] = ()
         if reason is None:
-            quarantined = () if held else _quarantine_leftovers(layout, conn)
+            if not held:  # after a rollback the database's copy of the slots may be the older one: keep the file
+                slots, dropped, kept = _reconcile_slots(layout, conn, slots)
+            quarantined = kept + (() if held else _quarantine_leftovers(layout, conn))
             # Temporary copies of the vault's own small files (key slots, header) that a killed writer left: never
             # evidence, and a key-slot copy may hold a slot the database never got (a failed 'user add').
             sweep_temps(layout.root)
@@ -283,6 +305,7 @@ def open_and_unlock(
         raise
     vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined, reason)
     vault.cleanup_held = held
+    vault.slots_dropped = dropped
     if reason is not None:
         vault.leftovers_kept = _count_leftovers(layout)
     if isinstance(result, Unlocked) and result.rotated_master == master:
@@ -290,8 +313,37 @@ def open_and_unlock(
     return vault, result if isinstance(result, Unlocked) else None
 
 
+def _reconcile_slots(layout: VaultLayout, conn: db.Connection, slots: KeySlotFile,
+                     ) -> tuple[KeySlotFile, tuple[str, ...], tuple[QuarantinedFile, ...]]:
+    """Make ``keyslots.json`` what the database committed (schema 10): write it out if a change's write after its
+    commit did not happen; the first unlock after the upgrade stores the file's bytes as the first copy. Also
+    returns the ids of slots the file held and the database never committed (an edited file: said at unlock)."""
+    stored = keyslots.stored_copy(conn)
+    if stored is None:
+        if keyslots.has_copy_table(conn):
+            with db.transaction(conn):
+                keyslots.store_copy(conn, slots.to_bytes())
+        return slots, (), ()
+    if not slots.differs_from(stored):
+        return slots, (), ()
+    newer = slots.from_copy(stored)
+    dropped = tuple(sorted(set(slots.slot_ids) - set(newer.slot_ids)))
+    kept: tuple[QuarantinedFile, ...] = ()
+    if dropped:  # nothing is deleted (DESIGN §2): the file as it was goes to quarantine/ for an administrator
+        with Dir.open_root(layout.root) as root:
+            quarantine = Quarantine(root)
+            try:
+                kept = (quarantine.keep_copy(root, layout.keyslots.name, ()),)
+            finally:
+                quarantine.close()
+    newer.publish()
+    return newer, dropped, kept
+
+
 def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...],
-                   read_only: str | None = None) -> tuple[db.Connection, bytes]:
+                   read_only: str | None = None,
+                   more_masters: Callable[[db.Connection], tuple[bytes, ...]] | None = None,
+                   ) -> tuple[db.Connection, bytes]:
     """Open the database with the first master key that opens it; finish an interrupted rotation.
 
     After a rotation the newest key is tried first. Its commit stores the new key's check value before
@@ -312,6 +364,8 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...],
         if row is None or str(row[0]) == keys.check_value(master):
             return conn, master
         newer = next((m for m in masters if keys.check_value(m) == str(row[0])), None)
+        if newer is None and more_masters is not None:
+            newer = next((m for m in more_masters(conn) if keys.check_value(m) == str(row[0])), None)
         if newer is None:
             conn.close()
             raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "

@@ -119,7 +119,11 @@ def test_restored_older_database_deletes_no_blob_and_no_slot(
         witness.unlink()
 
     with vault.session() as session:
-        moved = session.vault.quarantined
+        kept_slots, *moved = session.vault.quarantined
+        # The older database's copy of the key slots lacks nina's slot: the file is rewritten from it, and the
+        # file as it was (with her slot) is kept in quarantine, not deleted.
+        assert kept_slots.origin == "keyslots.json" and (vault.path / kept_slots.location).read_bytes() == slots
+        assert [w for w in session.warnings if "never committed" in w]
         assert [f.origin for f in moved] == [f"blobs/{newer.blob_id[:2]}/{newer.blob_id}"]
         assert (vault.path / moved[0].location).read_bytes() == newer_bytes
         notice = quarantine_notice(moved)
@@ -129,19 +133,19 @@ def test_restored_older_database_deletes_no_blob_and_no_slot(
     # Nothing deleted: every blob file is still in blobs/ or, unchanged, in quarantine.
     after = _snapshot(vault.path / "blobs")
     quarantined = _snapshot(vault.path / "quarantine")
-    assert sorted([*after.values(), *quarantined.values()]) == sorted(before.values())
-    assert VaultLayout(vault.path).keyslots.read_bytes() == slots
+    assert sorted([*after.values(), *quarantined.values()]) == sorted([*before.values(), hashlib.sha256(slots).hexdigest()])
+    assert VaultLayout(vault.path).keyslots.read_bytes() != slots
 
     code, out, err = _cli(capsys, monkeypatch, vault, Role.AUDITOR, "--json", "vault", "check")
     assert code == 0, err
     report = json.loads(out)
-    assert [q["path"] for q in report["quarantine"]] == [moved[0].location]
-    assert report["quarantine"][0]["was"] == moved[0].origin
-    assert report["quarantine"][0]["size"] == len(newer_bytes)
-    assert len(report["slots_without_user"]) == 1  # nina's slot: kept, and reported
+    assert [q["path"] for q in report["quarantine"]] == [kept_slots.location, moved[0].location]
+    assert report["quarantine"][1]["was"] == moved[0].origin
+    assert report["quarantine"][1]["size"] == len(newer_bytes)
+    assert report["quarantine"][0]["size"] == len(slots)
+    assert report["slots_without_user"] == []  # nina's slot is out of the live file, kept in quarantine
     code, out, _ = _cli(capsys, monkeypatch, vault, Role.AUDITOR, "vault", "check")
-    assert code == 0 and moved[0].location in out and "vault check --repair" in out
-    assert VaultLayout(vault.path).keyslots.read_bytes() == slots
+    assert code == 0 and moved[0].location in out and kept_slots.location in out and "vault check --repair" in out
 
 
 # services/session.py is changed by another engineer to refuse instead of removing the slot (issue 8);
@@ -386,12 +390,13 @@ def test_quarantine_directories_are_owner_only(vault: VaultInfo) -> None:
 
 def test_repair_removes_a_key_slot_no_user_owns_and_records_it(vault: VaultInfo, capsys: pytest.CaptureFixture[str],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    # What an interrupted 'user add' leaves: a slot (saved before COMMIT) whose user never committed.
+    # What an interrupted 'user add' of a program before schema 10 left (a slot saved before COMMIT whose user
+    # never committed), as that upgrade took it over into the database's copy of the slots.
     with vault.session() as session:
         slots = session.vault.keyslots
-        slots.add_passphrase_slot("ghost", UserId("00000000-0000-4000-8000-00000000dead"), "ghost-passphrase",
-                                  session.vault.master_key, bytes(32))
-        slots.save()
+        with slots.change(session.transaction()):
+            slots.add_passphrase_slot("ghost", UserId("00000000-0000-4000-8000-00000000dead"), "ghost-passphrase",
+                                      session.vault.master_key, bytes(32))
     with pytest.raises(IcspaError, match="belongs to no user"):
         unlock(vault.path, "ghost", "ghost-passphrase")
     code, out, _ = _cli(capsys, monkeypatch, vault, Role.AUDITOR, "--json", "vault", "check")

@@ -14,7 +14,7 @@ from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, V
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, custody_verify, evidence, fixity, rotation, users, vault_service
 from icspa_desktop.services.session import unlock
-from icspa_desktop.vault import db
+from icspa_desktop.vault import db, keyslots
 from icspa_desktop.vault.keyslots import KeySlotFile
 from icspa_desktop.vault.layout import VaultLayout
 from icspa_desktop.vault.store import VaultHeader
@@ -132,10 +132,78 @@ def test_a_failed_commit_takes_the_new_key_slot_back(stocked: VaultInfo) -> None
     before = (stocked.path / "keyslots.json").read_bytes()
     with stocked.session() as alice:
         slots = alice.vault.keyslots
-        with pytest.raises(RuntimeError), slots.kept_on_failure():
+        with pytest.raises(RuntimeError), slots.change(alice.transaction()):
             slots.add_passphrase_slot("mallory", "user-mallory", "a long enough passphrase", alice.vault.master_key,
                                       b"\x01" * 32, None)
-            slots.save()
             raise RuntimeError("the commit failed")
         assert not slots.has_user("mallory")
+        assert keyslots.stored_copy(alice.conn) == before  # the database's copy is the file's, unchanged
     assert (stocked.path / "keyslots.json").read_bytes() == before
+
+def _unwritable(path: Path) -> bytes:
+    """Make ``path`` impossible to replace (a directory in its place: the rename onto it fails, as on a failing
+    disk); returns its bytes so that ``_writable`` can put the old file back, as the disk left it."""
+    data = path.read_bytes()
+    path.unlink()
+    path.mkdir()
+    return data
+
+
+def _writable(path: Path, data: bytes) -> None:
+    path.rmdir()
+    path.write_bytes(data)
+
+
+def test_a_user_add_whose_key_slot_file_cannot_be_written_is_finished_at_the_next_unlock(stocked: VaultInfo) -> None:
+    path = stocked.path / "keyslots.json"
+    with stocked.session() as alice:
+        old = _unwritable(path)
+        with pytest.raises(keyslots.SlotsNotWritten, match="finished at the next unlock"):
+            users.add_user(alice, "mallory", Role.INVESTIGATOR, "a long enough passphrase 1")
+    _writable(path, old)
+    with pytest.raises(AuthenticationError):  # the file does not have the slot yet
+        unlock(stocked.path, "mallory", "a long enough passphrase 1")
+    with stocked.session(Role.AUDITOR) as anyone:  # any unlock writes out what the database committed
+        assert not [w for w in anyone.warnings if "key-slot" in w], anyone.warnings
+    assert path.read_bytes() != old
+    with unlock(stocked.path, "mallory", "a long enough passphrase 1") as mallory:
+        assert mallory.user.role == Role.INVESTIGATOR
+
+
+def test_a_rotation_whose_key_slot_file_cannot_be_written_is_finished_at_the_next_unlock(stocked: VaultInfo) -> None:
+    """The rotation's commit holds the new master key (left in each slot of the database's copy); the file still
+    holds the old slots and the database the old key. The next unlock finds the new key in the database's copy,
+    finishes the rekey and writes the file: no key is lost, the evidence opens."""
+    path = stocked.path / "keyslots.json"
+    with stocked.session() as alice:
+        old_master = bytes(alice.vault.master_key)
+        old = _unwritable(path)
+        with pytest.raises(keyslots.SlotsNotWritten, match="finished at the next unlock"):
+            rotation.rotate_master_key(alice, "test rotation")
+    _writable(path, old)
+    with stocked.session(Role.SUPERVISOR) as bob:
+        new_master = bytes(bob.vault.master_key)
+        assert new_master != old_master
+        reports = fixity.verify_all(bob)
+        assert len(reports) == 5 and all(not r.problem for r in reports), reports
+    with stocked.session() as alice:
+        assert bytes(alice.vault.master_key) == new_master
+    header = VaultHeader.load(VaultLayout(stocked.path))
+    masters = KeySlotFile.load(path, header.vault_id).unlock(NAMES[Role.ADMINISTRATOR],
+                                                            PASSPHRASES[Role.ADMINISTRATOR]).masters
+    db.open_database(VaultLayout(stocked.path).database, keys.derive_subkey(masters[0], keys.PURPOSE_SQLCIPHER)).close()
+
+
+def test_a_key_slot_file_with_slots_the_database_never_committed_is_rewritten_and_said(stocked: VaultInfo) -> None:
+    path = stocked.path / "keyslots.json"
+    with stocked.session() as alice:
+        master = bytes(alice.vault.master_key)
+    header = VaultHeader.load(VaultLayout(stocked.path))
+    edited = KeySlotFile.load(path, header.vault_id)
+    edited.add_passphrase_slot("ghost", "user-ghost", "ghost passphrase long", master, b"\x02" * 32)
+    path.write_bytes(edited.to_bytes())
+    with stocked.session(Role.AUDITOR) as auditor:
+        assert [w for w in auditor.warnings if "never committed" in w], auditor.warnings
+    assert not KeySlotFile.load(path, header.vault_id).has_user("ghost")
+    with pytest.raises(AuthenticationError):
+        unlock(stocked.path, "ghost", "ghost passphrase long")

@@ -10,13 +10,6 @@ changed-after-failure, not-old-after-failure, not-new-after-success).
 from __future__ import annotations
 
 KNOWN_BUGS: dict[str, str] = {
-    "slots-after-failure": (
-        "Under a persistent disk fault (every later write fails too), a 'user add' (and a rotation) whose database "
-        "commit fails cannot put keyslots.json back: the slot it saved before the commit (for a user the database "
-        "never got) stays. The command says so in its one line and how to remove it ('vault check --repair'); a "
-        "fault that passes is undone (test_a_user_add_whose_commit_fails_leaves_the_key_slots_as_they_were). The "
-        "fix is a design change: keep the slots in the database too and write keyslots.json from it after the "
-        "commit, reconciled at every unlock."),
 }  # a sweep fails on any other problem it meets
 
 # The product bugs the harness found (2026-11-30) and how each was fixed; each has a test of its own in
@@ -46,9 +39,12 @@ FIXED: dict[str, str] = {
                              "outcome cannot be committed removes the bundle and its seal.",
     "receipt-recorded-unwritten": "The receipt is written inside the transaction that records it; a failed "
                                   "commit removes it again.",
-    "slots-after-failure (a fault that passes)": "keyslots.json saved before a commit that then failed kept the new "
-                           "slot. KeySlotFile.kept_on_failure puts file and memory back when the block (commit "
-                           "included) fails: user add, passphrase change, recovery, box key, repair, rotation.",
+    "slots-after-failure": "keyslots.json was saved before the commit it belongs to: a failed commit kept the new "
+                           "slot, and on a disk that keeps failing it could not be put back. Schema 10 keeps the "
+                           "committed copy of the file in the database: KeySlotFile.change stores it in the change's "
+                           "own transaction and writes the file only after the commit (user add, passphrase change, "
+                           "recovery, box key, repair, enable, rotation — whose rekey waits for the file); a file "
+                           "not written after the commit is written from that copy at the next unlock.",
     "db-io-message": "SQLite's disk errors reached the error boundary as 'unexpected error (OperationalError)'. "
                      "db.storage_error turns them into one line naming the cause where the disk tells it "
                      "(statvfs: read-only, full; RLIMIT_FSIZE) and SQLite's own text otherwise — SQLite keeps the "

@@ -18,7 +18,6 @@ from tests.reliability import known, realfs
 from tests.reliability.conftest import slow, swept_operations
 from tests.reliability.crash import Harness, check_scene
 from tests.reliability.faults import FaultHarness, FaultPoint, FaultReport, message_problems
-from tests.reliability.known import KnownBug, expect_fixed
 from tests.reliability.scenes import OPERATIONS
 from tests.reliability.summary import fault_summary
 
@@ -131,11 +130,10 @@ def test_a_user_add_whose_commit_fails_leaves_the_key_slots_as_they_were(  # slo
     assert not problems, problems
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="known bug slots-after-failure (tests/reliability/known.py)")
-def test_a_user_add_on_a_disk_that_keeps_failing_leaves_the_key_slots_as_they_were(
+def test_a_user_add_on_a_disk_that_keeps_failing_leaves_the_key_slots_as_they_were(  # slots-after-failure
         fault_harness: FaultHarness) -> None:
     problems = _inject(fault_harness, "user-add", "fsync", "nl/metadata.db-wal", 0, "ENOSPC", persist=True)
-    expect_fixed(problems, "slots-after-failure")
+    assert not problems, problems
 
 
 def test_a_receipt_that_cannot_be_written_is_not_recorded_as_issued(  # receipt-recorded-unwritten
