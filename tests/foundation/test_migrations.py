@@ -14,7 +14,7 @@ from icspa_desktop.domain.errors import VaultError
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, custody_verify
 from icspa_desktop.services.session import unlock
-from icspa_desktop.vault import db, store
+from icspa_desktop.vault import db, keyslots, store
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
 
@@ -149,6 +149,10 @@ def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, 
         old.close()
     with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
+        # Schema 10: the database holds the committed copy of keyslots.json (stored at the first unlock after the
+        # upgrade from the file it used); no warning, nothing quarantined.
+        assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
+        assert not [w for w in s.warnings if "key-slot" in w], s.warnings
         found = {c.number: c for c in cases.list_cases(s)}
         assert set(found) == {"FX-1", "FX-2"}
         assert (found["FX-1"].fields.handling_text, str(found["FX-1"].fields.tlp)) == ("only for the JIT",

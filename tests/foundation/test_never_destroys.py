@@ -133,7 +133,8 @@ def test_restored_older_database_deletes_no_blob_and_no_slot(
     # Nothing deleted: every blob file is still in blobs/ or, unchanged, in quarantine.
     after = _snapshot(vault.path / "blobs")
     quarantined = _snapshot(vault.path / "quarantine")
-    assert sorted([*after.values(), *quarantined.values()]) == sorted([*before.values(), hashlib.sha256(slots).hexdigest()])
+    expected = [*before.values(), hashlib.sha256(slots).hexdigest()]
+    assert sorted([*after.values(), *quarantined.values()]) == sorted(expected)
     assert VaultLayout(vault.path).keyslots.read_bytes() != slots
 
     code, out, err = _cli(capsys, monkeypatch, vault, Role.AUDITOR, "--json", "vault", "check")
