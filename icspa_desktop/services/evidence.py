@@ -487,6 +487,7 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
     acquired_by = acq.acquired_by or session.user.display_name
     acquired_at = acq.acquired_at or now
     item_ids: list[ItemId] = []
+    drafts: list[EventDraft] = []
     with session.transaction() as conn:
         for source, content, exhibit in zip(sources, sealed, exhibits, strict=True):
             item_id = new_item_id()
@@ -497,7 +498,7 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
             insert_item_row(conn, item_id, case, exhibit, ItemKind.DIGITAL, content.blob_id, source.name,
                          source.shown_path, content.plain_size, content.hashes, mime, fields, markings,
                          acquired_by, acquired_at, session.user.id, now)
-            session.record(EventDraft(
+            drafts.append(EventDraft(
                 CustodyAction.ACQUIRED, case_id=case.id, item_ids=(item_id,), authority=case.fields.legal_authority,
                 location=acq.location, notes=fields.notes, hashes=dict(content.hashes),
                 details={"exhibit_number": exhibit, "kind": ItemKind.DIGITAL.value, "original_name": source.name,
@@ -508,6 +509,8 @@ def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], seal
                          "markings": markings_json(markings), "description": fields.description,
                          "tags": list(fields.tags)},
             ))
+        # One batch: the log head is read and saved once for the whole ingest (the events are the same).
+        session.record_many(drafts)
     return items_by_ids(session, item_ids)
 
 

@@ -38,7 +38,15 @@ def _arm(op: str, nth: int, counts: dict[str, int]) -> None:
         tick("record")  # after the INSERTs, before COMMIT
         return result
 
+    real_record_many = Session.record_many
+
+    def record_many(self: Session, drafts: Any) -> Any:
+        result = real_record_many(self, drafts)
+        tick("record")  # one batch: after its INSERTs, before COMMIT
+        return result
+
     Session.record = record  # type: ignore[method-assign]
+    Session.record_many = record_many  # type: ignore[method-assign]
     for name in OPS[:-1]:
         real = getattr(os, name)
 

@@ -132,7 +132,7 @@ def test_failed_commit_removes_published_blobs(admin: Session, case: Case, files
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated failure while recording")
 
-    monkeypatch.setattr(Session, "record", boom)
+    monkeypatch.setattr(Session, "record_many", boom)  # ingest records its events as one batch
     with pytest.raises(RuntimeError, match="simulated"):
         evidence.add_files(admin, case.id, [files])
     monkeypatch.undo()
