@@ -183,3 +183,108 @@ def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, 
     with unlock(path, IVAN, IVAN_PASS) as s:
         assert {c.number for c in cases.list_cases(s)} == {"FX-1", "FX-2", "FX-3"}
         assert custody_verify.verify(s).ok
+
+
+# ---- frozen vaults of the schema versions before custody verification (no witness/; CHILD_V2) ------------
+PRE_CUSTODY = sorted(int(p.name.removeprefix("vault-v")) for p in DATA.glob("vault-v*")
+                     if (p / "vault" / "blobs").is_dir() and not (p / "witness").exists())
+FX_AGENCY = ("Fixture Police", "NL", "Digital Forensics", "lab@example.org")
+
+
+def _table_exists(conn: db.Connection, name: str) -> bool:
+    query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return bool(conn.execute(query, (name,)).fetchone()[0])
+
+
+@pytest.mark.parametrize("version", PRE_CUSTODY)
+def test_pre_custody_frozen_vault_opens_migrates_and_verifies(version: int, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vault of schema 2 (made before custody verification, checkpoints and the agency key pair existed)."""
+    from icspa_desktop.custody.checkpoints import WITNESS_ENV
+    from icspa_desktop.domain.enums import CaseStatus
+    from icspa_desktop.domain.evidence import ItemKind
+    from icspa_desktop.services import agency, custody, evidence, fixity
+    from tests.data.make_vault_fixture import ADMIN as FX_ADMIN
+    from tests.data.make_vault_fixture import ADMIN_PASS as FX_ADMIN_PASS
+    from tests.data.make_vault_fixture import DIGITAL, IVAN, IVAN_PASS, content
+
+    path = _copy_frozen(version, tmp_path)
+    monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
+    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock(FX_ADMIN, FX_ADMIN_PASS), MIGRATIONS[:version])
+    try:
+        assert schema_version(old.conn) == version  # really that version's vault; nothing migrated yet
+        assert not _table_exists(old.conn, "custody_checkpoints")
+    finally:
+        old.close()
+    with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
+        assert schema_version(s.conn) == MIGRATIONS[-1].version
+        assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
+        assert not [w for w in s.warnings if "key-slot" in w], s.warnings
+        found = {c.number: c for c in cases.list_cases(s)}
+        assert set(found) == {"FX-1", "FX-2"}
+        fx1 = found["FX-1"].fields
+        assert (fx1.handling_text, str(fx1.handling_code), str(fx1.tlp), fx1.legal_authority) == (
+            "only for the JIT", "H3", "AMBER+STRICT", "W-1")
+        assert found["FX-2"].status is CaseStatus.CLOSED
+        items = {i.original_name: i for i in evidence.list_items(s, "FX-1")}
+        assert set(items) == {*DIGITAL, "Phone, black"}
+        for name in DIGITAL:
+            assert items[name].sha256 == hashlib.sha256(content(name)).hexdigest(), name
+            assert items[name].size == len(content(name))
+            assert (items[name].description, items[name].acquisition.seal_number) == ("seized files", "SEAL-7")
+        phone = items["Phone, black"]
+        assert (phone.kind, phone.storage_location, phone.checked_out) == (ItemKind.PHYSICAL, "Locker 4", False)
+        assert items[DIGITAL[0]].notes == "read in the fixture"
+        # The agency of schema 2 was four settings; the key pair (schema 3) is made by an administrator later.
+        assert agency.stated_details(s) == FX_AGENCY
+        assert not agency.has_identity(s)
+        # Custody: every signature and leaf of the old log checks out (there was no checkpoint to check).
+        report = custody_verify.verify(s)
+        assert report.ok and not report.damages, [d.to_json() for d in report.damages]
+        actions = [e.action for e in events.list_events(s.conn)]
+        for action in (CustodyAction.VAULT_CREATED, CustodyAction.ACQUIRED, CustodyAction.CHECKED_OUT,
+                       CustodyAction.CHECKED_IN, CustodyAction.ANNOTATED, CustodyAction.VERIFIED,
+                       CustodyAction.CASE_CLOSED):
+            assert action in actions, action
+        assert CustodyAction.CHECKPOINT_SIGNED not in actions
+        # Fixity: every stored content re-read, decrypted and hashed, and one item extracted byte for byte.
+        reports = fixity.verify_case(s, "FX-1")
+        assert len(reports) == len(DIGITAL) and all(r.ok for r in reports), [r.problem for r in reports]
+        out = tmp_path / "extracted.bin"
+        fixity.extract(s, items["image.bin"].id, out, "fixture check")
+        assert out.read_bytes() == content("image.bin")
+        # Fully usable: the agency key pair from the stated details, a first checkpoint, a new case.
+        agency.create_identity(s)
+        custody.make_checkpoint(s, "first after the upgrade")
+        cases.create_case(s, CaseFields(number="FX-3", title="Made after the upgrade"))
+        report = custody_verify.verify(s)
+        assert report.ok and not report.damages, [d.to_json() for d in report.damages]
+    with unlock(path, IVAN, IVAN_PASS) as s:
+        assert {c.number for c in cases.list_cases(s)} == {"FX-1", "FX-2", "FX-3"}
+        assert custody_verify.verify(s).ok
+
+
+@pytest.mark.xfail(strict=True, raises=db.DatabaseError, reason=(
+    "m0003 (agency_keys, partners) was added in 925de33 BELOW m0004, which 4be7bad had already shipped: a vault "
+    "that the programs of 4be7bad..706b241 migrated to schema 4 skips m0003 forever (migrate() runs only versions "
+    "above the current one), so after today's upgrade custody_verify.verify raises "
+    "'OperationalError: no such table: agency_keys'"))
+def test_schema_4_vault_made_before_m0003_existed_upgrades(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema-2 vault as the programs between 4be7bad and 925de33 left it (their migrations: 1, 2, 4)."""
+    from icspa_desktop.custody.checkpoints import WITNESS_ENV
+    from icspa_desktop.services import agency
+
+    path = _copy_frozen(2, tmp_path)
+    monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
+    then = [m for m in MIGRATIONS if m.version in (1, 2, 4)]  # m0004 unchanged since 84e1174 (before 925de33)
+    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock("admin", "fixture-admin-pass"), then)
+    try:
+        assert schema_version(old.conn) == 4 and not _table_exists(old.conn, "agency_keys")
+    finally:
+        old.close()
+    with unlock(path, "admin", "fixture-admin-pass") as s:
+        assert schema_version(s.conn) == MIGRATIONS[-1].version
+        report = custody_verify.verify(s)
+        assert report.ok and not report.damages, [d.to_json() for d in report.damages]
+        assert _table_exists(s.conn, "agency_keys") and _table_exists(s.conn, "partners")
+        assert not agency.has_identity(s)
