@@ -240,7 +240,7 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
     content = content_sha256(check)
     before = conn.execute("SELECT imported_at, c.number, b.content_sha256 FROM bundles_received b LEFT JOIN cases c"
                           " ON c.id = b.case_id WHERE b.id = ?", (check.bundle_id,)).fetchone()
-    if before is not None and str(before[2]) != content:
+    if before is not None and before[2] and str(before[2]) != content:  # '': recorded before schema 11 kept it
         raise RefusedInput(f"A bundle with the id {check.bundle_id} but other content was imported on "
                            f"{str(before[0])[:10]}: the same id with different content is refused (a bundle id "
                            "names one bag for good).")
