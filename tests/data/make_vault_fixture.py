@@ -1,6 +1,6 @@
 """Make tests/data/vault-vN/: a vault made by the program as it was when N was its newest schema version.
 
-    .venv/bin/python -m tests.data.make_vault_fixture 8      # from the repository root; 2 and 4 to 10 exist
+    .venv/bin/python -m tests.data.make_vault_fixture 8      # from the repository root; 2 and 2 and 4 to 11 exist
 
 The program of that time is taken from git (``git archive`` of the pinned commit into a temporary folder)
 and run in a child interpreter that imports it instead of today's code, with the cheap test KDF profile.
@@ -41,7 +41,8 @@ COMMITS = {
     7: "6be96b87e55f6ef9430f41f193a1a518441410a9",  # the parent of a2a2e7f, which added m0008
     8: "4751aab87b4ff2bf9936842196a9ba1df15bac2a",  # the parent of d886691, which added m0009
     9: "d886691",
-    10: "cda2e0e",  # added m0010 (the committed copy of keyslots.json)
+    10: "cda2e0e",  # added m0010 (the vault was made by it; 2eccebb was the last before m0011)
+    11: "1395fc5",
 }
 # Schema versions that no program ever had as its newest, so no vault of theirs exists to freeze.
 NO_PROGRAM = {
