@@ -12,7 +12,8 @@ cd "$(dirname "$0")"
 RUNTIME_DEBS=(python3-venv python3-pip libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
   libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0
   libxcb-image0 libxcb-xinerama0 libxcb-randr0)
-TEST_DEBS=(poppler-utils openssl age desktop-file-utils appstream shared-mime-info)
+TEST_DEBS=(poppler-utils openssl age desktop-file-utils appstream shared-mime-info
+  fuse3 exfat-fuse exfatprogs dosfstools mtools)
 
 install_debs() {
   local missing=()

@@ -281,3 +281,27 @@ def default_vault_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir("icspa", appauthor=False)) / "vault"
+
+
+# ---- names a file system refuses ------------------------------------------------------------------------
+# Removable media are FAT32/exFAT (NTFS at times): their drivers refuse these characters in a name, and Windows
+# its device names; a POSIX file system takes any name but "/" and NUL.
+FAT_LIKE = frozenset({"vfat", "msdos", "exfat", "ntfs", "ntfs3"})
+_FAT_FORBIDDEN = frozenset('\\/:*?"<>|')
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                              *(f"LPT{n}" for n in range(1, 10))})
+
+
+def fat_name_problem(name: str) -> str | None:
+    """Why FAT32/exFAT/NTFS media (or Windows reading them) cannot hold ``name`` as it is, or None."""
+    bad = sorted({ch for ch in name if ch in _FAT_FORBIDDEN or ord(ch) < 32})
+    if bad:
+        shown = " ".join(repr(ch)[1:-1] for ch in bad)
+        return f"it contains characters FAT and exFAT do not allow ({shown})"
+    if name.endswith((".", " ")):
+        return "it ends with a dot or a space, which FAT and exFAT drop"
+    if name.split(".")[0].upper() in _WINDOWS_DEVICES:
+        return f"{name.split('.')[0]!r} is a reserved device name on Windows"
+    if len(name) > 255:
+        return "it is longer than the 255 characters FAT and exFAT allow"
+    return None

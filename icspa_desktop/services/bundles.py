@@ -18,6 +18,7 @@ from typing import Any
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.bundle import format as bundle_format
+from icspa_desktop.bundle import media as bundle_media
 from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
@@ -216,6 +217,9 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         raise Conflict(f"{out} already exists; choose another file name.")
     if not out.parent.is_dir():
         raise UsageError(f"The folder {out.parent} does not exist (is the medium mounted?).")
+    # A read-only medium or one without room for the payloads is refused before anything is recorded, so a full
+    # stick leaves the vault as it was (write_bundle checks again against the bundle's exact estimate).
+    bundle_media.check_target(out.parent, sum(item.size or 0 for item in plan.items))
     signer = agency.agency_signer(session)
     identity = agency.agency_identity(session)
     bundle_id = new_id()

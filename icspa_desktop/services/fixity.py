@@ -8,6 +8,7 @@ overwriting an existing file; a partial file left by a failure or a crash is rem
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -17,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from icspa_desktop.bundle.media import file_system_of
 from icspa_desktop.crypto import keys, stream
 from icspa_desktop.custody.events import EventDraft, format_utc, utc_now
 from icspa_desktop.domain.enums import CustodyAction
@@ -31,7 +33,7 @@ from icspa_desktop.domain.errors import (
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.files import FILE_MODE, place_new, write_all
+from icspa_desktop.files import FAT_LIKE, FILE_MODE, fat_name_problem, place_new, write_all
 from icspa_desktop.services.evidence import (
     _COLUMNS,
     MAX_TEXT,
@@ -260,6 +262,9 @@ def _remove_partial_in(dir_fd: int, name: str) -> tuple[PartialState, str]:
     return PartialState.REMOVED, ""
 
 
+_NAME_REFUSED = frozenset({errno.ENOENT, errno.EINVAL, errno.EILSEQ, errno.ENAMETOOLONG})
+
+
 def _target_path(session: Session, out: Path) -> Path:
     """The file to create: its folder resolved, outside the vault, and nothing there yet."""
     out = Path(os.path.abspath(out))
@@ -273,6 +278,11 @@ def _target_path(session: Session, out: Path) -> Path:
     target = folder / out.name
     if not out.name or os.path.lexists(target):
         raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
+    fs_type = file_system_of(folder)[0]
+    problem = fat_name_problem(out.name) if fs_type in FAT_LIKE else None
+    if problem:  # before anything is recorded: a name the medium cannot hold is a bad input, not an attempt
+        raise UsageError(f"{folder} is on a {fs_type} file system, which cannot hold the name {out.name!r}: "
+                         f"{problem}. Choose another file name (the item's original name stays in the vault).")
     return target
 
 
@@ -375,8 +385,14 @@ def _extract_in(session: Session, item: Item, dir_fd: int, target: Path, partial
         if isinstance(exc, IcspaError):
             raise _with_note(exc, note) from exc
         if isinstance(exc, OSError):
-            raise IcspaError(f"Extracting {item.exhibit_number} to {target} failed: {exc.strerror or exc}. "
-                             f"{note}") from exc
+            cause = exc.strerror or str(exc)
+            if not placed and exc.errno in _NAME_REFUSED and target.parent.is_dir():
+                # The partial file's name carries the target's: the file system refused the name itself (exFAT
+                # through FUSE says "No such file or directory" for a ':' or '?').
+                why = fat_name_problem(target.name)
+                cause = (f"the file system of {target.parent} does not accept the name {target.name!r}"
+                         f"{f' ({why})' if why else ''}; choose another file name")
+            raise IcspaError(f"Extracting {item.exhibit_number} to {target} failed: {cause}. {note}") from exc
         raise
     return Extraction(item, target, size, expected)
 

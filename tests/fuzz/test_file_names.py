@@ -7,12 +7,10 @@ forbids (``:*?"<>|``), names that differ only by case, and the NFC and NFD spell
 NL's vault (``evidence.add_files`` of their folder), out in a bundle, and into DE's vault
 (``bundle_import``), as in tests/bundle/exchange.py.
 
-FAT32/exFAT: this machine's kernel has no vfat (``/proc/filesystems``) and no mkfs.vfat, so the medium is
-checked the way DESIGN claims it is safe — every name the export writes on it (the bundle's files) and
-inside it (the tar members) is an identifier that FAT, exFAT, NTFS and macOS all store as it is (``fat_safe``:
-[A-Za-z0-9._-], not reserved, no trailing dot or space, at most 255 bytes, unique after case folding and
-normalisation); human names travel only in metadata/items.json. A name that is not UTF-8 is pinned as a
-product bug (strict xfail).
+Every name the export writes on the medium (the bundle's files) and inside it (the tar members) is an
+identifier that FAT, exFAT, NTFS and macOS all store as it is (``fat_safe``: [A-Za-z0-9._-], not reserved, no
+trailing dot or space, at most 255 bytes, unique after case folding and normalisation); human names travel only
+in metadata/items.json. test_real_media.py takes the same bundle through real exFAT and FAT32 file systems.
 """
 
 from __future__ import annotations
