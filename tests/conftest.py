@@ -27,8 +27,11 @@ from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 kdf.use_insecure_test_profile()
 
 # ``icspa`` in a child interpreter with the same cheap profile: the hook is called in the child, before main().
-ICSPA_BOOT = ("from icspa_desktop.crypto import kdf; kdf.use_insecure_test_profile(); "
-              "import sys; from icspa_desktop.cli.main import main; sys.exit(main())")
+# The child imports this checkout's code, whatever checkout the venv's editable install points at.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ICSPA_BOOT = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+              "from icspa_desktop.crypto import kdf; kdf.use_insecure_test_profile(); "
+              "from icspa_desktop.cli.main import main; sys.exit(main())")
 
 
 def icspa_command(*args: str) -> list[str]:

@@ -17,7 +17,11 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
+
+# This checkout's code, whatever checkout the venv's editable install points at (a worktree, a clone).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 OPS = ("write", "fsync", "replace", "rename", "record")
 COUNT_ENV = "KILLER_COUNT_FILE"
