@@ -143,7 +143,7 @@ class ProgressSection:
     def show_bytes(self, done: int, total: int, message: str) -> None:
         """A byte count's progress: "message — 1.2 MiB of 3.4 MiB" (just the message when the total is unknown)."""
         self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
-        self.status.setText(_("{message} — {done} of {total}", message=message, done=human_size(done),
+        self.status.setText(_("{step} — {done} of {total}", step=message, done=human_size(done),
                               total=human_size(total)) if total else message)
 
     def stopping(self, text: str) -> None:
