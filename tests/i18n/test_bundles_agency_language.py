@@ -78,7 +78,7 @@ def test_each_page_of_both_bundle_wizards_has_unique_mnemonics(language: str, qt
     assert sum(len(texts) for _title, texts in pages) >= 30  # the check really meets the pages' fields
     for commit in (i18n._("&Import"), i18n._("&Continue")):  # the confirm page's button, new or already held
         importer.confirm.setButtonText(W.CommitButton, commit)
-        texts = screen_texts(importer.confirm) + [commit, importer.confirm.buttonText(W.BackButton)]
+        texts = [*screen_texts(importer.confirm), commit, importer.confirm.buttonText(W.BackButton)]
         assert clashes(texts) == [], f"{language}: {texts}"
     assert export.windowTitle() == {"de": "Fall 2026/501 an eine Partnerbehörde senden",
                                     "fr": "Envoyer l'affaire 2026/501 à un service partenaire"}[language]
