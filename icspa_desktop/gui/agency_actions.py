@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMenu
 
 from icspa_desktop.gui.agency_dialog import AgencyDialog
 from icspa_desktop.gui.partners_dialog import PartnersDialog
+from icspa_desktop.i18n import _
 
 if TYPE_CHECKING:
     from icspa_desktop.gui.main_window import MainWindow
@@ -19,15 +20,15 @@ class AgencyActions(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
-        self.identity_action = QAction("Agency &identity…", window)
-        self.identity_action.setStatusTip("This agency's certificate, fingerprint and card")
+        self.identity_action = QAction(_("Agency &identity…"), window)
+        self.identity_action.setStatusTip(_("This agency's certificate, fingerprint and card"))
         self.identity_action.triggered.connect(lambda _checked=False: self.open_identity())
-        self.partners_action = QAction("&Partners…", window)
-        self.partners_action.setStatusTip("Partner agencies you exchange bundles with")
+        self.partners_action = QAction(_("&Partners…"), window)
+        self.partners_action.setStatusTip(_("Partner agencies you exchange bundles with"))
         self.partners_action.triggered.connect(lambda _checked=False: self.open_partners())
 
     def menu(self) -> QMenu:
-        menu = QMenu("A&gency", self._window)
+        menu = QMenu(_("A&gency"), self._window)
         menu.addActions([self.identity_action, self.partners_action])
         return menu
 

@@ -40,13 +40,15 @@ from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.role_hints import role_denial
+from icspa_desktop.i18n import N_, _, format_moment
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 
 CARD_SUFFIX = ".icspa-card"
-_FIELDS = ("Agency", "Country", "Unit", "Contact", "Certificate subject", "Certificate serial", "Valid",
-           "Key", "Certificate SHA-256", "age recipient")
+# The rows' keys (tests read ``values["Agency"]``); each caption is shown as _(name).
+_FIELDS = (N_("Agency"), N_("Country"), N_("Unit"), N_("Contact"), N_("Certificate subject"),
+           N_("Certificate serial"), N_("Valid"), N_("Key"), N_("Certificate SHA-256"), N_("age recipient"))
 
 
 def _file_stem(name: str) -> str:
@@ -56,12 +58,13 @@ def _file_stem(name: str) -> str:
 def identity_rows(identity: AgencyIdentity) -> dict[str, str]:
     cert = identity.certificate
     ended = cert.not_valid_after_utc < datetime.now(UTC)
-    expired = " — EXPIRED: an administrator replaces the identity" if ended else ""
+    dates = {"start": format_moment(cert.not_valid_before_utc), "end": format_moment(cert.not_valid_after_utc)}
     return {
         "Agency": identity.name, "Country": identity.country, "Unit": identity.unit or "—",
         "Contact": identity.contact or "—", "Certificate subject": certs.subject_text(cert),
         "Certificate serial": format(cert.serial_number, "X"),
-        "Valid": f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d} (UTC){expired}",
+        "Valid": _("{start} to {end} — EXPIRED: an administrator replaces the identity", **dates) if ended else
+        _("{start} to {end}", **dates),
         "Key": certs.key_description(cert.public_key()), "Certificate SHA-256": certs.sha256_fingerprint(cert),
         "age recipient": identity.age_recipient,
     }
@@ -77,7 +80,7 @@ class AgencyDialog(QDialog):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("agencyDialog")
-        self.setWindowTitle("Agency identity")
+        self.setWindowTitle(_("Agency identity"))
         self.resize(780, 520)
         self._session: Session | None = session
         role = self._role = session.user.role
@@ -108,10 +111,10 @@ class AgencyDialog(QDialog):
         page = QWidget()
         self.heading = QLabel()
         self.heading.setObjectName("caseHeading")
-        fp_box = QGroupBox("Fingerprint")
+        fp_box = QGroupBox(_("Fingerprint"))
         self.fingerprint = fingerprint_label("agencyFingerprint")
-        hint = QLabel("Partner agencies compare this fingerprint with the one their software shows for your card, "
-                      "by phone or in person, before they trust it.")
+        hint = QLabel(_("Partner agencies compare this fingerprint with the one their software shows for your "
+                        "card, by phone or in person, before they trust it."))
         hint.setObjectName("hintLabel")
         hint.setWordWrap(True)
         fp_layout = QVBoxLayout(fp_box)
@@ -123,25 +126,25 @@ class AgencyDialog(QDialog):
         for name in _FIELDS:
             self.values[name] = value_label(mono=name in ("Certificate serial", "Certificate SHA-256",
                                                           "age recipient"))
-            caption = QLabel(name)
+            caption = QLabel(_(name))
             caption.setObjectName("fieldName")
             form.addRow(caption, self.values[name])
 
-        self.export_button = QPushButton("&Export card…")
+        self.export_button = QPushButton(_("&Export card…"))
         self.export_button.setObjectName("exportCard")
         self.export_button.clicked.connect(self.export_card)
-        self.print_button = QPushButton("&Print card…")
+        self.print_button = QPushButton(_("&Print card…"))
         self.print_button.setObjectName("printCard")
         self.print_button.clicked.connect(self.print_card)
-        self.copy_button = QPushButton("&Copy fingerprint")
+        self.copy_button = QPushButton(_("&Copy fingerprint"))
         self.copy_button.clicked.connect(self.copy_fingerprint)
-        self.replace_button = QPushButton("&Replace identity…")
+        self.replace_button = QPushButton(_("&Replace identity…"))
         self.replace_button.clicked.connect(self.replace_identity)
-        self.import_button = QPushButton("&Import certificate…")
+        self.import_button = QPushButton(_("&Import certificate…"))
         self.import_button.clicked.connect(self.import_certificate)
         # Said on the page, not only in a tooltip: an auditor saw two dead buttons and no reason (issue 11).
-        self.sign_note = QLabel(role_denial(self._role, Permission.SIGN_AS_AGENCY)
-                                + " Exporting or printing the card signs it with the agency key.")
+        self.sign_note = QLabel(_("{denial} Exporting or printing the card signs it with the agency key.",
+                                  denial=role_denial(self._role, Permission.SIGN_AS_AGENCY)))
         self.sign_note.setObjectName("hintLabel")
         self.sign_note.setWordWrap(True)
         self.sign_note.setVisible(not self._can_sign)
@@ -173,18 +176,18 @@ class AgencyDialog(QDialog):
         self.missing = QLabel(agency.NO_IDENTITY)
         self.missing.setObjectName("noIdentity")
         self.missing.setWordWrap(True)
-        self.create_box = QGroupBox("Create the agency identity")
-        explain = QLabel("A new ECDSA P-384 key with a self-signed certificate and an age key are created and "
-                         "sealed in the vault. To use a certificate issued by your agency's CA instead, "
-                         "use Import certificate….")
+        self.create_box = QGroupBox(_("Create the agency identity"))
+        explain = QLabel(_("A new ECDSA P-384 key with a self-signed certificate and an age key are created and "
+                           "sealed in the vault. To use a certificate issued by your agency's CA instead, "
+                           "use Import certificate…."))
         explain.setObjectName("hintLabel")
         explain.setWordWrap(True)
         self.create_form = IdentityForm()
-        self.create_button = QPushButton("Create &identity")
+        self.create_button = QPushButton(_("Create &identity"))
         self.create_button.setObjectName("createIdentity")
         self.create_button.setDefault(True)
         self.create_button.clicked.connect(self.create_identity)
-        import_button = QPushButton("&Import certificate…")
+        import_button = QPushButton(_("&Import certificate…"))
         import_button.clicked.connect(self.import_certificate)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -260,8 +263,9 @@ class AgencyDialog(QDialog):
     def export_card(self) -> QFileDialog | None:
         if self.identity is None or not self._can_sign or self.busy:
             return None
-        dialog = self._save_dialog("Export agency card", _file_stem(self.identity.name) + CARD_SUFFIX,
-                                   f"Agency cards (*{CARD_SUFFIX});;All files (*)", CARD_SUFFIX[1:])
+        dialog = self._save_dialog(_("Export agency card"), _file_stem(self.identity.name) + CARD_SUFFIX,
+                                   _("Agency cards (*{suffix});;All files (*)", suffix=CARD_SUFFIX),
+                                   CARD_SUFFIX[1:])
         dialog.fileSelected.connect(lambda name: self.export_card_to(Path(name)) if name else None)
         return dialog
 
@@ -280,11 +284,11 @@ class AgencyDialog(QDialog):
         if signed is None:
             return None
         card = signed[0]
-        self._started(f"Writing the agency card to {path}…")
+        self._started(_("Writing the agency card to {path}…", path=path))
 
         def done(_none: None) -> None:
-            self._finished_op(f"Agency card written to {path}. Send it to the partner agency, then read them "
-                              "the fingerprint above by phone or in person.")
+            self._finished_op(_("Agency card written to {path}. Send it to the partner agency, then read them the "
+                                "fingerprint above by phone or in person.", path=path))
             self.card_exported.emit(str(path))
 
         self._op = run_in_background(self, lambda: atomic_write(path, card), done, self._failed_op)
@@ -293,8 +297,8 @@ class AgencyDialog(QDialog):
     def print_card(self) -> QFileDialog | None:
         if self.identity is None or not self._can_sign or self.busy:
             return None
-        dialog = self._save_dialog("Save printable agency card", _file_stem(self.identity.name) + "-card.pdf",
-                                   "PDF documents (*.pdf)", "pdf")
+        dialog = self._save_dialog(_("Save printable agency card"), _file_stem(self.identity.name) + "-card.pdf",
+                                   _("PDF documents (*.pdf)"), "pdf")
         dialog.fileSelected.connect(lambda name: self.print_card_to(Path(name)) if name else None)
         return dialog
 
@@ -307,7 +311,7 @@ class AgencyDialog(QDialog):
         if pdf_path.suffix.lower() != ".pdf":  # never let the PDF and its card file share one name
             pdf_path = pdf_path.with_name(pdf_path.name + ".pdf")
         card_path = pdf_path.with_suffix(CARD_SUFFIX)
-        self._started(f"Producing the printable card {pdf_path}…")
+        self._started(_("Producing the printable card {path}…", path=pdf_path))
 
         def work() -> None:
             from icspa_desktop.reports.agency_card_pdf import render_card_pdf
@@ -317,8 +321,8 @@ class AgencyDialog(QDialog):
             atomic_write(pdf_path, pdf)
 
         def done(_none: None) -> None:
-            self._finished_op(f"Printable card written to {pdf_path}, with the card file it describes, "
-                              f"{card_path.name}. Print the PDF from your PDF viewer.")
+            self._finished_op(_("Printable card written to {path}, with the card file it describes, {card}. Print "
+                                "the PDF from your PDF viewer.", path=pdf_path, card=card_path.name))
             self.card_printed.emit(str(pdf_path))
 
         self._op = run_in_background(self, work, done, self._failed_op)
@@ -327,7 +331,7 @@ class AgencyDialog(QDialog):
     def copy_fingerprint(self) -> None:
         if self.identity is not None:
             copy_text(self.identity.fingerprint)  # cleared after a minute and at lock
-            self.status.setText("Fingerprint copied to the clipboard (cleared after a minute and at lock).")
+            self.status.setText(_("Fingerprint copied to the clipboard (cleared after a minute and at lock)."))
 
     def create_identity(self) -> None:
         session = self._session
@@ -339,7 +343,7 @@ class AgencyDialog(QDialog):
             show_message(self.error, str(exc))
             return
         show_message(self.error, "")
-        self._identity_changed("Agency identity created.")
+        self._identity_changed(_("Agency identity created."))
 
     def replace_identity(self) -> ReplaceIdentityDialog | None:
         if self._session is None or self.identity is None or not self._is_admin:
@@ -347,7 +351,7 @@ class AgencyDialog(QDialog):
         dialog = ReplaceIdentityDialog(self._session, self.identity, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.replaced.connect(lambda _identity: self._identity_changed(
-            "Agency identity replaced. Export the new card and send it to every partner agency."))
+            _("Agency identity replaced. Export the new card and send it to every partner agency.")))
         dialog.open()
         return dialog
 
@@ -359,7 +363,7 @@ class AgencyDialog(QDialog):
         dialog = ImportCertificateDialog(session, contact, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(lambda _identity: self._identity_changed(
-            "Agency certificate imported. Export the new card and send it to every partner agency."))
+            _("Agency certificate imported. Export the new card and send it to every partner agency.")))
         dialog.open()
         return dialog
 

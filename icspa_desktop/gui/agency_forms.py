@@ -30,10 +30,11 @@ from icspa_desktop.files import read_bounded
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.passphrase_dialog import password_edit
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services import agency
 from icspa_desktop.services.session import Session
 
-PEM_CERT_FILTER = "PEM certificate (*.pem *.crt *.cer);;All files (*)"
+PEM_CERT_FILTER = N_("PEM certificate (*.pem *.crt *.cer);;All files (*)")  # shown as _(PEM_CERT_FILTER)
 
 
 # ---- shared helpers ------------------------------------------------------------------------------------
@@ -78,11 +79,12 @@ class FilePicker(QWidget):
     """A path field with a Browse… button (non-native open dialog, so it closes with its window on lock)."""
 
     def __init__(self, name: str, title: str, name_filter: str, parent: QWidget | None = None) -> None:
+        """``title`` and ``name_filter`` as shown (translated by the caller)."""
         super().__init__(parent)
         self._title, self._filter = title, name_filter
         self.edit = QLineEdit()
         self.edit.setObjectName(name)
-        browse = QPushButton("&Browse…")
+        browse = QPushButton(_("&Browse…"))
         browse.setAutoDefault(False)
         browse.clicked.connect(self.browse)
         layout = QHBoxLayout(self)
@@ -112,23 +114,23 @@ class IdentityForm(QWidget):
         super().__init__(parent)
         self.name = QLineEdit()
         self.name.setObjectName("agencyName")
-        self.name.setPlaceholderText("e.g. Politie Landelijke Eenheid")
+        self.name.setPlaceholderText(_("e.g. Politie Landelijke Eenheid"))
         self.country = QLineEdit()
         self.country.setObjectName("agencyCountry")
         self.country.setMaxLength(2)
-        self.country.setPlaceholderText("ISO 3166, e.g. NL")
+        self.country.setPlaceholderText(_("ISO 3166, e.g. NL"))
         self.country.setMaximumWidth(120)
         self.unit = QLineEdit()
         self.unit.setObjectName("agencyUnit")
         self.contact = QLineEdit()
         self.contact.setObjectName("agencyContact")
-        self.contact.setPlaceholderText("desk e-mail or phone partners may call")
+        self.contact.setPlaceholderText(_("desk e-mail or phone partners may call"))
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Agency &name", self.name)
-        form.addRow("&Country", self.country)
-        form.addRow("&Unit", self.unit)
-        form.addRow("C&ontact", self.contact)
+        form.addRow(_("Agency &name"), self.name)
+        form.addRow(_("&Country"), self.country)
+        form.addRow(_("&Unit"), self.unit)
+        form.addRow(_("C&ontact"), self.contact)
 
     def fill(self, name: str, country: str, unit: str, contact: str) -> None:
         for edit, value in ((self.name, name), (self.country, country), (self.unit, unit),
@@ -148,22 +150,22 @@ class ReplaceIdentityDialog(QDialog):
     def __init__(self, session: Session, current: AgencyIdentity, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("replaceIdentityDialog")
-        self.setWindowTitle("Replace agency identity")
+        self.setWindowTitle(_("Replace agency identity"))
         self.setMinimumWidth(520)
         self._session = session
-        warning = QLabel(
+        warning = QLabel(_(
             "<b>This creates a new signing key, certificate and age key.</b><br>Every partner agency that "
             "trusts your current card must import your new card before it can send to you or accept your "
             "bundles. Export the new card afterwards and confirm its fingerprint with each partner; the new "
-            "card is also signed by the current key, so partners can accept it as its successor.")
+            "card is also signed by the current key, so partners can accept it as its successor."))
         warning.setWordWrap(True)
         self.form = IdentityForm()
         self.form.fill(current.name, current.country, current.unit, current.contact)
-        self.understood = QCheckBox("I understand that partners need my new card")
+        self.understood = QCheckBox(_("I understand that partners need my new card"))
         self.understood.setObjectName("understoodCheck")
         self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.replace_button = buttons.addButton("&Replace identity", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.replace_button = buttons.addButton(_("&Replace identity"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.replace_button.setEnabled(False)
         self.understood.toggled.connect(self.replace_button.setEnabled)
         buttons.accepted.connect(self.attempt)
@@ -195,25 +197,26 @@ class ImportCertificateDialog(QDialog):
     def __init__(self, session: Session, contact: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("importCertificateDialog")
-        self.setWindowTitle("Import agency certificate")
+        self.setWindowTitle(_("Import agency certificate"))
         self.setMinimumWidth(560)
         self._session = session
-        intro = QLabel("Replaces the agency identity with a key and certificate issued by your agency's CA "
-                       "(ECDSA P-384 or P-256). Partners need your new card afterwards.")
+        intro = QLabel(_("Replaces the agency identity with a key and certificate issued by your agency's CA "
+                         "(ECDSA P-384 or P-256). Partners need your new card afterwards."))
         intro.setWordWrap(True)
-        self.key_file = FilePicker("keyFile", "Key file", "PKCS#12 or PEM key (*.p12 *.pfx *.pem *.key);;All files (*)")
-        self.cert_file = FilePicker("certFile", "Certificate file", PEM_CERT_FILTER)
+        self.key_file = FilePicker("keyFile", _("Key file"), _("PKCS#12 or PEM key (*.p12 *.pfx *.pem *.key);;All "
+                                                               "files (*)"))
+        self.cert_file = FilePicker("certFile", _("Certificate file"), _(PEM_CERT_FILTER))
         self.password = password_edit("keyPassword")
         self.contact = QLineEdit(contact)
         self.contact.setObjectName("agencyContact")
         form = QFormLayout()
-        form.addRow("&Key (PKCS#12 or PEM)", self.key_file)
-        form.addRow("&Certificate (PEM key only)", self.cert_file)
-        form.addRow("&Password of the key", self.password)
-        form.addRow("C&ontact", self.contact)
+        form.addRow(_("&Key (PKCS#12 or PEM)"), self.key_file)
+        form.addRow(_("&Certificate (PEM key only)"), self.cert_file)
+        form.addRow(_("&Password of the key"), self.password)
+        form.addRow(_("C&ontact"), self.contact)
         self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.import_button = buttons.addButton("&Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.import_button = buttons.addButton(_("&Import"), QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.attempt)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -227,7 +230,7 @@ class ImportCertificateDialog(QDialog):
         key_path, cert_path = self.key_file.path(), self.cert_file.path()
         try:
             if key_path is None:
-                raise UsageError("Choose the key file (PKCS#12 or PEM).")
+                raise UsageError(_("Choose the key file (PKCS#12 or PEM)."))
             key_data = read_small_file(key_path, 1024 * 1024)
             cert_data = read_small_file(cert_path, 1024 * 1024) if cert_path else None
             password = self.password.text().encode() or None

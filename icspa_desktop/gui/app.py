@@ -34,6 +34,7 @@ from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
+from icspa_desktop.i18n import _
 from icspa_desktop.services import fixity, vault_service
 from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault.process import disable_core_dumps
@@ -69,12 +70,12 @@ def file_kind(path: Path) -> FileKind | None:
 def open_problem(path: Path) -> str:
     """Why ``path`` cannot be opened ('' when it can): the message shown at start, before the unlock."""
     if file_kind(path) is None:
-        return (f"{path} is not a file this program opens: a partner bundle is NAME.icspa (or its first volume "
-                "NAME.icspa.001), an agency card NAME.icspa-card.")
+        return _("{path} is not a file this program opens: a partner bundle is NAME.icspa (or its first volume "
+                 "NAME.icspa.001), an agency card NAME.icspa-card.", path=path)
     if path.is_dir():
-        return f"{path} is a folder, not a file."
+        return _("{path} is a folder, not a file.", path=path)
     if not path.is_file():
-        return f"{path} does not exist (was the removable medium taken out?)."
+        return _("{path} does not exist (was the removable medium taken out?).", path=path)
     return ""
 
 
@@ -185,7 +186,7 @@ class DesktopApp(QObject):
     def _restored(self, done: Restored) -> None:
         """A backup restored into another folder is the vault from now on (the witnesses follow it): work there."""
         if done.result.path != self.vault_path:
-            self.switch_vault(done.result.path, ("Backup restored", restored_text(done, replaced=False)))
+            self.switch_vault(done.result.path, (_("Backup restored"), restored_text(done, replaced=False)))
 
     def switch_vault(self, path: Path, notice: tuple[str, list[str]] | None = None) -> None:
         """Work in the vault at ``path``: this one is locked (as Ctrl+L does, which closes every other box), then
@@ -230,11 +231,12 @@ class DesktopApp(QObject):
             return
         self.window.show()
         try:  # partial plaintext a crashed extraction left outside the vault: removed, recorded, told
-            session.warnings.extend(f"Warning: {x.message}" for x in fixity.interrupted_extractions(session))
+            session.warnings.extend(_("Warning: {warning}", warning=x.message)
+                                    for x in fixity.interrupted_extractions(session))
         except IcspaError as exc:
-            session.warnings.append(f"Warning: interrupted extractions could not be checked: {exc}")
+            session.warnings.append(_("Warning: interrupted extractions could not be checked: {error}", error=exc))
         if session.warnings:  # a rollback seen by a witness, stray files moved, forged user events…
-            show_notice(self.window, "The vault needs attention", session.warnings, "unlockWarnings")
+            show_notice(self.window, _("The vault needs attention"), session.warnings, "unlockWarnings")
         self.idle.arm()
         pending, self._pending_file = self._pending_file, None
         if pending is not None:
@@ -248,7 +250,7 @@ class DesktopApp(QObject):
         kind, problem = file_kind(path), open_problem(path)
         if problem or kind is None:
             front: QWidget = self.unlock_dialog or self.wizard or self.window
-            return show_notice(front, "Cannot open the file", [problem], "openFileProblem")
+            return show_notice(front, _("Cannot open the file"), [problem], "openFileProblem")
         self._pending_file = (kind, path)
         if self.session is not None:
             self._pending_file = None
@@ -293,7 +295,7 @@ class DesktopApp(QObject):
         if session is None:
             return
         if not QThreadPool.globalInstance().waitForDone(0):  # a worker still uses the session
-            self.window.statusBar().showMessage("Locking: waiting for the running operation to stop…")
+            self.window.statusBar().showMessage(_("Locking: waiting for the running operation to stop…"))
             QTimer.singleShot(_LOCK_POLL_MS, self._close_when_idle)
             return
         self._locking = None
@@ -333,9 +335,9 @@ def _auto_lock_minutes(text: str) -> float:
     try:
         minutes = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+        raise argparse.ArgumentTypeError(_("{text} is not a number of minutes", text=repr(text))) from None
     if not 0 <= minutes <= MAX_AUTO_LOCK_MINUTES:
-        raise argparse.ArgumentTypeError(f"use 0 (never) to {MAX_AUTO_LOCK_MINUTES:.0f} minutes")
+        raise argparse.ArgumentTypeError(_("use 0 (never) to {max} minutes", max=f"{MAX_AUTO_LOCK_MINUTES:.0f}"))
     return minutes
 
 
@@ -343,18 +345,21 @@ def build_parser() -> argparse.ArgumentParser:
     # FILE is not an argparse positional: Qt's own options (-style fusion, -platform offscreen) are taken out by
     # QApplication first, and what is left is FILE (main()).
     parser = argparse.ArgumentParser(
-        prog="icspa-desktop", description=f"{TOOL_NAME} — desktop app",
+        prog="icspa-desktop", description=_("{program} — desktop app", program=TOOL_NAME),
         usage="%(prog)s [-h] [--version] [--vault PATH] [--auto-lock-minutes MIN] [--self-test] [FILE]",
-        epilog="FILE: a partner bundle (NAME.icspa, or NAME.icspa.001 of a bundle in volumes), opened in the import "
-               "wizard, or an agency card (NAME.icspa-card), opened in the card import, once the vault is unlocked.")
+        epilog=_("FILE: a partner bundle (NAME.icspa, or NAME.icspa.001 of a bundle in volumes), opened in the "
+                 "import wizard, or an agency card (NAME.icspa-card), opened in the card import, once the vault is "
+                 "unlocked."))
     parser.add_argument("--version", action="version", version=f"icspa-desktop {__version__}")
-    parser.add_argument("--vault", metavar="PATH", help=f"vault directory (env {VAULT_ENV}; default: "
-                        "the platform data dir, or the vault the wizard created last)")
+    parser.add_argument("--vault", metavar="PATH", help=_("vault directory (env {variable}; default: the platform "
+                                                          "data dir, or the vault the wizard created last)",
+                                                          variable=VAULT_ENV))
     parser.add_argument("--auto-lock-minutes", metavar="MIN", type=_auto_lock_minutes,
-                        help="lock after this many idle minutes (0 = never; default: the Settings value, 10)")
+                        help=_("lock after this many idle minutes (0 = never; default: the Settings value, 10)"))
     parser.add_argument("--self-test", action="store_true",
-                        help="open the first-run wizard and the unlock dialog over a temporary folder, check the "
-                             "icon and stylesheet, close them and exit (0: the installation works; reads no vault)")
+                        help=_("open the first-run wizard and the unlock dialog over a temporary folder, check the "
+                               "icon and stylesheet, close them and exit (0: the installation works; reads no "
+                               "vault)"))
     return parser
 
 
@@ -426,9 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         left = app.arguments()[1:]  # Qt took its own options out
     unknown = [arg for arg in left if arg.startswith("-")]
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        parser.error(_("unrecognized arguments: {arguments}", arguments=" ".join(unknown)))
     if len(left) > 1:
-        parser.error("give one FILE at most")
+        parser.error(_("give one FILE at most"))
     app.setApplicationName(TOOL_NAME)
     app.setApplicationVersion(__version__)
     QGuiApplication.setDesktopFileName(APP_ID)  # Wayland's app id: the menu entry's icon and name

@@ -17,6 +17,7 @@ from icspa_desktop.domain.errors import Cancelled
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.feedback import result_box
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress_dialog, show_error
+from icspa_desktop.i18n import _
 from icspa_desktop.services import backup
 from icspa_desktop.services.session import Session
 
@@ -30,10 +31,10 @@ class BackupAction(QObject):
         self._session = session
         self.op: BackgroundOp | None = None
         self.result_box: QMessageBox | None = None  # the last result shown (tests read it)
-        self.action = QAction("&Back up…", window)
+        self.action = QAction(_("&Back up…"), window)
         self.action.setObjectName("backupAction")
-        self.action.setStatusTip("Copy the whole vault, still encrypted, into a folder (e.g. on removable media) and "
-                                 "check the copy")
+        self.action.setStatusTip(_("Copy the whole vault, still encrypted, into a folder (e.g. on removable media) "
+                                   "and check the copy"))
         self.action.triggered.connect(lambda _checked=False: self.choose_folder())
         menu.addAction(self.action)
         menu.aboutToShow.connect(self.update)
@@ -50,7 +51,7 @@ class BackupAction(QObject):
         """Ask where to write the backup (a folder; the backup is a new folder inside it)."""
         if self._session() is None or self.busy:
             return None
-        dialog = QFileDialog(self._window, "Back up the vault into…", str(Path.home()))
+        dialog = QFileDialog(self._window, _("Back up the vault into…"), str(Path.home()))
         dialog.setObjectName("backupFolderDialog")
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
@@ -68,27 +69,29 @@ class BackupAction(QObject):
         def work(progress: ProgressCallback, cancel: CancelToken) -> backup.BackupResult:
             return backup.backup(session, folder, progress, cancel)
 
-        self.op = run_with_progress_dialog(self._window, "Backing up the vault", work, self._done, self._failed)
+        self.op = run_with_progress_dialog(self._window, _("Backing up the vault"), work, self._done, self._failed)
         self.update()
         return self.op
 
     def _done(self, result: backup.BackupResult) -> None:
         self.update()
         mib = result.total_bytes / 2**20
-        self._show(QMessageBox.Icon.Information, "Backup complete", [
-            f"The vault was copied and the copy checked:\n{result.path}",
-            f"{result.files} files, {mib:,.1f} MiB ({result.blobs} evidence file(s)), custody log of "
-            f"{result.tree_size} events, in {result.seconds:.1f} s.",
-            f"MANIFEST SHA-256: {result.manifest_sha256}\nRecorded as custody event #{result.event_index}.",
-            "The copy is as encrypted as the vault: keep it as carefully (it opens with the passphrases and the "
-            "recovery key of today).",
+        self._show(QMessageBox.Icon.Information, _("Backup complete"), [
+            _("The vault was copied and the copy checked:\n{path}", path=result.path),
+            _("{files} files, {mib} MiB ({blobs} evidence file(s)), custody log of {events} events, in {seconds} s.",
+              files=result.files, mib=f"{mib:,.1f}", blobs=result.blobs, events=result.tree_size,
+              seconds=f"{result.seconds:.1f}"),
+            _("MANIFEST SHA-256: {sha256}\nRecorded as custody event #{index}.", sha256=result.manifest_sha256,
+              index=result.event_index),
+            _("The copy is as encrypted as the vault: keep it as carefully (it opens with the passphrases and the "
+              "recovery key of today)."),
         ])
 
     def _failed(self, exc: BaseException) -> None:
         self.update()
         if isinstance(exc, Cancelled):
-            self._show(QMessageBox.Icon.Information, "Backup cancelled",
-                       ["The backup was cancelled; nothing was left in the folder."])
+            self._show(QMessageBox.Icon.Information, _("Backup cancelled"),
+                       [_("The backup was cancelled; nothing was left in the folder.")])
             return
         show_error(self._window, exc)
 

@@ -33,6 +33,7 @@ from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, Wizard, ask, button, field_named, window_action
+from icspa_desktop.i18n import _
 from icspa_desktop.services import bundles, evidence
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -45,13 +46,14 @@ ExportFn = Callable[..., bundles.ExportResult]  # bundles.export's signature
 
 class WritingPage(Page):
     def __init__(self, wizard: BundleWizard, export: ExportFn) -> None:
-        super().__init__("Writing", "The bundle is written under a temporary name, synced, renamed, then read "
-                         "back from the medium and checked before it counts as sent.")
+        super().__init__(_("Writing"), _("The bundle is written under a temporary name, synced, renamed, then "
+                                         "read back from the medium and checked before it counts as sent."))
         self._wizard = wizard
         self._export = export
         self.op: BackgroundOp | None = None
         self.result: bundles.ExportResult | None = None
-        self.progress = ProgressSection("writeProgress", "writeStatus", "&Stop writing", "stopButton", self.cancel)
+        self.progress = ProgressSection("writeProgress", "writeStatus", _("&Stop writing"), "stopButton",
+                                        self.cancel)
         self.bar, self.status, self.stop = self.progress.bar, self.progress.status, self.progress.stop
         self.first = self.bar
         self.layout_.addWidget(self.bar)
@@ -69,7 +71,7 @@ class WritingPage(Page):
         assert plan is not None
         self.result = None
         self.bar.setValue(0)
-        self.status.setText(f"Writing {out} …")
+        self.status.setText(_("Writing {path} …", path=out))
         show_message(self.error, "")
         self.stop.setEnabled(True)
         w.target.setCommitPage(True)
@@ -85,7 +87,7 @@ class WritingPage(Page):
     def cancel(self) -> None:
         if self.op is not None and self.op.running:
             self.op.cancel()
-            self.progress.stopping("Stopping: removing what was written …")
+            self.progress.stopping(_("Stopping: removing what was written …"))
 
     def _progress(self, done: int, total: int, message: str) -> None:
         self.progress.show_bytes(done, total, message)
@@ -102,11 +104,12 @@ class WritingPage(Page):
         self._wizard.close_question()
         self.stop.setEnabled(False)
         name = self._wizard.target.out_path().name
-        head = "Cancelled" if isinstance(exc, Cancelled) else "The bundle was not written"
-        text = exc if isinstance(exc, IcspaError) and not isinstance(exc, Cancelled) else "stopped by you"
+        head = _("Cancelled") if isinstance(exc, Cancelled) else _("The bundle was not written")
+        text = exc if isinstance(exc, IcspaError) and not isinstance(exc, Cancelled) else _("stopped by you")
         self.status.setText("")
-        show_message(self.error, f"{head}: {text}. Nothing was left under {name}; the attempt is recorded in the "
-                                 "chain of custody. Go Back to choose another target, or Cancel.")
+        show_message(self.error, _("{head}: {reason}. Nothing was left under {name}; the attempt is recorded in "
+                                   "the chain of custody. Go Back to choose another target, or Cancel.",
+                                   head=head, reason=text, name=name))
         self._wizard.target.setCommitPage(False)  # Back is allowed again
         self.completeChanged.emit()
         self._wizard.export_failed.emit(exc)
@@ -117,22 +120,23 @@ class WritingPage(Page):
 
 class DonePage(Page):
     def __init__(self, wizard: BundleWizard) -> None:
-        super().__init__("Bundle written", "The bundle was read back from the target and its SHA-256 matched "
-                         "what was written. Hand over the medium with the seal files beside the bundle.")
+        super().__init__(_("Bundle written"), _("The bundle was read back from the target and its SHA-256 "
+                                                "matched what was written. Hand over the medium with the seal "
+                                                "files beside the bundle."))
         self._wizard = wizard
         self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         fields = [field_named(QLineEdit(), name) for name in ("bundleIdField", "fileField", "sizeField", "sha256Field")]
         self.bundle_id, self.file, self.size_field, self.sha256 = fields
         self.first = self.bundle_id
         form = QFormLayout()
-        for label, edit in zip(("Bundle &id", "&File", "Si&ze", "SHA-&256"), fields, strict=True):
+        for label, edit in zip((_("Bundle &id"), _("&File"), _("Si&ze"), _("SHA-&256")), fields, strict=True):
             edit.setReadOnly(True)
             form.addRow(label, edit)
         self.verified = QLabel()
         self.verified.setObjectName("verifiedLabel")
         buttons = QHBoxLayout()
-        buttons.addWidget(button("Show in f&older", "showFolderButton", self._show_folder))
-        buttons.addWidget(button("&Copy SHA-256", "copyShaButton", self._copy))
+        buttons.addWidget(button(_("Show in f&older"), "showFolderButton", self._show_folder))
+        buttons.addWidget(button(_("&Copy SHA-256"), "copyShaButton", self._copy))
         buttons.addStretch(1)
         self.layout_.addLayout(form)
         self.layout_.addWidget(self.verified)
@@ -145,12 +149,14 @@ class DonePage(Page):
         assert result is not None
         self.bundle_id.setText(result.bundle_id)
         self.file.setText(str(result.path))
-        self.size_field.setText(f"{human_size(result.size)} ({result.size:,} bytes)")
+        self.size_field.setText(_("{size} ({bytes} bytes)", size=human_size(result.size), bytes=f"{result.size:,}"))
         self.sha256.setText(result.sha256)
-        volumes = (f" Written as {len(result.volumes)} volumes ({', '.join(v.name for v in result.volumes)}): hand "
-                   "over all of them; 'cat' joins them into the bundle." if len(result.volumes) > 1 else "")
-        self.verified.setText(f"Read back and verified: {result.items} item(s). Seal: {result.seal_path.name}, "
-                              f"{result.seal_signature_path.name}.{volumes}")
+        fields = {"n": result.items, "seal": result.seal_path.name, "signature": result.seal_signature_path.name,
+                  "volumes": len(result.volumes), "names": ", ".join(v.name for v in result.volumes)}
+        self.verified.setText(_("Read back and verified: {n} item(s). Seal: {seal}, {signature}. Written as "
+                                "{volumes} volumes ({names}): hand over all of them; 'cat' joins them into the "
+                                "bundle.", **fields) if len(result.volumes) > 1 else
+                              _("Read back and verified: {n} item(s). Seal: {seal}, {signature}.", **fields))
 
     def _show_folder(self) -> None:
         result = self._wizard.writing.result
@@ -170,7 +176,8 @@ class BundleWizard(Wizard):
 
     def __init__(self, session: Session, case: Case, parent: QWidget | None = None, *,
                  export: ExportFn = bundles.export, targets: Callable[[], list[MountTarget]] = list_targets) -> None:
-        super().__init__("bundleWizard", f"Send case {case.number} to a partner agency", 760, 560, parent)
+        super().__init__("bundleWizard", _("Send case {number} to a partner agency", number=case.number), 760, 560,
+                         parent)
         self.session, self.case = session, case
         stored = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
         self.items = ItemsPage(stored)
@@ -186,8 +193,8 @@ class BundleWizard(Wizard):
         if not self.writing.writing() or (self.writing.op is not None and self.writing.op.cancel_token.cancelled):
             super().reject()  # a lock cancels the op first and then closes every dialog: no question then
             return
-        self.question = ask(self, "stopWritingQuestion", "Stop writing?", "The bundle is being written. Stop, and "
-                            "remove everything written so far?", "&Stop writing", "&Continue writing",
+        self.question = ask(self, "stopWritingQuestion", _("Stop writing?"), _("The bundle is being written. Stop, "
+                            "and remove everything written so far?"), _("&Stop writing"), _("&Continue writing"),
                             self.writing.cancel)
 
 
@@ -200,8 +207,8 @@ class SendBundleAction(QObject):
         self.last_wizard: BundleWizard | None = None
         self.export: ExportFn = bundles.export  # tests wrap these two
         self.targets: Callable[[], list[MountTarget]] = list_targets
-        self.action = window_action(window, "Send to &partner agency…", "Ctrl+Shift+E", "Export items of the "
-                                    "selected case as a signed, encrypted bundle for partners", self.open)
+        self.action = window_action(window, _("Send to &partner agency…"), "Ctrl+Shift+E", _("Export items of the "
+                                    "selected case as a signed, encrypted bundle for partners"), self.open)
 
     def update(self) -> None:
         session = self._window.session

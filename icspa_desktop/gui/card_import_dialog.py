@@ -34,11 +34,14 @@ from icspa_desktop.gui.agency_forms import (
     value_label,
 )
 from icspa_desktop.gui.feedback import error_label, show_message
+from icspa_desktop.i18n import N_, _, format_moment
 from icspa_desktop.services import partners
 from icspa_desktop.services.partners import VerifiedCard
 from icspa_desktop.services.session import Session
 
-_CARD_FILTER = "Agency cards (*.icspa-card *.json);;All files (*)"
+_CARD_FILTER = N_("Agency cards (*.icspa-card *.json);;All files (*)")  # shown as _(_CARD_FILTER)
+# The rows of a card (the keys tests read, ``card_values["Country"]``); each caption is shown as _(name).
+_CARD_ROWS = (N_("Country"), N_("Unit"), N_("Contact"), N_("Certificate"), N_("Card expires"), N_("Key rotation"))
 
 
 def side_by_side_html(typed: str, actual: str) -> str:
@@ -48,9 +51,9 @@ def side_by_side_html(typed: str, actual: str) -> str:
         style = "color:#a4161a; text-decoration:underline;" if group.differs else ""
         cells_mine.append(f"<span style='{style}'>{escape(group.told)}</span>")
         cells_theirs.append(f"<span style='{style}'>{escape(group.card)}</span>")
-    return ("<table cellspacing=6><tr><td>You typed:</td><td style='font-family:monospace'>"
-            + " ".join(cells_mine) + "</td></tr><tr><td>This card:</td><td style='font-family:monospace'>"
-            + " ".join(cells_theirs) + "</td></tr></table>")
+    return (f"<table cellspacing=6><tr><td>{escape(_('You typed:'))}</td><td style='font-family:monospace'>"
+            + " ".join(cells_mine) + f"</td></tr><tr><td>{escape(_('This card:'))}</td>"
+            "<td style='font-family:monospace'>" + " ".join(cells_theirs) + "</td></tr></table>")
 
 
 class CardImportDialog(QDialog):
@@ -62,7 +65,7 @@ class CardImportDialog(QDialog):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("cardImportDialog")
-        self.setWindowTitle("Import partner agency card")
+        self.setWindowTitle(_("Import partner agency card"))
         self.resize(700, 480)
         self._session: Session | None = session
         self._untrusted_data = b""
@@ -74,10 +77,10 @@ class CardImportDialog(QDialog):
         self.pages.addWidget(self._matched_page())
         self.error = error_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.back_button = self.buttons.addButton("< &Back", QDialogButtonBox.ButtonRole.ResetRole)
+        self.back_button = self.buttons.addButton(_("< &Back"), QDialogButtonBox.ButtonRole.ResetRole)
         self.back_button.clicked.connect(self.back)
         self.back_button.setAutoDefault(False)
-        self.next_button = self.buttons.addButton("&Read card", QDialogButtonBox.ButtonRole.ActionRole)
+        self.next_button = self.buttons.addButton(_("&Read card"), QDialogButtonBox.ButtonRole.ActionRole)
         self.next_button.setDefault(True)
         self.next_button.clicked.connect(self.next_step)
         self.buttons.rejected.connect(self.reject)
@@ -91,10 +94,10 @@ class CardImportDialog(QDialog):
     # ---- pages -----------------------------------------------------------------------------------
     def _file_page(self) -> QWidget:
         page = QWidget()
-        intro = QLabel("Choose the agency card file the partner agency sent you (it ends in .icspa-card). "
-                       "Its signature and certificate are checked; you confirm its fingerprint next.")
+        intro = QLabel(_("Choose the agency card file the partner agency sent you (it ends in .icspa-card). "
+                         "Its signature and certificate are checked; you confirm its fingerprint next."))
         intro.setWordWrap(True)
-        self.file = FilePicker("cardFile", "Agency card", _CARD_FILTER)
+        self.file = FilePicker("cardFile", _("Agency card"), _(_CARD_FILTER))
         layout = QVBoxLayout(page)
         layout.addWidget(intro)
         layout.addWidget(self.file)
@@ -105,25 +108,24 @@ class CardImportDialog(QDialog):
         page = QWidget()
         self.card_heading = QLabel()
         self.card_heading.setObjectName("caseHeading")
-        self.card_values = {name: value_label() for name in
-                            ("Country", "Unit", "Contact", "Certificate", "Card expires", "Key rotation")}
+        self.card_values = {name: value_label() for name in _CARD_ROWS}
         form = QFormLayout()
         for name, label in self.card_values.items():
-            caption = QLabel(name)
+            caption = QLabel(_(name))
             caption.setObjectName("fieldName")
             form.addRow(caption, label)
-        ask = QLabel("<b>Call or meet a person you know at this agency</b> (not the contact written on the card, "
-                     "if you cannot verify it) and ask them to read out their agency fingerprint: it is shown in "
-                     "their Agency identity window and on their printed card. Type it here; do not copy it "
-                     "from an e-mail or from the file.")
+        ask = QLabel(_("<b>Call or meet a person you know at this agency</b> (not the contact written on the card, "
+                       "if you cannot verify it) and ask them to read out their agency fingerprint: it is shown in "
+                       "their Agency identity window and on their printed card. Type it here; do not copy it "
+                       "from an e-mail or from the file."))
         ask.setWordWrap(True)
         self.typed = QLineEdit()
         self.typed.setObjectName("typedFingerprint")
         self.typed.setFont(mono_font(13))
-        self.typed.setPlaceholderText("8 groups of 4 characters, e.g. 1A2B 3C4D …")
+        self.typed.setPlaceholderText(_("8 groups of 4 characters, e.g. 1A2B 3C4D …"))
         # Enter goes to the dialog's default button (one step at a time): no returnPressed shortcut that could
         # compare and then let the same key press trust the partner.
-        self.side_button = QPushButton("Show both fingerprints &side by side")
+        self.side_button = QPushButton(_("Show both fingerprints &side by side"))
         self.side_button.setObjectName("sideBySide")
         self.side_button.clicked.connect(self.show_side_by_side)
         self.side_button.setAutoDefault(False)
@@ -146,9 +148,9 @@ class CardImportDialog(QDialog):
         self.matched_heading = QLabel()
         self.matched_heading.setObjectName("caseHeading")
         self.matched = fingerprint_label("matchedFingerprint")
-        note = QLabel("The fingerprint you were told matches this card. Trusting the partner lets you send "
-                      "bundles to it and accept bundles it signed; the decision is recorded in the chain of "
-                      "custody with your name.")
+        note = QLabel(_("The fingerprint you were told matches this card. Trusting the partner lets you send "
+                        "bundles to it and accept bundles it signed; the decision is recorded in the chain of "
+                        "custody with your name."))
         note.setWordWrap(True)
         layout = QVBoxLayout(page)
         layout.addWidget(self.matched_heading)
@@ -160,7 +162,7 @@ class CardImportDialog(QDialog):
     def _show_page(self, page: int) -> None:
         self.pages.setCurrentIndex(page)
         self.back_button.setVisible(page != self.FILE)
-        self.next_button.setText(("&Read card", "&Compare", "&Trust this partner")[page])
+        self.next_button.setText((_("&Read card"), _("&Compare"), _("&Trust this partner"))[page])
         self.next_button.setDefault(True)
         if page == self.COMPARE:
             self.side_button.hide()
@@ -176,7 +178,7 @@ class CardImportDialog(QDialog):
         if page == self.FILE:
             path = self.file.path()
             if path is None:
-                show_message(self.error, "Choose the agency card file first.")
+                show_message(self.error, _("Choose the agency card file first."))
             else:
                 self.load_file(path)
         elif page == self.COMPARE:
@@ -214,9 +216,9 @@ class CardImportDialog(QDialog):
                 successor = None
         values = {"Country": body["country"], "Unit": body["unit"] or "—", "Contact": body["contact"] or "—",
                   "Certificate": certs.subject_text(card.certificate),
-                  "Card expires": f"{card.expires:%Y-%m-%d} (UTC)",
-                  "Key rotation": (f"signed by the previous key of {successor.name}, which you trust: importing it "
-                                   "replaces that key") if successor else "—"}
+                  "Card expires": format_moment(card.expires),
+                  "Key rotation": _("signed by the previous key of {name}, which you trust: importing it replaces "
+                                    "that key", name=successor.name) if successor else "—"}
         for name, text in values.items():
             self.card_values[name].setText(text)
         self.typed.clear()
@@ -228,11 +230,12 @@ class CardImportDialog(QDialog):
             return False
         typed = partners.told_fingerprint(self.typed.text())
         if not typed:
-            show_message(self.error, "Type the fingerprint the partner agency read out to you.")
+            show_message(self.error, _("Type the fingerprint the partner agency read out to you."))
             return False
         if not partners.fingerprints_match(typed, self.card.fingerprint):
-            show_message(self.error, "The fingerprint you typed does NOT match this card; nothing was imported. "
-                         "Check it with the partner again: if it still differs, the file is not theirs.")
+            show_message(self.error, _("The fingerprint you typed does NOT match this card; nothing was imported. "
+                                       "Check it with the partner again: if it still differs, the file is not "
+                                       "theirs."))
             self.side_button.show()
             self.side.hide()
             return False
@@ -277,12 +280,12 @@ class AddPartnerDialog(QDialog):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("addPartnerDialog")
-        self.setWindowTitle("Add partner without the app")
+        self.setWindowTitle(_("Add partner without the app"))
         self.setMinimumWidth(600)
         self._session: Session | None = session
-        intro = QLabel("For an agency that does not use this application. Obtain its certificate and age "
-                       "recipient through a channel you trust, and compare the certificate's SHA-256 with the "
-                       "agency before you rely on it.")
+        intro = QLabel(_("For an agency that does not use this application. Obtain its certificate and age "
+                         "recipient through a channel you trust, and compare the certificate's SHA-256 with the "
+                         "agency before you rely on it."))
         intro.setWordWrap(True)
         self.name = QLineEdit()
         self.name.setObjectName("partnerName")
@@ -290,24 +293,24 @@ class AddPartnerDialog(QDialog):
         self.country.setObjectName("partnerCountry")
         self.country.setMaxLength(2)
         self.country.setMaximumWidth(120)
-        self.country.setPlaceholderText("e.g. BE")
+        self.country.setPlaceholderText(_("e.g. BE"))
         self.unit = QLineEdit()
         self.contact = QLineEdit()
         self.recipient = QLineEdit()
         self.recipient.setObjectName("ageRecipient")
         self.recipient.setFont(mono_font())
-        self.recipient.setPlaceholderText("age1…")
-        self.cert = FilePicker("certFile", "Partner certificate", PEM_CERT_FILTER)
+        self.recipient.setPlaceholderText(_("age1…"))
+        self.cert = FilePicker("certFile", _("Partner certificate"), _(PEM_CERT_FILTER))
         form = QFormLayout()
-        form.addRow("Agency &name", self.name)
-        form.addRow("&Country", self.country)
-        form.addRow("&Unit", self.unit)
-        form.addRow("C&ontact", self.contact)
-        form.addRow("&age recipient", self.recipient)
-        form.addRow("Certificate (&PEM)", self.cert)
+        form.addRow(_("Agency &name"), self.name)
+        form.addRow(_("&Country"), self.country)
+        form.addRow(_("&Unit"), self.unit)
+        form.addRow(_("C&ontact"), self.contact)
+        form.addRow(_("&age recipient"), self.recipient)
+        form.addRow(_("Certificate (&PEM)"), self.cert)
         self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.add_button = buttons.addButton("&Add partner", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.add_button = buttons.addButton(_("&Add partner"), QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.attempt)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -323,7 +326,7 @@ class AddPartnerDialog(QDialog):
             return
         try:
             if cert_path is None:
-                raise UsageError("Choose the partner's certificate file (PEM).")
+                raise UsageError(_("Choose the partner's certificate file (PEM)."))
             partner = partners.add_partner(session, self.name.text(), self.country.text(),
                                            self.recipient.text().strip(), read_small_file(cert_path, 256 * 1024),
                                            self.unit.text().strip(), self.contact.text().strip())

@@ -32,6 +32,7 @@ from icspa_desktop.gui.feedback import hint_label, show_message
 from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background
 from icspa_desktop.gui.wizard_parts import Page, button, choose_path, field_named, reading
+from icspa_desktop.i18n import _
 from icspa_desktop.services import bundles, partners, received
 from icspa_desktop.services.session import Session
 
@@ -73,8 +74,8 @@ def _checked(widget: QListWidget) -> list[str]:
 
 class ItemsPage(Page):
     def __init__(self, items: list[Item]) -> None:
-        super().__init__("Evidence to send", "Every stored item of the case is selected; uncheck what must not "
-                         "leave. Space checks or unchecks the highlighted item.")
+        super().__init__(_("Evidence to send"), _("Every stored item of the case is selected; uncheck what must "
+                                                  "not leave. Space checks or unchecks the highlighted item."))
         self.items = {str(item.id): item for item in items}
         self.summary = hint_label()
         self.list = self.first = _check_list("itemsList", [(
@@ -83,13 +84,13 @@ class ItemsPage(Page):
         self.layout_.addWidget(self.list, 1)
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.error)
-        show_message(self.error, "" if items else "This case has no stored evidence to send.")
+        show_message(self.error, "" if items else _("This case has no stored evidence to send."))
         self._changed()
 
     def _changed(self) -> None:
         chosen = self.chosen()
-        self.summary.setText(f"{len(chosen)} of {len(self.items)} items, "
-                             f"{human_size(sum(i.size or 0 for i in chosen))}")
+        self.summary.setText(_("{chosen} of {total} items, {size}", chosen=len(chosen), total=len(self.items),
+                               size=human_size(sum(i.size or 0 for i in chosen))))
         self.completeChanged.emit()
 
     def chosen(self) -> list[Item]:
@@ -101,37 +102,39 @@ class ItemsPage(Page):
 
 class RecipientsPage(Page):
     def __init__(self, session: Session, items: ItemsPage) -> None:
-        super().__init__("Recipients", "The partner agencies that may open the bundle (your own agency can "
-                         "always re-open what it sent). Purpose and authority go into each item's custody event.")
+        super().__init__(_("Recipients"), _("The partner agencies that may open the bundle (your own agency can "
+                                            "always re-open what it sent). Purpose and authority go into each "
+                                            "item's custody event."))
         self._items = items
         found = partners.list_partners(session, include_inactive=False)
         now = datetime.now(UTC)
         self.list = self.first = _check_list("partnersList", [(
-            f"{p.name} ({p.country})   {p.fingerprint}" + (f"   (key expires in {(p.expires - now).days} days)"
-                                                          if (p.expires - now).days < 30 else ""), p.id)
+            _("{name} ({country})   {fingerprint}   (key expires in {days} days)", name=p.name, country=p.country,
+              fingerprint=p.fingerprint, days=(p.expires - now).days) if (p.expires - now).days < 30 else
+            f"{p.name} ({p.country})   {p.fingerprint}", p.id)
             for p in found], False, self.completeChanged.emit)
         self.purpose = field_named(QLineEdit(), "purposeEdit")
-        self.purpose.setPlaceholderText("Why the evidence leaves, e.g. JIT Nightjar")
+        self.purpose.setPlaceholderText(_("Why the evidence leaves, e.g. JIT Nightjar"))
         self.authority = field_named(QLineEdit(), "authorityEdit")
-        self.authority.setPlaceholderText("Legal basis, e.g. MLA request 2026/17")
+        self.authority.setPlaceholderText(_("Legal basis, e.g. MLA request 2026/17"))
         self.h3 = field_named(QLineEdit(), "h3OverrideEdit")
         self.h3.textChanged.connect(lambda _text: self.completeChanged.emit())
-        self.h3_label = QLabel("&H3 override reason*")
+        self.h3_label = QLabel(_("&H3 override reason*"))
         self.h3_label.setBuddy(self.h3)
         # Received H2 / TLP:RED / AMBER+STRICT items: the originator's permission to pass them on (the service
         # decides whether it is needed for the chosen recipients; the preview says so).
         self._session = session
         self.permission_ref = field_named(QLineEdit(), "permissionRefEdit")
-        self.permission_ref.setPlaceholderText("The originator's reference, e.g. their letter NL-2026-77")
+        self.permission_ref.setPlaceholderText(_("The originator's reference, e.g. their letter NL-2026-77"))
         self.permission_date = field_named(QLineEdit(), "permissionDateEdit")
-        self.permission_date.setPlaceholderText("YYYY-MM-DD")
+        self.permission_date.setPlaceholderText(_("YYYY-MM-DD"))
         self.permission_by = field_named(QLineEdit(), "permissionByEdit")
-        self.permission_by.setPlaceholderText("Who gave it, at the originating agency")
-        self.permission_labels = [QLabel(text) for text in ("Originator's permissio&n", "Permission dat&e",
-                                                            "Permission &given by")]
+        self.permission_by.setPlaceholderText(_("Who gave it, at the originating agency"))
+        self.permission_labels = [QLabel(text) for text in (_("Originator's permissio&n"), _("Permission dat&e"),
+                                                            _("Permission &given by"))]
         form = QFormLayout()
-        form.addRow("&Purpose", self.purpose)
-        form.addRow("Legal &authority", self.authority)
+        form.addRow(_("&Purpose"), self.purpose)
+        form.addRow(_("Legal &authority"), self.authority)
         form.addRow(self.h3_label, self.h3)
         for label, edit in zip(self.permission_labels, (self.permission_ref, self.permission_date,
                                                         self.permission_by), strict=True):
@@ -140,11 +143,12 @@ class RecipientsPage(Page):
         self.layout_.addWidget(self.list, 1)
         self.layout_.addLayout(form)
         self.layout_.addWidget(self.error)
-        show_message(self.error, "" if found else "No active partner agency: add one under Agency → Partners first.")
+        show_message(self.error, "" if found else _("No active partner agency: add one under Agency → Partners "
+                                                    "first."))
 
     def initializePage(self) -> None:
         h3 = [i.exhibit_number for i in self._items.chosen() if i.markings.handling_code is HandlingCode.H3]
-        self.h3_label.setText(f"&H3 override reason* ({', '.join(h3)})")
+        self.h3_label.setText(_("&H3 override reason* ({items})", items=", ".join(h3)))
         self.h3_label.setVisible(bool(h3))
         self.h3.setVisible(bool(h3))
         controlled = [i for i in self._items.chosen() if (i.markings.handling_code is HandlingCode.H2
@@ -168,8 +172,8 @@ class RecipientsPage(Page):
 
 class PreviewPage(Page):
     def __init__(self, wizard: BundleWizard) -> None:
-        super().__init__("What leaves", "Exactly what the bundle will carry, signed with the agency key and "
-                         "encrypted to the recipients. Nothing has been written yet.")
+        super().__init__(_("What leaves"), _("Exactly what the bundle will carry, signed with the agency key and "
+                                             "encrypted to the recipients. Nothing has been written yet."))
         self._wizard = wizard
         self.plan: bundles.ExportPlan | None = None
         self.op: BackgroundOp | None = None
@@ -192,7 +196,7 @@ class PreviewPage(Page):
         purpose, authority = w.recipients.purpose.text(), w.recipients.authority.text()
         h3 = w.recipients.h3.text() if w.recipients.needs_override() else ""
         permission = w.recipients.permission()
-        self.text.setPlainText("Checking what would leave …")
+        self.text.setPlainText(_("Checking what would leave …"))
         show_message(self.error, "")
         self.warnings.hide()
 
@@ -213,7 +217,7 @@ class PreviewPage(Page):
             return  # the user went Back meanwhile; a newer check is on its way
         self.plan = plan
         self.text.setPlainText(describe(plan))
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))  # the service's words, as it says them
         self.warnings.setVisible(bool(plan.warnings))
         self.completeChanged.emit()
 
@@ -221,7 +225,8 @@ class PreviewPage(Page):
         if generation != self.generation:
             return
         self.text.setPlainText("")
-        show_message(self.error, str(exc) if isinstance(exc, IcspaError) else f"The check failed: {exc}")
+        show_message(self.error, str(exc) if isinstance(exc, IcspaError) else _("The check failed: {error}",
+                                                                                 error=exc))
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -230,28 +235,32 @@ class PreviewPage(Page):
 
 def describe(plan: bundles.ExportPlan) -> str:
     """The preview text: case, every item with size, markings and SHA-256, every recipient with fingerprint."""
-    lines = [f"Case {plan.case.number} — {plan.case.title}", "",
-             f"Items ({len(plan.items)}, {human_size(plan.total_size)}):"]
+    lines = [_("Case {number} — {title}", number=plan.case.number, title=plan.case.title), "",
+             _("Items ({n}, {size}):", n=len(plan.items), size=human_size(plan.total_size))]
     lines += [f"  {i.exhibit_number}  {i.original_name}  {human_size(i.size)}  {i.markings.handling_code} · "
               f"TLP:{i.markings.tlp}\n      SHA-256 {i.sha256}" for i in plan.items]
-    lines += ["", "Recipients:"]
-    lines += [f"  {p.name} ({p.country})  fingerprint {p.fingerprint}" for p in plan.recipients]
-    lines += ["  and your own agency (to re-open what was sent)", "", f"Purpose: {plan.purpose or '—'}",
-              f"Legal authority: {plan.authority or '—'}"]
+    lines += ["", _("Recipients:")]
+    lines += [_("  {name} ({country})  fingerprint {fingerprint}", name=p.name, country=p.country,
+                fingerprint=p.fingerprint) for p in plan.recipients]
+    lines += [_("  and your own agency (to re-open what was sent)"), "",
+              _("Purpose: {purpose}", purpose=plan.purpose or "—"),
+              _("Legal authority: {authority}", authority=plan.authority or "—")]
     if plan.h3_override:
-        lines.append(f"H3 override: {plan.h3_override}")
+        lines.append(_("H3 override: {reason}", reason=plan.h3_override))
     if plan.permission is not None:
         p = plan.permission
-        lines.append(f"Originator's permission: {p.reference} of {p.date}, given by {p.granted_by}")
-    lines += ["", "Also in the bundle: the item records, their custody events with proofs against a checkpoint "
-              "signed now, the CASE/UCO graph and the PDF custody report."]
+        lines.append(_("Originator's permission: {reference} of {date}, given by {person}", reference=p.reference,
+                       date=p.date, person=p.granted_by))
+    lines += ["", _("Also in the bundle: the item records, their custody events with proofs against a "
+                    "checkpoint signed now, the CASE/UCO graph and the PDF custody report.")]
     return "\n".join(lines)
 
 
 class TargetPage(Page):
     def __init__(self, wizard: BundleWizard, targets: Callable[[], list[MountTarget]]) -> None:
-        super().__init__("Where to write", "Choose the removable medium you will hand over, or a folder. The "
-                         "bundle file and its seal (.sha256, .sha256.p7s) are written there.")
+        super().__init__(_("Where to write"), _("Choose the removable medium you will hand over, or a folder. The "
+                                                "bundle file and its seal (.sha256, .sha256.p7s) are written "
+                                                "there."))
         self._wizard = wizard
         self._targets = targets
         self._all: list[MountTarget] = []
@@ -261,17 +270,17 @@ class TargetPage(Page):
         self.notice = hint_label()
         self.notice.setWordWrap(True)
         self.folder = field_named(QLineEdit(), "folderEdit")
-        choose = button("C&hoose folder…", "chooseFolderButton", self._choose)
+        choose = button(_("C&hoose folder…"), "chooseFolderButton", self._choose)
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(choose)
         self.name = field_named(QLineEdit(safe_file_name(wizard.case.number)), "fileNameEdit")
         self.space = hint_label()
-        folder_label = QLabel("&Folder*")
+        folder_label = QLabel(_("&Folder*"))
         folder_label.setBuddy(self.folder)  # a row holding a layout gets no buddy by itself
         form = QFormLayout()
         form.addRow(folder_label, row)
-        form.addRow("File &name*", self.name)
+        form.addRow(_("File &name*"), self.name)
         for edit in (self.folder, self.name):
             edit.textChanged.connect(self._changed)
         self.layout_.addWidget(self.mounts, 1)
@@ -281,20 +290,21 @@ class TargetPage(Page):
         self.layout_.addWidget(self.error)
         self.layout_.addStretch(0)  # takes the room of the media list when there is none
         self.setCommitPage(True)
-        self.setButtonText(QWizard.WizardButton.CommitButton, "&Write bundle")
+        self.setButtonText(QWizard.WizardButton.CommitButton, _("&Write bundle"))
 
     def initializePage(self) -> None:
         self._all = self._targets()
         removable = [t for t in self._all if t.removable and not t.read_only]
         self.mounts.clear()
         for t in removable:
-            row = QListWidgetItem(f"{t.mount_point}   {t.fs_type}   {human_size(t.free_bytes)} free of "
-                                  f"{human_size(t.total_bytes)}   ({t.device})", self.mounts)
+            row = QListWidgetItem(_("{mount}   {fs}   {free} free of {total}   ({device})", mount=t.mount_point,
+                                    fs=t.fs_type, free=human_size(t.free_bytes), total=human_size(t.total_bytes),
+                                    device=t.device), self.mounts)
             row.setData(_ID, str(t.mount_point))
         self.mounts.setVisible(bool(removable))
-        self.notice.setText("No removable medium found: plug one in, or choose a folder." if not removable else
-                            f"{len(removable)} removable media: check that the selected one is the one you will "
-                            "hand over." if len(removable) > 1 else "")
+        self.notice.setText(_("No removable medium found: plug one in, or choose a folder.") if not removable else
+                            _("{n} removable media: check that the selected one is the one you will hand over.",
+                              n=len(removable)) if len(removable) > 1 else "")
         self.notice.setVisible(len(removable) != 1)
         if len(removable) == 1:
             self.mounts.setCurrentRow(0)
@@ -306,7 +316,7 @@ class TargetPage(Page):
             self.folder.setText(self.mounts.item(row).data(_ID))
 
     def _choose(self) -> None:
-        choose_path(self, "Folder for the bundle", self.folder.text() or str(start_folder(self)),
+        choose_path(self, _("Folder for the bundle"), self.folder.text() or str(start_folder(self)),
                     "bundleFolderDialog", self.folder.setText, folder=True)
 
     def out_path(self) -> Path:
@@ -321,29 +331,33 @@ class TargetPage(Page):
         need = (plan.total_size if plan else 0) + _OVERHEAD
         self.space.setText("")
         if not self.folder.text().strip():
-            return "Choose a medium or a folder."
+            return _("Choose a medium or a folder.")
         if not folder.is_absolute() or not folder.is_dir():
-            return f"{folder} is not a folder (is the medium mounted?)."
+            return _("{folder} is not a folder (is the medium mounted?).", folder=folder)
         if not name or safe_file_name(name) != name:
-            return "The file name may contain only letters, digits, '-', '_' and '.', and may not start with '.'."
+            return _("The file name may contain only letters, digits, '-', '_' and '.', and may not start with "
+                     "'.'.")
         out = self.out_path()
         for path in (out, *(out.with_name(out.name + tail) for tail in (".sha256", ".sha256.p7s", ".001"))):
             if os.path.lexists(path):
-                return f"{path.name} already exists in {folder}; choose another file name."
+                return _("{name} already exists in {folder}; choose another file name.", name=path.name,
+                         folder=folder)
         mount = target_for(folder.resolve(), self._all)
         try:
             free = self.free_space(folder)
         except OSError as exc:
-            return f"Cannot look at {folder}: {exc.strerror}."
+            return _("Cannot look at {folder}: {reason}.", folder=folder, reason=exc.strerror)
         fs = f" ({mount.fs_type})" if mount else ""
         split = mount is not None and mount.max_file_size is not None and need > mount.max_file_size
-        self.space.setText(f"Needs about {human_size(need)}; {human_size(free)} free{fs}." + (
-            f" FAT holds files below 4 GiB: written as volumes {out.name}.001, .002, … (cat them to rejoin)."
-            if split else ""))
+        space = {"need": human_size(need), "free": human_size(free), "fs": fs, "name": out.name}
+        self.space.setText(_("Needs about {need}; {free} free{fs}. FAT holds files below 4 GiB: written as volumes "
+                             "{name}.001, .002, … (cat them to rejoin).", **space) if split else
+                           _("Needs about {need}; {free} free{fs}.", **space))
         if (mount is not None and mount.read_only) or not os.access(folder, os.W_OK):
-            return f"{folder} is read-only for you."
+            return _("{folder} is read-only for you.", folder=folder)
         if free < need:
-            return f"Not enough free space: the bundle needs about {human_size(need)}, {human_size(free)} is free."
+            return _("Not enough free space: the bundle needs about {need}, {free} is free.", need=human_size(need),
+                     free=human_size(free))
         return ""
 
     def _changed(self) -> None:

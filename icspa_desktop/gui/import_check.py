@@ -31,6 +31,7 @@ from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_with_progress
 from icspa_desktop.gui.received_dialog import set_banner
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, field_named, plain, reading
+from icspa_desktop.i18n import N_, _, format_moment
 from icspa_desktop.services import receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.session import Session
@@ -72,7 +73,7 @@ def banner(name: str) -> QLabel:
 class ItemsModel(QAbstractTableModel):
     """The bundle's items as the partner recorded them, and whether we hold them already."""
 
-    HEADERS = ("Exhibit", "Name", "Size", "SHA-256", "Handling", "TLP", "In this vault")
+    HEADERS = (N_("Exhibit"), N_("Name"), N_("Size"), N_("SHA-256"), N_("Handling"), N_("TLP"), N_("In this vault"))
 
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
@@ -92,14 +93,14 @@ class ItemsModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
+            return _(self.HEADERS[section])
         return None
 
     def text(self, row: int, column: int) -> str:
         item = self._items[row]
         return (item.exhibit_number, item.name, human_size(item.size), item.sha256[:16] + "…",
                 str(item.markings.handling_code), f"TLP:{item.markings.tlp}",
-                "already held" if item.id in self._known else "new")[column]
+                _("already held") if item.id in self._known else _("new"))[column]
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -116,12 +117,12 @@ class ItemsModel(QAbstractTableModel):
 class CheckPage(Page):
     """Runs ``prepare_import`` and shows the verification report, or the refusal in full."""
 
-    CHECKING = ("Every layer is checked: the outer seal, decryption with this agency's key, the archive, the "
-                "sender's signature and key, the manifests, the records and the partner's custody proofs. Nothing "
-                "enters the vault on this page.")
+    CHECKING = N_("Every layer is checked: the outer seal, decryption with this agency's key, the archive, the "
+                  "sender's signature and key, the manifests, the records and the partner's custody proofs. "
+                  "Nothing enters the vault on this page.")
 
     def __init__(self, wizard: ImportWizard, prepare: PrepareFn) -> None:
-        super().__init__("Checking the bundle", CheckPage.CHECKING)
+        super().__init__(_("Checking the bundle"), _(CheckPage.CHECKING))
         self._wizard = wizard
         self._prepare = prepare
         self.op: BackgroundOp | None = None
@@ -129,7 +130,7 @@ class CheckPage(Page):
         self.prepared: PreparedImport | None = None
         self.failure: BaseException | None = None
         # Working: a bar and a stop button.
-        self.progress = ProgressSection("checkProgress", "checkStatus", "&Stop checking", "stopCheckingButton",
+        self.progress = ProgressSection("checkProgress", "checkStatus", _("&Stop checking"), "stopCheckingButton",
                                         self.cancel)
         self.bar, self.status, self.stop = self.progress.bar, self.progress.status, self.progress.stop
         self.first = self.bar
@@ -160,18 +161,18 @@ class CheckPage(Page):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setVerticalSpacing(3)
-        for key, label in (("sender", "Sender"), ("signed", "Signed"), ("bundle", "Bundle id"), ("size", "Size"),
-                           ("sha256", "SHA-256"), ("case", "Partner case"), ("target", "Goes into"),
-                           ("custody", "Custody")):
+        for key, label in (("sender", _("Sender:")), ("signed", _("Signed:")), ("bundle", _("Bundle id:")),
+                           ("size", _("Size:")), ("sha256", _("SHA-256:")), ("case", _("Partner case:")),
+                           ("target", _("Goes into:")), ("custody", _("Custody:"))):
             self.facts[key] = plain(name=f"fact_{key}")
-            form.addRow(f"{label}:", self.facts[key])
+            form.addRow(label, self.facts[key])
         self.already = plain(name="alreadyImportedLabel")
         bold = self.already.font()
         bold.setBold(True)
         self.already.setFont(bold)
         self.warnings = plain(name="warningLabel")
         self.checks = field_named(QTableWidget(0, 3), "checksTable")
-        self.checks.setHorizontalHeaderLabels(["", "Check", "Result"])
+        self.checks.setHorizontalHeaderLabels(["", _("Check"), _("Result")])
         self.items_model = ItemsModel(self)
         self.items = field_named(QTableView(), "itemsTable")
         self.items.setModel(self.items_model)
@@ -190,8 +191,8 @@ class CheckPage(Page):
         for column, width in enumerate((130, 190, 80, 165, 70, 100)):
             self.items.setColumnWidth(column, width)
         self.tabs = field_named(QTabWidget(), "reportTabs")
-        self.tabs.addTab(self.checks, "Checks")
-        self.tabs.addTab(self.items, "Items")
+        self.tabs.addTab(self.checks, _("Checks"))
+        self.tabs.addTab(self.items, _("Items"))
         layout.addLayout(form)
         layout.addWidget(self.already)
         layout.addWidget(self.warnings)
@@ -212,11 +213,11 @@ class CheckPage(Page):
         w = self._wizard
         session, path, case_ref = w.session, w.file.chosen(), w.file.case_ref()
         self.prepared, self.failure = None, None
-        self.setTitle("Checking the bundle")
-        self.intro.setText(self.CHECKING)
+        self.setTitle(_("Checking the bundle"))
+        self.intro.setText(_(self.CHECKING))
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
-        self.status.setText(f"Reading {path} …")
+        self.status.setText(_("Reading {path} …", path=path))
         self.stop.setEnabled(True)
         show_message(self.error, "")
         self._show(working=True)
@@ -259,12 +260,12 @@ class CheckPage(Page):
     def cancel(self) -> None:
         if self.op is not None and self.op.running:
             self.op.cancel()
-            self.progress.stopping("Stopping: removing what was staged …")
+            self.progress.stopping(_("Stopping: removing what was staged …"))
 
     def _progress(self, done: int, total: int, message: str) -> None:
         if total and done >= total:
             self.bar.setRange(0, 0)  # the records and custody proofs: no byte count to show
-            self.status.setText("Checking the records, the signature and the partner's custody proofs …")
+            self.status.setText(_("Checking the records, the signature and the partner's custody proofs …"))
         else:
             self.progress.show_bytes(done, total, message)
         self._wizard.progressed.emit(done, total)
@@ -285,18 +286,18 @@ class CheckPage(Page):
             return
         self._wizard.close_question()
         self.failure = exc
-        self.setTitle("Bundle refused" if isinstance(exc, RefusedInput) else "Bundle not imported")
-        self.intro.setText("Nothing of the bundle was kept." if isinstance(exc, Cancelled) else
-                           "The bundle was checked up to the first problem, and nothing of it was kept.")
+        self.setTitle(_("Bundle refused") if isinstance(exc, RefusedInput) else _("Bundle not imported"))
+        self.intro.setText(_("Nothing of the bundle was kept.") if isinstance(exc, Cancelled) else
+                           _("The bundle was checked up to the first problem, and nothing of it was kept."))
         if isinstance(exc, RefusedInput):
-            head = "✘ Refused: nothing was imported. The vault is exactly as it was."
+            head = _("✘ Refused: nothing was imported. The vault is exactly as it was.")
         elif isinstance(exc, Cancelled):
-            head = "Stopped by you: nothing was imported; what was staged has been removed."
+            head = _("Stopped by you: nothing was imported; what was staged has been removed.")
         else:
-            head = "✘ The bundle could not be checked: nothing was imported."
+            head = _("✘ The bundle could not be checked: nothing was imported.")
         set_banner(self.verdict, head, False)
-        detail = ("You stopped the check before its end." if isinstance(exc, Cancelled) else error_text(exc))
-        self.refusal.setPlainText(f"{detail}\n\nGo Back to choose another file, or Cancel.")
+        detail = (_("You stopped the check before its end.") if isinstance(exc, Cancelled) else error_text(exc))
+        self.refusal.setPlainText(_("{detail}\n\nGo Back to choose another file, or Cancel.", detail=detail))
         self._show(refused=True)
         self.first = self.refusal  # Enter does nothing here: there is no way forward
         self.first.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -305,38 +306,41 @@ class CheckPage(Page):
 
     # ---- the report ------------------------------------------------------------------
     def fill(self, p: PreparedImport) -> None:
-        self.setTitle("Verification report")
-        self.intro.setText(f"What {p.partner.name} sent and what was checked. The payload waits, encrypted, in "
-                           "the vault's staging area; leaving the wizard now throws it away.")
+        self.setTitle(_("Verification report"))
+        self.intro.setText(_("What {partner} sent and what was checked. The payload waits, encrypted, in the "
+                             "vault's staging area; leaving the wizard now throws it away.", partner=p.partner.name))
         partner = p.partner
-        set_banner(self.verdict, f"{CHECK_MARK} Every check passed ({len(p.checks)}). " + (
-            "This bundle was imported before: nothing will change." if p.already_imported else
-            "Nothing has been imported yet: read the report, then Next."), True)
+        set_banner(self.verdict, _("{mark} Every check passed ({n}). This bundle was imported before: nothing will "
+                                   "change.", mark=CHECK_MARK, n=len(p.checks)) if p.already_imported else
+                   _("{mark} Every check passed ({n}). Nothing has been imported yet: read the report, then Next.",
+                     mark=CHECK_MARK, n=len(p.checks)), True)
         f = self.facts
-        f["sender"].setText(f"{partner.name} ({partner.country}), key {partner.fingerprint}")
-        f["signed"].setText(f"{p.signed_at:%Y-%m-%d %H:%M:%S} UTC")
+        f["sender"].setText(_("{name} ({country}), key {fingerprint}", name=partner.name, country=partner.country,
+                              fingerprint=partner.fingerprint))
+        f["signed"].setText(format_moment(p.signed_at))
         f["bundle"].setText(p.bundle_id)
-        f["size"].setText(f"{human_size(p.size)} ({p.size:,} bytes)")
+        f["size"].setText(_("{size} ({bytes} bytes)", size=human_size(p.size), bytes=f"{p.size:,}"))
         f["sha256"].setText(p.sha256)
         f["case"].setText(f"{p.case.number} — {p.case.title}")
         f["target"].setText(target_text(p))
-        linked = ("the first bundle from their log" if p.verdict.linked_to is None
-                  else f"their log extends the {p.verdict.linked_to} events we held from them")
-        f["custody"].setText(f"{p.verdict.events} event(s) of theirs, signed and proven in their checkpoint of "
-                             f"{p.verdict.size} events; {linked}")
-        show_message(self.already, f"This bundle was already {p.already_imported}: importing it again changes "
-                                   "nothing." if p.already_imported else "")
+        linked = (_("the first bundle from their log") if p.verdict.linked_to is None
+                  else _("their log extends the {n} events we held from them", n=p.verdict.linked_to))
+        f["custody"].setText(_("{n} event(s) of theirs, signed and proven in their checkpoint of {size} events; "
+                               "{linked}", n=p.verdict.events, size=p.verdict.size, linked=linked))
+        show_message(self.already, _("This bundle was already {when}: importing it again changes nothing.",
+                                     when=p.already_imported) if p.already_imported else "")
         show_message(self.warnings, "\n".join(f"⚠ {w}" for w in p.warnings))
         self.checks.setRowCount(len(p.checks))
         for row, check in enumerate(p.checks):
-            for column, text in enumerate((f"{CHECK_MARK} passed", check.name, check.detail)):
+            for column, text in enumerate((_("{mark} passed", mark=CHECK_MARK), check.name, check.detail)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)
                 self.checks.setItem(row, column, cell)
         self.items_model.set_items(p.items, set(p.known_items))
         new = len(p.items) - len(p.known_items)
-        self.tabs.setTabText(0, f"Checks ({len(p.checks)} passed)")
-        self.tabs.setTabText(1, f"Items ({len(p.items)}" + (f", {new} new)" if new != len(p.items) else ")"))
+        self.tabs.setTabText(0, _("Checks ({n} passed)", n=len(p.checks)))
+        self.tabs.setTabText(1, _("Items ({n}, {new} new)", n=len(p.items), new=new) if new != len(p.items) else
+                             _("Items ({n})", n=len(p.items)))
         self.tabs.setCurrentIndex(0)
         self.checks.setCurrentCell(0, 1)
         self._show(report=True)
@@ -349,5 +353,5 @@ class CheckPage(Page):
 
 def target_text(p: PreparedImport) -> str:
     if p.target_case is None:
-        return f"a new case {p.new_case_number}, with the partner's title and markings"
-    return f"case {p.target_case.number} — {p.target_case.title}"
+        return _("a new case {number}, with the partner's title and markings", number=p.new_case_number)
+    return _("case {number} — {title}", number=p.target_case.number, title=p.target_case.title)

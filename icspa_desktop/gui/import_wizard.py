@@ -59,6 +59,7 @@ from icspa_desktop.gui.wizard_parts import (
     reading,
     window_action,
 )
+from icspa_desktop.i18n import _
 from icspa_desktop.services import bundle_import, cases, receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -71,26 +72,26 @@ if TYPE_CHECKING:
 
 class FilePage(Page):
     def __init__(self, session: Session, targets: Callable[[], list[MountTarget]]) -> None:
-        super().__init__("Bundle to import", "Choose the bundle file a partner agency sent (NAME.icspa; a bundle "
-                         "split into volumes on FAT media: choose NAME.icspa.001). It is checked completely before "
-                         "anything enters the vault.")
+        super().__init__(_("Bundle to import"), _("Choose the bundle file a partner agency sent (NAME.icspa; a "
+                                                  "bundle split into volumes on FAT media: choose NAME.icspa.001). "
+                                                  "It is checked completely before anything enters the vault."))
         self._targets = targets
         self.path = self.first = field_named(QLineEdit(), "bundlePathEdit")
-        self.path.setPlaceholderText("/media/…/NAME.icspa")
+        self.path.setPlaceholderText(_("/media/…/NAME.icspa"))
         self.path.textChanged.connect(lambda _text: self.refresh())
-        browse = button("&Browse…", "browseButton", self._browse)
+        browse = button(_("&Browse…"), "browseButton", self._browse)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
-        path_label = QLabel("Bundle &file*")
+        path_label = QLabel(_("Bundle &file*"))
         path_label.setBuddy(self.path)  # a row holding a layout gets no buddy by itself
         self.case = field_named(QComboBox(), "targetCaseCombo")
-        self.case.addItem("Automatic: the case that holds this partner case, else a new case", None)
+        self.case.addItem(_("Automatic: the case that holds this partner case, else a new case"), None)
         for case in cases.list_cases(session, CaseStatus.OPEN):
             self.case.addItem(f"{case.number} — {case.title}", case.id)
         form = QFormLayout()
         form.addRow(path_label, row)
-        form.addRow("Add to &case", self.case)
+        form.addRow(_("Add to &case"), self.case)
         self.hint = hint_label()
         self.hint.setWordWrap(True)
         self.layout_.addLayout(form)
@@ -107,8 +108,8 @@ class FilePage(Page):
         return removable[0].mount_point if removable else start_folder(self)
 
     def _browse(self) -> None:
-        choose_path(self, "Partner bundle", str(self.start_folder()), "bundleFileDialog", self.path.setText,
-                    filters=["ICSPA bundles (*.icspa *.icspa.001)", "All files (*)"])
+        choose_path(self, _("Partner bundle"), str(self.start_folder()), "bundleFileDialog", self.path.setText,
+                    filters=[_("ICSPA bundles (*.icspa *.icspa.001)"), _("All files (*)")])
 
     def chosen(self) -> Path:
         return bundle_path(self.path.text())
@@ -120,15 +121,15 @@ class FilePage(Page):
     def problem(self) -> str:
         """Why the path cannot be checked ('' when it can)."""
         if not self.path.text().strip():
-            return "Choose the bundle file."
+            return _("Choose the bundle file.")
         path = self.chosen()
         if not path.is_absolute():
-            return "Give the full path of the bundle file."
+            return _("Give the full path of the bundle file.")
         if path.is_dir():
-            return f"{path} is a folder; choose the bundle file in it."
+            return _("{path} is a folder; choose the bundle file in it.", path=path)
         if path.is_file() or volumes_of(path):
             return ""
-        return f"{path} does not exist (nor its volumes {path.name}.001, …)."
+        return _("{path} does not exist (nor its volumes {name}.001, …).", path=path, name=path.name)
 
     def what(self) -> str:
         """What will be read: the file, or its volumes."""
@@ -137,8 +138,9 @@ class FilePage(Page):
             return f"{path.name}: {human_size(path.stat().st_size)}."
         volumes = volumes_of(path)
         if volumes:
-            return (f"{len(volumes)} volume(s) {volumes[0].name} … {volumes[-1].name}, "
-                    f"{human_size(sum(v.stat().st_size for v in volumes))}, read as the one bundle {path.name}.")
+            return _("{n} volume(s) {first} … {last}, {size}, read as the one bundle {name}.", n=len(volumes),
+                     first=volumes[0].name, last=volumes[-1].name,
+                     size=human_size(sum(v.stat().st_size for v in volumes)), name=path.name)
         return ""
 
     def _busy(self) -> bool:
@@ -148,7 +150,7 @@ class FilePage(Page):
     def refresh(self) -> None:
         problem = self.problem()
         show_message(self.error, problem)
-        self.hint.setText("Stopping the previous check …" if self._busy() else "" if problem else self.what())
+        self.hint.setText(_("Stopping the previous check …") if self._busy() else "" if problem else self.what())
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -157,8 +159,8 @@ class FilePage(Page):
 
 class ConfirmPage(Page):
     def __init__(self, wizard: ImportWizard) -> None:
-        super().__init__("Import", "Nothing has changed in the vault yet. Import writes everything below in one "
-                         "transaction: all of it, or nothing.")
+        super().__init__(_("Import"), _("Nothing has changed in the vault yet. Import writes everything below in "
+                                        "one transaction: all of it, or nothing."))
         self._wizard = wizard
         self.summary = self.first = reading("confirmText")
         self.layout_.addWidget(self.summary)
@@ -170,32 +172,36 @@ class ConfirmPage(Page):
         p = self._wizard.check.prepared
         assert p is not None
         self.summary.setPlainText(confirm_text(p))
-        self.intro.setText("Nothing changes in the vault: Continue shows the case that holds this bundle."
-                           if p.already_imported else "Nothing has changed in the vault yet. Import writes everything "
-                           "below in one transaction: all of it, or nothing.")
-        self.setButtonText(QWizard.WizardButton.CommitButton, "&Continue" if p.already_imported else "&Import")
+        self.intro.setText(_("Nothing changes in the vault: Continue shows the case that holds this bundle.")
+                           if p.already_imported else _("Nothing has changed in the vault yet. Import writes "
+                                                        "everything below in one transaction: all of it, or "
+                                                        "nothing."))
+        self.setButtonText(QWizard.WizardButton.CommitButton, _("&Continue") if p.already_imported else _("&Import"))
 
 
 def confirm_text(p: PreparedImport) -> str:
     if p.already_imported:
-        return (f"Bundle {p.bundle_id} from {p.partner.name} was already {p.already_imported}.\n\n"
-                "Nothing will change: no item, no event, no record is added.")
+        return _("Bundle {bundle} from {partner} was already {when}.\n\nNothing will change: no item, no event, no "
+                 "record is added.", bundle=p.bundle_id, partner=p.partner.name, when=p.already_imported)
     new = [i for i in p.items if i.id not in p.known_items]
-    lines = [f"From {p.partner.name} ({p.partner.country}), bundle {p.bundle_id}:", "",
-             f"• into {target_text(p)}",
-             f"• {len(new)} new item(s), {human_size(sum(i.size for i in new))}, stored encrypted in the vault"]
+    lines = [_("From {partner} ({country}), bundle {bundle}:", partner=p.partner.name, country=p.partner.country,
+               bundle=p.bundle_id), "",
+             _("• into {target}", target=target_text(p)),
+             _("• {n} new item(s), {size}, stored encrypted in the vault", n=len(new),
+               size=human_size(sum(i.size for i in new)))]
     if p.known_items:
-        lines.append(f"• {len(p.known_items)} item(s) already held from an earlier bundle: not stored twice")
-    lines += [f"• the partner's {p.verdict.events} custody event(s), kept exactly as they signed them",
-              "• our own 'imported' custody event for each item, and the bundle recorded as received", "",
-              "The items' descriptions and markings stay the partner's (read-only here); notes and tags are yours."]
+        lines.append(_("• {n} item(s) already held from an earlier bundle: not stored twice", n=len(p.known_items)))
+    lines += [_("• the partner's {n} custody event(s), kept exactly as they signed them", n=p.verdict.events),
+              _("• our own 'imported' custody event for each item, and the bundle recorded as received"), "",
+              _("The items' descriptions and markings stay the partner's (read-only here); notes and tags are "
+                "yours.")]
     return "\n".join(lines)
 
 
 class ImportingPage(Page):
     def __init__(self, wizard: ImportWizard, commit: CommitFn) -> None:
-        super().__init__("Importing", "The payload already checked is moved into the vault and the records are "
-                         "written in one transaction.")
+        super().__init__(_("Importing"), _("The payload already checked is moved into the vault and the records "
+                                           "are written in one transaction."))
         self._wizard = wizard
         self._commit = commit
         self.op: BackgroundOp | None = None
@@ -230,8 +236,8 @@ class ImportingPage(Page):
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self._wizard.check.discard()
-        show_message(self.error, f"The import failed: {error_text(exc)} Nothing was imported: the transaction was "
-                                 "rolled back and the staged payload removed.")
+        show_message(self.error, _("The import failed: {error} Nothing was imported: the transaction was rolled "
+                                   "back and the staged payload removed.", error=error_text(exc)))
         self._wizard.import_failed.emit(exc)
 
     def isComplete(self) -> bool:
@@ -240,23 +246,23 @@ class ImportingPage(Page):
 
 class DonePage(Page):
     def __init__(self, wizard: ImportWizard, write_receipt: ReceiptFn) -> None:
-        super().__init__("Imported", "")
+        super().__init__(_("Imported"), "")
         self._wizard = wizard
         self._write_receipt = write_receipt
         self.op: BackgroundOp | None = None
         self.receipt: receipts.Receipt | None = None
         self.case = self.first = field_named(QLineEdit(), "caseField")
         self.case.setReadOnly(True)
-        self.open_case = button("&Open case", "openCaseButton", self._open_case)
+        self.open_case = button(_("&Open case"), "openCaseButton", self._open_case)
         row = QHBoxLayout()
         row.addWidget(self.case, 1)
         row.addWidget(self.open_case)
-        case_label = QLabel("&Case")
+        case_label = QLabel(_("&Case"))
         case_label.setBuddy(self.case)
         form = QFormLayout()
         form.addRow(case_label, row)
         self.added = plain(name="addedLabel")
-        self.receipt_button = button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
+        self.receipt_button = button(_("Write &receipt…"), "writeReceiptButton", self.choose_receipt_file)
         self.receipt_hint = plain(name="hintLabel")
         self.receipt_hint.setAccessibleName("receiptHint")
         receipt_row = QHBoxLayout()
@@ -275,21 +281,22 @@ class DonePage(Page):
         assert result is not None
         self.case.setText(f"{result.case.number} — {result.case.title}")
         if result.already_imported:
-            self.setTitle("Nothing changed")
+            self.setTitle(_("Nothing changed"))
             self.intro.setText(result.already_imported)
             self.added.setText("")
         else:
-            self.setTitle("Imported")
-            self.intro.setText(f"The bundle from {prepared_from} is in the vault, with its custody.")
-            self.added.setText(f"{len(result.added)} item(s) added"
-                               + (f", {result.already_present} already held" if result.already_present else "")
-                               + f"; {result.partner_events_added} custody event(s) of the partner kept.")
+            self.setTitle(_("Imported"))
+            self.intro.setText(_("The bundle from {partner} is in the vault, with its custody.", partner=prepared_from))
+            counts = {"n": len(result.added), "held": result.already_present, "events": result.partner_events_added}
+            self.added.setText(_("{n} item(s) added, {held} already held; {events} custody event(s) of the partner "
+                                 "kept.", **counts) if result.already_present else
+                               _("{n} item(s) added; {events} custody event(s) of the partner kept.", **counts))
         can_sign = allowed(self._wizard.session.user.role, Permission.SIGN_AS_AGENCY)
         self.receipt_button.setEnabled(can_sign)
-        why = f"{SIGNING_ROLES_ONLY} One of them can, later: Case → Bundles sent and received…"
+        why = _("{signers} One of them can, later: Case → Bundles sent and received…", signers=_(SIGNING_ROLES_ONLY))
         self.receipt_button.setToolTip("" if can_sign else why)
-        self.receipt_hint.setText(f"Return the signed receipt to {prepared_from}: it closes the transfer in their "
-                                  "custody." if can_sign else why)
+        self.receipt_hint.setText(_("Return the signed receipt to {partner}: it closes the transfer in their "
+                                    "custody.", partner=prepared_from) if can_sign else why)
 
     def _open_case(self) -> None:
         result = self._wizard.importing.result
@@ -317,7 +324,7 @@ class DonePage(Page):
         session, write = self._wizard.session, self._write_receipt
         self.receipt_button.setEnabled(False)
         show_message(self.error, "")
-        self.receipt_hint.setText(f"Signing and writing {path.name} …")
+        self.receipt_hint.setText(_("Signing and writing {name} …", name=path.name))
         self.op = run_in_background(self, lambda: write(session, result.bundle_id, path), self._written,
                                     self._receipt_failed)
         return self.op
@@ -325,14 +332,14 @@ class DonePage(Page):
     def _written(self, receipt: receipts.Receipt) -> None:
         self.receipt = receipt
         self.receipt_button.setEnabled(True)
-        self.receipt_hint.setText(f"Receipt written to {receipt.path}. Return it to {self._wizard.partner_name}; "
-                                  "they record it with 'Record a receipt…'.")
+        self.receipt_hint.setText(_("Receipt written to {path}. Return it to {partner}; they record it with "
+                                    "'Record a receipt…'.", path=receipt.path, partner=self._wizard.partner_name))
         self._wizard.receipt_written.emit(receipt)
 
     def _receipt_failed(self, exc: BaseException) -> None:
         self.receipt_button.setEnabled(True)
         self.receipt_hint.setText("")
-        show_message(self.error, f"No receipt was written: {error_text(exc)}")
+        show_message(self.error, _("No receipt was written: {error}", error=error_text(exc)))
 
 
 class ImportWizard(Wizard):
@@ -351,7 +358,7 @@ class ImportWizard(Wizard):
                  prepare: PrepareFn = bundle_import.prepare_import, commit: CommitFn = bundle_import.commit_import,
                  write_receipt: ReceiptFn = receipts.write_receipt,
                  targets: Callable[[], list[MountTarget]] = list_targets) -> None:
-        super().__init__("importWizard", "Import a partner agency's bundle", 900, 640, parent)
+        super().__init__("importWizard", _("Import a partner agency's bundle"), 900, 640, parent)
         self.session = session
         self.closed = False
         self.file = FilePage(session, targets)
@@ -369,13 +376,13 @@ class ImportWizard(Wizard):
         """Escape, Cancel and the window's close button: while checking, ask first; while the transaction runs,
         wait for it. A lock cancels every op first and then closes every dialog: no question then."""
         if self.check.checking() and not self._stopped_by_lock(self.check.op):
-            self.question = ask(self, "stopCheckingQuestion", "Stop checking?", "The bundle is being checked. Stop, "
-                                 "and remove what was staged so far? Nothing has been imported.", "&Stop checking",
-                                 "&Continue checking", self.check.cancel)
+            self.question = ask(self, "stopCheckingQuestion", _("Stop checking?"), _("The bundle is being checked. "
+                                "Stop, and remove what was staged so far? Nothing has been imported."),
+                                _("&Stop checking"), _("&Continue checking"), self.check.cancel)
             return
         if self.importing.importing() and not self._stopped_by_lock(self.importing.op):
-            box = QMessageBox(QMessageBox.Icon.Information, "Importing", "The import is being written in one "
-                              "transaction and cannot be stopped halfway; it ends in a moment.",
+            box = QMessageBox(QMessageBox.Icon.Information, _("Importing"), _("The import is being written in one "
+                              "transaction and cannot be stopped halfway; it ends in a moment."),
                               QMessageBox.StandardButton.Ok, self)
             box.setObjectName("importingNotice")
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -407,8 +414,8 @@ class ImportBundleAction(QObject):
         self.last_wizard: ImportWizard | None = None
         self.prepare: PrepareFn = bundle_import.prepare_import  # tests wrap these
         self.targets: Callable[[], list[MountTarget]] = list_targets
-        self.action = window_action(window, "&Import partner bundle…", "Ctrl+Shift+I", "Check a partner agency's "
-                                    "bundle completely, then import it into a case", self.open)
+        self.action = window_action(window, _("&Import partner bundle…"), "Ctrl+Shift+I", _("Check a partner "
+                                    "agency's bundle completely, then import it into a case"), self.open)
 
     def update(self) -> None:
         session = self._window.session
@@ -432,8 +439,8 @@ class ImportBundleAction(QObject):
         self._window.refresh()
         self._window.custody.log_changed.emit()
         if not result.already_imported:
-            self._window.statusBar().showMessage(f"Imported {len(result.added)} item(s) into case "
-                                                 f"{result.case.number}", 8000)
+            self._window.statusBar().showMessage(_("Imported {n} item(s) into case {number}", n=len(result.added),
+                                                   number=result.case.number), 8000)
 
     def _open_case(self, case_id: str) -> None:
         session = self._window.session

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton, QWidget
 
 from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
+from icspa_desktop.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +243,14 @@ def run_with_progress_dialog(
     on_success: Callable[[T], None],
     on_failure: Callable[[BaseException], None] | None = None,
     *,
-    stopping: str = "Stopping…",
+    stopping: str | None = None,
 ) -> BackgroundOp:
     """``run_with_progress`` behind a window-modal progress dialog whose Cancel button cancels the work.
 
     After Cancel the dialog stays, saying ``stopping``, until the work has really ended: the user sees when
     it stopped (or that it could not stop before it ended), and the dialog never vanishes on a job that
-    still runs (issue 11: Cancel on a report "did nothing")."""
-    dialog = QProgressDialog(title, "Cancel", 0, 0, owner)
+    still runs (issue 11: Cancel on a report "did nothing"). ``stopping`` defaults to "Stopping…"."""
+    dialog = QProgressDialog(title, _("Cancel"), 0, 0, owner)
     dialog.setWindowTitle(title)
     dialog.setMinimumWidth(440)  # the title and a message such as "Laying out the report: page 230…" in full
     dialog.setWindowModality(Qt.WindowModality.WindowModal)  # Ctrl+L still locks: gui/idle.py
@@ -285,7 +286,7 @@ def run_with_progress_dialog(
             return  # the work has ended: closing the dialog (which emits ``canceled``) cancels nothing
         op.cancel()
         if shiboken6.isValid(dialog) and not op.abandoned:
-            dialog.setLabelText(stopping)
+            dialog.setLabelText(stopping or _("Stopping…"))
             dialog.setRange(0, 0)
             button = dialog.findChild(QPushButton)
             if button is not None:
@@ -300,7 +301,8 @@ def error_text(exc: BaseException) -> str:
     """What the user reads: our own errors as they are; anything else as an unexpected error."""
     if isinstance(exc, IcspaError):
         return str(exc)
-    return f"An unexpected error occurred ({type(exc).__name__}: {exc}). The details were written to the log."
+    return _("An unexpected error occurred ({kind}: {error}). The details were written to the log.",
+             kind=type(exc).__name__, error=exc)
 
 
 def show_notice(parent: QWidget | None, title: str, lines: Sequence[str], name: str = "noticeDialog") -> QMessageBox:
@@ -318,10 +320,10 @@ def show_error(parent: QWidget | None, exc: BaseException) -> QMessageBox | None
     if isinstance(exc, Cancelled):
         return None
     if isinstance(exc, IcspaError):
-        icon, title = QMessageBox.Icon.Warning, "Could not complete the action"
+        icon, title = QMessageBox.Icon.Warning, _("Could not complete the action")
     else:
         log.error("Unexpected error in a background operation", exc_info=exc)
-        icon, title = QMessageBox.Icon.Critical, "Unexpected error"
+        icon, title = QMessageBox.Icon.Critical, _("Unexpected error")
     box = QMessageBox(icon, title, error_text(exc), QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

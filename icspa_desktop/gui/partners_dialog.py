@@ -30,35 +30,46 @@ from icspa_desktop.gui.agency_forms import mono_font
 from icspa_desktop.gui.card_import_dialog import AddPartnerDialog, CardImportDialog
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.ops import show_error
+from icspa_desktop.i18n import N_, _, format_moment
 from icspa_desktop.services import partners
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
 
-NOT_ALLOWED = "Only administrators and supervisors manage partner agencies; you can view them."
-_DETAILS = (("name", "Agency"), ("country", "Country"), ("unit", "Unit"), ("contact", "Contact"),
-            ("status", "Status"), ("status_reason", "Reason"),
-            ("expires", "Expires"), ("source", "Source"), ("age_recipient", "age recipient"),
-            ("certificate_subject", "Certificate subject"), ("certificate_sha256", "Certificate SHA-256"),
-            ("created_at", "Trusted since"), ("id", "Partner id"))
+# Translated where shown: _(NOT_ALLOWED), _(caption).
+NOT_ALLOWED = N_("Only administrators and supervisors manage partner agencies; you can view them.")
+_DETAILS = (("name", N_("Agency")), ("country", N_("Country")), ("unit", N_("Unit")), ("contact", N_("Contact")),
+            ("status", N_("Status")), ("status_reason", N_("Reason")),
+            ("expires", N_("Expires")), ("source", N_("Source")), ("age_recipient", N_("age recipient")),
+            ("certificate_subject", N_("Certificate subject")), ("certificate_sha256", N_("Certificate SHA-256")),
+            ("created_at", N_("Trusted since")), ("id", N_("Partner id")))
 _MONO = {"age_recipient", "certificate_sha256", "id"}
+# A partner's status as stored and compared (``shown_status``), and as people read it.
+_STATUS = {"active": N_("active"), "revoked": N_("revoked"), "superseded": N_("superseded"),
+           "expired": N_("expired")}
+
+
+def status_text(status: str) -> str:
+    """``shown_status``'s value in the reader's language (an unknown one as it is)."""
+    label = _STATUS.get(status, status)
+    return _(label)
 
 
 def details_html(partner: Partner, now: datetime) -> str:
     data = partners.partner_to_json(partner)
-    data["status"] = partners.shown_status(partner, now)
-    data["expires"] = f"{partner.expires:%Y-%m-%d %H:%M} UTC"
-    data["created_at"] = f"{partner.created_at:%Y-%m-%d %H:%M} UTC"
-    data["source"] = "agency card" if partner.source == "card" else "added by hand (no app)"
+    data["status"] = status_text(partners.shown_status(partner, now))
+    data["expires"] = format_moment(partner.expires)
+    data["created_at"] = format_moment(partner.created_at)
+    data["source"] = _("agency card") if partner.source == "card" else _("added by hand (no app)")
     rows = []
     for key, caption in _DETAILS:
         value = str(data.get(key) or "—")
         if key == "status_reason" and value == "—":
             continue
         cell = f"<code>{escape(value)}</code>" if key in _MONO else escape(value)
-        rows.append(f"<tr><td style='color:#5a6470; padding-right:10px' valign='top'>{escape(caption)}</td>"
+        rows.append(f"<tr><td style='color:#5a6470; padding-right:10px' valign='top'>{escape(_(caption))}</td>"
                     f"<td>{cell}</td></tr>")
     fingerprint = escape(partner.fingerprint).replace(" ", "&nbsp;")  # one line, as people read it out
-    return (f"<h3>{escape(partner.name)}</h3><p style='color:#5a6470'>Fingerprint</p>"
+    return (f"<h3>{escape(partner.name)}</h3><p style='color:#5a6470'>{escape(_('Fingerprint'))}</p>"
             f"<p style='font-family:monospace; font-size:11pt; font-weight:bold'>{fingerprint}</p>"
             f"<table cellspacing=3>{''.join(rows)}</table>")
 
@@ -71,20 +82,21 @@ class RevokeDialog(QDialog):
     def __init__(self, session: Session, partner: Partner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("revokePartnerDialog")
-        self.setWindowTitle(f"Revoke {partner.name}")
+        self.setWindowTitle(_("Revoke {name}", name=partner.name))
         self.setMinimumWidth(520)
         self._session: Session | None = session
         self._partner = partner
-        text = QLabel(f"Stop trusting <b>{escape(partner.name)}</b> ({escape(partner.country)}, "
-                      f"<code>{escape(partner.fingerprint)}</code>)? Nothing can be sent to it any more and "
-                      "bundles it signed are refused. This cannot be undone: trusting it again needs its card.")
+        text = QLabel(_("Stop trusting <b>{name}</b> ({country}, <code>{fingerprint}</code>)? Nothing can be sent "
+                        "to it any more and bundles it signed are refused. This cannot be undone: trusting it "
+                        "again needs its card.", name=escape(partner.name), country=escape(partner.country),
+                        fingerprint=escape(partner.fingerprint)))
         text.setWordWrap(True)
         self.reason = QLineEdit()
         self.reason.setObjectName("revokeReason")
-        self.reason.setPlaceholderText("Reason (recorded in the chain of custody), e.g. key reported lost")
+        self.reason.setPlaceholderText(_("Reason (recorded in the chain of custody), e.g. key reported lost"))
         self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.revoke_button = buttons.addButton("&Revoke", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.revoke_button = buttons.addButton(_("&Revoke"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.revoke_button.setEnabled(False)
         self.reason.textChanged.connect(lambda value: self.revoke_button.setEnabled(bool(value.strip())))
         buttons.accepted.connect(self.attempt)
@@ -110,12 +122,12 @@ class RevokeDialog(QDialog):
 
 
 class PartnersDialog(QDialog):
-    COLUMNS = ("Name", "Country", "Status", "Fingerprint", "Expires", "Source")
+    COLUMNS = (N_("Name"), N_("Country"), N_("Status"), N_("Fingerprint"), N_("Expires"), N_("Source"))
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("partnersDialog")
-        self.setWindowTitle("Partner agencies")
+        self.setWindowTitle(_("Partner agencies"))
         self.resize(1240, 580)
         self._session: Session | None = session
         self._partners: list[Partner] = []
@@ -123,7 +135,7 @@ class PartnersDialog(QDialog):
 
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("partnersTable")
-        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels([_(column) for column in self.COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -137,8 +149,8 @@ class PartnersDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.details = QTextBrowser()
         self.details.setObjectName("partnerDetails")
-        self.placeholder = QLabel("No partner agencies yet. Import a partner's agency card, or add one that does "
-                                  "not use this application.")
+        self.placeholder = QLabel(_("No partner agencies yet. Import a partner's agency card, or add one that "
+                                    "does not use this application."))
         self.placeholder.setObjectName("placeholder")
         self.placeholder.setWordWrap(True)
         left = QWidget()
@@ -151,22 +163,22 @@ class PartnersDialog(QDialog):
         splitter.addWidget(self.details)
         splitter.setSizes([790, 450])
 
-        self.import_button = QPushButton("&Import card…")
+        self.import_button = QPushButton(_("&Import card…"))
         self.import_button.setObjectName("importCard")
         self.import_button.clicked.connect(self.import_card)
-        self.add_button = QPushButton("&Add partner without the app…")
+        self.add_button = QPushButton(_("&Add partner without the app…"))
         self.add_button.setObjectName("addPartner")
         self.add_button.clicked.connect(self.add_partner)
-        self.revoke_button = QPushButton("&Revoke…")
+        self.revoke_button = QPushButton(_("&Revoke…"))
         self.revoke_button.setObjectName("revokePartner")
         self.revoke_button.clicked.connect(self.revoke)
-        self.role_hint = QLabel(NOT_ALLOWED)
+        self.role_hint = QLabel(_(NOT_ALLOWED))
         self.role_hint.setObjectName("hintLabel")
         self.role_hint.setVisible(not self.can_manage)
         for button in (self.import_button, self.add_button, self.revoke_button):
             button.setEnabled(self.can_manage)
             if not self.can_manage:
-                button.setToolTip(NOT_ALLOWED)
+                button.setToolTip(_(NOT_ALLOWED))
         row = QHBoxLayout()
         for button in (self.import_button, self.add_button, self.revoke_button):
             row.addWidget(button)
@@ -196,8 +208,8 @@ class PartnersDialog(QDialog):
         mono = mono_font()
         for row, partner in enumerate(self._partners):
             status = partners.shown_status(partner, now)
-            values = (partner.name, partner.country, status, partner.fingerprint, f"{partner.expires:%Y-%m-%d}",
-                      "card" if partner.source == "card" else "by hand")
+            values = (partner.name, partner.country, status_text(status), partner.fingerprint,
+                      format_moment(partner.expires), _("card") if partner.source == "card" else _("by hand"))
             for column, text in enumerate(values):
                 cell = QTableWidgetItem(text)
                 if column == 3:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 from icspa_desktop.gui.feedback import error_label, hint_label, required, required_note, show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.passphrase_strength import strength_hint
+from icspa_desktop.i18n import _
 from icspa_desktop.services import users
 from icspa_desktop.services.session import Session
 
@@ -27,12 +28,13 @@ class ChangePassphraseDialog(QDialog):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("changePassphraseDialog")
-        self.setWindowTitle("Change my passphrase")
+        self.setWindowTitle(_("Change my passphrase"))
         self.setMinimumWidth(480)
         self._session = session
         self._op: BackgroundOp | None = None
-        intro = QLabel(f"Change the passphrase of {session.user.display_name} ({session.user.name}). Only your own "
-                       "key slot is rewritten; nothing else in the vault changes.")
+        intro = QLabel(_("Change the passphrase of {display_name} ({user}). Only your own key slot is rewritten; "
+                         "nothing else in the vault changes.", display_name=session.user.display_name,
+                         user=session.user.name))
         intro.setWordWrap(True)
         self.current = password_edit("currentPassphrase")
         self.new = password_edit("newPassphrase")
@@ -41,15 +43,15 @@ class ChangePassphraseDialog(QDialog):
         self.strength.setObjectName("hintLabel")
         self.new.textChanged.connect(self._update_strength)
         form = QFormLayout()
-        form.addRow(required("&Current passphrase"), self.current)
-        form.addRow(required("&New passphrase"), self.new)
+        form.addRow(required(_("&Current passphrase")), self.current)
+        form.addRow(required(_("&New passphrase")), self.new)
         form.addRow("", self.strength)
-        form.addRow(required("&Repeat new passphrase"), self.repeat)
+        form.addRow(required(_("&Repeat new passphrase")), self.repeat)
         form.addRow(required_note())
         self.error_label = error_label()
         self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.change_button = self.buttons.addButton("C&hange passphrase", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.change_button = self.buttons.addButton(_("C&hange passphrase"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.change_button.setDefault(True)
         self.buttons.accepted.connect(self.attempt)
         self.buttons.rejected.connect(self.reject)
@@ -73,10 +75,10 @@ class ChangePassphraseDialog(QDialog):
             return
         current, new, repeat = self.current.text(), self.new.text(), self.repeat.text()
         if not current:
-            self._show_error("Enter your current passphrase.")
+            self._show_error(_("Enter your current passphrase."))
             return
         if new != repeat:
-            self._show_error("The new passphrase and its repetition differ.")
+            self._show_error(_("The new passphrase and its repetition differ."))
             return
         session = self._session
         self._set_busy(True)
@@ -86,7 +88,7 @@ class ChangePassphraseDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.current, self.new, self.repeat, self.change_button):
             widget.setEnabled(not busy)
-        self.status_label.setText("Rewriting your key slot…" if busy else "")
+        self.status_label.setText(_("Rewriting your key slot…") if busy else "")
         if busy:
             self._show_error("")
 

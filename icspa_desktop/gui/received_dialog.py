@@ -34,6 +34,7 @@ from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.markings import local_time
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services import bundle_import, bundles, receipts
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
@@ -58,12 +59,14 @@ def receipt_text(sent: bundles.SentBundle) -> str:
     if sent.status != "written":
         return ""
     if not sent.receipts:
-        return "no receipt yet"
-    return "; ".join(f"receipt from {r['partner']} on {when(r['time'])}" for r in sent.receipts)
+        return _("no receipt yet")
+    return "; ".join(_("receipt from {partner} on {time}", partner=r["partner"], time=when(r["time"]))
+                     for r in sent.receipts)
 
 
-SIGNING_ROLES_ONLY = ("A receipt is signed with the agency key: only an administrator or a supervisor may write "
-                      "it.")
+# Translated where shown: _(SIGNING_ROLES_ONLY).
+SIGNING_ROLES_ONLY = N_("A receipt is signed with the agency key: only an administrator or a supervisor may write "
+                        "it.")
 
 
 def set_banner(label: QLabel, text: str, ok: bool) -> None:
@@ -79,11 +82,11 @@ def receipt_save_dialog(parent: QWidget, bundle_id: str, folder: Path, then: Cal
     """The save dialog for a receipt, proposing ``receipt-<bundle id prefix>.txt`` in ``folder`` (window-modal;
     ``then(path)`` once a name is chosen; Qt asks before replacing a file)."""
     name = f"receipt-{bundle_id[:8]}.txt"
-    dialog = remember_choice(parent, QFileDialog(parent, "Save the receipt", str(folder / name)))
+    dialog = remember_choice(parent, QFileDialog(parent, _("Save the receipt"), str(folder / name)))
     dialog.setObjectName("receiptSaveDialog")
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
-    dialog.setNameFilters(["Receipts (*.txt)", "All files (*)"])
+    dialog.setNameFilters([_("Receipts (*.txt)"), _("All files (*)")])
     dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
     dialog.selectFile(name)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -149,29 +152,31 @@ class ReceivedDialog(QDialog):
                  write_receipt: WriteReceiptFn = receipts.write_receipt) -> None:
         super().__init__(parent)
         self.setObjectName("receivedDialog")
-        self.setWindowTitle("Bundles sent and received")
+        self.setWindowTitle(_("Bundles sent and received"))
         self.resize(980, 520)
         self._session = session
         self._import_receipt = import_receipt
         self._write_receipt = write_receipt
         self.op: BackgroundOp | None = None
         role = session.user.role
-        self.received = _table("receivedTable", ["Imported", "Sender", "Case", "Items", "Size", "SHA-256",
-                                                 "Receipt", "Bundle id"])
-        self.sent = _table("sentTable", ["Sent", "Case", "Recipients", "Items", "Status", "Receipts", "Bundle id"])
-        self.write_button = _button("Write &receipt…", "writeReceiptButton", self.choose_receipt_file)
+        self.received = _table("receivedTable", [_("Imported"), _("Sender"), _("Case"), _("Items"), _("Size"),
+                                                 _("SHA-256"), _("Receipt"), _("Bundle id")])
+        self.sent = _table("sentTable", [_("Sent"), _("Case"), _("Recipients"), _("Items"), _("Status"),
+                                         _("Receipts"), _("Bundle id")])
+        self.write_button = _button(_("Write &receipt…"), "writeReceiptButton", self.choose_receipt_file)
         self._can_sign = allowed(role, Permission.SIGN_AS_AGENCY)
-        self.write_button.setToolTip("Sign a receipt for the selected bundle, for its sender" if self._can_sign else
-                                     SIGNING_ROLES_ONLY)
-        self.record_button = _button("Record a re&ceipt…", "recordReceiptButton", self.choose_receipt)
+        self.write_button.setToolTip(_("Sign a receipt for the selected bundle, for its sender") if self._can_sign
+                                     else _(SIGNING_ROLES_ONLY))
+        self.record_button = _button(_("Record a re&ceipt…"), "recordReceiptButton", self.choose_receipt)
         can_record = allowed(role, Permission.EXPORT_BUNDLE)
         self.record_button.setEnabled(can_record)
-        self.record_button.setToolTip("Check a partner's signed receipt for a bundle we sent, and keep it"
-                                      if can_record else "Your role does not send bundles, so it records no receipts")
+        self.record_button.setToolTip(_("Check a partner's signed receipt for a bundle we sent, and keep it")
+                                      if can_record else _("Your role does not send bundles, so it records no "
+                                                           "receipts"))
         self.tabs = QTabWidget()
         self.tabs.setObjectName("bundleTabs")
-        self.tabs.addTab(self._page(self.received, self.write_button), "&Received")
-        self.tabs.addTab(self._page(self.sent, self.record_button), "&Sent")
+        self.tabs.addTab(self._page(self.received, self.write_button), _("&Received"))
+        self.tabs.addTab(self._page(self.sent, self.record_button), _("&Sent"))
         self.tabs.currentChanged.connect(lambda _index: self._focus_table())
         self.outcome = QLabel()
         self.outcome.setObjectName("verifySummary")  # green when a receipt was recorded, red when refused
@@ -211,19 +216,20 @@ class ReceivedDialog(QDialog):
         got = bundle_import.list_received(self._session)
         _fill(self.received, [(b.id, [when(b.imported_at), b.partner_name, b.case_number, str(b.items),
                                       human_size(b.size), b.sha256[:16] + "…",
-                                      f"issued {when(b.receipt_issued_at)}" if b.receipt_issued_at else "not yet",
-                                      b.id],
-                               ["", b.partner_fingerprint, "", "", f"{b.size:,} bytes", b.sha256,
-                                "a signed receipt was written for the sender" if b.receipt_issued_at else
-                                "no receipt written yet", f"signed {b.signed_at}"]) for b in got], select)
+                                      _("issued {time}", time=when(b.receipt_issued_at)) if b.receipt_issued_at
+                                      else _("not yet"), b.id],
+                               ["", b.partner_fingerprint, "", "", _("{bytes} bytes", bytes=f"{b.size:,}"), b.sha256,
+                                _("a signed receipt was written for the sender") if b.receipt_issued_at else
+                                _("no receipt written yet"), _("signed {time}", time=b.signed_at)]) for b in got],
+              select)
         sent = bundles.list_sent(self._session)
         _fill(self.sent, [(b.id, [when(b.created_at), b.case_number,
                                   ", ".join(r["name"] for r in b.recipients), str(len(b.items)),
                                   b.status if not b.problem else f"{b.status}: {b.problem}", receipt_text(b), b.id],
                            ["", "", ", ".join(r["fingerprint"] for r in b.recipients), "", b.problem,
                             receipt_text(b), b.sha256 or ""]) for b in sent], select)
-        self.tabs.setTabText(0, f"&Received ({len(got)})")
-        self.tabs.setTabText(1, f"&Sent ({len(sent)})")
+        self.tabs.setTabText(0, _("&Received ({n})", n=len(got)))
+        self.tabs.setTabText(1, _("&Sent ({n})", n=len(sent)))
         self._update_buttons()
 
     def _selected(self, table: QTableWidget) -> str | None:
@@ -262,10 +268,10 @@ class ReceivedDialog(QDialog):
     def choose_receipt(self) -> QFileDialog | None:
         if not self.record_button.isEnabled():
             return None
-        dialog = remember_choice(self, QFileDialog(self, "The partner's receipt", str(start_folder(self))))
+        dialog = remember_choice(self, QFileDialog(self, _("The partner's receipt"), str(start_folder(self))))
         dialog.setObjectName("receiptOpenDialog")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setNameFilters(["Receipts (*.txt)", "All files (*)"])
+        dialog.setNameFilters([_("Receipts (*.txt)"), _("All files (*)")])
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(lambda name: self.record_receipt(Path(name)) if name else None)
@@ -284,12 +290,13 @@ class ReceivedDialog(QDialog):
             return
         self.reload(stored.bundle_id)
         if stored.already:
-            text = (f"The receipt from {stored.partner_name} for bundle {stored.bundle_id} was recorded before; "
-                    "nothing changed.")
+            text = _("The receipt from {partner} for bundle {bundle} was recorded before; nothing changed.",
+                     partner=stored.partner_name, bundle=stored.bundle_id)
         else:
-            text = (f"✔ Receipt from {stored.partner_name} for bundle {stored.bundle_id}: {stored.result}, by "
-                    f"{stored.officer} on {when(stored.time)}. Transfer completed; the receipt now witnesses the "
-                    f"first {stored.checkpoint_size} events of our custody log.")
+            text = _("✔ Receipt from {partner} for bundle {bundle}: {result}, by {officer} on {time}. Transfer "
+                     "completed; the receipt now witnesses the first {n} events of our custody log.",
+                     partner=stored.partner_name, bundle=stored.bundle_id, result=stored.result,
+                     officer=stored.officer, time=when(stored.time), n=stored.checkpoint_size)
         self.show_result(text, True)
         self.receipt_recorded.emit(stored)
 
@@ -310,9 +317,9 @@ class ReceivedDialog(QDialog):
     def _written(self, receipt: object) -> None:
         if not isinstance(receipt, receipts.Receipt):
             return
-        sender = receipt.body.get("sender", {}).get("name", "the sender")
-        self.show_result(f"✔ Receipt for bundle {receipt.bundle_id} written to {receipt.path}. Return it to "
-                         f"{sender}.", True)
+        sender = receipt.body.get("sender", {}).get("name") or _("the sender")
+        self.show_result(_("✔ Receipt for bundle {bundle} written to {path}. Return it to {sender}.",
+                           bundle=receipt.bundle_id, path=receipt.path, sender=sender), True)
         self.receipt_written.emit(receipt)
 
     def reject(self) -> None:
@@ -328,8 +335,8 @@ class ReceivedAction(QObject):
         super().__init__(window)
         self._window = window
         self.last_dialog: ReceivedDialog | None = None
-        self.action = QAction("&Bundles sent and received…", window)
-        self.action.setStatusTip("Bundles imported from partners and sent to them, with their receipts")
+        self.action = QAction(_("&Bundles sent and received…"), window)
+        self.action.setStatusTip(_("Bundles imported from partners and sent to them, with their receipts"))
         self.action.triggered.connect(lambda _checked=False: self.open())
 
     def update(self) -> None:

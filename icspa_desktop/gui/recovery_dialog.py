@@ -19,6 +19,7 @@ from icspa_desktop.gui.feedback import error_label, hint_label, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background, show_error
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.gui.passphrase_strength import strength_hint
+from icspa_desktop.i18n import _
 from icspa_desktop.services.session import Session
 
 # (user name, recovery key as printed, new passphrase) -> an open session
@@ -35,32 +36,33 @@ class RecoveryDialog(QDialog):
         self._recover = recover
         self._op: BackgroundOp | None = None
         self.setObjectName("recoveryDialog")
-        self.setWindowTitle("Unlock with the recovery key")
+        self.setWindowTitle(_("Unlock with the recovery key"))
         self.setMinimumWidth(520)
-        intro = QLabel("Type the recovery key printed when the vault was created (groups of letters and digits; "
-                       "spaces, dashes and case do not matter) and choose a new passphrase. Your old signing "
-                       "key is retired — everything it signed stays verifiable — and the reset is recorded in "
-                       "the chain of custody.")
+        intro = QLabel(_("Type the recovery key printed when the vault was created (groups of letters and digits; "
+                         "spaces, dashes and case do not matter) and choose a new passphrase. Your old signing "
+                         "key is retired — everything it signed stays verifiable — and the reset is recorded in "
+                         "the chain of custody."))
         intro.setWordWrap(True)
         self.user = QLineEdit(user_name)
         self.user.setObjectName("recoveryUserEdit")
         self.key = QLineEdit()
         self.key.setObjectName("recoveryKeyEdit")
-        self.key.setPlaceholderText("ABCD-EFGH-…")
+        self.key.setPlaceholderText(_("ABCD-EFGH-…"))
         self.new = password_edit("recoveryNewPassphrase")
         self.repeat = password_edit("recoveryRepeatPassphrase")
         self.strength = hint_label()
         self.new.textChanged.connect(lambda text: self.strength.setText(strength_hint(text)[1] if text else ""))
         form = QFormLayout()
-        form.addRow("&User", self.user)
-        form.addRow("Recovery &key", self.key)
-        form.addRow("&New passphrase", self.new)
+        form.addRow(_("&User"), self.user)
+        form.addRow(_("Recovery &key"), self.key)
+        form.addRow(_("&New passphrase"), self.new)
         form.addRow("", self.strength)
-        form.addRow("&Repeat new passphrase", self.repeat)
+        form.addRow(_("&Repeat new passphrase"), self.repeat)
         self.error_label = error_label()
         self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.reset_button = self.buttons.addButton("&Set passphrase and unlock", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.reset_button = self.buttons.addButton(_("&Set passphrase and unlock"),
+                                                   QDialogButtonBox.ButtonRole.AcceptRole)
         self.reset_button.setDefault(True)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         self.buttons.accepted.connect(self.attempt)
@@ -82,10 +84,10 @@ class RecoveryDialog(QDialog):
             return
         user, key, new = self.user.text().strip(), self.key.text().strip(), self.new.text()
         if not user or not key:
-            show_message(self.error_label, "Enter your user name and the recovery key.")
+            show_message(self.error_label, _("Enter your user name and the recovery key."))
             return
         if not new or new != self.repeat.text():
-            show_message(self.error_label, "Type the same new passphrase twice.")
+            show_message(self.error_label, _("Type the same new passphrase twice."))
             self.repeat.clear()
             (self.new if not new else self.repeat).setFocus()
             return
@@ -106,7 +108,7 @@ class RecoveryDialog(QDialog):
         for widget in (self.user, self.key, self.new, self.repeat, self.reset_button):
             widget.setEnabled(not busy)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not busy)
-        self.status_label.setText("Opening the vault with the recovery key…" if busy else "")
+        self.status_label.setText(_("Opening the vault with the recovery key…") if busy else "")
         if busy:
             show_message(self.error_label, "")
 

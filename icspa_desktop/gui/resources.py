@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from icspa_desktop.i18n import _
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # A source checkout or editable install keeps resources/ beside the package; a wheel installs them
 # as data files under <prefix>/share/icspa-desktop (see [tool.setuptools.data-files] in pyproject.toml).
@@ -17,7 +19,7 @@ def resource_dir() -> Path:
     for candidate in _CANDIDATES:
         if (candidate / "style.qss").is_file():
             return candidate
-    raise FileNotFoundError("The application's resources (style.qss) are missing; reinstall the program.")
+    raise FileNotFoundError(_("The application's resources (style.qss) are missing; reinstall the program."))
 
 
 def resource_path(name: str) -> Path:

@@ -44,6 +44,7 @@ from icspa_desktop.gui.feedback import error_label, required, required_note, res
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import ProgressSection, button, choose_path, field_named, plain
+from icspa_desktop.i18n import _
 from icspa_desktop.services import backup
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, unlock
@@ -75,15 +76,15 @@ def run_restore(request: RestoreRequest, witness_dir: Path | None, progress: Pro
     until the copy is in place; the recording that follows is short and is not interrupted."""
     result = backup.restore(request.backup_dir, request.target, force=request.replace, progress=progress,
                             cancel=cancel)
-    progress(0, 0, "Opening the restored vault and recording the restore…")
+    progress(0, 0, _("Opening the restored vault and recording the restore…"))
     try:
         with unlock(request.target, request.user, request.passphrase) as session:
             record = backup.record_restore(session, request.reason, witness_dir=witness_dir)
     except IcspaError as exc:
-        note = (f" The backup is in place at {request.target}, but its restore is not recorded yet: an administrator "
-                f"runs 'icspa --vault {request.target} vault restore --reason TEXT'.")
+        note = _("{error} The backup is in place at {target}, but its restore is not recorded yet: an administrator "
+                 "runs 'icspa --vault {target} vault restore --reason TEXT'.", error=exc, target=request.target)
         try:
-            noted = type(exc)(str(exc) + note)
+            noted = type(exc)(note)
         except TypeError:  # an error class that takes more than its message: said as it is
             raise exc from None
         raise noted from exc
@@ -93,20 +94,21 @@ def run_restore(request: RestoreRequest, witness_dir: Path | None, progress: Pro
 def restored_text(done: Restored, replaced: bool) -> list[str]:
     """The result, paragraph by paragraph."""
     result, record = done.result, done.record
-    lines = [f"Backup {result.backup_id} ({result.files} files, {human_size(result.total_bytes)}, custody log of "
-             f"{result.tree_size} events) restored to {result.path}.",
-             f"Restore recorded as custody event #{record.event_index}."]
+    lines = [_("Backup {backup} ({files} files, {size}, custody log of {events} events) restored to {path}.",
+               backup=result.backup_id, files=result.files, size=human_size(result.total_bytes),
+               events=result.tree_size, path=result.path),
+             _("Restore recorded as custody event #{index}.", index=record.event_index)]
     if result.set_aside is not None:
-        lines.append(f"The vault that was there was moved aside, not deleted: {result.set_aside}")
+        lines.append(_("The vault that was there was moved aside, not deleted: {path}", path=result.set_aside))
     if record.witness_tree_size is not None:
-        lines.append(f"The witnesses had seen {record.witness_tree_size} events, the restored log holds "
-                     f"{record.tree_size_restored}: the difference is in the event.")
+        lines.append(_("The witnesses had seen {seen} events, the restored log holds {restored}: the difference is "
+                       "in the event.", seen=record.witness_tree_size, restored=record.tree_size_restored))
     if replaced:
-        lines.append("Unlock to work in the restored vault.")
+        lines.append(_("Unlock to work in the restored vault."))
     else:
-        lines.append(f"From now on {result.path} is the vault and the witnesses follow it: this window locks the "
-                     "vault it had open and opens the restored one — unlock it with your passphrase of the backup's "
-                     "time. (The vault you had open is a copy the witnesses no longer fit.)")
+        lines.append(_("From now on {path} is the vault and the witnesses follow it: this window locks the vault it "
+                       "had open and opens the restored one — unlock it with your passphrase of the backup's time. "
+                       "(The vault you had open is a copy the witnesses no longer fit.)", path=result.path))
     return lines
 
 
@@ -119,7 +121,7 @@ class RestoreDialog(SubmitDialog):
                  check: Callable[..., backup.CheckedBackup] = backup.check_backup) -> None:
         super().__init__(parent)
         self.setObjectName("restoreDialog")
-        self.setWindowTitle("Restore the vault from a backup")
+        self.setWindowTitle(_("Restore the vault from a backup"))
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.setMinimumWidth(640)
         self._vault_path, self._vault_id, self._user, self._check = vault_path, vault_id, user, check
@@ -129,22 +131,23 @@ class RestoreDialog(SubmitDialog):
         self.submit = self._submit
 
         self.source = field_named(QLineEdit(), "backupFolderEdit")
-        self.source.setPlaceholderText("/media/…/icspa-backup-…")
+        self.source.setPlaceholderText(_("/media/…/icspa-backup-…"))
         self.source.textChanged.connect(lambda _text: self._forget_check())
         source_row = QHBoxLayout()
         source_row.addWidget(self.source, 1)
-        source_row.addWidget(button("&Browse…", "browseBackupButton", self._browse))
-        source_label = QLabel(required("Backup &folder"))
+        source_row.addWidget(button(_("&Browse…"), "browseBackupButton", self._browse))
+        source_label = QLabel(required(_("Backup &folder")))
         source_label.setBuddy(self.source)
 
-        self.progress = ProgressSection("restoreProgress", "restoreStatus", "&Stop", "stopRestoreButton", self.stop)
+        self.progress = ProgressSection("restoreProgress", "restoreStatus", _("&Stop"), "stopRestoreButton",
+                                        self.stop)
         self.progress.bar.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the fields keep the focus while it checks
         self.contents = plain(name="backupContents")
 
         stamp = datetime.now(UTC).strftime("%Y%m%d")
-        self.new_place = field_named(QRadioButton("A &new vault folder"), "newFolderRadio")
-        self.replace = field_named(QRadioButton(f"In place of the open vault ({vault_path}); it is moved aside, "
-                                                "kept"), "replaceRadio")
+        self.new_place = field_named(QRadioButton(_("A &new vault folder")), "newFolderRadio")
+        self.replace = field_named(QRadioButton(_("In place of the open vault ({path}); it is moved aside, kept",
+                                                  path=vault_path)), "replaceRadio")
         self.new_place.setChecked(True)
         places = QButtonGroup(self)
         places.addButton(self.new_place)
@@ -153,10 +156,10 @@ class RestoreDialog(SubmitDialog):
                                   "targetFolderEdit")
         self.new_place.toggled.connect(self.target.setEnabled)
         self.reason = field_named(QLineEdit(), "restoreReasonEdit")
-        self.reason.setPlaceholderText("e.g. disk failure of the workstation, ticket 2026-118")
+        self.reason.setPlaceholderText(_("e.g. disk failure of the workstation, ticket 2026-118"))
         self.passphrase = field_named(QLineEdit(), "restorePassphraseEdit")
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.passphrase.setPlaceholderText(f"{user}'s passphrase when the backup was made")
+        self.passphrase.setPlaceholderText(_("{user}'s passphrase when the backup was made", user=user))
         for edit in (self.target, self.reason, self.passphrase):
             edit.textChanged.connect(lambda _text: show_message(self.error, ""))
 
@@ -164,11 +167,11 @@ class RestoreDialog(SubmitDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow(source_label, source_row)
         form.addRow("", self.contents)
-        form.addRow("Restore to", self.new_place)
+        form.addRow(_("Restore to"), self.new_place)
         form.addRow("", self.target)
         form.addRow("", self.replace)
-        form.addRow(required("&Reason"), self.reason)
-        form.addRow(required(f"&Passphrase of {user}"), self.passphrase)
+        form.addRow(required(_("&Reason")), self.reason)
+        form.addRow(required(_("&Passphrase of {user}", user=user)), self.passphrase)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         # Enter performs the main action, never Cancel: checking the backup first, then restoring it.
@@ -177,8 +180,8 @@ class RestoreDialog(SubmitDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        intro = QLabel("The backup is checked completely before anything is written. The restore is recorded in "
-                       "the chain of custody with your reason; an existing vault is never deleted.")
+        intro = QLabel(_("The backup is checked completely before anything is written. The restore is recorded in "
+                         "the chain of custody with your reason; an existing vault is never deleted."))
         intro.setWordWrap(True)
         layout.addWidget(intro)
         layout.addLayout(form)
@@ -197,7 +200,7 @@ class RestoreDialog(SubmitDialog):
 
     def _browse(self) -> None:
         start = self.source.text().strip() or str(self._vault_path.parent)
-        choose_path(self, "Backup folder (icspa-backup-…)", start, "backupFolderDialog", self.source.setText,
+        choose_path(self, _("Backup folder (icspa-backup-…)"), start, "backupFolderDialog", self.source.setText,
                     folder=True)
 
     def _forget_check(self) -> None:
@@ -208,7 +211,7 @@ class RestoreDialog(SubmitDialog):
         self.contents.hide()
         self._show_progress(False)
         show_message(self.error, "")
-        self.ok.setText("&Check backup")
+        self.ok.setText(_("&Check backup"))
 
     def _show_progress(self, shown: bool) -> None:
         for widget in (self.progress.bar, self.progress.status, self.progress.stop):
@@ -218,13 +221,13 @@ class RestoreDialog(SubmitDialog):
         """Read every file of the chosen backup against its MANIFEST, in the background."""
         folder = Path(self.source.text().strip()).expanduser()
         if not self.source.text().strip() or not folder.is_absolute():
-            show_message(self.error, "Give the full path of the backup folder (icspa-backup-…).")
+            show_message(self.error, _("Give the full path of the backup folder (icspa-backup-…)."))
             self.source.setFocus()
             return None
         self._forget_check()
         self._show_progress(True)
         self.progress.stop.setEnabled(True)
-        self.progress.show_bytes(0, 0, f"Checking {folder} …")
+        self.progress.show_bytes(0, 0, _("Checking {folder} …", folder=folder))
         self.ok.setEnabled(False)
         check = self._check
 
@@ -239,7 +242,7 @@ class RestoreDialog(SubmitDialog):
     def stop(self) -> None:
         if self.checking and self.op is not None:
             self.op.cancel()
-            self.progress.stopping("Stopping…")
+            self.progress.stopping(_("Stopping…"))
 
     def _checked(self, op: BackgroundOp, checked: backup.CheckedBackup) -> None:
         if op is not self.op:
@@ -248,16 +251,17 @@ class RestoreDialog(SubmitDialog):
         self._show_progress(False)
         self.checked = checked
         m = checked.manifest
-        whose = ("a backup of this vault" if m.vault_id == self._vault_id
-                 else f"a backup of ANOTHER vault (id {m.vault_id}; this one is {self._vault_id})")
-        self.contents.setText(
-            f"✔ Every file matches the backup's MANIFEST — {whose}.\n"
-            f"Made {m.created_at} by {m.created_by}; backup id {m.backup_id}.\n"
-            f"{len(m.files)} files, {human_size(m.total_bytes)}, {m.blobs} evidence file(s); custody log of "
-            f"{m.tree_size} events (schema version {m.schema_version}).\nMANIFEST SHA-256 {checked.manifest_sha256}")
+        whose = (_("a backup of this vault") if m.vault_id == self._vault_id
+                 else _("a backup of ANOTHER vault (id {id}; this one is {this})", id=m.vault_id, this=self._vault_id))
+        self.contents.setText(_(
+            "✔ Every file matches the backup's MANIFEST — {whose}.\nMade {created} by {creator}; backup id "
+            "{backup}.\n{files} files, {size}, {blobs} evidence file(s); custody log of {events} events (schema "
+            "version {schema}).\nMANIFEST SHA-256 {sha256}", whose=whose, created=m.created_at,
+            creator=m.created_by, backup=m.backup_id, files=len(m.files), size=human_size(m.total_bytes),
+            blobs=m.blobs, events=m.tree_size, schema=m.schema_version, sha256=checked.manifest_sha256))
         self.contents.show()
         self.adjustSize()  # room for the lines just shown (a dialog does not grow by itself)
-        self.ok.setText("&Restore")
+        self.ok.setText(_("&Restore"))
         self.reason.setFocus()
 
     def _check_failed(self, op: BackgroundOp, exc: BaseException) -> None:
@@ -266,9 +270,9 @@ class RestoreDialog(SubmitDialog):
         self.ok.setEnabled(True)
         self._show_progress(False)
         self.op = None
-        show_message(self.error, "The check was stopped; nothing was written." if isinstance(exc, Cancelled)
-                     else f"The backup cannot be restored: {exc}" if isinstance(exc, IcspaError)
-                     else f"The check failed: {exc}")
+        show_message(self.error, _("The check was stopped; nothing was written.") if isinstance(exc, Cancelled)
+                     else _("The backup cannot be restored: {error}", error=exc) if isinstance(exc, IcspaError)
+                     else _("The check failed: {error}", error=exc))
         self.source.setFocus()
 
     # ---- the restore ----------------------------------------------------------------------
@@ -277,16 +281,16 @@ class RestoreDialog(SubmitDialog):
         problem, field = "", None
         target = Path(self.target.text().strip()).expanduser()
         if self.checked is None:
-            problem, field = "Check the backup first.", self.source
+            problem, field = _("Check the backup first."), self.source
         elif self.new_place.isChecked() and (not self.target.text().strip() or not target.is_absolute()):
-            problem, field = "Give the full path of the new vault folder.", self.target
+            problem, field = _("Give the full path of the new vault folder."), self.target
         elif self.new_place.isChecked() and target.exists() and (not target.is_dir() or any(target.iterdir())):
-            problem, field = f"{target} already exists; choose a new folder.", self.target
+            problem, field = _("{path} already exists; choose a new folder.", path=target), self.target
         elif not self.reason.text().strip():
-            problem, field = "Say why the backup is restored; it is recorded in the chain of custody.", self.reason
+            problem, field = _("Say why the backup is restored; it is recorded in the chain of custody."), self.reason
         elif not self.passphrase.text():
-            problem, field = (f"Type {self._user}'s passphrase: the restored vault is opened with it to record the "
-                              "restore."), self.passphrase
+            problem, field = _("Type {user}'s passphrase: the restored vault is opened with it to record the "
+                               "restore.", user=self._user), self.passphrase
         if problem or self.checked is None:
             show_message(self.error, problem)
             if field is not None:
@@ -312,15 +316,16 @@ class RestoreDialog(SubmitDialog):
         return True
 
     def _confirm_replace(self, request: RestoreRequest) -> QMessageBox:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Replace the open vault?",
-                          f"The vault is locked now, the vault at {request.target} is moved aside (kept, "
-                          f"{request.target.name}{backup.ASIDE_MARK}<time>) and the backup is put in its place. "
-                          "Everything recorded since the backup was made is not in the restored vault.",
+        box = QMessageBox(QMessageBox.Icon.Warning, _("Replace the open vault?"),
+                          _("The vault is locked now, the vault at {path} is moved aside (kept, {aside}<time>) and "
+                            "the backup is put in its place. Everything recorded since the backup was made is not "
+                            "in the restored vault.", path=request.target,
+                            aside=f"{request.target.name}{backup.ASIDE_MARK}"),
                           QMessageBox.StandardButton.NoButton, self)
         box.setObjectName("replaceVaultQuestion")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        go = box.addButton("&Lock and replace", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("&Keep the open vault", QMessageBox.ButtonRole.RejectRole)
+        go = box.addButton(_("&Lock and replace"), QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton(_("&Keep the open vault"), QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)  # replacing is never what Enter does by accident
         box.setEscapeButton(keep)
         go.clicked.connect(lambda: self._replace_confirmed(request))
@@ -357,9 +362,10 @@ class RestoreAction(QObject):
         self.op: BackgroundOp | None = None
         self.dialog: RestoreDialog | None = None
         self.result_box: QMessageBox | None = None
-        self.action = QAction("&Restore from backup…", window)
+        self.action = QAction(_("&Restore from backup…"), window)
         self.action.setObjectName("restoreAction")
-        self.action.setStatusTip("Check a backup folder and put it in place, as a new vault or instead of this one")
+        self.action.setStatusTip(_("Check a backup folder and put it in place, as a new vault or instead of this "
+                                   "one"))
         self.action.triggered.connect(lambda _checked=False: self.open())
         menu.addAction(self.action)
         menu.aboutToShow.connect(self.update)
@@ -409,22 +415,22 @@ class RestoreAction(QObject):
         def work(progress: ProgressCallback, cancel: CancelToken) -> Restored:
             return run_restore(request, witness_dir, progress, cancel)
 
-        self.op = run_with_progress_dialog(self._window, "Restoring the vault", work,
+        self.op = run_with_progress_dialog(self._window, _("Restoring the vault"), work,
                                            lambda done: self._done(done, request.replace), self._failed,
-                                           stopping="Stopping: nothing is put in place.")
+                                           stopping=_("Stopping: nothing is put in place."))
         self.update()
 
     def _done(self, done: Restored, replaced: bool) -> None:
         self.update()
-        self._show(QMessageBox.Icon.Information, "Backup restored", restored_text(done, replaced))
+        self._show(QMessageBox.Icon.Information, _("Backup restored"), restored_text(done, replaced))
         self.restored.emit(done)
 
     def _failed(self, exc: BaseException) -> None:
         self.update()
         self.failed.emit(exc)
         if isinstance(exc, Cancelled):
-            self._show(QMessageBox.Icon.Information, "Restore cancelled",
-                       ["The restore was stopped; nothing was put in place."])
+            self._show(QMessageBox.Icon.Information, _("Restore cancelled"),
+                       [_("The restore was stopped; nothing was put in place.")])
             return
         show_error(self._window, exc)
 

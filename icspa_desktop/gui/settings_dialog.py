@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
+from icspa_desktop.i18n import _
 
 
 class SettingsDialog(QDialog):
@@ -12,18 +13,18 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self._settings = settings
         self.setObjectName("settingsDialog")
-        self.setWindowTitle("Settings")
+        self.setWindowTitle(_("Settings"))
         self.auto_lock = QSpinBox()
         self.auto_lock.setObjectName("autoLockSpin")
         self.auto_lock.setRange(0, int(MAX_AUTO_LOCK_MINUTES))
-        self.auto_lock.setSuffix(" min")
-        self.auto_lock.setSpecialValueText("never")
+        self.auto_lock.setSuffix(_(" min"))
+        self.auto_lock.setSpecialValueText(_("never"))
         self.auto_lock.setValue(round(settings.auto_lock_minutes))
-        hint = QLabel("The vault locks itself after this long without keyboard or mouse input.")
+        hint = QLabel(_("The vault locks itself after this long without keyboard or mouse input."))
         hint.setObjectName("hintLabel")
         hint.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("&Lock when idle for", self.auto_lock)
+        form.addRow(_("&Lock when idle for"), self.auto_lock)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -27,15 +27,19 @@ from icspa_desktop.gui.feedback import error_label, hint_label, required, requir
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, show_error, show_notice
 from icspa_desktop.gui.passphrase_dialog import password_edit
 from icspa_desktop.gui.passphrase_strength import strength_hint
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services import users
 from icspa_desktop.services.session import Session, check_new_passphrase, check_user_name
 
+# Translated where shown: _(_ROLE_HINTS[role]), _(_ROLE_NAMES[role]).
 _ROLE_HINTS = {
-    Role.ADMINISTRATOR: "administrator — manages users and the agency identity",
-    Role.SUPERVISOR: "supervisor — closes cases, signs as the agency",
-    Role.INVESTIGATOR: "investigator — works on cases and evidence",
-    Role.AUDITOR: "auditor — read-only, verifies and reports",
+    Role.ADMINISTRATOR: N_("administrator — manages users and the agency identity"),
+    Role.SUPERVISOR: N_("supervisor — closes cases, signs as the agency"),
+    Role.INVESTIGATOR: N_("investigator — works on cases and evidence"),
+    Role.AUDITOR: N_("auditor — read-only, verifies and reports"),
 }
+_ROLE_NAMES = {Role.ADMINISTRATOR: N_("administrator"), Role.SUPERVISOR: N_("supervisor"),
+               Role.INVESTIGATOR: N_("investigator"), Role.AUDITOR: N_("auditor")}
 
 
 class AddUserDialog(QDialog):
@@ -46,19 +50,19 @@ class AddUserDialog(QDialog):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("addUserDialog")
-        self.setWindowTitle("Add user")
+        self.setWindowTitle(_("Add user"))
         self.setMinimumWidth(480)
         self._session = session
         self._op: BackgroundOp | None = None
         self.name = QLineEdit()
         self.name.setObjectName("userName")
-        self.name.setPlaceholderText("e.g. k.mueller")
+        self.name.setPlaceholderText(_("e.g. k.mueller"))
         self.display_name = QLineEdit()
         self.display_name.setObjectName("displayName")
         self.role = QComboBox()
         self.role.setObjectName("roleCombo")
         for role in Role:
-            self.role.addItem(_ROLE_HINTS[role], role)
+            self.role.addItem(_(_ROLE_HINTS[role]), role)
         self.role.setCurrentIndex(self.role.findData(Role.INVESTIGATOR))
         self.passphrase = password_edit("newUserPassphrase")
         self.repeat = password_edit("newUserRepeat")
@@ -66,17 +70,17 @@ class AddUserDialog(QDialog):
         self.strength.setObjectName("hintLabel")
         self.passphrase.textChanged.connect(lambda text: self.strength.setText(strength_hint(text)[1] if text else ""))
         form = QFormLayout()
-        form.addRow(required("User &name"), self.name)
-        form.addRow("&Display name", self.display_name)
-        form.addRow("&Role", self.role)
-        form.addRow(required("&Passphrase"), self.passphrase)
+        form.addRow(required(_("User &name")), self.name)
+        form.addRow(_("&Display name"), self.display_name)
+        form.addRow(_("&Role"), self.role)
+        form.addRow(required(_("&Passphrase")), self.passphrase)
         form.addRow("", self.strength)
-        form.addRow(required("R&epeat passphrase"), self.repeat)
+        form.addRow(required(_("R&epeat passphrase")), self.repeat)
         form.addRow(required_note())
         self.error_label = error_label()
         self.status_label = hint_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.add_button = self.buttons.addButton("&Add user", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.add_button = self.buttons.addButton(_("&Add user"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.add_button.setDefault(True)
         self.buttons.accepted.connect(self.attempt)
         self.buttons.rejected.connect(self.reject)
@@ -108,7 +112,7 @@ class AddUserDialog(QDialog):
             self._show_error(str(exc))
             return
         if passphrase != self.repeat.text():
-            self._show_error("The passphrase and its repetition differ.")
+            self._show_error(_("The passphrase and its repetition differ."))
             return
         session = self._session
         self._set_busy(True)
@@ -118,7 +122,7 @@ class AddUserDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.name, self.display_name, self.role, self.passphrase, self.repeat, self.add_button):
             widget.setEnabled(not busy)
-        self.status_label.setText("Creating the user's key slot…" if busy else "")
+        self.status_label.setText(_("Creating the user's key slot…") if busy else "")
         if busy:
             self._show_error("")
 
@@ -140,18 +144,18 @@ class AddUserDialog(QDialog):
 class UsersDialog(QDialog):
     """The vault's users; Add user…, Disable/Enable the selected one."""
 
-    COLUMNS = ("User name", "Display name", "Role", "Active")
+    COLUMNS = (N_("User name"), N_("Display name"), N_("Role"), N_("Active"))
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("usersDialog")
-        self.setWindowTitle("Users")
+        self.setWindowTitle(_("Users"))
         self.resize(640, 400)
         self._session: Session | None = session
         self._users: list[User] = []
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("usersTable")
-        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels([_(column) for column in self.COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -159,9 +163,9 @@ class UsersDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.add_button = QPushButton("&Add user…")
+        self.add_button = QPushButton(_("&Add user…"))
         self.add_button.clicked.connect(self.add_user)
-        self.toggle_button = QPushButton("&Disable")
+        self.toggle_button = QPushButton(_("&Disable"))
         self.toggle_button.setObjectName("toggleActive")
         self.toggle_button.clicked.connect(self.toggle_active)
         side = QHBoxLayout()
@@ -193,7 +197,8 @@ class UsersDialog(QDialog):
             return
         self.table.setRowCount(len(self._users))
         for row, user in enumerate(self._users):
-            values = (user.name, user.display_name, str(user.role), "yes" if user.active else "no (disabled)")
+            role = _ROLE_NAMES.get(user.role, str(user.role))
+            values = (user.name, user.display_name, _(role), _("yes") if user.active else _("no (disabled)"))
             for column, text in enumerate(values):
                 cell = QTableWidgetItem(text)
                 if not user.active:
@@ -217,7 +222,7 @@ class UsersDialog(QDialog):
     def _update_buttons(self) -> None:
         user = self.selected_user()
         self.toggle_button.setEnabled(user is not None)
-        self.toggle_button.setText("&Enable" if user is not None and not user.active else "&Disable")
+        self.toggle_button.setText(_("&Enable") if user is not None and not user.active else _("&Disable"))
 
     def add_user(self) -> AddUserDialog | None:
         if self._session is None:
@@ -233,20 +238,21 @@ class UsersDialog(QDialog):
         if session is None or user is None:
             return
         try:
-            _, rotated = users.set_active(session, user.name, not user.active)
+            _user, rotated = users.set_active(session, user.name, not user.active)
         except IcspaError as exc:
             show_error(self, exc)
             self.reload(select=user.name)  # a disable may have succeeded before its key rotation could not
             return
         self.reload(select=user.name)
-        show_message(self.result_hint, f"{user.name} is enabled again." if rotated is None else (
-            f"{user.name} is disabled. The vault master key was replaced ({rotated.blobs_rewrapped} evidence keys "
-            "rewrapped), so a copy of their old key slot opens nothing current."))
+        show_message(self.result_hint, _("{user} is enabled again.", user=user.name) if rotated is None else _(
+            "{user} is disabled. The vault master key was replaced ({n} evidence keys rewrapped), so a copy of "
+            "their old key slot opens nothing current.", user=user.name, n=rotated.blobs_rewrapped))
         if rotated is not None and rotated.new_recovery_key:
-            show_notice(self, "New recovery key", [
-                f"{user.name} is disabled and the vault master key was replaced, so the old recovery key no longer "
-                "opens the vault.", f"New recovery key — print it and keep it in a safe; it is shown only now:\n\n"
-                f"{rotated.new_recovery_key}"], "newRecoveryKey")
+            show_notice(self, _("New recovery key"), [
+                _("{user} is disabled and the vault master key was replaced, so the old recovery key no longer "
+                  "opens the vault.", user=user.name),
+                _("New recovery key — print it and keep it in a safe; it is shown only now:\n\n{key}",
+                  key=rotated.new_recovery_key)], "newRecoveryKey")
 
     def clear(self) -> None:
         self._session = None

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import error_label
 from icspa_desktop.gui.folders import remember_choice
+from icspa_desktop.i18n import _
 
 _W = TypeVar("_W", bound=QWidget)
 PROGRESS_STEPS = 1000  # a progress bar's range: fine enough for any size, no int overflow for large byte counts
@@ -142,7 +143,8 @@ class ProgressSection:
     def show_bytes(self, done: int, total: int, message: str) -> None:
         """A byte count's progress: "message — 1.2 MiB of 3.4 MiB" (just the message when the total is unknown)."""
         self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
-        self.status.setText(f"{message} — {human_size(done)} of {human_size(total)}" if total else message)
+        self.status.setText(_("{step} — {done} of {total}", step=message, done=human_size(done),
+                              total=human_size(total)) if total else message)
 
     def stopping(self, text: str) -> None:
         self.stop.setEnabled(False)

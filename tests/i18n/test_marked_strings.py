@@ -9,7 +9,12 @@ from pathlib import Path
 from icspa_desktop import i18n
 
 GUI = i18n.PACKAGE_DIR / "gui"
-COVERED = ["main_window.py", "unlock_dialog.py", "vault_wizard.py", "help_dialog.py", "language_dialog.py"]
+COVERED = ["main_window.py", "unlock_dialog.py", "vault_wizard.py", "help_dialog.py", "language_dialog.py",
+           "bundle_wizard.py", "export_pages.py", "import_wizard.py", "import_check.py", "received_dialog.py",
+           "wizard_parts.py", "agency_dialog.py", "agency_forms.py", "agency_actions.py", "partners_dialog.py",
+           "card_import_dialog.py", "users_dialog.py", "recovery_dialog.py", "passphrase_dialog.py",
+           "settings_dialog.py", "backup_action.py", "restore_dialog.py", "app.py", "ops.py",
+           "resources.py"]
 ALL = None  # every positional argument
 # Calls that put text on screen, and which of their positional arguments are that text.
 TEXT_CALLS: dict[str, tuple[int, ...] | None] = {
