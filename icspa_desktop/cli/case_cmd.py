@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -80,7 +81,7 @@ def _human(case: Case) -> list[str]:
     return [_("Case {number}: {title}", number=f.number, title=f.title), *field_lines(rows)]
 
 
-def field_lines(rows: list[tuple[str, object]], width: int = 12) -> list[str]:
+def field_lines(rows: Sequence[tuple[str, object]], width: int = 12) -> list[str]:
     """``  label: value`` lines with the values in a column ``width`` wide (wider for longer translated labels); as
     ever, the longest label ("jurisdiction:") sits one space before its value, and nothing after it when empty."""
     width = max([width, *(len(label) - 1 for label, _value in rows)])

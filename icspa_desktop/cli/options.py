@@ -45,7 +45,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints the whole usage first. "icspa: error:" is the documented prefix (docs/cli.md);
         # the message is argparse's own (its gettext domain).
-        self.exit(int(ExitCode.USAGE), "icspa: error: " + _("{message} (see '{command} --help')", message=message,
+        self.exit(int(ExitCode.USAGE), "icspa: error: " + _("{error} (see '{command} --help')", error=message,
                                                              command=self.prog) + "\n")
 
 
