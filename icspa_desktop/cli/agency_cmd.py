@@ -11,6 +11,7 @@ from typing import Any
 
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import (
+    SECRET_KEY_PASSWORD,
     add_command,
     add_option,
     add_out,
@@ -21,50 +22,51 @@ from icspa_desktop.cli.options import (
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.files import atomic_write
+from icspa_desktop.i18n import _
 from icspa_desktop.services import agency
 
 
 def register(groups: Any) -> None:
-    cmd = groups.add_parser("agency", help="this agency's identity, certificate and card")
+    cmd = groups.add_parser("agency", help=_("this agency's identity, certificate and card"))
     sub = cmd.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
 
-    init = sub.add_parser("init", help="create (or replace) the agency identity: P-384 certificate + age key")
-    add_option(init, "--agency-name", "--name", default="", help="agency name (default: the current one)")
-    init.add_argument("--country", default="", help="ISO 3166 two-letter code (default: the current one)")
-    init.add_argument("--unit", default=None, help="default: the current one")
-    init.add_argument("--contact", default=None, help="default: the current one")
-    init.add_argument("--days", type=int, default=certs.DEFAULT_VALIDITY_DAYS, help="certificate validity")
+    init = sub.add_parser("init", help=_("create (or replace) the agency identity: P-384 certificate + age key"))
+    add_option(init, "--agency-name", "--name", default="", help=_("agency name (default: the current one)"))
+    init.add_argument("--country", default="", help=_("ISO 3166 two-letter code (default: the current one)"))
+    init.add_argument("--unit", default=None, help=_("default: the current one"))
+    init.add_argument("--contact", default=None, help=_("default: the current one"))
+    init.add_argument("--days", type=int, default=certs.DEFAULT_VALIDITY_DAYS, help=_("certificate validity"))
     init.set_defaults(handler=_init)
 
     imp = add_command(sub, "cert-import", "import-cert",
-                      help="use an existing key + certificate from the agency's CA")
-    imp.add_argument("key_file", metavar="KEY", help="PKCS#12 (.p12/.pfx) or PEM private key")
-    imp.add_argument("--cert", metavar="CERT.pem", help="the certificate, when KEY is a PEM key")
+                      help=_("use an existing key + certificate from the agency's CA"))
+    imp.add_argument("key_file", metavar="KEY", help=_("PKCS#12 (.p12/.pfx) or PEM private key"))
+    imp.add_argument("--cert", metavar="CERT.pem", help=_("the certificate, when KEY is a PEM key"))
     imp.add_argument("--key-password-file", metavar="FILE",
-                     help="the key file's password (else a prompt when the key is encrypted)")
+                     help=_("the key file's password (else a prompt when the key is encrypted)"))
     # Old spelling: the password from a named environment variable. Still read, with a warning: secrets come
     # from a file, a prompt or the documented ICSPA_* variables (docs/cli.md).
     imp.add_argument("--password-env", metavar="VAR", help=argparse.SUPPRESS)
     imp.add_argument("--contact", default="")
     imp.set_defaults(handler=_import)
 
-    show = sub.add_parser("show", help="identity, certificate fingerprint, age recipient")
+    show = sub.add_parser("show", help=_("identity, certificate fingerprint, age recipient"))
     show.set_defaults(handler=_show)
 
-    fp = sub.add_parser("fingerprint", help="the short fingerprint partners compare")
+    fp = sub.add_parser("fingerprint", help=_("the short fingerprint partners compare"))
     fp.set_defaults(handler=_fingerprint)
 
-    card = sub.add_parser("card", help="write the agency card (public material only)")
-    add_out(card, help_text="the card, e.g. agency.icspa-card")
+    card = sub.add_parser("card", help=_("write the agency card (public material only)"))
+    add_out(card, help_text=_("the card, e.g. agency.icspa-card"))
     card.add_argument("--pdf", metavar="FILE.pdf", type=Path,
-                      help="also a printable card with the fingerprint and QR code (refused if it exists, unless "
-                           "--force)")
-    card.add_argument("--days", type=int, default=agency.DEFAULT_CARD_DAYS, help="card validity in days")
+                      help=_("also a printable card with the fingerprint and QR code (refused if it exists, unless "
+                             "--force)"))
+    card.add_argument("--days", type=int, default=agency.DEFAULT_CARD_DAYS, help=_("card validity in days"))
     card.set_defaults(handler=_card)
 
-    cert = sub.add_parser("cert", help="write the agency certificate (PEM)")
-    add_out(cert, "FILE.pem", "the certificate file to write")
+    cert = sub.add_parser("cert", help=_("write the agency certificate (PEM)"))
+    add_out(cert, "FILE.pem", _("the certificate file to write"))
     cert.set_defaults(handler=_cert)
 
 
@@ -85,7 +87,7 @@ def _human(identity: AgencyIdentity) -> list[str]:
 def _init(ctx: CliContext) -> int:
     a = ctx.args
     identity = agency.create_identity(ctx.session(), a.agency_name, a.country, a.unit, a.contact, a.days)
-    ctx.emit(identity_to_json(identity), lambda: ["Agency identity created.", *_human(identity)])
+    ctx.emit(identity_to_json(identity), lambda: [_("Agency identity created."), *_human(identity)])
     return 0
 
 
@@ -95,16 +97,16 @@ def _import(ctx: CliContext) -> int:
     cert_data = read_input_file(a.cert, "certificate file") if a.cert else None
     password: bytes | None = None
     if a.key_password_file:
-        password = read_secret_file(a.key_password_file, "key password").encode() or None
+        password = read_secret_file(a.key_password_file, SECRET_KEY_PASSWORD).encode() or None
     elif a.password_env:
-        print("icspa: warning: --password-env is deprecated; use --key-password-file FILE or the prompt.",
+        print("icspa: warning: " + _("--password-env is deprecated; use --key-password-file FILE or the prompt."),
               file=sys.stderr)
         password = os.environ.get(a.password_env, "").encode() or None
     elif b"ENCRYPTED" in key_data or b"-----BEGIN" not in key_data:
-        entered = getpass.getpass("Password of the key file (empty if none): ") if os.isatty(0) else ""
+        entered = getpass.getpass(_("Password of the key file (empty if none): ")) if os.isatty(0) else ""
         password = entered.encode() or None
     identity = agency.import_identity(ctx.session(), key_data, password, cert_data, a.contact)
-    ctx.emit(identity_to_json(identity), lambda: ["Agency certificate imported.", *_human(identity)])
+    ctx.emit(identity_to_json(identity), lambda: [_("Agency certificate imported."), *_human(identity)])
     return 0
 
 
@@ -127,9 +129,10 @@ def _card(ctx: CliContext) -> int:
         check_new_file(target, ctx.args.force)  # before the export is recorded in the custody log
     written = agency.export_card(ctx.session(), out, pdf, ctx.args.days)
     identity = written.identity
-    lines = [f"Agency card written to {out}.", f"Fingerprint: {identity.fingerprint}"]
+    lines = [_("Agency card written to {path}.", path=out),
+             _("Fingerprint: {fingerprint}", fingerprint=identity.fingerprint)]
     if pdf is not None:
-        lines.append(f"Printable card written to {pdf}.")
+        lines.append(_("Printable card written to {path}.", path=pdf))
     ctx.emit({"id": identity.key_id, "path": str(out), "fingerprint": identity.fingerprint,
               "pdf": str(pdf) if pdf else None}, lambda: lines)
     return 0
@@ -141,5 +144,5 @@ def _cert(ctx: CliContext) -> int:
     atomic_write(out, certs.cert_pem(identity.certificate).encode())
     ctx.emit({"id": identity.key_id, "path": str(out),
               "certificate_sha256": certs.sha256_fingerprint(identity.certificate)},
-             lambda: [f"Certificate written to {out}."])
+             lambda: [_("Certificate written to {path}.", path=out)])
     return 0

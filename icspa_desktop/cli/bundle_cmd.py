@@ -9,57 +9,62 @@ from typing import Any
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
+from icspa_desktop.i18n import _
 from icspa_desktop.services import bundle_import, bundles, receipts
 
 
 def register(groups: Any) -> None:
-    group = groups.add_parser("bundle", help="signed, encrypted sharing bundles for partner agencies")
+    group = groups.add_parser("bundle", help=_("signed, encrypted sharing bundles for partner agencies"))
     sub = group.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
 
-    export = sub.add_parser("export", help="send a case's evidence to partner agencies as one bundle file")
-    export.add_argument("case", metavar="CASE", help="case number or id")
-    add_list_option(export, "--to", metavar="PARTNER", help_text="partner agencies by id, exact name or fingerprint",
-                    required=True)
-    add_out(export, "PATH", "the bundle file to write (.icspa is added); the seal is written beside it")
-    add_list_option(export, "--items", metavar="EXHIBIT|ID", help_text="only these items (default: every stored item)")
-    add_reason(export, help_text="why the evidence leaves (recorded in custody)")
-    export.add_argument("--authority", default="", help="legal authority, e.g. the MLA request reference")
+    export = sub.add_parser("export", help=_("send a case's evidence to partner agencies as one bundle file"))
+    export.add_argument("case", metavar="CASE", help=_("case number or id"))
+    add_list_option(export, "--to", metavar="PARTNER",
+                    help_text=_("partner agencies by id, exact name or fingerprint"), required=True)
+    add_out(export, "PATH", _("the bundle file to write (.icspa is added); the seal is written beside it"))
+    add_list_option(export, "--items", metavar="EXHIBIT|ID",
+                    help_text=_("only these items (default: every stored item)"))
+    add_reason(export, help_text=_("why the evidence leaves (recorded in custody)"))
+    export.add_argument("--authority", default="", help=_("legal authority, e.g. the MLA request reference"))
     export.add_argument("--h3-override", default="", metavar="REASON",
-                        help="send H3 items anyway, for this recorded reason")
+                        help=_("send H3 items anyway, for this recorded reason"))
     export.add_argument("--permission-ref", default="", metavar="REF",
-                        help="the originating partner's permission to pass on items received under H2, TLP:RED or "
-                             "TLP:AMBER+STRICT (their reference)")
-    export.add_argument("--permission-date", default="", metavar="YYYY-MM-DD", help="the date of that permission")
-    export.add_argument("--permission-by", default="", metavar="NAME", help="who gave that permission")
-    export.add_argument("--dry-run", action="store_true", help="show exactly what would leave; write nothing")
+                        help=_("the originating partner's permission to pass on items received under H2, TLP:RED "
+                               "or TLP:AMBER+STRICT (their reference)"))
+    export.add_argument("--permission-date", default="", metavar="YYYY-MM-DD",
+                        help=_("the date of that permission"))
+    export.add_argument("--permission-by", default="", metavar="NAME", help=_("who gave that permission"))
+    export.add_argument("--dry-run", action="store_true", help=_("show exactly what would leave; write nothing"))
     export.set_defaults(handler=_export)
 
-    verify = sub.add_parser("verify", help="check a bundle file (own copy or received) layer by layer; exit 1 when "
-                                           "anything is wrong")
-    verify.add_argument("path", type=Path, metavar="PATH", help="NAME.icspa (or the first of NAME.icspa.001…)")
+    verify = sub.add_parser("verify", help=_("check a bundle file (own copy or received) layer by layer; exit 1 "
+                                             "when anything is wrong"))
+    verify.add_argument("path", type=Path, metavar="PATH", help=_("NAME.icspa (or the first of NAME.icspa.001…)"))
     verify.set_defaults(handler=_verify)
 
-    lst = sub.add_parser("list", help="the bundles this vault sent (with --received: the bundles it imported)")
-    lst.add_argument("--received", action="store_true", help="list the bundles imported from partners instead")
+    lst = sub.add_parser("list", help=_("the bundles this vault sent (with --received: the bundles it imported)"))
+    lst.add_argument("--received", action="store_true", help=_("list the bundles imported from partners instead"))
     lst.set_defaults(handler=_list)
 
-    imp = sub.add_parser("import", help="verify a partner's bundle completely, then store its evidence and custody "
-                                        "(nothing is stored when any check fails: exit 4)")
-    imp.add_argument("path", type=Path, metavar="PATH", help="NAME.icspa (or the name of its volumes NAME.icspa.001…)")
-    imp.add_argument("--case", metavar="CASE", help="add to this existing case (default: the case that holds the "
-                                                    "partner's case, or a new one)")
+    imp = sub.add_parser("import", help=_("verify a partner's bundle completely, then store its evidence and "
+                                          "custody (nothing is stored when any check fails: exit 4)"))
+    imp.add_argument("path", type=Path, metavar="PATH",
+                     help=_("NAME.icspa (or the name of its volumes NAME.icspa.001…)"))
+    imp.add_argument("--case", metavar="CASE", help=_("add to this existing case (default: the case that holds the "
+                                                      "partner's case, or a new one)"))
     imp.set_defaults(handler=_import)
 
-    receipt = sub.add_parser("receipt", help="sign a receipt for a bundle this vault imported, for its sender")
-    receipt.add_argument("bundle", metavar="BUNDLE", help="the imported bundle's id (or its first characters), or the "
-                                                          "bundle file itself")
-    add_out(receipt, help_text="the receipt file to write")
+    receipt = sub.add_parser("receipt", help=_("sign a receipt for a bundle this vault imported, for its sender"))
+    receipt.add_argument("bundle", metavar="BUNDLE", help=_("the imported bundle's id (or its first characters), or "
+                                                            "the bundle file itself"))
+    add_out(receipt, help_text=_("the receipt file to write"))
     receipt.set_defaults(handler=_receipt)
 
-    receipt_import = sub.add_parser("receipt-import", help="record a partner's receipt for a bundle we sent: closes "
-                                                           "the transfer and keeps the receipt as a witness of our log")
-    receipt_import.add_argument("file", type=Path, metavar="FILE", help="the receipt file the partner returned")
+    receipt_import = sub.add_parser("receipt-import", help=_("record a partner's receipt for a bundle we sent: "
+                                                             "closes the transfer and keeps the receipt as a witness "
+                                                             "of our log"))
+    receipt_import.add_argument("file", type=Path, metavar="FILE", help=_("the receipt file the partner returned"))
     receipt_import.set_defaults(handler=_receipt_import)
 
 
@@ -82,41 +87,48 @@ def _export(ctx: CliContext) -> int:
                                permission=bundles.OriginatorPermission(args.permission_ref, args.permission_date,
                                                                        args.permission_by))
     if args.dry_run:
-        ctx.emit(plan.to_json() | {"dry_run": True}, lambda: [*_plan_lines(plan), "Dry run: nothing was written."])
+        ctx.emit(plan.to_json() | {"dry_run": True},
+                 lambda: [*_plan_lines(plan), _("Dry run: nothing was written.")])
         return 0
     for warning in plan.warnings:
-        ctx.info(f"Warning: {warning}")
+        ctx.info(_("Warning: {warning}", warning=warning))
     with replacing(targets, args.force):  # the bundle writer never writes over a file
-        result = bundles.export(session, plan, args.out, progress=StderrProgress("Exporting"))
+        result = bundles.export(session, plan, args.out, progress=StderrProgress(_("Exporting")))
     ctx.emit(result.to_json(), lambda: [
-        f"Bundle {result.bundle_id} written to {result.path} and read back: {result.items} items, "
-        f"{result.size:,} bytes.", f"  SHA-256 {result.sha256}",
-        f"  seal: {result.seal_path.name} and {result.seal_signature_path.name} (check without a key: see README)"])
+        _("Bundle {id} written to {path} and read back: {items} items, {size} bytes.", id=result.bundle_id,
+          path=result.path, items=result.items, size=f"{result.size:,}"), f"  SHA-256 {result.sha256}",
+        "  " + _("seal: {seal} and {signature} (check without a key: see README)", seal=result.seal_path.name,
+                 signature=result.seal_signature_path.name)])
     return 0
 
 
 def _plan_lines(plan: bundles.ExportPlan) -> list[str]:
-    lines = [f"Case {plan.case.number}: {len(plan.items)} item(s), {plan.total_size:,} bytes, to "
-             + ", ".join(f"{p.name} ({p.country}, {p.fingerprint})" for p in plan.recipients)]
+    lines = [_("Case {number}: {n} item(s), {size} bytes, to {recipients}", number=plan.case.number,
+               n=len(plan.items), size=f"{plan.total_size:,}",
+               recipients=", ".join(f"{p.name} ({p.country}, {p.fingerprint})" for p in plan.recipients))]
     lines += [f"  {i.exhibit_number:<16} {i.size or 0:>14,}  {i.markings.handling_code} TLP:{i.markings.tlp}  "
               f"{i.original_name}" for i in plan.items]
-    lines += [f"Warning: {w}" for w in plan.warnings]
+    lines += [_("Warning: {warning}", warning=w) for w in plan.warnings]
     return lines
 
 
 def _verify(ctx: CliContext) -> int:
-    report = bundles.verify_bundle(ctx.session(), ctx.args.path, progress=StderrProgress("Checking"))
+    report = bundles.verify_bundle(ctx.session(), ctx.args.path, progress=StderrProgress(_("Checking")))
     c = report.check
 
     def human() -> list[str]:
-        lines = [f"Bundle {c.bundle_id or '(id unknown)'}: " + ("every layer checks out." if report.ok else
-                                                               f"{len(report.problems)} problem(s) found."),
-                 f"  file      {c.size:,} bytes, SHA-256 {c.sha256}",
-                 f"  seal      {c.seal}",
-                 f"  signed by {report.signer_name or 'nobody trusted'}",
-                 f"  to        {', '.join(report.recipient_names) or '(unknown)'}",
-                 f"  payload   {len(c.payload)} file(s), {sum(s for _n, s, _h in c.payload):,} bytes"]
-        return lines + [f"  PROBLEM   {p}" for p in report.problems]
+        bundle_id = c.bundle_id or _("(id unknown)")
+        rows = [(_("file"), _("{size} bytes, SHA-256 {sha256}", size=f"{c.size:,}", sha256=c.sha256)),
+                (_("seal"), c.seal), (_("signed by"), report.signer_name or _("nobody trusted")),
+                (_("to"), ", ".join(report.recipient_names) or _("(unknown)")),
+                (_("payload"), _("{n} file(s), {size} bytes", n=len(c.payload),
+                                 size=f"{sum(s for _n, s, _h in c.payload):,}"))]
+        width = max(9, *(len(label) for label, _value in rows))
+        lines = [_("Bundle {id}: every layer checks out.", id=bundle_id) if report.ok
+                 else _("Bundle {id}: {n} problem(s) found.", id=bundle_id, n=len(report.problems)),
+                 *(f"  {label:<{width}} {value}" for label, value in rows)]
+        # "PROBLEM" begins a problem line as it is: a marker scripts look for.
+        return lines + [f"  {'PROBLEM':<{width}} {p}" for p in report.problems]
 
     ctx.emit(report.to_json(), human)
     return 0 if report.ok else 1
@@ -127,26 +139,28 @@ def _list(ctx: CliContext) -> int:
         received = bundle_import.list_received(ctx.session())
         ctx.emit([r.to_json() for r in received], lambda: [
             f"{r.id}  {r.imported_at[:16]}  from {r.partner_name}  case {r.case_number}  {r.items} item(s)  "
-            f"{r.size:,} bytes  sha256 {r.sha256}" for r in received] or ["No bundles imported yet."])
+            f"{r.size:,} bytes  sha256 {r.sha256}" for r in received] or [_("No bundles imported yet.")])
         return 0
     sent = bundles.list_sent(ctx.session())
 
     def receipt_text(b: bundles.SentBundle) -> str:
         if not b.receipts:
-            return "  no receipt yet" if b.status == "written" else ""
-        return "  receipt from " + ", ".join(f"{r['partner']} ({r['time'][:10]})" for r in b.receipts)
+            return "  " + _("no receipt yet") if b.status == "written" else ""
+        return "  " + _("receipt from {partners}", partners=", ".join(f"{r['partner']} ({r['time'][:10]})"
+                                                                     for r in b.receipts))
 
     ctx.emit([b.to_json() for b in sent], lambda: [
         f"{b.id}  {b.created_at}  case {b.case_number}  {len(b.items)} item(s)  to "
         f"{', '.join(r['name'] for r in b.recipients)}  {b.status}"
         + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") + receipt_text(b)
-        for b in sent] or ["No bundles sent yet."])
+        for b in sent] or [_("No bundles sent yet.")])
     return 0
 
 
 def _import(ctx: CliContext) -> int:
     session = ctx.session()
-    prepared = bundle_import.prepare_import(session, ctx.args.path, ctx.args.case, progress=StderrProgress("Checking"))
+    prepared = bundle_import.prepare_import(session, ctx.args.path, ctx.args.case,
+                                            progress=StderrProgress(_("Checking")))
     try:
         result = bundle_import.commit_import(session, prepared)
     except BaseException:
@@ -155,14 +169,16 @@ def _import(ctx: CliContext) -> int:
 
     def human() -> list[str]:
         p = prepared
-        lines = [f"Bundle {p.bundle_id} from {p.partner.name} ({p.partner.country}), signed "
-                 f"{p.signed_at:%Y-%m-%d %H:%M} UTC: every check passed."]
+        lines = [_("Bundle {id} from {partner} ({country}), signed {moment} UTC: every check passed.",
+                   id=p.bundle_id, partner=p.partner.name, country=p.partner.country,
+                   moment=f"{p.signed_at:%Y-%m-%d %H:%M}")]
         lines += [f"  {c.name:<11} {c.detail}" for c in p.checks]
-        lines += [f"Warning: {w}" for w in p.warnings]
+        lines += [_("Warning: {warning}", warning=w) for w in p.warnings]
         if result.already_imported:
             return [*lines, result.already_imported]
-        lines.append(f"Imported into case {result.case.number}: {len(result.added)} item(s) added, "
-                     f"{result.already_present} already held, {result.partner_events_added} partner custody event(s).")
+        lines.append(_("Imported into case {number}: {added} item(s) added, {held} already held, {events} partner "
+                       "custody event(s).", number=result.case.number, added=len(result.added),
+                       held=result.already_present, events=result.partner_events_added))
         lines += [f"  {i.exhibit_number:<20} {i.size or 0:>14,}  {i.markings.handling_code} TLP:{i.markings.tlp}  "
                   f"{i.original_name}" for i in result.added]
         return lines
@@ -175,17 +191,20 @@ def _receipt(ctx: CliContext) -> int:
     out = check_new_file(ctx.args.out, ctx.args.force)
     session = ctx.session()
     made = receipts.write_receipt(session, ctx.args.bundle, out)
-    ctx.emit(made.to_json(), lambda: [f"Receipt for bundle {made.bundle_id} written to {out}; return it to "
-                                      f"{made.body['sender']['name']} (they record it with 'icspa bundle "
-                                      "receipt-import')."])
+    ctx.emit(made.to_json(), lambda: [_("Receipt for bundle {id} written to {path}; return it to {sender} (they "
+                                        "record it with 'icspa bundle receipt-import').", id=made.bundle_id,
+                                        path=out, sender=made.body["sender"]["name"])])
     return 0
 
 
 def _receipt_import(ctx: CliContext) -> int:
     stored = receipts.import_receipt(ctx.session(), ctx.args.file)
+    facts = dict(partner=stored.partner_name, id=stored.bundle_id, result=stored.result, officer=stored.officer,
+                 moment=stored.time)
     ctx.emit(stored.to_json(), lambda: [
-        f"Receipt from {stored.partner_name} for bundle {stored.bundle_id}: {stored.result}, by {stored.officer} at "
-        f"{stored.time}." + (" It was recorded before; nothing changed." if stored.already else
-                             f" Transfer completed; the receipt now witnesses the first {stored.checkpoint_size} "
-                             "events of our custody log.")])
+        _("Receipt from {partner} for bundle {id}: {result}, by {officer} at {moment}. It was recorded before; "
+          "nothing changed.", **facts) if stored.already
+        else _("Receipt from {partner} for bundle {id}: {result}, by {officer} at {moment}. Transfer completed; the "
+               "receipt now witnesses the first {size} events of our custody log.", **facts,
+               size=stored.checkpoint_size)])
     return 0

@@ -14,13 +14,17 @@ from typing import Any
 from icspa_desktop.cli.options import check_new_file, read_secret_file
 from icspa_desktop.domain.errors import UsageError
 from icspa_desktop.files import default_vault_path
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services.session import Session, unlock
 
-__all__ = ["NEW_PASSPHRASE_ENV", "PASSPHRASE_ENV", "USER_ENV", "CliContext", "check_new_file"]
+__all__ = ["NEW_PASSPHRASE_ENV", "PASSPHRASE_ENV", "USER_ENV", "CliContext", "check_new_file", "error_line"]
 
 PASSPHRASE_ENV = "ICSPA_PASSPHRASE"  # noqa: S105 - an env variable name
 NEW_PASSPHRASE_ENV = "ICSPA_NEW_PASSPHRASE"  # noqa: S105 - an env variable name
 USER_ENV = "ICSPA_USER"
+# The secret a new-passphrase prompt asks for, in "Enter the …" / "Repeat the …" / "No … given" (translated there).
+NEW_PASSPHRASE = N_("new passphrase")
+FIRST_PASSPHRASE = N_("passphrase for the new vault")
 
 
 class CliContext:
@@ -40,31 +44,37 @@ class CliContext:
         if name:
             return str(name)
         if sys.stdin.isatty():
-            return input("User: ").strip()
-        raise UsageError("No user given: use --user NAME or set ICSPA_USER.")
+            return input(_("User: ")).strip()
+        raise UsageError(_("No user given: use --user NAME or set ICSPA_USER."))
 
-    def passphrase(self, prompt: str = "Passphrase: ") -> str:
+    def passphrase(self, prompt: str | None = None) -> str:
+        """The passphrase; ``prompt`` (translated) asks for it on a terminal (default "Passphrase: ")."""
         if self.args.passphrase_file:
             return read_secret_file(self.args.passphrase_file)
         env = os.environ.get(PASSPHRASE_ENV)
         if env is not None:
             return env
         if sys.stdin.isatty():
-            return getpass.getpass(prompt)
-        raise UsageError("No passphrase given: use --passphrase-file FILE, ICSPA_PASSPHRASE, or run interactively.")
+            return getpass.getpass(prompt or _("Passphrase: "))
+        raise UsageError(_("No passphrase given: use --passphrase-file FILE, ICSPA_PASSPHRASE, or run "
+                           "interactively."))
 
-    def new_passphrase(self, file_option: str | None, what: str = "new passphrase") -> str:
+    def new_passphrase(self, file_option: str | None, what: str | None = None) -> str:
+        """A new passphrase from ``file_option``, ICSPA_NEW_PASSPHRASE or asked twice; ``what`` (translated) names
+        it in the prompts (default: "new passphrase")."""
+        what = what or _(NEW_PASSPHRASE)
         if file_option:
             return read_secret_file(file_option)
         env = os.environ.get(NEW_PASSPHRASE_ENV)
         if env is not None:
             return env
         if sys.stdin.isatty():
-            first = getpass.getpass(f"Enter the {what}: ")
-            if getpass.getpass(f"Repeat the {what}: ") != first:
-                raise UsageError("The two entries differ; nothing was changed.")
+            first = getpass.getpass(_("Enter the {what}: ", what=what))
+            if getpass.getpass(_("Repeat the {what}: ", what=what)) != first:
+                raise UsageError(_("The two entries differ; nothing was changed."))
             return first
-        raise UsageError(f"No {what} given: use --new-passphrase-file FILE, ICSPA_NEW_PASSPHRASE, or a terminal.")
+        raise UsageError(_("No {what} given: use --new-passphrase-file FILE, ICSPA_NEW_PASSPHRASE, or a terminal.",
+                           what=what))
 
     def session(self) -> Session:
         if self._session is None:
@@ -101,6 +111,11 @@ class CliContext:
     def info(self, message: str) -> None:
         """A human note: on stderr in --json mode, so stdout stays machine-readable."""
         print(message, file=sys.stderr if self.json else sys.stdout)
+
+
+def error_line(message: str) -> str:
+    """An error the CLI itself reports: one line, ``icspa:`` first (docs/cli.md); ``message`` is translated."""
+    return f"icspa: {message}"
 
 
 def warning_line(warning: str) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from icspa_desktop.i18n import _
+
 LOG_NAME = "icspa-errors.log"
 MAX_BYTES = 1 << 20  # one earlier log is kept beside it
 
@@ -29,5 +31,5 @@ def record(exc: BaseException) -> str:
             handle.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')}\n")
             handle.write("".join(traceback.format_exception(exc)))
     except OSError as problem:
-        return f"the error log could not be written ({problem.strerror})"
+        return _("the error log could not be written ({reason})", reason=problem.strerror)
     return str(path)

@@ -26,10 +26,11 @@ from icspa_desktop.cli import (
     user_cmd,
     vault_cmd,
 )
-from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.context import CliContext, error_line
 from icspa_desktop.cli.options import Parser
 from icspa_desktop.custody.checkpoints import WITNESS_ENV
 from icspa_desktop.domain.errors import ExitCode, IcspaError
+from icspa_desktop.i18n import _
 from icspa_desktop.vault.db import storage_error
 from icspa_desktop.vault.process import disable_core_dumps
 
@@ -41,20 +42,20 @@ COMMAND_GROUPS: list[ModuleType] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="icspa", description="ICSPA Evidence Desktop — command line. Global options may stand "
-                    "before or after the command; the option rules are in docs/cli.md.")
+    parser = Parser(prog="icspa", description=_("ICSPA Evidence Desktop — command line. Global options may stand "
+                                                "before or after the command; the option rules are in docs/cli.md."))
     parser.add_argument("--version", action="version", version=f"icspa {__version__}")
-    parser.add_argument("--vault", metavar="PATH", help="vault directory (env ICSPA_VAULT)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument("--user", metavar="NAME", help="user name (env ICSPA_USER)")
+    parser.add_argument("--vault", metavar="PATH", help=_("vault directory (env ICSPA_VAULT)"))
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output on stdout"))
+    parser.add_argument("--user", metavar="NAME", help=_("user name (env ICSPA_USER)"))
     parser.add_argument(
         "--passphrase-file", metavar="FILE",
-        help="read the passphrase from FILE (else env ICSPA_PASSPHRASE — less safe — or a prompt)",
+        help=_("read the passphrase from FILE (else env ICSPA_PASSPHRASE — less safe — or a prompt)"),
     )
     parser.add_argument(
         "--witness-dir", metavar="DIR",
-        help="where your witnesses of the custody log live (env ICSPA_WITNESS_DIR; default: your config dir, "
-             "outside the vault)",
+        help=_("where your witnesses of the custody log live (env ICSPA_WITNESS_DIR; default: your config dir, "
+               "outside the vault)"),
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     groups.required = True
@@ -110,11 +111,11 @@ def user_path(filename: object) -> str:
 
 
 def _os_error_line(exc: OSError) -> str:
-    where = user_path(exc.filename) or "while reading or writing a file"
+    where = user_path(exc.filename) or _("while reading or writing a file")
     if exc.errno == errno.ENOSPC:
-        return (f"icspa: the disk is full ({where}); the unfinished step changed nothing — free some space and "
-                "try again.")
-    return f"icspa: {exc.strerror or exc}: {where}"
+        return error_line(_("the disk is full ({where}); the unfinished step changed nothing — free some space and "
+                            "try again.", where=where))
+    return f"icspa: {exc.strerror or exc}: {where}"  # the system's own words
 
 
 @contextlib.contextmanager
@@ -151,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"icspa: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("icspa: interrupted; nothing was changed by the unfinished step.", file=sys.stderr)
+        print(error_line(_("interrupted; nothing was changed by the unfinished step.")), file=sys.stderr)
         return int(ExitCode.OTHER)
     except OSError as exc:
         print(_os_error_line(exc), file=sys.stderr)
@@ -162,8 +163,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"icspa: {fault}", file=sys.stderr)
             return int(fault.exit_code)
         where = crashlog.record(exc)
-        print(f"icspa: unexpected error ({type(exc).__name__}); nothing more was done. Details: {where}",
-              file=sys.stderr)
+        print(error_line(_("unexpected error ({kind}); nothing more was done. Details: {where}",
+                           kind=type(exc).__name__, where=where)), file=sys.stderr)
         return int(ExitCode.OTHER)
     finally:
         for warning in ctx.close():

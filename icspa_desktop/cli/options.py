@@ -18,6 +18,7 @@ from typing import Any
 
 from icspa_desktop.domain.errors import Conflict, ExitCode, UsageError
 from icspa_desktop.files import read_bounded
+from icspa_desktop.i18n import N_, _
 
 # Option strings that parse but are not shown in --help, per action (old spellings kept for scripts).
 _HIDDEN_OPTIONS: weakref.WeakKeyDictionary[argparse.Action, frozenset[str]] = weakref.WeakKeyDictionary()
@@ -42,8 +43,10 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse's default prints the whole usage first.
-        self.exit(int(ExitCode.USAGE), f"icspa: error: {message} (see '{self.prog} --help')\n")
+        # argparse's default prints the whole usage first. "icspa: error:" is the documented prefix (docs/cli.md);
+        # the message is argparse's own (its gettext domain).
+        self.exit(int(ExitCode.USAGE), "icspa: error: " + _("{error} (see '{command} --help')", error=message,
+                                                             command=self.prog) + "\n")
 
 
 def add_option(parser: argparse.ArgumentParser | Any, preferred: str, *old: str, **kwargs: Any) -> argparse.Action:
@@ -68,22 +71,25 @@ def add_command(sub: Any, name: str, *old: str, **kwargs: Any) -> argparse.Argum
 def add_reason(parser: argparse.ArgumentParser | Any, *, required: bool = False, help_text: str = "") -> None:
     """``--reason TEXT``: why this is done, recorded in the chain of custody (old spelling ``--purpose``)."""
     add_option(parser, "--reason", "--purpose", required=required, default="", metavar="TEXT",
-               help=help_text or "why (recorded in the chain of custody)")
+               help=help_text or _("why (recorded in the chain of custody)"))
 
 
-def add_out(parser: argparse.ArgumentParser | Any, metavar: str = "FILE", help_text: str = "the file to write",
+def add_out(parser: argparse.ArgumentParser | Any, metavar: str = "FILE", help_text: str = "",
             *, required: bool = True) -> None:
-    """``--out FILE`` and ``--force``: an existing file is refused unless ``--force`` (see ``check_new_file``)."""
+    """``--out FILE`` and ``--force``: an existing file is refused unless ``--force`` (see ``check_new_file``).
+    ``help_text`` is translated already (default: "the file to write")."""
     parser.add_argument("--out", required=required, type=Path, metavar=metavar,
-                        help=f"{help_text} (an existing file is refused unless --force)")
-    parser.add_argument("--force", action="store_true", help="replace existing output files")
+                        help=_("{what} (an existing file is refused unless --force)",
+                               what=help_text or _("the file to write")))
+    parser.add_argument("--force", action="store_true", help=_("replace existing output files"))
 
 
 def add_list_option(parser: argparse.ArgumentParser | Any, preferred: str, *old: str, metavar: str,
                     help_text: str, required: bool = False) -> None:
-    """A list option: comma-separated values, and the option may be repeated (``--tag a,b --tag c``)."""
+    """A list option: comma-separated values, and the option may be repeated (``--tag a,b --tag c``);
+    ``help_text`` is translated already."""
     add_option(parser, preferred, *old, action="append", metavar=metavar, default=None, required=required,
-               help=f"{help_text}; comma-separated, may be repeated")
+               help=_("{what}; comma-separated, may be repeated", what=help_text))
 
 
 def split_list(values: Sequence[str] | None) -> list[str] | None:
@@ -97,11 +103,12 @@ def check_new_file(path: Path, force: bool = False) -> Path:
     """The one rule for every ``--out`` (issue 12): an existing file is refused unless ``--force``; the folder must
     exist. Checked before anything is recorded or written."""
     if not path.parent.is_dir():
-        raise UsageError(f"The folder {path.parent} does not exist.")
+        raise UsageError(_("The folder {path} does not exist.", path=path.parent))
     if path.is_dir():
-        raise UsageError(f"{path} is a folder; give a file name.")
+        raise UsageError(_("{path} is a folder; give a file name.", path=path))
     if os.path.lexists(path) and not force:
-        raise Conflict(f"{path} already exists; choose another file name, or add --force to replace it.")
+        raise Conflict(_("{path} already exists; choose another file name, or add --force to replace it.",
+                         path=path))
     return path
 
 
@@ -134,12 +141,17 @@ def replacing(paths: Iterable[Path], force: bool) -> Iterator[None]:
             os.unlink(moved)
 
 
-def read_secret_file(path: str | Path, what: str = "passphrase") -> str:
-    """A secret file's text; its trailing line break is not part of the secret."""
+# What a secret file holds, as named in "Cannot read the … file" (translated where shown).
+SECRET_PASSPHRASE, SECRET_RECOVERY_KEY, SECRET_KEY_PASSWORD = N_("passphrase"), N_("recovery key"), N_("key password")
+
+
+def read_secret_file(path: str | Path, what: str = SECRET_PASSPHRASE) -> str:
+    """A secret file's text; its trailing line break is not part of the secret. ``what``: one of ``SECRET_*``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
+        raise UsageError(_("Cannot read the {what} file {path}: {reason}.", what=_(what), path=path,
+                           reason=exc.strerror)) from None
     return text.rstrip("\r\n")
 
 

@@ -8,89 +8,95 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop.cli.context import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
+from icspa_desktop.cli.context import FIRST_PASSPHRASE, NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
-from icspa_desktop.cli.options import add_command, add_reason, check_new_file, read_secret_file
+from icspa_desktop.cli.options import SECRET_RECOVERY_KEY, add_command, add_reason, check_new_file, read_secret_file
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError, UsageError, VerificationFailed
 from icspa_desktop.files import atomic_write
+from icspa_desktop.i18n import _
 from icspa_desktop.services import backup, fixity, rotation, vault_service
 from icspa_desktop.vault.layout import QuarantinedFile
 
 
 def register(groups: Any) -> None:
-    vault = groups.add_parser("vault", help="create and inspect the vault")
+    vault = groups.add_parser("vault", help=_("create and inspect the vault"))
     sub = vault.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
 
-    init = sub.add_parser("init", help="create a new vault with its first (administrator) user")
+    init = sub.add_parser("init", help=_("create a new vault with its first (administrator) user"))
     init.add_argument("--role", choices=[r.value for r in Role], default=Role.ADMINISTRATOR.value)
-    init.add_argument("--display-name", default="", help="full name shown in reports")
-    init.add_argument("--agency-name", default="", help="the agency's name (as in 'agency init')")
-    init.add_argument("--country", default="", help="ISO 3166 two-letter code, e.g. NL")
-    init.add_argument("--unit", default="", help="the agency's unit")
-    init.add_argument("--contact", default="", help="the agency's contact")
+    init.add_argument("--display-name", default="", help=_("full name shown in reports"))
+    init.add_argument("--agency-name", default="", help=_("the agency's name (as in 'agency init')"))
+    init.add_argument("--country", default="", help=_("ISO 3166 two-letter code, e.g. NL"))
+    init.add_argument("--unit", default="", help=_("the agency's unit"))
+    init.add_argument("--contact", default="", help=_("the agency's contact"))
     init.add_argument("--new-passphrase-file", metavar="FILE",
-                      help="the first user's passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)")
+                      help=_("the first user's passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)"))
     init.add_argument("--recovery-key-out", metavar="FILE", type=Path,
-                      help="also write the recovery key to FILE (print it and store it offline; an existing file "
-                           "is refused unless --force)")
-    init.add_argument("--force", action="store_true", help="replace an existing --recovery-key-out file")
+                      help=_("also write the recovery key to FILE (print it and store it offline; an existing file "
+                             "is refused unless --force)"))
+    init.add_argument("--force", action="store_true", help=_("replace an existing --recovery-key-out file"))
     init.set_defaults(handler=_init)
 
-    status = sub.add_parser("status", help="unlock and show what the vault holds")
+    status = sub.add_parser("status", help=_("unlock and show what the vault holds"))
     status.set_defaults(handler=_status)
 
-    check = sub.add_parser("check", help="check the database's integrity and list the files in quarantine")
+    check = sub.add_parser("check", help=_("check the database's integrity and list the files in quarantine"))
     check.add_argument("--repair", action="store_true",
-                       help="administrator: permanently remove the files in quarantine (recorded in custody)")
+                       help=_("administrator: permanently remove the files in quarantine (recorded in custody)"))
     check.set_defaults(handler=_check)
 
-    rotate = add_command(sub, "rekey", "rotate-key", help="administrator: replace the vault master key (done by "
-                                                          "'user disable'; run it when that could not rotate)")
+    rotate = add_command(sub, "rekey", "rotate-key", help=_("administrator: replace the vault master key (done by "
+                                                            "'user disable'; run it when that could not rotate)"))
     add_reason(rotate, required=True)
     rotate.set_defaults(handler=_rotate)
 
-    recover = sub.add_parser("recover", help="set a new passphrase for a user with the recovery key")
-    recover.add_argument("--recovery-key-file", metavar="FILE", required=True, help="the printed recovery key")
+    recover = sub.add_parser("recover", help=_("set a new passphrase for a user with the recovery key"))
+    recover.add_argument("--recovery-key-file", metavar="FILE", required=True, help=_("the printed recovery key"))
     recover.add_argument("--new-passphrase-file", metavar="FILE",
-                         help="the new passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)")
+                         help=_("the new passphrase (else env ICSPA_NEW_PASSPHRASE or a prompt)"))
     recover.set_defaults(handler=_recover)
 
-    save = sub.add_parser("backup", help="make a checked, still-encrypted copy of the whole vault, while it is in use")
+    save = sub.add_parser("backup", help=_("make a checked, still-encrypted copy of the whole vault, while it is in "
+                                           "use"))
     save.add_argument("--out", required=True, type=Path, metavar="DIR",
-                      help="the folder to write into (e.g. a mounted medium); the backup is a new folder "
-                           "icspa-backup-<time>-<id> inside it and never replaces anything")
+                      help=_("the folder to write into (e.g. a mounted medium); the backup is a new folder "
+                             "icspa-backup-<time>-<id> inside it and never replaces anything"))
     save.add_argument("--read-back", action="store_true",
-                      help="also read every copied file back from the medium and compare it with the MANIFEST")
+                      help=_("also read every copied file back from the medium and compare it with the MANIFEST"))
     save.set_defaults(handler=_backup)
 
     put_back = sub.add_parser(
-        "restore", help="check a backup and put it in place; the first unlock, by an administrator, records it",
-        description="With --from: check the backup's MANIFEST, copy it to --to (default: the vault path), then "
-                    "unlock it as --user and record the restore with --reason (administrator). Without --from: "
-                    "record a restore that was copied earlier (--copy-only) at its first unlock.")
-    put_back.add_argument("--from", dest="source", type=Path, metavar="DIR", help="the backup folder (icspa-backup-…)")
-    put_back.add_argument("--to", type=Path, metavar="PATH", help="where the vault goes (default: --vault)")
+        "restore", help=_("check a backup and put it in place; the first unlock, by an administrator, records it"),
+        description=_("With --from: check the backup's MANIFEST, copy it to --to (default: the vault path), then "
+                      "unlock it as --user and record the restore with --reason (administrator). Without --from: "
+                      "record a restore that was copied earlier (--copy-only) at its first unlock."))
+    put_back.add_argument("--from", dest="source", type=Path, metavar="DIR",
+                          help=_("the backup folder (icspa-backup-…)"))
+    put_back.add_argument("--to", type=Path, metavar="PATH", help=_("where the vault goes (default: --vault)"))
     put_back.add_argument("--force", action="store_true",
-                          help="move an existing vault at PATH aside (PATH.replaced-<time>, kept) instead of refusing")
-    add_reason(put_back, help_text="why the backup is restored (recorded in the chain of custody; required unless "
-                                   "--check or --copy-only)")
+                          help=_("move an existing vault at PATH aside (PATH.replaced-<time>, kept) instead of "
+                                 "refusing"))
+    add_reason(put_back, help_text=_("why the backup is restored (recorded in the chain of custody; required unless "
+                                     "--check or --copy-only)"))
     mode = put_back.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="only check the backup against its MANIFEST; write nothing")
+    mode.add_argument("--check", action="store_true",
+                      help=_("only check the backup against its MANIFEST; write nothing"))
     mode.add_argument("--copy-only", action="store_true",
-                      help="put the backup in place without unlocking it; record it later with 'vault restore "
-                           "--to PATH --reason TEXT'")
+                      help=_("put the backup in place without unlocking it; record it later with 'vault restore "
+                             "--to PATH --reason TEXT'"))
     put_back.set_defaults(handler=_restore)
 
 
 def _rotate(ctx: CliContext) -> int:
     result = rotation.rotate_master_key(ctx.session(), ctx.args.reason)
-    lines = [f"The vault master key was rotated: {result.blobs_rewrapped} evidence keys rewrapped, left for "
-             f"{result.users_reached} users, {result.seconds:.1f} s."]
+    lines = [_("The vault master key was rotated: {keys} evidence keys rewrapped, left for {users} users, "
+               "{seconds} s.", keys=result.blobs_rewrapped, users=result.users_reached,
+               seconds=f"{result.seconds:.1f}")]
     if result.new_recovery_key:
-        lines.append("The old recovery key no longer opens the vault. New recovery key (print it, keep it in a "
-                     f"safe): {result.new_recovery_key}")
+        lines.append(_("The old recovery key no longer opens the vault. New recovery key (print it, keep it in a "
+                       "safe): {key}", key=result.new_recovery_key))
     ctx.emit({"id": str(ctx.vault_path), "blobs_rewrapped": result.blobs_rewrapped, "users": result.users_reached,
               "seconds": result.seconds, "new_recovery_key": result.new_recovery_key}, lambda: lines)
     return 0
@@ -106,21 +112,22 @@ def _init(ctx: CliContext) -> int:
     elif args.passphrase_file or PASSPHRASE_ENV in os.environ:
         passphrase = ctx.passphrase()
     else:
-        passphrase = ctx.new_passphrase(None, "passphrase for the new vault")
+        passphrase = ctx.new_passphrase(None, _(FIRST_PASSPHRASE))
     agency = vault_service.AgencyInfo(args.agency_name, args.country.upper(), args.unit, args.contact)
     recovery = vault_service.init_vault(ctx.vault_path, name, passphrase, display_name=args.display_name,
                                         role=Role(args.role), agency=agency)
     ctx.emit(
         {"id": str(ctx.vault_path), "path": str(ctx.vault_path), "user": name, "recovery_key": recovery},
         lambda: [
-            f"Vault created at {ctx.vault_path} with user {name!r} ({args.role}).",
-            "Recovery key (print it, store it in a safe; it is shown only now):",
+            _("Vault created at {path} with user {user} ({role}).", path=ctx.vault_path, user=repr(name),
+              role=args.role),
+            _("Recovery key (print it, store it in a safe; it is shown only now):"),
             f"  {recovery}",
         ],
     )
     if args.recovery_key_out is not None:  # after it was shown: a failed write must not lose the only copy
         atomic_write(args.recovery_key_out, (recovery + "\n").encode())
-        ctx.info(f"The recovery key was also written to {args.recovery_key_out}.")
+        ctx.info(_("The recovery key was also written to {path}.", path=args.recovery_key_out))
     return 0
 
 
@@ -149,8 +156,10 @@ def _check(ctx: CliContext) -> int:
                             "slots_removed": list(repaired.slots_removed), "custody_event": repaired.event_index}
     ctx.emit(data, lambda: _check_lines(found, remaining, repaired))
     if found.problems:
-        raise VerificationFailed(f"The vault database has {len(found.problems)} integrity problem(s)"
-                                 + ("; nothing was removed from quarantine." if ctx.args.repair else "."))
+        raise VerificationFailed(
+            _("The vault database has {n} integrity problem(s); nothing was removed from quarantine.",
+              n=len(found.problems)) if ctx.args.repair
+            else _("The vault database has {n} integrity problem(s).", n=len(found.problems)))
     return 0
 
 
@@ -160,35 +169,40 @@ def _quarantined_json(f: QuarantinedFile) -> dict[str, Any]:
 
 def _check_lines(found: vault_service.VaultCheck, remaining: list[QuarantinedFile],
                  repaired: vault_service.Repair | None) -> list[str]:
-    lines = found.problems or ["Database integrity: ok"]
+    lines = list(found.problems) or [_("Database integrity: ok")]
     if repaired is not None and not repaired.removed:
-        lines.append("Quarantine: empty; nothing was removed.")
+        lines.append(_("Quarantine: empty; nothing was removed."))
+    elif repaired is not None and repaired.event_index is not None:
+        lines.append(_("Quarantine: {n} file(s), {size} bytes removed for good (custody event {event}).",
+                       n=len(repaired.removed), size=repaired.bytes, event=repaired.event_index))
     elif repaired is not None:
-        lines.append(f"Quarantine: {len(repaired.removed)} file(s), {repaired.bytes} bytes removed for good"
-                     + (f" (custody event {repaired.event_index})." if repaired.event_index is not None else "."))
+        lines.append(_("Quarantine: {n} file(s), {size} bytes removed for good.", n=len(repaired.removed),
+                       size=repaired.bytes))
     elif remaining:
-        lines.append(f"Quarantine: {len(remaining)} file(s) that opening the vault moved aside instead of deleting "
-                     "(an administrator removes them with 'icspa vault check --repair'):")
-        lines.extend(f"  {f.location}  ({f.kind}, {f.size} bytes; {f.reason})" for f in remaining)
+        lines.append(_("Quarantine: {n} file(s) that opening the vault moved aside instead of deleting "
+                       "(an administrator removes them with 'icspa vault check --repair'):", n=len(remaining)))
+        lines.extend("  " + _("{path}  ({kind}, {size} bytes; {reason})", path=f.location, kind=f.kind, size=f.size,
+                              reason=f.reason) for f in remaining)
     else:
-        lines.append("Quarantine: empty")
+        lines.append(_("Quarantine: empty"))
     if repaired is not None and repaired.slots_removed:
-        lines.append(f"Key slots without a user removed: {', '.join(repaired.slots_removed)}.")
+        lines.append(_("Key slots without a user removed: {slots}.", slots=", ".join(repaired.slots_removed)))
     elif found.slots_without_user:
-        lines.append(f"Key slots whose user is not in the database: {len(found.slots_without_user)} "
-                     f"({', '.join(found.slots_without_user)}); an older database may have been put back "
-                     "('icspa vault check --repair' removes them, recorded).")
+        lines.append(_("Key slots whose user is not in the database: {n} ({slots}); an older database may have been "
+                       "put back ('icspa vault check --repair' removes them, recorded).",
+                       n=len(found.slots_without_user), slots=", ".join(found.slots_without_user)))
     return lines
 
 
 def _recover(ctx: CliContext) -> int:
     args = ctx.args
-    key = read_secret_file(args.recovery_key_file, "recovery key").strip()
+    key = read_secret_file(args.recovery_key_file, SECRET_RECOVERY_KEY).strip()
     name = ctx.user_name()
     new = ctx.new_passphrase(args.new_passphrase_file)
     session = vault_service.recover(ctx.vault_path, key, name, new)
     session.lock()
-    print(f"User {name!r} has a new passphrase and a new signing key.", file=sys.stderr if ctx.json else sys.stdout)
+    print(_("User {user} has a new passphrase and a new signing key.", user=repr(name)),
+          file=sys.stderr if ctx.json else sys.stdout)
     if ctx.json:
         ctx.emit({"id": name, "user": name, "recovered": True}, lambda: [])
     return 0
@@ -196,19 +210,23 @@ def _recover(ctx: CliContext) -> int:
 
 def _backup(ctx: CliContext) -> int:
     session = ctx.session()
-    progress = StderrProgress("Backing up")
+    progress = StderrProgress(_("Backing up"))
     try:
         result = backup.backup(session, ctx.args.out, progress, read_back=ctx.args.read_back)
     finally:
         progress.close()
     mib = result.total_bytes / 2**20
     rate = mib / max(result.seconds, 1e-6)
+    figures = dict(files=result.files, mib=f"{mib:,.1f}", blobs=result.blobs, seconds=f"{result.seconds:.1f}",
+                   rate=f"{rate:,.0f}", events=result.tree_size)
     ctx.emit(result.to_json(), lambda: [
-        f"Backup {result.id} written and checked: {result.path}",
-        f"  {result.files} files, {mib:,.1f} MiB ({result.blobs} evidence file(s)) in {result.seconds:.1f} s "
-        f"({rate:,.0f} MiB/s); custody log of {result.tree_size} events"
-        + ("; every file read back" if result.read_back else ""),
-        f"  MANIFEST SHA-256 {result.manifest_sha256}; recorded as custody event #{result.event_index}.",
+        _("Backup {id} written and checked: {path}", id=result.id, path=result.path),
+        "  " + (_("{files} files, {mib} MiB ({blobs} evidence file(s)) in {seconds} s ({rate} MiB/s); custody log "
+                  "of {events} events; every file read back", **figures) if result.read_back
+                else _("{files} files, {mib} MiB ({blobs} evidence file(s)) in {seconds} s ({rate} MiB/s); custody "
+                       "log of {events} events", **figures)),
+        "  " + _("MANIFEST SHA-256 {sha256}; recorded as custody event #{event}.", sha256=result.manifest_sha256,
+                 event=result.event_index),
     ])
     return 0
 
@@ -217,43 +235,43 @@ def _restore(ctx: CliContext) -> int:
     args = ctx.args
     target: Path = (args.to.expanduser() if args.to else ctx.vault_path).absolute()
     if args.source is None and (args.check or args.copy_only or args.force):
-        raise UsageError("--check, --copy-only and --force need the backup: --from DIR.")
+        raise UsageError(_("--check, --copy-only and --force need the backup: --from DIR."))
     if not (args.check or args.copy_only) and not args.reason.strip():
-        raise UsageError("Say why the backup is restored (--reason TEXT, recorded in the chain of custody), or use "
-                         "--copy-only to put it in place and record it later.")
+        raise UsageError(_("Say why the backup is restored (--reason TEXT, recorded in the chain of custody), or use "
+                           "--copy-only to put it in place and record it later."))
     if args.check:
-        checked = backup.check_backup(args.source, StderrProgress("Checking"))
+        checked = backup.check_backup(args.source, StderrProgress(_("Checking")))
         manifest = checked.manifest
         ctx.emit({"id": manifest.backup_id, "ok": True, "vault_id": manifest.vault_id, "files": len(manifest.files),
                   "bytes": manifest.total_bytes, "tree_size": manifest.tree_size,
                   "manifest_sha256": checked.manifest_sha256},
-                 lambda: [f"Backup {manifest.backup_id} (vault {manifest.vault_id}, made {manifest.created_at} by "
-                          f"{manifest.created_by}): all {len(manifest.files)} files match its MANIFEST; nothing was "
-                          "written."])
+                 lambda: [_("Backup {id} (vault {vault}, made {moment} by {user}): all {n} files match its "
+                            "MANIFEST; nothing was written.", id=manifest.backup_id, vault=manifest.vault_id,
+                            moment=manifest.created_at, user=manifest.created_by, n=len(manifest.files))])
         return 0
     data: dict[str, Any] = {}
     lines: list[str] = []
     if args.source is not None:
-        progress = StderrProgress("Restoring")
+        progress = StderrProgress(_("Restoring"))
         try:
             restored = backup.restore(args.source, target, force=args.force, progress=progress)
         finally:
             progress.close()
         data = restored.to_json()
-        lines.append(f"Backup {restored.backup_id} ({restored.files} files, custody log of {restored.tree_size} "
-                     f"events) restored to {restored.path}.")
+        lines.append(_("Backup {id} ({files} files, custody log of {events} events) restored to {path}.",
+                       id=restored.backup_id, files=restored.files, events=restored.tree_size, path=restored.path))
         if restored.set_aside is not None:
-            lines.append(f"The vault that was there was moved aside, not deleted: {restored.set_aside}")
+            lines.append(_("The vault that was there was moved aside, not deleted: {path}", path=restored.set_aside))
     if args.copy_only:
-        lines.append(f"Not recorded yet: an administrator records it at the first unlock with 'icspa --vault "
-                     f"{target} vault restore --reason TEXT'.")
+        lines.append(_("Not recorded yet: an administrator records it at the first unlock with '{command}'.",
+                       command=f"icspa --vault {target} vault restore --reason TEXT"))
         ctx.emit(data, lambda: lines)
         return 0
     if args.source is not None and not ctx.json:  # what was done so far, before the unlock's warnings (stderr)
         for line in lines:
             print(line)
-        print("First unlock of the restored vault: warnings that its log is older than your witnesses are what the "
-              "restore explains.")
+        print(_("First unlock of the restored vault: warnings that its log is older than your witnesses are what "
+                "the restore explains."))
         lines = []
     ctx.vault_path = target
     try:
@@ -261,20 +279,22 @@ def _restore(ctx: CliContext) -> int:
     except IcspaError as exc:
         if args.source is None:
             raise
-        raise _with_note(exc, f" The backup is in place at {target}, but its restore is not recorded yet: an "
-                              f"administrator runs 'icspa --vault {target} vault restore --reason TEXT'.") from exc
+        raise _with_note(exc, " " + _("The backup is in place at {path}, but its restore is not recorded yet: an "
+                                      "administrator runs '{command}'.", path=target,
+                                      command=f"icspa --vault {target} vault restore --reason TEXT")) from exc
     data = {**data, "id": record.backup_id, "recorded": record.to_json()}
-    lines.append(f"Restore recorded as custody event #{record.event_index} (reason: {args.reason.strip()}).")
+    lines.append(_("Restore recorded as custody event #{event} (reason: {reason}).", event=record.event_index,
+                   reason=args.reason.strip()))
     if record.witness_tree_size is not None:
-        lines.append(f"The witnesses had seen {record.witness_tree_size} events, the restored log holds "
-                     f"{record.tree_size_restored}: the difference is in the event.")
+        lines.append(_("The witnesses had seen {seen} events, the restored log holds {held}: the difference is in the "
+                       "event.", seen=record.witness_tree_size, held=record.tree_size_restored))
     if record.checkpoint_id is not None:
-        lines.append(f"The agency witness was replaced by checkpoint {record.checkpoint_id}.")
-    lines.extend(f"Witness set aside (kept): {path}" for path in record.user_witnesses_set_aside)
-    lines.append(f"From now on {target} is the vault and the witnesses follow it: a copy of the vault kept elsewhere "
-                 "no longer fits them (a fork); do not go on using it.")
-    lines.append("Users of other OS accounts will see at their next unlock that the log no longer holds their newest "
-                 "event; the restore event explains it (docs/SECURITY.md).")
+        lines.append(_("The agency witness was replaced by checkpoint {id}.", id=record.checkpoint_id))
+    lines.extend(_("Witness set aside (kept): {path}", path=path) for path in record.user_witnesses_set_aside)
+    lines.append(_("From now on {path} is the vault and the witnesses follow it: a copy of the vault kept elsewhere "
+                   "no longer fits them (a fork); do not go on using it.", path=target))
+    lines.append(_("Users of other OS accounts will see at their next unlock that the log no longer holds their "
+                   "newest event; the restore event explains it (docs/SECURITY.md)."))
     ctx.emit(data, lambda: lines)
     return 0
 

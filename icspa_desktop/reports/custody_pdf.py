@@ -9,8 +9,10 @@ releasing and receiving officers.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -36,6 +38,7 @@ from reportlab.platypus import (
 )
 
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.i18n import N_, _, current_language, format_moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +205,18 @@ class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]  # reportlab is u
 
 
 # ---- the document --------------------------------------------------------------------------------
-CMS_HEADING = "Detached CMS signature of the checkpoint text (PEM, by the agency key):"
+CMS_HEADING = N_("Detached CMS signature of the checkpoint text (PEM, by the agency key):")
 PEM_BEGIN, PEM_END = "-----BEGIN CMS-----", "-----END CMS-----"
-CHECK_INSTRUCTIONS = (
-    "To check it without ICSPA software, extract this page's text with pdftotext -layout report.pdf report.txt "
+# The command is a field: a translation moves the words around it, never the command itself.
+EXTRACT_COMMAND = "pdftotext -layout report.pdf report.txt"
+CHECK_COMMAND = ("openssl cms -verify -binary -inform PEM -in sig.pem -content checkpoint.txt -CAfile agency.pem "
+                 "-no-CApath -no-CAstore -partial_chain -purpose any -out /dev/null")
+CHECK_INSTRUCTIONS = N_(
+    "To check it without ICSPA software, extract this page's text with {extract} "
     "(plain pdftotext can interleave the columns). Put the four checkpoint lines in checkpoint.txt, each ending "
-    "in a line feed, and the lines from -----BEGIN CMS----- to -----END CMS-----, without their leading spaces, "
-    "in sig.pem. Then: openssl cms -verify -binary -inform PEM -in sig.pem -content checkpoint.txt "
-    "-CAfile agency.pem -no-CApath -no-CAstore -partial_chain -purpose any -out /dev/null (agency.pem: the "
-    "agency's certificate, with the SHA-256 above; docs/custody-format.md §6)."
+    "in a line feed, and the lines from {begin} to {end}, without their leading spaces, "
+    "in sig.pem. Then: {command} (agency.pem: the agency's certificate, with the SHA-256 above; "
+    "docs/custody-format.md §6)."
 )
 PAGE_W, PAGE_H = A4
 MARGIN_X = 16 * mm
@@ -222,6 +228,23 @@ GRID = colors.HexColor("#9aa5b1")
 ZEBRA = colors.HexColor("#f1f4f8")
 
 
+# The ICU locale of each language's numbers (as i18n.format_moment's dates): 12,345 / 12.345 / 12 345.
+_NUMBER_LOCALES = {"en": "en_GB", "de": "de_DE", "fr": "fr_FR"}
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    """``value`` with the reader's digit grouping and decimal sign (``decimals`` places)."""
+    if current_language() == "en":
+        return f"{value:,.{decimals}f}"
+    import icu  # type: ignore[import-untyped]  # PyICU, as i18n.format_moment
+
+    formatter = icu.NumberFormat.createInstance(icu.Locale(_NUMBER_LOCALES.get(current_language(), "en_GB")))
+    formatter.setMinimumFractionDigits(decimals)
+    formatter.setMaximumFractionDigits(decimals)
+    # French groups digits with a narrow no-break space, which not every PDF font has: a no-break space.
+    return str(formatter.format(value)).replace("\u202f", "\u00a0")
+
+
 def _size_text(size: int | None) -> str:
     if size is None:
         return "—"
@@ -230,11 +253,13 @@ def _size_text(size: int | None) -> str:
     while value >= 1024 and unit < len(units) - 1:
         value /= 1024
         unit += 1
-    return f"{size:,} bytes" if unit == 0 else f"{size:,} bytes ({value:.1f} {units[unit]})"
+    if unit == 0:
+        return _("{size} bytes", size=_number(size))
+    return _("{size} bytes ({value} {unit})", size=_number(size), value=_number(value, 1), unit=units[unit])
 
 
 def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], label_width: float = 38 * mm) -> Table:
-    data = [[_p(k, st["label"]), _p(v or "—", st["base"])] for k, v in rows]
+    data = [[_p(_(k), st["label"]), _p(v or "—", st["base"])] for k, v in rows]
     table = Table(data, colWidths=[label_width, WIDTH - label_width])
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -246,20 +271,23 @@ def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], la
 
 
 def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Table:
-    head = f"Exhibit {item.exhibit_number} — {item.name or item.description or item.kind}"
+    head = _("Exhibit {exhibit} — {name}", exhibit=item.exhibit_number,
+             name=item.name or item.description or item.kind)
     rows: list[list[Any]] = [[_p(head, st["head"]), ""]]
-    facts = [("Kind", item.kind), ("Size", _size_text(item.size)), ("Markings", item.markings)]
+    facts = [(_("Kind"), item.kind), (_("Size"), _size_text(item.size)), (_("Markings"), _markings(item.markings))]
     if item.description:
-        facts.insert(0, ("Description", item.description))
+        facts.insert(0, (_("Description"), item.description))
     if item.item_id:
-        facts.append(("Item id", item.item_id))
-    facts.extend(item.details)
+        facts.append((_("Item id"), item.item_id))
+    facts.extend((_(label), _detail_value(label, value)) for label, value in item.details)
+    hashes = []
     for algorithm in sorted(item.hashes, key=lambda a: (a != "sha256", a)):
-        facts.append((algorithm.upper().replace("SHA", "SHA-") if algorithm.startswith("sha") else algorithm.upper(),
+        hashes.append((algorithm.upper().replace("SHA", "SHA-") if algorithm.startswith("sha") else algorithm.upper(),
                        item.hashes[algorithm]))
     for label, value in facts:
-        style = st["mono"] if label.startswith(("SHA", "MD5")) else st["cell"]
-        rows.append([_p(label, st["cellbold"]), _p(value or "—", style)])
+        rows.append([_p(label, st["cellbold"]), _p(value or "—", st["cell"])])
+    for label, value in hashes:  # the algorithm's name and the value, as they are in every language
+        rows.append([_p(label, st["cellbold"]), _p(value or "—", st["mono"])])
     table = Table(rows, colWidths=[32 * mm, WIDTH - 32 * mm])
     table.setStyle(TableStyle([
         ("SPAN", (0, 0), (-1, 0)),
@@ -293,8 +321,8 @@ def _event_tables(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle],
 
 
 def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], first: int = 0) -> Table:
-    header = [_p(h, st["head"]) for h in ("#", "Time (UTC)\nactor's local time", "Actor / role", "Action",
-                                          "Purpose / legal authority", "Location", "Result")]
+    header = [_p(h, st["head"]) for h in ("#", _("Time (UTC)\nactor's local time"), _("Actor / role"), _("Action"),
+                                          _("Purpose / legal authority"), _("Location"), _("Result"))]
     rows: list[list[Any]] = [header]
     style: list[tuple[Any, ...]] = [
         ("BACKGROUND", (0, 0), (-1, 0), NAVY),
@@ -308,7 +336,8 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
     for n, event in enumerate(events):
         r = len(rows)
         local = _local_text(event)
-        purpose = "\n".join(p for p in (event.purpose, event.authority and f"Authority: {event.authority}") if p)
+        authority = event.authority and _("Authority: {authority}", authority=event.authority)
+        purpose = "\n".join(p for p in (event.purpose, authority) if p)
         rows.append([
             _p(str(event.index), st["cell"]),
             _p(f"{event.at_utc}\n{local}".strip(), st["cell"]),
@@ -318,11 +347,12 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
             _p(event.location or "—", st["cell"]),
             _p(event.result or "—", st["cell"]),
         ])
-        detail = f"Event id {event.id}"
+        parts = [_("Event id {id}", id=event.id)]
         if event.items:
-            detail += f" · Items: {event.items}"
+            parts.append(_("Items: {items}", items=event.items))
         if event.extra:
-            detail += f" · {event.extra}"
+            parts.append(_extra_text(event.extra))
+        detail = " · ".join(parts)
         rows.append(["", _p(detail, st["small"]), "", "", "", "", ""])
         style.append(("SPAN", (1, r + 1), (-1, r + 1)))
         style.append(("LINEBELOW", (0, r + 1), (-1, r + 1), 0.25, GRID))
@@ -340,14 +370,121 @@ def _local_text(event: ReportEvent) -> str:
         return text
     date, clock, offset = text[:10], text[11:19], text[19:]
     shown = clock if event.at_utc.startswith(date) else f"{date} {clock}"
-    return f"local {shown} {event.time_zone} ({offset or 'UTC'})".replace("  ", " ")
+    return _("local {time} {zone} ({offset})", time=shown, zone=event.time_zone,
+             offset=offset or "UTC").replace("  ", " ")
+
+
+# ---- the services' English, for the reader -------------------------------------------------------
+# services/custody_reports.py hands over the report's labels and a few sentences in English (the report's data
+# stays as it is); they are translated here, where the report is drawn. A text not listed below (a case field
+# a later version adds, a value a user typed) is shown as it came.
+LABELS = (
+    # case identification
+    N_("Case number"), N_("Title"), N_("Status"), N_("Lead investigator"), N_("Jurisdiction"),
+    N_("Legal authority"), N_("Description"), N_("Opened"), N_("Case id"),
+    # an item's details
+    N_("Original name"), N_("Original path"), N_("Media type"), N_("Acquired by"), N_("Acquired at"),
+    N_("Acquisition place"), N_("Method"), N_("Tool"), N_("Source device"), N_("Seal number"),
+    N_("Storage location"), N_("Holder"),
+    # the page header when the vault has no agency name
+    N_("Agency name not set"),
+)
+# A case's status as the reader's word (the value itself is the code "open" / "closed").
+CASE_STATUS = {"open": N_("open"), "closed": N_("closed")}
+# The handling codes' meanings (services/custody_reports._HANDLING_TEXT); an H3 restriction is the user's text.
+HANDLING_MEANINGS = (
+    N_("use for crime prevention/combating only"),
+    N_("no use in judicial proceedings without the provider's permission"),
+    N_("no dissemination without the provider's permission"),
+    N_("other restrictions"),
+)
+_EXTRA_LABELS = {"Counterparty": N_("Counterparty: {value}"), "Tool": N_("Tool: {value}"),
+                 "Notes": N_("Notes: {value}"), "Details": N_("Details: {value}")}
+_SUBJECTS = (
+    (re.compile(r"Case (?P<case>.+)"), N_("Case {case}")),
+    (re.compile(r"Exhibit (?P<exhibit>.+?) of case (?P<case>.+)"), N_("Exhibit {exhibit} of case {case}")),
+    (re.compile(r"(?P<n>\d+) exhibit\(s\) of case (?P<case>.+?) \((?P<purpose>[^()]*)\)"),
+     N_("{n} exhibit(s) of case {case} ({purpose})")),
+)
+_VERIFIED = re.compile(r"Verified intact when this report was produced: all (?P<n>\d+) events of the vault's log "
+                       r"\(signatures, leaf hashes, Merkle tree, stored checkpoints and the external witness\)\.")
+_NOT_VERIFIED = "The custody log could not be verified when this report was produced."
+_DAMAGED = re.compile(r"WARNING — the custody log is damaged: (?P<summary>.*)", re.DOTALL)
+_MARKINGS = re.compile(r"(?P<code>H\d) \((?P<meaning>.*)\)(?P<rest> · TLP:.*)", re.DOTALL)
+_EVALUATION = re.compile(r" · evaluation (?P<grade>\S+)$")
+_CHECKED_OUT = " (checked out)"
+
+
+def _subject(text: str) -> str:
+    for pattern, message in _SUBJECTS:
+        match = pattern.fullmatch(text)
+        if match:
+            return _(message, **match.groupdict())
+    return text
+
+
+def _verification(text: str) -> str:
+    if text == _NOT_VERIFIED:
+        return _("The custody log could not be verified when this report was produced.")
+    if match := _VERIFIED.fullmatch(text):
+        return _("Verified intact when this report was produced: all {n} events of the vault's log (signatures, "
+                 "leaf hashes, Merkle tree, stored checkpoints and the external witness).", n=match["n"])
+    if match := _DAMAGED.fullmatch(text):
+        return _("WARNING — the custody log is damaged: {summary}", summary=match["summary"])
+    return text
+
+
+def _markings(text: str) -> str:
+    """"H2 (no dissemination …) · TLP:AMBER · evaluation B2" with the meaning and "evaluation" translated; the
+    codes stay as they are."""
+    if match := _EVALUATION.search(text):
+        text = text[:match.start()] + _(" · evaluation {grade}", grade=match["grade"])
+    if (match := _MARKINGS.fullmatch(text)) and match["meaning"] in HANDLING_MEANINGS:
+        return f"{match['code']} ({_(match['meaning'])}){match['rest']}"
+    return text
+
+
+def _moment(text: str) -> str:
+    """A moment the services wrote as UTC ("2026-03-02 09:20:00 UTC") in the reader's form, UTC beside it."""
+    for form in ("%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%d %H:%M UTC"):
+        try:
+            moment = datetime.strptime(text, form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        return format_moment(moment)
+    return text
+
+
+def _case_value(label: str, value: str) -> str:
+    if label == "Opened":
+        return _moment(value)
+    if label == "Status" and value in CASE_STATUS:
+        return _(CASE_STATUS[value])
+    return value
+
+
+def _detail_value(label: str, value: str) -> str:
+    if label == "Holder" and value.endswith(_CHECKED_OUT):
+        return _("{holder} (checked out)", holder=value.removesuffix(_CHECKED_OUT))
+    return value
+
+
+def _extra_text(extra: str) -> str:
+    """An event's further facts ("Counterparty: … · Tool: …"), each one's label translated; the values (signed in
+    the event) as they are."""
+    parts = []
+    for part in extra.split(" · "):
+        label, sep, value = part.partition(": ")
+        parts.append(_(_EXTRA_LABELS[label], value=value) if sep and label in _EXTRA_LABELS else part)
+    return " · ".join(parts)
 
 
 def _signature_block(st: dict[str, ParagraphStyle]) -> Table:
     def box(title: str) -> Table:
         lines = [[_p(title, st["head"])]]
-        for label in ("Name", "Rank / role", "Agency / unit", "Date and time", "Place", "Signature"):
-            lines.append([_p(f"{label}:", st["cell"])])
+        for label in (_("Name:"), _("Rank / role:"), _("Agency / unit:"), _("Date and time:"), _("Place:"),
+                      _("Signature:")):
+            lines.append([_p(label, st["cell"])])
         inner = Table(lines, colWidths=[(WIDTH - 6 * mm) / 2], rowHeights=[13] + [17] * 5 + [30])
         inner.setStyle(TableStyle([
             ("BACKGROUND", (0, 0), (-1, 0), NAVY),
@@ -357,7 +494,7 @@ def _signature_block(st: dict[str, ParagraphStyle]) -> Table:
         ]))
         return inner
 
-    outer = Table([[box("RELEASED BY"), "", box("RECEIVED BY")]],
+    outer = Table([[box(_("RELEASED BY")), "", box(_("RECEIVED BY"))]],
                   colWidths=[(WIDTH - 6 * mm) / 2, 6 * mm, (WIDTH - 6 * mm) / 2])
     outer.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     return outer
@@ -386,11 +523,12 @@ class _Steps:
         self.at(self.PREPARE * done / max(total, 1), message)
 
     def laying_out(self, done: float, total: float, page: int) -> None:
-        self.at(self.PREPARE + self.LAYOUT * done / max(total, 1), f"Laying out the report: page {page}…")
+        self.at(self.PREPARE + self.LAYOUT * done / max(total, 1), _("Laying out the report: page {page}…",
+                                                                     page=page))
 
     def writing(self, page: int, pages: int) -> None:
         self.at(self.PREPARE + self.LAYOUT + (1 - self.PREPARE - self.LAYOUT) * page / max(pages, 1),
-                f"Writing page {page + 1} of {pages}…")
+                _("Writing page {page} of {pages}…", page=page + 1, pages=pages))
 
 
 def _layout_progress(story: Sequence[Any], steps: _Steps, weight: Callable[[Any], int]) -> Callable[[str, int], None]:
@@ -426,46 +564,51 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
     st = _styles()
     fonts = _fonts()
     buffer = io.BytesIO()
+    subject = _subject(report.subject)
+    generated_at = _moment(report.generated_at)
+    agency_lines = [_(line) for line in report.agency_lines]  # only "Agency name not set" is in the catalogue
+    markings = _markings(report.markings)
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=TOP,
-                            bottomMargin=BOTTOM, title=f"Chain of custody report — {report.subject}",
+                            bottomMargin=BOTTOM, title=_("Chain of custody report — {subject}", subject=subject),
                             author=report.agency_lines[0] if report.agency_lines else "ICSPA Evidence Desktop",
                             subject=report.report_id, creator="ICSPA Evidence Desktop")
     story: list[Any] = [
-        _p("Chain of Custody Report", st["title"]),
-        _p(report.subject, st["subtitle"]),
+        _p(_("Chain of Custody Report"), st["title"]),
+        _p(subject, st["subtitle"]),
         Spacer(1, 3 * mm),
-        _kv_table([("Report id", report.report_id), ("Generated", report.generated_at),
-                   ("Generated by", report.generated_by), ("Handling markings", report.markings)], st),
-        _p("1. Case identification", st["h2"]),
-        _kv_table(report.case_fields, st),
-        _p(f"2. Items ({len(report.items)})", st["h2"]),
+        _kv_table([(N_("Report id"), report.report_id), (N_("Generated"), generated_at),
+                   (N_("Generated by"), report.generated_by), (N_("Handling markings"), markings)], st),
+        _p(_("1. Case identification"), st["h2"]),
+        _kv_table([(label, _case_value(label, value)) for label, value in report.case_fields], st),
+        _p(_("2. Items ({n})", n=len(report.items)), st["h2"]),
     ]
     if not report.items:
-        story.append(_p("No evidence items are recorded for this case.", st["base"]))
+        story.append(_p(_("No evidence items are recorded for this case."), st["base"]))
     blocks = len(report.items) + len(report.events)
     for n, item in enumerate(report.items):
-        steps.preparing(n, blocks, "Preparing the items…")
+        steps.preparing(n, blocks, _("Preparing the items…"))
         story.append(KeepTogether([_item_block(item, st), Spacer(1, 3 * mm)]))
     event_tables = _event_tables(report.events, st, lambda done: steps.preparing(
-        len(report.items) + done, blocks, "Preparing the custody events…"))
+        len(report.items) + done, blocks, _("Preparing the custody events…")))
     story += [
         CondPageBreak(40 * mm),
-        _p(f"3. Custody events ({len(report.events)})", st["h2"]),
-        _p("Every event is signed with its actor's personal Ed25519 key and is a leaf of the vault's Merkle log; "
-           "# is the leaf index. Times are UTC, with the actor's local time below.", st["small"]),
+        _p(_("3. Custody events ({n})", n=len(report.events)), st["h2"]),
+        _p(_("Every event is signed with its actor's personal Ed25519 key and is a leaf of the vault's Merkle log; "
+             "# is the leaf index. Times are UTC, with the actor's local time below."), st["small"]),
         Spacer(1, 2 * mm),
         *event_tables,
-        _p("4. Integrity of the custody log", st["h2"]),
-        _p(report.verification, st["ok"] if report.verification_ok else st["warn"]),
+        _p(_("4. Integrity of the custody log"), st["h2"]),
+        _p(_verification(report.verification), st["ok"] if report.verification_ok else st["warn"]),
     ]
     for note in report.notes:
         story.append(_p(note, st["small"]))
     checkpoint_rows = [[
-        [_p("Signed checkpoint (the C2SP tlog-checkpoint body; the agency's detached CMS signature is below)",
+        [_p(_("Signed checkpoint (the C2SP tlog-checkpoint body; the agency's detached CMS signature is below)"),
             st["label"]), Spacer(1, 1 * mm),
          _p(report.checkpoint_text.rstrip("\n"), st["mono"]), Spacer(1, 2 * mm),
-         _p(f"Agency certificate SHA-256: {report.certificate_sha256}", st["small"]), Spacer(1, 1 * mm),
-         _p("The QR code holds the checkpoint text.", st["small"])],
+         _p(_("Agency certificate SHA-256: {sha256}", sha256=report.certificate_sha256), st["small"]),
+         Spacer(1, 1 * mm),
+         _p(_("The QR code holds the checkpoint text."), st["small"])],
         QrCode(report.checkpoint_text, 38 * mm),
     ]]
     checkpoint_table = Table(checkpoint_rows, colWidths=[WIDTH - 42 * mm, 42 * mm])
@@ -474,19 +617,20 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
     story += [
         # One block, never split by a page break: a PEM cut by a page's footer and header no longer decodes.
         KeepTogether([
-            _p("5. Signed checkpoint", st["h2"]),
+            _p(_("5. Signed checkpoint"), st["h2"]),
             checkpoint_table,
             Spacer(1, 2 * mm),
-            _p(CMS_HEADING, st["label"]),
+            _p(_(CMS_HEADING), st["label"]),
             Spacer(1, 1 * mm),
             _p(PEM_BEGIN + "\n" + _wrap(report.checkpoint_signature_b64, 110) + "\n" + PEM_END, st["monosmall"]),
             Spacer(1, 1.5 * mm),
-            _p(CHECK_INSTRUCTIONS, st["small"]),
+            _p(_(CHECK_INSTRUCTIONS, extract=EXTRACT_COMMAND, begin=PEM_BEGIN, end=PEM_END, command=CHECK_COMMAND),
+               st["small"]),
         ]),
         CondPageBreak(75 * mm),
-        _p("6. Transfer of custody", st["h2"]),
-        _p("The undersigned confirm the release and receipt of the items listed in section 2, in the condition "
-           "and with the seals described, at the date and time stated.", st["base"]),
+        _p(_("6. Transfer of custody"), st["h2"]),
+        _p(_("The undersigned confirm the release and receipt of the items listed in section 2, in the condition "
+             "and with the seals described, at the date and time stated."), st["base"]),
         Spacer(1, 3 * mm),
         _signature_block(st),
     ]
@@ -496,25 +640,27 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
         top = PAGE_H - 12 * mm
         canvas.setFillColor(NAVY)
         canvas.setFont(fonts["bold"], 9)
-        canvas.drawString(MARGIN_X, top, report.agency_lines[0] if report.agency_lines else "")
+        canvas.drawString(MARGIN_X, top, agency_lines[0] if agency_lines else "")
         canvas.setFont(fonts["regular"], 7.5)
-        for i, line in enumerate(report.agency_lines[1:3]):
+        for i, line in enumerate(agency_lines[1:3]):
             canvas.drawString(MARGIN_X, top - 9.5 * (i + 1), line)
         canvas.setFont(fonts["bold"], 9)
-        canvas.drawRightString(PAGE_W - MARGIN_X, top, "CHAIN OF CUSTODY REPORT")
+        canvas.drawRightString(PAGE_W - MARGIN_X, top, _("CHAIN OF CUSTODY REPORT"))
         canvas.setFont(fonts["regular"], 7.5)
-        canvas.drawRightString(PAGE_W - MARGIN_X, top - 9.5, report.subject)
-        _marking_bar(canvas, PAGE_H - 8 * mm, report.markings, fonts)
+        canvas.drawRightString(PAGE_W - MARGIN_X, top - 9.5, subject)
+        _marking_bar(canvas, PAGE_H - 8 * mm, markings, fonts)
         canvas.setStrokeColor(NAVY)
         canvas.setLineWidth(0.8)
         canvas.line(MARGIN_X, PAGE_H - TOP + 5 * mm, PAGE_W - MARGIN_X, PAGE_H - TOP + 5 * mm)
         canvas.line(MARGIN_X, BOTTOM - 6 * mm, PAGE_W - MARGIN_X, BOTTOM - 6 * mm)
         canvas.setFillColor(colors.black)
         canvas.setFont(fonts["regular"], 7)
-        canvas.drawString(MARGIN_X, BOTTOM - 10 * mm, f"Report {report.report_id} · generated {report.generated_at}")
+        canvas.drawString(MARGIN_X, BOTTOM - 10 * mm, _("Report {id} · generated {moment}", id=report.report_id,
+                                                         moment=generated_at))
         canvas.setFont(fonts["bold"], 8)
-        canvas.drawRightString(PAGE_W - MARGIN_X, BOTTOM - 10 * mm, f"Page {canvas.getPageNumber()} of {total}")
-        _marking_bar(canvas, 7 * mm, report.markings, fonts)
+        canvas.drawRightString(PAGE_W - MARGIN_X, BOTTOM - 10 * mm,
+                               _("Page {page} of {pages}", page=canvas.getPageNumber(), pages=total))
+        _marking_bar(canvas, 7 * mm, markings, fonts)
         canvas.restoreState()
 
     canvas_class = type("ReportCanvas", (_NumberedCanvas,), {"decorate": staticmethod(decorate),
@@ -522,7 +668,7 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
     rows = {id(t): len(t._cellvalues) // 2 for t in event_tables}  # each event is two rows
     doc.setProgressCallBack(_layout_progress(story, steps, lambda f: max(1, rows.get(id(f), 1))))
     doc.build(story, canvasmaker=canvas_class)
-    steps.at(1.0, "Report laid out.")
+    steps.at(1.0, _("Report laid out."))
     return buffer.getvalue()
 
 
