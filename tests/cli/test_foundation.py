@@ -22,6 +22,7 @@ from icspa_desktop.domain.enums import CustodyAction, Role
 from icspa_desktop.domain.errors import AuthenticationError
 from icspa_desktop.services import users
 from icspa_desktop.services.session import unlock
+from icspa_desktop.vault import keyslots
 from tests.conftest import ADMIN, ADMIN_PASS, NAMES, PASSPHRASES, VaultInfo, icspa_command
 
 
@@ -261,14 +262,19 @@ def _tables(conn: object, skip: set[str]) -> dict[str, list[tuple[object, ...]]]
 
 
 def test_passwd_changes_nothing_in_the_database_but_the_event(vault: VaultInfo, env: dict[str, str]) -> None:
+    # The head is the log's cached frontier; key_slot_file the committed copy of keyslots.json (schema 10), which
+    # must change with the slot — checked below against the file.
+    changing = {"custody_events", "custody_head", "key_slot_file"}
     with vault.session() as s:
-        before = _tables(s.conn, {"custody_events", "custody_head"})  # the head is the log's cached frontier
+        before = _tables(s.conn, changing)
         n_events = events.count(s.conn)
+        slots_before = keyslots.stored_copy(s.conn)
     inv = env | {"ICSPA_USER": NAMES[Role.INVESTIGATOR], "ICSPA_PASSPHRASE": PASSPHRASES[Role.INVESTIGATOR],
                  "ICSPA_NEW_PASSPHRASE": "ivan-new-passphrase"}
     assert run_cli("user", "passwd", env=inv).returncode == 0
     with vault.session() as s:
-        assert _tables(s.conn, {"custody_events", "custody_head"}) == before
+        assert _tables(s.conn, changing) == before
+        assert keyslots.stored_copy(s.conn) == (vault.path / "keyslots.json").read_bytes() != slots_before
         log = events.list_events(s.conn)
         assert len(log) == n_events + 1 and log[-1].action == CustodyAction.PASSPHRASE_CHANGED
         assert log[-1].body["actor"]["name"] == NAMES[Role.INVESTIGATOR]
