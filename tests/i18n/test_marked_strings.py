@@ -9,7 +9,11 @@ from pathlib import Path
 from icspa_desktop import i18n
 
 GUI = i18n.PACKAGE_DIR / "gui"
-COVERED = ["main_window.py", "unlock_dialog.py", "vault_wizard.py", "help_dialog.py", "language_dialog.py"]
+COVERED = ["main_window.py", "unlock_dialog.py", "vault_wizard.py", "help_dialog.py", "language_dialog.py",
+           "case_browser.py", "case_details.py", "case_dialog.py", "case_status_dialog.py", "custody_model.py",
+           "custody_tab.py", "evidence_actions.py", "evidence_dialogs.py", "evidence_model.py", "evidence_tab.py",
+           "feedback.py", "item_details.py", "markings.py", "models.py", "passphrase_strength.py",
+           "report_actions.py", "role_hints.py", "search_panel.py", "verify_dialog.py"]
 ALL = None  # every positional argument
 # Calls that put text on screen, and which of their positional arguments are that text.
 TEXT_CALLS: dict[str, tuple[int, ...] | None] = {
