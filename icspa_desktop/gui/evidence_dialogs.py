@@ -40,7 +40,6 @@ from icspa_desktop.gui.markings import handling_text, tlp_label
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence
 
-
 _ALGORITHM_NAMES = {HashAlgorithm.MD5: "MD5", HashAlgorithm.SHA1: "SHA-1"}  # names, not words: never translated
 
 
