@@ -147,7 +147,7 @@ class VerifyResultDialog(QDialog):
         self.setWindowTitle(_("Custody verification"))
         self.resize(740, 380 if report.ok else 660)
         if report.ok:
-            headline = ngettext("The chain of custody is intact: the {n} event verified.",
+            headline = ngettext("The chain of custody is intact: {n} event verified.",
                                 "The chain of custody is intact: all {n} events verified.", report.tree_size)
         else:
             headline = ngettext("The chain of custody is damaged: {n} problem found.",
