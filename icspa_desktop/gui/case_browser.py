@@ -23,7 +23,7 @@ from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.case_details import CaseDetailsWidget
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel
+from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp
 from icspa_desktop.i18n import _
 from icspa_desktop.services.session import Session
@@ -97,9 +97,8 @@ class CaseBrowser(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
-                              (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)):
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
+                                       (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.activated.connect(lambda _index: self.activated.emit())
 

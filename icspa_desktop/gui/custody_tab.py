@@ -39,7 +39,7 @@ from icspa_desktop.gui.custody_model import (
     event_key,
     prepare_timeline,
 )
-from icspa_desktop.gui.models import fit_columns
+from icspa_desktop.gui.models import fit_columns, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, evidence, gui_queries, received
@@ -84,11 +84,10 @@ class TimelineView(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
-                              (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
-                              (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
-                              (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)):
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
+                                       (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
+                                       (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
+                                       (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.rowsInserted.connect(self._update_count)
         self.proxy.rowsRemoved.connect(self._update_count)

@@ -281,6 +281,16 @@ def fit_columns(table: QTableView, model: RecordTableModel[Any], columns: Iterab
         table.setColumnWidth(column, min(width, limit))
 
 
+def set_column_widths(table: QTableView, widths: Iterable[tuple[int, int]]) -> None:
+    """The columns' first widths, each widened to show its whole title (longer in German or French)."""
+    header = table.horizontalHeader()
+    metrics = header.fontMetrics()
+    model = table.model()
+    for column, width in widths:
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "") if model is not None else ""
+        table.setColumnWidth(column, max(width, metrics.horizontalAdvance(title) + 24))
+
+
 class CaseTableModel(RecordTableModel[Case]):
     """The case list."""
 
