@@ -23,8 +23,9 @@ from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.case_details import CaseDetailsWidget
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel
+from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp
+from icspa_desktop.i18n import _
 from icspa_desktop.services.session import Session
 
 # Builds one tab's widget for the selected case (evidence, custody, ...). Called again for each case.
@@ -75,7 +76,7 @@ class CaseBrowser(QSplitter):
         self.proxy = CaseFilterModel(self.model, self)
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("caseFilter")
-        self.filter_edit.setPlaceholderText("Filter cases (Ctrl+F)")
+        self.filter_edit.setPlaceholderText(_("Filter cases ({shortcut})", shortcut="Ctrl+F"))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
 
@@ -96,9 +97,8 @@ class CaseBrowser(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
-                              (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)):
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
+                                       (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.activated.connect(lambda _index: self.activated.emit())
 
@@ -111,7 +111,7 @@ class CaseBrowser(QSplitter):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("caseTabs")
         self.details = CaseDetailsWidget()
-        self.tabs.addTab(self.details, "Details")
+        self.tabs.addTab(self.details, _("Details"))
 
         self.addWidget(left)
         self.addWidget(self.tabs)
@@ -179,7 +179,7 @@ class CaseBrowser(QSplitter):
 
     def _tab_widget(self, factory: CaseTabFactory) -> QWidget:
         if self._session is None or self._current is None:
-            return _placeholder("Select a case in the list.")
+            return _placeholder(_("Select a case in the list."))
         return factory(self._session, self._current)
 
     def case_tab(self, kind: type[W]) -> W | None:

@@ -17,7 +17,9 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case
-from icspa_desktop.gui.markings import HANDLING_MEANINGS, HandlingBadge, TlpBadge, local_time
+from icspa_desktop.gui.markings import HandlingBadge, TlpBadge, full_time, handling_text, tlp_label
+from icspa_desktop.gui.models import status_text
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services.received import CaseProvenance
 
 # Case id -> the partner case it holds (None: none). Set by the main window per session.
@@ -38,24 +40,24 @@ def _value_label() -> QLabel:
 class CaseDetailsWidget(QStackedWidget):
     """Shows one case or a placeholder; ``clear()`` removes every value (lock)."""
 
-    FIELDS = (
-        ("provenance", "Received from"),
-        ("description", "Description"),
-        ("status", "Status"),
-        ("lead_investigator", "Lead investigator"),
-        ("jurisdiction", "Jurisdiction / agency"),
-        ("legal_authority", "Legal authority"),
-        ("handling", "Handling code"),
-        ("handling_text", "Handling restriction"),
+    FIELDS = (  # titles translated where shown
+        ("provenance", N_("Received from")),
+        ("description", N_("Description")),
+        ("status", N_("Status")),
+        ("lead_investigator", N_("Lead investigator")),
+        ("jurisdiction", N_("Jurisdiction / agency")),
+        ("legal_authority", N_("Legal authority")),
+        ("handling", N_("Handling code")),
+        ("handling_text", N_("Handling restriction")),
         ("tlp", "TLP"),
-        ("created", "Created"),
-        ("created_by", "Created by"),
-        ("updated", "Last updated"),
+        ("created", N_("Created")),
+        ("created_by", N_("Created by")),
+        ("updated", N_("Last updated")),
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._placeholder = QLabel("Select a case in the list to see its details.")
+        self._placeholder = QLabel(_("Select a case in the list to see its details."))
         self._placeholder.setObjectName("placeholder")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.addWidget(self._placeholder)
@@ -82,7 +84,7 @@ class CaseDetailsWidget(QStackedWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         self.values: dict[str, QLabel] = {}
         for key, title in self.FIELDS:
-            name = QLabel(title)
+            name = QLabel(_(title))
             name.setObjectName("fieldName")
             value = _value_label()
             value.setObjectName(f"value_{key}")
@@ -116,10 +118,11 @@ class CaseDetailsWidget(QStackedWidget):
         if origin is None:
             return ""
         if origin.created_by_import:
-            return (f"{origin.partner_name} ({origin.partner_country}), their case {origin.partner_case_number}. "
-                    "The title, description, legal authority and markings are the partner's and read-only.")
-        return (f"{origin.partner_name} ({origin.partner_country}): their case {origin.partner_case_number} was "
-                "imported into this case.")
+            return _("{partner} ({country}), their case {number}. The title, description, legal authority and "
+                     "markings are the partner's and read-only.", partner=origin.partner_name,
+                     country=origin.partner_country, number=origin.partner_case_number)
+        return _("{partner} ({country}): their case {number} was imported into this case.",
+                 partner=origin.partner_name, country=origin.partner_country, number=origin.partner_case_number)
 
     def show_case(self, case: Case) -> None:
         fields = case.fields
@@ -128,16 +131,16 @@ class CaseDetailsWidget(QStackedWidget):
         self.handling_badge.set_code(fields.handling_code)
         text = {
             "description": fields.description,
-            "status": case.status.value.capitalize(),
+            "status": status_text(case.status),
             "lead_investigator": fields.lead_investigator,
             "jurisdiction": fields.jurisdiction,
             "legal_authority": fields.legal_authority,
-            "handling": f"{fields.handling_code.value} — {HANDLING_MEANINGS[fields.handling_code]}",
+            "handling": handling_text(fields.handling_code),
             "handling_text": fields.handling_text,
-            "tlp": f"TLP:{fields.tlp.value}",
-            "created": local_time(case.created_at),
+            "tlp": tlp_label(fields.tlp),
+            "created": full_time(case.created_at),
             "created_by": self._user_names.get(case.created_by, case.created_by),
-            "updated": local_time(case.updated_at),
+            "updated": full_time(case.updated_at),
             "provenance": self._provenance_text(case),
         }
         for key, label in self.values.items():

@@ -20,8 +20,9 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.gui.feedback import error_label, required, required_note, show_message
-from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+from icspa_desktop.gui.markings import handling_text, tlp_label
 from icspa_desktop.gui.ops import show_error
+from icspa_desktop.i18n import _
 from icspa_desktop.services.cases import MAX_NUMBER_LEN, MAX_TITLE_LEN
 
 # (fields, reason) -> the stored case; raises IcspaError on refusal.
@@ -38,12 +39,12 @@ class CaseDialog(QDialog):
         self._submit = submit
         self._case = case
         self.setObjectName("caseDialog")
-        self.setWindowTitle(f"Edit case {case.number}" if case else "New case")
+        self.setWindowTitle(_("Edit case {number}", number=case.number) if case else _("New case"))
         self.setMinimumWidth(680)
 
         self.number = QLineEdit()
         self.number.setMaxLength(MAX_NUMBER_LEN)
-        self.number.setPlaceholderText("e.g. 2026/001")
+        self.number.setPlaceholderText(_("e.g. {example}", example="2026/001"))
         self.title = QLineEdit()
         self.title.setMaxLength(MAX_TITLE_LEN)
         self.description = QPlainTextEdit()
@@ -52,30 +53,30 @@ class CaseDialog(QDialog):
         self.lead_investigator = QLineEdit()
         self.jurisdiction = QLineEdit()
         self.legal_authority = QLineEdit()
-        self.legal_authority.setPlaceholderText("warrant or order reference")
+        self.legal_authority.setPlaceholderText(_("warrant or order reference"))
         self.handling = QComboBox()
         for code in HandlingCode:
-            self.handling.addItem(f"{code.value} — {HANDLING_MEANINGS[code]}", code)
+            self.handling.addItem(handling_text(code), code)
         self.handling_text = QLineEdit()
-        self.handling_text.setPlaceholderText("the restriction, required for H3")
+        self.handling_text.setPlaceholderText(_("the restriction, required for H3"))
         self.tlp = QComboBox()
         for tlp in Tlp:
             self.tlp.addItem(tlp_label(tlp), tlp)
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("why the case is changed (recorded in the chain of custody)")
+        self.reason.setPlaceholderText(_("why the case is changed (recorded in the chain of custody)"))
 
         form = QFormLayout()
-        form.addRow(required("Case &number"), self.number)
-        form.addRow(required("&Title"), self.title)
-        form.addRow("&Description", self.description)
-        form.addRow("&Lead investigator", self.lead_investigator)
-        form.addRow("&Jurisdiction / agency", self.jurisdiction)
-        form.addRow("Legal &authority", self.legal_authority)
-        form.addRow("&Handling code", self.handling)
-        form.addRow("Handling &restriction", self.handling_text)
-        form.addRow("TL&P", self.tlp)
+        form.addRow(required(_("Case &number")), self.number)
+        form.addRow(required(_("&Title")), self.title)
+        form.addRow(_("&Description"), self.description)
+        form.addRow(_("&Lead investigator"), self.lead_investigator)
+        form.addRow(_("&Jurisdiction / agency"), self.jurisdiction)
+        form.addRow(_("Legal &authority"), self.legal_authority)
+        form.addRow(_("&Handling code"), self.handling)
+        form.addRow(_("Handling &restriction"), self.handling_text)
+        form.addRow(_("TL&P"), self.tlp)
         if case is not None:
-            form.addRow("Reason for &change", self.reason)
+            form.addRow(_("Reason for &change"), self.reason)
         form.addRow(required_note())
 
         self.error_label = error_label()
@@ -110,7 +111,7 @@ class CaseDialog(QDialog):
     def _handling_changed(self) -> None:
         is_h3 = self.handling.currentData() == HandlingCode.H3
         self.handling_text.setPlaceholderText(
-            "required: state the restriction" if is_h3 else "optional for H0–H2"
+            _("required: state the restriction") if is_h3 else _("optional for H0–H2")
         )
 
     def fields(self) -> CaseFields:

@@ -10,12 +10,13 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.feedback import required, required_note
+from icspa_desktop.i18n import N_, _
 
-_MEANING = {
-    CaseStatus.CLOSED: ("No evidence can be added to a closed case, and bundles cannot be imported into it. "
-                        "Its items, chain of custody and reports stay available, and a supervisor or administrator "
-                        "can reopen it."),
-    CaseStatus.OPEN: "Evidence can be added to the case again.",
+_MEANING = {  # translated where shown
+    CaseStatus.CLOSED: N_("No evidence can be added to a closed case, and bundles cannot be imported into it. "
+                          "Its items, chain of custody and reports stay available, and a supervisor or "
+                          "administrator can reopen it."),
+    CaseStatus.OPEN: N_("Evidence can be added to the case again."),
 }
 
 
@@ -26,27 +27,29 @@ class CaseStatusDialog(QDialog):
 
     def __init__(self, case: Case, target: CaseStatus, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        verb = "Close" if target is CaseStatus.CLOSED else "Reopen"
+        closing = target is CaseStatus.CLOSED
         self.setObjectName("statusReasonDialog")
-        self.setWindowTitle(f"{verb} case {case.number}")
+        self.setWindowTitle(_("Close case {number}", number=case.number) if closing
+                            else _("Reopen case {number}", number=case.number))
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.setMinimumWidth(520)
-        heading = QLabel(f"{verb} case {case.number} — {case.title}?")
+        heading = QLabel(_("Close case {number} — {title}?", number=case.number, title=case.title) if closing
+                         else _("Reopen case {number} — {title}?", number=case.number, title=case.title))
         heading.setObjectName("dialogHeading")
         heading.setWordWrap(True)
         heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.meaning = QLabel(_MEANING[target])
+        self.meaning = QLabel(_(_MEANING[target]))
         self.meaning.setObjectName("statusMeaning")
         self.meaning.setWordWrap(True)
         self.reason = QLineEdit()
         self.reason.setObjectName("statusReason")
-        self.reason.setPlaceholderText("e.g. investigation concluded, file sent to the prosecutor"
-                                       if target is CaseStatus.CLOSED else "e.g. new evidence received")
+        self.reason.setPlaceholderText(_("e.g. investigation concluded, file sent to the prosecutor")
+                                       if closing else _("e.g. new evidence received"))
         form = QFormLayout()
-        form.addRow(required(f"&Reason for {verb.lower()}ing"), self.reason)
+        form.addRow(required(_("&Reason for closing") if closing else _("&Reason for reopening")), self.reason)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setText(f"{verb} case")
+        self.ok.setText(_("Close case") if closing else _("Reopen case"))
         self.ok.setDefault(True)
         self.ok.setEnabled(False)  # a reason first
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)

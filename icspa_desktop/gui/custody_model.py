@@ -22,12 +22,16 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.gui.markings import full_time, local_time
 from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
+from icspa_desktop.gui.role_hints import role_name
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services.received import PartnerEventView
 
 # One row of a timeline: an event of our log, or a partner's event kept verbatim from a bundle.
 TimelineEvent = StoredEvent | PartnerEventView
-OURS = "this agency"
+OURS = N_("this agency")  # translated where shown
 _PARTNER_BACKGROUND = QColor("#fff4dc")  # a warm tint; the Source column says the same in words
 
 
@@ -48,15 +52,41 @@ class EventColumn(IntEnum):
 
 
 HEADERS = {
-    EventColumn.INDEX: "#", EventColumn.TIME: "Time", EventColumn.ACTION: "Action",
-    EventColumn.ITEMS: "Exhibit(s)", EventColumn.PURPOSE: "Purpose", EventColumn.ACTOR: "Actor",
-    EventColumn.SOURCE: "Source", EventColumn.ROLE: "Role", EventColumn.AUTHORITY: "Authority",
-    EventColumn.LOCATION: "Location", EventColumn.RESULT: "Result",
+    EventColumn.INDEX: "#", EventColumn.TIME: N_("Time"), EventColumn.ACTION: N_("Action"),
+    EventColumn.ITEMS: N_("Exhibit(s)"), EventColumn.PURPOSE: N_("Purpose"), EventColumn.ACTOR: N_("Actor"),
+    EventColumn.SOURCE: N_("Source"), EventColumn.ROLE: N_("Role"), EventColumn.AUTHORITY: N_("Authority"),
+    EventColumn.LOCATION: N_("Location"), EventColumn.RESULT: N_("Result"),
+}
+
+# Each recorded action in words (the event keeps its English code; an unknown one, e.g. from a partner's newer
+# version, is shown as recorded with spaces).
+ACTION_NAMES: dict[str, str] = {
+    CustodyAction.VAULT_CREATED: N_("vault created"), CustodyAction.USER_ADDED: N_("user added"),
+    CustodyAction.USER_CHANGED: N_("user changed"), CustodyAction.PASSPHRASE_CHANGED: N_("passphrase changed"),
+    CustodyAction.KEY_ROTATED: N_("key rotated"), CustodyAction.CASE_CREATED: N_("case created"),
+    CustodyAction.CASE_EDITED: N_("case edited"), CustodyAction.CASE_CLOSED: N_("case closed"),
+    CustodyAction.CASE_REOPENED: N_("case reopened"), CustodyAction.ACQUIRED: N_("acquired"),
+    CustodyAction.VIEWED: N_("viewed"), CustodyAction.EXPORTED: N_("exported"),
+    CustodyAction.EXPORT_STARTED: N_("export started"), CustodyAction.EXPORT_ABORTED: N_("export aborted"),
+    CustodyAction.VERIFIED: N_("verified"), CustodyAction.ANNOTATED: N_("annotated"),
+    CustodyAction.MARKING_CHANGED: N_("marking changed"), CustodyAction.CHECKED_OUT: N_("checked out"),
+    CustodyAction.CHECKED_IN: N_("checked in"), CustodyAction.TRANSFERRED: N_("transferred"),
+    CustodyAction.BUNDLED: N_("bundled"), CustodyAction.IMPORTED: N_("imported"),
+    CustodyAction.RELEASED: N_("released"), CustodyAction.DISPOSED: N_("disposed"),
+    CustodyAction.ACCESS_DENIED: N_("access denied"), CustodyAction.AGENCY_CHANGED: N_("agency changed"),
+    CustodyAction.PARTNER_ADDED: N_("partner added"), CustodyAction.PARTNER_REVOKED: N_("partner revoked"),
+    CustodyAction.PARTNER_ROTATED: N_("partner rotated"),
+    CustodyAction.AGENCY_CARD_EXPORTED: N_("agency card exported"),
+    CustodyAction.CHECKPOINT_SIGNED: N_("checkpoint signed"), CustodyAction.VAULT_REPAIRED: N_("vault repaired"),
+    CustodyAction.CHAIN_STARTED: N_("chain started"), CustodyAction.USER_BOX_KEY_SET: N_("user box key set"),
+    CustodyAction.WITNESS_RESET: N_("witness reset"), CustodyAction.VAULT_KEY_ROTATED: N_("vault key rotated"),
 }
 
 
 def action_text(action: str) -> str:
-    return action.replace("_", " ")
+    """A recorded action in the reader's words: ``checked_out`` → ``checked out``."""
+    known = ACTION_NAMES.get(action)
+    return _(known) if known is not None else action.replace("_", " ")
 
 
 def utc_text(at: str) -> str:
@@ -65,14 +95,13 @@ def utc_text(at: str) -> str:
 
 
 def viewer_time(at: str) -> str:
-    """An event's UTC time in this workstation's zone, to the second (the timeline's one time column)."""
+    """An event's time in the reader's conventions and this workstation's zone, to the second (the timeline's
+    one time column; its tooltip and the details add UTC). The column sorts by the events' order, not this."""
     try:
         moment = datetime.fromisoformat(at)
     except ValueError:
         return at
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(moment)
 
 
 def local_text(body: Mapping[str, Any]) -> str:
@@ -104,12 +133,14 @@ def event_items_text(event: TimelineEvent, exhibits: Mapping[str, str]) -> str:
 def source_text(event: TimelineEvent) -> str:
     if isinstance(event, PartnerEventView):
         return f"{event.partner_name} #{event.leaf_index}"
-    return OURS
+    return _(OURS)
 
 
 def time_tooltip(event: TimelineEvent) -> str:
+    """The moment with UTC beside it, and the actor's own local time as their event recorded it."""
     local = local_text(event.body)
-    return utc_text(event.at) + (f"; the actor's local time: {local}" if local else "")
+    when = moment_text(event.at)
+    return _("{when}; the actor's local time: {local}", when=when, local=local) if local else when
 
 
 def event_text(event: TimelineEvent, column: EventColumn, exhibits: Mapping[str, str]) -> str:
@@ -125,10 +156,11 @@ def event_text(event: TimelineEvent, column: EventColumn, exhibits: Mapping[str,
         case EventColumn.ACTOR:
             return f"{actor_text(b)}, {event.partner_name}" if isinstance(event, PartnerEventView) else actor_text(b)
         case EventColumn.ROLE:
-            return str((b.get("actor") or {}).get("role", ""))
+            role = str((b.get("actor") or {}).get("role", ""))
+            return role_name(role) if role else ""
         case EventColumn.ACTION:  # theirs named here too: the Source column may be scrolled out of view
-            return f"{event.partner_name}: {action_text(event.action)}" if isinstance(event, PartnerEventView) \
-                else action_text(event.action)
+            return _("{partner}: {action}", partner=event.partner_name, action=action_text(event.action)) \
+                if isinstance(event, PartnerEventView) else action_text(event.action)
         case EventColumn.ITEMS:
             return event_items_text(event, exhibits)
         case _:
@@ -191,7 +223,7 @@ class EventTableModel(RecordTableModel[TimelineEvent]):
     numbers. The "#" and "Time" columns sort by that merged order."""
 
     def __init__(self, parent: QObject) -> None:
-        super().__init__([HEADERS[c] for c in EventColumn], event_key, parent)  # owned by its view's widget
+        super().__init__([_(HEADERS[c]) for c in EventColumn], event_key, parent)  # owned by its view's widget
         self._exhibits: dict[str, str] = {}
         self._partners = 0
         self._bold = QFont()
@@ -238,8 +270,8 @@ class EventTableModel(RecordTableModel[TimelineEvent]):
         if role != Qt.ItemDataRole.ToolTipRole:
             return None
         if isinstance(event, PartnerEventView) and column in (EventColumn.INDEX, EventColumn.SOURCE):
-            return (f"Recorded by {event.partner_name} in their own custody log (their event #{event.leaf_index}); "
-                    "kept as they signed it, with its proof")
+            return _("Recorded by {partner} in their own custody log (their event #{index}); kept as they signed "
+                     "it, with its proof", partner=event.partner_name, index=event.leaf_index)
         if column == EventColumn.TIME:
             return time_tooltip(event)
         text = self._texts[row][column]
@@ -273,13 +305,14 @@ def field_label(path: str) -> str:
 
 
 def moment_text(at: str) -> str:
-    """A recorded moment as a reader wants it: this workstation's time to the second, and UTC."""
+    """A recorded moment as a reader wants it: the reader's conventions and this workstation's time to the
+    second, with UTC beside it (``i18n.format_moment``)."""
     if not _ISO_MOMENT.match(at):
         return at
-    local, utc = viewer_time(at), f"{at[:10]} {at[11:19]}"
-    if local == utc:
-        return f"{utc} UTC"  # this workstation keeps UTC
-    return f"{local} ({at[11:19] if local[:10] == utc[:10] else utc} UTC)"
+    try:
+        return full_time(datetime.fromisoformat(at))
+    except ValueError:
+        return at
 
 
 def _scalar(value: object) -> str:
@@ -318,66 +351,73 @@ def event_details_html(event: TimelineEvent, exhibits: Mapping[str, str] | None 
     tool = b.get("tool") or {}
     theirs = isinstance(event, PartnerEventView)
     if isinstance(event, PartnerEventView):
-        number, source = f"{event.partner_name}'s event #{event.leaf_index} · {event.event_id}", event.partner_name
+        number = _("{partner}'s event #{index} · {id}", partner=event.partner_name, index=event.leaf_index,
+                   id=event.event_id)
+        source = _("{partner} (partner agency)", partner=event.partner_name)
     else:
-        number, source = f"#{event.index} · {event.id}", OURS
+        number, source = f"#{event.index} · {event.id}", _(OURS)
+    role = str(actor.get("role", ""))
+    actor_line = f"{actor_text(b)} · {role_name(role) if role else ''}" + (f" · {actor['agency']}"
+                                                                           if actor.get("agency") else "")
     rows = [
-        ("Event", number),
-        ("Source", f"{source} (partner agency)" if theirs else OURS),
-        ("Action", action_text(event.action)),
-        ("Time", moment_text(event.at)),
-        ("Actor's local time", local_text(b)),
-        ("Actor", f"{actor_text(b)} · {actor.get('role', '')}" + (f" · {actor['agency']}" if actor.get("agency")
-                                                                   else "")),
-        ("Purpose", b.get("purpose", "")), ("Authority", b.get("authority", "")),
-        ("Location", b.get("location", "")), ("Counterparty", b.get("counterparty", "")),
-        ("Result", b.get("result", "")), ("Notes", b.get("notes", "")),
-        ("Their case id" if theirs else "Case id", b.get("case_id") or ""),
-        ("Item(s)", event_items_text(event, exhibits or {})),
-        ("Tool", f"{tool.get('name', '')} {tool.get('version', '')}".strip()),
+        (_("Event"), number),
+        (_("Source"), source),
+        (_("Action"), action_text(event.action)),
+        (_("Time"), moment_text(event.at)),
+        (_("Actor's local time"), local_text(b)),
+        (_("Actor"), actor_line),
+        (_("Purpose"), b.get("purpose", "")), (_("Authority"), b.get("authority", "")),
+        (_("Location"), b.get("location", "")), (_("Counterparty"), b.get("counterparty", "")),
+        (_("Result"), b.get("result", "")), (_("Notes"), b.get("notes", "")),
+        (_("Their case id") if theirs else _("Case id"), b.get("case_id") or ""),
+        (_("Item(s)"), event_items_text(event, exhibits or {})),
+        (_("Tool"), f"{tool.get('name', '')} {tool.get('version', '')}".strip()),
     ]
     parts = []
     if isinstance(event, PartnerEventView):
-        parts.append(f"<p style='background:{_PARTNER_BACKGROUND.name()}; padding:6px'><b>Recorded by "
-                     f"{e(event.partner_name)}</b> in their own custody log, not ours: kept exactly as they signed it, "
-                     "with its inclusion proof in their checkpoint, checked at import.</p>")
+        parts.append(f"<p style='background:{_PARTNER_BACKGROUND.name()}; padding:6px'>"
+                     + _("<b>Recorded by {partner}</b> in their own custody log, not ours: kept exactly as they "
+                         "signed it, with its inclusion proof in their checkpoint, checked at import.",
+                         partner=e(event.partner_name)) + "</p>")
     parts.append("<table class='event' cellspacing='0' cellpadding='3'>")
     empty = [label for label, value in rows if value in ("", None)]
     for label, value in rows:
         if value not in ("", None):
             parts.append(f"<tr><td class='k'><b>{e(label)}</b></td><td>{e(_scalar(value))}</td></tr>")
     if empty:  # every field is accounted for, without a column of dashes
-        parts.append(f"<tr><td><b>Not recorded</b></td><td style='color:#7c8692'>{e(', '.join(empty))}</td></tr>")
+        parts.append(f"<tr><td><b>{e(_('Not recorded'))}</b></td><td style='color:#7c8692'>{e(', '.join(empty))}"
+                     "</td></tr>")
     parts.append("</table>")
     changes, facts = _detail_rows(b.get("details") or {})
     if changes:
-        parts.append("<h4>Changed fields</h4><table cellspacing='0' cellpadding='3' border='1'>"
-                     "<tr><th>Field</th><th>Old</th><th>New</th></tr>")
+        parts.append(f"<h4>{e(_('Changed fields'))}</h4><table cellspacing='0' cellpadding='3' border='1'>"
+                     f"<tr><th>{e(_('Field'))}</th><th>{e(_('Old'))}</th><th>{e(_('New'))}</th></tr>")
         for name, old, new in changes:
             parts.append(f"<tr><td>{e(name)}</td><td>{e(old)}</td><td>{e(new)}</td></tr>")
         parts.append("</table>")
     if facts:
-        parts.append("<h4>Details</h4><table cellspacing='0' cellpadding='3'>")
+        parts.append(f"<h4>{e(_('Details'))}</h4><table cellspacing='0' cellpadding='3'>")
         for key, value in facts:
             parts.append(f"<tr><td><b>{e(key)}</b></td><td>{e(value)}</td></tr>")
         parts.append("</table>")
     hashes = b.get("hashes") or {}
     if hashes:
-        parts.append("<h4>Hashes</h4><table cellspacing='0' cellpadding='3'>")
+        parts.append(f"<h4>{e(_('Hashes'))}</h4><table cellspacing='0' cellpadding='3'>")
         for algorithm in sorted(hashes):
             parts.append(f"<tr><td><b>{e(algorithm.upper())}</b></td><td><tt>{e(str(hashes[algorithm]))}</tt></td>"
                          "</tr>")
         parts.append("</table>")
     if isinstance(event, PartnerEventView):
-        parts.append("<h4>Signature</h4><p>Signed by the partner's officer; the signature and the event's inclusion "
-                     "in their signed checkpoint were verified when the bundle was imported, and 'Verify custody' "
-                     "checks them again.</p>")
+        parts.append(f"<h4>{e(_('Signature'))}</h4><p>"
+                     + e(_("Signed by the partner's officer; the signature and the event's inclusion in their signed "
+                           "checkpoint were verified when the bundle was imported, and 'Verify custody' checks them "
+                           "again.")) + "</p>")
         return "".join(parts)
-    parts.append("<h4>Signature</h4><table cellspacing='0' cellpadding='3'>")
-    for label, value in (("Signing key fingerprint", key_fingerprint(event.public_key)),
-                         ("Public key (hex)", event.public_key.hex()),
-                         ("Ed25519 signature (hex)", event.signature.hex()),
-                         ("Merkle leaf hash", event.leaf_hash.hex())):
+    parts.append(f"<h4>{e(_('Signature'))}</h4><table cellspacing='0' cellpadding='3'>")
+    for label, value in ((_("Signing key fingerprint"), key_fingerprint(event.public_key)),
+                         (_("Public key (hex)"), event.public_key.hex()),
+                         (_("Ed25519 signature (hex)"), event.signature.hex()),
+                         (_("Merkle leaf hash"), event.leaf_hash.hex())):
         parts.append(f"<tr><td><b>{e(label)}</b></td><td><tt>{e(value)}</tt></td></tr>")
     parts.append("</table>")
     return "".join(parts)

@@ -39,13 +39,16 @@ from icspa_desktop.gui.custody_model import (
     event_key,
     prepare_timeline,
 )
-from icspa_desktop.gui.models import fit_columns
+from icspa_desktop.gui.models import fit_columns, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, evidence, gui_queries, received
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
 
-_DETAILS_HINT = "<p style='color:#7c8692'>Select an event to see everything it records.</p>"
+
+def _details_hint() -> str:
+    return "<p style='color:#7c8692'>" + _("Select an event to see everything it records.") + "</p>"
 
 
 class TimelineView(QSplitter):
@@ -59,7 +62,7 @@ class TimelineView(QSplitter):
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("custodyFilter")
-        self.filter_edit.setPlaceholderText("Filter events (actor, action, purpose, exhibit…)")
+        self.filter_edit.setPlaceholderText(_("Filter events (actor, action, purpose, exhibit…)"))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.count_label = QLabel()
@@ -81,11 +84,10 @@ class TimelineView(QSplitter):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
-                              (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
-                              (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
-                              (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)):
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
+                                       (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
+                                       (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
+                                       (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.rowsInserted.connect(self._update_count)
         self.proxy.rowsRemoved.connect(self._update_count)
@@ -95,7 +97,7 @@ class TimelineView(QSplitter):
         self.details = QTextBrowser()
         self.details.setObjectName("eventDetails")
         self.details.setOpenLinks(False)
-        self.details.setHtml(_DETAILS_HINT)
+        self.details.setHtml(_details_hint())
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -126,7 +128,7 @@ class TimelineView(QSplitter):
         if index is not None and index.isValid():
             self.table.selectRow(index.row())
         else:
-            self.details.setHtml(_DETAILS_HINT)
+            self.details.setHtml(_details_hint())
         self._update_count()
         fit_columns(self.table, self.model, (EventColumn.INDEX, EventColumn.TIME, EventColumn.ACTION,
                                              EventColumn.ITEMS, EventColumn.ACTOR, EventColumn.SOURCE,
@@ -153,13 +155,17 @@ class TimelineView(QSplitter):
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         event = self.selected_event()
-        self.details.setHtml(_DETAILS_HINT if event is None else event_details_html(event, self.model.exhibits))
+        self.details.setHtml(_details_hint() if event is None else event_details_html(event, self.model.exhibits))
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         theirs = self.model.partner_count()
-        self.count_label.setText((f"{total} events" if shown == total else f"{shown} of {total} events")
-                                 + (f" ({theirs} recorded by partners)" if theirs else ""))
+        count = (ngettext("{n} event", "{n} events", total) if shown == total
+                 else ngettext("{shown} of {n} event", "{shown} of {n} events", total, shown=shown))
+        if theirs:
+            count = ngettext("{count} ({n} recorded by partners)", "{count} ({n} recorded by partners)", theirs,
+                             count=count)
+        self.count_label.setText(count)
 
 
 class CustodyTab(QWidget):
@@ -177,17 +183,17 @@ class CustodyTab(QWidget):
         self.setObjectName("custodyTab")
         self._session: Session | None = session
         self.case = case
-        self.heading = QLabel(f"Chain of custody of case {case.number}")
+        self.heading = QLabel(_("Chain of custody of case {number}", number=case.number))
         self.heading.setObjectName("custodyHeading")
         self.timeline = TimelineView()
         self._log_size: int | None = None  # the log's size when the timeline was read; None: not read yet
         self._load: BackgroundOp | None = None
-        self.reload_button = QPushButton("Reload")
+        self.reload_button = QPushButton(_("Reload"))
         self.reload_button.clicked.connect(self.reload)
-        self.verify_button = QPushButton("Verify custody…")
+        self.verify_button = QPushButton(_("Verify custody…"))
         self.verify_button.setObjectName("verifyButton")
-        self.verify_button.setToolTip("Check every signature, the Merkle tree, the checkpoints and the witness "
-                                      "(Ctrl+Shift+V)")
+        self.verify_button.setToolTip(_("Check every signature, the Merkle tree, the checkpoints and the witness "
+                                        "({shortcut})", shortcut="Ctrl+Shift+V"))
         if verify is not None:
             self.verify_button.clicked.connect(lambda: verify())
         else:
@@ -200,7 +206,7 @@ class CustodyTab(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.timeline)
-        self.timeline.count_label.setText("Loading…")
+        self.timeline.count_label.setText(_("Loading…"))
 
     @property
     def is_loaded(self) -> bool:
@@ -249,14 +255,14 @@ class CustodyTab(QWidget):
         self.loaded.emit()
 
     def _failed(self, exc: BaseException) -> None:
-        self.timeline.count_label.setText("Could not read the chain of custody.")
+        self.timeline.count_label.setText(_("Could not read the chain of custody."))
         show_error(self, exc)
 
     def case_changed(self, case: Case | None) -> None:
         """The browser's current case changed or was edited: follow an edit of this tab's case."""
         if case is not None and case.id == self.case.id and case != self.case:
             self.case = case
-            self.heading.setText(f"Chain of custody of case {case.number}")
+            self.heading.setText(_("Chain of custody of case {number}", number=case.number))
             self.reload()
 
     def clear(self) -> None:
@@ -283,10 +289,12 @@ class ItemCustodyDialog(QDialog):
         except IcspaError:
             pass
         self.item = item
-        self.setWindowTitle(f"Custody of exhibit {item.exhibit_number}")
+        self.setWindowTitle(_("Custody of exhibit {exhibit}", exhibit=item.exhibit_number))
         self.resize(1000, 620)
-        heading = QLabel(f"Chain of custody of exhibit {item.exhibit_number} — {item.original_name}"
-                         + (f" (case {case_number})" if case_number else ""))
+        heading = QLabel(_("Chain of custody of exhibit {exhibit} — {name} (case {case})", exhibit=item.exhibit_number,
+                           name=item.original_name, case=case_number) if case_number else
+                         _("Chain of custody of exhibit {exhibit} — {name}", exhibit=item.exhibit_number,
+                           name=item.original_name))
         heading.setObjectName("custodyHeading")
         heading.setWordWrap(True)
         self.timeline = TimelineView()

@@ -37,6 +37,7 @@ from icspa_desktop.gui.folders import remember_folder, start_folder
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence, fixity, gui_queries, physical, search
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.search import SearchResults
@@ -49,8 +50,10 @@ if TYPE_CHECKING:
 def ingest_message(label: str, done: int, total: int, started: float) -> str:
     """``evidence.img — 120.0 MiB of 1.0 GiB · 410.2 MiB/s`` for the progress dialog."""
     elapsed = time.monotonic() - started
-    rate = f" · {human_size(int(done / elapsed))}/s" if elapsed > 0.2 and done else ""
-    return f"Adding {label}\n{human_size(done)} of {human_size(total)}{rate}"
+    if elapsed > 0.2 and done:
+        return _("Adding {name}\n{done} of {total} · {rate}/s", name=label, done=human_size(done),
+                 total=human_size(total), rate=human_size(int(done / elapsed)))
+    return _("Adding {name}\n{done} of {total}", name=label, done=human_size(done), total=human_size(total))
 
 
 _D = TypeVar("_D", bound=SubmitDialog)
@@ -75,27 +78,28 @@ class EvidenceActions(QObject):
             if shortcut:
                 act.setShortcut(QKeySequence(shortcut))
             act.setStatusTip(tip)
-            act.setToolTip(tip + (f" ({shortcut})" if shortcut else ""))
+            act.setToolTip(_("{tip} ({shortcut})", tip=tip, shortcut=shortcut) if shortcut else tip)
             act.triggered.connect(lambda _checked=False: slot())
             window.addAction(act)
             return act
 
-        self.add_files_action = action("Add &files…", self.add_files, "Ingest files into the selected case",
+        self.add_files_action = action(_("Add &files…"), self.add_files, _("Ingest files into the selected case"),
                                        "Ctrl+Shift+A")
-        self.add_folder_action = action("Add f&older…", self.add_folder,
-                                        "Ingest every file of a folder into the selected case")
-        self.add_physical_action = action("Add &physical item…", self.add_physical,
-                                          "Record a seized object (phone, disk, document)")
-        self.verify_action = action("&Verify items", self.verify_selected,
-                                    "Re-read and re-hash the selected items (all items when none is selected)")
-        self.extract_action = action("E&xtract…", self.extract, "Decrypt the selected item to a file, with a reason")
-        self.checkout_action = action("Check &out…", self.check_out, "Hand the selected physical item over")
-        self.checkin_action = action("Check &in…", self.check_in, "Take the selected physical item back")
-        self.annotate_action = action("&Annotate…", self.annotate,
-                                      "Edit the selected item's description, notes, tags and markings")
+        self.add_folder_action = action(_("Add f&older…"), self.add_folder,
+                                        _("Ingest every file of a folder into the selected case"))
+        self.add_physical_action = action(_("Add &physical item…"), self.add_physical,
+                                          _("Record a seized object (phone, disk, document)"))
+        self.verify_action = action(_("&Verify items"), self.verify_selected,
+                                    _("Re-read and re-hash the selected items (all items when none is selected)"))
+        self.extract_action = action(_("E&xtract…"), self.extract,
+                                     _("Decrypt the selected item to a file, with a reason"))
+        self.checkout_action = action(_("Check &out…"), self.check_out, _("Hand the selected physical item over"))
+        self.checkin_action = action(_("Check &in…"), self.check_in, _("Take the selected physical item back"))
+        self.annotate_action = action(_("&Annotate…"), self.annotate,
+                                      _("Edit the selected item's description, notes, tags and markings"))
         self.search_box = SearchBox(window)
         self.search_box.search_requested.connect(self.search)
-        self.search_action = action("&Search…", self.search_box.focus, "Search by hash or text across cases",
+        self.search_action = action(_("&Search…"), self.search_box.focus, _("Search by hash or text across cases"),
                                     "Ctrl+K")
         self._all = (self.add_files_action, self.add_folder_action, self.add_physical_action, self.verify_action,
                      self.extract_action, self.checkout_action, self.checkin_action, self.annotate_action,
@@ -103,7 +107,7 @@ class EvidenceActions(QObject):
 
     # ---- wiring (called by the main window) ----------------------------------------------------
     def menu(self) -> QMenu:
-        menu = QMenu("&Evidence", self._window)
+        menu = QMenu(_("&Evidence"), self._window)
         menu.addActions([self.add_files_action, self.add_folder_action, self.add_physical_action])
         menu.addSeparator()
         menu.addActions([self.verify_action, self.extract_action, self.checkout_action, self.checkin_action,
@@ -138,7 +142,8 @@ class EvidenceActions(QObject):
 
         role = session.user.role
         open_case = case is not None and case.status is CaseStatus.OPEN
-        closed = "" if case is None or open_case else f"Case {case.number} is closed: it must be reopened first."
+        closed = "" if case is None or open_case else _("Case {number} is closed: it must be reopened first.",
+                                                        number=case.number)
         for act in (self.add_files_action, self.add_folder_action, self.add_physical_action):
             gate(act, open_case, role, Permission.ADD_EVIDENCE, why_not=closed)
         if tab is not None:
@@ -158,7 +163,7 @@ class EvidenceActions(QObject):
         """A background op of the window is using the session (the GUI must not touch it meanwhile)."""
         running = any(op.running and op.exclusive for op in self._window.findChildren(BackgroundOp))
         if running:
-            self._window.statusBar().showMessage("Please wait until the running operation has finished.", 5000)
+            self._window.statusBar().showMessage(_("Please wait until the running operation has finished."), 5000)
         return running
 
     def _context(self) -> tuple[Session, Case, EvidenceTab] | None:
@@ -210,16 +215,16 @@ class EvidenceActions(QObject):
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):
-            self._window.statusBar().showMessage("Cancelled; nothing was changed.", 8000)
+            self._window.statusBar().showMessage(_("Cancelled; nothing was changed."), 8000)
             return
         show_error(self._window, exc)
 
     # ---- ingest ------------------------------------------------------------------------------
     def add_files(self) -> QFileDialog | None:
-        return self._pick(QFileDialog.FileMode.ExistingFiles, "Add files")
+        return self._pick(QFileDialog.FileMode.ExistingFiles, _("Add files"))
 
     def add_folder(self) -> QFileDialog | None:
-        return self._pick(QFileDialog.FileMode.Directory, "Add a folder")
+        return self._pick(QFileDialog.FileMode.Directory, _("Add a folder"))
 
     def _pick(self, mode: QFileDialog.FileMode, title: str) -> QFileDialog | None:
         if self._context() is None or not self.add_files_action.isEnabled():
@@ -267,16 +272,17 @@ class EvidenceActions(QObject):
                 self._changed(tab, [item.id for item in outcome.items])
             total = sum(item.size or 0 for item in outcome.items)
             self._window.statusBar().showMessage(
-                f"Added {len(outcome.items)} item(s), {human_size(total)}, to case {case.number}.", 8000)
+                ngettext("Added {n} item, {size}, to case {number}.", "Added {n} items, {size}, to case {number}.",
+                         len(outcome.items), size=human_size(total), number=case.number), 8000)
             if outcome.skipped:
-                self._info("Some paths were not added", "Not added:\n" + "\n".join(
-                    f"{path}: {reason}" for path, reason in outcome.skipped[:20]))
+                self._info(_("Some paths were not added"), _("Not added:\n{paths}", paths="\n".join(
+                    f"{path}: {reason}" for path, reason in outcome.skipped[:20])))
             if outcome.duplicates:
-                self._info("Same content added again", "These items have the same content (SHA-256) as items "
-                           "already in the case:\n" + "\n".join(
-                               f"{new} = {earlier}" for new, earlier in outcome.duplicates[:20]))
+                self._info(_("Same content added again"), _(
+                    "These items have the same content (SHA-256) as items already in the case:\n{pairs}",
+                    pairs="\n".join(f"{new} = {earlier}" for new, earlier in outcome.duplicates[:20])))
 
-        self.last_op = run_with_progress_dialog(self._window, "Adding evidence", work, done, self._failed)
+        self.last_op = run_with_progress_dialog(self._window, _("Adding evidence"), work, done, self._failed)
 
     # ---- physical items, check-out/in, annotations ---------------------------------------------
     def add_physical(self) -> PhysicalItemDialog | None:
@@ -342,8 +348,8 @@ class EvidenceActions(QObject):
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
             items = chosen or evidence.list_items(session, case.id)  # none selected: all, read here, not on the GUI
-            return fixity.verify_items(session, items, lambda d, t, label: progress(d, t, f"Verifying {label}…"),
-                                         cancel)
+            return fixity.verify_items(session, items,
+                                       lambda d, t, label: progress(d, t, _("Verifying {name}…", name=label)), cancel)
 
         def done(reports: list[FixityReport]) -> None:
             skipped = sum(item.kind is not ItemKind.DIGITAL for item in chosen)
@@ -353,7 +359,7 @@ class EvidenceActions(QObject):
             self.last_fixity_dialog = dialog
             self.items_changed.emit()
 
-        self.last_op = run_with_progress_dialog(self._window, "Verifying evidence", work, done, self._failed)
+        self.last_op = run_with_progress_dialog(self._window, _("Verifying evidence"), work, done, self._failed)
         return self.last_op
 
     def extract(self) -> ExtractDialog | None:
@@ -369,15 +375,17 @@ class EvidenceActions(QObject):
 
             def work(progress: ProgressCallback, cancel: CancelToken) -> fixity.Extraction:
                 return fixity.extract(session, item.id, out, reason,
-                                        lambda d, t, label: progress(d, t, f"Extracting {label}…"), cancel)
+                                      lambda d, t, label: progress(d, t, _("Extracting {name}…", name=label)), cancel)
 
             def done(result: fixity.Extraction) -> None:
                 self.last_outcome = result
                 self.items_changed.emit()
-                self._info("Extracted", f"Exhibit {item.exhibit_number} was written to {result.path} "
-                           f"({human_size(result.size)}); its SHA-256 was checked after writing:\n{result.sha256}")
+                self._info(_("Extracted"), _(
+                    "Exhibit {exhibit} was written to {path} ({size}); its SHA-256 was checked after writing:\n"
+                    "{sha256}", exhibit=item.exhibit_number, path=result.path, size=human_size(result.size),
+                    sha256=result.sha256))
 
-            self.last_op = run_with_progress_dialog(self._window, "Extracting evidence", work, done, self._failed)
+            self.last_op = run_with_progress_dialog(self._window, _("Extracting evidence"), work, done, self._failed)
 
         dialog.accepted.connect(start)
         self._open(dialog)
@@ -409,7 +417,7 @@ class EvidenceActions(QObject):
             self._open(dialog)
             self.searched.emit(dialog)
 
-        self._window.statusBar().showMessage(f"Searching for {text.strip()!r}…", 3000)
+        self._window.statusBar().showMessage(_("Searching for {query}…", query=repr(text.strip())), 3000)
         self._search_op = load_in_background(self._window, work, done)
         return self._search_op
 

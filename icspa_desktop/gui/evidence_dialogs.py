@@ -36,8 +36,11 @@ from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.evidence import Acquisition, FixityReport, HashAlgorithm, Item, ItemFields, Markings
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.feedback import required, required_note
-from icspa_desktop.gui.markings import HANDLING_MEANINGS, tlp_label
+from icspa_desktop.gui.markings import handling_text, tlp_label
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence
+
+_ALGORITHM_NAMES = {HashAlgorithm.MD5: "MD5", HashAlgorithm.SHA1: "SHA-1"}  # names, not words: never translated
 
 
 class SubmitDialog(QDialog):
@@ -91,9 +94,9 @@ class MarkingsEditor(QWidget):
         self.handling = QComboBox()
         self.handling.setObjectName("handlingCombo")
         for code in HandlingCode:
-            self.handling.addItem(f"{code.value} — {HANDLING_MEANINGS[code]}", code)
+            self.handling.addItem(handling_text(code), code)
         self.handling.setCurrentIndex(list(HandlingCode).index(markings.handling_code))
-        self.handling_text = _line("Restriction (required for H3)", markings.handling_text)
+        self.handling_text = _line(_("Restriction (required for H3)"), markings.handling_text)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tlp, 0, 0)
@@ -115,25 +118,26 @@ class IngestDialog(QDialog):
         super().__init__(parent)
         self.paths = list(paths)
         self.case = case
-        form, self.buttons = _form_dialog(self, "ingestDialog", f"Add evidence to case {case.number}", "Add")
+        form, self.buttons = _form_dialog(self, "ingestDialog", _("Add evidence to case {number}", number=case.number),
+                                          _("Add"))
         self.resize(640, 460)
         self.sources = QListWidget()
         self.sources.setObjectName("ingestSources")
-        self.sources.addItems([str(p) + ("  (folder)" if p.is_dir() else "") for p in paths])
+        self.sources.addItems([_("{path}  (folder)", path=p) if p.is_dir() else str(p) for p in paths])
         self.sources.setMaximumHeight(110)
         self.description = QPlainTextEdit()
         self.description.setTabChangesFocus(True)  # Tab moves on (it typed a tab into the text, issue 11)
         self.description.setObjectName("ingestDescription")
-        self.description.setPlaceholderText("What these files are and where they come from")
+        self.description.setPlaceholderText(_("What these files are and where they come from"))
         self.description.setMaximumHeight(70)
-        self.tags = _line("Comma-separated, e.g. phone, messenger")
-        self.md5 = QCheckBox("MD5")
+        self.tags = _line(_("Comma-separated, e.g. phone, messenger"))
+        self.md5 = QCheckBox(_ALGORITHM_NAMES[HashAlgorithm.MD5])
         self.md5.setObjectName("md5Check")
         self.md5.setChecked(HashAlgorithm.MD5 in default_algorithms)
-        self.sha1 = QCheckBox("SHA-1")
+        self.sha1 = QCheckBox(_ALGORITHM_NAMES[HashAlgorithm.SHA1])
         self.sha1.setObjectName("sha1Check")
         self.sha1.setChecked(HashAlgorithm.SHA1 in default_algorithms)
-        sha256 = QCheckBox("SHA-256 (always)")
+        sha256 = QCheckBox(_("SHA-256 (always)"))
         sha256.setChecked(True)
         sha256.setEnabled(False)
         hashes = QHBoxLayout()
@@ -141,23 +145,23 @@ class IngestDialog(QDialog):
             hashes.addWidget(box)
         hashes.addStretch(1)
         self.markings_editor = MarkingsEditor(evidence.case_markings(case))
-        self.method = _line("e.g. logical copy from seized laptop")
-        self.location = _line("Where the evidence was acquired")
-        self.seal = _line("Seal / bag number")
+        self.method = _line(_("e.g. logical copy from seized laptop"))
+        self.location = _line(_("Where the evidence was acquired"))
+        self.seal = _line(_("Seal / bag number"))
         self.derived_from = QComboBox()
         self.derived_from.setObjectName("derivedFrom")
-        self.derived_from.addItem("(not derived from another item)", None)
+        self.derived_from.addItem(_("(not derived from another item)"), None)
         for item in existing or []:
             self.derived_from.addItem(f"{item.exhibit_number} — {item.original_name}", item.id)
-        form.addRow("Files and folders", self.sources)
-        form.addRow("&Description", self.description)
-        form.addRow("&Tags", self.tags)
-        form.addRow("Digests", hashes)
-        form.addRow("&Markings", self.markings_editor)
-        form.addRow("Acquisition m&ethod", self.method)
-        form.addRow("Acquisition &location", self.location)
-        form.addRow("Seal n&umber", self.seal)
-        form.addRow("Derived &from", self.derived_from)
+        form.addRow(_("Files and folders"), self.sources)
+        form.addRow(_("&Description"), self.description)
+        form.addRow(_("&Tags"), self.tags)
+        form.addRow(_("Digests"), hashes)
+        form.addRow(_("&Markings"), self.markings_editor)
+        form.addRow(_("Acquisition m&ethod"), self.method)
+        form.addRow(_("Acquisition &location"), self.location)
+        form.addRow(_("Seal n&umber"), self.seal)
+        form.addRow(_("Derived &from"), self.derived_from)
         self.description.setFocus()  # what the files are comes first, not a button Space would press
 
     def algorithms(self) -> tuple[HashAlgorithm, ...]:
@@ -184,28 +188,28 @@ class PhysicalItemDialog(SubmitDialog):
 
     def __init__(self, case: Case, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        form, self.buttons = _form_dialog(self, "physicalItemDialog", f"Add physical item to case {case.number}",
-                                          "Add")
+        form, self.buttons = _form_dialog(self, "physicalItemDialog",
+                                          _("Add physical item to case {number}", number=case.number), _("Add"))
         self.resize(560, 420)
-        self.name = _line("e.g. iPhone 12, black, cracked screen")
+        self.name = _line(_("e.g. iPhone 12, black, cracked screen"))
         self.name.setObjectName("physicalName")
-        self.exhibit = _line("Empty: next number in the agency format")
-        self.description = _line("What it is")
-        self.storage = _line("e.g. Evidence room 2, shelf B4")
-        self.device = _line("Make and model")
-        self.serial = _line("Serial number / IMEI")
-        self.seal = _line("Seal / bag number")
-        self.location = _line("Where it was seized")
+        self.exhibit = _line(_("Empty: next number in the agency format"))
+        self.description = _line(_("What it is"))
+        self.storage = _line(_("e.g. Evidence room 2, shelf B4"))
+        self.device = _line(_("Make and model"))
+        self.serial = _line(_("Serial number / IMEI"))
+        self.seal = _line(_("Seal / bag number"))
+        self.location = _line(_("Where it was seized"))
         self.markings_editor = MarkingsEditor(evidence.case_markings(case))
-        form.addRow(required("&Name"), self.name)
-        form.addRow("E&xhibit number", self.exhibit)
-        form.addRow("&Description", self.description)
-        form.addRow("&Storage location", self.storage)
-        form.addRow("De&vice", self.device)
-        form.addRow("Se&rial", self.serial)
-        form.addRow("S&eal number", self.seal)
-        form.addRow("Seized &at", self.location)
-        form.addRow("&Markings", self.markings_editor)
+        form.addRow(required(_("&Name")), self.name)
+        form.addRow(_("E&xhibit number"), self.exhibit)
+        form.addRow(_("&Description"), self.description)
+        form.addRow(_("&Storage location"), self.storage)
+        form.addRow(_("De&vice"), self.device)
+        form.addRow(_("Se&rial"), self.serial)
+        form.addRow(_("S&eal number"), self.seal)
+        form.addRow(_("Seized &at"), self.location)
+        form.addRow(_("&Markings"), self.markings_editor)
         form.addRow(required_note())
         self.name.setFocus()
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -227,32 +231,34 @@ class CheckoutDialog(SubmitDialog):
     def __init__(self, item: Item, checking_in: bool, user_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.checking_in = checking_in
-        verb = "Check in" if checking_in else "Check out"
-        form, self.buttons = _form_dialog(self, "checkinDialog" if checking_in else "checkoutDialog",
-                                          f"{verb} exhibit {item.exhibit_number}", verb)
+        title = (_("Check in exhibit {exhibit}", exhibit=item.exhibit_number) if checking_in
+                 else _("Check out exhibit {exhibit}", exhibit=item.exhibit_number))
+        form, self.buttons = _form_dialog(self, "checkinDialog" if checking_in else "checkoutDialog", title,
+                                          _("Check in") if checking_in else _("Check out"))
         self.resize(520, 260)
-        info = QLabel(f"{item.exhibit_number} — {item.original_name}"
-                      + (f" (held by {item.holder})" if item.holder else ""))
+        info = QLabel(_("{exhibit} — {name} (held by {holder})", exhibit=item.exhibit_number,
+                        name=item.original_name, holder=item.holder) if item.holder
+                      else f"{item.exhibit_number} — {item.original_name}")
         info.setWordWrap(True)
         form.addRow(info)
         if checking_in:
-            self.other = _line("Who hands the item back", item.holder)
-            self.me = _line("Who receives it", user_name)
-            self.purpose = _line("Storage location", item.storage_location)
-            form.addRow(required("Released &by"), self.other)
-            form.addRow("Recei&ved by", self.me)
-            form.addRow("&Storage location", self.purpose)
+            self.other = _line(_("Who hands the item back"), item.holder)
+            self.me = _line(_("Who receives it"), user_name)
+            self.purpose = _line(_("Storage location"), item.storage_location)
+            form.addRow(required(_("Released &by")), self.other)
+            form.addRow(_("Recei&ved by"), self.me)
+            form.addRow(_("&Storage location"), self.purpose)
         else:
-            self.other = _line("Who receives the item")
-            self.me = _line("Who releases it", user_name)
-            self.purpose = _line("Why, e.g. forensic examination at the lab")
-            form.addRow(required("&Receiving person"), self.other)
-            form.addRow("Releasing p&erson", self.me)
-            form.addRow(required("&Purpose"), self.purpose)
+            self.other = _line(_("Who receives the item"))
+            self.me = _line(_("Who releases it"), user_name)
+            self.purpose = _line(_("Why, e.g. forensic examination at the lab"))
+            form.addRow(required(_("&Receiving person")), self.other)
+            form.addRow(_("Releasing p&erson"), self.me)
+            form.addRow(required(_("&Purpose")), self.purpose)
         self.other.setObjectName("counterparty")
         self.purpose.setObjectName("purpose")
-        self.notes = _line("Optional")
-        form.addRow("N&otes", self.notes)
+        self.notes = _line(_("Optional"))
+        form.addRow(_("N&otes"), self.notes)
         form.addRow(required_note())
         (self.purpose if checking_in and self.other.text() else self.other).setFocus()
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -270,28 +276,28 @@ class ExtractDialog(QDialog):
 
     def __init__(self, item: Item, suggested: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        form, self.buttons = _form_dialog(self, "extractDialog", f"Extract exhibit {item.exhibit_number}",
-                                          "Extract")
+        form, self.buttons = _form_dialog(self, "extractDialog",
+                                          _("Extract exhibit {exhibit}", exhibit=item.exhibit_number), _("Extract"))
         self.resize(600, 220)
-        self.path = _line("Destination file", str(suggested))
+        self.path = _line(_("Destination file"), str(suggested))
         self.path.setObjectName("extractPath")
-        browse = QPushButton("Browse…")
+        browse = QPushButton(_("Browse…"))
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
-        self.reason = _line("Required: why this copy is made, e.g. examination with X-Ways")
+        self.reason = _line(_("Required: why this copy is made, e.g. examination with X-Ways"))
         self.reason.setObjectName("extractReason")
         self.problem = QLabel()
         self.problem.setObjectName("errorLabel")
         self.problem.setWordWrap(True)
-        note = QLabel("The copy is decrypted to plain text on disk and re-hashed after writing; the extraction "
-                      "and its reason are recorded in the chain of custody.")
+        note = QLabel(_("The copy is decrypted to plain text on disk and re-hashed after writing; the extraction "
+                        "and its reason are recorded in the chain of custody."))
         note.setObjectName("hintLabel")
         note.setWordWrap(True)
-        form.addRow(f"Exhibit {item.exhibit_number}", QLabel(item.original_name))
-        form.addRow(required("&Save as"), row)
-        form.addRow(required("&Reason"), self.reason)
+        form.addRow(_("Exhibit {exhibit}", exhibit=item.exhibit_number), QLabel(item.original_name))
+        form.addRow(required(_("&Save as")), row)
+        form.addRow(required(_("&Reason")), self.reason)
         form.addRow(note)
         form.addRow(required_note())
         form.addRow(self.problem)
@@ -306,19 +312,19 @@ class ExtractDialog(QDialog):
 
     def accept(self) -> None:
         if not self.reason.text().strip() or not self.path.text().strip():
-            self.problem.setText("An extraction needs a destination file and a reason.")
+            self.problem.setText(_("An extraction needs a destination file and a reason."))
             return
         out = Path(self.path.text().strip()).expanduser()
         if out.exists() or out.is_symlink():
-            self.problem.setText(f"{out} already exists; choose a new file name (nothing is overwritten).")
+            self.problem.setText(_("{path} already exists; choose a new file name (nothing is overwritten).", path=out))
             return
         if not out.parent.is_dir():
-            self.problem.setText(f"The folder {out.parent} does not exist.")
+            self.problem.setText(_("The folder {folder} does not exist.", folder=out.parent))
             return
         super().accept()
 
     def _browse(self) -> None:
-        dialog = QFileDialog(self, "Extract to", self.path.text())
+        dialog = QFileDialog(self, _("Extract to"), self.path.text())
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -331,7 +337,8 @@ class AnnotateDialog(SubmitDialog):
 
     def __init__(self, item: Item, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        form, self.buttons = _form_dialog(self, "annotateDialog", f"Annotate exhibit {item.exhibit_number}", "Save")
+        form, self.buttons = _form_dialog(self, "annotateDialog",
+                                          _("Annotate exhibit {exhibit}", exhibit=item.exhibit_number), _("Save"))
         self.resize(600, 420)
         self.item = item
         self.description = QPlainTextEdit(item.description)
@@ -340,15 +347,15 @@ class AnnotateDialog(SubmitDialog):
         self.notes = QPlainTextEdit(item.notes)
         self.notes.setTabChangesFocus(True)  # Tab moves on (it typed a tab into the text, issue 11)
         self.notes.setObjectName("annotateNotes")
-        self.tags = _line("Comma-separated", ", ".join(item.tags))
+        self.tags = _line(_("Comma-separated"), ", ".join(item.tags))
         self.tags.setObjectName("annotateTags")
         self.markings_editor = MarkingsEditor(item.markings)
-        self.reason = _line("Why (recorded in the chain of custody)")
-        form.addRow("&Description", self.description)
-        form.addRow("N&otes", self.notes)
-        form.addRow("&Tags", self.tags)
-        form.addRow("&Markings", self.markings_editor)
-        form.addRow("&Reason", self.reason)
+        self.reason = _line(_("Why (recorded in the chain of custody)"))
+        form.addRow(_("&Description"), self.description)
+        form.addRow(_("N&otes"), self.notes)
+        form.addRow(_("&Tags"), self.tags)
+        form.addRow(_("&Markings"), self.markings_editor)
+        form.addRow(_("&Reason"), self.reason)
         self.description.setFocus()
 
     def tag_list(self) -> list[str]:
@@ -366,22 +373,12 @@ class FixityResultDialog(QDialog):
         self.setObjectName("fixityResultDialog")
         self.reports = reports
         bad = [r for r in reports if not r.ok]
-        self.setWindowTitle("Evidence verification")
+        self.setWindowTitle(_("Evidence verification"))
         self.resize(760, 360)
-        which = f"items of case {case_number}" if case_number else "selected items"
-        if not reports:
-            text = f"There was no stored content to verify among the {which} (physical items have none)."
-        elif len(reports) == 1:
-            only = reports[0]
-            text = (f"Exhibit {only.exhibit_number} FAILED verification." if bad else
-                    f"Exhibit {only.exhibit_number} verified: content intact, digests match the acquisition record.")
-        elif bad:
-            text = (f"{len(bad)} of the {len(reports)} {which} FAILED verification: "
-                    + ", ".join(r.exhibit_number for r in bad) + ".")
-        else:
-            text = f"All {len(reports)} {which} verified: content intact, digests match the acquisition record."
+        text = self._summary(reports, bad, case_number)
         if skipped and reports:
-            text += f" {skipped} physical item(s) have no stored content to verify."
+            text = ngettext("{summary} {n} physical item has no stored content to verify.",
+                            "{summary} {n} physical items have no stored content to verify.", skipped, summary=text)
         self.summary = QLabel(text)
         self.summary.setObjectName("fixitySummary")
         self.summary.setProperty("intact", "false" if bad else "true")
@@ -389,12 +386,12 @@ class FixityResultDialog(QDialog):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(len(reports), 3)
         self.table.setObjectName("fixityTable")
-        self.table.setHorizontalHeaderLabels(["Exhibit", "Result", "Detail"])
+        self.table.setHorizontalHeaderLabels([_("Exhibit"), _("Result"), _("Detail")])
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, report in enumerate(sorted(reports, key=lambda r: (r.ok, r.exhibit_number))):
             detail = report.problem or f"SHA-256 {report.actual.get('sha256', '')}"
-            for column, text in enumerate((report.exhibit_number, "OK" if report.ok else "MISMATCH", detail)):
+            for column, text in enumerate((report.exhibit_number, _("OK") if report.ok else _("MISMATCH"), detail)):
                 cell = QTableWidgetItem(text)
                 cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 if not report.ok:
@@ -406,3 +403,28 @@ class FixityResultDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
+
+    @staticmethod
+    def _summary(reports: list[FixityReport], bad: list[FixityReport], case_number: str) -> str:
+        """One sentence: what was verified (a case's items, or the selection) and how it went."""
+        if not reports:
+            return (_("There was no stored content to verify among the items of case {number} (physical items have "
+                      "none).", number=case_number) if case_number else
+                    _("There was no stored content to verify among the selected items (physical items have none)."))
+        if len(reports) == 1:
+            exhibit = reports[0].exhibit_number
+            return (_("Exhibit {exhibit} FAILED verification.", exhibit=exhibit) if bad else
+                    _("Exhibit {exhibit} verified: content intact, digests match the acquisition record.",
+                      exhibit=exhibit))
+        if bad:  # two or more reports from here on
+            failed = ", ".join(r.exhibit_number for r in bad)
+            if case_number:
+                return _("{bad} of the {n} items of case {number} FAILED verification: {failed}.", bad=len(bad),
+                         n=len(reports), number=case_number, failed=failed)
+            return _("{bad} of the {n} selected items FAILED verification: {failed}.", bad=len(bad), n=len(reports),
+                     failed=failed)
+        if case_number:
+            return _("All {n} items of case {number} verified: content intact, digests match the acquisition record.",
+                     n=len(reports), number=case_number)
+        return _("All {n} selected items verified: content intact, digests match the acquisition record.",
+                 n=len(reports))

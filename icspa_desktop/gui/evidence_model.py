@@ -11,8 +11,9 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.domain.evidence import Item, ItemKind
-from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
+from icspa_desktop.gui.markings import full_time, local_time, tlp_colour, tlp_label
 from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
+from icspa_desktop.i18n import N_, _
 
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -33,16 +34,16 @@ class ItemColumn(IntEnum):
 
 
 _HEADERS = {
-    ItemColumn.EXHIBIT: "Exhibit",
-    ItemColumn.NAME: "Name",
-    ItemColumn.KIND: "Kind",
-    ItemColumn.SIZE: "Size",
+    ItemColumn.EXHIBIT: N_("Exhibit"),
+    ItemColumn.NAME: N_("Name"),
+    ItemColumn.KIND: N_("Kind"),
+    ItemColumn.SIZE: N_("Size"),
     ItemColumn.SHA256: "SHA-256",
-    ItemColumn.MIME: "MIME type",
+    ItemColumn.MIME: N_("MIME type"),
     ItemColumn.TLP: "TLP",
-    ItemColumn.HANDLING: "Handling",
-    ItemColumn.STATUS: "Status",
-    ItemColumn.ACQUIRED: "Acquired",
+    ItemColumn.HANDLING: N_("Handling"),
+    ItemColumn.STATUS: N_("Status"),
+    ItemColumn.ACQUIRED: N_("Acquired"),
 }
 
 _TLP_BACKGROUND = QBrush(QColor("#000000"))
@@ -63,13 +64,22 @@ def human_size(size: int | None) -> str:
 
 def item_status(item: Item) -> str:
     if item.kind is ItemKind.DIGITAL:
-        return "stored"
-    return f"checked out to {item.holder}" if item.checked_out else "in storage"
+        return _("stored")
+    return _("checked out to {holder}", holder=item.holder) if item.checked_out else _("in storage")
 
 
 def acquired_local(item: Item) -> str:
+    """When the item was acquired, in the reader's conventions and zone (a table cell: no UTC beside it)."""
     try:
         return local_time(datetime.fromisoformat(item.acquisition.acquired_at))
+    except (ValueError, TypeError):
+        return item.acquisition.acquired_at
+
+
+def acquired_full(item: Item) -> str:
+    """When the item was acquired, with UTC beside the reader's time (details, the cell's tooltip)."""
+    try:
+        return full_time(datetime.fromisoformat(item.acquisition.acquired_at))
     except (ValueError, TypeError):
         return item.acquisition.acquired_at
 
@@ -78,7 +88,7 @@ class ItemTableModel(RecordTableModel[Item]):
     """A case's items."""
 
     def __init__(self, parent: QObject) -> None:
-        super().__init__([_HEADERS[c] for c in ItemColumn], lambda item: item.id, parent)
+        super().__init__([_(_HEADERS[c]) for c in ItemColumn], lambda item: item.id, parent)
         self._bold = QFont()
         self._bold.setBold(True)
         self._mono = QFont("monospace")
@@ -104,9 +114,11 @@ class ItemTableModel(RecordTableModel[Item]):
             return item.id
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == ItemColumn.SHA256:
-                return item.sha256 or "no content (physical item)"
+                return item.sha256 or _("no content (physical item)")
             if column == ItemColumn.NAME:
                 return item.original_path or item.original_name
+            if column == ItemColumn.ACQUIRED:
+                return acquired_full(item)
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column == ItemColumn.SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -130,7 +142,7 @@ def item_texts(item: Item) -> tuple[str, ...]:
     return (
         item.exhibit_number,
         item.original_name,
-        "file" if item.kind is ItemKind.DIGITAL else "physical",
+        _("file") if item.kind is ItemKind.DIGITAL else _("physical"),
         human_size(item.size),
         (item.sha256 or "")[:16],
         item.mime_type,

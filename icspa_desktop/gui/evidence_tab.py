@@ -28,8 +28,9 @@ from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel, prepare_items
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import PreparedRows
+from icspa_desktop.gui.models import PreparedRows, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence
 from icspa_desktop.services.session import Session
 
@@ -112,7 +113,7 @@ class EvidenceTab(QWidget):
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("evidenceFilter")
-        self.filter_edit.setPlaceholderText("Filter items (exhibit, name, hash, MIME, tag…)")
+        self.filter_edit.setPlaceholderText(_("Filter items (exhibit, name, hash, MIME, tag…)"))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.filter_edit.textChanged.connect(lambda _t: self._update_count())
@@ -140,10 +141,9 @@ class EvidenceTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((ItemColumn.EXHIBIT, 104), (ItemColumn.NAME, 170), (ItemColumn.KIND, 62),
-                              (ItemColumn.SIZE, 76), (ItemColumn.SHA256, 136), (ItemColumn.MIME, 120),
-                              (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 74), (ItemColumn.STATUS, 150)):
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, ((ItemColumn.EXHIBIT, 104), (ItemColumn.NAME, 170), (ItemColumn.KIND, 62),
+                                       (ItemColumn.SIZE, 76), (ItemColumn.SHA256, 136), (ItemColumn.MIME, 120),
+                                       (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 74), (ItemColumn.STATUS, 150)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.files_dropped.connect(self.files_dropped.emit)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -169,7 +169,7 @@ class EvidenceTab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
-        self.count_label.setText("Loading…")
+        self.count_label.setText(_("Loading…"))
 
     # ---- content -------------------------------------------------------------------
     @property
@@ -219,7 +219,7 @@ class EvidenceTab(QWidget):
         self.loaded.emit()
 
     def _failed(self, exc: BaseException) -> None:
-        self.count_label.setText("Could not read the items.")
+        self.count_label.setText(_("Could not read the items."))
         show_error(self, exc)
 
     def update_item(self, item: Item) -> None:
@@ -288,7 +288,7 @@ class EvidenceTab(QWidget):
             count = len(self.selected_items())
             self.details.clear()
             if count > 1:
-                self.details.heading.setText(f"{count} items selected.")
+                self.details.heading.setText(ngettext("{n} item selected.", "{n} items selected.", count))
             return
         parent_label = ""
         if item.parent_id is not None:
@@ -310,18 +310,19 @@ class EvidenceTab(QWidget):
 
     def _empty_text(self) -> str:
         if self.table.drops_enabled:
-            return "No items yet: drop files here or use Add files…"
+            return _("No items yet: drop files here or use Add files…")
         if self.case is not None and self.case.status is CaseStatus.CLOSED:
-            return "No items. The case is closed: it must be reopened before evidence is added."
-        return "No items yet."
+            return _("No items. The case is closed: it must be reopened before evidence is added.")
+        return _("No items yet.")
 
     def _update_count(self, *_args: QModelIndex | int) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         if self.case is None:
             self.count_label.clear()
         elif not self.is_loaded:
-            self.count_label.setText("Loading…")
+            self.count_label.setText(_("Loading…"))
         elif total == 0:
             self.count_label.setText(self._empty_text())
         else:
-            self.count_label.setText(f"{total} items" if shown == total else f"{shown} of {total} items")
+            self.count_label.setText(ngettext("{n} item", "{n} items", total) if shown == total
+                                     else ngettext("{shown} of {n} item", "{shown} of {n} items", total, shown=shown))

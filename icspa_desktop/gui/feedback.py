@@ -6,6 +6,8 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
+from icspa_desktop.i18n import _
+
 
 def error_label() -> QLabel:
     """Hidden until ``show_message`` gives it text; styled by ``#errorLabel`` in style.qss."""
@@ -33,12 +35,12 @@ REQUIRED_MARK = "*"
 
 def required(caption: str) -> str:
     """A form label for a field that must be filled: ``Reason*`` (the same mark in every form, issue 11)."""
-    return caption + REQUIRED_MARK
+    return _("{caption}{mark}", caption=caption, mark=REQUIRED_MARK)
 
 
 def required_note() -> QLabel:
     """The legend a form with required fields shows once, under its fields."""
-    label = QLabel(f"Fields marked {REQUIRED_MARK} are required.")
+    label = QLabel(_("Fields marked {mark} are required.", mark=REQUIRED_MARK))
     label.setObjectName("hintLabel")
     return label
 

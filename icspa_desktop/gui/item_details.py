@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
 from icspa_desktop.gui.clipboard import copy_text
-from icspa_desktop.gui.evidence_model import acquired_local, human_size, item_status
-from icspa_desktop.gui.markings import HANDLING_MEANINGS, local_time, tlp_label
+from icspa_desktop.gui.evidence_model import acquired_full, human_size, item_status
+from icspa_desktop.gui.markings import full_time, handling_text, tlp_label
+from icspa_desktop.i18n import _
 from icspa_desktop.services.received import ItemProvenance
 
 # Item id -> where an imported item came from (None: it is ours). Set by the main window per session.
@@ -31,6 +32,10 @@ ProvenanceLookup = Callable[[str], ItemProvenance | None]
 
 _HASH_LABELS = {HashAlgorithm.SHA256.value: "SHA-256", HashAlgorithm.MD5.value: "MD5",
                 HashAlgorithm.SHA1.value: "SHA-1"}
+
+
+# Markup only: the words in it are the item's and ``kind`` (translated).
+_HEADING = "<b>{exhibit}</b> — {name} <span style='color:#7c8692'>({kind})</span>"
 
 
 class ItemDetailsPane(QScrollArea):
@@ -63,7 +68,7 @@ class ItemDetailsPane(QScrollArea):
     def clear(self) -> None:
         self.item = None
         self.hash_fields = {}
-        self.heading.setText("Select an item to see its full record.")
+        self.heading.setText(_("Select an item to see its full record."))
         self._replace_form(QFormLayout())
 
     def _replace_form(self, form: QFormLayout) -> None:
@@ -86,9 +91,9 @@ class ItemDetailsPane(QScrollArea):
 
     def show_item(self, item: Item, parent_label: str = "") -> None:
         self.item = item
-        kind = "File" if item.kind is ItemKind.DIGITAL else "Physical item"
-        self.heading.setText(f"<b>{_esc(item.exhibit_number)}</b> — {_esc(item.original_name)} "
-                             f"<span style='color:#7c8692'>({kind})</span>")
+        kind = _("File") if item.kind is ItemKind.DIGITAL else _("Physical item")
+        self.heading.setText(_HEADING.format(exhibit=_esc(item.exhibit_number), name=_esc(item.original_name),
+                                             kind=_esc(kind)))
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -96,38 +101,41 @@ class ItemDetailsPane(QScrollArea):
         for algorithm in ("sha256", "sha1", "md5"):
             value = item.hashes.get(algorithm)
             if value:
-                form.addRow(f"{_HASH_LABELS[algorithm]}:", self._hash_row(algorithm, value))
+                form.addRow(_("{label}:", label=_HASH_LABELS[algorithm]), self._hash_row(algorithm, value))
         acq = item.acquisition
         marks = item.markings
         rows: list[tuple[str, str]] = [
-            ("Item id", item.id),
-            ("Status", item_status(item)),
+            (_("Item id"), item.id),
+            (_("Status"), item_status(item)),
             *self._provenance_rows(item),
         ]
         if item.kind is ItemKind.DIGITAL:
-            rows += [("Size", f"{human_size(item.size)} ({item.size:,} bytes)" if item.size is not None else ""),
-                     ("MIME type", item.mime_type), ("Original path", item.original_path)]
+            rows += [(_("Size"), _("{size} ({exact} bytes)", size=human_size(item.size), exact=f"{item.size:,}")
+                      if item.size is not None else ""),
+                     (_("MIME type"), item.mime_type), (_("Original path"), item.original_path)]
         else:
-            rows += [("Storage location", item.storage_location or "—"),
-                     ("Current holder", item.holder if item.checked_out else "in storage")]
+            rows += [(_("Storage location"), item.storage_location or "—"),
+                     (_("Current holder"), item.holder if item.checked_out else _("in storage"))]
+        handling = handling_text(marks.handling_code)
         rows += [
             ("TLP", tlp_label(marks.tlp)),
-            ("Handling", f"{marks.handling_code.value} — {HANDLING_MEANINGS[marks.handling_code]}"
-             + (f" ({marks.handling_text})" if marks.handling_text else "")),
-            ("Evaluation", "".join(v.value for v in (marks.source_evaluation, marks.information_evaluation) if v)),
-            ("Description", item.description),
-            ("Notes", item.notes),
-            ("Tags", ", ".join(item.tags)),
-            ("Derived from", parent_label),
-            ("Acquired by", acq.acquired_by),
-            ("Acquired at", acquired_local(item)),
-            ("Acquisition location", acq.location),
-            ("Method", acq.method),
-            ("Tool", " ".join(p for p in (acq.tool, acq.tool_version) if p)),
-            ("Source device", " ".join(p for p in (acq.source_device, acq.source_serial) if p)),
-            ("Seal number", acq.seal_number),
-            ("Recorded", _local(item.created_at)
-             + (f" (updated {_local(item.updated_at)})" if item.updated_at != item.created_at else "")),
+            (_("Handling"), _("{handling} ({restriction})", handling=handling, restriction=marks.handling_text)
+             if marks.handling_text else handling),
+            (_("Evaluation"), "".join(v.value for v in (marks.source_evaluation, marks.information_evaluation) if v)),
+            (_("Description"), item.description),
+            (_("Notes"), item.notes),
+            (_("Tags"), ", ".join(item.tags)),
+            (_("Derived from"), parent_label),
+            (_("Acquired by"), acq.acquired_by),
+            (_("Acquired at"), acquired_full(item)),
+            (_("Acquisition location"), acq.location),
+            (_("Method"), acq.method),
+            (_("Tool"), " ".join(p for p in (acq.tool, acq.tool_version) if p)),
+            (_("Source device"), " ".join(p for p in (acq.source_device, acq.source_serial) if p)),
+            (_("Seal number"), acq.seal_number),
+            (_("Recorded"), _("{created} (updated {updated})", created=_local(item.created_at),
+                              updated=_local(item.updated_at))
+             if item.updated_at != item.created_at else _local(item.created_at)),
         ]
         for label, value in rows:
             if value:
@@ -135,7 +143,7 @@ class ItemDetailsPane(QScrollArea):
                 field.setWordWrap(True)
                 field.setTextFormat(Qt.TextFormat.PlainText)
                 field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-                form.addRow(f"{label}:", field)
+                form.addRow(_("{label}:", label=label), field)
         self._replace_form(form)
 
     def _provenance_rows(self, item: Item) -> list[tuple[str, str]]:
@@ -146,10 +154,11 @@ class ItemDetailsPane(QScrollArea):
             origin = None
         if origin is None:
             return []
-        return [("Received from", f"{origin.partner_name}, their exhibit {origin.partner_exhibit_number}, "
-                                  f"bundle {origin.bundle_id}"),
-                ("Partner's record", "The description and markings are the partner's and read-only; notes and tags "
-                                     "are yours.")]
+        return [(_("Received from"), _("{partner}, their exhibit {exhibit}, bundle {bundle}",
+                                         partner=origin.partner_name, exhibit=origin.partner_exhibit_number,
+                                         bundle=origin.bundle_id)),
+                (_("Partner's record"), _("The description and markings are the partner's and read-only; notes and "
+                                          "tags are yours."))]
 
     def _hash_row(self, algorithm: str, value: str) -> QWidget:
         row = QWidget()
@@ -161,9 +170,9 @@ class ItemDetailsPane(QScrollArea):
         edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         edit.setProperty("mono", True)
         copy = QToolButton()
-        copy.setText("Copy")
+        copy.setText(_("Copy"))
         copy.setObjectName(f"copy_{algorithm}")
-        copy.setToolTip(f"Copy the {_HASH_LABELS[algorithm]} to the clipboard")
+        copy.setToolTip(_("Copy the {algorithm} to the clipboard", algorithm=_HASH_LABELS[algorithm]))
         copy.clicked.connect(lambda: copy_text(value))  # cleared after a minute and at lock
         layout.addWidget(edit, 1)
         layout.addWidget(copy)
@@ -173,7 +182,7 @@ class ItemDetailsPane(QScrollArea):
 
 def _local(stamp: str) -> str:
     try:
-        return local_time(datetime.fromisoformat(stamp))
+        return full_time(datetime.fromisoformat(stamp))
     except ValueError:
         return stamp
 

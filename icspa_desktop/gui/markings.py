@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from icspa_desktop.domain.enums import HandlingCode, Tlp
+from icspa_desktop.i18n import N_, _, current_language, format_moment
 
 # FIRST TLP 2.0 colours (text on black).
 TLP_COLOURS: dict[Tlp, str] = {
@@ -19,12 +21,23 @@ TLP_COLOURS: dict[Tlp, str] = {
     Tlp.RED: "#ff2b2b",
 }
 
+# Marked with N_ and translated where shown (``handling_meaning``); the CASE/UCO export keeps its own English.
 HANDLING_MEANINGS: dict[HandlingCode, str] = {
-    HandlingCode.H0: "use for crime prevention and combating only",
-    HandlingCode.H1: "no use in judicial proceedings without the provider's permission",
-    HandlingCode.H2: "no dissemination without the provider's permission",
-    HandlingCode.H3: "other restrictions, stated in text",
+    HandlingCode.H0: N_("use for crime prevention and combating only"),
+    HandlingCode.H1: N_("no use in judicial proceedings without the provider's permission"),
+    HandlingCode.H2: N_("no dissemination without the provider's permission"),
+    HandlingCode.H3: N_("other restrictions, stated in text"),
 }
+
+
+def handling_meaning(code: HandlingCode) -> str:
+    """What a handling code means, in the reader's language."""
+    return _(HANDLING_MEANINGS[code])
+
+
+def handling_text(code: HandlingCode) -> str:
+    """``H1 — no use in judicial proceedings …``: a code with its meaning (combo boxes, details)."""
+    return _("{code} — {meaning}", code=code.value, meaning=handling_meaning(code))
 
 
 def tlp_label(tlp: Tlp) -> str:
@@ -35,9 +48,26 @@ def tlp_colour(tlp: Tlp) -> QColor:
     return QColor(TLP_COLOURS[tlp])
 
 
+@lru_cache(maxsize=4096)
+def _formatted(moment: datetime, language: str) -> str:
+    return format_moment(moment, language)  # ~0.1 ms each (ICU): a table repeats its moments
+
+
+def full_time(moment: datetime) -> str:
+    """A stored time for a reader (details, tooltips): the date and time in the reader's conventions and this
+    workstation's zone, with UTC beside it (``i18n.format_moment``). Naive times are UTC, as the vault keeps
+    them."""
+    utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return _formatted(utc, current_language())
+
+
 def local_time(moment: datetime) -> str:
-    """A stored UTC time in the workstation's zone, to the minute."""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    """A stored time for a table cell: the reader's conventions in this workstation's zone, without the UTC
+    that ``full_time`` adds beside it (a cell's tooltip or the details give it). Sort by the moment, not this."""
+    text = full_time(moment)
+    if text.endswith(" UTC)") and " (" in text:
+        return text[:text.rindex(" (")]
+    return text
 
 
 class TlpBadge(QLabel):
@@ -68,7 +98,7 @@ class HandlingBadge(QLabel):
 
     def set_code(self, code: HandlingCode | None) -> None:
         self.setText(code.value if code else "")
-        self.setToolTip(HANDLING_MEANINGS[code] if code else "")
+        self.setToolTip(handling_meaning(code) if code else "")
         self.setVisible(code is not None)
 
 

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import QTableView
 
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
-from icspa_desktop.gui.markings import local_time, tlp_colour, tlp_label
+from icspa_desktop.gui.markings import full_time, local_time, tlp_colour, tlp_label
+from icspa_desktop.i18n import N_, _
 
 CASE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HAYSTACK_ROLE = Qt.ItemDataRole.UserRole + 3  # a row's case-folded text, all columns and extras: the filter's
@@ -56,13 +57,19 @@ class CaseColumn(IntEnum):
 
 
 _HEADERS = {
-    CaseColumn.NUMBER: "Number",
-    CaseColumn.TITLE: "Title",
-    CaseColumn.STATUS: "Status",
-    CaseColumn.HANDLING: "Handling",
+    CaseColumn.NUMBER: N_("Number"),
+    CaseColumn.TITLE: N_("Title"),
+    CaseColumn.STATUS: N_("Status"),
+    CaseColumn.HANDLING: N_("Handling"),
     CaseColumn.TLP: "TLP",
-    CaseColumn.UPDATED: "Updated",
+    CaseColumn.UPDATED: N_("Updated"),
 }
+# A case's status in words (the stored value is the enum's).
+STATUS_NAMES = {CaseStatus.OPEN: N_("Open"), CaseStatus.CLOSED: N_("Closed")}
+
+
+def status_text(status: CaseStatus) -> str:
+    return _(STATUS_NAMES[status]) if status in STATUS_NAMES else status.value.capitalize()
 
 _TLP_BACKGROUND = QBrush(QColor("#000000"))
 _CLOSED_FOREGROUND = QBrush(QColor("#7c8692"))
@@ -274,11 +281,21 @@ def fit_columns(table: QTableView, model: RecordTableModel[Any], columns: Iterab
         table.setColumnWidth(column, min(width, limit))
 
 
+def set_column_widths(table: QTableView, widths: Iterable[tuple[int, int]]) -> None:
+    """The columns' first widths, each widened to show its whole title (longer in German or French)."""
+    header = table.horizontalHeader()
+    metrics = header.fontMetrics()
+    model = table.model()
+    for column, width in widths:
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "") if model is not None else ""
+        table.setColumnWidth(column, max(width, metrics.horizontalAdvance(title) + 24))
+
+
 class CaseTableModel(RecordTableModel[Case]):
     """The case list."""
 
     def __init__(self, parent: QObject) -> None:
-        super().__init__([_HEADERS[c] for c in CaseColumn], lambda case: case.id, parent)
+        super().__init__([_(_HEADERS[c]) for c in CaseColumn], lambda case: case.id, parent)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -296,6 +313,8 @@ class CaseTableModel(RecordTableModel[Case]):
             return case.id
         if role == Qt.ItemDataRole.ToolTipRole and column == CaseColumn.TITLE:
             return case.title
+        if role == Qt.ItemDataRole.ToolTipRole and column == CaseColumn.UPDATED:
+            return full_time(case.updated_at)
         if column == CaseColumn.TLP:
             if role == Qt.ItemDataRole.BackgroundRole:
                 return _TLP_BACKGROUND
@@ -317,7 +336,7 @@ class CaseTableModel(RecordTableModel[Case]):
             case CaseColumn.TITLE:
                 return case.title
             case CaseColumn.STATUS:
-                return case.status.value.capitalize()
+                return status_text(case.status)
             case CaseColumn.HANDLING:
                 return case.fields.handling_code.value
             case CaseColumn.TLP:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import string
 
+from icspa_desktop.i18n import _
 from icspa_desktop.services.session import MIN_PASSPHRASE_LEN
 
 _CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
@@ -24,12 +25,12 @@ def estimate_bits(passphrase: str) -> float:
 def strength_hint(passphrase: str) -> tuple[int, str]:
     """(0–4, text) for the wizard and passphrase dialogs."""
     if len(passphrase) < MIN_PASSPHRASE_LEN:
-        return 0, f"Too short: use at least {MIN_PASSPHRASE_LEN} characters."
+        return 0, _("Too short: use at least {n} characters.", n=MIN_PASSPHRASE_LEN)
     bits = estimate_bits(passphrase)
     if bits < 45:
-        return 1, "Weak: add more words or characters."
+        return 1, _("Weak: add more words or characters.")
     if bits < 65:
-        return 2, "Fair: a few more words would make it much harder to guess."
+        return 2, _("Fair: a few more words would make it much harder to guess.")
     if bits < 90:
-        return 3, "Good."
-    return 4, "Strong."
+        return 3, _("Good.")
+    return 4, _("Strong.")

@@ -27,6 +27,7 @@ from icspa_desktop.gui.passphrase_dialog import ChangePassphraseDialog
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.users_dialog import UsersDialog
 from icspa_desktop.gui.verify_dialog import VerifyResultDialog
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, custody_reports, custody_verify, evidence
 from icspa_desktop.services.custody_verify import VerifyReport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -62,27 +63,28 @@ class CustodyActions(QObject):
             window.addAction(act)
             return act
 
-        self.verify_action = action("&Verify custody…", self.verify, "Check every custody event, the Merkle tree, "
-                                    "the checkpoints and the witness", "Ctrl+Shift+V")
-        self.item_custody_action = action("Custody of selected &item…", self.item_custody,
-                                          "Show the chain of custody of one item of the selected case")
-        self.checkpoint_action = action("Make &checkpoint", self.make_checkpoint,
-                                        "Sign the current state of the custody log with the agency key")
-        self.export_pdf_action = action("Export custody &report (PDF)…", self.export_case_pdf,
-                                        "PDF chain-of-custody report of the selected case")
-        self.export_item_pdf_action = action("Export &item custody report (PDF)…", self.export_item_pdf,
-                                             "PDF chain-of-custody report of one item of the selected case")
-        self.export_uco_action = action("Export CASE/&UCO JSON-LD…", self.export_case_uco,
-                                        "CASE/UCO JSON-LD of the selected case")
-        self.users_action = action("&Users…", self.open_users, "Add users, enable or disable them (administrators)")
-        self.passphrase_action = action("Change my &passphrase…", self.change_passphrase,
-                                        "Change the passphrase you unlock the vault with")
+        self.verify_action = action(_("&Verify custody…"), self.verify, _("Check every custody event, the Merkle "
+                                    "tree, the checkpoints and the witness"), "Ctrl+Shift+V")
+        self.item_custody_action = action(_("Custody of selected &item…"), self.item_custody,
+                                          _("Show the chain of custody of one item of the selected case"))
+        self.checkpoint_action = action(_("Make &checkpoint"), self.make_checkpoint,
+                                        _("Sign the current state of the custody log with the agency key"))
+        self.export_pdf_action = action(_("Export custody &report (PDF)…"), self.export_case_pdf,
+                                        _("PDF chain-of-custody report of the selected case"))
+        self.export_item_pdf_action = action(_("Export &item custody report (PDF)…"), self.export_item_pdf,
+                                             _("PDF chain-of-custody report of one item of the selected case"))
+        self.export_uco_action = action(_("Export CASE/&UCO JSON-LD…"), self.export_case_uco,
+                                        _("CASE/UCO JSON-LD of the selected case"))
+        self.users_action = action(_("&Users…"), self.open_users,
+                                   _("Add users, enable or disable them (administrators)"))
+        self.passphrase_action = action(_("Change my &passphrase…"), self.change_passphrase,
+                                        _("Change the passphrase you unlock the vault with"))
         self._case_actions = (self.item_custody_action, self.export_pdf_action, self.export_item_pdf_action,
                               self.export_uco_action)
 
     # ---- wiring (called by the main window) ----------------------------------------------------
     def menu(self) -> QMenu:
-        menu = QMenu("C&ustody", self._window)
+        menu = QMenu(_("C&ustody"), self._window)
         menu.addActions([self.verify_action, self.checkpoint_action])
         menu.addSeparator()
         menu.addAction(self.item_custody_action)
@@ -159,11 +161,11 @@ class CustodyActions(QObject):
         def work(progress: ProgressCallback, _cancel: CancelToken) -> tuple[VerifyReport, dict[int, str]]:
             report = custody_verify.verify(session, verifier=self.verifier, witness_dir=self.witness_dir,
                                            progress=lambda done, total: progress(done, total,
-                                                                                 "Checking custody events…"))
+                                                                                 _("Checking custody events…")))
             wanted = {d.event_index for d in report.damages if d.event_index is not None and not d.event_id}
             return report, custody_verify.event_ids(session, wanted)
 
-        return run_with_progress_dialog(self._window, "Verifying the chain of custody", work,
+        return run_with_progress_dialog(self._window, _("Verifying the chain of custody"), work,
                                         lambda result: self._show_report(*result))
 
     def _show_report(self, report: VerifyReport, ids: dict[int, str]) -> None:
@@ -180,10 +182,12 @@ class CustodyActions(QObject):
         try:
             stored = custody.checkpoint_if_due(session, signer=self.signer, witness_dir=self.witness_dir)
         except IcspaError as exc:
-            self._window.statusBar().showMessage(f"Daily custody checkpoint not made: {exc}", 15000)
+            self._window.statusBar().showMessage(_("Daily custody checkpoint not made: {error}", error=exc), 15000)
             return None
         if stored is not None:
-            self._window.statusBar().showMessage(f"Daily custody checkpoint signed ({stored.size} events).", 8000)
+            self._window.statusBar().showMessage(ngettext("Daily custody checkpoint signed ({n} event).",
+                                                          "Daily custody checkpoint signed ({n} events).", stored.size),
+                                                 8000)
             self.log_changed.emit()
         return stored
 
@@ -195,9 +199,9 @@ class CustodyActions(QObject):
         if self.signer is None and not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
             def signed_own(event: StoredEvent) -> None:
                 self.log_changed.emit()
-                self._done("Checkpoint signed", f"The custody log's first {event.body['details']['tree_size']} "
-                           f"events, signed with your own key (event #{event.index}); your role may not use the "
-                           "agency key.")
+                self._done(_("Checkpoint signed"), _(
+                    "The custody log's first {size} events, signed with your own key (event #{index}); your role may "
+                    "not use the agency key.", size=event.body["details"]["tree_size"], index=event.index))
 
             return run_in_background(self._window, lambda: custody.user_checkpoint(
                 session, "on demand (desktop)", case_id=case.id if case is not None else None),
@@ -205,8 +209,9 @@ class CustodyActions(QObject):
 
         def done(stored: custody.StoredCheckpoint) -> None:
             self.log_changed.emit()
-            self._done("Checkpoint signed", f"Checkpoint {stored.id} signed: the custody log's first {stored.size} "
-                       f"events (root {stored.checkpoint.root_b64}).")
+            self._done(_("Checkpoint signed"), _("Checkpoint {id} signed: the custody log's first {size} events "
+                                                 "(root {root}).", id=stored.id, size=stored.size,
+                                                 root=stored.checkpoint.root_b64))
 
         return run_in_background(self._window, lambda: custody.make_checkpoint(
             session, "on demand (desktop)", signer=self.signer, witness_dir=self.witness_dir,
@@ -240,14 +245,14 @@ class CustodyActions(QObject):
             show_error(self._window, exc)
             return None
         if not items:
-            show_error(self._window, NotFound(f"Case {case.number} has no items yet."))
+            show_error(self._window, NotFound(_("Case {number} has no items yet.", number=case.number)))
             return None
         labels = [f"{item.exhibit_number} — {item.original_name}" for item in items]
         prompt = QInputDialog(self._window)
         prompt.setObjectName("chooseItemDialog")
         prompt.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         prompt.setWindowTitle(title)
-        prompt.setLabelText(f"Item of case {case.number}:")
+        prompt.setLabelText(_("Item of case {number}:", number=case.number))
         prompt.setComboBoxItems(labels)
         prompt.setComboBoxEditable(False)
         prompt.textValueSelected.connect(lambda text: then(items[labels.index(text)].id) if text in labels else None)
@@ -255,7 +260,7 @@ class CustodyActions(QObject):
         return prompt
 
     def item_custody(self) -> QInputDialog | None:
-        return self._choose_item("Custody of an item", self.show_item_timeline)
+        return self._choose_item(_("Custody of an item"), self.show_item_timeline)
 
     def show_item_timeline(self, item_id: str) -> ItemCustodyDialog | None:
         session = self._window.session
@@ -283,23 +288,25 @@ class CustodyActions(QObject):
             def done(ctx: custody_reports.ReportContext) -> None:
                 self.log_changed.emit()
                 late = op.cancel_token.cancelled  # Cancel came after the last point where the report could stop
-                self._done("Report written", ("It could not be stopped in time. " if late else "")
-                           + f"Custody report {ctx.report_id} written to {path} ({len(ctx.items)} items, "
-                           f"{len(ctx.events)} events, checkpoint {ctx.checkpoint.id}).")
+                written = _("Custody report {id} written to {path} ({items} items, {events} events, checkpoint "
+                            "{checkpoint}).", id=ctx.report_id, path=path, items=len(ctx.items),
+                            events=len(ctx.events), checkpoint=ctx.checkpoint.id)
+                self._done(_("Report written"), _("It could not be stopped in time. {outcome}", outcome=written)
+                           if late else written)
 
             def failed(exc: BaseException) -> None:
                 self.log_changed.emit()  # its checkpoint may have been signed before the stop
-                self._failed("Custody report", path, exc)
+                self._failed(_("Custody report"), path, exc)
 
-            op = run_with_progress_dialog(self._window, "Producing the custody report", work, done, failed,
-                                          stopping="Stopping: nothing will be written.")
+            op = run_with_progress_dialog(self._window, _("Producing the custody report"), work, done, failed,
+                                          stopping=_("Stopping: nothing will be written."))
             return op
 
-        return self._save_dialog("Export custody report", f"custody-{_safe_name(case.number)}{suffix}.pdf",
-                                 "PDF documents (*.pdf)", start)
+        return self._save_dialog(_("Export custody report"), f"custody-{_safe_name(case.number)}{suffix}.pdf",
+                                 _("PDF documents (*.pdf)"), start)
 
     def export_item_pdf(self) -> QInputDialog | None:
-        return self._choose_item("Custody report of an item", self.export_case_pdf)
+        return self._choose_item(_("Custody report of an item"), self.export_case_pdf)
 
     def export_case_uco(self) -> QFileDialog | None:
         session, case = self._context()
@@ -313,22 +320,24 @@ class CustodyActions(QObject):
             def done(doc: dict[str, Any]) -> None:
                 self.log_changed.emit()
                 late = op.cancel_token.cancelled  # Cancel came while the export was being recorded and written
-                self._done("Export written", ("It could not be stopped in time. " if late else "")
-                           + f"CASE/UCO JSON-LD of case {case.number} written to {path} "
-                           f"({len(doc.get('@graph', []))} nodes).")
+                written = _("CASE/UCO JSON-LD of case {number} written to {path} ({nodes} nodes).",
+                            number=case.number, path=path, nodes=len(doc.get("@graph", [])))
+                self._done(_("Export written"), _("It could not be stopped in time. {outcome}", outcome=written)
+                           if late else written)
 
-            op = run_with_progress_dialog(self._window, "Exporting CASE/UCO", work, done,
-                                          lambda exc: self._failed("CASE/UCO export", path, exc),
-                                          stopping="Stopping: nothing will be written.")
+            op = run_with_progress_dialog(self._window, _("Exporting CASE/UCO"), work, done,
+                                          lambda exc: self._failed(_("CASE/UCO export"), path, exc),
+                                          stopping=_("Stopping: nothing will be written."))
             return op
 
-        return self._save_dialog("Export CASE/UCO JSON-LD", f"case-{_safe_name(case.number)}.jsonld",
-                                 "JSON-LD (*.jsonld *.json)", start)
+        return self._save_dialog(_("Export CASE/UCO JSON-LD"), f"case-{_safe_name(case.number)}.jsonld",
+                                 _("JSON-LD (*.jsonld *.json)"), start)
 
     def _failed(self, what: str, path: Path, exc: BaseException) -> None:
         """A report that failed: its own error box; one that was cancelled: a status line (nothing was written)."""
         if isinstance(exc, Cancelled):
-            self._window.statusBar().showMessage(f"{what} cancelled: {path.name} was not written.", 8000)
+            self._window.statusBar().showMessage(_("{what} cancelled: {name} was not written.", what=what,
+                                                   name=path.name), 8000)
         else:
             show_error(self._window, exc)
 

@@ -6,18 +6,44 @@ from __future__ import annotations
 from PySide6.QtGui import QAction
 
 from icspa_desktop.domain.enums import Role
+from icspa_desktop.i18n import N_, _
 from icspa_desktop.services.permissions import Permission, allowed
 
-_PLURAL = {Role.ADMINISTRATOR: "administrators", Role.SUPERVISOR: "supervisors",
-           Role.INVESTIGATOR: "investigators", Role.AUDITOR: "auditors"}
+_ROLE = {Role.ADMINISTRATOR: N_("administrator"), Role.SUPERVISOR: N_("supervisor"),
+         Role.INVESTIGATOR: N_("investigator"), Role.AUDITOR: N_("auditor")}
+# The roles as the subject of "only … may …" (French needs the article: "seuls les administrateurs").
+_PLURAL = {Role.ADMINISTRATOR: N_("administrators"), Role.SUPERVISOR: N_("supervisors"),
+           Role.INVESTIGATOR: N_("investigators"), Role.AUDITOR: N_("auditors")}
+# What a permission allows, as the end of "only … may …". The enum's own values are English data (errors, logs).
+_ACTS = {
+    Permission.READ: N_("read cases and evidence"), Permission.MANAGE_USERS: N_("manage users"),
+    Permission.CREATE_CASE: N_("create cases"), Permission.EDIT_CASE: N_("edit cases"),
+    Permission.CLOSE_CASE: N_("close or reopen cases"), Permission.ADD_EVIDENCE: N_("add evidence"),
+    Permission.EDIT_EVIDENCE: N_("edit evidence records"), Permission.EXTRACT_EVIDENCE: N_("extract evidence"),
+    Permission.VERIFY: N_("verify evidence and custody"), Permission.CHECK_OUT: N_("check physical items out and in"),
+    Permission.MANAGE_AGENCY: N_("manage the agency identity"),
+    Permission.SIGN_AS_AGENCY: N_("sign with the agency key"),
+    Permission.MANAGE_PARTNERS: N_("manage partner agencies"), Permission.EXPORT_BUNDLE: N_("export sharing bundles"),
+    Permission.IMPORT_BUNDLE: N_("import sharing bundles"), Permission.REPORT: N_("produce reports"),
+}
+
+
+def role_name(role: Role | str) -> str:
+    """A role's name in the reader's language (a recorded role that is not one of ours stays as recorded)."""
+    try:
+        return _(_ROLE[Role(role)])
+    except ValueError:
+        return str(role)
 
 
 def who_may(*permissions: Permission) -> str:
     """``administrators and supervisors``: the roles granted every one of ``permissions``."""
-    names = [_PLURAL[role] for role in Role if all(allowed(role, p) for p in permissions)]
+    names = [_(_PLURAL[role]) for role in Role if all(allowed(role, p) for p in permissions)]
     if not names:
-        return "no role"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return _("no role")
+    if len(names) == 1:
+        return names[0]
+    return _("{names} and {last}", names=", ".join(names[:-1]), last=names[-1])
 
 
 def role_denial(role: Role, *permissions: Permission) -> str:
@@ -25,7 +51,9 @@ def role_denial(role: Role, *permissions: Permission) -> str:
     missing = [p for p in permissions if not allowed(role, p)]
     if not missing:
         return ""
-    return f"Not for your role ({role}): only {who_may(*permissions)} may {missing[0].value}."
+    act = _(_ACTS[missing[0]]) if missing[0] in _ACTS else missing[0].value
+    return _("Not for your role ({role}): only {roles} may {act}.", role=role_name(role), roles=who_may(*permissions),
+             act=act)
 
 
 def gate(action: QAction, enabled: bool, role: Role | None, *permissions: Permission, why_not: str = "") -> None:
@@ -38,8 +66,8 @@ def gate(action: QAction, enabled: bool, role: Role | None, *permissions: Permis
     reason = denial or (why_not if not enabled else "")
     action.setEnabled(enabled and not denial)
     tip, tooltip = str(action.property(_TIP) or ""), str(action.property(_TOOLTIP) or "")
-    action.setStatusTip(f"{tip} — {reason}" if reason else tip)
-    action.setToolTip(f"{tooltip} — {reason}" if reason else tooltip)
+    action.setStatusTip(_("{tip} — {reason}", tip=tip, reason=reason) if reason else tip)
+    action.setToolTip(_("{tip} — {reason}", tip=tooltip, reason=reason) if reason else tooltip)
 
 
 _TIP, _TOOLTIP = "icspaTip", "icspaToolTip"

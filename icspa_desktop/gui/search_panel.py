@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services.search import SearchResults
 
 _KIND_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -29,7 +30,7 @@ class SearchBox(QLineEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("searchBox")
-        self.setPlaceholderText("Search hash or text (Ctrl+K)")
+        self.setPlaceholderText(_("Search hash or text ({shortcut})", shortcut="Ctrl+K"))
         self.setClearButtonEnabled(True)
         self.setMinimumWidth(260)
         self.setMaximumWidth(440)
@@ -49,30 +50,25 @@ class SearchResultsDialog(QDialog):
     def __init__(self, results: SearchResults, case_numbers: dict[str, str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("searchResultsDialog")
-        self.setWindowTitle(f"Search: {results.query}")
+        self.setWindowTitle(_("Search: {query}", query=results.query))
         self.resize(720, 380)
-        if results.prefix:
-            what = "items whose SHA-256 starts like this"
-        else:
-            what = f"items with this {results.by_hash.name.replace('SHA', 'SHA-')}" if results.by_hash else "matches"
-        count = len(results.items) + len(results.cases)
-        total = results.items_total + results.cases_total
-        text = f"{count} {what} in the whole vault." if count else "Nothing matches in the whole vault."
-        if results.truncated:  # never a silent cap (issue 11)
-            text = f"The first {count} of {total:,} {what} in the whole vault; refine the search to see the others."
-        self.summary = QLabel(text)
+        self.summary = QLabel(self._summary(results))
         self.summary.setObjectName("searchSummary")
         self.list = QListWidget()
         self.list.setObjectName("searchResults")
         for case in results.cases:
-            entry = QListWidgetItem(f"Case {case.number} — {case.title}")
+            entry = QListWidgetItem(_("Case {number} — {title}", number=case.number, title=case.title))
             entry.setData(_KIND_ROLE, "case")
             entry.setData(_CASE_ROLE, case.id)
             self.list.addItem(entry)
         for item in results.items:
             digest = (item.sha256 or "")[:16]
-            where = f"case {case_numbers.get(item.case_id, '?')}" + (f", SHA-256 {digest}…" if digest else "")
-            entry = QListWidgetItem(f"{item.exhibit_number} — {item.original_name}   ({where})")
+            number = case_numbers.get(item.case_id, "?")
+            entry = QListWidgetItem(
+                _("{exhibit} — {name}   (case {number}, SHA-256 {digest}…)", exhibit=item.exhibit_number,
+                  name=item.original_name, number=number, digest=digest) if digest else
+                _("{exhibit} — {name}   (case {number})", exhibit=item.exhibit_number, name=item.original_name,
+                  number=number))
             entry.setData(_KIND_ROLE, "item")
             entry.setData(_CASE_ROLE, item.case_id)
             entry.setData(_ITEM_ROLE, item.id)
@@ -86,6 +82,31 @@ class SearchResultsDialog(QDialog):
         layout.addWidget(buttons)
         if self.list.count():
             self.list.setCurrentRow(0)
+
+    @staticmethod
+    def _summary(results: SearchResults) -> str:
+        """How many matches, of what kind, and whether the list is cut (never a silent cap, issue 11)."""
+        count = len(results.items) + len(results.cases)
+        total = f"{results.items_total + results.cases_total:,}"
+        algorithm = results.by_hash.name.replace("SHA", "SHA-") if results.by_hash else ""
+        if results.truncated:
+            if results.prefix:
+                return _("The first {count} of {total} items whose SHA-256 starts like this in the whole vault; "
+                         "refine the search to see the others.", count=count, total=total)
+            if results.by_hash:
+                return _("The first {count} of {total} items with this {algorithm} in the whole vault; refine the "
+                         "search to see the others.", count=count, total=total, algorithm=algorithm)
+            return _("The first {count} of {total} matches in the whole vault; refine the search to see the "
+                     "others.", count=count, total=total)
+        if not count:
+            return _("Nothing matches in the whole vault.")
+        if results.prefix:
+            return ngettext("{n} item whose SHA-256 starts like this in the whole vault.",
+                            "{n} items whose SHA-256 starts like this in the whole vault.", count)
+        if results.by_hash:
+            return ngettext("{n} item with this {algorithm} in the whole vault.",
+                            "{n} items with this {algorithm} in the whole vault.", count, algorithm=algorithm)
+        return ngettext("{n} match in the whole vault.", "{n} matches in the whole vault.", count)
 
     def choose(self, entry: QListWidgetItem) -> None:
         if entry.data(_KIND_ROLE) == "item":

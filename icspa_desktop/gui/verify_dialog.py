@@ -8,76 +8,103 @@ from collections.abc import Mapping
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from icspa_desktop.custody.verify import Damage, DamageKind
+from icspa_desktop.i18n import N_, _, ngettext
 from icspa_desktop.services.custody_verify import VerifyReport
 
 # What each kind of damage means for an investigator (the report's message says precisely where).
 EXPLANATIONS: dict[DamageKind, str] = {
-    DamageKind.BAD_SIGNATURE: "The event's content no longer matches its actor's signature: the event was edited "
-                              "after it was recorded, or its signature was altered.",
-    DamageKind.UNKNOWN_KEY: "The event is signed with a key that belongs to no user of this vault: it was not "
-                            "recorded by this application.",
-    DamageKind.WRONG_ACTOR_KEY: "The event is signed with another user's key than the actor it names: someone "
-                                "recorded it in another person's name.",
-    DamageKind.KEY_NOT_VALID: "The event is signed with a key that was not valid at the event's time (before it was "
-                              "issued or after it was retired).",
-    DamageKind.LEAF_MISMATCH: "The stored hash of the event in the Merkle log does not match the event: the event, "
-                              "its signature or its log entry was altered.",
-    DamageKind.INDEX_MISMATCH: "The event's position in the log was changed: events were reordered, inserted or "
-                               "renumbered.",
-    DamageKind.MALFORMED: "The stored event cannot be read as a custody event: it was damaged or written by "
-                          "something other than this application.",
-    DamageKind.GAP: "Events are missing from the log: some were deleted.",
-    DamageKind.CHECKPOINT_SIGNATURE: "A stored checkpoint's agency signature is not valid: the checkpoint was "
-                                     "altered or signed by another key.",
-    DamageKind.CHECKPOINT_MALFORMED: "A stored checkpoint is damaged or its recorded size/root was edited.",
-    DamageKind.TRUNCATED: "The log is shorter than it was when a checkpoint was signed: events at its end were "
-                          "removed, or an older copy of the vault was restored.",
-    DamageKind.INCONSISTENT: "The log is no longer an extension of a signed checkpoint: history that was already "
-                             "signed has been rewritten (events altered, inserted, deleted or reordered).",
-    DamageKind.ROLLBACK: "The vault is older than the external witness checkpoint: an older copy of the vault was "
-                         "restored (rollback).",
-    DamageKind.FORK: "The vault's log and the external witness disagree about the same history: the history was "
-                     "forked.",
-    DamageKind.WITNESS_INVALID: "The external witness checkpoint file is damaged or its signature is not valid.",
-    DamageKind.STATE_MISMATCH: "The record of the last successful verification does not fit the log: the log "
-                               "changed behind the application's back.",
+    DamageKind.BAD_SIGNATURE: N_("The event's content no longer matches its actor's signature: the event was edited "
+                                 "after it was recorded, or its signature was altered."),
+    DamageKind.UNKNOWN_KEY: N_("The event is signed with a key that belongs to no user of this vault: it was not "
+                               "recorded by this application."),
+    DamageKind.WRONG_ACTOR_KEY: N_("The event is signed with another user's key than the actor it names: someone "
+                                   "recorded it in another person's name."),
+    DamageKind.KEY_NOT_VALID: N_("The event is signed with a key that was not valid at the event's time (before it was "
+                                 "issued or after it was retired)."),
+    DamageKind.LEAF_MISMATCH: N_("The stored hash of the event in the Merkle log does not match the event: the event, "
+                                 "its signature or its log entry was altered."),
+    DamageKind.INDEX_MISMATCH: N_("The event's position in the log was changed: events were reordered, inserted or "
+                                  "renumbered."),
+    DamageKind.MALFORMED: N_("The stored event cannot be read as a custody event: it was damaged or written by "
+                             "something other than this application."),
+    DamageKind.GAP: N_("Events are missing from the log: some were deleted."),
+    DamageKind.CHECKPOINT_SIGNATURE: N_("A stored checkpoint's agency signature is not valid: the checkpoint was "
+                                        "altered or signed by another key."),
+    DamageKind.CHECKPOINT_MALFORMED: N_("A stored checkpoint is damaged or its recorded size/root was edited."),
+    DamageKind.TRUNCATED: N_("The log is shorter than it was when a checkpoint was signed: events at its end were "
+                             "removed, or an older copy of the vault was restored."),
+    DamageKind.INCONSISTENT: N_("The log is no longer an extension of a signed checkpoint: history that was already "
+                                "signed has been rewritten (events altered, inserted, deleted or reordered)."),
+    DamageKind.ROLLBACK: N_("The vault is older than the external witness checkpoint: an older copy of the vault was "
+                            "restored (rollback)."),
+    DamageKind.FORK: N_("The vault's log and the external witness disagree about the same history: the history was "
+                        "forked."),
+    DamageKind.WITNESS_INVALID: N_("The external witness checkpoint file is damaged or its signature is not valid."),
+    DamageKind.STATE_MISMATCH: N_("The record of the last successful verification does not fit the log: the log "
+                                  "changed behind the application's back."),
 }
 
-_WITNESS = {"ok": "the external witness checkpoint matches the log",
-            "absent": "no external witness checkpoint was found",
-            "damaged": "the external witness checkpoint does NOT match"}
+_WITNESS = {"ok": N_("The external witness checkpoint matches the log"),
+            "absent": N_("No external witness checkpoint was found"),
+            "damaged": N_("The external witness checkpoint does NOT match")}
+# Each kind of damage in words (the report's code names it, e.g. ``history_rewritten``).
+KIND_NAMES: dict[DamageKind, str] = {
+    DamageKind.BAD_SIGNATURE: N_("bad signature"), DamageKind.UNKNOWN_KEY: N_("unknown key"),
+    DamageKind.WRONG_ACTOR_KEY: N_("wrong actor key"), DamageKind.KEY_NOT_VALID: N_("key not valid at time"),
+    DamageKind.LEAF_MISMATCH: N_("leaf hash mismatch"), DamageKind.INDEX_MISMATCH: N_("index mismatch"),
+    DamageKind.MALFORMED: N_("malformed event"), DamageKind.GAP: N_("missing events"),
+    DamageKind.CHECKPOINT_SIGNATURE: N_("checkpoint signature"),
+    DamageKind.CHECKPOINT_MALFORMED: N_("checkpoint malformed"), DamageKind.TRUNCATED: N_("log truncated"),
+    DamageKind.INCONSISTENT: N_("history rewritten"), DamageKind.ROLLBACK: N_("vault rolled back"),
+    DamageKind.FORK: N_("history forked"), DamageKind.WITNESS_INVALID: N_("witness invalid"),
+    DamageKind.STATE_MISMATCH: N_("verification record mismatch"), DamageKind.CHAIN_BROKEN: N_("chain broken"),
+    DamageKind.USER_STATE: N_("user state forged"), DamageKind.USERS_TABLE: N_("users table mismatch"),
+    DamageKind.WITNESS_MISSING: N_("witness missing"),
+}
+_MODES = {"full": N_("full verification"), "incremental": N_("incremental verification")}
 
 
 def explain(kind: DamageKind) -> str:
-    return EXPLANATIONS.get(kind, "The custody log is damaged.")
+    known = EXPLANATIONS.get(kind)
+    return _(known) if known is not None else _("The custody log is damaged.")
+
+
+def kind_name(kind: DamageKind | str) -> str:
+    known = KIND_NAMES.get(kind)  # type: ignore[arg-type]  # a str equal to a member finds it
+    return _(known) if known is not None else str(kind).replace("_", " ")
 
 
 def damage_location(damage: Damage, event_ids: Mapping[int, str]) -> str:
     """"Event #12 (id …)", "Checkpoint 3", or "The log" — where the damage is."""
     parts = []
     if damage.checkpoint_id is not None:  # its event index is where the mismatch may begin, not one event
-        parts.append(f"Checkpoint {damage.checkpoint_id}")
+        parts.append(_("Checkpoint {id}", id=damage.checkpoint_id))
         if damage.event_index is not None:
-            parts.append(f"events from #{damage.event_index} on")
+            parts.append(_("events from #{index} on", index=damage.event_index))
     elif damage.event_index is not None:
         event_id = damage.event_id or event_ids.get(damage.event_index, "")
-        parts.append(f"Event #{damage.event_index}" + (f" (id {event_id})" if event_id else ""))
+        parts.append(_("Event #{index} (id {id})", index=damage.event_index, id=event_id) if event_id
+                     else _("Event #{index}", index=damage.event_index))
     elif damage.event_id:
-        parts.append(f"Event {damage.event_id}")
-    return " · ".join(parts) or "The log as a whole"
+        parts.append(_("Event {id}", id=damage.event_id))
+    return " · ".join(parts) or _("The log as a whole")
 
 
 def _facts_html(report: VerifyReport) -> str:
     e = html.escape
-    witness = _WITNESS.get(report.witness_status, report.witness_status)
+    known = _WITNESS.get(report.witness_status)
+    witness = _(known) if known is not None else report.witness_status[:1].upper() + report.witness_status[1:]
     if report.witness_size is not None and report.witness_status == "ok":
-        witness += f" (it covers the first {report.witness_size} events)"
+        witness = ngettext("{witness} (it covers the first {n} event)", "{witness} (it covers the first {n} events)",
+                           report.witness_size, witness=witness)
+    mode = _MODES.get(report.mode)
     rows = [
-        ("Events", f"{report.tree_size} in the log; {report.events_checked} checked ({report.mode} verification)"),
-        ("Signed checkpoints", f"{report.checkpoints_checked} checked against the log"),
-        ("External witness", witness[:1].upper() + witness[1:]),
-        ("Witness file", report.witness_path or "—"),
-        ("Duration", f"{report.seconds:.2f} s"),
+        (_("Events"), _("{total} in the log; {checked} checked ({mode})", total=report.tree_size,
+                        checked=report.events_checked, mode=_(mode) if mode is not None else report.mode)),
+        (_("Signed checkpoints"), _("{n} checked against the log", n=report.checkpoints_checked)),
+        (_("External witness"), witness),
+        (_("Witness file"), report.witness_path or "—"),
+        (_("Duration"), _("{seconds} s", seconds=f"{report.seconds:.2f}")),
     ]
     return ("<table cellspacing='0' cellpadding='3'>"
             + "".join(f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows) + "</table>")
@@ -89,21 +116,23 @@ def report_html(report: VerifyReport, event_ids: Mapping[int, str] | None = None
     ids = event_ids or {}
     parts = []
     if not report.ok:
-        parts.append(f"<p><b>{len(report.damages)} problem(s) found.</b> Do not rely on the affected records "
-                     "before the damage is explained; keep this vault as it is for examination.</p>")
+        parts.append("<p><b>" + e(ngettext("{n} problem found.", "{n} problems found.", len(report.damages)))
+                     + "</b> " + e(_("Do not rely on the affected records before the damage is explained; keep this "
+                                     "vault as it is for examination.")) + "</p>")
         groups: dict[str, list[Damage]] = {}
         for damage in report.damages:
             groups.setdefault(damage_location(damage, ids), []).append(damage)
         for location, damages in groups.items():
             parts.append(f"<h4 style='color:#a4161a'>{e(location)}</h4><ul>")
             for damage in damages:
-                parts.append(f"<li><p><b>{e(str(damage.kind).replace('_', ' '))}</b>: {e(explain(damage.kind))}"
+                parts.append(f"<li><p><b>{e(kind_name(damage.kind))}</b>: {e(explain(damage.kind))}"
                              f"<br><span style='color:#5a6470'>{e(damage.message)}</span></p></li>")
             parts.append("</ul>")
-        parts.append("<h4>What was checked</h4>")
+        parts.append(f"<h4>{e(_('What was checked'))}</h4>")
     parts.append(_facts_html(report))
     if report.notes:
-        parts.append("<h4>Notes</h4><ul>" + "".join(f"<li>{e(note)}</li>" for note in report.notes) + "</ul>")
+        parts.append(f"<h4>{e(_('Notes'))}</h4><ul>" + "".join(f"<li>{e(note)}</li>" for note in report.notes)
+                     + "</ul>")
     return "".join(parts)
 
 
@@ -115,12 +144,14 @@ class VerifyResultDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("verifyResultDialog")
         self.report = report
-        self.setWindowTitle("Custody verification")
+        self.setWindowTitle(_("Custody verification"))
         self.resize(740, 380 if report.ok else 660)
         if report.ok:
-            headline = f"The chain of custody is intact: all {report.tree_size} events verified."
+            headline = ngettext("The chain of custody is intact: {n} event verified.",
+                                "The chain of custody is intact: all {n} events verified.", report.tree_size)
         else:
-            headline = f"The chain of custody is damaged: {len(report.damages)} problem(s) found."
+            headline = ngettext("The chain of custody is damaged: {n} problem found.",
+                                "The chain of custody is damaged: {n} problems found.", len(report.damages))
         self.summary = QLabel(headline)
         self.summary.setObjectName("verifySummary")
         self.summary.setProperty("intact", "true" if report.ok else "false")
