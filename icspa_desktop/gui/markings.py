@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from icspa_desktop.domain.enums import HandlingCode, Tlp
-from icspa_desktop.i18n import N_, _, current_language, format_moment
+from icspa_desktop.i18n import N_, _, format_local, format_moment
 
 # FIRST TLP 2.0 colours (text on black).
 TLP_COLOURS: dict[Tlp, str] = {
@@ -48,26 +47,17 @@ def tlp_colour(tlp: Tlp) -> QColor:
     return QColor(TLP_COLOURS[tlp])
 
 
-@lru_cache(maxsize=4096)
-def _formatted(moment: datetime, language: str) -> str:
-    return format_moment(moment, language)  # ~0.1 ms each (ICU): a table repeats its moments
-
-
 def full_time(moment: datetime) -> str:
     """A stored time for a reader (details, tooltips): the date and time in the reader's conventions and this
     workstation's zone, with UTC beside it (``i18n.format_moment``). Naive times are UTC, as the vault keeps
     them."""
-    utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    return _formatted(utc, current_language())
+    return format_moment(moment)
 
 
 def local_time(moment: datetime) -> str:
     """A stored time for a table cell: the reader's conventions in this workstation's zone, without the UTC
     that ``full_time`` adds beside it (a cell's tooltip or the details give it). Sort by the moment, not this."""
-    text = full_time(moment)
-    if text.endswith(" UTC)") and " (" in text:
-        return text[:text.rindex(" (")]
-    return text
+    return format_local(moment)
 
 
 class TlpBadge(QLabel):

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from icspa_desktop import TOOL_NAME, __version__
+from icspa_desktop import TOOL_NAME, __version__, i18n
 from icspa_desktop.bundle import format as bundle_format
 from icspa_desktop.bundle import media as bundle_media
 from icspa_desktop.bundle import reader as bundle_reader
@@ -46,6 +46,7 @@ from icspa_desktop.services.session import Session, setting
 from icspa_desktop.vault.process import PROCESS_TOKEN
 
 BUNDLE_SUFFIX = ".icspa"
+BUNDLE_REPORT_LANGUAGE = "en"  # the custody PDF inside a bundle: the language partner agencies share
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +245,10 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
              json.dumps(recipients), json.dumps(items), out.name, str(out.parent), PROCESS_TOKEN))
     try:
-        report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
-                                                                item_ids=[i.id for i in plan.items])
+        # In English whatever language the sender works in: the report leaves for a partner agency.
+        with i18n.language(BUNDLE_REPORT_LANGUAGE):
+            report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
+                                                                    item_ids=[i.id for i in plan.items])
         checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
         spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
         written = bundle_format.write_bundle(spec, signer.sign_detached,

@@ -113,7 +113,7 @@ def test_the_evidence_and_custody_menus_and_dialogs_have_unique_mnemonics(
     ("de", {"status": "Geschlossen", "count": "1 Asservat", "kind": "physisch", "in storage": "eingelagert",
             "header": "Zeit", "created": "Fall angelegt", "time": r"^\d\d\.\d\d\.\d{4}, \d\d:\d\d:\d\d",
             "heading": f"Beweismittelkette des Falls {CASE_NUMBER}"}),
-    ("fr", {"status": "Close", "count": "1 scellé", "kind": "physique", "in storage": "en stockage",
+    ("fr", {"status": "Close", "count": "1 scellé", "kind": "physique", "in storage": "en conservation",
             "header": "Heure", "created": "affaire créée", "time": r"^\d\d/\d\d/\d{4} \d\d:\d\d:\d\d",
             "heading": f"Chaîne de possession de l'affaire {CASE_NUMBER}"}),
 ])

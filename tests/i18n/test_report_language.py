@@ -147,3 +147,52 @@ def test_only_known_service_texts_are_translated(use_language: Callable[[str], N
     assert custody_pdf._moment("not a date") == "not a date"
     assert custody_pdf._verification("something new") == "something new"
     assert i18n._("Case number") == "Fallnummer"
+
+
+@needs_poppler
+def test_the_report_inside_a_bundle_is_english_whatever_the_sender_speaks(
+        use_language: Callable[[str], None], tmp_path: Path) -> None:
+    """A bundle leaves for a partner agency: its custody PDF is in English even when the sender works in German,
+    and the sender's own window keeps speaking German meanwhile (the language is the export's thread's only)."""
+    from icspa_desktop.bundle import reader
+    from icspa_desktop.services import partners
+    from tests.bundle.exchange import CASE, make_exchange
+
+    use_language("de")
+    exchange = make_exchange(tmp_path / "scene", (2_000,))
+    sent = exchange.export()
+    with exchange.open_de() as de:
+        secret = str(agency.age_identity(de))
+        trusted = [p.certificate for p in partners.list_partners(de)]
+    check = reader.check_bundle(sent.path, [secret], trusted)
+    assert check.ok, check.problems
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(check.tag_files["metadata/custody-report.pdf"])
+    text = pdf_text(pdf)
+    assert "Chain of Custody Report" in text and f"{CASE}-001" in text, text[:500]
+    assert "Beweismittelkette" not in text
+    assert i18n.current_language() == "de" and i18n._("Case number") == "Fallnummer"
+
+
+def test_a_language_for_one_thread_leaves_the_others_as_they_are(use_language: Callable[[str], None]) -> None:
+    import threading
+
+    use_language("fr")
+    seen: dict[str, str] = {}
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def worker() -> None:
+        with i18n.language("de"):
+            seen["worker"] = i18n._("Case number")
+            inside.set()
+            leave.wait(5)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert inside.wait(5)
+    seen["main"] = i18n._("Case number")  # while the worker is inside its block
+    leave.set()
+    thread.join()
+    assert seen == {"worker": "Fallnummer", "main": "Numéro d'affaire"}
+    assert i18n.current_language() == "fr"
