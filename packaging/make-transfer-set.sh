@@ -100,6 +100,10 @@ build_set() {
   cp "$src/packaging/install.sh" "$out/install.sh"
   chmod 755 "$out/install.sh"
   cp "$src/docs/admin-guide.md" "$out/admin-guide.md"
+  mkdir "$out/screenshots"  # the pictures the admin guide shows, beside it as in docs/
+  for picture in $(grep -o 'screenshots/[A-Za-z0-9._-]*\.png' "$src/docs/admin-guide.md" | sort -u); do
+    cp "$src/docs/$picture" "$out/$picture"
+  done
   "$PY" - "$out/BUILD-INFO" "$SOURCE" <<'EOF'
 import datetime, platform, sys, sysconfig
 from importlib.metadata import version

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Qt, QUrl
+from PySide6.QtGui import QAction, QImage, QKeySequence, QTextDocument
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QListWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from icspa_desktop import TOOL_NAME
@@ -27,11 +27,35 @@ GUIDES = (
     (N_("The vault and its keys"), "vault-format.md"),
     (N_("The chain of custody format"), "custody-format.md"),
     (N_("Agency cards"), "agency-card.md"),
+    (N_("Administrator's guide"), "admin-guide.md"),
 )
+IMAGE_MARGIN = 48  # px left free beside a picture, so that no guide scrolls sideways
 
 
 def docs_dir() -> Path | None:
     return next((c for c in _CANDIDATES if (c / GUIDES[0][1]).is_file()), None)
+
+
+class GuideBrowser(QTextBrowser):
+    """A guide's text with its pictures (``docs/screenshots/*.png``, relative to the guide) scaled down to the
+    width of the view; nothing outside the guides' folder is read."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.folder: Path | None = None
+
+    def loadResource(self, kind: int, url: QUrl | str) -> object:  # Qt calls it for each picture
+        if kind != QTextDocument.ResourceType.ImageResource.value or self.folder is None:
+            return super().loadResource(kind, url)
+        name = url.path() if isinstance(url, QUrl) else str(url)
+        path = (self.folder / name).resolve()
+        if not path.is_relative_to(self.folder.resolve()) or not path.is_file():
+            return None
+        image = QImage(str(path))
+        width = max(200, self.viewport().width() - IMAGE_MARGIN)
+        if image.width() > width:
+            image = image.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+        return image
 
 
 class HelpDialog(QDialog):
@@ -50,7 +74,8 @@ class HelpDialog(QDialog):
         for title, name in available:
             self.guides.addItem(_(title))
             self.guides.item(self.guides.count() - 1).setData(Qt.ItemDataRole.UserRole, name)
-        self.text = QTextBrowser()
+        self.text = GuideBrowser()
+        self.text.folder = self.folder
         self.text.setObjectName("guideText")
         self.text.setOpenLinks(False)  # links between guides open here; nothing is fetched from anywhere
         self.text.anchorClicked.connect(lambda url: self.show_guide(Path(url.path()).name))

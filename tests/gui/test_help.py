@@ -39,3 +39,30 @@ def test_a_status_message_never_overlaps_the_vault_label(qtbot: QtBot, desktop: 
     assert window.vault_label.isHidden()
     window.statusBar().clearMessage()
     assert not window.vault_label.isHidden()
+
+
+def test_the_guides_show_their_pictures_scaled_to_the_window(qtbot: QtBot, desktop: DesktopApp) -> None:
+    """The user guide's screenshots (docs/screenshots, relative links) render as pictures no wider than the text,
+    not as broken-image placeholders; nothing outside the guides' folder is read."""
+    import re
+
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QImage, QTextDocument
+
+    dialog = HelpDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.folder is not None
+    markdown = (dialog.folder / "user-guide.md").read_text(encoding="utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\((screenshots/[^)]+\.png)\)", markdown)
+    assert len(pictures) >= 5
+    dialog.show_guide("user-guide.md")
+    width = dialog.text.viewport().width()
+    for picture in pictures:
+        image = dialog.text.loadResource(QTextDocument.ResourceType.ImageResource.value, QUrl(picture))
+        assert isinstance(image, QImage) and not image.isNull(), picture
+        assert 200 <= image.width() <= width, (picture, image.width(), width)
+    assert dialog.text.loadResource(QTextDocument.ResourceType.ImageResource.value, QUrl("../../etc/passwd")) is None
+    assert dialog.show_guide("admin-guide.md") and "screenshots/09-partners.png" in (
+        dialog.folder / "admin-guide.md").read_text(encoding="utf-8")
