@@ -9,9 +9,9 @@ cd "$(dirname "$0")"
 
 # Debian packages the app needs at run time (Qt's platform libraries) and the tests need
 # (pdftotext/pdftoppm, openssl, age, Xvfb-free offscreen Qt).
-RUNTIME_DEBS=(python3-venv python3-pip libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
-  libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0
-  libxcb-image0 libxcb-xinerama0 libxcb-randr0)
+# One list with the offline installer (packaging/runtime-debs.txt), plus pip for the developer's venv.
+mapfile -t RUNTIME_DEBS < <(grep -v '^#' packaging/runtime-debs.txt | grep .)
+RUNTIME_DEBS+=(python3-pip)
 TEST_DEBS=(poppler-utils openssl age desktop-file-utils appstream shared-mime-info
   fuse3 exfat-fuse exfatprogs dosfstools mtools)
 

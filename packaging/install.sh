@@ -5,6 +5,8 @@
 #                            from this medium (read out or on paper): refuse the set unless it matches
 #     --python PY            the Python 3 to create VENV with (default: python3); its version must be the set's
 #     --upgrade              install into an existing VENV made by an earlier set (the new versions replace the old)
+#     --debs                 first install the set's Debian packages (debs/: Qt's libraries, python3-venv), as root,
+#                            without a network (apt-get --no-download); only on the Debian release the set was built on
 #     --desktop              also put icspa and icspa-desktop on the PATH and register the menu entry, icons and file
 #                            types (as root: /usr/local/bin and /usr/local/share; else ~/.local/bin and ~/.local/share;
 #                            --bin-dir DIR and --data-dir DIR choose others)
@@ -18,13 +20,14 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 refuse() { echo "install.sh: REFUSED: $*" >&2; echo "install.sh: nothing was installed." >&2; exit 1; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
-expected="" python=python3 upgrade=0 desktop=0 venv="" bin_dir="" data_dir=""
+expected="" python=python3 upgrade=0 desktop=0 debs=0 venv="" bin_dir="" data_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --manifest-sha256) [ $# -ge 2 ] || die "--manifest-sha256 needs a value"; expected=$2; shift 2 ;;
     --python) [ $# -ge 2 ] || die "--python needs a value"; python=$2; shift 2 ;;
     --upgrade) upgrade=1; shift ;;
     --desktop) desktop=1; shift ;;
+    --debs) debs=1; shift ;;
     --bin-dir) [ $# -ge 2 ] || die "--bin-dir needs a value"; bin_dir=$2; shift 2 ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a value"; data_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -82,6 +85,31 @@ if [ -n "$unlisted" ]; then  # never used: only the checked copy is installed
   printf '%s\n' "$unlisted" | sed 's/^/  /' >&2
 fi
 echo "All $(( ${#listed[@]} )) files match MANIFEST.sha256."
+
+# ---- 1b. optional: the Debian packages, from the checked copy, without a network ----------------------------------
+if [ "$debs" = 1 ]; then
+  [ -d "$STAGE/set/debs" ] || refuse "--debs: this set has no Debian packages (built without make-transfer-set.sh --debs)"
+  [ "$(id -u)" -eq 0 ] || die "--debs installs Debian packages: run as root (sudo ./install.sh --debs ...)"
+  built_for=$(sed -n 's/^debian=//p' "$STAGE/set/BUILD-INFO")
+  here=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")
+  [ "$built_for" = "$here" ] ||
+    refuse "the set's Debian packages are for Debian '$built_for'; this workstation runs '$here'. Build the set on a '$here' machine."
+  # Only what the workstation lacks: a package it already has (whatever its version) stays as it is.
+  missing_debs=()
+  for deb in "$STAGE"/set/debs/*.deb; do
+    package=$(dpkg-deb -f "$deb" Package) || refuse "debs/$(basename "$deb") is not a Debian package"
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing_debs+=("$deb")
+  done
+  if [ ${#missing_debs[@]} -eq 0 ]; then
+    echo "The set's Debian packages are all installed already."
+  else
+    # Files given by path: apt-get installs these, orders them, and fails rather than download anything missing.
+    DEBIAN_FRONTEND=noninteractive apt-get install --yes --no-download --no-install-recommends \
+        -o Dpkg::Options::=--force-confold "${missing_debs[@]}" ||
+      refuse "apt-get could not install the set's Debian packages (its message is above)."
+    echo "Installed ${#missing_debs[@]} of the set's Debian packages."
+  fi
+fi
 
 # ---- 2. the interpreter --------------------------------------------------------------------------------------
 want_python=$(sed -n 's/^python=//p' "$STAGE/set/BUILD-INFO")

@@ -6,6 +6,9 @@
 #                                                 install.sh and MANIFEST.sha256
 #   packaging/make-transfer-set.sh --worktree OUT the same, our wheel built from the files as they are (uncommitted
 #                                                 changes too: for trying a change, not for a release)
+#   packaging/make-transfer-set.sh --debs OUT     also the Debian packages of packaging/runtime-debs.txt and every
+#                                                 dependency a minimal install lacks (debs/; apt-get download), for
+#                                                 workstations of the same Debian release (install.sh --debs)
 #   packaging/make-transfer-set.sh --update-lock  resolve pyproject.toml's dependencies again into requirements.lock
 # PYTHON=python3.X selects the interpreter the air-gapped side will run (default: .venv/bin/python, else python3):
 # the wheels are chosen for its version and platform, and install.sh refuses any other.
@@ -63,8 +66,40 @@ EOF
   echo "make-transfer-set: wrote $LOCK"
 }
 
+# The Debian packages the application needs with their dependencies, less what every Debian install has: apt resolves
+# both as for an empty system (a status file of its own) — the wanted packages, and the essential, required and
+# important ones — and the set holds the difference, for the release and architecture of this machine, which must
+# be the workstations' (BUILD-INFO records it; install.sh --debs refuses another).
+download_debs() {
+  local out=$1
+  command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "--debs needs Debian's apt-get and dpkg"
+  local wanted=() base=() keep=()
+  : >"$WORK/empty-status"
+  resolve() {
+    apt-get -s -o Dir::State::status="$WORK/empty-status" install --no-install-recommends "$@" 2>"$WORK/apt.log" |
+      awk '/^Inst /{print $2}' | sort -u
+  }
+  mapfile -t wanted < <(grep -v '^#' "$ROOT/packaging/runtime-debs.txt" | grep .)
+  mapfile -t base < <(apt-cache dumpavail |
+    awk '/^Package: /{p=$2} /^Priority: (required|important)$/{print p} /^Essential: yes$/{print p}' | sort -u)
+  resolve "${wanted[@]}" >"$WORK/wanted.txt"
+  resolve "${base[@]}" >"$WORK/base.txt"
+  [ -s "$WORK/wanted.txt" ] || { cat "$WORK/apt.log" >&2; die "apt could not resolve packaging/runtime-debs.txt"; }
+  mapfile -t keep < <(comm -23 "$WORK/wanted.txt" "$WORK/base.txt")
+  mkdir "$out/debs" "$WORK/debs"
+  echo "make-transfer-set: downloading ${#keep[@]} Debian packages"
+  chmod 777 "$WORK/debs"  # apt's download user writes there (else it falls back to root, with a warning)
+  (cd "$WORK/debs" && apt-get download -q "${keep[@]}" >/dev/null) ||
+    die "apt-get download failed (is the package index up to date? apt-get update)"
+  local deb name
+  for deb in "$WORK"/debs/*.deb; do  # names the manifest accepts: an epoch's %3a and a version's ~ become _
+    name=$(basename "$deb" | sed 's/[^A-Za-z0-9._+=-]/_/g')
+    mv "$deb" "$out/debs/$name"
+  done
+}
+
 build_set() {
-  local from_worktree=$1 out=$2
+  local from_worktree=$1 out=$2 debs=${3:-0}
   if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then die "$out exists and is not empty"; fi
   mkdir -p "$out/wheels"
   out=$(cd "$out" && pwd)
@@ -97,6 +132,7 @@ build_set() {
     die "the set does not install offline (a dependency missing from $LOCK? run $0 --update-lock)"
   fi
 
+  if [ "$debs" = 1 ]; then download_debs "$out"; fi
   cp "$src/packaging/install.sh" "$out/install.sh"
   chmod 755 "$out/install.sh"
   cp "$src/docs/admin-guide.md" "$out/admin-guide.md"
@@ -114,6 +150,12 @@ lines = {
     "built": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "pip": version("pip"),
 }
+try:  # the Debian release the packages in debs/ are for (install.sh --debs refuses another)
+    release = dict(line.split("=", 1) for line in open("/etc/os-release", encoding="utf-8").read().splitlines()
+                   if "=" in line)
+    lines["debian"] = release.get("VERSION_CODENAME", "").strip('"') or "unknown"
+except OSError:
+    lines["debian"] = "unknown"
 with open(sys.argv[1], "w", encoding="utf-8") as out:
     out.write("".join(f"{key}={value}\n" for key, value in lines.items()))
 EOF
@@ -132,9 +174,18 @@ EOF
 }
 
 case "${1:-}" in
-  --update-lock) update_lock ;;
-  ""|-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-  --worktree) [ $# -eq 2 ] || die "usage: $0 --worktree OUT"; build_set 1 "$2" ;;
-  -*) die "unknown option $1 (see --help)" ;;
-  *) [ $# -eq 1 ] || die "usage: $0 [--worktree] OUT"; build_set 0 "$1" ;;
+  --update-lock) update_lock; exit 0 ;;
+  ""|-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 esac
+worktree=0 with_debs=0 target=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --worktree) worktree=1 ;;
+    --debs) with_debs=1 ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) [ -z "$target" ] || die "usage: $0 [--worktree] [--debs] OUT"; target=$1 ;;
+  esac
+  shift
+done
+[ -n "$target" ] || die "usage: $0 [--worktree] [--debs] OUT"
+build_set "$worktree" "$target" "$with_debs"
