@@ -23,7 +23,13 @@ from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.case_details import CaseDetailsWidget
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import CaseColumn, CaseFilterModel, CaseTableModel, set_column_widths
+from icspa_desktop.gui.models import (
+    CaseColumn,
+    CaseFilterModel,
+    CaseTableModel,
+    offer_column_choice,
+    set_column_widths,
+)
 from icspa_desktop.gui.ops import BackgroundOp
 from icspa_desktop.i18n import _
 from icspa_desktop.services.session import Session
@@ -98,7 +104,10 @@ class CaseBrowser(QSplitter):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
         set_column_widths(self.table, ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
-                                       (CaseColumn.TLP, 152), (CaseColumn.UPDATED, 128)))
+                                       (CaseColumn.TLP, 132), (CaseColumn.UPDATED, 128)))
+        # The pane is narrow: "Updated" (the order the list is in) starts hidden so that titles can be read; a
+        # right-click on the header shows it again (issue 11: titles were cut to 15 characters).
+        offer_column_choice(self.table, hidden=(CaseColumn.UPDATED,), keep=(CaseColumn.NUMBER, CaseColumn.TITLE))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.activated.connect(lambda _index: self.activated.emit())
 
@@ -120,7 +129,7 @@ class CaseBrowser(QSplitter):
         self.tabs.setMinimumWidth(420)
         self.setStretchFactor(0, 0)
         self.setStretchFactor(1, 1)
-        self.setSizes([380, 800])
+        self.setSizes([440, 800])
         self.setChildrenCollapsible(False)
         self.setObjectName("caseBrowser")
         # Splitter states inside the case tabs (by object name), kept from one case's tab to the next.

@@ -374,7 +374,7 @@ class FixityResultDialog(QDialog):
         self.reports = reports
         bad = [r for r in reports if not r.ok]
         self.setWindowTitle(_("Evidence verification"))
-        self.resize(760, 360)
+        self.resize(980, 380)
         text = self._summary(reports, bad, case_number)
         if skipped and reports:
             text = ngettext("{summary} {n} physical item has no stored content to verify.",
@@ -388,11 +388,15 @@ class FixityResultDialog(QDialog):
         self.table.setObjectName("fixityTable")
         self.table.setHorizontalHeaderLabels([_("Exhibit"), _("Result"), _("Detail")])
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # a digest on one line; the whole text is in the cell's tooltip
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, report in enumerate(sorted(reports, key=lambda r: (r.ok, r.exhibit_number))):
             detail = report.problem or f"SHA-256 {report.actual.get('sha256', '')}"
             for column, text in enumerate((report.exhibit_number, _("OK") if report.ok else _("MISMATCH"), detail)):
                 cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
                 cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 if not report.ok:
                     cell.setForeground(QColor("#c62828"))

@@ -28,7 +28,7 @@ from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel, prepare_items
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import PreparedRows, set_column_widths
+from icspa_desktop.gui.models import PreparedRows, fit_columns, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence
@@ -211,6 +211,8 @@ class EvidenceTab(QWidget):
         if self._session is None:
             return
         self.model.set_prepared(prepared)
+        # Exhibit numbers are never cut ("2026/0117-0…" was, issue 11): the longest, measured in the worker.
+        fit_columns(self.table, self.model, (ItemColumn.EXHIBIT,), limit=260, bold=(ItemColumn.EXHIBIT,))
         self.is_loaded = True
         keep, self._pending = self._pending, []
         if not self.select_items(keep):

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QWizard,
 )
 
@@ -182,8 +184,18 @@ class PreviewPage(Page):
         self.warnings = QLabel()
         self.warnings.setObjectName("warningLabel")
         self.warnings.setWordWrap(True)
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long warning (every H2 exhibit of a big selection) scrolls in its own strip instead of squeezing the
+        # preview to a few lines (issue 11).
+        self.warnings_area = QScrollArea()
+        self.warnings_area.setObjectName("warningArea")
+        self.warnings_area.setWidget(self.warnings)
+        self.warnings_area.setWidgetResizable(True)
+        self.warnings_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.warnings_area.setMaximumHeight(7 * self.fontMetrics().lineSpacing())
+        self.warnings_area.hide()
         self.layout_.addWidget(self.text, 1)
-        self.layout_.addWidget(self.warnings)
+        self.layout_.addWidget(self.warnings_area)
         self.layout_.addWidget(self.error)
 
     def initializePage(self) -> None:
@@ -199,6 +211,7 @@ class PreviewPage(Page):
         self.text.setPlainText(_("Checking what would leave …"))
         show_message(self.error, "")
         self.warnings.hide()
+        self.warnings_area.hide()
 
         def work() -> bundles.ExportPlan:  # checks and reads, writes nothing
             return bundles.plan_export(session, case_id, recipients, items, purpose=purpose, authority=authority,
@@ -219,6 +232,7 @@ class PreviewPage(Page):
         self.text.setPlainText(describe(plan))
         self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))  # the service's words, as it says them
         self.warnings.setVisible(bool(plan.warnings))
+        self.warnings_area.setVisible(bool(plan.warnings))
         self.completeChanged.emit()
 
     def _refused(self, generation: int, exc: BaseException) -> None:

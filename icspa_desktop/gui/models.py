@@ -28,11 +28,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QMenu, QTableView
 
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
@@ -279,6 +280,32 @@ def fit_columns(table: QTableView, model: RecordTableModel[Any], columns: Iterab
         title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
         width = max(width, header_metrics.horizontalAdvance(title) + 24)
         table.setColumnWidth(column, min(width, limit))
+
+
+def offer_column_choice(table: QTableView, hidden: Iterable[int] = (), keep: Iterable[int] = (0,)) -> None:
+    """Right-click on the header: a menu to show or hide each column (a narrow pane shows what matters to this
+    user); ``hidden`` start hidden, ``keep`` cannot be hidden."""
+    header = table.horizontalHeader()
+    fixed = set(keep)
+    for column in hidden:
+        header.setSectionHidden(column, True)
+    header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def menu_at(point: QPoint) -> None:
+        model = table.model()
+        if model is None:
+            return
+        menu = QMenu(header)
+        menu.setObjectName("columnMenu")
+        for column in range(model.columnCount()):
+            action = menu.addAction(str(model.headerData(column, Qt.Orientation.Horizontal) or ""))
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(column))
+            action.setEnabled(column not in fixed)
+            action.toggled.connect(lambda shown, c=column: header.setSectionHidden(c, not shown))
+        menu.exec(header.mapToGlobal(point))
+
+    header.customContextMenuRequested.connect(menu_at)
 
 
 def set_column_widths(table: QTableView, widths: Iterable[tuple[int, int]]) -> None:
