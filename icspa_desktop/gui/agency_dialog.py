@@ -183,7 +183,7 @@ class AgencyDialog(QDialog):
         explain.setObjectName("hintLabel")
         explain.setWordWrap(True)
         self.create_form = IdentityForm()
-        self.create_button = QPushButton(_("Create &identity"))
+        self.create_button = QPushButton(_("Create i&dentity"))
         self.create_button.setObjectName("createIdentity")
         self.create_button.setDefault(True)
         self.create_button.clicked.connect(self.create_identity)

@@ -78,13 +78,15 @@ def read_small_file(path: Path, limit: int, what: str = "file") -> bytes:
 class FilePicker(QWidget):
     """A path field with a Browse… button (non-native open dialog, so it closes with its window on lock)."""
 
-    def __init__(self, name: str, title: str, name_filter: str, parent: QWidget | None = None) -> None:
-        """``title`` and ``name_filter`` as shown (translated by the caller)."""
+    def __init__(self, name: str, title: str, name_filter: str, parent: QWidget | None = None, *,
+                 browse_text: str | None = None) -> None:
+        """``title`` and ``name_filter`` as shown (translated by the caller); ``browse_text`` for a second picker in
+        one form, whose button needs a mnemonic of its own."""
         super().__init__(parent)
         self._title, self._filter = title, name_filter
         self.edit = QLineEdit()
         self.edit.setObjectName(name)
-        browse = QPushButton(_("&Browse…"))
+        browse = QPushButton(browse_text or _("&Browse…"))
         browse.setAutoDefault(False)
         browse.clicked.connect(self.browse)
         layout = QHBoxLayout(self)
@@ -205,7 +207,7 @@ class ImportCertificateDialog(QDialog):
         intro.setWordWrap(True)
         self.key_file = FilePicker("keyFile", _("Key file"), _("PKCS#12 or PEM key (*.p12 *.pfx *.pem *.key);;All "
                                                                "files (*)"))
-        self.cert_file = FilePicker("certFile", _("Certificate file"), _(PEM_CERT_FILTER))
+        self.cert_file = FilePicker("certFile", _("Certificate file"), _(PEM_CERT_FILTER), browse_text=_("B&rowse…"))
         self.password = password_edit("keyPassword")
         self.contact = QLineEdit(contact)
         self.contact.setObjectName("agencyContact")

@@ -129,7 +129,7 @@ class DonePage(Page):
         self.bundle_id, self.file, self.size_field, self.sha256 = fields
         self.first = self.bundle_id
         form = QFormLayout()
-        for label, edit in zip((_("Bundle &id"), _("&File"), _("Si&ze"), _("SHA-&256")), fields, strict=True):
+        for label, edit in zip((_("Bundle &id"), _("Fi&le"), _("Si&ze"), _("SHA-&256")), fields, strict=True):
             edit.setReadOnly(True)
             form.addRow(label, edit)
         self.verified = QLabel()

@@ -306,7 +306,7 @@ class AddPartnerDialog(QDialog):
         form.addRow(_("&Country"), self.country)
         form.addRow(_("&Unit"), self.unit)
         form.addRow(_("C&ontact"), self.contact)
-        form.addRow(_("&age recipient"), self.recipient)
+        form.addRow(_("a&ge recipient"), self.recipient)
         form.addRow(_("Certificate (&PEM)"), self.cert)
         self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)

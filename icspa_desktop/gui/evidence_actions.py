@@ -93,7 +93,7 @@ class EvidenceActions(QObject):
                                     _("Re-read and re-hash the selected items (all items when none is selected)"))
         self.extract_action = action(_("E&xtract…"), self.extract,
                                      _("Decrypt the selected item to a file, with a reason"))
-        self.checkout_action = action(_("Check &out…"), self.check_out, _("Hand the selected physical item over"))
+        self.checkout_action = action(_("Chec&k out…"), self.check_out, _("Hand the selected physical item over"))
         self.checkin_action = action(_("Check &in…"), self.check_in, _("Take the selected physical item back"))
         self.annotate_action = action(_("&Annotate…"), self.annotate,
                                       _("Edit the selected item's description, notes, tags and markings"))

@@ -132,7 +132,7 @@ class RecipientsPage(Page):
         self.permission_date.setPlaceholderText(_("YYYY-MM-DD"))
         self.permission_by = field_named(QLineEdit(), "permissionByEdit")
         self.permission_by.setPlaceholderText(_("Who gave it, at the originating agency"))
-        self.permission_labels = [QLabel(text) for text in (_("Originator's permissio&n"), _("Permission dat&e"),
+        self.permission_labels = [QLabel(text) for text in (_("Originator's pe&rmission"), _("Permission dat&e"),
                                                             _("Permission &given by"))]
         form = QFormLayout()
         form.addRow(_("&Purpose"), self.purpose)

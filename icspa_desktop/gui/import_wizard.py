@@ -262,7 +262,7 @@ class DonePage(Page):
         form = QFormLayout()
         form.addRow(case_label, row)
         self.added = plain(name="addedLabel")
-        self.receipt_button = button(_("Write &receipt…"), "writeReceiptButton", self.choose_receipt_file)
+        self.receipt_button = button(_("&Write receipt…"), "writeReceiptButton", self.choose_receipt_file)
         self.receipt_hint = plain(name="hintLabel")
         self.receipt_hint.setAccessibleName("receiptHint")
         receipt_row = QHBoxLayout()

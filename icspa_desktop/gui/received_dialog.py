@@ -163,7 +163,7 @@ class ReceivedDialog(QDialog):
                                                  _("SHA-256"), _("Receipt"), _("Bundle id")])
         self.sent = _table("sentTable", [_("Sent"), _("Case"), _("Recipients"), _("Items"), _("Status"),
                                          _("Receipts"), _("Bundle id")])
-        self.write_button = _button(_("Write &receipt…"), "writeReceiptButton", self.choose_receipt_file)
+        self.write_button = _button(_("&Write receipt…"), "writeReceiptButton", self.choose_receipt_file)
         self._can_sign = allowed(role, Permission.SIGN_AS_AGENCY)
         self.write_button.setToolTip(_("Sign a receipt for the selected bundle, for its sender") if self._can_sign
                                      else _(SIGNING_ROLES_ONLY))

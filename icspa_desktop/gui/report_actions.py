@@ -71,7 +71,7 @@ class CustodyActions(QObject):
                                         _("Sign the current state of the custody log with the agency key"))
         self.export_pdf_action = action(_("Export custody &report (PDF)…"), self.export_case_pdf,
                                         _("PDF chain-of-custody report of the selected case"))
-        self.export_item_pdf_action = action(_("Export &item custody report (PDF)…"), self.export_item_pdf,
+        self.export_item_pdf_action = action(_("Export i&tem custody report (PDF)…"), self.export_item_pdf,
                                              _("PDF chain-of-custody report of one item of the selected case"))
         self.export_uco_action = action(_("Export CASE/&UCO JSON-LD…"), self.export_case_uco,
                                         _("CASE/UCO JSON-LD of the selected case"))

@@ -170,7 +170,7 @@ class RestoreDialog(SubmitDialog):
         form.addRow(_("Restore to"), self.new_place)
         form.addRow("", self.target)
         form.addRow("", self.replace)
-        form.addRow(required(_("&Reason")), self.reason)
+        form.addRow(required(_("Rea&son")), self.reason)  # &R: Restore
         form.addRow(required(_("&Passphrase of {user}", user=user)), self.passphrase)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)

@@ -34,6 +34,7 @@ from tests.gui.test_agency_gui import OtherAgency, other_agency
 from tests.i18n.test_gui_language import clashes, screen_texts
 
 TRANSLATED = ["de", "fr"]
+MNEMONICS_IN = [*TRANSLATED, "en"]  # English too: its own mnemonics are unique as well
 W = QWizard.WizardButton
 
 
@@ -63,7 +64,7 @@ def bka(tmp_path: Path) -> OtherAgency:
     return other_agency(tmp_path, "Bundeskriminalamt", "DE")
 
 
-@pytest.mark.parametrize("language", TRANSLATED)
+@pytest.mark.parametrize("language", MNEMONICS_IN)
 def test_each_page_of_both_bundle_wizards_has_unique_mnemonics(language: str, qtbot: QtBot, admin: Session,
                                                               use_language: Callable[[str], None]) -> None:
     in_language(language, use_language)
@@ -81,13 +82,16 @@ def test_each_page_of_both_bundle_wizards_has_unique_mnemonics(language: str, qt
         texts = [*screen_texts(importer.confirm), commit, importer.confirm.buttonText(W.BackButton)]
         assert clashes(texts) == [], f"{language}: {texts}"
     assert export.windowTitle() == {"de": "Fall 2026/501 an eine Partnerbehörde senden",
-                                    "fr": "Envoyer l'affaire 2026/501 à un service partenaire"}[language]
+                                    "fr": "Envoyer l'affaire 2026/501 à un service partenaire",
+                                    "en": "Send case 2026/501 to a partner agency"}[language]
     assert importer.windowTitle() == {"de": "Bundle einer Partnerbehörde importieren",
-                                      "fr": "Importer le paquet d'échange d'un service partenaire"}[language]
-    assert export.target.buttonText(W.CommitButton) == {"de": "Bundle &schreiben", "fr": "&Écrire le paquet"}[language]
+                                      "fr": "Importer le paquet d'échange d'un service partenaire",
+                                      "en": "Import a partner agency's bundle"}[language]
+    assert export.target.buttonText(W.CommitButton) == {"de": "Bundle &schreiben", "fr": "&Écrire le paquet",
+                                                        "en": "&Write bundle"}[language]
 
 
-@pytest.mark.parametrize("language", TRANSLATED)
+@pytest.mark.parametrize("language", MNEMONICS_IN)
 def test_the_agency_partner_and_vault_dialogs_have_unique_mnemonics(language: str, qtbot: QtBot, admin: Session,
                                                                    tmp_path: Path, bka: OtherAgency,
                                                                    use_language: Callable[[str], None]) -> None:
