@@ -241,7 +241,17 @@ class DesktopApp(QObject):
         pending, self._pending_file = self._pending_file, None
         if pending is not None:
             self._open_file(*pending)
-        self.unlocked.emit(session)
+        # "Unlocked" means ready to use: once the case list (read in a worker) is shown.
+        browser = self.window.browser
+        if browser.cases_are_loaded:
+            self.unlocked.emit(session)
+        else:
+            def ready() -> None:
+                browser.cases_loaded.disconnect(ready)
+                if self.session is session:
+                    self.unlocked.emit(session)
+
+            browser.cases_loaded.connect(ready)
 
     # ---- a file passed on the command line (a double-click in the file manager) -------------
     def open_when_unlocked(self, path: Path) -> QMessageBox | None:

@@ -21,17 +21,20 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.domain.models import Case
+from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.case_details import CaseDetailsWidget
 from icspa_desktop.gui.markings import TlpDelegate
 from icspa_desktop.gui.models import (
     CaseColumn,
     CaseFilterModel,
     CaseTableModel,
+    PreparedRows,
     offer_column_choice,
     set_column_widths,
 )
-from icspa_desktop.gui.ops import BackgroundOp
+from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _
+from icspa_desktop.services import cases as cases_service
 from icspa_desktop.services.session import Session
 
 # Builds one tab's widget for the selected case (evidence, custody, ...). Called again for each case.
@@ -71,6 +74,7 @@ class CaseBrowser(QSplitter):
 
     current_case_changed = Signal(object)
     activated = Signal()  # double-click or Enter on a case
+    cases_loaded = Signal()  # the list read by ``load_cases`` is shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -134,10 +138,43 @@ class CaseBrowser(QSplitter):
         self.setObjectName("caseBrowser")
         # Splitter states inside the case tabs (by object name), kept from one case's tab to the next.
         self.tab_layouts: dict[str, bytes] = {}
+        self._case_load: BackgroundOp | None = None
+        self.cases_are_loaded = False
 
     # ---- content -------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
         self._session = session
+
+    def load_cases(self, session: Session) -> None:
+        """Read the cases and their row texts in a worker, then show them (one model reset): a 10,000-case vault
+        no longer holds the window for the read at unlock (issue 11). ``cases_loaded`` says when."""
+        if self._case_load is not None:
+            self._case_load.cancel()
+        self.cases_are_loaded = False
+
+        def work(cancel: CancelToken) -> PreparedRows[Case]:
+            records = cases_service.list_cases(session)
+            cancel.check()
+            return self.model.prepare(records)
+
+        self._case_load = load_in_background(self, work, self._show_loaded, self._load_failed)
+
+    def _show_loaded(self, prepared: PreparedRows[Case]) -> None:
+        self._case_load = None
+        if self._session is None:
+            return
+        keep = self._current.id if self._current else None
+        self.model.set_prepared(prepared)
+        if keep is None or not self.select_case(keep):
+            self._set_current(None)
+        self.cases_are_loaded = True
+        self.cases_loaded.emit()
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self._case_load = None
+        self.cases_are_loaded = True  # nothing more will come: the window is usable, and says why it is empty
+        show_error(self, exc)
+        self.cases_loaded.emit()
 
     def set_cases(self, cases: list[Case], select: CaseId | None = None) -> None:
         keep = select or (self._current.id if self._current else None)
@@ -170,6 +207,9 @@ class CaseBrowser(QSplitter):
 
     def clear(self) -> None:
         """Forget every case and every widget built from one (the vault is locking)."""
+        if self._case_load is not None:
+            self._case_load.abandon()
+            self._case_load = None
         self._session = None
         self.filter_edit.clear()
         self.model.clear()

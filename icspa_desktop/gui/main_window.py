@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         self.browser.details.set_user_names({user.id: user.display_name for user in users.list_users(session)})
         self.browser.details.set_provenance_lookup(lambda case_id: received.get_case_provenance(session,
                                                                                                 CaseId(case_id)))
-        self.browser.set_cases(cases.list_cases(session))
+        self.browser.load_cases(session)  # in a worker: the window is up at once, the list follows
         self.stack.setCurrentWidget(self.browser)
         self.vault_label.setText(_("Vault: {path}", path=session.vault_path))
         self.user_label.setText(_("{display_name} ({user}) · {role}", display_name=session.user.display_name,
