@@ -27,7 +27,7 @@ from icspa_desktop.custody.verify import (
     scan_log,
 )
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
@@ -229,7 +229,7 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
     try:
         witness = cp.parse_body(body)
         if witness.origin not in known_origins(session):
-            raise RefusedInput(f"it belongs to another log ({witness.origin})")
+            raise RefusedInput(f"it belongs to another log ({witness.origin})")  # a damage's text: English
         if verifier is not None:
             verifier(signature, body, witness.timestamp)
     except (IcspaError, ValueError) as exc:
@@ -309,7 +309,7 @@ def verify(
         except VaultError as exc:
             missing_agency = str(exc)
     if witness_copy is not None and not witness_copy.is_dir():
-        raise UsageError(f"{witness_copy} is not a folder (mount the medium first).")
+        raise UsageError(_("{path} is not a folder (mount the medium first).", path=witness_copy))
     if incremental and witness_copy is None:
         try:
             report = _verify_incremental(session, verifier, witness_dir)
