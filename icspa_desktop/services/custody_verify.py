@@ -27,7 +27,7 @@ from icspa_desktop.custody.verify import (
     scan_log,
 )
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _, english
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
@@ -134,7 +134,8 @@ def _check_checkpoint_rows(
         try:
             parsed = cp.parse_body(body)
         except RefusedInput as exc:
-            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {exc}", checkpoint_id=cid))
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {english(exc)}",
+                                         checkpoint_id=cid))
             records.append(_CheckpointRecord(cid, label, None))
             continue
         label = f"Checkpoint {cid} (tree size {parsed.size}, signed {parsed.timestamp_text})"
@@ -150,7 +151,8 @@ def _check_checkpoint_rows(
                 verifier(signature, body, parsed.timestamp)
             except (IcspaError, ValueError) as exc:
                 report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE,
-                                             f"{label}: the agency signature is not valid ({exc}).", checkpoint_id=cid))
+                                             f"{label}: the agency signature is not valid ({english(exc)}).",
+                                             checkpoint_id=cid))
         records.append(_CheckpointRecord(cid, label, parsed))
         report.checkpoints_checked += 1
     return records
@@ -207,7 +209,7 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
         found = cp.read_witness(path)
     except RefusedInput as exc:
         report.witness_status = "damaged"
-        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {exc}"))
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {english(exc)}"))
         return None
     except OSError as exc:
         report.notes.append(f"The witness file {path} cannot be read ({exc.strerror}).")
@@ -234,7 +236,8 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
             verifier(signature, body, witness.timestamp)
     except (IcspaError, ValueError) as exc:
         report.witness_status = "damaged"
-        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness checkpoint {path} is not valid: {exc}."))
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID,
+                                     f"The witness checkpoint {path} is not valid: {english(exc)}."))
         return None
     report.witness_status = "ok"
     report.witness_size = witness.size

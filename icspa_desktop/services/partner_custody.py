@@ -20,7 +20,7 @@ from icspa_desktop.crypto import cms
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, english
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.vault import db
 
@@ -192,5 +192,5 @@ def recheck_stored(conn: db.Connection) -> list[str]:
             _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
                          proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []), keys)
         except (RefusedInput, ValueError, TypeError) as exc:
-            damages.append(f"partner event {origin} #{index}: {exc}")
+            damages.append(f"partner event {origin} #{index}: {english(exc)}")
     return damages

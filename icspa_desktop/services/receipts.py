@@ -30,7 +30,7 @@ from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.custody.verify import Damage, DamageKind
 from icspa_desktop.domain.agency import PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import NotFound, RefusedInput, _
+from icspa_desktop.domain.errors import NotFound, RefusedInput, _, english
 from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.files import atomic_write, create_new, read_regular, remove_published
 from icspa_desktop.services import agency, custody, partners
@@ -248,7 +248,8 @@ def receipt_heads(conn: db.Connection, damages: list[Damage]) -> list[tuple[str,
             body = str(records.load_json(content, label)["sender_checkpoint"]["text"]).encode("utf-8")
             heads.append((label, cp.parse_body(body), body))
         except (RefusedInput, KeyError, TypeError) as exc:
-            damages.append(Damage(DamageKind.RECEIPT, f"{label} is no longer the partner's signed receipt: {exc}"))
+            damages.append(Damage(DamageKind.RECEIPT,
+                                  f"{label} is no longer the partner's signed receipt: {english(exc)}"))
     return heads
 
 
