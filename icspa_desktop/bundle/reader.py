@@ -50,7 +50,7 @@ from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_V
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import agev1, cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
-from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput, _
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 
 READ_CHUNK = 1 << 20
@@ -153,10 +153,10 @@ def _open_regular(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise RefusedInput(f"Cannot open {path}: {exc.strerror or exc}.") from None
+        raise RefusedInput(_("Cannot open {path}: {cause}.", path=path, cause=exc.strerror or exc)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise RefusedInput(f"{path} is not a regular file.")
+        raise RefusedInput(_("{path} is not a regular file.", path=path))
     return fd
 
 
@@ -170,7 +170,7 @@ def _volumes(path: Path) -> list[Path]:
         os.close(_open_regular(volume))
         volumes.append(volume)
     if not volumes:
-        raise RefusedInput(f"{path} does not exist (nor its volumes {path.name}.001, …).")
+        raise RefusedInput(_("{path} does not exist (nor its volumes {name}.001, …).", path=path, name=path.name))
     return volumes
 
 
@@ -180,7 +180,7 @@ def _identities(identities: Sequence[str]) -> list[X25519PrivateKey]:
         try:
             parsed.append(agev1.parse_identity(text.strip()))
         except agev1.KeyFormatError:
-            raise RefusedInput("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).") from None
+            raise RefusedInput(_("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).")) from None
     return parsed
 
 
@@ -367,7 +367,7 @@ def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime 
             problems.append(f"The bundle has format version {shown_name(version or '')}; this program reads version "
                             f"{BUNDLE_FORMAT_VERSION} only.")
         _one(info, "ICSPA-Sender-Agency", problems)
-        oxum = f"{sum(size for _, size, _ in walk.payload)}.{len(walk.payload)}"
+        oxum = f"{sum(size for _path, size, _digest in walk.payload)}.{len(walk.payload)}"
         if (declared := _one(info, "Payload-Oxum", problems)) not in (None, oxum):
             problems.append(f"bag-info.txt declares Payload-Oxum {shown_name(declared or '')}; the payload is {oxum}.")
 
@@ -390,7 +390,8 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
     """Our own reading of the file failed (the medium, not the bundle): that is no verdict on the bundle."""
     if isinstance(exc, IcspaError | Cancelled) or not isinstance(exc, OSError):
         return exc
-    return IcspaError(f"Reading {path} failed: {exc.strerror or exc} (was the medium removed?).")
+    return IcspaError(_("Reading {path} failed: {cause} (was the medium removed?).",
+                        path=path, cause=exc.strerror or exc))
 
 
 def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
@@ -479,7 +480,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
             except OSError as exc:
                 if exc is ciphertext.error:
                     raise _read_error(exc, path) from None
-                raise IcspaError(f"Storing what was read failed: {exc.strerror or exc}.") from None
+                raise IcspaError(_("Storing what was read failed: {cause}.", cause=exc.strerror or exc)) from None
             else:
                 signer, signed_at, info, recipients = _check_bag(walk, trusted, at, at_signing_time, problems)
             problems[:0] = walk.problems  # per-member refusals first, in archive order

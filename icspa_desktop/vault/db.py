@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
-from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.errors import VaultError, _
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
@@ -145,27 +145,28 @@ def _check_existing(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise VaultError(f"The vault database {path} is missing; restore it from a backup "
-                         "(nothing was created or changed).") from None
+        raise VaultError(_("The vault database {path} is missing; restore it from a backup (nothing was created or "
+                           "changed).", path=path)) from None
     except OSError as exc:
-        raise VaultError(f"The vault database {path} cannot be opened: {exc.strerror} "
-                         "(a link is refused; nothing was changed).") from None
+        raise VaultError(_("The vault database {path} cannot be opened: {cause} (a link is refused; nothing was "
+                           "changed).", path=path, cause=exc.strerror)) from None
     try:
         st = os.fstat(fd)
         head = os.pread(fd, len(_PLAIN_SQLITE_MAGIC), 0) if stat.S_ISREG(st.st_mode) else b""
     finally:
         os.close(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise VaultError(f"The vault database {path} is not a regular file; nothing was changed.")
+        raise VaultError(_("The vault database {path} is not a regular file; nothing was changed.", path=path))
     if st.st_size == 0:
-        raise VaultError(f"The vault database {path} is empty (0 bytes): it was truncated or replaced. "
-                         "Restore it from a backup; it was not re-created and nothing was changed.")
+        raise VaultError(_("The vault database {path} is empty (0 bytes): it was truncated or replaced. Restore it "
+                           "from a backup; it was not re-created and nothing was changed.", path=path))
     if head == _PLAIN_SQLITE_MAGIC:
-        raise VaultError(f"The vault database {path} is an unencrypted SQLite file, not this vault's "
-                         "encrypted database; nothing was changed.")
+        raise VaultError(_("The vault database {path} is an unencrypted SQLite file, not this vault's encrypted "
+                           "database; nothing was changed.", path=path))
     if st.st_size % PAGE_SIZE:
-        raise VaultError(f"The vault database {path} is damaged: its size ({st.st_size} bytes) is not a whole "
-                         f"number of {PAGE_SIZE}-byte pages (truncated?); nothing was changed.")
+        raise VaultError(_("The vault database {path} is damaged: its size ({size} bytes) is not a whole number "
+                           "of {page}-byte pages (truncated?); nothing was changed.",
+                           path=path, size=st.st_size, page=PAGE_SIZE))
 
 
 def read_only_reason(path: Path) -> str | None:
@@ -245,10 +246,10 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
             # Only a non-empty -wal without a -shm gets here (see _read_only_uri): reading the file alone would
             # give an older state of the vault than the one last written.
             raise VaultError(
-                f"The vault database {path} was not closed cleanly: its last changes are still in "
-                f"{_wal_path(path).name}, which SQLite cannot read on a read-only disk without "
-                f"{path.name}-shm. Open a copy of the whole vault folder on a writable disk to read it; "
-                "nothing was changed.") from exc
+                _("The vault database {path} was not closed cleanly: its last changes are still in {name}, which "
+                  "SQLite cannot read on a read-only disk without {database}-shm. Open a copy of the whole vault "
+                  "folder on a writable disk to read it; nothing was changed.",
+                  path=path, name=_wal_path(path).name, database=path.name)) from exc
         # A disk fault while SQLite sets up the WAL index (-shm) is not a wrong key: only "file is not a
         # database" (SQLITE_NOTADB) says the key does not fit.
         fault = storage_error(exc, path) if "not a database" not in str(exc) else None
@@ -256,14 +257,14 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
             raise fault from exc
         # The key came from a key slot that authenticated, so it is this vault's key: the file is not.
         raise KeyMismatch(
-            f"The vault database {path} does not open with this vault's key: it belongs to another vault, "
-            "or its first page is damaged. Restore it from a backup; nothing was changed."
+            _("The vault database {path} does not open with this vault's key: it belongs to another vault, or its "
+              "first page is damaged. Restore it from a backup; nothing was changed.", path=path)
         ) from exc
     try:
         if not create and int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
             # Emptied between the check above and the open: still never re-created.
-            raise VaultError(f"The vault database {path} is empty: it was truncated or replaced. "
-                             "Restore it from a backup; it was not re-created and nothing was changed.")
+            raise VaultError(_("The vault database {path} is empty: it was truncated or replaced. Restore it from a "
+                               "backup; it was not re-created and nothing was changed.", path=path))
         if read_only:
             # Connection settings only: the journal mode, synchronous and secure_delete concern writes.
             conn.execute("PRAGMA query_only = ON")
@@ -278,7 +279,8 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
         fault = storage_error(exc, path)
         if fault is not None:
             raise fault from exc
-        raise VaultError(f"The vault database {path} opened with this vault's key but is damaged: {exc}.") from exc
+        raise VaultError(_("The vault database {path} opened with this vault's key but is damaged: {error}.",
+                           path=path, error=exc)) from exc
     except BaseException:
         conn.close()
         raise
@@ -339,7 +341,7 @@ def export_to(conn: Connection, target: Path, raw_key: bytes, snapshot: Callable
     ``sqlcipher_export`` does not copy ``user_version`` (the schema version): it is set here.
     """
     if os.path.lexists(target):
-        raise VaultError(f"{target} already exists; a database export never writes over a file.")
+        raise VaultError(_("{path} already exists; a database export never writes over a file.", path=target))
     # ATTACH cannot run inside a transaction; it creates the file (owner-only: open_database set the umask).
     conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{raw_key.hex()}'\"", (str(target),))
     try:
@@ -370,6 +372,6 @@ def open_export(path: Path, raw_key: bytes) -> Connection:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
         conn.close()
-        raise KeyMismatch(f"The database copy {path} does not open with this vault's key, or its first page is "
-                          "damaged.") from exc
+        raise KeyMismatch(_("The database copy {path} does not open with this vault's key, or its first page is "
+                            "damaged.", path=path)) from exc
     return conn
