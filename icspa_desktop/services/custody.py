@@ -28,7 +28,7 @@ from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.files import fsync_dir, read_regular
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
-from icspa_desktop.services.session import Session
+from icspa_desktop.services.session import Session, warning
 from icspa_desktop.vault import db
 
 
@@ -518,11 +518,11 @@ def _write_witness_copy(session: Session, body: bytes, signature: bytes) -> None
     if directory is None:
         return
     if not directory.is_dir():
-        session.warnings.append(f"Warning: the second witness folder {directory} is not there (medium not "
-                                "mounted?); only the first witness was written.")
+        session.warnings.append(warning(_("the second witness folder {path} is not there (medium not mounted?); only "
+                                          "the first witness was written.", path=directory)))
         return
     try:
         cp.write_witness(cp.witness_path(session.vault.header.vault_id, directory), body, signature)
     except OSError as exc:
-        session.warnings.append(f"Warning: the second witness in {directory} could not be written "
-                                f"({exc.strerror or exc}).")
+        session.warnings.append(warning(_("the second witness in {path} could not be written ({cause}).",
+                                          path=directory, cause=exc.strerror or exc)))

@@ -310,7 +310,7 @@ def verify(
         try:
             verifier = agency_verifier(session)
         except VaultError as exc:
-            missing_agency = str(exc)
+            missing_agency = english(exc)  # in the report, which bundles carry: English
     if witness_copy is not None and not witness_copy.is_dir():
         raise UsageError(_("{path} is not a folder (mount the medium first).", path=witness_copy))
     if incremental and witness_copy is None:

@@ -19,6 +19,7 @@ from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, U
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId
 from icspa_desktop.domain.models import User
 from icspa_desktop.files import sweep_temps
+from icspa_desktop.i18n import N_
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault import db
 from icspa_desktop.vault.keyslots import Unlocked
@@ -39,6 +40,9 @@ def check_user_name(name: str) -> str:
 
 
 MIN_PASSPHRASE_LEN = 8
+# The roles as a refusal names them (the GUI's status bar marks the same words).
+_ROLE_NAMES = (N_("administrator"), N_("supervisor"), N_("investigator"), N_("auditor"))
+
 # Every entry of ``Session.warnings`` starts so: the CLI replaces it by its own "icspa: warning:" (a token, not
 # translated); the sentence after it is in the user's language.
 WARNING_PREFIX = "Warning: "
@@ -203,7 +207,7 @@ class Session:
         if self.read_only:
             raise PermissionDenied(_("Permission denied: the {role} role may not {action}. The attempt could not be "
                                      "recorded: the vault {path} is read-only.",
-                                     role=self.user.role, action=permission.value, path=self.vault_path))
+                                     role=_(self.user.role.value), action=_(permission.value), path=self.vault_path))
         with self.transaction():
             self.record(
                 EventDraft(
@@ -217,7 +221,7 @@ class Session:
             )
         raise PermissionDenied(
             _("Permission denied: the {role} role may not {action}. The attempt was recorded.",
-              role=self.user.role, action=permission.value)
+              role=_(self.user.role.value), action=_(permission.value))
         )
 
     @property

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from icspa_desktop.custody import events
-from icspa_desktop.domain.errors import AuthenticationError, Cancelled, RefusedInput, UsageError
+from icspa_desktop.domain.enums import Role
+from icspa_desktop.domain.errors import AuthenticationError, Cancelled, PermissionDenied, RefusedInput, UsageError
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.services import agency, bundles, cases, evidence, fixity, partners
@@ -103,3 +104,17 @@ def test_an_export_plans_warnings_read_german_but_its_json_stays_english(tmp_pat
            "Beweismittel hinausgingen." in plan.warnings
     assert json.loads(json.dumps(plan.to_json()))["warnings"] == [
         "No reason given (--reason): the custody events will not say why the evidence left."]  # --json: English
+
+
+def test_a_permission_denial_reads_german_and_its_recorded_event_stays_english(vault: VaultInfo,
+                                                                              use_language: UseLanguage) -> None:
+    use_language("de")
+    with vault.session(Role.AUDITOR) as auditor:
+        with pytest.raises(PermissionDenied) as shown:
+            cases.create_case(auditor, CaseFields(number="2024-0042", title="Harbour"))
+        assert str(shown.value) == ("Zugriff verweigert: Die Rolle Prüfer darf nicht: Fälle anlegen. Der Versuch wurde "
+                                    "aufgezeichnet.")
+        denied = events.list_events(auditor.conn)[-1].body
+    assert denied["action"] == "access_denied"
+    assert denied["details"]["attempted"] == "create case 2024-0042"
+    assert denied["details"]["role"] == "auditor"
