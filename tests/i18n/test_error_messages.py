@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives import serialization
 
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import Role
-from icspa_desktop.domain.errors import AuthenticationError, Cancelled, PermissionDenied, RefusedInput, UsageError
+from icspa_desktop.domain.errors import (
+    AuthenticationError,
+    Cancelled,
+    Conflict,
+    PermissionDenied,
+    RefusedInput,
+    UsageError,
+)
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.services import agency, bundles, cases, evidence, fixity, partners
@@ -86,8 +93,8 @@ def test_a_validation_label_is_translated_inside_its_sentence(admin: Session, us
         evidence.set_exhibit_format(admin, "x" * 65)
 
 
-def test_an_export_plans_warnings_read_german_but_its_json_stays_english(tmp_path: Path,
-                                                                         use_language: UseLanguage) -> None:
+def _sender_with_partner(tmp_path: Path) -> Path:
+    """A vault (Politie, NL) with a case 2026/041 of one item and the BKA (DE) as its partner."""
     sender = make_agency_vault(tmp_path / "nl", "Politie Landelijke Eenheid", "NL")
     with unlock(make_agency_vault(tmp_path / "de", "Bundeskriminalamt", "DE"), "admin", PASS) as bka:
         bka_identity = agency.agency_identity(bka)
@@ -98,12 +105,38 @@ def test_an_export_plans_warnings_read_german_but_its_json_stays_english(tmp_pat
                              bka_identity.certificate.public_bytes(serialization.Encoding.PEM))
         case = cases.create_case(nl, CaseFields("2026/041", "Operation Nightjar"))
         evidence.add_files(nl, case.id, [source])
-        use_language("de")
+    return sender
+
+
+def test_an_export_plans_warnings_read_german_but_its_json_stays_english(tmp_path: Path,
+                                                                         use_language: UseLanguage) -> None:
+    sender = _sender_with_partner(tmp_path)
+    use_language("de")
+    with unlock(sender, "admin", PASS) as nl:
         plan = bundles.plan_export(nl, "2026/041", ["BKA"])  # no --reason: the plan warns
     assert "Kein Grund angegeben (--reason): Die Ereignisse der Beweismittelkette werden nicht sagen, warum die " \
            "Beweismittel hinausgingen." in plan.warnings
     assert json.loads(json.dumps(plan.to_json()))["warnings"] == [
         "No reason given (--reason): the custody events will not say why the evidence left."]  # --json: English
+
+
+def test_a_failed_export_reads_german_and_its_journal_row_and_event_stay_english(tmp_path: Path,
+                                                                                use_language: UseLanguage) -> None:
+    sender = _sender_with_partner(tmp_path)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    (usb / "nightjar.icspa.sha256").write_text("not ours\n")  # the seal's name is taken: refused mid-export
+    use_language("de")
+    with unlock(sender, "admin", PASS) as nl:
+        plan = bundles.plan_export(nl, "2026/041", ["BKA"], purpose="crash test")
+        with pytest.raises(Conflict) as shown:
+            bundles.export(nl, plan, usb / "nightjar")
+        status, problem = nl.conn.execute("SELECT status, problem FROM bundles_sent").fetchone()
+        recorded = events.list_events(nl.conn)[-1].body
+    seal = usb / "nightjar.icspa.sha256"
+    assert str(shown.value) == f"{seal} existiert bereits; es wurde nicht angetastet."
+    assert (status, problem) == ("failed", f"{seal} already exists; it was left untouched.")
+    assert recorded["details"]["problem"] == f"{seal} already exists; it was left untouched."
 
 
 def test_a_permission_denial_reads_german_and_its_recorded_event_stays_english(vault: VaultInfo,
