@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
-from icspa_desktop.domain.errors import VaultError, _
+from icspa_desktop.domain.errors import Text, VaultError, _, english
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
@@ -61,27 +61,38 @@ _STORAGE_TEXTS = ("disk I/O error", "database or disk is full", "attempt to writ
 
 def _storage_cause(text: str, where: Path | None) -> str:
     """What the disk says, where it can be asked (SQLite reports EIO, EFBIG and often EROFS all as "disk I/O
-    error" and keeps the errno to itself): read-only, full, over the process's file size limit, else SQLite's."""
+    error" and keeps the errno to itself): read-only, full, over the process's file size limit, else SQLite's.
+    One clause about the disk, translated (its English kept for records: ``errors.english``)."""
+    fields = {"place": f" ({where.parent})" if where is not None else "", "text": text}  # a path, no words
     if where is not None:
         with contextlib.suppress(OSError):
             fs = os.statvfs(where.parent)
             if fs.f_flag & os.ST_RDONLY:
-                return "is read-only"
+                return _("the disk holding the vault{place} is read-only (SQLite: \"{text}\")", **fields)
             if fs.f_bavail * fs.f_frsize < (1 << 20):
-                return "is full"
+                return _("the disk holding the vault{place} is full (SQLite: \"{text}\")", **fields)
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         with contextlib.suppress(OSError):
             if limit != resource.RLIM_INFINITY and max(
                     p.stat().st_size for p in where.parent.glob(where.name + "*")) + (1 << 20) > limit:
-                return f"refused a file too large for the file size limit ({limit:,} bytes)"
+                return _("the disk holding the vault{place} refused a file too large for the file size limit "
+                         "({limit:,} bytes) (SQLite: \"{text}\")", limit=limit, **fields)
     if "full" in text:
-        return "is full"
+        return _("the disk holding the vault{place} is full (SQLite: \"{text}\")", **fields)
     if "readonly" in text:
-        return "is read-only"
+        return _("the disk holding the vault{place} is read-only (SQLite: \"{text}\")", **fields)
     if "unable to open" in text:
-        return "refused to open the database file"
-    return ("failed a read or write, and SQLite does not say why: the disk may be failing, removed, full or "
-            "read-only, or a file too large for its file system")
+        return _("the disk holding the vault{place} refused to open the database file (SQLite: \"{text}\")",
+                 **fields)
+    return _("the disk holding the vault{place} failed a read or write, and SQLite does not say why: the disk may be "
+             "failing, removed, full or read-only, or a file too large for its file system (SQLite: \"{text}\")",
+             **fields)
+
+
+def _capitalised(clause: str) -> str:
+    """``clause`` as the start of a sentence, its English too."""
+    plain = english(clause)
+    return Text(clause[:1].upper() + clause[1:], plain[:1].upper() + plain[1:])
 
 
 def storage_error(exc: BaseException, where: Path | None = None) -> StorageError | None:
@@ -91,10 +102,9 @@ def storage_error(exc: BaseException, where: Path | None = None) -> StorageError
     text = str(exc)
     if not any(known in text for known in _STORAGE_TEXTS):
         return None
-    place = f" ({where.parent})" if where is not None else ""
-    cause = f"the disk holding the vault{place} {_storage_cause(text, where)} (SQLite: \"{text}\")"
-    return StorageError(f"{cause[0].upper()}{cause[1:]}. The unfinished step was rolled back and changed nothing; "
-                        "fix the disk and try again.", cause)
+    cause = _storage_cause(text, where)
+    return StorageError(_("{cause}. The unfinished step was rolled back and changed nothing; fix the disk and try "
+                          "again.", cause=_capitalised(cause)), cause)
 
 
 MEMORY_SECURITY_ENV = "ICSPA_SQLCIPHER_MEMORY_SECURITY"
