@@ -179,7 +179,7 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
     partner = next(p for p in known if p.certificate == cert)
     if partner.status is PartnerStatus.REVOKED:
         raise RefusedInput(_("The receipt is signed with the key of {name}, which was revoked.", name=partner.name))
-    body = records.load_json(content, "The receipt")
+    body = records.load_json(content, _("The receipt"))
     if not isinstance(body, dict) or body.get("format") != RECEIPT_FORMAT:
         raise RefusedInput(_("The receipt is not in the format {format}.", format=RECEIPT_FORMAT))
     try:
