@@ -101,8 +101,11 @@ class PreparedImport:
 
 
 def _summary(problems: list[str]) -> str:
-    more = f" ({len(problems) - 1} more problem(s): 'icspa bundle verify' lists them)" if len(problems) > 1 else ""
-    return f"The bundle is refused: {problems[0]}{more}"
+    if len(problems) > 1:
+        return ngettext("The bundle is refused: {first} ({n} more problem(s): 'icspa bundle verify' lists them)",
+                        "The bundle is refused: {first} ({n} more problem(s): 'icspa bundle verify' lists them)",
+                        len(problems) - 1, first=problems[0])
+    return _("The bundle is refused: {first}", first=problems[0])
 
 
 def _check_space(session: Session, path: Path) -> None:

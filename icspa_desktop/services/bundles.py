@@ -413,7 +413,7 @@ class BundleReport:
     @property
     def problems(self) -> list[str]:
         extra = [] if self.addressed_to_us or not self.check.recipients else [
-            "This agency is not among the recipients named in the signed bag-info.txt."]
+            _("This agency is not among the recipients named in the signed bag-info.txt.")]
         return [*self.check.problems, *extra]
 
     def to_json(self) -> dict[str, Any]:
@@ -422,7 +422,7 @@ class BundleReport:
                 "seal": c.seal, "signer": self.signer_name, "recipients": self.recipient_names,
                 "addressed_to_us": self.addressed_to_us, "items": len(c.payload),
                 "payload": [{"name": n, "size": s, "sha256": h} for n, s, h in c.payload],
-                "problems": self.problems}
+                "problems": [english(p) for p in self.problems]}  # --json: English
 
 
 def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = no_progress,

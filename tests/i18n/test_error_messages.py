@@ -22,7 +22,7 @@ from icspa_desktop.domain.errors import (
 )
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.services import agency, bundles, cases, evidence, fixity, partners
+from icspa_desktop.services import agency, bundle_import, bundles, cases, evidence, fixity, partners
 from icspa_desktop.services.session import Session, unlock
 from tests.agency.conftest import PASS, make_agency_vault
 from tests.conftest import ADMIN, VaultInfo, run_cli
@@ -151,3 +151,23 @@ def test_a_permission_denial_reads_german_and_its_recorded_event_stays_english(v
     assert denied["action"] == "access_denied"
     assert denied["details"]["attempted"] == "create case 2024-0042"
     assert denied["details"]["role"] == "auditor"
+
+
+def test_a_bundle_for_another_agency_is_refused_in_german_and_its_verify_json_stays_english(
+        tmp_path: Path, use_language: UseLanguage) -> None:
+    sender = _sender_with_partner(tmp_path)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    with unlock(sender, "admin", PASS) as nl:
+        written = bundles.export(nl, bundles.plan_export(nl, "2026/041", ["BKA"], purpose="test"), usb / "nightjar")
+    not_for_us = "The bundle is not addressed to any of our identities (no age recipient opens with our keys), or " \
+                 "its age header is damaged."
+    use_language("de")
+    with unlock(make_agency_vault(tmp_path / "fr", "Police judiciaire", "FR"), "admin", PASS) as pj:
+        report = bundles.verify_bundle(pj, written.path)
+        with pytest.raises(RefusedInput) as refused:
+            bundle_import.prepare_import(pj, written.path)
+    assert report.problems[0] == ("Das Bundle ist an keine unserer Identitäten gerichtet (kein age-Empfänger öffnet "
+                                  "sich mit unseren Schlüsseln), oder sein age-Header ist beschädigt.")
+    assert report.to_json()["problems"][0] == not_for_us  # --json: English
+    assert str(refused.value).startswith("Das Bundle wird abgelehnt: Das Bundle ist an keine unserer Identitäten")
