@@ -94,7 +94,7 @@ class PreparedImport:
                        "new": i.id not in self.known_items} for i in self.items],
             "custody": {"events": self.verdict.events, "checkpoint_size": self.verdict.size,
                         "linked_to": self.verdict.linked_to},
-            "checks": [{"name": c.name, "result": "pass", "detail": c.detail} for c in self.checks],
+            "checks": [{"name": c.name, "result": "pass", "detail": english(c.detail)} for c in self.checks],
             "already_imported": self.already_imported,
             "warnings": [english(w) for w in self.warnings],  # JSON output stays English
         }
@@ -187,13 +187,15 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
     assert check.bundle_id is not None
     assert check.signed_at is not None
     partner = _signer(check, own, known)
-    seal = {"ok": "the seal's signature and hashes match", "absent": "no seal beside the file (it is optional)"}
+    # The details are shown translated; the record of the import and --json keep their English (``english``).
+    seal = {"ok": _("the seal's signature and hashes match"), "absent": _("no seal beside the file (it is optional)")}
     checks = [Check("Outer seal", seal.get(check.seal, check.seal)),
-              Check("Decryption", "opened with this agency's key; every age chunk authenticated"),
-              Check("Archive", f"{len(check.payload) + len(check.tag_files) + 1} files, no links, devices, climbing "
-                               "or colliding names"),
-              Check("Signature", f"signed by {partner.name} ({partner.country}), key {partner.fingerprint}, on "
-                                 f"{check.signed_at:%Y-%m-%d %H:%M} UTC; key valid then")]
+              Check("Decryption", _("opened with this agency's key; every age chunk authenticated")),
+              Check("Archive", _("{n} files, no links, devices, climbing or colliding names",
+                                 n=len(check.payload) + len(check.tag_files) + 1)),
+              Check("Signature", _("signed by {name} ({country}), key {fingerprint}, on {signed_at:%Y-%m-%d %H:%M} "
+                                   "UTC; key valid then", name=partner.name, country=partner.country,
+                                   fingerprint=partner.fingerprint, signed_at=check.signed_at))]
     if _field(check.bag_info, "ICSPA-Sender-Agency") != partner.fingerprint:
         raise RefusedInput(_("bag-info.txt names the sender {sender}, but the bag is signed by {name} "
                              "({fingerprint}).",
@@ -203,9 +205,11 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
         raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
                              "bag-info.txt are {names}; ours is {fingerprint}.",
                              names=', '.join(check.recipients), fingerprint=our_fingerprint))
-    checks.append(Check("Recipients", f"this agency is among the {len(check.recipients)} named recipient(s)"))
-    checks.append(Check("Manifests", f"{len(check.payload)} payload and {len(check.tag_files)} tag files match "
-                                     "their SHA-256 manifests"))
+    checks.append(Check("Recipients", ngettext("this agency is among the {n} named recipient(s)",
+                                               "this agency is among the {n} named recipient(s)",
+                                               len(check.recipients))))
+    checks.append(Check("Manifests", _("{payload} payload and {tags} tag files match their SHA-256 manifests",
+                                       payload=len(check.payload), tags=len(check.tag_files))))
     for name in (records.CASE_JSON, records.ITEMS_JSON, records.CUSTODY_JSON):
         if name not in check.tag_files:
             raise RefusedInput(_("The bundle has no {name}; it is not an ICSPA evidence bundle.", name=name))
@@ -224,18 +228,25 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
         if payload[item.id] != (item.size, item.sha256):
             raise RefusedInput(_("Item {exhibit}: its record states another size or SHA-256 than its payload file "
                                  "has.", exhibit=shown_name(item.exhibit_number)))
-    checks.append(Check("Items", f"{len(items)} item record(s); every size and SHA-256 matches its payload"))
+    checks.append(Check("Items", ngettext("{n} item record(s); every size and SHA-256 matches its payload",
+                                          "{n} item record(s); every size and SHA-256 matches its payload",
+                                          len(items))))
     handling = " ".join(sorted({str(i.markings.handling_code) for i in items}))
     tlp = " ".join(sorted({str(i.markings.tlp) for i in items}))
     if (_field(check.bag_info, "ICSPA-Handling-Codes"), _field(check.bag_info, "ICSPA-TLP")) != (handling, tlp):
         raise RefusedInput(_("The markings in bag-info.txt (handling codes, TLP) differ from those of the items."))
-    checks.append(Check("Markings", f"handling {handling}, TLP {tlp}; the same in bag-info.txt and the records"))
+    checks.append(Check("Markings", _("handling {handling}, TLP {tlp}; the same in bag-info.txt and the records",
+                                      handling=handling, tlp=tlp)))
     verdict = partner_custody.verify(session.conn, custody, partner, case.id, {i.id for i in items}, cancel)
     cancel.check()
-    linked = ("first bundle from this log" if verdict.linked_to is None
-              else f"extends the checkpoint of {verdict.linked_to} events we hold")
-    checks.append(Check("Custody", f"{verdict.events} partner event(s) signed and included in their checkpoint of "
-                                   f"{verdict.size} events; {linked}"))
+    checks.append(Check("Custody", ngettext(
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; first bundle from this log",
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; first bundle from this log",
+        verdict.events, size=verdict.size) if verdict.linked_to is None else ngettext(
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; extends the checkpoint of "
+        "{held} events we hold",
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; extends the checkpoint of "
+        "{held} events we hold", verdict.events, size=verdict.size, held=verdict.linked_to)))
     return _place(session, path, check, partner, case, items, custody, verdict, checks, target, staging)
 
 
@@ -434,7 +445,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
             (p.bundle_id, p.sha256, p.content_sha256, p.size, p.path.name, partner.id, partner.fingerprint, case_id,
              p.signed_at.isoformat(), now, session.user.id, p.custody.checkpoint.text.decode("utf-8"),
              p.custody.checkpoint.signature, json.dumps(p.bag_info, ensure_ascii=False),
-             json.dumps([{"name": c.name, "detail": c.detail} for c in p.checks], ensure_ascii=False),
+             json.dumps([{"name": c.name, "detail": english(c.detail)} for c in p.checks], ensure_ascii=False),
              json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
                           "sha256": i.sha256, "status": "already held" if i.id in p.known_items else "added"}
                          for i in p.items])))

@@ -25,6 +25,7 @@ from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.services import agency, bundle_import, bundles, cases, evidence, fixity, partners
 from icspa_desktop.services.session import Session, unlock
 from tests.agency.conftest import PASS, make_agency_vault
+from tests.bundle.exchange import make_exchange
 from tests.conftest import ADMIN, VaultInfo, run_cli
 
 UseLanguage = Callable[[str], None]
@@ -171,3 +172,19 @@ def test_a_bundle_for_another_agency_is_refused_in_german_and_its_verify_json_st
                                   "sich mit unseren Schlüsseln), oder sein age-Header ist beschädigt.")
     assert report.to_json()["problems"][0] == not_for_us  # --json: English
     assert str(refused.value).startswith("Das Bundle wird abgelehnt: Das Bundle ist an keine unserer Identitäten")
+
+
+def test_an_imports_checks_read_german_while_the_record_and_json_keep_english(tmp_path: Path,
+                                                                            use_language: UseLanguage) -> None:
+    exchange = make_exchange(tmp_path, sizes=(3_000,))
+    sent = exchange.export()
+    use_language("de")
+    with exchange.open_de() as bka:
+        prepared = bundle_import.prepare_import(bka, sent.path)
+        shown = {check.name: check.detail for check in prepared.checks}
+        bundle_import.commit_import(bka, prepared)
+        (stored,) = bka.conn.execute("SELECT checks FROM bundles_received").fetchone()
+    assert shown["Decryption"] == "mit dem Schlüssel dieser Behörde geöffnet; jeder age-Block authentifiziert"
+    english_detail = "opened with this agency's key; every age chunk authenticated"
+    assert {c["name"]: c["detail"] for c in prepared.to_json()["checks"]}["Decryption"] == english_detail
+    assert {c["name"]: c["detail"] for c in json.loads(stored)}["Decryption"] == english_detail
