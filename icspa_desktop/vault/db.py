@@ -191,7 +191,7 @@ def read_only_reason(path: Path) -> str | None:
     except OSError:
         return None  # not there: the code that needs it says so
     if not os.access(path, os.W_OK):
-        return "no write permission"
+        return _("no write permission")
     return None
 
 

@@ -241,7 +241,7 @@ def open_and_unlock(
     layout = VaultLayout(path.expanduser().absolute())
     check_layout(layout)
     header = VaultHeader.load(layout)
-    reason = read_only_reason(layout) if read_only is None else ("opened read-only" if read_only else None)
+    reason = read_only_reason(layout) if read_only is None else (_("opened read-only") if read_only else None)
     lock = VaultLock(layout.lock)
     lock.acquire()
     conn: db.Connection | None = None
