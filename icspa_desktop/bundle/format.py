@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from icspa_desktop.bundle import media
 from icspa_desktop.crypto import agev1
-from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed
+from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed, _
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import fsync_dir
 
@@ -226,24 +226,24 @@ class _TarPieces:
             chunk = memoryview(raw).cast("B")
             size += len(chunk)
             if size > item.size:  # the tar header promised item.size bytes: stop before breaking the stream
-                raise VerificationFailed(f"The payload {item.name} is longer than its recorded {item.size} bytes; "
-                                         "nothing was written.")
+                raise VerificationFailed(_("The payload {name} is longer than its recorded {size} bytes; nothing was "
+                                           "written.", name=item.name, size=item.size))
             if digest is not None:
                 digest.update(chunk)
             yield chunk
             self.done += len(chunk)
             self._progress(self.done, self.total, "Encrypting and writing the bundle")
         if size != item.size:
-            raise VerificationFailed(f"The payload {item.name} has {size} bytes, not its recorded {item.size}; "
-                                     "nothing was written.")
+            raise VerificationFailed(_("The payload {name} has {size} bytes, not its recorded {recorded}; nothing was "
+                                       "written.", name=item.name, size=size, recorded=item.size))
         if digest is not None and digest.hexdigest() != item.sha256:
-            raise VerificationFailed(f"The payload {item.name} does not match its recorded SHA-256 (changed or "
-                                     "damaged since ingest); nothing was written.")
+            raise VerificationFailed(_("The payload {name} does not match its recorded SHA-256 (changed or damaged "
+                                       "since ingest); nothing was written.", name=item.name))
 
 
 def _age_recipients(recipients: Sequence[str]) -> list[X25519PublicKey]:
     if not recipients:
-        raise RefusedInput("A bundle needs at least one recipient.")
+        raise RefusedInput(_("A bundle needs at least one recipient."))
     parsed: list[X25519PublicKey] = []
     for text in recipients:
         try:
@@ -255,12 +255,12 @@ def _age_recipients(recipients: Sequence[str]) -> list[X25519PublicKey]:
 
 def _check_target(out: Path, *others: Path) -> None:
     if "\n" in out.name or "\\" in out.name or "\r" in out.name:
-        raise RefusedInput("The bundle file name may not contain a line break or a backslash (sha256sum -c).")
+        raise RefusedInput(_("The bundle file name may not contain a line break or a backslash (sha256sum -c)."))
     if not out.parent.is_dir():
-        raise NotFound(f"The target folder {out.parent} does not exist.")
+        raise NotFound(_("The target folder {folder} does not exist.", folder=out.parent))
     for path in (out, *others):
         if os.path.lexists(path):
-            raise Conflict(f"{path} already exists; it was left untouched.")
+            raise Conflict(_("{path} already exists; it was left untouched.", path=path))
 
 
 def estimated_size(spec: BagSpec, tags: dict[str, bytes], signature: bytes, recipients: int) -> int:
@@ -313,7 +313,7 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
         volume_size = media.DEFAULT_VOLUME_SIZE
     if volume_size is not None:
         if volume_size <= 0:
-            raise RefusedInput("The volume size must be positive.")
+            raise RefusedInput(_("The volume size must be positive."))
         _check_target(out, *(_volume_name(out, i) for i in range(1, expected // volume_size + 3)))
 
     media.sweep_partials(out.parent)  # what a killed export left here (ciphertext; its process is gone)
@@ -340,8 +340,8 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
         for volume, final in zip(volumes, finals, strict=True):
             if media.read_back_sha256(volume.tmp, volume.size, progress, cancel, done_before=done,
                                       grand_total=size) != volume.sha256:
-                raise VerificationFailed(f"{final.name} read back from the target differs from what was written; "
-                                         "the medium is unreliable. The bundle was removed.")
+                raise VerificationFailed(_("{name} read back from the target differs from what was written; the "
+                                           "medium is unreliable. The bundle was removed.", name=final.name))
             done += volume.size
         cancel.check()
         # Seals first, the first volume (``path``) last: whoever finds ``path`` (after a crash too) finds a

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from icspa_desktop.bundle import mounts
-from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed
+from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed, _
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.files import create_new, fsync_dir, place_new, remove_published
+from icspa_desktop.i18n import N_
 
 FILE_MODE = 0o600
 READ_CHUNK = 1 << 20
@@ -255,7 +256,7 @@ def place_without_replacing(tmp: Path, out: Path) -> None:
     try:
         place_new(tmp, out)
     except FileExistsError:
-        raise Conflict(f"{out} already exists; it was left untouched.") from None
+        raise Conflict(_("{path} already exists; it was left untouched.", path=out)) from None
     try:
         fsync_dir(out.parent)
     except BaseException:
@@ -268,7 +269,7 @@ def write_new_file(path: Path, data: bytes) -> None:
     try:
         create_new(path, data)
     except FileExistsError:
-        raise Conflict(f"{path} already exists; it was left untouched.") from None
+        raise Conflict(_("{path} already exists; it was left untouched.", path=path)) from None
 
 
 class _ReadAhead:
@@ -283,7 +284,7 @@ class _ReadAhead:
         self._fd = fd
         self._free: queue.Queue[bytearray] = queue.Queue()
         self._full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
-        for _ in range(depth):
+        for _slot in range(depth):
             self._free.put(bytearray(chunk))
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="bundle-read-back", daemon=True)
@@ -342,7 +343,8 @@ def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: 
             reader.close()
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     if done != size:
-        raise VerificationFailed(f"Read back {done} bytes of {path.name} but wrote {size}; the target is unreliable.")
+        raise VerificationFailed(_("Read back {done} bytes of {name} but wrote {size}; the target is unreliable.",
+                                   done=done, name=path.name, size=size))
     return digest.hexdigest()
 
 
@@ -401,11 +403,12 @@ def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = No
     """Refuse up front a read-only target or one without room for ``bundle_size`` bytes (estimated)."""
     info = info or inspect_target(folder)
     if info.read_only:
-        raise IcspaError(f"The target {folder} is mounted read-only (or write-protected); nothing was written.")
+        raise IcspaError(_("The target {folder} is mounted read-only (or write-protected); nothing was written.",
+                           folder=folder))
     needed = space_needed(bundle_size)
     if info.free < needed:
-        raise IcspaError(f"The target {folder} has {human_size(info.free)} free; the bundle needs about "
-                         f"{human_size(needed)}. Nothing was written.")
+        raise IcspaError(_("The target {folder} has {free} free; the bundle needs about {needed}. Nothing was "
+                           "written.", folder=folder, free=human_size(info.free), needed=human_size(needed)))
     return info
 
 
@@ -418,15 +421,17 @@ def media_error(exc: OSError, target: Path) -> IcspaError:
     """A user-facing message for an OS failure while writing ``target``."""
     where = target.parent
     messages = {
-        errno.ENOSPC: f"The target disk is full ({where}); the bundle was not written and nothing was left there.",
-        errno.EDQUOT: f"The disk quota on {where} is exhausted; the bundle was not written.",
-        errno.EROFS: f"The target {where} is read-only (write-protected or mounted read-only); nothing was written.",
-        errno.EFBIG: (f"The bundle is too large for the file system of {where} (FAT32 holds at most 4 GiB − 1 "
-                      "per file); use an exFAT/NTFS/ext4 medium. Nothing was written."),
-        errno.EIO: f"The target {where} reported an I/O error (was it removed?); the bundle was not written.",
-        errno.EACCES: f"No permission to write in {where}; nothing was written.",
-        errno.ENOENT: f"The target folder {where} does not exist (was the medium removed?).",
-        errno.ENODEV: f"The target {where} is gone (was the medium removed?); the bundle was not written.",
+        errno.ENOSPC: N_("The target disk is full ({where}); the bundle was not written and nothing was left there."),
+        errno.EDQUOT: N_("The disk quota on {where} is exhausted; the bundle was not written."),
+        errno.EROFS: N_("The target {where} is read-only (write-protected or mounted read-only); nothing was written."),
+        errno.EFBIG: N_("The bundle is too large for the file system of {where} (FAT32 holds at most 4 GiB − 1 per "
+                        "file); use an exFAT/NTFS/ext4 medium. Nothing was written."),
+        errno.EIO: N_("The target {where} reported an I/O error (was it removed?); the bundle was not written."),
+        errno.EACCES: N_("No permission to write in {where}; nothing was written."),
+        errno.ENOENT: N_("The target folder {where} does not exist (was the medium removed?)."),
+        errno.ENODEV: N_("The target {where} is gone (was the medium removed?); the bundle was not written."),
     }
-    message = messages.get(exc.errno or 0, f"Writing the bundle to {where} failed: {exc.strerror or exc}.")
-    return IcspaError(message)
+    message = messages.get(exc.errno or 0)
+    if message is None:
+        return IcspaError(_("Writing the bundle to {where} failed: {cause}.", where=where, cause=exc.strerror or exc))
+    return IcspaError(_(message, where=where))

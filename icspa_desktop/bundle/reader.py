@@ -50,7 +50,7 @@ from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_V
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import agev1, cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
-from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput, _, english
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 
 READ_CHUNK = 1 << 20
@@ -153,10 +153,10 @@ def _open_regular(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise RefusedInput(f"Cannot open {path}: {exc.strerror or exc}.") from None
+        raise RefusedInput(_("Cannot open {path}: {cause}.", path=path, cause=exc.strerror or exc)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise RefusedInput(f"{path} is not a regular file.")
+        raise RefusedInput(_("{path} is not a regular file.", path=path))
     return fd
 
 
@@ -170,7 +170,7 @@ def _volumes(path: Path) -> list[Path]:
         os.close(_open_regular(volume))
         volumes.append(volume)
     if not volumes:
-        raise RefusedInput(f"{path} does not exist (nor its volumes {path.name}.001, …).")
+        raise RefusedInput(_("{path} does not exist (nor its volumes {name}.001, …).", path=path, name=path.name))
     return volumes
 
 
@@ -180,7 +180,7 @@ def _identities(identities: Sequence[str]) -> list[X25519PrivateKey]:
         try:
             parsed.append(agev1.parse_identity(text.strip()))
         except agev1.KeyFormatError:
-            raise RefusedInput("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).") from None
+            raise RefusedInput(_("An identity given is not an age X25519 secret key (AGE-SECRET-KEY-1…).")) from None
     return parsed
 
 
@@ -210,7 +210,8 @@ def _claimed_signer(signature: bytes, trusted: Sequence[x509.Certificate]) -> st
                           for c in strangers)
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         return ""
-    return f" It carries the certificate of {names}, which is not trusted." if strangers else ""
+    # A sentence appended to another one (its leading space included).
+    return _(" It carries the certificate of {names}, which is not trusted.", names=names) if strangers else ""
 
 
 @dataclass(slots=True)
@@ -247,7 +248,7 @@ def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certifica
     try:
         signer, _signed_at = _verify(signature, seal, trusted, at, at_signing_time)
     except RefusedInput as exc:
-        return _Seal(f"bad: {signature_path.name}: {exc}{_claimed_signer(signature, trusted)}")
+        return _Seal(f"bad: {signature_path.name}: {english(exc)}{english(_claimed_signer(signature, trusted))}")
     hashes: dict[str, str] = {}
     try:
         lines = seal.decode("utf-8").split("\n")
@@ -266,18 +267,18 @@ def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certifica
 def _tag_fields(data: bytes | None, name: str, problems: list[str]) -> list[tuple[str, str]]:
     """``Label: value`` lines of bagit.txt / bag-info.txt; we never fold lines, so folded ones are refused."""
     if data is None:
-        problems.append(f"{name} is missing.")
+        problems.append(_("{name} is missing.", name=name))
         return []
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        problems.append(f"{name} is not UTF-8.")
+        problems.append(_("{name} is not UTF-8.", name=name))
         return []
     fields: list[tuple[str, str]] = []
     for number, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
         match = _TAG_FIELD.match(line)
         if not match or "\r" in line:
-            problems.append(f"{name} line {number} is not a 'Label: value' line.")
+            problems.append(_("{name} line {number} is not a 'Label: value' line.", name=name, number=number))
             continue
         fields.append((match[1], match[2]))
     return fields
@@ -286,21 +287,22 @@ def _tag_fields(data: bytes | None, name: str, problems: list[str]) -> list[tupl
 def _manifest(data: bytes | None, name: str, problems: list[str]) -> dict[str, str]:
     """path -> lower-case SHA-256 of a ``<hex>  <path>`` manifest; our paths never need percent-encoding."""
     if data is None:
-        problems.append(f"{name} is missing.")
+        problems.append(_("{name} is missing.", name=name))
         return {}
     entries: dict[str, str] = {}
     try:
         lines = data.decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        problems.append(f"{name} is not UTF-8.")
+        problems.append(_("{name} is not UTF-8.", name=name))
         return {}
     for number, line in enumerate(filter(None, lines), 1):
         match = _MANIFEST_LINE.match(line)
         if not match or any(not SAFE_NAME.match(p) or p.startswith(".") for p in match[2].split("/")):
-            problems.append(f"{name} entry {number} is not '<sha256>  <path>' with a usable path.")
+            problems.append(_("{name} entry {number} is not '<sha256>  <path>' with a usable path.",
+                              name=name, number=number))
             continue
         if match[2] in entries:
-            problems.append(f"{name} lists {shown_name(match[2])} twice.")
+            problems.append(_("{name} lists {path} twice.", name=name, path=shown_name(match[2])))
         entries[match[2]] = match[1].lower()
     return entries
 
@@ -308,7 +310,8 @@ def _manifest(data: bytes | None, name: str, problems: list[str]) -> dict[str, s
 def _one(fields: list[tuple[str, str]], label: str, problems: list[str]) -> str | None:
     values = [value for key, value in fields if key.casefold() == label.casefold()]
     if len(values) != 1:
-        problems.append(f"bag-info.txt has {len(values)} {label} fields; exactly one is required.")
+        problems.append(_("bag-info.txt has {count} {label} fields; exactly one is required.",
+                          count=len(values), label=label))
         return None
     return values[0]
 
@@ -324,65 +327,76 @@ def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime 
     signer = signed_at = None
     tagmanifest = tags.get(TAGMANIFEST)
     if walk.signature is None:
-        problems.append(f"The signature {walk.bundle_id}.p7s is missing: the bag is not signed.")
+        problems.append(_("The signature {bundle_id}.p7s is missing: the bag is not signed.",
+                          bundle_id=walk.bundle_id))
     elif tagmanifest is not None:
         try:
             signer, signed_at = _verify(walk.signature, tagmanifest, trusted, at, at_signing_time)
         except RefusedInput as exc:
-            problems.append(f"The bag's signature {walk.bundle_id}.p7s: {exc}"
-                            f"{_claimed_signer(walk.signature, trusted)}")
+            problems.append(_("The bag's signature {bundle_id}.p7s: {error}{signer}", bundle_id=walk.bundle_id,
+                              error=exc, signer=_claimed_signer(walk.signature, trusted)))
 
     for clash in walk.folder_file_clashes():
-        problems.append(f"{shown_name(clash)} is both a file and a folder.")
+        problems.append(_("{path} is both a file and a folder.", path=shown_name(clash)))
     for name in tags:
         if _OTHER_MANIFEST.match(name) and name not in (MANIFEST, TAGMANIFEST):
-            problems.append(f"The bag holds {shown_name(name)}; bundles carry SHA-256 manifests only.")
+            problems.append(_("The bag holds {name}; bundles carry SHA-256 manifests only.",
+                              name=shown_name(name)))
 
     tag_entries = _manifest(tagmanifest, TAGMANIFEST, problems)
     for path, digest in tag_entries.items():
         if path.startswith("data/") or path == TAGMANIFEST:
-            problems.append(f"{TAGMANIFEST} lists {shown_name(path)}, which it must not cover.")
+            problems.append(_("{manifest} lists {path}, which it must not cover.",
+                              manifest=TAGMANIFEST, path=shown_name(path)))
         elif path not in tags:
-            problems.append(f"The tag file {shown_name(path)} is listed in {TAGMANIFEST} but not in the bundle.")
+            problems.append(_("The tag file {path} is listed in {manifest} but not in the bundle.",
+                              path=shown_name(path), manifest=TAGMANIFEST))
         elif hashlib.sha256(tags[path]).hexdigest() != digest:
-            problems.append(f"The tag file {shown_name(path)} does not match {TAGMANIFEST} (changed after signing).")
+            problems.append(_("The tag file {path} does not match {manifest} (changed after signing).",
+                              path=shown_name(path), manifest=TAGMANIFEST))
     if tagmanifest is not None:
         for path in tags:
             if path != TAGMANIFEST and path not in tag_entries:
-                problems.append(f"The tag file {shown_name(path)} is not covered by {TAGMANIFEST} (not signed).")
+                problems.append(_("The tag file {path} is not covered by {manifest} (not signed).",
+                                  path=shown_name(path), manifest=TAGMANIFEST))
 
     bagit = dict(_tag_fields(tags.get(BAGIT_TXT), BAGIT_TXT, problems))
     if BAGIT_TXT in tags and (bagit.get("BagIt-Version"), bagit.get("Tag-File-Character-Encoding")) != ("1.0", "UTF-8"):
-        problems.append("bagit.txt does not declare BagIt 1.0 in UTF-8.")
+        problems.append(_("bagit.txt does not declare BagIt 1.0 in UTF-8."))
 
     info = _tag_fields(tags.get(BAG_INFO_TXT), BAG_INFO_TXT, problems)
     recipients = [value for label, value in info if label.casefold() == RECIPIENT_FIELD.casefold()]
     if BAG_INFO_TXT in tags:
         if not recipients:
-            problems.append(f"bag-info.txt names no {RECIPIENT_FIELD}.")
+            problems.append(_("bag-info.txt names no {field}.", field=RECIPIENT_FIELD))
         if (identifier := _one(info, "External-Identifier", problems)) not in (None, walk.bundle_id):
-            problems.append(f"bag-info.txt names the bundle {shown_name(identifier or '')}, but the bag folder is "
-                            f"{walk.bundle_id}.")
+            problems.append(_("bag-info.txt names the bundle {named}, but the bag folder is {bundle_id}.",
+                              named=shown_name(identifier or ""), bundle_id=walk.bundle_id))
         if (version := _one(info, "ICSPA-Format-Version", problems)) not in (None, BUNDLE_FORMAT_VERSION):
-            problems.append(f"The bundle has format version {shown_name(version or '')}; this program reads version "
-                            f"{BUNDLE_FORMAT_VERSION} only.")
+            problems.append(_("The bundle has format version {version}; this program reads version {supported} only.",
+                              version=shown_name(version or ""), supported=BUNDLE_FORMAT_VERSION))
         _one(info, "ICSPA-Sender-Agency", problems)
-        oxum = f"{sum(size for _, size, _ in walk.payload)}.{len(walk.payload)}"
+        oxum = f"{sum(size for _path, size, _digest in walk.payload)}.{len(walk.payload)}"
         if (declared := _one(info, "Payload-Oxum", problems)) not in (None, oxum):
-            problems.append(f"bag-info.txt declares Payload-Oxum {shown_name(declared or '')}; the payload is {oxum}.")
+            problems.append(_("bag-info.txt declares Payload-Oxum {declared}; the payload is {oxum}.",
+                              declared=shown_name(declared or ""), oxum=oxum))
 
     expected = _manifest(tags.get(MANIFEST), MANIFEST, problems)
-    seen = {f"data/{name}": digest for name, _, digest in walk.payload}
+    seen = {f"data/{name}": digest for name, _size, digest in walk.payload}
     for path, digest in expected.items():
         if not path.startswith("data/"):
-            problems.append(f"{MANIFEST} lists {shown_name(path)}, which is not under data/.")
+            problems.append(_("{manifest} lists {path}, which is not under data/.",
+                              manifest=MANIFEST, path=shown_name(path)))
         elif path not in seen:
-            problems.append(f"The payload file {shown_name(path)} is listed in {MANIFEST} but not in the bundle.")
+            problems.append(_("The payload file {path} is listed in {manifest} but not in the bundle.",
+                              path=shown_name(path), manifest=MANIFEST))
         elif seen[path] != digest:
-            problems.append(f"The payload file {shown_name(path)} does not match its SHA-256 in {MANIFEST}.")
+            problems.append(_("The payload file {path} does not match its SHA-256 in {manifest}.",
+                              path=shown_name(path), manifest=MANIFEST))
     if MANIFEST in tags:
         for path in seen.keys() - expected.keys():
-            problems.append(f"The payload file {shown_name(path)} is in the bundle but not in {MANIFEST}.")
+            problems.append(_("The payload file {path} is in the bundle but not in {manifest}.",
+                              path=shown_name(path), manifest=MANIFEST))
     return signer, signed_at, info, recipients
 
 
@@ -390,24 +404,25 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
     """Our own reading of the file failed (the medium, not the bundle): that is no verdict on the bundle."""
     if isinstance(exc, IcspaError | Cancelled) or not isinstance(exc, OSError):
         return exc
-    return IcspaError(f"Reading {path} failed: {exc.strerror or exc} (was the medium removed?).")
+    return IcspaError(_("Reading {path} failed: {cause} (was the medium removed?).",
+                        path=path, cause=exc.strerror or exc))
 
 
 def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
     if isinstance(exc, TarRefusal):
         return str(exc)
     if isinstance(exc, agev1.NoMatchingIdentity):
-        return ("The bundle is not addressed to any of our identities (no age recipient opens with our keys), "
-                "or its age header is damaged.")
+        return _("The bundle is not addressed to any of our identities (no age recipient opens with our keys), or "
+                 "its age header is damaged.")
     if isinstance(exc, agev1.NotAgeFile):
         return str(exc)
     if isinstance(exc, agev1.PassphraseEncrypted):
-        return f"{exc} Bundles are encrypted to agency keys, never with a passphrase."
+        return _("{error} Bundles are encrypted to agency keys, never with a passphrase.", error=exc)
     if isinstance(exc, agev1.HeaderError):
-        return f"The age header is not valid: {exc}"
+        return _("The age header is not valid: {error}", error=exc)
     if isinstance(exc, agev1.PayloadError):
-        return f"{exc} Nothing read from the bundle counts."
-    return f"age decryption failed: {exc}"
+        return _("{error} Nothing read from the bundle counts.", error=exc)
+    return _("age decryption failed: {error}", error=exc)
 
 
 _BLOCK = agev1.BATCH_CHUNKS * agev1.CHUNK_SIZE  # the most plaintext the decryptor hands over at once
@@ -469,7 +484,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     recipients: list[str] = []
     try:
         if not age_identities:
-            problems.append("No age identity was given: only the outer seal was checked.")
+            problems.append(_("No age identity was given: only the outer seal was checked."))
         else:
             try:
                 _decrypt_and_walk(ciphertext, age_identities, walk, cancel)
@@ -479,7 +494,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
             except OSError as exc:
                 if exc is ciphertext.error:
                     raise _read_error(exc, path) from None
-                raise IcspaError(f"Storing what was read failed: {exc.strerror or exc}.") from None
+                raise IcspaError(_("Storing what was read failed: {cause}.", cause=exc.strerror or exc)) from None
             else:
                 signer, signed_at, info, recipients = _check_bag(walk, trusted, at, at_signing_time, problems)
             problems[:0] = walk.problems  # per-member refusals first, in archive order
@@ -497,9 +512,9 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
         else:
             seal_status = "ok"
             if signer is not None and seal.signer is not None and seal.signer != signer:
-                problems.append("The outer seal and the bag were signed by different certificates.")
+                problems.append(_("The outer seal and the bag were signed by different certificates."))
     if seal_status.startswith("bad"):
-        problems.append(f"The outer seal is {seal_status.rstrip('.')}.")
+        problems.append(f"The outer seal is {seal_status.rstrip('.')}.")  # the seal's state is English (JSON)
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
                        payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,

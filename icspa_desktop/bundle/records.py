@@ -20,7 +20,7 @@ from typing import Any
 from icspa_desktop.bundle.tarwalk import shown_name
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.domain.enums import HandlingCode, InformationEvaluation, SourceEvaluation, Tlp
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, Text, _, english
 from icspa_desktop.domain.evidence import Acquisition, Markings
 
 PROOFS_FORMAT = "icspa-custody-proofs/v1"
@@ -45,7 +45,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)  # built in C; only a document with a repeated key (fewer entries) is looked at again
     if len(result) != len(pairs):
         seen: set[str] = set()
-        for key, _ in pairs:
+        for key, _value in pairs:
             if key in seen:
                 raise ValueError(f"the key {key!r} occurs twice")
             seen.add(key)
@@ -68,7 +68,7 @@ def _depth(value: Any, limit: int) -> bool:
     if limit < 0:
         return False
     level = [value] if isinstance(value, _CONTAINERS) else []
-    for _ in range(limit):
+    for _level in range(limit):
         if not level:
             return True
         nested: list[Any] = []
@@ -109,11 +109,13 @@ def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
     try:
         value = _Strict().decode(untrusted.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RefusedInput(f"{name} is not valid JSON ({str(exc)[:120]}).") from None
+        raise RefusedInput(_("{name} is not valid JSON ({error}).", name=name, error=str(exc)[:120])) from None
     if not _depth(value, max_depth):
-        raise RefusedInput(f"{name} nests deeper than {max_depth} levels; it is not a bundle record.")
+        raise RefusedInput(_("{name} nests deeper than {depth} levels; it is not a bundle record.", name=name,
+                             depth=max_depth))
     if _SURROGATE_ESCAPE.search(untrusted) is not None and _unpaired_surrogate(value):
-        raise RefusedInput(f"{name} holds text that is not Unicode (an unpaired surrogate escape such as \\ud800).")
+        raise RefusedInput(_("{name} holds text that is not Unicode (an unpaired surrogate escape such as \\ud800).",
+                             name=name))
     return value
 
 
@@ -122,25 +124,25 @@ class _Fields:
 
     def __init__(self, value: Any, where: str) -> None:
         if not isinstance(value, dict):
-            raise RefusedInput(f"{where} is not a JSON object.")
+            raise RefusedInput(_("{where} is not a JSON object.", where=where))
         self.data: dict[str, Any] = value
         self.where = where
 
     def fail(self, key: str, what: str) -> RefusedInput:
-        return RefusedInput(f"{self.where}: the field {key!r} {what}.")
+        return RefusedInput(_("{where}: the field {key!r} {what}.", where=self.where, key=key, what=what))
 
     def text(self, key: str, limit: int = MAX_SHORT, *, required: bool = False, one_line: bool = True) -> str:
         value = self.data.get(key, "")
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise self.fail(key, "is not text")
+            raise self.fail(key, _("is not text"))
         if required and not value.strip():
-            raise self.fail(key, "is missing or empty")
+            raise self.fail(key, _("is missing or empty"))
         if len(value) > limit:
-            raise self.fail(key, f"is longer than {limit} characters")
+            raise self.fail(key, _("is longer than {limit} characters", limit=limit))
         if one_line and _CONTROL.search(value) is not None:
-            raise self.fail(key, "holds control characters")
+            raise self.fail(key, _("holds control characters"))
         return value
 
     def file_name(self, key: str, limit: int, *, required: bool = False) -> str:
@@ -148,29 +150,30 @@ class _Fields:
         newlines, tabs and escapes; they are kept as they were, and shown escaped wherever they are shown)."""
         value = self.text(key, limit, required=required, one_line=False)
         if "\0" in value:
-            raise self.fail(key, "holds a NUL character, which no file name can")
+            raise self.fail(key, _("holds a NUL character, which no file name can"))
         return value
 
     def ident(self, key: str) -> str:
         value = self.text(key, 128, required=True)
         if not _ID.fullmatch(value):
-            raise self.fail(key, f"is not an identifier ({shown_name(value)})")
+            raise self.fail(key, _("is not an identifier ({value})", value=shown_name(value)))
         return value
 
     def integer(self, key: str, *, minimum: int = 0, maximum: int = (1 << 62)) -> int:
         value = self.data.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise self.fail(key, f"is not a whole number from {minimum} to {maximum}")
+            raise self.fail(key, _("is not a whole number from {minimum} to {maximum}", minimum=minimum,
+                                               maximum=maximum))
         return value
 
     def digest(self, key: str, *, required: bool = False) -> str:
         value = self.text(key, 128, required=required)
         if value and (len(value) != _HEX[key] or _LOWER_HEX.fullmatch(value) is None):
-            raise self.fail(key, f"is not a lower-case hexadecimal {key.upper()} digest")
+            raise self.fail(key, _("is not a lower-case hexadecimal {algorithm} digest", algorithm=key.upper()))
         return value
 
     def obj(self, key: str) -> _Fields:
-        return _Fields(self.data.get(key), f"{self.where} {key}")
+        return _Fields(self.data.get(key), Text(f"{self.where} {key}", f"{english(self.where)} {key}"))
 
     def enum(self, key: str, parse: Callable[[str], Any], *, optional: bool = False) -> Any:
         value = self.text(key, 32)
@@ -179,7 +182,7 @@ class _Fields:
         try:
             return parse(value)
         except ValueError:
-            raise self.fail(key, f"is not a known code ({shown_name(value)})") from None
+            raise self.fail(key, _("is not a known code ({value})", value=shown_name(value))) from None
 
 
 def _markings(fields: _Fields, where: str) -> Markings:
@@ -191,7 +194,7 @@ def _markings(fields: _Fields, where: str) -> Markings:
         information_evaluation=fields.enum("information_evaluation", InformationEvaluation, optional=True),
     )
     if marks.handling_code is HandlingCode.H3 and not marks.handling_text.strip():
-        raise RefusedInput(f"{where} is marked H3 without the restriction stated in text.")
+        raise RefusedInput(_("{where} is marked H3 without the restriction stated in text.", where=where))
     return marks
 
 
@@ -241,23 +244,23 @@ class PartnerItem:
 def parse_items(untrusted: bytes) -> list[PartnerItem]:
     value = load_json(untrusted, ITEMS_JSON)
     if not isinstance(value, list) or not value:
-        raise RefusedInput(f"{ITEMS_JSON} is not a non-empty list of item records.")
+        raise RefusedInput(_("{file} is not a non-empty list of item records.", file=ITEMS_JSON))
     items: list[PartnerItem] = []
     seen_ids: set[str] = set()
     seen_exhibits: set[str] = set()
     for number, entry in enumerate(value, 1):
-        f = _Fields(entry, f"{ITEMS_JSON} record {number}")
+        f = _Fields(entry, _("{file} record {number}", file=ITEMS_JSON, number=number))
         item_id = f.ident("id")
         exhibit = f.text("exhibit_number", 64, required=True)
         if item_id in seen_ids or exhibit in seen_exhibits:
-            raise RefusedInput(f"{f.where} repeats the item id or exhibit number of an earlier record.")
+            raise RefusedInput(_("{where} repeats the item id or exhibit number of an earlier record.", where=f.where))
         seen_ids.add(item_id)
         seen_exhibits.add(exhibit)
         if f.text("kind", 16) != "digital":
-            raise f.fail("kind", "is not 'digital' (only stored evidence travels in bundles)")
+            raise f.fail("kind", _("is not 'digital' (only stored evidence travels in bundles)"))
         payload = f.text("payload", 200, required=True)
         if payload != f"data/{item_id}":
-            raise f.fail("payload", f"does not name data/{item_id}")
+            raise f.fail("payload", _("does not name data/{item}", item=item_id))
         hashes = {"sha256": f.digest("sha256", required=True)}
         hashes.update({key: f.digest(key) for key in ("md5", "sha1") if f.digest(key)})
         acq = f.obj("acquisition")
@@ -286,8 +289,9 @@ def _check_parent_links(items: list[PartnerItem]) -> None:
         current: str | None = item.id
         while current is not None and current in parents and current not in ends:
             if current in on_path:
-                raise RefusedInput(f"{ITEMS_JSON}: the parent links of item {shown_name(item.exhibit_number)} lead "
-                                   "back to itself (a cycle); the records are not consistent.")
+                raise RefusedInput(_("{file}: the parent links of item {exhibit} lead back to itself (a cycle); the "
+                                     "records are not consistent.", file=ITEMS_JSON,
+                                     exhibit=shown_name(item.exhibit_number)))
             on_path.add(current)
             path.append(current)
             current = parents[current]
@@ -342,20 +346,20 @@ class PartnerCustody:
 def _b64(f: _Fields, key: str, limit: int, value: Any = None) -> bytes:
     raw = f.data.get(key) if value is None else value
     if not isinstance(raw, str) or len(raw) > limit * 4 // 3 + 4:
-        raise f.fail(key, "is not base64 text of a plausible length")
+        raise f.fail(key, _("is not base64 text of a plausible length"))
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise f.fail(key, "is not valid base64") from None
+        raise f.fail(key, _("is not valid base64")) from None
 
 
 def _nodes(f: _Fields, key: str) -> list[bytes]:
     raw = f.data.get(key)
     if not isinstance(raw, list) or len(raw) > MAX_PROOF_NODES:
-        raise f.fail(key, "is not a list of proof hashes")
+        raise f.fail(key, _("is not a list of proof hashes"))
     nodes = [_b64(f, key, 32, node) for node in raw]
     if any(len(node) != 32 for node in nodes):
-        raise f.fail(key, "holds a hash that is not 32 bytes")
+        raise f.fail(key, _("holds a hash that is not 32 bytes"))
     return nodes
 
 
@@ -365,32 +369,33 @@ def _signed_checkpoint(f: _Fields) -> SignedCheckpoint:
     try:
         parsed = cp.parse_body(text)
     except RefusedInput as exc:
-        raise RefusedInput(f"{f.where}: {exc}") from None
+        raise RefusedInput(_("{where}: {error}", where=f.where, error=exc)) from None
     return SignedCheckpoint(text, signature, parsed)
 
 
 def parse_custody(untrusted: bytes) -> PartnerCustody:
     f = _Fields(load_json(untrusted, CUSTODY_JSON), CUSTODY_JSON)
     if f.data.get("format") != PROOFS_FORMAT:
-        raise f.fail("format", f"is not {PROOFS_FORMAT!r} (unknown custody proof format)")
+        raise f.fail("format", _("is not {format!r} (unknown custody proof format)", format=PROOFS_FORMAT))
     checkpoint = _signed_checkpoint(f.obj("checkpoint"))
     raw_events = f.data.get("events")
     if not isinstance(raw_events, list):
-        raise f.fail("events", "is not a list")
+        raise f.fail("events", _("is not a list"))
     events: list[PartnerEvent] = []
     seen: set[int] = set()
     for number, entry in enumerate(raw_events, 1):
-        e = _Fields(entry, f"{CUSTODY_JSON} event {number}")
+        e = _Fields(entry, _("{file} event {number}", file=CUSTODY_JSON, number=number))
         index = e.integer("leaf_index")
         if index in seen:
-            raise e.fail("leaf_index", "repeats an earlier event's")
+            raise e.fail("leaf_index", _("repeats an earlier event's"))
         seen.add(index)
         body_bytes = _b64(e, "event_b64", 1 << 20)
-        body = _Fields(load_json(body_bytes, f"{e.where} (signed body)", max_depth=12), f"{e.where} signed body")
+        body = _Fields(load_json(body_bytes, _("{where} (signed body)", where=e.where), max_depth=12),
+                       _("{where} signed body", where=e.where))
         public_key = _b64(e, "public_key", 32)
         signature = _b64(e, "signature", 64)
         if len(public_key) != 32 or len(signature) != 64:
-            raise RefusedInput(f"{e.where}: the public key or signature is not Ed25519-sized.")
+            raise RefusedInput(_("{where}: the public key or signature is not Ed25519-sized.", where=e.where))
         events.append(PartnerEvent(index, e.ident("id"), body_bytes, body.data, signature, public_key,
                                    _nodes(e, "inclusion_proof")))
     previous = None

@@ -28,7 +28,7 @@ import platformdirs
 from cryptography import x509
 
 from icspa_desktop.custody.merkle import HASH_SIZE
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
 from icspa_desktop.files import atomic_write, make_private_dir, read_regular
 
 ORIGIN_PREFIX = "icspa.example"
@@ -95,32 +95,32 @@ def format_body(origin: str, size: int, root: bytes, timestamp: datetime) -> byt
 def parse_body(untrusted_body: bytes) -> Checkpoint:
     """Parse a checkpoint body strictly; RefusedInput says what is wrong. Unknown extension lines are kept out."""
     if len(untrusted_body) > MAX_CHECKPOINT_BYTES:
-        raise RefusedInput("The checkpoint is too large to be a custody checkpoint.")
+        raise RefusedInput(_("The checkpoint is too large to be a custody checkpoint."))
     try:
         text = untrusted_body.decode("utf-8")
     except UnicodeDecodeError:
-        raise RefusedInput("The checkpoint is not UTF-8 text.") from None
+        raise RefusedInput(_("The checkpoint is not UTF-8 text.")) from None
     if not text.endswith("\n"):
-        raise RefusedInput("The checkpoint does not end with a newline.")
+        raise RefusedInput(_("The checkpoint does not end with a newline."))
     lines = text[:-1].split("\n")
     if len(lines) < 4 or any(line == "" for line in lines):
-        raise RefusedInput("The checkpoint needs origin, tree size, root hash and timestamp lines, none empty.")
+        raise RefusedInput(_("The checkpoint needs origin, tree size, root hash and timestamp lines, none empty."))
     origin, size_text, root_text = lines[0], lines[1], lines[2]
     if not _SIZE_RE.fullmatch(size_text):
-        raise RefusedInput(f"The checkpoint tree size {size_text!r} is not a decimal number.")
+        raise RefusedInput(_("The checkpoint tree size {size!r} is not a decimal number.", size=size_text))
     try:
         root = base64.b64decode(root_text, validate=True)
     except ValueError:  # binascii.Error, or a str with other than ASCII characters (a plain ValueError)
-        raise RefusedInput("The checkpoint root hash is not valid base64.") from None
+        raise RefusedInput(_("The checkpoint root hash is not valid base64.")) from None
     if len(root) != HASH_SIZE or base64.b64encode(root).decode("ascii") != root_text:
-        raise RefusedInput("The checkpoint root hash is not a 32-byte hash in standard base64.")
+        raise RefusedInput(_("The checkpoint root hash is not a 32-byte hash in standard base64."))
     stamps = [line[len(TIMESTAMP_KEY):] for line in lines[3:] if line.startswith(TIMESTAMP_KEY)]
     if len(stamps) != 1 or not _TIME_RE.fullmatch(stamps[0]):
-        raise RefusedInput("The checkpoint needs exactly one 'Timestamp: YYYY-MM-DDTHH:MM:SSZ' line.")
+        raise RefusedInput(_("The checkpoint needs exactly one 'Timestamp: YYYY-MM-DDTHH:MM:SSZ' line."))
     try:
         timestamp = datetime.strptime(stamps[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise RefusedInput(f"The checkpoint timestamp {stamps[0]!r} is not a valid time.") from None
+        raise RefusedInput(_("The checkpoint timestamp {time!r} is not a valid time.", time=stamps[0])) from None
     return Checkpoint(origin, int(size_text), root, timestamp)
 
 
@@ -155,13 +155,13 @@ def decode_signed(untrusted: bytes) -> tuple[bytes, bytes]:
     marker = b"\n\n" + _PEM_BEGIN
     at = untrusted.find(marker)
     if at < 0 or not untrusted.endswith(_PEM_END):
-        raise RefusedInput("The witness file is not a checkpoint followed by a CMS signature.")
+        raise RefusedInput(_("The witness file is not a checkpoint followed by a CMS signature."))
     body = untrusted[: at + 1]
     pem = untrusted[at + len(marker): -len(_PEM_END)]
     try:
         der = base64.b64decode(pem.replace(b"\n", b""), validate=True)
     except binascii.Error:
-        raise RefusedInput("The witness file's signature is not valid base64.") from None
+        raise RefusedInput(_("The witness file's signature is not valid base64.")) from None
     return body, der
 
 

@@ -30,7 +30,7 @@ from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import UsageError, VaultError
+from icspa_desktop.domain.errors import UsageError, VaultError, _
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.files import atomic_write
 from icspa_desktop.services.permissions import Permission, allowed
@@ -79,7 +79,7 @@ def store_identity(conn: db.Connection, master_key: bytes, signing_key: certs.Si
     encrypted to each of them and to nobody else."""
     certs.check_key_type(certificate)
     if not signers:
-        raise VaultError("No user may sign with the agency key, so it would be unusable.")
+        raise VaultError(_("No user may sign with the agency key, so it would be unusable."))
     secret, recipient = age_keys.generate_identity()
     key_id = new_id()
     wrap = _wrap_key(master_key)
@@ -140,19 +140,19 @@ def _unwrap_pkcs8(session: Session, key_id: str) -> bytes:
     if row is not None:
         opened = age_keys.open_with(session.box_secret(), bytes(row[0]))
         if opened is None:
-            raise VaultError("Your copy of the agency signing key cannot be opened; the vault is damaged.")
+            raise VaultError(_("Your copy of the agency signing key cannot be opened; the vault is damaged."))
         pkcs8 = opened
         _share(session, key_id, pkcs8)
         return pkcs8
     sealed = conn.execute("SELECT sealed_signing_key FROM agency_keys WHERE id = ?", (key_id,)).fetchone()
     if sealed is None or not bytes(sealed[0]):
-        raise VaultError(f"The agency signing key is not available to {session.user.name!r}: it is given to the "
-                         "administrators and supervisors recorded in the signed log. Ask one of them.")
+        raise VaultError(_("The agency signing key is not available to {name!r}: it is given to the administrators "
+                           "and supervisors recorded in the signed log. Ask one of them.", name=session.user.name))
     # A vault from before per-user wraps: the key is still sealed under the master key. Move it.
     try:
         pkcs8 = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed[0]), _ad(key_id, "signing"))
     except aead.SealError:
-        raise VaultError("The agency signing key cannot be unsealed; the vault is damaged.") from None
+        raise VaultError(_("The agency signing key cannot be unsealed; the vault is damaged.")) from None
     _share(session, key_id, pkcs8)
     return pkcs8
 
@@ -202,9 +202,10 @@ def reseal_for_new_master(conn: db.Connection, old_master: bytes, new_master: by
 def _check_identity_fields(name: str, country: str) -> tuple[str, str]:
     name, country = name.strip(), country.strip().upper()
     if not name:
-        raise UsageError("The agency identity needs the agency's name.")
+        raise UsageError(_("The agency identity needs the agency's name."))
     if len(country) != 2 or not country.isalpha():
-        raise UsageError(f"Country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+        raise UsageError(_("Country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).",
+                           country=country))
     return name, country
 
 
@@ -212,7 +213,8 @@ def new_self_signed(name: str, country: str, unit: str = "",
                     validity_days: int = certs.DEFAULT_VALIDITY_DAYS) -> tuple[certs.SigningKey, x509.Certificate]:
     name, country = _check_identity_fields(name, country)
     if not 1 <= validity_days <= 20 * 366:
-        raise UsageError(f"A certificate validity of {validity_days} days is out of range (1 to 7320).")
+        raise UsageError(_("A certificate validity of {days} days is out of range (1 to 7320).",
+                           days=validity_days))
     signing_key = certs.generate_key()
     return signing_key, certs.self_signed(signing_key, name, country, unit, validity_days)
 
@@ -351,8 +353,9 @@ def agency_signer(session: Session) -> AgencySigner:
     signer = _signer(session)
     ends = signer.certificate.not_valid_after_utc
     if ends < datetime.now(UTC):
-        raise VaultError(f"The agency certificate expired on {ends:%Y-%m-%d}; an administrator creates a new identity "
-                         "('icspa agency init') or imports a renewed certificate ('icspa agency import-cert').")
+        raise VaultError(_("The agency certificate expired on {ends:%Y-%m-%d}; an administrator creates a new "
+                           "identity ('icspa agency init') or imports a renewed certificate ('icspa agency "
+                           "import-cert').", ends=ends))
     return signer
 
 
@@ -375,7 +378,7 @@ def age_identity(session: Session) -> str:
     try:
         secret = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_age), _ad(str(key_id), "age"))
     except aead.SealError:
-        raise VaultError("The agency age identity cannot be unsealed; the vault is damaged.") from None
+        raise VaultError(_("The agency age identity cannot be unsealed; the vault is damaged.")) from None
     return age_keys.check_identity(secret.decode("ascii"))
 
 
@@ -391,7 +394,7 @@ def card_body(identity: AgencyIdentity, created: datetime, expires: datetime) ->
 def make_card(session: Session, days: int = DEFAULT_CARD_DAYS, previous_signer: AgencySigner | None = None) -> bytes:
     """The agency card (JSON, public material only), signed by the current agency key."""
     if not 1 <= days <= 5 * 366:
-        raise UsageError(f"A card validity of {days} days is out of range (1 to 1830).")
+        raise UsageError(_("A card validity of {days} days is out of range (1 to 1830).", days=days))
     signer = agency_signer(session)
     identity = agency_identity(session)
     now = datetime.now(UTC).replace(microsecond=0)

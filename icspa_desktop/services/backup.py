@@ -54,10 +54,13 @@ from icspa_desktop.domain.errors import (
     VaultBusy,
     VaultError,
     VerificationFailed,
+    _,
+    english,
 )
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import DIR_MODE, FILE_MODE, fsync_dir, read_full, read_regular, syncfs, write_all
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import agency
 from icspa_desktop.services import custody as custody_service
 from icspa_desktop.services import session as session_service
@@ -136,14 +139,15 @@ class Manifest:
     def parse(cls, untrusted: bytes) -> Manifest:
         """Parse and bound a MANIFEST read from a backup; RefusedInput for anything malformed."""
         def refuse(why: str) -> RefusedInput:
-            return RefusedInput(f"The backup's {MANIFEST} is not valid ({why}); nothing was written.")
+            return RefusedInput(_("The backup's {manifest} is not valid ({why}); nothing was written.",
+                                  manifest=MANIFEST, why=why))
 
         try:
             doc = json.loads(untrusted)
         except ValueError:
-            raise refuse("not JSON") from None
+            raise refuse(_("not JSON")) from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise refuse(f"not an {FORMAT} manifest")
+            raise refuse(_("not an {format} manifest", format=FORMAT))
         try:
             backup_id, vault_id = str(doc["backup_id"]), str(doc["vault_id"])
             created_at, created_by = str(doc["created_at"]), str(doc["created_by"])
@@ -151,25 +155,25 @@ class Manifest:
             root = base64.b64decode(str(doc["root_hash"]), validate=True)
             raw_files = doc["files"]
         except (KeyError, ValueError, TypeError):
-            raise refuse("a field is missing or malformed") from None
+            raise refuse(_("a field is missing or malformed")) from None
         if not (_ID_RE.fullmatch(backup_id) and _ID_RE.fullmatch(vault_id)):
-            raise refuse("a malformed id")
+            raise refuse(_("a malformed id"))
         if not (_int_in(version, 0, 10_000) and _int_in(tree_size, 0, 1 << 48) and len(root) == 32):
-            raise refuse("a malformed schema version, tree size or root hash")
+            raise refuse(_("a malformed schema version, tree size or root hash"))
         if not isinstance(raw_files, list) or len(raw_files) > 50_000_000:
-            raise refuse("no file list")
+            raise refuse(_("no file list"))
         files: list[ManifestEntry] = []
         seen: set[str] = set()
         for raw in raw_files:
             if not isinstance(raw, dict):
-                raise refuse("a malformed file entry")
+                raise refuse(_("a malformed file entry"))
             path, size, digest = raw.get("path"), raw.get("size"), raw.get("sha256")
             if not (isinstance(path, str) and _ENTRY_RE.fullmatch(path)):
-                raise refuse(f"a file name that is not part of a vault: {str(path)[:80]!r}")
+                raise refuse(_("a file name that is not part of a vault: {name!r}", name=str(path)[:80]))
             if not (_int_in(size, 0, MAX_FILE_BYTES) and isinstance(digest, str) and _SHA256_RE.fullmatch(digest)):
-                raise refuse(f"a malformed size or SHA-256 for {path}")
+                raise refuse(_("a malformed size or SHA-256 for {path}", path=path))
             if path in seen:
-                raise refuse(f"{path} is listed twice")
+                raise refuse(_("{path} is listed twice", path=path))
             seen.add(path)
             files.append(ManifestEntry(path, int(size), digest))
         missing = [p for p in _REQUIRED if p not in seen]
@@ -329,11 +333,13 @@ def _read_small(path: Path, what: str) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise VaultError(f"The {what} {path} cannot be read ({exc.strerror}); no backup was made.") from None
+        raise VaultError(_("{what} {path} cannot be read ({cause}); no backup was made.",
+                           what=_(what), path=path, cause=exc.strerror)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SMALL_FILE:
-            raise VaultError(f"The {what} {path} is not a regular file of a sensible size; no backup was made.")
+            raise VaultError(_("{what} {path} is not a regular file of a sensible size; no backup was made.",
+                               what=_(what), path=path))
         data = os.read(fd, MAX_SMALL_FILE + 1)
     finally:
         os.close(fd)
@@ -444,7 +450,7 @@ class _Copier:
             raise
         hashed = hashing.result()
         if hashed != copied:
-            raise VaultError("A file changed size while it was copied; no backup was made.")
+            raise VaultError(_("A file changed size while it was copied; no backup was made."))
         return copied, digest.hexdigest()
 
     def _hash_all(self, src: int, digest: Any, stop: threading.Event) -> int:
@@ -497,9 +503,11 @@ def _stream_head_check(where: str, chunk_size: int | None) -> Callable[[bytes], 
         try:
             found = stream.parse_header(head)
         except stream.StreamError as exc:
-            raise VaultError(f"{where} is not an encrypted evidence file ({exc}).") from None
+            raise VaultError(_("{where} is not an encrypted evidence file ({error}).", where=where,
+                               error=exc)) from None
         if chunk_size is not None and found != chunk_size:
-            raise VaultError(f"{where} has chunk size {found} in its header, the database says {chunk_size}.")
+            raise VaultError(_("{where} has chunk size {found} in its header, the database says {recorded}.",
+                               where=where, found=found, recorded=chunk_size))
     return check
 
 
@@ -525,14 +533,16 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
     layout = session.vault.layout
     out_dir = out_dir.expanduser().absolute()
     if not out_dir.is_dir():
-        raise UsageError(f"The folder {out_dir} does not exist (mount the medium first); no backup was made.")
+        raise UsageError(_("The folder {folder} does not exist (mount the medium first); no backup was made.",
+                           folder=out_dir))
     if _inside(out_dir, layout.root):
-        raise UsageError(f"{out_dir} is inside the vault; choose a folder outside it (better: on another medium).")
+        raise UsageError(_("{folder} is inside the vault; choose a folder outside it (better: on another medium).",
+                           folder=out_dir))
     backup_id = new_id()
     created = datetime.now(UTC).replace(microsecond=0)
     final = out_dir / f"{NAME_PREFIX}{created.strftime('%Y%m%dT%H%M%SZ')}-{backup_id[:8]}"
     if os.path.lexists(final):
-        raise Conflict(f"{final} already exists; a backup never writes over anything.")
+        raise Conflict(_("{path} already exists; a backup never writes over anything.", path=final))
     raw_key = session.vault.subkey(keys.PURPOSE_SQLCIPHER)
     # A connection of its own: its read transaction holds the snapshot while the session's keeps writing (WAL).
     conn = db.open_database(layout.database, raw_key)
@@ -541,8 +551,8 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
         _check_medium(out_dir, largest)
         free = free_space(out_dir)
         if free < needed:
-            raise VaultError(f"Not enough free space in {out_dir}: the backup needs about {_mib(needed)}, "
-                             f"{_mib(free)} is free; nothing was written.")
+            raise VaultError(_("Not enough free space in {folder}: the backup needs about {needed}, {free} is free; "
+                               "nothing was written.", folder=out_dir, needed=_mib(needed), free=_mib(free)))
         cancel.check()
         temp = out_dir / f"{PARTIAL_PREFIX}{backup_id}"
         os.mkdir(temp, DIR_MODE)
@@ -550,13 +560,14 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
             manifest = _write_backup(session, conn, raw_key, temp, backup_id, created, needed, progress, cancel,
                                      read_back)
             if os.path.lexists(final):
-                raise Conflict(f"{final} appeared while the backup was written; the backup was not kept.")
+                raise Conflict(_("{path} appeared while the backup was written; the backup was not kept.",
+                                 path=final))
             os.rename(temp, final)
         except BaseException as exc:
             shutil.rmtree(temp, ignore_errors=True)
             if _out_of_space(exc):
-                raise VaultError(f"{out_dir} ran out of space while the backup was written; nothing was kept. Free "
-                                 "some space or use a larger medium.") from exc
+                raise VaultError(_("{folder} ran out of space while the backup was written; nothing was kept. Free "
+                                   "some space or use a larger medium.", folder=out_dir)) from exc
             raise
     finally:
         conn.close()
@@ -573,8 +584,8 @@ def backup(session: Session, out_dir: Path, progress: ProgressCallback = no_prog
                          "files": len(manifest.files), "bytes": manifest.total_bytes, "blobs": manifest.blobs,
                          "read_back": read_back}))
     except IcspaError as exc:
-        raise VaultError(f"The backup {final} is complete and checked, but it could not be recorded in the chain of "
-                         f"custody: {exc}") from exc
+        raise VaultError(_("The backup {path} is complete and checked, but it could not be recorded in the chain of "
+                           "custody: {error}", path=final, error=exc)) from exc
     return BackupResult(backup_id, final, len(manifest.files), manifest.total_bytes, manifest.blobs, manifest.tree_size,
                         manifest.root_hash, manifest_sha, event.index, read_back, time.perf_counter() - started)
 
@@ -593,11 +604,13 @@ def _space_needed(conn: db.Connection, layout: VaultLayout) -> tuple[int, int]:
 def _check_medium(out_dir: Path, largest: int) -> None:
     """Refuse up front a read-only target, and a FAT32 one when a file of the vault is larger than FAT32 holds."""
     if os.statvfs(out_dir).f_flag & os.ST_RDONLY:
-        raise VaultError(f"{out_dir} is read-only (write-protected or mounted read-only); nothing was written.")
+        raise VaultError(_("{folder} is read-only (write-protected or mounted read-only); nothing was written.",
+                           folder=out_dir))
     fs_type, _mount_point = media.file_system_of(out_dir)
     if fs_type in media.FAT_TYPES and largest > _FAT_MAX_FILE:
-        raise VaultError(f"{out_dir} is a FAT32 file system, which holds at most 4 GiB − 1 per file; this vault has a "
-                         f"file of {_mib(largest)}. Use an exFAT, NTFS or ext4 medium; nothing was written.")
+        raise VaultError(_("{folder} is a FAT32 file system, which holds at most 4 GiB − 1 per file; this vault has "
+                           "a file of {size}. Use an exFAT, NTFS or ext4 medium; nothing was written.",
+                           folder=out_dir, size=_mib(largest)))
 
 
 def _take_snapshot(session: Session, conn: db.Connection, raw_key: bytes, target: Path) -> _Snapshot:
@@ -611,8 +624,8 @@ def _take_snapshot(session: Session, conn: db.Connection, raw_key: bytes, target
     lock.acquire()
     held = True
     try:
-        header = _read_small(layout.header, "vault header")
-        slots = _read_small(layout.keyslots, "key-slot file")
+        header = _read_small(layout.header, N_("The vault header"))
+        slots = _read_small(layout.keyslots, N_("The key-slot file"))
 
         def read(snap: db.Connection) -> _Snapshot:
             nonlocal held
@@ -695,13 +708,14 @@ def _copy_blobs(layout: VaultLayout, target: Path, blobs: tuple[tuple[str, int, 
                 try:
                     src = os.open(blob_id, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current[1].fd)
                 except FileNotFoundError:
-                    raise VaultError(f"{shown} is missing; no backup was made. Run 'icspa evidence verify' and "
-                                     "'icspa vault check'.") from None
+                    raise VaultError(_("{file} is missing; no backup was made. Run 'icspa evidence verify' and "
+                                       "'icspa vault check'.", file=shown)) from None
                 try:
                     st = os.fstat(src)
                     if not stat.S_ISREG(st.st_mode) or st.st_size != stored_size:
-                        raise VaultError(f"{shown} has {st.st_size} bytes, the database says {stored_size}; no "
-                                         "backup was made. Run 'icspa evidence verify'.")
+                        raise VaultError(_("{file} has {size} bytes, the database says {recorded}; no backup "
+                                           "was made. Run 'icspa evidence verify'.",
+                                           file=shown, size=st.st_size, recorded=stored_size))
                     with contextlib.suppress(AttributeError, OSError):
                         os.posix_fadvise(src, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                     path = fans[fan] / blob_id
@@ -719,7 +733,7 @@ def _copy_blobs(layout: VaultLayout, target: Path, blobs: tuple[tuple[str, int, 
                 finally:
                     os.close(src)
                 if size != stored_size:
-                    raise VaultError(f"{shown} changed size while it was copied; no backup was made.")
+                    raise VaultError(_("{file} changed size while it was copied; no backup was made.", file=shown))
                 yield ManifestEntry(f"{VAULT_DIR}/blobs/{fan}/{blob_id}", size, digest)
         finally:
             if current is not None:
@@ -744,7 +758,7 @@ def _check_copy(vault_dir: Path, raw_key: bytes, snap: _Snapshot) -> None:
     try:
         copy = db.open_export(database, raw_key)
     except VaultError as exc:
-        raise VerificationFailed(f"The backup copy failed its check: {exc} No backup was kept.") from exc
+        raise VerificationFailed(_("The backup copy failed its check: {error} No backup was kept.", error=exc)) from exc
     try:
         problems = db.integrity_check(copy)
         rows = {(str(r[0]), int(r[1])) for r in copy.execute("SELECT id, stored_size FROM blobs").fetchall()}
@@ -757,20 +771,21 @@ def _check_copy(vault_dir: Path, raw_key: bytes, snap: _Snapshot) -> None:
     finally:
         copy.close()
     if problems:
-        raise VerificationFailed(f"The backup copy's database failed its integrity check ({problems[0]}); no backup "
-                                 "was kept.")
+        raise VerificationFailed(_("The backup copy's database failed its integrity check ({problem}); no backup was "
+                                   "kept.", problem=problems[0]))
     if rows != {(b, size) for b, size, _chunk in snap.blobs} or version != snap.schema_version or (
             head.size, head.root()) != (snap.head.size, snap.head.root()):
-        raise VerificationFailed("The backup copy's database is not the snapshot it was made from; no backup was kept.")
+        raise VerificationFailed(_("The backup copy's database is not the snapshot it was made from; no backup was "
+                                   "kept."))
     for blob_id, size in rows:
         try:
             st = os.lstat(vault_dir / "blobs" / blob_id[:2] / blob_id)
         except FileNotFoundError:
-            raise VerificationFailed(f"The backup copy lacks the evidence file {blob_id}; no backup was "
-                                     "kept.") from None
+            raise VerificationFailed(_("The backup copy lacks the evidence file {blob}; no backup was kept.",
+                                       blob=blob_id)) from None
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-            raise VerificationFailed(f"The backup copy of evidence file {blob_id} has {st.st_size} bytes, not {size}; "
-                                     "no backup was kept.")
+            raise VerificationFailed(_("The backup copy of evidence file {blob} has {size} bytes, not {recorded}; "
+                                       "no backup was kept.", blob=blob_id, size=st.st_size, recorded=size))
 
 
 def _read_back(folder: Path, manifest: Manifest, progress: ProgressCallback, cancel: CancelToken) -> None:
@@ -786,8 +801,8 @@ def _read_back(folder: Path, manifest: Manifest, progress: ProgressCallback, can
             finally:
                 os.close(fd)
             if (size, digest) != (entry.size, entry.sha256):
-                raise VerificationFailed(f"The backup copy of {entry.path} does not read back as written; no backup "
-                                         "was kept (check the medium).")
+                raise VerificationFailed(_("The backup copy of {path} does not read back as written; no backup was "
+                                           "kept (check the medium).", path=entry.path))
     finally:
         copier.close()
 
@@ -802,9 +817,10 @@ def check_backup(backup_dir: Path, progress: ProgressCallback = no_progress,
     try:
         st = os.lstat(backup_dir)
     except FileNotFoundError:
-        raise UsageError(f"There is no backup at {backup_dir}.") from None
+        raise UsageError(_("There is no backup at {path}.", path=backup_dir)) from None
     if not stat.S_ISDIR(st.st_mode):
-        raise RefusedInput(f"{backup_dir} is not a backup folder (a link or a file); nothing was written.")
+        raise RefusedInput(_("{path} is not a backup folder (a link or a file); nothing was written.",
+                             path=backup_dir))
     with Dir.open_root(backup_dir) as root:
         untrusted_manifest = _read_manifest(root, backup_dir)
         manifest = Manifest.parse(untrusted_manifest)
@@ -812,10 +828,12 @@ def check_backup(backup_dir: Path, progress: ProgressCallback = no_progress,
     listed = {f.path for f in manifest.files}
     unlisted = sorted(found - listed)
     if unlisted:
-        raise RefusedInput(f"The backup holds {unlisted[0]}, which its {MANIFEST} does not list; nothing was written.")
+        raise RefusedInput(_("The backup holds {file}, which its {manifest} does not list; nothing was written.",
+                             file=unlisted[0], manifest=MANIFEST))
     absent = sorted(listed - found)
     if absent:
-        raise RefusedInput(f"The backup lacks {absent[0]}, which its {MANIFEST} lists; nothing was written.")
+        raise RefusedInput(_("The backup lacks {file}, which its {manifest} lists; nothing was written.",
+                             file=absent[0], manifest=MANIFEST))
     copier = _Copier(progress, manifest.total_bytes, cancel, "Checking the backup")
     try:
         for entry in manifest.files:
@@ -831,21 +849,23 @@ def _read_manifest(root: Dir, backup_dir: Path) -> bytes:
     try:
         fd = os.open(MANIFEST, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=root.fd)
     except FileNotFoundError:
-        raise RefusedInput(f"{backup_dir} has no {MANIFEST}: it is not a backup of this program, or it is "
-                           "incomplete; nothing was written.") from None
+        raise RefusedInput(_("{path} has no {manifest}: it is not a backup of this program, or it is "
+                             "incomplete; nothing was written.", path=backup_dir, manifest=MANIFEST)) from None
     except OSError as exc:
-        raise RefusedInput(f"The {MANIFEST} of {backup_dir} cannot be opened ({exc.strerror}; a link is refused); "
-                           "nothing was written.") from None
+        raise RefusedInput(_("The {manifest} of {path} cannot be opened ({cause}; a link is refused); "
+                             "nothing was written.",
+                             manifest=MANIFEST, path=backup_dir, cause=exc.strerror)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
-            raise RefusedInput(f"The {MANIFEST} of {backup_dir} is not a regular file of a sensible size; nothing "
-                               "was written.")
+            raise RefusedInput(_("The {manifest} of {path} is not a regular file of a sensible size; nothing "
+                                 "was written.", manifest=MANIFEST, path=backup_dir))
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
             if sum(len(c) for c in chunks) > MAX_MANIFEST_BYTES:
-                raise RefusedInput(f"The {MANIFEST} of {backup_dir} is too large; nothing was written.")
+                raise RefusedInput(_("The {manifest} of {path} is too large; nothing was written.",
+                                     manifest=MANIFEST, path=backup_dir))
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -858,17 +878,19 @@ def _walk_backup(directory: Dir, prefix: tuple[str, ...]) -> set[str]:
         parts = (*prefix, entry.name)
         shown = "/".join(parts)
         if entry.is_symlink():
-            raise RefusedInput(f"The backup holds a link, {shown}; nothing was written.")
+            raise RefusedInput(_("The backup holds a link, {file}; nothing was written.", file=shown))
         if entry.is_dir(follow_symlinks=False):
             if len(parts) > 3:
-                raise RefusedInput(f"The backup holds an unexpected folder, {shown}; nothing was written.")
+                raise RefusedInput(_("The backup holds an unexpected folder, {file}; nothing was written.",
+                                     file=shown))
             with directory.sub(entry.name) as sub:
                 found |= _walk_backup(sub, parts)
         elif entry.is_file(follow_symlinks=False):
             if parts != (MANIFEST,):
                 found.add(shown)
         else:
-            raise RefusedInput(f"The backup holds {shown}, which is not a regular file; nothing was written.")
+            raise RefusedInput(_("The backup holds {file}, which is not a regular file; nothing was written.",
+                                 file=shown))
     return found
 
 
@@ -877,12 +899,14 @@ def _hash_entry(folder: Path, entry: ManifestEntry, copier: _Copier, dst: int | 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        raise RefusedInput(f"The backup's {entry.path} cannot be read ({exc.strerror}); nothing was written.") from None
+        raise RefusedInput(_("The backup's {path} cannot be read ({cause}); nothing was written.",
+                             path=entry.path, cause=exc.strerror)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
-            raise RefusedInput(f"The backup is damaged or was altered: {entry.path} has {st.st_size} bytes, its "
-                               f"{MANIFEST} says {entry.size}; nothing was written.")
+            raise RefusedInput(_("The backup is damaged or was altered: {path} has {size} bytes, its {manifest} "
+                                 "says {recorded}; nothing was written.",
+                                 path=entry.path, size=st.st_size, manifest=MANIFEST, recorded=entry.size))
         check = None
         if entry.path.startswith(f"{VAULT_DIR}/blobs/"):
             check = _refusing(_stream_head_check(f"The backup's {entry.path}", None))
@@ -896,14 +920,14 @@ def _refusing(check: Callable[[bytes], None]) -> Callable[[bytes], None]:
         try:
             check(head)
         except VaultError as exc:
-            raise RefusedInput(f"{exc} Nothing was written.") from None
+            raise RefusedInput(_("{error} Nothing was written.", error=exc)) from None
     return run
 
 
 def _compare(entry: ManifestEntry, size: int, digest: str) -> None:
     if size != entry.size or digest != entry.sha256:
-        raise RefusedInput(f"The backup is damaged or was altered: the SHA-256 of {entry.path} does not match its "
-                           f"{MANIFEST}; nothing was written.")
+        raise RefusedInput(_("The backup is damaged or was altered: the SHA-256 of {path} does not match its "
+                             "{manifest}; nothing was written.", path=entry.path, manifest=MANIFEST))
 
 
 def _check_header(path: Path, manifest: Manifest) -> None:
@@ -912,8 +936,8 @@ def _check_header(path: Path, manifest: Manifest) -> None:
     except (OSError, ValueError, RefusedInput):
         doc = None
     if not isinstance(doc, dict) or doc.get("format") != HEADER_FORMAT or doc.get("vault_id") != manifest.vault_id:
-        raise RefusedInput(f"The backup's vault header does not name the vault its {MANIFEST} names; nothing was "
-                           "written.")
+        raise RefusedInput(_("The backup's vault header does not name the vault its {manifest} names; nothing was "
+                             "written.", manifest=MANIFEST))
 
 
 # ---- restore -------------------------------------------------------------------------------------
@@ -927,7 +951,8 @@ def restore(backup_dir: Path, target: Path, *, force: bool = False, progress: Pr
     backup_dir = backup_dir.expanduser().absolute()
     target = target.expanduser().absolute()
     if _inside(target, backup_dir) or _inside(backup_dir, target):
-        raise UsageError(f"The backup {backup_dir} and the vault path {target} overlap; restore somewhere else.")
+        raise UsageError(_("The backup {backup} and the vault path {target} overlap; restore somewhere else.",
+                           backup=backup_dir, target=target))
     existing = _existing_target(target, force)
     checked = check_backup(backup_dir, progress, cancel)
     manifest = checked.manifest
@@ -935,8 +960,8 @@ def restore(backup_dir: Path, target: Path, *, force: bool = False, progress: Pr
     free = free_space(target.parent)
     needed = manifest.total_bytes + (len(manifest.files) + 8) * _PER_FILE_OVERHEAD + _SPACE_MARGIN
     if free < needed:
-        raise VaultError(f"Not enough free space in {target.parent}: the restore needs about {_mib(needed)}, "
-                         f"{_mib(free)} is free; nothing was written.")
+        raise VaultError(_("Not enough free space in {folder}: the restore needs about {needed}, {free} is free; "
+                           "nothing was written.", folder=target.parent, needed=_mib(needed), free=_mib(free)))
     stamp = datetime.now(UTC).replace(microsecond=0)
     aside = (target.with_name(f"{target.name}{ASIDE_MARK}{stamp.strftime('%Y%m%dT%H%M%SZ')}")
              if existing == "vault" else None)
@@ -956,7 +981,8 @@ def restore(backup_dir: Path, target: Path, *, force: bool = False, progress: Pr
     except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
         if _out_of_space(exc):
-            raise VaultError(f"{target.parent} ran out of space during the restore; nothing was written.") from exc
+            raise VaultError(_("{folder} ran out of space during the restore; nothing was written.",
+                               folder=target.parent)) from exc
         raise
     return RestoreResult(manifest.backup_id, manifest.vault_id, target, aside,
                          len(manifest.files), manifest.total_bytes, manifest.tree_size, checked.manifest_sha256,
@@ -972,10 +998,12 @@ def _existing_target(target: Path, force: bool) -> str | None:
     if stat.S_ISDIR(st.st_mode) and not any(target.iterdir()):
         return "empty"
     if not stat.S_ISDIR(st.st_mode) or not (target / "vault.json").is_file():
-        raise UsageError(f"{target} exists and is not a vault; restore into a new path (nothing was changed).")
+        raise UsageError(_("{target} exists and is not a vault; restore into a new path (nothing was changed).",
+                           target=target))
     if not force:
-        raise Conflict(f"A vault already exists at {target}; restore into a new path, or add --force to move it "
-                       f"aside ({target.name}{ASIDE_MARK}<time>, kept) and put the backup in its place.")
+        raise Conflict(_("A vault already exists at {target}; restore into a new path, or add --force to move it "
+                         "aside ({name}{mark}<time>, kept) and put the backup in its place.",
+                         target=target, name=target.name, mark=ASIDE_MARK))
     return "vault"
 
 
@@ -1017,7 +1045,7 @@ def _put_in_place(temp: Path, target: Path, existing: str | None, aside: Path | 
                 lock = None
                 raise
             if os.path.lexists(aside):
-                raise Conflict(f"{aside} already exists; nothing was changed. Try again in a second.")
+                raise Conflict(_("{path} already exists; nothing was changed. Try again in a second.", path=aside))
             os.rename(target, aside)
         elif existing == "empty":
             target.rmdir()
@@ -1042,10 +1070,11 @@ def pending_restore(session: Session) -> PendingRestore | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise VaultError(f"The restore note {path} cannot be read ({exc.strerror}; a link is refused).") from None
+        raise VaultError(_("The restore note {path} cannot be read ({cause}; a link is refused).",
+                           path=path, cause=exc.strerror)) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise VaultError(f"The restore note {path} is not a regular file.")
+            raise VaultError(_("The restore note {path} is not a regular file.", path=path))
         raw = os.read(fd, MAX_SMALL_FILE)
     finally:
         os.close(fd)
@@ -1059,10 +1088,11 @@ def pending_restore(session: Session) -> PendingRestore | None:
                               base64.b64decode(str(doc["root_hash"]), validate=True), str(doc["restored_at"]),
                               str(doc["restored_from"]), None if set_aside is None else str(set_aside))
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise VaultError(f"The restore note {path} is damaged; an administrator records the restore by hand with "
-                         "'icspa custody witness-reset --reason …'.") from None
+        raise VaultError(_("The restore note {path} is damaged; an administrator records the restore by hand with "
+                           "'icspa custody witness-reset --reason …'.", path=path)) from None
     if note.vault_id != session.vault.header.vault_id:
-        raise VaultError(f"The restore note {path} names another vault ({note.vault_id}).")
+        raise VaultError(_("The restore note {path} names another vault ({vault_id}).",
+                           path=path, vault_id=note.vault_id))
     return note
 
 
@@ -1074,15 +1104,16 @@ def record_restore(session: Session, reason: str, *, witness_dir: Path | None = 
     restore stays in the log. Idempotent: after a crash it finishes what is left."""
     note = pending_restore(session)
     if note is None:
-        raise UsageError("No restore is waiting to be recorded in this vault.")
+        raise UsageError(_("No restore is waiting to be recorded in this vault."))
     session.require(Permission.MANAGE_USERS, attempted="record a restored backup and replace the custody witnesses")
     if not reason.strip():
-        raise UsageError("Say why the backup was restored (--reason); it is recorded in the chain of custody.")
+        raise UsageError(_("Say why the backup was restored (--reason); it is recorded in the chain of custody."))
     conn = session.conn
     tree = custody_service.stored_tree(conn)
     if note.tree_size > tree.size or tree.root(note.tree_size) != note.root_hash:
-        raise VerificationFailed(f"The restored custody log does not begin with the {note.tree_size} events its backup "
-                                 "names; nothing was recorded. Run 'icspa custody verify'.")
+        raise VerificationFailed(_("The restored custody log does not begin with the {n} events its backup "
+                                   "names; nothing was recorded. Run 'icspa custody verify'.",
+                                   n=note.tree_size))
     vault_id = session.vault.header.vault_id
     agency_path = custody_service.witness_file(session, witness_dir)
     agency_witness = _agency_witness(agency_path)
@@ -1118,9 +1149,9 @@ def record_restore(session: Session, reason: str, *, witness_dir: Path | None = 
         for old, new in zip(stale, aside, strict=True):
             old.rename(new)
     except OSError as exc:
-        raise VaultError(f"The restore was recorded (custody event {event_index}), but a witness could not be set "
-                         f"aside: {exc.strerror or exc} ({exc.filename}). Run 'icspa vault restore --reason …' "
-                         "again.") from exc
+        raise VaultError(_("The restore was recorded (custody event {index}), but a witness could not be set "
+                           "aside: {cause} ({path}). Run 'icspa vault restore --reason …' again.",
+                           index=event_index, cause=exc.strerror or exc, path=exc.filename)) from exc
     checkpoint_id = None
     if agency.has_identity(session) and allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         checkpoint_id = custody_service.make_checkpoint(session, reason, witness_dir=witness_dir,
@@ -1140,7 +1171,7 @@ def _agency_witness(path: Path) -> dict[str, Any] | None:
     try:
         found = cp.read_witness(path)
     except (RefusedInput, OSError) as exc:
-        return {"path": str(path), "tree_size": None, "text": None, "problem": str(exc)}
+        return {"path": str(path), "tree_size": None, "text": None, "problem": english(exc)}  # recorded: English
     if found is None:
         return None
     body, signature = found

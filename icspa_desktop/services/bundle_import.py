@@ -33,7 +33,7 @@ from icspa_desktop.crypto import keys
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CaseStatus, CustodyAction
-from icspa_desktop.domain.errors import Conflict, RefusedInput, UsageError
+from icspa_desktop.domain.errors import Conflict, RefusedInput, UsageError, _, english, ngettext
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.ids import ItemId, new_case_id, new_item_id
 from icspa_desktop.domain.models import Case, CaseFields
@@ -94,14 +94,18 @@ class PreparedImport:
                        "new": i.id not in self.known_items} for i in self.items],
             "custody": {"events": self.verdict.events, "checkpoint_size": self.verdict.size,
                         "linked_to": self.verdict.linked_to},
-            "checks": [{"name": c.name, "result": "pass", "detail": c.detail} for c in self.checks],
-            "already_imported": self.already_imported, "warnings": list(self.warnings),
+            "checks": [{"name": c.name, "result": "pass", "detail": english(c.detail)} for c in self.checks],
+            "already_imported": self.already_imported,
+            "warnings": [english(w) for w in self.warnings],  # JSON output stays English
         }
 
 
 def _summary(problems: list[str]) -> str:
-    more = f" ({len(problems) - 1} more problem(s): 'icspa bundle verify' lists them)" if len(problems) > 1 else ""
-    return f"The bundle is refused: {problems[0]}{more}"
+    if len(problems) > 1:
+        return ngettext("The bundle is refused: {first} ({n} more problem(s): 'icspa bundle verify' lists them)",
+                        "The bundle is refused: {first} ({n} more problem(s): 'icspa bundle verify' lists them)",
+                        len(problems) - 1, first=problems[0])
+    return _("The bundle is refused: {first}", first=problems[0])
 
 
 def _check_space(session: Session, path: Path) -> None:
@@ -109,8 +113,8 @@ def _check_space(session: Session, path: Path) -> None:
     need = sum(v.stat().st_size for v in volumes if v.is_file()) + SPACE_MARGIN
     free = shutil.disk_usage(session.vault.layout.root).free
     if free < need:
-        raise RefusedInput(f"The vault's disk has {free:,} bytes free; importing this bundle needs about {need:,}. "
-                           "Nothing was imported.")
+        raise RefusedInput(_("The vault's disk has {free:,} bytes free; importing this bundle needs about {need:,}. "
+                             "Nothing was imported.", free=free, need=need))
 
 
 def prepare_import(session: Session, path: Path, case_ref: str | None = None, *, limits: Limits = DEFAULT_LIMITS,
@@ -121,7 +125,7 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     session.require(Permission.IMPORT_BUNDLE, attempted=f"import the bundle {path.name}")
     target = cases.get_case(session, case_ref) if case_ref else None
     if target is not None and target.status is not CaseStatus.OPEN:
-        raise UsageError(f"Case {target.number} is closed; reopen it or import into a new case.")
+        raise UsageError(_("Case {number} is closed; reopen it or import into a new case.", number=target.number))
     identity = agency.agency_identity(session)
     secret = agency.age_identity(session)
     own = agency.agency_certificates(session)
@@ -143,29 +147,32 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
 
 def _signer(check: bundle_reader.BundleCheck, own: list[Any], known: list[Partner]) -> Partner:
     if any(check.signer == cert for cert in own):
-        raise RefusedInput("This bundle was signed by this agency itself (our own copy of a bundle we sent); only "
-                           "bundles from partner agencies are imported. 'icspa bundle verify' checks it.")
+        raise RefusedInput(_("This bundle was signed by this agency itself (our own copy of a bundle we sent); only "
+                             "bundles from partner agencies are imported. 'icspa bundle verify' checks it."))
     partner = next((p for p in known if p.certificate == check.signer), None)
     if partner is None:  # cannot happen: the reader trusts only these certificates
-        raise RefusedInput("The bundle's signer is not a known partner agency.")
+        raise RefusedInput(_("The bundle's signer is not a known partner agency."))
     signed_at = check.signed_at or datetime.now(UTC)
     who = f"{partner.name} ({partner.country}, {partner.fingerprint})"
     if partner.status is PartnerStatus.REVOKED:
-        raise RefusedInput(f"The bundle is signed with the key of {who}, which was revoked"
-                           f"{_on(partner.status_changed)}: {partner.status_reason}. Bundles signed with a revoked "
-                           "key are refused whatever their date.")
+        raise RefusedInput(_("The bundle is signed with the key of {who}, which was revoked{on}: {reason}. "
+                             "Bundles signed with a revoked key are refused whatever their date.",
+                             who=who, on=_on(partner.status_changed), reason=partner.status_reason))
     if partner.status is PartnerStatus.SUPERSEDED and (partner.status_changed is None
                                                        or signed_at >= partner.status_changed):
-        raise RefusedInput(f"The bundle is signed with a key of {who} that had been replaced by a newer one"
-                           f"{_on(partner.status_changed)} before it signed ({signed_at:%Y-%m-%d %H:%M} UTC).")
+        raise RefusedInput(_("The bundle is signed with a key of {who} that had been replaced by a newer one{on} "
+                             "before it signed ({signed_at:%Y-%m-%d %H:%M} UTC).",
+                             who=who, on=_on(partner.status_changed), signed_at=signed_at))
     if partner.card_expires is not None and signed_at > partner.card_expires:
-        raise RefusedInput(f"The bundle was signed on {signed_at:%Y-%m-%d} with the key of {who}, whose card expired "
-                           f"on {partner.card_expires:%Y-%m-%d}; ask the partner for their new card.")
+        raise RefusedInput(_("The bundle was signed on {signed_at:%Y-%m-%d} with the key of {who}, whose card "
+                             "expired on {card_expires:%Y-%m-%d}; ask the partner for their new card.",
+                             signed_at=signed_at, who=who, card_expires=partner.card_expires))
     return partner
 
 
 def _on(moment: datetime | None) -> str:
-    return f" on {moment:%Y-%m-%d}" if moment else ""
+    # A clause inside the refusals below, its leading space included: " on 2026-03-14".
+    return _(" on {date:%Y-%m-%d}", date=moment) if moment else ""
 
 
 def _field(info: list[tuple[str, str]], label: str) -> str:
@@ -180,52 +187,66 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
     assert check.bundle_id is not None
     assert check.signed_at is not None
     partner = _signer(check, own, known)
-    seal = {"ok": "the seal's signature and hashes match", "absent": "no seal beside the file (it is optional)"}
+    # The details are shown translated; the record of the import and --json keep their English (``english``).
+    seal = {"ok": _("the seal's signature and hashes match"), "absent": _("no seal beside the file (it is optional)")}
     checks = [Check("Outer seal", seal.get(check.seal, check.seal)),
-              Check("Decryption", "opened with this agency's key; every age chunk authenticated"),
-              Check("Archive", f"{len(check.payload) + len(check.tag_files) + 1} files, no links, devices, climbing "
-                               "or colliding names"),
-              Check("Signature", f"signed by {partner.name} ({partner.country}), key {partner.fingerprint}, on "
-                                 f"{check.signed_at:%Y-%m-%d %H:%M} UTC; key valid then")]
+              Check("Decryption", _("opened with this agency's key; every age chunk authenticated")),
+              Check("Archive", _("{n} files, no links, devices, climbing or colliding names",
+                                 n=len(check.payload) + len(check.tag_files) + 1)),
+              Check("Signature", _("signed by {name} ({country}), key {fingerprint}, on {signed_at:%Y-%m-%d %H:%M} "
+                                   "UTC; key valid then", name=partner.name, country=partner.country,
+                                   fingerprint=partner.fingerprint, signed_at=check.signed_at))]
     if _field(check.bag_info, "ICSPA-Sender-Agency") != partner.fingerprint:
-        raise RefusedInput(f"bag-info.txt names the sender {shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency'))}"
-                           f", but the bag is signed by {partner.name} ({partner.fingerprint}).")
+        raise RefusedInput(_("bag-info.txt names the sender {sender}, but the bag is signed by {name} "
+                             "({fingerprint}).",
+                             sender=shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency')), name=partner.name,
+                             fingerprint=partner.fingerprint))
     if our_fingerprint not in check.recipients:
-        raise RefusedInput("The bundle is not addressed to this agency: the recipients named in its signed "
-                           f"bag-info.txt are {', '.join(check.recipients)}; ours is {our_fingerprint}.")
-    checks.append(Check("Recipients", f"this agency is among the {len(check.recipients)} named recipient(s)"))
-    checks.append(Check("Manifests", f"{len(check.payload)} payload and {len(check.tag_files)} tag files match "
-                                     "their SHA-256 manifests"))
+        raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
+                             "bag-info.txt are {names}; ours is {fingerprint}.",
+                             names=', '.join(check.recipients), fingerprint=our_fingerprint))
+    checks.append(Check("Recipients", ngettext("this agency is among the {n} named recipient(s)",
+                                               "this agency is among the {n} named recipient(s)",
+                                               len(check.recipients))))
+    checks.append(Check("Manifests", _("{payload} payload and {tags} tag files match their SHA-256 manifests",
+                                       payload=len(check.payload), tags=len(check.tag_files))))
     for name in (records.CASE_JSON, records.ITEMS_JSON, records.CUSTODY_JSON):
         if name not in check.tag_files:
-            raise RefusedInput(f"The bundle has no {name}; it is not an ICSPA evidence bundle.")
+            raise RefusedInput(_("The bundle has no {name}; it is not an ICSPA evidence bundle.", name=name))
     case = records.parse_case(check.tag_files[records.CASE_JSON])
     items = records.parse_items(check.tag_files[records.ITEMS_JSON])
     cancel.check()
     custody = records.parse_custody(check.tag_files[records.CUSTODY_JSON])
     cancel.check()
     if _field(check.bag_info, "ICSPA-Case-Number") != case.number:
-        raise RefusedInput("bag-info.txt and metadata/case.json name different case numbers.")
+        raise RefusedInput(_("bag-info.txt and metadata/case.json name different case numbers."))
     payload = {name: (size, digest) for name, size, digest in check.payload}
     if set(payload) != {i.id for i in items}:
-        raise RefusedInput("The payload files under data/ and the item records of metadata/items.json do not match "
-                           "one to one.")
+        raise RefusedInput(_("The payload files under data/ and the item records of metadata/items.json do not match "
+                             "one to one."))
     for item in items:
         if payload[item.id] != (item.size, item.sha256):
-            raise RefusedInput(f"Item {shown_name(item.exhibit_number)}: its record states another size or SHA-256 "
-                               "than its payload file has.")
-    checks.append(Check("Items", f"{len(items)} item record(s); every size and SHA-256 matches its payload"))
+            raise RefusedInput(_("Item {exhibit}: its record states another size or SHA-256 than its payload file "
+                                 "has.", exhibit=shown_name(item.exhibit_number)))
+    checks.append(Check("Items", ngettext("{n} item record(s); every size and SHA-256 matches its payload",
+                                          "{n} item record(s); every size and SHA-256 matches its payload",
+                                          len(items))))
     handling = " ".join(sorted({str(i.markings.handling_code) for i in items}))
     tlp = " ".join(sorted({str(i.markings.tlp) for i in items}))
     if (_field(check.bag_info, "ICSPA-Handling-Codes"), _field(check.bag_info, "ICSPA-TLP")) != (handling, tlp):
-        raise RefusedInput("The markings in bag-info.txt (handling codes, TLP) differ from those of the items.")
-    checks.append(Check("Markings", f"handling {handling}, TLP {tlp}; the same in bag-info.txt and the records"))
+        raise RefusedInput(_("The markings in bag-info.txt (handling codes, TLP) differ from those of the items."))
+    checks.append(Check("Markings", _("handling {handling}, TLP {tlp}; the same in bag-info.txt and the records",
+                                      handling=handling, tlp=tlp)))
     verdict = partner_custody.verify(session.conn, custody, partner, case.id, {i.id for i in items}, cancel)
     cancel.check()
-    linked = ("first bundle from this log" if verdict.linked_to is None
-              else f"extends the checkpoint of {verdict.linked_to} events we hold")
-    checks.append(Check("Custody", f"{verdict.events} partner event(s) signed and included in their checkpoint of "
-                                   f"{verdict.size} events; {linked}"))
+    checks.append(Check("Custody", ngettext(
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; first bundle from this log",
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; first bundle from this log",
+        verdict.events, size=verdict.size) if verdict.linked_to is None else ngettext(
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; extends the checkpoint of "
+        "{held} events we hold",
+        "{n} partner event(s) signed and included in their checkpoint of {size} events; extends the checkpoint of "
+        "{held} events we hold", verdict.events, size=verdict.size, held=verdict.linked_to)))
     return _place(session, path, check, partner, case, items, custody, verdict, checks, target, staging)
 
 
@@ -241,17 +262,17 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
     before = conn.execute("SELECT imported_at, c.number, b.content_sha256 FROM bundles_received b LEFT JOIN cases c"
                           " ON c.id = b.case_id WHERE b.id = ?", (check.bundle_id,)).fetchone()
     if before is not None and before[2] and str(before[2]) != content:  # '': recorded before schema 11 kept it
-        raise RefusedInput(f"A bundle with the id {check.bundle_id} but other content was imported on "
-                           f"{str(before[0])[:10]}: the same id with different content is refused (a bundle id "
-                           "names one bag for good).")
+        raise RefusedInput(_("A bundle with the id {bundle_id} but other content was imported on {date}: the same "
+                             "id with different content is refused (a bundle id names one bag for good).",
+                             bundle_id=check.bundle_id, date=str(before[0])[:10]))
     already = f"imported on {str(before[0])[:16].replace('T', ' ')} UTC into case {before[1]}" if before else ""
     row = conn.execute("SELECT case_id FROM partner_cases WHERE partner_lineage = ? AND partner_case_id = ?",
                        (partner.lineage, case.id)).fetchone()
     if row is not None:
         holding = cases.get_case(session, str(row[0]))
         if target is not None and target.id != holding.id:
-            raise UsageError(f"Bundles of this partner case went into case {holding.number} before; import it there "
-                             "(leave out --case).")
+            raise UsageError(_("Bundles of this partner case went into case {number} before; import it there (leave "
+                               "out --case).", number=holding.number))
         target = holding
     known_items: dict[str, str] = {}
     for item in items:
@@ -260,12 +281,14 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
                              (partner.lineage, item.id)).fetchone()
         if found is not None:
             if str(found[1]) != item.sha256:
-                raise RefusedInput(f"The partner's item {shown_name(item.exhibit_number)} arrived before with other "
-                                   "content (another SHA-256); the bundle is refused.")
+                raise RefusedInput(_("The partner's item {exhibit} arrived before with other content (another "
+                                     "SHA-256); the bundle is refused.", exhibit=shown_name(item.exhibit_number)))
             known_items[item.id] = str(found[0])
-    warnings = []
+    warnings: list[str] = []
     if known_items and not already:
-        warnings.append(f"{len(known_items)} item(s) arrived in an earlier bundle and are not stored twice.")
+        warnings.append(ngettext("{n} item(s) arrived in an earlier bundle and are not stored twice.",
+                                 "{n} item(s) arrived in an earlier bundle and are not stored twice.",
+                                 len(known_items)))
     return PreparedImport(
         path=path, bundle_id=check.bundle_id, sha256=check.sha256, content_sha256=content, size=check.size,
         partner=partner,
@@ -286,7 +309,7 @@ def _free_case_number(session: Session, number: str, partner: Partner) -> str:
     for candidate in candidates:
         if session.conn.execute("SELECT 1 FROM cases WHERE number = ?", (candidate,)).fetchone() is None:
             return candidate
-    raise Conflict(f"No free case number for the partner's case {number}.")
+    raise Conflict(_("No free case number for the partner's case {number}.", number=number))
 
 
 # ---- commit ---------------------------------------------------------------------------------------
@@ -422,7 +445,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
             (p.bundle_id, p.sha256, p.content_sha256, p.size, p.path.name, partner.id, partner.fingerprint, case_id,
              p.signed_at.isoformat(), now, session.user.id, p.custody.checkpoint.text.decode("utf-8"),
              p.custody.checkpoint.signature, json.dumps(p.bag_info, ensure_ascii=False),
-             json.dumps([{"name": c.name, "detail": c.detail} for c in p.checks], ensure_ascii=False),
+             json.dumps([{"name": c.name, "detail": english(c.detail)} for c in p.checks], ensure_ascii=False),
              json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
                           "sha256": i.sha256, "status": "already held" if i.id in p.known_items else "added"}
                          for i in p.items])))
@@ -437,7 +460,7 @@ def _free_exhibit(exhibit: str, country: str, taken: set[str]) -> str:
         if candidate not in taken:
             taken.add(candidate)
             return candidate
-    raise Conflict(f"No free exhibit number for the partner's exhibit {exhibit}.")
+    raise Conflict(_("No free exhibit number for the partner's exhibit {exhibit}.", exhibit=exhibit))
 
 
 def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, local_ids: dict[str, ItemId]) -> int:
@@ -458,8 +481,8 @@ def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, 
                                " AND leaf_index = ?", (origin, event.leaf_index)).fetchone()
             if (bytes(row[0]), bytes(row[1]), bytes(row[2])) != (event.body_bytes, event.signature,
                                                                  event.public_key):
-                raise RefusedInput(f"The partner's custody event #{event.leaf_index} differs from the one we hold "
-                                   "from an earlier bundle: their log was rewritten.")
+                raise RefusedInput(_("The partner's custody event #{index} differs from the one we hold from an "
+                                     "earlier bundle: their log was rewritten.", index=event.leaf_index))
             continue
         proof = json.dumps([base64.b64encode(node).decode("ascii") for node in event.inclusion_proof])
         events_rows.append((origin, event.leaf_index, event.id, case_id, str(event.body["at"]),

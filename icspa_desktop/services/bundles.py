@@ -24,7 +24,7 @@ from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Tlp
-from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageError
+from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageError, _, english, ngettext
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
@@ -72,13 +72,13 @@ def _check_permission(permission: OriginatorPermission | None) -> OriginatorPerm
     cleaned = OriginatorPermission(permission.reference.strip(), permission.date.strip(),
                                    permission.granted_by.strip())
     if not cleaned.reference or not cleaned.granted_by:
-        raise UsageError("A recorded permission needs its reference, its date and who gave it.")
+        raise UsageError(_("A recorded permission needs its reference, its date and who gave it."))
     try:
         when = date.fromisoformat(cleaned.date)
     except ValueError:
-        raise UsageError(f"The permission date {cleaned.date!r} is not a date (YYYY-MM-DD).") from None
+        raise UsageError(_("The permission date {date!r} is not a date (YYYY-MM-DD).", date=cleaned.date)) from None
     if when > datetime.now(UTC).date():
-        raise UsageError(f"The permission date {cleaned.date} lies in the future.")
+        raise UsageError(_("The permission date {date} lies in the future.", date=cleaned.date))
     return cleaned
 
 
@@ -122,7 +122,7 @@ class ExportPlan:
                       for i in self.items],
             "recipients": [{"id": p.id, "name": p.name, "country": p.country, "fingerprint": p.fingerprint}
                            for p in self.recipients],
-            "total_size": self.total_size, "warnings": list(self.warnings),
+            "total_size": self.total_size, "warnings": [english(w) for w in self.warnings],  # JSON: English
             "originator_permission": self.permission.to_json() if self.permission else None,
         }
 
@@ -149,14 +149,15 @@ def _pick_items(session: Session, case: Case, refs: Sequence[str] | None) -> lis
     all_items = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
     if not refs:
         if not all_items:
-            raise UsageError(f"Case {case.number} has no stored evidence to send.")
+            raise UsageError(_("Case {number} has no stored evidence to send.", number=case.number))
         return all_items
     by_ref = {i.id: i for i in all_items} | {i.exhibit_number: i for i in all_items}
     chosen: list[Item] = []
     for ref in refs:
         item = by_ref.get(ref.strip())
         if item is None:
-            raise NotFound(f"No stored item {ref!r} in case {case.number} (give an exhibit number or item id).")
+            raise NotFound(_("No stored item {ref!r} in case {number} (give an exhibit number or item id).",
+                             ref=ref, number=case.number))
         if item not in chosen:
             chosen.append(item)
     return chosen
@@ -170,7 +171,7 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
     session.require(Permission.SIGN_AS_AGENCY, attempted=f"sign a bundle of case {case_ref}")
     case = cases.get_case(session, case_ref)
     if not partner_refs:
-        raise UsageError("Name at least one partner agency (--to).")
+        raise UsageError(_("Name at least one partner agency (--to)."))
     recipients: list[Partner] = []
     for ref in partner_refs:
         partner = partners.get_partner_for_sending(session, ref.strip())
@@ -180,29 +181,34 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
     warnings: list[str] = []
     h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
     if h3 and not h3_override.strip():
-        raise UsageError(f"Items {', '.join(h3)} are marked H3 (other restrictions: see their handling text); "
-                         "sending them needs an explicit override with a reason (--h3-override REASON).")
+        raise UsageError(_("Items {names} are marked H3 (other restrictions: see their handling text); sending them "
+                           "needs an explicit override with a reason (--h3-override REASON).", names=', '.join(h3)))
     if h3:
-        warnings.append(f"H3 items sent under the override {h3_override.strip()!r}: {', '.join(h3)}.")
+        warnings.append(_("H3 items sent under the override {override!r}: {names}.", override=h3_override.strip(),
+                          names=", ".join(h3)))
     h2 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H2]
     if h2:
-        warnings.append(f"H2 items (no dissemination without the provider's permission): {', '.join(h2)}; the "
-                        "recipients must not pass them on.")
+        warnings.append(_("H2 items (no dissemination without the provider's permission): {names}; the recipients "
+                          "must not pass them on.", names=", ".join(h2)))
     for partner in recipients:
         days = (partner.expires - datetime.now(UTC)).days
         if days < 30:
-            warnings.append(f"The key of {partner.name} expires in {days} day(s); ask them for a new card.")
+            warnings.append(ngettext("The key of {name} expires in {n} day(s); ask them for a new card.",
+                                     "The key of {name} expires in {n} day(s); ask them for a new card.", days,
+                                     name=partner.name))
     permission = _check_permission(permission)
     onward = _third_party_items(session, items, recipients)
     if onward and permission is None:
-        raise UsageError("Received items under H2, TLP:RED or TLP:AMBER+STRICT go to a third agency only with the "
-                         f"originating partner's permission: {'; '.join(onward)}. Record it (--permission-ref REF "
-                         "--permission-date YYYY-MM-DD --permission-by NAME) or leave those items out.")
+        raise UsageError(_("Received items under H2, TLP:RED or TLP:AMBER+STRICT go to a third agency only with the "
+                           "originating partner's permission: {names}. Record it (--permission-ref REF "
+                           "--permission-date YYYY-MM-DD --permission-by NAME) or leave those items out.",
+                           names='; '.join(onward)))
     if onward and permission is not None:
-        warnings.append(f"Passed on under the originator's permission {permission.reference!r} of {permission.date} "
-                        f"({permission.granted_by}): {'; '.join(onward)}.")
+        warnings.append(_("Passed on under the originator's permission {reference!r} of {date} ({granted_by}): "
+                          "{names}.", reference=permission.reference, date=permission.date,
+                          granted_by=permission.granted_by, names="; ".join(onward)))
     if not purpose.strip():
-        warnings.append("No reason given (--reason): the custody events will not say why the evidence left.")
+        warnings.append(_("No reason given (--reason): the custody events will not say why the evidence left."))
     return ExportPlan(case, items, recipients, purpose.strip(), authority.strip(), h3_override.strip(), warnings,
                       permission if onward else None)
 
@@ -215,9 +221,9 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
     a failure after that is recorded too (nothing is left under the final name)."""
     out = out if out.name.endswith(BUNDLE_SUFFIX) else out.with_name(out.name + BUNDLE_SUFFIX)
     if out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
+        raise Conflict(_("{path} already exists; choose another file name.", path=out))
     if not out.parent.is_dir():
-        raise UsageError(f"The folder {out.parent} does not exist (is the medium mounted?).")
+        raise UsageError(_("The folder {folder} does not exist (is the medium mounted?).", folder=out.parent))
     # A read-only medium or one without room for the payloads is refused before anything is recorded, so a full
     # stick leaves the vault as it was (write_bundle checks again against the bundle's exact estimate).
     bundle_media.check_target(out.parent, sum(item.size or 0 for item in plan.items))
@@ -255,9 +261,9 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
                                              [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
                                              out, progress=progress, cancel=cancel)
     except Exception as exc:
-        # Recorded whatever failed (a database error too); the export's own error is what the user sees.
+        # Recorded whatever failed (a database error too), in English; the export's own error is what the user sees.
         with contextlib.suppress(Exception):
-            _record_outcome(session, plan, bundle_id, out, None, None, str(exc) or type(exc).__name__)
+            _record_outcome(session, plan, bundle_id, out, None, None, english(exc) or type(exc).__name__)
         raise
     try:
         _record_outcome(session, plan, bundle_id, out, written, checkpoint.id, "")
@@ -266,7 +272,7 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         for path in (*reversed(written.volumes), written.seal_signature_path, written.seal_path):
             remove_published(path)
         if isinstance(exc, IcspaError):
-            raise type(exc)(f"{exc} The bundle was removed from {out.parent}.") from exc
+            raise type(exc)(_("{error} The bundle was removed from {folder}.", error=exc, folder=out.parent)) from exc
         raise
     return ExportResult(bundle_id, written.path, written.size, written.sha256, written.seal_path,
                         written.seal_signature_path, len(plan.items), checkpoint.id, written.volumes)
@@ -414,7 +420,7 @@ class BundleReport:
     @property
     def problems(self) -> list[str]:
         extra = [] if self.addressed_to_us or not self.check.recipients else [
-            "This agency is not among the recipients named in the signed bag-info.txt."]
+            _("This agency is not among the recipients named in the signed bag-info.txt.")]
         return [*self.check.problems, *extra]
 
     def to_json(self) -> dict[str, Any]:
@@ -423,7 +429,7 @@ class BundleReport:
                 "seal": c.seal, "signer": self.signer_name, "recipients": self.recipient_names,
                 "addressed_to_us": self.addressed_to_us, "items": len(c.payload),
                 "payload": [{"name": n, "size": s, "sha256": h} for n, s, h in c.payload],
-                "problems": self.problems}
+                "problems": [english(p) for p in self.problems]}  # --json: English
 
 
 def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = no_progress,

@@ -8,7 +8,7 @@ from typing import Any
 
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CaseStatus, CustodyAction, HandlingCode, Tlp
-from icspa_desktop.domain.errors import Conflict, NotFound, UsageError
+from icspa_desktop.domain.errors import Conflict, NotFound, UsageError, _
 from icspa_desktop.domain.ids import CaseId, UserId, new_case_id
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.services import received
@@ -34,22 +34,23 @@ def validate(fields: CaseFields) -> CaseFields:
     number = fields.number.strip()
     title = fields.title.strip()
     if not number:
-        raise UsageError("A case needs a case number.")
+        raise UsageError(_("A case needs a case number."))
     if len(number) > MAX_NUMBER_LEN or any(ord(ch) < 32 for ch in number):
-        raise UsageError(f"Case number must be at most {MAX_NUMBER_LEN} printable characters.")
+        raise UsageError(_("Case number must be at most {limit} printable characters.",
+                           limit=MAX_NUMBER_LEN))
     if not title:
-        raise UsageError("A case needs a title.")
+        raise UsageError(_("A case needs a title."))
     if len(title) > MAX_TITLE_LEN:
-        raise UsageError(f"Case title must be at most {MAX_TITLE_LEN} characters.")
+        raise UsageError(_("Case title must be at most {limit} characters.", limit=MAX_TITLE_LEN))
     try:
         handling = HandlingCode(fields.handling_code)
         tlp = Tlp(fields.tlp)
     except ValueError as exc:
-        raise UsageError(f"Unknown marking: {exc}. Handling codes: H0–H3; TLP: CLEAR, GREEN, AMBER, "
-                         "AMBER+STRICT, RED.") from None
+        raise UsageError(_("Unknown marking: {error}. Handling codes: H0–H3; TLP: CLEAR, GREEN, AMBER, AMBER+STRICT, "
+                           "RED.", error=exc)) from None
     handling_text = fields.handling_text.strip()
     if handling is HandlingCode.H3 and not handling_text:
-        raise UsageError("Handling code H3 needs the restriction stated in text.")
+        raise UsageError(_("Handling code H3 needs the restriction stated in text."))
     return replace(fields, number=number, title=title, handling_code=handling, tlp=tlp, handling_text=handling_text,
                    description=fields.description.strip(), lead_investigator=fields.lead_investigator.strip(),
                    jurisdiction=fields.jurisdiction.strip(), legal_authority=fields.legal_authority.strip())
@@ -76,7 +77,7 @@ def insert_case_row(conn: db.Connection, case_id: CaseId, fields: CaseFields, no
              fields.handling_text, str(fields.tlp), now, now, user_id),
         )
     except db.IntegrityError:
-        raise Conflict(f"A case with number {fields.number!r} already exists.") from None
+        raise Conflict(_("A case with number {number!r} already exists.", number=fields.number)) from None
 
 
 def fields_json(fields: CaseFields) -> dict[str, str]:
@@ -107,7 +108,7 @@ def get_case(session: Session, ref: str) -> Case:
     session.require(Permission.READ)
     case = _fetch(session.conn, ref)
     if case is None:
-        raise NotFound(f"No case {ref!r} (give a case number or id; 'icspa case list' shows them).")
+        raise NotFound(_("No case {ref!r} (give a case number or id; 'icspa case list' shows them).", ref=ref))
     return case
 
 
@@ -137,10 +138,12 @@ def edit_case(session: Session, ref: str, fields: CaseFields, reason: str = "") 
         return case
     origin = received.case_provenance(session.conn, case.id)
     if origin is not None and origin.created_by_import and (fixed := sorted(set(changes) & PARTNER_CASE_FIELDS)):
-        raise UsageError(f"Case {case.number} is {origin.partner_name}'s case {origin.partner_case_number}, imported "
-                         f"from a bundle: its {', '.join(f.replace('_', ' ') for f in fixed)} are the partner's record "
-                         "and stay as they sent them (add notes to items, or change the local number, lead and "
-                         "jurisdiction).")
+        raise UsageError(_("Case {number} is {partner_name}'s case {partner_case_number}, imported from a bundle: "
+                           "its {names} are the partner's record and stay as they sent them (add notes to items, or "
+                           "change the local number, lead and jurisdiction).",
+                           number=case.number, partner_name=origin.partner_name,
+                           partner_case_number=origin.partner_case_number,
+                           names=', '.join(f.replace('_', ' ') for f in fixed)))
     marking_keys = {"handling_code", "handling_text", "tlp"}
     action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.CASE_EDITED
     with session.transaction() as conn:
@@ -153,7 +156,7 @@ def edit_case(session: Session, ref: str, fields: CaseFields, reason: str = "") 
                  case.id),
             )
         except db.IntegrityError:
-            raise Conflict(f"A case with number {fields.number!r} already exists.") from None
+            raise Conflict(_("A case with number {number!r} already exists.", number=fields.number)) from None
         session.record(EventDraft(action, case_id=case.id, purpose=reason, details={"changes": changes}))
     return get_case(session, case.id)
 
@@ -163,7 +166,7 @@ def set_status(session: Session, ref: str, status: CaseStatus, reason: str = "")
     verb = "close" if status is CaseStatus.CLOSED else "reopen"
     session.require(Permission.CLOSE_CASE, case_id=case.id, attempted=f"{verb} case {case.number}")
     if case.status is status:
-        raise UsageError(f"Case {case.number} is already {status}.")
+        raise UsageError(_("Case {number} is already {status}.", number=case.number, status=status))
     action = CustodyAction.CASE_CLOSED if status is CaseStatus.CLOSED else CustodyAction.CASE_REOPENED
     with session.transaction() as conn:
         conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (str(status), _now(), case.id))

@@ -23,12 +23,12 @@ from icspa_desktop.custody import events, user_witness, userstate
 from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.custody.merkle import MerkleTree
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import NotFound, RefusedInput, UsageError, VaultError, VerificationFailed
+from icspa_desktop.domain.errors import NotFound, RefusedInput, UsageError, VaultError, VerificationFailed, _, english
 from icspa_desktop.domain.ids import CaseId, ItemId
 from icspa_desktop.files import fsync_dir, read_regular
 from icspa_desktop.services import agency
 from icspa_desktop.services.permissions import Permission, allowed
-from icspa_desktop.services.session import Session
+from icspa_desktop.services.session import Session, warning
 from icspa_desktop.vault import db
 
 
@@ -37,8 +37,8 @@ def agency_signer(session: Session) -> cp.CheckpointSigner:
     """The agency key, as checkpoint signer: only for roles that may sign with it (the others' own signed
     events are their tree heads; custody/user_witness.py keeps each user's newest)."""
     if not agency.has_identity(session):
-        raise VaultError("This vault has no agency identity yet, so checkpoints cannot be signed; an administrator "
-                         "creates one with 'icspa agency init'.")
+        raise VaultError(_("This vault has no agency identity yet, so checkpoints cannot be signed; an administrator "
+                           "creates one with 'icspa agency init'."))
     return agency.checkpoint_signer(session)
 
 
@@ -46,7 +46,7 @@ def agency_verifier(session: Session) -> cp.SignatureVerifier:
     """Checks a detached CMS signature against this agency's own certificates (old ones included)."""
     trusted = agency.agency_certificates(session)
     if not trusted:
-        raise VaultError("This vault has no agency certificate, so checkpoint signatures cannot be checked.")
+        raise VaultError(_("This vault has no agency certificate, so checkpoint signatures cannot be checked."))
 
     def check(signature: bytes, content: bytes, at: datetime) -> x509.Certificate:
         return cms.verify_detached(signature, content, trusted, at=at)
@@ -76,7 +76,7 @@ def resolve_subject(session: Session, ref: str) -> tuple[CaseId | None, ItemId |
     if _item_exists(conn, ref) or conn.execute(
             "SELECT 1 FROM custody_event_items WHERE item_id = ? LIMIT 1", (ref,)).fetchone():
         return None, ItemId(ref), f"item {ref}"
-    raise NotFound(f"No case or item {ref!r} (give a case number or id, or an item id).")
+    raise NotFound(_("No case or item {ref!r} (give a case number or id, or an item id).", ref=ref))
 
 
 def timeline(session: Session, ref: str | None = None) -> tuple[str, list[StoredEvent]]:
@@ -190,7 +190,7 @@ def _witness_conflict(tree: MerkleTree, body: bytes) -> str | None:
     try:
         old = cp.parse_body(body)
     except RefusedInput as exc:
-        return str(exc)
+        return english(exc)  # recorded in the event's details when the witness is replaced: English
     if old.size > tree.size:
         return (f"the witness checkpoint covers {old.size} events but the log has only {tree.size} — the vault "
                 "was rolled back to an older copy or its log truncated")
@@ -229,8 +229,9 @@ def make_checkpoint(
             conflict = _witness_conflict(tree, previous[0])
             if conflict and not replace_witness:
                 raise VerificationFailed(
-                    f"No checkpoint was made: {conflict} (witness file {path}). Run 'icspa custody verify'; "
-                    "if an older vault copy was restored on purpose, use --replace-witness."
+                    _("No checkpoint was made: {conflict} (witness file {path}). Run 'icspa custody verify'; if an "
+                      "older vault copy was restored on purpose, use --replace-witness.",
+                      conflict=conflict, path=path)
                 )
             if conflict:
                 replaced = {"replaced_witness": previous[0].decode("utf-8", "replace"), "conflict": conflict}
@@ -239,8 +240,8 @@ def make_checkpoint(
         # never sign a checkpoint inconsistent with an earlier one): an administrator's act, with a reason.
         session.require(Permission.MANAGE_USERS, attempted="replace a custody witness the log does not fit")
         if reason.strip() in ("", "on demand"):
-            raise UsageError("Replacing a witness the log does not fit needs the reason stated (--reason), e.g. "
-                             "which backup was restored and why; it is recorded.")
+            raise UsageError(_("Replacing a witness the log does not fit needs the reason stated (--reason), e.g. "
+                               "which backup was restored and why; it is recorded."))
     with session.transaction() as conn:
         tree = stored_tree(conn)
         now = datetime.now(UTC).replace(microsecond=0)
@@ -264,14 +265,14 @@ def make_checkpoint(
         try:
             cp.write_witness(pending, body, signature)
         except OSError as exc:
-            raise VaultError(f"No checkpoint was made: the witness file {pending} could not be written: "
-                             f"{exc.strerror or exc}.") from exc
+            raise VaultError(_("No checkpoint was made: the witness file {path} could not be written: {cause}.",
+                               path=pending, cause=exc.strerror or exc)) from exc
     try:
         os.replace(pending, path)
         fsync_dir(path.parent)
     except OSError as exc:
-        raise VaultError(f"The checkpoint was stored in the vault, but the witness file {path} could not be "
-                         f"written: {exc.strerror or exc}.") from exc
+        raise VaultError(_("The checkpoint was stored in the vault, but the witness file {path} could not be "
+                           "written: {cause}.", path=path, cause=exc.strerror or exc)) from exc
     _write_witness_copy(session, body, signature)
     return StoredCheckpoint(checkpoint_id, checkpoint, body, signature, reason, now.isoformat(), session.user.id)
 
@@ -339,8 +340,8 @@ def proof_document(
     (e.g. the last checkpoint sent to the same partner) also the consistency proof between the two."""
     tree = stored_tree(session.conn)
     if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.checkpoint.root:
-        raise VerificationFailed(f"Checkpoint {checkpoint.id} does not match the custody log; run 'icspa custody "
-                                 "verify'.")
+        raise VerificationFailed(_("Checkpoint {checkpoint} does not match the custody log; run 'icspa custody "
+                                   "verify'.", checkpoint=checkpoint.id))
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
@@ -348,7 +349,8 @@ def proof_document(
     entries = []
     for event in selected:
         if event.index >= checkpoint.size:
-            raise UsageError(f"Event {event.id} is newer than checkpoint {checkpoint.id}; make a new checkpoint.")
+            raise UsageError(_("Event {event} is newer than checkpoint {checkpoint}; make a new checkpoint.",
+                               event=event.id, checkpoint=checkpoint.id))
         entries.append({
             "id": event.id, "leaf_index": event.index, "event": event.body, "event_b64": b64(event.body_bytes),
             "signature": b64(event.signature), "public_key": b64(event.public_key),
@@ -361,7 +363,7 @@ def proof_document(
     }
     if previous is not None:
         if previous.size > checkpoint.size:
-            raise UsageError("The previous checkpoint is newer than the current one.")
+            raise UsageError(_("The previous checkpoint is newer than the current one."))
         doc["previous_checkpoint"] = {"text": previous.text, "signature_der_b64": b64(previous.signature)}
         doc["consistency_proof"] = [b64(node) for node in tree.consistency_proof(previous.size, checkpoint.size)]
     return doc
@@ -380,7 +382,8 @@ def get_checkpoint(session: Session, checkpoint_id: int) -> StoredCheckpoint:
     row = session.conn.execute(f"SELECT {_CP_COLUMNS} FROM custody_checkpoints WHERE id = ?",
                                (checkpoint_id,)).fetchone()
     if row is None:
-        raise NotFound(f"No checkpoint {checkpoint_id} ('icspa custody checkpoints' lists them).")
+        raise NotFound(_("No checkpoint {checkpoint} ('icspa custody checkpoints' lists them).",
+                         checkpoint=checkpoint_id))
     return _row_to_checkpoint(row)
 
 
@@ -436,22 +439,22 @@ def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = N
     does not fit; user witnesses the log no longer fits are renamed aside (kept, never deleted)."""
     session.require(Permission.MANAGE_USERS, attempted="re-establish the custody witness")
     if not reason.strip():
-        raise UsageError("Say why the witness is re-established (--reason).")
+        raise UsageError(_("Say why the witness is re-established (--reason)."))
     tree = stored_tree(session.conn)
     path = witness_file(session, witness_dir)
     latest = latest_checkpoint(session)
     renew: StoredCheckpoint | None = None
     if latest is not None and _agency_witness_problem(session, path, tree):
         if latest.size > tree.size or tree.root(latest.size) != latest.checkpoint.root:
-            raise VerificationFailed(f"Checkpoint {latest.id} does not match the custody log; run 'icspa custody "
-                                     "verify'.")
+            raise VerificationFailed(_("Checkpoint {checkpoint} does not match the custody log; run 'icspa custody "
+                                       "verify'.", checkpoint=latest.id))
         agency_verifier(session)(latest.signature, latest.body, latest.checkpoint.timestamp)
         renew = latest
     keys = {uid: [span.public_key for span in u.keys] for uid, u in userstate.replay(session.conn).users.items()}
     stale = [p for p in user_witness.all_for_vault(session.vault.header.vault_id, witness_dir)
              if user_witness.check(session.conn, p, keys)]
     if renew is None and not stale:
-        raise UsageError("Every witness fits the custody log; there is nothing to re-establish.")
+        raise UsageError(_("Every witness fits the custody log; there is nothing to re-establish."))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = [str(p.with_name(f"{p.name}.replaced-{stamp}")) for p in stale]
     previous = _previous_witness_text(path) if renew is not None else None
@@ -466,7 +469,8 @@ def reset_witness(session: Session, reason: str, *, witness_dir: Path | None = N
         if renew is not None:
             cp.write_witness(path, renew.body, renew.signature)
     except OSError as exc:
-        raise VaultError(f"A witness file could not be written: {exc.strerror or exc} ({exc.filename}).") from exc
+        raise VaultError(_("A witness file could not be written: {cause} ({path}).",
+                           cause=exc.strerror or exc, path=exc.filename)) from exc
     return WitnessReset(renew, aside)
 
 
@@ -486,7 +490,7 @@ def set_witness_copy(session: Session, directory: Path | None, reason: str = "")
     a signed event, so direct SQL cannot quietly turn the check of the copy off."""
     session.require(Permission.MANAGE_USERS, attempted="set the second witness directory")
     if directory is not None and not directory.is_dir():
-        raise UsageError(f"{directory} is not a folder (mount the medium first).")
+        raise UsageError(_("{path} is not a folder (mount the medium first).", path=directory))
     with session.transaction():
         session.record(EventDraft(CustodyAction.WITNESS_COPY_SET, purpose=reason, details={
             "directory": None if directory is None else str(directory.absolute())}))
@@ -514,11 +518,11 @@ def _write_witness_copy(session: Session, body: bytes, signature: bytes) -> None
     if directory is None:
         return
     if not directory.is_dir():
-        session.warnings.append(f"Warning: the second witness folder {directory} is not there (medium not "
-                                "mounted?); only the first witness was written.")
+        session.warnings.append(warning(_("the second witness folder {path} is not there (medium not mounted?); only "
+                                          "the first witness was written.", path=directory)))
         return
     try:
         cp.write_witness(cp.witness_path(session.vault.header.vault_id, directory), body, signature)
     except OSError as exc:
-        session.warnings.append(f"Warning: the second witness in {directory} could not be written "
-                                f"({exc.strerror or exc}).")
+        session.warnings.append(warning(_("the second witness in {path} could not be written ({cause}).",
+                                          path=directory, cause=exc.strerror or exc)))

@@ -14,7 +14,7 @@ from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft, StoredEvent
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import Conflict, UsageError, VaultError
+from icspa_desktop.domain.errors import Conflict, UsageError, VaultError, _
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import atomic_write
@@ -66,7 +66,8 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
     if item_ref is not None:
         item = evidence.get_item(session, item_ref)
         if item.case_id != case.id:
-            raise UsageError(f"Item {item.exhibit_number} does not belong to case {case.number}.")
+            raise UsageError(_("Item {exhibit_number} does not belong to case {number}.",
+                               exhibit_number=item.exhibit_number, number=case.number))
     items = [item] if item is not None else evidence.list_items(session, case.id)
     if item_ids is not None:
         wanted = set(item_ids)
@@ -178,7 +179,7 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
     under ``out`` (``Cancelled`` is raised)."""
     cancel = cancel or CancelToken()
     if out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
+        raise Conflict(_("{path} already exists; choose another file name.", path=out))
     data, ctx = custody_report_bytes(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
                                      witness_dir=witness_dir, progress=progress, cancel=cancel)
     cancel.check()
@@ -264,7 +265,7 @@ def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: Pro
     cancel = cancel or CancelToken()
     session.require(Permission.REPORT, attempted=f"export case {case_ref} as CASE/UCO")
     if out.exists():
-        raise Conflict(f"{out} already exists; choose another file name.")
+        raise Conflict(_("{path} already exists; choose another file name.", path=out))
     progress(0, 0, "Reading the case, its items and custody events…")
     case = cases.get_case(session, case_ref)
     items = evidence.list_items(session, case.id)

@@ -27,7 +27,7 @@ from icspa_desktop.custody.verify import (
     scan_log,
 )
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError
+from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _, english
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
@@ -134,7 +134,8 @@ def _check_checkpoint_rows(
         try:
             parsed = cp.parse_body(body)
         except RefusedInput as exc:
-            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {exc}", checkpoint_id=cid))
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {english(exc)}",
+                                         checkpoint_id=cid))
             records.append(_CheckpointRecord(cid, label, None))
             continue
         label = f"Checkpoint {cid} (tree size {parsed.size}, signed {parsed.timestamp_text})"
@@ -150,7 +151,8 @@ def _check_checkpoint_rows(
                 verifier(signature, body, parsed.timestamp)
             except (IcspaError, ValueError) as exc:
                 report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE,
-                                             f"{label}: the agency signature is not valid ({exc}).", checkpoint_id=cid))
+                                             f"{label}: the agency signature is not valid ({english(exc)}).",
+                                             checkpoint_id=cid))
         records.append(_CheckpointRecord(cid, label, parsed))
         report.checkpoints_checked += 1
     return records
@@ -207,7 +209,7 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
         found = cp.read_witness(path)
     except RefusedInput as exc:
         report.witness_status = "damaged"
-        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {exc}"))
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {english(exc)}"))
         return None
     except OSError as exc:
         report.notes.append(f"The witness file {path} cannot be read ({exc.strerror}).")
@@ -229,12 +231,13 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
     try:
         witness = cp.parse_body(body)
         if witness.origin not in known_origins(session):
-            raise RefusedInput(f"it belongs to another log ({witness.origin})")
+            raise RefusedInput(f"it belongs to another log ({witness.origin})")  # a damage's text: English
         if verifier is not None:
             verifier(signature, body, witness.timestamp)
     except (IcspaError, ValueError) as exc:
         report.witness_status = "damaged"
-        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness checkpoint {path} is not valid: {exc}."))
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID,
+                                     f"The witness checkpoint {path} is not valid: {english(exc)}."))
         return None
     report.witness_status = "ok"
     report.witness_size = witness.size
@@ -307,9 +310,9 @@ def verify(
         try:
             verifier = agency_verifier(session)
         except VaultError as exc:
-            missing_agency = str(exc)
+            missing_agency = english(exc)  # in the report, which bundles carry: English
     if witness_copy is not None and not witness_copy.is_dir():
-        raise UsageError(f"{witness_copy} is not a folder (mount the medium first).")
+        raise UsageError(_("{path} is not a folder (mount the medium first).", path=witness_copy))
     if incremental and witness_copy is None:
         try:
             report = _verify_incremental(session, verifier, witness_dir)

@@ -33,6 +33,7 @@ from icspa_desktop.domain.errors import (
     NotFound,
     RefusedInput,
     UsageError,
+    _,
 )
 from icspa_desktop.domain.evidence import (
     Acquisition,
@@ -46,6 +47,7 @@ from icspa_desktop.domain.evidence import (
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import cases, received
 from icspa_desktop.services.ingest import SealedContent, detect_mime, seal_file, source_size
 from icspa_desktop.services.permissions import Permission
@@ -84,7 +86,7 @@ def parse_algorithms(text: str) -> tuple[HashAlgorithm, ...]:
         try:
             algorithm = HashAlgorithm(name)
         except ValueError:
-            raise UsageError(f"Unknown hash algorithm {part!r}: choose from sha256, md5, sha1.") from None
+            raise UsageError(_("Unknown hash algorithm {part!r}: choose from sha256, md5, sha1.", part=part)) from None
         if algorithm not in chosen:
             chosen.append(algorithm)
     return tuple(chosen)
@@ -142,8 +144,9 @@ def _fetch_item(conn: db.Connection, ref: str) -> Item:
     if len(rows) == 1:
         return _row_to_item(rows[0])
     if len(rows) > 1:
-        raise UsageError(f"Exhibit number {ref!r} exists in several cases; give the item id instead.")
-    raise NotFound(f"No evidence item {ref!r} (give an item id or exhibit number; 'icspa evidence list CASE').")
+        raise UsageError(_("Exhibit number {ref!r} exists in several cases; give the item id instead.", ref=ref))
+    raise NotFound(_("No evidence item {ref!r} (give an item id or exhibit number; 'icspa evidence list CASE').",
+                     ref=ref))
 
 
 def get_item(session: Session, ref: str) -> Item:
@@ -177,8 +180,8 @@ def resolve_case_or_item(session: Session, ref: str) -> CaseOrItem:
     try:
         item = _fetch_item(session.conn, ref)
     except NotFound:
-        raise NotFound(f"No case or item {ref!r} (give a case number or id, or an item id or exhibit number).") \
-            from None
+        raise NotFound(_("No case or item {ref!r} (give a case number or id, or an item id or exhibit number).",
+                         ref=ref)) from None
     return CaseOrItem(cases.get_case(session, item.case_id), item)
 
 
@@ -206,18 +209,18 @@ def items_by_ids(session: Session, item_ids: Sequence[str]) -> list[Item]:
 def _check_text(label: str, value: str, limit: int = MAX_SHORT) -> str:
     value = value.strip()
     if len(value) > limit:
-        raise UsageError(f"{label} must be at most {limit} characters.")
+        raise UsageError(_("{label} must be at most {limit} characters.", label=_(label), limit=limit))
     if limit == MAX_SHORT and any(ord(ch) < 32 for ch in value):
-        raise UsageError(f"{label} must be printable text on one line.")
+        raise UsageError(_("{label} must be printable text on one line.", label=_(label)))
     return value
 
 
 def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
     cleaned: list[str] = []
     for tag in tags:
-        tag = _check_text("A tag", tag, 64)
+        tag = _check_text(N_("A tag"), tag, 64)
         if "," in tag:
-            raise UsageError(f"Tag {tag!r} must not contain a comma.")
+            raise UsageError(_("Tag {tag!r} must not contain a comma.", tag=tag))
         if tag and tag not in cleaned:
             cleaned.append(tag)
     return tuple(cleaned)
@@ -233,10 +236,10 @@ def _resolve_markings(case: Case, markings: Markings | None) -> Markings:
             InformationEvaluation(markings.information_evaluation) if markings.information_evaluation else None,
         )
     except ValueError as exc:
-        raise UsageError(f"Unknown marking: {exc}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, "
-                         "source A/B/C/X, information 1–4.") from None
+        raise UsageError(_("Unknown marking: {error}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, source "
+                           "A/B/C/X, information 1–4.", error=exc)) from None
     if checked.handling_code is HandlingCode.H3 and not checked.handling_text:
-        raise UsageError("Handling code H3 needs the restriction stated in text.")
+        raise UsageError(_("Handling code H3 needs the restriction stated in text."))
     return checked
 
 
@@ -248,23 +251,24 @@ def _clean_fields(session: Session, case: Case, fields: ItemFields) -> tuple[Ite
         try:
             datetime.fromisoformat(acquisition.acquired_at)
         except ValueError:
-            raise UsageError(f"Acquisition time {acquisition.acquired_at!r} is not an ISO 8601 date/time "
-                             "(e.g. 2024-05-01T14:30+02:00).") from None
+            raise UsageError(_("Acquisition time {acquired_at!r} is not an ISO 8601 date/time (e.g. "
+                               "2024-05-01T14:30+02:00).", acquired_at=acquisition.acquired_at)) from None
     parent_id = fields.parent_id
     if parent_id is not None:
         parent = _fetch_item(session.conn, parent_id)
         if parent.case_id != case.id:
-            raise UsageError(f"The parent item {parent.exhibit_number} belongs to another case.")
+            raise UsageError(_("The parent item {exhibit_number} belongs to another case.",
+                               exhibit_number=parent.exhibit_number))
         parent_id = parent.id
     cleaned = ItemFields(
-        description=_check_text("The description", fields.description, MAX_TEXT),
-        notes=_check_text("The notes", fields.notes, MAX_TEXT),
+        description=_check_text(N_("The description"), fields.description, MAX_TEXT),
+        notes=_check_text(N_("The notes"), fields.notes, MAX_TEXT),
         tags=_check_tags(fields.tags),
-        exhibit_number=_check_text("The exhibit number", fields.exhibit_number, 64),
+        exhibit_number=_check_text(N_("The exhibit number"), fields.exhibit_number, 64),
         markings=fields.markings,
         acquisition=acquisition,
         parent_id=parent_id,
-        storage_location=_check_text("The storage location", fields.storage_location),
+        storage_location=_check_text(N_("The storage location"), fields.storage_location),
     )
     return cleaned, _resolve_markings(case, fields.markings)
 
@@ -274,7 +278,8 @@ def _open_case_for_change(session: Session, case_ref: str, permission: Permissio
     case = cases.get_case(session, case_ref)
     session.require(permission, case_id=case.id, attempted=f"{what} in case {case.number}")
     if case.status is CaseStatus.CLOSED:
-        raise UsageError(f"Case {case.number} is closed; a supervisor must reopen it before evidence is added.")
+        raise UsageError(_("Case {number} is closed; a supervisor must reopen it before evidence is added.",
+                           number=case.number))
     return case
 
 
@@ -292,13 +297,14 @@ def get_exhibit_format(session: Session) -> str:
 def set_exhibit_format(session: Session, pattern: str) -> str:
     """The agency's exhibit-number format, e.g. ``{case}-{seq:03d}`` or ``EX-{seq:05d}`` (administrators)."""
     session.require(Permission.MANAGE_AGENCY, attempted="change the exhibit number format")
-    pattern = _check_text("The exhibit number format", pattern, 64)
+    pattern = _check_text(N_("The exhibit number format"), pattern, 64)
     try:
         first, second = pattern.format(case="C", seq=1), pattern.format(case="C", seq=2)
     except (KeyError, ValueError, IndexError):
-        raise UsageError("The exhibit number format may use only {case} and {seq} (e.g. {case}-{seq:03d}).") from None
+        raise UsageError(
+            _("The exhibit number format may use only {case} and {seq} (e.g. {case}-{seq:03d}).")) from None
     if first == second:
-        raise UsageError("The exhibit number format must contain {seq} so that numbers differ.")
+        raise UsageError(_("The exhibit number format must contain {seq} so that numbers differ."))
     old = exhibit_format(session.conn)
     if old != pattern:
         with session.transaction() as conn:
@@ -429,17 +435,18 @@ def add_files(
     fields, markings = _clean_fields(session, case, fields or ItemFields())
     chosen = parse_algorithms(",".join(a.value for a in algorithms)) if algorithms else default_algorithms(session)
     if not paths:
-        raise UsageError("Name at least one file or folder to add.")
+        raise UsageError(_("Name at least one file or folder to add."))
     sources, skipped = collect_sources(paths)
     if not sources:
-        raise UsageError("There is no regular file to add among the paths given.")
+        raise UsageError(_("There is no regular file to add among the paths given."))
     if fields.exhibit_number:
         if len(sources) != 1:
-            raise UsageError("An exhibit number can only be given when adding a single file.")
+            raise UsageError(_("An exhibit number can only be given when adding a single file."))
         exhibits = [fields.exhibit_number]
         if session.conn.execute("SELECT 1 FROM items WHERE case_id = ? AND exhibit_number = ?",
                                 (case.id, exhibits[0])).fetchone():
-            raise Conflict(f"Exhibit number {exhibits[0]} is already used in case {case.number}.")
+            raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",
+                             exhibit=exhibits[0], number=case.number))
     else:
         exhibits = _next_exhibits(session.conn, case, len(sources))
 
@@ -544,8 +551,10 @@ def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: s
         conn.execute(f"INSERT INTO items ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})", values)
     except db.IntegrityError as exc:
         if "exhibit_number" in str(exc):
-            raise Conflict(f"Exhibit number {exhibit} is already used in case {case.number}.") from None
-        raise Conflict(f"Item {exhibit} cannot be stored: {exc} (its parent or blob record is missing).") from None
+            raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",
+                             exhibit=exhibit, number=case.number)) from None
+        raise Conflict(_("Item {exhibit} cannot be stored: {error} (its parent or blob record is missing).",
+                         exhibit=exhibit, error=exc)) from None
 
 
 def markings_json(markings: Markings) -> dict[str, str]:
@@ -571,8 +580,8 @@ def merge_markings(current: Markings, changes: MarkingChanges) -> Markings:
             else current.information_evaluation,
         )
     except ValueError as exc:
-        raise UsageError(f"Unknown marking: {exc}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, "
-                         "source A/B/C/X, information 1–4.") from None
+        raise UsageError(_("Unknown marking: {error}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, source "
+                           "A/B/C/X, information 1–4.", error=exc)) from None
 
 
 def case_markings(case: Case) -> Markings:
@@ -602,9 +611,9 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
     changes: dict[str, dict[str, str]] = {}
     updates: dict[str, str] = {}
     if description is not None:
-        updates["description"] = _check_text("The description", description, MAX_TEXT)
+        updates["description"] = _check_text(N_("The description"), description, MAX_TEXT)
     if notes is not None:
-        updates["notes"] = _check_text("The notes", notes, MAX_TEXT)
+        updates["notes"] = _check_text(N_("The notes"), notes, MAX_TEXT)
     if tags is not None:
         updates["tags"] = ",".join(_check_tags(tags))
     old = {"description": item.description, "notes": item.notes, "tags": ",".join(item.tags)}
@@ -619,9 +628,12 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
         return item
     origin = received.item_provenance(session.conn, item.id)
     if origin is not None and (fixed := sorted(set(changes) - {"notes", "tags"})):
-        raise UsageError(f"Item {item.exhibit_number} came from {origin.partner_name} (their exhibit "
-                         f"{origin.partner_exhibit_number}): its {', '.join(f.replace('_', ' ') for f in fixed)} "
-                         "are the partner's record and stay as they sent them; notes and tags are yours to add.")
+        raise UsageError(_("Item {exhibit_number} came from {partner_name} (their exhibit {partner_exhibit_number}): "
+                           "its {names} are the partner's record and stay as they sent them; notes and tags are "
+                           "yours to add.",
+                           exhibit_number=item.exhibit_number, partner_name=origin.partner_name,
+                           partner_exhibit_number=origin.partner_exhibit_number,
+                           names=', '.join(f.replace('_', ' ') for f in fixed)))
     marking_keys = set(markings_json(item.markings))
     action = CustodyAction.MARKING_CHANGED if set(changes) <= marking_keys else CustodyAction.ANNOTATED
     assignments = ", ".join(f"{key} = ?" for key in changes)

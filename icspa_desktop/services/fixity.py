@@ -29,11 +29,14 @@ from icspa_desktop.domain.errors import (
     RefusedInput,
     UsageError,
     VerificationFailed,
+    _,
+    english,
 )
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import FAT_LIKE, FILE_MODE, fat_name_problem, place_new, write_all
+from icspa_desktop.i18n import N_
 from icspa_desktop.services.evidence import (
     _COLUMNS,
     MAX_TEXT,
@@ -52,10 +55,12 @@ from icspa_desktop.vault.process import PROCESS_TOKEN
 # ---- reading content --------------------------------------------------------------------------------
 def _blob_key(session: Session, item: Item) -> tuple[str, bytes]:
     if item.blob_id is None:
-        raise UsageError(f"Item {item.exhibit_number} is a physical item and has no stored content.")
+        raise UsageError(_("Item {exhibit_number} is a physical item and has no stored content.",
+                           exhibit_number=item.exhibit_number))
     row = session.conn.execute("SELECT wrapped_key FROM blobs WHERE id = ?", (item.blob_id,)).fetchone()
     if row is None:
-        raise VerificationFailed(f"The content record of item {item.exhibit_number} is missing; the vault is damaged.")
+        raise VerificationFailed(_("The content record of item {exhibit_number} is missing; the vault is damaged.",
+                                   exhibit_number=item.exhibit_number))
     key = unwrap_key(session.vault.subkey(keys.PURPOSE_BLOB_KEYS), item.blob_id, item.id, bytes(row[0]))
     return item.blob_id, key
 
@@ -130,7 +135,8 @@ def verify_item(session: Session, item_ref: str, progress: ProgressCallback = no
                 cancel: CancelToken | None = None) -> FixityReport:
     item = get_item(session, item_ref)
     if item.kind is not ItemKind.DIGITAL:
-        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to verify.")
+        raise UsageError(_("Item {exhibit_number} is physical; it has no content to verify.",
+                           exhibit_number=item.exhibit_number))
     return verify_items(session, [item], progress, cancel)[0]
 
 
@@ -269,20 +275,21 @@ def _target_path(session: Session, out: Path) -> Path:
     """The file to create: its folder resolved, outside the vault, and nothing there yet."""
     out = Path(os.path.abspath(out))
     if not out.parent.is_dir():
-        raise UsageError(f"The folder {out.parent} does not exist.")
+        raise UsageError(_("The folder {folder} does not exist.", folder=out.parent))
     folder = Path(os.path.realpath(out.parent))
     vault_root = Path(os.path.realpath(session.vault_path))
     if folder == vault_root or vault_root in folder.parents:
-        raise RefusedInput(f"{out} is inside the vault directory {vault_root}; decrypted evidence is never written "
-                           "there. Choose a folder outside the vault.")
+        raise RefusedInput(_("{path} is inside the vault directory {vault}; decrypted evidence is never written "
+                             "there. Choose a folder outside the vault.", path=out, vault=vault_root))
     target = folder / out.name
     if not out.name or os.path.lexists(target):
-        raise Conflict(f"{out} already exists; choose a new file name (nothing is overwritten).")
+        raise Conflict(_("{path} already exists; choose a new file name (nothing is overwritten).", path=out))
     fs_type = file_system_of(folder)[0]
     problem = fat_name_problem(out.name) if fs_type in FAT_LIKE else None
     if problem:  # before anything is recorded: a name the medium cannot hold is a bad input, not an attempt
-        raise UsageError(f"{folder} is on a {fs_type} file system, which cannot hold the name {out.name!r}: "
-                         f"{problem}. Choose another file name (the item's original name stays in the vault).")
+        raise UsageError(_("{folder} is on a {fs_type} file system, which cannot hold the name {name}: {problem}. "
+                           "Choose another file name (the item's original name stays in the vault).",
+                           folder=folder, fs_type=fs_type, name=repr(out.name), problem=problem))
     return target
 
 
@@ -315,11 +322,12 @@ def extract(session: Session, item_ref: str, out: Path, reason: str, progress: P
     item = get_item(session, item_ref)
     session.require(Permission.EXTRACT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
                     attempted=f"extract item {item.exhibit_number}")
-    reason = _check_text("The reason", reason, MAX_TEXT)
+    reason = _check_text(N_("The reason"), reason, MAX_TEXT)
     if not reason:
-        raise UsageError("Extraction needs a reason (--reason), recorded in the chain of custody.")
+        raise UsageError(_("Extraction needs a reason (--reason), recorded in the chain of custody."))
     if item.kind is not ItemKind.DIGITAL:
-        raise UsageError(f"Item {item.exhibit_number} is physical; it has no content to extract.")
+        raise UsageError(_("Item {exhibit_number} is physical; it has no content to extract.",
+                           exhibit_number=item.exhibit_number))
     interrupted_extractions(session)  # what an earlier crash left is dealt with (and recorded) first
     target = _target_path(session, out)
     journal_id = new_id()
@@ -341,7 +349,8 @@ def extract(session: Session, item_ref: str, out: Path, reason: str, progress: P
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
         _abort(session, item, journal_id, details, exc, PartialState.ABSENT)
-        raise UsageError(f"Cannot write in {target.parent}: {exc.strerror or exc}.") from None
+        raise UsageError(_("Cannot write in {folder}: {cause}.", folder=target.parent,
+                           cause=exc.strerror or exc)) from None
     try:
         return _extract_in(session, item, dir_fd, target, partial, journal_id, started.id, reason, details,
                            progress, cancel)
@@ -374,14 +383,16 @@ def _extract_in(session: Session, item: Item, dir_fd: int, target: Path, partial
             state, problem = _remove_partial_in(dir_fd, partial.name)
         _abort(session, item, journal_id, details, exc, state)
         left = target if placed else partial
-        note = {
-            PartialState.REMOVED: f"The {'extracted' if placed else 'partial'} file was removed; nothing was left "
-                                  f"in {target.parent}.",
-            PartialState.ABSENT: f"Nothing was written to {target.parent}.",
-            PartialState.LEFT: f"The file {left} could not be removed ({problem}); delete it by hand.",
-        }[state]
+        if state is PartialState.REMOVED:
+            note = (_("The extracted file was removed; nothing was left in {folder}.", folder=target.parent) if placed
+                    else _("The partial file was removed; nothing was left in {folder}.", folder=target.parent))
+        elif state is PartialState.ABSENT:
+            note = _("Nothing was written to {folder}.", folder=target.parent)
+        else:
+            note = _("The file {path} could not be removed ({cause}); delete it by hand.", path=left, cause=problem)
         if isinstance(exc, Cancelled):
-            raise Cancelled(f"Extraction of {item.exhibit_number} cancelled. {note}") from exc
+            raise Cancelled(_("Extraction of {exhibit_number} cancelled. {note}",
+                              exhibit_number=item.exhibit_number, note=note)) from exc
         if isinstance(exc, IcspaError):
             raise _with_note(exc, note) from exc
         if isinstance(exc, OSError):
@@ -390,9 +401,13 @@ def _extract_in(session: Session, item: Item, dir_fd: int, target: Path, partial
                 # The partial file's name carries the target's: the file system refused the name itself (exFAT
                 # through FUSE says "No such file or directory" for a ':' or '?').
                 why = fat_name_problem(target.name)
-                cause = (f"the file system of {target.parent} does not accept the name {target.name!r}"
-                         f"{f' ({why})' if why else ''}; choose another file name")
-            raise IcspaError(f"Extracting {item.exhibit_number} to {target} failed: {cause}. {note}") from exc
+                cause = (_("the file system of {folder} does not accept the name {name} ({why}); choose another "
+                           "file name", folder=target.parent, name=repr(target.name), why=why) if why else
+                         _("the file system of {folder} does not accept the name {name}; choose another file name",
+                           folder=target.parent, name=repr(target.name)))
+            raise IcspaError(_("Extracting {exhibit_number} to {target} failed: {cause}. {note}",
+                               exhibit_number=item.exhibit_number, target=target, cause=cause,
+                               note=note)) from exc
         raise
     return Extraction(item, target, size, expected)
 
@@ -412,15 +427,15 @@ def _write_partial(session: Session, item: Item, dir_fd: int, name: str, expecte
             progress(size, item.size or 0, item.exhibit_number)
         os.fsync(fd)
     except stream.StreamError as exc:
-        raise VerificationFailed(f"Item {item.exhibit_number} failed its integrity check while extracting "
-                                 f"({exc}).") from None
+        raise VerificationFailed(_("Item {exhibit_number} failed its integrity check while extracting ({error}).",
+                                   exhibit_number=item.exhibit_number, error=exc)) from None
     finally:
         os.close(fd)
     if hasher.hexdigest() != expected:
-        raise VerificationFailed(f"Item {item.exhibit_number} does not match its recorded SHA-256; "
-                                 "run 'icspa evidence verify'.")
+        raise VerificationFailed(_("Item {exhibit_number} does not match its recorded SHA-256; run 'icspa evidence "
+                                   "verify'.", exhibit_number=item.exhibit_number))
     if _hash_file(dir_fd, name, cancel) != expected:
-        raise VerificationFailed("The file written does not read back with the item's SHA-256 (storage fault?).")
+        raise VerificationFailed(_("The file written does not read back with the item's SHA-256 (storage fault?)."))
     return size
 
 
@@ -432,7 +447,7 @@ def _abort(session: Session, item: Item, journal_id: str, details: dict[str, Any
         with session.transaction() as conn:
             session.record(EventDraft(
                 CustodyAction.EXPORT_ABORTED, case_id=item.case_id, item_ids=(item.id,),
-                result="cancelled" if cancelled else "failed", notes=str(exc) or type(exc).__name__,
+                result="cancelled" if cancelled else "failed", notes=english(exc) or type(exc).__name__,
                 details={**details, "partial_state": state.value},
             ))
             if state is not PartialState.LEFT:
@@ -443,7 +458,7 @@ def _abort(session: Session, item: Item, journal_id: str, details: dict[str, Any
 
 def _with_note(exc: IcspaError, note: str) -> IcspaError:
     try:
-        return type(exc)(f"{exc} {note}")
+        return type(exc)(_("{error} {note}", error=exc, note=note))  # the English kept for records too
     except TypeError:  # an error class with another constructor keeps its own message
         return exc
 
@@ -452,7 +467,8 @@ def _place_without_overwrite(dir_fd: int, name: str, target: Path) -> None:
     try:
         place_new(name, target.name, dir_fd=dir_fd)  # never replaces a file that appeared meanwhile
     except FileExistsError:
-        raise Conflict(f"{target} already exists; choose a new file name (nothing is overwritten).") from None
+        raise Conflict(_("{path} already exists; choose a new file name (nothing is overwritten).",
+                         path=target)) from None
 
 
 # ---- JSON --------------------------------------------------------------------------------------------

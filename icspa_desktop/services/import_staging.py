@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from icspa_desktop import pipeline
 from icspa_desktop.bundle.tarwalk import PayloadSink, TarRefusal, shown_name
 from icspa_desktop.crypto import stream
-from icspa_desktop.domain.errors import IcspaError
+from icspa_desktop.domain.errors import IcspaError, _
 from icspa_desktop.vault.blobs import BlobStore, BlobWriter, new_blob_key
 from icspa_desktop.vault.layout import Dir
 
@@ -137,7 +137,7 @@ class Staging:
             if self._writer is not None:
                 self._writer.finish()
         except OSError as exc:
-            raise IcspaError(f"Storing what was read failed: {exc.strerror or exc}.") from None
+            raise IcspaError(_("Storing what was read failed: {cause}.", cause=exc.strerror or exc)) from None
         finally:
             self._close_folder()
 

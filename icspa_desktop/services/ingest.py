@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from icspa_desktop.crypto import stream
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
 from icspa_desktop.domain.evidence import HashAlgorithm
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.vault.blobs import BlobStore, BlobWriter, new_blob_key
@@ -77,15 +77,15 @@ def source_size(path: Path) -> int:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise RefusedInput(f"{path} does not exist.") from None
+        raise RefusedInput(_("{path} does not exist.", path=path)) from None
     except PermissionError:
-        raise RefusedInput(f"{path} cannot be read (permission denied).") from None
+        raise RefusedInput(_("{path} cannot be read (permission denied).", path=path)) from None
     if stat.S_ISREG(info.st_mode):
         return info.st_size
     if stat.S_ISBLK(info.st_mode):
         with open(path, "rb") as device:
             return device.seek(0, os.SEEK_END)
-    raise RefusedInput(f"{path} is not a regular file or a block device; it cannot be ingested.")
+    raise RefusedInput(_("{path} is not a regular file or a block device; it cannot be ingested.", path=path))
 
 
 def seal_file(
@@ -106,7 +106,8 @@ def seal_file(
         try:
             src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below, after the pipeline
         except OSError as exc:
-            raise RefusedInput(f"{source} cannot be read: {exc.strerror or exc}.") from None
+            raise RefusedInput(_("{source} cannot be read: {cause}.", source=source,
+                                 cause=exc.strerror or exc)) from None
         with src:
             with contextlib.suppress(AttributeError, OSError):
                 os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -134,7 +135,7 @@ def _pipeline(
     front = new_hashers(a for a in wanted if a not in _WRITER_SIDE)
     back = new_hashers(a for a in wanted if a in _WRITER_SIDE)
     free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(POOL_SIZE):
+    for _worker in range(POOL_SIZE):
         free.put(bytearray(chunk_size))
     filled: queue.Queue[tuple[bytearray, int, bool] | None] = queue.Queue()
     failure: list[BaseException] = []
@@ -245,7 +246,7 @@ def sniff(head: bytes) -> str | None:
 
 def detect_mime(name: str, head: bytes) -> str:
     """MIME type from the content's first bytes, refined by the file name's extension where they agree."""
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    guessed, _encoding = mimetypes.guess_type(name, strict=False)
     sniffed = sniff(head)
     if sniffed is None:
         if guessed:

@@ -20,8 +20,9 @@ from icspa_desktop.crypto import cms
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _, english
 from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
 
@@ -36,13 +37,14 @@ def check_checkpoint(signed: SignedCheckpoint, partner: Partner, what: str) -> N
     try:
         cms.verify_detached(signed.signature, signed.text, [partner.certificate], at=signed.checkpoint.timestamp)
     except RefusedInput as exc:
-        raise RefusedInput(f"The partner's {what} is not validly signed by {partner.name}: {exc}") from None
+        raise RefusedInput(_("The partner's {what} is not validly signed by {name}: {error}",
+                             what=_(what), name=partner.name, error=exc)) from None
     own, placeholder = partner_origins(partner)
     origin = signed.checkpoint.origin
     rest = next((origin[len(prefix):] for prefix in (own, placeholder) if origin.startswith(prefix)), "")
     if not rest or "/" in rest:
-        raise RefusedInput(f"The partner's {what} names the log {origin!r}, which is not a log of {partner.name} "
-                           f"({own}…).")
+        raise RefusedInput(_("The partner's {what} names the log {origin!r}, which is not a log of {name} ({own}…).",
+                             what=_(what), origin=origin, name=partner.name, own=own))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class CustodyVerdict:
 def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_id: str,
            item_ids: set[str], cancel: CancelToken | None = None) -> CustodyVerdict:
     """Check everything ``custody.json`` claims, against the partner's key and what we hold from them."""
-    check_checkpoint(custody.checkpoint, partner, "checkpoint")
+    check_checkpoint(custody.checkpoint, partner, N_("checkpoint"))
     head = custody.checkpoint.checkpoint
     keys = _PublicKeys()
     for number, event in enumerate(custody.events):
@@ -67,15 +69,15 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
                      event.inclusion_proof, head, case_id, item_ids, keys)
     previous_size = None
     if custody.previous is not None:
-        check_checkpoint(custody.previous, partner, "previous checkpoint")
+        check_checkpoint(custody.previous, partner, N_("previous checkpoint"))
         prev = custody.previous.checkpoint
         if prev.origin != head.origin:
-            raise RefusedInput("The partner's previous checkpoint belongs to another log than the current one.")
+            raise RefusedInput(_("The partner's previous checkpoint belongs to another log than the current one."))
         try:
             merkle.verify_consistency(prev.size, head.size, prev.root, head.root, custody.consistency_proof)
         except merkle.ProofError as exc:
-            raise RefusedInput(f"The partner's log does not extend its own previous checkpoint (size {prev.size}): "
-                               f"{exc}.") from None
+            raise RefusedInput(_("The partner's log does not extend its own previous checkpoint (size {size}): "
+                                 "{error}.", size=prev.size, error=exc)) from None
         previous_size = prev.size
     linked = _check_against_held(conn, custody, previous_size)
     return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked)
@@ -110,27 +112,30 @@ def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, publ
                  keys: _PublicKeys) -> None:
     where = f"The partner's custody event #{leaf_index}"
     if not keys.verifies(public_key, signature, events.signed_message(body_bytes)):
-        raise RefusedInput(f"{where} has an invalid signature (changed after it was signed).")
+        raise RefusedInput(_("{where} has an invalid signature (changed after it was signed).", where=where))
     if body.get("id") != event_id:
-        raise RefusedInput(f"{where} carries another id in its signed body than in the proof file.")
+        raise RefusedInput(_("{where} carries another id in its signed body than in the proof file.", where=where))
     if body.get("v") not in events.EVENT_VERSIONS_KNOWN:
-        raise RefusedInput(f"{where} has an unknown event format version {body.get('v')!r}.")
+        raise RefusedInput(_("{where} has an unknown event format version {version!r}.", where=where,
+                             version=body.get("v")))
     if body.get("v", 1) >= 2 and body.get("index") != leaf_index:
-        raise RefusedInput(f"{where} says in its signed body that it is event #{body.get('index')!r}.")
+        raise RefusedInput(_("{where} says in its signed body that it is event #{index!r}.",
+                             where=where, index=body.get('index')))
     if body.get("case_id") != case_id:
-        raise RefusedInput(f"{where} belongs to another case than the bundle's.")
+        raise RefusedInput(_("{where} belongs to another case than the bundle's.", where=where))
     listed = body.get("item_ids")
     if not isinstance(listed, list) or not all(isinstance(i, str) for i in listed):
-        raise RefusedInput(f"{where} has a malformed item list.")
+        raise RefusedInput(_("{where} has a malformed item list.", where=where))
     if listed and not item_ids & set(listed):
-        raise RefusedInput(f"{where} is about none of the bundle's items.")
+        raise RefusedInput(_("{where} is about none of the bundle's items.", where=where))
     if not isinstance(body.get("action"), str) or not isinstance(body.get("at"), str):
-        raise RefusedInput(f"{where} has no action or time.")
+        raise RefusedInput(_("{where} has no action or time.", where=where))
     leaf = events.leaf_hash(events.leaf_bytes(body_bytes, signature, public_key))
     try:
         merkle.verify_inclusion(leaf_index, head.size, leaf, proof, head.root)
     except merkle.ProofError as exc:
-        raise RefusedInput(f"{where} is not in the partner's signed checkpoint (size {head.size}): {exc}.") from None
+        raise RefusedInput(_("{where} is not in the partner's signed checkpoint (size {size}): {error}.",
+                             where=where, size=head.size, error=exc)) from None
 
 
 def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None) -> int | None:
@@ -143,20 +148,23 @@ def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_s
     prev = custody.previous.checkpoint if custody.previous is not None else None
     for size, root in ((head.size, head.root), *(((prev.size, prev.root),) if prev else ())):
         if size in held and held[size] != root:
-            raise RefusedInput(f"The partner's log is inconsistent: we hold a checkpoint of {size} events with another "
-                               "root hash (their log was rewritten, or two logs share one name).")
+            raise RefusedInput(_("The partner's log is inconsistent: we hold a checkpoint of {size} events with "
+                                 "another root hash (their log was rewritten, or two logs share one name).",
+                                 size=size))
     newest = max(held)
     if head.size <= newest:
         if head.size in held:
             return head.size
-        raise RefusedInput(f"The partner's checkpoint ({head.size} events) is older than the one we hold ({newest}) "
-                           "and is not one we hold: it cannot be shown to be part of their log.")
+        raise RefusedInput(_("The partner's checkpoint ({size} events) is older than the one we hold ({newest}) and "
+                             "is not one we hold: it cannot be shown to be part of their log.",
+                             size=head.size, newest=newest))
     if previous_size == newest:
         return newest
     carried = "no previous checkpoint" if previous_size is None else f"a previous checkpoint of {previous_size} events"
-    raise RefusedInput(f"The partner's checkpoint ({head.size} events) cannot be shown to extend the last one we hold "
-                       f"from them ({newest} events): the bundle carries {carried}. Their log may have been rewritten; "
-                       "ask the partner (the bundle they sent before this one may be missing).")
+    raise RefusedInput(_("The partner's checkpoint ({size} events) cannot be shown to extend the last one we hold "
+                         "from them ({newest} events): the bundle carries {carried}. Their log may have been "
+                         "rewritten; ask the partner (the bundle they sent before this one may be missing).",
+                         size=head.size, newest=newest, carried=carried))
 
 
 def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str) -> None:
@@ -182,15 +190,15 @@ def recheck_stored(conn: db.Connection) -> list[str]:
         text = checkpoints.get(str(bundle_id))
         try:
             if text is None:
-                raise RefusedInput("the bundle it came with is not recorded")
+                raise RefusedInput(_("the bundle it came with is not recorded"))
             head = cp.parse_body(text)
             if head.origin != origin:
-                raise RefusedInput("it is filed under another log")
+                raise RefusedInput(_("it is filed under another log"))
             body_bytes = bytes(body)
             parsed = json.loads(body_bytes)
             proof = [base64.b64decode(node) for node in json.loads(proof_json)]
             _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
                          proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []), keys)
         except (RefusedInput, ValueError, TypeError) as exc:
-            damages.append(f"partner event {origin} #{index}: {exc}")
+            damages.append(f"partner event {origin} #{index}: {english(exc)}")
     return damages

@@ -13,7 +13,7 @@ import icu  # type: ignore[import-untyped]  # PyICU ships no type information
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
 
 # Bidirectional-text controls: embeddings, overrides, isolates and marks (UAX #9). They reorder what is
 # shown, so a name or a contact could read differently from what it is.
@@ -49,8 +49,9 @@ def check_text(text: str, what: str) -> None:
     for position, char in enumerate(text, 1):
         kind = refused_character(char)
         if kind is not None:
-            raise RefusedInput(f"{what} contains {code_point(char)}, {kind}, at position {position}; control, "
-                               "bidirectional-override and escape characters are not allowed.")
+            raise RefusedInput(_("{what} contains {code_point}, {kind}, at position {position}; control, "
+                                 "bidirectional-override and escape characters are not allowed.",
+                                 what=_(what), code_point=code_point(char), kind=kind, position=position))
 
 
 def shown(text: str) -> str:
@@ -94,14 +95,15 @@ def check_card_matches_certificate(untrusted_name: str, untrusted_country: str, 
     and its country the certificate's C= where the certificate has one."""
     names = certificate_names(cert)
     if not names:
-        raise RefusedInput("The agency card's certificate names no organisation (no O= or CN= in its subject), "
-                           "so the agency name on the card cannot be checked against it.")
+        raise RefusedInput(_("The agency card's certificate names no organisation (no O= or CN= in its subject), so "
+                             "the agency name on the card cannot be checked against it."))
     if folded(untrusted_name) not in {folded(n) for n in names}:
         issued_to = " / ".join(f'"{shown(n)}"' for n in names)
-        raise RefusedInput(f'The agency card names the agency "{shown(untrusted_name)}", but its certificate is '
-                           f"issued to {issued_to}; a card must carry the name its certificate gives the agency.")
+        raise RefusedInput(_("The agency card names the agency \"{shown}\", but its certificate is issued to "
+                             "{issued_to}; a card must carry the name its certificate gives the agency.",
+                             shown=shown(untrusted_name), issued_to=issued_to))
     countries = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
                  if isinstance(a.value, str)]
     if countries and untrusted_country.upper() not in {c.upper() for c in countries}:
-        raise RefusedInput(f'The agency card gives the country "{shown(untrusted_country)}", but its certificate '
-                           f'gives "{shown(countries[0])}".')
+        raise RefusedInput(_("The agency card gives the country \"{shown}\", but its certificate gives \"{other}\".",
+                             shown=shown(untrusted_country), other=shown(countries[0])))

@@ -19,8 +19,9 @@ from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError, VaultError
+from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, UsageError, VaultError, _
 from icspa_desktop.domain.ids import new_id
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import partner_names as names
 from icspa_desktop.services.agency import (
     CARD_FORMAT,
@@ -63,7 +64,8 @@ def _parse_time(text: str, what: str) -> datetime:
     try:
         moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):
-        raise RefusedInput(f"The card's {what} date {text!r} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ).") from None
+        raise RefusedInput(_("The card's {what} date {text!r} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ).",
+                             what=_(what), text=text)) from None
     return moment
 
 
@@ -87,49 +89,51 @@ def read_card(untrusted_data: bytes, now: datetime | None = None) -> VerifiedCar
     reason otherwise."""
     now = now or utc_now()
     if len(untrusted_data) > MAX_CARD_BYTES:
-        raise RefusedInput(f"That file is too large to be an agency card ({len(untrusted_data)} bytes).")
+        raise RefusedInput(_("That file is too large to be an agency card ({count} bytes).",
+                             count=len(untrusted_data)))
     try:
         untrusted = json.loads(untrusted_data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RefusedInput("That file is not an agency card (not JSON).") from None
+        raise RefusedInput(_("That file is not an agency card (not JSON).")) from None
     if not isinstance(untrusted, dict) or untrusted.get("format") != CARD_FORMAT:
-        raise RefusedInput("That file is not an ICSPA agency card.")
+        raise RefusedInput(_("That file is not an ICSPA agency card."))
     if untrusted.get("version") != CARD_VERSION:
-        raise RefusedInput(f"Agency card version {untrusted.get('version')!r} is not supported.")
+        raise RefusedInput(_("Agency card version {version!r} is not supported.", version=untrusted.get('version')))
     body = untrusted.get("body")
     if not isinstance(body, dict) or set(body) != set(_FIELDS) or not all(isinstance(body[f], str) for f in _FIELDS):
-        raise RefusedInput("The agency card is malformed (missing or unexpected fields).")
+        raise RefusedInput(_("The agency card is malformed (missing or unexpected fields)."))
     cert = certs.load_certificate(body["certificate"].encode("ascii", "replace"))
     certs.check_key_type(cert)
     try:
         signature = base64.b64decode(str(untrusted.get("signature", "")), validate=True)
     except ValueError:
-        raise RefusedInput("The agency card's signature is not valid base64.") from None
+        raise RefusedInput(_("The agency card's signature is not valid base64.")) from None
     try:
         message = card_message(body)
     except UnicodeEncodeError:  # "\ud800" is valid JSON but no Unicode text: no card of ours holds it
-        raise RefusedInput("The agency card holds text that is not valid Unicode (an unpaired surrogate); "
-                           "it was not made by this program and is refused.") from None
+        raise RefusedInput(_("The agency card holds text that is not valid Unicode (an unpaired surrogate); it was "
+                             "not made by this program and is refused.")) from None
     if not _verify_raw(cert, signature, message):
-        raise RefusedInput("The agency card's signature does not match its content or certificate; it was altered.")
+        raise RefusedInput(_("The agency card's signature does not match its content or certificate; it was altered."))
     certs.check_validity(cert, now, "The agency card's certificate")
-    expires = _parse_time(body["expires"], "expiry")
+    expires = _parse_time(body["expires"], N_("expiry"))
     if expires < now:
-        raise RefusedInput(f"The agency card expired on {expires:%Y-%m-%d}; ask the partner for a new card.")
+        raise RefusedInput(_("The agency card expired on {expires:%Y-%m-%d}; ask the partner for a new card.",
+                             expires=expires))
     recipient = age_keys.check_recipient(body["age_recipient"])
-    _check_fields(body["name"], body["country"], body["unit"], body["contact"], "The agency card's")
+    _check_fields(body["name"], body["country"], body["unit"], body["contact"])
     predecessor = None
     if "predecessor" in untrusted:
         pred = untrusted["predecessor"]
         if not isinstance(pred, dict):
-            raise RefusedInput("The agency card's predecessor section is malformed.")
+            raise RefusedInput(_("The agency card's predecessor section is malformed."))
         predecessor = certs.load_certificate(str(pred.get("certificate", "")).encode("ascii", "replace"))
         try:
             pred_sig = base64.b64decode(str(pred.get("signature", "")), validate=True)
         except ValueError:
-            raise RefusedInput("The predecessor signature is not valid base64.") from None
+            raise RefusedInput(_("The predecessor signature is not valid base64.")) from None
         if not _verify_raw(predecessor, pred_sig, message):
-            raise RefusedInput("The card claims a previous key, but that key's signature does not match.")
+            raise RefusedInput(_("The card claims a previous key, but that key's signature does not match."))
     names.check_card_matches_certificate(body["name"], body["country"], cert)
     return VerifiedCard(body, cert, fingerprint(cert, recipient), expires, predecessor)
 
@@ -176,14 +180,16 @@ def shown_status(partner: Partner, now: datetime | None = None) -> str:
     return str(partner.status)
 
 
-def _check_fields(name: str, country: str, unit: str, contact: str, whose: str) -> None:
+def _check_fields(name: str, country: str, unit: str, contact: str) -> None:
     """RefusedInput for characters that could disguise a partner, a blank name or a malformed country."""
-    for text, what in ((name, "name"), (country, "country"), (unit, "unit"), (contact, "contact")):
-        names.check_text(text, f"{whose} {what}")
+    for text, what in ((name, N_("The agency card's name")), (country, N_("The agency card's country")),
+                       (unit, N_("The agency card's unit")), (contact, N_("The agency card's contact"))):
+        names.check_text(text, what)
     if not name.strip():
-        raise RefusedInput(f"{whose} name is empty.")
+        raise RefusedInput(_("The agency card's name is empty."))
     if not _is_country_code(country):
-        raise RefusedInput(f"{whose} country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+        raise RefusedInput(_("The agency card's country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, "
+                             "NL).", country=country))
 
 
 def _is_country_code(text: str) -> bool:
@@ -216,7 +222,7 @@ def _insert(conn: db.Connection, session: Session, lineage: str | None, name: st
              session.user.id),
         )
     except db.IntegrityError:
-        raise Conflict(f"This partner key (fingerprint {fp}) is already known.") from None
+        raise Conflict(_("This partner key (fingerprint {fingerprint}) is already known.", fingerprint=fp)) from None
     return pid
 
 
@@ -248,14 +254,15 @@ def _check_not_ours(session: Session, fp: str, cert: x509.Certificate, recipient
         return  # no agency identity yet: nothing to mistake
     same_key = certs.cert_der(cert) == certs.cert_der(ours.certificate) or recipient == ours.age_recipient
     if fp == ours.fingerprint or same_key:
-        raise RefusedInput(f"This is this vault's own agency card ({ours.name}, fingerprint {ours.fingerprint}), "
-                           "not a partner's; nothing was imported. Import the card the partner agency sent you.")
+        raise RefusedInput(_("This is this vault's own agency card ({name}, fingerprint {fingerprint}), not a "
+                             "partner's; nothing was imported. Import the card the partner agency sent you.",
+                             name=ours.name, fingerprint=ours.fingerprint))
 
 
 def _check_key_new(conn: db.Connection, fp: str) -> None:
     # Before the name check, so that importing the same card twice says what really happened.
     if conn.execute("SELECT 1 FROM partners WHERE fingerprint = ?", (fp,)).fetchone() is not None:
-        raise Conflict(f"This partner key (fingerprint {fp}) is already known.")
+        raise Conflict(_("This partner key (fingerprint {fingerprint}) is already known.", fingerprint=fp))
 
 
 def _check_name_free(conn: db.Connection, untrusted_name: str, replacing: str | None = None) -> None:
@@ -266,9 +273,10 @@ def _check_name_free(conn: db.Connection, untrusted_name: str, replacing: str | 
     for pid, name, country, fp in rows:
         if pid != replacing and keys & names.lookalike_keys(str(name)):
             raise Conflict(
-                f'The name "{names.shown(untrusted_name)}" is the same as, or looks like, the name of active partner '
-                f'"{names.shown(str(name))}" ({country}, fingerprint {fp}); active partners must have names that '
-                "cannot be confused. If it is the same agency with a new key, revoke the old entry first.")
+                _("The name \"{shown}\" is the same as, or looks like, the name of active partner \"{other}\" "
+                  "({country}, fingerprint {fingerprint}); active partners must have names that cannot be confused. "
+                  "If it is the same agency with a new key, revoke the old entry first.",
+                  shown=names.shown(untrusted_name), other=names.shown(str(name)), country=country, fingerprint=fp))
 
 
 def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: str | None, *,
@@ -285,17 +293,17 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
     changes = successor_changes(predecessor, card) if predecessor is not None else []
     if confirm_fingerprint is None:
         if predecessor is None:
-            raise RefusedInput("A new partner card must be confirmed: give the fingerprint the partner told you "
-                               f"out of band (this card shows {card.fingerprint}).")
+            raise RefusedInput(_("A new partner card must be confirmed: give the fingerprint the partner told you "
+                                 "out of band (this card shows {fingerprint}).", fingerprint=card.fingerprint))
         if changes:
             raise RefusedInput(
-                f"This card is signed by the trusted key of {names.shown(predecessor.name)} but changes its "
-                f"{' and '.join(changes)}: confirm its fingerprint with the partner out of band (this card shows "
-                f"{card.fingerprint}).")
+                _("This card is signed by the trusted key of {shown} but changes its {names}: confirm its "
+                  "fingerprint with the partner out of band (this card shows {fingerprint}).",
+                  shown=names.shown(predecessor.name), names=' and '.join(changes), fingerprint=card.fingerprint))
     elif not fingerprints_match(confirm_fingerprint, card.fingerprint):
         raise RefusedInput(
-            f"The confirmed fingerprint does not match this card ({card.fingerprint}); nothing was imported. "
-            "Compare it with the partner again, by phone or letter.")
+            _("The confirmed fingerprint does not match this card ({fingerprint}); nothing was imported. Compare it "
+              "with the partner again, by phone or letter.", fingerprint=card.fingerprint))
     body = card.body
     _check_not_ours(session, card.fingerprint, card.certificate, body["age_recipient"])
     with session.transaction() as conn:
@@ -332,13 +340,14 @@ def add_partner(session: Session, name: str, country: str, age_recipient: str, c
     active partners), not taken from the certificate.
     """
     session.require(Permission.MANAGE_PARTNERS, attempted=f"add partner {names.shown(name)}")
-    for text, what in ((name, "name"), (country, "country"), (unit, "unit"), (contact, "contact")):
-        names.check_text(text, f"The partner's {what}")
+    for text, what in ((name, N_("The partner's name")), (country, N_("The partner's country")),
+                       (unit, N_("The partner's unit")), (contact, N_("The partner's contact"))):
+        names.check_text(text, what)
     name, country = name.strip(), country.strip()
     if not name:
-        raise UsageError("A partner needs a name.")
+        raise UsageError(_("A partner needs a name."))
     if not _is_country_code(country):
-        raise UsageError(f"Country {country!r} is not an ISO 3166 two-letter code.")
+        raise UsageError(_("Country {country!r} is not an ISO 3166 two-letter code.", country=country))
     cert = certs.load_certificate(cert_data)
     certs.check_key_type(cert)
     certs.check_validity(cert)
@@ -377,7 +386,7 @@ def get_partner(session: Session, ref: str) -> Partner:
             " ORDER BY status = 'active' DESC, created_at DESC", (ref, normalise_fingerprint(ref))).fetchall()
         row = rows[0] if rows else None
     if row is None:
-        raise NotFound(f"No partner {ref!r} ('icspa partner list' shows them).")
+        raise NotFound(_("No partner {ref!r} ('icspa partner list' shows them).", ref=ref))
     return _row_to_partner(row)
 
 
@@ -388,10 +397,10 @@ def revoke_partner(session: Session, ref: str, reason: str) -> Partner:
     """
     session.require(Permission.MANAGE_PARTNERS, attempted=f"revoke partner {ref}")
     if not reason.strip():
-        raise UsageError("Revoking a partner needs a reason.")
+        raise UsageError(_("Revoking a partner needs a reason."))
     partner = get_partner(session, ref)
     if partner.status is PartnerStatus.REVOKED:
-        raise UsageError(f"Partner {partner.name} is already revoked.")
+        raise UsageError(_("Partner {name} is already revoked.", name=partner.name))
     lineage = "" if partner.status is PartnerStatus.SUPERSEDED else partner.lineage
     with session.transaction() as conn:
         revoked = [str(r[0]) for r in conn.execute(
@@ -407,13 +416,16 @@ def revoke_partner(session: Session, ref: str, reason: str) -> Partner:
 
 
 def _usable(partner: Partner, now: datetime) -> None:
-    who = f"Partner {partner.name} ({partner.country}, {partner.fingerprint})"
+    who = {"name": partner.name, "country": partner.country, "fingerprint": partner.fingerprint}
     if partner.status is PartnerStatus.REVOKED:
-        raise RefusedInput(f"{who} was revoked: {partner.status_reason}")
+        raise RefusedInput(_("Partner {name} ({country}, {fingerprint}) was revoked: {reason}",
+                             reason=partner.status_reason, **who))
     if partner.status is PartnerStatus.SUPERSEDED:
-        raise RefusedInput(f"{who} uses a key that was replaced by a newer one; use the partner's current card.")
+        raise RefusedInput(_("Partner {name} ({country}, {fingerprint}) uses a key that was replaced by a newer one; "
+                             "use the partner's current card.", **who))
     if partner.expires < now:
-        raise RefusedInput(f"{who} expired on {partner.expires:%Y-%m-%d}; import the partner's new card.")
+        raise RefusedInput(_("Partner {name} ({country}, {fingerprint}) expired on {expires:%Y-%m-%d}; import the "
+                             "partner's new card.", expires=partner.expires, **who))
 
 
 def get_partner_for_sending(session: Session, ref: str, now: datetime | None = None) -> Partner:
@@ -421,7 +433,8 @@ def get_partner_for_sending(session: Session, ref: str, now: datetime | None = N
     try:
         partner = get_partner(session, ref)
     except NotFound:
-        raise RefusedInput(f"Unknown partner {ref!r}: import its card first ('icspa partner import').") from None
+        raise RefusedInput(_("Unknown partner {ref!r}: import its card first ('icspa partner import').",
+                             ref=ref)) from None
     _usable(partner, now or utc_now())
     return partner
 
@@ -431,7 +444,8 @@ def find_partner_by_certificate(session: Session, cert: x509.Certificate, now: d
     session.require(Permission.READ)
     partner = _by_certificate(session.conn, cert)
     if partner is None:
-        raise RefusedInput(f"The signer {names.shown(certs.subject_text(cert))} is not a known partner agency.")
+        raise RefusedInput(_("The signer {shown} is not a known partner agency.",
+                             shown=names.shown(certs.subject_text(cert))))
     _usable(partner, now or utc_now())
     return partner
 

@@ -5,25 +5,28 @@ from __future__ import annotations
 from enum import StrEnum
 
 from icspa_desktop.domain.enums import Role
+from icspa_desktop.i18n import N_
 
 
 class Permission(StrEnum):
-    READ = "read cases and evidence"
-    MANAGE_USERS = "manage users"
-    CREATE_CASE = "create cases"
-    EDIT_CASE = "edit cases"
-    CLOSE_CASE = "close or reopen cases"
-    ADD_EVIDENCE = "add evidence"
-    EDIT_EVIDENCE = "edit evidence records"
-    EXTRACT_EVIDENCE = "extract evidence"
-    VERIFY = "verify evidence and custody"
-    CHECK_OUT = "check physical items out and in"
-    MANAGE_AGENCY = "manage the agency identity"
-    SIGN_AS_AGENCY = "sign with the agency key"
-    MANAGE_PARTNERS = "manage partner agencies"
-    EXPORT_BUNDLE = "export sharing bundles"
-    IMPORT_BUNDLE = "import sharing bundles"
-    REPORT = "produce reports"
+    """What a role may do; the value is also how a refusal names it (translated there, English in the log)."""
+
+    READ = N_("read cases and evidence")
+    MANAGE_USERS = N_("manage users")
+    CREATE_CASE = N_("create cases")
+    EDIT_CASE = N_("edit cases")
+    CLOSE_CASE = N_("close or reopen cases")
+    ADD_EVIDENCE = N_("add evidence")
+    EDIT_EVIDENCE = N_("edit evidence records")
+    EXTRACT_EVIDENCE = N_("extract evidence")
+    VERIFY = N_("verify evidence and custody")
+    CHECK_OUT = N_("check physical items out and in")
+    MANAGE_AGENCY = N_("manage the agency identity")
+    SIGN_AS_AGENCY = N_("sign with the agency key")
+    MANAGE_PARTNERS = N_("manage partner agencies")
+    EXPORT_BUNDLE = N_("export sharing bundles")
+    IMPORT_BUNDLE = N_("import sharing bundles")
+    REPORT = N_("produce reports")
 
 
 _A, _S, _I, _U = Role.ADMINISTRATOR, Role.SUPERVISOR, Role.INVESTIGATOR, Role.AUDITOR

@@ -9,9 +9,10 @@ from dataclasses import asdict
 
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import Conflict, UsageError
+from icspa_desktop.domain.errors import Conflict, UsageError, _
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.ids import new_item_id
+from icspa_desktop.i18n import N_
 from icspa_desktop.services.evidence import (
     MAX_TEXT,
     _check_text,
@@ -33,9 +34,9 @@ def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields 
     """Record a physical exhibit (no content): a seized phone, a hard disk, a document."""
     case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add a physical item")
     fields, markings = _clean_fields(session, case, fields or ItemFields())
-    name = _check_text("The item name", name)
+    name = _check_text(N_("The item name"), name)
     if not name:
-        raise UsageError("A physical item needs a short name, e.g. 'iPhone 12, black'.")
+        raise UsageError(_("A physical item needs a short name, e.g. 'iPhone 12, black'."))
     exhibit = fields.exhibit_number or _next_exhibits(session.conn, case, 1)[0]
     item_id = new_item_id()
     now = _now()
@@ -62,8 +63,8 @@ def _physical(session: Session, item_ref: str, verb: str) -> Item:
     session.require(Permission.CHECK_OUT, case_id=item.case_id, item_ids=(item.id,),
                     attempted=f"{verb} item {item.exhibit_number}")
     if item.kind is not ItemKind.PHYSICAL:
-        raise UsageError(f"Item {item.exhibit_number} is digital; only physical items are checked out and in "
-                         "(use 'evidence extract' for a copy of digital content).")
+        raise UsageError(_("Item {exhibit_number} is digital; only physical items are checked out and in (use "
+                           "'evidence extract' for a copy of digital content).", exhibit_number=item.exhibit_number))
     return item
 
 
@@ -71,20 +72,21 @@ def check_out(session: Session, item_ref: str, to: str, purpose: str, *, release
               authority: str = "", notes: str = "") -> Item:
     """Hand a physical item to ``to`` (the receiving person) for ``purpose``."""
     item = _physical(session, item_ref, "check out")
-    to = _check_text("The receiving person", to)
-    purpose = _check_text("The purpose", purpose, MAX_TEXT)
+    to = _check_text(N_("The receiving person"), to)
+    purpose = _check_text(N_("The purpose"), purpose, MAX_TEXT)
     if not to or not purpose:
-        raise UsageError("A check-out needs the receiving person (--to) and the reason (--reason).")
+        raise UsageError(_("A check-out needs the receiving person (--to) and the reason (--reason)."))
     if item.checked_out:
-        raise Conflict(f"Item {item.exhibit_number} is already checked out to {item.holder}; check it in first.")
-    releasing = _check_text("The releasing person", released_by) or session.user.display_name
+        raise Conflict(_("Item {exhibit_number} is already checked out to {holder}; check it in first.",
+                         exhibit_number=item.exhibit_number, holder=item.holder))
+    releasing = _check_text(N_("The releasing person"), released_by) or session.user.display_name
     with session.transaction() as conn:
         conn.execute("UPDATE items SET checked_out = 1, holder = ?, updated_at = ? WHERE id = ?",
                      (to, _now(), item.id))
         session.record(EventDraft(
             CustodyAction.CHECKED_OUT, case_id=item.case_id, item_ids=(item.id,), purpose=purpose,
-            authority=_check_text("The authority", authority), counterparty=to, location=item.storage_location,
-            notes=_check_text("The notes", notes, MAX_TEXT),
+            authority=_check_text(N_("The authority"), authority), counterparty=to, location=item.storage_location,
+            notes=_check_text(N_("The notes"), notes, MAX_TEXT),
             details={"releasing": releasing, "receiving": to, "exhibit_number": item.exhibit_number,
                      "from_location": item.storage_location},
         ))
@@ -95,19 +97,19 @@ def check_in(session: Session, item_ref: str, from_person: str, *, received_by: 
              storage_location: str = "", notes: str = "") -> Item:
     """Take a physical item back from ``from_person`` (the releasing person) into storage."""
     item = _physical(session, item_ref, "check in")
-    from_person = _check_text("The releasing person", from_person)
+    from_person = _check_text(N_("The releasing person"), from_person)
     if not from_person:
-        raise UsageError("A check-in needs the person handing the item back (--from).")
+        raise UsageError(_("A check-in needs the person handing the item back (--from)."))
     if not item.checked_out:
-        raise Conflict(f"Item {item.exhibit_number} is not checked out.")
-    location = _check_text("The storage location", storage_location) or item.storage_location
-    receiving = _check_text("The receiving person", received_by) or session.user.display_name
+        raise Conflict(_("Item {exhibit_number} is not checked out.", exhibit_number=item.exhibit_number))
+    location = _check_text(N_("The storage location"), storage_location) or item.storage_location
+    receiving = _check_text(N_("The receiving person"), received_by) or session.user.display_name
     with session.transaction() as conn:
         conn.execute("UPDATE items SET checked_out = 0, holder = '', storage_location = ?, updated_at = ?"
                      " WHERE id = ?", (location, _now(), item.id))
         session.record(EventDraft(
             CustodyAction.CHECKED_IN, case_id=item.case_id, item_ids=(item.id,), counterparty=from_person,
-            location=location, notes=_check_text("The notes", notes, MAX_TEXT),
+            location=location, notes=_check_text(N_("The notes"), notes, MAX_TEXT),
             details={"releasing": from_person, "receiving": receiving, "exhibit_number": item.exhibit_number,
                      "previous_holder": item.holder, "storage_location": location},
         ))

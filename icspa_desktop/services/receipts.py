@@ -30,7 +30,7 @@ from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.custody.verify import Damage, DamageKind
 from icspa_desktop.domain.agency import PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import NotFound, RefusedInput
+from icspa_desktop.domain.errors import NotFound, RefusedInput, _, english
 from icspa_desktop.domain.ids import CaseId
 from icspa_desktop.files import atomic_write, create_new, read_regular, remove_published
 from icspa_desktop.services import agency, custody, partners
@@ -66,8 +66,8 @@ def received_bundle_id(session: Session, ref: str) -> str:
             digest.update(block)
     row = session.conn.execute("SELECT id FROM bundles_received WHERE sha256 = ?", (digest.hexdigest(),)).fetchone()
     if row is None:
-        raise NotFound(f"{path} is not a bundle this vault imported (no imported bundle has its SHA-256); "
-                       "'icspa bundle list --received' lists them.")
+        raise NotFound(_("{path} is not a bundle this vault imported (no imported bundle has its SHA-256); 'icspa "
+                         "bundle list --received' lists them.", path=path))
     return str(row[0])
 
 
@@ -137,11 +137,11 @@ def write_receipt(session: Session, bundle_ref: str, out: Path) -> Receipt:
 def _split(untrusted: bytes) -> tuple[bytes, bytes]:
     at = untrusted.find(_MARKER)
     if at < 0 or not untrusted.endswith(b"-----END CMS-----\n"):
-        raise RefusedInput("This is not a receipt (a JSON body followed by a CMS signature).")
+        raise RefusedInput(_("This is not a receipt (a JSON body followed by a CMS signature)."))
     try:
         return cp.decode_signed(untrusted)
     except RefusedInput:
-        raise RefusedInput("The receipt's signature block is damaged.") from None
+        raise RefusedInput(_("The receipt's signature block is damaged.")) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,23 +165,23 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
     try:
         untrusted = read_regular(path, "receipt", MAX_RECEIPT_BYTES)  # a FIFO must not hang us
     except OSError as exc:
-        raise RefusedInput(f"Cannot read {path}: {exc.strerror or exc}.") from None
+        raise RefusedInput(_("Cannot read {path}: {cause}.", path=path, cause=exc.strerror or exc)) from None
     content, signature = _split(untrusted)
     known = partners.list_partners(session)
     own = agency.agency_certificates(session)
     try:
         cert, signed_at = cms.verify_detached_signed_at(signature, content, [*own, *(p.certificate for p in known)])
     except RefusedInput as exc:
-        raise RefusedInput(f"The receipt's signature does not check out: {exc}") from None
+        raise RefusedInput(_("The receipt's signature does not check out: {error}", error=exc)) from None
     if cert in own:
-        raise RefusedInput("This receipt was signed by this agency itself, for a bundle it imported: the agency that "
-                           "sent the bundle records it, not us.")
+        raise RefusedInput(_("This receipt was signed by this agency itself, for a bundle it imported: the agency "
+                             "that sent the bundle records it, not us."))
     partner = next(p for p in known if p.certificate == cert)
     if partner.status is PartnerStatus.REVOKED:
-        raise RefusedInput(f"The receipt is signed with the key of {partner.name}, which was revoked.")
-    body = records.load_json(content, "The receipt")
+        raise RefusedInput(_("The receipt is signed with the key of {name}, which was revoked.", name=partner.name))
+    body = records.load_json(content, _("The receipt"))
     if not isinstance(body, dict) or body.get("format") != RECEIPT_FORMAT:
-        raise RefusedInput(f"The receipt is not in the format {RECEIPT_FORMAT}.")
+        raise RefusedInput(_("The receipt is not in the format {format}.", format=RECEIPT_FORMAT))
     try:
         bundle = body["bundle"]
         bundle_id, sha256 = str(bundle["id"]), str(bundle["sha256"])
@@ -190,21 +190,23 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
         result, time = str(body["result"]), str(body["time"])
         officer = str(body["officer"]["name"])
     except (KeyError, TypeError):
-        raise RefusedInput("The receipt lacks a field it must have (bundle, receiving agency, checkpoint).") from None
+        raise RefusedInput(
+            _("The receipt lacks a field it must have (bundle, receiving agency, checkpoint).")) from None
     row = session.conn.execute("SELECT sha256, recipients, checkpoint_id, case_id FROM bundles_sent WHERE id = ? AND"
                                " status = 'written'", (bundle_id,)).fetchone()
     if row is None:
-        raise RefusedInput(f"The receipt is for bundle {bundle_id}, which this vault did not send.")
+        raise RefusedInput(_("The receipt is for bundle {bundle_id}, which this vault did not send.",
+                             bundle_id=bundle_id))
     if str(row[0]) != sha256:
-        raise RefusedInput(f"The receipt names bundle {bundle_id} with another SHA-256 than the one we sent: what "
-                           "arrived is not what left.")
+        raise RefusedInput(_("The receipt names bundle {bundle_id} with another SHA-256 than the one we sent: what "
+                             "arrived is not what left.", bundle_id=bundle_id))
     if receiver_fp != partner.fingerprint or partner.fingerprint not in {r["fingerprint"] for r in json.loads(row[1])}:
-        raise RefusedInput(f"The receipt is signed by {partner.name}, who was not a recipient of bundle {bundle_id} "
-                           "(or it names another receiving agency).")
+        raise RefusedInput(_("The receipt is signed by {name}, who was not a recipient of bundle {bundle_id} (or it "
+                             "names another receiving agency).", name=partner.name, bundle_id=bundle_id))
     ours = custody.get_checkpoint(session, int(row[2]))
     if checkpoint_text != ours.body:
-        raise RefusedInput("The receipt carries another checkpoint than the one bundle "
-                           f"{bundle_id} carried (ours covers {ours.size} events).")
+        raise RefusedInput(_("The receipt carries another checkpoint than the one bundle {bundle_id} carried (ours "
+                             "covers {size} events).", bundle_id=bundle_id, size=ours.size))
     already = session.conn.execute("SELECT 1 FROM bundle_receipts WHERE bundle_id = ? AND partner_fingerprint = ?",
                                    (bundle_id, partner.fingerprint)).fetchone() is not None
     if not already:
@@ -246,7 +248,8 @@ def receipt_heads(conn: db.Connection, damages: list[Damage]) -> list[tuple[str,
             body = str(records.load_json(content, label)["sender_checkpoint"]["text"]).encode("utf-8")
             heads.append((label, cp.parse_body(body), body))
         except (RefusedInput, KeyError, TypeError) as exc:
-            damages.append(Damage(DamageKind.RECEIPT, f"{label} is no longer the partner's signed receipt: {exc}"))
+            damages.append(Damage(DamageKind.RECEIPT,
+                                  f"{label} is no longer the partner's signed receipt: {english(exc)}"))
     return heads
 
 

@@ -23,7 +23,7 @@ from icspa_desktop.crypto import keys
 from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction
-from icspa_desktop.domain.errors import UsageError, VaultError
+from icspa_desktop.domain.errors import UsageError, VaultError, _, ngettext
 from icspa_desktop.domain.ids import UserId
 from icspa_desktop.domain.progress import ProgressCallback, no_progress
 from icspa_desktop.services import agency
@@ -53,13 +53,15 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
     waiting = sorted(u.name for u in active if not u.box_recipient)
     if waiting:
         raise RotationNotPossible(
-            f"The master key was not rotated: {', '.join(waiting)} ha{'s' if len(waiting) == 1 else 've'} not "
-            "unlocked the vault since the upgrade, so a new key cannot be left for them yet. Ask them to unlock "
-            "once, then run 'icspa vault rotate-key'.")
+            ngettext("The master key was not rotated: {names} has not unlocked the vault since the upgrade, so a new "
+                     "key cannot be left for them yet. Ask them to unlock once, then run 'icspa vault rotate-key'.",
+                     "The master key was not rotated: {names} have not unlocked the vault since the upgrade, so a new "
+                     "key cannot be left for them yet. Ask them to unlock once, then run 'icspa vault rotate-key'.",
+                     len(waiting), names=", ".join(waiting)))
     rows = conn.execute("SELECT b.id, i.id, b.wrapped_key FROM blobs b JOIN items i ON i.blob_id = b.id").fetchall()
     if len(rows) != int(conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]):
-        raise VaultError("Some stored evidence has no item record, so its key cannot be rewrapped; run "
-                         "'icspa vault check' first. Nothing was rotated.")
+        raise VaultError(_("Some stored evidence has no item record, so its key cannot be rewrapped; run 'icspa "
+                           "vault check' first. Nothing was rotated."))
     recipients = {UserId(u.user_id): str(u.box_recipient) for u in active}
     vault = session.vault
     old, new = vault.master_key, keys.new_master_key()
@@ -119,9 +121,9 @@ def _rekey_database(session: Session, new: bytes) -> None:
             break
     cause = failure.cause if isinstance(failure, db.StorageError) else str(failure)
     raise RotationIncomplete(
-        f"The new master key is recorded in the custody log, but re-encrypting the database with it failed "
-        f"({cause}): until that is done the old key still opens the database. It is finished at the next unlock "
-        "by any user: fix the disk, then unlock again (for example 'icspa vault check').") from failure
+        _("The new master key is recorded in the custody log, but re-encrypting the database with it failed "
+          "({cause}): until that is done the old key still opens the database. It is finished at the next unlock by "
+          "any user: fix the disk, then unlock again (for example 'icspa vault check').", cause=cause)) from failure
 
 
 class RotationIncomplete(VaultError):

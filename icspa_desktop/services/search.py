@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.domain.errors import UsageError, _
 from icspa_desktop.domain.evidence import HashAlgorithm, Item
 from icspa_desktop.domain.models import Case
 from icspa_desktop.services import cases, evidence
@@ -86,8 +86,8 @@ def _by_hash(session: Session, digest: str, limit: int) -> tuple[list[Item], int
         # A range, so the sha256 index is used (LIKE would scan every row).
         where, params = "sha256 >= ? AND sha256 < ?", [digest, digest + "g"]
     else:
-        raise UsageError("A hash is 32 (MD5), 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, or the first "
-                         f"{MIN_PREFIX} or more digits of a SHA-256.")
+        raise UsageError(_("A hash is 32 (MD5), 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, or the first "
+                           "{minimum} or more digits of a SHA-256.", minimum=MIN_PREFIX))
     conn = session.conn
     ids = [str(row[0]) for row in conn.execute(
         f"SELECT id FROM items WHERE {where} ORDER BY created_at LIMIT ?", (*params, limit)).fetchall()]
@@ -101,9 +101,10 @@ def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchRe
     session.require(Permission.READ)
     query = query.strip()
     if not query:
-        raise UsageError("Give something to search for.")
+        raise UsageError(_("Give something to search for."))
     if len(query) > MAX_QUERY_LEN:
-        raise UsageError(f"The search text must be at most {MAX_QUERY_LEN} characters.")
+        raise UsageError(_("The search text must be at most {limit} characters.",
+                           limit=MAX_QUERY_LEN))
     algorithm = hash_algorithm_of(query)
     # A hex string with a digit in it is a hash prefix ("deadbeef"-like words stay words).
     if algorithm is not None or (_HEX_RE.fullmatch(query) and MIN_PREFIX <= len(query) < 64
@@ -113,7 +114,7 @@ def search(session: Session, query: str, limit: int = DEFAULT_LIMIT) -> SearchRe
                              prefix=algorithm is None)
     match = fts_query(query)
     if not match:
-        raise UsageError("The search text has no words or numbers to look for.")
+        raise UsageError(_("The search text has no words or numbers to look for."))
     conn = session.conn
     # Cases are few: best match first. Items come in order of acquisition: FTS5 then streams the
     # matches and stops at the limit, where ranking (bm25) or descending order must read every

@@ -15,10 +15,11 @@ from icspa_desktop.custody import events, user_witness, userstate
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import Actor, EventDraft, StoredEvent
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, UsageError, VaultError
+from icspa_desktop.domain.errors import AuthenticationError, PermissionDenied, UsageError, VaultError, _, ngettext
 from icspa_desktop.domain.ids import CaseId, ItemId, UserId
 from icspa_desktop.domain.models import User
 from icspa_desktop.files import sweep_temps
+from icspa_desktop.i18n import N_
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.vault import db
 from icspa_desktop.vault.keyslots import Unlocked
@@ -32,18 +33,30 @@ USER_NAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 def check_user_name(name: str) -> str:
     if not USER_NAME_RE.fullmatch(name):
         raise UsageError(
-            f"User name {name!r} is not valid: use 1–32 lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter."
+            _("User name {name!r} is not valid: use 1–32 lower-case letters, digits, '.', '_' or '-', starting with "
+              "a letter.", name=name)
         )
     return name
 
 
 MIN_PASSPHRASE_LEN = 8
+# The roles as a refusal names them (the GUI's status bar marks the same words).
+_ROLE_NAMES = (N_("administrator"), N_("supervisor"), N_("investigator"), N_("auditor"))
+
+# Every entry of ``Session.warnings`` starts so: the CLI replaces it by its own "icspa: warning:" (a token, not
+# translated); the sentence after it is in the user's language.
+WARNING_PREFIX = "Warning: "
+
+
+def warning(sentence: str) -> str:
+    """An entry for ``Session.warnings``: the prefix, then ``sentence`` (translated where it was built)."""
+    return f"{WARNING_PREFIX}{sentence}"
 
 
 def check_new_passphrase(passphrase: str) -> str:
     if len(passphrase) < MIN_PASSPHRASE_LEN:
-        raise UsageError(f"The passphrase is too short: use at least {MIN_PASSPHRASE_LEN} characters.")
+        raise UsageError(_("The passphrase is too short: use at least {minimum} characters.",
+                           minimum=MIN_PASSPHRASE_LEN))
     return passphrase
 
 
@@ -61,7 +74,7 @@ def current_public_key(conn: db.Connection, user_id: UserId) -> bytes:
         "SELECT public_key FROM user_keys WHERE user_id = ? AND retired_at IS NULL", (user_id,)
     ).fetchone()
     if row is None:
-        raise VaultError("The user has no active signing key; the vault is damaged.")
+        raise VaultError(_("The user has no active signing key; the vault is damaged."))
     return bytes(row[0])
 
 
@@ -137,7 +150,7 @@ class Session:
         """Refuse, before any work, a command that changes the vault when it is read-only (one line, naming it)."""
         if self.vault.read_only:
             self.write_refused = True
-            raise self.vault.read_only_refusal("this command changes the vault, so it was not done")
+            raise self.vault.read_only_refusal(_("this command changes the vault, so it was not done"))
 
     @contextmanager
     def transaction(self) -> Iterator[db.Connection]:
@@ -156,15 +169,15 @@ class Session:
 
     def signing_key(self) -> bytes:
         if self._signing_key is None:
-            raise VaultError("The vault is locked; unlock it again.")
+            raise VaultError(_("The vault is locked; unlock it again."))
         return bytes(self._signing_key)
 
     def box_secret(self) -> str:
         if self._signing_key is None:
-            raise VaultError("The vault is locked; unlock it again.")
+            raise VaultError(_("The vault is locked; unlock it again."))
         if self._box_secret is None:
-            raise VaultError(f"User {self.user.name!r} has no personal encryption key yet; unlock once with the "
-                             "passphrase to create it.")
+            raise VaultError(_("User {name!r} has no personal encryption key yet; unlock once with the passphrase to "
+                               "create it.", name=self.user.name))
         return self._box_secret
 
     def record(self, draft: EventDraft) -> StoredEvent:
@@ -192,8 +205,9 @@ class Session:
         if allowed(self.user.role, permission):
             return
         if self.read_only:
-            raise PermissionDenied(f"Permission denied: the {self.user.role} role may not {permission.value}. The "
-                                   f"attempt could not be recorded: the vault {self.vault_path} is read-only.")
+            raise PermissionDenied(_("Permission denied: the {role} role may not {action}. The attempt could not be "
+                                     "recorded: the vault {path} is read-only.",
+                                     role=_(self.user.role.value), action=_(permission.value), path=self.vault_path))
         with self.transaction():
             self.record(
                 EventDraft(
@@ -206,7 +220,8 @@ class Session:
                 )
             )
         raise PermissionDenied(
-            f"Permission denied: the {self.user.role} role may not {permission.value}. The attempt was recorded."
+            _("Permission denied: the {role} role may not {action}. The attempt was recorded.",
+              role=_(self.user.role.value), action=_(permission.value))
         )
 
     @property
@@ -229,14 +244,16 @@ class Session:
             # Locking must never fail; the missing witness only narrows what a later check can see.
             cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             where = user_witness.path_for(self.vault.header.vault_id, self.user.id)
-            self.warnings.append(f"Warning: your witness of the custody log could not be written to {where} "
-                                 f"({cause}); the command's work is done, and the next lock writes it again.")
+            self.warnings.append(warning(_("your witness of the custody log could not be written to {path} ({cause}); "
+                                           "the command's work is done, and the next lock writes it again.",
+                                           path=where, cause=cause)))
 
     def _check_user_row(self) -> None:
         row = self.conn.execute("SELECT role, active FROM users WHERE id = ?", (self.user.id,)).fetchone()
         if row is None or str(row[0]) != str(self.user.role) or bool(row[1]) != self.user.active:
-            raise VaultError(f"The users table no longer matches the signed custody log for {self.user.name!r} "
-                             "(it was edited outside the app); nothing was done. Run 'icspa custody verify'.")
+            raise VaultError(_("The users table no longer matches the signed custody log for {name!r} (it was edited "
+                               "outside the app); nothing was done. Run 'icspa custody verify'.",
+                               name=self.user.name))
 
 
 RESTORE_MARKER = "restore.json"  # a restored vault's note until the restore is recorded (services/backup.py)
@@ -272,58 +289,66 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if row is None:
         # A slot whose user row never committed (crash during 'user add'), or a row deleted by hand:
         # refuse, and leave the slot for an administrator to look at ('icspa vault check').
-        raise AuthenticationError("This key slot belongs to no user of the vault (a 'user add' was interrupted, or "
-                                  "the user was removed); ask an administrator.")
+        raise AuthenticationError(_("This key slot belongs to no user of the vault (a 'user add' was interrupted, or "
+                                    "the user was removed); ask an administrator."))
     table_user = row_to_user(row, current_public_key(conn, unlocked.user_id))
     state = userstate.replay(conn, only_users={unlocked.user_id})
     if state.chain_start is None and events.count(conn):
         if vault.read_only:
-            raise vault.read_only_refusal("its custody log is of the older, unchained format and must first be "
-                                          "upgraded, which writes to it; open it once where it is writable")
+            raise vault.read_only_refusal(_("its custody log is of the older, unchained format and must first be "
+                                            "upgraded, which writes to it; open it once where it is writable"))
         _start_chain(vault, table_user, unlocked.signing_private_key)
         state = userstate.replay(conn, only_users={unlocked.user_id})
     signed = state.users.get(unlocked.user_id)
     # A refused (forged) user event is simply not applied, so it cannot lock anyone out; verify names it.
     problems = [d.message for d in userstate.table_damages(conn, state, only_user=unlocked.user_id)]
     if signed is None or problems:
-        raise VaultError("Your account does not match the signed custody log, so the vault was not opened for you: "
-                         + (problems[0] if problems else "you were never added by a signed event.")
-                         + " An administrator runs 'icspa custody verify'.")
+        cause = problems[0] if problems else _("you were never added by a signed event.")
+        raise VaultError(_("Your account does not match the signed custody log, so the vault was not opened for you: "
+                           "{cause} An administrator runs 'icspa custody verify'.", cause=cause))
     user = User(table_user.id, signed.name, signed.display_name, signed.role, signed.active, table_user.created_at,
                 signed.current_key or b"")
     if not user.active:
-        raise AuthenticationError(f"The account {user.name!r} is disabled; ask an administrator.")
+        raise AuthenticationError(_("The account {name!r} is disabled; ask an administrator.", name=user.name))
     if public_from_private(unlocked.signing_private_key) != signed.current_key:
-        raise VaultError("The user's signing key does not match the signed custody log; the vault is damaged.")
+        raise VaultError(_("The user's signing key does not match the signed custody log; the vault is damaged."))
     session = Session(vault, user, unlocked.signing_private_key, unlocked.box_secret)
     if (vault.layout.root / RESTORE_MARKER).exists():
         # services/backup.py leaves this note until the restore is recorded; the rollback warnings below follow
         # from it, so it is said first.
-        session.warnings.append("Warning: this vault was restored from a backup and the restore is not recorded in "
-                                "the custody log yet: an administrator records it ('icspa vault restore --reason "
-                                "TEXT'). Until then, warnings that the log is older than a witness are expected.")
+        session.warnings.append(warning(_("this vault was restored from a backup and the restore is not recorded in "
+                                          "the custody log yet: an administrator records it ('icspa vault restore "
+                                          "--reason TEXT'). Until then, warnings that the log is older than a witness "
+                                          "are expected.")))
     if state.damages:
-        session.warnings.append(f"Warning: {len(state.damages)} user or key change(s) in the custody log are not "
-                                f"accepted, first: {state.damages[0].message} Run 'icspa custody verify'.")
+        session.warnings.append(warning(ngettext(
+            "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
+            "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
+            len(state.damages), first=state.damages[0].message)))
     if vault.slots_dropped:
-        session.warnings.append(
-            f"Warning: the key-slot file held {len(vault.slots_dropped)} key slot(s) the vault database never "
-            "committed (the file was edited or replaced); it was rewritten from the database's copy and the file as "
-            "it was kept in quarantine/. Tell an administrator.")
+        session.warnings.append(warning(ngettext(
+            "the key-slot file held {n} key slot the vault database never committed (the file was edited or "
+            "replaced); it was rewritten from the database's copy and the file as it was kept in quarantine/. "
+            "Tell an administrator.",
+            "the key-slot file held {n} key slots the vault database never committed (the file was edited or "
+            "replaced); it was rewritten from the database's copy and the file as it was kept in quarantine/. "
+            "Tell an administrator.", len(vault.slots_dropped))))
     if vault.cleanup_held:
-        session.warnings.append(f"Warning: this vault looks rolled back to an older copy ({vault.cleanup_held}); "
-                                "evidence files the database does not know were left in place. Run 'icspa custody "
-                                "verify' and 'icspa vault check'.")
+        session.warnings.append(warning(_("this vault looks rolled back to an older copy ({cause}); evidence files "
+                                          "the database does not know were left in place. Run 'icspa custody verify' "
+                                          "and 'icspa vault check'.", cause=vault.cleanup_held)))
     if allowed(user.role, Permission.MANAGE_USERS):
         unrotated = userstate.unrotated_disables(conn)
         if unrotated:
-            session.warnings.append(
-                f"Warning: {', '.join(unrotated)} {'was' if len(unrotated) == 1 else 'were'} disabled, but the vault "
-                "master key was not rotated since (the rotation was interrupted): their old key slot still opens the "
-                "vault. Run 'icspa vault rekey --reason TEXT' now.")
+            session.warnings.append(warning(ngettext(
+                "{names} was disabled, but the vault master key was not rotated since (the rotation was interrupted): "
+                "their old key slot still opens the vault. Run 'icspa vault rekey --reason TEXT' now.",
+                "{names} were disabled, but the vault master key was not rotated since (the rotation was interrupted): "
+                "their old key slot still opens the vault. Run 'icspa vault rekey --reason TEXT' now.",
+                len(unrotated), names=", ".join(unrotated))))
     notice = quarantine_notice(vault.quarantined)
     if notice:
-        session.warnings.append(f"Warning: {notice}")
+        session.warnings.append(warning(notice))
     # Temporaries a killed writer left beside this vault's witnesses (a checkpoint, a head): only those of
     # processes that no longer run (icspa_desktop/files.py). A read-only unlock writes nothing, there either.
     if not vault.read_only:
@@ -331,7 +356,8 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     problem = user_witness.check(conn, user_witness.path_for(vault.header.vault_id, user.id),
                                  {user.id: [k.public_key for k in signed.keys]})
     if problem:
-        session.warnings.append(f"Warning: {problem}. Run 'icspa custody verify'; your witness is kept as it is.")
+        session.warnings.append(warning(_("{problem}. Run 'icspa custody verify'; your witness is kept as it is.",
+                                          problem=problem)))
         session._witness_stale = True
     if vault.read_only:
         _read_only_notice(session, unlocked)
@@ -349,16 +375,17 @@ def _read_only_notice(session: Session, unlocked: Unlocked) -> None:
     """The one warning of a read-only unlock, first among the warnings: what is refused, and what an unlock of
     the writable vault would have done and this one did not."""
     vault = session.vault
-    skipped = ["your witness of its custody log is not updated"]
+    skipped = [_("your witness of its custody log is not updated")]
     if vault.leftovers_kept:
-        skipped.append(f"{vault.leftovers_kept} unfinished write(s) in staging/ are left where they are")
+        skipped.append(ngettext("{n} unfinished write(s) in staging/ are left where they are",
+                                "{n} unfinished write(s) in staging/ are left where they are", vault.leftovers_kept))
     if unlocked.box_secret is None:
-        skipped.append("your personal encryption key is not created")
+        skipped.append(_("your personal encryption key is not created"))
     if vault.adopted_rotation:
-        skipped.append("your key slot is not moved to the vault's new master key")
-    notice = (f"Warning: opened read-only: the vault {vault.layout.root} is read-only ({vault.read_only_reason}), "
-              f"so commands that would change it are refused; {', '.join(skipped)} (done at the next unlock where "
-              "it is writable).")
+        skipped.append(_("your key slot is not moved to the vault's new master key"))
+    notice = warning(_("opened read-only: the vault {path} is read-only ({cause}), so commands that would change it "
+                       "are refused; {skipped} (done at the next unlock where it is writable).",
+                       path=vault.layout.root, cause=vault.read_only_reason, skipped=", ".join(skipped)))
     session.read_only_notice = notice
     session.warnings.insert(0, notice)
 

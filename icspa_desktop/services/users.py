@@ -8,7 +8,7 @@ from icspa_desktop.crypto import age_keys, signing
 from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import AuthenticationError, Conflict, IcspaError, NotFound, UsageError, VaultError
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, IcspaError, NotFound, UsageError, VaultError, _
 from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.domain.models import User
 from icspa_desktop.services import agency, rotation
@@ -43,7 +43,7 @@ def insert_user(
             (user_id, name, display_name, str(role), created, box_recipient),
         )
     except db.IntegrityError:
-        raise Conflict(f"A user named {name!r} already exists.") from None
+        raise Conflict(_("A user named {name!r} already exists.", name=name)) from None
     conn.execute(
         "INSERT INTO user_keys (public_key, user_id, valid_from) VALUES (?, ?, ?)", (public, user_id, created)
     )
@@ -62,9 +62,9 @@ def add_user(session: Session, name: str, role: Role, passphrase: str, display_n
     check_new_passphrase(passphrase)
     slots = session.vault.keyslots
     if slots.has_user(name):
-        raise Conflict(f"A user named {name!r} already exists.")
+        raise Conflict(_("A user named {name!r} already exists.", name=name))
     user_id = new_user_id()
-    private, _ = signing.generate()
+    private, _public = signing.generate()
     box_secret, box_recipient = age_keys.generate_identity()
     # The slot is committed with the user (the database's copy of keyslots.json) and written to the file after
     # the commit: a failed commit leaves the file as it was, a crash after it is written out at the next unlock.
@@ -82,7 +82,7 @@ def check_name_available(session: Session, name: str) -> None:
     check_user_name(name)
     if session.vault.keyslots.has_user(name) or session.conn.execute(
             "SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None:
-        raise Conflict(f"A user named {name!r} already exists.")
+        raise Conflict(_("A user named {name!r} already exists.", name=name))
 
 
 def list_users(session: Session) -> list[User]:
@@ -94,7 +94,7 @@ def list_users(session: Session) -> list[User]:
 def get_user(session: Session, name: str) -> User:
     row = session.conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise NotFound(f"No user named {name!r}.")
+        raise NotFound(_("No user named {name!r}.", name=name))
     return row_to_user(row, current_public_key(session.conn, UserId(str(row[0]))))
 
 
@@ -106,7 +106,7 @@ def change_passphrase(session: Session, current: str, new: str) -> None:
     try:
         slots.unlock(session.user.name, current)
     except AuthenticationError:
-        raise AuthenticationError("The current passphrase is wrong; nothing was changed.") from None
+        raise AuthenticationError(_("The current passphrase is wrong; nothing was changed.")) from None
     with slots.change(session.transaction()):
         session.record(EventDraft(CustodyAction.PASSPHRASE_CHANGED, details={"user_id": session.user.id}))
         slots.rewrite_slot(session.user.name, session.user.id, new, session.vault.master_key, session.signing_key(),
@@ -118,7 +118,7 @@ def reset_user_key(vault: UnlockedVault, user_name: str, new_passphrase: str, re
     conn = vault.conn
     row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (user_name,)).fetchone()
     if row is None:
-        raise NotFound(f"No user named {user_name!r} in this vault.")
+        raise NotFound(_("No user named {name!r} in this vault.", name=user_name))
     user_id = UserId(str(row[0]))
     old_public = current_public_key(conn, user_id)
     private, public = signing.generate()
@@ -155,7 +155,7 @@ def set_active(session: Session, name: str, active: bool) -> tuple[User, Rotatio
     session.require(Permission.MANAGE_USERS, attempted=f"{'enable' if active else 'disable'} user {name}")
     user = get_user(session, name)
     if user.id == session.user.id and not active:
-        raise UsageError("You cannot disable your own account.")
+        raise UsageError(_("You cannot disable your own account."))
     changed = _change(session, user, {"active": active})
     if active:
         row = session.conn.execute("SELECT box_recipient FROM users WHERE id = ?", (user.id,)).fetchone()
@@ -170,16 +170,16 @@ def set_active(session: Session, name: str, active: bool) -> tuple[User, Rotatio
     except (IcspaError, OSError) as exc:
         cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise VaultError(
-            f"{name} is disabled (recorded in the custody log), but rotating the vault master key failed "
-            f"({cause}): until it is rotated, their old key slot still opens the vault. Run 'icspa vault rekey "
-            "--reason TEXT' once the problem is fixed (every administrator's unlock reminds you).") from exc
+            _("{name} is disabled (recorded in the custody log), but rotating the vault master key failed ({cause}): "
+              "until it is rotated, their old key slot still opens the vault. Run 'icspa vault rekey --reason TEXT' "
+              "once the problem is fixed (every administrator's unlock reminds you).", name=name, cause=cause)) from exc
 
 
 def set_role(session: Session, name: str, role: Role) -> User:
     session.require(Permission.MANAGE_USERS, attempted=f"change the role of user {name}")
     user = get_user(session, name)
     if user.id == session.user.id:
-        raise UsageError("You cannot change your own role; another administrator can.")
+        raise UsageError(_("You cannot change your own role; another administrator can."))
     return _change(session, user, {"role": str(role)})
 
 

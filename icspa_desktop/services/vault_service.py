@@ -9,7 +9,7 @@ from icspa_desktop.crypto import age_keys, signing
 from icspa_desktop.custody import userstate
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.enums import CustodyAction, Role
-from icspa_desktop.domain.errors import UsageError, VaultError, VerificationFailed
+from icspa_desktop.domain.errors import UsageError, VaultError, VerificationFailed, _, ngettext
 from icspa_desktop.domain.ids import UserId, new_user_id
 from icspa_desktop.services import agency as agency_service
 from icspa_desktop.services import users as user_service
@@ -51,7 +51,8 @@ def init_vault(
     check_new_passphrase(passphrase)
     agency = agency or AgencyInfo()
     if agency.country and (len(agency.country) != 2 or not agency.country.isalpha()):
-        raise UsageError(f"Country {agency.country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).")
+        raise UsageError(_("Country {country!r} is not an ISO 3166 two-letter code (e.g. DE, FR, NL).",
+                           country=agency.country))
     recovery: list[str] = []
 
     def populate(vault: store.UnlockedVault) -> None:
@@ -96,7 +97,7 @@ def recover(path: Path, recovery_key: str, user_name: str, new_passphrase: str) 
     retired, and its past signatures stay verifiable by its public key.
     """
     check_new_passphrase(new_passphrase)
-    vault, _ = store.open_and_unlock(path, lambda slots: slots.unlock_recovery(recovery_key))
+    vault, _unlocked = store.open_and_unlock(path, lambda slots: slots.unlock_recovery(recovery_key))
     try:
         if vault.keyslots.unlock_recovery(recovery_key)[0] == vault.master_key:
             vault.keyslots.adopt_recovery_master(recovery_key, vault.master_key)  # saved with the new slot
@@ -155,8 +156,11 @@ def repair(session: Session) -> Repair:
     layout = session.vault.layout
     problems = db.integrity_check(session.conn)
     if problems:
-        raise VerificationFailed(f"The vault database has {len(problems)} integrity problem(s); nothing was "
-                                 "removed from quarantine (its files may be needed to repair it).")
+        raise VerificationFailed(ngettext(
+            "The vault database has {n} integrity problem(s); nothing was removed from quarantine (its files may be "
+            "needed to repair it).",
+            "The vault database has {n} integrity problem(s); nothing was removed from quarantine (its files may be "
+            "needed to repair it).", len(problems)))
     found = list_quarantine(layout)
     orphans = check_vault(session).slots_without_user
     if not found and not orphans:
@@ -176,8 +180,9 @@ def repair(session: Session) -> Repair:
     try:
         purge_quarantine(layout, {f.location.split("/")[1] for f in found})
     except OSError as exc:
-        raise VaultError(f"The repair was recorded (custody event {event.index}), but {exc.filename or QUARANTINE} "
-                         f"could not be removed: {exc.strerror}. Run 'icspa vault check --repair' again.") from exc
+        raise VaultError(_("The repair was recorded (custody event {index}), but {path} could not be removed: "
+                           "{cause}. Run 'icspa vault check --repair' again.",
+                           index=event.index, path=exc.filename or QUARANTINE, cause=exc.strerror)) from exc
     return Repair(found, event.index, list(orphans))
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from icspa_desktop import pipeline
 from icspa_desktop.crypto import aead, stream
-from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.errors import VaultError, _
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.files import DIR_MODE, FILE_MODE, read_full, syncfs, write_all
 from icspa_desktop.vault.db import Connection
@@ -78,7 +78,8 @@ class BlobStore:
 
     def path(self, blob_id: str) -> Path:
         if not BLOB_ID_RE.fullmatch(blob_id):
-            raise VaultError(f"Blob id {blob_id!r} in the database is malformed; the vault is damaged.")
+            raise VaultError(_("Blob id {blob_id!r} in the database is malformed; the vault is damaged.",
+                               blob_id=blob_id))
         return self.layout.blobs / blob_id[:2] / blob_id
 
     def staging_path(self, blob_id: str) -> Path:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
-from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.errors import Text, VaultError, _, english
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
@@ -61,27 +61,38 @@ _STORAGE_TEXTS = ("disk I/O error", "database or disk is full", "attempt to writ
 
 def _storage_cause(text: str, where: Path | None) -> str:
     """What the disk says, where it can be asked (SQLite reports EIO, EFBIG and often EROFS all as "disk I/O
-    error" and keeps the errno to itself): read-only, full, over the process's file size limit, else SQLite's."""
+    error" and keeps the errno to itself): read-only, full, over the process's file size limit, else SQLite's.
+    One clause about the disk, translated (its English kept for records: ``errors.english``)."""
+    fields = {"place": f" ({where.parent})" if where is not None else "", "text": text}  # a path, no words
     if where is not None:
         with contextlib.suppress(OSError):
             fs = os.statvfs(where.parent)
             if fs.f_flag & os.ST_RDONLY:
-                return "is read-only"
+                return _("the disk holding the vault{place} is read-only (SQLite: \"{text}\")", **fields)
             if fs.f_bavail * fs.f_frsize < (1 << 20):
-                return "is full"
+                return _("the disk holding the vault{place} is full (SQLite: \"{text}\")", **fields)
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         with contextlib.suppress(OSError):
             if limit != resource.RLIM_INFINITY and max(
                     p.stat().st_size for p in where.parent.glob(where.name + "*")) + (1 << 20) > limit:
-                return f"refused a file too large for the file size limit ({limit:,} bytes)"
+                return _("the disk holding the vault{place} refused a file too large for the file size limit "
+                         "({limit:,} bytes) (SQLite: \"{text}\")", limit=limit, **fields)
     if "full" in text:
-        return "is full"
+        return _("the disk holding the vault{place} is full (SQLite: \"{text}\")", **fields)
     if "readonly" in text:
-        return "is read-only"
+        return _("the disk holding the vault{place} is read-only (SQLite: \"{text}\")", **fields)
     if "unable to open" in text:
-        return "refused to open the database file"
-    return ("failed a read or write, and SQLite does not say why: the disk may be failing, removed, full or "
-            "read-only, or a file too large for its file system")
+        return _("the disk holding the vault{place} refused to open the database file (SQLite: \"{text}\")",
+                 **fields)
+    return _("the disk holding the vault{place} failed a read or write, and SQLite does not say why: the disk may be "
+             "failing, removed, full or read-only, or a file too large for its file system (SQLite: \"{text}\")",
+             **fields)
+
+
+def _capitalised(clause: str) -> str:
+    """``clause`` as the start of a sentence, its English too."""
+    plain = english(clause)
+    return Text(clause[:1].upper() + clause[1:], plain[:1].upper() + plain[1:])
 
 
 def storage_error(exc: BaseException, where: Path | None = None) -> StorageError | None:
@@ -91,10 +102,9 @@ def storage_error(exc: BaseException, where: Path | None = None) -> StorageError
     text = str(exc)
     if not any(known in text for known in _STORAGE_TEXTS):
         return None
-    place = f" ({where.parent})" if where is not None else ""
-    cause = f"the disk holding the vault{place} {_storage_cause(text, where)} (SQLite: \"{text}\")"
-    return StorageError(f"{cause[0].upper()}{cause[1:]}. The unfinished step was rolled back and changed nothing; "
-                        "fix the disk and try again.", cause)
+    cause = _storage_cause(text, where)
+    return StorageError(_("{cause}. The unfinished step was rolled back and changed nothing; fix the disk and try "
+                          "again.", cause=_capitalised(cause)), cause)
 
 
 MEMORY_SECURITY_ENV = "ICSPA_SQLCIPHER_MEMORY_SECURITY"
@@ -145,27 +155,28 @@ def _check_existing(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise VaultError(f"The vault database {path} is missing; restore it from a backup "
-                         "(nothing was created or changed).") from None
+        raise VaultError(_("The vault database {path} is missing; restore it from a backup (nothing was created or "
+                           "changed).", path=path)) from None
     except OSError as exc:
-        raise VaultError(f"The vault database {path} cannot be opened: {exc.strerror} "
-                         "(a link is refused; nothing was changed).") from None
+        raise VaultError(_("The vault database {path} cannot be opened: {cause} (a link is refused; nothing was "
+                           "changed).", path=path, cause=exc.strerror)) from None
     try:
         st = os.fstat(fd)
         head = os.pread(fd, len(_PLAIN_SQLITE_MAGIC), 0) if stat.S_ISREG(st.st_mode) else b""
     finally:
         os.close(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise VaultError(f"The vault database {path} is not a regular file; nothing was changed.")
+        raise VaultError(_("The vault database {path} is not a regular file; nothing was changed.", path=path))
     if st.st_size == 0:
-        raise VaultError(f"The vault database {path} is empty (0 bytes): it was truncated or replaced. "
-                         "Restore it from a backup; it was not re-created and nothing was changed.")
+        raise VaultError(_("The vault database {path} is empty (0 bytes): it was truncated or replaced. Restore it "
+                           "from a backup; it was not re-created and nothing was changed.", path=path))
     if head == _PLAIN_SQLITE_MAGIC:
-        raise VaultError(f"The vault database {path} is an unencrypted SQLite file, not this vault's "
-                         "encrypted database; nothing was changed.")
+        raise VaultError(_("The vault database {path} is an unencrypted SQLite file, not this vault's encrypted "
+                           "database; nothing was changed.", path=path))
     if st.st_size % PAGE_SIZE:
-        raise VaultError(f"The vault database {path} is damaged: its size ({st.st_size} bytes) is not a whole "
-                         f"number of {PAGE_SIZE}-byte pages (truncated?); nothing was changed.")
+        raise VaultError(_("The vault database {path} is damaged: its size ({size} bytes) is not a whole number "
+                           "of {page}-byte pages (truncated?); nothing was changed.",
+                           path=path, size=st.st_size, page=PAGE_SIZE))
 
 
 def read_only_reason(path: Path) -> str | None:
@@ -180,7 +191,7 @@ def read_only_reason(path: Path) -> str | None:
     except OSError:
         return None  # not there: the code that needs it says so
     if not os.access(path, os.W_OK):
-        return "no write permission"
+        return _("no write permission")
     return None
 
 
@@ -245,10 +256,10 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
             # Only a non-empty -wal without a -shm gets here (see _read_only_uri): reading the file alone would
             # give an older state of the vault than the one last written.
             raise VaultError(
-                f"The vault database {path} was not closed cleanly: its last changes are still in "
-                f"{_wal_path(path).name}, which SQLite cannot read on a read-only disk without "
-                f"{path.name}-shm. Open a copy of the whole vault folder on a writable disk to read it; "
-                "nothing was changed.") from exc
+                _("The vault database {path} was not closed cleanly: its last changes are still in {name}, which "
+                  "SQLite cannot read on a read-only disk without {database}-shm. Open a copy of the whole vault "
+                  "folder on a writable disk to read it; nothing was changed.",
+                  path=path, name=_wal_path(path).name, database=path.name)) from exc
         # A disk fault while SQLite sets up the WAL index (-shm) is not a wrong key: only "file is not a
         # database" (SQLITE_NOTADB) says the key does not fit.
         fault = storage_error(exc, path) if "not a database" not in str(exc) else None
@@ -256,14 +267,14 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
             raise fault from exc
         # The key came from a key slot that authenticated, so it is this vault's key: the file is not.
         raise KeyMismatch(
-            f"The vault database {path} does not open with this vault's key: it belongs to another vault, "
-            "or its first page is damaged. Restore it from a backup; nothing was changed."
+            _("The vault database {path} does not open with this vault's key: it belongs to another vault, or its "
+              "first page is damaged. Restore it from a backup; nothing was changed.", path=path)
         ) from exc
     try:
         if not create and int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
             # Emptied between the check above and the open: still never re-created.
-            raise VaultError(f"The vault database {path} is empty: it was truncated or replaced. "
-                             "Restore it from a backup; it was not re-created and nothing was changed.")
+            raise VaultError(_("The vault database {path} is empty: it was truncated or replaced. Restore it from a "
+                               "backup; it was not re-created and nothing was changed.", path=path))
         if read_only:
             # Connection settings only: the journal mode, synchronous and secure_delete concern writes.
             conn.execute("PRAGMA query_only = ON")
@@ -278,7 +289,8 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
         fault = storage_error(exc, path)
         if fault is not None:
             raise fault from exc
-        raise VaultError(f"The vault database {path} opened with this vault's key but is damaged: {exc}.") from exc
+        raise VaultError(_("The vault database {path} opened with this vault's key but is damaged: {error}.",
+                           path=path, error=exc)) from exc
     except BaseException:
         conn.close()
         raise
@@ -339,7 +351,7 @@ def export_to(conn: Connection, target: Path, raw_key: bytes, snapshot: Callable
     ``sqlcipher_export`` does not copy ``user_version`` (the schema version): it is set here.
     """
     if os.path.lexists(target):
-        raise VaultError(f"{target} already exists; a database export never writes over a file.")
+        raise VaultError(_("{path} already exists; a database export never writes over a file.", path=target))
     # ATTACH cannot run inside a transaction; it creates the file (owner-only: open_database set the umask).
     conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{raw_key.hex()}'\"", (str(target),))
     try:
@@ -370,6 +382,6 @@ def open_export(path: Path, raw_key: bytes) -> Connection:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
         conn.close()
-        raise KeyMismatch(f"The database copy {path} does not open with this vault's key, or its first page is "
-                          "damaged.") from exc
+        raise KeyMismatch(_("The database copy {path} does not open with this vault's key, or its first page is "
+                            "damaged.", path=path)) from exc
     return conn

@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from icspa_desktop.crypto import aead, age_keys, kdf, keys
-from icspa_desktop.domain.errors import AuthenticationError, Conflict, RefusedInput, VaultError
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, RefusedInput, VaultError, _
 from icspa_desktop.domain.ids import UserId, VaultId, new_id
 from icspa_desktop.files import atomic_write, read_regular
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
 FORMAT = "icspa-keyslots"
@@ -149,9 +150,9 @@ def parse_recovery_key(text: str) -> bytes:
     try:
         key = base64.b32decode(padded)
     except ValueError as exc:
-        raise AuthenticationError("That is not a recovery key (expected groups of letters A–Z and 2–7).") from exc
+        raise AuthenticationError(_("That is not a recovery key (expected groups of letters A–Z and 2–7).")) from exc
     if len(key) != RECOVERY_KEY_LEN:
-        raise AuthenticationError("That recovery key has the wrong length; check every group.")
+        raise AuthenticationError(_("That recovery key has the wrong length; check every group."))
     return key
 
 
@@ -199,11 +200,11 @@ class KeySlotFile:
             # Bounded, regular files only: a FIFO or /dev/zero in its place must not hang or exhaust the unlock.
             data = read_regular(path, "key-slot file", MAX_FILE_BYTES)
         except FileNotFoundError as exc:
-            raise VaultError(f"The vault's key-slot file {path} is missing.") from exc
+            raise VaultError(_("The vault's key-slot file {path} is missing.", path=path)) from exc
         except RefusedInput as exc:
-            raise VaultError(f"The vault's key-slot file is damaged: {exc}") from None
+            raise VaultError(_("The vault's key-slot file is damaged: {error}", error=exc)) from None
         except OSError as exc:
-            raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
+            raise VaultError(_("The vault's key-slot file {path} is unreadable or damaged.", path=path)) from exc
         loaded = cls.parse(data, path, vault_id)
         loaded._on_disk = data
         return loaded
@@ -214,13 +215,14 @@ class KeySlotFile:
         try:
             raw = json.loads(data)
         except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
-            raise VaultError(f"The vault's key-slot file {path} is unreadable or damaged.") from exc
+            raise VaultError(_("The vault's key-slot file {path} is unreadable or damaged.", path=path)) from exc
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise VaultError(f"{path} is not an ICSPA key-slot file.")
+            raise VaultError(_("{path} is not an ICSPA key-slot file.", path=path))
         if type(raw.get("version")) is not int or raw.get("version") not in VERSIONS_SUPPORTED:
-            raise VaultError(f"Key-slot file version {raw.get('version')!r} is not supported by this version.")
+            raise VaultError(_("Key-slot file version {version!r} is not supported by this version.",
+                               version=raw.get('version')))
         if raw.get("vault_id") != vault_id:
-            raise VaultError("The key-slot file belongs to another vault.")
+            raise VaultError(_("The key-slot file belongs to another vault."))
         slots: list[PassphraseSlot] = []
         recovery: RecoverySlot | None = None
         try:
@@ -240,7 +242,8 @@ class KeySlotFile:
                     )
                 elif entry["kind"] == "recovery":
                     if recovery is not None:
-                        raise VaultError(f"The key-slot file {path} has two recovery slots; it was edited.")
+                        raise VaultError(_("The key-slot file {path} has two recovery slots; it was edited.",
+                                           path=path))
                     recovery = RecoverySlot(
                         id=str(entry["id"]),
                         salt=bytes.fromhex(entry["kdf"]["salt"]),
@@ -250,15 +253,16 @@ class KeySlotFile:
                         rotated_master=_unb64(entry["rotated_master"]) if "rotated_master" in entry else None,
                     )
                 else:
-                    raise VaultError(f"The key-slot file {path} has a slot of unknown kind {entry['kind']!r}.")
+                    raise VaultError(_("The key-slot file {path} has a slot of unknown kind {kind!r}.",
+                                       path=path, kind=entry['kind']))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise VaultError(f"The key-slot file {path} is damaged.") from exc
-        for what, values in (("slot id", [s.id for s in slots] + ([recovery.id] if recovery else [])),
-                             ("user", [s.user_id for s in slots]), ("user name", [s.lookup for s in slots])):
+            raise VaultError(_("The key-slot file {path} is damaged.", path=path)) from exc
+        for what, values in ((N_("slot id"), [s.id for s in slots] + ([recovery.id] if recovery else [])),
+                             (N_("user"), [s.user_id for s in slots]), (N_("user name"), [s.lookup for s in slots])):
             if len(set(values)) != len(values):
                 # Two slots for one name would make the unlock depend on their order: refuse, never guess.
-                raise VaultError(f"The key-slot file {path} has two slots for the same {what}; it was edited. "
-                                 "Restore it from a backup.")
+                raise VaultError(_("The key-slot file {path} has two slots for the same {what}; it was edited. "
+                                   "Restore it from a backup.", path=path, what=_(what)))
         loaded = cls(path, vault_id, slots, recovery)
         check = raw.get("key_check")
         loaded.key_check = check if isinstance(check, str) else None
@@ -304,10 +308,10 @@ class KeySlotFile:
         try:
             atomic_write(self.path, data)
         except OSError as exc:
-            raise SlotsNotWritten(
-                f"The key-slot change is recorded in the vault database, but {self.path} could not be written "
-                f"({exc.strerror or exc}); it is finished at the next unlock: fix the disk, then unlock again (for "
-                "example 'icspa vault check').") from exc
+            raise SlotsNotWritten(_(
+                "The key-slot change is recorded in the vault database, but {path} could not be written ({cause}); it "
+                "is finished at the next unlock: fix the disk, then unlock again (for example 'icspa vault check').",
+                path=self.path, cause=exc.strerror or exc)) from exc
         self._on_disk = data
 
     def differs_from(self, stored: bytes | None) -> bool:
@@ -334,7 +338,7 @@ class KeySlotFile:
     ) -> None:
         """Add a slot for a new user (in memory; call ``save``)."""
         if self._find(user_name) is not None:
-            raise Conflict(f"User {user_name!r} already has a key slot.")
+            raise Conflict(_("User {name!r} already has a key slot.", name=user_name))
         self._slots.append(self._make_slot(new_id(), user_name, user_id, passphrase, master_key, signing_private,
                                            box_secret))
 
@@ -368,14 +372,14 @@ class KeySlotFile:
                 wrapped = aead.seal(kek, box_secret.encode("ascii"), _box_ad(self.vault_id, slot.id, user_id))
                 self._slots[index] = replace(slot, wrapped_box=wrapped)
                 return
-        raise VaultError("The user has no key slot.")
+        raise VaultError(_("The user has no key slot."))
 
     def unlock(self, user_name: str, passphrase: str) -> Unlocked:
         slot = self._find(user_name)
         if slot is None:
             # Spend the same time as a real attempt so a user's existence does not leak by timing.
             kdf.derive_kek(passphrase, kdf.new_params())
-            raise AuthenticationError("Wrong user name or passphrase.")
+            raise AuthenticationError(_("Wrong user name or passphrase."))
         kek = kdf.derive_kek(passphrase, slot.kdf)
         try:
             master = aead.open_sealed(kek, slot.wrapped_master, _master_ad(self.vault_id, slot.id, slot.kdf.to_json()))
@@ -383,7 +387,7 @@ class KeySlotFile:
             box = None if slot.wrapped_box is None else aead.open_sealed(
                 kek, slot.wrapped_box, _box_ad(self.vault_id, slot.id, slot.user_id)).decode("ascii")
         except aead.SealError:
-            raise AuthenticationError("Wrong user name or passphrase.") from None
+            raise AuthenticationError(_("Wrong user name or passphrase.")) from None
         rotated = _open_rotated(slot.rotated_master, box)
         return Unlocked(master_key=master, user_id=slot.user_id, signing_private_key=signing, box_secret=box, kek=kek,
                         rotated_master=rotated)
@@ -455,7 +459,7 @@ class KeySlotFile:
                 wrapped = aead.seal(kek, master_key, _master_ad(self.vault_id, slot.id, slot.kdf.to_json()))
                 self._slots[index] = replace(slot, wrapped_master=wrapped, rotated_master=None)
                 return
-        raise VaultError("The user has no key slot.")
+        raise VaultError(_("The user has no key slot."))
 
     def adopt_recovery_master(self, recovery_text: str, master_key: bytes) -> None:
         """A recovery after a rotation: wrap the new master under the recovery KEK, drop the age copy."""
@@ -473,7 +477,7 @@ class KeySlotFile:
     def unlock_recovery(self, recovery_text: str) -> tuple[bytes, ...]:
         """The master keys the recovery key opens, newest first (see ``Unlocked.masters``)."""
         if self._recovery is None:
-            raise AuthenticationError("This vault has no recovery key slot.")
+            raise AuthenticationError(_("This vault has no recovery key slot."))
         key = parse_recovery_key(recovery_text)
         slot = self._recovery
         ad = f"icspa/v1/slot-recovery\0{self.vault_id}\0{slot.id}".encode()
@@ -483,7 +487,7 @@ class KeySlotFile:
             box = None if slot.wrapped_box is None else aead.open_sealed(kek, slot.wrapped_box,
                                                                           ad + b"\0box").decode("ascii")
         except aead.SealError:
-            raise AuthenticationError("That recovery key does not open this vault.") from None
+            raise AuthenticationError(_("That recovery key does not open this vault.")) from None
         rotated = _open_rotated(slot.rotated_master, box)
         return (rotated, master) if rotated else (master,)
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.errors import VaultError, _, ngettext
 from icspa_desktop.files import DIR_MODE
+from icspa_desktop.i18n import N_
 
 QUARANTINE = "quarantine"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -66,6 +67,11 @@ _FILES = ("vault.json", "keyslots.json", "metadata.db", "metadata.db-wal", "meta
 _DIRS = ("blobs", "staging", QUARANTINE)
 
 
+# The kinds below are compared by code (English tokens); a refusal shows them translated (``refusal``).
+_KIND_NAMES = (N_("directory"), N_("regular file"), N_("symbolic link"), N_("named pipe"), N_("socket"),
+               N_("device file"))
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "directory"
@@ -94,10 +100,10 @@ def entry_kind(entry: os.DirEntry[str]) -> str:
 def refusal(path: Path, found: str, expected: str) -> VaultError:
     """The one-line refusal for a layout entry of the wrong type."""
     if found == "symbolic link":
-        return VaultError(f"Refused: {path} is a symbolic link; the vault layout may not contain links "
-                          "(nothing was opened or changed).")
-    return VaultError(f"Refused: {path} is a {found}, not a {expected} as the vault layout expects "
-                      "(nothing was opened or changed).")
+        return VaultError(_("Refused: {path} is a symbolic link; the vault layout may not contain links (nothing was "
+                            "opened or changed).", path=path))
+    return VaultError(_("Refused: {path} is a {found}, not a {expected} as the vault layout expects (nothing was "
+                        "opened or changed).", path=path, found=_(found), expected=_(expected)))
 
 
 def _expect(path: Path, mode: int, expected: str) -> None:
@@ -132,7 +138,7 @@ def check_layout(layout: VaultLayout) -> None:
     """
     root = _lstat(layout.root)
     if root is None:
-        raise VaultError(f"No vault at {layout.root}. Create one with 'icspa vault init'.")
+        raise VaultError(_("No vault at {root}. Create one with 'icspa vault init'.", root=layout.root))
     _expect(layout.root, root.st_mode, "directory")
     for name in _FILES:
         found = _lstat(layout.root / name)
@@ -247,7 +253,10 @@ def quarantine_notice(moved: Sequence[QuarantinedFile]) -> str | None:
     if not moved:
         return None
     folders = sorted({"/".join(f.location.split("/")[:2]) + "/" for f in moved})
-    return f"{len(moved)} stray file(s) moved to {', '.join(folders)}; 'icspa vault check' lists them."
+    # The English keeps its "(s)" in both forms; the translations say singular and plural properly.
+    return ngettext("{n} stray file(s) moved to {folders}; 'icspa vault check' lists them.",
+                    "{n} stray file(s) moved to {folders}; 'icspa vault check' lists them.", len(moved),
+                    folders=", ".join(folders))
 
 
 class Quarantine:
@@ -316,7 +325,7 @@ def _new_stamp_dir(base: Dir) -> tuple[str, Dir]:
         made = base.sub(name)
         os.fchmod(made.fd, DIR_MODE)
         return name, made
-    raise VaultError(f"Cannot make a new folder in {base.path}: too many named {stamp}.")
+    raise VaultError(_("Cannot make a new folder in {path}: too many named {stamp}.", path=base.path, stamp=stamp))
 
 
 def _walk(directory: Dir, prefix: tuple[str, ...]) -> Iterator[QuarantinedFile]:
@@ -348,7 +357,7 @@ def list_quarantine(layout: VaultLayout) -> list[QuarantinedFile]:
 def purge_quarantine(layout: VaultLayout, stamps: set[str]) -> None:
     """Permanently remove the named ``quarantine/<stamp>`` entries, never following a link."""
     if not shutil.rmtree.avoids_symlink_attacks:
-        raise VaultError("This platform cannot remove directories without following links; nothing was removed.")
+        raise VaultError(_("This platform cannot remove directories without following links; nothing was removed."))
     with Dir.open_root(layout.root) as root:
         base = root.sub_if_exists(QUARANTINE)
         if base is None:

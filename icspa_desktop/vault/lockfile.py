@@ -13,7 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from icspa_desktop.domain.errors import VaultBusy, VaultError
+from icspa_desktop.domain.errors import VaultBusy, VaultError, _
 from icspa_desktop.files import FILE_MODE
 
 
@@ -29,11 +29,11 @@ class VaultLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            who = f" (process {holder})" if holder.isdigit() else ""
-            raise VaultBusy(
-                f"The vault {self._path.parent} is open in another ICSPA process{who}; "
-                "close it there first."
-            ) from None
+            if holder.isdigit():
+                raise VaultBusy(_("The vault {folder} is open in another ICSPA process (process {process}); close "
+                                  "it there first.", folder=self._path.parent, process=holder)) from None
+            raise VaultBusy(_("The vault {folder} is open in another ICSPA process; close it there first.",
+                              folder=self._path.parent)) from None
         if writable:  # who holds it, for the message another process shows
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -49,8 +49,9 @@ class VaultLock:
         try:
             return os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW), False
         except FileNotFoundError:
-            raise VaultError(f"The vault {self._path.parent} is read-only ({denied.strerror}) and has no "
-                             f"{self._path.name} to lock it with; nothing was changed.") from denied
+            raise VaultError(_("The vault {folder} is read-only ({cause}) and has no {name} to lock it with; "
+                               "nothing was changed.",
+                               folder=self._path.parent, cause=denied.strerror, name=self._path.name)) from denied
 
     def release(self) -> None:
         if self._fd is not None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from icspa_desktop.crypto import keys
-from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked
+from icspa_desktop.domain.errors import AuthenticationError, Conflict, VaultError, VaultLocked, _
 from icspa_desktop.domain.ids import VaultId, new_id
 from icspa_desktop.files import atomic_write, fsync_dir, make_private_dir, sweep_temps
 from icspa_desktop.vault import blobs, db, keyslots
@@ -50,24 +50,25 @@ class VaultHeader:
     @classmethod
     def load(cls, layout: VaultLayout) -> VaultHeader:
         if not layout.root.is_dir():
-            raise VaultError(f"No vault at {layout.root}. Create one with 'icspa vault init'.")
+            raise VaultError(_("No vault at {root}. Create one with 'icspa vault init'.", root=layout.root))
         try:
             fd = os.open(layout.header, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             with os.fdopen(fd, "rb") as handle:
                 raw = json.loads(handle.read(_HEADER_MAX))
         except FileNotFoundError:
-            raise VaultError(f"{layout.root} is not an ICSPA vault (no vault.json).") from None
+            raise VaultError(_("{root} is not an ICSPA vault (no vault.json).", root=layout.root)) from None
         except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested too deep
-            raise VaultError(f"The vault header {layout.header} is unreadable or damaged.") from exc
+            raise VaultError(_("The vault header {header} is unreadable or damaged.", header=layout.header)) from exc
         if not isinstance(raw, dict) or raw.get("format") != HEADER_FORMAT:
-            raise VaultError(f"{layout.root} is not an ICSPA vault.")
+            raise VaultError(_("{root} is not an ICSPA vault.", root=layout.root))
         version = raw.get("version")
         if type(version) is not int or version != HEADER_VERSION:
-            raise VaultError(f"Vault format version {version!r} is not supported by this program.")
+            raise VaultError(_("Vault format version {version!r} is not supported by this program.",
+                               version=version))
         vault_id, created_at = raw.get("vault_id"), raw.get("created_at")
         if not isinstance(vault_id, str) or not vault_id or not isinstance(created_at, str):
-            raise VaultError(f"The vault header {layout.header} is damaged (its vault id or creation time is "
-                             "missing).")
+            raise VaultError(_("The vault header {header} is damaged (its vault id or creation time is missing).",
+                               header=layout.header))
         return cls(VaultId(vault_id), version, created_at)
 
 
@@ -101,7 +102,7 @@ class UnlockedVault:
     @property
     def conn(self) -> db.Connection:
         if self._conn is None:
-            raise VaultLocked("The vault is locked; unlock it again.")
+            raise VaultLocked(_("The vault is locked; unlock it again."))
         return self._conn
 
     @property
@@ -114,19 +115,19 @@ class UnlockedVault:
 
     def read_only_refusal(self, what: str) -> VaultError:
         """The one-line refusal of ``what`` (a step that would write) on this read-only vault."""
-        return VaultError(f"The vault {self.layout.root} is read-only ({self.read_only_reason}): {what}; "
-                          "nothing was changed.")
+        return VaultError(_("The vault {root} is read-only ({cause}): {what}; nothing was changed.",
+                            root=self.layout.root, cause=self.read_only_reason, what=what))
 
     @property
     def master_key(self) -> bytes:
         if self._master_key is None:
-            raise VaultLocked("The vault is locked; unlock it again.")
+            raise VaultLocked(_("The vault is locked; unlock it again."))
         return bytes(self._master_key)
 
     def replace_master(self, new_master: bytes) -> None:
         """After a rotation's rekey: the new key is the one in memory (the old copy is overwritten)."""
         if self._master_key is None:
-            raise VaultLocked("The vault is locked; unlock it again.")
+            raise VaultLocked(_("The vault is locked; unlock it again."))
         for i in range(len(self._master_key)):
             self._master_key[i] = 0
         self._master_key = bytearray(new_master)
@@ -178,7 +179,7 @@ def create(path: Path, populate: Populate, migrations: list[Migration] | None = 
     """
     path = path.expanduser().absolute()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise Conflict(f"{path} already exists and is not empty; choose another vault location.")
+        raise Conflict(_("{path} already exists and is not empty; choose another vault location.", path=path))
     # Missing parents are created owner-only; an existing parent (/tmp, a home dir) keeps its mode.
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _clean_stale_inits(path.parent)
@@ -242,7 +243,7 @@ def open_and_unlock(
     layout = VaultLayout(path.expanduser().absolute())
     check_layout(layout)
     header = VaultHeader.load(layout)
-    reason = read_only_reason(layout) if read_only is None else ("opened read-only" if read_only else None)
+    reason = read_only_reason(layout) if read_only is None else (_("opened read-only") if read_only else None)
     lock = VaultLock(layout.lock)
     lock.acquire()
     conn: db.Connection | None = None
@@ -276,15 +277,16 @@ def open_and_unlock(
                     or keys.check_value(result.master_key) == current):
                 raise
             raise AuthenticationError(
-                "Your passphrase is right, but your key no longer opens this vault: your account was disabled and "
-                "the vault key replaced since — ask an administrator. (If nobody was disabled, the database file "
-                "was replaced or damaged: restore it from a backup.)") from exc
+                _("Your passphrase is right, but your key no longer opens this vault: your account was disabled and "
+                  "the vault key replaced since — ask an administrator. (If nobody was disabled, the database file "
+                  "was replaced or damaged: restore it from a backup.)")) from exc
         known = MIGRATIONS if migrations is None else migrations
         if reason is not None and known and schema_version(conn) < known[-1].version:
-            raise VaultError(f"The vault {layout.root} is read-only ({reason}) and was made by an older version of "
-                             f"this program (schema version {schema_version(conn)}, this program's is "
-                             f"{known[-1].version}): bringing it up to date writes to it. Open it once where it is "
-                             "writable; nothing was changed.")
+            raise VaultError(_("The vault {root} is read-only ({cause}) and was made by an older version of this "
+                               "program (schema version {schema_version}, this program's is {version}): bringing it "
+                               "up to date writes to it. Open it once where it is writable; nothing was changed.",
+                               root=layout.root, cause=reason, schema_version=schema_version(conn),
+                               version=known[-1].version))
         migrate(conn, known)  # read-only: only its refusal of a newer schema, nothing to apply
         # The database is checked against the witnesses first: after a rollback the "orphan" blobs are the
         # newer evidence, and they stay where they are until someone looks (the session warns).
@@ -368,13 +370,13 @@ def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...],
             newer = next((m for m in more_masters(conn) if keys.check_value(m) == str(row[0])), None)
         if newer is None:
             conn.close()
-            raise VaultError("A master-key rotation of this vault did not finish, and your key slot does not hold "
-                             "the new key; an administrator unlocks the vault once to finish it.")
+            raise VaultError(_("A master-key rotation of this vault did not finish, and your key slot does not hold "
+                               "the new key; an administrator unlocks the vault once to finish it."))
         if read_only is not None:
             conn.close()
-            raise VaultError(f"The vault {layout.root} is read-only ({read_only}) and a master-key rotation of it did "
-                             "not finish: finishing it writes to the vault. Unlock it once where it is writable; "
-                             "nothing was changed.")
+            raise VaultError(_("The vault {root} is read-only ({cause}) and a master-key rotation of it did not "
+                               "finish: finishing it writes to the vault. Unlock it once where it is writable; "
+                               "nothing was changed.", root=layout.root, cause=read_only))
         sqlcipher_key = keys.derive_subkey(newer, keys.PURPOSE_SQLCIPHER)
         try:
             conn.execute(f"PRAGMA rekey = \"x'{sqlcipher_key.hex()}'\"")
