@@ -82,6 +82,18 @@ def _check_permission(permission: OriginatorPermission | None) -> OriginatorPerm
     return cleaned
 
 
+WARNING_NAMES = 12  # exhibit numbers a warning names; the plan's item list (the preview, --dry-run) has them all
+
+
+def _some(exhibits: Sequence[str]) -> str:
+    """``a, b, c`` — or the first ``WARNING_NAMES`` and how many more: a warning about 2,000 H2 items stays a line
+    (the export wizard's preview was squeezed to four lines by one)."""
+    if len(exhibits) <= WARNING_NAMES:
+        return ", ".join(exhibits)
+    rest = len(exhibits) - WARNING_NAMES
+    return ngettext("{names} and {n} more", "{names} and {n} more", rest, names=", ".join(exhibits[:WARNING_NAMES]))
+
+
 def _third_party_items(session: Session, items: Sequence[Item], recipients: Sequence[Partner]) -> list[str]:
     """Received items that only their originator may allow to go on, and to whom they would go now."""
     found: list[str] = []
@@ -185,11 +197,11 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
                            "needs an explicit override with a reason (--h3-override REASON).", names=', '.join(h3)))
     if h3:
         warnings.append(_("H3 items sent under the override {override!r}: {names}.", override=h3_override.strip(),
-                          names=", ".join(h3)))
+                          names=_some(h3)))
     h2 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H2]
     if h2:
         warnings.append(_("H2 items (no dissemination without the provider's permission): {names}; the recipients "
-                          "must not pass them on.", names=", ".join(h2)))
+                          "must not pass them on.", names=_some(h2)))
     for partner in recipients:
         days = (partner.expires - datetime.now(UTC)).days
         if days < 30:

@@ -275,3 +275,19 @@ def test_an_export_is_journalled_and_one_that_died_shows_as_interrupted(scene: S
            "ICSPA_WITNESS_DIR": str(scene.work / "witness")}
     listed = run_cli("bundle", "list", env=env)
     assert listed.returncode == 0 and "interrupted" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_a_warning_about_many_h2_items_names_a_few_and_counts_the_rest(scene: Scene) -> None:
+    """The plan lists every item; its warning about 30 H2 items names the first twelve and says how many more (the
+    export wizard's preview was squeezed to a few lines by a warning naming 235 exhibits)."""
+    folder = scene.work / "h2"
+    folder.mkdir()
+    for n in range(30):
+        (folder / f"photo-{n:02d}.jpg").write_bytes(bytes([n]) * 100)
+    with unlock(scene.sender, "admin", PASS) as nl:
+        case = cases.create_case(nl, CaseFields("2026/043", "Many H2 photos"))
+        evidence.add_files(nl, case.id, [folder], fields=ItemFields(markings=Markings(handling_code=HandlingCode.H2)))
+        plan = bundles.plan_export(nl, "2026/043", [scene.partner_name], purpose="JIT")
+    assert len(plan.items) == 30
+    warning = next(w for w in plan.warnings if w.startswith("H2 items"))
+    assert warning.count("2026/043-") == bundles.WARNING_NAMES and "and 18 more" in warning, warning
