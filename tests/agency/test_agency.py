@@ -170,8 +170,9 @@ def test_card_pdf_shows_the_cards_own_expiry(session_a: Session, tmp_path: Path)
     """The printed card states when the card expires, not only when its certificate does."""
     import json
     import subprocess
-    from datetime import datetime
+    from datetime import UTC, datetime
 
+    from icspa_desktop import i18n
     from icspa_desktop.reports.agency_card_pdf import render_card_pdf
 
     identity = agency.agency_identity(session_a)
@@ -181,11 +182,14 @@ def test_card_pdf_shows_the_cards_own_expiry(session_a: Session, tmp_path: Path)
     (tmp_path / "c.pdf").write_bytes(render_card_pdf(identity, card))
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
-    assert f"This card expires on {expires:%Y-%m-%d} at {expires:%H:%M} UTC." in text
+    # Dates in the reader's conventions with UTC beside them (i18n.format_moment), as every report gives them.
+    card_expiry = i18n.format_moment(expires.replace(tzinfo=UTC))
+    flat = " ".join(text.split())
+    assert f"This card expires on {card_expiry}." in flat, flat
     card_row = next(line for line in text.splitlines() if "Card valid" in line)
-    assert f"to {expires:%Y-%m-%d %H:%M} (UTC)" in card_row
+    assert f"{expires:%d/%m/%Y}" in card_row and f"{expires:%H:%M}" in card_row
     cert_row = next(line for line in text.splitlines() if "Certificate valid" in line)
-    assert f"to {identity.certificate.not_valid_after_utc:%Y-%m-%d} (UTC)" in cert_row
+    assert f"{identity.certificate.not_valid_after_utc:%d/%m/%Y}" in cert_row
     with pytest.raises(ValueError, match="not an agency card"):
         render_card_pdf(identity, b"{}")
 
