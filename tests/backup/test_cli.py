@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from icspa_desktop.cli import main as cli_main
 from icspa_desktop.domain.enums import CustodyAction, Role
-from tests.cli.conftest import Result
+from tests.cli.conftest import Result, in_process
 from tests.conftest import ADMIN, ADMIN_PASS, ICSPA_BOOT, NAMES, PASSPHRASES, VaultInfo, run_cli
 
 Cli = Callable[..., Result]
@@ -23,21 +22,7 @@ Cli = Callable[..., Result]
 
 @pytest.fixture
 def cli(stocked: VaultInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    monkeypatch.setattr(cli_main, "disable_core_dumps", lambda: None)
-    monkeypatch.setenv("ICSPA_VAULT", str(stocked.path))
-    monkeypatch.setenv("ICSPA_USER", ADMIN)
-    monkeypatch.setenv("ICSPA_PASSPHRASE", ADMIN_PASS)
-
-    def call(*argv: str | Path) -> Result:
-        capsys.readouterr()
-        try:
-            code = cli_main.main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return call
+    return in_process(monkeypatch, capsys, stocked.path)
 
 
 def made_backup(cli: Cli, out: Path) -> Path:

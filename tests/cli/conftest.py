@@ -42,11 +42,15 @@ class Result:
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """``run(*argv)`` → Result; SystemExit (argparse: usage, --help, --version) is turned into its code."""
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], vault: Path | None = None) -> Cli:
+    """``call(*argv)`` → Result: ``main(argv)`` in this process, SystemExit (argparse: usage, --help, --version)
+    turned into its code; with ``vault``, against it as the administrator. For tests outside tests/cli too."""
     # main() lowers the hard core-dump limit of its process for good; keep the test runner's own.
     monkeypatch.setattr(cli_main, "disable_core_dumps", lambda: None)
+    if vault is not None:
+        monkeypatch.setenv("ICSPA_VAULT", str(vault))
+        monkeypatch.setenv("ICSPA_USER", ADMIN)
+        monkeypatch.setenv("ICSPA_PASSPHRASE", ADMIN_PASS)
 
     def call(*argv: str | Path) -> Result:
         capsys.readouterr()
@@ -58,6 +62,12 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return Result(code, captured.out, captured.err)
 
     return call
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``run(*argv)`` → Result; SystemExit (argparse: usage, --help, --version) is turned into its code."""
+    return in_process(monkeypatch, capsys)
 
 
 def as_role(monkeypatch: pytest.MonkeyPatch, role: Role) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from icspa_desktop import i18n
 from icspa_desktop.cli import main as cli_main
-from tests.cli.conftest import Result
-from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
+from tests.cli.conftest import Result, in_process
+from tests.conftest import VaultInfo
 
 Icspa = Callable[..., Result]
 
@@ -21,21 +21,7 @@ Icspa = Callable[..., Result]
 @pytest.fixture
 def icspa(vault: VaultInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Icspa:
     """``icspa(*argv)`` → Result, against the test vault as the administrator (tests/cli/conftest.py's ``cli``)."""
-    monkeypatch.setattr(cli_main, "disable_core_dumps", lambda: None)
-    monkeypatch.setenv("ICSPA_VAULT", str(vault.path))
-    monkeypatch.setenv("ICSPA_USER", ADMIN)
-    monkeypatch.setenv("ICSPA_PASSPHRASE", ADMIN_PASS)
-
-    def call(*argv: str | Path) -> Result:
-        capsys.readouterr()
-        try:
-            code = cli_main.main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return call
+    return in_process(monkeypatch, capsys, vault.path)
 
 
 @pytest.fixture
