@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,22 @@ def _copy_frozen(version: int, target: Path) -> Path:
     return target / "vault"
 
 
+def _as_its_program_left_it(path: Path, migrations: Sequence[Migration], version: int,
+                            absent: tuple[str, ...] = ()) -> None:
+    """Open the copied vault with ``migrations`` only (its own program's): it really is ``version``, without the
+    tables ``absent`` names; nothing is migrated."""
+    from tests.data.make_vault_fixture import ADMIN as FX_ADMIN
+    from tests.data.make_vault_fixture import ADMIN_PASS as FX_ADMIN_PASS
+
+    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock(FX_ADMIN, FX_ADMIN_PASS), migrations)
+    try:
+        assert schema_version(old.conn) == version  # really that version's vault; nothing migrated yet
+        for table in absent:
+            assert not _table_exists(old.conn, table), table
+    finally:
+        old.close()
+
+
 @pytest.mark.parametrize("version", FROZEN)
 def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,11 +159,7 @@ def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, 
 
     path = _copy_frozen(version, tmp_path)
     monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
-    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock(FX_ADMIN, FX_ADMIN_PASS), MIGRATIONS[:version])
-    try:
-        assert schema_version(old.conn) == version  # really that version's vault; nothing migrated yet
-    finally:
-        old.close()
+    _as_its_program_left_it(path, MIGRATIONS[:version], version)
     with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
         # Schema 10: the database holds the committed copy of keyslots.json (stored at the first unlock after the
@@ -210,12 +223,7 @@ def test_pre_custody_frozen_vault_opens_migrates_and_verifies(version: int, tmp_
 
     path = _copy_frozen(version, tmp_path)
     monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
-    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock(FX_ADMIN, FX_ADMIN_PASS), MIGRATIONS[:version])
-    try:
-        assert schema_version(old.conn) == version  # really that version's vault; nothing migrated yet
-        assert not _table_exists(old.conn, "custody_checkpoints")
-    finally:
-        old.close()
+    _as_its_program_left_it(path, MIGRATIONS[:version], version, absent=("custody_checkpoints",))
     with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
         assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
@@ -274,11 +282,7 @@ def test_schema_4_vault_made_before_m0003_existed_upgrades(tmp_path: Path, monke
     path = _copy_frozen(2, tmp_path)
     monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
     then = [m for m in MIGRATIONS if m.version in (1, 2, 4)]  # m0004 unchanged since 84e1174 (before 925de33)
-    old, _ = store.open_and_unlock(path, lambda slots: slots.unlock("admin", "fixture-admin-pass"), then)
-    try:
-        assert schema_version(old.conn) == 4 and not _table_exists(old.conn, "agency_keys")
-    finally:
-        old.close()
+    _as_its_program_left_it(path, then, 4, absent=("agency_keys",))
     with unlock(path, "admin", "fixture-admin-pass") as s:
         assert schema_version(s.conn) == MIGRATIONS[-1].version
         report = custody_verify.verify(s)
