@@ -25,9 +25,21 @@ def hint_label() -> QLabel:
 
 
 def show_message(label: QLabel, message: str) -> None:
-    """Show ``message`` in ``label``; an empty message hides it."""
+    """Show ``message`` in ``label``; an empty message hides it. A dialog already on screen grows to hold a long
+    message: a wrapped label does not make its window taller by itself, and the form above it was squeezed until
+    its rows overlapped (seen on Xvfb with a three-line German error in the unlock dialog)."""
     label.setText(message)
     label.setVisible(bool(message))
+    window = label.window()
+    if not message or window is label or not window.isVisible():
+        return
+    layout = window.layout()
+    if layout is None:
+        return
+    layout.activate()
+    needed = layout.totalHeightForWidth(window.width()) if layout.hasHeightForWidth() else window.sizeHint().height()
+    if needed > window.height():
+        window.resize(window.width(), needed)
 
 
 REQUIRED_MARK = "*"

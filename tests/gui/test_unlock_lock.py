@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from icspa_desktop.domain.enums import Role
@@ -205,3 +206,30 @@ def test_enter_after_a_wrong_passphrase_unlocks_and_escape_never_quits(qtbot: Qt
     with qtbot.waitSignal(desktop.unlocked, timeout=20_000):
         qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
     assert desktop.session is not None
+
+
+def test_a_long_refusal_makes_the_dialog_taller_instead_of_squeezing_its_form(qtbot: QtBot, tmp_path: Path) -> None:
+    """Seen on Xvfb in German: a three-line refusal in the unlock dialog squeezed the rows above it until the
+    labels overlapped. The dialog grows to hold the message; the fields keep their own height."""
+    from icspa_desktop.gui.feedback import show_message
+    from icspa_desktop.gui.unlock_dialog import UnlockDialog
+
+    def refuse(user: str, passphrase: str) -> object:
+        raise AuthenticationError("no")
+
+    dialog = UnlockDialog(tmp_path / "vault", refuse, "alice")  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    before = dialog.height()
+    field_height = dialog.user.height()
+    show_message(dialog.error_label, "Die Schlüsselplatz-Parameter von Argon2id (Speicher 8192 KiB, 1 Durchlauf) "
+                 "liegen unter der Untergrenze (65536 KiB, 3); der Schlüsselplatz wurde von einem Testprofil angelegt "
+                 "und ist nicht sicher. " * 2)
+    QApplication.processEvents()
+    layout = dialog.layout()
+    assert layout is not None
+    assert dialog.height() > before
+    assert dialog.height() >= layout.totalHeightForWidth(dialog.width())
+    assert dialog.user.height() >= field_height and dialog.passphrase.height() >= field_height
+    assert dialog.user.geometry().bottom() < dialog.passphrase.geometry().top()  # rows do not overlap
