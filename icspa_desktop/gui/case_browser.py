@@ -109,9 +109,11 @@ class CaseBrowser(QSplitter):
         header.setSectionResizeMode(CaseColumn.TITLE, QHeaderView.ResizeMode.Stretch)
         set_column_widths(self.table, ((CaseColumn.NUMBER, 90), (CaseColumn.STATUS, 62), (CaseColumn.HANDLING, 72),
                                        (CaseColumn.TLP, 132), (CaseColumn.UPDATED, 128)))
-        # The pane is narrow: "Updated" (the order the list is in) starts hidden so that titles can be read; a
-        # right-click on the header shows it again (issue 11: titles were cut to 15 characters).
-        offer_column_choice(self.table, hidden=(CaseColumn.UPDATED,), keep=(CaseColumn.NUMBER, CaseColumn.TITLE))
+        # The pane is narrow: "Updated" (the order the list is in) and "Handling" (a badge in the case's details)
+        # start hidden so that titles can be read; a right-click on the header shows them again (issue 11: titles
+        # were cut to 15 characters, and to 3 with the German headers).
+        offer_column_choice(self.table, hidden=(CaseColumn.UPDATED, CaseColumn.HANDLING),
+                            keep=(CaseColumn.NUMBER, CaseColumn.TITLE))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.activated.connect(lambda _index: self.activated.emit())
 
