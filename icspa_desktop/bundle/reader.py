@@ -410,7 +410,7 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
 
 def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
     if isinstance(exc, TarRefusal):
-        return str(exc)
+        return exc.message  # translated, its English kept for --json and the stored check
     if isinstance(exc, agev1.NoMatchingIdentity):
         return _("The bundle is not addressed to any of our identities (no age recipient opens with our keys), or "
                  "its age header is damaged.")
