@@ -232,7 +232,7 @@ class _TarPieces:
                 digest.update(chunk)
             yield chunk
             self.done += len(chunk)
-            self._progress(self.done, self.total, "Encrypting and writing the bundle")
+            self._progress(self.done, self.total, _("Encrypting and writing the bundle"))
         if size != item.size:
             raise VerificationFailed(_("The payload {name} has {size} bytes, not its recorded {recorded}; nothing was "
                                        "written.", name=item.name, size=size, recorded=item.size))

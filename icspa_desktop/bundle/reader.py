@@ -140,7 +140,7 @@ class _Ciphertext:
                     self._current.update(chunk)
                 self._pos, self._len = 0, n
                 self.done += n
-                self._progress(self.done, self.total, "Decrypting and checking the bundle")
+                self._progress(self.done, self.total, _("Decrypting and checking the bundle"))
                 return True
             self.close()
             assert self._current is not None
