@@ -249,7 +249,7 @@ def _age_recipients(recipients: Sequence[str]) -> list[X25519PublicKey]:
         try:
             parsed.append(agev1.parse_recipient(text.strip()))
         except agev1.InvalidRecipient as exc:
-            raise RefusedInput(str(exc)) from None
+            raise RefusedInput(agev1.message(exc)) from None
     return parsed
 
 
