@@ -26,9 +26,13 @@ from pathlib import Path
 
 import platformdirs
 
-from icspa_desktop.domain.errors import RefusedInput, UsageError
+from icspa_desktop.domain.errors import RefusedInput, UsageError, _
+from icspa_desktop.i18n import N_
 
 MAX_INPUT_BYTES = 4 << 20  # cards, certificates and key files are a few KiB
+# What callers name the files they read (``what``), shown translated inside the messages below.
+FILE_KINDS = (N_("file"), N_("card"), N_("certificate file"), N_("key file"), N_("receipt"), N_("witness"),
+              N_("witness file"), N_("vault header"), N_("key-slot file"))
 
 
 def read_bounded(path: str | Path, what: str = "file", limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -37,7 +41,8 @@ def read_bounded(path: str | Path, what: str = "file", limit: int = MAX_INPUT_BY
     try:
         return read_regular(path, what, limit)
     except OSError as exc:
-        raise UsageError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
+        raise UsageError(_("Cannot read the {what} {path}: {reason}.", what=_(what), path=path,
+                           reason=exc.strerror)) from None
 
 
 def read_regular(path: str | Path, what: str, limit: int) -> bytes:
@@ -46,16 +51,19 @@ def read_regular(path: str | Path, what: str, limit: int) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise RefusedInput(f"The {what} {path} is not a regular file (a device, pipe or folder); refused.")
+            raise RefusedInput(_("The {what} {path} is not a regular file (a device, pipe or folder); refused.",
+                                 what=_(what), path=path))
         if info.st_size > limit:
-            raise RefusedInput(f"The {what} {path} has {info.st_size:,} bytes; a {what} is at most {limit:,}.")
+            raise RefusedInput(_("The {what} {path} has {size:,} bytes; a {what} is at most {limit:,}.", what=_(what),
+                                 path=path, size=info.st_size, limit=limit))
         chunks: list[bytes] = []
         total = 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise RefusedInput(f"The {what} {path} grew beyond {limit:,} bytes while it was read; refused.")
+                raise RefusedInput(_("The {what} {path} grew beyond {limit:,} bytes while it was read; refused.",
+                                     what=_(what), path=path, limit=limit))
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -297,11 +305,11 @@ def fat_name_problem(name: str) -> str | None:
     bad = sorted({ch for ch in name if ch in _FAT_FORBIDDEN or ord(ch) < 32})
     if bad:
         shown = " ".join(repr(ch)[1:-1] for ch in bad)
-        return f"it contains characters FAT and exFAT do not allow ({shown})"
+        return _("it contains characters FAT and exFAT do not allow ({characters})", characters=shown)
     if name.endswith((".", " ")):
-        return "it ends with a dot or a space, which FAT and exFAT drop"
+        return _("it ends with a dot or a space, which FAT and exFAT drop")
     if name.split(".")[0].upper() in _WINDOWS_DEVICES:
-        return f"{name.split('.')[0]!r} is a reserved device name on Windows"
+        return _("{name} is a reserved device name on Windows", name=repr(name.split(".")[0]))
     if len(name) > 255:
-        return "it is longer than the 255 characters FAT and exFAT allow"
+        return _("it is longer than the 255 characters FAT and exFAT allow")
     return None

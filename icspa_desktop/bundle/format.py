@@ -232,7 +232,7 @@ class _TarPieces:
                 digest.update(chunk)
             yield chunk
             self.done += len(chunk)
-            self._progress(self.done, self.total, "Encrypting and writing the bundle")
+            self._progress(self.done, self.total, _("Encrypting and writing the bundle"))
         if size != item.size:
             raise VerificationFailed(_("The payload {name} has {size} bytes, not its recorded {recorded}; nothing was "
                                        "written.", name=item.name, size=size, recorded=item.size))
@@ -249,7 +249,7 @@ def _age_recipients(recipients: Sequence[str]) -> list[X25519PublicKey]:
         try:
             parsed.append(agev1.parse_recipient(text.strip()))
         except agev1.InvalidRecipient as exc:
-            raise RefusedInput(str(exc)) from None
+            raise RefusedInput(agev1.message(exc)) from None
     return parsed
 
 

@@ -338,7 +338,7 @@ def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: 
                 cancel.check()
                 digest.update(block)
                 done += len(block)
-                progress(done_before + done, grand_total or size, "Reading the bundle back from the target")
+                progress(done_before + done, grand_total or size, _("Reading the bundle back from the target"))
         finally:
             reader.close()
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

@@ -140,7 +140,7 @@ class _Ciphertext:
                     self._current.update(chunk)
                 self._pos, self._len = 0, n
                 self.done += n
-                self._progress(self.done, self.total, "Decrypting and checking the bundle")
+                self._progress(self.done, self.total, _("Decrypting and checking the bundle"))
                 return True
             self.close()
             assert self._current is not None
@@ -410,19 +410,19 @@ def _read_error(exc: BaseException, path: Path) -> BaseException:
 
 def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
     if isinstance(exc, TarRefusal):
-        return str(exc)
+        return exc.message  # translated, its English kept for --json and the stored check
     if isinstance(exc, agev1.NoMatchingIdentity):
         return _("The bundle is not addressed to any of our identities (no age recipient opens with our keys), or "
                  "its age header is damaged.")
     if isinstance(exc, agev1.NotAgeFile):
-        return str(exc)
+        return agev1.message(exc)
     if isinstance(exc, agev1.PassphraseEncrypted):
-        return _("{error} Bundles are encrypted to agency keys, never with a passphrase.", error=exc)
+        return _("{error} Bundles are encrypted to agency keys, never with a passphrase.", error=agev1.message(exc))
     if isinstance(exc, agev1.HeaderError):
-        return _("The age header is not valid: {error}", error=exc)
+        return _("The age header is not valid: {error}", error=agev1.message(exc))
     if isinstance(exc, agev1.PayloadError):
-        return _("{error} Nothing read from the bundle counts.", error=exc)
-    return _("age decryption failed: {error}", error=exc)
+        return _("{error} Nothing read from the bundle counts.", error=agev1.message(exc))
+    return _("age decryption failed: {error}", error=agev1.message(exc))
 
 
 _BLOCK = agev1.BATCH_CHUNKS * agev1.CHUNK_SIZE  # the most plaintext the decryptor hands over at once

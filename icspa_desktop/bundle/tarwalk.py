@@ -14,15 +14,17 @@ from typing import Protocol
 
 from icspa_desktop.bundle.format import SAFE_NAME
 from icspa_desktop.crypto import cms
+from icspa_desktop.domain.errors import Text, _
+from icspa_desktop.i18n import N_
 
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 _USTAR = b"ustar\x0000"  # POSIX ustar magic + version; GNU ("ustar  \0") and v7 headers are refused
 _REGULAR = (b"0", b"\0")
 _DIRECTORY = b"5"
-_KIND_NAMES = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
-               b"6": "a FIFO", b"7": "a contiguous file", b"L": "a GNU long-name header",
-               b"K": "a GNU long-link header", b"S": "a GNU sparse file"}
+_KIND_NAMES = {b"1": N_("a hard link"), b"2": N_("a symbolic link"), b"3": N_("a character device"),
+               b"4": N_("a block device"), b"6": N_("a FIFO"), b"7": N_("a contiguous file"),
+               b"L": N_("a GNU long-name header"), b"K": N_("a GNU long-link header"), b"S": N_("a GNU sparse file")}
 # pax keywords that cannot change what a member *is* beyond its name and size; anything else is refused.
 _PAX_KEYS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "linkpath"}
 
@@ -61,7 +63,14 @@ DEFAULT_LIMITS = Limits()  # frozen: one shared default is safe
 
 
 class TarRefusal(Exception):
-    """The tar stream cannot be followed further: framing broken, ambiguous, or a bound exceeded."""
+    """The tar stream cannot be followed further: framing broken, ambiguous, or a bound exceeded.
+
+    Its message is shown translated; ``message`` keeps it as a ``Text`` whose ``english`` goes into records."""
+
+    @property
+    def message(self) -> Text:
+        text = self.args[0] if self.args else ""
+        return text if isinstance(text, Text) else Text(str(text))
 
 
 def shown_name(name: str) -> str:
@@ -77,7 +86,7 @@ def _code_points(*names: str) -> str:
         return ""
     spelled = [f"'{name[:120].encode('ascii', 'backslashreplace').decode('ascii')}{'…' if len(name) > 120 else ''}'"
                for name in names]
-    return f"; as code points: {' and '.join(spelled)}"
+    return _("; as code points: {names}", names=_(" and ").join(spelled))
 
 
 def _folded(name: str) -> str:
@@ -89,7 +98,8 @@ def _number(field: bytes, what: str) -> int:
     """A ustar numeric field: octal digits, NUL/space terminated. Base-256 is never written by us."""
     text = field.split(b"\0", 1)[0].strip(b" ")
     if not text or any(c not in b"01234567" for c in text):
-        raise TarRefusal(f"A tar header has an unreadable {what} field; the archive is damaged or not ours.")
+        raise TarRefusal(_("A tar header has an unreadable {field} field; the archive is damaged or not ours.",
+                            field=_(what)))
     return int(text, 8)
 
 
@@ -97,18 +107,18 @@ def _text(field: bytes) -> str:
     try:
         return field.split(b"\0", 1)[0].decode("utf-8")
     except UnicodeDecodeError:
-        raise TarRefusal("A tar header holds a name that is not UTF-8.") from None
+        raise TarRefusal(_("A tar header holds a name that is not UTF-8.")) from None
 
 
 def _parse_header(block: bytes) -> tuple[str, int, bytes]:
     """(name, size, type flag) of one ustar header block, checksum verified."""
     if block[257:265] != _USTAR:
-        raise TarRefusal("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours.")
-    checksum = _number(block[148:156], "checksum")
+        raise TarRefusal(_("A tar header is not a POSIX ustar/pax header; the archive is damaged or not ours."))
+    checksum = _number(block[148:156], N_("checksum"))
     if checksum != sum(block[:148]) + 8 * 0x20 + sum(block[156:]):
-        raise TarRefusal("A tar header fails its checksum; the archive is damaged.")
+        raise TarRefusal(_("A tar header fails its checksum; the archive is damaged."))
     name, prefix = _text(block[0:100]), _text(block[345:500])
-    return (f"{prefix}/{name}" if prefix else name), _number(block[124:136], "size"), block[156:157]
+    return (f"{prefix}/{name}" if prefix else name), _number(block[124:136], N_("size")), block[156:157]
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
@@ -119,26 +129,27 @@ def _pax_records(data: bytes) -> dict[str, str]:
         space = data.find(b" ", pos, pos + 21)
         length_text = data[pos:space] if space > pos else b""
         if not length_text.isdigit():
-            raise TarRefusal("A pax header record has no length; the archive is damaged.")
+            raise TarRefusal(_("A pax header record has no length; the archive is damaged."))
         end = pos + int(length_text)
         if end <= space + 1 or end > len(data) or data[end - 1:end] != b"\n":
-            raise TarRefusal("A pax header record has a wrong length; the archive is damaged.")
+            raise TarRefusal(_("A pax header record has a wrong length; the archive is damaged."))
         key, equals, value = data[space + 1:end - 1].partition(b"=")
         try:
             key_text, value_text = key.decode("ascii"), value.decode("utf-8")
         except UnicodeDecodeError:
-            raise TarRefusal("A pax header record is not UTF-8.") from None
+            raise TarRefusal(_("A pax header record is not UTF-8.")) from None
         if not equals or key_text not in _PAX_KEYS:
-            raise TarRefusal(f"A pax header uses the keyword {shown_name(key_text)}, which bundles never use "
-                           "(it could change how the member is read).")
+            raise TarRefusal(_("A pax header uses the keyword {keyword}, which bundles never use (it could change how "
+                                "the member is read).", keyword=shown_name(key_text)))
         if key_text in records:
-            raise TarRefusal(f"A pax header gives {key_text!r} twice; tools disagree on which one counts.")
+            raise TarRefusal(_("A pax header gives {keyword} twice; tools disagree on which one counts.",
+                                keyword=repr(key_text)))
         records[key_text] = value_text
         pos = end
     # At most 20 digits (2^64 has 20): int() of a longer one is wasted work, and past 4,300 digits a ValueError.
     if "size" in records and not (records["size"].isascii() and records["size"].isdigit()
                                   and len(records["size"]) <= 20):
-        raise TarRefusal("A pax header gives an unreadable size.")
+        raise TarRefusal(_("A pax header gives an unreadable size."))
     return records
 
 
@@ -179,7 +190,7 @@ class TarWalk:
         while pos < end:
             if self._trailer:
                 if view[pos:].tobytes().strip(b"\0"):
-                    raise TarRefusal("The archive has data after its end-of-archive marker (a hidden member?).")
+                    raise TarRefusal(_("The archive has data after its end-of-archive marker (a hidden member?)."))
                 return
             if self._skip:
                 take = min(self._skip, end - pos)
@@ -205,8 +216,8 @@ class TarWalk:
     def finish(self) -> None:
         """After age authenticated the whole stream: was the archive complete?"""
         if not self.ended:
-            raise TarRefusal("The archive ends without its end-of-archive marker: it was cut short before it was "
-                           "encrypted.")
+            raise TarRefusal(_("The archive ends without its end-of-archive marker: it was cut short before it "
+                               "was encrypted."))
 
     def _collect(self, size: int, then: Callable[[bytes], None]) -> None:
         self._need, self._on_collected = size, then
@@ -216,34 +227,35 @@ class TarWalk:
     def _count(self, size: int) -> None:
         self._total += size
         if self._total > self.limits.max_total_bytes:
-            raise TarRefusal(f"The bundle holds more than {self.limits.max_total_bytes:,} bytes, the limit; "
-                           "not read further.")
+            raise TarRefusal(_("The bundle holds more than {limit:,} bytes, the limit; not read further.",
+                               limit=self.limits.max_total_bytes))
 
     def _header(self, block: bytes) -> None:
         if block == _ZERO_BLOCK:
             if self._pax is not None:
-                raise TarRefusal("A pax header is followed by the end of the archive.")
+                raise TarRefusal(_("A pax header is followed by the end of the archive."))
             self._collect(BLOCK, self._second_zero)
             return
         name, size, kind = _parse_header(block)
         if kind == b"x":
             if self._pax is not None:
-                raise TarRefusal("Two pax headers follow each other; the archive is damaged or not ours.")
+                raise TarRefusal(_("Two pax headers follow each other; the archive is damaged or not ours."))
             if size > self.limits.max_pax_header_bytes:
-                raise TarRefusal(f"A pax header of {size:,} bytes exceeds the limit of "
-                               f"{self.limits.max_pax_header_bytes:,}.")
+                raise TarRefusal(_("A pax header of {size:,} bytes exceeds the limit of {limit:,}.", size=size,
+                                   limit=self.limits.max_pax_header_bytes))
             self._count(size)
             self._collect(size, lambda data: self._pax_done(data, size))
             return
         if kind == b"g":
-            raise TarRefusal("The archive has a global pax header (it would change how every later member is read).")
+            raise TarRefusal(_("The archive has a global pax header (it would change how every later member is "
+                               "read)."))
         pax, self._pax = self._pax or {}, None
         name = pax.get("path", name)
         size = int(pax["size"]) if "size" in pax else size
         self._members += 1
         if self._members > self.limits.max_members:
-            raise TarRefusal(f"The bundle has more than {self.limits.max_members:,} members, the limit; "
-                           "not read further.")
+            raise TarRefusal(_("The bundle has more than {limit:,} members, the limit; not read further.",
+                               limit=self.limits.max_members))
         self._count(size)
         self._member(name, size, kind)
 
@@ -254,7 +266,7 @@ class TarWalk:
 
     def _second_zero(self, block: bytes) -> None:
         if block != _ZERO_BLOCK:
-            raise TarRefusal("The archive has an empty block in the middle (members after it would be hidden).")
+            raise TarRefusal(_("The archive has an empty block in the middle (members after it would be hidden)."))
         self.ended = self._trailer = True
 
     def _body(self, size: int, sink: Callable[[memoryview], object] | None, done: Callable[[], None]) -> None:
@@ -270,10 +282,12 @@ class TarWalk:
     def _member(self, name: str, size: int, kind: bytes) -> None:
         regular, directory = kind in _REGULAR, kind == _DIRECTORY
         if not (regular or directory) and size:
-            raise TarRefusal(f"The member {shown_name(name)} is {_KIND_NAMES.get(kind, 'of an unknown type')} with "
-                           f"{size:,} bytes of data; tools disagree on how to read past it.")
+            kind_name = _(_KIND_NAMES[kind]) if kind in _KIND_NAMES else _("of an unknown type")
+            raise TarRefusal(_("The member {name} is {kind} with {size:,} bytes of data; tools disagree on how to "
+                               "read past it.", name=shown_name(name), kind=kind_name, size=size))
         if directory and size:
-            raise TarRefusal(f"The folder {shown_name(name)} claims {size:,} bytes of data; the archive is damaged.")
+            raise TarRefusal(_("The folder {name} claims {size:,} bytes of data; the archive is damaged.",
+                               name=shown_name(name), size=size))
         problem = self._name_problem(name, regular, directory, kind)
         if self.bundle_id is None:
             if problem is None and directory and "/" not in name.rstrip("/"):
@@ -281,7 +295,7 @@ class TarWalk:
             else:
                 if problem:
                     self.problems.append(problem)
-                raise TarRefusal("The archive does not start with the bag folder; not read further.")
+                raise TarRefusal(_("The archive does not start with the bag folder; not read further."))
         if problem is not None:
             self.problems.append(problem)
             self._body(size, None, no_end_action)
@@ -291,37 +305,39 @@ class TarWalk:
     def _name_problem(self, name: str, regular: bool, directory: bool, kind: bytes) -> str | None:
         shown = shown_name(name)
         if len(name.encode()) > self.limits.max_path_bytes:
-            return f"The member {shown} has a name longer than {self.limits.max_path_bytes} bytes."
+            return _("The member {name} has a name longer than {limit} bytes.", name=shown,
+                     limit=self.limits.max_path_bytes)
         if not name:
-            return "A member has an empty name."
+            return _("A member has an empty name.")
         if name.startswith("/"):
-            return f"The member {shown} has an absolute path."
+            return _("The member {name} has an absolute path.", name=shown)
         parts = name.rstrip("/").split("/") if directory else name.split("/")
         if ".." in parts:
-            return f"The member {shown} climbs out of its folder with '..'."
+            return _("The member {name} climbs out of its folder with '..'.", name=shown)
         if not (regular or directory):
-            what = _KIND_NAMES.get(kind, f"of an unknown type ({kind!r})")
-            return f"The member {shown} is {what}; links, devices and FIFOs are refused."
+            what = _(_KIND_NAMES[kind]) if kind in _KIND_NAMES else _("of an unknown type ({kind})", kind=repr(kind))
+            return _("The member {name} is {kind}; links, devices and FIFOs are refused.", name=shown, kind=what)
         if "" in parts or "." in parts:
-            return f"The member {shown} has an empty or '.' path component."
+            return _("The member {name} has an empty or '.' path component.", name=shown)
         path = "/".join(parts)
         key = _folded(path)
         earlier = self._seen.get(key)
         if earlier == path:
-            return f"The member {shown} occurs twice."
+            return _("The member {name} occurs twice.", name=shown)
         if earlier is not None:
-            return (f"The member {shown} collides with {shown_name(earlier)} after case folding or Unicode "
-                    f"normalisation (one would overwrite the other on FAT/exFAT, macOS or Windows)"
-                    f"{_code_points(path, earlier)}.")
+            return _("The member {name} collides with {other} after case folding or Unicode normalisation (one "
+                     "would overwrite the other on FAT/exFAT, macOS or Windows){code_points}.", name=shown,
+                     other=shown_name(earlier), code_points=_code_points(path, earlier))
         self._seen[key] = path
         if any(not SAFE_NAME.match(part) or part.startswith(".") for part in parts):
-            return f"The member {shown} has characters other than [A-Za-z0-9._-] or starts with '.'."
+            return _("The member {name} has characters other than [A-Za-z0-9._-] or starts with '.'.", name=shown)
         if self.bundle_id is not None and parts[0] != self.bundle_id and path != f"{self.bundle_id}.p7s":
-            return f"The member {shown} lies outside the bag folder {self.bundle_id}/."
+            return _("The member {name} lies outside the bag folder {bundle_id}/.", name=shown,
+                     bundle_id=self.bundle_id)
         if path == f"{self.bundle_id}.p7s" and directory:
-            return f"The member {shown} should be the signature file but is a folder."
+            return _("The member {name} should be the signature file but is a folder.", name=shown)
         if len(parts) == 2 and regular and parts[1].casefold() in ("fetch.txt", "data"):
-            return f"The member {shown} is not allowed in a bundle (BagIt reserves that name)."
+            return _("The member {name} is not allowed in a bundle (BagIt reserves that name).", name=shown)
         return None
 
     def _accept(self, path: str, size: int, directory: bool) -> None:
@@ -336,8 +352,8 @@ class TarWalk:
         self._files[_folded(path)] = path
         if path == f"{self.bundle_id}.p7s":
             if size > self.limits.max_signature_bytes:
-                self.problems.append(f"The signature file {shown_name(path)} has {size:,} bytes, more than a CMS "
-                                     "signature can need; it was not read.")
+                self.problems.append(_("The signature file {name} has {size:,} bytes, more than a CMS signature can "
+                                       "need; it was not read.", name=shown_name(path), size=size))
                 self._body(size, None, no_end_action)
                 return
             signature = bytearray()
@@ -366,13 +382,13 @@ class TarWalk:
 
     def _tag(self, name: str, size: int) -> None:
         if size > self.limits.max_tag_file_bytes:
-            self.problems.append(f"The tag file {shown_name(name)} has {size:,} bytes, more than the limit of "
-                                 f"{self.limits.max_tag_file_bytes:,}; it was not read.")
+            self.problems.append(_("The tag file {name} has {size:,} bytes, more than the limit of {limit:,}; it was "
+                                   "not read.", name=shown_name(name), size=size, limit=self.limits.max_tag_file_bytes))
             self._body(size, None, no_end_action)
             return
         if self._tag_total + size > self.limits.max_tag_total_bytes:
-            self.problems.append(f"The tag file {shown_name(name)} would bring the tag files beyond "
-                                 f"{self.limits.max_tag_total_bytes:,} bytes, the limit; it was not read.")
+            self.problems.append(_("The tag file {name} would bring the tag files beyond {limit:,} bytes, the limit; "
+                                   "it was not read.", name=shown_name(name), limit=self.limits.max_tag_total_bytes))
             self._body(size, None, no_end_action)
             return
         self._tag_total += size

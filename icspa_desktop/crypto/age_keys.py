@@ -6,7 +6,7 @@ read too (tests check both directions)."""
 from __future__ import annotations
 
 from icspa_desktop.crypto import agev1
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
 
 
 def generate_identity() -> tuple[str, str]:
@@ -19,7 +19,7 @@ def check_recipient(text: str) -> str:
     try:
         agev1.parse_recipient(text)
     except agev1.KeyFormatError:
-        raise RefusedInput(f"{text[:20]!r}… is not an age X25519 recipient (age1…).") from None
+        raise RefusedInput(_("{start}… is not an age X25519 recipient (age1…).", start=repr(text[:20]))) from None
     return text
 
 

@@ -31,6 +31,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from icspa_desktop.domain.errors import Text, _
+from icspa_desktop.i18n import N_
+
 __all__ = [
     "BATCH_CHUNKS",
     "CHUNK_SIZE",
@@ -82,7 +85,14 @@ _WORK_FACTOR = re.compile(rb"[1-9][0-9]*")
 
 # ---- errors ---------------------------------------------------------------------------------------------
 class AgeError(Exception):
-    """What is wrong with age data handed to us; ``str(exc)`` is one sentence a user can read."""
+    """What is wrong with age data handed to us; ``str(exc)`` is one sentence a user can read (translated:
+    ``message(exc)`` keeps its English beside it, for what a record keeps)."""
+
+
+def message(exc: BaseException) -> Text:
+    """The message of an error raised here as a ``Text``: shown translated, its ``english`` for records."""
+    text = exc.args[0] if exc.args else ""
+    return text if isinstance(text, Text) else Text(str(exc))
 
 
 class HeaderError(AgeError):
@@ -175,7 +185,7 @@ def _regroup(data: Sequence[int], from_bits: int, to_bits: int, pad: bool) -> li
         if bits:
             out.append((acc << (to_bits - bits)) & mask)
     elif bits >= from_bits or (acc << (to_bits - bits)) & mask:
-        raise Bech32Error("non-zero or excess padding bits")
+        raise Bech32Error(_("non-zero or excess padding bits"))
     return out
 
 
@@ -183,7 +193,7 @@ def bech32_encode(hrp: str, data: bytes) -> str:
     """Lower-case Bech32 of ``data`` under ``hrp`` (which must be printable ASCII)."""
     hrp = hrp.lower()
     if not hrp or any(not 33 <= ord(c) <= 126 for c in hrp):
-        raise Bech32Error("invalid human-readable part")
+        raise Bech32Error(_("invalid human-readable part"))
     values = _regroup(data, 8, 5, pad=True)
     polymod = _polymod([*_hrp_expand(hrp), *values, 0, 0, 0, 0, 0, 0]) ^ 1
     checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
@@ -193,22 +203,22 @@ def bech32_encode(hrp: str, data: bytes) -> str:
 def bech32_decode(text: str) -> tuple[str, bytes]:
     """(human-readable part as written, data); refuses mixed case, bad characters, checksum or padding."""
     if not text.isascii():
-        raise Bech32Error("non-ASCII characters")
+        raise Bech32Error(_("non-ASCII characters"))
     lower = text.lower()
     if text != lower and text != text.upper():
-        raise Bech32Error("mixed upper and lower case")
+        raise Bech32Error(_("mixed upper and lower case"))
     separator = text.rfind("1")
     if separator < 1 or len(text) - separator - 1 < 6:
-        raise Bech32Error("no human-readable part or too short")
+        raise Bech32Error(_("no human-readable part or too short"))
     hrp = text[:separator]
     if any(not 33 <= ord(c) <= 126 for c in hrp):
-        raise Bech32Error("invalid human-readable part")
+        raise Bech32Error(_("invalid human-readable part"))
     try:
         values = [_CHARSET_INDEX[c] for c in lower[separator + 1:]]
     except KeyError:
-        raise Bech32Error("character outside the Bech32 alphabet") from None
+        raise Bech32Error(_("character outside the Bech32 alphabet")) from None
     if _polymod(_hrp_expand(lower[:separator]) + values) != 1:
-        raise Bech32Error("checksum mismatch (a typo?)")
+        raise Bech32Error(_("checksum mismatch (a typo?)"))
     return hrp, bytes(_regroup(values[:-6], 5, 8, pad=False))
 
 
@@ -221,11 +231,11 @@ IDENTITY_HRP = "AGE-SECRET-KEY-"
 def _other_type(hrp: str) -> str:
     kind = hrp.lower()
     if kind in {"age1pq", "age-secret-key-pq-"}:
-        return " (a post-quantum ML-KEM key: not supported here)"
+        return _(" (a post-quantum ML-KEM key: not supported here)")
     if kind in {"age1tag", "age1tagpq"}:
-        return " (a hardware-key tag recipient: not supported here)"
+        return _(" (a hardware-key tag recipient: not supported here)")
     if kind.startswith(("age1", "age-plugin-")):
-        return " (an age plugin key: not supported here)"
+        return _(" (an age plugin key: not supported here)")
     return ""
 
 
@@ -234,19 +244,22 @@ def parse_recipient(text: str) -> X25519PublicKey:
     try:
         hrp, data = bech32_decode(text)
     except Bech32Error as exc:
-        raise InvalidRecipient(f"{text[:12]!r}… is not an age X25519 recipient (age1…): {exc}.") from None
+        raise InvalidRecipient(_("{start}… is not an age X25519 recipient (age1…): {reason}.", start=repr(text[:12]),
+                                 reason=message(exc))) from None
     if hrp != RECIPIENT_HRP:
-        raise InvalidRecipient(f"{text[:12]!r}… is not an age X25519 recipient (age1…, lower case)"
-                               f"{_other_type(hrp)}.")
+        raise InvalidRecipient(_("{start}… is not an age X25519 recipient (age1…, lower case){other}.",
+                                 start=repr(text[:12]), other=_other_type(hrp)))
     if len(data) != 32:
-        raise InvalidRecipient(f"{text[:12]!r}… holds {len(data)} bytes, not the 32 of an X25519 recipient.")
+        raise InvalidRecipient(_("{start}… holds {size} bytes, not the 32 of an X25519 recipient.",
+                                 start=repr(text[:12]), size=len(data)))
     key = X25519PublicKey.from_public_bytes(data)
     try:
         # Any clamped scalar gives the all-zero result exactly for the low-order points, which no one can
         # decrypt for (and every encryption to them fails): refuse them here, where the key is named.
         _PROBE.exchange(key)
     except ValueError:
-        raise InvalidRecipient(f"{text[:12]!r}… is a low-order X25519 point, not a usable age recipient.") from None
+        raise InvalidRecipient(_("{start}… is a low-order X25519 point, not a usable age recipient.",
+                                 start=repr(text[:12]))) from None
     return key
 
 
@@ -258,12 +271,13 @@ def parse_identity(text: str) -> X25519PrivateKey:
     try:
         hrp, data = bech32_decode(text)
     except Bech32Error as exc:
-        raise InvalidIdentity(f"The identity is not an age X25519 secret key (AGE-SECRET-KEY-1…): {exc}.") from None
+        raise InvalidIdentity(_("The identity is not an age X25519 secret key (AGE-SECRET-KEY-1…): {reason}.",
+                                reason=message(exc))) from None
     if hrp != IDENTITY_HRP:
-        raise InvalidIdentity("The identity is not an age X25519 secret key (AGE-SECRET-KEY-1…, upper case)"
-                              f"{_other_type(hrp)}.")
+        raise InvalidIdentity(_("The identity is not an age X25519 secret key (AGE-SECRET-KEY-1…, upper "
+                                "case){other}.", other=_other_type(hrp)))
     if len(data) != 32:
-        raise InvalidIdentity(f"The identity holds {len(data)} bytes, not the 32 of an X25519 secret key.")
+        raise InvalidIdentity(_("The identity holds {size} bytes, not the 32 of an X25519 secret key.", size=len(data)))
     return X25519PrivateKey.from_private_bytes(data)
 
 
@@ -297,10 +311,10 @@ def _b64encode(data: bytes) -> bytes:
 def _b64decode(text: bytes, what: str) -> bytes:
     """Unpadded canonical base64 only (RFC 4648 §3.5), as the spec requires of decoders."""
     if not _BASE64_CHARS.fullmatch(text) or len(text) % 4 == 1:
-        raise HeaderError(f"The age header is malformed: {what} is not valid unpadded base64.")
+        raise HeaderError(_("The age header is malformed: {what} is not valid unpadded base64.", what=_(what)))
     data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     if _b64encode(data) != text:
-        raise HeaderError(f"The age header is malformed: {what} is not canonical base64.")
+        raise HeaderError(_("The age header is malformed: {what} is not canonical base64.", what=_(what)))
     return data
 
 
@@ -338,7 +352,7 @@ class Encryptor:
     def __init__(self, out_write: Callable[[bytes], object],
                  recipients: Sequence[str | X25519PublicKey]) -> None:
         if not recipients:
-            raise InvalidRecipient("age encryption needs at least one recipient.")
+            raise InvalidRecipient(_("age encryption needs at least one recipient."))
         keys = [parse_recipient(r) if isinstance(r, str) else r for r in recipients]
         file_key = os.urandom(FILE_KEY_SIZE)
         lines = [VERSION_LINE]
@@ -350,8 +364,8 @@ class Encryptor:
             try:
                 shared = ephemeral.exchange(key)
             except ValueError:  # cryptography refuses the all-zero result of a low-order point
-                raise InvalidRecipient(f"The recipient {encode_recipient(key)[:12]}… is a low-order point: "
-                                       "nobody can decrypt for it.") from None
+                raise InvalidRecipient(_("The recipient {start}… is a low-order point: nobody can decrypt for it.",
+                                         start=encode_recipient(key)[:12])) from None
             body = _x25519_wrap_key(shared, share, recipient).encrypt(_ZERO_NONCE, file_key, None)
             lines.append(b"-> X25519 " + _b64encode(share))
             lines.extend(_wrap_body(_b64encode(body)))
@@ -438,38 +452,41 @@ def _parse_header(untrusted_header: bytes) -> tuple[list[_Stanza], bytes]:
     if version != VERSION_LINE:
         shown = version[len(INTRO):len(INTRO) + 20].decode("ascii", "replace")
         if _VCHARS.fullmatch(version):
-            raise HeaderError(f"This age file has format version {shown!r}; only v1 is supported.")
-        raise HeaderError("The age header's version line is malformed (a line break other than LF?).")
+            raise HeaderError(_("This age file has format version {version}; only v1 is supported.",
+                                    version=repr(shown)))
+        raise HeaderError(_("The age header's version line is malformed (a line break other than LF?)."))
     stanzas: list[_Stanza] = []
     i = 1
     while i < len(lines) - 1:
         line = lines[i]
         if not line.startswith(b"-> "):
-            raise HeaderError("The age header is malformed: a line that starts neither a stanza nor the MAC.")
+            raise HeaderError(_("The age header is malformed: a line that starts neither a stanza nor the MAC."))
         args = tuple(line[3:].split(b" "))
         if not all(_VCHARS.fullmatch(arg) for arg in args):
-            raise HeaderError("The age header is malformed: a stanza has an empty or invalid argument.")
+            raise HeaderError(_("The age header is malformed: a stanza has an empty or invalid argument."))
         body_lines: list[bytes] = []
         while True:
             i += 1
             if i >= len(lines) - 1:
-                raise HeaderError("The age header is malformed: a stanza's body does not end with a short line.")
+                raise HeaderError(_("The age header is malformed: a stanza's body does not end with a short "
+                                    "line."))
             body_line = lines[i]
             if len(body_line) > _STANZA_BODY_COLUMNS or not _BASE64_CHARS.fullmatch(body_line):
-                raise HeaderError("The age header is malformed: a stanza body line is too long or not base64.")
+                raise HeaderError(_("The age header is malformed: a stanza body line is too long or not "
+                                    "base64."))
             body_lines.append(body_line)
             if len(body_line) < _STANZA_BODY_COLUMNS:
                 break
-        stanzas.append(_Stanza(args, _b64decode(b"".join(body_lines), "a stanza body")))
+        stanzas.append(_Stanza(args, _b64decode(b"".join(body_lines), N_("a stanza body"))))
         if len(stanzas) > MAX_STANZAS:
-            raise HeaderError(f"The age header has more than {MAX_STANZAS} stanzas; refused.")
+            raise HeaderError(_("The age header has more than {limit} stanzas; refused.", limit=MAX_STANZAS))
         i += 1
     if not stanzas:
-        raise HeaderError("The age header has no recipient stanza.")
+        raise HeaderError(_("The age header has no recipient stanza."))
     match = _MAC_LINE.fullmatch(lines[-1])
     if match is None:
-        raise HeaderError("The age header's MAC line is malformed.")
-    return stanzas, _b64decode(match.group(1), "the header MAC")
+        raise HeaderError(_("The age header's MAC line is malformed."))
+    return stanzas, _b64decode(match.group(1), N_("the header MAC"))
 
 
 def _check_stanzas(stanzas: list[_Stanza]) -> list[tuple[bytes, bytes]]:
@@ -479,25 +496,26 @@ def _check_stanzas(stanzas: list[_Stanza]) -> list[tuple[bytes, bytes]]:
         kind, args = stanza.args[0], stanza.args[1:]
         if kind == b"X25519":
             if len(args) != 1:
-                raise HeaderError("The age header is malformed: an X25519 stanza has other than one argument.")
-            share = _b64decode(args[0], "an X25519 share")
+                raise HeaderError(_("The age header is malformed: an X25519 stanza has other than one "
+                                    "argument."))
+            share = _b64decode(args[0], N_("an X25519 share"))
             if len(share) != 32 or len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE:
-                raise HeaderError("The age header is malformed: an X25519 stanza has a share or body of the "
-                                  "wrong length.")
+                raise HeaderError(_("The age header is malformed: an X25519 stanza has a share or body of the "
+                                    "wrong length."))
             x25519.append((share, stanza.body))
         elif kind == b"scrypt":
             if len(stanzas) != 1:
-                raise HeaderError("The age header is malformed: a passphrase (scrypt) stanza must be alone.")
-            if (len(args) != 2 or len(_b64decode(args[0], "an scrypt salt")) != 16
+                raise HeaderError(_("The age header is malformed: a passphrase (scrypt) stanza must be alone."))
+            if (len(args) != 2 or len(_b64decode(args[0], N_("an scrypt salt"))) != 16
                     or not _WORK_FACTOR.fullmatch(args[1]) or len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE):
-                raise HeaderError("The age header is malformed: its scrypt stanza is invalid.")
+                raise HeaderError(_("The age header is malformed: its scrypt stanza is invalid."))
             # Compared as digits first: int() of thousands of digits is refused by Python (ValueError).
             if len(args[1]) > len(str(MAX_SCRYPT_WORK_FACTOR)) or int(args[1]) > MAX_SCRYPT_WORK_FACTOR:
                 shown = args[1].decode() if len(args[1]) <= 8 else f"{args[1][:8].decode()}… ({len(args[1])} digits)"
-                raise HeaderError(f"The passphrase's scrypt work factor 2^{shown} is beyond the limit "
-                                  f"2^{MAX_SCRYPT_WORK_FACTOR}.")
-            raise PassphraseEncrypted("This age file is encrypted with a passphrase, which is not supported "
-                                      "here: it needs an age X25519 identity.")
+                raise HeaderError(_("The passphrase's scrypt work factor 2^{factor} is beyond the limit 2^{limit}.",
+                                    factor=shown, limit=MAX_SCRYPT_WORK_FACTOR))
+            raise PassphraseEncrypted(_("This age file is encrypted with a passphrase, which is not supported "
+                                        "here: it needs an age X25519 identity."))
         # Any other type (plugins, post-quantum, grease) is not ours: skipped, as the spec requires.
     return x25519
 
@@ -507,18 +525,18 @@ def _unwrap(x25519: list[tuple[bytes, bytes]], identities: Sequence[tuple[X25519
         try:
             peer = X25519PublicKey.from_public_bytes(share)
         except ValueError:
-            raise HeaderError("The age header is malformed: an X25519 share is not a valid point.") from None
+            raise HeaderError(_("The age header is malformed: an X25519 share is not a valid point.")) from None
         for key, public in identities:
             try:
                 shared = key.exchange(peer)
             except ValueError:  # all-zero shared secret: a low-order share; the spec says abort
-                raise HeaderError("The age header is malformed: an X25519 share is a low-order point.") from None
+                raise HeaderError(_("The age header is malformed: an X25519 share is a low-order point.")) from None
             try:
                 return _x25519_wrap_key(shared, share, public).decrypt(_ZERO_NONCE, body, None)
             except InvalidTag:
                 continue
-    raise NoMatchingIdentity("The file is not encrypted to any of the identities given (no stanza opens "
-                             "with them).")
+    raise NoMatchingIdentity(_("The file is not encrypted to any of the identities given (no stanza opens "
+                               "with them)."))
 
 
 def _identity_keys(identities: Sequence[str | X25519PrivateKey]) -> list[tuple[X25519PrivateKey, bytes]]:
@@ -547,7 +565,7 @@ class Decryptor:
     def __init__(self, identities: Sequence[str | X25519PrivateKey], write: Callable[[memoryview], object]) -> None:
         self._identities = _identity_keys(identities)
         if not self._identities:
-            raise InvalidIdentity("age decryption needs at least one identity.")
+            raise InvalidIdentity(_("age decryption needs at least one identity."))
         self._write = write
         self._head: bytearray | None = bytearray()  # None once the header and payload nonce are consumed
         self._scan = 0  # where to look for the MAC line next
@@ -571,8 +589,8 @@ class Decryptor:
                 start = self._try_header(eof=False)
                 if start is None:
                     if view:
-                        raise HeaderError(f"The age header is larger than {MAX_HEADER_BYTES >> 20} MiB "
-                                          "(or this is not an age file); refused.")
+                        raise HeaderError(_("The age header is larger than {limit} MiB (or this is not an age file); "
+                                            "refused.", limit=MAX_HEADER_BYTES >> 20))
                     return
                 self._head = None
                 self._take_payload(memoryview(bytes(head[start:])))
@@ -613,12 +631,12 @@ class Decryptor:
             self._scan = max(0, len(head) - 3)
             if eof:
                 raise (self._not_age(head) if not head.startswith(INTRO) else
-                       HeaderError("The file ends inside the age header: it is cut short or damaged."))
+                       HeaderError(_("The file ends inside the age header: it is cut short or damaged.")))
             return None
         end = head.find(b"\n", found + 1)
         if end < 0 or len(head) < end + 1 + NONCE_SIZE:
             if eof:
-                raise HeaderError("The file ends inside the age header or its payload nonce: it is cut short.")
+                raise HeaderError(_("The file ends inside the age header or its payload nonce: it is cut short."))
             return None
         untrusted_header = bytes(head[:end + 1])
         if not untrusted_header.startswith(INTRO):
@@ -628,19 +646,19 @@ class Decryptor:
         try:
             _header_mac(file_key, untrusted_header[:found + 4]).verify(mac)
         except InvalidSignature:
-            raise HeaderMacMismatch("The age header failed its authentication (HMAC): it was altered or damaged "
-                                    "after encryption.") from None
+            raise HeaderMacMismatch(_("The age header failed its authentication (HMAC): it was altered or damaged "
+                                      "after encryption.")) from None
         self._aead = _payload_cipher(file_key, bytes(head[end + 1:end + 1 + NONCE_SIZE]))
         return end + 1 + NONCE_SIZE
 
     @staticmethod
     def _not_age(head: bytearray) -> NotAgeFile:
         if not head:
-            return NotAgeFile("The file is empty: it is not an age file.")
+            return NotAgeFile(_("The file is empty: it is not an age file."))
         if b"-----BEGIN AGE ENCRYPTED FILE-----" in head[:256]:
-            return NotAgeFile("This is an ASCII-armored age file, which is not supported here: decode it with "
-                              "'age -d' or convert it to the binary format first.")
-        return NotAgeFile("This is not an age file (it does not start with 'age-encryption.org/v1').")
+            return NotAgeFile(_("This is an ASCII-armored age file, which is not supported here: decode it with "
+                                "'age -d' or convert it to the binary format first."))
+        return NotAgeFile(_("This is not an age file (it does not start with 'age-encryption.org/v1')."))
 
     # -- payload --
     def _take_payload(self, view: memoryview) -> None:
@@ -694,7 +712,7 @@ class Decryptor:
         # A valid last chunk with data after it. Its plaintext is authentic (age's own reader releases it too).
         self._release(out)
         self._counter += 1
-        raise PayloadError("The age file has data after its final chunk (appended or spliced bytes); refused.",
+        raise PayloadError(_("The age file has data after its final chunk (appended or spliced bytes); refused."),
                            self.offset, self._counter)
 
     def _last_chunk(self) -> None:
@@ -703,14 +721,15 @@ class Decryptor:
         sealed = bytes(self._held)
         self._held = bytearray()
         if not sealed:
-            raise Truncated("The age payload has no chunks at all: the file is cut short after its header.",
+            raise Truncated(_("The age payload has no chunks at all: the file is cut short after its header."),
                             self.offset, self._counter)
         if len(sealed) < TAG_SIZE:
-            raise PayloadError(f"The age payload ends with an incomplete chunk (chunk {self._counter}, "
-                               f"{len(sealed)} bytes): the file is damaged or cut short.", self.offset, self._counter)
+            raise PayloadError(_("The age payload ends with an incomplete chunk (chunk {chunk}, {size} bytes): the "
+                                 "file is damaged or cut short.", chunk=self._counter, size=len(sealed)),
+                               self.offset, self._counter)
         if len(sealed) == TAG_SIZE and self._counter > 0:
-            raise PayloadError("The age payload ends with an empty final chunk, which the format forbids unless "
-                               "the whole payload is empty.", self.offset, self._counter)
+            raise PayloadError(_("The age payload ends with an empty final chunk, which the format forbids unless "
+                                 "the whole payload is empty."), self.offset, self._counter)
         try:
             plain = aead.decrypt(_chunk_nonce(self._counter, True), sealed, None)
         except InvalidTag:
@@ -722,16 +741,16 @@ class Decryptor:
                 # Authentic, but a middle chunk: the file was cut right after it.
                 self._release(memoryview(plain))
                 self._counter += 1
-                raise Truncated(f"The age file is cut short: it ends after {self.offset:,} bytes of plaintext "
-                                "without its final chunk.", self.offset, self._counter) from None
+                raise Truncated(_("The age file is cut short: it ends after {size:,} bytes of plaintext without its "
+                                  "final chunk.", size=self.offset), self.offset, self._counter) from None
             raise self._damaged() from None
         self._release(memoryview(plain))
         self._counter += 1
 
     def _damaged(self) -> PayloadError:
-        return PayloadError(f"Chunk {self._counter} of the age payload failed authentication (after "
-                            f"{self.offset:,} bytes of plaintext): the file is damaged, altered or cut short.",
-                            self.offset, self._counter)
+        return PayloadError(_("Chunk {chunk} of the age payload failed authentication (after {size:,} bytes of "
+                              "plaintext): the file is damaged, altered or cut short.", chunk=self._counter,
+                              size=self.offset), self.offset, self._counter)
 
     def _release(self, plain: memoryview) -> None:
         if plain:

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from icspa_desktop.crypto.x509 import SigningKey, check_validity
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
+from icspa_desktop.i18n import N_
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
@@ -86,19 +87,19 @@ def _parse(untrusted: bytes) -> _SignerFields:
     try:
         info = acms.ContentInfo.load(untrusted)
         if info["content_type"].native != "signed_data":
-            raise RefusedInput("That CMS structure is not a signature (not SignedData).")
+            raise RefusedInput(_("That CMS structure is not a signature (not SignedData)."))
         signed = info["content"]
         signer_infos = list(signed["signer_infos"])
         if signed["encap_content_info"]["content"].native is not None:
-            raise RefusedInput("The CMS signature is not detached (it embeds content).")
+            raise RefusedInput(_("The CMS signature is not detached (it embeds content)."))
         if len(signer_infos) != 1:
-            raise RefusedInput(f"The CMS signature has {len(signer_infos)} signers; exactly one is expected.")
+            raise RefusedInput(_("The CMS signature has {n} signers; exactly one is expected.", n=len(signer_infos)))
         signer = signer_infos[0]
         sid = signer["sid"]
         issuer_der = serial = ski = None
         expected_version = "v1" if sid.name == "issuer_and_serial_number" else "v3"  # RFC 5652 §5.3
         if signer["version"].native != expected_version:
-            raise RefusedInput("The CMS SignerInfo has the wrong version for its signer identifier.")
+            raise RefusedInput(_("The CMS SignerInfo has the wrong version for its signer identifier."))
         if sid.name == "issuer_and_serial_number":
             issuer_der = sid.chosen["issuer"].dump()
             serial = int(sid.chosen["serial_number"].native)
@@ -107,10 +108,10 @@ def _parse(untrusted: bytes) -> _SignerFields:
         for algorithm in (signer["digest_algorithm"], signer["signature_algorithm"]):
             # Parameters are absent or NULL for SHA-2, ECDSA and Ed25519; anything else is damage.
             if algorithm["parameters"].dump() not in (b"", b"\x05\x00"):
-                raise RefusedInput("The CMS signature has unexpected algorithm parameters.")
+                raise RefusedInput(_("The CMS signature has unexpected algorithm parameters."))
         signed_attrs = signer["signed_attrs"]
         if not signed_attrs:
-            raise RefusedInput("The CMS signature has no signed attributes; it is refused.")
+            raise RefusedInput(_("The CMS signature has no signed attributes; it is refused."))
         econtent_type = str(signed["encap_content_info"]["content_type"].native)
         message_digest: bytes | None = None
         content_type: str | None = None
@@ -119,33 +120,34 @@ def _parse(untrusted: bytes) -> _SignerFields:
             kind = attr["type"].native
             if kind == "message_digest":
                 if message_digest is not None:
-                    raise RefusedInput("The CMS signature carries two message-digest attributes.")
+                    raise RefusedInput(_("The CMS signature carries two message-digest attributes."))
                 if len(attr["values"]) != 1:
-                    raise RefusedInput(f"The CMS signature's message-digest attribute has {len(attr['values'])} "
-                                       "values; exactly one is allowed.")
+                    raise RefusedInput(_("The CMS signature's message-digest attribute has {n} values; exactly one "
+                                         "is allowed.", n=len(attr["values"])))
                 message_digest = bytes(attr["values"][0].native)
             elif kind == "content_type":
                 # RFC 5652 §5.3: at most one content-type attribute; §11.1: with exactly one value.
                 if content_type is not None:
-                    raise RefusedInput("The CMS signature carries two content-type attributes.")
+                    raise RefusedInput(_("The CMS signature carries two content-type attributes."))
                 if len(attr["values"]) != 1:
-                    raise RefusedInput(f"The CMS signature's content-type attribute has {len(attr['values'])} "
-                                       "values; exactly one is allowed.")
+                    raise RefusedInput(_("The CMS signature's content-type attribute has {n} values; exactly one is "
+                                         "allowed.", n=len(attr["values"])))
                 content_type = str(attr["values"][0].native)
             elif kind == "signing_time":
                 if signing_time is not None or len(attr["values"]) != 1:
-                    raise RefusedInput("The CMS signature carries more than one signing time.")
+                    raise RefusedInput(_("The CMS signature carries more than one signing time."))
                 moment = attr["values"][0].native
                 if not isinstance(moment, datetime):
-                    raise RefusedInput("The CMS signature has an unreadable signing time.")
+                    raise RefusedInput(_("The CMS signature has an unreadable signing time."))
                 signing_time = moment.astimezone(UTC)
         if message_digest is None:
-            raise RefusedInput("The CMS signature has no message-digest attribute; it is refused.")
+            raise RefusedInput(_("The CMS signature has no message-digest attribute; it is refused."))
         if content_type is None:
-            raise RefusedInput("The CMS signature has no content-type attribute; it is refused.")
+            raise RefusedInput(_("The CMS signature has no content-type attribute; it is refused."))
         if content_type != econtent_type:  # RFC 5652 §11.1: the attribute must name the signed content's type
-            raise RefusedInput(f"The CMS signature's content-type attribute ({content_type}) differs from the type "
-                               f"of the signed content ({econtent_type}).")
+            raise RefusedInput(_("The CMS signature's content-type attribute ({content_type}) differs from the "
+                                 "type of the signed content ({signed_type}).", content_type=content_type,
+                                 signed_type=econtent_type))
         return _SignerFields(
             issuer_der=issuer_der, serial=serial, subject_key_id=ski,
             digest_name=str(signer["digest_algorithm"]["algorithm"].native),
@@ -156,7 +158,7 @@ def _parse(untrusted: bytes) -> _SignerFields:
             signing_time=signing_time,
         )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
-        raise RefusedInput("That is not a CMS signature (cannot parse the SignedData).") from None
+        raise RefusedInput(_("That is not a CMS signature (cannot parse the SignedData).")) from None
 
 
 def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509.Certificate],
@@ -168,7 +170,7 @@ def verify_detached(signature_der: bytes, content: bytes, trusted: Sequence[x509
     ``at`` (default now) is the time at which the certificate must have been valid.
     """
     cert, _fields = _verify(signature_der, content, trusted)
-    check_validity(cert, at or datetime.now(UTC), "The signing certificate")
+    check_validity(cert, at or datetime.now(UTC), N_("The signing certificate"))
     return cert
 
 
@@ -182,12 +184,12 @@ def verify_detached_signed_at(signature_der: bytes, content: bytes, trusted: Seq
     """
     cert, fields = _verify(signature_der, content, trusted)
     if fields.signing_time is None:
-        raise RefusedInput("The CMS signature has no signing time, so the signer's key cannot be checked at it.")
+        raise RefusedInput(_("The CMS signature has no signing time, so the signer's key cannot be checked at it."))
     now = now or datetime.now(UTC)
     if fields.signing_time > now + CLOCK_SKEW:
-        raise RefusedInput(f"The CMS signature claims to be made in the future ({fields.signing_time:%Y-%m-%d %H:%M} "
-                           "UTC); the sender's clock or the signature is wrong.")
-    check_validity(cert, fields.signing_time, "The signing certificate (at the time it signed)")
+        raise RefusedInput(_("The CMS signature claims to be made in the future ({moment:%Y-%m-%d %H:%M} UTC); "
+                             "the sender's clock or the signature is wrong.", moment=fields.signing_time))
+    check_validity(cert, fields.signing_time, N_("The signing certificate (at the time it signed)"))
     return cert, fields.signing_time
 
 
@@ -195,31 +197,34 @@ def _verify(signature_der: bytes, content: bytes,
             trusted: Sequence[x509.Certificate]) -> tuple[x509.Certificate, _SignerFields]:
     """The signature checks shared by both entry points, everything but the certificate's validity period."""
     if len(signature_der) > MAX_SIGNATURE_BYTES:
-        raise RefusedInput("The signature file is too large to be a CMS signature.")
+        raise RefusedInput(_("The signature file is too large to be a CMS signature."))
     fields = _parse(signature_der)
     cert = next((c for c in trusted if _matches(c, fields)), None)
     if cert is None:
-        raise RefusedInput("The signature was made by an unknown certificate (not a trusted agency key).")
+        raise RefusedInput(_("The signature was made by an unknown certificate (not a trusted agency key)."))
     if fields.digest_name not in _HASHES:
-        raise RefusedInput(f"The signature uses an unsupported digest algorithm {fields.digest_name!r}.")
+        raise RefusedInput(_("The signature uses an unsupported digest algorithm {algorithm}.",
+                             algorithm=repr(fields.digest_name)))
     if fields.content_type != "data":
-        raise RefusedInput("The CMS signature does not cover plain data content.")
+        raise RefusedInput(_("The CMS signature does not cover plain data content."))
     if fields.message_digest != hashlib.new(fields.digest_name, content).digest():
-        raise RefusedInput("The signed content does not match: it was changed after signing.")
+        raise RefusedInput(_("The signed content does not match: it was changed after signing."))
     public = cert.public_key()
     algorithm = fields.signature_algorithm
     if isinstance(public, ec.EllipticCurvePublicKey):
         if algorithm not in _ECDSA_ALGORITHMS or _ECDSA_ALGORITHMS[algorithm] not in (None, fields.digest_name):
-            raise RefusedInput(f"The signature algorithm {algorithm!r} does not fit the signer's ECDSA key.")
+            raise RefusedInput(_("The signature algorithm {algorithm} does not fit the signer's ECDSA key.",
+                                 algorithm=repr(algorithm)))
     elif isinstance(public, ed25519.Ed25519PublicKey) and algorithm != "ed25519":
-        raise RefusedInput(f"The signature algorithm {algorithm!r} does not fit the signer's Ed25519 key.")
+        raise RefusedInput(_("The signature algorithm {algorithm} does not fit the signer's Ed25519 key.",
+                             algorithm=repr(algorithm)))
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(fields.signature, fields.signed_attrs_der, ec.ECDSA(_HASHES[fields.digest_name]()))
         elif isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(fields.signature, fields.signed_attrs_der)
         else:
-            raise RefusedInput("The signing certificate's key type is not accepted.")
+            raise RefusedInput(_("The signing certificate's key type is not accepted."))
     except InvalidSignature:
-        raise RefusedInput("The CMS signature is not valid (bad signature).") from None
+        raise RefusedInput(_("The CMS signature is not valid (bad signature).")) from None
     return cert, fields

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.errors import VaultError, _
 
 KEY_LEN = 32
 SALT_LEN = 16
@@ -41,14 +41,15 @@ _FIELDS = {"algorithm", "memory_kib", "iterations", "lanes", "salt"}
 def _bounds_problem(memory_kib: int, iterations: int, lanes: int, salt: bytes) -> str:
     """The first parameter outside its bounds, as a user-facing phrase; '' when all are inside."""
     if not 1 <= lanes <= MAX_LANES:
-        return f"'lanes' is {lanes}, outside 1–{MAX_LANES}"
+        return _("'lanes' is {value}, outside 1–{high}", value=lanes, high=MAX_LANES)
     if not 1 <= iterations <= MAX_ITERATIONS:
-        return f"'iterations' is {iterations}, outside 1–{MAX_ITERATIONS}"
+        return _("'iterations' is {value}, outside 1–{high}", value=iterations, high=MAX_ITERATIONS)
     low = max(ABS_MIN_MEMORY_KIB, 8 * lanes)  # Argon2 itself needs 8 KiB per lane
     if not low <= memory_kib <= MAX_MEMORY_KIB:
-        return f"'memory_kib' is {memory_kib} KiB, outside {low}–{MAX_MEMORY_KIB} KiB"
+        return _("'memory_kib' is {value} KiB, outside {low}–{high} KiB", value=memory_kib, low=low,
+                 high=MAX_MEMORY_KIB)
     if not MIN_SALT_LEN <= len(salt) <= MAX_SALT_LEN:
-        return f"'salt' has {len(salt)} bytes, outside {MIN_SALT_LEN}–{MAX_SALT_LEN}"
+        return _("'salt' has {size} bytes, outside {low}–{high}", size=len(salt), low=MIN_SALT_LEN, high=MAX_SALT_LEN)
     return ""
 
 
@@ -62,7 +63,8 @@ class Argon2Params:
     def __post_init__(self) -> None:
         problem = _bounds_problem(self.memory_kib, self.iterations, self.lanes, self.salt)
         if problem:
-            raise VaultError(f"Key slot KDF parameter {problem}; the key-slot file is damaged or was tampered with.")
+            raise VaultError(_("Key slot KDF parameter {problem}; the key-slot file is damaged or was tampered with.",
+                               problem=problem))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -74,26 +76,26 @@ class Argon2Params:
     def from_json(cls, untrusted: Any) -> Argon2Params:
         """Parameters as read from a key-slot file: exact types, no unknown fields, every value bounded."""
         if not isinstance(untrusted, dict):
-            raise VaultError("Key slot KDF parameters are damaged (not an object).")
+            raise VaultError(_("Key slot KDF parameters are damaged (not an object)."))
         if untrusted.get("algorithm") != "argon2id":
-            raise VaultError(f"Key slot uses an unknown KDF {untrusted.get('algorithm')!r}.")
+            raise VaultError(_("Key slot uses an unknown KDF {algorithm}.", algorithm=repr(untrusted.get("algorithm"))))
         unknown = sorted(str(k) for k in untrusted if k not in _FIELDS)
         if unknown:
-            raise VaultError(f"Key slot KDF parameters have unknown field(s) {', '.join(unknown)}.")
+            raise VaultError(_("Key slot KDF parameters have unknown field(s) {fields}.", fields=", ".join(unknown)))
         numbers: dict[str, int] = {}
         for name in ("memory_kib", "iterations", "lanes"):
             value = untrusted.get(name)
             # bool is an int in Python; "3" or 3.0 are not what this program writes.
             if not isinstance(value, int) or isinstance(value, bool):
-                raise VaultError(f"Key slot KDF parameter {name!r} is missing or not an integer.")
+                raise VaultError(_("Key slot KDF parameter {name} is missing or not an integer.", name=repr(name)))
             numbers[name] = value
         salt_hex = untrusted.get("salt")
         if not isinstance(salt_hex, str) or len(salt_hex) > 2 * MAX_SALT_LEN:
-            raise VaultError("Key slot KDF parameter 'salt' is missing, too long or not text.")
+            raise VaultError(_("Key slot KDF parameter 'salt' is missing, too long or not text."))
         try:
             salt = bytes.fromhex(salt_hex)
         except ValueError:
-            raise VaultError("Key slot KDF parameter 'salt' is not hexadecimal.") from None
+            raise VaultError(_("Key slot KDF parameter 'salt' is not hexadecimal.")) from None
         return cls(memory_kib=numbers["memory_kib"], iterations=numbers["iterations"], lanes=numbers["lanes"],
                    salt=salt)
 
@@ -132,11 +134,11 @@ def new_params() -> Argon2Params:
 def derive_kek(passphrase: str, params: Argon2Params) -> bytes:
     """The slot's key-encryption key. Refuses parameters below the floor unless in the test profile."""
     if not insecure_test_profile() and (params.memory_kib < MIN_MEMORY_KIB or params.iterations < MIN_ITERATIONS):
-        raise VaultError(
-            f"Key slot Argon2id parameters (memory {params.memory_kib} KiB, {params.iterations} iteration(s)) are "
-            f"below the floor ({MIN_MEMORY_KIB} KiB, {MIN_ITERATIONS}); the slot was made by a test profile "
-            "and is not safe to use."
-        )
+        raise VaultError(_(
+            "Key slot Argon2id parameters (memory {memory} KiB, {iterations} iteration(s)) are below the floor "
+            "({min_memory} KiB, {min_iterations}); the slot was made by a test profile and is not safe to use.",
+            memory=params.memory_kib, iterations=params.iterations, min_memory=MIN_MEMORY_KIB,
+            min_iterations=MIN_ITERATIONS))
     kdf = Argon2id(
         salt=params.salt,
         length=KEY_LEN,

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, _
+from icspa_desktop.i18n import N_
 
 SigningKey = ec.EllipticCurvePrivateKey
 ACCEPTED_CURVES = ("secp384r1", "secp256r1")
@@ -69,26 +70,33 @@ def check_key_type(cert: x509.Certificate) -> None:
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm):
-        raise RefusedInput("The certificate's public key is of an unknown or damaged type; only ECDSA P-384, "
-                           "P-256 or Ed25519 keys are accepted.") from None
+        raise RefusedInput(_("The certificate's public key is of an unknown or damaged type; only ECDSA P-384, "
+                             "P-256 or Ed25519 keys are accepted.")) from None
     if isinstance(key, ed25519.Ed25519PublicKey):
         return
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ACCEPTED_CURVES:
         return
     kind = key_description(key)
-    article = "an" if kind[:1] in ("A", "E", "I", "O", "R") else "a"  # "an RSA", "an ECDSA", "a DSA"
-    raise RefusedInput(
-        f"The certificate uses {article} {kind} key; only ECDSA P-384, P-256 or Ed25519 keys are accepted."
-    )
+    if kind[:1] in ("A", "E", "I", "O", "R"):  # "an RSA", "an ECDSA", "a DSA"
+        raise RefusedInput(_("The certificate uses an {kind} key; only ECDSA P-384, P-256 or Ed25519 keys are "
+                             "accepted.", kind=kind))
+    raise RefusedInput(_("The certificate uses a {kind} key; only ECDSA P-384, P-256 or Ed25519 keys are accepted.",
+                         kind=kind))
 
 
-def check_validity(cert: x509.Certificate, at: datetime | None = None, what: str = "The certificate") -> None:
-    """RefusedInput unless ``at`` (default now) lies in the certificate's validity period."""
+# What callers name the certificate they check (``check_validity``'s ``what``), translated when shown.
+CERTIFICATE_KINDS = (N_("The certificate"), N_("The agency card's certificate"))
+
+
+def check_validity(cert: x509.Certificate, at: datetime | None = None, what: str = N_("The certificate")) -> None:
+    """RefusedInput unless ``at`` (default now) lies in the certificate's validity period (``what``: marked with
+    ``N_``, translated here)."""
     at = at or datetime.now(UTC)
     if at < cert.not_valid_before_utc:
-        raise RefusedInput(f"{what} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC.")
+        raise RefusedInput(_("{what} is not valid before {moment:%Y-%m-%d %H:%M} UTC.", what=_(what),
+                             moment=cert.not_valid_before_utc))
     if at > cert.not_valid_after_utc:
-        raise RefusedInput(f"{what} expired on {cert.not_valid_after_utc:%Y-%m-%d} UTC.")
+        raise RefusedInput(_("{what} expired on {moment:%Y-%m-%d} UTC.", what=_(what), moment=cert.not_valid_after_utc))
 
 
 def load_certificate(data: bytes) -> x509.Certificate:
@@ -98,7 +106,7 @@ def load_certificate(data: bytes) -> x509.Certificate:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
     except (ValueError, x509.InvalidVersion):  # a damaged version field raises InvalidVersion, not ValueError
-        raise RefusedInput("That is not an X.509 certificate (expected PEM or DER).") from None
+        raise RefusedInput(_("That is not an X.509 certificate (expected PEM or DER).")) from None
 
 
 def load_key_and_certificate(data: bytes, password: bytes | None = None,
@@ -110,22 +118,22 @@ def load_key_and_certificate(data: bytes, password: bytes | None = None,
         try:
             key, cert, _extra = pkcs12.load_key_and_certificates(data, password)
         except ValueError:
-            raise RefusedInput("The PKCS#12 file cannot be read (wrong password or damaged file).") from None
+            raise RefusedInput(_("The PKCS#12 file cannot be read (wrong password or damaged file).")) from None
     else:
         try:
             key = serialization.load_pem_private_key(data, password)
         except (ValueError, TypeError):
-            raise RefusedInput("The PEM private key cannot be read (wrong password or not a key).") from None
+            raise RefusedInput(_("The PEM private key cannot be read (wrong password or not a key).")) from None
         cert = load_certificate(cert_data if cert_data is not None else data)
     if cert is None:
-        raise RefusedInput("The PKCS#12 file holds no certificate.")
+        raise RefusedInput(_("The PKCS#12 file holds no certificate."))
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in ACCEPTED_CURVES:
-        raise RefusedInput("The agency signing key must be ECDSA P-384 or P-256 (CMS signatures need ECDSA).")
+        raise RefusedInput(_("The agency signing key must be ECDSA P-384 or P-256 (CMS signatures need ECDSA)."))
     cert_key = cert.public_key()
     own = key.public_key().public_numbers()
     same = isinstance(cert_key, ec.EllipticCurvePublicKey) and cert_key.public_numbers() == own
     if not same:
-        raise RefusedInput("The private key does not belong to the certificate.")
+        raise RefusedInput(_("The private key does not belong to the certificate."))
     check_validity(cert)
     return key, cert
 

@@ -19,7 +19,7 @@ from icspa_desktop.crypto import signing
 from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import leaf_bytes, leaf_hash
-from icspa_desktop.domain.errors import RefusedInput
+from icspa_desktop.domain.errors import RefusedInput, english
 from icspa_desktop.files import atomic_write, make_private_dir, read_regular
 from icspa_desktop.vault import db
 
@@ -63,7 +63,7 @@ def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) ->
     except OSError as exc:
         return f"the witness {path} cannot be read ({exc.strerror})"
     except RefusedInput as exc:
-        return str(exc).rstrip(".")
+        return english(exc).rstrip(".")  # a custody damage text: English
     try:
         if len(raw) > MAX_BYTES:
             raise ValueError

@@ -37,6 +37,7 @@ from icspa_desktop.custody.events import StoredEvent
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.evidence import ItemKind, Markings
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.i18n import _
 
 CONTEXT: dict[str, str] = {
     "case-investigation": "https://ontology.caseontology.org/case/investigation/",
@@ -201,7 +202,7 @@ class _Ticks:
         self.done += 1
         if self.done % _TICK_BATCH == 0 or self.done == self.total:
             self.cancel.check()
-            self.progress(self.done, self.total, "Describing the items and custody events…")
+            self.progress(self.done, self.total, _("Describing the items and custody events…"))
 
 
 def encode(doc: dict[str, Any], *, cancel: CancelToken | None = None) -> bytes:

@@ -648,7 +648,7 @@ def _write_backup(session: Session, conn: db.Connection, raw_key: bytes, temp: P
     layout = session.vault.layout
     vault_dir = temp / VAULT_DIR
     os.mkdir(vault_dir, DIR_MODE)
-    progress(0, total, "Exporting the database")
+    progress(0, total, _("Exporting the database"))
     snap = _take_snapshot(session, conn, raw_key, vault_dir / "metadata.db")
     cancel.check()
     _write_new(vault_dir / "vault.json", snap.header)
@@ -656,7 +656,7 @@ def _write_backup(session: Session, conn: db.Connection, raw_key: bytes, temp: P
     os.mkdir(vault_dir / "blobs", DIR_MODE)
     total = sum(size for _id, size, _chunk in snap.blobs) + sum(
         (vault_dir / n).stat().st_size for n in ("metadata.db", "vault.json", "keyslots.json"))
-    copier = _Copier(progress, total, cancel, "Copying")
+    copier = _Copier(progress, total, cancel, _("Copying"))
     entries: list[ManifestEntry] = []
     written: list[Path] = []
     try:
@@ -668,7 +668,7 @@ def _write_backup(session: Session, conn: db.Connection, raw_key: bytes, temp: P
                 os.close(fd)
             entries.append(ManifestEntry(f"{VAULT_DIR}/{name}", size, digest))
             written.append(vault_dir / name)
-        copier.message = "Copying evidence files"
+        copier.message = _("Copying evidence files")
         entries.extend(_copy_blobs(layout, vault_dir / "blobs", snap.blobs, copier, written))
         copier.wait_synced()
     finally:
@@ -678,9 +678,9 @@ def _write_backup(session: Session, conn: db.Connection, raw_key: bytes, temp: P
                         tuple(sorted(entries, key=lambda e: e.path)))
     _write_new(temp / MANIFEST, manifest.to_bytes())
     written.append(temp / MANIFEST)
-    progress(copier.done, total, "Making the copy durable")
+    progress(copier.done, total, _("Making the copy durable"))
     _sync_tree(temp, written)
-    progress(copier.done, total, "Checking the copy")
+    progress(copier.done, total, _("Checking the copy"))
     _check_copy(vault_dir, raw_key, snap)
     if read_back:
         _read_back(temp, manifest, progress, cancel)
@@ -790,7 +790,7 @@ def _check_copy(vault_dir: Path, raw_key: bytes, snap: _Snapshot) -> None:
 
 def _read_back(folder: Path, manifest: Manifest, progress: ProgressCallback, cancel: CancelToken) -> None:
     """Read every copied file back (its cached pages dropped first) and compare it with the MANIFEST."""
-    copier = _Copier(progress, manifest.total_bytes, cancel, "Reading the copy back")
+    copier = _Copier(progress, manifest.total_bytes, cancel, _("Reading the copy back"))
     try:
         for entry in manifest.files:
             path = folder / entry.path
@@ -834,7 +834,7 @@ def check_backup(backup_dir: Path, progress: ProgressCallback = no_progress,
     if absent:
         raise RefusedInput(_("The backup lacks {file}, which its {manifest} lists; nothing was written.",
                              file=absent[0], manifest=MANIFEST))
-    copier = _Copier(progress, manifest.total_bytes, cancel, "Checking the backup")
+    copier = _Copier(progress, manifest.total_bytes, cancel, _("Checking the backup"))
     try:
         for entry in manifest.files:
             size, digest = _hash_entry(backup_dir, entry, copier, None)
@@ -1011,7 +1011,7 @@ def _copy_into(temp: Path, checked: CheckedBackup, progress: ProgressCallback, c
     """Copy the backup's vault files into ``temp``, hashing them again as they are read: a file changed since
     ``check_backup`` is refused too."""
     manifest = checked.manifest
-    copier = _Copier(progress, manifest.total_bytes, cancel, "Restoring")
+    copier = _Copier(progress, manifest.total_bytes, cancel, _("Restoring"))
     try:
         for entry in manifest.files:
             relative = Path(entry.path.removeprefix(f"{VAULT_DIR}/"))

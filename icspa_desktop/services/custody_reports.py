@@ -60,7 +60,7 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
 
     cancel = cancel or CancelToken()
     session.require(Permission.REPORT, attempted=f"produce a {purpose} for {case_ref}")
-    progress(0, 0, "Reading the case…")
+    progress(0, 0, _("Reading the case…"))
     case = cases.get_case(session, case_ref)
     item = None
     if item_ref is not None:
@@ -75,7 +75,7 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
     report_id = f"{purpose.split()[0][:4].upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{new_id()[:6]}"
     signer = signer or agency_signer(session)
     cancel.check()
-    progress(0, 0, "Signing a checkpoint of the custody log…")
+    progress(0, 0, _("Signing a checkpoint of the custody log…"))
     checkpoint = make_checkpoint(session, f"{purpose} {report_id}", signer=signer, witness_dir=witness_dir,
                                  case_id=case.id)
     found = (events.list_events(session.conn, item_id=item.id) if item is not None
@@ -88,10 +88,10 @@ def report_context(session: Session, case_ref: str, *, item_ref: str | None = No
         # The verification has no cancel token of its own; it reports progress between chunks of events, and
         # Cancelled raised here ends it there like any error of the chunk would.
         cancel.check()
-        progress(done, total, f"Verifying the custody log: {done:,} of {total:,} events…")
+        progress(done, total, _("Verifying the custody log: {done:,} of {total:,} events…", done=done, total=total))
 
     cancel.check()
-    progress(0, 0, "Verifying the custody log…")
+    progress(0, 0, _("Verifying the custody log…"))
     try:
         verification: VerifyReport | None = verify(session, incremental=True, verifier=verifier,
                                                    witness_dir=witness_dir, progress=verifying)
@@ -184,7 +184,7 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
                                      witness_dir=witness_dir, progress=progress, cancel=cancel)
     cancel.check()
     atomic_write(out, data)
-    progress(1, 1, f"Custody report written to {out.name}.")
+    progress(1, 1, _("Custody report written to {name}.", name=out.name))
     return ctx
 
 
@@ -235,7 +235,7 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
     rows: list[Any] = []  # reports.custody_pdf.ReportEvent
     for start in range(0, len(ctx.events), _EVENT_BATCH):
         cancel.check()
-        progress(0, 0, f"Reading the custody events: {start:,} of {len(ctx.events):,}…")
+        progress(0, 0, _("Reading the custody events: {done:,} of {total:,}…", done=start, total=len(ctx.events)))
         rows.extend(_report_event(e, exhibits) for e in ctx.events[start:start + _EVENT_BATCH])
     report = custody_pdf.CustodyReport(
         report_id=ctx.report_id, subject=subject, agency_lines=[line for line in agency_lines if line],
@@ -266,7 +266,7 @@ def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: Pro
     session.require(Permission.REPORT, attempted=f"export case {case_ref} as CASE/UCO")
     if out.exists():
         raise Conflict(_("{path} already exists; choose another file name.", path=out))
-    progress(0, 0, "Reading the case, its items and custody events…")
+    progress(0, 0, _("Reading the case, its items and custody events…"))
     case = cases.get_case(session, case_ref)
     items = evidence.list_items(session, case.id)
     from icspa_desktop.services import received
@@ -277,7 +277,7 @@ def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: Pro
     doc = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(session.conn, "agency.name"),
                          case=case, items=items, events=case_events, partner_events=partner_events,
                          progress=progress, cancel=cancel)
-    progress(0, 0, "Writing the JSON-LD…")
+    progress(0, 0, _("Writing the JSON-LD…"))
     data = case_uco.encode(doc, cancel=cancel)
     cancel.check()  # the last point to stop: what follows is recorded and written together
     with session.transaction():
@@ -286,5 +286,5 @@ def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: Pro
                                   details={"format": "CASE/UCO JSON-LD", "file_name": out.name,
                                            "items": len(items)}))
         atomic_write(out, data)
-    progress(1, 1, f"CASE/UCO JSON-LD written to {out.name}.")
+    progress(1, 1, _("CASE/UCO JSON-LD written to {name}.", name=out.name))
     return doc

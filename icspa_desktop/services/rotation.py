@@ -81,7 +81,7 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
             conn.execute("UPDATE blobs SET wrapped_key = ? WHERE id = ?",
                          (blobs.wrap_key(new_blob, str(blob_id), str(item_id), blob_key), blob_id))
             if done % 1000 == 0:
-                progress(done, len(rows), "rewrapping evidence keys")
+                progress(done, len(rows), _("rewrapping evidence keys"))
         agency.reseal_for_new_master(conn, old, new)
         set_setting(conn, "vault.key_check", keys.check_value(new))
         session.record(EventDraft(CustodyAction.VAULT_KEY_ROTATED, purpose=reason, result="rotated", details={
@@ -89,7 +89,7 @@ def rotate_master_key(session: Session, reason: str, *, progress: ProgressCallba
             "recovery_key_reissued": new_recovery is not None}))
     _rekey_database(session, new)
     vault.replace_master(new)
-    progress(len(rows), len(rows), "master key rotated")
+    progress(len(rows), len(rows), _("master key rotated"))
     return RotationResult(len(rows), len(recipients), new_recovery, time.perf_counter() - started)
 
 

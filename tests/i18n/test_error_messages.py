@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from icspa_desktop.bundle import reader as bundle_reader
 from icspa_desktop.custody import events
+from icspa_desktop.domain import errors
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import (
     AuthenticationError,
@@ -27,6 +30,7 @@ from icspa_desktop.services.session import Session, unlock
 from tests.agency.conftest import PASS, make_agency_vault
 from tests.bundle.exchange import make_exchange
 from tests.conftest import ADMIN, VaultInfo, run_cli
+from tests.data.bundles.make_corpus import SMALL_SIZES, Bag, keys_of, member
 
 UseLanguage = Callable[[str], None]
 
@@ -188,3 +192,33 @@ def test_an_imports_checks_read_german_while_the_record_and_json_keep_english(tm
     english_detail = "opened with this agency's key; every age chunk authenticated"
     assert {c["name"]: c["detail"] for c in prepared.to_json()["checks"]}["Decryption"] == english_detail
     assert {c["name"]: c["detail"] for c in json.loads(stored)}["Decryption"] == english_detail
+
+
+def test_a_hostile_bundles_archive_refusal_reads_german_while_verify_json_stays_english(
+        tmp_path: Path, use_language: UseLanguage) -> None:
+    """A real NL→DE bundle with a symbolic link planted in its tar (as a hostile partner would): the tar walk's
+    refusal is German under ICSPA_LANG=de, in the check and on the CLI, while ``bundle verify --json`` and the
+    problem's English (what a stored check keeps) stay English."""
+    exchange = make_exchange(tmp_path / "scene", SMALL_SIZES)
+    keys = keys_of(exchange)
+    bag = Bag.read(keys.decrypt(exchange.export("nightjar").path.read_bytes()))
+    link = bag.full("data/link")
+    bag.insert_after(bag.full("data"), member(link, kind=tarfile.SYMTYPE, linkname="/etc/passwd"))
+    hostile = tmp_path / "hostile.icspa"
+    hostile.write_bytes(keys.encrypt(bag.tar()))
+    english_text = f"The member '{link}' is a symbolic link; links, devices and FIFOs are refused."
+    german_text = f"Der Eintrag '{link}' ist ein symbolischer Link; Links, Geräte und FIFOs werden abgelehnt."
+
+    use_language("de")
+    with exchange.open_de() as de:
+        check = bundle_reader.check_bundle(hostile, [agency.age_identity(de)], [])
+    assert german_text in check.problems
+    assert english_text in [errors.english(p) for p in check.problems]  # what a stored check keeps
+
+    env = {"ICSPA_VAULT": str(exchange.de), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS}
+    shown = run_cli("bundle", "verify", str(hostile), env={**env, "ICSPA_LANG": "de"})
+    as_json = run_cli("--json", "bundle", "verify", str(hostile), env={**env, "ICSPA_LANG": "de"})
+    assert shown.returncode == as_json.returncode == 1, (shown.stderr, as_json.stderr)
+    assert german_text in shown.stdout and english_text not in shown.stdout
+    problems = json.loads(as_json.stdout)["problems"]
+    assert english_text in problems and not any("Eintrag" in p for p in problems)  # --json: English
