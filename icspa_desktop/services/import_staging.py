@@ -56,7 +56,7 @@ class StagedPayload:
 
     def write(self, data: memoryview) -> None:
         if self._done + self._fill + len(data) > self.size:
-            raise TarRefusal("A payload file is longer than its tar header says.")
+            raise TarRefusal(_("A payload file is longer than its tar header says."))
         while data:
             if self._buf is None:
                 self._buf = self._staging.conveyor.take()
@@ -77,7 +77,7 @@ class StagedPayload:
         assert self._buf is not None
         self._done += self._fill
         if self._done > self.size:
-            raise TarRefusal("A payload file is longer than its tar header says.")
+            raise TarRefusal(_("A payload file is longer than its tar header says."))
         last = final or self._done == self.size
         self._staging.conveyor.send(self._buf, _Chunk(self, self._fill, last))
         self._buf, self._fill = None, 0
@@ -112,7 +112,7 @@ class Staging:
 
     def open(self, name: str, size: int) -> PayloadSink:
         if name in self.payloads:
-            raise TarRefusal(f"The payload file {shown_name(name)} occurs twice.")
+            raise TarRefusal(_("The payload file {name} occurs twice.", name=shown_name(name)))
         if self._writer is None:
             self._folder = self.store.open_staging()
             self._writer = pipeline.Drainer(self.conveyor, self._write, "import-staging")
