@@ -48,6 +48,17 @@ _VOLUME = re.compile(r"\.\d{3}$")
 CHECK_MARK = "✔"
 
 
+# The import checks' names are keys of --json and of the stored row (services/bundle_import.py): English there,
+# shown in the reader's language here.
+CHECK_NAMES = {name: name for name in (N_("Outer seal"), N_("Decryption"), N_("Archive"), N_("Signature"),
+                                       N_("Recipients"), N_("Manifests"), N_("Items"), N_("Markings"),
+                                       N_("Custody"))}
+
+
+def check_name(name: str) -> str:
+    """A check's name in the reader's language (a name this version does not know is shown as it came)."""
+    return _(CHECK_NAMES[name]) if name in CHECK_NAMES else name
+
 def bundle_path(text: str) -> Path:
     """What the user chose, as the service takes it: ``NAME.icspa.001`` (a volume) → ``NAME.icspa``."""
     path = Path(text.strip()).expanduser()
@@ -332,7 +343,8 @@ class CheckPage(Page):
         show_message(self.warnings, "\n".join(f"⚠ {w}" for w in p.warnings))
         self.checks.setRowCount(len(p.checks))
         for row, check in enumerate(p.checks):
-            for column, text in enumerate((_("{mark} passed", mark=CHECK_MARK), check.name, check.detail)):
+            for column, text in enumerate((_("{mark} passed", mark=CHECK_MARK), check_name(check.name),
+                                           check.detail)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)
                 self.checks.setItem(row, column, cell)

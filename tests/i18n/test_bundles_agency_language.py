@@ -4,6 +4,7 @@ texts are the translations, and dates are the reader's (``i18n.format_moment``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,3 +179,15 @@ def test_in_english_the_dates_are_the_readers_too(qtbot: QtBot, admin: Session, 
     assert dialog.table.item(0, 2).text() == "active"
     assert dialog.table.item(0, 4).text() == i18n.format_moment(partner.expires, "en")
     assert "UTC" in dialog.table.item(0, 4).text()
+
+
+def test_the_import_checks_are_named_in_the_readers_language(use_language: Callable[[str], None]) -> None:
+    """The checks' names are --json keys and stored as they are (English); the wizard shows them translated."""
+    from icspa_desktop.gui.import_check import CHECK_NAMES, check_name
+    from icspa_desktop.services import bundle_import
+
+    source = Path(bundle_import.__file__).read_text(encoding="utf-8")
+    assert set(re.findall(r'Check\("([A-Za-z ]+)"', source)) == set(CHECK_NAMES)  # every check the service makes
+    use_language("de")
+    assert check_name("Outer seal") == "Äußeres Siegel" and check_name("Decryption") == "Entschlüsselung"
+    assert check_name("A check of a later version") == "A check of a later version"
