@@ -30,7 +30,7 @@ from icspa_desktop.gui.agency_forms import mono_font
 from icspa_desktop.gui.card_import_dialog import AddPartnerDialog, CardImportDialog
 from icspa_desktop.gui.feedback import error_label, show_message
 from icspa_desktop.gui.ops import show_error
-from icspa_desktop.i18n import N_, _, format_moment
+from icspa_desktop.i18n import N_, _, format_local, format_moment
 from icspa_desktop.services import partners
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
@@ -128,7 +128,7 @@ class PartnersDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("partnersDialog")
         self.setWindowTitle(_("Partner agencies"))
-        self.resize(1240, 580)
+        self.resize(1320, 580)  # the table and a one-line fingerprint beside it, at 1366 px
         self._session: Session | None = session
         self._partners: list[Partner] = []
         self.can_manage = allowed(session.user.role, Permission.MANAGE_PARTNERS)
@@ -143,9 +143,11 @@ class PartnersDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(self.COLUMNS)):
+        # Every column as wide as its text, the name included (it was the one squeezed: "Bundeskriminala…"); the last
+        # takes what is left.
+        for column in range(len(self.COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.details = QTextBrowser()
         self.details.setObjectName("partnerDetails")
@@ -161,7 +163,7 @@ class PartnersDialog(QDialog):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.details)
-        splitter.setSizes([790, 450])
+        splitter.setSizes([900, 400])
 
         self.import_button = QPushButton(_("&Import card…"))
         self.import_button.setObjectName("importCard")
@@ -208,12 +210,15 @@ class PartnersDialog(QDialog):
         mono = mono_font()
         for row, partner in enumerate(self._partners):
             status = partners.shown_status(partner, now)
+            # The expiry as the other tables show times: local in the cell, with UTC beside it in the tooltip.
             values = (partner.name, partner.country, status_text(status), partner.fingerprint,
-                      format_moment(partner.expires), _("card") if partner.source == "card" else _("by hand"))
+                      format_local(partner.expires), _("card") if partner.source == "card" else _("by hand"))
             for column, text in enumerate(values):
                 cell = QTableWidgetItem(text)
                 if column == 3:
                     cell.setFont(mono)
+                if column == 4:
+                    cell.setToolTip(format_moment(partner.expires))
                 if status == "revoked":
                     cell.setForeground(QColor("#a4161a"))
                 elif status != "active":

@@ -151,7 +151,8 @@ def test_a_partner_and_its_card_show_the_readers_dates_and_words(language: str, 
     partner = partners.list_partners(admin)[0]
     assert dialog.table.horizontalHeaderItem(2).text() == {"de": "Status", "fr": "Statut"}[language]
     assert dialog.table.item(0, 2).text() == {"de": "aktiv", "fr": "actif"}[language]
-    assert dialog.table.item(0, 4).text() == i18n.format_moment(partner.expires)
+    assert dialog.table.item(0, 4).text() == i18n.format_local(partner.expires)
+    assert dialog.table.item(0, 4).toolTip() == i18n.format_moment(partner.expires)
     assert dialog.table.item(0, 5).text() == {"de": "Karte", "fr": "carte"}[language]
     details = dialog.details.toPlainText()
     assert i18n.format_moment(partner.created_at) in details
@@ -177,8 +178,13 @@ def test_in_english_the_dates_are_the_readers_too(qtbot: QtBot, admin: Session, 
     qtbot.addWidget(dialog)
     partner = partners.list_partners(admin)[0]
     assert dialog.table.item(0, 2).text() == "active"
-    assert dialog.table.item(0, 4).text() == i18n.format_moment(partner.expires, "en")
-    assert "UTC" in dialog.table.item(0, 4).text()
+    assert dialog.table.item(0, 4).text() == i18n.format_local(partner.expires, "en")
+    assert dialog.table.item(0, 4).toolTip() == i18n.format_moment(partner.expires, "en")
+    assert "UTC" in dialog.table.item(0, 4).toolTip()
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    name = dialog.table.item(0, 0).text()  # the partner's whole name, not "Bundeskriminala…" (issue 11)
+    assert dialog.table.columnWidth(0) >= dialog.table.fontMetrics().horizontalAdvance(name)
 
 
 def test_the_import_checks_are_named_in_the_readers_language(use_language: Callable[[str], None]) -> None:
