@@ -293,16 +293,18 @@ class KeySlotFile:
         try:
             with transaction as conn:
                 yield conn
-                store_copy(conn, self.to_bytes())
+                data = self.to_bytes()
+                store_copy(conn, data)
         except BaseException:
             self._slots, self._recovery, self.key_check = state
             raise
-        self.publish()
+        self.publish(data)
 
-    def publish(self) -> None:
-        """Write ``keyslots.json`` as this object holds it (after the commit that stored it), unless it already
-        is. A failure says the change is recorded and that the next unlock writes the file."""
-        data = self.to_bytes()
+    def publish(self, data: bytes | None = None) -> None:
+        """Write ``keyslots.json`` as this object holds it (``data``: its bytes, when the caller has them) after the
+        commit that stored it, unless it already is. A failure says the change is recorded and that the next unlock
+        writes the file."""
+        data = self.to_bytes() if data is None else data
         if data == self._on_disk:
             return
         try:
@@ -313,6 +315,11 @@ class KeySlotFile:
                 "is finished at the next unlock: fix the disk, then unlock again (for example 'icspa vault check').",
                 path=self.path, cause=exc.strerror or exc)) from exc
         self._on_disk = data
+
+    @property
+    def on_disk(self) -> bytes:
+        """The bytes of ``keyslots.json`` as last read or written."""
+        return self._on_disk
 
     def differs_from(self, stored: bytes | None) -> bool:
         """Whether the database's copy ``stored`` is not what ``keyslots.json`` holds (None: no copy yet)."""

@@ -266,11 +266,10 @@ def open_and_unlock(
             except AuthenticationError:
                 return ()  # e.g. a passphrase change committed since: the file's slot opened the old key
             slots, result = newer, again
-            return again.masters if isinstance(again, Unlocked) else again
+            return _masters(again)
 
         try:
-            conn, master = _open_with_any(layout, result.masters if isinstance(result, Unlocked) else result,
-                                          reason, committed_slots)
+            conn, master = _open_with_any(layout, _masters(result), reason, committed_slots)
         except db.KeyMismatch as exc:
             current = slots.key_check
             if (not isinstance(result, Unlocked) or result.rotated_master is not None or current is None
@@ -315,6 +314,11 @@ def open_and_unlock(
     return vault, result if isinstance(result, Unlocked) else None
 
 
+def _masters(result: Unlocked | tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """The master keys an unlock yielded, newest first (a passphrase unlock or the recovery key's)."""
+    return result.masters if isinstance(result, Unlocked) else result
+
+
 def _reconcile_slots(layout: VaultLayout, conn: db.Connection, slots: KeySlotFile,
                      ) -> tuple[KeySlotFile, tuple[str, ...], tuple[QuarantinedFile, ...]]:
     """Make ``keyslots.json`` what the database committed (schema 10): write it out if a change's write after its
@@ -324,7 +328,7 @@ def _reconcile_slots(layout: VaultLayout, conn: db.Connection, slots: KeySlotFil
     if stored is None:
         if keyslots.has_copy_table(conn):
             with db.transaction(conn):
-                keyslots.store_copy(conn, slots.to_bytes())
+                keyslots.store_copy(conn, slots.on_disk)
         return slots, (), ()
     if not slots.differs_from(stored):
         return slots, (), ()
