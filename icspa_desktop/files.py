@@ -293,8 +293,7 @@ def default_vault_path() -> Path:
 
 # ---- names a file system refuses ------------------------------------------------------------------------
 # Removable media are FAT32/exFAT (NTFS at times): their drivers refuse these characters in a name, and Windows
-# its device names; a POSIX file system takes any name but "/" and NUL.
-FAT_LIKE = frozenset({"vfat", "msdos", "exfat", "ntfs", "ntfs3"})
+# its device names; a POSIX file system takes any name but "/" and NUL (bundle/mounts.FAT_NAME_RULES: which).
 _FAT_FORBIDDEN = frozenset('\\/:*?"<>|')
 _WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
                               *(f"LPT{n}" for n in range(1, 10))})

@@ -349,8 +349,8 @@ def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: 
 
 
 # ---- what the target can take, checked before anything is written --------------------------------------
-FAT_TYPES = frozenset({"vfat", "msdos", "fat", "umsdos"})
-FAT_MAX_FILE = (4 << 30) - 1
+FAT_TYPES = mounts.FAT_FILE_SYSTEMS
+FAT_MAX_FILE = mounts.FAT_MAX_FILE
 DEFAULT_VOLUME_SIZE = (4 << 30) - (1 << 20)
 
 

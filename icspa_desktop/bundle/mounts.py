@@ -20,6 +20,9 @@ PSEUDO_FS = frozenset({
 })
 # FAT32 keeps files below 4 GiB; exFAT, NTFS and the Linux file systems have no limit that matters here.
 FAT_MAX_FILE = (4 << 30) - 1
+FAT_FILE_SYSTEMS = frozenset({"vfat", "msdos", "fat", "umsdos"})  # how the kernel names FAT (the 4 GiB limit)
+# The file systems of removable media whose drivers refuse some names (files.fat_name_problem says which).
+FAT_NAME_RULES = FAT_FILE_SYSTEMS | {"exfat", "ntfs", "ntfs3"}
 REMOVABLE_ROOTS = (Path("/media"), Path("/run/media"))
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
@@ -51,7 +54,7 @@ class MountTarget:
     @property
     def max_file_size(self) -> int | None:
         """The largest file the file system takes (FAT32: 4 GiB − 1), None when there is no such limit."""
-        return FAT_MAX_FILE if self.fs_type in {"vfat", "msdos", "fat"} else None
+        return FAT_MAX_FILE if self.fs_type in FAT_FILE_SYSTEMS else None
 
 
 def _unescape(field: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from icspa_desktop.bundle.media import file_system_of
+from icspa_desktop.bundle.mounts import FAT_NAME_RULES
 from icspa_desktop.crypto import keys, stream
 from icspa_desktop.custody.events import EventDraft, format_utc, utc_now
 from icspa_desktop.domain.enums import CustodyAction
@@ -35,7 +36,7 @@ from icspa_desktop.domain.errors import (
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.files import FAT_LIKE, FILE_MODE, fat_name_problem, place_new, write_all
+from icspa_desktop.files import FILE_MODE, fat_name_problem, place_new, write_all
 from icspa_desktop.i18n import N_
 from icspa_desktop.services.evidence import (
     _COLUMNS,
@@ -285,7 +286,7 @@ def _target_path(session: Session, out: Path) -> Path:
     if not out.name or os.path.lexists(target):
         raise Conflict(_("{path} already exists; choose a new file name (nothing is overwritten).", path=out))
     fs_type = file_system_of(folder)[0]
-    problem = fat_name_problem(out.name) if fs_type in FAT_LIKE else None
+    problem = fat_name_problem(out.name) if fs_type in FAT_NAME_RULES else None
     if problem:  # before anything is recorded: a name the medium cannot hold is a bad input, not an attempt
         raise UsageError(_("{folder} is on a {fs_type} file system, which cannot hold the name {name}: {problem}. "
                            "Choose another file name (the item's original name stays in the vault).",
