@@ -165,10 +165,7 @@ class CaseBrowser(QSplitter):
         self._case_load = None
         if self._session is None:
             return
-        keep = self._current.id if self._current else None
-        self.model.set_prepared(prepared)
-        if keep is None or not self.select_case(keep):
-            self._set_current(None)
+        self._show_rows(prepared)
         self.cases_are_loaded = True
         self.cases_loaded.emit()
 
@@ -179,8 +176,12 @@ class CaseBrowser(QSplitter):
         self.cases_loaded.emit()
 
     def set_cases(self, cases: list[Case], select: CaseId | None = None) -> None:
+        self._show_rows(self.model.prepare(cases), select)
+
+    def _show_rows(self, prepared: PreparedRows[Case], select: CaseId | None = None) -> None:
+        """Show these cases, keeping ``select`` (or the case shown) selected if it is still there."""
         keep = select or (self._current.id if self._current else None)
-        self.model.set_records(cases)
+        self.model.set_prepared(prepared)
         if keep is None or not self.select_case(keep):
             self._set_current(None)
 
