@@ -12,9 +12,10 @@ import pytest
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import VaultError
+from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import cases, custody_verify
-from icspa_desktop.services.session import unlock
+from icspa_desktop.services.session import Session, unlock
 from icspa_desktop.vault import db, keyslots, store
 from icspa_desktop.vault.migrations import MIGRATIONS, Migration, schema_version
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
@@ -146,39 +147,53 @@ def _as_its_program_left_it(path: Path, migrations: Sequence[Migration], version
         old.close()
 
 
+def _check_fixture_content(s: Session, path: Path, tmp_path: Path) -> dict[str, Item]:
+    """What every frozen vault holds after today's upgrade (tests/data/make_vault_fixture.py made it): the key-slot
+    copy (schema 10) equal to the file without a warning, the two cases, the items with their known content and
+    sizes, the phone back in its locker, the note; every content re-read and hashed, one extracted byte for
+    byte. Returns FX-1's items by name, for the checks of one schema."""
+    from icspa_desktop.domain.enums import CaseStatus
+    from icspa_desktop.domain.evidence import ItemKind
+    from icspa_desktop.services import evidence, fixity
+    from tests.data.make_vault_fixture import DIGITAL, content
+
+    assert schema_version(s.conn) == MIGRATIONS[-1].version
+    assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
+    assert not [w for w in s.warnings if "key-slot" in w], s.warnings
+    found = {c.number: c for c in cases.list_cases(s)}
+    assert set(found) == {"FX-1", "FX-2"}
+    assert (found["FX-1"].fields.handling_text, str(found["FX-1"].fields.tlp)) == ("only for the JIT", "AMBER+STRICT")
+    assert found["FX-2"].status is CaseStatus.CLOSED
+    items = {i.original_name: i for i in evidence.list_items(s, "FX-1")}
+    assert set(items) == {*DIGITAL, "Phone, black"}
+    for name in DIGITAL:
+        assert items[name].sha256 == hashlib.sha256(content(name)).hexdigest(), name
+        assert items[name].size == len(content(name))
+    phone = items["Phone, black"]
+    assert (phone.kind, phone.storage_location, phone.checked_out) == (ItemKind.PHYSICAL, "Locker 4", False)
+    assert items[DIGITAL[0]].notes == "read in the fixture"
+    # Fixity: every stored content re-read, decrypted and hashed, and one item extracted byte for byte.
+    reports = fixity.verify_case(s, "FX-1")
+    assert len(reports) == len(DIGITAL) and all(r.ok for r in reports), [r.problem for r in reports]
+    out = tmp_path / "extracted.bin"
+    fixity.extract(s, items["image.bin"].id, out, "fixture check")
+    assert out.read_bytes() == content("image.bin")
+    return items
+
+
 @pytest.mark.parametrize("version", FROZEN)
 def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from icspa_desktop.custody.checkpoints import WITNESS_ENV
-    from icspa_desktop.domain.enums import CaseStatus
-    from icspa_desktop.domain.evidence import ItemKind
-    from icspa_desktop.services import evidence, fixity
     from tests.data.make_vault_fixture import ADMIN as FX_ADMIN
     from tests.data.make_vault_fixture import ADMIN_PASS as FX_ADMIN_PASS
-    from tests.data.make_vault_fixture import DIGITAL, IVAN, IVAN_PASS, content
+    from tests.data.make_vault_fixture import IVAN, IVAN_PASS
 
     path = _copy_frozen(version, tmp_path)
     monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
     _as_its_program_left_it(path, MIGRATIONS[:version], version)
     with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
-        assert schema_version(s.conn) == MIGRATIONS[-1].version
-        # Schema 10: the database holds the committed copy of keyslots.json (stored at the first unlock after the
-        # upgrade from the file it used); no warning, nothing quarantined.
-        assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
-        assert not [w for w in s.warnings if "key-slot" in w], s.warnings
-        found = {c.number: c for c in cases.list_cases(s)}
-        assert set(found) == {"FX-1", "FX-2"}
-        assert (found["FX-1"].fields.handling_text, str(found["FX-1"].fields.tlp)) == ("only for the JIT",
-                                                                                       "AMBER+STRICT")
-        assert found["FX-2"].status is CaseStatus.CLOSED
-        items = {i.original_name: i for i in evidence.list_items(s, "FX-1")}
-        assert set(items) == {*DIGITAL, "Phone, black"}
-        for name in DIGITAL:
-            assert items[name].sha256 == hashlib.sha256(content(name)).hexdigest(), name
-            assert items[name].size == len(content(name))
-        phone = items["Phone, black"]
-        assert (phone.kind, phone.storage_location, phone.checked_out) == (ItemKind.PHYSICAL, "Locker 4", False)
-        assert items[DIGITAL[0]].notes == "read in the fixture"
+        _check_fixture_content(s, path, tmp_path)
         # Custody: every signature, leaf, checkpoint and the witness check out after the migration.
         report = custody_verify.verify(s)
         assert report.ok and not report.damages, [d.to_json() for d in report.damages]
@@ -186,12 +201,6 @@ def test_frozen_vault_opens_migrates_and_keeps_custody_and_fixity(version: int, 
         for action in (CustodyAction.VAULT_CREATED, CustodyAction.CHECKED_OUT, CustodyAction.CHECKED_IN,
                        CustodyAction.VERIFIED, CustodyAction.CHECKPOINT_SIGNED):
             assert action in actions, action
-        # Fixity: every stored content re-read, decrypted and hashed, and one item extracted byte for byte.
-        reports = fixity.verify_case(s, "FX-1")
-        assert len(reports) == len(DIGITAL) and all(r.ok for r in reports), [r.problem for r in reports]
-        out = tmp_path / "extracted.bin"
-        fixity.extract(s, items["image.bin"].id, out, "fixture check")
-        assert out.read_bytes() == content("image.bin")
         cases.create_case(s, CaseFields(number="FX-3", title="Made after the upgrade"))
     with unlock(path, IVAN, IVAN_PASS) as s:
         assert {c.number for c in cases.list_cases(s)} == {"FX-1", "FX-2", "FX-3"}
@@ -214,35 +223,21 @@ def test_pre_custody_frozen_vault_opens_migrates_and_verifies(version: int, tmp_
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A vault of schema 2 (made before custody verification, checkpoints and the agency key pair existed)."""
     from icspa_desktop.custody.checkpoints import WITNESS_ENV
-    from icspa_desktop.domain.enums import CaseStatus
-    from icspa_desktop.domain.evidence import ItemKind
-    from icspa_desktop.services import agency, custody, evidence, fixity
+    from icspa_desktop.services import agency, custody
     from tests.data.make_vault_fixture import ADMIN as FX_ADMIN
     from tests.data.make_vault_fixture import ADMIN_PASS as FX_ADMIN_PASS
-    from tests.data.make_vault_fixture import DIGITAL, IVAN, IVAN_PASS, content
+    from tests.data.make_vault_fixture import DIGITAL, IVAN, IVAN_PASS
 
     path = _copy_frozen(version, tmp_path)
     monkeypatch.setenv(WITNESS_ENV, str(tmp_path / "witness"))
     _as_its_program_left_it(path, MIGRATIONS[:version], version, absent=("custody_checkpoints",))
     with unlock(path, FX_ADMIN, FX_ADMIN_PASS) as s:
-        assert schema_version(s.conn) == MIGRATIONS[-1].version
-        assert keyslots.stored_copy(s.conn) == (path / "keyslots.json").read_bytes()
-        assert not [w for w in s.warnings if "key-slot" in w], s.warnings
-        found = {c.number: c for c in cases.list_cases(s)}
-        assert set(found) == {"FX-1", "FX-2"}
-        fx1 = found["FX-1"].fields
+        items = _check_fixture_content(s, path, tmp_path)
+        fx1 = cases.get_case(s, "FX-1").fields
         assert (fx1.handling_text, str(fx1.handling_code), str(fx1.tlp), fx1.legal_authority) == (
             "only for the JIT", "H3", "AMBER+STRICT", "W-1")
-        assert found["FX-2"].status is CaseStatus.CLOSED
-        items = {i.original_name: i for i in evidence.list_items(s, "FX-1")}
-        assert set(items) == {*DIGITAL, "Phone, black"}
         for name in DIGITAL:
-            assert items[name].sha256 == hashlib.sha256(content(name)).hexdigest(), name
-            assert items[name].size == len(content(name))
             assert (items[name].description, items[name].acquisition.seal_number) == ("seized files", "SEAL-7")
-        phone = items["Phone, black"]
-        assert (phone.kind, phone.storage_location, phone.checked_out) == (ItemKind.PHYSICAL, "Locker 4", False)
-        assert items[DIGITAL[0]].notes == "read in the fixture"
         # The agency of schema 2 was four settings; the key pair (schema 3) is made by an administrator later.
         assert agency.stated_details(s) == FX_AGENCY
         assert not agency.has_identity(s)
@@ -255,12 +250,6 @@ def test_pre_custody_frozen_vault_opens_migrates_and_verifies(version: int, tmp_
                        CustodyAction.CASE_CLOSED):
             assert action in actions, action
         assert CustodyAction.CHECKPOINT_SIGNED not in actions
-        # Fixity: every stored content re-read, decrypted and hashed, and one item extracted byte for byte.
-        reports = fixity.verify_case(s, "FX-1")
-        assert len(reports) == len(DIGITAL) and all(r.ok for r in reports), [r.problem for r in reports]
-        out = tmp_path / "extracted.bin"
-        fixity.extract(s, items["image.bin"].id, out, "fixture check")
-        assert out.read_bytes() == content("image.bin")
         # Fully usable: the agency key pair from the stated details, a first checkpoint, a new case.
         agency.create_identity(s)
         custody.make_checkpoint(s, "first after the upgrade")
