@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,8 +48,11 @@ Runner = Callable[[list[str], dict[str, str]], subprocess.CompletedProcess[str]]
 def _namespaces_work() -> bool:
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         return False
-    probe = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount --bind -o ro /tmp /tmp"], capture_output=True,
-                           timeout=30, check=False)
+    # A folder of its own, as the tests bind their vault copies: binding all of /tmp failed (and every test here
+    # skipped) while an unrelated FUSE mount sat somewhere below it.
+    with tempfile.TemporaryDirectory(prefix="icspa-ro-probe-") as folder:
+        probe = subprocess.run(["unshare", "-Urm", "sh", "-c", 'mount --bind -o ro "$1" "$1"', "sh", folder],
+                               capture_output=True, timeout=30, check=False)
     return probe.returncode == 0
 
 
