@@ -325,6 +325,10 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
             "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
             "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
             len(state.damages), first=state.damages[0].message)))
+    if vault.slot_copy_replaced:
+        session.warnings.append(warning(_(
+            "the vault database's copy of the key slots was damaged; it was replaced by the key-slot file this "
+            "unlock used. Tell an administrator ('icspa custody verify', 'icspa vault check').")))
     if vault.slots_dropped:
         session.warnings.append(warning(ngettext(
             "the key-slot file held {n} key slot the vault database never committed (the file was edited or "

@@ -95,6 +95,8 @@ class UnlockedVault:
         self.cleanup_held: str | None = None
         # Key slots keyslots.json held that the database never committed, dropped at this unlock (slot ids).
         self.slots_dropped: tuple[str, ...] = ()
+        # The database's copy of keyslots.json did not parse: replaced by the file this unlock used.
+        self.slot_copy_replaced = False
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
@@ -249,6 +251,7 @@ def open_and_unlock(
     conn: db.Connection | None = None
     dropped: tuple[str, ...] = ()
     kept: tuple[QuarantinedFile, ...] = ()
+    replaced = False
     try:
         slots = KeySlotFile.load(layout.keyslots, header.vault_id)
         result = unlock(slots)
@@ -260,7 +263,9 @@ def open_and_unlock(
             stored = keyslots.stored_copy(opened)
             if stored is None or not slots.differs_from(stored):
                 return ()
-            newer = slots.from_copy(stored)
+            newer = _parsed_copy(slots, stored)
+            if newer is None:
+                return ()
             try:
                 again = unlock(newer)
             except AuthenticationError:
@@ -293,7 +298,7 @@ def open_and_unlock(
         quarantined: tuple[QuarantinedFile, ...] = ()
         if reason is None:
             if not held:  # after a rollback the database's copy of the slots may be the older one: keep the file
-                slots, dropped, kept = _reconcile_slots(layout, conn, slots)
+                slots, dropped, kept, replaced = _reconcile_slots(layout, conn, slots)
             quarantined = kept + (() if held else _quarantine_leftovers(layout, conn))
             # Temporary copies of the vault's own small files (key slots, header) that a killed writer left: never
             # evidence, and a key-slot copy may hold a slot the database never got (a failed 'user add').
@@ -307,6 +312,7 @@ def open_and_unlock(
     vault = UnlockedVault(layout, header, slots, master, conn, lock, quarantined, reason)
     vault.cleanup_held = held
     vault.slots_dropped = dropped
+    vault.slot_copy_replaced = replaced
     if reason is not None:
         vault.leftovers_kept = _count_leftovers(layout)
     if isinstance(result, Unlocked) and result.rotated_master == master:
@@ -319,20 +325,30 @@ def _masters(result: Unlocked | tuple[bytes, ...]) -> tuple[bytes, ...]:
     return result.masters if isinstance(result, Unlocked) else result
 
 
+def _parsed_copy(slots: KeySlotFile, stored: bytes) -> KeySlotFile | None:
+    """The database's copy of the slots, or None when it does not parse (damaged, or written by hand with the
+    master key): the file, which this unlock just used, is then the one to keep."""
+    try:
+        return slots.from_copy(stored)
+    except VaultError:
+        return None
+
+
 def _reconcile_slots(layout: VaultLayout, conn: db.Connection, slots: KeySlotFile,
-                     ) -> tuple[KeySlotFile, tuple[str, ...], tuple[QuarantinedFile, ...]]:
+                     ) -> tuple[KeySlotFile, tuple[str, ...], tuple[QuarantinedFile, ...], bool]:
     """Make ``keyslots.json`` what the database committed (schema 10): write it out if a change's write after its
-    commit did not happen; the first unlock after the upgrade stores the file's bytes as the first copy. Also
-    returns the ids of slots the file held and the database never committed (an edited file: said at unlock)."""
+    commit did not happen; the first unlock after the upgrade stores the file's bytes as the first copy, and so
+    does an unlock that finds the copy damaged (said at unlock: the last value). Also returns the ids of slots the
+    file held and the database never committed (an edited file: said at unlock)."""
     stored = keyslots.stored_copy(conn)
-    if stored is None:
-        if keyslots.has_copy_table(conn):
+    if stored is not None and not slots.differs_from(stored):
+        return slots, (), (), False
+    newer = None if stored is None else _parsed_copy(slots, stored)
+    if newer is None:
+        if stored is not None or keyslots.has_copy_table(conn):
             with db.transaction(conn):
                 keyslots.store_copy(conn, slots.on_disk)
-        return slots, (), ()
-    if not slots.differs_from(stored):
-        return slots, (), ()
-    newer = slots.from_copy(stored)
+        return slots, (), (), stored is not None
     dropped = tuple(sorted(set(slots.slot_ids) - set(newer.slot_ids)))
     kept: tuple[QuarantinedFile, ...] = ()
     if dropped:  # nothing is deleted (DESIGN §2): the file as it was goes to quarantine/ for an administrator
@@ -343,7 +359,7 @@ def _reconcile_slots(layout: VaultLayout, conn: db.Connection, slots: KeySlotFil
             finally:
                 quarantine.close()
     newer.publish()
-    return newer, dropped, kept
+    return newer, dropped, kept, False
 
 
 def _open_with_any(layout: VaultLayout, masters: tuple[bytes, ...],

@@ -207,3 +207,34 @@ def test_a_key_slot_file_with_slots_the_database_never_committed_is_rewritten_an
     assert not KeySlotFile.load(path, header.vault_id).has_user("ghost")
     with pytest.raises(AuthenticationError):
         unlock(stocked.path, "ghost", "ghost passphrase long")
+
+
+def test_a_damaged_copy_of_the_slots_in_the_database_locks_nobody_out(stocked: VaultInfo) -> None:
+    """Attacked with direct SQL by someone holding the master key: garbage in the database's copy of the key slots.
+    Every unlock used to fail ("the key-slot file … is unreadable or damaged", naming the intact file); now the
+    file this unlock used is kept, becomes the copy again, and the unlock says so once."""
+    path = stocked.path / "keyslots.json"
+    file_bytes = path.read_bytes()
+    with stocked.session() as alice, alice.transaction() as conn:
+        keyslots.store_copy(conn, b"garbage, not a key-slot file")
+    with stocked.session(Role.INVESTIGATOR) as ivan:
+        assert [w for w in ivan.warnings if "copy of the key slots was damaged" in w], ivan.warnings
+        assert keyslots.stored_copy(ivan.conn) == file_bytes
+    assert path.read_bytes() == file_bytes
+    with stocked.session(Role.INVESTIGATOR) as ivan:
+        assert not [w for w in ivan.warnings if "key slots" in w], ivan.warnings
+
+
+def test_a_slot_written_into_the_database_copy_by_hand_opens_nothing(stocked: VaultInfo) -> None:
+    """The same insider adds a slot for a user of their own to the database's copy: the next unlock writes it to
+    the file (the copy is the committed state), but the signed user state knows no such user: refused."""
+    with stocked.session() as alice:
+        vault = alice.vault
+        forged = KeySlotFile.parse(keyslots.stored_copy(alice.conn) or b"", vault.keyslots.path, vault.header.vault_id)
+        forged.add_passphrase_slot("mallory", "user-mallory", "mallory passphrase long", vault.master_key, b"\x03" * 32)
+        with alice.transaction() as conn:
+            keyslots.store_copy(conn, forged.to_bytes())
+    with stocked.session():
+        pass
+    with pytest.raises(AuthenticationError, match="belongs to no user"):
+        unlock(stocked.path, "mallory", "mallory passphrase long")
