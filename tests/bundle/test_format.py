@@ -181,7 +181,9 @@ def test_the_partner_tools_fail_on_damage(tmp_path: Path, signer: Signer,
               tmp_path).returncode != 0
     with written.path.open("r+b") as handle:
         handle.seek(written.size // 2)
-        handle.write(b"\x00" if handle.read(1) != b"\x00" else b"\x01")
+        middle = handle.read(1)
+        handle.seek(written.size // 2)  # the byte read is the one changed
+        handle.write(b"\x00" if middle != b"\x00" else b"\x01")
     assert sh("sha256sum -c bundle.icspa.sha256", tmp_path).returncode != 0
 
 
