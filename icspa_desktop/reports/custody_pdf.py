@@ -69,7 +69,7 @@ class ReportEvent:
     authority: str
     location: str
     result: str
-    items: str = ""
+    items: Sequence[str] = ()  # exhibit numbers of the items the event names
     extra: str = ""  # counterparty, hashes, tool, notes, changes
 
 
@@ -305,6 +305,10 @@ _EVENT_COLS = [10 * mm, 30 * mm, 30 * mm, 23 * mm, 38 * mm, 23 * mm, 24 * mm]
 
 
 EVENTS_PER_TABLE = 50
+# An event naming more items than this (an export of a whole case) lists them after the event tables, where the
+# list may run over pages: in its table row a thousand exhibit numbers made a cell taller than a page, and
+# reportlab refused the whole report (LayoutError) — every later report and export of that case failed.
+ITEMS_IN_ROW = 12
 
 
 def _event_tables(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle],
@@ -348,8 +352,11 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
             _p(event.result or "—", st["cell"]),
         ])
         parts = [_("Event id {id}", id=event.id)]
-        if event.items:
-            parts.append(_("Items: {items}", items=event.items))
+        if len(event.items) > ITEMS_IN_ROW:
+            parts.append(_("Items: {n} exhibits, listed under “Items named by event #{index}” after this table",
+                           n=_number(len(event.items)), index=event.index))
+        elif event.items:
+            parts.append(_("Items: {items}", items=", ".join(event.items)))
         if event.extra:
             parts.append(_extra_text(event.extra))
         detail = " · ".join(parts)
@@ -361,6 +368,20 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
     table = Table(rows, colWidths=_EVENT_COLS, repeatRows=1)
     table.setStyle(TableStyle(style))
     return table
+
+
+def _long_item_lists(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Each item list too long for its event's row, in full, as paragraphs that may run over pages."""
+    story: list[Flowable] = []
+    for event in events:
+        if len(event.items) > ITEMS_IN_ROW:
+            story += [
+                Spacer(1, 2 * mm),
+                _p(_("Items named by event #{index} ({action}, {n} exhibits)", index=event.index,
+                     action=event.action, n=_number(len(event.items))), st["label"]),
+                _p(", ".join(event.items), st["small"]),
+            ]
+    return story
 
 
 def _local_text(event: ReportEvent) -> str:
@@ -597,6 +618,7 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
              "# is the leaf index. Times are UTC, with the actor's local time below."), st["small"]),
         Spacer(1, 2 * mm),
         *event_tables,
+        *_long_item_lists(report.events, st),
         _p(_("4. Integrity of the custody log"), st["h2"]),
         _p(_verification(report.verification), st["ok"] if report.verification_ok else st["warn"]),
     ]

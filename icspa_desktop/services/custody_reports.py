@@ -165,7 +165,7 @@ def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
         role=str(actor.get("role", "")), agency=str(actor.get("agency", "")),
         action=str(b.get("action", "")).replace("_", " "), purpose=str(b.get("purpose", "")),
         authority=str(b.get("authority", "")), location=str(b.get("location", "")), result=str(b.get("result", "")),
-        items=", ".join(exhibits.get(i, i) for i in b.get("item_ids") or []), extra=" · ".join(extra),
+        items=tuple(exhibits.get(i, i) for i in b.get("item_ids") or []), extra=" · ".join(extra),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -201,3 +202,23 @@ def test_printed_checkpoint_checks_with_openssl_as_the_report_says(admin: Sessio
     assert done.returncode == 0, done.stderr
     (tmp_path / "checkpoint.txt").write_bytes(ctx.checkpoint.body.replace(b"\n", b"\n\n", 1))
     assert subprocess.run(command.group(1), shell=True, cwd=tmp_path, capture_output=True, check=False).returncode
+
+
+@needs_poppler
+def test_an_event_naming_a_thousand_items_is_printed_whole_across_pages(tmp_path: Path) -> None:
+    """A transfer of 1,001 items names them all in one event: in its row, a cell taller than a page made
+    reportlab refuse the whole report (LayoutError) — every later custody report and export of that case failed
+    (found exporting a 1,001-item case twice). The list now follows the event tables and runs over pages."""
+    exhibits = tuple(f"2026-041-{n:04d}" for n in range(1, 1002))
+    report = _synthetic_report(0)
+    transfer = custody_pdf.ReportEvent(3, "event-3", "2026-03-02T09:10:00Z", "2026-03-02T10:10:00+01:00", "CET",
+                                       "ivan", "investigator", "Test Police", "transferred", "sharing", "", "",
+                                       "", items=exhibits, extra="Counterparty: BKA")
+    report = dataclasses.replace(report, events=[*report.events, transfer])
+    path = tmp_path / "r.pdf"
+    path.write_bytes(custody_pdf.render(report))
+    text = _pdf_text(path)
+    found = set(re.findall(r"2026-041-\d{4}", text))
+    assert found == {f"2026-041-{n:04d}" for n in range(1, 1002)}
+    assert "Items: 1,001 exhibits, listed under" in text and "Items named by event #3 (transferred, 1,001" in text
+    assert "Verified intact" in text  # the report goes on after the long list

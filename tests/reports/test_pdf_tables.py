@@ -10,7 +10,7 @@ from icspa_desktop.reports import custody_pdf
 
 def _event(i: int) -> custody_pdf.ReportEvent:
     return custody_pdf.ReportEvent(i, f"id-{i}", "2026-11-30 10:00:00", "11:00", "CET", "alice", "investigator",
-                                   "Politie", "acquired", "JIT Nightjar", "", "Harbour", "ok", "2026/041-001", "")
+                                   "Politie", "acquired", "JIT Nightjar", "", "Harbour", "ok", ("2026/041-001",), "")
 
 
 def test_events_are_cut_into_tables_each_with_the_header() -> None:
