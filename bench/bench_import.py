@@ -26,9 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import peak_rss, report
-
-PASS = "bench-import-passphrase"
+from bench import partner_vaults, peak_rss, report
+from bench.partner_vaults import PASS
 
 
 def _child(argv: Sequence[str]) -> int:
@@ -62,41 +61,18 @@ def _children_cpu() -> float:
 
 
 def _make(base: Path, size: int, small: int, small_size: int) -> tuple[Path, Path, Path]:
-    """(recipient vault, bundle, recipient age identity file) from two fresh vaults."""
-    from cryptography.hazmat.primitives import serialization
-
-    from icspa_desktop.crypto import kdf
-    from icspa_desktop.domain.models import CaseFields
-    from icspa_desktop.services import agency, bundles, cases, evidence, partners
+    """(recipient vault, bundle, recipient age identity file): the sender exports its case to the recipient."""
+    from icspa_desktop.services import bundles
     from icspa_desktop.services.session import unlock
-    from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 
-    kdf.use_insecure_test_profile()
-    files = base / "files"
-    files.mkdir()
-    block = os.urandom(1 << 20)
-    with open(files / "big.bin", "wb") as handle:
-        for _ in range(size >> 20):
-            handle.write(block)
-    for i in range(small):
-        (files / f"small-{i:05d}.bin").write_bytes(os.urandom(small_size))
-    nl, de = base / "nl", base / "de"
-    init_vault(nl, "admin", PASS, agency=AgencyInfo("Bench Politie", "NL", "", ""))
-    init_vault(de, "admin", PASS, agency=AgencyInfo("Bench BKA", "DE", "", ""))
-    with unlock(nl, "admin", PASS) as s_nl, unlock(de, "admin", PASS) as s_de:
-        for one, other, name, country in ((s_nl, s_de, "BKA", "DE"), (s_de, s_nl, "Politie", "NL")):
-            identity = agency.agency_identity(other)
-            partners.add_partner(one, name, country, identity.age_recipient,
-                                 identity.certificate.public_bytes(serialization.Encoding.PEM))
-        secret = str(agency.age_identity(s_de))
-        case = cases.create_case(s_nl, CaseFields("BENCH/1", "Import benchmark"))
-        evidence.add_files(s_nl, case.id, [files])
-        plan = bundles.plan_export(s_nl, "BENCH/1", ["BKA"], purpose="benchmark")
+    vaults = partner_vaults.build(base, size, small, small_size)
+    with unlock(vaults.sender, "admin", PASS) as s_nl:
+        plan = bundles.plan_export(s_nl, partner_vaults.CASE, [partner_vaults.PARTNER], purpose="benchmark")
         written = bundles.export(s_nl, plan, base / "bundle")
-    shutil.rmtree(files)
+    shutil.rmtree(vaults.files)
     key = base / "de-identity.txt"
-    key.write_text(secret + "\n")
-    return de, written.path, key
+    key.write_text(vaults.recipient_secret + "\n")
+    return vaults.recipient, written.path, key
 
 
 def main(argv: Sequence[str]) -> int:

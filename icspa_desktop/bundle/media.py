@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
+import mmap
 import os
 import queue
 import re
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from icspa_desktop.files import create_new, fsync_dir, place_new, remove_publish
 from icspa_desktop.i18n import N_
 
 FILE_MODE = 0o600
-READ_CHUNK = 1 << 20
+READ_CHUNK = 4 << 20  # per read of the read-back: with O_DIRECT one request each, so not too small
 WRITE_BATCH = 1 << 20  # ciphertext bytes per writev
 WRITE_DEPTH = 4  # batches queued for the writer thread: bounds memory to ~5 MiB
 _IOV_MAX = 1024  # buffers per writev (Linux's IOV_MAX)
 WRITEBACK_STEP = 8 << 20  # start the write-back of every 8 MiB written, instead of all of it at the final fsync
+DIRECT_ALIGN = 4096  # O_DIRECT: buffer address, file offset and length multiples of this (>= any logical block)
+DIRECT_BUFFER = 8 << 20  # ciphertext gathered per direct write: one request keeps a USB stick busy for a while
 
 
 def _start_time(pid: int) -> int | None:
@@ -99,10 +103,18 @@ class VolumeWriter:
     stream is cut into consecutive files of exactly that size (the last one shorter) that concatenate to it.
     Files are opened on demand under ``temp_path(i)`` (i = 1, 2, …); each is fsynced and its page cache
     dropped when full. The first error of the thread is kept and raised to the producer at its next write.
+
+    ``direct`` (the default) writes with O_DIRECT where the file system allows it: the ciphertext is gathered
+    into a page-aligned buffer and goes from there to the device, not through the page cache. Copying a
+    gigabyte into the page cache cost this machine 0.3-1.6 s of kernel time (new pages for every write), a
+    direct write ~0.1 s; the medium is written as the export goes, so the progress is the medium's and the
+    final fsync has nothing left to wait for, and no cached copy exists that the read-back could be served
+    from. Only the last partial block of each file goes through the page cache (O_DIRECT needs whole blocks);
+    a file system that refuses O_DIRECT (some FUSE ones) gets the buffered writes with early write-back.
     """
 
     def __init__(self, temp_path: Callable[[int], Path], volume_size: int | None = None, *,
-                 batch: int = WRITE_BATCH, depth: int = WRITE_DEPTH) -> None:
+                 batch: int = WRITE_BATCH, depth: int = WRITE_DEPTH, direct: bool = True) -> None:
         if volume_size is not None and volume_size <= 0:
             raise ValueError("volume_size must be positive")
         self._temp_path = temp_path
@@ -116,6 +128,11 @@ class VolumeWriter:
         self._volume_hash = hashlib.sha256()
         self._volume_bytes = 0
         self._written_back = 0  # bytes of the current volume whose write-back was started
+        self._direct = direct
+        self._io: _DirectWrites | None = None  # the thread writing O_DIRECT files, once one was opened
+        self._stage: mmap.mmap | None = None  # the aligned buffer being filled while the current file is O_DIRECT
+        self._staged = 0
+        self.direct_files = 0  # files written with O_DIRECT (the rest went through the page cache)
         self.size = 0
         self.created: list[Path] = []  # every file opened, for cleanup (appended by the thread)
         self.volumes: list[Volume] = []
@@ -154,6 +171,10 @@ class VolumeWriter:
             self._closed = True
             self._queue.put(None)
             self._thread.join()
+        if self._io is not None:  # before the fd closes: nothing may still write to it (or to its number reused)
+            self._io.close()
+            self._io = None
+        self._stage = None
         if self._fd is not None:  # only after an error in the thread
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -203,12 +224,16 @@ class VolumeWriter:
                 if self._volume_size is not None:
                     self._volume_hash.update(piece)
             fd = self._current_fd()
-            _writev_all(fd, group)
+            if self._stage is not None:
+                for piece in group:
+                    self._gather(piece)
+            else:
+                _writev_all(fd, group)
             self._volume_bytes += size
             self.size += size
             if self._volume_bytes == self._volume_size:
                 self._end_volume()
-            elif self._volume_bytes - self._written_back >= WRITEBACK_STEP:
+            elif self._stage is None and self._volume_bytes - self._written_back >= WRITEBACK_STEP:
                 # On Linux DONTNEED on dirty pages starts their write-back without waiting for it: the medium
                 # works while we encrypt, the final fsync has little left to wait for, and the page cache is
                 # not filled with ciphertext that the read-back must not be served from anyway.
@@ -227,9 +252,33 @@ class VolumeWriter:
         self._volume_hash = hashlib.sha256()
         self._volume_bytes = 0
         self._written_back = 0
+        if self._direct and _set_direct(self._fd, True):
+            if self._io is None:
+                self._io = _DirectWrites()
+            self._stage, self._staged = self._io.take(), 0
+            self.direct_files += 1
+
+    def _gather(self, piece: memoryview) -> None:
+        """Copy ``piece`` into the aligned buffer, handing the buffer to the I/O thread whenever it is full."""
+        while piece:
+            stage, io = self._stage, self._io
+            assert stage is not None
+            assert io is not None
+            take = min(len(piece), DIRECT_BUFFER - self._staged)
+            stage[self._staged:self._staged + take] = piece[:take]
+            self._staged += take
+            piece = piece[take:]
+            if self._staged == DIRECT_BUFFER:
+                io.submit(self._current_fd(), stage, DIRECT_BUFFER)
+                self._stage, self._staged = io.take(), 0
 
     def _end_volume(self) -> None:
         fd = self._current_fd()
+        if self._stage is not None:
+            assert self._io is not None
+            stage, self._stage = self._stage, None
+            self._io.submit(fd, stage, self._staged)
+            self._io.wait()  # every write of this file is done (or its error raised here)
         os.fsync(fd)
         # The data is clean after fsync, so DONTNEED really drops it: the read-back will come from the medium.
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -237,6 +286,94 @@ class VolumeWriter:
         os.close(fd)
         digest = self._volume_hash.hexdigest() if self._volume_size is not None else self._hash.hexdigest()
         self.volumes.append(Volume(self.created[-1], self._volume_bytes, digest))
+
+
+class _DirectWrites:
+    """A thread writing page-aligned buffers to O_DIRECT files while the gathering thread fills the next one.
+
+    A direct write waits for the device; on its own thread that wait overlaps the hashing and gathering of
+    what follows. ``count`` buffers exist (bounded memory); ``take`` waits for a free one. The first error
+    of the thread is raised by the next ``take`` or ``wait``; what was queued after it is not written.
+    """
+
+    def __init__(self, count: int = 3, size: int = DIRECT_BUFFER) -> None:
+        self._buffers = [mmap.mmap(-1, size) for _ in range(count)]  # anonymous mappings are page-aligned
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        for buf in self._buffers:
+            self._free.put(buf)
+        self._todo: queue.Queue[tuple[int, mmap.mmap, int] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="bundle-direct-writes", daemon=True)
+        self._thread.start()
+
+    def take(self) -> mmap.mmap:
+        buf = self._free.get()
+        if self.error is not None:
+            self._free.put(buf)
+            raise self.error
+        return buf
+
+    def submit(self, fd: int, buf: mmap.mmap, length: int) -> None:
+        """Write ``buf[:length]`` at ``fd``'s position; a length that is not whole blocks ends the file."""
+        self._todo.put((fd, buf, length))
+
+    def wait(self) -> None:
+        """Until everything submitted is written; raises the thread's error."""
+        self._todo.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Stop the thread; what is still queued (only after an error) is not written."""
+        self._closing = True
+        self._todo.put(None)
+        self._thread.join()
+        # Not mmap.close(): after a failed write the error's traceback may still hold a view of a buffer (closing
+        # would raise BufferError and lose the cleanup); each mapping goes when its last reference does.
+        self._buffers = []
+
+    def _run(self) -> None:
+        while (job := self._todo.get()) is not None:
+            fd, buf, length = job
+            try:
+                if self.error is None and not self._closing:
+                    _write_direct(fd, buf, length)
+            except BaseException as exc:  # raised in the gathering thread at its next take or wait
+                self.error = exc
+            finally:
+                self._free.put(buf)
+                self._todo.task_done()
+        self._todo.task_done()
+
+
+def _write_direct(fd: int, buf: mmap.mmap, length: int) -> None:
+    """Whole blocks with O_DIRECT; a partial last block (the end of a file) through the page cache."""
+    whole = length - length % DIRECT_ALIGN
+    with memoryview(buf) as view:
+        done = 0
+        while done < whole:
+            written = os.write(fd, view[done:whole])
+            done += written
+            if written % DIRECT_ALIGN:  # a short write that is not whole blocks (a size limit): the rest buffered
+                _set_direct(fd, False)
+                _writev_all(fd, [view[done:whole]])
+                done = whole
+        if whole < length:
+            _set_direct(fd, False)
+            _writev_all(fd, [view[whole:length]])
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``fd``; False when the file system does not support it."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
 
 
 def _writev_all(fd: int, buffers: list[memoryview]) -> None:
@@ -282,10 +419,12 @@ class _ReadAhead:
 
     def __init__(self, fd: int, chunk: int = READ_CHUNK, depth: int = 3) -> None:
         self._fd = fd
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        self._full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
-        for _slot in range(depth):
-            self._free.put(bytearray(chunk))
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        self._full: queue.Queue[tuple[mmap.mmap, int] | BaseException] = queue.Queue()
+        # Page-aligned (anonymous mappings), so an O_DIRECT fd reads straight into them.
+        self._buffers = [mmap.mmap(-1, chunk) for _slot in range(depth)]
+        for buf in self._buffers:
+            self._free.put(buf)
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="bundle-read-back", daemon=True)
         self._thread.start()
@@ -303,7 +442,7 @@ class _ReadAhead:
         except BaseException as exc:  # handed to the caller, which raises it
             self._full.put(exc)
 
-    def blocks(self) -> Iterator[memoryview]:
+    def blocks(self) -> Generator[memoryview, None, None]:
         """The file's bytes in order; each view is valid until the next one is asked for."""
         while True:
             item = self._full.get()
@@ -312,14 +451,17 @@ class _ReadAhead:
             buf, n = item
             if not n:
                 return
-            yield memoryview(buf)[:n]
+            with memoryview(buf) as whole, whole[:n] as view:  # released before the buffer is reused or closed
+                yield view
             self._free.put(buf)
 
     def close(self) -> None:
         """Stop and join the thread (idempotent); the fd may be closed only after this."""
         self._stop = True
-        self._free.put(bytearray())  # wakes the thread if it waits for a buffer
+        self._free.put(self._buffers[0])  # wakes the thread if it waits for a buffer
         self._thread.join()
+        for buf in self._buffers:
+            buf.close()
 
 
 def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: CancelToken, *,
@@ -329,17 +471,22 @@ def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: 
     with io.FileIO(fd, "rb", closefd=True):
         # The data was fsynced, so its pages are clean and DONTNEED really drops them: we read the medium.
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a larger read-ahead on slow sticks
+        # O_DIRECT where the file system allows it: straight from the device into our buffers, never a cached
+        # copy, and no page cache to fill (new pages cost this machine more than the reading itself).
+        if not _set_direct(fd, True):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a larger read-ahead on slow sticks
         digest = hashlib.sha256()
         done = 0
         reader = _ReadAhead(fd)
+        blocks = reader.blocks()
         try:
-            for block in reader.blocks():
+            for block in blocks:
                 cancel.check()
                 digest.update(block)
                 done += len(block)
                 progress(done_before + done, grand_total or size, _("Reading the bundle back from the target"))
         finally:
+            blocks.close()  # releases its view of the last buffer
             reader.close()
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     if done != size:

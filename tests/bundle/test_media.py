@@ -204,3 +204,21 @@ def test_refusal_message_names_free_and_needed_space(tmp_path: Path) -> None:
     with pytest.raises(IcspaError, match=r"has 3\.0 MiB free; the bundle needs about 6\.0 MiB"):
         media.check_target(tmp_path, 5 * MiB - 50_000, info=info)
     assert media.check_target(tmp_path, MiB, info=info) is info
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_volume_writer_direct_and_buffered_write_the_same_bytes(tmp_path: Path, direct: bool) -> None:
+    """O_DIRECT (the default where the file system allows it) gathers whole aligned buffers and writes the
+    last partial block of each file through the page cache; volumes cut anywhere, pieces of any size."""
+    volume = 3 * media.DIRECT_BUFFER + 12345  # neither the buffer nor a block divides it
+    data = os.urandom(2 * volume + 777)
+    writer = media.VolumeWriter(lambda i: tmp_path / f"v{i}", volume, direct=direct)
+    for start in range(0, len(data), 65552):  # age's chunk with its tag, as the encryptor hands them over
+        writer.write(data[start:start + 65552])
+    volumes = writer.finish()
+    assert writer.direct_files == (3 if direct else 0)
+    assert [v.size for v in volumes] == [volume, volume, 777]
+    assert b"".join((tmp_path / f"v{i}").read_bytes() for i in (1, 2, 3)) == data
+    assert [v.sha256 for v in volumes] == [hashlib.sha256(data[i:i + volume]).hexdigest()
+                                           for i in (0, volume, 2 * volume)]
+

@@ -1,0 +1,168 @@
+"""Bundle export of a case, as the investigator runs it: ``bundles.export`` against ``tar | age`` of the same files.
+
+    python -m bench export [--size-mib 1024] [--small 1000] [--small-kib 4] [--runs 3] [--dir DIR]
+
+Issue 9's benchmark: a case with one large and many small items in a real vault (``bench/partner_vaults.py``)
+exported to a partner — every payload decrypted from the blob store and hashed against its record, the items'
+custody events signed, the checkpoint, the custody proofs, the CASE/UCO graph and the PDF custody report made,
+the bag signed, age-encrypted, written, synced, read back from the medium and sealed. Baseline in the same run,
+on the same plaintext files and the same disk: ``tar -cf - -C FILES . | age -r R > OUT`` (and with ``sync``).
+Each run exports from a fresh copy of the sender's vault (so every run's report and proofs are the same size)
+in a child process, whose phases, CPU time and peak RSS are its own. ``bench bundle`` measures the writing
+layer alone (synthetic payloads, no vault). Goals (issue 9): ratio >= 1.0, RSS < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import partner_vaults, peak_rss, report
+from bench.partner_vaults import PASS
+
+PHASES = (  # (module, function, label): timed in the child by wrapping them
+    ("icspa_desktop.services.custody_reports", "custody_report_bytes", "PDF custody report"),
+    ("icspa_desktop.services.bundles", "_bag_spec", "proofs, CASE/UCO, metadata"),
+    ("icspa_desktop.bundle.format", "write_bundle", "bag, signature, age, write, read-back, seal"),
+    ("icspa_desktop.bundle.media", "read_back_sha256", "  of which: read-back"),
+)
+
+
+def _child(argv: Sequence[str]) -> int:
+    import importlib
+
+    from icspa_desktop.crypto import kdf
+    from icspa_desktop.services import bundles
+    from icspa_desktop.services.session import unlock
+
+    kdf.use_insecure_test_profile()
+    vault, out = Path(argv[0]), Path(argv[1])
+    spent: dict[str, float] = {label: 0.0 for _m, _f, label in PHASES}
+
+    def timed(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+        return wrapper
+
+    for module, name, label in PHASES:
+        target = importlib.import_module(module)
+        setattr(target, name, timed(getattr(target, name), label))
+    with unlock(vault, "admin", PASS) as session:
+        plan = bundles.plan_export(session, partner_vaults.CASE, [partner_vaults.PARTNER], purpose="benchmark")
+        started, cpu = time.perf_counter(), time.process_time()
+        written = bundles.export(session, plan, out)
+        total = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    print(json.dumps({"total": total, "cpu": cpu, "size": written.size, "rss": peak_rss(), "phases": spent}))
+    return 0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv[:1] == ["--child"]:
+        return _child(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench export")
+    parser.add_argument("--size-mib", type=int, default=1024, help="the large item (MiB)")
+    parser.add_argument("--small", type=int, default=1000, help="number of small items")
+    parser.add_argument("--small-kib", type=int, default=4, help="size of each small item (KiB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
+    args = parser.parse_args(list(argv))
+    for tool in ("tar", "age", "sync"):
+        if shutil.which(tool) is None:
+            print(f"bench export: {tool} is required", file=sys.stderr)
+            return 1
+    base = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.dir))
+    env = dict(os.environ, ICSPA_WITNESS_DIR=str(base / "witness"))
+    os.environ["ICSPA_WITNESS_DIR"] = env["ICSPA_WITNESS_DIR"]
+    try:
+        vaults = partner_vaults.build(base, args.size_mib << 20, args.small, args.small_kib << 10)
+        plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
+        size = f"{args.size_mib} MiB + {args.small} small"
+        print(f"# a case of one {args.size_mib} MiB item + {args.small} x {args.small_kib} KiB items in a real vault")
+        out = base / "out"
+        baseline_cpu: list[float] = []
+
+        def baseline(sync: bool) -> float:
+            out.mkdir()
+            target = out / "plain.age"
+            started, cpu = time.perf_counter(), _children_cpu()
+            command = (f"tar -cf - -C {vaults.files} . | age -r {vaults.recipient_public} > {target}"
+                       + (f" && sync {target}" if sync else ""))
+            subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+            seconds = time.perf_counter() - started
+            if not sync:
+                baseline_cpu.append(_children_cpu() - cpu)
+            shutil.rmtree(out)
+            subprocess.run(["sync"], check=True)
+            return seconds
+
+        runs, baselines, synced = [], [], []
+        for i in range(args.runs):
+            baselines.append(baseline(False))
+            synced.append(baseline(True))
+            copy, witness = base / f"nl-{i}", base / f"witness-{i}"
+            shutil.copytree(vaults.sender, copy)
+            shutil.copytree(base / "witness", witness)
+            out.mkdir()
+            child = subprocess.run([sys.executable, "-m", "bench.bench_export", "--child", str(copy),
+                                    str(out / "b.icspa")], capture_output=True, text=True, check=False,
+                                   env=dict(env, ICSPA_WITNESS_DIR=str(witness)))
+            if child.returncode != 0:
+                print(child.stderr, file=sys.stderr)
+                return 1
+            runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(copy)
+            shutil.rmtree(witness)
+            shutil.rmtree(out)
+            subprocess.run(["sync"], check=True)
+        ratio = statistics.median(b / run["total"] for b, run in zip(baselines, runs, strict=True))
+        ratio_synced = statistics.median(b / run["total"] for b, run in zip(synced, runs, strict=True))
+        rss = max(run["rss"] for run in runs)
+
+        def rate(seconds: float) -> str:
+            return f"{plain / seconds / 1e6:7.0f} MB/s ({seconds:.2f} s)"
+
+        print(f"tar | age > OUT (the issue's baseline)     {rate(statistics.median(baselines))}")
+        print(f"tar | age > OUT && sync OUT                {rate(statistics.median(synced))}")
+        print(f"bundles.export (end to end, read-back too) {rate(statistics.median(r['total'] for r in runs))}   "
+              f"ratio {ratio:.2f} (vs synced baseline {ratio_synced:.2f}; goal >= 1.0)")
+        for _module, _name, label in PHASES:
+            print(f"    {label:48} {statistics.median(r['phases'][label] for r in runs):6.2f} s")
+        print(f"CPU seconds: tar | age {statistics.median(baseline_cpu):.2f}, export "
+              f"{statistics.median(r['cpu'] for r in runs):.2f} (all threads)")
+        print(f"peak RSS of the exporting process          {rss / 1e6:7.0f} MB (goal < 200 MB)")
+        report("export", f"export of a case end to end, {size}", [plain / r["total"] / 1e6 for r in runs], "MB/s",
+               ratio=ratio, baseline="tar | age", goal="ratio >= 1.0", met=ratio >= 1.0)
+        report("export", f"export of a case vs a synced baseline, {size}", [plain / r["total"] / 1e6 for r in runs],
+               "MB/s", ratio=ratio_synced, baseline="tar | age && sync")
+        report("export", f"PDF custody report inside the export, {size}",
+               [r["phases"]["PDF custody report"] for r in runs], "s")
+        report("export", f"peak RSS of the export of a case, {size}", [r["rss"] / 1e6 for r in runs], "MB",
+               goal="< 200 MB", met=rss < 200e6)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
