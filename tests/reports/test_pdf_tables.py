@@ -20,3 +20,18 @@ def test_events_are_cut_into_tables_each_with_the_header() -> None:
     # A header row and two rows (the event and its detail line) per event.
     assert [len(t._cellvalues) for t in tables] == [1 + 2 * custody_pdf.EVENTS_PER_TABLE] * 2 + [3]
     assert len(custody_pdf._event_tables([], styles)) == 1  # an empty log still shows the header
+
+
+def test_cells_wrap_at_spaces_keep_line_breaks_and_cut_only_words_wider_than_the_cell() -> None:
+    from reportlab.pdfbase import pdfmetrics
+
+    font = custody_pdf._fonts()["regular"]
+    digest = "e7cfa8f2b9300964edc3724c2a740b61a2b33d7e0e0e3a990dee519b8f318da7"
+    text = f"Bench Politie investigator\nSHA256 {digest} end"
+    width = 60.0
+    lines = custody_pdf.wrap_text(text, font, 7.2, width)
+    assert all(pdfmetrics.stringWidth(line, font, 7.2) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "").replace("\n", "")  # nothing lost or added
+    assert lines[0] == "Bench Politie"  # words kept whole where they fit
+    assert digest[:8] in lines[3] and len([line for line in lines if set(line) <= set(digest)]) >= 3  # cut
+    assert custody_pdf.wrap_text("a\n\nb", font, 7.2, width) == ["a", "", "b"]  # blank lines kept
