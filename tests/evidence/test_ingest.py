@@ -165,6 +165,32 @@ def test_tampered_blob_file_fails_in_the_threaded_reader(store: BlobStore, tmp_p
     assert _read_back(store, sealed.blob_id, sealed.key) == data
 
 
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK])
+def test_a_damaged_one_chunk_blob_fails_in_the_callers_thread(store: BlobStore, tmp_path: Path, size: int) -> None:
+    """A blob of one chunk is opened without the reading thread (most files of a case are that small)."""
+    source = tmp_path / "s"
+    data = os.urandom(size)
+    source.write_bytes(data)
+    sealed = ingest.seal_file(store, source, [], no_progress, CancelToken(), chunk_size=CHUNK)
+    path = store.publish(sealed.blob_id)
+    original = path.read_bytes()
+    assert len(original) == stream.HEADER_LEN + size + stream.TAG_LEN  # one sealed chunk
+    variants = {
+        "flip": original[:-1] + bytes([original[-1] ^ 1]),
+        "cut": original[:-1],
+        "header only": original[: stream.HEADER_LEN],
+        "extend": original + b"\x00",
+        "a second chunk": original + original[stream.HEADER_LEN:],
+    }
+    for name, damaged in variants.items():
+        path.write_bytes(damaged)
+        with pytest.raises(stream.StreamError):
+            _read_back(store, sealed.blob_id, sealed.key)
+        assert name
+    path.write_bytes(original)
+    assert _read_back(store, sealed.blob_id, sealed.key) == data
+
+
 def test_reader_can_be_abandoned_midway(store: BlobStore, tmp_path: Path) -> None:
     source = tmp_path / "s"
     source.write_bytes(os.urandom(10 * CHUNK))
