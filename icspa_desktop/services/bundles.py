@@ -438,7 +438,7 @@ class BundleReport:
     def to_json(self) -> dict[str, Any]:
         c = self.check
         return {"id": c.bundle_id, "path": str(self.path), "ok": self.ok, "sha256": c.sha256, "size": c.size,
-                "seal": c.seal, "signer": self.signer_name, "recipients": self.recipient_names,
+                "seal": english(c.seal), "signer": self.signer_name, "recipients": self.recipient_names,
                 "addressed_to_us": self.addressed_to_us, "items": len(c.payload),
                 "payload": [{"name": n, "size": s, "sha256": h} for n, s, h in c.payload],
                 "problems": [english(p) for p in self.problems]}  # --json: English
