@@ -212,3 +212,59 @@ def test_bundle_seal_verify_of_an_untouched_bundle_is_ok_in_json(tmp_path: Path)
     with exchange.open_de() as bka:
         report = bundles.verify_bundle(bka, sent.path)
     assert report.ok and report.to_json()["seal"] == "ok"
+
+
+# ---- words that are data inside a translated sentence ------------------------------------------------------
+def test_a_cases_status_reads_german_inside_a_refusal_and_in_case_show(vault: VaultInfo,
+                                                                      use_language: UseLanguage) -> None:
+    from icspa_desktop.domain.enums import CaseStatus
+    from icspa_desktop.domain.errors import UsageError
+
+    with vault.session() as session:
+        cases.create_case(session, CaseFields(number="2024-0042", title="Harbour"))
+        cases.set_status(session, "2024-0042", CaseStatus.CLOSED, "done")
+        use_language("de")
+        with pytest.raises(UsageError) as refused:
+            cases.set_status(session, "2024-0042", CaseStatus.CLOSED, "again")
+    assert str(refused.value) == "Der Fall 2024-0042 ist bereits abgeschlossen."
+    assert refused.value.english == "Case 2024-0042 is already closed."
+    env = {"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN, "ICSPA_PASSPHRASE": ADMIN_PASS, "ICSPA_LANG": "de"}
+    shown = run_cli("case", "show", "2024-0042", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert any(line.split() == ["Status:", "abgeschlossen"] for line in shown.stdout.splitlines()), shown.stdout
+    assert json.loads(run_cli("--json", "case", "show", "2024-0042", env=env).stdout)["status"] == "closed"
+
+
+def test_an_acquisition_fields_refusal_names_the_field_in_german(admin: Session, tmp_path: Path,
+                                                                  use_language: UseLanguage) -> None:
+    from icspa_desktop.domain.errors import UsageError
+    from icspa_desktop.domain.evidence import Acquisition, ItemFields
+
+    case = cases.create_case(admin, CaseFields(number="2024-0042", title="Harbour"))
+    seized = tmp_path / "seized"
+    seized.mkdir()
+    (seized / "chat.txt").write_bytes(b"meeting at the harbour\n")
+    fields = ItemFields(acquisition=Acquisition(method="x" * 301))
+    use_language("de")
+    with pytest.raises(UsageError) as refused:
+        evidence.add_files(admin, case.id, [seized], fields=fields)
+    assert str(refused.value) == "Die Sicherstellungsmethode: Es sind höchstens 300 Zeichen erlaubt."
+    assert refused.value.english == "The acquisition method must be at most 300 characters."
+
+
+def test_a_successor_cards_changes_read_german_inside_the_refusal(tmp_path: Path, use_language: UseLanguage) -> None:
+    from icspa_desktop.domain.errors import RefusedInput
+    from icspa_desktop.services import agency, partners
+    from icspa_desktop.services.session import unlock
+    from tests.agency.conftest import make_agency_vault
+
+    nl, de = make_agency_vault(tmp_path / "nl", "Politie", "NL"), make_agency_vault(tmp_path / "de", "BKA", "DE")
+    with unlock(nl, "admin", PASS) as politie, unlock(de, "admin", PASS) as bka:
+        old = agency.agency_identity(politie)
+        partners.import_card(bka, agency.make_card(politie), old.fingerprint)
+        agency.create_identity(politie, "Nationale Politie", "BE")
+        use_language("de")
+        with pytest.raises(RefusedInput) as refused:
+            partners.import_card(bka, agency.make_card(politie), None)
+    assert "ändert aber den Namen „Politie“ in „Nationale Politie“ und das Land NL in BE:" in str(refused.value)
+    assert 'changes its name "Politie" to "Nationale Politie" and country NL to BE:' in refused.value.english
