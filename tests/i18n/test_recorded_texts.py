@@ -268,3 +268,18 @@ def test_a_successor_cards_changes_read_german_inside_the_refusal(tmp_path: Path
             partners.import_card(bka, agency.make_card(politie), None)
     assert "ändert aber den Namen „Politie“ in „Nationale Politie“ und das Land NL in BE:" in str(refused.value)
     assert 'changes its name "Politie" to "Nationale Politie" and country NL to BE:' in refused.value.english
+
+
+def test_the_gui_lists_a_sent_bundles_status_in_german_while_the_journal_keeps_the_token(
+        qtbot: object, tmp_path: Path, use_language: UseLanguage) -> None:
+    from icspa_desktop.gui.received_dialog import ReceivedDialog
+
+    exchange = make_exchange(tmp_path, sizes=(3_000,))
+    exchange.export()
+    use_language("de")
+    with exchange.open_nl() as politie:
+        dialog = ReceivedDialog(politie)
+        qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+        (sent,) = bundles.list_sent(politie)
+    assert sent.status == "written" and sent.to_json()["status"] == "written"
+    assert dialog.sent.item(0, 4).text() == "geschrieben"
