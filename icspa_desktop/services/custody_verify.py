@@ -104,8 +104,9 @@ _OLDER_CHECKPOINT = N_("a checkpoint older than the last verification was added 
 _WITNESS_PREDATES = N_("the witness checkpoint predates the last verification and is not among its checkpoints.")
 _RECEIPT_UNCHECKED = N_("a partner's receipt witnessed a checkpoint the last verification did not check.")
 
-_LABELS = Phrasebook(_CHECKPOINT_SIGNED, _CHECKPOINT) | verify_texts.EVENT_LABELS
-DAMAGE = verify_texts.DAMAGE | Phrasebook(
+# One book for every {label}: the union's fields are the last book's, so it must name them all.
+_LABELS = Phrasebook(_CHECKPOINT_SIGNED, _CHECKPOINT) | verify_texts.EVENT_LABELS | receipts.LABELS
+DAMAGE = verify_texts.DAMAGE | receipts.DAMAGE | Phrasebook(
     _LABELLED, _OTHER_LOG, _COLUMNS_EDITED, _CHECKPOINT_SIGNATURE, _CHECKPOINT_TRUNCATED, _NOT_EXTENDED,
     _WITNESS_DAMAGED, _WITNESS_MISSING, _WITNESS_INVALID, _ROLLBACK, _FORK, _CERTIFICATES_GONE, _USER_WITNESS,
     _SOME_USER_WITNESS, _EVENT_CHECKPOINT, _FEWER_EVENTS, _COVERS_MORE, _SIZE_MISMATCH,
