@@ -66,7 +66,7 @@ class Phrasebook:
 
     def shown(self, text: str) -> str:
         """``text`` (English, as recorded) in the reader's language; as it is when no template made it."""
-        found = self.match(text)
+        found = self.match(text) if text else None  # most events' notes are empty: a timeline shows many
         if found is None:
             return text
         template, fields = found
