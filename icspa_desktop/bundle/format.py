@@ -30,6 +30,7 @@ from icspa_desktop.crypto import agev1
 from icspa_desktop.domain.errors import Conflict, NotFound, RefusedInput, VerificationFailed, _
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import fsync_dir
+from icspa_desktop.i18n import N_
 
 BUNDLE_FORMAT_VERSION = "1"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # payload file names under data/ (ids, never human names)
@@ -80,38 +81,43 @@ class WrittenBundle:
     volumes: tuple[Path, ...] = ()
 
 
-def _check_name(name: str, what: str) -> None:
-    """One path component: SAFE_NAME, not hidden, not '.'/'..', short enough for any medium."""
+def _check_name(name: str, refusal: str) -> None:
+    """One path component: SAFE_NAME, not hidden, not '.'/'..', short enough for any medium (else ``refusal``, an
+    ``N_()`` text with the field ``{name}``)."""
     if not SAFE_NAME.match(name) or name.startswith(".") or len(name.encode()) > MAX_NAME_BYTES:
-        raise RefusedInput(f"{what} {name!r} is not allowed: use [A-Za-z0-9._-] only, not starting with '.'.")
+        raise RefusedInput(_(refusal, name=repr(name)))
 
 
 def _check_spec(spec: BagSpec) -> None:
-    _check_name(spec.bundle_id, "The bundle id")
+    _check_name(spec.bundle_id, N_("The bundle id {name} is not allowed: use [A-Za-z0-9._-] only, not starting "
+                                   "with '.'."))
     seen: set[str] = set()
     for item in spec.payload:
-        _check_name(item.name, "The payload file name")
+        _check_name(item.name, N_("The payload file name {name} is not allowed: use [A-Za-z0-9._-] only, not "
+                                  "starting with '.'."))
         # FAT/exFAT fold case: two names differing in case would overwrite each other on the partner's side.
         if item.name.casefold() in seen:
-            raise RefusedInput(f"The payload file name {item.name!r} occurs twice (ignoring case).")
+            raise RefusedInput(_("The payload file name {name} occurs twice (ignoring case).", name=repr(item.name)))
         seen.add(item.name.casefold())
         if item.size < 0 or not _SHA256_HEX.match(item.sha256):
-            raise RefusedInput(f"The payload file {item.name!r} has no valid size and lower-case SHA-256.")
+            raise RefusedInput(_("The payload file {name} has no valid size and lower-case SHA-256.",
+                                 name=repr(item.name)))
     files: set[str] = set()
     dirs: set[str] = set()
     for path in spec.tag_files:
         parts = path.split("/")
         for part in parts:
-            _check_name(part, "The tag file path part")
+            _check_name(part, N_("The tag file path part {name} is not allowed: use [A-Za-z0-9._-] only, not "
+                                 "starting with '.'."))
         if _RESERVED_TAG.match(parts[0]):
-            raise RefusedInput(f"The tag file {path!r} would replace a file BagIt reserves.")
+            raise RefusedInput(_("The tag file {path} would replace a file BagIt reserves.", path=repr(path)))
         key = path.casefold()
         if key in files:
-            raise RefusedInput(f"The tag file {path!r} occurs twice (ignoring case).")
+            raise RefusedInput(_("The tag file {path} occurs twice (ignoring case).", path=repr(path)))
         files.add(key)
         dirs.update("/".join(parts[:i]).casefold() for i in range(1, len(parts)))
     if files & dirs:
-        raise RefusedInput(f"A tag file has the name of a folder: {sorted(files & dirs)[0]!r}.")
+        raise RefusedInput(_("A tag file has the name of a folder: {name}.", name=repr(sorted(files & dirs)[0])))
 
 
 def _bag_info(spec: BagSpec) -> bytes:
@@ -119,9 +125,10 @@ def _bag_info(spec: BagSpec) -> bytes:
     labels = {label.casefold(): value for label, value in fields}
     oxum = f"{sum(item.size for item in spec.payload)}.{len(spec.payload)}"
     if labels.get("payload-oxum", oxum) != oxum:
-        raise RefusedInput(f"bag-info.txt declares Payload-Oxum {labels['payload-oxum']!r}; the payload is {oxum}.")
+        raise RefusedInput(_("bag-info.txt declares Payload-Oxum {declared}; the payload is {oxum}.",
+                             declared=repr(labels["payload-oxum"]), oxum=oxum))
     if labels.get("external-identifier", spec.bundle_id) != spec.bundle_id:
-        raise RefusedInput("bag-info.txt declares an External-Identifier other than the bundle id.")
+        raise RefusedInput(_("bag-info.txt declares an External-Identifier other than the bundle id."))
     if "bagging-date" not in labels:
         fields.append(("Bagging-Date", datetime.now(UTC).date().isoformat()))
     if "external-identifier" not in labels:
@@ -132,7 +139,8 @@ def _bag_info(spec: BagSpec) -> bytes:
     for label, value in fields:
         # A line break would start a new field (or a continuation) in the signed file: refuse, never fold.
         if not _LABEL.match(label) or any(c in value for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
-            raise RefusedInput(f"The bag-info.txt field {label!r} has an unusable label or a line break in its value.")
+            raise RefusedInput(_("The bag-info.txt field {label} has an unusable label or a line break in its value.",
+                                 label=repr(label)))
         lines.append(f"{label}: {value}\n")
     return "".join(lines).encode("utf-8")
 

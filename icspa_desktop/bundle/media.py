@@ -460,8 +460,7 @@ class _ReadAhead:
         self._stop = True
         self._free.put(self._buffers[0])  # wakes the thread if it waits for a buffer
         self._thread.join()
-        for buf in self._buffers:
-            buf.close()
+        self._buffers = []  # unmapped with their last reference (as _DirectWrites.close says why)
 
 
 def read_back_sha256(path: Path, size: int, progress: ProgressCallback, cancel: CancelToken, *,

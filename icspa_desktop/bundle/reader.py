@@ -45,13 +45,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from icspa_desktop import pipeline
+from icspa_desktop import i18n, pipeline
 from icspa_desktop.bundle.format import BAG_INFO_TXT, BAGIT_TXT, BUNDLE_FORMAT_VERSION, MANIFEST, SAFE_NAME, TAGMANIFEST
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits, PayloadSinkFactory, TarRefusal, TarWalk, shown_name
 from icspa_desktop.crypto import agev1, cms
 from icspa_desktop.crypto.x509 import sha256_fingerprint, subject_text
-from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput, _, english
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput, Text, _, english
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.i18n import N_
 
 READ_CHUNK = 1 << 20
 MAX_SEAL_BYTES = 64 << 10  # one "<hex>  <name>" line per volume
@@ -68,7 +69,9 @@ class BundleCheck:
     bundle_id: str | None
     sha256: str  # of the file (or the concatenated volumes) as read
     size: int
-    seal: str  # "ok" | "absent" | "bad: <why>"
+    # "ok" | "absent" | "bad: <why>" — the bad state is a message in the reader's language, its English kept
+    # beside it (``errors.english``: what --json gives); ``shown_seal`` words every state for the reader.
+    seal: str
     signer: x509.Certificate | None
     bag_info: list[tuple[str, str]]
     recipients: list[str]  # ICSPA-Recipient-Agency values of bag-info.txt
@@ -214,9 +217,23 @@ def _claimed_signer(signature: bytes, trusted: Sequence[x509.Certificate]) -> st
     return _(" It carries the certificate of {names}, which is not trusted.", names=names) if strangers else ""
 
 
+# How the seal's fixed states read; a bad state is already a message (errors.Text).
+SEAL_STATES = {"ok": N_("the seal's signature and hashes match"),
+               "absent": N_("no seal beside the file (it is optional)")}
+
+
+def shown_seal(state: str) -> str:
+    """A ``BundleCheck.seal`` in the reader's language."""
+    return i18n._(SEAL_STATES[state]) if state in SEAL_STATES else str(state)
+
+
+def seal_is_bad(state: str) -> bool:
+    return english(state).startswith("bad: ")
+
+
 @dataclass(slots=True)
 class _Seal:
-    status: str  # "absent" | "pending" (signature good, hashes to compare) | "bad: …"
+    status: str  # "absent" | "pending" (signature good, hashes to compare) | "bad: …" (errors.Text)
     signer: x509.Certificate | None = None
     hashes: dict[str, str] | None = None
 
@@ -237,30 +254,32 @@ def _read_seal(path: Path, volumes: list[Path], trusted: Sequence[x509.Certifica
         return _Seal("absent")
     if not have_seal or not have_signature:
         missing = seal_path if not have_seal else signature_path
-        return _Seal(f"bad: {missing.name} is missing (half a seal)")
+        return _Seal(_("bad: {name} is missing (half a seal)", name=missing.name))
     try:
         seal = _read_bounded(seal_path, MAX_SEAL_BYTES)
         signature = _read_bounded(signature_path, cms.MAX_SIGNATURE_BYTES)
     except RefusedInput as exc:
-        return _Seal(f"bad: {exc}")
+        return _Seal(_("bad: {error}", error=exc))
     if seal is None or signature is None:
-        return _Seal("bad: the seal files are too large to be a seal")
+        return _Seal(_("bad: the seal files are too large to be a seal"))
     try:
         signer, _signed_at = _verify(signature, seal, trusted, at, at_signing_time)
     except RefusedInput as exc:
-        return _Seal(f"bad: {signature_path.name}: {english(exc)}{english(_claimed_signer(signature, trusted))}")
+        return _Seal(_("bad: {name}: {error}{signer}", name=signature_path.name, error=exc,
+                       signer=_claimed_signer(signature, trusted)))
     hashes: dict[str, str] = {}
     try:
         lines = seal.decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        return _Seal(f"bad: {seal_path.name} is not text")
+        return _Seal(_("bad: {name} is not text", name=seal_path.name))
     for line in filter(None, lines):
         match = _SEAL_LINE.match(line)
         if not match or match[2] in hashes:
-            return _Seal(f"bad: {seal_path.name} has an unreadable or repeated line")
+            return _Seal(_("bad: {name} has an unreadable or repeated line", name=seal_path.name))
         hashes[match[2]] = match[1]
     if set(hashes) != {v.name for v in volumes}:
-        return _Seal(f"bad: {seal_path.name} names {sorted(hashes)}, not the file(s) {[v.name for v in volumes]}")
+        return _Seal(_("bad: {name} names {named}, not the file(s) {files}", name=seal_path.name,
+                       named=sorted(hashes), files=[v.name for v in volumes]))
     return _Seal("pending", signer, hashes)
 
 
@@ -508,13 +527,14 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     if seal.hashes is not None:
         names = [v.name for v in volumes]
         if [seal.hashes[name] for name in names] != ciphertext.each:
-            seal_status = "bad: the file's SHA-256 differs from the seal (changed since it was sealed)"
+            seal_status = _("bad: the file's SHA-256 differs from the seal (changed since it was sealed)")
         else:
             seal_status = "ok"
             if signer is not None and seal.signer is not None and seal.signer != signer:
                 problems.append(_("The outer seal and the bag were signed by different certificates."))
-    if seal_status.startswith("bad"):
-        problems.append(f"The outer seal is {seal_status.rstrip('.')}.")  # the seal's state is English (JSON)
+    if seal_is_bad(seal_status):
+        state = Text(seal_status.rstrip("."), english(seal_status).rstrip("."))  # the sentence ends it
+        problems.append(_("The outer seal is {state}.", state=state))
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
                        payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,

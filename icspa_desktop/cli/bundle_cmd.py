@@ -6,6 +6,7 @@ import glob
 from pathlib import Path
 from typing import Any
 
+from icspa_desktop.bundle.reader import shown_seal
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
@@ -119,7 +120,7 @@ def _verify(ctx: CliContext) -> int:
     def human() -> list[str]:
         bundle_id = c.bundle_id or _("(id unknown)")
         rows = [(_("file"), _("{size} bytes, SHA-256 {sha256}", size=f"{c.size:,}", sha256=c.sha256)),
-                (_("seal"), c.seal), (_("signed by"), report.signer_name or _("nobody trusted")),
+                (_("seal"), shown_seal(c.seal)), (_("signed by"), report.signer_name or _("nobody trusted")),
                 (_("to"), ", ".join(report.recipient_names) or _("(unknown)")),
                 (_("payload"), _("{n} file(s), {size} bytes", n=len(c.payload),
                                  size=f"{sum(s for _n, s, _h in c.payload):,}"))]
@@ -172,7 +173,9 @@ def _import(ctx: CliContext) -> int:
         lines = [_("Bundle {id} from {partner} ({country}), signed {moment} UTC: every check passed.",
                    id=p.bundle_id, partner=p.partner.name, country=p.partner.country,
                    moment=f"{p.signed_at:%Y-%m-%d %H:%M}")]
-        lines += [f"  {c.name:<11} {c.detail}" for c in p.checks]
+        names = {c.name: bundle_import.CHECK_NAMES.shown(c.name) for c in p.checks}
+        width = max(11, *(len(name) for name in names.values()))
+        lines += [f"  {names[c.name]:<{width}} {c.detail}" for c in p.checks]
         lines += [_("Warning: {warning}", warning=w) for w in p.warnings]
         if result.already_imported:
             return [*lines, result.already_imported]

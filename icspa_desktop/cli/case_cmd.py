@@ -9,7 +9,7 @@ from typing import Any
 
 from icspa_desktop.cli.context import CliContext
 from icspa_desktop.cli.options import add_reason
-from icspa_desktop.domain.enums import CaseStatus, HandlingCode, Tlp
+from icspa_desktop.domain.enums import CASE_STATUS_WORDS, CaseStatus, HandlingCode, Tlp
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.i18n import _
 from icspa_desktop.services import cases
@@ -73,7 +73,7 @@ def _fields_from(args: argparse.Namespace, base: CaseFields) -> CaseFields:
 def _human(case: Case) -> list[str]:
     f = case.fields
     marking = f"{f.handling_code}" + (f" ({f.handling_text})" if f.handling_text else "") + f", TLP:{f.tlp}"
-    rows = [(_("id:"), case.id), (_("status:"), case.status), (_("markings:"), marking),
+    rows = [(_("id:"), case.id), (_("status:"), _(CASE_STATUS_WORDS[case.status])), (_("markings:"), marking),
             (_("lead:"), f.lead_investigator), (_("jurisdiction:"), f.jurisdiction),
             (_("authority:"), f.legal_authority), (_("created:"), case.created_at.isoformat(timespec="seconds")),
             (_("updated:"), case.updated_at.isoformat(timespec="seconds")),

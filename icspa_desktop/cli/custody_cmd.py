@@ -140,18 +140,22 @@ def _verify(ctx: CliContext) -> int:
         print(file=sys.stderr)
 
     def human() -> list[str]:
-        lines = [report.summary(),
+        mode, status = report.mode, report.witness_status
+        lines = [custody_verify.SUMMARY.shown(report.summary()),
                  "  " + _("tree size {size}, root {root}, {seconds} s ({mode})", size=report.tree_size,
-                          root=report.to_json()["root_hash"], seconds=f"{report.seconds:.2f}", mode=report.mode),
-                 "  " + _("witness: {status} ({path})", status=report.witness_status, path=report.witness_path)]
+                          root=report.to_json()["root_hash"], seconds=f"{report.seconds:.2f}",
+                          mode=_(custody_verify.MODES[mode]) if mode in custody_verify.MODES else mode),
+                 "  " + _("witness: {status} ({path})", path=report.witness_path,
+                          status=_(custody_verify.WITNESS_STATES[status]) if status in custody_verify.WITNESS_STATES
+                          else status)]
         # "DAMAGE [kind]" begins a damage line as it is: a marker scripts look for.
-        lines += [f"  DAMAGE [{d.kind}] {d.message}" for d in report.damages]
-        lines += ["  " + _("note: {note}", note=n) for n in report.notes]
+        lines += [f"  DAMAGE [{d.kind}] {custody_verify.DAMAGE.shown(d.message)}" for d in report.damages]
+        lines += ["  " + _("note: {note}", note=custody_verify.NOTES.shown(n)) for n in report.notes]
         return lines
 
     ctx.emit(report.to_json(), human)
     if not report.ok:
-        raise VerificationFailed(report.summary())
+        raise VerificationFailed(custody_verify.SUMMARY.text(report.summary()))
     return 0
 
 

@@ -282,7 +282,7 @@ def _verify_lines(reports: list[FixityReport]) -> list[str]:
         return [_("No stored content to verify.")]
     # "ok" / "MISMATCH" begin each line as they are: a status word scripts look for.
     lines = [f"{'ok' if r.ok else 'MISMATCH':<9} {r.exhibit_number:<16} {r.item_id}"
-             + ("" if r.ok else f"  {r.problem}") for r in reports]
+             + ("" if r.ok else f"  {fixity.PROBLEMS.shown(r.problem)}") for r in reports]
     lines.append(_("{ok} of {n} item(s) verified ok.", ok=sum(r.ok for r in reports), n=len(reports)))
     return lines
 

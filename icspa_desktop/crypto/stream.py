@@ -22,6 +22,9 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.i18n import N_
+
 MAGIC = b"ICSPAst\x00"
 VERSION_1 = 1
 VERSION_LATEST = VERSION_1
@@ -36,7 +39,23 @@ _COUNTER_LIMIT = 1 << 88  # 11-byte counter
 
 
 class StreamError(Exception):
-    """The stream is damaged, tampered with, truncated, or sealed with another key."""
+    """The stream is damaged, tampered with, truncated, or sealed with another key.
+
+    The message is English: verification records it (a fixity problem's notes). ``DAMAGE.shown`` gives it in the
+    reader's language where it is shown."""
+
+
+_BAD_MAGIC = N_("not an encrypted evidence stream (bad magic)")
+_BAD_VERSION = N_("unsupported stream version {version}")
+_BAD_CHUNK_SIZE = N_("chunk size {size} in the stream header is out of range")
+_AFTER_FINAL = N_("data follows the final chunk")
+_IMPOSSIBLE_LENGTH = N_("a chunk has an impossible length (stream truncated or damaged)")
+_SHORT_CHUNK = N_("a short chunk before the end (stream truncated or damaged)")
+_EMPTY_FINAL = N_("an empty final chunk (stream truncated or damaged)")
+_NOT_AUTHENTIC = N_("chunk {n} failed authentication (tampered, reordered, truncated or wrong key)")
+_TRUNCATED = N_("the stream is truncated (shorter than a header and one chunk)")
+DAMAGE = Phrasebook(_BAD_MAGIC, _BAD_VERSION, _BAD_CHUNK_SIZE, _AFTER_FINAL, _IMPOSSIBLE_LENGTH, _SHORT_CHUNK,
+                    _EMPTY_FINAL, _NOT_AUTHENTIC, _TRUNCATED)
 
 
 def encode_header(chunk_size: int, version: int = VERSION_LATEST) -> bytes:
@@ -48,12 +67,12 @@ def encode_header(chunk_size: int, version: int = VERSION_LATEST) -> bytes:
 def parse_header(untrusted_header: bytes) -> int:
     """The chunk size of a version-1 header; StreamError for anything else (bounds checked before use)."""
     if len(untrusted_header) != HEADER_LEN or not untrusted_header.startswith(MAGIC):
-        raise StreamError("not an encrypted evidence stream (bad magic)")
+        raise StreamError(_BAD_MAGIC)
     version, chunk_size = struct.unpack(">BI", untrusted_header[len(MAGIC):])
     if version not in VERSIONS_SUPPORTED:
-        raise StreamError(f"unsupported stream version {version}")
+        raise StreamError(_BAD_VERSION.format(version=version))
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
-        raise StreamError(f"chunk size {chunk_size} in the stream header is out of range")
+        raise StreamError(_BAD_CHUNK_SIZE.format(size=chunk_size))
     return int(chunk_size)
 
 
@@ -120,21 +139,19 @@ class StreamDecryptor:
     def open_into(self, sealed: memoryview | bytes | bytearray, last: bool, out: memoryview | bytearray) -> int:
         """Authenticate and decrypt the next chunk into ``out``; returns plaintext bytes written."""
         if self._finished:
-            raise StreamError("data follows the final chunk")
+            raise StreamError(_AFTER_FINAL)
         size = len(sealed) - TAG_LEN
         if size < 0 or size > self.chunk_size:
-            raise StreamError("a chunk has an impossible length (stream truncated or damaged)")
+            raise StreamError(_IMPOSSIBLE_LENGTH)
         if not last and size != self.chunk_size:
-            raise StreamError("a short chunk before the end (stream truncated or damaged)")
+            raise StreamError(_SHORT_CHUNK)
         if last and size == 0 and self._counter != 0:
-            raise StreamError("an empty final chunk (stream truncated or damaged)")
+            raise StreamError(_EMPTY_FINAL)
         target = memoryview(out)[:size]
         try:
             self._aead.decrypt_into(nonce(self._counter, last), sealed, self.header, target)
         except InvalidTag:
-            raise StreamError(
-                f"chunk {self._counter} failed authentication (tampered, reordered, truncated or wrong key)"
-            ) from None
+            raise StreamError(_NOT_AUTHENTIC.format(n=self._counter)) from None
         self._counter += 1
         self._finished = last
         return size
@@ -164,7 +181,7 @@ def encrypt_bytes(key: bytes, plaintext: bytes, chunk_size: int = DEFAULT_CHUNK_
 def decrypt_bytes(key: bytes, untrusted_stream: bytes) -> bytes:
     """Open a whole stream held in memory; StreamError on any damage."""
     if len(untrusted_stream) < HEADER_LEN + TAG_LEN:
-        raise StreamError("the stream is truncated (shorter than a header and one chunk)")
+        raise StreamError(_TRUNCATED)
     dec = StreamDecryptor(key, untrusted_stream[:HEADER_LEN])
     body = memoryview(untrusted_stream)[HEADER_LEN:]
     sealed = dec.sealed_chunk_size

@@ -29,6 +29,8 @@ from nacl.exceptions import CryptoError as _SodiumError
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import SIGNATURE_CONTEXT
 from icspa_desktop.custody.merkle import Frontier
+from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
 # Below this many events the pool's start-up (~0.3 s per worker) costs more than it saves.
@@ -129,12 +131,42 @@ def _verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bo
     return True
 
 
+# A damage's message is English: it goes into the report's --json and into the custody report that bundles carry.
+# ``DAMAGE.shown`` gives it in the reader's language (custody verify's text output, the GUI's verification result).
+_EVENT = N_("Event #{idx} ({id})")
+_EVENT_BY = N_("Event #{idx} ({id}, {action} by {name} at {at})")
+_NOT_AN_EVENT = N_("{label}: the signed content is not a valid event record.")
+_MOVED = N_("{label}: its signed position (index {index}) or tree head is not where the log stores it — it was moved, "
+            "or events before it were inserted or removed.")
+_UNKNOWN_FORMAT = N_("{label}: unknown event format {version}.")
+_LEAF = N_("{label}: its stored leaf hash does not match its content and signature.")
+_SIGNATURE = N_("{label}: the signature does not match the event's content — the event was altered after it was "
+                "signed, or its signature is damaged.")
+_UNKNOWN_KEY = N_("{label}: it is signed with a key that belongs to no user of this vault (key {fingerprint}).")
+_WRONG_ACTOR = N_("{label}: it is signed with the key of user {user}, not of its stated actor.")
+_NOT_GRANTED = N_("{label}: it is signed with a key of {user} that the signed log does not grant at this point "
+                  "(before it was issued or after it was replaced).")
+_NOT_VALID_THEN = N_("{label}: it is signed with a key of {user} that was not valid at that time.")
+_COLUMNS = N_("{label}: the database columns {columns} disagree with the signed event (they were edited).")
+_HEAD = N_("Event #{idx}: the tree head it signed does not match the {n} events stored before it — events before it "
+           "were edited, inserted, deleted or reordered after it was signed.")
+_UNCHAINED = N_("Event #{idx} is in the old unchained format although the log is chained from event #{first}: it was "
+                "inserted.")
+_GAP_ONE = N_("The log has a gap: event #{idx} is missing (deleted from the database).")
+_GAP = N_("The log has a gap: events #{first}–#{last} are missing (deleted from the database).")
+_OUTSIDE = N_("Event #{idx} lies outside the log's sequence (inserted).")
+EVENT_LABELS = Phrasebook(_EVENT, _EVENT_BY)
+DAMAGE = Phrasebook(_NOT_AN_EVENT, _MOVED, _UNKNOWN_FORMAT, _LEAF, _SIGNATURE, _UNKNOWN_KEY, _WRONG_ACTOR, _NOT_GRANTED,
+                    _NOT_VALID_THEN, _COLUMNS, _HEAD, _UNCHAINED, _GAP_ONE, _GAP, _OUTSIDE,
+                    fields={"label": EVENT_LABELS})
+
+
 def _label(idx: int, event_id: str, body: dict[str, Any] | None) -> str:
     if not body:
-        return f"Event #{idx} ({event_id})"
+        return _EVENT.format(idx=idx, id=event_id)
     actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
     name = actor.get("name", "?") if isinstance(actor, dict) else "?"
-    return f"Event #{idx} ({event_id}, {body.get('action', '?')} by {name} at {body.get('at', '?')})"
+    return _EVENT_BY.format(idx=idx, id=event_id, action=body.get("action", "?"), name=name, at=body.get("at", "?"))
 
 
 _ROW_SELECT = ("SELECT idx, id, case_id, action, actor_id, at, body, signature, public_key, leaf_hash"
@@ -178,8 +210,8 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
             if not isinstance(body, dict):
                 raise ValueError("not an object")
         except ValueError:
-            damages.append(Damage(DamageKind.MALFORMED, f"{_label(idx, event_id, None)}: the signed content is not "
-                                  "a valid event record.", idx, event_id))
+            damages.append(Damage(DamageKind.MALFORMED, _NOT_AN_EVENT.format(label=_label(idx, event_id, None)),
+                                  idx, event_id))
             versions.append(0)
             prev_roots += no_root
             continue
@@ -187,39 +219,35 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
         if version == 2:
             prev = _decode_root(body.get("prev_root"))
             if prev is None or body.get("index") != idx:
-                damages.append(Damage(DamageKind.CHAIN_BROKEN, f"{_label(idx, event_id, body)}: its signed position "
-                                      f"(index {body.get('index')!r}) or tree head is not where the log stores it — "
-                                      "it was moved, or events before it were inserted or removed.", idx, event_id))
+                damages.append(Damage(DamageKind.CHAIN_BROKEN, _MOVED.format(
+                    label=_label(idx, event_id, body), index=repr(body.get("index"))), idx, event_id))
             versions.append(2)
             prev_roots += prev or no_root
         else:
             versions.append(1 if version == 1 else 0)
             prev_roots += no_root
             if version != 1:
-                damages.append(Damage(DamageKind.MALFORMED, f"{_label(idx, event_id, body)}: unknown event format "
-                                      f"{version!r}.", idx, event_id))
+                damages.append(Damage(DamageKind.MALFORMED, _UNKNOWN_FORMAT.format(
+                    label=_label(idx, event_id, body), version=repr(version)), idx, event_id))
         if leaf != leaf_raw:
-            damages.append(Damage(DamageKind.LEAF_MISMATCH, f"{_label(idx, event_id, body)}: its stored leaf hash "
-                                  "does not match its content and signature.", idx, event_id))
+            damages.append(Damage(DamageKind.LEAF_MISMATCH, _LEAF.format(label=_label(idx, event_id, body)),
+                                  idx, event_id))
         if not verify_sig(public_key, signature, context + body_bytes):
-            damages.append(Damage(DamageKind.BAD_SIGNATURE, f"{_label(idx, event_id, body)}: the signature does not "
-                                  "match the event's content — the event was altered after it was signed, or its "
-                                  "signature is damaged.", idx, event_id))
+            damages.append(Damage(DamageKind.BAD_SIGNATURE, _SIGNATURE.format(label=_label(idx, event_id, body)),
+                                  idx, event_id))
             continue
         actor = body.get("actor")
         actor_id_signed = actor.get("id") if isinstance(actor, dict) else None
         key = keys.get(public_key)
         if key is None:
-            damages.append(Damage(DamageKind.UNKNOWN_KEY, f"{_label(idx, event_id, body)}: it is signed with a key "
-                                  "that belongs to no user of this vault (key "
-                                  f"{signing.key_fingerprint(public_key)}).", idx, event_id))
+            damages.append(Damage(DamageKind.UNKNOWN_KEY, _UNKNOWN_KEY.format(
+                label=_label(idx, event_id, body), fingerprint=signing.key_fingerprint(public_key)), idx, event_id))
         elif key.user_id != actor_id_signed:
-            damages.append(Damage(DamageKind.WRONG_ACTOR_KEY, f"{_label(idx, event_id, body)}: it is signed with the "
-                                  f"key of user {key.user_name!r}, not of its stated actor.", idx, event_id))
+            damages.append(Damage(DamageKind.WRONG_ACTOR_KEY, _WRONG_ACTOR.format(
+                label=_label(idx, event_id, body), user=repr(key.user_name)), idx, event_id))
         elif idx < key.from_index or (key.until_index is not None and idx >= key.until_index):
-            damages.append(Damage(DamageKind.KEY_NOT_VALID, f"{_label(idx, event_id, body)}: it is signed with "
-                                  f"a key of {key.user_name!r} that the signed log does not grant at this "
-                                  "point (before it was issued or after it was replaced).", idx, event_id))
+            damages.append(Damage(DamageKind.KEY_NOT_VALID, _NOT_GRANTED.format(
+                label=_label(idx, event_id, body), user=repr(key.user_name)), idx, event_id))
         elif key.valid_from is not None:
             try:
                 when: datetime | None = _parse_time(str(body.get("at")))
@@ -227,8 +255,8 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
                 when = None
             if when is None or when < key.valid_from or (
                     key.retired_at is not None and when >= key.retired_at + KEY_TIME_SLACK):
-                damages.append(Damage(DamageKind.KEY_NOT_VALID, f"{_label(idx, event_id, body)}: it is signed with "
-                                      f"a key of {key.user_name!r} that was not valid at that time.", idx, event_id))
+                damages.append(Damage(DamageKind.KEY_NOT_VALID, _NOT_VALID_THEN.format(
+                    label=_label(idx, event_id, body), user=repr(key.user_name)), idx, event_id))
         linked = items.get(idx, [])
         signed_items = body.get("item_ids") or []
         if isinstance(signed_items, list) and len(signed_items) > 1:
@@ -241,9 +269,8 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
             signed = {"id": body.get("id"), "case_id": body.get("case_id"), "action": body.get("action"),
                       "actor": actor_id_signed, "at": body.get("at"), "items": signed_items}
             differing = [name for name in columns if columns[name] != signed[name]]
-            damages.append(Damage(DamageKind.INDEX_MISMATCH, f"{_label(idx, event_id, body)}: the database columns "
-                                  f"{', '.join(differing)} disagree with the signed event (they were edited).",
-                                  idx, event_id))
+            damages.append(Damage(DamageKind.INDEX_MISMATCH, _COLUMNS.format(
+                label=_label(idx, event_id, body), columns=", ".join(differing)), idx, event_id))
     return out
 
 
@@ -273,12 +300,9 @@ def chain_damages(scan: ScanResult, frontier: Frontier | None = None,
             if chained_from is None:
                 chained_from = idx
             if prevs[offset:offset + 32] != frontier.root():
-                damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx}: the tree head it signed does not match "
-                                      f"the {frontier.size} events stored before it — events before it were edited, "
-                                      "inserted, deleted or reordered after it was signed.", idx))
+                damages.append(Damage(DamageKind.CHAIN_BROKEN, _HEAD.format(idx=idx, n=frontier.size), idx))
         elif version == 1 and chained_from is not None:
-            damages.append(Damage(DamageKind.CHAIN_BROKEN, f"Event #{idx} is in the old unchained format although the "
-                                  f"log is chained from event #{chained_from}: it was inserted.", idx))
+            damages.append(Damage(DamageKind.CHAIN_BROKEN, _UNCHAINED.format(idx=idx, first=chained_from), idx))
         frontier.push(bytes(leaves[offset:offset + 32]))
         if after_push is not None:
             after_push(frontier)
@@ -408,11 +432,10 @@ def index_damages(indices: Sequence[int], start: int = 0) -> list[Damage]:
     for idx in indices:
         if idx > expected:
             count = idx - expected
-            what = f"event #{expected}" if count == 1 else f"events #{expected}–#{idx - 1}"
-            damages.append(Damage(DamageKind.GAP, f"The log has a gap: {what} {'is' if count == 1 else 'are'} "
-                                  "missing (deleted from the database).", expected))
+            gap = _GAP_ONE.format(idx=expected) if count == 1 else _GAP.format(first=expected, last=idx - 1)
+            damages.append(Damage(DamageKind.GAP, gap, expected))
         elif idx < expected:
-            damages.append(Damage(DamageKind.GAP, f"Event #{idx} lies outside the log's sequence (inserted).", idx))
+            damages.append(Damage(DamageKind.GAP, _OUTSIDE.format(idx=idx), idx))
             continue
         expected = idx + 1
     return damages

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from icspa_desktop.i18n import N_
+
 
 class Role(StrEnum):
     ADMINISTRATOR = "administrator"
@@ -15,6 +17,11 @@ class Role(StrEnum):
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+# A case's status as a word inside a sentence or a value ("Case 2024-0042 is already closed."): recorded and in
+# --json as the token, shown in the reader's language with ``_(CASE_STATUS_WORDS[status])``.
+CASE_STATUS_WORDS: dict[str, str] = {CaseStatus.OPEN: N_("open"), CaseStatus.CLOSED: N_("closed")}
 
 
 class HandlingCode(StrEnum):

@@ -27,6 +27,7 @@ from icspa_desktop.gui.markings import full_time, local_time
 from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
 from icspa_desktop.gui.role_hints import role_name
 from icspa_desktop.i18n import N_, _
+from icspa_desktop.services import fixity
 from icspa_desktop.services.received import PartnerEventView
 
 # One row of a timeline: an event of our log, or a partner's event kept verbatim from a bundle.
@@ -81,6 +82,12 @@ ACTION_NAMES: dict[str, str] = {
     CustodyAction.CHAIN_STARTED: N_("chain started"), CustodyAction.USER_BOX_KEY_SET: N_("user box key set"),
     CustodyAction.WITNESS_RESET: N_("witness reset"), CustodyAction.VAULT_KEY_ROTATED: N_("vault key rotated"),
 }
+
+
+def notes_text(event: TimelineEvent) -> str:
+    """An event's notes; a verification's problem (recorded in English) in the reader's language."""
+    notes = str(event.body.get("notes", ""))
+    return fixity.PROBLEMS.shown(notes) if event.action == CustodyAction.VERIFIED else notes
 
 
 def action_text(action: str) -> str:
@@ -212,7 +219,7 @@ def prepare_timeline(events: Iterable[StoredEvent], exhibits: Mapping[str, str],
         return tuple(event_text(event, column, known) for column in columns)
 
     def extra(event: TimelineEvent) -> tuple[str, ...]:
-        return (local_text(event.body), str(event.body.get("counterparty", "")), str(event.body.get("notes", "")))
+        return (local_text(event.body), str(event.body.get("counterparty", "")), notes_text(event))
 
     theirs = sum(isinstance(event, PartnerEventView) for event in merged)
     return PreparedTimeline(prepare_rows(merged, texts, extra), known, theirs)
@@ -368,7 +375,7 @@ def event_details_html(event: TimelineEvent, exhibits: Mapping[str, str] | None 
         (_("Actor"), actor_line),
         (_("Purpose"), b.get("purpose", "")), (_("Authority"), b.get("authority", "")),
         (_("Location"), b.get("location", "")), (_("Counterparty"), b.get("counterparty", "")),
-        (_("Result"), b.get("result", "")), (_("Notes"), b.get("notes", "")),
+        (_("Result"), b.get("result", "")), (_("Notes"), notes_text(event)),
         (_("Their case id") if theirs else _("Case id"), b.get("case_id") or ""),
         (_("Item(s)"), event_items_text(event, exhibits or {})),
         (_("Tool"), f"{tool.get('name', '')} {tool.get('version', '')}".strip()),

@@ -38,7 +38,7 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.feedback import required, required_note
 from icspa_desktop.gui.markings import handling_text, tlp_label
 from icspa_desktop.i18n import _, ngettext
-from icspa_desktop.services import evidence
+from icspa_desktop.services import evidence, fixity
 
 _ALGORITHM_NAMES = {HashAlgorithm.MD5: "MD5", HashAlgorithm.SHA1: "SHA-1"}  # names, not words: never translated
 
@@ -393,7 +393,8 @@ class FixityResultDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, report in enumerate(sorted(reports, key=lambda r: (r.ok, r.exhibit_number))):
-            detail = report.problem or f"SHA-256 {report.actual.get('sha256', '')}"
+            detail = (fixity.PROBLEMS.shown(report.problem) if report.problem
+                      else f"SHA-256 {report.actual.get('sha256', '')}")
             for column, text in enumerate((report.exhibit_number, _("OK") if report.ok else _("MISMATCH"), detail)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)

@@ -33,7 +33,7 @@ from icspa_desktop.gui.received_dialog import set_banner
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, field_named, plain, reading
 from icspa_desktop.i18n import N_, _, format_moment
 from icspa_desktop.services import receipts
-from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
+from icspa_desktop.services.bundle_import import CHECK_NAMES, ImportResult, PreparedImport
 from icspa_desktop.services.session import Session
 
 if TYPE_CHECKING:
@@ -48,16 +48,9 @@ _VOLUME = re.compile(r"\.\d{3}$")
 CHECK_MARK = "✔"
 
 
-# The import checks' names are keys of --json and of the stored row (services/bundle_import.py): English there,
-# shown in the reader's language here.
-CHECK_NAMES = {name: name for name in (N_("Outer seal"), N_("Decryption"), N_("Archive"), N_("Signature"),
-                                       N_("Recipients"), N_("Manifests"), N_("Items"), N_("Markings"),
-                                       N_("Custody"))}
-
-
 def check_name(name: str) -> str:
     """A check's name in the reader's language (a name this version does not know is shown as it came)."""
-    return _(CHECK_NAMES[name]) if name in CHECK_NAMES else name
+    return CHECK_NAMES.shown(name)
 
 def bundle_path(text: str) -> Path:
     """What the user chose, as the service takes it: ``NAME.icspa.001`` (a volume) → ``NAME.icspa``."""

@@ -55,6 +55,14 @@ def when(stamp: str) -> str:
         return stamp
 
 
+def sent_state(sent: bundles.SentBundle) -> str:
+    """"written", or "failed: why" — in the reader's language (the journal keeps English)."""
+    status = _(bundles.SENT_STATES[sent.status]) if sent.status in bundles.SENT_STATES else sent.status
+    if not sent.problem:
+        return status
+    return _("{status}: {problem}", status=status, problem=bundles.JOURNAL_PROBLEMS.shown(sent.problem))
+
+
 def receipt_text(sent: bundles.SentBundle) -> str:
     if sent.status != "written":
         return ""
@@ -225,8 +233,9 @@ class ReceivedDialog(QDialog):
         sent = bundles.list_sent(self._session)
         _fill(self.sent, [(b.id, [when(b.created_at), b.case_number,
                                   ", ".join(r["name"] for r in b.recipients), str(len(b.items)),
-                                  b.status if not b.problem else f"{b.status}: {b.problem}", receipt_text(b), b.id],
-                           ["", "", ", ".join(r["fingerprint"] for r in b.recipients), "", b.problem,
+                                  sent_state(b), receipt_text(b), b.id],
+                           ["", "", ", ".join(r["fingerprint"] for r in b.recipients), "",
+                            bundles.JOURNAL_PROBLEMS.shown(b.problem),
                             receipt_text(b), b.sha256 or ""]) for b in sent], select)
         self.tabs.setTabText(0, _("&Received ({n})", n=len(got)))
         self.tabs.setTabText(1, _("&Sent ({n})", n=len(sent)))

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, Q
 
 from icspa_desktop.custody.verify import Damage, DamageKind
 from icspa_desktop.i18n import N_, _, ngettext
-from icspa_desktop.services.custody_verify import VerifyReport
+from icspa_desktop.services.custody_verify import DAMAGE, NOTES, VerifyReport
 
 # What each kind of damage means for an investigator (the report's message says precisely where).
 EXPLANATIONS: dict[DamageKind, str] = {
@@ -126,13 +126,13 @@ def report_html(report: VerifyReport, event_ids: Mapping[int, str] | None = None
             parts.append(f"<h4 style='color:#a4161a'>{e(location)}</h4><ul>")
             for damage in damages:
                 parts.append(f"<li><p><b>{e(kind_name(damage.kind))}</b>: {e(explain(damage.kind))}"
-                             f"<br><span style='color:#5a6470'>{e(damage.message)}</span></p></li>")
+                             f"<br><span style='color:#5a6470'>{e(DAMAGE.shown(damage.message))}</span></p></li>")
             parts.append("</ul>")
         parts.append(f"<h4>{e(_('What was checked'))}</h4>")
     parts.append(_facts_html(report))
     if report.notes:
-        parts.append(f"<h4>{e(_('Notes'))}</h4><ul>" + "".join(f"<li>{e(note)}</li>" for note in report.notes)
-                     + "</ul>")
+        notes = "".join(f"<li>{e(NOTES.shown(note))}</li>" for note in report.notes)
+        parts.append(f"<h4>{e(_('Notes'))}</h4><ul>{notes}</ul>")
     return "".join(parts)
 
 

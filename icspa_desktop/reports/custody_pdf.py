@@ -37,6 +37,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_, _, current_language, format_moment
 
@@ -490,7 +491,7 @@ LABELS = (
     N_("Agency name not set"),
 )
 # A case's status as the reader's word (the value itself is the code "open" / "closed").
-CASE_STATUS = {"open": N_("open"), "closed": N_("closed")}
+CASE_STATUS = CASE_STATUS_WORDS
 # The handling codes' meanings (services/custody_reports._HANDLING_TEXT); an H3 restriction is the user's text.
 HANDLING_MEANINGS = (
     N_("use for crime prevention/combating only"),

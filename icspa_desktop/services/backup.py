@@ -504,7 +504,7 @@ def _stream_head_check(where: str, chunk_size: int | None) -> Callable[[bytes], 
             found = stream.parse_header(head)
         except stream.StreamError as exc:
             raise VaultError(_("{where} is not an encrypted evidence file ({error}).", where=where,
-                               error=exc)) from None
+                               error=stream.DAMAGE.text(str(exc)))) from None
         if chunk_size is not None and found != chunk_size:
             raise VaultError(_("{where} has chunk size {found} in its header, the database says {recorded}.",
                                where=where, found=found, recorded=chunk_size))

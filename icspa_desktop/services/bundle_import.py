@@ -33,11 +33,13 @@ from icspa_desktop.crypto import keys
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CaseStatus, CustodyAction
-from icspa_desktop.domain.errors import Conflict, RefusedInput, UsageError, _, english, ngettext
+from icspa_desktop.domain.errors import Conflict, RefusedInput, Text, UsageError, _, english, ngettext
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.ids import ItemId, new_case_id, new_item_id
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import agency, cases, evidence, partner_custody, partners
 from icspa_desktop.services.import_staging import Staging
 from icspa_desktop.services.permissions import Permission
@@ -46,6 +48,10 @@ from icspa_desktop.vault import db
 from icspa_desktop.vault.blobs import BlobStore
 
 SPACE_MARGIN = 64 << 20
+# The checks' names are keys of --json and of the stored row: English there; the import wizard and the CLI's text
+# output show them in the reader's language (``CHECK_NAMES.shown(name)``).
+CHECK_NAMES = Phrasebook(N_("Outer seal"), N_("Decryption"), N_("Archive"), N_("Signature"), N_("Recipients"),
+                         N_("Manifests"), N_("Items"), N_("Markings"), N_("Custody"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +194,7 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
     assert check.signed_at is not None
     partner = _signer(check, own, known)
     # The details are shown translated; the record of the import and --json keep their English (``english``).
-    seal = {"ok": _("the seal's signature and hashes match"), "absent": _("no seal beside the file (it is optional)")}
+    seal = {state: Text(bundle_reader.shown_seal(state), text) for state, text in bundle_reader.SEAL_STATES.items()}
     checks = [Check("Outer seal", seal.get(check.seal, check.seal)),
               Check("Decryption", _("opened with this agency's key; every age chunk authenticated")),
               Check("Archive", _("{n} files, no links, devices, climbing or colliding names",

@@ -29,7 +29,9 @@ from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import remove_published
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import (
     agency,
     cases,
@@ -400,17 +402,26 @@ def list_sent(session: Session) -> list[SentBundle]:
                        returned.get(str(r[0]), [])) for r in rows]
 
 
+# A sent bundle's status and the journal's own problems: English in --json and the journal; the GUI's list of
+# sent bundles shows them in the reader's language (``_(SENT_STATES[status])``, ``JOURNAL_PROBLEMS.shown``).
+SENT_STATES = {"written": N_("written"), "failed": N_("failed"), "writing": N_("being written"),
+               "interrupted": N_("interrupted")}
+_BEING_WRITTEN = N_("being written now")
+_INTERRUPTED = N_("the export stopped before its outcome was recorded (the program was stopped, or the vault's disk "
+                  "failed). A bundle at {path}, if there, was written completely: check it with 'icspa bundle "
+                  "verify' before sending it; otherwise export again.")
+JOURNAL_PROBLEMS = Phrasebook(_BEING_WRITTEN, _INTERRUPTED)
+
+
 def _state(row: Sequence[Any]) -> tuple[str, str]:
     """(status, problem) of a journal row: a 'writing' row of another process is an interrupted export."""
     status, problem, folder, process = str(row[8]), str(row[9]), str(row[10]), str(row[11])
     if status != "writing":
         return status, problem
     if process == PROCESS_TOKEN:
-        return "writing", "being written now"
+        return "writing", _BEING_WRITTEN
     where = Path(folder) / str(row[5]) if folder else Path(str(row[5]))
-    return "interrupted", (f"the export stopped before its outcome was recorded (the program was stopped, or the "
-                           f"vault's disk failed). A bundle at {where}, if there, was written completely: check it "
-                           "with 'icspa bundle verify' before sending it; otherwise export again.")
+    return "interrupted", _INTERRUPTED.format(path=where)
 
 
 
@@ -438,7 +449,7 @@ class BundleReport:
     def to_json(self) -> dict[str, Any]:
         c = self.check
         return {"id": c.bundle_id, "path": str(self.path), "ok": self.ok, "sha256": c.sha256, "size": c.size,
-                "seal": c.seal, "signer": self.signer_name, "recipients": self.recipient_names,
+                "seal": english(c.seal), "signer": self.signer_name, "recipients": self.recipient_names,
                 "addressed_to_us": self.addressed_to_us, "items": len(c.payload),
                 "payload": [{"name": n, "size": s, "sha256": h} for n, s, h in c.payload],
                 "problems": [english(p) for p in self.problems]}  # --json: English

@@ -6,9 +6,10 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from icspa_desktop import i18n
 from icspa_desktop.custody.events import EventDraft
-from icspa_desktop.domain.enums import CaseStatus, CustodyAction, HandlingCode, Tlp
-from icspa_desktop.domain.errors import Conflict, NotFound, UsageError, _
+from icspa_desktop.domain.enums import CASE_STATUS_WORDS, CaseStatus, CustodyAction, HandlingCode, Tlp
+from icspa_desktop.domain.errors import Conflict, NotFound, Text, UsageError, _
 from icspa_desktop.domain.ids import CaseId, UserId, new_case_id
 from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.services import received
@@ -166,7 +167,8 @@ def set_status(session: Session, ref: str, status: CaseStatus, reason: str = "")
     verb = "close" if status is CaseStatus.CLOSED else "reopen"
     session.require(Permission.CLOSE_CASE, case_id=case.id, attempted=f"{verb} case {case.number}")
     if case.status is status:
-        raise UsageError(_("Case {number} is already {status}.", number=case.number, status=status))
+        raise UsageError(_("Case {number} is already {status}.", number=case.number,
+                           status=Text(i18n._(CASE_STATUS_WORDS[status]), str(status))))
     action = CustodyAction.CASE_CLOSED if status is CaseStatus.CLOSED else CustodyAction.CASE_REOPENED
     with session.transaction() as conn:
         conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (str(status), _now(), case.id))

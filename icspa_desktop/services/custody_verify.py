@@ -14,6 +14,7 @@ from typing import Any
 from icspa_desktop.crypto import keys as vault_keys
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import merkle, user_witness, userstate
+from icspa_desktop.custody import verify as verify_texts
 from icspa_desktop.custody.merkle import Frontier, MerkleTree, ProofError
 from icspa_desktop.custody.verify import (
     Damage,
@@ -28,6 +29,8 @@ from icspa_desktop.custody.verify import (
 )
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _, english
+from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
     agency_verifier,
@@ -39,6 +42,84 @@ from icspa_desktop.services.custody import (
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
+
+# ---- the report's texts ------------------------------------------------------------------------------
+# English: they are the report's --json and go into the custody report that bundles carry. ``SUMMARY``, ``DAMAGE``
+# and ``NOTES`` show them in the reader's language (custody verify's text output, the GUI's verification result).
+_INTACT_FULL = N_("The custody log is intact: {n} events, {checkpoints} checkpoint(s) checked (full verification of "
+                  "{checked} events).")
+_INTACT_INCREMENTAL = N_("The custody log is intact: {n} events, {checkpoints} checkpoint(s) checked (incremental "
+                         "verification of {checked} events).")
+_DAMAGED = N_("The custody log is damaged: {n} problem(s) found. First: {first}")
+_CHECKPOINT_SIGNED = N_("Checkpoint {id} (signed {at})")
+_CHECKPOINT = N_("Checkpoint {id} (tree size {size}, signed {at})")
+_LABELLED = N_("{label}: {error}")
+_OTHER_LOG = N_("{label}: it belongs to another log ({origin}).")
+_COLUMNS_EDITED = N_("{label}: its size or root columns were edited and no longer match its signed text.")
+_CHECKPOINT_SIGNATURE = N_("{label}: the agency signature is not valid ({error}).")
+_CHECKPOINT_TRUNCATED = N_("{label}: it covers {covered} events but the log has only {n} — events #{n}–#{last} were "
+                           "removed (log truncated).")
+_NOT_EXTENDED = N_("{label}: the current log is not an extension of it — among events #{first}–#{last} some were "
+                   "altered, inserted, deleted or reordered since it was signed.")
+_WITNESS_DAMAGED = N_("The witness file {path} is damaged: {error}")
+_WITNESS_MISSING = N_("The witness checkpoint {path} is missing, although this vault has signed {n} checkpoint(s): it "
+                      "was deleted, or this is another OS account or computer. Without it a rollback or a rewritten "
+                      "history cannot be ruled out. An administrator re-establishes it with 'icspa custody "
+                      "witness-reset --reason …' (recorded).")
+_WITNESS_OTHER_LOG = N_("it belongs to another log ({origin})")
+_WITNESS_INVALID = N_("The witness checkpoint {path} is not valid: {error}.")
+_ROLLBACK = N_("The vault's custody log has {n} events, but the witness checkpoint kept outside the vault ({path}, "
+               "signed {at}) covers {covered}: the vault was rolled back to an older copy, or its log was truncated.")
+_FORK = N_("The first {n} events of the log do not match the witness checkpoint kept outside the vault ({path}, signed "
+           "{at}): the history was forked — rewritten, or an older vault copy was restored and continued.")
+_CERTIFICATES_GONE = N_("{n} checkpoint(s) are stored but the agency certificates that signed them are gone from the "
+                        "vault, so not one can be checked ({error}).")
+_USER_WITNESS = N_("The witness of user {user} does not fit the log: {problem}.")
+_SOME_USER_WITNESS = N_("A user's witness does not fit the log: {problem}.")
+_EVENT_CHECKPOINT = N_("Event #{idx} recorded a checkpoint of {n} events that the current log does not match: events "
+                       "before it were altered, inserted, deleted or reordered.")
+_FEWER_EVENTS = N_("The log has {n} events but had {before} when it was last verified: events were removed (log "
+                   "truncated or vault rolled back).")
+_COVERS_MORE = N_("A checkpoint covers {covered} events but the log has only {n}: events were removed (log "
+                  "truncated).")
+_SIZE_MISMATCH = N_("The checkpoint of tree size {size} does not match the log: events were altered, inserted, "
+                    "deleted or reordered.")
+_PENDING_LEFT = N_("An interrupted witness write next to {path} was left as it is (the vault is read-only); the next "
+                   "verification of the writable vault finishes it.")
+_PENDING_FAILED = N_("An interrupted witness write next to {path} could not be finished ({cause}).")
+_COPY_ABSENT = N_("The second witness folder {folder} is not there (medium not mounted?); it was not checked.")
+_COPY_EMPTY = N_("The second witness folder {folder} holds no copy for this vault yet.")
+_WITNESS_UNREADABLE = N_("The witness file {path} cannot be read ({cause}).")
+_NO_WITNESS = N_("No witness checkpoint at {path}: a rollback of the whole vault directory cannot be detected until "
+                 "one is written ('icspa custody checkpoint').")
+_FULL_NEEDED = N_("Full verification was needed: {why}")
+_NOT_CHECKED = N_("Checkpoint signatures were not checked: {error}")
+_NOT_CHAINED = N_("The custody log is not chained yet (a vault from before format 2): unlock it once to start the "
+                  "chain; until then users and keys come from the tables.")
+_NO_EARLIER = N_("no earlier full verification is recorded.")
+_RECORD_INCONSISTENT = N_("the record of the last verification is inconsistent.")
+_NOT_CONTIGUOUS = N_("the event indices are not contiguous.")
+_CHAIN_STARTS = N_("the chain starts among the new events.")
+_OLDER_CHECKPOINT = N_("a checkpoint older than the last verification was added since.")
+_WITNESS_PREDATES = N_("the witness checkpoint predates the last verification and is not among its checkpoints.")
+_RECEIPT_UNCHECKED = N_("a partner's receipt witnessed a checkpoint the last verification did not check.")
+
+# One book for every {label}: the union's fields are the last book's, so it must name them all.
+_LABELS = Phrasebook(_CHECKPOINT_SIGNED, _CHECKPOINT) | verify_texts.EVENT_LABELS | receipts.LABELS
+DAMAGE = verify_texts.DAMAGE | receipts.DAMAGE | Phrasebook(
+    _LABELLED, _OTHER_LOG, _COLUMNS_EDITED, _CHECKPOINT_SIGNATURE, _CHECKPOINT_TRUNCATED, _NOT_EXTENDED,
+    _WITNESS_DAMAGED, _WITNESS_MISSING, _WITNESS_INVALID, _ROLLBACK, _FORK, _CERTIFICATES_GONE, _USER_WITNESS,
+    _SOME_USER_WITNESS, _EVENT_CHECKPOINT, _FEWER_EVENTS, _COVERS_MORE, _SIZE_MISMATCH,
+    fields={"label": _LABELS, "error": Phrasebook(_WITNESS_OTHER_LOG)})
+NOTES = Phrasebook(_PENDING_LEFT, _PENDING_FAILED, _COPY_ABSENT, _COPY_EMPTY, _WITNESS_UNREADABLE, _NO_WITNESS,
+                   _FULL_NEEDED, _NOT_CHECKED, _NOT_CHAINED,
+                   fields={"why": Phrasebook(_NO_EARLIER, _RECORD_INCONSISTENT, _NOT_CONTIGUOUS, _CHAIN_STARTS,
+                                             _OLDER_CHECKPOINT, _WITNESS_PREDATES, _RECEIPT_UNCHECKED)})
+SUMMARY = Phrasebook(_INTACT_FULL, _INTACT_INCREMENTAL, _DAMAGED, fields={"first": DAMAGE})
+# The report's words (--json values) as custody verify's text output says them.
+WITNESS_STATES = {"absent": N_("absent"), "ok": N_("matches the log"), "damaged": N_("damaged"),
+                  "missing": N_("missing")}
+MODES = {"full": N_("full"), "incremental": N_("incremental")}
 
 
 # ---- verification ---------------------------------------------------------------------------------
@@ -63,10 +144,11 @@ class VerifyReport:
         return not self.damages
 
     def summary(self) -> str:
+        """One sentence in English (the custody report that bundles carry quotes it); ``SUMMARY.shown`` shows it."""
         if self.ok:
-            return (f"The custody log is intact: {self.tree_size} events, {self.checkpoints_checked} checkpoint(s) "
-                    f"checked ({self.mode} verification of {self.events_checked} events).")
-        return f"The custody log is damaged: {len(self.damages)} problem(s) found. First: {self.damages[0].message}"
+            intact = _INTACT_FULL if self.mode == "full" else _INTACT_INCREMENTAL
+            return intact.format(n=self.tree_size, checkpoints=self.checkpoints_checked, checked=self.events_checked)
+        return _DAMAGED.format(n=len(self.damages), first=self.damages[0].message)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.vault_id, "ok": self.ok, "mode": self.mode, "tree_size": self.tree_size,
@@ -130,28 +212,28 @@ def _check_checkpoint_rows(
     for cid, size, root, body_raw, signature_raw, created_at in rows:
         cid = int(cid)
         body, signature = as_bytes(body_raw), as_bytes(signature_raw)
-        label = f"Checkpoint {cid} (signed {created_at})"
+        label = _CHECKPOINT_SIGNED.format(id=cid, at=created_at)
         try:
             parsed = cp.parse_body(body)
         except RefusedInput as exc:
-            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {english(exc)}",
-                                         checkpoint_id=cid))
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED,
+                                         _LABELLED.format(label=label, error=english(exc)), checkpoint_id=cid))
             records.append(_CheckpointRecord(cid, label, None))
             continue
-        label = f"Checkpoint {cid} (tree size {parsed.size}, signed {parsed.timestamp_text})"
+        label = _CHECKPOINT.format(id=cid, size=parsed.size, at=parsed.timestamp_text)
         problem = ""
         if parsed.origin not in origins:
-            problem = f"it belongs to another log ({parsed.origin})"
+            problem = _OTHER_LOG.format(label=label, origin=parsed.origin)
         elif size != parsed.size or as_bytes(root) != parsed.root:
-            problem = "its size or root columns were edited and no longer match its signed text"
+            problem = _COLUMNS_EDITED.format(label=label)
         if problem:
-            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, f"{label}: {problem}.", checkpoint_id=cid))
+            report.damages.append(Damage(DamageKind.CHECKPOINT_MALFORMED, problem, checkpoint_id=cid))
         if verifier is not None:
             try:
                 verifier(signature, body, parsed.timestamp)
             except (IcspaError, ValueError) as exc:
                 report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE,
-                                             f"{label}: the agency signature is not valid ({english(exc)}).",
+                                             _CHECKPOINT_SIGNATURE.format(label=label, error=english(exc)),
                                              checkpoint_id=cid))
         records.append(_CheckpointRecord(cid, label, parsed))
         report.checkpoints_checked += 1
@@ -166,13 +248,12 @@ def _read_witness(session: Session, verifier: cp.SignatureVerifier | None, direc
         # Settling would finish or drop the pending witness by what this database holds: a read-only copy
         # (often an older one of the same vault) is not the database that witness write belongs to.
         if cp.pending_path(path).exists():
-            report.notes.append(f"An interrupted witness write next to {path} was left as it is (the vault is "
-                                "read-only); the next verification of the writable vault finishes it.")
+            report.notes.append(_PENDING_LEFT.format(path=path))
         return _check_witness_file(session, verifier, path, report)
     try:
         settle_witness(session, path)  # what a crash between a checkpoint's COMMIT and its witness left
     except OSError as exc:
-        report.notes.append(f"An interrupted witness write next to {path} could not be finished ({exc.strerror}).")
+        report.notes.append(_PENDING_FAILED.format(path=path, cause=exc.strerror))
     return _check_witness_file(session, verifier, path, report)
 
 
@@ -186,12 +267,11 @@ def _witness_copies(session: Session, verifier: cp.SignatureVerifier | None, rep
         copies.append((recorded, False))
     for directory, required in copies:
         if not directory.is_dir():
-            report.notes.append(f"The second witness folder {directory} is not there (medium not mounted?); it was "
-                                "not checked.")
+            report.notes.append(_COPY_ABSENT.format(folder=directory))
             continue
         path = witness_file(session, directory)
         if not path.exists() and not required:
-            report.notes.append(f"The second witness folder {directory} holds no copy for this vault yet.")
+            report.notes.append(_COPY_EMPTY.format(folder=directory))
             continue
         status = report.witness_status
         copy = _check_witness_file(session, verifier, path, report)
@@ -209,35 +289,31 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
         found = cp.read_witness(path)
     except RefusedInput as exc:
         report.witness_status = "damaged"
-        report.damages.append(Damage(DamageKind.WITNESS_INVALID, f"The witness file {path} is damaged: {english(exc)}"))
+        report.damages.append(Damage(DamageKind.WITNESS_INVALID,
+                                     _WITNESS_DAMAGED.format(path=path, error=english(exc))))
         return None
     except OSError as exc:
-        report.notes.append(f"The witness file {path} cannot be read ({exc.strerror}).")
+        report.notes.append(_WITNESS_UNREADABLE.format(path=path, cause=exc.strerror))
         return None
     if found is None:
         made = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
         if made:
             report.witness_status = "missing"
-            report.damages.append(Damage(DamageKind.WITNESS_MISSING, f"The witness checkpoint {path} is missing, "
-                                         f"although this vault has signed {made} checkpoint(s): it was deleted, or "
-                                         "this is another OS account or computer. Without it a rollback or a "
-                                         "rewritten history cannot be ruled out. An administrator re-establishes "
-                                         "it with 'icspa custody witness-reset --reason …' (recorded)."))
+            report.damages.append(Damage(DamageKind.WITNESS_MISSING, _WITNESS_MISSING.format(path=path, n=made)))
         else:
-            report.notes.append(f"No witness checkpoint at {path}: a rollback of the whole vault directory cannot "
-                                "be detected until one is written ('icspa custody checkpoint').")
+            report.notes.append(_NO_WITNESS.format(path=path))
         return None
     body, signature = found
     try:
         witness = cp.parse_body(body)
         if witness.origin not in known_origins(session):
-            raise RefusedInput(f"it belongs to another log ({witness.origin})")  # a damage's text: English
+            raise RefusedInput(_WITNESS_OTHER_LOG.format(origin=witness.origin))  # a damage's text: English
         if verifier is not None:
             verifier(signature, body, witness.timestamp)
     except (IcspaError, ValueError) as exc:
         report.witness_status = "damaged"
         report.damages.append(Damage(DamageKind.WITNESS_INVALID,
-                                     f"The witness checkpoint {path} is not valid: {english(exc)}."))
+                                     _WITNESS_INVALID.format(path=path, error=english(exc))))
         return None
     report.witness_status = "ok"
     report.witness_size = witness.size
@@ -246,13 +322,10 @@ def _check_witness_file(session: Session, verifier: cp.SignatureVerifier | None,
 
 def _witness_damage(witness: cp.Checkpoint, size: int, matches: bool, path: str) -> Damage | None:
     if witness.size > size:
-        return Damage(DamageKind.ROLLBACK, f"The vault's custody log has {size} events, but the witness checkpoint "
-                      f"kept outside the vault ({path}, signed {witness.timestamp_text}) covers {witness.size}: the "
-                      "vault was rolled back to an older copy, or its log was truncated.")
+        return Damage(DamageKind.ROLLBACK, _ROLLBACK.format(n=size, path=path, at=witness.timestamp_text,
+                                                            covered=witness.size))
     if not matches:
-        return Damage(DamageKind.FORK, f"The first {witness.size} events of the log do not match the witness "
-                      f"checkpoint kept outside the vault ({path}, signed {witness.timestamp_text}): the history "
-                      "was forked — rewritten, or an older vault copy was restored and continued.")
+        return Damage(DamageKind.FORK, _FORK.format(n=witness.size, path=path, at=witness.timestamp_text))
     return None
 
 
@@ -266,9 +339,8 @@ def _consistency_damages(records: list[_CheckpointRecord], tree: MerkleTree) -> 
         if c is None:
             continue
         if c.size > n:
-            damages.append(Damage(DamageKind.TRUNCATED, f"{record.label}: it covers {c.size} events but the log has "
-                                  f"only {n} — events #{n}–#{c.size - 1} were removed (log truncated).",
-                                  checkpoint_id=record.id))
+            damages.append(Damage(DamageKind.TRUNCATED, _CHECKPOINT_TRUNCATED.format(
+                label=record.label, covered=c.size, n=n, last=c.size - 1), checkpoint_id=record.id))
             continue
         try:
             merkle.verify_consistency(c.size, n, c.root, root, tree.consistency_proof(c.size))
@@ -280,8 +352,7 @@ def _consistency_damages(records: list[_CheckpointRecord], tree: MerkleTree) -> 
         below = max(s for s in good_sizes if s < size) if any(s < size for s in good_sizes) else 0
         damages.append(Damage(
             DamageKind.INCONSISTENT,
-            f"{record.label}: the current log is not an extension of it — among events #{below}–#{size - 1} some "
-            "were altered, inserted, deleted or reordered since it was signed.", event_index=below,
+            _NOT_EXTENDED.format(label=record.label, first=below, last=size - 1), event_index=below,
             checkpoint_id=record.id))
     return damages
 
@@ -318,7 +389,7 @@ def verify(
             report = _verify_incremental(session, verifier, witness_dir)
         except _NeedFull as why:
             report = _verify_full(session, verifier, witness_dir, workers, progress, witness_copy)
-            report.notes.append(f"Full verification was needed: {why}")
+            report.notes.append(_FULL_NEEDED.format(why=why))
     else:
         report = _verify_full(session, verifier, witness_dir, workers, progress, witness_copy)
     report.seconds = time.perf_counter() - started
@@ -326,11 +397,10 @@ def verify(
         signed = int(session.conn.execute("SELECT COUNT(*) FROM custody_checkpoints").fetchone()[0])
         if signed:
             # Checkpoints were signed, so certificates existed: their absence now is damage, not a setting.
-            report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE, f"{signed} checkpoint(s) are stored "
-                                         "but the agency certificates that signed them are gone from the vault, "
-                                         f"so not one can be checked ({missing_agency})."))
+            report.damages.append(Damage(DamageKind.CHECKPOINT_SIGNATURE, _CERTIFICATES_GONE.format(
+                n=signed, error=missing_agency)))
         else:
-            report.notes.append(f"Checkpoint signatures were not checked: {missing_agency}")
+            report.notes.append(_NOT_CHECKED.format(error=missing_agency))
     return report
 
 
@@ -378,8 +448,7 @@ def _user_state(conn: db.Connection, report: VerifyReport) -> tuple[userstate.Re
     report.damages.extend(userstate.table_damages(conn, state))
     if state.chain_start is None:
         if conn.execute("SELECT 1 FROM custody_events LIMIT 1").fetchone() is not None:
-            report.notes.append("The custody log is not chained yet (a vault from before format 2): unlock it once "
-                                "to start the chain; until then users and keys come from the tables.")
+            report.notes.append(_NOT_CHAINED)
         return state, load_keys(conn)
     keys = state.key_records()
     if state.chain_start > 0:
@@ -403,8 +472,9 @@ def _user_witness_damages(session: Session, state: userstate.Replay, directory: 
         problem = user_witness.check(session.conn, path, keys)
         if problem:
             owner = state.users.get(path.name.removesuffix(".head").rsplit(".", 1)[-1])
-            who = f"The witness of user {owner.name!r}" if owner else "A user's witness"
-            damages.append(Damage(DamageKind.USER_WITNESS, f"{who} does not fit the log: {problem}."))
+            damage = (_USER_WITNESS.format(user=repr(owner.name), problem=problem) if owner
+                      else _SOME_USER_WITNESS.format(problem=problem))
+            damages.append(Damage(DamageKind.USER_WITNESS, damage))
     return damages
 
 
@@ -420,9 +490,8 @@ def _checkpoint_event_damages(conn: db.Connection, tree: MerkleTree) -> list[Dam
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a malformed body is reported by the row scan
         if size > int(idx) or tree.root(size) != root:
-            damages.append(Damage(DamageKind.INCONSISTENT, f"Event #{idx} recorded a checkpoint of {size} events "
-                                  "that the current log does not match: events before it were altered, inserted, "
-                                  "deleted or reordered.", int(idx), str(event_id)))
+            damages.append(Damage(DamageKind.INCONSISTENT, _EVENT_CHECKPOINT.format(idx=idx, n=size), int(idx),
+                                  str(event_id)))
     return damages
 
 
@@ -441,23 +510,22 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
     conn = session.conn
     state = _load_state(conn)
     if state is None:
-        raise _NeedFull("no earlier full verification is recorded.")
+        raise _NeedFull(_NO_EARLIER)
     frontier = Frontier.from_bytes(state.size, state.frontier)
     if frontier.root() != state.root:
-        raise _NeedFull("the record of the last verification is inconsistent.")
+        raise _NeedFull(_RECORD_INCONSISTENT)
     count, last = conn.execute("SELECT COUNT(*), MAX(idx) FROM custody_events").fetchone()
     count = int(count)
     report = VerifyReport(session.vault.header.vault_id, "incremental", first_checked=state.size)
     if count < state.size:
-        report.damages.append(Damage(DamageKind.TRUNCATED, f"The log has {count} events but had {state.size} when it "
-                                     "was last verified: events were removed (log truncated or vault rolled back)."))
+        report.damages.append(Damage(DamageKind.TRUNCATED, _FEWER_EVENTS.format(n=count, before=state.size)))
     if last is not None and int(last) != count - 1:
-        raise _NeedFull("the event indices are not contiguous.")
+        raise _NeedFull(_NOT_CONTIGUOUS)
     users, keys = _user_state(conn, report)
     report.damages.extend(_user_witness_damages(session, users, witness_dir))
     scan = scan_log(conn, keys, start=state.size, workers=1)
     if 1 in scan.versions or (users.chain_start is None and 2 in scan.versions):
-        raise _NeedFull("the chain starts among the new events.")
+        raise _NeedFull(_CHAIN_STARTS)
     report.damages.extend(scan.damages)
     report.damages.extend(index_damages(scan.indices, state.size))
     records = _check_checkpoint_rows(session, verifier, report, after_id=state.checkpoint_id)
@@ -466,7 +534,7 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
     for record in records:
         if record.checkpoint is not None:
             if record.checkpoint.size < state.size:
-                raise _NeedFull("a checkpoint older than the last verification was added since.")
+                raise _NeedFull(_OLDER_CHECKPOINT)
             wanted.setdefault(record.checkpoint.size, []).append(record.checkpoint)
     if witness is not None and witness.size >= state.size:
         wanted.setdefault(witness.size, []).append(witness)
@@ -474,7 +542,7 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
         known = conn.execute("SELECT 1 FROM custody_checkpoints WHERE id <= ? AND body = ?",
                              (state.checkpoint_id, witness.body())).fetchone()
         if known is None:
-            raise _NeedFull("the witness checkpoint predates the last verification and is not among its checkpoints.")
+            raise _NeedFull(_WITNESS_PREDATES)
     receipt_heads: list[tuple[str, cp.Checkpoint]] = []
     for label, head, body in receipts.receipt_heads(conn, report.damages):
         if head.size >= state.size:
@@ -482,7 +550,7 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
             receipt_heads.append((label, head))
         elif conn.execute("SELECT 1 FROM custody_checkpoints WHERE id <= ? AND body = ?",
                           (state.checkpoint_id, body)).fetchone() is None:
-            raise _NeedFull("a partner's receipt witnessed a checkpoint the last verification did not check.")
+            raise _NeedFull(_RECEIPT_UNCHECKED)
     roots: dict[int, bytes] = {state.size: frontier.root()} if state.size in wanted else {}
 
     def note_root(tree: Frontier) -> None:
@@ -501,11 +569,10 @@ def _verify_incremental(session: Session, verifier: cp.SignatureVerifier | None,
                     report.witness_status = "damaged"
                     report.damages.append(damage)
             elif size > frontier.size:
-                report.damages.append(Damage(DamageKind.TRUNCATED, f"A checkpoint covers {size} events but the log "
-                                             f"has only {frontier.size}: events were removed (log truncated)."))
+                report.damages.append(Damage(DamageKind.TRUNCATED, _COVERS_MORE.format(covered=size,
+                                                                                       n=frontier.size)))
             elif roots.get(size) != c.root:
-                report.damages.append(Damage(DamageKind.INCONSISTENT, f"The checkpoint of tree size {size} does not "
-                                             "match the log: events were altered, inserted, deleted or reordered."))
+                report.damages.append(Damage(DamageKind.INCONSISTENT, _SIZE_MISMATCH.format(size=size)))
     for label, head in receipt_heads:
         damage = receipts.receipt_damage(label, head, frontier.size, roots.get(head.size) == head.root)
         if damage is not None:

@@ -206,6 +206,15 @@ def items_by_ids(session: Session, item_ids: Sequence[str]) -> list[Item]:
 
 
 # ---- validation -------------------------------------------------------------------------------------
+# The acquisition's fields as a refusal names them ("The acquisition method must be at most 200 characters.").
+_ACQUISITION_LABELS = {
+    "acquired_by": N_("The acquiring person"), "acquired_at": N_("The acquisition time"),
+    "location": N_("The acquisition place"), "method": N_("The acquisition method"), "tool": N_("The tool"),
+    "tool_version": N_("The tool version"), "source_device": N_("The source device"),
+    "source_serial": N_("The source serial number"), "seal_number": N_("The seal number"),
+}
+
+
 def _check_text(label: str, value: str, limit: int = MAX_SHORT) -> str:
     value = value.strip()
     if len(value) > limit:
@@ -245,7 +254,7 @@ def _resolve_markings(case: Case, markings: Markings | None) -> Markings:
 
 def _clean_fields(session: Session, case: Case, fields: ItemFields) -> tuple[ItemFields, Markings]:
     acq = fields.acquisition
-    acquisition = Acquisition(**{key: _check_text(f"Acquisition {key.replace('_', ' ')}", value)
+    acquisition = Acquisition(**{key: _check_text(_ACQUISITION_LABELS[key], value)
                                  for key, value in asdict(acq).items()})
     if acquisition.acquired_at:
         try:

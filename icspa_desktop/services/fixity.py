@@ -36,6 +36,7 @@ from icspa_desktop.domain.errors import (
 from icspa_desktop.domain.evidence import FixityReport, FixityResult, HashAlgorithm, Item, ItemKind
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import FILE_MODE, fat_name_problem, place_new, write_all
 from icspa_desktop.i18n import N_
 from icspa_desktop.services.evidence import (
@@ -49,7 +50,7 @@ from icspa_desktop.services.evidence import (
 from icspa_desktop.services.ingest import new_hashers
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.blobs import BlobStore, unwrap_key
+from icspa_desktop.vault.blobs import DAMAGE, BlobStore, unwrap_key
 from icspa_desktop.vault.process import PROCESS_TOKEN
 
 
@@ -73,6 +74,19 @@ def content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> 
 
 
 # ---- verification (fixity) --------------------------------------------------------------------------
+# Why an item failed verification: English, as the VERIFIED event's notes record it; ``PROBLEMS.shown`` gives it
+# in the reader's language (the verification results, ``evidence verify``'s text output, an event's details).
+_FAILED_AUTHENTICATION = N_("the stored content failed authentication: {error}")
+_MISSING = N_("the stored content file is missing")
+_UNREADABLE = N_("the stored content cannot be read ({cause})")
+_WRONG_SIZE = N_("the stored content has {size} bytes, the record says {recorded}")
+_WRONG_DIGEST = N_("the {algorithms} digest differs from the one recorded at acquisition")
+# _blob_key's refusals (VerificationFailed) are recorded in English too.
+PROBLEMS = Phrasebook(_FAILED_AUTHENTICATION, _MISSING, _UNREADABLE, _WRONG_SIZE, _WRONG_DIGEST,
+                      N_("The content record of item {exhibit_number} is missing; the vault is damaged."),
+                      fields={"error": DAMAGE})
+
+
 def _check_content(session: Session, item: Item, progress: ProgressCallback, cancel: CancelToken,
                    done_before: int, grand_total: int) -> FixityReport:
     algorithms = [HashAlgorithm(name) for name in item.hashes]
@@ -86,19 +100,19 @@ def _check_content(session: Session, item: Item, progress: ProgressCallback, can
             size += len(chunk)
             progress(done_before + size, grand_total, item.exhibit_number)
     except stream.StreamError as exc:
-        problem = f"the stored content failed authentication: {exc}"
+        problem = _FAILED_AUTHENTICATION.format(error=exc)
     except FileNotFoundError:
-        problem = "the stored content file is missing"
+        problem = _MISSING
     except OSError as exc:
-        problem = f"the stored content cannot be read ({exc.strerror or exc})"
+        problem = _UNREADABLE.format(cause=exc.strerror or exc)
     except VerificationFailed as exc:
-        problem = str(exc)
+        problem = english(exc)
     actual = {a.value: h.hexdigest() for a, h in hashers.items()} if not problem else {}
     if not problem and size != item.size:
-        problem = f"the stored content has {size} bytes, the record says {item.size}"
+        problem = _WRONG_SIZE.format(size=size, recorded=item.size)
     if not problem and actual != item.hashes:
         differing = ", ".join(sorted(k for k in item.hashes if actual.get(k) != item.hashes[k]))
-        problem = f"the {differing} digest differs from the one recorded at acquisition"
+        problem = _WRONG_DIGEST.format(algorithms=differing)
     result = FixityResult.MISMATCH if problem else FixityResult.OK
     return FixityReport(item.id, item.exhibit_number, item.case_id, result, dict(item.hashes), actual, problem)
 
@@ -429,7 +443,7 @@ def _write_partial(session: Session, item: Item, dir_fd: int, name: str, expecte
         os.fsync(fd)
     except stream.StreamError as exc:
         raise VerificationFailed(_("Item {exhibit_number} failed its integrity check while extracting ({error}).",
-                                   exhibit_number=item.exhibit_number, error=exc)) from None
+                                   exhibit_number=item.exhibit_number, error=DAMAGE.text(str(exc)))) from None
     finally:
         os.close(fd)
     if hasher.hexdigest() != expected:

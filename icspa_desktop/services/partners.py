@@ -237,11 +237,11 @@ def successor_of(session: Session, card: VerifiedCard) -> Partner | None:
 
 def successor_changes(predecessor: Partner, card: VerifiedCard) -> list[str]:
     """What a successor card changes that the user must confirm by fingerprint (name, country), as text."""
-    changes = []
+    changes: list[str] = []
     if card.body["name"] != predecessor.name:
-        changes.append(f'name "{names.shown(predecessor.name)}" to "{card.body["name"]}"')
+        changes.append(_('name "{old}" to "{new}"', old=names.shown(predecessor.name), new=card.body["name"]))
     if card.body["country"].upper() != predecessor.country.upper():
-        changes.append(f"country {predecessor.country} to {card.body['country'].upper()}")
+        changes.append(_("country {old} to {new}", old=predecessor.country, new=card.body["country"].upper()))
     return changes
 
 
@@ -299,7 +299,9 @@ def import_card(session: Session, untrusted_data: bytes, confirm_fingerprint: st
             raise RefusedInput(
                 _("This card is signed by the trusted key of {shown} but changes its {names}: confirm its "
                   "fingerprint with the partner out of band (this card shows {fingerprint}).",
-                  shown=names.shown(predecessor.name), names=' and '.join(changes), fingerprint=card.fingerprint))
+                  shown=names.shown(predecessor.name), names=_("{first} and {second}", first=changes[0],
+                                                                  second=changes[1]) if len(changes) == 2
+                  else changes[0], fingerprint=card.fingerprint))
     elif not fingerprints_match(confirm_fingerprint, card.fingerprint):
         raise RefusedInput(
             _("The confirmed fingerprint does not match this card ({fingerprint}); nothing was imported. Compare it "

@@ -32,7 +32,9 @@ from icspa_desktop.domain.agency import PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import NotFound, RefusedInput, _, english
 from icspa_desktop.domain.ids import CaseId
+from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import atomic_write, create_new, read_regular, remove_published
+from icspa_desktop.i18n import N_
 from icspa_desktop.services import agency, custody, partners
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -234,6 +236,16 @@ def receipts_by_bundle(conn: db.Connection) -> dict[str, list[dict[str, str]]]:
     return found
 
 
+# A receipt's damage in custody verification: English (the report, --json); ``DAMAGE.shown`` shows it translated.
+_RECEIPT = N_("{partner}'s receipt for bundle {id}")
+_NOT_SIGNED = N_("{label} is no longer the partner's signed receipt: {error}")
+_REMOVED = N_("{label} saw {saw} events; the log has only {n}: events the partner witnessed were removed.")
+_ALTERED = N_("{label} saw a log of {saw} events that the current log does not begin with: events the partner "
+              "witnessed were altered, inserted, deleted or reordered.")
+LABELS = Phrasebook(_RECEIPT)
+DAMAGE = Phrasebook(_NOT_SIGNED, _REMOVED, _ALTERED, fields={"label": LABELS})
+
+
 def receipt_heads(conn: db.Connection, damages: list[Damage]) -> list[tuple[str, cp.Checkpoint, bytes]]:
     """(label, tree head, checkpoint body) that each stored receipt witnessed, read from the partner-signed receipt
     itself — not from columns anyone with the vault key could edit. A receipt that no longer verifies is a damage."""
@@ -241,26 +253,23 @@ def receipt_heads(conn: db.Connection, damages: list[Damage]) -> list[tuple[str,
     certificates = [x509.load_der_x509_certificate(bytes(r[0])) for r in rows]
     heads: list[tuple[str, cp.Checkpoint, bytes]] = []
     for bundle_id, name, stored in conn.execute("SELECT bundle_id, partner_name, receipt FROM bundle_receipts"):
-        label = f"{name}'s receipt for bundle {bundle_id}"
+        label = _RECEIPT.format(partner=name, id=bundle_id)
         try:
             content, signature = _split(bytes(stored))
             cms.verify_detached_signed_at(signature, content, certificates)
             body = str(records.load_json(content, label)["sender_checkpoint"]["text"]).encode("utf-8")
             heads.append((label, cp.parse_body(body), body))
         except (RefusedInput, KeyError, TypeError) as exc:
-            damages.append(Damage(DamageKind.RECEIPT,
-                                  f"{label} is no longer the partner's signed receipt: {english(exc)}"))
+            damages.append(Damage(DamageKind.RECEIPT, _NOT_SIGNED.format(label=label, error=english(exc))))
     return heads
 
 
 def receipt_damage(label: str, head: cp.Checkpoint, size: int, matches: bool) -> Damage | None:
     """``matches``: the log's first ``head.size`` events have the receipt's root."""
     if head.size > size:
-        return Damage(DamageKind.RECEIPT, f"{label} saw {head.size} events; the log has only {size}: events the "
-                      "partner witnessed were removed.")
+        return Damage(DamageKind.RECEIPT, _REMOVED.format(label=label, saw=head.size, n=size))
     if not matches:
-        return Damage(DamageKind.RECEIPT, f"{label} saw a log of {head.size} events that the current log does not "
-                      "begin with: events the partner witnessed were altered, inserted, deleted or reordered.")
+        return Damage(DamageKind.RECEIPT, _ALTERED.format(label=label, saw=head.size))
     return None
 
 

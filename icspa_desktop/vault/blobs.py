@@ -28,9 +28,17 @@ from icspa_desktop import pipeline
 from icspa_desktop.crypto import aead, stream
 from icspa_desktop.domain.errors import VaultError, _
 from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import DIR_MODE, FILE_MODE, read_full, syncfs, write_all
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault.db import Connection
 from icspa_desktop.vault.layout import Dir, Quarantine, QuarantinedFile, VaultLayout, entry_kind, refusal
+
+# A blob's damage, raised as the stream's (English: verification records it); DAMAGE shows both translated.
+_KEY_NOT_OPENING = N_("the blob key does not open for this item (record damaged or swapped)")
+_TRUNCATED_HEADER = N_("the blob is truncated inside its header")
+_CHANGED_SIZE = N_("the blob changed size while being read")
+DAMAGE = stream.DAMAGE | Phrasebook(_KEY_NOT_OPENING, _TRUNCATED_HEADER, _CHANGED_SIZE)
 
 BLOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PART_SUFFIX = ".part"
@@ -65,7 +73,7 @@ def unwrap_key(wrapping_key: bytes, blob_id: str, item_id: str, wrapped: bytes) 
     try:
         return aead.open_sealed(wrapping_key, wrapped, _key_ad(blob_id, item_id))
     except aead.SealError:
-        raise stream.StreamError("the blob key does not open for this item (record damaged or swapped)") from None
+        raise stream.StreamError(_KEY_NOT_OPENING) from None
 
 
 
@@ -302,7 +310,7 @@ class BlobReader:
             size = os.fstat(fd).st_size
             header = os.read(fd, stream.HEADER_LEN)
             if len(header) < stream.HEADER_LEN:
-                raise stream.StreamError("the blob is truncated inside its header")
+                raise stream.StreamError(_TRUNCATED_HEADER)
             decryptor = stream.StreamDecryptor(self._key, header)
             body_size = size - stream.HEADER_LEN
             if body_size <= decryptor.sealed_chunk_size:
@@ -348,7 +356,7 @@ def _pipelined_open(
             want = min(sealed_size, remaining)
             got = read_full(fd, memoryview(sealed)[:want])
             if got != want:
-                raise stream.StreamError("the blob changed size while being read")
+                raise stream.StreamError(_CHANGED_SIZE)
             remaining -= got
             last = remaining <= 0
             conveyor.send(buf, decryptor.open_into(memoryview(sealed)[:got], last, buf))

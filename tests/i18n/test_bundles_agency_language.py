@@ -189,11 +189,12 @@ def test_in_english_the_dates_are_the_readers_too(qtbot: QtBot, admin: Session, 
 
 def test_the_import_checks_are_named_in_the_readers_language(use_language: Callable[[str], None]) -> None:
     """The checks' names are --json keys and stored as they are (English); the wizard shows them translated."""
-    from icspa_desktop.gui.import_check import CHECK_NAMES, check_name
+    from icspa_desktop.gui.import_check import check_name
     from icspa_desktop.services import bundle_import
+    from icspa_desktop.services.bundle_import import CHECK_NAMES
 
     source = Path(bundle_import.__file__).read_text(encoding="utf-8")
-    assert set(re.findall(r'Check\("([A-Za-z ]+)"', source)) == set(CHECK_NAMES)  # every check the service makes
+    assert set(re.findall(r'Check\("([A-Za-z ]+)"', source)) == set(CHECK_NAMES.templates)  # every check made
     use_language("de")
     assert check_name("Outer seal") == "Äußeres Siegel" and check_name("Decryption") == "Entschlüsselung"
     assert check_name("A check of a later version") == "A check of a later version"
