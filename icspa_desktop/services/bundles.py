@@ -264,11 +264,18 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             " folder, process) VALUES (?, ?, ?, ?, ?, ?, ?, 'writing', ?, ?)",
             (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
              json.dumps(recipients), json.dumps(items), out.name, str(out.parent), PROCESS_TOKEN))
+    making_report = _("Making the custody report for the partner")  # in the user's language, made out here
+
+    def report_progress(done: int, total: int, _message: str) -> None:
+        progress(done, total, making_report)
+
     try:
-        # In English whatever language the sender works in: the report leaves for a partner agency.
+        # In English whatever language the sender works in: the report leaves for a partner agency. Its progress
+        # and cancel are the export's (a big case's report takes seconds: the wizard's bar moves, Cancel works).
         with i18n.language(BUNDLE_REPORT_LANGUAGE):
             report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
-                                                                    item_ids=[i.id for i in plan.items])
+                                                                    item_ids=[i.id for i in plan.items],
+                                                                    progress=report_progress, cancel=cancel)
         checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
         spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
         written = bundle_format.write_bundle(spec, signer.sign_detached,

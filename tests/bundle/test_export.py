@@ -291,3 +291,29 @@ def test_a_warning_about_many_h2_items_names_a_few_and_counts_the_rest(scene: Sc
     assert len(plan.items) == 30
     warning = next(w for w in plan.warnings if w.startswith("H2 items"))
     assert warning.count("2026/043-") == bundles.WARNING_NAMES and "and 18 more" in warning, warning
+
+
+def test_the_custody_report_phase_shows_progress_and_cancel_stops_it(scene: Scene) -> None:
+    """The report of a big case takes seconds before any byte is written: its progress is the export's, and a
+    cancel there stops the export (nothing on the medium, the failure recorded) — it used to run to its end."""
+    from icspa_desktop.domain.errors import Cancelled
+    from icspa_desktop.domain.progress import CancelToken
+
+    target = scene.work / "nightjar"
+    token = CancelToken()
+    seen: list[str] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        seen.append(str(message))
+        if message == "Making the custody report for the partner":
+            token.cancel()
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        with pytest.raises(Cancelled):
+            bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target,
+                           progress=progress, cancel=token)
+        [sent] = bundles.list_sent(nl)
+        assert sent.status == "failed"
+    assert "Making the custody report for the partner" in seen
+    assert not any(m.startswith("Encrypting") for m in seen)  # stopped before any byte was written
+    assert os.listdir(scene.work) == []
