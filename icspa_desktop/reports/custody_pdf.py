@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from reportlab.platypus.doctemplate import NullActionFlowable
 
 from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
@@ -390,20 +391,33 @@ EVENTS_PER_TABLE = 50
 ITEMS_IN_ROW = 12
 
 
-def _event_tables(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle],
-                  each: Callable[[int], None] = lambda _done: None) -> list[Table]:
-    """The events as tables of ``EVENTS_PER_TABLE`` each, every one with the header. One table of thousands of
-    rows made reportlab measure all of it again at every page break: a 4,000-event case took 115-180 s; in
-    pieces the work grows with the number of events (tests/custody/test_reports.py). ``each(events done)`` is
-    called before each table (progress, cancel)."""
-    tables = []
-    for start in range(0, len(events), EVENTS_PER_TABLE):
-        each(start)
-        tables.append(_event_table(events[start:start + EVENTS_PER_TABLE], st, start))
-    return tables or [_event_table([], st, 0)]
+@dataclass(frozen=True, slots=True)
+class _EventRow:
+    cells: tuple[str, ...]  # the seven columns
+    detail: str  # the line below: event id, items, counterparty, hashes …
 
 
-def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], first: int = 0) -> Table:
+def _event_row(event: ReportEvent) -> _EventRow:
+    local = _local_text(event)
+    authority = event.authority and _("Authority: {authority}", authority=event.authority)
+    purpose = "\n".join(p for p in (event.purpose, authority) if p)
+    parts = [_("Event id {id}", id=event.id)]
+    if len(event.items) > ITEMS_IN_ROW:
+        parts.append(_("Items: {n} exhibits, listed under “Items named by event #{index}” after this table",
+                       n=_number(len(event.items)), index=event.index))
+    elif event.items:
+        parts.append(_("Items: {items}", items=", ".join(event.items)))
+    if event.extra:
+        parts.append(_extra_text(event.extra))
+    return _EventRow((str(event.index), f"{event.at_utc}\n{local}".strip(),
+                      f"{event.actor}\n{event.role}" + (f", {event.agency}" if event.agency else ""), event.action,
+                      purpose or "—", event.location or "—", event.result or "—"), " · ".join(parts))
+
+
+def _event_table(rows_in: Sequence[_EventRow], st: dict[str, ParagraphStyle], first: int = 0) -> Table:
+    """One table of events (``EVENTS_PER_TABLE`` at most), with the header. One table of thousands of rows made
+    reportlab measure all of it again at every page break: a 4,000-event case took 115-180 s; in pieces the
+    work grows with the number of events (tests/custody/test_reports.py)."""
     header = [TextCell(h, st["head"]) for h in (
         "#", _("Time (UTC)\nactor's local time"), _("Actor / role"), _("Action"), _("Purpose / legal authority"),
         _("Location"), _("Result"))]
@@ -417,30 +431,11 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
         ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
         ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
     ]
-    for n, event in enumerate(events):
+    cell_styles = (st["cell"], st["cell"], st["cell"], st["cellbold"], st["cell"], st["cell"], st["cell"])
+    for n, row in enumerate(rows_in):
         r = len(rows)
-        local = _local_text(event)
-        authority = event.authority and _("Authority: {authority}", authority=event.authority)
-        purpose = "\n".join(p for p in (event.purpose, authority) if p)
-        rows.append([
-            TextCell(str(event.index), st["cell"]),
-            TextCell(f"{event.at_utc}\n{local}".strip(), st["cell"]),
-            TextCell(f"{event.actor}\n{event.role}" + (f", {event.agency}" if event.agency else ""), st["cell"]),
-            TextCell(event.action, st["cellbold"]),
-            TextCell(purpose or "—", st["cell"]),
-            TextCell(event.location or "—", st["cell"]),
-            TextCell(event.result or "—", st["cell"]),
-        ])
-        parts = [_("Event id {id}", id=event.id)]
-        if len(event.items) > ITEMS_IN_ROW:
-            parts.append(_("Items: {n} exhibits, listed under “Items named by event #{index}” after this table",
-                           n=_number(len(event.items)), index=event.index))
-        elif event.items:
-            parts.append(_("Items: {items}", items=", ".join(event.items)))
-        if event.extra:
-            parts.append(_extra_text(event.extra))
-        detail = " · ".join(parts)
-        rows.append(["", TextCell(detail, st["small"]), "", "", "", "", ""])
+        rows.append([TextCell(text, style_) for text, style_ in zip(row.cells, cell_styles, strict=True)])
+        rows.append(["", TextCell(row.detail, st["small"]), "", "", "", "", ""])
         style.append(("SPAN", (1, r + 1), (-1, r + 1)))
         style.append(("LINEBELOW", (0, r + 1), (-1, r + 1), 0.25, GRID))
         if (first + n) % 2:
@@ -448,6 +443,48 @@ def _event_table(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle], f
     table = Table(rows, colWidths=_EVENT_COLS, repeatRows=1)
     table.setStyle(TableStyle(style))
     return table
+
+
+def _event_parts(rows: Sequence[_EventRow], st: dict[str, ParagraphStyle]) -> Iterator[tuple[Flowable, int]]:
+    """The event tables (made as the layout reaches them: see ``Lazy``), each with the number of its events."""
+    if not rows:
+        yield _event_table([], st, 0), 1  # an empty log still shows the header
+    for start in range(0, len(rows), EVENTS_PER_TABLE):
+        part = rows[start:start + EVENTS_PER_TABLE]
+        yield _event_table(part, st, start), len(part)
+
+
+class Lazy(Flowable):  # type: ignore[misc]  # reportlab is untyped
+    """Stands in the story for many flowables that are made only when the layout reaches them.
+
+    A report of thousands of items and events held every table in memory before the first page was laid out
+    (a 1,000-item export's report: ~40 MB of tables and cell styles, growing with the case). This flowable
+    never fits; asked to split, it gives a no-op action, the next flowable and itself, so reportlab lays out
+    that flowable as if it had been in the story all along (splitting it over pages as it likes) and comes
+    back for the next. ``done(weight)`` is told what each flowable stood for (progress).
+    """
+
+    def __init__(self, parts: Iterator[tuple[Flowable, int]], done: Callable[[int], None]) -> None:
+        super().__init__()
+        self._parts = parts
+        self._next = next(parts, None)
+        self._done = done
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return (0, 0) if self._next is None else (avail_width, avail_height + 1)
+
+    def split(self, avail_width: float, avail_height: float) -> list[Flowable]:
+        if self._next is None:
+            return []
+        part, weight = self._next
+        self._next = next(self._parts, None)
+        self._done(weight)
+        # The no-op action first: reportlab then puts all of these back at the head of the story, instead of
+        # requiring the first one to fit where this one stood.
+        return [NullActionFlowable(), part] + ([self] if self._next is not None else [])
+
+    def draw(self) -> None:  # only ever drawn with nothing left (zero size)
+        pass
 
 
 def _long_item_lists(events: Sequence[ReportEvent], st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -606,9 +643,9 @@ class _Steps:
     pages. The cancel token is checked at every report, so each is a point where rendering can stop."""
 
     SCALE = 1000
-    # Shares of the time, measured on a case of 2,000 items and 4,000 events (973 pages, 25 s): 18 % preparing
-    # the items' and events' paragraphs, 78 % laying them out on pages, 4 % writing the pages.
-    PREPARE, LAYOUT = 0.18, 0.78
+    # Shares of the time, measured on a case of 1,000 items and 2,000 events: ~5 % preparing the events' texts,
+    # ~90 % laying out (which makes the tables as it reaches them), ~5 % writing the pages.
+    PREPARE, LAYOUT = 0.05, 0.9
 
     def __init__(self, progress: ProgressCallback, cancel: CancelToken) -> None:
         self._progress = progress
@@ -630,31 +667,6 @@ class _Steps:
     def writing(self, page: int, pages: int) -> None:
         self.at(self.PREPARE + self.LAYOUT + (1 - self.PREPARE - self.LAYOUT) * page / max(pages, 1),
                 _("Writing page {page} of {pages}…", page=page + 1, pages=pages))
-
-
-def _layout_progress(story: Sequence[Any], steps: _Steps, weight: Callable[[Any], int]) -> Callable[[str, int], None]:
-    """A reportlab progress callback (``doc.setProgressCallBack``) that reports the layout's share of ``steps``.
-
-    reportlab says how many of the story's flowables it has handled (a split one counts when its last part is
-    placed); the work per flowable differs a lot (a table of 50 events against a heading), so each counts with
-    ``weight``."""
-    weights = [weight(f) for f in story]
-    remaining_weight = [0] * (len(weights) + 1)  # remaining_weight[i]: the weight of story[i:]
-    for i in range(len(weights) - 1, -1, -1):
-        remaining_weight[i] = remaining_weight[i + 1] + weights[i]
-    total = remaining_weight[0]
-    page, done = [1], [0]
-
-    def callback(kind: str, value: int) -> None:
-        if kind == "PAGE":
-            page[0] = value + 1
-        elif kind == "PROGRESS":
-            done[0] = total - remaining_weight[max(0, min(len(weights), value))]
-        else:
-            return
-        steps.laying_out(done[0], total, page[0])
-
-    return callback
 
 
 def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
@@ -685,19 +697,35 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
     ]
     if not report.items:
         story.append(_p(_("No evidence items are recorded for this case."), st["base"]))
-    blocks = len(report.items) + len(report.events)
-    for n, item in enumerate(report.items):
-        steps.preparing(n, blocks, _("Preparing the items…"))
-        story.append(KeepTogether([_item_block(item, st), Spacer(1, 3 * mm)]))
-    event_tables = _event_tables(report.events, st, lambda done: steps.preparing(
-        len(report.items) + done, blocks, _("Preparing the custody events…")))
+    # The texts of the events first (the "preparing" share of the bar); the tables themselves, and the items'
+    # blocks, are made only when the layout reaches them (``Lazy``): memory does not grow with the case.
+    event_rows: list[_EventRow] = []
+    for n, event in enumerate(report.events):
+        if n % EVENTS_PER_TABLE == 0:
+            steps.preparing(n, len(report.events), _("Preparing the custody events…"))
+        event_rows.append(_event_row(event))
+    total = len(report.items) + max(len(report.events), 1)
+    laid_out = [0]  # items and events handed to the layout so far
+    page = [1]
+
+    def done(weight: int) -> None:
+        laid_out[0] += weight
+        steps.laying_out(laid_out[0], total, page[0])
+
+    def on_layout(kind: str, value: int) -> None:
+        if kind == "PAGE":
+            page[0] = value + 1
+            steps.laying_out(laid_out[0], total, page[0])
+
+    item_blocks = ((KeepTogether([_item_block(item, st), Spacer(1, 3 * mm)]), 1) for item in report.items)
+    story.append(Lazy(item_blocks, done))
     story += [
         CondPageBreak(40 * mm),
         _p(_("3. Custody events ({n})", n=len(report.events)), st["h2"]),
         _p(_("Every event is signed with its actor's personal Ed25519 key and is a leaf of the vault's Merkle log; "
              "# is the leaf index. Times are UTC, with the actor's local time below."), st["small"]),
         Spacer(1, 2 * mm),
-        *event_tables,
+        Lazy(_event_parts(event_rows, st), done),
         *_long_item_lists(report.events, st),
         _p(_("4. Integrity of the custody log"), st["h2"]),
         _p(_verification(report.verification), st["ok"] if report.verification_ok else st["warn"]),
@@ -767,8 +795,7 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
 
     canvas_class = type("ReportCanvas", (_NumberedCanvas,), {"decorate": staticmethod(decorate),
                                                               "page_done": staticmethod(steps.writing)})
-    rows = {id(t): len(t._cellvalues) // 2 for t in event_tables}  # each event is two rows
-    doc.setProgressCallBack(_layout_progress(story, steps, lambda f: max(1, rows.get(id(f), 1))))
+    doc.setProgressCallBack(on_layout)
     doc.build(story, canvasmaker=canvas_class)
     steps.at(1.0, _("Report laid out."))
     return buffer.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -273,9 +274,11 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         # In English whatever language the sender works in: the report leaves for a partner agency. Its progress
         # and cancel are the export's (a big case's report takes seconds: the wizard's bar moves, Cancel works).
         with i18n.language(BUNDLE_REPORT_LANGUAGE):
-            report_pdf, _ctx = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
-                                                                    item_ids=[i.id for i in plan.items],
-                                                                    progress=report_progress, cancel=cancel)
+            # Only the PDF is kept: the report's context (every event of the case) is let go before the bundle's
+            # own documents are built.
+            report_pdf = custody_reports.custody_report_bytes(session, case.id, purpose=f"bundle {bundle_id}",
+                                                              item_ids=[i.id for i in plan.items],
+                                                              progress=report_progress, cancel=cancel)[0]
         checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
         spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
         written = bundle_format.write_bundle(spec, signer.sign_detached,
@@ -327,19 +330,27 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
     item_ids = {i.id for i in plan.items}
     carried = [e for e in events.list_events(conn, case_id=case.id)
                if e.index < checkpoint.size and (not e.body.get("item_ids") or item_ids & set(e.body["item_ids"]))]
-    proofs = custody.proof_document(session, carried, checkpoint, _previous_checkpoint(session, plan.recipients))
-    uco = case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(conn, "agency.name"),
-                         case=case, items=plan.items, events=carried)
-    items_json = [evidence.item_to_json(i) | {"payload": f"data/{i.id}"} for i in plan.items]
 
     def dump(value: Any) -> bytes:
-        return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+        # json.dump writes piece by piece: json.dumps with an indent first collects every piece of the document
+        # in a list (tens of MB for thousands of events), then joins them.
+        text = io.StringIO()
+        json.dump(value, text, indent=1, ensure_ascii=False, sort_keys=True)
+        text.write("\n")
+        return text.getvalue().encode("utf-8")
 
+    # Each document is serialised as soon as it is built, so only one of the big trees (thousands of events with
+    # their proofs, the CASE/UCO graph) is in memory at a time: the export's peak memory is these, not the data.
+    custody_json = dump(custody.proof_document(session, carried, checkpoint,
+                                               _previous_checkpoint(session, plan.recipients)))
+    uco_json = dump(case_uco.build(vault_id=session.vault.header.vault_id, agency_name=setting(conn, "agency.name"),
+                                   case=case, items=plan.items, events=carried))
+    del carried
     tag_files = {
         "metadata/case.json": dump(cases.case_to_json(case)),
-        "metadata/items.json": dump(items_json),
-        "metadata/custody.json": dump(proofs),
-        "metadata/case.jsonld": dump(uco),
+        "metadata/items.json": dump([evidence.item_to_json(i) | {"payload": f"data/{i.id}"} for i in plan.items]),
+        "metadata/custody.json": custody_json,
+        "metadata/case.jsonld": uco_json,
         "metadata/custody-report.pdf": report_pdf,
     }
     handling = sorted({str(i.markings.handling_code) for i in plan.items})

@@ -3,6 +3,8 @@ reportlab re-measure all of it at every page break (2,000 events: 15.6 s, agains
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from reportlab.platypus import Table
 
 from icspa_desktop.reports import custody_pdf
@@ -15,11 +17,30 @@ def _event(i: int) -> custody_pdf.ReportEvent:
 
 def test_events_are_cut_into_tables_each_with_the_header() -> None:
     styles = custody_pdf._styles()
-    tables = custody_pdf._event_tables([_event(i) for i in range(2 * custody_pdf.EVENTS_PER_TABLE + 1)], styles)
-    assert len(tables) == 3 and all(isinstance(t, Table) for t in tables)
-    # A header row and two rows (the event and its detail line) per event.
-    assert [len(t._cellvalues) for t in tables] == [1 + 2 * custody_pdf.EVENTS_PER_TABLE] * 2 + [3]
-    assert len(custody_pdf._event_tables([], styles)) == 1  # an empty log still shows the header
+    rows = [custody_pdf._event_row(_event(i)) for i in range(2 * custody_pdf.EVENTS_PER_TABLE + 1)]
+    parts = list(custody_pdf._event_parts(rows, styles))
+    assert len(parts) == 3 and all(isinstance(t, Table) for t, _n in parts)
+    # A header row and two rows (the event and its detail line) per event; each part counts its events.
+    assert [len(t._cellvalues) for t, _n in parts] == [1 + 2 * custody_pdf.EVENTS_PER_TABLE] * 2 + [3]
+    assert [n for _t, n in parts] == [custody_pdf.EVENTS_PER_TABLE] * 2 + [1]
+    assert len(list(custody_pdf._event_parts([], styles))) == 1  # an empty log still shows the header
+
+
+def test_the_tables_are_made_only_when_the_layout_reaches_them() -> None:
+    """A report holds a few tables at a time, not one per 50 events and one per item (memory grew with the case)."""
+    made: list[int] = []
+    styles = custody_pdf._styles()
+    rows = [custody_pdf._event_row(_event(i)) for i in range(20 * custody_pdf.EVENTS_PER_TABLE)]
+
+    def parts() -> Iterator[tuple[Table, int]]:
+        for table, n in custody_pdf._event_parts(rows, styles):
+            made.append(n)
+            yield table, n
+
+    lazy = custody_pdf.Lazy(parts(), lambda _n: None)
+    assert len(made) == 1  # the first, to know whether there is one
+    first = lazy.split(500, 700)
+    assert len(made) == 2 and first[-1] is lazy and isinstance(first[1], Table)
 
 
 def test_cells_wrap_at_spaces_keep_line_breaks_and_cut_only_words_wider_than_the_cell() -> None:
