@@ -27,6 +27,7 @@ from bench import report
 from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import backup, cases, evidence
+from icspa_desktop.services import restore as restore_service
 from icspa_desktop.services.session import unlock
 from icspa_desktop.services.vault_service import init_vault
 
@@ -115,7 +116,8 @@ def main(argv: list[str]) -> int:
             kept = backup.backup(session, base)  # the source of the restores below
         restore_target = base / "restored"
         results["vault restore (check + copy)"] = _timed(
-            lambda: backup.restore(kept.path, restore_target), args.runs, lambda: shutil.rmtree(restore_target))
+            lambda: restore_service.restore(kept.path, restore_target), args.runs,
+            lambda: shutil.rmtree(restore_target))
         copied = made[-1].total_bytes
         median = {name: statistics.median(times) for name, times in results.items()}
         print(f"{'':32} {'seconds':>8} {'MB/s':>8} {'vs cp -a':>9} {'vs cp -a + sync':>16}")

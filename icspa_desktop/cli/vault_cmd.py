@@ -15,7 +15,7 @@ from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError, UsageError, VerificationFailed
 from icspa_desktop.files import atomic_write
 from icspa_desktop.i18n import _
-from icspa_desktop.services import backup, fixity, rotation, vault_service
+from icspa_desktop.services import backup, fixity, restore, rotation, vault_service
 from icspa_desktop.vault.layout import QuarantinedFile
 
 
@@ -254,7 +254,7 @@ def _restore(ctx: CliContext) -> int:
     if args.source is not None:
         progress = StderrProgress(_("Restoring"))
         try:
-            restored = backup.restore(args.source, target, force=args.force, progress=progress)
+            restored = restore.restore(args.source, target, force=args.force, progress=progress)
         finally:
             progress.close()
         data = restored.to_json()
@@ -275,7 +275,7 @@ def _restore(ctx: CliContext) -> int:
         lines = []
     ctx.vault_path = target
     try:
-        record = backup.record_restore(ctx.session(), args.reason, witness_dir=ctx.witness_dir)
+        record = restore.record_restore(ctx.session(), args.reason, witness_dir=ctx.witness_dir)
     except IcspaError as exc:
         if args.source is None:
             raise

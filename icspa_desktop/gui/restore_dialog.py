@@ -5,7 +5,7 @@ against its MANIFEST, in the background, with progress and Stop), then shows wha
 was made, the vault, its files and custody events. Then where it goes: a new folder (the default), or in place
 of the open vault, which needs an explicit confirmation, locks the app first and moves the old vault aside
 (kept). As in the CLI, the restored vault is then opened with the user's passphrase of the backup's time and the
-restore recorded with the reason (``backup.record_restore``: a signed event, the witnesses replaced). Over the
+restore recorded with the reason (``restore.record_restore``: a signed event, the witnesses replaced). Over the
 open vault, the app is locked while this runs and unlocks the restored vault afterwards.
 
 The dialog collects and checks input and runs the read-only check; the controller (``RestoreAction``) runs the
@@ -45,7 +45,7 @@ from icspa_desktop.gui.ops import BackgroundOp, run_with_progress, run_with_prog
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import ProgressSection, button, choose_path, field_named, plain
 from icspa_desktop.i18n import _
-from icspa_desktop.services import backup
+from icspa_desktop.services import backup, backup_files, restore
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, unlock
 
@@ -66,20 +66,20 @@ class RestoreRequest:
 
 @dataclass(frozen=True)
 class Restored:
-    result: backup.RestoreResult
-    record: backup.RestoreRecord
+    result: restore.RestoreResult
+    record: restore.RestoreRecord
 
 
 def run_restore(request: RestoreRequest, witness_dir: Path | None, progress: ProgressCallback,
                 cancel: CancelToken) -> Restored:
     """Put the backup in place, then open it as the user and record the restore (the CLI's order). Cancel works
     until the copy is in place; the recording that follows is short and is not interrupted."""
-    result = backup.restore(request.backup_dir, request.target, force=request.replace, progress=progress,
+    result = restore.restore(request.backup_dir, request.target, force=request.replace, progress=progress,
                             cancel=cancel)
     progress(0, 0, _("Opening the restored vault and recording the restore…"))
     try:
         with unlock(request.target, request.user, request.passphrase) as session:
-            record = backup.record_restore(session, request.reason, witness_dir=witness_dir)
+            record = restore.record_restore(session, request.reason, witness_dir=witness_dir)
     except IcspaError as exc:
         note = _("{error} The backup is in place at {target}, but its restore is not recorded yet: an administrator "
                  "runs 'icspa --vault {target} vault restore --reason TEXT'.", error=exc, target=request.target)
@@ -320,7 +320,7 @@ class RestoreDialog(SubmitDialog):
                           _("The vault is locked now, the vault at {path} is moved aside (kept, {aside}<time>) and "
                             "the backup is put in its place. Everything recorded since the backup was made is not "
                             "in the restored vault.", path=request.target,
-                            aside=f"{request.target.name}{backup.ASIDE_MARK}"),
+                            aside=f"{request.target.name}{backup_files.ASIDE_MARK}"),
                           QMessageBox.StandardButton.NoButton, self)
         box.setObjectName("replaceVaultQuestion")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -17,6 +17,7 @@ from icspa_desktop.domain.errors import Cancelled, UsageError, VaultError
 from icspa_desktop.domain.evidence import FixityResult
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.services import backup, custody_verify, evidence, fixity, search, vault_service
+from icspa_desktop.services import restore as restore_service
 from icspa_desktop.services.session import Session, unlock
 from tests.backup.conftest import CASE, write_files
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
@@ -83,11 +84,11 @@ def test_a_backup_taken_during_an_ingest_is_one_consistent_snapshot(stocked: Vau
 
     # The copy opens, verifies and every item in it verifies.
     copy = tmp_path / "copy"
-    backup.restore(result.path, copy)
+    restore_service.restore(result.path, copy)
     assert blob_files(copy) == {Path(f.path).name for f in manifest.files if "/blobs/" in f.path}
     with unlock(copy, ADMIN, ADMIN_PASS) as admin:
         assert admin.vault.quarantined == ()  # no blob without a row, no row without its blob
-        backup.record_restore(admin, "test the backup taken during an ingest")
+        restore_service.record_restore(admin, "test the backup taken during an ingest")
         assert vault_service.check_vault(admin).ok
         assert custody_verify.verify(admin).ok
         reports = fixity.verify_case(admin, CASE)
@@ -205,10 +206,10 @@ def test_a_fat32_medium_too_small_per_file_is_refused_up_front(stocked: VaultInf
     from icspa_desktop.bundle import media
 
     monkeypatch.setattr(media, "file_system_of", lambda _folder: ("vfat", str(out)))
-    monkeypatch.setattr(backup, "_FAT_MAX_FILE", 1 << 20)
+    monkeypatch.setattr(backup, "FAT_MAX_FILE", 1 << 20)
     with stocked.session() as alice, pytest.raises(VaultError, match="FAT32"):
         backup.backup(alice, out)
     assert list(out.iterdir()) == []
-    monkeypatch.setattr(backup, "_FAT_MAX_FILE", 16 << 20)
+    monkeypatch.setattr(backup, "FAT_MAX_FILE", 16 << 20)
     with stocked.session() as alice:
         backup.backup(alice, out)

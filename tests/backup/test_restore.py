@@ -1,4 +1,4 @@
-"""``services.backup.restore`` and ``record_restore`` on real vaults: the MANIFEST is checked before anything is
+"""``services.restore.restore`` and ``record_restore`` on real vaults: the MANIFEST is checked before anything is
 written, an existing vault is moved aside, and the custody rollback is recorded so that verification is clean."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from icspa_desktop.domain.errors import Conflict, PermissionDenied, RefusedInput
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import backup, cases, custody_verify
 from icspa_desktop.services import custody as custody_service
+from icspa_desktop.services import restore as restore_service
 from icspa_desktop.services.session import unlock
 from tests.conftest import NAMES, PASSPHRASES, VaultInfo
 
@@ -41,17 +42,17 @@ def test_restore_into_a_new_path_then_record_it(stocked: VaultInfo, made: backup
                                                 tmp_path: Path) -> None:
     later_activity(stocked)
     target = tmp_path / "restored" / "vault"
-    result = backup.restore(made.path, target)
+    result = restore_service.restore(made.path, target)
     assert result.set_aside is None and result.tree_size == made.tree_size
     assert sorted(p.name for p in target.iterdir()) == ["blobs", "keyslots.json", "metadata.db", "restore.json",
                                                         "staging", "vault.json"]
     assert [p.name for p in target.parent.iterdir()] == ["vault"]  # no hidden partial folder left
     assert (target / "metadata.db").read_bytes() == (made.path / "vault/metadata.db").read_bytes()
     with VaultInfo(target, stocked.recovery_key).session() as alice:
-        pending = backup.pending_restore(alice)
+        pending = restore_service.pending_restore(alice)
         assert pending is not None and pending.backup_id == made.id
-        record = backup.record_restore(alice, "restored the nightly backup after a disk failure (ticket 4711)")
-        assert backup.pending_restore(alice) is None
+        record = restore_service.record_restore(alice, "restored the nightly backup after a disk failure (ticket 4711)")
+        assert restore_service.pending_restore(alice) is None
         assert custody_verify.verify(alice).ok
     assert record.tree_size_restored == made.tree_size and record.witness_tree_size is not None
     assert record.witness_tree_size > made.tree_size and record.checkpoint_id is not None
@@ -63,9 +64,9 @@ def test_restore_over_an_existing_vault_needs_force_and_keeps_the_old_one(stocke
     later_activity(stocked)
     before = tree_listing(stocked.path)
     with pytest.raises(Conflict, match="--force"):
-        backup.restore(made.path, stocked.path)
+        restore_service.restore(made.path, stocked.path)
     assert tree_listing(stocked.path) == before
-    result = backup.restore(made.path, stocked.path, force=True)
+    result = restore_service.restore(made.path, stocked.path, force=True)
     assert result.set_aside is not None and result.set_aside.name.startswith("vault.replaced-")
     assert result.set_aside.parent == stocked.path.parent
     kept = tree_listing(result.set_aside)
@@ -83,7 +84,7 @@ def test_a_vault_open_in_another_process_is_not_moved_aside(stocked: VaultInfo, 
     lock.acquire()  # (the same process; flock is per open file, as another process's would be)
     try:
         with pytest.raises(VaultBusy):
-            backup.restore(made.path, stocked.path, force=True)
+            restore_service.restore(made.path, stocked.path, force=True)
     finally:
         lock.release()
     assert not list(stocked.path.parent.glob("vault.replaced-*"))
@@ -95,14 +96,14 @@ def test_custody_verify_is_clean_after_a_recorded_restore_and_the_restore_stays_
     later_activity(stocked)
     with stocked.session() as alice:
         live_size = events.count(alice.conn)
-    backup.restore(made.path, stocked.path, force=True)
+    restore_service.restore(made.path, stocked.path, force=True)
     with stocked.session() as alice:
         # Before it is recorded the rollback is damage, as for any rollback.
         report = custody_verify.verify(alice)
         assert {d.kind for d in report.damages} >= {DamageKind.ROLLBACK, DamageKind.USER_WITNESS}
         with pytest.raises(UsageError, match="reason"):
-            backup.record_restore(alice, "  ")
-        record = backup.record_restore(alice, "restored the Monday backup (ticket 881)")
+            restore_service.record_restore(alice, "  ")
+        record = restore_service.record_restore(alice, "restored the Monday backup (ticket 881)")
         report = custody_verify.verify(alice)
         assert report.ok, report.damages
         log = events.list_events(alice.conn)
@@ -130,13 +131,13 @@ def test_custody_verify_is_clean_after_a_recorded_restore_and_the_restore_stays_
 
 def test_only_an_administrator_records_a_restore(stocked: VaultInfo, made: backup.BackupResult) -> None:
     later_activity(stocked)
-    backup.restore(made.path, stocked.path, force=True)
+    restore_service.restore(made.path, stocked.path, force=True)
     with stocked.session(Role.SUPERVISOR) as sam:
         with pytest.raises(PermissionDenied):
-            backup.record_restore(sam, "I would like the old state back")
-        assert backup.pending_restore(sam) is not None
+            restore_service.record_restore(sam, "I would like the old state back")
+        assert restore_service.pending_restore(sam) is not None
     with stocked.session() as alice:
-        backup.record_restore(alice, "restored on purpose")
+        restore_service.record_restore(alice, "restored on purpose")
         denied = [e for e in events.list_events(alice.conn) if e.action == CustodyAction.ACCESS_DENIED]
     assert denied and denied[-1].body["actor"]["name"] == "sam"
 
@@ -151,9 +152,9 @@ def test_a_user_witness_in_another_os_account_still_reports_the_rollback(
     with stocked.session(Role.SUPERVISOR) as sam:
         cases.create_case(sam, CaseFields("2026/S-1", "Sam's case after the backup"))
     monkeypatch.setenv("ICSPA_WITNESS_DIR", mine)
-    backup.restore(made.path, stocked.path, force=True)
+    restore_service.restore(made.path, stocked.path, force=True)
     with stocked.session() as alice:
-        backup.record_restore(alice, "restored the Monday backup")
+        restore_service.record_restore(alice, "restored the Monday backup")
         assert custody_verify.verify(alice).ok
     monkeypatch.setenv("ICSPA_WITNESS_DIR", str(sams_account))
     with stocked.session(Role.SUPERVISOR) as sam:
@@ -176,7 +177,7 @@ def test_a_user_witness_in_another_os_account_still_reports_the_rollback(
 def test_recording_is_idempotent_after_a_crash(stocked: VaultInfo, made: backup.BackupResult,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     later_activity(stocked)
-    backup.restore(made.path, stocked.path, force=True)
+    restore_service.restore(made.path, stocked.path, force=True)
 
     def crash(*_args: object, **_kwargs: object) -> None:
         raise OSError("power cut")
@@ -184,25 +185,25 @@ def test_recording_is_idempotent_after_a_crash(stocked: VaultInfo, made: backup.
     with stocked.session() as alice:
         monkeypatch.setattr(custody_service, "make_checkpoint", crash)
         with pytest.raises(OSError):
-            backup.record_restore(alice, "restored on purpose")
+            restore_service.record_restore(alice, "restored on purpose")
         monkeypatch.undo()
     monkeypatch.setenv("ICSPA_WITNESS_DIR", str(stocked.path.parent / "witness"))
     with stocked.session() as alice:
-        assert backup.pending_restore(alice) is not None
-        backup.record_restore(alice, "restored on purpose")
+        assert restore_service.pending_restore(alice) is not None
+        restore_service.record_restore(alice, "restored on purpose")
         log = events.list_events(alice.conn)
         assert custody_verify.verify(alice).ok
     assert sum(e.action == CustodyAction.VAULT_RESTORED for e in log) == 1
 
 
 def test_a_note_that_does_not_fit_the_restored_log_is_refused(stocked: VaultInfo, made: backup.BackupResult) -> None:
-    backup.restore(made.path, stocked.path, force=True)
+    restore_service.restore(made.path, stocked.path, force=True)
     note = stocked.path / "restore.json"
     doc = json.loads(note.read_bytes())
     doc["tree_size"] += 5
     note.write_text(json.dumps(doc))
     with stocked.session() as alice, pytest.raises(VerificationFailed, match="does not begin"):
-        backup.record_restore(alice, "restored on purpose")
+        restore_service.record_restore(alice, "restored on purpose")
 
 
 # ---- tampered backups: refused before anything is written ----------------------------------------------
@@ -262,9 +263,9 @@ def test_a_tampered_backup_is_refused_and_nothing_is_written(stocked: VaultInfo,
     with pytest.raises(RefusedInput, match="nothing was written"):
         backup.check_backup(made.path)
     with pytest.raises(RefusedInput):
-        backup.restore(made.path, tmp_path / "new")
+        restore_service.restore(made.path, tmp_path / "new")
     with pytest.raises(RefusedInput):
-        backup.restore(made.path, stocked.path, force=True)
+        restore_service.restore(made.path, stocked.path, force=True)
     assert not (tmp_path / "new").exists()
     assert tree_listing(stocked.path) == before
     assert not list(tmp_path.glob(".icspa-restore-*")) and not list(stocked.path.parent.glob("vault.replaced-*"))
@@ -274,7 +275,7 @@ def test_a_restore_names_the_passphrase_users_of_the_backup(stocked: VaultInfo, 
                                                             tmp_path: Path) -> None:
     """The key slots travel with the database: every user of the backup unlocks the copy with their passphrase."""
     target = tmp_path / "copy"
-    backup.restore(made.path, target)
+    restore_service.restore(made.path, target)
     for role in Role:
         VaultInfo(target, stocked.recovery_key).session(role).lock()
     assert NAMES and PASSPHRASES
@@ -283,15 +284,14 @@ def test_a_restore_names_the_passphrase_users_of_the_backup(stocked: VaultInfo, 
 def test_every_unlock_says_a_restore_is_not_recorded_yet_until_it_is(vault: VaultInfo, tmp_path: Path) -> None:
     """Not only 'vault restore': any unlock (CLI command, desktop) of a restored vault says why the rollback
     warnings come, first, until an administrator records the restore."""
-    backup_service = backup
     out = tmp_path / "backups"
     out.mkdir()
     with vault.session() as admin:
-        made = backup_service.backup(admin, out)
+        made = backup.backup(admin, out)
     target = tmp_path / "restored"
-    backup_service.restore(made.path, target)
+    restore_service.restore(made.path, target)
     with unlock(target, NAMES[Role.ADMINISTRATOR], PASSPHRASES[Role.ADMINISTRATOR]) as admin:
         assert "restored from a backup" in admin.warnings[0]
-        backup_service.record_restore(admin, "restore drill, ticket 42")
+        restore_service.record_restore(admin, "restore drill, ticket 42")
     with unlock(target, NAMES[Role.ADMINISTRATOR], PASSPHRASES[Role.ADMINISTRATOR]) as admin:
         assert not any("restored from a backup" in w for w in admin.warnings)

@@ -19,6 +19,7 @@ from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.restore_dialog import RestoreDialog
 from icspa_desktop.services import backup, cases, custody_verify
+from icspa_desktop.services import restore as restore_service
 from icspa_desktop.services.session import unlock
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo
 from tests.gui.conftest import unlock_as
@@ -97,7 +98,7 @@ def test_restore_into_a_new_folder_then_open_it(qtbot: QtBot, app: DesktopApp, b
     assert box is not None and box.isVisible() and str(target) in box.text() and "opens the restored one" in box.text()
     # The restored vault opens, holds the backup's cases, and its restore is recorded: nothing pending, log clean.
     with unlock(target, ADMIN, ADMIN_PASS) as session:
-        assert backup.pending_restore(session) is None
+        assert restore_service.pending_restore(session) is None
         assert {c.number for c in cases.list_cases(session)} == {"2026/001", "2026/002"}
         report = custody_verify.verify(session, witness_dir=tmp_path / "witness")
         assert report.ok, report.summary()
@@ -142,4 +143,4 @@ def test_replacing_the_open_vault_asks_locks_then_reopens_the_restored_vault(qtb
     unlock_as(qtbot, app, Role.ADMINISTRATOR)  # the unlock dialog the lock opened: now the restored vault
     assert app.session is not None
     assert {c.number for c in cases.list_cases(app.session)} == {"2026/001", "2026/002"}
-    assert backup.pending_restore(app.session) is None
+    assert restore_service.pending_restore(app.session) is None
