@@ -40,6 +40,7 @@ from reportlab.platypus import (
 from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_, _, current_language, format_moment
+from icspa_desktop.services.custody_verify import SUMMARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +532,9 @@ def _verification(text: str) -> str:
         return _("Verified intact when this report was produced: all {n} events of the vault's log (signatures, "
                  "leaf hashes, Merkle tree, stored checkpoints and the external witness).", n=match["n"])
     if match := _DAMAGED.fullmatch(text):
-        return _("WARNING — the custody log is damaged: {summary}", summary=match["summary"])
+        # The summary as services/custody_verify.py made it, in English; its phrasebook shows it in the report's
+        # language (English in the report a bundle carries, which is made under i18n.language("en")).
+        return _("WARNING — the custody log is damaged: {summary}", summary=SUMMARY.shown(match["summary"]))
     return text
 
 
