@@ -128,4 +128,7 @@ CUSTODY_ACTION_WORDS: dict[str, str] = {
     CustodyAction.CHECKPOINT_SIGNED: N_("checkpoint signed"), CustodyAction.VAULT_REPAIRED: N_("vault repaired"),
     CustodyAction.CHAIN_STARTED: N_("chain started"), CustodyAction.USER_BOX_KEY_SET: N_("user box key set"),
     CustodyAction.WITNESS_RESET: N_("witness reset"), CustodyAction.VAULT_KEY_ROTATED: N_("vault key rotated"),
+    CustodyAction.RECEIPT_ISSUED: N_("receipt issued"), CustodyAction.RECEIPT_RECEIVED: N_("receipt received"),
+    CustodyAction.WITNESS_COPY_SET: N_("witness copy set"), CustodyAction.VAULT_BACKED_UP: N_("vault backed up"),
+    CustodyAction.VAULT_RESTORED: N_("vault restored"),
 }
