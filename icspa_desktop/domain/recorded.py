@@ -95,7 +95,8 @@ class Messages(Phrasebook):
     """A phrasebook for a field that quotes one of the core's error messages by its English (``errors.english``):
     a message made without fields is its own msgid, so the catalogue gives its translation; one with fields is
     known only where its template is in this book (a template such as "{label}: {error}" would claim any text, so
-    the catalogue's templates are not tried as patterns) and otherwise shown as it came."""
+    the catalogue's templates are not tried as patterns) and otherwise shown as it came. (``|`` of it gives a plain
+    ``Phrasebook``: use it as a field's book, or as the book of a text that is such a message.)"""
 
     def shown(self, text: str) -> str:
         if text and self.match(text) is None:
