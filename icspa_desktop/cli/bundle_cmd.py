@@ -153,7 +153,8 @@ def _list(ctx: CliContext) -> int:
     ctx.emit([b.to_json() for b in sent], lambda: [
         f"{b.id}  {b.created_at}  case {b.case_number}  {len(b.items)} item(s)  to "
         f"{', '.join(r['name'] for r in b.recipients)}  {b.status}"
-        + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({b.problem})") + receipt_text(b)
+        + (f"  {b.size:,} bytes  sha256 {b.sha256}" if b.sha256 else f"  ({bundles.JOURNAL_PROBLEMS.shown(b.problem)})")
+        + receipt_text(b)
         for b in sent] or [_("No bundles sent yet.")])
     return 0
 

@@ -20,12 +20,27 @@ from icspa_desktop.crypto.canonical import canonical_json
 from icspa_desktop.custody.checkpoints import witness_dir
 from icspa_desktop.custody.events import leaf_bytes, leaf_hash
 from icspa_desktop.domain.errors import RefusedInput, english
+from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import atomic_write, make_private_dir, read_regular
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
 FORMAT = "icspa-user-witness/v1"
 _CONTEXT = b"icspa-user-witness/v1\n"
 MAX_BYTES = 4096
+
+# Why the log no longer fits a witness: English (custody verify's damage quotes it, so does the unlock's warning);
+# ``PROBLEMS.shown`` gives it in the reader's language.
+_UNREADABLE = N_("the witness {path} cannot be read ({cause})")
+_DAMAGED = N_("the witness {path} is damaged")
+_NOT_SIGNED = N_("the witness {path} is not signed by its user")
+_TRUNCATED = N_("the log no longer contains event #{idx}, the newest one this user saw (witness {path}): the log was "
+                "truncated or the vault rolled back")
+_REPLACED = N_("event #{idx}, the newest one this user saw, was replaced (witness {path}): the log's tail was "
+               "rewritten")
+_SEEN_MORE = N_("the witness {path} has seen {size} events, the log holds {count}")
+_COVERS_MORE = N_("the witness {path} covers {size} events, the log holds {count}")
+PROBLEMS = Phrasebook(_UNREADABLE, _DAMAGED, _NOT_SIGNED, _TRUNCATED, _REPLACED, _SEEN_MORE, _COVERS_MORE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +76,7 @@ def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) ->
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return f"the witness {path} cannot be read ({exc.strerror})"
+        return _UNREADABLE.format(path=path, cause=exc.strerror)
     except RefusedInput as exc:
         return english(exc).rstrip(".")  # a custody damage text: English
     try:
@@ -74,19 +89,17 @@ def check(conn: db.Connection, path: Path, user_keys: dict[str, list[bytes]]) ->
         if doc.get("format") != FORMAT or size < 1 or len(leaf) != 32:
             raise ValueError
     except (ValueError, KeyError, TypeError, AttributeError):
-        return f"the witness {path} is damaged"
+        return _DAMAGED.format(path=path)
     message = _CONTEXT + canonical_json(doc)
     if not any(signing.verify(k, signature, message) for k in user_keys.get(user_id, [])):
-        return f"the witness {path} is not signed by its user"
+        return _NOT_SIGNED.format(path=path)
     row = conn.execute("SELECT body, signature, public_key, leaf_hash FROM custody_events WHERE idx = ?",
                        (size - 1,)).fetchone()
     if row is None:
-        return (f"the log no longer contains event #{size - 1}, the newest one this user saw (witness {path}): "
-                "the log was truncated or the vault rolled back")
+        return _TRUNCATED.format(idx=size - 1, path=path)
     body, sig, pk, stored = (bytes(v) for v in row)
     if stored != leaf or leaf_hash(leaf_bytes(body, sig, pk)) != leaf:
-        return (f"event #{size - 1}, the newest one this user saw, was replaced (witness {path}): the log's tail "
-                "was rewritten")
+        return _REPLACED.format(idx=size - 1, path=path)
     return None
 
 
@@ -101,14 +114,14 @@ def rollback_signs(conn: db.Connection, vault_id: str, directory: Path | None = 
         except (OSError, ValueError, KeyError, TypeError, RefusedInput):
             continue
         if size > count:
-            return f"the witness {path} has seen {size} events, the log holds {count}"
+            return _SEEN_MORE.format(path=path, size=size, count=count)
     agency = witness_dir(directory) / f"{vault_id}.checkpoint"
     try:
         lines = read_regular(agency, "witness", MAX_BYTES).split(b"\n")
         size = int(lines[1]) if len(lines) > 1 else 0
     except (OSError, ValueError, RefusedInput):
         return None
-    return f"the witness {agency} covers {size} events, the log holds {count}" if size > count else None
+    return _COVERS_MORE.format(path=agency, size=size, count=count) if size > count else None
 
 
 def all_for_vault(vault_id: str, directory: Path | None = None) -> list[Path]:

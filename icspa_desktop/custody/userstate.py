@@ -28,7 +28,9 @@ from typing import Any
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import SIGNATURE_CONTEXT
 from icspa_desktop.custody.verify import Damage, DamageKind, KeyRecord, as_bytes
-from icspa_desktop.domain.enums import CustodyAction, Role
+from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS, CustodyAction, Role
+from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
 STATE_ACTIONS: tuple[str, ...] = (
@@ -36,6 +38,56 @@ STATE_ACTIONS: tuple[str, ...] = (
     str(CustodyAction.KEY_ROTATED), str(CustodyAction.USER_BOX_KEY_SET), str(CustodyAction.CHAIN_STARTED),
 )
 RECOVERY_CONTEXT = b"icspa-recovery-authority/v1\n"
+
+# A damage's message is English (the report's --json, the custody report that bundles carry, the unlock's warning
+# quotes it); ``DAMAGE.shown`` gives it in the reader's language.
+_NOT_SIGNED_EVENT = N_("Event #{idx} ({id}) should record a user or key change but is not a valid signed event.")
+_NOT_ACCEPTED = N_("Event #{idx} ({action} by {name}) is not accepted as a user or key change: {why}.")
+_NEVER_ADDED = N_("User {name} is in the users table but was never added by a signed event (inserted with direct "
+                  "SQL).")
+# One damage a column of the users table that differs from the signed log (each a sentence of its own to translate).
+_TABLE_SAYS = {
+    "name": N_("User {name}: the users table says name {value} (signed: {signed}) — it was edited outside the app."),
+    "role": N_("User {name}: the users table says role {value} (signed: {signed}) — it was edited outside the app."),
+    "active": N_("User {name}: the users table says active {value} (signed: {signed}) — it was edited outside the "
+                 "app."),
+    "box key": N_("User {name}: the users table says box key {value} (signed: {signed}) — it was edited outside the "
+                  "app."),
+}
+_TABLE_KEY = N_("User {name}: the users table holds another signing key — it was edited outside the app.")
+_TABLE_MISSING = N_("User {name} was added by a signed event but is missing from the users table (deleted with "
+                    "direct SQL).")
+# Why a user-state event is refused (the {why} above).
+_KEY_MISSING = N_("a key is missing")
+_KEY_NOT_BASE64 = N_("a key is not base64")
+_KEY_SIZE = N_("a key is not a 32-byte Ed25519 key")
+_UNKNOWN_ROLE = N_("unknown role {role}")
+_BAD_SIGNATURE = N_("its signature is not valid")
+_KEY_NOT_HELD = N_("it is signed with a key its actor did not hold at that point")
+_NO_DETAILS = N_("it has no details")
+_CREATED_TWICE = N_("a vault is created only once, by the first event")
+_ADD_NOT_ADMIN = N_("only an active administrator may add users")
+_EXISTS = N_("the user already exists")
+_NAME_TAKEN = N_("the user name {name} is missing or taken")
+_CHANGE_NOT_ADMIN = N_("only an active administrator may change a user")
+_ACTIVE_NOT_BOOL = N_("'active' is not true or false")
+_ROTATE_NOT_ALLOWED = N_("a signing key is replaced only by its holder, an administrator or the recovery key")
+_NOT_CURRENT_KEY = N_("the key it replaces is not the user's current key")
+_BOX_NOT_ALLOWED = N_("a box key is set only by its user or an administrator")
+_NOT_A_USER = N_("its actor is not a user of this vault")
+_NOT_AGE = N_("the box recipient is not an age recipient")
+_NEVER_ADDED_USER = N_("it names a user that was never added")
+_CHAIN_TWICE = N_("the chain starts only once, with the first event of format 2")
+_NO_USERS = N_("it lists no users")
+_ENTRY_NOT_OBJECT = N_("a user entry is not an object")
+_ENTRY_INCOMPLETE = N_("a user entry has no id or no keys")
+_SNAPSHOT_SIGNER = N_("it is not signed by the current key of an active user it lists")
+REASONS = Phrasebook(_KEY_MISSING, _KEY_NOT_BASE64, _KEY_SIZE, _UNKNOWN_ROLE, _BAD_SIGNATURE, _KEY_NOT_HELD,
+                     _NO_DETAILS, _CREATED_TWICE, _ADD_NOT_ADMIN, _EXISTS, _NAME_TAKEN, _CHANGE_NOT_ADMIN,
+                     _ACTIVE_NOT_BOOL, _ROTATE_NOT_ALLOWED, _NOT_CURRENT_KEY, _BOX_NOT_ALLOWED, _NOT_A_USER, _NOT_AGE,
+                     _NEVER_ADDED_USER, _CHAIN_TWICE, _NO_USERS, _ENTRY_NOT_OBJECT, _ENTRY_INCOMPLETE, _SNAPSHOT_SIGNER)
+DAMAGE = Phrasebook(_NOT_SIGNED_EVENT, _NOT_ACCEPTED, _NEVER_ADDED, *_TABLE_SAYS.values(), _TABLE_KEY, _TABLE_MISSING,
+                    fields={"why": REASONS, "action": CUSTODY_ACTION_WORDS})
 
 
 def b64(data: bytes) -> str:
@@ -129,13 +181,13 @@ class _Refused(Exception):
 
 def _key(text: Any) -> bytes:
     if not isinstance(text, str):
-        raise _Refused("a key is missing")
+        raise _Refused(_KEY_MISSING)
     try:
         raw = base64.b64decode(text, validate=True)
     except ValueError:
-        raise _Refused("a key is not base64") from None
+        raise _Refused(_KEY_NOT_BASE64) from None
     if len(raw) != 32:
-        raise _Refused("a key is not a 32-byte Ed25519 key")
+        raise _Refused(_KEY_SIZE)
     return raw
 
 
@@ -143,7 +195,7 @@ def _role(text: Any) -> Role:
     try:
         return Role(str(text))
     except ValueError:
-        raise _Refused(f"unknown role {text!r}") from None
+        raise _Refused(_UNKNOWN_ROLE.format(role=repr(text))) from None
 
 
 def replay(conn: db.Connection, *, only_users: set[str] | None = None) -> Replay:
@@ -160,8 +212,8 @@ def replay(conn: db.Connection, *, only_users: set[str] | None = None) -> Replay
             if not isinstance(body, dict) or body.get("v") != 2:
                 raise ValueError
         except ValueError:
-            out.damages.append(Damage(DamageKind.USER_STATE, f"Event #{row.idx} ({row.event_id}) should record a "
-                                      "user or key change but is not a valid signed event.", row.idx, row.event_id))
+            out.damages.append(Damage(DamageKind.USER_STATE, _NOT_SIGNED_EVENT.format(idx=row.idx, id=row.event_id),
+                                      row.idx, row.event_id))
             continue
         parsed.append((row, body))
     checked = _closure(parsed, only_users)
@@ -169,13 +221,13 @@ def replay(conn: db.Connection, *, only_users: set[str] | None = None) -> Replay
         try:
             if (checked is None or _subject(body) in checked) and not signing.verify(
                     row.public_key, row.signature, SIGNATURE_CONTEXT + row.body_bytes):
-                raise _Refused("its signature is not valid")
+                raise _Refused(_BAD_SIGNATURE)
             _apply(out, row, body)
         except _Refused as why:
             actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
-            out.damages.append(Damage(DamageKind.USER_STATE, f"Event #{row.idx} ({body.get('action')} by "
-                                      f"{actor.get('name', '?') if isinstance(actor, dict) else '?'}) is not "
-                                      f"accepted as a user or key change: {why}.", row.idx, row.event_id))
+            name = actor.get("name", "?") if isinstance(actor, dict) else "?"
+            out.damages.append(Damage(DamageKind.USER_STATE, _NOT_ACCEPTED.format(
+                idx=row.idx, action=body.get("action"), name=name, why=why), row.idx, row.event_id))
         out.events_replayed += 1
     return out
 
@@ -214,7 +266,7 @@ def _signer(out: Replay, row: _Row, body: dict[str, Any]) -> UserState | None:
         if span.public_key == row.public_key and span.from_index <= row.idx and (
                 span.until_index is None or row.idx < span.until_index):
             return user
-    raise _Refused("it is signed with a key its actor did not hold at that point")
+    raise _Refused(_KEY_NOT_HELD)
 
 
 def _is_admin(user: UserState | None) -> bool:
@@ -225,14 +277,14 @@ def _apply(out: Replay, row: _Row, body: dict[str, Any]) -> None:
     action = body.get("action")
     details = body.get("details")
     if not isinstance(details, dict):
-        raise _Refused("it has no details")
+        raise _Refused(_NO_DETAILS)
     recovery_key_signs = action == CustodyAction.KEY_ROTATED and details.get("new_key") == b64(row.public_key)
     signer = None if recovery_key_signs else _signer(out, row, body)
     if action == CustodyAction.CHAIN_STARTED:
         _apply_snapshot(out, row, body, details)
     elif action == CustodyAction.VAULT_CREATED:
         if out.users or row.idx != 0:
-            raise _Refused("a vault is created only once, by the first event")
+            raise _Refused(_CREATED_TWICE)
         if details.get("recovery_authority"):
             out.recovery_authority = _key(details["recovery_authority"])
     elif action == CustodyAction.USER_ADDED:
@@ -240,24 +292,24 @@ def _apply(out: Replay, row: _Row, body: dict[str, Any]) -> None:
         key = _key(details.get("signing_key"))
         genesis = not out.users and row.idx <= 2 and _actor_id(body) == user_id and row.public_key == key
         if not (genesis or _is_admin(signer)):
-            raise _Refused("only an active administrator may add users")
+            raise _Refused(_ADD_NOT_ADMIN)
         if not user_id or user_id in out.users:
-            raise _Refused("the user already exists")
+            raise _Refused(_EXISTS)
         name = str(details.get("name", ""))
         if not name or out.by_name(name) is not None:
-            raise _Refused(f"the user name {name!r} is missing or taken")
+            raise _Refused(_NAME_TAKEN.format(name=repr(name)))
         out.users[user_id] = UserState(user_id, name, str(details.get("display_name") or name),
                                        _role(details.get("role")), True, [KeySpan(key, 0 if genesis else row.idx)],
                                        _box(details.get("box_recipient")))
     elif action == CustodyAction.USER_CHANGED:
         if not _is_admin(signer):
-            raise _Refused("only an active administrator may change a user")
+            raise _Refused(_CHANGE_NOT_ADMIN)
         user = _existing(out, details)
         if "role" in details:
             user.role = _role(details["role"])
         if "active" in details:
             if not isinstance(details["active"], bool):
-                raise _Refused("'active' is not true or false")
+                raise _Refused(_ACTIVE_NOT_BOOL)
             user.active = details["active"]
         if "display_name" in details:
             user.display_name = str(details["display_name"])
@@ -266,9 +318,9 @@ def _apply(out: Replay, row: _Row, body: dict[str, Any]) -> None:
         new_key, old_key = _key(details.get("new_key")), details.get("old_key")
         if not (_is_admin(signer) or _recovery_ok(out, user, details) or (
                 signer is user and row.public_key == user.current_key)):
-            raise _Refused("a signing key is replaced only by its holder, an administrator or the recovery key")
+            raise _Refused(_ROTATE_NOT_ALLOWED)
         if old_key != (b64(user.current_key) if user.current_key else None):
-            raise _Refused("the key it replaces is not the user's current key")
+            raise _Refused(_NOT_CURRENT_KEY)
         for span in user.keys:
             if span.until_index is None:
                 span.until_index = row.idx + 1  # the rotation event itself may be signed by either key
@@ -278,25 +330,25 @@ def _apply(out: Replay, row: _Row, body: dict[str, Any]) -> None:
     elif action == CustodyAction.USER_BOX_KEY_SET:
         user = _existing(out, details)
         if not (signer is user or _is_admin(signer)):
-            raise _Refused("a box key is set only by its user or an administrator")
+            raise _Refused(_BOX_NOT_ALLOWED)
         user.box_recipient = _box(details.get("box_recipient"))
     if signer is None and not recovery_key_signs and action not in (
             CustodyAction.CHAIN_STARTED, CustodyAction.VAULT_CREATED, CustodyAction.USER_ADDED):
-        raise _Refused("its actor is not a user of this vault")
+        raise _Refused(_NOT_A_USER)
 
 
 def _box(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.startswith("age1"):
-        raise _Refused("the box recipient is not an age recipient")
+        raise _Refused(_NOT_AGE)
     return value
 
 
 def _existing(out: Replay, details: dict[str, Any]) -> UserState:
     user = out.users.get(str(details.get("user_id", "")))
     if user is None:
-        raise _Refused("it names a user that was never added")
+        raise _Refused(_NEVER_ADDED_USER)
     return user
 
 
@@ -314,17 +366,17 @@ def _recovery_ok(out: Replay, user: UserState, details: dict[str, Any]) -> bool:
 
 def _apply_snapshot(out: Replay, row: _Row, body: dict[str, Any], details: dict[str, Any]) -> None:
     if out.users or row.idx != out.chain_start:
-        raise _Refused("the chain starts only once, with the first event of format 2")
+        raise _Refused(_CHAIN_TWICE)
     listed = details.get("users")
     if not isinstance(listed, list):
-        raise _Refused("it lists no users")
+        raise _Refused(_NO_USERS)
     for entry in listed:
         if not isinstance(entry, dict):
-            raise _Refused("a user entry is not an object")
+            raise _Refused(_ENTRY_NOT_OBJECT)
         user_id = str(entry.get("user_id", ""))
         keys = entry.get("keys")
         if not user_id or not isinstance(keys, list) or not keys:
-            raise _Refused("a user entry has no id or no keys")
+            raise _Refused(_ENTRY_INCOMPLETE)
         # Keys retired before the chain signed only the older, unchained events.
         spans = [KeySpan(_key(k), 0, row.idx) for k in keys[:-1]] + [KeySpan(_key(keys[-1]), 0)]
         out.users[user_id] = UserState(user_id, str(entry.get("name", "")), str(entry.get("display_name", "")),
@@ -334,7 +386,7 @@ def _apply_snapshot(out: Replay, row: _Row, body: dict[str, Any], details: dict[
         out.recovery_authority = _key(details["recovery_authority"])
     actor = out.users.get(_actor_id(body))
     if actor is None or actor.current_key != row.public_key or not actor.active:
-        raise _Refused("it is not signed by the current key of an active user it lists")
+        raise _Refused(_SNAPSHOT_SIGNER)
 
 
 def table_damages(conn: db.Connection, state: Replay, *, only_user: str | None = None) -> list[Damage]:
@@ -350,24 +402,20 @@ def table_damages(conn: db.Connection, state: Replay, *, only_user: str | None =
         seen.add(uid)
         signed = state.users.get(uid)
         if signed is None:
-            damages.append(Damage(DamageKind.USERS_TABLE, f"User {name!r} is in the users table but was never added "
-                                  "by a signed event (inserted with direct SQL)."))
+            damages.append(Damage(DamageKind.USERS_TABLE, _NEVER_ADDED.format(name=repr(name))))
             continue
         table = {"name": str(name), "role": str(role), "active": bool(active), "box key": box or None}
         log = {"name": signed.name, "role": str(signed.role), "active": signed.active, "box key": signed.box_recipient}
-        differing = [f"{k} {table[k]!r} (signed: {log[k]!r})" for k in table if table[k] != log[k]]
+        damages.extend(Damage(DamageKind.USERS_TABLE, _TABLE_SAYS[k].format(
+            name=repr(signed.name), value=repr(table[k]), signed=repr(log[k]))) for k in table if table[k] != log[k])
         current = conn.execute("SELECT public_key FROM user_keys WHERE user_id = ? AND retired_at IS NULL",
                                (uid,)).fetchall()
         if [as_bytes(r[0]) for r in current] != ([signed.current_key] if signed.current_key else []):
-            differing.append("signing key")
-        if differing:
-            damages.append(Damage(DamageKind.USERS_TABLE, f"User {signed.name!r}: the users table says "
-                                  f"{', '.join(differing)} — it was edited outside the app."))
+            damages.append(Damage(DamageKind.USERS_TABLE, _TABLE_KEY.format(name=repr(signed.name))))
     if only_user is None:
         for uid, user in state.users.items():
             if uid not in seen:
-                damages.append(Damage(DamageKind.USERS_TABLE, f"User {user.name!r} was added by a signed event but "
-                                      "is missing from the users table (deleted with direct SQL)."))
+                damages.append(Damage(DamageKind.USERS_TABLE, _TABLE_MISSING.format(name=repr(user.name))))
     return damages
 
 

@@ -29,6 +29,7 @@ from nacl.exceptions import CryptoError as _SodiumError
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import SIGNATURE_CONTEXT
 from icspa_desktop.custody.merkle import Frontier
+from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS
 from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
@@ -155,7 +156,7 @@ _UNCHAINED = N_("Event #{idx} is in the old unchained format although the log is
 _GAP_ONE = N_("The log has a gap: event #{idx} is missing (deleted from the database).")
 _GAP = N_("The log has a gap: events #{first}–#{last} are missing (deleted from the database).")
 _OUTSIDE = N_("Event #{idx} lies outside the log's sequence (inserted).")
-EVENT_LABELS = Phrasebook(_EVENT, _EVENT_BY)
+EVENT_LABELS = Phrasebook(_EVENT, _EVENT_BY, fields={"action": CUSTODY_ACTION_WORDS})
 DAMAGE = Phrasebook(_NOT_AN_EVENT, _MOVED, _UNKNOWN_FORMAT, _LEAF, _SIGNATURE, _UNKNOWN_KEY, _WRONG_ACTOR, _NOT_GRANTED,
                     _NOT_VALID_THEN, _COLUMNS, _HEAD, _UNCHAINED, _GAP_ONE, _GAP, _OUTSIDE,
                     fields={"label": EVENT_LABELS})

@@ -103,3 +103,32 @@ class CustodyAction(StrEnum):
     WITNESS_COPY_SET = "witness_copy_set"
     VAULT_BACKED_UP = "vault_backed_up"  # a verified backup copy was made (services/backup.py)
     VAULT_RESTORED = "vault_restored"  # recorded at the first unlock after a restore, with the reason
+
+
+# Each recorded action in words (the event keeps its English code; the custody timeline shows an unknown one, e.g.
+# from a partner's newer version, as recorded with spaces; a recorded text that quotes the code, e.g. a custody
+# damage's event label, shows it through this table — ``Phrasebook`` fields — and an unknown one as it is).
+CUSTODY_ACTION_WORDS: dict[str, str] = {
+    CustodyAction.VAULT_CREATED: N_("vault created"), CustodyAction.USER_ADDED: N_("user added"),
+    CustodyAction.USER_CHANGED: N_("user changed"), CustodyAction.PASSPHRASE_CHANGED: N_("passphrase changed"),
+    CustodyAction.KEY_ROTATED: N_("key rotated"), CustodyAction.CASE_CREATED: N_("case created"),
+    CustodyAction.CASE_EDITED: N_("case edited"), CustodyAction.CASE_CLOSED: N_("case closed"),
+    CustodyAction.CASE_REOPENED: N_("case reopened"), CustodyAction.ACQUIRED: N_("acquired"),
+    CustodyAction.VIEWED: N_("viewed"), CustodyAction.EXPORTED: N_("exported"),
+    CustodyAction.EXPORT_STARTED: N_("export started"), CustodyAction.EXPORT_ABORTED: N_("export aborted"),
+    CustodyAction.VERIFIED: N_("verified"), CustodyAction.ANNOTATED: N_("annotated"),
+    CustodyAction.MARKING_CHANGED: N_("marking changed"), CustodyAction.CHECKED_OUT: N_("checked out"),
+    CustodyAction.CHECKED_IN: N_("checked in"), CustodyAction.TRANSFERRED: N_("transferred"),
+    CustodyAction.BUNDLED: N_("bundled"), CustodyAction.IMPORTED: N_("imported"),
+    CustodyAction.RELEASED: N_("released"), CustodyAction.DISPOSED: N_("disposed"),
+    CustodyAction.ACCESS_DENIED: N_("access denied"), CustodyAction.AGENCY_CHANGED: N_("agency changed"),
+    CustodyAction.PARTNER_ADDED: N_("partner added"), CustodyAction.PARTNER_REVOKED: N_("partner revoked"),
+    CustodyAction.PARTNER_ROTATED: N_("partner rotated"),
+    CustodyAction.AGENCY_CARD_EXPORTED: N_("agency card exported"),
+    CustodyAction.CHECKPOINT_SIGNED: N_("checkpoint signed"), CustodyAction.VAULT_REPAIRED: N_("vault repaired"),
+    CustodyAction.CHAIN_STARTED: N_("chain started"), CustodyAction.USER_BOX_KEY_SET: N_("user box key set"),
+    CustodyAction.WITNESS_RESET: N_("witness reset"), CustodyAction.VAULT_KEY_ROTATED: N_("vault key rotated"),
+    CustodyAction.RECEIPT_ISSUED: N_("receipt issued"), CustodyAction.RECEIPT_RECEIVED: N_("receipt received"),
+    CustodyAction.WITNESS_COPY_SET: N_("witness copy set"), CustodyAction.VAULT_BACKED_UP: N_("vault backed up"),
+    CustodyAction.VAULT_RESTORED: N_("vault restored"),
+}

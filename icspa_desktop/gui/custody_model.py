@@ -22,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
-from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS, CustodyAction
 from icspa_desktop.gui.markings import full_time, local_time
 from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
 from icspa_desktop.gui.role_hints import role_name
@@ -59,29 +59,8 @@ HEADERS = {
     EventColumn.LOCATION: N_("Location"), EventColumn.RESULT: N_("Result"),
 }
 
-# Each recorded action in words (the event keeps its English code; an unknown one, e.g. from a partner's newer
-# version, is shown as recorded with spaces).
-ACTION_NAMES: dict[str, str] = {
-    CustodyAction.VAULT_CREATED: N_("vault created"), CustodyAction.USER_ADDED: N_("user added"),
-    CustodyAction.USER_CHANGED: N_("user changed"), CustodyAction.PASSPHRASE_CHANGED: N_("passphrase changed"),
-    CustodyAction.KEY_ROTATED: N_("key rotated"), CustodyAction.CASE_CREATED: N_("case created"),
-    CustodyAction.CASE_EDITED: N_("case edited"), CustodyAction.CASE_CLOSED: N_("case closed"),
-    CustodyAction.CASE_REOPENED: N_("case reopened"), CustodyAction.ACQUIRED: N_("acquired"),
-    CustodyAction.VIEWED: N_("viewed"), CustodyAction.EXPORTED: N_("exported"),
-    CustodyAction.EXPORT_STARTED: N_("export started"), CustodyAction.EXPORT_ABORTED: N_("export aborted"),
-    CustodyAction.VERIFIED: N_("verified"), CustodyAction.ANNOTATED: N_("annotated"),
-    CustodyAction.MARKING_CHANGED: N_("marking changed"), CustodyAction.CHECKED_OUT: N_("checked out"),
-    CustodyAction.CHECKED_IN: N_("checked in"), CustodyAction.TRANSFERRED: N_("transferred"),
-    CustodyAction.BUNDLED: N_("bundled"), CustodyAction.IMPORTED: N_("imported"),
-    CustodyAction.RELEASED: N_("released"), CustodyAction.DISPOSED: N_("disposed"),
-    CustodyAction.ACCESS_DENIED: N_("access denied"), CustodyAction.AGENCY_CHANGED: N_("agency changed"),
-    CustodyAction.PARTNER_ADDED: N_("partner added"), CustodyAction.PARTNER_REVOKED: N_("partner revoked"),
-    CustodyAction.PARTNER_ROTATED: N_("partner rotated"),
-    CustodyAction.AGENCY_CARD_EXPORTED: N_("agency card exported"),
-    CustodyAction.CHECKPOINT_SIGNED: N_("checkpoint signed"), CustodyAction.VAULT_REPAIRED: N_("vault repaired"),
-    CustodyAction.CHAIN_STARTED: N_("chain started"), CustodyAction.USER_BOX_KEY_SET: N_("user box key set"),
-    CustodyAction.WITNESS_RESET: N_("witness reset"), CustodyAction.VAULT_KEY_ROTATED: N_("vault key rotated"),
-}
+# Each recorded action in words (domain/enums.py).
+ACTION_NAMES = CUSTODY_ACTION_WORDS
 
 
 def notes_text(event: TimelineEvent) -> str:

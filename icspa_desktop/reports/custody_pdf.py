@@ -41,6 +41,7 @@ from reportlab.platypus.doctemplate import NullActionFlowable
 from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_, _, current_language, format_moment
+from icspa_desktop.services.custody_verify import DAMAGE, SUMMARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,7 +569,9 @@ def _verification(text: str) -> str:
         return _("Verified intact when this report was produced: all {n} events of the vault's log (signatures, "
                  "leaf hashes, Merkle tree, stored checkpoints and the external witness).", n=match["n"])
     if match := _DAMAGED.fullmatch(text):
-        return _("WARNING — the custody log is damaged: {summary}", summary=match["summary"])
+        # The summary as services/custody_verify.py made it, in English; its phrasebook shows it in the report's
+        # language (English in the report a bundle carries, which is made under i18n.language("en")).
+        return _("WARNING — the custody log is damaged: {summary}", summary=SUMMARY.shown(match["summary"]))
     return text
 
 
@@ -730,8 +733,8 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
         _p(_("4. Integrity of the custody log"), st["h2"]),
         _p(_verification(report.verification), st["ok"] if report.verification_ok else st["warn"]),
     ]
-    for note in report.notes:
-        story.append(_p(note, st["small"]))
+    for note in report.notes:  # the first damages, English as verification made them: shown in the report's language
+        story.append(_p(DAMAGE.shown(note), st["small"]))
     checkpoint_rows = [[
         [_p(_("Signed checkpoint (the C2SP tlog-checkpoint body; the agency's detached CMS signature is below)"),
             st["label"]), Spacer(1, 1 * mm),

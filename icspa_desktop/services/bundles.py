@@ -30,7 +30,7 @@ from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
-from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.domain.recorded import Messages
 from icspa_desktop.files import remove_published
 from icspa_desktop.i18n import N_
 from icspa_desktop.services import (
@@ -420,15 +420,17 @@ def list_sent(session: Session) -> list[SentBundle]:
                        returned.get(str(r[0]), [])) for r in rows]
 
 
-# A sent bundle's status and the journal's own problems: English in --json and the journal; the GUI's list of
-# sent bundles shows them in the reader's language (``_(SENT_STATES[status])``, ``JOURNAL_PROBLEMS.shown``).
+# A sent bundle's status and the journal's problems: English in --json and the journal; the GUI's list of sent
+# bundles and 'bundle list' show them in the reader's language (``_(SENT_STATES[status])``, ``JOURNAL_PROBLEMS.shown``).
+# A failed export's problem is the English of whatever error stopped it: a message made without fields is its own
+# msgid, so the catalogue translates it (recorded.Messages); one with fields is shown in English as recorded.
 SENT_STATES = {"written": N_("written"), "failed": N_("failed"), "writing": N_("being written"),
                "interrupted": N_("interrupted")}
 _BEING_WRITTEN = N_("being written now")
 _INTERRUPTED = N_("the export stopped before its outcome was recorded (the program was stopped, or the vault's disk "
                   "failed). A bundle at {path}, if there, was written completely: check it with 'icspa bundle "
                   "verify' before sending it; otherwise export again.")
-JOURNAL_PROBLEMS = Phrasebook(_BEING_WRITTEN, _INTERRUPTED)
+JOURNAL_PROBLEMS = Messages(_BEING_WRITTEN, _INTERRUPTED)
 
 
 def _state(row: Sequence[Any]) -> tuple[str, str]:

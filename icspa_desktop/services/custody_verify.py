@@ -29,7 +29,7 @@ from icspa_desktop.custody.verify import (
 )
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import IcspaError, RefusedInput, UsageError, VaultError, _, english
-from icspa_desktop.domain.recorded import Phrasebook
+from icspa_desktop.domain.recorded import Messages, Phrasebook
 from icspa_desktop.i18n import N_
 from icspa_desktop.services import partner_custody, receipts
 from icspa_desktop.services.custody import (
@@ -106,15 +106,17 @@ _RECEIPT_UNCHECKED = N_("a partner's receipt witnessed a checkpoint the last ver
 
 # One book for every {label}: the union's fields are the last book's, so it must name them all.
 _LABELS = Phrasebook(_CHECKPOINT_SIGNED, _CHECKPOINT) | verify_texts.EVENT_LABELS | receipts.LABELS
-DAMAGE = verify_texts.DAMAGE | receipts.DAMAGE | Phrasebook(
+# An {error} quotes a core error message by its English: translated where the catalogue knows it (recorded.Messages).
+DAMAGE = verify_texts.DAMAGE | receipts.DAMAGE | userstate.DAMAGE | partner_custody.RECHECK | Phrasebook(
     _LABELLED, _OTHER_LOG, _COLUMNS_EDITED, _CHECKPOINT_SIGNATURE, _CHECKPOINT_TRUNCATED, _NOT_EXTENDED,
     _WITNESS_DAMAGED, _WITNESS_MISSING, _WITNESS_INVALID, _ROLLBACK, _FORK, _CERTIFICATES_GONE, _USER_WITNESS,
     _SOME_USER_WITNESS, _EVENT_CHECKPOINT, _FEWER_EVENTS, _COVERS_MORE, _SIZE_MISMATCH,
-    fields={"label": _LABELS, "error": Phrasebook(_WITNESS_OTHER_LOG)})
+    fields={"label": _LABELS, "error": Messages(_WITNESS_OTHER_LOG), "problem": user_witness.PROBLEMS})
 NOTES = Phrasebook(_PENDING_LEFT, _PENDING_FAILED, _COPY_ABSENT, _COPY_EMPTY, _WITNESS_UNREADABLE, _NO_WITNESS,
                    _FULL_NEEDED, _NOT_CHECKED, _NOT_CHAINED,
                    fields={"why": Phrasebook(_NO_EARLIER, _RECORD_INCONSISTENT, _NOT_CONTIGUOUS, _CHAIN_STARTS,
-                                             _OLDER_CHECKPOINT, _WITNESS_PREDATES, _RECEIPT_UNCHECKED)})
+                                             _OLDER_CHECKPOINT, _WITNESS_PREDATES, _RECEIPT_UNCHECKED),
+                           "error": Messages()})
 SUMMARY = Phrasebook(_INTACT_FULL, _INTACT_INCREMENTAL, _DAMAGED, fields={"first": DAMAGE})
 # The report's words (--json values) as custody verify's text output says them.
 WITNESS_STATES = {"absent": N_("absent"), "ok": N_("matches the log"), "damaged": N_("damaged"),

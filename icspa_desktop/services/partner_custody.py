@@ -22,6 +22,7 @@ from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.errors import RefusedInput, _, english
 from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.domain.recorded import Messages, Phrasebook
 from icspa_desktop.i18n import N_
 from icspa_desktop.vault import db
 
@@ -107,35 +108,47 @@ class _PublicKeys:
         return True
 
 
+# A partner event that fails its checks: refused at import (shown as it is made), recorded by its English in custody
+# verify's recheck of what is stored; ``RECHECK.shown`` shows that in the reader's language.
+_WHERE = N_("The partner's custody event #{index}")
+_EVENT_SIGNATURE = N_("{where} has an invalid signature (changed after it was signed).")
+_EVENT_ID = N_("{where} carries another id in its signed body than in the proof file.")
+_EVENT_VERSION = N_("{where} has an unknown event format version {version}.")
+_EVENT_INDEX = N_("{where} says in its signed body that it is event #{claimed}.")
+_EVENT_CASE = N_("{where} belongs to another case than the bundle's.")
+_EVENT_ITEMS = N_("{where} has a malformed item list.")
+_EVENT_NO_ITEM = N_("{where} is about none of the bundle's items.")
+_EVENT_NO_ACTION = N_("{where} has no action or time.")
+_EVENT_NOT_INCLUDED = N_("{where} is not in the partner's signed checkpoint (size {size}): {error}.")
+_STORED = N_("partner event {origin} #{index}: {refusal}")
+
+
 def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, public_key: bytes, leaf_index: int,
                  event_id: str, proof: list[bytes], head: cp.Checkpoint, case_id: str, item_ids: set[str],
                  keys: _PublicKeys) -> None:
-    where = f"The partner's custody event #{leaf_index}"
+    where = _(_WHERE, index=leaf_index)
     if not keys.verifies(public_key, signature, events.signed_message(body_bytes)):
-        raise RefusedInput(_("{where} has an invalid signature (changed after it was signed).", where=where))
+        raise RefusedInput(_(_EVENT_SIGNATURE, where=where))
     if body.get("id") != event_id:
-        raise RefusedInput(_("{where} carries another id in its signed body than in the proof file.", where=where))
+        raise RefusedInput(_(_EVENT_ID, where=where))
     if body.get("v") not in events.EVENT_VERSIONS_KNOWN:
-        raise RefusedInput(_("{where} has an unknown event format version {version!r}.", where=where,
-                             version=body.get("v")))
+        raise RefusedInput(_(_EVENT_VERSION, where=where, version=repr(body.get("v"))))
     if body.get("v", 1) >= 2 and body.get("index") != leaf_index:
-        raise RefusedInput(_("{where} says in its signed body that it is event #{index!r}.",
-                             where=where, index=body.get('index')))
+        raise RefusedInput(_(_EVENT_INDEX, where=where, claimed=repr(body.get("index"))))
     if body.get("case_id") != case_id:
-        raise RefusedInput(_("{where} belongs to another case than the bundle's.", where=where))
+        raise RefusedInput(_(_EVENT_CASE, where=where))
     listed = body.get("item_ids")
     if not isinstance(listed, list) or not all(isinstance(i, str) for i in listed):
-        raise RefusedInput(_("{where} has a malformed item list.", where=where))
+        raise RefusedInput(_(_EVENT_ITEMS, where=where))
     if listed and not item_ids & set(listed):
-        raise RefusedInput(_("{where} is about none of the bundle's items.", where=where))
+        raise RefusedInput(_(_EVENT_NO_ITEM, where=where))
     if not isinstance(body.get("action"), str) or not isinstance(body.get("at"), str):
-        raise RefusedInput(_("{where} has no action or time.", where=where))
+        raise RefusedInput(_(_EVENT_NO_ACTION, where=where))
     leaf = events.leaf_hash(events.leaf_bytes(body_bytes, signature, public_key))
     try:
         merkle.verify_inclusion(leaf_index, head.size, leaf, proof, head.root)
     except merkle.ProofError as exc:
-        raise RefusedInput(_("{where} is not in the partner's signed checkpoint (size {size}): {error}.",
-                             where=where, size=head.size, error=exc)) from None
+        raise RefusedInput(_(_EVENT_NOT_INCLUDED, where=where, size=head.size, error=exc)) from None
 
 
 def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None) -> int | None:
@@ -178,6 +191,11 @@ def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str
                      (c.origin, c.size, c.root, signed.text.decode("utf-8"), signed.signature, bundle_id, now))
 
 
+RECHECK = Phrasebook(_STORED, fields={"refusal": Messages(
+    _EVENT_SIGNATURE, _EVENT_ID, _EVENT_VERSION, _EVENT_INDEX, _EVENT_CASE, _EVENT_ITEMS, _EVENT_NO_ITEM,
+    _EVENT_NO_ACTION, _EVENT_NOT_INCLUDED, fields={"where": Phrasebook(_WHERE)})})
+
+
 def recheck_stored(conn: db.Connection) -> list[str]:
     """``custody verify``: every stored partner event still verifies against the checkpoint it came with."""
     damages: list[str] = []
@@ -200,5 +218,5 @@ def recheck_stored(conn: db.Connection) -> list[str]:
             _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
                          proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []), keys)
         except (RefusedInput, ValueError, TypeError) as exc:
-            damages.append(f"partner event {origin} #{index}: {english(exc)}")
+            damages.append(_STORED.format(origin=origin, index=index, refusal=english(exc)))
     return damages

@@ -303,7 +303,7 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     # A refused (forged) user event is simply not applied, so it cannot lock anyone out; verify names it.
     problems = [d.message for d in userstate.table_damages(conn, state, only_user=unlocked.user_id)]
     if signed is None or problems:
-        cause = problems[0] if problems else _("you were never added by a signed event.")
+        cause = userstate.DAMAGE.text(problems[0]) if problems else _("you were never added by a signed event.")
         raise VaultError(_("Your account does not match the signed custody log, so the vault was not opened for you: "
                            "{cause} An administrator runs 'icspa custody verify'.", cause=cause))
     user = User(table_user.id, signed.name, signed.display_name, signed.role, signed.active, table_user.created_at,
@@ -324,7 +324,7 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
         session.warnings.append(warning(ngettext(
             "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
             "{n} user or key change(s) in the custody log are not accepted, first: {first} Run 'icspa custody verify'.",
-            len(state.damages), first=state.damages[0].message)))
+            len(state.damages), first=userstate.DAMAGE.text(state.damages[0].message))))
     if vault.slot_copy_replaced:
         session.warnings.append(warning(_(
             "the vault database's copy of the key slots was damaged; it was replaced by the key-slot file this "
@@ -340,7 +340,8 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
     if vault.cleanup_held:
         session.warnings.append(warning(_("this vault looks rolled back to an older copy ({cause}); evidence files "
                                           "the database does not know were left in place. Run 'icspa custody verify' "
-                                          "and 'icspa vault check'.", cause=vault.cleanup_held)))
+                                          "and 'icspa vault check'.",
+                                          cause=user_witness.PROBLEMS.text(vault.cleanup_held))))
     if allowed(user.role, Permission.MANAGE_USERS):
         unrotated = userstate.unrotated_disables(conn)
         if unrotated:
@@ -361,7 +362,7 @@ def _session_for(vault: UnlockedVault, unlocked: Unlocked) -> Session:
                                  {user.id: [k.public_key for k in signed.keys]})
     if problem:
         session.warnings.append(warning(_("{problem}. Run 'icspa custody verify'; your witness is kept as it is.",
-                                          problem=problem)))
+                                          problem=user_witness.PROBLEMS.text(problem))))
         session._witness_stale = True
     if vault.read_only:
         _read_only_notice(session, unlocked)

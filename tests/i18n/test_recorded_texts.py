@@ -6,6 +6,8 @@ output, the GUI's views), English in ``--json`` and in what the vault records.""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -283,3 +285,171 @@ def test_the_gui_lists_a_sent_bundles_status_in_german_while_the_journal_keeps_t
         (sent,) = bundles.list_sent(politie)
     assert sent.status == "written" and sent.to_json()["status"] == "written"
     assert dialog.sent.item(0, 4).text() == "geschrieben"
+
+
+# ---- the user and key replay, a user's witness, a partner's stored events ---------------------------------
+def test_a_forged_user_event_and_an_edited_users_table_read_german_in_custody_verify_and_at_unlock(
+        vault: VaultInfo) -> None:
+    """The investigator signs a role change for himself (only an administrator may) and writes the role into the
+    users table with direct SQL: custody verify and the administrator's unlock warning say so in German, --json and
+    the English the report keeps stay English."""
+    from icspa_desktop.custody.events import EventDraft
+    from icspa_desktop.domain.enums import CustodyAction, Role
+    from tests.conftest import NAMES
+    from tests.custody.test_insider import _append_as, insider
+
+    investigator = NAMES[Role.INVESTIGATOR]
+    with insider(vault) as (conn, me):
+        _append_as(conn, me, EventDraft(CustodyAction.USER_CHANGED, details={"user_id": me.user_id,
+                                                                             "role": "administrator"}))
+        conn.execute("UPDATE users SET role = 'administrator' WHERE id = ?", (me.user_id,))
+    env = {"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN, "ICSPA_PASSPHRASE": ADMIN_PASS, "ICSPA_LANG": "de"}
+    shown = run_cli("custody", "verify", env=env)
+    as_json = run_cli("--json", "custody", "verify", env=env)
+    assert shown.returncode == as_json.returncode == 1, (shown.stderr, as_json.stderr)
+    refused = (f"(Benutzer geändert durch {investigator}) wird nicht als Benutzer- oder Schlüsseländerung anerkannt: "
+               "nur ein aktiver Administrator darf einen Benutzer ändern.")
+    table = (f"Benutzer '{investigator}': Die Benutzertabelle nennt die Rolle 'administrator' (signiert: "
+             "'investigator') — sie wurde außerhalb der Anwendung bearbeitet.")
+    assert "DAMAGE [user_state_forged] Ereignis #" in shown.stdout and refused in shown.stdout, shown.stdout
+    assert f"DAMAGE [users_table_mismatch] {table}" in shown.stdout
+    assert refused in shown.stderr  # the unlock's warning quotes the first refused change, German too
+    assert "not accepted" not in shown.stdout + shown.stderr and "users table" not in shown.stdout
+    damages = {d["kind"]: d["message"] for d in json.loads(as_json.stdout)["damages"]}
+    assert damages["user_state_forged"].endswith(f"(user_changed by {investigator}) is not accepted as a user or key "
+                                                 "change: only an active administrator may change a user.")
+    assert damages["users_table_mismatch"] == (f"User '{investigator}': the users table says role 'administrator' "
+                                               "(signed: 'investigator') — it was edited outside the app.")
+    assert "nicht anerkannt" not in as_json.stdout
+    with vault.session() as session:
+        report = custody_verify.verify(session)
+    assert report.damages and all(d.message in custody_verify.DAMAGE for d in report.damages)
+
+
+def test_a_damaged_user_witness_reads_german_in_custody_verify_and_at_unlock(vault: VaultInfo) -> None:
+    from icspa_desktop.custody import user_witness
+
+    with vault.session() as session:  # its lock writes the administrator's witness
+        witness = user_witness.path_for(session.vault.header.vault_id, session.user.id)
+    witness.write_bytes(b"not a witness")
+    env = {"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN, "ICSPA_PASSPHRASE": ADMIN_PASS, "ICSPA_LANG": "de"}
+    shown = run_cli("custody", "verify", env=env)
+    as_json = run_cli("--json", "custody", "verify", env=env)
+    assert shown.returncode == as_json.returncode == 1, (shown.stderr, as_json.stderr)
+    assert (f"DAMAGE [user_witness] Der Zeuge des Benutzers '{ADMIN}' passt nicht zum Log: der Zeuge {witness} ist "
+            "beschädigt.") in shown.stdout, shown.stdout
+    assert f"der Zeuge {witness} ist beschädigt. Führen Sie" in shown.stderr  # the unlock's warning
+    (damage,) = json.loads(as_json.stdout)["damages"]
+    assert damage["message"] == f"The witness of user '{ADMIN}' does not fit the log: the witness {witness} is damaged."
+
+
+def test_a_stored_partner_event_that_no_longer_verifies_reads_german_in_custody_verify(tmp_path: Path) -> None:
+    """A partner's custody event stored at import, changed afterwards: the recheck's sentence, its 'where' and its
+    reason are German on screen, English in --json."""
+    exchange = make_exchange(tmp_path, sizes=(3_000,))
+    sent = exchange.export()
+    env = {"ICSPA_VAULT": str(exchange.de), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS, "ICSPA_LANG": "de"}
+    assert run_cli("bundle", "import", str(sent.path), env=env).returncode == 0
+    with exchange.open_de() as bka:
+        origin, index = bka.conn.execute("SELECT origin, leaf_index FROM partner_events WHERE body LIKE "
+                                         "'%\"case_created\"%'").fetchone()
+        bka.conn.execute("UPDATE partner_events SET body = CAST(replace(CAST(body AS TEXT), 'Operation Nightjar', "
+                         "'Operation Lark') AS BLOB) WHERE leaf_index = ?", (index,))
+    shown = run_cli("custody", "verify", env=env)
+    as_json = run_cli("--json", "custody", "verify", env=env)
+    assert shown.returncode == as_json.returncode == 1, (shown.stderr, as_json.stderr)
+    german = (f"DAMAGE [partner_record_changed] Partner-Ereignis {origin} #{index}: Das Ereignis #{index} der "
+              "Beweismittelkette des Partners hat eine ungültige Signatur (nach dem Signieren verändert).")
+    assert german in shown.stdout, shown.stdout
+    (damage,) = json.loads(as_json.stdout)["damages"]
+    assert damage["message"] == (f"partner event {origin} #{index}: The partner's custody event #{index} has an "
+                                 "invalid signature (changed after it was signed).")
+
+
+# ---- a quoted recorded text inside a translated one --------------------------------------------------------
+def test_an_event_labels_action_and_a_quoted_core_error_read_german_in_custody_verify(vault: VaultInfo,
+                                                                                      tmp_path: Path) -> None:
+    """The action code inside a damaged event's label is shown in words; a checkpoint whose signature no longer
+    checks quotes the CMS error (a message without fields, recorded by its English) in German too."""
+    from icspa_desktop.services import custody
+
+    _tampered(vault)
+    witness = tmp_path / "witness"
+    with vault.session() as session:
+        custody.make_checkpoint(session, witness_dir=witness)
+        signature = bytes(session.conn.execute("SELECT signature FROM custody_checkpoints").fetchone()[0])
+        session.conn.execute("UPDATE custody_checkpoints SET signature = ?",
+                             (signature[:-1] + bytes([signature[-1] ^ 1]),))
+    env = {"ICSPA_VAULT": str(vault.path), "ICSPA_USER": ADMIN, "ICSPA_PASSPHRASE": ADMIN_PASS, "ICSPA_LANG": "de",
+           "ICSPA_WITNESS_DIR": str(witness)}
+    shown = run_cli("custody", "verify", env=env)
+    as_json = run_cli("--json", "custody", "verify", env=env)
+    assert shown.returncode == as_json.returncode == 1, (shown.stderr, as_json.stderr)
+    assert f"Fall angelegt durch {ADMIN} am " in shown.stdout and "case_created" not in shown.stdout, shown.stdout
+    assert "Die Signatur der Behörde ist ungültig (Die CMS-Signatur ist ungültig (falsche Signatur).)" in shown.stdout
+    messages = [d["message"] for d in json.loads(as_json.stdout)["damages"]]
+    assert any(f"case_created by {ADMIN} at " in m for m in messages)
+    assert any(m.endswith("the agency signature is not valid (The CMS signature is not valid (bad signature).).")
+               for m in messages)
+
+
+# ---- a failed export's problem, the custody PDF's damage summary --------------------------------------------
+def test_a_failed_exports_problem_reads_german_in_bundle_list_and_the_bundles_view(
+        qtbot: object, tmp_path: Path, use_language: UseLanguage) -> None:
+    """An export cancelled before it wrote: the journal records the English of the error that stopped it (a message
+    without fields, so the catalogue knows it by that English); bundle list and Case → Bundles show it in German."""
+    from icspa_desktop.domain.errors import Cancelled
+    from icspa_desktop.domain.progress import CancelToken
+    from icspa_desktop.gui.received_dialog import ReceivedDialog
+    from tests.bundle.exchange import CASE
+
+    exchange = make_exchange(tmp_path, sizes=(3_000,))
+    cancel = CancelToken()
+    cancel.cancel()
+    with exchange.open_nl() as politie:
+        plan = bundles.plan_export(politie, CASE, ["BKA"], None, purpose="JIT Nightjar", authority="MLA 2026/17")
+        with pytest.raises(Cancelled):
+            bundles.export(politie, plan, exchange.usb / "nightjar", cancel=cancel)
+        (sent,) = bundles.list_sent(politie)
+    english = "Cancelled by the user; nothing was changed."
+    german = "Vom Benutzer abgebrochen; nichts wurde geändert."
+    assert sent.status == "failed" and sent.problem == english
+    env = {"ICSPA_VAULT": str(exchange.nl), "ICSPA_USER": "admin", "ICSPA_PASSPHRASE": PASS, "ICSPA_LANG": "de"}
+    listed = run_cli("bundle", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert f"  failed  ({german})" in listed.stdout, listed.stdout  # the row's status token stays, the text is German
+    assert json.loads(run_cli("--json", "bundle", "list", env=env).stdout)[0]["problem"] == english
+    use_language("de")
+    with exchange.open_nl() as politie:
+        dialog = ReceivedDialog(politie)
+        qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+        state = dialog.sent.item(0, 4)
+    assert state.text() == f"fehlgeschlagen: {german}" and state.toolTip() == german
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs pdftotext (poppler-utils)")
+def test_the_custody_pdfs_damage_summary_is_german_for_the_user_and_english_in_the_report_a_bundle_carries(
+        vault: VaultInfo, tmp_path: Path, use_language: UseLanguage) -> None:
+    from icspa_desktop import i18n
+    from icspa_desktop.services import custody_reports
+    from tests.i18n.test_report_language import pdf_text
+
+    _tampered(vault)
+    witness = tmp_path / "witness"
+    use_language("de")
+    with vault.session() as session:
+        out = tmp_path / "report.pdf"
+        custody_reports.custody_report_pdf(session, "K-001", out, witness_dir=witness)
+        with i18n.language(bundles.BUNDLE_REPORT_LANGUAGE):  # as bundles.export makes the report it carries
+            carried, _ctx = custody_reports.custody_report_bytes(session, "K-001", witness_dir=witness)
+    german = " ".join(pdf_text(out).split())
+    assert re.search("WARNUNG — das Protokoll der Beweismittelkette ist beschädigt: Die Beweismittelkette ist "
+                     r"beschädigt: \d+ Problem\(e\) gefunden\. Erstes: Prüfpunkt 1 \(Baumgröße ", german), german
+    assert "Prüfpunkt 1 (Baumgröße " in german  # the damages listed below it
+    assert "The custody log is damaged" not in german and "the signature does not match" not in german
+    (tmp_path / "carried.pdf").write_bytes(carried)
+    english = " ".join(pdf_text(tmp_path / "carried.pdf").split())
+    assert re.search(r"WARNING — the custody log is damaged: The custody log is damaged: \d+ problem\(s\) found\. "
+                     r"First: Checkpoint 1 \(tree size ", english), english
+    assert "the signature does not match the event's content" in english
+    assert "beschädigt" not in english and "Ereignis" not in english
