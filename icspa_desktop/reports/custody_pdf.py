@@ -41,7 +41,6 @@ from reportlab.platypus.doctemplate import NullActionFlowable
 from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_, _, current_language, format_moment
-from icspa_desktop.services.custody_verify import DAMAGE, SUMMARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +92,10 @@ class CustodyReport:
     generated_at: str
     generated_by: str
     notes: Sequence[str] = field(default_factory=tuple)
+    # How the services' recorded English shows in the report's language (services/custody_verify.py's phrasebooks,
+    # handed over so that drawing a report needs nothing of the services): the damage summary, and each damage.
+    show_summary: Callable[[str], str] = str
+    show_damage: Callable[[str], str] = str
 
 
 # ---- fonts ---------------------------------------------------------------------------------------
@@ -562,7 +565,7 @@ def _subject(text: str) -> str:
     return text
 
 
-def _verification(text: str) -> str:
+def _verification(text: str, show_summary: Callable[[str], str]) -> str:
     if text == _NOT_VERIFIED:
         return _("The custody log could not be verified when this report was produced.")
     if match := _VERIFIED.fullmatch(text):
@@ -571,7 +574,7 @@ def _verification(text: str) -> str:
     if match := _DAMAGED.fullmatch(text):
         # The summary as services/custody_verify.py made it, in English; its phrasebook shows it in the report's
         # language (English in the report a bundle carries, which is made under i18n.language("en")).
-        return _("WARNING — the custody log is damaged: {summary}", summary=SUMMARY.shown(match["summary"]))
+        return _("WARNING — the custody log is damaged: {summary}", summary=show_summary(match["summary"]))
     return text
 
 
@@ -731,10 +734,10 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
         Lazy(_event_parts(event_rows, st), done),
         *_long_item_lists(report.events, st),
         _p(_("4. Integrity of the custody log"), st["h2"]),
-        _p(_verification(report.verification), st["ok"] if report.verification_ok else st["warn"]),
+        _p(_verification(report.verification, report.show_summary), st["ok"] if report.verification_ok else st["warn"]),
     ]
     for note in report.notes:  # the first damages, English as verification made them: shown in the report's language
-        story.append(_p(DAMAGE.shown(note), st["small"]))
+        story.append(_p(report.show_damage(note), st["small"]))
     checkpoint_rows = [[
         [_p(_("Signed checkpoint (the C2SP tlog-checkpoint body; the agency's detached CMS signature is below)"),
             st["label"]), Spacer(1, 1 * mm),

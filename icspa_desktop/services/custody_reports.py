@@ -19,7 +19,7 @@ from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import atomic_write
 from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
-from icspa_desktop.services.custody_verify import VerifyReport, verify
+from icspa_desktop.services.custody_verify import DAMAGE, SUMMARY, VerifyReport, verify
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 
@@ -245,6 +245,7 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
         checkpoint_text=ctx.checkpoint.text,
         checkpoint_signature_b64=base64.b64encode(ctx.checkpoint.signature).decode("ascii"),
         certificate_sha256=ctx.certificate_sha256, verification=verification, verification_ok=ok,
+        show_summary=SUMMARY.shown, show_damage=DAMAGE.shown,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
     )

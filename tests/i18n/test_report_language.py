@@ -145,7 +145,7 @@ def test_only_known_service_texts_are_translated(use_language: Callable[[str], N
     assert custody_pdf._extra_text("Counterparty: Dr. Weber · SHA256 ab · Notes: Tool: x") == (
         "Gegenseite: Dr. Weber · SHA256 ab · Anmerkungen: Tool: x")
     assert custody_pdf._moment("not a date") == "not a date"
-    assert custody_pdf._verification("something new") == "something new"
+    assert custody_pdf._verification("something new", str) == "something new"
     assert i18n._("Case number") == "Fallnummer"
 
 
