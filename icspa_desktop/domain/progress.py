@@ -11,6 +11,13 @@ from icspa_desktop.domain.errors import Cancelled
 ProgressCallback = Callable[[int, int, str], None]
 
 
+class Steps(str):
+    """A progress message whose (done, total) count steps of the work, not bytes: shown as a share, never as a
+    size (an export reports its custody report's steps, then the bytes it writes)."""
+
+    __slots__ = ()
+
+
 def no_progress(done: int, total: int, message: str) -> None:
     """A progress callback that ignores everything."""
 

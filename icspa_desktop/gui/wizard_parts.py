@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from icspa_desktop.domain.progress import Steps
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import error_label
 from icspa_desktop.gui.folders import remember_choice
@@ -141,10 +142,12 @@ class ProgressSection:
         self.stop = button(stop_text, stop_name, stop)
 
     def show_bytes(self, done: int, total: int, message: str) -> None:
-        """A byte count's progress: "message — 1.2 MiB of 3.4 MiB" (just the message when the total is unknown)."""
+        """A byte count's progress: "message — 1.2 MiB of 3.4 MiB" (just the message when the total is unknown, and
+        when it counts steps rather than bytes: ``progress.Steps``; the bar shows how far either way)."""
         self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
+        bytes_ = total and not isinstance(message, Steps)
         self.status.setText(_("{step} — {done} of {total}", step=message, done=human_size(done),
-                              total=human_size(total)) if total else message)
+                              total=human_size(total)) if bytes_ else message)
 
     def stopping(self, text: str) -> None:
         self.stop.setEnabled(False)

@@ -29,7 +29,7 @@ from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageErr
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
-from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, Steps, no_progress
 from icspa_desktop.domain.recorded import Messages
 from icspa_desktop.files import remove_published
 from icspa_desktop.i18n import N_
@@ -265,7 +265,8 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             " folder, process) VALUES (?, ?, ?, ?, ?, ?, ?, 'writing', ?, ?)",
             (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
              json.dumps(recipients), json.dumps(items), out.name, str(out.parent), PROCESS_TOKEN))
-    making_report = _("Making the custody report for the partner")  # in the user's language, made out here
+    # In the user's language (made out here); steps of the report, not bytes.
+    making_report = Steps(_("Making the custody report for the partner"))
 
     def report_progress(done: int, total: int, _message: str) -> None:
         progress(done, total, making_report)

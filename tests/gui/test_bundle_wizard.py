@@ -295,3 +295,19 @@ def test_safe_file_name() -> None:
     assert safe_file_name("2026/041 A") == "2026-041-A"
     assert safe_file_name("../..") == "bundle" and safe_file_name(".hidden") == "hidden"
     assert safe_file_name("Zürich") == "Z-rich"
+
+
+def test_progress_shows_bytes_as_sizes_and_steps_as_a_share_only(qtbot: QtBot) -> None:
+    """An export first reports its custody report's steps (0-1000), then the bytes it writes: the steps were shown
+    as "499 B of 1000 B" (seen on the real wizard exporting a 1,001-item case)."""
+    from icspa_desktop.domain.progress import Steps
+    from icspa_desktop.gui.wizard_parts import PROGRESS_STEPS, ProgressSection
+
+    section = ProgressSection("bar", "status", "Stop", "stop", lambda: None)
+    qtbot.addWidget(section.bar)
+    qtbot.addWidget(section.status)
+    section.show_bytes(499, 1000, Steps("Making the custody report for the partner"))
+    assert section.status.text() == "Making the custody report for the partner"
+    assert section.bar.value() == 499 * PROGRESS_STEPS // 1000
+    section.show_bytes(3 << 20, 4 << 20, "Encrypting and writing the bundle")
+    assert section.status.text() == "Encrypting and writing the bundle — 3.0 MiB of 4.0 MiB"
