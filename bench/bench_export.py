@@ -14,15 +14,11 @@ layer alone (synthetic payloads, no vault). Goals (issue 9): ratio >= 1.0, RSS <
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,49 +68,25 @@ def _child(argv: Sequence[str]) -> int:
     return 0
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--child"]:
         return _child(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m bench export")
-    parser.add_argument("--size-mib", type=int, default=1024, help="the large item (MiB)")
-    parser.add_argument("--small", type=int, default=1000, help="number of small items")
-    parser.add_argument("--small-kib", type=int, default=4, help="size of each small item (KiB)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
-    args = parser.parse_args(list(argv))
-    for tool in ("tar", "age", "sync"):
-        if shutil.which(tool) is None:
-            print(f"bench export: {tool} is required", file=sys.stderr)
-            return 1
-    base = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.dir))
-    env = dict(os.environ, ICSPA_WITNESS_DIR=str(base / "witness"))
-    os.environ["ICSPA_WITNESS_DIR"] = env["ICSPA_WITNESS_DIR"]
+    args = partner_vaults.parse_args("python -m bench export", argv)
+    if partner_vaults.missing_tool("bench export"):
+        return 1
+    base, env = partner_vaults.work_dir("bench-export-", args.dir)
     try:
         vaults = partner_vaults.build(base, args.size_mib << 20, args.small, args.small_kib << 10)
         plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
         size = f"{args.size_mib} MiB + {args.small} small"
         print(f"# a case of one {args.size_mib} MiB item + {args.small} x {args.small_kib} KiB items in a real vault")
         out = base / "out"
-        baseline_cpu: list[float] = []
+        timed = partner_vaults.Baseline(out)
+        target = out / "plain.age"
+        command = f"tar -cf - -C {vaults.files} . | age -r {vaults.recipient_public} > {target}"
 
         def baseline(sync: bool) -> float:
-            out.mkdir()
-            target = out / "plain.age"
-            started, cpu = time.perf_counter(), _children_cpu()
-            command = (f"tar -cf - -C {vaults.files} . | age -r {vaults.recipient_public} > {target}"
-                       + (f" && sync {target}" if sync else ""))
-            subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
-            seconds = time.perf_counter() - started
-            if not sync:
-                baseline_cpu.append(_children_cpu() - cpu)
-            shutil.rmtree(out)
-            subprocess.run(["sync"], check=True)
-            return seconds
+            return timed(command, f"sync {target}" if sync else "")
 
         runs, baselines, synced = [], [], []
         for i in range(args.runs):
@@ -148,7 +120,7 @@ def main(argv: Sequence[str]) -> int:
               f"ratio {ratio:.2f} (vs synced baseline {ratio_synced:.2f}; goal >= 1.0)")
         for _module, _name, label in PHASES:
             print(f"    {label:48} {statistics.median(r['phases'][label] for r in runs):6.2f} s")
-        print(f"CPU seconds: tar | age {statistics.median(baseline_cpu):.2f}, export "
+        print(f"CPU seconds: tar | age {statistics.median(timed.cpu):.2f}, export "
               f"{statistics.median(r['cpu'] for r in runs):.2f} (all threads)")
         print(f"peak RSS of the exporting process          {rss / 1e6:7.0f} MB (goal < 200 MB)")
         report("export", f"export of a case end to end, {size}", [plain / r["total"] / 1e6 for r in runs], "MB/s",

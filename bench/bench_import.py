@@ -13,15 +13,11 @@ Goals (issue 10): ratio >= 1.0, RSS < 200 MB at 2 GiB.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,12 +50,6 @@ def _child(argv: Sequence[str]) -> int:
     return 0
 
 
-def _children_cpu() -> float:
-    """User + system CPU seconds of the waited-for children so far (a pipeline's processes included)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _make(base: Path, size: int, small: int, small_size: int) -> tuple[Path, Path, Path]:
     """(recipient vault, bundle, recipient age identity file): the sender exports its case to the recipient."""
     from icspa_desktop.services import bundles
@@ -78,40 +68,20 @@ def _make(base: Path, size: int, small: int, small_size: int) -> tuple[Path, Pat
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--child"]:
         return _child(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m bench import")
-    parser.add_argument("--size-mib", type=int, default=1024, help="the large item (MiB)")
-    parser.add_argument("--small", type=int, default=1000, help="number of small items")
-    parser.add_argument("--small-kib", type=int, default=4, help="size of each small item (KiB)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
-    args = parser.parse_args(list(argv))
-    for tool in ("tar", "age", "sync"):
-        if shutil.which(tool) is None:
-            print(f"bench import: {tool} is required", file=sys.stderr)
-            return 1
-    base = Path(tempfile.mkdtemp(prefix="bench-import-", dir=args.dir))
-    env = dict(os.environ, ICSPA_WITNESS_DIR=str(base / "witness"))
-    os.environ["ICSPA_WITNESS_DIR"] = env["ICSPA_WITNESS_DIR"]
+    args = partner_vaults.parse_args("python -m bench import", argv)
+    if partner_vaults.missing_tool("bench import"):
+        return 1
+    base, env = partner_vaults.work_dir("bench-import-", args.dir)
     try:
         de, bundle, key = _make(base, args.size_mib << 20, args.small, args.small_kib << 10)
         plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
         print(f"# bundle {bundle.stat().st_size / 1e6:.0f} MB: one {args.size_mib} MiB item + {args.small} x "
               f"{args.small_kib} KiB items, with custody proofs, CASE/UCO and the PDF report")
         out = base / "out"
-
-        baseline_cpu: list[float] = []
+        timed = partner_vaults.Baseline(out)
 
         def baseline(sync: bool) -> float:
-            out.mkdir()
-            started, cpu = time.perf_counter(), _children_cpu()
-            command = f"age -d -i {key} {bundle} | tar -x -C {out}" + (" && sync" if sync else "")
-            subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
-            seconds = time.perf_counter() - started
-            if not sync:
-                baseline_cpu.append(_children_cpu() - cpu)
-            shutil.rmtree(out)
-            subprocess.run(["sync"], check=True)  # the next measurement starts without our dirty pages
-            return seconds
+            return timed(f"age -d -i {key} {bundle} | tar -x -C {out}", "sync" if sync else "")
 
         # Baseline and ours back to back in each run, so a machine busy with something else slows both alike;
         # the ratio is the median of the runs' own ratios.
@@ -154,14 +124,14 @@ def main(argv: Sequence[str]) -> int:
                [plain / run["total"] / 1e6 for run in runs], "MB/s", ratio=ratio_synced,
                baseline="age -d | tar -x && sync")
         report("import", f"CPU seconds of the import (all threads), {size}", [run["cpu"] for run in runs], "s",
-               ratio=statistics.median(baseline_cpu) / statistics.median(run["cpu"] for run in runs),
+               ratio=statistics.median(timed.cpu) / statistics.median(run["cpu"] for run in runs),
                baseline="CPU s of age -d | tar -x")
         report("import", f"peak RSS of the import, {size}", [run["rss"] / 1e6 for run in runs], "MB",
                goal="< 200 MB", met=rss < 200e6)
         # On a machine shared with other work the wall-clock ratio follows the load; the CPU time each side
         # spends does not (much), and says what the import costs beyond the baseline.
-        print(f"CPU seconds: age -d | tar -x {statistics.median(baseline_cpu):.2f} s (runs: "
-              f"{', '.join(f'{c:.2f}' for c in baseline_cpu)}); import (prepare + commit, all threads) "
+        print(f"CPU seconds: age -d | tar -x {statistics.median(timed.cpu):.2f} s (runs: "
+              f"{', '.join(f'{c:.2f}' for c in timed.cpu)}); import (prepare + commit, all threads) "
               f"{statistics.median(run['cpu'] for run in runs):.2f} s (runs: "
               f"{', '.join(f'{cpu:.2f}' for cpu in (run['cpu'] for run in runs))})")
         print(f"peak RSS of the importing process       {rss / 1e6:7.0f} MB (goal < 200 MB; after unlock "

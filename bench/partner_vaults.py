@@ -3,7 +3,15 @@ of the export and import benchmarks (cheap test KDF: unlocking is not what they 
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +60,56 @@ def build(base: Path, size: int, small: int, small_size: int) -> PartnerVaults:
         case = cases.create_case(s_nl, CaseFields(CASE, "Export and import benchmark"))
         evidence.add_files(s_nl, case.id, [files])
     return PartnerVaults(nl, de, files, secret, public)
+
+
+def parse_args(prog: str, argv: Sequence[str]) -> argparse.Namespace:
+    """The options of the export and import benchmarks (the same case on both sides)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--size-mib", type=int, default=1024, help="the large item (MiB)")
+    parser.add_argument("--small", type=int, default=1000, help="number of small items")
+    parser.add_argument("--small-kib", type=int, default=4, help="size of each small item (KiB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
+    return parser.parse_args(list(argv))
+
+
+def missing_tool(prog: str) -> bool:
+    """Says so (and True) when the baselines' tools are not installed."""
+    for tool in ("tar", "age", "sync"):
+        if shutil.which(tool) is None:
+            print(f"{prog}: {tool} is required", file=sys.stderr)
+            return True
+    return False
+
+
+def work_dir(prefix: str, parent: Path | None) -> tuple[Path, dict[str, str]]:
+    """A fresh folder to work in, and the environment (its own custody witnesses) for this process and children."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.environ["ICSPA_WITNESS_DIR"] = str(base / "witness")
+    return base, dict(os.environ)
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of the waited-for children so far (a pipeline's processes included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Baseline:
+    """The baseline's shell pipeline, timed in a fresh folder ``out`` that is removed afterwards (then ``sync``, so
+    the next measurement starts without its dirty pages); the CPU seconds of the runs without ``then`` are kept."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.cpu: list[float] = []
+
+    def __call__(self, command: str, then: str = "") -> float:
+        self.out.mkdir()
+        started, cpu = time.perf_counter(), children_cpu()
+        subprocess.run(["bash", "-o", "pipefail", "-c", command + (f" && {then}" if then else "")], check=True)
+        seconds = time.perf_counter() - started
+        if not then:
+            self.cpu.append(children_cpu() - cpu)
+        shutil.rmtree(self.out)
+        subprocess.run(["sync"], check=True)
+        return seconds
