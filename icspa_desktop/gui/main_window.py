@@ -61,9 +61,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         install_qt_translations()  # Qt's own texts (standard buttons, text-box menus) in the UI's language
-        self.setWindowTitle(TOOL_NAME)
         self.resize(1180, 720)
         self._vault_path = vault_path
+        self.setWindowTitle(_("{vault} (locked) — {tool}", vault=vault_path.name, tool=TOOL_NAME))
         self.session: Session | None = None
 
         self.browser = CaseBrowser()
@@ -188,6 +188,9 @@ class MainWindow(QMainWindow):
         self.user_label.setText(_("{display_name} ({user}) · {role}", display_name=session.user.display_name,
                                   user=session.user.name, role=_(ROLE_NAMES[session.user.role])))
         self.state_label.setText(_("Unlocked"))
+        # Which vault and who, where the taskbar and the window switcher show it (several vaults may be open).
+        self.setWindowTitle(_("{vault} — {user} — {tool}", vault=session.vault_path.name, user=session.user.name,
+                              tool=TOOL_NAME))
         self._update_actions()
         self.browser.table.setFocus()
         self.custody.checkpoint_if_due()
@@ -206,12 +209,14 @@ class MainWindow(QMainWindow):
         self.vault_label.setText(_("Vault: {path}", path=self._vault_path))
         self.user_label.setText("")
         self.state_label.setText(_("Locked"))
+        self.setWindowTitle(_("{vault} (locked) — {tool}", vault=self._vault_path.name, tool=TOOL_NAME))
         self._update_actions()
 
     def set_vault_path(self, path: Path) -> None:
         self._vault_path = path
         if self.session is None:
             self.vault_label.setText(_("Vault: {path}", path=path))
+            self.setWindowTitle(_("{vault} (locked) — {tool}", vault=path.name, tool=TOOL_NAME))
 
     def add_case_tab(self, title: str, factory: CaseTabFactory) -> None:
         """Add a tab to the case pane; ``factory(session, case)`` builds its widget for each selected case."""

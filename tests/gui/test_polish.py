@@ -207,3 +207,14 @@ def test_a_form_marks_its_required_fields_and_enter_never_cancels(qtbot: QtBot, 
     qtbot.keyClick(dialog.name, Qt.Key.Key_Return)  # nothing typed yet: Enter neither adds nor discards
     assert dialog.isVisible()
     dialog.reject()
+
+
+def test_the_window_title_names_the_vault_and_the_user_while_unlocked(qtbot: QtBot, desktop: DesktopApp) -> None:
+    unlock_as(qtbot, desktop)
+    window = desktop.window
+    session = desktop.session
+    assert session is not None
+    vault = session.vault_path.name
+    assert window.windowTitle() == f"{vault} — {session.user.name} — ICSPA Evidence Desktop"
+    desktop.lock()
+    assert window.windowTitle() == f"{vault} (locked) — ICSPA Evidence Desktop"
