@@ -18,7 +18,7 @@ from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.crypto import x509 as certs
 from icspa_desktop.domain.agency import AgencyIdentity
 from icspa_desktop.i18n import _, format_moment
-from icspa_desktop.reports.custody_pdf import QrCode
+from icspa_desktop.reports.pdf_parts import QrCode
 
 
 def _card_validity(card_bytes: bytes) -> tuple[datetime, datetime]:

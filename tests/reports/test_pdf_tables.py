@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from reportlab.platypus import Table
 
-from icspa_desktop.reports import custody_pdf
+from icspa_desktop.reports import custody_pdf, pdf_parts
 
 
 def _event(i: int) -> custody_pdf.ReportEvent:
@@ -37,7 +37,7 @@ def test_the_tables_are_made_only_when_the_layout_reaches_them() -> None:
             made.append(n)
             yield table, n
 
-    lazy = custody_pdf.Lazy(parts(), lambda _n: None)
+    lazy = pdf_parts.Lazy(parts(), lambda _n: None)
     assert len(made) == 1  # the first, to know whether there is one
     first = lazy.split(500, 700)
     assert len(made) == 2 and first[-1] is lazy and isinstance(first[1], Table)
@@ -46,13 +46,13 @@ def test_the_tables_are_made_only_when_the_layout_reaches_them() -> None:
 def test_cells_wrap_at_spaces_keep_line_breaks_and_cut_only_words_wider_than_the_cell() -> None:
     from reportlab.pdfbase import pdfmetrics
 
-    font = custody_pdf._fonts()["regular"]
+    font = pdf_parts.fonts()["regular"]
     digest = "e7cfa8f2b9300964edc3724c2a740b61a2b33d7e0e0e3a990dee519b8f318da7"
     text = f"Bench Politie investigator\nSHA256 {digest} end"
     width = 60.0
-    lines = custody_pdf.wrap_text(text, font, 7.2, width)
+    lines = pdf_parts.wrap_text(text, font, 7.2, width)
     assert all(pdfmetrics.stringWidth(line, font, 7.2) <= width for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "").replace("\n", "")  # nothing lost or added
     assert lines[0] == "Bench Politie"  # words kept whole where they fit
     assert digest[:8] in lines[3] and len([line for line in lines if set(line) <= set(digest)]) >= 3  # cut
-    assert custody_pdf.wrap_text("a\n\nb", font, 7.2, width) == ["a", "", "b"]  # blank lines kept
+    assert pdf_parts.wrap_text("a\n\nb", font, 7.2, width) == ["a", "", "b"]  # blank lines kept
