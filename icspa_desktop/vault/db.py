@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import resource
 import stat
 import threading
@@ -18,6 +19,39 @@ from icspa_desktop.domain.errors import Text, VaultError, _, english
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> str:
+    """A text whose byte order is the natural order of ``text``: case-folded, digit runs compared as numbers
+    (``f9`` < ``f10``). Each run of digits becomes its length (two digits) and its value without leading zeros;
+    each other run ends with ``\\x01`` (not NUL, where SQLite would end the text), so a shorter text sorts before
+    its continuations."""
+    parts: list[str] = []
+    for n, part in enumerate(_DIGITS.split(text)):
+        if n % 2:
+            digits = part.lstrip("0") or "0"
+            parts.append(f"{min(len(digits), 99):02d}{digits}")
+        else:
+            parts.append(part.casefold() + "\x01")
+    return "".join(parts)
+
+
+def register_functions(conn: Connection) -> None:
+    """The SQL functions our schema and queries use: ``icspa_natural`` (``natural_key``; the index
+    ``items_natural_exhibit`` is made of it, so every connection that writes items needs it) and
+    ``icspa_fold`` (Unicode case folding: SQLite's ``lower`` folds ASCII only)."""
+    conn.create_function("icspa_natural", 1, _natural_or_none, deterministic=True)
+    conn.create_function("icspa_fold", 1, _fold_or_none, deterministic=True)
+
+
+def _natural_or_none(text: object) -> str | None:
+    return None if text is None else natural_key(str(text))
+
+
+def _fold_or_none(text: object) -> str | None:
+    return None if text is None else str(text).casefold()
 
 
 class _LockedConnection(sqlcipher3.Connection):  # type: ignore[misc]  # untyped base
@@ -245,6 +279,7 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
     conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                               factory=_LockedConnection)
     conn.file = path
+    register_functions(conn)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
@@ -376,6 +411,7 @@ def open_export(path: Path, raw_key: bytes) -> Connection:
     _check_existing(path)
     conn = sqlcipher3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, isolation_level=None,
                               check_same_thread=False)
+    register_functions(conn)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")

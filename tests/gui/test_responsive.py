@@ -26,7 +26,7 @@ from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.models import natural_key
 from icspa_desktop.gui.ops import BackgroundOp
 from icspa_desktop.gui.settings import AppSettings
-from icspa_desktop.services import custody, evidence
+from icspa_desktop.services import custody, evidence, item_pages
 from tests.gui.conftest import make_app, unlock_as, wait_loaded
 
 ITEMS = 240
@@ -53,7 +53,7 @@ def app(qtbot: QtBot, qapp: QApplication, big_vault: gui_vault.BuiltVault, tmp_p
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Every read of a case's items or timeline: (what, whether on the GUI thread)."""
     seen: list[tuple[str, bool]] = []
-    list_items, timeline = evidence.list_items, custody.timeline
+    list_items, item_page, timeline = evidence.list_items, item_pages.item_page, custody.timeline
 
     def on_gui() -> bool:
         return threading.current_thread() is threading.main_thread()
@@ -62,11 +62,16 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
         seen.append(("items", on_gui()))
         return list_items(*args, **kwargs)  # type: ignore[arg-type]
 
+    def counting_pages(*args: object, **kwargs: object) -> object:
+        seen.append(("items", on_gui()))
+        return item_page(*args, **kwargs)  # type: ignore[arg-type]
+
     def counting_timeline(*args: object, **kwargs: object) -> object:
         seen.append(("timeline", on_gui()))
         return timeline(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(evidence, "list_items", counting_items)
+    monkeypatch.setattr(item_pages, "item_page", counting_pages)
     monkeypatch.setattr(custody, "timeline", counting_timeline)
     return seen
 
@@ -181,10 +186,12 @@ def test_sorting_is_natural_and_keeps_the_selection(qtbot: QtBot, app: DesktopAp
     wait_loaded(qtbot, tab, app)
     chosen = tab.visible_items()[5]
     tab.select_items([chosen.id])
-    tab.table.sortByColumn(ItemColumn.NAME, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(tab.loaded):  # read again in the background, in the new order
+        tab.table.sortByColumn(ItemColumn.NAME, Qt.SortOrder.DescendingOrder)
     names = [item.original_name for item in tab.visible_items()]
     assert names == sorted(names, key=natural_key, reverse=True)
     assert tab.current_item() == chosen
-    tab.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
+    with qtbot.waitSignal(tab.loaded):
+        tab.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
     exhibits = [item.exhibit_number for item in tab.visible_items()]
     assert exhibits == sorted(exhibits, key=natural_key) and tab.current_item() == chosen
