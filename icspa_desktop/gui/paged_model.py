@@ -55,6 +55,7 @@ class QueryResult(Generic[R]):
     texts: list[tuple[str, ...]]
     positions: dict[str, int]
     longest: dict[int, str]
+    extra: object
 
 
 class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
@@ -86,6 +87,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
         self._page_op: BackgroundOp | None = None
         self._query_op: BackgroundOp | None = None
         self._longest: dict[int, str] = {}
+        self.extra: object = None  # what the last query's ``extra`` read
         self._pump_timer = QTimer(self)
         self._pump_timer.setSingleShot(True)
         self._pump_timer.setInterval(0)
@@ -103,9 +105,11 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
 
     def run_query(self, source: PageSource[Q, R], query: Q, keep: Sequence[str] = (), first_row: int = 0,
                   total_query: Q | None = None,
-                  longest: Callable[[], dict[int, str]] | None = None) -> BackgroundOp:
+                  longest: Callable[[], dict[int, str]] | None = None,
+                  extra: Callable[[], object] | None = None) -> BackgroundOp:
         """Read ``query``'s count and the page holding ``first_row`` in a worker, then show them (one reset);
-        ``keep``: ids whose new rows ``queried`` reports; ``total_query``: the same without the filter."""
+        ``keep``: ids whose new rows ``queried`` reports; ``total_query``: the same without the filter;
+        ``longest``: column → longest text over all rows; ``extra``: anything else to read (``self.extra``)."""
         self._generation += 1
         generation = self._generation
         self._cancel_reads()
@@ -122,7 +126,8 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
             positions = source.positions(query, keep) if keep else {}
             cancel.check()
             widest = longest() if longest is not None else {}
-            return QueryResult(count, total, first, rows, [texts_of(row) for row in rows], positions, widest)
+            more = extra() if extra is not None else None
+            return QueryResult(count, total, first, rows, [texts_of(row) for row in rows], positions, widest, more)
 
         def shown(result: QueryResult[R]) -> None:
             if generation != self._generation:
@@ -134,6 +139,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
             self._wanted.clear()
             self._pages[result.first_page] = (result.rows, result.texts)
             self._longest = self._widest(result.longest, result.texts)
+            self.extra = result.extra
             self.endResetModel()
             self.queried.emit(result.positions)
 

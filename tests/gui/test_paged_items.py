@@ -1,5 +1,6 @@
-"""The evidence table reads a case a page at a time (issue 11: 100,000 items scroll smoothly): the service's
-paged queries give every sort and the filter, and the table holds only the pages looked at.
+"""The evidence table and the custody timeline read a case a page at a time (issue 11: 100,000 items scroll
+smoothly): the services' paged queries give every sort and the filter, and the tables hold only the pages looked
+at.
 
 One vault of a few thousand items for the module, built through the services."""
 
@@ -19,12 +20,16 @@ from pytestqt.qtbot import QtBot
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
+from icspa_desktop.gui.custody_model import EventColumn
+from icspa_desktop.gui.custody_pages import TIMELINE_SORTS
+from icspa_desktop.gui.custody_tab import CustodyTab
 from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, item_status, item_texts
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.settings import AppSettings
-from icspa_desktop.services import cases, evidence, item_pages, physical
+from icspa_desktop.services import cases, custody, evidence, item_pages, physical, timeline_pages
 from icspa_desktop.services.item_pages import ItemQuery, ItemSort
 from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.services.timeline_pages import TimelineQuery, TimelineSort
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 from icspa_desktop.vault.db import natural_key
 from tests.conftest import ADMIN, ADMIN_PASS
@@ -221,3 +226,91 @@ def test_a_lock_while_a_page_is_read_shows_nothing_afterwards(qtbot: QtBot, app:
     assert tab.model.rowCount() == 0 and tab.session is None and tab.details.item is None
     QCoreApplication.processEvents()  # what the worker read was delivered by now: dropped
     assert tab.model.rowCount() == 0 and tab.model.cached_rows() == 0 and tab.count_label.text() == ""
+
+
+# ---- the custody timeline of the same case -------------------------------------------------------------------
+def test_the_timeline_pages_in_every_order(big_case: tuple[Path, str]) -> None:
+    path, case_id = big_case
+    with unlock(path, ADMIN, ADMIN_PASS) as session:
+        _label, ours = custody.timeline(session, case_id)
+        assert len(ours) > FILES
+        log_order = [str(event.id) for event in ours]
+        query = TimelineQuery(case_id)
+        assert timeline_pages.count_events(session, query) == len(ours)
+        paged = [row.key for start in range(0, len(ours), 300)
+                 for row in timeline_pages.event_page(session, query, start, 300)]
+        assert paged == log_order
+        assert timeline_pages.event_positions(session, query, [log_order[1500]]) == {log_order[1500]: 1500}
+        exhibits = {item.id: item.exhibit_number for item in evidence.list_items(session, case_id)}
+        keys: dict[TimelineSort, Callable[[Any], Any]] = {
+            TimelineSort.ACTION: lambda e: e.action,
+            TimelineSort.ACTOR: lambda e: natural_key(e.body["actor"].get("display_name") or e.body["actor"]["name"]),
+            TimelineSort.PURPOSE: lambda e: natural_key(e.body.get("purpose", "")),
+            TimelineSort.ITEMS: lambda e: natural_key(", ".join(exhibits[i] for i in e.body.get("item_ids") or [])),
+        }
+        for sort in TimelineSort:
+            for descending in (False, True):
+                sorted_query = TimelineQuery(case_id, sort, descending)
+                refs = timeline_pages.event_refs(session, sorted_query)
+                assert sorted(ref.key for ref in refs) == sorted(log_order), sort  # every row once
+                rows = timeline_pages.rows_at(session, refs)
+                events = [row.event for row in rows]
+                key = keys.get(sort)
+                if key is not None:
+                    values = [key(event) for event in events]
+                    assert values == sorted(values, reverse=descending), (sort, descending)
+                    for a, b in itertools.pairwise(events):  # ties in the log's order, the same way round
+                        if key(a) == key(b):
+                            assert (a.index < b.index) != descending, (sort, a.index, b.index)
+        # The filter finds an exhibit number (the table's "Exhibit(s)" column), an action in words and a purpose.
+        target = next(item for item in evidence.list_items(session, case_id) if item.original_name == "f1234.jpg")
+        found = timeline_pages.event_refs(session, TimelineQuery(case_id, text=target.exhibit_number))
+        expected = [str(e.id) for e in ours if target.exhibit_number in
+                    ", ".join(exhibits[i] for i in e.body.get("item_ids") or [])]
+        assert [ref.key for ref in found] == expected and expected
+        checked_out = TimelineQuery(case_id, text="CHECKED OUT", action_words={"checked_out": "checked out"})
+        assert [r.event.action for r in timeline_pages.rows_at(session, timeline_pages.event_refs(
+            session, checked_out))] == ["checked_out"]
+        assert timeline_pages.count_events(session, TimelineQuery(case_id, text="imaging")) == 1  # the purpose
+
+
+def test_the_custody_tab_holds_the_pages_looked_at(qtbot: QtBot, app: DesktopApp,
+                                                   big_case: tuple[Path, str]) -> None:
+    browser = app.window.browser
+    assert browser.select_case(big_case[1])  # type: ignore[arg-type]
+    tab = browser.case_tab(CustodyTab)
+    assert tab is not None
+    wait_loaded(qtbot, tab, app)
+    qtbot.waitExposed(app.window)
+    session = app.session
+    assert session is not None
+    timeline = tab.timeline
+    model = timeline.model
+    events = custody.timeline(session, big_case[1])[1]
+    assert model.rowCount() == len(events) and timeline.count_label.text() == f"{len(events)} events"
+    assert model.cached_rows() == model.page_size < len(events)
+    timeline.table.scrollToBottom()
+    last = model.index(model.rowCount() - 1, EventColumn.INDEX)
+    qtbot.waitUntil(lambda: last.data() == str(events[-1].index), timeout=10_000)
+    assert model.cached_rows() <= 3 * model.page_size
+    timeline.select_row(model.rowCount() - 1)
+    assert f"#{events[-1].index}" in timeline.details.toPlainText()
+    chosen = timeline.selected_event()
+    for column in (EventColumn.ACTION, EventColumn.ITEMS, EventColumn.ACTOR, EventColumn.TIME):
+        with qtbot.waitSignal(tab.loaded, timeout=20_000):
+            timeline.table.sortByColumn(column, Qt.SortOrder.DescendingOrder)
+        sort = TIMELINE_SORTS[column]
+        refs = timeline_pages.event_refs(session, TimelineQuery(big_case[1], sort, True))
+        shown = [model.record_at(row).key for row in range(200)]
+        assert shown == [ref.key for ref in refs[:200]], column
+        assert timeline.selected_event() == chosen  # the selected event stays selected
+    exhibit = events[100].body["item_ids"][0]
+    number = next(item.exhibit_number for item in evidence.list_items(session, big_case[1]) if item.id == exhibit)
+    with qtbot.waitSignal(tab.loaded, timeout=20_000):
+        timeline.filter_edit.setText(number)
+    assert all(number in model.text_at(row, EventColumn.ITEMS) for row in range(model.rowCount()))
+    assert timeline.count_label.text() == f"{model.rowCount()} of {len(events)} events"
+    with qtbot.waitSignal(app.locked, timeout=5_000):
+        app.lock()
+    QCoreApplication.processEvents()
+    assert model.rowCount() == 0 and model.cached_rows() == 0
