@@ -187,7 +187,8 @@ def _bench(vault: Path, rounds: int) -> int:
 
     def custody_shown() -> bool:
         widget = tab("Custody")
-        return hasattr(widget, "timeline") and widget.timeline.model.rowCount() == n_events
+        return (hasattr(widget, "timeline") and widget.timeline.model.rowCount() == n_events
+                and bool(widget.timeline.model.index(0, 0).data()))
 
     def select(case_id: CaseId) -> Callable[[], object]:
         return lambda: browser.select_case(case_id)

@@ -14,7 +14,7 @@ from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.gui.markings import full_time, local_time, tlp_colour, tlp_label
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.i18n import N_, _
-from icspa_desktop.services import item_pages
+from icspa_desktop.services import evidence, item_pages
 from icspa_desktop.services.item_pages import ItemQuery, ItemSort
 from icspa_desktop.services.session import Session
 
@@ -96,19 +96,37 @@ ITEM_SORTS = {
 
 
 class ItemPages:
-    """The evidence table's page source: ``services.item_pages`` over one session (no Qt; runs in workers)."""
+    """The evidence table's page source: ``services.item_pages`` over one session (no Qt; runs in workers). In
+    exhibit order its pages come from an index; any other sort or a filter orders the case's items once
+    (``item_refs``) and keeps that order, so each page while scrolling costs a lookup, not another sort."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._refs: tuple[ItemQuery, list[str]] | None = None
+
+    def _order(self, query: ItemQuery) -> list[str]:
+        held = self._refs  # one assignment: workers may overlap (a page still read while the next query starts)
+        if held is not None and held[0] == query:
+            return held[1]
+        refs = item_pages.item_refs(self._session, query)
+        self._refs = (query, refs)
+        return refs
 
     def count(self, query: ItemQuery) -> int:
-        return item_pages.count_items(self._session, query)
+        if item_pages.simple_order(query):
+            return item_pages.count_items(self._session, query)
+        return len(self._order(query))
 
     def page(self, query: ItemQuery, offset: int, limit: int) -> list[Item]:
-        return item_pages.item_page(self._session, query, offset, limit)
+        if item_pages.simple_order(query):
+            return item_pages.item_page(self._session, query, offset, limit)
+        return evidence.items_by_ids(self._session, self._order(query)[offset : offset + limit])
 
     def positions(self, query: ItemQuery, ids: Sequence[str]) -> dict[str, int]:
-        return item_pages.item_positions(self._session, query, ids)
+        if item_pages.simple_order(query):
+            return item_pages.item_positions(self._session, query, ids)
+        wanted = set(ids)
+        return {item_id: n for n, item_id in enumerate(self._order(query)) if item_id in wanted}
 
 
 class ItemTableModel(PagedTableModel[Item, ItemQuery]):

@@ -110,6 +110,20 @@ def item_page(session: Session, query: ItemQuery, offset: int, limit: int) -> li
     return [evidence.row_to_item(row) for row in rows]
 
 
+def simple_order(query: ItemQuery) -> bool:
+    """Whether ``item_page`` reads this query's pages from an index (exhibit order, no filter): otherwise each
+    page sorts every item of the case, and a reader scrolling through should hold ``item_refs`` once instead."""
+    return query.sort is ItemSort.EXHIBIT and not query.text.strip()
+
+
+def item_refs(session: Session, query: ItemQuery) -> list[str]:
+    """Every matching item's id, in the query's order: read once, then pages by ``evidence.items_by_ids``."""
+    session.require(Permission.READ)
+    where, params = _where(query)
+    return [str(row[0]) for row in session.conn.execute(
+        f"SELECT id FROM items WHERE {where} ORDER BY {_order(query)}", params)]
+
+
 def item_positions(session: Session, query: ItemQuery, item_ids: Sequence[str]) -> dict[str, int]:
     """Where each given item stands in the query's order (0-based); items not matching are left out."""
     session.require(Permission.READ)
