@@ -30,6 +30,10 @@ from icspa_desktop.vault.store import UnlockedVault, open_and_unlock
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 
 
+# A view's background read, stopped inside a long statement once cancelled (vault/db.py).
+cancellable_reads = db.cancellable
+
+
 def check_user_name(name: str) -> str:
     if not USER_NAME_RE.fullmatch(name):
         raise UsageError(

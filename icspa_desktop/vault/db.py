@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import sqlcipher3
 
 from icspa_desktop.domain.errors import Text, VaultError, _, english
+from icspa_desktop.domain.progress import CancelToken
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
@@ -41,9 +42,34 @@ def natural_key(text: str) -> str:
 def register_functions(conn: Connection) -> None:
     """The SQL functions our schema and queries use: ``icspa_natural`` (``natural_key``; the index
     ``items_natural_exhibit`` is made of it, so every connection that writes items needs it) and
-    ``icspa_fold`` (Unicode case folding: SQLite's ``lower`` folds ASCII only)."""
+    ``icspa_fold`` (Unicode case folding: SQLite's ``lower`` folds ASCII only); and the handler that stops a
+    cancelled read (``cancellable``)."""
     conn.create_function("icspa_natural", 1, _natural_or_none, deterministic=True)
     conn.create_function("icspa_fold", 1, _fold_or_none, deterministic=True)
+    conn.set_progress_handler(_interrupt_cancelled, _PROGRESS_STEPS)
+
+
+# The read each thread does for a view, stopped inside a long statement once its token is cancelled (a lock must
+# not wait seconds for a 200,000-row sort whose result nobody will see). Only reads run under a token.
+_reading = threading.local()
+_PROGRESS_STEPS = 20_000  # SQLite virtual-machine steps between two looks at the token (~1 ms)
+
+
+@contextlib.contextmanager
+def cancellable(token: CancelToken) -> Iterator[None]:
+    """Statements this thread runs inside the block are interrupted ("interrupted", a ``DatabaseError``) once
+    ``token`` is cancelled. For reads only: an interrupted write would roll back its whole transaction."""
+    previous = getattr(_reading, "token", None)
+    _reading.token = token
+    try:
+        yield
+    finally:
+        _reading.token = previous
+
+
+def _interrupt_cancelled() -> int:
+    token = getattr(_reading, "token", None)
+    return 1 if token is not None and token.cancelled else 0
 
 
 def _natural_or_none(text: object) -> str | None:
