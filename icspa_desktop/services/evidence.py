@@ -553,7 +553,8 @@ def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: s
     )
     assert len(values) == _N_COLUMNS
     try:
-        conn.execute(f"INSERT INTO items ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})", values)
+        conn.execute(f"INSERT INTO items ({_COLUMNS}, exhibit_sort) VALUES ({','.join('?' * (_N_COLUMNS + 1))})",
+                     (*values, db.natural_key(exhibit)))  # the table's natural order (schema 12)
     except db.IntegrityError as exc:
         if "exhibit_number" in str(exc):
             raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",

@@ -14,9 +14,11 @@ the table formats them (those texts depend on the reader's locale): sort by thos
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.i18n import _
@@ -30,7 +32,7 @@ _BATCH = 500  # bound parameters per IN (...) list
 class ItemSort(StrEnum):
     """The columns an item table sorts by (the evidence table's, in its order)."""
 
-    EXHIBIT = "exhibit"  # natural order: BIG/001-999 before BIG/001-1000 (index items_natural_exhibit)
+    EXHIBIT = "exhibit"  # natural order: BIG/001-999 before BIG/001-1000 (index items_exhibit_sort)
     NAME = "name"  # natural order: f9 before f10
     KIND = "kind"  # digital, then physical
     SIZE = "size"  # physical items (no size) first
@@ -44,7 +46,7 @@ class ItemSort(StrEnum):
 
 # Each sort's key expressions; the row's insertion order (rowid) breaks ties.
 _KEYS: dict[ItemSort, tuple[str, ...]] = {
-    ItemSort.EXHIBIT: ("icspa_natural(exhibit_number)",),
+    ItemSort.EXHIBIT: ("exhibit_sort",),  # natural_key(exhibit_number), stored (schema 12)
     ItemSort.NAME: ("icspa_natural(original_name)",),
     ItemSort.KIND: ("kind",),
     ItemSort.SIZE: ("COALESCE(size, -1)",),
@@ -77,6 +79,18 @@ class ItemQuery:
     text: str = ""  # the filter; blank: every item
 
 
+_PLAIN_SORTS = {ItemSort.EXHIBIT, ItemSort.KIND, ItemSort.SIZE, ItemSort.SHA256, ItemSort.TLP, ItemSort.HANDLING,
+                ItemSort.ACQUIRED}
+
+
+def _connection(session: Session, query: ItemQuery) -> contextlib.AbstractContextManager[Any]:
+    """The session's connection for plain SQL; the reader (our SQL functions, one thread at a time) for a
+    filter or a sort by natural or folded text."""
+    if query.sort in _PLAIN_SORTS and not query.text.strip():
+        return contextlib.nullcontext(session.conn)
+    return session.reading()
+
+
 def _where(query: ItemQuery) -> tuple[str, dict[str, object]]:
     params: dict[str, object] = {"case": query.case_id}
     needle = query.text.strip().casefold()
@@ -97,7 +111,8 @@ def count_items(session: Session, query: ItemQuery) -> int:
     """How many items of the case match the query's filter."""
     session.require(Permission.READ)
     where, params = _where(query)
-    return int(session.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0])
+    with _connection(session, query) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0])
 
 
 def item_page(session: Session, query: ItemQuery, offset: int, limit: int) -> list[Item]:
@@ -105,8 +120,9 @@ def item_page(session: Session, query: ItemQuery, offset: int, limit: int) -> li
     session.require(Permission.READ)
     where, params = _where(query)
     params.update(limit=max(0, limit), offset=max(0, offset))
-    rows = session.conn.execute(f"SELECT {evidence.ITEM_COLUMNS} FROM items WHERE {where} ORDER BY {_order(query)} "
-                                "LIMIT :limit OFFSET :offset", params).fetchall()
+    with _connection(session, query) as conn:
+        rows = conn.execute(f"SELECT {evidence.ITEM_COLUMNS} FROM items WHERE {where} ORDER BY {_order(query)} "
+                            "LIMIT :limit OFFSET :offset", params).fetchall()
     return [evidence.row_to_item(row) for row in rows]
 
 
@@ -120,8 +136,9 @@ def item_refs(session: Session, query: ItemQuery) -> list[str]:
     """Every matching item's id, in the query's order: read once, then pages by ``evidence.items_by_ids``."""
     session.require(Permission.READ)
     where, params = _where(query)
-    return [str(row[0]) for row in session.conn.execute(
-        f"SELECT id FROM items WHERE {where} ORDER BY {_order(query)}", params)]
+    with _connection(session, query) as conn:
+        return [str(row[0]) for row in conn.execute(f"SELECT id FROM items WHERE {where} ORDER BY {_order(query)}",
+                                                    params).fetchall()]
 
 
 def item_positions(session: Session, query: ItemQuery, item_ids: Sequence[str]) -> dict[str, int]:
@@ -132,19 +149,20 @@ def item_positions(session: Session, query: ItemQuery, item_ids: Sequence[str]) 
     row_value = f"({', '.join(keys)})"
     before = ">" if query.descending else "<"
     found: dict[str, int] = {}
-    for start in range(0, len(item_ids), _BATCH):
-        part = list(dict.fromkeys(item_ids[start : start + _BATCH]))
-        marks = ", ".join(f":id{n}" for n in range(len(part)))
-        batch = dict(params, **{f"id{n}": item_id for n, item_id in enumerate(part)})
-        # Each wanted item's sort key, then how many matching items come before it.
-        targets = session.conn.execute(f"SELECT id, {', '.join(keys)} FROM items WHERE {where} AND id IN ({marks})",
-                                       batch).fetchall()
-        for target in targets:
-            key_params = dict(params, **{f"k{n}": value for n, value in enumerate(target[1:])})
-            marks_k = ", ".join(f":k{n}" for n in range(len(keys)))
-            position = session.conn.execute(f"SELECT count(*) FROM items WHERE {where} AND {row_value} {before} "
-                                            f"({marks_k})", key_params).fetchone()[0]
-            found[str(target[0])] = int(position)
+    with _connection(session, query) as conn:
+        for start in range(0, len(item_ids), _BATCH):
+            part = list(dict.fromkeys(item_ids[start : start + _BATCH]))
+            marks = ", ".join(f":id{n}" for n in range(len(part)))
+            batch = dict(params, **{f"id{n}": item_id for n, item_id in enumerate(part)})
+            # Each wanted item's sort key, then how many matching items come before it.
+            targets = conn.execute(f"SELECT id, {', '.join(keys)} FROM items WHERE {where} AND id IN ({marks})",
+                                   batch).fetchall()
+            for target in targets:
+                key_params = dict(params, **{f"k{n}": value for n, value in enumerate(target[1:])})
+                marks_k = ", ".join(f":k{n}" for n in range(len(keys)))
+                position = conn.execute(f"SELECT count(*) FROM items WHERE {where} AND {row_value} {before} "
+                                        f"({marks_k})", key_params).fetchone()[0]
+                found[str(target[0])] = int(position)
     return found
 
 

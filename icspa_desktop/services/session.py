@@ -141,6 +141,11 @@ class Session:
     def conn(self) -> db.Connection:
         return self.vault.conn
 
+    def reading(self) -> contextlib.AbstractContextManager[db.Connection]:
+        """The read-only connection for long reads with our SQL functions (natural order, Unicode case folding,
+        interruptible: ``cancellable_reads``), held by one thread at a time (``UnlockedVault.reader``)."""
+        return self.vault.reader()
+
     @property
     def vault_path(self) -> Path:
         return self.vault.layout.root

@@ -16,9 +16,11 @@ the exhibit numbers of the event's items.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import StoredEvent
@@ -147,6 +149,14 @@ def _where(query: TimelineQuery) -> tuple[str, dict[str, object]]:
     return "(" + " OR ".join(clauses) + ")", params
 
 
+def _connection(session: Session, query: TimelineQuery) -> contextlib.AbstractContextManager[Any]:
+    """The session's connection in the log's order without a filter (plain SQL); otherwise the reader (our SQL
+    functions, one thread at a time)."""
+    if simple_order(query):
+        return contextlib.nullcontext(session.conn)
+    return session.reading()
+
+
 def _order(keys: tuple[str, ...], descending: bool) -> str:
     direction = " DESC" if descending else ""
     return ", ".join(f"{key}{direction}" for key in keys)
@@ -160,7 +170,8 @@ def count_events(session: Session, query: TimelineQuery) -> int:
         ours = session.conn.execute("SELECT count(*) FROM custody_events WHERE case_id = ?", (query.case_id,))
         theirs = session.conn.execute("SELECT count(*) FROM partner_events WHERE case_id = ?", (query.case_id,))
         return int(ours.fetchone()[0]) + int(theirs.fetchone()[0])
-    return int(session.conn.execute(f"SELECT count(*) FROM ({_ROWS}) WHERE {where}", params).fetchone()[0])
+    with _connection(session, query) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM ({_ROWS}) WHERE {where}", params).fetchone()[0])
 
 
 def partner_count(session: Session, case_id: str) -> int:
@@ -182,9 +193,10 @@ def event_page(session: Session, query: TimelineQuery, offset: int, limit: int) 
             f"SELECT idx FROM custody_events WHERE case_id = :case ORDER BY idx {direction} LIMIT :limit "
             "OFFSET :offset", params)]
     else:
-        keys = [(int(src), int(pos), str(origin)) for src, pos, origin in session.conn.execute(
-            f"SELECT src, pos, origin FROM ({_ROWS}) WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset",
-            params)]
+        with _connection(session, query) as conn:
+            keys = [(int(src), int(pos), str(origin)) for src, pos, origin in conn.execute(
+                f"SELECT src, pos, origin FROM ({_ROWS}) WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                params).fetchall()]
     return _rows(session, keys)
 
 
@@ -209,8 +221,9 @@ def event_refs(session: Session, query: TimelineQuery) -> list[RowRef]:
     session.require(Permission.READ)
     where, params = _where(query)
     order = _order(_order_keys(session, query), query.descending)
-    return [RowRef(int(src), int(pos), str(origin), str(key)) for src, pos, origin, key in session.conn.execute(
-        f"SELECT src, pos, origin, key FROM ({_ROWS}) WHERE {where} ORDER BY {order}", params)]
+    with _connection(session, query) as conn:
+        return [RowRef(int(src), int(pos), str(origin), str(key)) for src, pos, origin, key in conn.execute(
+            f"SELECT src, pos, origin, key FROM ({_ROWS}) WHERE {where} ORDER BY {order}", params).fetchall()]
 
 
 def rows_at(session: Session, refs: Sequence[RowRef]) -> list[TimelineRow]:
@@ -272,7 +285,8 @@ def event_positions(session: Session, query: TimelineQuery, keys: Sequence[str])
     wanted = list(dict.fromkeys(keys))[:500]
     params.update({f"k{n}": key for n, key in enumerate(wanted)})
     marks = ", ".join(f":k{n}" for n in range(len(wanted)))
-    rows = session.conn.execute(
-        f"SELECT key, n FROM (SELECT key, row_number() OVER (ORDER BY {order}) - 1 AS n FROM ({_ROWS}) "
-        f"WHERE {where}) WHERE key IN ({marks})", params)
+    with _connection(session, query) as conn:
+        rows = conn.execute(
+            f"SELECT key, n FROM (SELECT key, row_number() OVER (ORDER BY {order}) - 1 AS n FROM ({_ROWS}) "
+            f"WHERE {where}) WHERE key IN ({marks})", params).fetchall()
     return {str(key): int(n) for key, n in rows}

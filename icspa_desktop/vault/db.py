@@ -40,13 +40,26 @@ def natural_key(text: str) -> str:
 
 
 def register_functions(conn: Connection) -> None:
-    """The SQL functions our schema and queries use: ``icspa_natural`` (``natural_key``; the index
-    ``items_natural_exhibit`` is made of it, so every connection that writes items needs it) and
-    ``icspa_fold`` (Unicode case folding: SQLite's ``lower`` folds ASCII only); and the handler that stops a
-    cancelled read (``cancellable``)."""
+    """On a reader connection (``open_reader``) only: ``icspa_natural`` (``natural_key``), ``icspa_fold``
+    (Unicode case folding: SQLite's ``lower`` folds ASCII only), and the handler that stops a cancelled read
+    (``cancellable``).
+
+    Never on the connection that writes, nor on one that two threads use at once: a statement calling back
+    into Python holds the connection's mutex while it waits for the GIL, and Python's sqlite3 binds parameters
+    holding the GIL while it waits for that mutex — a thread binding a query while another thread's statement
+    calls back deadlocks both (seen: the GUI thread and a worker, in ``python -m bench gui``)."""
     conn.create_function("icspa_natural", 1, _natural_or_none, deterministic=True)
     conn.create_function("icspa_fold", 1, _fold_or_none, deterministic=True)
     conn.set_progress_handler(_interrupt_cancelled, _PROGRESS_STEPS)
+
+
+def open_reader(path: Path, raw_key: bytes, *, read_only: bool | None = None) -> Connection:
+    """A second, read-only connection for the views' long reads (sorting, filtering), with our SQL functions
+    (``register_functions``): its user must hold it alone (``UnlockedVault.reader``)."""
+    conn = open_database(path, raw_key, read_only=read_only)
+    conn.execute("PRAGMA query_only = ON")
+    register_functions(conn)
+    return conn
 
 
 # The read each thread does for a view, stopped inside a long statement once its token is cancelled (a lock must
@@ -305,7 +318,6 @@ def open_database(path: Path, raw_key: bytes, *, create: bool = False, read_only
     conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                               factory=_LockedConnection)
     conn.file = path
-    register_functions(conn)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
@@ -437,7 +449,6 @@ def open_export(path: Path, raw_key: bytes) -> Connection:
     _check_existing(path)
     conn = sqlcipher3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, isolation_level=None,
                               check_same_thread=False)
-    register_functions(conn)
     try:
         conn.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
         conn.execute("PRAGMA cipher_compatibility = 4")
