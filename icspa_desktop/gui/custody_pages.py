@@ -39,7 +39,7 @@ from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.gui.role_hints import role_name
 from icspa_desktop.i18n import _, ngettext
-from icspa_desktop.services import timeline_pages
+from icspa_desktop.services import item_pages, timeline_pages
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
 from icspa_desktop.services.timeline_pages import RowRef, TimelineQuery, TimelineRow, TimelineSort
@@ -120,6 +120,12 @@ class TimelinePageModel(PagedTableModel[TimelineRow, TimelineQuery]):
             return time_tooltip(event)
         text = texts[column]
         return text if len(text) > 30 else None
+
+
+def _widest(session: Session, case_id: str) -> dict[int, str]:
+    """The "#" and "Exhibit(s)" columns' longest texts over the whole case (the rows read are not all)."""
+    return {EventColumn.INDEX: timeline_pages.last_index(session, case_id),
+            EventColumn.ITEMS: item_pages.longest_exhibit(session, case_id)}
 
 
 def _details_hint() -> str:
@@ -222,6 +228,7 @@ class PagedTimelineView(QSplitter):
                               role_words={role.value: role_name(role) for role in Role})
         whole = TimelineQuery(case_id) if self._filter_text.strip() else None
         self._load = self.model.run_query(TimelinePages(session), query, keep=list(self._pending), total_query=whole,
+                                          longest=lambda: _widest(session, case_id),
                                           extra=lambda: timeline_pages.partner_count(session, case_id))
         return self._load
 
@@ -254,6 +261,7 @@ class PagedTimelineView(QSplitter):
             self.table.scrollTo(self.model.index(rows[0], 0))
         else:
             self.table.clearSelection()
+            self.table.scrollToTop()
             self.details.setHtml(_details_hint())
         self._update_count()
         fit_columns(self.table, self.model, (EventColumn.INDEX, EventColumn.TIME, EventColumn.ACTION,

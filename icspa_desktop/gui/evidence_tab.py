@@ -36,6 +36,7 @@ from icspa_desktop.services.item_pages import ItemQuery
 from icspa_desktop.services.session import Session
 
 _FILTER_DELAY_MS = 150  # typing: one query once the typing pauses, not one per key
+_KEEP_AT_MOST = 1000  # selected rows found again after a reload or a new sort (each is one position query)
 
 
 def local_paths(urls: list[QUrl]) -> list[Path]:
@@ -206,11 +207,20 @@ class EvidenceTab(QWidget):
         return self._query()
 
     def _selected_ids(self) -> list[str]:
-        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
-        current = self.table.selectionModel().currentIndex()
-        held: list[str] = [self.model.record_at(row).id for row in rows if self.model.is_cached(row)]
-        if current.isValid() and current.row() in rows and self.model.is_cached(current.row()):
-            first = self.model.record_at(current.row()).id
+        """The selected items' ids, the current row's first (what a reload or a new sort selects again). A
+        selection of more than ``_KEEP_AT_MOST`` rows (Ctrl+A over a big case) keeps the current row only."""
+        selection = self.table.selectionModel()
+        rows = sorted(index.row() for index in selection.selectedRows())
+        current = selection.currentIndex()
+        if len(rows) > _KEEP_AT_MOST:
+            rows = [current.row()] if current.isValid() and current.row() in set(rows) else rows[:1]
+        try:
+            chosen = self.model.records_at(rows)
+        except (IcspaError, IndexError):
+            return []
+        held: list[str] = [item.id for item in chosen]
+        if current.isValid() and current.row() in rows:
+            first = held[rows.index(current.row())]
             held = [first, *(item_id for item_id in held if item_id != first)]  # the current row leads
         return held
 
@@ -265,6 +275,8 @@ class EvidenceTab(QWidget):
             self._query()
             return
         if not self._select_rows([positions[item_id] for item_id in keep if item_id in positions]):
+            if not self._reveal:
+                self.table.scrollToTop()  # a new sort or filter with nothing selected starts at its first row
             self._show_current()
         self._update_count()
         self.loaded.emit()

@@ -180,6 +180,13 @@ def partner_count(session: Session, case_id: str) -> int:
     return int(session.conn.execute("SELECT count(*) FROM partner_events WHERE case_id = ?", (case_id,)).fetchone()[0])
 
 
+def last_index(session: Session, case_id: str) -> str:
+    """Our last event's index in the case, as text (a table sizes its "#" column once)."""
+    session.require(Permission.READ)
+    row = session.conn.execute("SELECT max(idx) FROM custody_events WHERE case_id = ?", (case_id,)).fetchone()
+    return "" if row is None or row[0] is None else str(row[0])
+
+
 def event_page(session: Session, query: TimelineQuery, offset: int, limit: int) -> list[TimelineRow]:
     """Up to ``limit`` rows from position ``offset`` (0-based) in the query's order."""
     session.require(Permission.READ)

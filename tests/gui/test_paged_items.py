@@ -220,8 +220,8 @@ def test_a_lock_while_a_page_is_read_shows_nothing_afterwards(qtbot: QtBot, app:
     tab.table.scrollToBottom()
     assert tab.model.index(last, 0).data() == ""  # not read yet: the view's request starts the page's read
     pool = QThreadPool.globalInstance()
-    qtbot.waitUntil(lambda: pool.activeThreadCount() > 0 or tab.model.is_cached(last))
-    with qtbot.waitSignal(app.locked, timeout=5_000):  # the session closes once no worker uses it
+    qtbot.waitUntil(lambda: pool.activeThreadCount() > 0 or tab.model.is_cached(last), timeout=20_000)
+    with qtbot.waitSignal(app.locked, timeout=20_000):  # the session closes once no worker uses it
         app.lock()
     assert tab.model.rowCount() == 0 and tab.session is None and tab.details.item is None
     QCoreApplication.processEvents()  # what the worker read was delivered by now: dropped
@@ -310,7 +310,7 @@ def test_the_custody_tab_holds_the_pages_looked_at(qtbot: QtBot, app: DesktopApp
         timeline.filter_edit.setText(number)
     assert all(number in model.text_at(row, EventColumn.ITEMS) for row in range(model.rowCount()))
     assert timeline.count_label.text() == f"{model.rowCount()} of {len(events)} events"
-    with qtbot.waitSignal(app.locked, timeout=5_000):
+    with qtbot.waitSignal(app.locked, timeout=20_000):
         app.lock()
     QCoreApplication.processEvents()
     assert model.rowCount() == 0 and model.cached_rows() == 0
