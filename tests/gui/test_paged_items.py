@@ -314,3 +314,21 @@ def test_the_custody_tab_holds_the_pages_looked_at(qtbot: QtBot, app: DesktopApp
         app.lock()
     QCoreApplication.processEvents()
     assert model.rowCount() == 0 and model.cached_rows() == 0
+
+
+def test_ingest_offers_the_first_items_and_the_selected_one_as_derived_from(qtbot: QtBot, app: DesktopApp,
+                                                                           big_case: tuple[Path, str],
+                                                                           tmp_path: Path) -> None:
+    tab = _tab(qtbot, app, big_case[1])
+    late = tab.model.records_at([2300])[0]  # a row never shown
+    with qtbot.waitSignal(tab.loaded):
+        assert not tab.select_items([late.id])  # found by a background read
+    assert tab.current_item() == late
+    source = tmp_path / "derived.txt"
+    source.write_text("made from an exhibit\n")
+    dialog = app.window.evidence.ingest([source])
+    assert dialog is not None
+    offered = [dialog.derived_from.itemData(n) for n in range(dialog.derived_from.count())]
+    assert offered[0] is None and offered[1] == late.id  # "not derived", then the selected item
+    assert len(offered) == 2 + 1000 and tab.model.record_at(0).id in offered
+    dialog.reject()
