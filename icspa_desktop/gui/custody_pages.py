@@ -250,7 +250,8 @@ class PagedTimelineView(QSplitter):
     def _requery(self) -> None:
         chosen = self.selected_row()
         self._pending = [chosen.key] if chosen is not None else []
-        self._query()
+        if self._query() is not None:
+            self.count_label.setText(_("Loading…"))  # the rows shown are the old order's until it comes
 
     def _queried(self, positions: dict[str, int]) -> None:
         self.model.partners = self.model.extra if isinstance(self.model.extra, int) else 0

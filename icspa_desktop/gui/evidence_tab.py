@@ -255,7 +255,8 @@ class EvidenceTab(QWidget):
         if self.is_loaded:
             self._pending = self._selected_ids()
             self._reveal = False  # what the new filter hides is no longer selected
-            self._query()
+            if self._query() is not None:
+                self.count_label.setText(_("Loading…"))  # the rows shown are the old order's until it comes
 
     def _queried(self, positions: dict[str, int]) -> None:
         if self._session is None:

@@ -199,6 +199,10 @@ def test_sorting_and_filtering_in_the_table_follow_the_service(qtbot: QtBot, app
             assert shown == [item.exhibit_number for item in expected], (column, order)
             assert tab.current_item() == chosen  # the selection follows its row
     with qtbot.waitSignal(tab.loaded):
+        tab.table.sortByColumn(ItemColumn.NAME, Qt.SortOrder.AscendingOrder)
+        assert tab.count_label.text() == "Loading…"  # until the new order is read
+    assert tab.count_label.text() == f"{FILES + 3} items"
+    with qtbot.waitSignal(tab.loaded):
         tab.filter_edit.setText("f12")
     expected_count = item_pages.count_items(session, ItemQuery(big_case[1], text="f12"))
     assert tab.model.rowCount() == expected_count
