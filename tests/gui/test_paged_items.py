@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QCoreApplication, Qt, QThreadPool
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -208,7 +209,7 @@ def test_sorting_and_filtering_in_the_table_follow_the_service(qtbot: QtBot, app
     assert tab.model.rowCount() == expected_count
     assert tab.count_label.text() == f"{expected_count} of {FILES + 3} items"
     assert [item.id for item in tab.visible_items()] == [
-        item.id for item in _all_pages(session, ItemQuery(big_case[1], text="f12"))]
+        item.id for item in _all_pages(session, ItemQuery(big_case[1], ItemSort.NAME, text="f12"))]
     assert all(_old_filter(item, "f12") for item in tab.visible_items())
     # An item the filter hides, asked for (e.g. by the search): the filter goes, the item is selected.
     hidden = next(item for item in evidence.list_items(session, big_case[1]) if item.original_name == "f7.jpg")
@@ -227,9 +228,12 @@ def test_a_lock_while_a_page_is_read_shows_nothing_afterwards(qtbot: QtBot, app:
     qtbot.waitUntil(lambda: pool.activeThreadCount() > 0 or tab.model.is_cached(last), timeout=20_000)
     with qtbot.waitSignal(app.locked, timeout=20_000):  # the session closes once no worker uses it
         app.lock()
-    assert tab.model.rowCount() == 0 and tab.session is None and tab.details.item is None
+    assert not shiboken6.isValid(tab) or (tab.model.rowCount() == 0 and tab.session is None
+                                          and tab.details.item is None)
     QCoreApplication.processEvents()  # what the worker read was delivered by now: dropped
-    assert tab.model.rowCount() == 0 and tab.model.cached_rows() == 0 and tab.count_label.text() == ""
+    # The locked window may already have deleted the tab (case tabs go with the session): else it stays empty.
+    assert not shiboken6.isValid(tab) or (tab.model.rowCount() == 0 and tab.model.cached_rows() == 0
+                                          and tab.count_label.text() == "")
 
 
 # ---- the custody timeline of the same case -------------------------------------------------------------------
@@ -317,7 +321,7 @@ def test_the_custody_tab_holds_the_pages_looked_at(qtbot: QtBot, app: DesktopApp
     with qtbot.waitSignal(app.locked, timeout=20_000):
         app.lock()
     QCoreApplication.processEvents()
-    assert model.rowCount() == 0 and model.cached_rows() == 0
+    assert not shiboken6.isValid(model) or (model.rowCount() == 0 and model.cached_rows() == 0)
 
 
 def test_ingest_offers_the_first_items_and_the_selected_one_as_derived_from(qtbot: QtBot, app: DesktopApp,
