@@ -247,5 +247,17 @@ def list_events(
     return [_row_to_event(row) for row in rows]
 
 
+def events_by_index(conn: Connection, indexes: Sequence[int]) -> dict[int, StoredEvent]:
+    """The events at these log indexes (a page of a timeline), by index."""
+    found: dict[int, StoredEvent] = {}
+    for start in range(0, len(indexes), 500):
+        part = list(indexes[start : start + 500])
+        marks = ",".join("?" * len(part))
+        for row in conn.execute(_SELECT + f" WHERE idx IN ({marks})", part).fetchall():
+            event = _row_to_event(row)
+            found[event.index] = event
+    return found
+
+
 def count(conn: Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM custody_events").fetchone()[0])

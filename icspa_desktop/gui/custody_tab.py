@@ -39,6 +39,7 @@ from icspa_desktop.gui.custody_model import (
     event_key,
     prepare_timeline,
 )
+from icspa_desktop.gui.custody_pages import PagedTimelineView
 from icspa_desktop.gui.models import fit_columns, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _, ngettext
@@ -169,10 +170,11 @@ class TimelineView(QSplitter):
 
 
 class CustodyTab(QWidget):
-    """The "Custody" tab of a case: its timeline, read in the background when shown and by ``reload()``.
+    """The "Custody" tab of a case: its timeline, read a page at a time when shown and by ``reload()``.
 
     A read first asks how long the custody log is; when the log has not grown since the timeline was read
-    (every change appends to it), nothing more is read. ``loaded`` is emitted after each read.
+    (every change appends to it), nothing more is read. ``loaded`` is emitted after each read, and after each
+    new sort or filter of the timeline.
     """
 
     loaded = Signal()
@@ -185,8 +187,10 @@ class CustodyTab(QWidget):
         self.case = case
         self.heading = QLabel(_("Chain of custody of case {number}", number=case.number))
         self.heading.setObjectName("custodyHeading")
-        self.timeline = TimelineView()
+        self.timeline = PagedTimelineView()
+        self.timeline.loaded.connect(self._timeline_loaded)
         self._log_size: int | None = None  # the log's size when the timeline was read; None: not read yet
+        self._reading_size: int | None = None
         self._load: BackgroundOp | None = None
         self.reload_button = QPushButton(_("Reload"))
         self.reload_button.clicked.connect(self.reload)
@@ -215,7 +219,7 @@ class CustodyTab(QWidget):
     @property
     def loading(self) -> bool:
         """A read is under way (``loaded`` follows it)."""
-        return self._load is not None and self._load.running
+        return (self._load is not None and self._load.running) or self.timeline.loading
 
     def showEvent(self, event: QShowEvent) -> None:
         # Other tabs (Evidence) record events too: the timeline is checked whenever it is looked at.
@@ -229,29 +233,28 @@ class CustodyTab(QWidget):
             return None
         if self._load is not None and self._load.running:
             self._load.cancel()  # its result is dropped; this read sees at least as much
-        case_id, known = self.case.id, self._log_size
+        known = self._log_size
 
-        def work(cancel: CancelToken) -> tuple[int, PreparedTimeline | None]:
-            size = gui_queries.custody_log_size(session)
+        def work(_cancel: CancelToken) -> int:
+            return gui_queries.custody_log_size(session)
+
+        def sized(size: int) -> None:
+            if self._session is None:
+                return
             if size == known:
-                return size, None
-            cancel.check()
-            _label, ours = custody.timeline(session, case_id)
-            cancel.check()
-            theirs = received.partner_events(session, case_id=case_id)
-            cancel.check()
-            return size, prepare_timeline(ours, gui_queries.exhibit_numbers(session, case_id), theirs)
+                self.loaded.emit()
+                return
+            self._reading_size = size
+            self.timeline.load(session, self.case.id)
 
-        self._load = load_in_background(self, work, self._show, self._failed)
+        self._load = load_in_background(self, work, sized, self._failed)
         return self._load
 
-    def _show(self, result: tuple[int, PreparedTimeline | None]) -> None:
-        size, timeline = result
+    def _timeline_loaded(self) -> None:
         if self._session is None:
             return
-        self._log_size = size
-        if timeline is not None:
-            self.timeline.set_timeline(timeline)
+        if self._reading_size is not None:
+            self._log_size, self._reading_size = self._reading_size, None
         self.loaded.emit()
 
     def _failed(self, exc: BaseException) -> None:
@@ -270,6 +273,7 @@ class CustodyTab(QWidget):
             self._load.cancel()
         self._session = None
         self._log_size = None
+        self._reading_size = None
         self.timeline.clear()
         self.heading.clear()
 

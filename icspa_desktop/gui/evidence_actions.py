@@ -38,10 +38,13 @@ from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_pro
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
 from icspa_desktop.i18n import _, ngettext
-from icspa_desktop.services import evidence, fixity, gui_queries, physical, search
+from icspa_desktop.services import evidence, fixity, gui_queries, item_pages, physical, search
+from icspa_desktop.services.item_pages import ItemQuery
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.search import SearchResults
 from icspa_desktop.services.session import Session
+
+_DERIVED_CHOICES = 1000  # items offered as "derived from" in the ingest dialog (a 100,000-item case: the first)
 
 if TYPE_CHECKING:
     from icspa_desktop.gui.main_window import MainWindow
@@ -247,10 +250,17 @@ class EvidenceActions(QObject):
         session, case, tab = context
         try:
             defaults = evidence.default_algorithms(session)
+            # "Derived from" offers the case's items: the first ones in exhibit order (the table holds only the
+            # pages looked at), the selected ones first.
+            few = len(tab.table.selectionModel().selectedRows()) <= _DERIVED_CHOICES  # not Ctrl+A over 100,000
+            chosen = tab.selected_items() if few else []
+            first = item_pages.item_page(session, ItemQuery(case.id), 0, _DERIVED_CHOICES)
         except IcspaError as exc:
             show_error(self._window, exc)
             return None
-        dialog = IngestDialog(case, paths, defaults, tab.model.records(), self._window)
+        seen = {item.id for item in chosen}
+        existing = [*chosen, *(item for item in first if item.id not in seen)]
+        dialog = IngestDialog(case, paths, defaults, existing, self._window)
         dialog.accepted.connect(lambda: self._start_ingest(session, case, tab, dialog))
         self._open(dialog)
         return dialog

@@ -1,23 +1,25 @@
-"""The evidence table's Qt model over ``services.evidence`` items, and its filter/sort proxy."""
+"""The evidence table's Qt model: a case's items a page at a time, sorted and filtered by
+``services.item_pages``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.gui.markings import full_time, local_time, tlp_colour, tlp_label
-from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
+from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.i18n import N_, _
+from icspa_desktop.services import evidence, item_pages
+from icspa_desktop.services.item_pages import ItemQuery, ItemSort
+from icspa_desktop.services.session import Session
 
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-_Index = QModelIndex | QPersistentModelIndex
 
 
 class ItemColumn(IntEnum):
@@ -84,32 +86,60 @@ def acquired_full(item: Item) -> str:
         return item.acquisition.acquired_at
 
 
-class ItemTableModel(RecordTableModel[Item]):
-    """A case's items."""
+# The service's sort for each column (services/item_pages.py).
+ITEM_SORTS = {
+    ItemColumn.EXHIBIT: ItemSort.EXHIBIT, ItemColumn.NAME: ItemSort.NAME, ItemColumn.KIND: ItemSort.KIND,
+    ItemColumn.SIZE: ItemSort.SIZE, ItemColumn.SHA256: ItemSort.SHA256, ItemColumn.MIME: ItemSort.MIME,
+    ItemColumn.TLP: ItemSort.TLP, ItemColumn.HANDLING: ItemSort.HANDLING, ItemColumn.STATUS: ItemSort.STATUS,
+    ItemColumn.ACQUIRED: ItemSort.ACQUIRED,
+}
+
+
+class ItemPages:
+    """The evidence table's page source: ``services.item_pages`` over one session (no Qt; runs in workers). In
+    exhibit order its pages come from an index; any other sort or a filter orders the case's items once
+    (``item_refs``) and keeps that order, so each page while scrolling costs a lookup, not another sort."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._refs: tuple[ItemQuery, list[str]] | None = None
+
+    def _order(self, query: ItemQuery) -> list[str]:
+        held = self._refs  # one assignment: workers may overlap (a page still read while the next query starts)
+        if held is not None and held[0] == query:
+            return held[1]
+        refs = item_pages.item_refs(self._session, query)
+        self._refs = (query, refs)
+        return refs
+
+    def count(self, query: ItemQuery) -> int:
+        if item_pages.simple_order(query):
+            return item_pages.count_items(self._session, query)
+        return len(self._order(query))
+
+    def page(self, query: ItemQuery, offset: int, limit: int) -> list[Item]:
+        if item_pages.simple_order(query):
+            return item_pages.item_page(self._session, query, offset, limit)
+        return evidence.items_by_ids(self._session, self._order(query)[offset : offset + limit])
+
+    def positions(self, query: ItemQuery, ids: Sequence[str]) -> dict[str, int]:
+        if item_pages.simple_order(query):
+            return item_pages.item_positions(self._session, query, ids)
+        wanted = set(ids)
+        return {item_id: n for n, item_id in enumerate(self._order(query)) if item_id in wanted}
+
+
+class ItemTableModel(PagedTableModel[Item, ItemQuery]):
+    """A case's items, a page at a time (``gui/paged_model.py``)."""
 
     def __init__(self, parent: QObject) -> None:
-        super().__init__([_(_HEADERS[c]) for c in ItemColumn], lambda item: item.id, parent)
+        super().__init__([_(_HEADERS[c]) for c in ItemColumn], lambda item: item.id, item_texts, parent)
         self._bold = QFont()
         self._bold.setBold(True)
         self._mono = QFont("monospace")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
 
-    def row_texts(self, record: Item) -> tuple[str, ...]:
-        return item_texts(record)
-
-    def search_texts(self, record: Item) -> Iterable[str]:
-        return item_search_texts(record)
-
-    def sort_value(self, row: int, column: int) -> Any:
-        item = self._records[row]
-        if column == ItemColumn.SIZE:
-            return -1 if item.size is None else item.size
-        if column == ItemColumn.ACQUIRED:
-            return item.acquisition.acquired_at
-        return super().sort_value(row, column)
-
-    def other_data(self, row: int, column: int, role: int) -> object:
-        item = self._records[row]
+    def other_data(self, item: Item, texts: tuple[str, ...], column: int, role: int) -> object:
         if role == ITEM_ID_ROLE:
             return item.id
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -151,18 +181,3 @@ def item_texts(item: Item) -> tuple[str, ...]:
         item_status(item),
         acquired_local(item),
     )
-
-
-def item_search_texts(item: Item) -> tuple[str, ...]:
-    """What the filter finds beside the cells: the full hashes, description, notes, tags and places."""
-    return (*item.hashes.values(), item.description, item.notes, *item.tags, item.holder, item.storage_location,
-            item.original_path)
-
-
-def prepare_items(items: Sequence[Item]) -> PreparedRows[Item]:
-    """An item table's rows, computed in the worker that listed the items."""
-    return prepare_rows(items, item_texts, item_search_texts)
-
-
-class ItemFilterModel(RecordFilterModel):
-    """Filters on every visible column plus the full hashes, description and tags; sorts by the model's keys."""

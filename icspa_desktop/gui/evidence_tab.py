@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,17 +22,21 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop.domain.enums import CaseStatus
+from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.models import Case
-from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.gui.evidence_model import ItemColumn, ItemFilterModel, ItemTableModel, prepare_items
+from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, ItemPages, ItemTableModel
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import PreparedRows, fit_columns, set_column_widths
-from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
+from icspa_desktop.gui.models import fit_columns, set_column_widths
+from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.i18n import _, ngettext
-from icspa_desktop.services import evidence
+from icspa_desktop.services import evidence, item_pages
+from icspa_desktop.services.item_pages import ItemQuery
 from icspa_desktop.services.session import Session
+
+_FILTER_DELAY_MS = 150  # typing: one query once the typing pauses, not one per key
+_KEEP_AT_MOST = 1000  # selected rows found again after a reload or a new sort (each is one position query)
 
 
 def local_paths(urls: list[QUrl]) -> list[Path]:
@@ -77,8 +81,9 @@ class EvidenceTable(QTableView):
 
 
 class EvidenceTab(QWidget):
-    """One case's items, read in the background when the tab is first shown and by ``reload()`` (``loaded``
-    follows each read); ``clear()`` forgets everything (locking)."""
+    """One case's items, read a page at a time in the background (``gui/paged_model.py``): when the tab is
+    first shown, by ``reload()``, and when the sort or the filter changes (``loaded`` follows each of these
+    reads, once the rows are in place and the selection restored); ``clear()`` forgets everything (locking)."""
 
     selection_changed = Signal()
     files_dropped = Signal(list)
@@ -91,10 +96,19 @@ class EvidenceTab(QWidget):
         self._session: Session | None = session
         self.case: Case | None = case
         self.model = ItemTableModel(self)  # owned by this tab: see gui/models.py
-        self.proxy = ItemFilterModel(self.model, self)
         self.is_loaded = False
         self._load: BackgroundOp | None = None
         self._pending: list[str] = []  # items to select once the items are read
+        self._reveal = True  # an item in ``_pending`` hidden by the filter clears the filter (not on a re-sort)
+        self._sort = (int(ItemColumn.EXHIBIT), False)  # (column, descending)
+        self._filter_text = ""
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(_FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._apply_filter)
+        self.model.queried.connect(self._queried)
+        self.model.query_failed.connect(self._failed)
+        self.model.sort_requested.connect(self._sort_requested)
 
         # A tool bar, not a row of buttons: narrower than its buttons, it shows the rest behind "»" instead of
         # widening the pane (the case list's splitter jumped with each tab's width, issue 11).
@@ -115,8 +129,7 @@ class EvidenceTab(QWidget):
         self.filter_edit.setObjectName("evidenceFilter")
         self.filter_edit.setPlaceholderText(_("Filter items (exhibit, name, hash, MIME, tag…)"))
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
-        self.filter_edit.textChanged.connect(lambda _t: self._update_count())
+        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
         self.count_label = QLabel()
         self.count_label.setObjectName("hintLabel")
         filter_row = QHBoxLayout()
@@ -126,9 +139,9 @@ class EvidenceTab(QWidget):
         self.table = EvidenceTable()
         self.table.setObjectName("evidenceTable")
         self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().setSortIndicator(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -148,8 +161,6 @@ class EvidenceTab(QWidget):
         self.table.files_dropped.connect(self.files_dropped.emit)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.addActions([action for action in actions if action is not None])
-        self.proxy.modelReset.connect(self._update_count)
-        self.proxy.rowsInserted.connect(self._update_count)
 
         self.details = ItemDetailsPane()
         top = QWidget()
@@ -188,34 +199,85 @@ class EvidenceTab(QWidget):
 
     def reload(self, select: list[str] | None = None) -> BackgroundOp | None:
         """Read the case's items again in the background, then select ``select`` (default: the selection)."""
-        session, case = self._session, self.case
-        if session is None or case is None or not session.is_open:
-            return None
         if select is not None:
             self._pending = list(select)
         elif self.is_loaded:
-            self._pending = [str(item.id) for item in self.selected_items()]
-        if self._load is not None and self._load.running:
-            self._load.cancel()  # its result is dropped; this read sees at least as much
+            self._pending = self._selected_ids()
+        self._reveal = True
+        return self._query()
+
+    def _selected_ids(self) -> list[str]:
+        """The selected items' ids, the current row's first (what a reload or a new sort selects again). A
+        selection of more than ``_KEEP_AT_MOST`` rows (Ctrl+A over a big case) keeps the current row only."""
+        selection = self.table.selectionModel()
+        rows = sorted(index.row() for index in selection.selectedRows())
+        current = selection.currentIndex()
+        if len(rows) > _KEEP_AT_MOST:
+            rows = [current.row()] if current.isValid() and current.row() in set(rows) else rows[:1]
+        try:
+            chosen = self.model.records_at(rows)
+        except (IcspaError, IndexError):
+            return []
+        held: list[str] = [item.id for item in chosen]
+        if current.isValid() and current.row() in rows:
+            first = held[rows.index(current.row())]
+            held = [first, *(item_id for item_id in held if item_id != first)]  # the current row leads
+        return held
+
+    def _query(self) -> BackgroundOp | None:
+        """Read the count and the first page under the sort and filter (the rows kept: ``_pending``)."""
+        session, case = self._session, self.case
+        if session is None or case is None or not session.is_open:
+            return None
+        column, descending = self._sort
+        query = ItemQuery(case.id, ITEM_SORTS[ItemColumn(column)], descending, self._filter_text)
+        whole = ItemQuery(case.id) if self._filter_text.strip() else None
         case_id = case.id
-
-        def work(cancel: CancelToken) -> PreparedRows[Item]:
-            items = evidence.list_items(session, case_id)
-            cancel.check()
-            return prepare_items(items)
-
-        self._load = load_in_background(self, work, self._show, self._failed)
+        self._load = self.model.run_query(
+            ItemPages(session), query, keep=list(self._pending), total_query=whole,
+            longest=lambda: {ItemColumn.EXHIBIT: item_pages.longest_exhibit(session, case_id)})
         return self._load
 
-    def _show(self, prepared: PreparedRows[Item]) -> None:
+    def _sort_requested(self, column: int, descending: bool) -> None:
+        if (column, descending) == self._sort:
+            return
+        self._sort = (column, descending)
+        self._requery()
+
+    def _apply_filter(self) -> None:
+        text = self.filter_edit.text()
+        if text.strip().casefold() == self._filter_text.strip().casefold():
+            return
+        self._filter_text = text
+        self._requery()
+
+    def _requery(self) -> None:
+        if self.is_loaded:
+            self._pending = self._selected_ids()
+            self._reveal = False  # what the new filter hides is no longer selected
+            if self._query() is not None:
+                self.count_label.setText(_("Loading…"))  # the rows shown are the old order's until it comes
+
+    def _queried(self, positions: dict[str, int]) -> None:
         if self._session is None:
             return
-        self.model.set_prepared(prepared)
-        # Exhibit numbers are never cut ("2026/0117-0…" was, issue 11): the longest, measured in the worker.
+        # Exhibit numbers are never cut ("2026/0117-0…" was, issue 11): the longest of the case, read by the query.
         fit_columns(self.table, self.model, (ItemColumn.EXHIBIT,), limit=260, bold=(ItemColumn.EXHIBIT,))
         self.is_loaded = True
         keep, self._pending = self._pending, []
-        if not self.select_items(keep):
+        hidden = [item_id for item_id in keep if item_id not in positions]
+        if keep and hidden and self._reveal and self._filter_text.strip():
+            # An item asked for but hidden by the filter: the filter goes, as it always did (select_items).
+            self._pending = keep
+            self._filter_text = ""
+            self.filter_edit.blockSignals(True)
+            self.filter_edit.clear()
+            self.filter_edit.blockSignals(False)
+            self._query()
+            return
+        if not self._select_rows([positions[item_id] for item_id in keep if item_id in positions]):
+            if not self._reveal:
+                self.table.scrollToTop()  # a new sort or filter with nothing selected starts at its first row
             self._show_current()
         self._update_count()
         self.loaded.emit()
@@ -225,60 +287,75 @@ class EvidenceTab(QWidget):
         show_error(self, exc)
 
     def update_item(self, item: Item) -> None:
-        self.model.upsert(item)
-        self.proxy.invalidate()
-        self.select_items([item.id])
+        """An item was edited: shown at once where it is, then put in its place by a new read."""
+        self.model.replace(item)
         self._show_current()
+        self.reload([item.id])
 
     def clear(self) -> None:
         """Forget the session, every record and everything shown (the vault is locking)."""
-        if self._load is not None:
-            self._load.cancel()
+        self._filter_timer.stop()
         self._pending = []
         self._session = None
         self.case = None
+        self.filter_edit.blockSignals(True)
         self.filter_edit.clear()
+        self.filter_edit.blockSignals(False)
+        self._filter_text = ""
         self.model.clear()
         self.details.clear()
         self.count_label.clear()
 
     # ---- selection -----------------------------------------------------------------
     def selected_items(self) -> list[Item]:
-        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda index: index.row())
-        return [self.model.record_at(self.proxy.mapToSource(index).row()) for index in rows]
+        """The selected items in table order (rows never shown are read now: a selection made with Shift or
+        Ctrl+A over a big case)."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        try:
+            return self.model.records_at(rows)
+        except (IcspaError, IndexError):  # locked or changed meanwhile: nothing reliable is selected
+            return []
 
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""
+        rows = self.table.selectionModel().selectedRows()
+        if len(rows) != 1:
+            return None
         chosen = self.selected_items()
         return chosen[0] if len(chosen) == 1 else None
 
     def select_items(self, item_ids: list[str]) -> bool:
-        """Select these items; before the items are read, they are selected when they are (returns False)."""
-        if not self.is_loaded:
+        """Select these items: at once when their rows are read (returns True); otherwise once the background
+        read has found them (returns False; ``loaded`` follows)."""
+        if not self.is_loaded or self.model.querying:
             self._pending = list(item_ids)
+            self._reveal = True
+            if self.model.querying:
+                self._query()  # the read under way looks for other rows: a new one finds these
             return False
+        rows = [self.model.row_of(item_id) for item_id in item_ids]
+        if item_ids and all(row is not None for row in rows):
+            return self._select_rows([row for row in rows if row is not None])
+        self._pending = list(item_ids)
+        self._reveal = True
+        self._query()
+        return False
+
+    def _select_rows(self, rows: list[int]) -> bool:
         selection = self.table.selectionModel()
         selection.clearSelection()
-        found = False
-        for item_id in item_ids:
-            row = self.model.row_of(item_id)
-            if row is None:
-                continue
-            index = self.proxy.mapFromSource(self.model.index(row, 0))
-            if not index.isValid():  # hidden by the filter
-                self.filter_edit.clear()
-                index = self.proxy.mapFromSource(self.model.index(row, 0))
+        for n, row in enumerate(rows):
+            index = self.model.index(row, 0)
             selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
-            if not found:
+            if n == 0:
                 # Not QTableView.setCurrentIndex: its selection command follows the keyboard modifiers held.
                 selection.setCurrentIndex(index, selection.SelectionFlag.NoUpdate)
                 self.table.scrollTo(index)
-            found = True
-        return found
+        return bool(rows)
 
     def visible_items(self) -> list[Item]:
-        return [self.model.record_at(self.proxy.mapToSource(self.proxy.index(row, 0)).row())
-                for row in range(self.proxy.rowCount())]
+        """Every item the table shows, in its order (read now where not read yet)."""
+        return self.model.records_at(range(self.model.rowCount()))
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._show_current()
@@ -287,7 +364,7 @@ class EvidenceTab(QWidget):
     def _show_current(self) -> None:
         item = self.current_item()
         if item is None:
-            count = len(self.selected_items())
+            count = len(self.table.selectionModel().selectedRows())
             self.details.clear()
             if count > 1:
                 self.details.heading.setText(ngettext("{n} item selected.", "{n} items selected.", count))
@@ -295,9 +372,18 @@ class EvidenceTab(QWidget):
         parent_label = ""
         if item.parent_id is not None:
             row = self.model.row_of(item.parent_id)
-            parent = self.model.record_at(row) if row is not None else None
+            parent = self.model.record_at(row) if row is not None else self._read_parent(item.parent_id)
             parent_label = f"{parent.exhibit_number} — {parent.original_name}" if parent else item.parent_id
         self.details.show_item(item, parent_label)
+
+    def _read_parent(self, item_id: str) -> Item | None:
+        session = self._session
+        if session is None or not session.is_open:
+            return None
+        try:
+            return evidence.get_item(session, item_id)  # one row by its key
+        except IcspaError:
+            return None
 
     def set_drops_enabled(self, enabled: bool) -> None:
         """Whether files may be dropped here (the role may add evidence and the case is open)."""
@@ -318,7 +404,7 @@ class EvidenceTab(QWidget):
         return _("No items yet.")
 
     def _update_count(self, *_args: QModelIndex | int) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        shown, total = self.model.rowCount(), self.model.total
         if self.case is None:
             self.count_label.clear()
         elif not self.is_loaded:

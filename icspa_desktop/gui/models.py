@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -264,7 +264,13 @@ class RecordFilterModel(QSortFilterProxyModel):
         self._records.sort(column, order)
 
 
-def fit_columns(table: QTableView, model: RecordTableModel[Any], columns: Iterable[int], limit: int = 220,
+class _Measured(Protocol):
+    def longest_text(self, column: int) -> str: ...
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = ...) -> object: ...
+
+
+def fit_columns(table: QTableView, model: _Measured, columns: Iterable[int], limit: int = 220,
                 bold: Iterable[int] = ()) -> None:
     """Size columns to their longest text (measured once, not row by row as ``resizeColumnToContents``)."""
     metrics = table.fontMetrics()

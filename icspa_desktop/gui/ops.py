@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton, QWidget
 from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.i18n import _
+from icspa_desktop.services.session import cancellable_reads
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +216,16 @@ def load_in_background(
     on_failure: Callable[[BaseException], None] | None = None,
 ) -> BackgroundOp:
     """A read that feeds a view: ``work(cancel)`` in the pool, ``on_success`` on the GUI thread unless the op
-    was cancelled meanwhile or ``owner`` is gone. It does not make other actions wait (``exclusive`` False)."""
+    was cancelled meanwhile or ``owner`` is gone. It does not make other actions wait (``exclusive`` False).
+    ``work`` must only read: a statement it runs is interrupted once the op is cancelled."""
     op = BackgroundOp(owner, on_success, on_failure, None, exclusive=False)
     token = op.cancel_token
-    op.start(lambda: work(token))
+
+    def read() -> T:
+        with cancellable_reads(token):  # a lock stops even a long sort at once, not when it ends
+            return work(token)
+
+    op.start(read)
     return op
 
 

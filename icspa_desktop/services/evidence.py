@@ -69,6 +69,7 @@ _COLUMNS = (
     " updated_at"
 )
 _N_COLUMNS = _COLUMNS.count(",") + 1
+ITEM_COLUMNS = _COLUMNS  # what ``row_to_item`` reads (services/item_pages.py)
 
 
 def _now() -> str:
@@ -130,6 +131,10 @@ def _row_to_item(row: Sequence[Any]) -> Item:
         parent_id=ItemId(parent) if parent else None, storage_location=storage, checked_out=bool(checked_out),
         holder=holder, created_at=created_at, created_by=UserId(created_by), updated_at=updated_at, blob_id=blob_id,
     )
+
+
+# For the paged reads of services/item_pages.py: the columns an item record is read from, and the record.
+row_to_item = _row_to_item
 
 
 def split_tags(text: str) -> tuple[str, ...]:
@@ -557,7 +562,8 @@ def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: s
     )
     assert len(values) == _N_COLUMNS
     try:
-        conn.execute(f"INSERT INTO items ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})", values)
+        conn.execute(f"INSERT INTO items ({_COLUMNS}, exhibit_sort) VALUES ({','.join('?' * (_N_COLUMNS + 1))})",
+                     (*values, db.natural_key(exhibit)))  # the table's natural order (schema 12)
     except db.IntegrityError as exc:
         if "exhibit_number" in str(exc):
             raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,14 +90,18 @@ class PartnerEventView:
                 "bundle_id": self.bundle_id}
 
 
+_PARTNER_SELECT = (
+    "SELECT e.origin, e.leaf_index, e.event_id, e.at, e.action, e.body, COALESCE(b.partner_id, ''),"
+    " COALESCE(p.name, b.partner_fingerprint, ''), e.public_key, e.signature, e.bundle_id FROM partner_events e"
+    " LEFT JOIN bundles_received b ON b.id = e.bundle_id LEFT JOIN partners p ON p.id = b.partner_id")
+
+
 def partner_events(session: Session, *, case_id: str | None = None, item_id: str | None = None
                    ) -> list[PartnerEventView]:
     """The partners' events of a case or an item (or all), in time order."""
     session.require(Permission.READ)
     conn = session.conn
-    sql = ("SELECT e.origin, e.leaf_index, e.event_id, e.at, e.action, e.body, COALESCE(b.partner_id, ''),"
-           " COALESCE(p.name, b.partner_fingerprint, ''), e.public_key, e.signature, e.bundle_id FROM partner_events e"
-           " LEFT JOIN bundles_received b ON b.id = e.bundle_id LEFT JOIN partners p ON p.id = b.partner_id")
+    sql = _PARTNER_SELECT
     args: tuple[str, ...] = ()
     if item_id is not None:
         sql += " WHERE EXISTS (SELECT 1 FROM partner_event_items i WHERE i.origin = e.origin AND" \
@@ -106,17 +111,31 @@ def partner_events(session: Session, *, case_id: str | None = None, item_id: str
         sql += " WHERE e.case_id = ?"
         args = (case_id,)
     rows = conn.execute(sql + " ORDER BY e.at, e.leaf_index", args).fetchall()
-    views = []
-    for origin, index, event_id, at, action, body_bytes, _pid, partner_name, public_key, signature, bundle in rows:
-        body = json.loads(bytes(body_bytes))
-        actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
-        local = tuple(str(r[0]) for r in conn.execute(
-            "SELECT item_id FROM partner_event_items WHERE origin = ? AND leaf_index = ? ORDER BY item_id",
-            (origin, index)))
-        views.append(PartnerEventView(
-            str(partner_name), int(index), str(event_id), str(at), str(action),
-            str(actor.get("display_name") or actor.get("name") or ""), str(actor.get("agency") or partner_name),
-            str(body.get("purpose") or ""), str(body.get("counterparty") or ""), local, body,
-            base64.b64encode(bytes(public_key)).decode("ascii"), base64.b64encode(bytes(signature)).decode("ascii"),
-            str(bundle)))
-    return views
+    return [_partner_view(conn, row) for row in rows]
+
+
+def partner_events_at(session: Session, keys: Sequence[tuple[str, int]]) -> list[tuple[str, PartnerEventView]]:
+    """The partners' events at these (origin, leaf index) positions, each with its origin (a timeline's page)."""
+    session.require(Permission.READ)
+    found = []
+    for origin, index in keys:
+        row = session.conn.execute(_PARTNER_SELECT + " WHERE e.origin = ? AND e.leaf_index = ?",
+                                   (origin, index)).fetchone()
+        if row is not None:
+            found.append((str(origin), _partner_view(session.conn, row)))
+    return found
+
+
+def _partner_view(conn: Any, row: Sequence[Any]) -> PartnerEventView:
+    origin, index, event_id, at, action, body_bytes, _pid, partner_name, public_key, signature, bundle = row
+    body = json.loads(bytes(body_bytes))
+    actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
+    local = tuple(str(r[0]) for r in conn.execute(
+        "SELECT item_id FROM partner_event_items WHERE origin = ? AND leaf_index = ? ORDER BY item_id",
+        (origin, index)))
+    return PartnerEventView(
+        str(partner_name), int(index), str(event_id), str(at), str(action),
+        str(actor.get("display_name") or actor.get("name") or ""), str(actor.get("agency") or partner_name),
+        str(body.get("purpose") or ""), str(body.get("counterparty") or ""), local, body,
+        base64.b64encode(bytes(public_key)).decode("ascii"), base64.b64encode(bytes(signature)).decode("ascii"),
+        str(bundle))

@@ -30,6 +30,10 @@ from icspa_desktop.vault.store import UnlockedVault, open_and_unlock
 USER_NAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 
 
+# A view's background read, stopped inside a long statement once cancelled (vault/db.py).
+cancellable_reads = db.cancellable
+
+
 def check_user_name(name: str) -> str:
     if not USER_NAME_RE.fullmatch(name):
         raise UsageError(
@@ -136,6 +140,11 @@ class Session:
     @property
     def conn(self) -> db.Connection:
         return self.vault.conn
+
+    def reading(self) -> contextlib.AbstractContextManager[db.Connection]:
+        """The read-only connection for long reads with our SQL functions (natural order, Unicode case folding,
+        interruptible: ``cancellable_reads``), held by one thread at a time (``UnlockedVault.reader``)."""
+        return self.vault.reader()
 
     @property
     def vault_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import resource
 import stat
 import threading
@@ -15,9 +16,81 @@ from typing import Any, TypeVar
 import sqlcipher3
 
 from icspa_desktop.domain.errors import Text, VaultError, _, english
+from icspa_desktop.domain.progress import CancelToken
 
 Connection = Any  # sqlcipher3.Connection has no type information
 T = TypeVar("T")
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> str:
+    """A text whose byte order is the natural order of ``text``: case-folded, digit runs compared as numbers
+    (``f9`` < ``f10``). Each run of digits becomes its length (two digits) and its value without leading zeros;
+    each other run ends with ``\\x01`` (not NUL, where SQLite would end the text), so a shorter text sorts before
+    its continuations."""
+    parts: list[str] = []
+    for n, part in enumerate(_DIGITS.split(text)):
+        if n % 2:
+            digits = part.lstrip("0") or "0"
+            parts.append(f"{min(len(digits), 99):02d}{digits}")
+        else:
+            parts.append(part.casefold() + "\x01")
+    return "".join(parts)
+
+
+def register_functions(conn: Connection) -> None:
+    """On a reader connection (``open_reader``) only: ``icspa_natural`` (``natural_key``), ``icspa_fold``
+    (Unicode case folding: SQLite's ``lower`` folds ASCII only), and the handler that stops a cancelled read
+    (``cancellable``).
+
+    Never on the connection that writes, nor on one that two threads use at once: a statement calling back
+    into Python holds the connection's mutex while it waits for the GIL, and Python's sqlite3 binds parameters
+    holding the GIL while it waits for that mutex — a thread binding a query while another thread's statement
+    calls back deadlocks both (seen: the GUI thread and a worker, in ``python -m bench gui``)."""
+    conn.create_function("icspa_natural", 1, _natural_or_none, deterministic=True)
+    conn.create_function("icspa_fold", 1, _fold_or_none, deterministic=True)
+    conn.set_progress_handler(_interrupt_cancelled, _PROGRESS_STEPS)
+
+
+def open_reader(path: Path, raw_key: bytes, *, read_only: bool | None = None) -> Connection:
+    """A second, read-only connection for the views' long reads (sorting, filtering), with our SQL functions
+    (``register_functions``): its user must hold it alone (``UnlockedVault.reader``)."""
+    conn = open_database(path, raw_key, read_only=read_only)
+    conn.execute("PRAGMA query_only = ON")
+    register_functions(conn)
+    return conn
+
+
+# The read each thread does for a view, stopped inside a long statement once its token is cancelled (a lock must
+# not wait seconds for a 200,000-row sort whose result nobody will see). Only reads run under a token.
+_reading = threading.local()
+_PROGRESS_STEPS = 20_000  # SQLite virtual-machine steps between two looks at the token (~1 ms)
+
+
+@contextlib.contextmanager
+def cancellable(token: CancelToken) -> Iterator[None]:
+    """Statements this thread runs inside the block are interrupted ("interrupted", a ``DatabaseError``) once
+    ``token`` is cancelled. For reads only: an interrupted write would roll back its whole transaction."""
+    previous = getattr(_reading, "token", None)
+    _reading.token = token
+    try:
+        yield
+    finally:
+        _reading.token = previous
+
+
+def _interrupt_cancelled() -> int:
+    token = getattr(_reading, "token", None)
+    return 1 if token is not None and token.cancelled else 0
+
+
+def _natural_or_none(text: object) -> str | None:
+    return None if text is None else natural_key(str(text))
+
+
+def _fold_or_none(text: object) -> str | None:
+    return None if text is None else str(text).casefold()
 
 
 class _LockedConnection(sqlcipher3.Connection):  # type: ignore[misc]  # untyped base

@@ -7,7 +7,8 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +101,8 @@ class UnlockedVault:
         self._master_key: bytearray | None = bytearray(master_key)
         self._conn: db.Connection | None = conn
         self._lock = lock
+        self._reader: db.Connection | None = None  # opened by the first long read of a view (``reader``)
+        self._reader_lock = threading.Lock()
 
     @property
     def conn(self) -> db.Connection:
@@ -134,10 +137,28 @@ class UnlockedVault:
             self._master_key[i] = 0
         self._master_key = bytearray(new_master)
 
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[db.Connection]:
+        """The read-only second connection with our SQL functions (``db.open_reader``), held by one thread at a
+        time: the views' sorts and filters run there, and a GUI-thread query on ``conn`` never waits for them."""
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = db.open_reader(self.layout.database, self.subkey(keys.PURPOSE_SQLCIPHER),
+                                              read_only=self.read_only)
+            yield self._reader
+
+    def _close_reader(self) -> None:
+        with self._reader_lock:  # after the read under way, if any (a lock waits for its workers first anyway)
+            if self._reader is not None:
+                with contextlib.suppress(db.DatabaseError):
+                    self._reader.close()
+                self._reader = None
+
     def reopen_database(self, sqlcipher_key: bytes) -> None:
         """Close the database connection and open a new one with ``sqlcipher_key`` (after a rekey);
         ``db.KeyMismatch`` if the file does not open with it (then the vault has no connection until a
         reopen with the key that fits)."""
+        self._close_reader()
         if self._conn is not None:
             with contextlib.suppress(db.DatabaseError):
                 self._conn.close()
@@ -149,6 +170,7 @@ class UnlockedVault:
 
     def close(self) -> None:
         """Lock: close the database, overwrite the master key copy we own, release the process lock."""
+        self._close_reader()
         if self._conn is not None:
             with contextlib.suppress(db.DatabaseError):
                 self._conn.close()

@@ -86,7 +86,7 @@ def test_timeline_follows_case_creation_and_edits(qtbot: QtBot, custody_app: Des
     tab = custody_tab(qtbot, custody_app)
     assert tab.case.number == "2026/077"
     assert shown_actions(tab) == ["case_created"]
-    assert tab.timeline.model.data(tab.timeline.proxy.index(0, EventColumn.ACTOR)) == "Alice Admin (alice)"
+    assert tab.timeline.model.index(0, EventColumn.ACTOR).data() == "Alice Admin (alice)"
 
     edit = window.edit_case()
     assert isinstance(edit, CaseDialog)
@@ -106,12 +106,15 @@ def test_timeline_follows_case_creation_and_edits(qtbot: QtBot, custody_app: Des
     session, _ = parts(custody_app)
     assert key_fingerprint(session.user.signing_public_key) in details
 
-    # Filter and sort.
-    tab.timeline.filter_edit.setText("EDITED")
+    # Filter and sort (each read again in the background: ``loaded`` follows).
+    with qtbot.waitSignal(tab.loaded):
+        tab.timeline.filter_edit.setText("EDITED")
     assert shown_actions(tab) == ["case_edited"]
     assert tab.timeline.count_label.text() == "1 of 2 events"
-    tab.timeline.filter_edit.clear()
-    tab.timeline.table.sortByColumn(EventColumn.INDEX, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(tab.loaded):
+        tab.timeline.filter_edit.clear()
+    with qtbot.waitSignal(tab.loaded):
+        tab.timeline.table.sortByColumn(EventColumn.INDEX, Qt.SortOrder.DescendingOrder)
     assert shown_actions(tab) == ["case_edited", "case_created"]
 
 

@@ -120,13 +120,18 @@ def test_ingest_two_files_through_the_dialog(qtbot: QtBot, admin_app: DesktopApp
     assert tab.model.index(photo_row, ItemColumn.MIME).data() == "image/jpeg"
     assert len(tab.selected_items()) == 2
     # Filtering by a full hash or by text; sorting by size.
-    tab.filter_edit.setText(sha256(files[0]))
+    # (each change is read in the background: ``loaded`` follows it)
+    with qtbot.waitSignal(tab.loaded):
+        tab.filter_edit.setText(sha256(files[0]))
     assert [i.original_name for i in tab.visible_items()] == ["chat-export.txt"]
-    tab.filter_edit.setText("JPEG")
+    with qtbot.waitSignal(tab.loaded):
+        tab.filter_edit.setText("JPEG")
     assert [i.original_name for i in tab.visible_items()] == ["photo.jpg"]
     assert tab.count_label.text() == "1 of 2 items"
-    tab.filter_edit.clear()
-    tab.table.sortByColumn(ItemColumn.SIZE, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(tab.loaded):
+        tab.filter_edit.clear()
+    with qtbot.waitSignal(tab.loaded):
+        tab.table.sortByColumn(ItemColumn.SIZE, Qt.SortOrder.DescendingOrder)
     assert [i.original_name for i in tab.visible_items()] == ["photo.jpg", "chat-export.txt"]
     # The detail pane shows every digest of the one selected item, copyable.
     tab.select_items([stored["chat-export.txt"].id])
@@ -347,7 +352,8 @@ def test_annotate_changes_notes_and_tags(qtbot: QtBot, admin_app: DesktopApp, fi
     item = tab.current_item()
     assert item is not None and item.tags == ("chat", "harbour")
     assert evidence.get_item(session, item.id).notes == "Mentions the harbour meeting"
-    tab.filter_edit.setText("harbour")
+    with qtbot.waitSignal(tab.loaded):
+        tab.filter_edit.setText("harbour")
     assert len(tab.visible_items()) == 1
 
 

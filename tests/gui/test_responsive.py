@@ -19,14 +19,15 @@ from pytestqt.qtbot import QtBot
 
 from bench import gui_vault
 from icspa_desktop.gui.app import DesktopApp
-from icspa_desktop.gui.custody_model import EventColumn, EventTableModel
+from icspa_desktop.gui.custody_model import EventColumn
+from icspa_desktop.gui.custody_pages import TimelinePageModel
 from icspa_desktop.gui.custody_tab import CustodyTab
 from icspa_desktop.gui.evidence_model import ItemColumn, ItemTableModel
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.models import natural_key
 from icspa_desktop.gui.ops import BackgroundOp
 from icspa_desktop.gui.settings import AppSettings
-from icspa_desktop.services import custody, evidence
+from icspa_desktop.services import custody, evidence, item_pages, timeline_pages
 from tests.gui.conftest import make_app, unlock_as, wait_loaded
 
 ITEMS = 240
@@ -53,7 +54,8 @@ def app(qtbot: QtBot, qapp: QApplication, big_vault: gui_vault.BuiltVault, tmp_p
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Every read of a case's items or timeline: (what, whether on the GUI thread)."""
     seen: list[tuple[str, bool]] = []
-    list_items, timeline = evidence.list_items, custody.timeline
+    list_items, item_page, timeline = evidence.list_items, item_pages.item_page, custody.timeline
+    event_page = timeline_pages.event_page
 
     def on_gui() -> bool:
         return threading.current_thread() is threading.main_thread()
@@ -62,11 +64,21 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
         seen.append(("items", on_gui()))
         return list_items(*args, **kwargs)  # type: ignore[arg-type]
 
+    def counting_pages(*args: object, **kwargs: object) -> object:
+        seen.append(("items", on_gui()))
+        return item_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_events(*args: object, **kwargs: object) -> object:
+        seen.append(("timeline", on_gui()))
+        return event_page(*args, **kwargs)  # type: ignore[arg-type]
+
     def counting_timeline(*args: object, **kwargs: object) -> object:
         seen.append(("timeline", on_gui()))
         return timeline(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(evidence, "list_items", counting_items)
+    monkeypatch.setattr(item_pages, "item_page", counting_pages)
+    monkeypatch.setattr(timeline_pages, "event_page", counting_events)
     monkeypatch.setattr(custody, "timeline", counting_timeline)
     return seen
 
@@ -111,7 +123,7 @@ def test_custody_tab_shown_again_reads_only_when_the_log_grew(qtbot: QtBot, app:
     assert reads == [] and tab.timeline.selected_event() == chosen  # no read, no reset, selection kept
     session = app.session
     assert session is not None
-    item_id = next(e.body["item_ids"][0] for e in tab.timeline.model.records() if e.body.get("item_ids"))
+    item_id = next(r.event.body["item_ids"][0] for r in tab.timeline.model.records() if r.event.body.get("item_ids"))
     evidence.annotate(session, item_id, notes="second look", reason="review")
     with qtbot.waitSignal(tab.loaded):
         browser.tabs.setCurrentIndex(0)
@@ -145,7 +157,7 @@ def test_showing_thousands_of_rows_asks_data_of_visible_rows_only(qtbot: QtBot, 
     ``resizeColumnToContents`` over every row. Now the model sorts with keys made once and columns are
     sized from the longest text found while preparing the rows."""
     calls = [0]
-    for model in (ItemTableModel, EventTableModel):
+    for model in (ItemTableModel, TimelinePageModel):
         original = model.data
 
         def counted(self: object, *args: object, _original: object = original) -> object:
@@ -165,9 +177,11 @@ def test_showing_thousands_of_rows_asks_data_of_visible_rows_only(qtbot: QtBot, 
     visible = custody_tab.timeline.table.height() // 20 + 1
     assert calls[0] < visible * len(EventColumn) * 25, calls[0]
     calls[0] = 0
-    custody_tab.timeline.table.sortByColumn(EventColumn.ACTION, Qt.SortOrder.DescendingOrder)
-    custody_tab.timeline.filter_edit.setText("annotated")
-    assert custody_tab.timeline.proxy.rowCount() == ITEMS
+    with qtbot.waitSignal(custody_tab.loaded):
+        custody_tab.timeline.table.sortByColumn(EventColumn.ACTION, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(custody_tab.loaded):
+        custody_tab.timeline.filter_edit.setText("annotated")
+    assert custody_tab.timeline.model.rowCount() == ITEMS
     assert calls[0] < rows + visible * len(EventColumn) * 25  # the filter reads one prepared text per row
     assert custody_tab.timeline.table.columnWidth(EventColumn.ACTION) >= 60  # sized from the longest text
 
@@ -181,10 +195,12 @@ def test_sorting_is_natural_and_keeps_the_selection(qtbot: QtBot, app: DesktopAp
     wait_loaded(qtbot, tab, app)
     chosen = tab.visible_items()[5]
     tab.select_items([chosen.id])
-    tab.table.sortByColumn(ItemColumn.NAME, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(tab.loaded):  # read again in the background, in the new order
+        tab.table.sortByColumn(ItemColumn.NAME, Qt.SortOrder.DescendingOrder)
     names = [item.original_name for item in tab.visible_items()]
     assert names == sorted(names, key=natural_key, reverse=True)
     assert tab.current_item() == chosen
-    tab.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
+    with qtbot.waitSignal(tab.loaded):
+        tab.table.sortByColumn(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
     exhibits = [item.exhibit_number for item in tab.visible_items()]
     assert exhibits == sorted(exhibits, key=natural_key) and tab.current_item() == chosen

@@ -152,7 +152,8 @@ def test_the_case_list_the_evidence_tab_and_the_timeline_speak_the_language(
     assert re.match(words["time"], str(time_cell.data()))
     assert "UTC" in str(time_cell.data(Qt.ItemDataRole.ToolTipRole))
     # The time column sorts by the events' order, not by the text (a German date text sorts by day first).
-    timeline.table.sortByColumn(EventColumn.TIME, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(custody.loaded):  # read again in the background, in the new order
+        timeline.table.sortByColumn(EventColumn.TIME, Qt.SortOrder.DescendingOrder)
     moments = [event.at for event in timeline.visible_events()]
     assert moments == sorted(moments, reverse=True) and len(moments) >= 3
     timeline.select_row(0)
