@@ -128,8 +128,32 @@ def _widest(session: Session, case_id: str) -> dict[int, str]:
             EventColumn.ITEMS: item_pages.longest_exhibit(session, case_id)}
 
 
-def _details_hint() -> str:
+def details_hint() -> str:
     return "<p style='color:#7c8692'>" + _("Select an event to see everything it records.") + "</p>"
+
+
+def lay_out_timeline(view: QSplitter, filter_edit: QWidget, count_label: QWidget, table: QWidget) -> QTextBrowser:
+    """The filter box and count above the table, the details below: both timelines (a case's, paged, and an
+    item's, in memory) look the same. Returns the details browser."""
+    details = QTextBrowser()
+    details.setObjectName("eventDetails")
+    details.setOpenLinks(False)
+    details.setHtml(details_hint())
+    top = QWidget()
+    top_layout = QVBoxLayout(top)
+    top_layout.setContentsMargins(0, 0, 0, 0)
+    bar = QHBoxLayout()
+    bar.addWidget(filter_edit, 1)
+    bar.addWidget(count_label)
+    top_layout.addLayout(bar)
+    top_layout.addWidget(table)
+    view.addWidget(top)
+    view.addWidget(details)
+    view.setStretchFactor(0, 1)
+    view.setStretchFactor(1, 1)
+    view.setSizes([300, 300])
+    view.setChildrenCollapsible(False)
+    return details
 
 
 class PagedTimelineView(QSplitter):
@@ -186,25 +210,7 @@ class PagedTimelineView(QSplitter):
                                        (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
-        self.details = QTextBrowser()
-        self.details.setObjectName("eventDetails")
-        self.details.setOpenLinks(False)
-        self.details.setHtml(_details_hint())
-
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        bar.addWidget(self.filter_edit, 1)
-        bar.addWidget(self.count_label)
-        top_layout.addLayout(bar)
-        top_layout.addWidget(self.table)
-        self.addWidget(top)
-        self.addWidget(self.details)
-        self.setStretchFactor(0, 1)
-        self.setStretchFactor(1, 1)
-        self.setSizes([300, 300])
-        self.setChildrenCollapsible(False)
+        self.details = lay_out_timeline(self, self.filter_edit, self.count_label, self.table)
 
     # ---- reading -----------------------------------------------------------------------------------
     @property
@@ -263,7 +269,7 @@ class PagedTimelineView(QSplitter):
         else:
             self.table.clearSelection()
             self.table.scrollToTop()
-            self.details.setHtml(_details_hint())
+            self.details.setHtml(details_hint())
         self._update_count()
         fit_columns(self.table, self.model, (EventColumn.INDEX, EventColumn.TIME, EventColumn.ACTION,
                                              EventColumn.ITEMS, EventColumn.ACTOR, EventColumn.SOURCE,
@@ -308,7 +314,7 @@ class PagedTimelineView(QSplitter):
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         row = self.selected_row()
-        self.details.setHtml(_details_hint() if row is None else event_details_html(row.event, row.exhibits))
+        self.details.setHtml(details_hint() if row is None else event_details_html(row.event, row.exhibits))
 
     def _update_count(self) -> None:
         shown, total = self.model.rowCount(), self.model.total

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -39,17 +38,13 @@ from icspa_desktop.gui.custody_model import (
     event_key,
     prepare_timeline,
 )
-from icspa_desktop.gui.custody_pages import PagedTimelineView
+from icspa_desktop.gui.custody_pages import PagedTimelineView, details_hint, lay_out_timeline
 from icspa_desktop.gui.models import fit_columns, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, evidence, gui_queries, received
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
-
-
-def _details_hint() -> str:
-    return "<p style='color:#7c8692'>" + _("Select an event to see everything it records.") + "</p>"
 
 
 class TimelineView(QSplitter):
@@ -95,25 +90,7 @@ class TimelineView(QSplitter):
         self.proxy.modelReset.connect(self._update_count)
         self.proxy.layoutChanged.connect(self._update_count)
 
-        self.details = QTextBrowser()
-        self.details.setObjectName("eventDetails")
-        self.details.setOpenLinks(False)
-        self.details.setHtml(_details_hint())
-
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        bar.addWidget(self.filter_edit, 1)
-        bar.addWidget(self.count_label)
-        top_layout.addLayout(bar)
-        top_layout.addWidget(self.table)
-        self.addWidget(top)
-        self.addWidget(self.details)
-        self.setStretchFactor(0, 1)
-        self.setStretchFactor(1, 1)
-        self.setSizes([300, 300])
-        self.setChildrenCollapsible(False)
+        self.details = lay_out_timeline(self, self.filter_edit, self.count_label, self.table)
 
     def set_events(self, events: list[StoredEvent], exhibits: dict[str, str],
                    partner_events: list[PartnerEventView] | None = None) -> None:
@@ -129,7 +106,7 @@ class TimelineView(QSplitter):
         if index is not None and index.isValid():
             self.table.selectRow(index.row())
         else:
-            self.details.setHtml(_details_hint())
+            self.details.setHtml(details_hint())
         self._update_count()
         fit_columns(self.table, self.model, (EventColumn.INDEX, EventColumn.TIME, EventColumn.ACTION,
                                              EventColumn.ITEMS, EventColumn.ACTOR, EventColumn.SOURCE,
@@ -156,7 +133,7 @@ class TimelineView(QSplitter):
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         event = self.selected_event()
-        self.details.setHtml(_details_hint() if event is None else event_details_html(event, self.model.exhibits))
+        self.details.setHtml(details_hint() if event is None else event_details_html(event, self.model.exhibits))
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
