@@ -151,8 +151,7 @@ class EvidenceActions(QObject):
             gate(act, open_case, role, Permission.ADD_EVIDENCE, why_not=closed)
         if tab is not None:
             tab.set_drops_enabled(open_case and allowed(role, Permission.ADD_EVIDENCE))
-        chosen = tab.selected_items() if tab is not None else []
-        one = chosen[0] if len(chosen) == 1 else None
+        one = tab.current_item() if tab is not None else None  # one row read, not every selected one (Ctrl+A)
         gate(self.verify_action, tab is not None, role, Permission.VERIFY)
         gate(self.extract_action, one is not None and one.kind is ItemKind.DIGITAL, role, Permission.EXTRACT_EVIDENCE)
         is_physical = one is not None and one.kind is ItemKind.PHYSICAL
@@ -354,14 +353,16 @@ class EvidenceActions(QObject):
         if context is None or not self.verify_action.isEnabled():
             return None
         session, case, tab = context
-        chosen = tab.selected_items()
+        selected = tab.selected_items_reader()  # the rows never shown are read in the worker
 
-        def work(progress: ProgressCallback, cancel: CancelToken) -> list[FixityReport]:
+        def work(progress: ProgressCallback, cancel: CancelToken) -> tuple[list[Item], list[FixityReport]]:
+            chosen = selected()
             items = chosen or evidence.list_items(session, case.id)  # none selected: all, read here, not on the GUI
-            return fixity.verify_items(session, items,
-                                       lambda d, t, label: progress(d, t, _("Verifying {name}…", name=label)), cancel)
+            return chosen, fixity.verify_items(session, items, lambda d, t, label: progress(
+                d, t, _("Verifying {name}…", name=label)), cancel)
 
-        def done(reports: list[FixityReport]) -> None:
+        def done(result: tuple[list[Item], list[FixityReport]]) -> None:
+            chosen, reports = result
             skipped = sum(item.kind is not ItemKind.DIGITAL for item in chosen)
             dialog = FixityResultDialog(reports, self._window, case_number="" if chosen else case.number,
                                         skipped=skipped)

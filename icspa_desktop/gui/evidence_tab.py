@@ -3,6 +3,7 @@ selected item's full record. Actions live in ``gui/evidence_actions.py``; this m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, QUrl, Signal
@@ -309,12 +310,22 @@ class EvidenceTab(QWidget):
     # ---- selection -----------------------------------------------------------------
     def selected_items(self) -> list[Item]:
         """The selected items in table order (rows never shown are read now: a selection made with Shift or
-        Ctrl+A over a big case)."""
+        Ctrl+A over a big case; an action that may run over many calls ``selected_items_reader`` instead)."""
+        return self.selected_items_reader()()
+
+    def selected_items_reader(self) -> Callable[[], list[Item]]:
+        """What reads the selected items, for a worker: the selection is taken now, the rows never shown are read
+        when it is called (Ctrl+A over 100,000 items took ~2 s on the GUI thread)."""
         rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
-        try:
-            return self.model.records_at(rows)
-        except (IcspaError, IndexError):  # locked or changed meanwhile: nothing reliable is selected
-            return []
+        read = self.model.records_reader(rows)
+
+        def selected() -> list[Item]:
+            try:
+                return read()
+            except (IcspaError, IndexError):  # locked or changed meanwhile: nothing reliable is selected
+                return []
+
+        return selected
 
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""

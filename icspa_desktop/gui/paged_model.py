@@ -267,30 +267,36 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
         return found[0]
 
     def records_at(self, rows: Sequence[int]) -> list[R]:
-        """The records of rows; rows not held are read now, one query per run of consecutive rows (Ctrl+A over
-        100,000 items: one read of the rest, not 500 pages), without filling the held pages with them."""
+        """The records of rows; rows not held are read now (see ``records_reader``)."""
+        return self.records_reader(rows)()
+
+    def records_reader(self, rows: Sequence[int]) -> Callable[[], list[R]]:
+        """What reads the records of rows, to be called in a worker when many are not held (Ctrl+A over 100,000
+        items: ~2 s): rows held are taken now; the rest is read, when called, one query per run of consecutive
+        rows (not 500 pages), without filling the held pages with them. IndexError when a row is gone by then."""
         found: dict[int, R] = {}
-        missing: list[int] = []
+        runs: list[list[int]] = []
         for row in sorted(set(rows)):
             held = self._cached(row)
-            if held is None:
-                missing.append(row)
-            else:
+            if held is not None:
                 found[row] = held[0]
-        if missing and self._source is not None and self._query is not None:
-            runs: list[list[int]] = []
-            for row in missing:
-                if runs and row == runs[-1][-1] + 1:
-                    runs[-1].append(row)
-                else:
-                    runs.append([row])
-            for run in runs:
-                for offset, record in enumerate(self._source.page(self._query, run[0], len(run))):
-                    found[run[0] + offset] = record
-        try:
-            return [found[row] for row in rows]
-        except KeyError as exc:
-            raise IndexError(exc.args[0]) from None
+            elif runs and row == runs[-1][-1] + 1:
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+        source, query, wanted = self._source, self._query, list(rows)
+
+        def read() -> list[R]:
+            if runs and source is not None and query is not None:
+                for run in runs:
+                    for offset, record in enumerate(source.page(query, run[0], len(run))):
+                        found[run[0] + offset] = record
+            try:
+                return [found[row] for row in wanted]
+            except KeyError as exc:
+                raise IndexError(exc.args[0]) from None
+
+        return read
 
     def text_at(self, row: int, column: int) -> str:
         found = self._cached(row)
