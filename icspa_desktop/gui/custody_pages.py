@@ -34,7 +34,7 @@ from icspa_desktop.gui.custody_model import (
     event_text,
     time_tooltip,
 )
-from icspa_desktop.gui.models import fit_columns, set_column_widths
+from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.gui.role_hints import role_name
@@ -300,11 +300,11 @@ class PagedTimelineView(QSplitter):
         self.table.selectRow(row)
 
     def selected_row(self) -> TimelineRow | None:
-        rows = self.table.selectionModel().selectedRows()
+        rows = selected_rows(self.table)
         if not rows:
             return None
         try:
-            return self.model.record_at(rows[0].row())
+            return self.model.record_at(rows[0])
         except (IcspaError, IndexError):
             return None
 

@@ -34,6 +34,7 @@ from icspa_desktop.gui.evidence_dialogs import (
 from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.folders import remember_folder, start_folder
+from icspa_desktop.gui.models import selected_rows
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
@@ -251,7 +252,7 @@ class EvidenceActions(QObject):
             defaults = evidence.default_algorithms(session)
             # "Derived from" offers the case's items: the first ones in exhibit order (the table holds only the
             # pages looked at), the selected ones first.
-            few = len(tab.table.selectionModel().selectedRows()) <= _DERIVED_CHOICES  # not Ctrl+A over 100,000
+            few = len(selected_rows(tab.table)) <= _DERIVED_CHOICES  # not Ctrl+A over 100,000
             chosen = tab.selected_items() if few else []
             first = item_pages.item_page(session, ItemQuery(case.id), 0, _DERIVED_CHOICES)
         except IcspaError as exc:

@@ -29,7 +29,7 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, ItemPages, ItemTableModel
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import fit_columns, set_column_widths
+from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence, item_pages
@@ -211,7 +211,7 @@ class EvidenceTab(QWidget):
         """The selected items' ids, the current row's first (what a reload or a new sort selects again). A
         selection of more than ``_KEEP_AT_MOST`` rows (Ctrl+A over a big case) keeps the current row only."""
         selection = self.table.selectionModel()
-        rows = sorted(index.row() for index in selection.selectedRows())
+        rows = selected_rows(self.table)
         current = selection.currentIndex()
         if len(rows) > _KEEP_AT_MOST:
             rows = [current.row()] if current.isValid() and current.row() in set(rows) else rows[:1]
@@ -316,7 +316,7 @@ class EvidenceTab(QWidget):
     def selected_items_reader(self) -> Callable[[], list[Item]]:
         """What reads the selected items, for a worker: the selection is taken now, the rows never shown are read
         when it is called (Ctrl+A over 100,000 items took ~2 s on the GUI thread)."""
-        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        rows = selected_rows(self.table)
         read = self.model.records_reader(rows)
 
         def selected() -> list[Item]:
@@ -329,8 +329,7 @@ class EvidenceTab(QWidget):
 
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""
-        rows = self.table.selectionModel().selectedRows()
-        if len(rows) != 1:
+        if len(selected_rows(self.table)) != 1:
             return None
         chosen = self.selected_items()
         return chosen[0] if len(chosen) == 1 else None
@@ -375,7 +374,7 @@ class EvidenceTab(QWidget):
     def _show_current(self) -> None:
         item = self.current_item()
         if item is None:
-            count = len(self.table.selectionModel().selectedRows())
+            count = len(selected_rows(self.table))
             self.details.clear()
             if count > 1:
                 self.details.heading.setText(ngettext("{n} item selected.", "{n} items selected.", count))

@@ -33,7 +33,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
-from PySide6.QtWidgets import QMenu, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView
 
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
@@ -268,6 +268,18 @@ class _Measured(Protocol):
     def longest_text(self, column: int) -> str: ...
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = ...) -> object: ...
+
+
+def selected_rows(view: QAbstractItemView) -> list[int]:
+    """The view's selected rows, in order, read from the selection's ranges. ``selectedRows()`` asks the model
+    about every selected cell to find the fully selected rows: after Ctrl+A over 100,000 items that took
+    seconds on the GUI thread; our tables select whole rows, so a range's rows are the selected ones."""
+    rows: set[int] = set()
+    selection = view.selectionModel().selection()
+    for i in range(selection.size()):
+        selected = selection.at(i)
+        rows.update(range(selected.top(), selected.bottom() + 1))
+    return sorted(rows)
 
 
 def fit_columns(table: QTableView, model: _Measured, columns: Iterable[int], limit: int = 220,
