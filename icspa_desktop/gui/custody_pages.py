@@ -34,7 +34,7 @@ from icspa_desktop.gui.custody_model import (
     event_text,
     time_tooltip,
 )
-from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths
+from icspa_desktop.gui.models import PlainHeader, fit_columns, selected_rows, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.gui.role_hints import role_name
@@ -189,6 +189,7 @@ class PagedTimelineView(QSplitter):
         self.count_label.setObjectName("hintLabel")
 
         self.table = QTableView()
+        self.table.setHorizontalHeader(PlainHeader(self.table))  # Ctrl+A over 200,000 events (models.PlainHeader)
         self.table.setObjectName("custodyTable")
         self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
         self.table.setModel(self.model)

@@ -29,7 +29,7 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, ItemPages, ItemTableModel
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths
+from icspa_desktop.gui.models import PlainHeader, fit_columns, selected_rows, set_column_widths
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence, item_pages
@@ -138,6 +138,7 @@ class EvidenceTab(QWidget):
         filter_row.addWidget(self.count_label)
 
         self.table = EvidenceTable()
+        self.table.setHorizontalHeader(PlainHeader(self.table))  # Ctrl+A over 100,000 rows (models.PlainHeader)
         self.table.setObjectName("evidenceTable")
         self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
         self.table.setModel(self.model)

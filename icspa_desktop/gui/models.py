@@ -29,11 +29,20 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QRect,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
-from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QMenu,
+    QStyle,
+    QStyleOptionHeader,
+    QTableView,
+    QWidget,
+)
 
 from icspa_desktop.domain.enums import CaseStatus
 from icspa_desktop.domain.models import Case
@@ -268,6 +277,62 @@ class _Measured(Protocol):
     def longest_text(self, column: int) -> str: ...
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = ...) -> object: ...
+
+
+class PlainHeader(QHeaderView):
+    """A column header that draws each section without asking whether its column is wholly selected.
+
+    Qt's own section painting asks the selection model ``isColumnSelected``, which visits every row of the column:
+    after Ctrl+A over 100,000 items each repaint of the header made a million calls into our Python model (1.1 s on
+    the GUI thread). Our tables select whole rows, so a header never shows a column as selected anyway.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setHighlightSections(False)
+
+    def paintSection(self, painter: QPainter, rect: QRect, logical: int) -> None:
+        if not rect.isValid():
+            return
+        option = QStyleOptionHeader()
+        self.initStyleOption(option)
+        option.rect = rect
+        option.section = logical
+        option.state |= QStyle.StateFlag.State_Raised
+        if self.isEnabled():
+            option.state |= QStyle.StateFlag.State_Enabled
+        if self.window().isActiveWindow():
+            option.state |= QStyle.StateFlag.State_Active
+        option.textAlignment = self.defaultAlignment()
+        model = self.model()
+        painter.save()
+        if model is not None:  # what the model says of its headings, as Qt's own painting takes it
+            horizontal = Qt.Orientation.Horizontal
+            option.text = str(model.headerData(logical, horizontal, Qt.ItemDataRole.DisplayRole) or "")
+            font = model.headerData(logical, horizontal, Qt.ItemDataRole.FontRole)
+            if isinstance(font, QFont):
+                painter.setFont(font)
+                option.fontMetrics = QFontMetrics(font)
+            alignment = model.headerData(logical, horizontal, Qt.ItemDataRole.TextAlignmentRole)
+            if isinstance(alignment, (int, Qt.AlignmentFlag)):
+                option.textAlignment = Qt.AlignmentFlag(int(alignment))
+        option.iconAlignment = Qt.AlignmentFlag.AlignVCenter
+        if self.isSortIndicatorShown() and self.sortIndicatorSection() == logical:
+            option.sortIndicator = (QStyleOptionHeader.SortIndicator.SortDown
+                                    if self.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+                                    else QStyleOptionHeader.SortIndicator.SortUp)
+        visual = self.visualIndex(logical)
+        visible = [v for v in range(self.count()) if not self.isSectionHidden(self.logicalIndex(v))]
+        if len(visible) == 1:
+            option.position = QStyleOptionHeader.SectionPosition.OnlyOneSection
+        elif visible and visual == visible[0]:
+            option.position = QStyleOptionHeader.SectionPosition.Beginning
+        elif visible and visual == visible[-1]:
+            option.position = QStyleOptionHeader.SectionPosition.End
+        else:
+            option.position = QStyleOptionHeader.SectionPosition.Middle
+        self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+        painter.restore()
 
 
 def selected_rows(view: QAbstractItemView) -> list[int]:
