@@ -63,6 +63,13 @@ HEADERS = {
 ACTION_NAMES = CUSTODY_ACTION_WORDS
 
 
+# Both timelines' first column widths (pixels; the rest stretches).
+TIMELINE_WIDTHS = ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
+                   (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
+                   (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
+                   (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64))
+
+
 def notes_text(event: TimelineEvent) -> str:
     """An event's notes; a verification's problem (recorded in English) in the reader's language."""
     notes = str(event.body.get("notes", ""))
@@ -247,21 +254,25 @@ class EventTableModel(RecordTableModel[TimelineEvent]):
         return dict(self._exhibits)
 
     def other_data(self, row: int, column: int, role: int) -> object:
-        event = self._records[row]
-        theirs = isinstance(event, PartnerEventView)
-        if role == Qt.ItemDataRole.BackgroundRole and theirs:
-            return QBrush(_PARTNER_BACKGROUND)
-        if role == Qt.ItemDataRole.FontRole and theirs and column == EventColumn.SOURCE:
-            return self._bold
-        if role != Qt.ItemDataRole.ToolTipRole:
-            return None
-        if isinstance(event, PartnerEventView) and column in (EventColumn.INDEX, EventColumn.SOURCE):
-            return _("Recorded by {partner} in their own custody log (their event #{index}); kept as they signed "
-                     "it, with its proof", partner=event.partner_name, index=event.leaf_index)
-        if column == EventColumn.TIME:
-            return time_tooltip(event)
-        text = self._texts[row][column]
-        return text if len(text) > 30 else None
+        return event_role_data(self._records[row], self._texts[row][column], column, role, self._bold)
+
+
+def event_role_data(event: TimelineEvent, text: str, column: int, role: int, bold: QFont) -> object:
+    """A timeline cell's roles beyond its text (both timelines, in memory and paged): the partners' rows tinted,
+    their source in bold, tooltips (whose event, the time in UTC and local, a long text in full)."""
+    theirs = isinstance(event, PartnerEventView)
+    if role == Qt.ItemDataRole.BackgroundRole and theirs:
+        return QBrush(_PARTNER_BACKGROUND)
+    if role == Qt.ItemDataRole.FontRole and theirs and column == EventColumn.SOURCE:
+        return bold
+    if role != Qt.ItemDataRole.ToolTipRole:
+        return None
+    if isinstance(event, PartnerEventView) and column in (EventColumn.INDEX, EventColumn.SOURCE):
+        return _("Recorded by {partner} in their own custody log (their event #{index}); kept as they signed "
+                 "it, with its proof", partner=event.partner_name, index=event.leaf_index)
+    if column == EventColumn.TIME:
+        return time_tooltip(event)
+    return text if len(text) > 30 else None
 
 
 class EventFilterModel(RecordFilterModel):

@@ -7,11 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QSplitter,
@@ -24,23 +22,22 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.custody_model import (
-    _PARTNER_BACKGROUND,
     ACTION_NAMES,
     HEADERS,
+    TIMELINE_WIDTHS,
     EventColumn,
     TimelineEvent,
     action_text,
     event_details_html,
+    event_role_data,
     event_text,
-    time_tooltip,
 )
-from icspa_desktop.gui.models import PlainHeader, fit_columns, selected_rows, set_column_widths
+from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths, set_up_record_table
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.gui.role_hints import role_name
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import item_pages, timeline_pages
-from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
 from icspa_desktop.services.timeline_pages import RowRef, TimelineQuery, TimelineRow, TimelineSort
 
@@ -105,21 +102,7 @@ class TimelinePageModel(PagedTableModel[TimelineRow, TimelineQuery]):
         self.partners = 0
 
     def other_data(self, record: TimelineRow, texts: tuple[str, ...], column: int, role: int) -> object:
-        event = record.event
-        theirs = isinstance(event, PartnerEventView)
-        if role == Qt.ItemDataRole.BackgroundRole and theirs:
-            return QBrush(_PARTNER_BACKGROUND)
-        if role == Qt.ItemDataRole.FontRole and theirs and column == EventColumn.SOURCE:
-            return self._bold
-        if role != Qt.ItemDataRole.ToolTipRole:
-            return None
-        if isinstance(event, PartnerEventView) and column in (EventColumn.INDEX, EventColumn.SOURCE):
-            return _("Recorded by {partner} in their own custody log (their event #{index}); kept as they signed "
-                     "it, with its proof", partner=event.partner_name, index=event.leaf_index)
-        if column == EventColumn.TIME:
-            return time_tooltip(event)
-        text = texts[column]
-        return text if len(text) > 30 else None
+        return event_role_data(record.event, texts[column], column, role, self._bold)
 
 
 def _widest(session: Session, case_id: str) -> dict[int, str]:
@@ -189,26 +172,9 @@ class PagedTimelineView(QSplitter):
         self.count_label.setObjectName("hintLabel")
 
         self.table = QTableView()
-        self.table.setHorizontalHeader(PlainHeader(self.table))  # Ctrl+A over 200,000 events (models.PlainHeader)
-        self.table.setObjectName("custodyTable")
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
+        set_up_record_table(self.table, self.model, "custodyTable", several=False)
         self.table.horizontalHeader().setSortIndicator(EventColumn.INDEX, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        set_column_widths(self.table, ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
-                                       (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
-                                       (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
-                                       (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)))
+        set_column_widths(self.table, TIMELINE_WIDTHS)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.details = lay_out_timeline(self, self.filter_edit, self.count_label, self.table)

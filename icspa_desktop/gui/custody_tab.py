@@ -10,11 +10,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -29,6 +27,7 @@ from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.custody_model import (
+    TIMELINE_WIDTHS,
     EventColumn,
     EventFilterModel,
     EventTableModel,
@@ -39,7 +38,7 @@ from icspa_desktop.gui.custody_model import (
     prepare_timeline,
 )
 from icspa_desktop.gui.custody_pages import PagedTimelineView, details_hint, lay_out_timeline
-from icspa_desktop.gui.models import fit_columns, set_column_widths
+from icspa_desktop.gui.models import fit_columns, set_column_widths, set_up_record_table
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, evidence, gui_queries, received
@@ -65,25 +64,9 @@ class TimelineView(QSplitter):
         self.count_label.setObjectName("hintLabel")
 
         self.table = QTableView()
-        self.table.setObjectName("custodyTable")
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
+        set_up_record_table(self.table, self.proxy, "custodyTable", several=False)
         self.table.sortByColumn(EventColumn.INDEX, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        set_column_widths(self.table, ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColumn.ACTION, 120),
-                                       (EventColumn.ITEMS, 110), (EventColumn.PURPOSE, 160), (EventColumn.ACTOR, 140),
-                                       (EventColumn.SOURCE, 90), (EventColumn.ROLE, 88), (EventColumn.AUTHORITY, 100),
-                                       (EventColumn.LOCATION, 80), (EventColumn.RESULT, 64)))
+        set_column_widths(self.table, TIMELINE_WIDTHS)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.rowsInserted.connect(self._update_count)
         self.proxy.rowsRemoved.connect(self._update_count)

@@ -11,7 +11,6 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, 
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QSplitter,
@@ -29,7 +28,7 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, ItemPages, ItemTableModel
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import PlainHeader, fit_columns, selected_rows, set_column_widths
+from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths, set_up_record_table
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence, item_pages
@@ -138,24 +137,10 @@ class EvidenceTab(QWidget):
         filter_row.addWidget(self.count_label)
 
         self.table = EvidenceTable()
-        self.table.setHorizontalHeader(PlainHeader(self.table))  # Ctrl+A over 100,000 rows (models.PlainHeader)
-        self.table.setObjectName("evidenceTable")
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table (issue 11); arrows move within it
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
+        set_up_record_table(self.table, self.model, "evidenceTable", several=True)
         self.table.horizontalHeader().setSortIndicator(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
         self._tlp_delegate = TlpDelegate(self.table)
         self.table.setItemDelegateForColumn(ItemColumn.TLP, self._tlp_delegate)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
         set_column_widths(self.table, ((ItemColumn.EXHIBIT, 104), (ItemColumn.NAME, 170), (ItemColumn.KIND, 62),
                                        (ItemColumn.SIZE, 76), (ItemColumn.SHA256, 136), (ItemColumn.MIME, 120),
                                        (ItemColumn.TLP, 112), (ItemColumn.HANDLING, 74), (ItemColumn.STATUS, 150)))

@@ -24,6 +24,7 @@ from enum import IntEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
     QObject,
@@ -333,6 +334,28 @@ class PlainHeader(QHeaderView):
             option.position = QStyleOptionHeader.SectionPosition.Middle
         self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
         painter.restore()
+
+
+def set_up_record_table(table: QTableView, model: QAbstractItemModel, name: str, *, several: bool) -> None:
+    """How our record tables behave (evidence, both timelines): whole rows selected (``several``: with Shift and
+    Ctrl), read-only, Tab leaving the table (issue 11), no row numbers, and the PlainHeader, whose drawing does not
+    visit every row after Ctrl+A. The caller adds the sort and the column widths."""
+    table.setHorizontalHeader(PlainHeader(table))
+    table.setObjectName(name)
+    table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move within it
+    table.setModel(model)
+    table.setSortingEnabled(True)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if several
+                           else QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.verticalHeader().hide()
+    table.verticalHeader().setDefaultSectionSize(24)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
 
 
 def selected_rows(view: QAbstractItemView) -> list[int]:
