@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from icspa_desktop.services.session import Session
 from tests.agency.conftest import PASS
 from tests.bundle.exchange import make_exchange
 from tests.conftest import ADMIN, ADMIN_PASS, VaultInfo, run_cli
+from tests.tools import needs
 
 UseLanguage = Callable[[str], None]
 
@@ -427,7 +427,7 @@ def test_a_failed_exports_problem_reads_german_in_bundle_list_and_the_bundles_vi
     assert state.text() == f"fehlgeschlagen: {german}" and state.toolTip() == german
 
 
-@pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs pdftotext (poppler-utils)")
+@needs("pdftotext")  # fails, never skips, when missing (tests/tools.py)
 def test_the_custody_pdfs_damage_summary_is_german_for_the_user_and_english_in_the_report_a_bundle_carries(
         vault: VaultInfo, tmp_path: Path, use_language: UseLanguage) -> None:
     from icspa_desktop import i18n
