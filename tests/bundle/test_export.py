@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Role
@@ -317,3 +319,19 @@ def test_the_custody_report_phase_shows_progress_and_cancel_stops_it(scene: Scen
     assert "Making the custody report for the partner" in seen
     assert not any(m.startswith("Encrypting") for m in seen)  # stopped before any byte was written
     assert os.listdir(scene.work) == []
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                     max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_metadata_json_layout_is_the_same_json(value: object) -> None:
+    """The bundle's metadata documents put each member and each list element on a line of their own (made by
+    json's C encoder); whatever the value, the text reads back as exactly it."""
+    text = bundles._record_lines(value)
+    assert json.loads(text) == value
+    if isinstance(value, list) and value:
+        assert text.count("\n") == len(value) + 1  # one line per element, between the brackets

@@ -275,7 +275,6 @@ def test_a_truncated_file_is_a_problem(good: Path, work: Path, signer: Signer, i
     assert not result.ok
     if keep in (1_000_000, -1):
         assert has(result, "failed authentication")
-        assert result.tag_files  # filled as far as it got, but not ok
     else:
         assert has(result, "not an age file") or has(result, "cut short")
 
@@ -326,7 +325,8 @@ def entry(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str
 
 def bag_members(signer: Signer, tags: dict[str, bytes] | None = None,
                 payload: dict[str, bytes] | None = None) -> list[Member]:
-    """The members write_bundle makes, in its order, as (TarInfo, bytes) to mutate."""
+    """The members write_bundle makes, as (TarInfo, bytes) to mutate, in the order of its first version (tag files
+    first; it now writes the payloads first: the reader takes either, and these tests keep the older one)."""
     tags = tags if tags is not None else tag_file_bytes(make_spec())
     payload = payload if payload is not None else PAYLOADS
     members = [entry(f"{BID}/", kind=tarfile.DIRTYPE), entry(f"{BID}/metadata/", kind=tarfile.DIRTYPE)]

@@ -222,3 +222,31 @@ def test_an_event_naming_a_thousand_items_is_printed_whole_across_pages(tmp_path
     assert found == {f"2026-041-{n:04d}" for n in range(1, 1002)}
     assert "Items: 1,001 exhibits, listed under" in text and "Items named by event #3 (transferred, 1,001" in text
     assert "Verified intact" in text  # the report goes on after the long list
+
+
+@needs_poppler
+def test_a_report_drawn_in_a_separate_process_is_the_same_report(admin: Session, agency: Agency,
+                                                                 case_with_items: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big report is drawn in a process of its own (icspa_desktop/separate.py): the same pages, in the caller's
+    language, with the damage texts the services' phrasebooks show (handed over as plain lookups)."""
+    from icspa_desktop import i18n, separate
+
+    # A damaged log: the warning and its damages are the phrasebooks' texts, which must cross as well.
+    admin.conn.execute("UPDATE custody_events SET signature = zeroblob(64) WHERE idx = 3")
+    keys = {"signer": agency.signer, "verifier": agency.verifier, "witness_dir": agency.witness_dir}
+    with i18n.language("de"):
+        report, _ctx = custody_reports.custody_report(admin, case_with_items, **keys)
+        here = custody_pdf.render(report)
+        there = separate.run(custody_pdf.render, report)
+        monkeypatch.setattr(custody_reports, "SEPARATE_FROM", 0)  # custody_report_bytes draws it there as well
+        whole, _ctx = custody_reports.custody_report_bytes(admin, case_with_items, **keys)
+    texts = []
+    for name, data in (("here", here), ("there", there), ("whole", whole)):
+        (tmp_path / f"{name}.pdf").write_bytes(data)
+        texts.append(_pdf_text(tmp_path / f"{name}.pdf"))
+    assert texts[0] == texts[1]
+    assert "Bericht zur Beweismittelkette" in texts[1]  # German, as the caller
+    assert "WARNUNG" in texts[1], texts[1][:2000]
+    for marker in ("2026-041", "Samsung phone", "WARNUNG"):
+        assert marker in texts[2]

@@ -2,13 +2,15 @@
 within a second and never shows its result.
 
 Real services on a real vault: a case of 2,000 items (2,000 custody events) built once for the module, so a
-report runs long enough (tens of seconds) to be cancelled in the middle; the small case of the ``desktop``
+report runs long enough to be cancelled in the middle (its layout drawn in a separate process, icspa_desktop/
+separate.py); the small case of the ``desktop``
 fixture for the runs that must reach the end. Tests wait on the op's ``progressed`` / ``finished`` signals
 and the app's ``locked``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,6 +123,7 @@ def test_cancel_in_the_middle_stops_the_work_and_writes_nothing(qtbot: QtBot, bi
         button.click()  # Cancel
         assert dialog.isVisible() and "Stopping" in dialog.labelText() and not button.isEnabled()
     assert time.perf_counter() - started < 1.0
+    assert not multiprocessing.active_children()  # the report's drawing process (separate.py) was ended
     assert not out.exists() and workspace(tmp_path) - before <= {tmp_path / "witness"}  # no partial file
     assert not dialog.isVisible()
     assert not shown_boxes(big_app, "reportDoneDialog") and not shown_boxes(big_app, "errorDialog")
@@ -143,6 +146,7 @@ def test_lock_during_a_big_report_closes_within_a_second_and_shows_nothing(qtbot
         assert not [d for d in big_app.window.findChildren(QProgressDialog) if d.isVisible()]
     assert time.perf_counter() - started < 1.0  # the report stopped; the session is closed
     assert not session.is_open and not out.exists()
+    assert not multiprocessing.active_children()  # its drawing process too
     assert not shown_boxes(big_app, "reportDoneDialog") and not shown_boxes(big_app, "errorDialog")
     assert big_app.unlock_dialog is not None and big_app.unlock_dialog.isVisible()
 
