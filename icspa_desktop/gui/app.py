@@ -241,17 +241,25 @@ class DesktopApp(QObject):
         pending, self._pending_file = self._pending_file, None
         if pending is not None:
             self._open_file(*pending)
-        # "Unlocked" means ready to use: once the case list (read in a worker) is shown.
-        browser = self.window.browser
-        if browser.cases_are_loaded:
-            self.unlocked.emit(session)
-        else:
-            def ready() -> None:
-                browser.cases_loaded.disconnect(ready)
-                if self.session is session:
-                    self.unlocked.emit(session)
+        # "Unlocked" means ready to use: once the case list (read in a worker) is shown and the daily checkpoint
+        # (signed in a worker) is settled.
+        browser, reports = self.window.browser, self.window.custody
+        waiting = [True]
 
-            browser.cases_loaded.connect(ready)
+        def ready() -> None:
+            if not waiting[0]:
+                return
+            if self.session is session and (not browser.cases_are_loaded or reports.daily_pending):
+                return
+            waiting[0] = False
+            browser.cases_loaded.disconnect(ready)
+            reports.daily_settled.disconnect(ready)
+            if self.session is session:
+                self.unlocked.emit(session)
+
+        browser.cases_loaded.connect(ready)
+        reports.daily_settled.connect(ready)
+        ready()
 
     # ---- a file passed on the command line (a double-click in the file manager) -------------
     def open_when_unlocked(self, path: Path) -> QMessageBox | None:

@@ -1,4 +1,5 @@
-"""The daily custody checkpoint is signed when the app is unlocked, and not again the same day."""
+"""The daily custody checkpoint is signed when the app is unlocked (in a worker: "unlocked" follows once it is
+settled), and not again the same day."""
 
 from __future__ import annotations
 
@@ -17,5 +18,8 @@ def test_unlock_signs_the_daily_checkpoint_once(qtbot: QtBot, desktop: DesktopAp
     assert len(stored) == 1
     assert stored[0].reason == "daily"
     assert custody_verify.verify(session).ok
-    assert desktop.window.custody.checkpoint_if_due() is None  # not due again within the day
+    assert "Daily custody checkpoint signed" in desktop.window.statusBar().currentMessage()
+    actions = desktop.window.custody
+    with qtbot.waitSignal(actions.daily_settled, timeout=10_000):
+        assert actions.checkpoint_if_due() is not None  # looked at in a worker: not due again within the day
     assert len(custody.list_checkpoints(session)) == 1

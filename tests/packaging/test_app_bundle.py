@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from icspa_desktop.services.custody_reports import SEPARATE_FROM
 from tests.packaging.conftest import ROOT, TransferSet
 from tests.packaging.test_transfer_set import offline_prefix
 
@@ -61,6 +62,15 @@ def test_the_bundle_runs_alone_without_network(bundle: Path, tmp_path: Path) -> 
     run(icspa, "evidence", "add", "2026/001", str(tmp_path / "image.bin"), "--description", "image")
     run(icspa, "report", "custody", "2026/001", "--out", str(tmp_path / "custody.pdf"))
     assert (tmp_path / "custody.pdf").read_bytes().startswith(b"%PDF")  # reportlab's fonts came along
+    # A report big enough to be drawn in a separate process (services/custody_reports.SEPARATE_FROM): the frozen
+    # program starts itself again for it, which works only through multiprocessing.freeze_support.
+    card = tmp_path / "card"
+    card.mkdir()
+    for i in range(SEPARATE_FROM // 2 + 1):  # an item and its "acquired" event each
+        (card / f"IMG_{i:04d}.jpg").write_bytes(i.to_bytes(4, "big") * 8)
+    run(icspa, "evidence", "add", "2026/001", str(card), "--description", "photos")
+    run(icspa, "report", "custody", "2026/001", "--out", str(tmp_path / "big.pdf"))
+    assert (tmp_path / "big.pdf").read_bytes().startswith(b"%PDF")
 
     gui = run(str(bundle / "icspa-desktop"), "--self-test")
     assert "self-test: OK" in gui.stdout
