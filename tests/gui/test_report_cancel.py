@@ -94,8 +94,14 @@ def wait_for_stage(qtbot: QtBot, op: BackgroundOp, stage: str) -> None:
                      check_params_cb=lambda _done, _total, message: message.startswith(stage)).wait()
 
 
-def progress_dialog(app: DesktopApp) -> QProgressDialog:
-    (dialog,) = [d for d in app.window.findChildren(QProgressDialog) if d.isVisible()]
+def progress_dialog(qtbot: QtBot, app: DesktopApp) -> QProgressDialog:
+    """The progress dialog, once it shows: QProgressDialog appears at a progress report after its minimum duration
+    (400 ms), which a stage's first report may precede."""
+    def shown() -> list[QProgressDialog]:
+        return [d for d in app.window.findChildren(QProgressDialog) if d.isVisible()]
+
+    qtbot.waitUntil(lambda: bool(shown()), timeout=10_000)
+    (dialog,) = shown()
     return dialog
 
 
@@ -115,7 +121,7 @@ def test_cancel_in_the_middle_stops_the_work_and_writes_nothing(qtbot: QtBot, bi
     before = workspace(tmp_path)
     op = start_export(big_app, getattr(big_app.window.custody, export), out)
     wait_for_stage(qtbot, op, stage)
-    dialog = progress_dialog(big_app)  # shown: the work has run past its minimum duration
+    dialog = progress_dialog(qtbot, big_app)  # shown once the work has run past its minimum duration
     button = dialog.findChild(QPushButton)
     assert button is not None and dialog.maximum() == 1000  # a determinate bar: the total is known here
     started = time.perf_counter()
@@ -155,7 +161,7 @@ def test_ctrl_l_in_the_modal_progress_dialog_locks(qtbot: QtBot, big_app: Deskto
     """The main window's shortcuts do not work while a window-modal dialog blocks it; Ctrl+L still locks."""
     op = start_export(big_app, big_app.window.custody.export_case_uco, tmp_path / "big.jsonld")
     wait_for_stage(qtbot, op, "Describing the items")
-    dialog = progress_dialog(big_app)
+    dialog = progress_dialog(qtbot, big_app)
     assert dialog.windowModality() == Qt.WindowModality.WindowModal  # the main window's shortcuts are blocked
     with qtbot.waitSignal(big_app.locked, timeout=10_000):
         qtbot.keyClick(dialog, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
