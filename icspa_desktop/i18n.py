@@ -393,6 +393,37 @@ def format_local(moment: datetime, language: str | None = None, zone: str | None
     return str(_formatters(language, zone).moment.format(_utc(moment).timestamp()))
 
 
+# ---- sizes ----------------------------------------------------------------------------------------------
+_DECIMAL_SEPARATORS: dict[str, str] = {}  # ICU locale name → its decimal separator (CLDR)
+SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB")
+
+
+def decimal_separator(language: str | None = None) -> str:
+    """The decimal separator of ``language`` (None: the reader's): ``.`` in English, ``,`` in German."""
+    locale_name = _ICU_LOCALES.get(_supported(language) or current_language(), "en_GB")
+    found = _DECIMAL_SEPARATORS.get(locale_name)
+    if found is None:
+        import icu  # PyICU, as in _formatters
+
+        symbols = icu.DecimalFormatSymbols(icu.Locale(locale_name))
+        found = str(symbols.getSymbol(icu.DecimalFormatSymbols.kDecimalSeparatorSymbol))
+        _DECIMAL_SEPARATORS[locale_name] = found
+    return found
+
+
+def format_size(size: int, language: str | None = None) -> str:
+    """A number of bytes for a reader, in binary units with one decimal in ``language``'s conventions:
+    ``1536`` → ``1.5 KiB`` (``1,5 KiB`` in German); below 1 KiB the bytes themselves (``512 B``)."""
+    if abs(size) < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in SIZE_UNITS:
+        if abs(value) < 1024 or unit == SIZE_UNITS[-1]:
+            return f"{value:.1f}".replace(".", decimal_separator(language)) + f" {unit}"
+        value /= 1024
+    raise AssertionError("unreachable: the last unit always returns")  # pragma: no cover
+
+
 # ---- extraction and catalogue upkeep (developers' tool) ------------------------------------------------
 @dataclass(frozen=True)
 class Message:

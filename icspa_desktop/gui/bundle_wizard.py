@@ -27,13 +27,12 @@ from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.clipboard import copy_text
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.export_pages import ItemsPage, PreviewPage, RecipientsPage, TargetPage
 from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, Wizard, ask, button, field_named, window_action
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 from icspa_desktop.services import bundles, evidence
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -149,7 +148,7 @@ class DonePage(Page):
         assert result is not None
         self.bundle_id.setText(result.bundle_id)
         self.file.setText(str(result.path))
-        self.size_field.setText(_("{size} ({bytes} bytes)", size=human_size(result.size), bytes=f"{result.size:,}"))
+        self.size_field.setText(_("{size} ({bytes} bytes)", size=format_size(result.size), bytes=f"{result.size:,}"))
         self.sha256.setText(result.sha256)
         fields = {"n": result.items, "seal": result.seal_path.name, "signature": result.seal_signature_path.name,
                   "volumes": len(result.volumes), "names": ", ".join(v.name for v in result.volumes)}

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
@@ -22,34 +21,26 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from icspa_desktop.crypto.signing import key_fingerprint
 from icspa_desktop.custody.events import StoredEvent
-from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS, CustodyAction
-from icspa_desktop.gui.markings import full_time, local_time
+from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS
+from icspa_desktop.gui.markings import full_time
 from icspa_desktop.gui.models import PreparedRows, RecordFilterModel, RecordTableModel, prepare_rows
-from icspa_desktop.gui.role_hints import role_name
 from icspa_desktop.i18n import N_, _
-from icspa_desktop.services import fixity
+from icspa_desktop.services import table_texts
 from icspa_desktop.services.received import PartnerEventView
+from icspa_desktop.services.table_texts import (
+    OURS,
+    EventColumn,
+    action_text,
+    actor_text,
+    event_cells,
+    event_extra,
+    local_text,
+    role_name,
+)
 
 # One row of a timeline: an event of our log, or a partner's event kept verbatim from a bundle.
 TimelineEvent = StoredEvent | PartnerEventView
-OURS = N_("this agency")  # translated where shown
 _PARTNER_BACKGROUND = QColor("#fff4dc")  # a warm tint; the Source column says the same in words
-
-
-class EventColumn(IntEnum):
-    """What an investigator reads first comes first: when, what, which exhibit, why (issue 11)."""
-
-    INDEX = 0
-    TIME = 1
-    ACTION = 2
-    ITEMS = 3
-    PURPOSE = 4
-    ACTOR = 5
-    SOURCE = 6
-    ROLE = 7
-    AUTHORITY = 8
-    LOCATION = 9
-    RESULT = 10
 
 
 HEADERS = {
@@ -72,44 +63,12 @@ TIMELINE_WIDTHS = ((EventColumn.INDEX, 44), (EventColumn.TIME, 136), (EventColum
 
 def notes_text(event: TimelineEvent) -> str:
     """An event's notes; a verification's problem (recorded in English) in the reader's language."""
-    notes = str(event.body.get("notes", ""))
-    return fixity.PROBLEMS.shown(notes) if event.action == CustodyAction.VERIFIED else notes
-
-
-def action_text(action: str) -> str:
-    """A recorded action in the reader's words: ``checked_out`` → ``checked out``."""
-    known = ACTION_NAMES.get(action)
-    return _(known) if known is not None else action.replace("_", " ")
+    return table_texts.notes_text(event.action, event.body)
 
 
 def utc_text(at: str) -> str:
     """``2026-11-26T22:01:02.123456Z`` → ``2026-11-26 22:01:02 UTC`` (no microseconds)."""
     return f"{at[:10]} {at[11:19]} UTC" if len(at) >= 19 else at
-
-
-def viewer_time(at: str) -> str:
-    """An event's time in the reader's conventions and this workstation's zone, to the second (the timeline's
-    one time column; its tooltip and the details add UTC). The column sorts by the events' order, not this."""
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return at
-    return local_time(moment)
-
-
-def local_text(body: Mapping[str, Any]) -> str:
-    """The actor's own local time and zone, as their event recorded it."""
-    local = str(body.get("local_time", ""))
-    zone = str(body.get("time_zone", ""))
-    text = f"{local[:10]} {local[11:19]}" if len(local) >= 19 else local
-    return f"{text} {zone}".strip()
-
-
-def actor_text(body: Mapping[str, Any]) -> str:
-    actor = body.get("actor") or {}
-    name = str(actor.get("name", "?"))
-    display = str(actor.get("display_name") or name)
-    return display if display == name else f"{display} ({name})"
 
 
 def items_text(body: Mapping[str, Any], exhibits: Mapping[str, str]) -> str:
@@ -123,12 +82,6 @@ def event_items_text(event: TimelineEvent, exhibits: Mapping[str, str]) -> str:
     return items_text(event.body, exhibits)
 
 
-def source_text(event: TimelineEvent) -> str:
-    if isinstance(event, PartnerEventView):
-        return f"{event.partner_name} #{event.leaf_index}"
-    return _(OURS)
-
-
 def time_tooltip(event: TimelineEvent) -> str:
     """The moment with UTC beside it, and the actor's own local time as their event recorded it."""
     local = local_text(event.body)
@@ -136,28 +89,18 @@ def time_tooltip(event: TimelineEvent) -> str:
     return _("{when}; the actor's local time: {local}", when=when, local=local) if local else when
 
 
+def event_texts(event: TimelineEvent, exhibits: Mapping[str, str]) -> tuple[str, ...]:
+    """The cells of an event's row, in ``EventColumn`` order (``table_texts.event_cells``)."""
+    items = event_items_text(event, exhibits)
+    if isinstance(event, PartnerEventView):
+        return event_cells(event.body, event.action, event.at, items, partner=event.partner_name,
+                           leaf_index=event.leaf_index)
+    return event_cells(event.body, event.action, event.at, items, index=event.index)
+
+
 def event_text(event: TimelineEvent, column: EventColumn, exhibits: Mapping[str, str]) -> str:
     """One cell of the timeline."""
-    b = event.body
-    match column:
-        case EventColumn.INDEX:
-            return "" if isinstance(event, PartnerEventView) else str(event.index)
-        case EventColumn.SOURCE:
-            return source_text(event)
-        case EventColumn.TIME:
-            return viewer_time(event.at)
-        case EventColumn.ACTOR:
-            return f"{actor_text(b)}, {event.partner_name}" if isinstance(event, PartnerEventView) else actor_text(b)
-        case EventColumn.ROLE:
-            role = str((b.get("actor") or {}).get("role", ""))
-            return role_name(role) if role else ""
-        case EventColumn.ACTION:  # theirs named here too: the Source column may be scrolled out of view
-            return _("{partner}: {action}", partner=event.partner_name, action=action_text(event.action)) \
-                if isinstance(event, PartnerEventView) else action_text(event.action)
-        case EventColumn.ITEMS:
-            return event_items_text(event, exhibits)
-        case _:
-            return str(b.get(column.name.lower(), ""))
+    return event_texts(event, exhibits)[column]
 
 
 def event_key(event: TimelineEvent) -> str:
@@ -199,13 +142,12 @@ def prepare_timeline(events: Iterable[StoredEvent], exhibits: Mapping[str, str],
     """Merge ours and the partners' events and compute every text the table shows (no Qt: any thread)."""
     merged = merge_timeline(events, partner_events)
     known = dict(exhibits)
-    columns = list(EventColumn)
 
     def texts(event: TimelineEvent) -> tuple[str, ...]:
-        return tuple(event_text(event, column, known) for column in columns)
+        return event_texts(event, known)
 
     def extra(event: TimelineEvent) -> tuple[str, ...]:
-        return (local_text(event.body), str(event.body.get("counterparty", "")), notes_text(event))
+        return event_extra(event.action, event.body)
 
     theirs = sum(isinstance(event, PartnerEventView) for event in merged)
     return PreparedTimeline(prepare_rows(merged, texts, extra), known, theirs)
@@ -236,7 +178,7 @@ class EventTableModel(RecordTableModel[TimelineEvent]):
         super().clear()
 
     def row_texts(self, record: TimelineEvent) -> tuple[str, ...]:
-        return tuple(event_text(record, column, self._exhibits) for column in EventColumn)
+        return event_texts(record, self._exhibits)
 
     def sort_value(self, row: int, column: int) -> Any:
         if column in (EventColumn.INDEX, EventColumn.TIME):

@@ -19,26 +19,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from icspa_desktop.domain.enums import Role
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.gui.custody_model import (
-    ACTION_NAMES,
     HEADERS,
     TIMELINE_WIDTHS,
-    EventColumn,
     TimelineEvent,
-    action_text,
     event_details_html,
     event_role_data,
-    event_text,
+    event_texts,
 )
 from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths, set_up_record_table
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
-from icspa_desktop.gui.role_hints import role_name
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import item_pages, timeline_pages
 from icspa_desktop.services.session import Session
+from icspa_desktop.services.table_texts import EventColumn
 from icspa_desktop.services.timeline_pages import RowRef, TimelineQuery, TimelineRow, TimelineSort
 
 _FILTER_DELAY_MS = 150
@@ -55,7 +51,7 @@ TIMELINE_SORTS = {
 
 def row_texts(row: TimelineRow) -> tuple[str, ...]:
     """The cells of a timeline row (pure: runs in the worker that read the page)."""
-    return tuple(event_text(row.event, column, row.exhibits) for column in EventColumn)
+    return event_texts(row.event, row.exhibits)
 
 
 class TimelinePages:
@@ -196,9 +192,7 @@ class PagedTimelineView(QSplitter):
         if session is None or not session.is_open or not case_id:
             return None
         column, descending = self._sort
-        query = TimelineQuery(case_id, TIMELINE_SORTS[EventColumn(column)], descending, self._filter_text,
-                              action_words={code: action_text(code) for code in ACTION_NAMES},
-                              role_words={role.value: role_name(role) for role in Role})
+        query = TimelineQuery(case_id, TIMELINE_SORTS[EventColumn(column)], descending, self._filter_text)
         whole = TimelineQuery(case_id) if self._filter_text.strip() else None
         self._load = self.model.run_query(TimelinePages(session), query, keep=list(self._pending), total_query=whole,
                                           longest=lambda: _widest(session, case_id),

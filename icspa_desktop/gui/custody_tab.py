@@ -28,7 +28,6 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.gui.custody_model import (
     TIMELINE_WIDTHS,
-    EventColumn,
     EventFilterModel,
     EventTableModel,
     PreparedTimeline,
@@ -44,6 +43,7 @@ from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import custody, evidence, gui_queries, received
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
+from icspa_desktop.services.table_texts import EventColumn
 
 
 class TimelineView(QSplitter):

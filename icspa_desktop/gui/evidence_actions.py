@@ -31,14 +31,13 @@ from icspa_desktop.gui.evidence_dialogs import (
     PhysicalItemDialog,
     SubmitDialog,
 )
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.evidence_tab import EvidenceTab
 from icspa_desktop.gui.folders import remember_folder, start_folder
 from icspa_desktop.gui.models import selected_rows
 from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.search_panel import SearchBox, SearchResultsDialog
-from icspa_desktop.i18n import _, ngettext
+from icspa_desktop.i18n import _, format_size, ngettext
 from icspa_desktop.services import evidence, fixity, gui_queries, item_pages, physical, search
 from icspa_desktop.services.item_pages import ItemQuery
 from icspa_desktop.services.permissions import Permission, allowed
@@ -55,9 +54,9 @@ def ingest_message(label: str, done: int, total: int, started: float) -> str:
     """``evidence.img — 120.0 MiB of 1.0 GiB · 410.2 MiB/s`` for the progress dialog."""
     elapsed = time.monotonic() - started
     if elapsed > 0.2 and done:
-        return _("Adding {name}\n{done} of {total} · {rate}/s", name=label, done=human_size(done),
-                 total=human_size(total), rate=human_size(int(done / elapsed)))
-    return _("Adding {name}\n{done} of {total}", name=label, done=human_size(done), total=human_size(total))
+        return _("Adding {name}\n{done} of {total} · {rate}/s", name=label, done=format_size(done),
+                 total=format_size(total), rate=format_size(int(done / elapsed)))
+    return _("Adding {name}\n{done} of {total}", name=label, done=format_size(done), total=format_size(total))
 
 
 _D = TypeVar("_D", bound=SubmitDialog)
@@ -283,7 +282,7 @@ class EvidenceActions(QObject):
             total = sum(item.size or 0 for item in outcome.items)
             self._window.statusBar().showMessage(
                 ngettext("Added {n} item, {size}, to case {number}.", "Added {n} items, {size}, to case {number}.",
-                         len(outcome.items), size=human_size(total), number=case.number), 8000)
+                         len(outcome.items), size=format_size(total), number=case.number), 8000)
             if outcome.skipped:
                 self._info(_("Some paths were not added"), _("Not added:\n{paths}", paths="\n".join(
                     f"{path}: {reason}" for path, reason in outcome.skipped[:20])))
@@ -394,7 +393,7 @@ class EvidenceActions(QObject):
                 self.items_changed.emit()
                 self._info(_("Extracted"), _(
                     "Exhibit {exhibit} was written to {path} ({size}); its SHA-256 was checked after writing:\n"
-                    "{sha256}", exhibit=item.exhibit_number, path=result.path, size=human_size(result.size),
+                    "{sha256}", exhibit=item.exhibit_number, path=result.path, size=format_size(result.size),
                     sha256=result.sha256))
 
             self.last_op = run_with_progress_dialog(self._window, _("Extracting evidence"), work, done, self._failed)

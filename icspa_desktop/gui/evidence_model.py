@@ -10,16 +10,16 @@ from enum import IntEnum
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from icspa_desktop.domain.evidence import Item, ItemKind
-from icspa_desktop.gui.markings import full_time, local_time, tlp_colour, tlp_label
+from icspa_desktop.domain.evidence import Item
+from icspa_desktop.gui.markings import full_time, tlp_colour, tlp_label
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.i18n import N_, _
 from icspa_desktop.services import evidence, item_pages
 from icspa_desktop.services.item_pages import ItemQuery, ItemSort
 from icspa_desktop.services.session import Session
+from icspa_desktop.services.table_texts import kind_text, size_text, status_text, time_text
 
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
-
 
 
 class ItemColumn(IntEnum):
@@ -52,30 +52,8 @@ _TLP_BACKGROUND = QBrush(QColor("#000000"))
 _OUT_FOREGROUND = QBrush(QColor("#b35c00"))
 
 
-def human_size(size: int | None) -> str:
-    """``1536`` → ``1.5 KiB``; None (a physical item) → an empty string."""
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
 def item_status(item: Item) -> str:
-    if item.kind is ItemKind.DIGITAL:
-        return _("stored")
-    return _("checked out to {holder}", holder=item.holder) if item.checked_out else _("in storage")
-
-
-def acquired_local(item: Item) -> str:
-    """When the item was acquired, in the reader's conventions and zone (a table cell: no UTC beside it)."""
-    try:
-        return local_time(datetime.fromisoformat(item.acquisition.acquired_at))
-    except (ValueError, TypeError):
-        return item.acquisition.acquired_at
+    return status_text(item.kind, item.checked_out, item.holder)
 
 
 def acquired_full(item: Item) -> str:
@@ -172,12 +150,12 @@ def item_texts(item: Item) -> tuple[str, ...]:
     return (
         item.exhibit_number,
         item.original_name,
-        _("file") if item.kind is ItemKind.DIGITAL else _("physical"),
-        human_size(item.size),
+        kind_text(item.kind),
+        size_text(item.size),
         (item.sha256 or "")[:16],
         item.mime_type,
         tlp_label(item.markings.tlp),
         item.markings.handling_code.value,
         item_status(item),
-        acquired_local(item),
+        time_text(item.acquisition.acquired_at),
     )

@@ -29,14 +29,14 @@ from icspa_desktop.bundle.mounts import MountTarget, target_for
 from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import hint_label, show_message
 from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background
 from icspa_desktop.gui.wizard_parts import Page, button, choose_path, field_named, reading
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 from icspa_desktop.services import bundles, partners, received
 from icspa_desktop.services.session import Session
+from icspa_desktop.services.table_texts import size_text
 
 if TYPE_CHECKING:
     from icspa_desktop.gui.bundle_wizard import BundleWizard
@@ -81,7 +81,7 @@ class ItemsPage(Page):
         self.items = {str(item.id): item for item in items}
         self.summary = hint_label()
         self.list = self.first = _check_list("itemsList", [(
-            f"{i.exhibit_number}   {i.original_name}   {human_size(i.size)}   {i.markings.handling_code} · "
+            f"{i.exhibit_number}   {i.original_name}   {size_text(i.size)}   {i.markings.handling_code} · "
             f"TLP:{i.markings.tlp}", i.id) for i in items], True, self._changed)
         self.layout_.addWidget(self.list, 1)
         self.layout_.addWidget(self.summary)
@@ -92,7 +92,7 @@ class ItemsPage(Page):
     def _changed(self) -> None:
         chosen = self.chosen()
         self.summary.setText(_("{chosen} of {total} items, {size}", chosen=len(chosen), total=len(self.items),
-                               size=human_size(sum(i.size or 0 for i in chosen))))
+                               size=format_size(sum(i.size or 0 for i in chosen))))
         self.completeChanged.emit()
 
     def chosen(self) -> list[Item]:
@@ -250,8 +250,8 @@ class PreviewPage(Page):
 def describe(plan: bundles.ExportPlan) -> str:
     """The preview text: case, every item with size, markings and SHA-256, every recipient with fingerprint."""
     lines = [_("Case {number} — {title}", number=plan.case.number, title=plan.case.title), "",
-             _("Items ({n}, {size}):", n=len(plan.items), size=human_size(plan.total_size))]
-    lines += [f"  {i.exhibit_number}  {i.original_name}  {human_size(i.size)}  {i.markings.handling_code} · "
+             _("Items ({n}, {size}):", n=len(plan.items), size=format_size(plan.total_size))]
+    lines += [f"  {i.exhibit_number}  {i.original_name}  {size_text(i.size)}  {i.markings.handling_code} · "
               f"TLP:{i.markings.tlp}\n      SHA-256 {i.sha256}" for i in plan.items]
     lines += ["", _("Recipients:")]
     lines += [_("  {name} ({country})  fingerprint {fingerprint}", name=p.name, country=p.country,
@@ -312,7 +312,7 @@ class TargetPage(Page):
         self.mounts.clear()
         for t in removable:
             row = QListWidgetItem(_("{mount}   {fs}   {free} free of {total}   ({device})", mount=t.mount_point,
-                                    fs=t.fs_type, free=human_size(t.free_bytes), total=human_size(t.total_bytes),
+                                    fs=t.fs_type, free=format_size(t.free_bytes), total=format_size(t.total_bytes),
                                     device=t.device), self.mounts)
             row.setData(_ID, str(t.mount_point))
         self.mounts.setVisible(bool(removable))
@@ -363,15 +363,15 @@ class TargetPage(Page):
             return _("Cannot look at {folder}: {reason}.", folder=folder, reason=exc.strerror)
         fs = f" ({mount.fs_type})" if mount else ""
         split = mount is not None and mount.max_file_size is not None and need > mount.max_file_size
-        space = {"need": human_size(need), "free": human_size(free), "fs": fs, "name": out.name}
+        space = {"need": format_size(need), "free": format_size(free), "fs": fs, "name": out.name}
         self.space.setText(_("Needs about {need}; {free} free{fs}. FAT holds files below 4 GiB: written as volumes "
                              "{name}.001, .002, … (cat them to rejoin).", **space) if split else
                            _("Needs about {need}; {free} free{fs}.", **space))
         if (mount is not None and mount.read_only) or not os.access(folder, os.W_OK):
             return _("{folder} is read-only for you.", folder=folder)
         if free < need:
-            return _("Not enough free space: the bundle needs about {need}, {free} is free.", need=human_size(need),
-                     free=human_size(free))
+            return _("Not enough free space: the bundle needs about {need}, {free} is free.", need=format_size(need),
+                     free=format_size(free))
         return ""
 
     def _changed(self) -> None:

@@ -26,12 +26,11 @@ from PySide6.QtWidgets import (
 from icspa_desktop.bundle.records import PartnerItem
 from icspa_desktop.domain.errors import Cancelled, RefusedInput
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import show_message
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_with_progress
 from icspa_desktop.gui.received_dialog import set_banner
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, field_named, plain, reading
-from icspa_desktop.i18n import N_, _, format_moment
+from icspa_desktop.i18n import N_, _, format_moment, format_size
 from icspa_desktop.services import receipts
 from icspa_desktop.services.bundle_import import CHECK_NAMES, ImportResult, PreparedImport
 from icspa_desktop.services.session import Session
@@ -102,7 +101,7 @@ class ItemsModel(QAbstractTableModel):
 
     def text(self, row: int, column: int) -> str:
         item = self._items[row]
-        return (item.exhibit_number, item.name, human_size(item.size), item.sha256[:16] + "…",
+        return (item.exhibit_number, item.name, format_size(item.size), item.sha256[:16] + "…",
                 str(item.markings.handling_code), f"TLP:{item.markings.tlp}",
                 _("already held") if item.id in self._known else _("new"))[column]
 
@@ -323,7 +322,7 @@ class CheckPage(Page):
                               fingerprint=partner.fingerprint))
         f["signed"].setText(format_moment(p.signed_at))
         f["bundle"].setText(p.bundle_id)
-        f["size"].setText(_("{size} ({bytes} bytes)", size=human_size(p.size), bytes=f"{p.size:,}"))
+        f["size"].setText(_("{size} ({bytes} bytes)", size=format_size(p.size), bytes=f"{p.size:,}"))
         f["sha256"].setText(p.sha256)
         f["case"].setText(f"{p.case.number} — {p.case.title}")
         f["target"].setText(target_text(p))

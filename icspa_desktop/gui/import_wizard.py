@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.bundle.mounts import MountTarget, list_targets
 from icspa_desktop.domain.enums import CaseStatus
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import hint_label, show_message
 from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.import_check import (
@@ -59,7 +58,7 @@ from icspa_desktop.gui.wizard_parts import (
     reading,
     window_action,
 )
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 from icspa_desktop.services import bundle_import, cases, receipts
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.permissions import Permission, allowed
@@ -135,12 +134,12 @@ class FilePage(Page):
         """What will be read: the file, or its volumes."""
         path = self.chosen()
         if path.is_file():
-            return f"{path.name}: {human_size(path.stat().st_size)}."
+            return f"{path.name}: {format_size(path.stat().st_size)}."
         volumes = volumes_of(path)
         if volumes:
             return _("{n} volume(s) {first} … {last}, {size}, read as the one bundle {name}.", n=len(volumes),
                      first=volumes[0].name, last=volumes[-1].name,
-                     size=human_size(sum(v.stat().st_size for v in volumes)), name=path.name)
+                     size=format_size(sum(v.stat().st_size for v in volumes)), name=path.name)
         return ""
 
     def _busy(self) -> bool:
@@ -188,7 +187,7 @@ def confirm_text(p: PreparedImport) -> str:
                bundle=p.bundle_id), "",
              _("• into {target}", target=target_text(p)),
              _("• {n} new item(s), {size}, stored encrypted in the vault", n=len(new),
-               size=human_size(sum(i.size for i in new)))]
+               size=format_size(sum(i.size for i in new)))]
     if p.known_items:
         lines.append(_("• {n} item(s) already held from an earlier bundle: not stored twice", n=len(p.known_items)))
     lines += [_("• the partner's {n} custody event(s), kept exactly as they signed them", n=p.verdict.events),

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemKind
 from icspa_desktop.gui.clipboard import copy_text
-from icspa_desktop.gui.evidence_model import acquired_full, human_size, item_status
+from icspa_desktop.gui.evidence_model import acquired_full, item_status
 from icspa_desktop.gui.markings import full_time, handling_text, tlp_label
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 from icspa_desktop.services.received import ItemProvenance
 
 # Item id -> where an imported item came from (None: it is ours). Set by the main window per session.
@@ -110,7 +110,7 @@ class ItemDetailsPane(QScrollArea):
             *self._provenance_rows(item),
         ]
         if item.kind is ItemKind.DIGITAL:
-            rows += [(_("Size"), _("{size} ({exact} bytes)", size=human_size(item.size), exact=f"{item.size:,}")
+            rows += [(_("Size"), _("{size} ({exact} bytes)", size=format_size(item.size), exact=f"{item.size:,}")
                       if item.size is not None else ""),
                      (_("MIME type"), item.mime_type), (_("Original path"), item.original_path)]
         else:

@@ -30,11 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.folders import remember_choice, start_folder
 from icspa_desktop.gui.markings import local_time
 from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
-from icspa_desktop.i18n import N_, _
+from icspa_desktop.i18n import N_, _, format_size
 from icspa_desktop.services import bundle_import, bundles, receipts
 from icspa_desktop.services.permissions import Permission, allowed
 from icspa_desktop.services.session import Session
@@ -223,7 +222,7 @@ class ReceivedDialog(QDialog):
         """Read both lists again (after a receipt, or when opened); ``select`` a bundle id."""
         got = bundle_import.list_received(self._session)
         _fill(self.received, [(b.id, [when(b.imported_at), b.partner_name, b.case_number, str(b.items),
-                                      human_size(b.size), b.sha256[:16] + "…",
+                                      format_size(b.size), b.sha256[:16] + "…",
                                       _("issued {time}", time=when(b.receipt_issued_at)) if b.receipt_issued_at
                                       else _("not yet"), b.id],
                                ["", b.partner_fingerprint, "", "", _("{bytes} bytes", bytes=f"{b.size:,}"), b.sha256,

@@ -39,12 +39,11 @@ from PySide6.QtWidgets import (
 from icspa_desktop.domain.errors import Cancelled, IcspaError
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.evidence_dialogs import SubmitDialog
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import error_label, required, required_note, result_box, show_message
 from icspa_desktop.gui.ops import BackgroundOp, run_with_progress, run_with_progress_dialog, show_error
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import ProgressSection, button, choose_path, field_named, plain
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 from icspa_desktop.services import backup, backup_files, restore
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session, unlock
@@ -95,7 +94,7 @@ def restored_text(done: Restored, replaced: bool) -> list[str]:
     """The result, paragraph by paragraph."""
     result, record = done.result, done.record
     lines = [_("Backup {backup} ({files} files, {size}, custody log of {events} events) restored to {path}.",
-               backup=result.backup_id, files=result.files, size=human_size(result.total_bytes),
+               backup=result.backup_id, files=result.files, size=format_size(result.total_bytes),
                events=result.tree_size, path=result.path),
              _("Restore recorded as custody event #{index}.", index=record.event_index)]
     if result.set_aside is not None:
@@ -257,7 +256,7 @@ class RestoreDialog(SubmitDialog):
             "✔ Every file matches the backup's MANIFEST — {whose}.\nMade {created} by {creator}; backup id "
             "{backup}.\n{files} files, {size}, {blobs} evidence file(s); custody log of {events} events (schema "
             "version {schema}).\nMANIFEST SHA-256 {sha256}", whose=whose, created=m.created_at,
-            creator=m.created_by, backup=m.backup_id, files=len(m.files), size=human_size(m.total_bytes),
+            creator=m.created_by, backup=m.backup_id, files=len(m.files), size=format_size(m.total_bytes),
             blobs=m.blobs, events=m.tree_size, schema=m.schema_version, sha256=checked.manifest_sha256))
         self.contents.show()
         self.adjustSize()  # room for the lines just shown (a dialog does not grow by itself)

@@ -8,9 +8,8 @@ from PySide6.QtGui import QAction
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.i18n import N_, _
 from icspa_desktop.services.permissions import Permission, allowed
+from icspa_desktop.services.table_texts import role_name
 
-_ROLE = {Role.ADMINISTRATOR: N_("administrator"), Role.SUPERVISOR: N_("supervisor"),
-         Role.INVESTIGATOR: N_("investigator"), Role.AUDITOR: N_("auditor")}
 # The roles as the subject of "only … may …" (French needs the article: "seuls les administrateurs").
 _PLURAL = {Role.ADMINISTRATOR: N_("administrators"), Role.SUPERVISOR: N_("supervisors"),
            Role.INVESTIGATOR: N_("investigators"), Role.AUDITOR: N_("auditors")}
@@ -26,14 +25,6 @@ _ACTS = {
     Permission.MANAGE_PARTNERS: N_("manage partner agencies"), Permission.EXPORT_BUNDLE: N_("export sharing bundles"),
     Permission.IMPORT_BUNDLE: N_("import sharing bundles"), Permission.REPORT: N_("produce reports"),
 }
-
-
-def role_name(role: Role | str) -> str:
-    """A role's name in the reader's language (a recorded role that is not one of ours stays as recorded)."""
-    try:
-        return _(_ROLE[Role(role)])
-    except ValueError:
-        return str(role)
 
 
 def who_may(*permissions: Permission) -> str:

@@ -28,10 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from icspa_desktop.domain.progress import Steps
-from icspa_desktop.gui.evidence_model import human_size
 from icspa_desktop.gui.feedback import error_label
 from icspa_desktop.gui.folders import remember_choice
-from icspa_desktop.i18n import _
+from icspa_desktop.i18n import _, format_size
 
 _W = TypeVar("_W", bound=QWidget)
 PROGRESS_STEPS = 1000  # a progress bar's range: fine enough for any size, no int overflow for large byte counts
@@ -146,8 +145,8 @@ class ProgressSection:
         when it counts steps rather than bytes: ``progress.Steps``; the bar shows how far either way)."""
         self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
         bytes_ = total and not isinstance(message, Steps)
-        self.status.setText(_("{step} — {done} of {total}", step=message, done=human_size(done),
-                              total=human_size(total)) if bytes_ else message)
+        self.status.setText(_("{step} — {done} of {total}", step=message, done=format_size(done),
+                              total=format_size(total)) if bytes_ else message)
 
     def stopping(self, text: str) -> None:
         self.stop.setEnabled(False)

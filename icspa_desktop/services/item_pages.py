@@ -6,10 +6,14 @@ many items match, ``item_page`` reads ``limit`` of them from ``offset``, and ``i
 given items stand (to keep a selection across a reload). Every order is total: ties are broken by the row's
 insertion order, in the same direction, so pages never overlap or skip a row.
 
-The filter is case-insensitive (Unicode case folding) and finds the text anywhere in what the table shows of
-an item (exhibit, name, kind, short hash, MIME type, TLP, handling code, status) and in the full hashes,
-path, description, notes, tags, holder and storage location. Sizes and acquisition times are not matched as
-the table formats them (those texts depend on the reader's locale): sort by those columns instead.
+What the table shows is what the filter finds and what the columns sort by: the texts of the cells come from
+``table_texts`` — the same functions the evidence table's model shows — called from SQL on the reader
+connection, in the reader's language and time zone. The filter is case-insensitive (Unicode case folding)
+and finds the text anywhere in a row's cells (exhibit, name, kind, size as formatted — ``1,5 KiB`` in German —,
+short hash, MIME type, TLP, handling code, status, the acquisition time as shown in local time) and in the
+full hashes, path, description, notes, tags, holder and storage location. Kind and status sort by their
+words as shown (case-folded, natural order); TLP by its label (``TLP:AMBER``: not translated, so the code's
+order is the label's); size and acquisition time by the value, not its text (1 KiB after 900 B).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from icspa_desktop.domain.evidence import Item
-from icspa_desktop.i18n import _
+from icspa_desktop.domain.evidence import Item, ItemKind
 from icspa_desktop.services import evidence
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
+from icspa_desktop.services.table_texts import could_be_size, kind_text, status_text
+from icspa_desktop.vault.db import natural_key
 
 _BATCH = 500  # bound parameters per IN (...) list
 
@@ -34,13 +39,13 @@ class ItemSort(StrEnum):
 
     EXHIBIT = "exhibit"  # natural order: BIG/001-999 before BIG/001-1000 (index items_exhibit_sort)
     NAME = "name"  # natural order: f9 before f10
-    KIND = "kind"  # digital, then physical
+    KIND = "kind"  # the words shown ("file", "physical"; "Datei", "physisch")
     SIZE = "size"  # physical items (no size) first
     SHA256 = "sha256"  # physical items (no hash) first
     MIME = "mime"
     TLP = "tlp"
     HANDLING = "handling"
-    STATUS = "status"  # stored (digital), in storage, checked out (by holder)
+    STATUS = "status"  # the words shown ("checked out to {holder}", "in storage", "stored")
     ACQUIRED = "acquired"
 
 
@@ -48,25 +53,27 @@ class ItemSort(StrEnum):
 _KEYS: dict[ItemSort, tuple[str, ...]] = {
     ItemSort.EXHIBIT: ("exhibit_sort",),  # natural_key(exhibit_number), stored (schema 12)
     ItemSort.NAME: ("icspa_natural(original_name)",),
-    ItemSort.KIND: ("kind",),
+    ItemSort.KIND: ("CASE kind WHEN 'digital' THEN :file_key ELSE :physical_key END",),
     ItemSort.SIZE: ("COALESCE(size, -1)",),
     ItemSort.SHA256: ("COALESCE(sha256, '')",),
     ItemSort.MIME: ("icspa_fold(mime_type)",),
-    ItemSort.TLP: ("tlp",),
+    ItemSort.TLP: ("tlp",),  # shown as "TLP:" + the code (table_texts has no word for it): the same order
     ItemSort.HANDLING: ("handling_code",),
-    ItemSort.STATUS: ("CASE WHEN kind = 'digital' THEN 0 WHEN checked_out = 0 THEN 1 ELSE 2 END",
-                      "icspa_natural(holder)"),
+    ItemSort.STATUS: ("CASE WHEN kind = 'digital' THEN :stored_key WHEN checked_out = 0 THEN :in_storage_key "
+                      "ELSE icspa_natural(icspa_status(kind, checked_out, holder)) END",),
     ItemSort.ACQUIRED: ("acquired_at",),
 }
 
-# What the filter searches, one text per item (case-folded); :file … :out are the table's words.
-_HAYSTACK = """icspa_fold(exhibit_number || char(10) || original_name || char(10) || original_path || char(10)
-    || COALESCE(sha256, '') || char(10) || COALESCE(md5, '') || char(10) || COALESCE(sha1, '') || char(10)
-    || mime_type || char(10) || description || char(10) || notes || char(10) || tags || char(10) || holder
-    || char(10) || storage_location || char(10) || 'TLP:' || tlp || char(10) || handling_code || char(10)
-    || CASE WHEN kind = 'digital' THEN :file || char(10) || :stored
-            WHEN checked_out = 0 THEN :physical || char(10) || :in_storage
-            ELSE :physical || char(10) || replace(:out, '{holder}', holder) END)"""
+# What the filter searches, one text per item (case-folded): the cells as table_texts words them (the words of a
+# kind and of a status but "checked out to …" bound as parameters, worded once), and the rest.
+_HAYSTACK = """icspa_fold(exhibit_number || char(10) || original_name || char(10)
+    || CASE kind WHEN 'digital' THEN :file ELSE :physical END || char(10) || {size} || char(10)
+    || COALESCE(sha256, '') || char(10) || mime_type || char(10) || 'TLP:' || tlp || char(10) || handling_code
+    || char(10) || CASE WHEN kind = 'digital' THEN :stored WHEN checked_out = 0 THEN :in_storage
+                        ELSE icspa_status(kind, checked_out, holder) END
+    || char(10) || icspa_time(acquired_at) || char(10) || COALESCE(md5, '') || char(10) || COALESCE(sha1, '')
+    || char(10) || original_path || char(10) || description || char(10) || notes || char(10) || tags || char(10)
+    || holder || char(10) || storage_location)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +92,25 @@ _PLAIN_SORTS = {ItemSort.EXHIBIT, ItemSort.KIND, ItemSort.SIZE, ItemSort.SHA256,
 
 def _connection(session: Session, query: ItemQuery) -> contextlib.AbstractContextManager[Any]:
     """The session's connection for plain SQL; the reader (our SQL functions, one thread at a time) for a
-    filter or a sort by natural or folded text."""
+    filter or a sort by natural, folded or shown text."""
     if query.sort in _PLAIN_SORTS and not query.text.strip():
         return contextlib.nullcontext(session.conn)
     return session.reading()
 
 
 def _where(query: ItemQuery) -> tuple[str, dict[str, object]]:
+    """The filter's condition, with the parameters of the condition and of the sort keys."""
+    words = {"file": kind_text(ItemKind.DIGITAL), "physical": kind_text(ItemKind.PHYSICAL),
+             "stored": status_text(ItemKind.DIGITAL, False, ""),
+             "in_storage": status_text(ItemKind.PHYSICAL, False, "")}
     params: dict[str, object] = {"case": query.case_id}
+    params.update({f"{name}_key": natural_key(word) for name, word in words.items()})
     needle = query.text.strip().casefold()
     if not needle:
         return "case_id = :case", params
-    # The words as the table shows them, in the reader's language (gui/evidence_model.py uses the same ones).
-    params.update(needle=needle, file=_("file"), physical=_("physical"), stored=_("stored"),
-                  in_storage=_("in storage"), out=_("checked out to {holder}", holder="{holder}"))
-    return f"case_id = :case AND instr({_HAYSTACK}, :needle) > 0", params
+    params.update(words, needle=needle)
+    size = "icspa_size(size)" if could_be_size(needle) else "''"
+    return f"case_id = :case AND instr({_HAYSTACK.format(size=size)}, :needle) > 0", params
 
 
 def _order(query: ItemQuery) -> str:

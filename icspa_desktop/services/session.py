@@ -112,6 +112,7 @@ class Session:
         # (the refusal then says it all: the CLI prints the warning only after a command that did its work).
         self.read_only_notice: str | None = None
         self.write_refused = False
+        self._texts_on: db.Connection | None = None  # the reader connection the table texts are registered on
 
     # ---- life cycle ----------------------------------------------------------------
     @property
@@ -141,10 +142,19 @@ class Session:
     def conn(self) -> db.Connection:
         return self.vault.conn
 
-    def reading(self) -> contextlib.AbstractContextManager[db.Connection]:
+    @contextmanager
+    def reading(self) -> Iterator[db.Connection]:
         """The read-only connection for long reads with our SQL functions (natural order, Unicode case folding,
-        interruptible: ``cancellable_reads``), held by one thread at a time (``UnlockedVault.reader``)."""
-        return self.vault.reader()
+        the tables' cell texts: ``table_texts.register_functions``; interruptible: ``cancellable_reads``), held by
+        one thread at a time (``UnlockedVault.reader``)."""
+        with self.vault.reader() as conn:
+            if self._texts_on is not conn:  # a new reader (the first read, or after a rekey)
+                # Imported here: table_texts words verification problems through fixity, which imports this module.
+                from icspa_desktop.services import table_texts
+
+                table_texts.register_functions(conn)
+                self._texts_on = conn
+            yield conn
 
     @property
     def vault_path(self) -> Path:

@@ -18,7 +18,7 @@ from PySide6.QtCore import QCoreApplication, Qt, QThreadPool
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
+from icspa_desktop.domain.evidence import Item, ItemFields
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.custody_model import EventColumn
@@ -30,6 +30,7 @@ from icspa_desktop.gui.settings import AppSettings
 from icspa_desktop.services import cases, custody, evidence, item_pages, physical, timeline_pages
 from icspa_desktop.services.item_pages import ItemQuery, ItemSort
 from icspa_desktop.services.session import Session, unlock
+from icspa_desktop.services.table_texts import action_text, kind_text
 from icspa_desktop.services.timeline_pages import TimelineQuery, TimelineSort
 from icspa_desktop.services.vault_service import AgencyInfo, init_vault
 from icspa_desktop.vault.db import natural_key
@@ -78,14 +79,13 @@ def _reference_key(sort: ItemSort) -> Callable[[Item], Any]:
     keys: dict[ItemSort, Callable[[Item], Any]] = {
         ItemSort.EXHIBIT: lambda i: natural_key(i.exhibit_number),
         ItemSort.NAME: lambda i: natural_key(i.original_name),
-        ItemSort.KIND: lambda i: i.kind.value,
+        ItemSort.KIND: lambda i: natural_key(kind_text(i.kind)),
         ItemSort.SIZE: lambda i: -1 if i.size is None else i.size,
         ItemSort.SHA256: lambda i: i.sha256 or "",
         ItemSort.MIME: lambda i: i.mime_type.casefold(),
         ItemSort.TLP: lambda i: i.markings.tlp.value,
         ItemSort.HANDLING: lambda i: i.markings.handling_code.value,
-        ItemSort.STATUS: lambda i: (0 if i.kind is ItemKind.DIGITAL else 2 if i.checked_out else 1,
-                                    natural_key(i.holder)),
+        ItemSort.STATUS: lambda i: natural_key(item_status(i)),
         ItemSort.ACQUIRED: lambda i: i.acquisition.acquired_at,
     }
     return keys[sort]
@@ -125,13 +125,10 @@ def test_every_sort_pages_through_the_case_in_order(big_case: tuple[Path, str]) 
 
 
 def _old_filter(item: Item, text: str) -> bool:
-    """What the table's filter found before it was paged: the cells and the extra texts, case-folded — except the
-    size and acquisition time as formatted for the reader (the paged filter matches stored values)."""
-    cells = [t for c, t in zip(ItemColumn, item_texts(item), strict=True)
-             if c not in (ItemColumn.SIZE, ItemColumn.ACQUIRED)]
+    """What the table's filter found before it was paged: the cells and the extra texts, case-folded."""
     extra = (*item.hashes.values(), item.description, item.notes, *item.tags, item.holder, item.storage_location,
              item.original_path)
-    return text.strip().casefold() in "\n".join((*cells, *extra)).casefold()
+    return text.strip().casefold() in "\n".join((*item_texts(item), *extra)).casefold()
 
 
 def test_the_filter_finds_what_the_table_shows(big_case: tuple[Path, str]) -> None:
@@ -258,7 +255,7 @@ def test_the_timeline_pages_in_every_order(big_case: tuple[Path, str]) -> None:
         assert timeline_pages.event_positions(session, query, [log_order[1500]]) == {log_order[1500]: 1500}
         exhibits = {item.id: item.exhibit_number for item in evidence.list_items(session, case_id)}
         keys: dict[TimelineSort, Callable[[Any], Any]] = {
-            TimelineSort.ACTION: lambda e: e.action,
+            TimelineSort.ACTION: lambda e: natural_key(action_text(e.action)),
             TimelineSort.ACTOR: lambda e: natural_key(e.body["actor"].get("display_name") or e.body["actor"]["name"]),
             TimelineSort.PURPOSE: lambda e: natural_key(e.body.get("purpose", "")),
             TimelineSort.ITEMS: lambda e: natural_key(", ".join(exhibits[i] for i in e.body.get("item_ids") or [])),
@@ -283,7 +280,7 @@ def test_the_timeline_pages_in_every_order(big_case: tuple[Path, str]) -> None:
         expected = [str(e.id) for e in ours if target.exhibit_number in
                     ", ".join(exhibits[i] for i in e.body.get("item_ids") or [])]
         assert [ref.key for ref in found] == expected and expected
-        checked_out = TimelineQuery(case_id, text="CHECKED OUT", action_words={"checked_out": "checked out"})
+        checked_out = TimelineQuery(case_id, text="CHECKED OUT")
         assert [r.event.action for r in timeline_pages.rows_at(session, timeline_pages.event_refs(
             session, checked_out))] == ["checked_out"]
         assert timeline_pages.count_events(session, TimelineQuery(case_id, text="imaging")) == 1  # the purpose
