@@ -22,7 +22,7 @@ from icspa_desktop.bundle import mounts
 from icspa_desktop.domain.errors import Conflict, IcspaError, VerificationFailed, _
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.files import create_new, fsync_dir, place_new, remove_published
-from icspa_desktop.i18n import N_
+from icspa_desktop.i18n import N_, format_size
 
 FILE_MODE = 0o600
 READ_CHUNK = 4 << 20  # per read of the read-back: with O_DIRECT one request each, so not too small
@@ -531,15 +531,6 @@ def inspect_target(folder: Path) -> TargetInfo:
     return TargetInfo(fs_type, mount_point, stats.f_bavail * stats.f_frsize, bool(stats.f_flag & os.ST_RDONLY))
 
 
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def space_needed(bundle_size: int) -> int:
     """Free space to ask for: the estimated bundle plus a margin for clusters, directory entries and seals."""
     return bundle_size + bundle_size // 100 + (1 << 20)
@@ -554,7 +545,7 @@ def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = No
     needed = space_needed(bundle_size)
     if info.free < needed:
         raise IcspaError(_("The target {folder} has {free} free; the bundle needs about {needed}. Nothing was "
-                           "written.", folder=folder, free=human_size(info.free), needed=human_size(needed)))
+                           "written.", folder=folder, free=format_size(info.free), needed=format_size(needed)))
     return info
 
 
