@@ -8,15 +8,17 @@ reader connection (``register_functions``; ``Session.reading`` registers them). 
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 from icspa_desktop.domain.enums import CUSTODY_ACTION_WORDS, CustodyAction, Role
 from icspa_desktop.domain.evidence import ItemKind
-from icspa_desktop.i18n import N_, SIZE_UNITS, _, decimal_separator, format_local, format_size
+from icspa_desktop.i18n import N_, SIZE_UNITS, _, current_language, decimal_separator, format_local, format_size
 from icspa_desktop.services import fixity
 from icspa_desktop.vault.db import Connection
 
@@ -48,6 +50,24 @@ def could_be_size(text: str) -> bool:
     separator, the units' letters and spaces (a filter skips formatting every size for "f12")."""
     shown = set("0123456789 -") | set("".join(("B", *SIZE_UNITS)).casefold()) | set(decimal_separator())
     return set(text) <= shown
+
+
+# Moments whose texts show every character a time cell can hold: digits, the format's separators and the zone's
+# names in winter and summer, over the eras whose names differ (local mean time, wartime, today).
+_SAMPLE_MOMENTS = tuple(datetime(year, month, 15, 10, 30, 45, tzinfo=UTC)
+                        for year in (1850, 1900, 1942, 1970, 2000, 2026, 2037) for month in (1, 7))
+
+
+@functools.lru_cache(maxsize=8)
+def _time_characters(language: str, zones: tuple[str, ...]) -> frozenset[str]:
+    shown = "".join(format_local(moment, language) for moment in _SAMPLE_MOMENTS)
+    return frozenset(shown.casefold()) | frozenset("0123456789")
+
+
+def could_be_time(text: str) -> bool:
+    """Whether a case-folded text could be found in a ``time_text``: it has nothing but digits and the characters
+    the reader's format and zone show (a filter skips formatting every row's time for "f12" or "annotated")."""
+    return set(text) <= _time_characters(current_language(), time.tzname)
 
 
 def time_text(at: str) -> str:

@@ -36,7 +36,7 @@ from icspa_desktop.services import received
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.received import PartnerEventView
 from icspa_desktop.services.session import Session
-from icspa_desktop.services.table_texts import OURS, action_text, role_name
+from icspa_desktop.services.table_texts import OURS, action_text, could_be_time, role_name
 
 
 class TimelineSort(StrEnum):
@@ -146,7 +146,7 @@ def _where(query: TimelineQuery) -> tuple[str, dict[str, object]]:
     params["needle"] = needle
     # The texts not stored as such, cheapest first: our index, the time as shown, the exhibit numbers.
     clauses = ["(src = 0 AND instr(pos, :needle) > 0)",
-               "instr(icspa_fold(icspa_time(at)), :needle) > 0",
+               *(["instr(icspa_fold(icspa_time(at)), :needle) > 0"] if could_be_time(needle) else []),
                """(src = 0 AND pos IN (SELECT ci.event_idx FROM custody_event_items ci JOIN items i ON i.id = ci.item_id
                    WHERE i.case_id = :case AND instr(icspa_fold(i.exhibit_number), :needle) > 0))""",
                """(src = 1 AND (origin, pos) IN (SELECT pi.origin, pi.leaf_index FROM partner_event_items pi
