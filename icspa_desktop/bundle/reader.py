@@ -2,7 +2,7 @@
 
 One pass, nothing written anywhere (unless the caller's payload sink stages payload files): the file (or
 its volumes) is read in 1 MiB blocks and hashed for the outer seal; our age v1 decryptor
-(crypto/agev1.py) authenticates each chunk before its plaintext is released, and the plaintext is pushed
+(crypto/agev1/) authenticates each chunk before its plaintext is released, and the plaintext is pushed
 into ``TarWalk``, an incremental parser of the narrow pax subset our writer produces. Payloads are hashed
 on the way (and handed to the sink); tag files and the signature are kept in memory within ``Limits``.
 The bag-level checks (manifests, signed bag-info, CMS signature) run only once age has authenticated the

@@ -1,6 +1,6 @@
 """age X25519 identities and recipients, and small age-encrypted values (keys wrapped for a user's box key).
 
-Our own age v1 (``crypto/agev1.py``) does the work; the files are standard age, which ``age`` and pyrage
+Our own age v1 (``crypto/agev1/``) does the work; the files are standard age, which ``age`` and pyrage
 read too (tests check both directions)."""
 
 from __future__ import annotations

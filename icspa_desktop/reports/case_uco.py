@@ -20,131 +20,40 @@
 
 Checked with ``case_validate`` (case-utils) in the tests. Every node has an IRI under the vault's own
 namespace, derived from our stable ids, so a re-export of the same case names the same things.
+
+This module builds the graph (who and what, items and their provenance, custody events); beside it:
+``uco_graph`` (context, IRIs, value forms, ``encode``), ``uco_markings`` (the marking definitions) and
+``uco_events`` (what an event body says, in the export's English). ``build`` and ``encode`` are the API.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.custody.events import StoredEvent
-from icspa_desktop.domain.enums import HandlingCode, Tlp
 from icspa_desktop.domain.evidence import ItemKind, Markings
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import _
+from icspa_desktop.reports import uco_events, uco_markings
+from icspa_desktop.reports.uco_graph import CONTEXT, Graph, dt, encode, hashes, ref, refs, xsd_datetime
+from icspa_desktop.reports.uco_markings import MARKING
 
-CONTEXT: dict[str, str] = {
-    "case-investigation": "https://ontology.caseontology.org/case/investigation/",
-    "uco-action": "https://ontology.unifiedcyberontology.org/uco/action/",
-    "uco-core": "https://ontology.unifiedcyberontology.org/uco/core/",
-    "uco-identity": "https://ontology.unifiedcyberontology.org/uco/identity/",
-    "uco-location": "https://ontology.unifiedcyberontology.org/uco/location/",
-    "uco-marking": "https://ontology.unifiedcyberontology.org/uco/marking/",
-    "uco-observable": "https://ontology.unifiedcyberontology.org/uco/observable/",
-    "uco-role": "https://ontology.unifiedcyberontology.org/uco/role/",
-    "uco-tool": "https://ontology.unifiedcyberontology.org/uco/tool/",
-    "uco-types": "https://ontology.unifiedcyberontology.org/uco/types/",
-    "uco-vocabulary": "https://ontology.unifiedcyberontology.org/uco/vocabulary/",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-}
+__all__ = ["CONTEXT", "TOOL_MAKER", "build", "encode", "xsd_datetime"]
 
 # The maker of this software, the creator of the tool that records every custody event. Not the agency
 # that runs an installation: that one is the performer's agency.
 TOOL_MAKER = "ICSPA"
 
-_NAMESPACE = uuid.UUID("6f1d1b5e-3c0a-4c55-9a55-1c2f0e6f8a01")  # ICSPA's UUIDv5 namespace for CASE/UCO IRIs
-_MARKING_BASE = "urn:icspa:"  # marking definitions are the same in every vault's export
-# Our hash names → UCO HashNameVocab members.
-_HASH_NAMES = {"sha256": "SHA256", "sha1": "SHA1", "md5": "MD5", "sha512": "SHA512"}
-
-# FIRST TLP 2.0 (https://www.first.org/tlp/), least to most restrictive.
-_TLP_MEANINGS = {
-    Tlp.CLEAR: "Recipients can spread this to the world, there is no limit on disclosure.",
-    Tlp.GREEN: "Limited disclosure, recipients can spread this within their community.",
-    Tlp.AMBER: "Limited disclosure, recipients can only spread this on a need-to-know basis within their "
-               "organization and its clients.",
-    Tlp.AMBER_STRICT: "Limited disclosure, restricted to the organization only.",
-    Tlp.RED: "For the eyes and ears of individual recipients only, no further disclosure.",
-}
-_TLP_ORDER = list(_TLP_MEANINGS)
-_HANDLING_MEANINGS = {
-    HandlingCode.H0: "use for crime prevention and combating only",
-    HandlingCode.H1: "no use in judicial proceedings without the provider's permission",
-    HandlingCode.H2: "no dissemination without the provider's permission",
-    HandlingCode.H3: "other restrictions, stated in text",
-}
-
 # Custody actions after which the item is in a new state of custody: each yields the next provenance record.
 _CHAINED = {"acquired", "verified", "checked_out", "checked_in", "exported", "bundled", "transferred", "imported",
             "released", "disposed"}
-_NAMES = {"acquired": "intake", "verified": "verification", "checked_out": "check-out", "checked_in": "check-in",
-          "export_started": "extraction", "export_aborted": "extraction", "bundled": "transfer-prepare",
-          "transferred": "transfer-send", "imported": "transfer-receive", "released": "release",
-          "disposed": "disposal", "access_denied": "access denied"}
 # Our role names → CASE's own role classes where CASE has one.
 _CASE_ROLES = {"investigator": "case-investigation:Investigator",
                "lead investigator": "case-investigation:Investigator"}
-# "Name (CC)" as the services write a partner agency in a counterparty (country codes are two letters).
-_PARTY = re.compile(r"\s*(.+?\([A-Za-z]{2}\))\s*(?:,|$)")
-
 _PROVENANCE = "case-investigation:ProvenanceRecord"
-_MARKING = "uco-marking:MarkingDefinition"
-
-
-def _dt(value: str) -> dict[str, str]:
-    return {"@type": "xsd:dateTime", "@value": value}
-
-
-def _ref(iri: str) -> dict[str, str]:
-    return {"@id": iri}
-
-
-def _refs(iris: Iterable[str]) -> list[dict[str, str]]:
-    return [_ref(i) for i in dict.fromkeys(iris)]
-
-
-def xsd_datetime(text: str) -> str | None:
-    """``text`` as an ``xsd:dateTime`` lexical form, or None when it is not a date with a time of day."""
-    text = text.strip()
-    if not text or not re.search(r"\d[T ]\d", text):
-        return None  # a date alone (or free text) is no dateTime: it stays in the description
-    try:
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        return None
-
-
-def _field(body: dict[str, Any], key: str) -> dict[str, Any]:
-    """A JSON object field of an event body (``details``, ``tool``), empty when absent or not an object."""
-    value = body.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _parties(counterparty: str) -> list[str]:
-    """``"BKA (DE), Politie NL (NL)"`` → each agency; anything else stays one party."""
-    found = [p.strip() for p in _PARTY.findall(counterparty)]
-    return found if found and ", ".join(found) == counterparty.strip() else [counterparty.strip()]
-
-
-class _Graph:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.nodes: dict[str, dict[str, Any]] = {}
-
-    def iri(self, kind: str, key: str, base: str | None = None) -> str:
-        # UCO suggests IRIs ending in a UUID; a name-based one keeps re-exports stable.
-        base = base or self.base
-        return f"{base}{kind}-{uuid.uuid5(_NAMESPACE, f'{base}{kind}/{key}')}"
-
-    def add(self, node: dict[str, Any]) -> str:
-        self.nodes.setdefault(node["@id"], node)
-        return str(node["@id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +93,6 @@ def build(
 
 # Checks of the cancel token and progress reports come every _TICK_BATCH items or events (a few ms of work).
 _TICK_BATCH = 50
-# Pieces of JSON text between two checks of the cancel token while encoding (~20 ms of work).
-_ENCODE_BATCH = 20_000
 
 
 class _Ticks:
@@ -205,27 +112,11 @@ class _Ticks:
             self.progress(self.done, self.total, _("Describing the items and custody events…"))
 
 
-def encode(doc: dict[str, Any], *, cancel: CancelToken | None = None) -> bytes:
-    """The document as the export writes it: UTF-8 JSON, keys sorted, indented by one, a final line feed.
-
-    Encoded piece by piece so that ``cancel`` can stop it (``Cancelled``): the text of a big case takes
-    seconds. With an indent, ``json.dumps`` runs the same pure-Python encoder, so this costs no more."""
-    cancel = cancel or CancelToken()
-    encoder = json.JSONEncoder(indent=1, ensure_ascii=False, sort_keys=True)
-    pieces: list[str] = []
-    for n, piece in enumerate(encoder.iterencode(doc)):
-        if n % _ENCODE_BATCH == 0:
-            cancel.check()
-        pieces.append(piece)
-    pieces.append("\n")
-    return "".join(pieces).encode("utf-8")
-
-
 class _Builder:
     def __init__(self, vault_id: str, agency_name: str, case: Any, items: Sequence[Any],
                  ticks: _Ticks | None = None) -> None:
         self.ticks = ticks or _Ticks(no_progress, CancelToken())
-        self.g = _Graph(f"urn:icspa:{vault_id}:")
+        self.g = Graph(f"urn:icspa:{vault_id}:")
         self.case = case
         self.items = {item.id: item for item in items}
         f = case.fields
@@ -265,7 +156,7 @@ class _Builder:
             parent = self.items.get(item.parent_id) if item.parent_id else None
             if parent is not None:
                 self.g.nodes[self.observable[item.id]]["case-investigation:wasDerivedFrom"] = [
-                    _ref(self.observable[parent.id])]
+                    ref(self.observable[parent.id])]
         intake = {i: e for e in steps if e.action == "acquired" for i in e.ids}
         for item in self.items.values():
             tick()
@@ -279,7 +170,7 @@ class _Builder:
             self.person(f.lead_investigator, f"lead/{f.lead_investigator}", self.agency, "lead investigator")
         case_marks = self.marks([self.case_markings])
         for node in self.g.nodes.values():
-            if node["@type"] != _MARKING:
+            if node["@type"] != MARKING:
                 node.setdefault("uco-core:objectMarking", case_marks)
         investigation = self.g.iri("investigation", self.case.id)
         closed = [e.at for e in ours if e.action == "case_closed"]
@@ -290,11 +181,11 @@ class _Builder:
                                                  f.jurisdiction and f"Jurisdiction: {f.jurisdiction}") if d],
             "case-investigation:investigationForm": "case",
             "case-investigation:investigationStatus": str(self.case.status),
-            "uco-core:startTime": _dt(self.case.created_at.isoformat()),
-            **({"uco-core:endTime": _dt(closed[-1])} if closed and str(self.case.status) == "closed" else {}),
-            "case-investigation:relevantAuthorization": _refs(self.authorizations),
+            "uco-core:startTime": dt(self.case.created_at.isoformat()),
+            **({"uco-core:endTime": dt(closed[-1])} if closed and str(self.case.status) == "closed" else {}),
+            "case-investigation:relevantAuthorization": refs(self.authorizations),
             "uco-core:objectMarking": case_marks,
-            "uco-core:object": _refs(i for i, n in self.g.nodes.items() if n["@type"] != _MARKING),
+            "uco-core:object": refs(i for i, n in self.g.nodes.items() if n["@type"] != MARKING),
         })
         return {"@context": dict(CONTEXT), "@graph": list(self.g.nodes.values())}
 
@@ -309,7 +200,7 @@ class _Builder:
 
     def relate(self, source: str, kind: str, target: str) -> None:
         self.g.add({"@id": self.g.iri("relationship", f"{kind}/{source}/{target}"), "@type": "uco-core:Relationship",
-                    "uco-core:source": [_ref(source)], "uco-core:target": _ref(target),
+                    "uco-core:source": [ref(source)], "uco-core:target": ref(target),
                     "uco-core:kindOfRelationship": kind, "uco-core:isDirectional": True})
 
     def person(self, name: str, key: str, agency: str | None, role: str = "") -> str:
@@ -337,10 +228,10 @@ class _Builder:
             "@id": self.g.iri("tool", f"{name}-{version}"), "@type": "uco-tool:Tool", "uco-core:name": name,
             **({"uco-tool:version": version} if version else {}),
             "uco-tool:toolType": "evidence management" if ours else kind,
-            **({"uco-tool:creator": _ref(self.maker)} if ours else {})})
+            **({"uco-tool:creator": ref(self.maker)} if ours else {})})
 
     def event_tool(self, body: dict[str, Any]) -> str:
-        tool = _field(body, "tool")
+        tool = uco_events.body_field(body, "tool")
         return self.tool(str(tool.get("name") or TOOL_NAME), str(tool.get("version") or __version__), "custody")
 
     def location(self, text: str) -> str:
@@ -356,34 +247,8 @@ class _Builder:
         return iri
 
     # ---- markings -------------------------------------------------------------------------------------
-    def _marking(self, key: str, name: str, model: str, kind: str, prop: str, text: str) -> str:
-        iri = self.g.iri("marking", key, _MARKING_BASE)
-        return self.g.add({"@id": iri, "@type": _MARKING, "uco-core:name": name,
-                           "uco-marking:definitionType": kind,
-                           "uco-marking:definition": [{"@id": self.g.iri("marking-model", key, _MARKING_BASE),
-                                                       "@type": model, "uco-marking:definitionType": kind,
-                                                       prop: text}]})
-
     def marks(self, markings: Sequence[Markings]) -> list[dict[str, str]]:
-        """The marking definitions of data under ``markings`` (of several items: the strictest TLP, every
-        handling code and evaluation)."""
-        tlp = max((m.tlp for m in markings), key=_TLP_ORDER.index)
-        found = [self._marking(f"tlp/{tlp.value}", f"TLP:{tlp.value}", "uco-marking:StatementMarking", "statement",
-                               "uco-marking:statement", f"TLP:{tlp.value} (FIRST TLP 2.0): {_TLP_MEANINGS[tlp]}")]
-        for m in markings:
-            code = HandlingCode(m.handling_code)
-            terms = f"Europol handling code {code.value}: {_HANDLING_MEANINGS[code]}"
-            terms += f": {m.handling_text}" if m.handling_text else "."
-            found.append(self._marking(f"handling/{code.value}/{m.handling_text}",
-                                       f"Europol handling code {code.value}", "uco-marking:TermsOfUseMarking",
-                                       "terms-of-use", "uco-marking:termsOfUse", terms))
-            if m.source_evaluation or m.information_evaluation:
-                source, info = m.source_evaluation or "-", m.information_evaluation or "-"
-                found.append(self._marking(
-                    f"evaluation/{source}/{info}", f"Europol evaluation {source}{info}", "uco-marking:StatementMarking",
-                    "statement", "uco-marking:statement",
-                    f"Europol 4x4 evaluation: source {source}, information {info}."))
-        return _refs(found)
+        return uco_markings.marks(self.g, markings)
 
     def item_marks(self, ids: Sequence[str]) -> list[dict[str, str]]:
         return self.marks([self.items[i].markings for i in ids] or [self.case_markings])
@@ -401,13 +266,8 @@ class _Builder:
                            "uco-observable:fileName": item.original_name,
                            **({"uco-observable:filePath": item.original_path} if item.original_path else {}),
                            **size})
-            hashes = [{"@id": self.g.iri(f"hash-{name}", item.id), "@type": "uco-types:Hash",
-                       # A plain string since UCO 1.4 (members of uco-vocabulary:HashNameVocab).
-                       "uco-types:hashMethod": _HASH_NAMES.get(name, name.upper()),
-                       "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value.lower()}}
-                      for name, value in sorted(item.hashes.items())]
             facets.append({"@id": self.g.iri("content-facet", item.id), "@type": "uco-observable:ContentDataFacet",
-                           "uco-observable:hash": hashes, **size,
+                           "uco-observable:hash": hashes(self.g, item.id, item.hashes), **size,
                            **({"uco-observable:mimeType": item.mime_type} if item.mime_type else {})})
         else:
             node_type = "uco-observable:Device"
@@ -452,8 +312,8 @@ class _Builder:
             "case-investigation:exhibitNumber": exhibit,
             **({"case-investigation:rootExhibitNumber": [root]} if item.id in self.current else {}),
             "uco-core:description": description,
-            **({"uco-core:objectCreatedTime": _dt(at)} if at else {}),
-            "uco-core:object": [_ref(self.observable[item.id])],
+            **({"uco-core:objectCreatedTime": dt(at)} if at else {}),
+            "uco-core:object": [ref(self.observable[item.id])],
             "uco-core:objectMarking": self.item_marks([item.id])})
         self.current[item.id] = iri
         return iri
@@ -463,7 +323,7 @@ class _Builder:
         acq = item.acquisition
         physical = item.kind is ItemKind.PHYSICAL
         # A received item's acquisition is the partner's: its officer is of their agency, its exhibit theirs.
-        details = _field(received.body, "details") if received else {}
+        details = uco_events.body_field(received.body, "details") if received else {}
         partner = str(received.body.get("counterparty") or "") if received else ""
         agency = self.organization(partner) if partner else self.agency
         performer = None
@@ -502,15 +362,15 @@ class _Builder:
         node: dict[str, Any] = {
             "@id": self.g.iri("acquisition", item.id), "@type": "case-investigation:InvestigativeAction",
             "uco-core:name": "seizure" if physical else "acquisition", "uco-core:description": "; ".join(parts),
-            **({"uco-action:startTime": _dt(when), "uco-action:endTime": _dt(when)} if when else {}),
-            **({"uco-action:performer": _ref(performer)} if performer else {}),
-            **({"uco-action:instrument": [_ref(self.tool(acq.tool, acq.tool_version, "acquisition"))]}
+            **({"uco-action:startTime": dt(when), "uco-action:endTime": dt(when)} if when else {}),
+            **({"uco-action:performer": ref(performer)} if performer else {}),
+            **({"uco-action:instrument": [ref(self.tool(acq.tool, acq.tool_version, "acquisition"))]}
                if acq.tool else {}),
-            **({"uco-action:object": _refs(objects)} if objects else {}),
+            **({"uco-action:object": refs(objects)} if objects else {}),
             # The file is what an acquisition produces (UCO: a result may be any object); its first provenance
             # record puts it in the chain, as CASE's "imaged" action does. A seizure produces only the record.
-            "uco-action:result": _refs(([] if physical else [self.observable[item.id]]) + [result]),
-            **({"uco-action:location": [_ref(self.location(acq.location))]} if acq.location else {}),
+            "uco-action:result": refs(([] if physical else [self.observable[item.id]]) + [result]),
+            **({"uco-action:location": [ref(self.location(acq.location))]} if acq.location else {}),
             "uco-action:actionStatus": "Success",
             "uco-core:objectMarking": self.item_marks([item.id]),
         }
@@ -525,7 +385,7 @@ class _Builder:
         body = event.body
         action = event.action
         ids = event.ids
-        details = _field(body, "details")
+        details = uco_events.body_field(body, "details")
         started = str(details.get("started_event") or "")
         if action in {"exported", "export_aborted"} and ids and started in self.extractions:
             self._finish_extraction(self.extractions[started], event, ids, details)
@@ -533,7 +393,7 @@ class _Builder:
         performer = self.actor(event)
         participants = self._participants(body, action, details)
         objects = [self.current[i] for i in ids if i in self.current]
-        status = _status(body, action)
+        status = uco_events.status(body, action)
         results: list[str] = []
         # A failed verification changes what is known of the item (a record says so); a failed bundle, nothing.
         if action in _CHAINED and ids and not (status == "Fail" and action in {"bundled", "transferred"}):
@@ -542,23 +402,23 @@ class _Builder:
             results += [self._copy(event, i, details) for i in ids]
         node: dict[str, Any] = {
             "@id": self.g.iri("action", event.id), "@type": "case-investigation:InvestigativeAction",
-            "uco-core:name": _NAMES.get(action, action.replace("_", " ")),
-            "uco-core:description": _describe(body, action, event.partner),
-            "uco-action:startTime": _dt(event.at), "uco-action:endTime": _dt(event.at),
-            "uco-action:performer": _ref(performer), "uco-action:instrument": [_ref(self.event_tool(body))],
+            "uco-core:name": uco_events.action_name(action),
+            "uco-core:description": uco_events.describe(body, action, event.partner),
+            "uco-action:startTime": dt(event.at), "uco-action:endTime": dt(event.at),
+            "uco-action:performer": ref(performer), "uco-action:instrument": [ref(self.event_tool(body))],
             "uco-action:actionStatus": status,
             "uco-core:objectMarking": self.item_marks(ids),
         }
         if objects:
-            node["uco-action:object"] = _refs(objects)
+            node["uco-action:object"] = refs(objects)
         if results:
-            node["uco-action:result"] = _refs(results)
+            node["uco-action:result"] = refs(results)
         if participants:
-            node["uco-action:participant"] = _refs(participants)
+            node["uco-action:participant"] = refs(participants)
         if body.get("location"):
-            node["uco-action:location"] = [_ref(self.location(str(body["location"])))]
+            node["uco-action:location"] = [ref(self.location(str(body["location"])))]
         if body.get("authority"):
-            node["case-investigation:relevantAuthorization"] = [_ref(self.authorization(str(body["authority"])))]
+            node["case-investigation:relevantAuthorization"] = [ref(self.authorization(str(body["authority"])))]
         if action == "export_started" and ids:
             del node["uco-action:endTime"]
             node["uco-action:actionStatus"] = "Ongoing"  # until its exported / export_aborted event
@@ -569,50 +429,46 @@ class _Builder:
         item = self.items[item_id]
         # Until we receive it, an item a partner sent is in their custody under their exhibit number.
         exhibit = self.partner_exhibit.get(item_id, "") if event.partner else ""
-        return self.record(f"{event.id}/{item_id}", item, _state(event.body, action, details, item, exhibit),
+        return self.record(f"{event.id}/{item_id}", item, uco_events.state(event.body, action, details, item, exhibit),
                            event.at, exhibit)
 
     def _finish_extraction(self, node: dict[str, Any], event: _Step, ids: list[str],
                            details: dict[str, Any]) -> None:
         """The end of an extraction makes one action with its start: the end time, status and copy."""
         body = event.body
-        node["uco-action:endTime"] = _dt(event.at)
-        node["uco-action:actionStatus"] = _status(body, event.action)
-        node["uco-core:description"] += f". {_describe(body, event.action, event.partner)}"
+        node["uco-action:endTime"] = dt(event.at)
+        node["uco-action:actionStatus"] = uco_events.status(body, event.action)
+        node["uco-core:description"] += f". {uco_events.describe(body, event.action, event.partner)}"
         if event.action == "exported":
             results = [self._next_record(event, i, "exported", details) for i in ids]
-            node["uco-action:result"] = _refs(results + [self._copy(event, i, details) for i in ids])
+            node["uco-action:result"] = refs(results + [self._copy(event, i, details) for i in ids])
 
     def _copy(self, event: _Step, item_id: str, details: dict[str, Any]) -> str:
         """The file an extraction wrote outside the vault: a new observable derived from the item."""
         item = self.items[item_id]
         destination = str(details.get("destination") or "")
-        hashes = event.body.get("hashes") or {}
+        digests = event.body.get("hashes") or {}
         facets: list[dict[str, Any]] = [{
             "@id": self.g.iri("file-facet", f"{event.id}/{item_id}"), "@type": "uco-observable:FileFacet",
             "uco-observable:fileName": destination.rsplit("/", 1)[-1] or item.original_name,
             **({"uco-observable:filePath": destination} if destination else {})}]
-        if hashes:
+        if digests:
             facets.append({"@id": self.g.iri("content-facet", f"{event.id}/{item_id}"),
                            "@type": "uco-observable:ContentDataFacet",
-                           "uco-observable:hash": [{
-                               "@id": self.g.iri(f"hash-{name}", f"{event.id}/{item_id}"), "@type": "uco-types:Hash",
-                               "uco-types:hashMethod": _HASH_NAMES.get(name, name.upper()),
-                               "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": str(value).lower()}}
-                               for name, value in sorted(hashes.items()) if value]})
+                           "uco-observable:hash": hashes(self.g, f"{event.id}/{item_id}", digests)})
         marks = self.item_marks([item_id])
         copy = self.g.add({"@id": self.g.iri("copy", f"{event.id}/{item_id}"), "@type": "uco-observable:File",
                            "uco-core:name": f"Extracted copy of exhibit {item.exhibit_number}",
                            "uco-core:hasFacet": facets, "uco-core:objectMarking": marks,
-                           "case-investigation:wasDerivedFrom": [_ref(self.observable[item_id])]})
+                           "case-investigation:wasDerivedFrom": [ref(self.observable[item_id])]})
         return self.g.add({"@id": self.g.iri("provenance", f"copy/{event.id}/{item_id}"), "@type": _PROVENANCE,
                            "case-investigation:exhibitNumber": item.exhibit_number,
                            "case-investigation:rootExhibitNumber": [self.root_exhibit.get(item_id,
                                                                                           item.exhibit_number)],
                            "uco-core:description": f"Copy of exhibit {item.exhibit_number} written to "
                                                    f"{destination or 'a file'} outside the vault",
-                           "uco-core:objectCreatedTime": _dt(event.at),
-                           "uco-core:object": [_ref(copy)], "uco-core:objectMarking": marks})
+                           "uco-core:objectCreatedTime": dt(event.at),
+                           "uco-core:object": [ref(copy)], "uco-core:objectMarking": marks})
 
     def _participants(self, body: dict[str, Any], action: str, details: dict[str, Any]) -> list[str]:
         """Who else took part: the persons of a hand-over, the partner agencies of a transfer."""
@@ -628,8 +484,8 @@ class _Builder:
         bundle = str(details.get("bundle_id") or "")
         if action == "transferred" and bundle in self.bundle_parties:
             return self.bundle_parties[bundle]  # the agencies its "bundled" events name
-        parties = _parties(counterparty)
-        if len(parties) == 1 and not _PARTY.fullmatch(parties[0]):
+        parties = uco_events.parties(counterparty)
+        if len(parties) == 1 and not uco_events.is_agency(parties[0]):
             # Not an agency as the services name one ("Name (CC)"): a person or body we know only by name.
             return [self.g.add({"@id": self.g.iri("identity", counterparty), "@type": "uco-identity:Identity",
                                 "uco-core:name": counterparty})]
@@ -637,67 +493,3 @@ class _Builder:
         if bundle and action == "bundled":
             self.bundle_parties.setdefault(bundle, found)
         return found
-
-
-def _status(body: dict[str, Any], action: str) -> str:
-    """UCO ActionStatusTypeVocab: a failed check or hand-over is a Fail, a broken one an Error."""
-    result = str(body.get("result") or "")
-    if action == "verified":
-        return "Success" if result == "ok" else "Fail"
-    if action == "export_aborted":
-        return "Fail" if result == "cancelled" else "Error"
-    if action == "access_denied" or (action in {"bundled", "transferred"} and "failed" in result):
-        return "Fail"
-    return "Success"
-
-
-def _state(body: dict[str, Any], action: str, details: dict[str, Any], item: Any, number: str = "") -> str:
-    """The state of custody after an event, in one sentence (the provenance record's description)."""
-    exhibit = f"Exhibit {number or item.exhibit_number}"
-    counterparty = str(body.get("counterparty") or "")
-    bundle = str(details.get("bundle_id") or "")
-    event = f" (custody event {body.get('id')})"
-    if action == "acquired":
-        digests = ", ".join(f"{k} {v}" for k, v in sorted((body.get("hashes") or {}).items()))
-        return f"{exhibit} held in the evidence vault" + (f"; digests at intake: {digests}" if digests else "") + event
-    if action == "verified" and body.get("result") == "ok":
-        return f"{exhibit} verified intact: its content matches the digests recorded at acquisition{event}"
-    if action == "verified":
-        return f"{exhibit} FAILED verification: {body.get('notes') or 'its content does not match'}{event}"
-    if action == "checked_out":
-        holder = str(details.get("receiving") or counterparty)
-        why = f" for {body['purpose']}" if body.get("purpose") else ""
-        return f"{exhibit} checked out to {holder}{why}{event}"
-    if action == "checked_in":
-        where = str(details.get("storage_location") or body.get("location") or "storage")
-        return f"{exhibit} checked in at {where}, handed back by {details.get('releasing') or counterparty}{event}"
-    if action == "exported":
-        return f"{exhibit} still held in the evidence vault after a copy was extracted{event}"
-    if action == "bundled":
-        return f"{exhibit}: a copy prepared for {counterparty} in bundle {bundle}{event}"
-    if action == "transferred":
-        return f"{exhibit}: a copy sent to {counterparty} in bundle {bundle}{event}"
-    if action == "imported":
-        theirs = details.get("partner_exhibit_number")
-        return (f"{exhibit} received from {counterparty} in bundle {bundle}"
-                + (f" (their exhibit {theirs})" if theirs else "") + f", verified and stored{event}")
-    return f"{exhibit} {action.replace('_', ' ')}{event}"
-
-
-def _describe(body: dict[str, Any], action: str, partner: str = "") -> str:
-    whose = f" of {partner}" if partner else ""
-    parts = [f"Custody event{whose} {body.get('id')}: {action.replace('_', ' ')}"]
-    for key in ("purpose", "authority", "counterparty", "result", "notes"):
-        if body.get(key):
-            parts.append(f"{key}: {body[key]}")
-    details = _field(body, "details")
-    for key in ("bundle_id", "bundle_sha256", "sender_fingerprint", "signed_at", "partner_exhibit_number",
-                "destination", "format", "file_name"):
-        if details.get(key):
-            parts.append(f"{key.replace('_', ' ')}: {details[key]}")
-    expected = details.get("expected")
-    for name, value in sorted((body.get("hashes") or {}).items()):
-        parts.append(f"{name} {value}")
-        if isinstance(expected, dict) and expected.get(name) not in (None, value):
-            parts.append(f"expected {name} {expected[name]}")
-    return "; ".join(parts)

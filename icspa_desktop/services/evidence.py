@@ -1,7 +1,11 @@
-"""Evidence items: settings, records, validation, exhibit numbers, ingest and annotation.
+"""Evidence items: ingest (one pass each, all files or none) and annotation — the changes to items.
 
-Physical items and check-out/in are in services/physical.py; fixity verification and extraction in
-services/fixity.py (both build on this module, never the reverse).
+The records and reads are in services/item_records.py, the checks every change makes first in
+services/item_checks.py, the agency's digest and exhibit-number settings in services/evidence_settings.py;
+this module's namespace carries their public names too, which is how the CLI, the GUI and other services call
+them (``evidence.get_item``, ``evidence.list_items``...). Physical items and check-out/in are in
+services/physical.py; fixity verification and extraction in services/fixity.py (all build on these modules,
+never the reverse).
 
 Every action records its custody event in the same transaction as the rows it changes. Content goes
 through the encrypted blob store (vault/blobs.py); a blob is durably in place before the row naming it
@@ -14,342 +18,99 @@ import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from icspa_desktop.crypto import keys, stream
 from icspa_desktop.custody.events import EventDraft
-from icspa_desktop.domain.enums import (
-    CaseStatus,
-    CustodyAction,
-    HandlingCode,
-    InformationEvaluation,
-    SourceEvaluation,
-    Tlp,
-)
-from icspa_desktop.domain.errors import (
-    Conflict,
-    NotFound,
-    RefusedInput,
-    UsageError,
-    _,
-)
-from icspa_desktop.domain.evidence import (
-    Acquisition,
-    HashAlgorithm,
-    Item,
-    ItemFields,
-    ItemKind,
-    MarkingChanges,
-    Markings,
-)
-from icspa_desktop.domain.ids import CaseId, ItemId, UserId, new_item_id
+from icspa_desktop.domain.enums import CustodyAction
+from icspa_desktop.domain.errors import Conflict, RefusedInput, UsageError, _
+from icspa_desktop.domain.evidence import HashAlgorithm, Item, ItemFields, ItemKind, MarkingChanges, Markings
+from icspa_desktop.domain.ids import ItemId, new_item_id
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_
 from icspa_desktop.services import cases, received
+from icspa_desktop.services.evidence_settings import (
+    DEFAULT_EXHIBIT_FORMAT,
+    SETTING_EXHIBIT_FORMAT,
+    SETTING_HASHES,
+    default_algorithms,
+    exhibit_format,
+    get_exhibit_format,
+    next_exhibits,
+    parse_algorithms,
+    set_default_algorithms,
+    set_exhibit_format,
+    suggest_exhibit_numbers,
+)
 from icspa_desktop.services.ingest import SealedContent, detect_mime, seal_file, source_size
+from icspa_desktop.services.item_checks import (
+    MAX_SHORT,
+    MAX_TEXT,
+    case_markings,
+    check_tags,
+    check_text,
+    clean_fields,
+    merge_markings,
+    new_item_markings,
+    open_case_for_change,
+    resolve_markings,
+)
+from icspa_desktop.services.item_records import (
+    ITEM_COLUMNS,
+    CaseOrItem,
+    fetch_item,
+    get_item,
+    insert_item_row,
+    item_to_json,
+    items_by_ids,
+    list_items,
+    markings_json,
+    resolve_case_or_item,
+    row_to_item,
+    split_tags,
+    timestamp,
+)
 from icspa_desktop.services.permissions import Permission
-from icspa_desktop.services.session import Session, set_setting, setting
+from icspa_desktop.services.session import Session
 from icspa_desktop.vault import db
 from icspa_desktop.vault.blobs import BlobStore, wrap_key
 
-SETTING_HASHES = "evidence.hash_algorithms"  # agency default beyond SHA-256, e.g. "md5,sha1"
-SETTING_EXHIBIT_FORMAT = "evidence.exhibit_format"
-DEFAULT_EXHIBIT_FORMAT = "{case}-{seq:03d}"
-MAX_TEXT = 10_000
-MAX_SHORT = 300
-
-_COLUMNS = (
-    "id, case_id, exhibit_number, kind, blob_id, original_name, original_path, size, sha256, md5, sha1, mime_type,"
-    " description, notes, tags, handling_code, handling_text, tlp, source_evaluation, information_evaluation,"
-    " parent_id, acquired_by, acquired_at, acquisition_location, acquisition_method, tool, tool_version,"
-    " source_device, source_serial, seal_number, storage_location, holder, checked_out, created_at, created_by,"
-    " updated_at"
-)
-_N_COLUMNS = _COLUMNS.count(",") + 1
-ITEM_COLUMNS = _COLUMNS  # what ``row_to_item`` reads (services/item_pages.py)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-# ---- settings ---------------------------------------------------------------------------------------
-def parse_algorithms(text: str) -> tuple[HashAlgorithm, ...]:
-    """``"md5,sha1"`` → the algorithms, SHA-256 first and always included."""
-    chosen: list[HashAlgorithm] = [HashAlgorithm.SHA256]
-    for part in text.replace(" ", "").lower().split(","):
-        if not part:
-            continue
-        name = part.replace("-", "")
-        try:
-            algorithm = HashAlgorithm(name)
-        except ValueError:
-            raise UsageError(_("Unknown hash algorithm {part!r}: choose from sha256, md5, sha1.", part=part)) from None
-        if algorithm not in chosen:
-            chosen.append(algorithm)
-    return tuple(chosen)
-
-
-def default_algorithms(session: Session) -> tuple[HashAlgorithm, ...]:
-    return parse_algorithms(setting(session.conn, SETTING_HASHES, ""))
-
-
-def set_default_algorithms(session: Session, algorithms: Sequence[HashAlgorithm]) -> tuple[HashAlgorithm, ...]:
-    """The agency default digests for every ingest (administrators); recorded as an agency change."""
-    session.require(Permission.MANAGE_AGENCY, attempted="change the default evidence hash algorithms")
-    chosen = parse_algorithms(",".join(a.value for a in algorithms))
-    old = setting(session.conn, SETTING_HASHES, "")
-    new = ",".join(a.value for a in chosen if a is not HashAlgorithm.SHA256)
-    with session.transaction() as conn:
-        set_setting(conn, SETTING_HASHES, new)
-        session.record(EventDraft(CustodyAction.AGENCY_CHANGED,
-                                  details={"changes": {SETTING_HASHES: {"old": old, "new": new}}}))
-    return chosen
-
-
-# ---- reading records --------------------------------------------------------------------------------
-def _row_to_item(row: Sequence[Any]) -> Item:
-    (iid, case_id, exhibit, kind, blob_id, name, path, size, sha256, md5, sha1, mime, description, notes, tags,
-     handling, handling_text, tlp, source_eval, info_eval, parent, acquired_by, acquired_at, acq_location,
-     acq_method, tool, tool_version, device, serial, seal, storage, holder, checked_out, created_at, created_by,
-     updated_at) = row
-    hashes = {key: value for key, value in (("sha256", sha256), ("md5", md5), ("sha1", sha1)) if value}
-    markings = Markings(
-        HandlingCode(handling), handling_text, Tlp(tlp),
-        SourceEvaluation(source_eval) if source_eval else None,
-        InformationEvaluation(info_eval) if info_eval else None,
-    )
-    acquisition = Acquisition(acquired_by, acquired_at, acq_location, acq_method, tool, tool_version, device,
-                              serial, seal)
-    return Item(
-        id=ItemId(iid), case_id=CaseId(case_id), exhibit_number=exhibit, kind=ItemKind(kind), original_name=name,
-        original_path=path, size=None if size is None else int(size), hashes=hashes, mime_type=mime,
-        description=description, notes=notes, tags=split_tags(tags), markings=markings, acquisition=acquisition,
-        parent_id=ItemId(parent) if parent else None, storage_location=storage, checked_out=bool(checked_out),
-        holder=holder, created_at=created_at, created_by=UserId(created_by), updated_at=updated_at, blob_id=blob_id,
-    )
-
-
-# For the paged reads of services/item_pages.py: the columns an item record is read from, and the record.
-row_to_item = _row_to_item
-
-
-def split_tags(text: str) -> tuple[str, ...]:
-    return tuple(tag for tag in (part.strip() for part in text.split(",")) if tag)
-
-
-def _fetch_item(conn: db.Connection, ref: str) -> Item:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id = ?", (ref,)).fetchone()
-    if row is not None:
-        return _row_to_item(row)
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE exhibit_number = ? LIMIT 2", (ref,)).fetchall()
-    if len(rows) == 1:
-        return _row_to_item(rows[0])
-    if len(rows) > 1:
-        raise UsageError(_("Exhibit number {ref!r} exists in several cases; give the item id instead.", ref=ref))
-    raise NotFound(_("No evidence item {ref!r} (give an item id or exhibit number; 'icspa evidence list CASE').",
-                     ref=ref))
-
-
-def get_item(session: Session, ref: str) -> Item:
-    """An item by id or (vault-wide unique) exhibit number."""
-    session.require(Permission.READ)
-    return _fetch_item(session.conn, ref.strip())
-
-
-@dataclass(frozen=True, slots=True)
-class CaseOrItem:
-    """What a CASE|ITEM reference named: a case (``item`` None), or an item and the case it belongs to."""
-
-    case: Case
-    item: Item | None
-
-    @property
-    def label(self) -> str:
-        return f"item {self.item.exhibit_number}" if self.item is not None else f"case {self.case.number}"
-
-
-def resolve_case_or_item(session: Session, ref: str) -> CaseOrItem:
-    """A case (id or case number) or else an item (id or unique exhibit number).
-
-    A case wins when a case number is also an exhibit number: commands that take CASE|ITEM act on the
-    larger set, and an item can always be named by its id.
-    """
-    session.require(Permission.READ)
-    ref = ref.strip()
-    with contextlib.suppress(NotFound):
-        return CaseOrItem(cases.get_case(session, ref), None)
-    try:
-        item = _fetch_item(session.conn, ref)
-    except NotFound:
-        raise NotFound(_("No case or item {ref!r} (give a case number or id, or an item id or exhibit number).",
-                         ref=ref)) from None
-    return CaseOrItem(cases.get_case(session, item.case_id), item)
-
-
-def list_items(session: Session, case_ref: str) -> list[Item]:
-    case = cases.get_case(session, case_ref)
-    rows = session.conn.execute(
-        f"SELECT {_COLUMNS} FROM items WHERE case_id = ? ORDER BY created_at, exhibit_number", (case.id,)
-    ).fetchall()
-    return [_row_to_item(row) for row in rows]
-
-
-def items_by_ids(session: Session, item_ids: Sequence[str]) -> list[Item]:
-    session.require(Permission.READ)
-    found: list[Item] = []
-    for start in range(0, len(item_ids), 500):
-        part = list(item_ids[start : start + 500])
-        marks = ",".join("?" * len(part))
-        rows = session.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id IN ({marks})", part).fetchall()
-        found.extend(_row_to_item(row) for row in rows)
-    order = {item_id: i for i, item_id in enumerate(item_ids)}
-    return sorted(found, key=lambda item: order[item.id])
-
-
-# ---- validation -------------------------------------------------------------------------------------
-# The acquisition's fields as a refusal names them ("The acquisition method must be at most 200 characters.").
-_ACQUISITION_LABELS = {
-    "acquired_by": N_("The acquiring person"), "acquired_at": N_("The acquisition time"),
-    "location": N_("The acquisition place"), "method": N_("The acquisition method"), "tool": N_("The tool"),
-    "tool_version": N_("The tool version"), "source_device": N_("The source device"),
-    "source_serial": N_("The source serial number"), "seal_number": N_("The seal number"),
-}
-
-
-def _check_text(label: str, value: str, limit: int = MAX_SHORT) -> str:
-    value = value.strip()
-    if len(value) > limit:
-        raise UsageError(_("{label} must be at most {limit} characters.", label=_(label), limit=limit))
-    if limit == MAX_SHORT and any(ord(ch) < 32 for ch in value):
-        raise UsageError(_("{label} must be printable text on one line.", label=_(label)))
-    return value
-
-
-def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
-    cleaned: list[str] = []
-    for tag in tags:
-        tag = _check_text(N_("A tag"), tag, 64)
-        if "," in tag:
-            raise UsageError(_("Tag {tag!r} must not contain a comma.", tag=tag))
-        if tag and tag not in cleaned:
-            cleaned.append(tag)
-    return tuple(cleaned)
-
-
-def _resolve_markings(case: Case, markings: Markings | None) -> Markings:
-    if markings is None:
-        return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
-    try:
-        checked = Markings(
-            HandlingCode(markings.handling_code), markings.handling_text.strip(), Tlp(markings.tlp),
-            SourceEvaluation(markings.source_evaluation) if markings.source_evaluation else None,
-            InformationEvaluation(markings.information_evaluation) if markings.information_evaluation else None,
-        )
-    except ValueError as exc:
-        raise UsageError(_("Unknown marking: {error}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, source "
-                           "A/B/C/X, information 1–4.", error=exc)) from None
-    if checked.handling_code is HandlingCode.H3 and not checked.handling_text:
-        raise UsageError(_("Handling code H3 needs the restriction stated in text."))
-    return checked
-
-
-def _clean_fields(session: Session, case: Case, fields: ItemFields) -> tuple[ItemFields, Markings]:
-    acq = fields.acquisition
-    acquisition = Acquisition(**{key: _check_text(_ACQUISITION_LABELS[key], value)
-                                 for key, value in asdict(acq).items()})
-    if acquisition.acquired_at:
-        try:
-            datetime.fromisoformat(acquisition.acquired_at)
-        except ValueError:
-            raise UsageError(_("Acquisition time {acquired_at!r} is not an ISO 8601 date/time (e.g. "
-                               "2024-05-01T14:30+02:00).", acquired_at=acquisition.acquired_at)) from None
-    parent_id = fields.parent_id
-    if parent_id is not None:
-        parent = _fetch_item(session.conn, parent_id)
-        if parent.case_id != case.id:
-            raise UsageError(_("The parent item {exhibit_number} belongs to another case.",
-                               exhibit_number=parent.exhibit_number))
-        parent_id = parent.id
-    cleaned = ItemFields(
-        description=_check_text(N_("The description"), fields.description, MAX_TEXT),
-        notes=_check_text(N_("The notes"), fields.notes, MAX_TEXT),
-        tags=_check_tags(fields.tags),
-        exhibit_number=_check_text(N_("The exhibit number"), fields.exhibit_number, 64),
-        markings=fields.markings,
-        acquisition=acquisition,
-        parent_id=parent_id,
-        storage_location=_check_text(N_("The storage location"), fields.storage_location),
-    )
-    return cleaned, _resolve_markings(case, fields.markings)
-
-
-def _open_case_for_change(session: Session, case_ref: str, permission: Permission, what: str) -> Case:
-    session.require_writable()  # before anything is staged (ingest writes blobs before its transaction)
-    case = cases.get_case(session, case_ref)
-    session.require(permission, case_id=case.id, attempted=f"{what} in case {case.number}")
-    if case.status is CaseStatus.CLOSED:
-        raise UsageError(_("Case {number} is closed; a supervisor must reopen it before evidence is added.",
-                           number=case.number))
-    return case
-
-
-# ---- exhibit numbers --------------------------------------------------------------------------------
-def exhibit_format(conn: db.Connection) -> str:
-    return setting(conn, SETTING_EXHIBIT_FORMAT, DEFAULT_EXHIBIT_FORMAT)
-
-
-def get_exhibit_format(session: Session) -> str:
-    """The agency's exhibit number pattern (for display)."""
-    session.require(Permission.READ)
-    return exhibit_format(session.conn)
-
-
-def set_exhibit_format(session: Session, pattern: str) -> str:
-    """The agency's exhibit-number format, e.g. ``{case}-{seq:03d}`` or ``EX-{seq:05d}`` (administrators)."""
-    session.require(Permission.MANAGE_AGENCY, attempted="change the exhibit number format")
-    pattern = _check_text(N_("The exhibit number format"), pattern, 64)
-    try:
-        first, second = pattern.format(case="C", seq=1), pattern.format(case="C", seq=2)
-    except (KeyError, ValueError, IndexError):
-        raise UsageError(
-            _("The exhibit number format may use only {case} and {seq} (e.g. {case}-{seq:03d}).")) from None
-    if first == second:
-        raise UsageError(_("The exhibit number format must contain {seq} so that numbers differ."))
-    old = exhibit_format(session.conn)
-    if old != pattern:
-        with session.transaction() as conn:
-            set_setting(conn, SETTING_EXHIBIT_FORMAT, pattern)
-            session.record(EventDraft(CustodyAction.AGENCY_CHANGED,
-                                      details={"changes": {SETTING_EXHIBIT_FORMAT: {"old": old, "new": pattern}}}))
-    return pattern
-
-
-def suggest_exhibit_numbers(session: Session, case_ref: str, count: int = 1) -> list[str]:
-    """The next ``count`` free exhibit numbers of a case in the agency format (default ``<case>-001``)."""
-    case = cases.get_case(session, case_ref)
-    return _next_exhibits(session.conn, case, count)
-
-
-def _next_exhibits(conn: db.Connection, case: Case, count: int) -> list[str]:
-    pattern = exhibit_format(conn)
-    existing = {str(row[0]) for row in conn.execute("SELECT exhibit_number FROM items WHERE case_id = ?",
-                                                     (case.id,)).fetchall()}
-    found: list[str] = []
-    seq = 1
-    while len(found) < count:
-        try:
-            candidate = pattern.format(case=case.number, seq=seq)
-        except (KeyError, ValueError, IndexError):
-            candidate = DEFAULT_EXHIBIT_FORMAT.format(case=case.number, seq=seq)
-        if candidate not in existing:
-            found.append(candidate)
-            existing.add(candidate)
-        seq += 1
-    return found
+__all__ = [
+    "DEFAULT_EXHIBIT_FORMAT",
+    "ITEM_COLUMNS",
+    "MAX_SHORT",
+    "MAX_TEXT",
+    "SETTING_EXHIBIT_FORMAT",
+    "SETTING_HASHES",
+    "CaseOrItem",
+    "IngestOutcome",
+    "Source",
+    "add_files",
+    "annotate",
+    "as_text",
+    "case_markings",
+    "collect_sources",
+    "default_algorithms",
+    "exhibit_format",
+    "get_exhibit_format",
+    "get_item",
+    "insert_blob_row",
+    "insert_item_row",
+    "item_to_json",
+    "items_by_ids",
+    "list_items",
+    "markings_json",
+    "merge_markings",
+    "new_item_markings",
+    "parse_algorithms",
+    "resolve_case_or_item",
+    "row_to_item",
+    "set_default_algorithms",
+    "set_exhibit_format",
+    "split_tags",
+    "suggest_exhibit_numbers",
+]
 
 
 # ---- ingest -----------------------------------------------------------------------------------------
@@ -445,8 +206,8 @@ def add_files(
 ) -> IngestOutcome:
     """Ingest files and folders into a case in one pass each; all of them or (on failure/cancel) none."""
     cancel = cancel or CancelToken()
-    case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add evidence")
-    fields, markings = _clean_fields(session, case, fields or ItemFields())
+    case = open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add evidence")
+    fields, markings = clean_fields(session, case, fields or ItemFields())
     chosen = parse_algorithms(",".join(a.value for a in algorithms)) if algorithms else default_algorithms(session)
     if not paths:
         raise UsageError(_("Name at least one file or folder to add."))
@@ -462,7 +223,7 @@ def add_files(
             raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",
                              exhibit=exhibits[0], number=case.number))
     else:
-        exhibits = _next_exhibits(session.conn, case, len(sources))
+        exhibits = next_exhibits(session.conn, case, len(sources))
 
     store = BlobStore(session.vault.layout)
     sealed: list[SealedContent] = []
@@ -503,7 +264,7 @@ def _exhibits_by_sha256(session: Session, case_id: str) -> dict[str, str]:
 def _commit_ingest(session: Session, case: Case, sources: Sequence[Source], sealed: Sequence[SealedContent],
                    exhibits: Sequence[str], fields: ItemFields, markings: Markings) -> list[Item]:
     wrapping = session.vault.subkey(keys.PURPOSE_BLOB_KEYS)
-    now = _now()
+    now = timestamp()
     acq = fields.acquisition
     acquired_by = acq.acquired_by or session.user.display_name
     acquired_at = acq.acquired_at or now
@@ -546,73 +307,7 @@ def insert_blob_row(conn: db.Connection, wrapping: bytes, blob_id: str, item_id:
     )
 
 
-def insert_item_row(conn: db.Connection, item_id: ItemId, case: Case, exhibit: str, kind: ItemKind,
-                 blob_id: str | None, name: str, path: str, size: int | None, hashes: dict[str, str], mime: str,
-                 fields: ItemFields, markings: Markings, acquired_by: str, acquired_at: str, user_id: UserId,
-                 now: str) -> None:
-    acq = fields.acquisition
-    values = (
-        item_id, case.id, exhibit, kind.value, blob_id, name, path, size, hashes.get("sha256"), hashes.get("md5"),
-        hashes.get("sha1"), mime, fields.description, fields.notes, ",".join(fields.tags),
-        markings.handling_code.value, markings.handling_text, markings.tlp.value,
-        markings.source_evaluation.value if markings.source_evaluation else "",
-        markings.information_evaluation.value if markings.information_evaluation else "",
-        fields.parent_id, acquired_by, acquired_at, acq.location, acq.method, acq.tool, acq.tool_version,
-        acq.source_device, acq.source_serial, acq.seal_number, fields.storage_location, "", 0, now, user_id, now,
-    )
-    assert len(values) == _N_COLUMNS
-    try:
-        conn.execute(f"INSERT INTO items ({_COLUMNS}, exhibit_sort) VALUES ({','.join('?' * (_N_COLUMNS + 1))})",
-                     (*values, db.natural_key(exhibit)))  # the table's natural order (schema 12)
-    except db.IntegrityError as exc:
-        if "exhibit_number" in str(exc):
-            raise Conflict(_("Exhibit number {exhibit} is already used in case {number}.",
-                             exhibit=exhibit, number=case.number)) from None
-        raise Conflict(_("Item {exhibit} cannot be stored: {error} (its parent or blob record is missing).",
-                         exhibit=exhibit, error=exc)) from None
-
-
-def markings_json(markings: Markings) -> dict[str, str]:
-    return {
-        "handling_code": markings.handling_code.value,
-        "handling_text": markings.handling_text,
-        "tlp": markings.tlp.value,
-        "source_evaluation": markings.source_evaluation.value if markings.source_evaluation else "",
-        "information_evaluation": markings.information_evaluation.value if markings.information_evaluation else "",
-    }
-
-
 # ---- annotations ------------------------------------------------------------------------------------
-def merge_markings(current: Markings, changes: MarkingChanges) -> Markings:
-    """``current`` with the fields ``changes`` gives replaced (checked by ``_resolve_markings`` afterwards)."""
-    try:
-        return Markings(
-            HandlingCode(changes.handling_code) if changes.handling_code else current.handling_code,
-            changes.handling_text if changes.handling_text is not None else current.handling_text,
-            Tlp(changes.tlp) if changes.tlp else current.tlp,
-            SourceEvaluation(changes.source_evaluation) if changes.source_evaluation else current.source_evaluation,
-            InformationEvaluation(changes.information_evaluation) if changes.information_evaluation
-            else current.information_evaluation,
-        )
-    except ValueError as exc:
-        raise UsageError(_("Unknown marking: {error}. Handling H0–H3, TLP CLEAR/GREEN/AMBER/AMBER+STRICT/RED, source "
-                           "A/B/C/X, information 1–4.", error=exc)) from None
-
-
-def case_markings(case: Case) -> Markings:
-    """The markings a new item of ``case`` gets unless it is given its own: the case's."""
-    return Markings(case.fields.handling_code, case.fields.handling_text, case.fields.tlp)
-
-
-def new_item_markings(case: Case, changes: MarkingChanges) -> Markings | None:
-    """The markings of a new item given only some fields: the case's, with those fields replaced (as
-    ``annotate`` merges into an item's and the desktop presets its editor with the case's); None (the case's,
-    decided at ingest) when no field is given."""
-    if not changes.any():
-        return None
-    return merge_markings(case_markings(case), changes)
-
-
 def annotate(session: Session, item_ref: str, *, description: str | None = None, notes: str | None = None,
              tags: Sequence[str] | None = None, markings: Markings | None = None,
              marking_changes: MarkingChanges | None = None, reason: str = "") -> Item:
@@ -626,16 +321,16 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
     changes: dict[str, dict[str, str]] = {}
     updates: dict[str, str] = {}
     if description is not None:
-        updates["description"] = _check_text(N_("The description"), description, MAX_TEXT)
+        updates["description"] = check_text(N_("The description"), description, MAX_TEXT)
     if notes is not None:
-        updates["notes"] = _check_text(N_("The notes"), notes, MAX_TEXT)
+        updates["notes"] = check_text(N_("The notes"), notes, MAX_TEXT)
     if tags is not None:
-        updates["tags"] = ",".join(_check_tags(tags))
+        updates["tags"] = ",".join(check_tags(tags))
     old = {"description": item.description, "notes": item.notes, "tags": ",".join(item.tags)}
     old.update(markings_json(item.markings))
     if markings is not None:
         case = cases.get_case(session, item.case_id)
-        updates.update(markings_json(_resolve_markings(case, markings)))
+        updates.update(markings_json(resolve_markings(case, markings)))
     for key, value in updates.items():
         if old[key] != value:
             changes[key] = {"old": old[key], "new": value}
@@ -654,37 +349,7 @@ def annotate(session: Session, item_ref: str, *, description: str | None = None,
     assignments = ", ".join(f"{key} = ?" for key in changes)
     with session.transaction() as conn:
         conn.execute(f"UPDATE items SET {assignments}, updated_at = ? WHERE id = ?",
-                     (*[changes[key]["new"] for key in changes], _now(), item.id))
+                     (*[changes[key]["new"] for key in changes], timestamp(), item.id))
         session.record(EventDraft(action, case_id=item.case_id, item_ids=(item.id,), purpose=reason,
                                   details={"changes": changes, "exhibit_number": item.exhibit_number}))
-    return _fetch_item(session.conn, item.id)
-
-
-# ---- JSON --------------------------------------------------------------------------------------------
-def item_to_json(item: Item) -> dict[str, Any]:
-    """The ``--json`` form of an item (DESIGN §6: carries ``id`` and ``sha256``)."""
-    return {
-        "id": item.id,
-        "case_id": item.case_id,
-        "exhibit_number": item.exhibit_number,
-        "kind": item.kind.value,
-        "name": item.original_name,
-        "original_path": item.original_path,
-        "size": item.size,
-        "sha256": item.hashes.get("sha256"),
-        "md5": item.hashes.get("md5"),
-        "sha1": item.hashes.get("sha1"),
-        "mime_type": item.mime_type,
-        "description": item.description,
-        "notes": item.notes,
-        "tags": list(item.tags),
-        "markings": markings_json(item.markings),
-        "acquisition": asdict(item.acquisition),
-        "parent_id": item.parent_id,
-        "storage_location": item.storage_location,
-        "checked_out": item.checked_out,
-        "holder": item.holder,
-        "created_at": item.created_at,
-        "created_by": item.created_by,
-        "updated_at": item.updated_at,
-    }
+    return fetch_item(session.conn, item.id)

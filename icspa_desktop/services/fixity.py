@@ -39,15 +39,9 @@ from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_prog
 from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.files import FILE_MODE, fat_name_problem, place_new, write_all
 from icspa_desktop.i18n import N_
-from icspa_desktop.services.evidence import (
-    _COLUMNS,
-    MAX_TEXT,
-    _check_text,
-    _row_to_item,
-    get_item,
-    list_items,
-)
 from icspa_desktop.services.ingest import new_hashers
+from icspa_desktop.services.item_checks import MAX_TEXT, check_text
+from icspa_desktop.services.item_records import ITEM_COLUMNS, get_item, list_items, row_to_item
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault.blobs import DAMAGE, BlobStore, unwrap_key
@@ -158,8 +152,9 @@ def verify_item(session: Session, item_ref: str, progress: ProgressCallback = no
 def verify_all(session: Session, progress: ProgressCallback = no_progress,
                cancel: CancelToken | None = None) -> list[FixityReport]:
     session.require(Permission.READ)
-    rows = session.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE kind = 'digital' ORDER BY created_at").fetchall()
-    return verify_items(session, [_row_to_item(row) for row in rows], progress, cancel)
+    rows = session.conn.execute(
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE kind = 'digital' ORDER BY created_at").fetchall()
+    return verify_items(session, [row_to_item(row) for row in rows], progress, cancel)
 
 
 # ---- extraction -------------------------------------------------------------------------------------
@@ -337,7 +332,7 @@ def extract(session: Session, item_ref: str, out: Path, reason: str, progress: P
     item = get_item(session, item_ref)
     session.require(Permission.EXTRACT_EVIDENCE, case_id=item.case_id, item_ids=(item.id,),
                     attempted=f"extract item {item.exhibit_number}")
-    reason = _check_text(N_("The reason"), reason, MAX_TEXT)
+    reason = check_text(N_("The reason"), reason, MAX_TEXT)
     if not reason:
         raise UsageError(_("Extraction needs a reason (--reason), recorded in the chain of custody."))
     if item.kind is not ItemKind.DIGITAL:

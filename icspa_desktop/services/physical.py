@@ -13,18 +13,9 @@ from icspa_desktop.domain.errors import Conflict, UsageError, _
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.ids import new_item_id
 from icspa_desktop.i18n import N_
-from icspa_desktop.services.evidence import (
-    MAX_TEXT,
-    _check_text,
-    _clean_fields,
-    _fetch_item,
-    _next_exhibits,
-    _now,
-    _open_case_for_change,
-    get_item,
-    insert_item_row,
-    markings_json,
-)
+from icspa_desktop.services.evidence_settings import next_exhibits
+from icspa_desktop.services.item_checks import MAX_TEXT, check_text, clean_fields, open_case_for_change
+from icspa_desktop.services.item_records import fetch_item, get_item, insert_item_row, markings_json, timestamp
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
 
@@ -32,14 +23,14 @@ from icspa_desktop.services.session import Session
 # ---- physical items ---------------------------------------------------------------------------------
 def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields | None = None) -> Item:
     """Record a physical exhibit (no content): a seized phone, a hard disk, a document."""
-    case = _open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add a physical item")
-    fields, markings = _clean_fields(session, case, fields or ItemFields())
-    name = _check_text(N_("The item name"), name)
+    case = open_case_for_change(session, case_ref, Permission.ADD_EVIDENCE, "add a physical item")
+    fields, markings = clean_fields(session, case, fields or ItemFields())
+    name = check_text(N_("The item name"), name)
     if not name:
         raise UsageError(_("A physical item needs a short name, e.g. 'iPhone 12, black'."))
-    exhibit = fields.exhibit_number or _next_exhibits(session.conn, case, 1)[0]
+    exhibit = fields.exhibit_number or next_exhibits(session.conn, case, 1)[0]
     item_id = new_item_id()
-    now = _now()
+    now = timestamp()
     acq = fields.acquisition
     acquired_by = acq.acquired_by or session.user.display_name
     acquired_at = acq.acquired_at or now
@@ -55,7 +46,7 @@ def add_physical(session: Session, case_ref: str, name: str, fields: ItemFields 
                      "markings": markings_json(markings), "description": fields.description,
                      "tags": list(fields.tags)},
         ))
-    return _fetch_item(session.conn, item_id)
+    return fetch_item(session.conn, item_id)
 
 
 def _physical(session: Session, item_ref: str, verb: str) -> Item:
@@ -72,45 +63,45 @@ def check_out(session: Session, item_ref: str, to: str, purpose: str, *, release
               authority: str = "", notes: str = "") -> Item:
     """Hand a physical item to ``to`` (the receiving person) for ``purpose``."""
     item = _physical(session, item_ref, "check out")
-    to = _check_text(N_("The receiving person"), to)
-    purpose = _check_text(N_("The purpose"), purpose, MAX_TEXT)
+    to = check_text(N_("The receiving person"), to)
+    purpose = check_text(N_("The purpose"), purpose, MAX_TEXT)
     if not to or not purpose:
         raise UsageError(_("A check-out needs the receiving person (--to) and the reason (--reason)."))
     if item.checked_out:
         raise Conflict(_("Item {exhibit_number} is already checked out to {holder}; check it in first.",
                          exhibit_number=item.exhibit_number, holder=item.holder))
-    releasing = _check_text(N_("The releasing person"), released_by) or session.user.display_name
+    releasing = check_text(N_("The releasing person"), released_by) or session.user.display_name
     with session.transaction() as conn:
         conn.execute("UPDATE items SET checked_out = 1, holder = ?, updated_at = ? WHERE id = ?",
-                     (to, _now(), item.id))
+                     (to, timestamp(), item.id))
         session.record(EventDraft(
             CustodyAction.CHECKED_OUT, case_id=item.case_id, item_ids=(item.id,), purpose=purpose,
-            authority=_check_text(N_("The authority"), authority), counterparty=to, location=item.storage_location,
-            notes=_check_text(N_("The notes"), notes, MAX_TEXT),
+            authority=check_text(N_("The authority"), authority), counterparty=to, location=item.storage_location,
+            notes=check_text(N_("The notes"), notes, MAX_TEXT),
             details={"releasing": releasing, "receiving": to, "exhibit_number": item.exhibit_number,
                      "from_location": item.storage_location},
         ))
-    return _fetch_item(session.conn, item.id)
+    return fetch_item(session.conn, item.id)
 
 
 def check_in(session: Session, item_ref: str, from_person: str, *, received_by: str = "",
              storage_location: str = "", notes: str = "") -> Item:
     """Take a physical item back from ``from_person`` (the releasing person) into storage."""
     item = _physical(session, item_ref, "check in")
-    from_person = _check_text(N_("The releasing person"), from_person)
+    from_person = check_text(N_("The releasing person"), from_person)
     if not from_person:
         raise UsageError(_("A check-in needs the person handing the item back (--from)."))
     if not item.checked_out:
         raise Conflict(_("Item {exhibit_number} is not checked out.", exhibit_number=item.exhibit_number))
-    location = _check_text(N_("The storage location"), storage_location) or item.storage_location
-    receiving = _check_text(N_("The receiving person"), received_by) or session.user.display_name
+    location = check_text(N_("The storage location"), storage_location) or item.storage_location
+    receiving = check_text(N_("The receiving person"), received_by) or session.user.display_name
     with session.transaction() as conn:
         conn.execute("UPDATE items SET checked_out = 0, holder = '', storage_location = ?, updated_at = ?"
-                     " WHERE id = ?", (location, _now(), item.id))
+                     " WHERE id = ?", (location, timestamp(), item.id))
         session.record(EventDraft(
             CustodyAction.CHECKED_IN, case_id=item.case_id, item_ids=(item.id,), counterparty=from_person,
-            location=location, notes=_check_text(N_("The notes"), notes, MAX_TEXT),
+            location=location, notes=check_text(N_("The notes"), notes, MAX_TEXT),
             details={"releasing": from_person, "receiving": receiving, "exhibit_number": item.exhibit_number,
                      "previous_holder": item.holder, "storage_location": location},
         ))
-    return _fetch_item(session.conn, item.id)
+    return fetch_item(session.conn, item.id)

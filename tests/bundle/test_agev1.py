@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icspa_desktop.crypto import agev1
+from icspa_desktop.crypto.agev1 import bech32
 
 CHUNK = agev1.CHUNK_SIZE
 SEALED = CHUNK + 16
@@ -203,12 +204,12 @@ def test_bech32_padding_is_strict() -> None:
     # 32 bytes take 52 five-bit groups with 4 zero padding bits; any set padding bit is refused.
     good = agev1.bech32_encode("age", bytes(range(32)))
     body = good[4:-6]
-    last = agev1._CHARSET.index(body[-1])
+    last = bech32._CHARSET.index(body[-1])
     assert last & 0b1111 == 0
-    tampered_body = body[:-1] + agev1._CHARSET[last | 1]
-    values = [agev1._CHARSET.index(c) for c in tampered_body]
-    checksum = agev1._polymod([*agev1._hrp_expand("age"), *values, 0, 0, 0, 0, 0, 0]) ^ 1
-    tampered = "age1" + tampered_body + "".join(agev1._CHARSET[(checksum >> 5 * (5 - i)) & 31] for i in range(6))
+    tampered_body = body[:-1] + bech32._CHARSET[last | 1]
+    values = [bech32._CHARSET.index(c) for c in tampered_body]
+    checksum = bech32._polymod([*bech32._hrp_expand("age"), *values, 0, 0, 0, 0, 0, 0]) ^ 1
+    tampered = "age1" + tampered_body + "".join(bech32._CHARSET[(checksum >> 5 * (5 - i)) & 31] for i in range(6))
     with pytest.raises(agev1.Bech32Error, match="padding"):
         agev1.bech32_decode(tampered)
 

@@ -1,5 +1,5 @@
 """Product bugs the fuzzing found (2026-11-30), one test each; all fixed the same day: an scrypt work factor of
-thousands of digits (crypto/agev1.py), an unpaired surrogate in a card (services/partners.py), a hostile seal
+thousands of digits (crypto/agev1/header.py), an unpaired surrogate in a card (services/partners.py), a hostile seal
 signature's certificates (bundle/reader.py _claimed_signer), a key-slot file's version type and nesting
 (vault/keyslots.py) and a vault header's missing fields and nesting (vault/store.py). A new one found by the fuzz
 tests goes here as a strict xfail (and into targets.KNOWN) until it is fixed."""

@@ -15,7 +15,7 @@ import pytest
 from icspa_desktop.custody import events
 from icspa_desktop.domain.errors import Cancelled
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.reports import case_uco
+from icspa_desktop.reports import case_uco, uco_graph
 from icspa_desktop.services import cases, custody_reports, evidence, received
 from icspa_desktop.services.session import Session
 from tests.reports.conftest import CASE, Scene
@@ -132,7 +132,7 @@ def test_encode_is_the_json_the_export_always_wrote(admin: Session, scene: Scene
 
 
 def test_encode_stops_when_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(case_uco, "_ENCODE_BATCH", 10)
+    monkeypatch.setattr(uco_graph, "_ENCODE_BATCH", 10)
     token = CancelToken()
     seen: list[int] = []
 
