@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -37,74 +37,10 @@ from icspa_desktop.domain.enums import CASE_STATUS_WORDS
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_, _, current_language, format_moment
 from icspa_desktop.reports import pdf_parts
+from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts
 from icspa_desktop.reports.pdf_parts import Lazy, QrCode, TextCell
 
-
-@dataclass(frozen=True, slots=True)
-class ReportItem:
-    exhibit_number: str
-    name: str
-    kind: str
-    description: str
-    size: int | None
-    hashes: dict[str, str]
-    markings: str
-    details: Sequence[tuple[str, str]] = ()  # acquisition, storage, seal …
-    item_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReportEvent:
-    index: int
-    id: str
-    at_utc: str
-    local_time: str
-    time_zone: str
-    actor: str
-    role: str
-    agency: str
-    action: str
-    purpose: str
-    authority: str
-    location: str
-    result: str
-    items: Sequence[str] = ()  # exhibit numbers of the items the event names
-    extra: str = ""  # counterparty, hashes, tool, notes, changes
-
-
-@dataclass(frozen=True, slots=True)
-class CustodyReport:
-    report_id: str
-    subject: str  # "Case 2026-041" or "Item 2026-041-003 of case 2026-041"
-    agency_lines: Sequence[str]
-    markings: str  # "H2 · TLP:AMBER"
-    case_fields: Sequence[tuple[str, str]]
-    items: Sequence[ReportItem]
-    events: Sequence[ReportEvent]
-    checkpoint_text: str
-    checkpoint_signature_b64: str
-    certificate_sha256: str
-    verification: str
-    verification_ok: bool
-    generated_at: str
-    generated_by: str
-    notes: Sequence[str] = field(default_factory=tuple)
-    # How the services' recorded English shows in the report's language (services/custody_verify.py's phrasebooks,
-    # looked up beforehand so that drawing a report needs nothing of the services, also in a separate process):
-    # the damage summary, and each damage.
-    show_summary: Callable[[str], str] = str
-    show_damage: Callable[[str], str] = str
-
-
-@dataclass(frozen=True, slots=True)
-class ShownTexts:
-    """Recorded English texts and how they read in the report's language, as a lookup (a plain mapping crosses to
-    a separate process; a text not in it shows as it is)."""
-
-    texts: Mapping[str, str]
-
-    def __call__(self, text: str) -> str:
-        return self.texts.get(text, text)
+__all__ = ["CustodyReport", "ReportEvent", "ReportItem", "ShownTexts", "render"]
 
 
 def _styles() -> dict[str, ParagraphStyle]:

@@ -19,6 +19,7 @@ from icspa_desktop.domain.errors import Conflict, UsageError, VaultError, _
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import atomic_write
+from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts
 from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
 from icspa_desktop.services.custody_verify import DAMAGE, SUMMARY, VerifyReport, verify
 from icspa_desktop.services.permissions import Permission
@@ -107,9 +108,7 @@ def _markings_text(handling: str, handling_text: str, tlp: str) -> str:
     return f"{handling} ({meaning}) · TLP:{tlp}" if meaning else f"{handling} · TLP:{tlp}"
 
 
-def _report_item(item: Any) -> Any:
-    from icspa_desktop.reports.custody_pdf import ReportItem
-
+def _report_item(item: Any) -> ReportItem:
     acq = item.acquisition
     details = [
         ("Original name", item.original_name), ("Original path", item.original_path), ("Media type", item.mime_type),
@@ -140,9 +139,7 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, text)]
 
 
-def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> Any:
-    from icspa_desktop.reports.custody_pdf import ReportEvent
-
+def _report_event(event: StoredEvent, exhibits: dict[str, str]) -> ReportEvent:
     b = event.body
     actor = b.get("actor") or {}
     extra = []
@@ -218,7 +215,7 @@ class ReportDrawing:
     meanwhile), so the GUI stays responsive. A small one is drawn in the caller's thread when ``result`` asks.
     Leaving the ``with`` block ends a drawing still running."""
 
-    def __init__(self, report: Any) -> None:  # reports.custody_pdf.CustodyReport
+    def __init__(self, report: CustodyReport) -> None:
         from icspa_desktop.reports import custody_pdf
 
         self._report = report
@@ -245,10 +242,9 @@ def custody_report(session: Session, case_ref: str, *, item_ref: str | None = No
                    signer: cp.CheckpointSigner | None = None, verifier: cp.SignatureVerifier | None = None,
                    witness_dir: Path | None = None, purpose: str = "custody report",
                    item_ids: Sequence[str] | None = None, progress: ProgressCallback = no_progress,
-                   cancel: CancelToken | None = None) -> tuple[Any, ReportContext]:
-    """What the custody report of ``custody_report_bytes`` says (a ``reports.custody_pdf.CustodyReport``, plain
+                   cancel: CancelToken | None = None) -> tuple[CustodyReport, ReportContext]:
+    """What the custody report of ``custody_report_bytes`` says (a ``reports.custody_data.CustodyReport``, plain
     data, to be drawn by ``ReportDrawing``), and its context."""
-    from icspa_desktop.reports import custody_pdf
     from icspa_desktop.services.session import setting
 
     cancel = cancel or CancelToken()
@@ -281,12 +277,12 @@ def custody_report(session: Session, case_ref: str, *, item_ref: str | None = No
     summaries = [v.summary()] if v is not None and not v.ok else []
     notes = [d.message for d in v.damages[:10]] if v is not None else []
     exhibits = {i.id: i.exhibit_number for i in ctx.items}
-    rows: list[Any] = []  # reports.custody_pdf.ReportEvent
+    rows: list[ReportEvent] = []
     for start in range(0, len(ctx.events), _EVENT_BATCH):
         cancel.check()
         progress(0, 0, _("Reading the custody events: {done:,} of {total:,}…", done=start, total=len(ctx.events)))
         rows.extend(_report_event(e, exhibits) for e in ctx.events[start:start + _EVENT_BATCH])
-    report = custody_pdf.CustodyReport(
+    report = CustodyReport(
         report_id=ctx.report_id, subject=subject, agency_lines=[line for line in agency_lines if line],
         markings=_markings_text(str(f.handling_code), f.handling_text, str(f.tlp)),
         case_fields=[(k, val) for k, val in case_fields if val],
@@ -294,8 +290,8 @@ def custody_report(session: Session, case_ref: str, *, item_ref: str | None = No
         checkpoint_text=ctx.checkpoint.text,
         checkpoint_signature_b64=base64.b64encode(ctx.checkpoint.signature).decode("ascii"),
         certificate_sha256=ctx.certificate_sha256, verification=verification, verification_ok=ok,
-        show_summary=custody_pdf.ShownTexts({summary: SUMMARY.shown(summary) for summary in summaries}),
-        show_damage=custody_pdf.ShownTexts({note: DAMAGE.shown(note) for note in notes}),
+        show_summary=ShownTexts({summary: SUMMARY.shown(summary) for summary in summaries}),
+        show_damage=ShownTexts({note: DAMAGE.shown(note) for note in notes}),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generated_by=f"{session.user.display_name} ({session.user.name}, {session.user.role})", notes=notes,
     )
