@@ -151,10 +151,9 @@ class DesktopApp(QObject):
 
     def save_layout(self) -> None:
         """The window's geometry and splitters, for the next start (no vault data: sizes only)."""
-        self.settings.set_layout_state(_GEOMETRY_KEY, bytes(self.window.saveGeometry().data()))
-        for name, state in self.window.browser.layout_states().items():
-            if name in _SPLITTER_KEYS:
-                self.settings.set_layout_state(name, state)
+        states = {_GEOMETRY_KEY: bytes(self.window.saveGeometry().data())}
+        states |= {name: state for name, state in self.window.browser.layout_states().items() if name in _SPLITTER_KEYS}
+        self.settings.set_layout_states(states)
 
     def start(self) -> None:
         if vault_exists(self.vault_path):

@@ -4,6 +4,7 @@ fields a form requires."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +219,21 @@ def test_the_window_title_names_the_vault_and_the_user_while_unlocked(qtbot: QtB
     assert window.windowTitle() == f"{vault} — {session.user.name} — ICSPA Evidence Desktop"
     desktop.lock()
     assert window.windowTitle() == f"{vault} (locked) — ICSPA Evidence Desktop"
+
+
+def test_settings_write_only_what_changed_with_one_sync(settings_file: AppSettings) -> None:
+    """A settings sync fsyncs the file on the GUI thread (250 ms each while the disk writes back a big copy): an
+    unchanged value writes nothing, and a lock's layout keys are written together."""
+    settings_file.set_layout_states({"mainWindow": b"geometry", "caseBrowser": b"splitter"})
+    settings_file.last_user = "alice"
+    path = settings_file.file
+    written = path.read_bytes()
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))  # an older time: any later write would change it
+    settings_file.set_layout_states({"mainWindow": b"geometry", "caseBrowser": b"splitter"})
+    settings_file.last_user = "alice"
+    assert path.stat().st_mtime_ns == stamp - 10**9 and path.read_bytes() == written  # nothing written
+    settings_file.set_layout_states({"mainWindow": b"geometry", "caseBrowser": b"moved"})
+    assert path.stat().st_mtime_ns != stamp - 10**9
+    assert settings_file.layout_state("caseBrowser") == b"moved"
+    assert AppSettings(path).layout_state("mainWindow") == b"geometry"  # a fresh reader sees both
