@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from PySide6.QtCore import Qt
@@ -202,13 +203,22 @@ def app_de(qtbot: QtBot, qapp: QApplication, exchange: tuple[Exchange, str], tmp
         yield desktop
 
 
+T = TypeVar("T", EvidenceTab, CustodyTab)
+
+
+def _loaded_tab(qtbot: QtBot, app: DesktopApp, case_id: str, kind: type[T]) -> T:
+    """The imported case's tab of ``kind``, selected and loaded."""
+    browser = app.window.browser
+    assert browser.select_case(case_id)  # type: ignore[arg-type]
+    tab = browser.case_tab(kind)
+    assert tab is not None
+    wait_loaded(qtbot, tab, app)
+    return tab
+
+
 def test_the_german_evidence_table_finds_what_it_shows_and_sorts_by_its_words(
         qtbot: QtBot, app_de: DesktopApp, exchange: tuple[Exchange, str]) -> None:
-    browser = app_de.window.browser
-    assert browser.select_case(exchange[1])  # type: ignore[arg-type]
-    tab = browser.case_tab(EvidenceTab)
-    assert tab is not None
-    wait_loaded(qtbot, tab, app_de)
+    tab = _loaded_tab(qtbot, app_de, exchange[1], EvidenceTab)
     model = tab.model
     row = next(r for r in range(model.rowCount()) if model.index(r, ItemColumn.SIZE).data() == "1,5 KiB")
     acquired = model.index(row, ItemColumn.ACQUIRED).data()
@@ -228,11 +238,7 @@ def test_the_german_evidence_table_finds_what_it_shows_and_sorts_by_its_words(
 
 def test_the_german_timeline_finds_what_it_shows_and_sorts_by_its_words(
         qtbot: QtBot, app_de: DesktopApp, exchange: tuple[Exchange, str]) -> None:
-    browser = app_de.window.browser
-    assert browser.select_case(exchange[1])  # type: ignore[arg-type]
-    tab = browser.case_tab(CustodyTab)
-    assert tab is not None
-    wait_loaded(qtbot, tab, app_de)
+    tab = _loaded_tab(qtbot, app_de, exchange[1], CustodyTab)
     timeline = tab.timeline
     model = timeline.model
     total = model.rowCount()
