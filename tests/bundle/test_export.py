@@ -335,3 +335,44 @@ def test_the_metadata_json_layout_is_the_same_json(value: object) -> None:
     assert json.loads(text) == value
     if isinstance(value, list) and value:
         assert text.count("\n") == len(value) + 1  # one line per element, between the brackets
+
+
+def test_a_report_drawn_apart_goes_into_the_bag_and_a_cancel_while_streaming_ends_its_process(
+        scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big report is drawn in a process of its own while the payloads stream (services/custody_reports.py,
+    ``SEPARATE_FROM``; here for this small case too): its PDF is the bag's last tag file; a cancel in the middle of
+    the payloads ends that process, leaves nothing on the medium and records the failed export."""
+    import multiprocessing
+
+    from icspa_desktop.domain.errors import Cancelled
+    from icspa_desktop.domain.progress import CancelToken
+    from icspa_desktop.services import custody_reports
+
+    monkeypatch.setattr(custody_reports, "SEPARATE_FROM", 0)
+    token = CancelToken()
+
+    def progress(done: int, total: int, message: str) -> None:
+        if message.startswith("Encrypting"):  # the payloads stream; the report is being drawn meanwhile
+            assert multiprocessing.active_children()
+            token.cancel()
+
+    target = scene.work / "usb"
+    target.mkdir()
+    with unlock(scene.sender, "admin", PASS) as nl:
+        with pytest.raises(Cancelled):
+            bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target / "first",
+                           progress=progress, cancel=token)
+        assert not multiprocessing.active_children() and os.listdir(target) == []
+        assert bundles.list_sent(nl)[0].status == "failed"
+        result = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target / "second")
+        assert not multiprocessing.active_children()
+    identity = scene.work / "partner-identity.txt"
+    identity.write_text(scene.partner_identity + "\n")
+    out = scene.work / "out"
+    out.mkdir()
+    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    bag = out / result.bundle_id
+    assert (bag / "metadata" / "custody-report.pdf").read_bytes().startswith(b"%PDF")
+    assert _run(str(BIN / "bagit.py"), "--validate", str(bag)).returncode == 0
