@@ -204,7 +204,6 @@ class _TarPieces:
         self.total = sum(item.size for item in spec.payload) + sum(map(len, spec.tag_files.values()))
         self.done = 0
         self.length = 0  # bytes of tar stream produced so far
-        self.tags: dict[str, bytes] = {}  # the bag's tag files, once made
 
     def _file(self, name: str, data: bytes, mtime: int) -> Iterator[bytes]:
         yield _tar_header(name, len(data), mtime)
@@ -231,11 +230,11 @@ class _TarPieces:
             yield _padding(item.size)
         later = spec.later_tag_files() if spec.later_tag_files is not None else None
         self._cancel.check()
-        self.tags = tags = tag_file_bytes(spec, later)
+        tags = tag_file_bytes(spec, later)
         signature = self._sign(tags[TAGMANIFEST])
-        rest = sum(len(data) + 3 * tarfile.BLOCKSIZE for data in tags.values()) + len(signature)
-        self.total = self.done + sum(map(len, tags.values())) + len(signature)
-        self._before_tags(rest + 2 * tarfile.BLOCKSIZE * (len(tags) + 1) + tarfile.RECORDSIZE)
+        plain = sum(map(len, tags.values())) + len(signature)
+        self.total = self.done + plain
+        self._before_tags(_tar_bound(plain, len(tags) + 1, _folders(tags)))
         made = {root, f"{root}/data"}
         for path, data in tags.items():
             parts = f"{root}/{path}".split("/")
@@ -299,15 +298,24 @@ LATER_TAGS_ALLOWANCE = 16 << 20
 SIGNATURE_ALLOWANCE = 16 << 10  # a detached CMS signature with its certificate
 
 
+def _folders(tags: dict[str, bytes]) -> int:
+    """An upper bound of the folders the tag files' paths make (each gets a tar header)."""
+    return sum(path.count("/") for path in tags)
+
+
+def _tar_bound(plain: int, files: int, folders: int) -> int:
+    """An upper bound of a tar stream's size: ``plain`` bytes in ``files`` files (a header, a pax header and padding
+    each), ``folders`` folders, the end-of-archive record."""
+    return plain + files * 3 * tarfile.BLOCKSIZE + folders * 2 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE
+
+
 def estimated_size(spec: BagSpec, recipients: int) -> int:
     """An upper bound of the age file's size: tar headers, padding and end blocks, age's header and tags (with
     ``LATER_TAGS_ALLOWANCE`` for what ``spec.later_tag_files`` will make)."""
     tags = tag_file_bytes(spec)
-    files = len(spec.payload) + len(tags) + 1
-    folders = 2 + sum(path.count("/") for path in tags)
     later = LATER_TAGS_ALLOWANCE if spec.later_tag_files is not None else 0
     plain = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + SIGNATURE_ALLOWANCE + later
-    tar = plain + files * 3 * tarfile.BLOCKSIZE + folders * 2 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE
+    tar = _tar_bound(plain, len(spec.payload) + len(tags) + 1, 2 + _folders(tags))
     # age: ~100 bytes header line per recipient + MAC, then a 16-byte tag per 64 KiB chunk.
     return tar + (tar // 65536 + 1) * 16 + 256 * recipients + 1024
 

@@ -64,6 +64,18 @@ def _run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
 
 
+def _unpack_as_partner(scene: Scene, bundle: Path) -> Path:
+    """``age -d -i partner-identity.txt bundle.icspa | tar -x -C out/`` (DESIGN §5, verbatim); the folder ``out``."""
+    identity = scene.work / "partner-identity.txt"
+    identity.write_text(scene.partner_identity + "\n")
+    out = scene.work / "out"
+    out.mkdir()
+    done = subprocess.run(f"age -d -i {identity} {bundle} | tar -x -C {out}/", shell=True, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 def test_partner_commands_of_design_5_succeed_on_a_fresh_export(scene: Scene) -> None:
     usb = scene.work / "usb"
     usb.mkdir()
@@ -78,16 +90,9 @@ def test_partner_commands_of_design_5_succeed_on_a_fresh_export(scene: Scene) ->
         assert custody_verify.verify(nl).ok
         (sent,) = bundles.list_sent(nl)
         assert sent.status == "written" and sent.sha256 == result.sha256
-    identity = scene.work / "partner-identity.txt"
-    identity.write_text(scene.partner_identity + "\n")
     sender_pem = scene.work / "sender-agency.pem"
     sender_pem.write_bytes(scene.sender_cert_pem)
-    out = scene.work / "out"
-    out.mkdir()
-    # DESIGN §5, verbatim.
-    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    out = _unpack_as_partner(scene, result.path)  # DESIGN §5, verbatim
     bag = out / result.bundle_id
     assert _run(str(BIN / "bagit.py"), "--validate", str(bag)).returncode == 0
     cms = _run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(out / f"{result.bundle_id}.p7s"),
@@ -229,13 +234,7 @@ def test_the_documented_openssl_options_shut_out_the_systems_cas(scene: Scene, t
 
     with unlock(scene.sender, "admin", PASS) as nl:
         result = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "b")
-    identity = scene.work / "partner-identity.txt"
-    identity.write_text(scene.partner_identity + "\n")
-    out = scene.work / "out"
-    out.mkdir()
-    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    out = _unpack_as_partner(scene, result.path)
     manifest = out / result.bundle_id / "tagmanifest-sha256.txt"
     sender_pem = scene.work / "sender-agency.pem"
     sender_pem.write_bytes(scene.sender_cert_pem)
@@ -366,13 +365,7 @@ def test_a_report_drawn_apart_goes_into_the_bag_and_a_cancel_while_streaming_end
         assert bundles.list_sent(nl)[0].status == "failed"
         result = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target / "second")
         assert not multiprocessing.active_children()
-    identity = scene.work / "partner-identity.txt"
-    identity.write_text(scene.partner_identity + "\n")
-    out = scene.work / "out"
-    out.mkdir()
-    done = subprocess.run(f"age -d -i {identity} {result.path} | tar -x -C {out}/", shell=True, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    out = _unpack_as_partner(scene, result.path)
     bag = out / result.bundle_id
     assert (bag / "metadata" / "custody-report.pdf").read_bytes().startswith(b"%PDF")
     assert _run(str(BIN / "bagit.py"), "--validate", str(bag)).returncode == 0
