@@ -114,16 +114,19 @@ class Running(Generic[R]):
         while not pipe.poll(POLL):
             cancel.check()
             if not child.is_alive() and not pipe.poll(0):
-                raise SeparateProcessFailed(_("The separate process for this work ended unexpectedly (exit code "
-                                              "{code}).", code=child.exitcode))
+                raise self._ended()
         cancel.check()
         try:
             message: tuple[Any, ...] = pipe.recv()
         except (EOFError, OSError):
             child.join(1)
-            raise SeparateProcessFailed(_("The separate process for this work ended unexpectedly (exit code "
-                                          "{code}).", code=child.exitcode)) from None
+            raise self._ended() from None
         return message
+
+
+    def _ended(self) -> SeparateProcessFailed:
+        return SeparateProcessFailed(_("The separate process for this work ended unexpectedly (exit code {code}).",
+                                       code=self._child.exitcode))
 
 
 def start(function: Work[A, R], argument: A) -> Running[R]:
