@@ -60,6 +60,7 @@ _SAMPLE_MOMENTS = tuple(datetime(year, month, 15, 10, 30, 45, tzinfo=UTC)
 
 @functools.lru_cache(maxsize=8)
 def _time_characters(language: str, zones: tuple[str, ...]) -> frozenset[str]:
+    """The characters of the sample moments' texts; ``zones`` (``time.tzname``) only keys the cache."""
     shown = "".join(format_local(moment, language) for moment in _SAMPLE_MOMENTS)
     return frozenset(shown.casefold()) | frozenset("0123456789")
 
