@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from icspa_desktop.bundle.tarwalk import shown_name
 from icspa_desktop.custody import checkpoints as cp
@@ -104,29 +104,44 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def load_json(untrusted: bytes, name: str, max_depth: int = 8) -> Any:
+Where: TypeAlias = str | Callable[[], str]  # what a refusal names; a callable is worded only when a refusal is made
+
+
+def _worded(where: Where) -> str:
+    return where if isinstance(where, str) else where()
+
+
+def load_json(untrusted: bytes, name: Where, max_depth: int = 8) -> Any:
     """One strict JSON document (UTF-8, unique keys, no NaN, bounded nesting); RefusedInput naming ``name``."""
     try:
         value = _Strict().decode(untrusted.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RefusedInput(_("{name} is not valid JSON ({error}).", name=name, error=str(exc)[:120])) from None
+        raise RefusedInput(_("{name} is not valid JSON ({error}).", name=_worded(name),
+                             error=str(exc)[:120])) from None
     if not _depth(value, max_depth):
-        raise RefusedInput(_("{name} nests deeper than {depth} levels; it is not a bundle record.", name=name,
-                             depth=max_depth))
+        raise RefusedInput(_("{name} nests deeper than {depth} levels; it is not a bundle record.",
+                             name=_worded(name), depth=max_depth))
     if _SURROGATE_ESCAPE.search(untrusted) is not None and _unpaired_surrogate(value):
         raise RefusedInput(_("{name} holds text that is not Unicode (an unpaired surrogate escape such as \\ud800).",
-                             name=name))
+                             name=_worded(name)))
     return value
 
 
 class _Fields:
-    """Typed access to one untrusted JSON object, with errors that name the file and the record."""
+    """Typed access to one untrusted JSON object, with errors that name the file and the record (``where``: worded
+    only when an error is made, when given as a callable — a bundle has thousands of records, nearly all good)."""
 
-    def __init__(self, value: Any, where: str) -> None:
+    def __init__(self, value: Any, where: Where) -> None:
+        self._where = where
         if not isinstance(value, dict):
-            raise RefusedInput(_("{where} is not a JSON object.", where=where))
+            raise RefusedInput(_("{where} is not a JSON object.", where=self.where))
         self.data: dict[str, Any] = value
-        self.where = where
+
+    @property
+    def where(self) -> str:
+        if not isinstance(self._where, str):
+            self._where = self._where()
+        return self._where
 
     def fail(self, key: str, what: str) -> RefusedInput:
         return RefusedInput(_("{where}: the field {key!r} {what}.", where=self.where, key=key, what=what))
@@ -373,6 +388,19 @@ def _signed_checkpoint(f: _Fields) -> SignedCheckpoint:
     return SignedCheckpoint(text, signature, parsed)
 
 
+# What refusals about one custody event name, worded only when one is made.
+def _event_where(number: int) -> Callable[[], str]:
+    return lambda: _("{file} event {number}", file=CUSTODY_JSON, number=number)
+
+
+def _body_file(event: _Fields) -> Callable[[], str]:
+    return lambda: _("{where} (signed body)", where=event.where)
+
+
+def _body_record(event: _Fields) -> Callable[[], str]:
+    return lambda: _("{where} signed body", where=event.where)
+
+
 def parse_custody(untrusted: bytes) -> PartnerCustody:
     f = _Fields(load_json(untrusted, CUSTODY_JSON), CUSTODY_JSON)
     if f.data.get("format") != PROOFS_FORMAT:
@@ -384,14 +412,13 @@ def parse_custody(untrusted: bytes) -> PartnerCustody:
     events: list[PartnerEvent] = []
     seen: set[int] = set()
     for number, entry in enumerate(raw_events, 1):
-        e = _Fields(entry, _("{file} event {number}", file=CUSTODY_JSON, number=number))
+        e = _Fields(entry, _event_where(number))
         index = e.integer("leaf_index")
         if index in seen:
             raise e.fail("leaf_index", _("repeats an earlier event's"))
         seen.add(index)
         body_bytes = _b64(e, "event_b64", 1 << 20)
-        body = _Fields(load_json(body_bytes, _("{where} (signed body)", where=e.where), max_depth=12),
-                       _("{where} signed body", where=e.where))
+        body = _Fields(load_json(body_bytes, _body_file(e), max_depth=12), _body_record(e))
         public_key = _b64(e, "public_key", 32)
         signature = _b64(e, "signature", 64)
         if len(public_key) != 32 or len(signature) != 64:

@@ -67,3 +67,34 @@ def test_a_held_event_that_differs_refuses_the_import_and_changes_nothing(ex: Ex
     after = tree_digest(ex.de)
     assert not {k for k in before.keys() | after.keys()
                 if before.get(k) != after.get(k) and k.startswith(("blobs", "staging"))}
+
+
+def test_event_signatures_checked_in_two_threads_keep_each_events_verdict() -> None:
+    """``_PublicKeys.verify_all`` splits a bundle's events over two threads: each event keeps its own verdict, a
+    bad signature in either half (or a malformed key) is found at its place and nowhere else."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from icspa_desktop.custody import events
+    from icspa_desktop.services import partner_custody
+
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    signed = []
+    for n in range(150):
+        body = f'{{"n":{n}}}'.encode()
+        key = keys[n % 3]
+        signed.append((key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+                       key.sign(events.signed_message(body)), body))
+    bad = {7: "body", 120: "signature", 149: "key"}
+    for index, what in bad.items():
+        public_key, signature, body = signed[index]
+        if what == "body":
+            body = body + b" "
+        elif what == "signature":
+            signature = bytes([signature[0] ^ 1]) + signature[1:]
+        else:
+            public_key = b"\xff" * 32  # not a point on the curve, or another key: never valid
+        signed[index] = (public_key, signature, body)
+    assert len(signed) >= partner_custody._SPLIT_FROM
+    verdicts = partner_custody._PublicKeys().verify_all(signed)
+    assert [i for i, good in enumerate(verdicts) if not good] == sorted(bad)
