@@ -116,8 +116,11 @@ def main(argv: Sequence[str]) -> int:
         return 1
     base, env = partner_vaults.work_dir("bench-export-", args.dir)
     try:
-        vaults = partner_vaults.build(base, args.size_mib << 20, args.small, args.small_kib << 10)
         plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
+        # each run keeps two baseline outputs, a vault copy and the bundle (set_aside)
+        if not partner_vaults.room_for(base, args.runs, 4 * plain, "bench export"):
+            return 1
+        vaults = partner_vaults.build(base, args.size_mib << 20, args.small, args.small_kib << 10)
         size = f"{args.size_mib} MiB + {args.small} small"
         print(f"# a case of one {args.size_mib} MiB item + {args.small} x {args.small_kib} KiB items in a real vault")
         out = base / "out"
@@ -143,10 +146,9 @@ def main(argv: Sequence[str]) -> int:
                 print(child.stderr, file=sys.stderr)
                 return 1
             runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
-            shutil.rmtree(copy)
+            partner_vaults.set_aside(copy)  # see set_aside: no deletion before the next measurement
+            partner_vaults.set_aside(out)
             shutil.rmtree(witness)
-            shutil.rmtree(out)
-            subprocess.run(["sync"], check=True)
         def written(run: dict[str, Any]) -> float:  # the measure: the export without our read-back
             return float(run["total"] - run["phases"][READ_BACK])
 

@@ -73,8 +73,11 @@ def main(argv: Sequence[str]) -> int:
         return 1
     base, env = partner_vaults.work_dir("bench-import-", args.dir)
     try:
-        de, bundle, key = _make(base, args.size_mib << 20, args.small, args.small_kib << 10)
         plain = (args.size_mib << 20) + args.small * (args.small_kib << 10)
+        # each run keeps two baseline outputs and the vault it imported into (set_aside)
+        if not partner_vaults.room_for(base, args.runs, 3 * plain, "bench import"):
+            return 1
+        de, bundle, key = _make(base, args.size_mib << 20, args.small, args.small_kib << 10)
         print(f"# bundle {bundle.stat().st_size / 1e6:.0f} MB: one {args.size_mib} MiB item + {args.small} x "
               f"{args.small_kib} KiB items, with custody proofs, CASE/UCO and the PDF report")
         out = base / "out"

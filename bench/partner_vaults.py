@@ -115,15 +115,29 @@ class Baseline:
         return seconds
 
 
+def room_for(base: Path, runs: int, per_run: int, prog: str) -> bool:
+    """Whether the work folder's file system has room for every run's files kept aside (``set_aside``), plus the
+    vaults; if not, says so (use fewer --runs, or --dir on a larger disk)."""
+    need = (runs + 2) * per_run
+    free = shutil.disk_usage(base).free
+    if free >= need:
+        return True
+    print(f"{prog}: {runs} runs keep ~{need / 1e9:.1f} GB of output until the end (see set_aside), but "
+          f"{base} has {free / 1e9:.1f} GB free: use fewer --runs, or --dir on a larger disk.", file=sys.stderr)
+    return False
+
+
 def set_aside(path: Path) -> None:
     """Move what a measurement wrote into ``aside/`` beside it (removed with the work folder at the end), written
     out and dropped from the page cache.
 
-    Not deleted between measurements: on this machine's ext4, creating files right after thousands were
-    deleted cost ~0.6 ms each (the allocator passes over recently freed inodes) against ~0.02 ms in a quiet
-    folder (1,000 creates: 0.59 s against 0.02 s), so whichever side followed a deletion paid for the other's
-    clean-up. Dropped from the cache, as a deletion would: kept there, the next side that writes through the
-    cache (the baseline's ``tar -x``) would pay for reclaiming it (seen: 4.0 s instead of 1.7).
+    Not deleted between measurements: on this machine's ext4 (mounted with ``discard``), writing right after a
+    deletion is slow — creating files right after thousands were deleted cost ~0.6 ms each (the allocator
+    passes over recently freed inodes) against ~0.02 ms in a quiet folder (1,000 creates: 0.59 s against
+    0.02 s), and writing 1 GiB right after deleting a 1 GiB file took 0.97 s against 0.20 s — so whichever
+    side followed a deletion paid for the other's clean-up (the baseline, writing through the page cache,
+    most: ``tar | age`` took 1.0 s or 3.7 s by what came before it). Dropped from the page cache, as a
+    deletion would drop it, so the cache holds for the next measurement what it held before this one.
     """
     aside = path.parent / "aside"
     aside.mkdir(exist_ok=True)
