@@ -38,7 +38,7 @@ from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_prog
 from icspa_desktop.i18n import N_, _, current_language, format_moment
 from icspa_desktop.reports import pdf_parts
 from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts
-from icspa_desktop.reports.pdf_parts import Lazy, QrCode, TextCell
+from icspa_desktop.reports.pdf_parts import Grid, GridLook, GridRow, Lazy, QrCode, TextCell
 
 __all__ = ["CustodyReport", "ReportEvent", "ReportItem", "ShownTexts", "render"]
 
@@ -164,10 +164,10 @@ def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], la
     return table
 
 
-def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Table:
+def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Grid:
     head = _("Exhibit {exhibit} — {name}", exhibit=item.exhibit_number,
              name=item.name or item.description or item.kind)
-    rows: list[list[Any]] = [[TextCell(head, st["head"]), ""]]
+    rows = [GridRow(((head, st["head"]), None), span_from=0, background=NAVY)]
     facts = [(_("Kind"), item.kind), (_("Size"), _size_text(item.size)), (_("Markings"), _markings(item.markings))]
     if item.description:
         facts.insert(0, (_("Description"), item.description))
@@ -178,23 +178,15 @@ def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Table:
     for algorithm in sorted(item.hashes, key=lambda a: (a != "sha256", a)):
         hashes.append((algorithm.upper().replace("SHA", "SHA-") if algorithm.startswith("sha") else algorithm.upper(),
                        item.hashes[algorithm]))
+    line = (0.25, GRID)
     for label, value in facts:
-        rows.append([TextCell(label, st["cellbold"]), TextCell(value or "—", st["cell"])])
+        rows.append(GridRow(((label, st["cellbold"]), (value or "—", st["cell"])), line_below=line))
     for label, value in hashes:  # the algorithm's name and the value, as they are in every language
-        rows.append([TextCell(label, st["cellbold"]), TextCell(value or "—", st["mono"])])
-    table = Table(rows, colWidths=[32 * mm, WIDTH - 32 * mm])
-    table.setStyle(TableStyle([
-        ("SPAN", (0, 0), (-1, 0)),
-        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, GRID),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]))
-    return table
+        rows.append(GridRow(((label, st["cellbold"]), (value or "—", st["mono"])), line_below=line))
+    return Grid(rows, _ITEM_LOOK)
 
 
+_ITEM_LOOK = GridLook((32 * mm, WIDTH - 32 * mm), padding=(2, 2, 6, 6), box=(0.6, NAVY))
 _EVENT_COLS = [10 * mm, 30 * mm, 30 * mm, 23 * mm, 38 * mm, 23 * mm, 24 * mm]
 
 
@@ -228,35 +220,25 @@ def _event_row(event: ReportEvent) -> _EventRow:
                       purpose or "—", event.location or "—", event.result or "—"), " · ".join(parts))
 
 
-def _event_table(rows_in: Sequence[_EventRow], st: dict[str, ParagraphStyle], first: int = 0) -> Table:
+def _event_table(rows_in: Sequence[_EventRow], st: dict[str, ParagraphStyle], first: int = 0) -> Grid:
     """One table of events (``EVENTS_PER_TABLE`` at most), with the header. One table of thousands of rows made
     reportlab measure all of it again at every page break: a 4,000-event case took 115-180 s; in pieces the
-    work grows with the number of events (tests/custody/test_reports.py)."""
-    header = [TextCell(h, st["head"]) for h in (
+    work grows with the number of events (tests/custody/test_reports.py). An event's row and its detail line
+    are never parted by a page break."""
+    header = tuple((h, st["head"]) for h in (
         "#", _("Time (UTC)\nactor's local time"), _("Actor / role"), _("Action"), _("Purpose / legal authority"),
-        _("Location"), _("Result"))]
-    rows: list[list[Any]] = [header]
-    style: list[tuple[Any, ...]] = [
-        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BOX", (0, 0), (-1, -1), 0.6, NAVY),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.8),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.8),
-        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
-    ]
+        _("Location"), _("Result")))
+    rows = [GridRow(header, background=NAVY)]
     cell_styles = (st["cell"], st["cell"], st["cell"], st["cellbold"], st["cell"], st["cell"], st["cell"])
     for n, row in enumerate(rows_in):
-        r = len(rows)
-        rows.append([TextCell(text, style_) for text, style_ in zip(row.cells, cell_styles, strict=True)])
-        rows.append(["", TextCell(row.detail, st["small"]), "", "", "", "", ""])
-        style.append(("SPAN", (1, r + 1), (-1, r + 1)))
-        style.append(("LINEBELOW", (0, r + 1), (-1, r + 1), 0.25, GRID))
-        if (first + n) % 2:
-            style.append(("BACKGROUND", (0, r), (-1, r + 1), ZEBRA))
-    table = Table(rows, colWidths=_EVENT_COLS, repeatRows=1)
-    table.setStyle(TableStyle(style))
-    return table
+        zebra = ZEBRA if (first + n) % 2 else None
+        rows.append(GridRow(tuple(zip(row.cells, cell_styles, strict=True)), background=zebra, with_next=True))
+        rows.append(GridRow((None, (row.detail, st["small"])), span_from=1, background=zebra,
+                            line_below=(0.25, GRID)))
+    return Grid(rows, _EVENT_LOOK)
+
+
+_EVENT_LOOK = GridLook(tuple(_EVENT_COLS), padding=(1.8, 1.8, 2.5, 2.5), box=(0.6, NAVY), header_rows=1)
 
 
 def _event_parts(rows: Sequence[_EventRow], st: dict[str, ParagraphStyle]) -> Iterator[tuple[Flowable, int]]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reportlab.platypus import Table
-
 from icspa_desktop.reports import custody_pdf, pdf_parts
 
 
@@ -19,9 +17,9 @@ def test_events_are_cut_into_tables_each_with_the_header() -> None:
     styles = custody_pdf._styles()
     rows = [custody_pdf._event_row(_event(i)) for i in range(2 * custody_pdf.EVENTS_PER_TABLE + 1)]
     parts = list(custody_pdf._event_parts(rows, styles))
-    assert len(parts) == 3 and all(isinstance(t, Table) for t, _n in parts)
+    assert len(parts) == 3 and all(isinstance(t, pdf_parts.Grid) for t, _n in parts)
     # A header row and two rows (the event and its detail line) per event; each part counts its events.
-    assert [len(t._cellvalues) for t, _n in parts] == [1 + 2 * custody_pdf.EVENTS_PER_TABLE] * 2 + [3]
+    assert [len(t.rows) for t, _n in parts] == [1 + 2 * custody_pdf.EVENTS_PER_TABLE] * 2 + [3]
     assert [n for _t, n in parts] == [custody_pdf.EVENTS_PER_TABLE] * 2 + [1]
     assert len(list(custody_pdf._event_parts([], styles))) == 1  # an empty log still shows the header
 
@@ -32,7 +30,7 @@ def test_the_tables_are_made_only_when_the_layout_reaches_them() -> None:
     styles = custody_pdf._styles()
     rows = [custody_pdf._event_row(_event(i)) for i in range(20 * custody_pdf.EVENTS_PER_TABLE)]
 
-    def parts() -> Iterator[tuple[Table, int]]:
+    def parts() -> Iterator[tuple[pdf_parts.Grid, int]]:
         for table, n in custody_pdf._event_parts(rows, styles):
             made.append(n)
             yield table, n
@@ -40,7 +38,7 @@ def test_the_tables_are_made_only_when_the_layout_reaches_them() -> None:
     lazy = pdf_parts.Lazy(parts(), lambda _n: None)
     assert len(made) == 1  # the first, to know whether there is one
     first = lazy.split(500, 700)
-    assert len(made) == 2 and first[-1] is lazy and isinstance(first[1], Table)
+    assert len(made) == 2 and first[-1] is lazy and isinstance(first[1], pdf_parts.Grid)
 
 
 def test_cells_wrap_at_spaces_keep_line_breaks_and_cut_only_words_wider_than_the_cell() -> None:
@@ -56,3 +54,21 @@ def test_cells_wrap_at_spaces_keep_line_breaks_and_cut_only_words_wider_than_the
     assert lines[0] == "Bench Politie"  # words kept whole where they fit
     assert digest[:8] in lines[3] and len([line for line in lines if set(line) <= set(digest)]) >= 3  # cut
     assert pdf_parts.wrap_text("a\n\nb", font, 7.2, width) == ["a", "", "b"]  # blank lines kept
+
+
+def test_a_page_break_repeats_the_header_and_never_parts_an_event_from_its_detail_line() -> None:
+    styles = custody_pdf._styles()
+    rows = [custody_pdf._event_row(_event(i)) for i in range(custody_pdf.EVENTS_PER_TABLE)]
+    table = custody_pdf._event_table(rows, styles)
+    _width, height = table.wrap(500, 10_000)
+    heights = table._heights
+    assert len(heights) == 1 + 2 * len(rows) and abs(sum(heights) - height) < 1e-6
+    for room in (sum(heights[:3]) + 1, height / 3, height / 2 + 7.3, height - 1):  # cuts mid-event too
+        first, rest = table.split(500, room)
+        assert isinstance(first, pdf_parts.Grid) and isinstance(rest, pdf_parts.Grid)
+        assert first.wrap(500, room)[1] <= room
+        assert len(first.rows) % 2 == 1 and len(rest.rows) % 2 == 1  # the header and whole events, each part
+        assert rest.rows[0] is table.rows[0]  # the header again on the next page
+        assert first.rows[1:] + rest.rows[1:] == table.rows[1:]  # every row once, in order
+        assert not first.rows[-1].with_next
+    assert table.split(500, heights[0] + heights[1]) == []  # not even one whole event fits: the next page
