@@ -38,7 +38,7 @@ from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_prog
 from icspa_desktop.i18n import N_, _, current_language, format_moment
 from icspa_desktop.reports import pdf_parts
 from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts
-from icspa_desktop.reports.pdf_parts import Grid, GridLook, GridRow, Lazy, QrCode, TextCell
+from icspa_desktop.reports.pdf_parts import Grid, GridLook, GridRow, Lazy, QrCode
 
 __all__ = ["CustodyReport", "ReportEvent", "ReportItem", "ShownTexts", "render"]
 
@@ -117,6 +117,7 @@ MARGIN_X = 16 * mm
 TOP = 30 * mm
 BOTTOM = 22 * mm
 WIDTH = PAGE_W - 2 * MARGIN_X
+FRAME_H = PAGE_H - TOP - BOTTOM - 12  # the height a page's frame gives the story (its paddings: 6 pt each)
 NAVY = colors.HexColor("#0b2545")
 GRID = colors.HexColor("#9aa5b1")
 ZEBRA = colors.HexColor("#f1f4f8")
@@ -152,16 +153,10 @@ def _size_text(size: int | None) -> str:
     return _("{size} bytes ({value} {unit})", size=_number(size), value=_number(value, 1), unit=units[unit])
 
 
-def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], label_width: float = 38 * mm) -> Table:
-    data = [[TextCell(_(k), st["label"]), TextCell(v or "—", st["base"])] for k, v in rows]
-    table = Table(data, colWidths=[label_width, WIDTH - label_width])
-    table.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-    ]))
-    return table
+def _kv_table(rows: Sequence[tuple[str, str]], st: dict[str, ParagraphStyle], label_width: float = 38 * mm) -> Grid:
+    line = (0.25, GRID)
+    return Grid([GridRow(((_(k), st["label"]), (v or "—", st["base"])), line_below=line) for k, v in rows],
+                GridLook((label_width, WIDTH - label_width), padding=(2.5, 2.5, 6, 6), page_height=FRAME_H))
 
 
 def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Grid:
@@ -186,7 +181,9 @@ def _item_block(item: ReportItem, st: dict[str, ParagraphStyle]) -> Grid:
     return Grid(rows, _ITEM_LOOK)
 
 
-_ITEM_LOOK = GridLook((32 * mm, WIDTH - 32 * mm), padding=(2, 2, 6, 6), box=(0.6, NAVY))
+# An item's block is kept on one page (moved to the next whole) unless it is taller than a page.
+_ITEM_LOOK = GridLook((32 * mm, WIDTH - 32 * mm), padding=(2, 2, 6, 6), box=(0.6, NAVY), whole_up_to=FRAME_H,
+                      page_height=FRAME_H, space_after=3 * mm)
 _EVENT_COLS = [10 * mm, 30 * mm, 30 * mm, 23 * mm, 38 * mm, 23 * mm, 24 * mm]
 
 
@@ -238,7 +235,8 @@ def _event_table(rows_in: Sequence[_EventRow], st: dict[str, ParagraphStyle], fi
     return Grid(rows, _EVENT_LOOK)
 
 
-_EVENT_LOOK = GridLook(tuple(_EVENT_COLS), padding=(1.8, 1.8, 2.5, 2.5), box=(0.6, NAVY), header_rows=1)
+_EVENT_LOOK = GridLook(tuple(_EVENT_COLS), padding=(1.8, 1.8, 2.5, 2.5), box=(0.6, NAVY), header_rows=1,
+                       page_height=FRAME_H - 20)  # a page holds the header (~20 pt) too
 
 
 def _event_parts(rows: Sequence[_EventRow], st: dict[str, ParagraphStyle]) -> Iterator[tuple[Flowable, int]]:
@@ -482,7 +480,7 @@ def render(report: CustodyReport, *, progress: ProgressCallback = no_progress,
             page[0] = value + 1
             steps.laying_out(laid_out[0], total, page[0])
 
-    item_blocks = ((KeepTogether([_item_block(item, st), Spacer(1, 3 * mm)]), 1) for item in report.items)
+    item_blocks = ((_item_block(item, st), 1) for item in report.items)
     story.append(Lazy(item_blocks, done))
     story += [
         CondPageBreak(40 * mm),

@@ -1,6 +1,6 @@
-"""Building blocks of our PDFs (reportlab): the Unicode fonts, plain-text table cells that wrap fast, a flowable that
-stands for many made only when the layout reaches them, and a vector QR code. The custody report and the agency card
-use them (reports/custody_pdf.py, reports/agency_card_pdf.py)."""
+"""Building blocks of our PDFs (reportlab): the Unicode fonts, plain-text tables that wrap and draw fast (``Grid``),
+a flowable that stands for many made only when the layout reaches them, and a vector QR code. The custody report
+and the agency card use them (reports/custody_pdf.py, reports/agency_card_pdf.py)."""
 
 from __future__ import annotations
 
@@ -50,40 +50,6 @@ def fonts() -> dict[str, str]:
 
 
 
-class TextCell(Flowable):  # type: ignore[misc]  # reportlab is untyped
-    """Plain text wrapped at spaces (a word wider than the cell at characters), for the thousands of table cells.
-
-    What ``Paragraph`` does for a cell without markup, at a fraction of its cost: reportlab's Paragraph parses
-    markup into fragments and measures every line again at each wrap (a table wraps its cells two or three
-    times), which made the custody report of a 1,000-item export take ~10 s; here each word's width is measured
-    once per font (``_WIDTHS``) and the lines once per cell width.
-    """
-
-    def __init__(self, text: str, style: ParagraphStyle) -> None:
-        super().__init__()
-        self._text = text
-        self._style = style
-        self._lines: list[str] = []
-        self._for_width = -1.0
-
-    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
-        if avail_width != self._for_width:
-            self._lines = wrap_text(self._text, self._style.fontName, self._style.fontSize, avail_width)
-            self._for_width = avail_width
-        return avail_width, len(self._lines) * self._style.leading
-
-    def draw(self) -> None:
-        style, canvas = self._style, self.canv
-        canvas.setFillColor(style.textColor)
-        text = canvas.beginText()
-        text.setFont(style.fontName, style.fontSize, style.leading)
-        # As Paragraph places its first line: the baseline one font size below the top.
-        text.setTextOrigin(0, len(self._lines) * style.leading - style.fontSize)
-        for line in self._lines:
-            text.textLine(line)
-        canvas.drawText(text)
-
-
 @dataclass(frozen=True, slots=True)
 class GridRow:
     """One row of a ``Grid``: a text and its style per column (None: empty)."""
@@ -103,6 +69,13 @@ class GridLook:
     padding: tuple[float, float, float, float]  # top, bottom, left, right, inside every cell
     box: tuple[float, Color] | None = None  # a frame around the whole grid (each part, when split)
     header_rows: int = 0  # repeated at the top of every part after a page break
+    whole_up_to: float = 0.0  # a grid no taller than this is never split, but moved to the next page whole
+    page_height: float = float("inf")  # a row taller than this (no page holds it) is cut between its lines
+    space_after: float = 0.0
+
+
+# A row of a grid being cut: the row, its cells' lines, its height.
+_GridPiece = tuple[GridRow, list[list[str]], float]
 
 
 class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
@@ -111,18 +84,21 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
     What reportlab's ``Table`` does for the custody report's item blocks and event rows, at a fraction of its
     cost: a ``Table`` measures each cell again at every wrap and split and draws each through its own flowable
     and canvas state (the report of a 1,000-item export: 1.32 s of drawing with Tables, 0.69 s with Grids). Rows are
-    split between pages only where ``with_next`` allows; a row taller than a page cannot be split (as with a
-    ``Table``), so the callers keep long lists out of rows (``custody_pdf.ITEMS_IN_ROW``).
+    split between pages only where ``with_next`` allows; a row taller than a page (``GridLook.page_height``) is cut
+    between its lines — with a ``Table`` such a row (a 10,000-character description) failed the whole report.
     """
 
-    def __init__(self, rows: Sequence[GridRow], look: GridLook) -> None:
+    def __init__(self, rows: Sequence[GridRow], look: GridLook,
+                 _measured: tuple[list[list[list[str]]], list[float]] | None = None) -> None:
         super().__init__()
         self.hAlign = "CENTER"  # as a Table: one as wide as the page's text stands on its margins
+        self.spaceAfter = look.space_after
         self.rows = list(rows)
         self.look = look
-        self._lines: list[list[list[str]]] = []  # per row, per cell: the wrapped lines ([] for an empty cell)
-        self._heights: list[float] = []
-        self._measured = False
+        # per row, per cell: the wrapped lines ([] for an empty cell); the rows' heights. A part made by ``split``
+        # takes its rows' measures along instead of measuring them again at every page.
+        self._lines, self._heights = _measured if _measured is not None else ([], [])
+        self._measured = _measured is not None
 
     def _measure(self) -> None:
         if self._measured:
@@ -169,9 +145,47 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
                 break
             if not self.rows[index].with_next:
                 cut = index + 1
-        if cut <= header or cut == len(self.rows):
-            return []  # nothing fits here (the layout tries the next frame), or there is nothing to split
-        return [Grid(self.rows[:cut], self.look), Grid(self.rows[:header] + self.rows[cut:], self.look)]
+        if cut == len(self.rows):
+            return []  # it fits: nothing to split
+        if cut <= header:  # not one whole row fits here
+            if header < len(self.rows) and self._heights[header] > self.look.page_height:
+                return self._split_row(header, avail_height - sum(self._heights[:header]))
+            return []  # the layout tries the next frame
+        if sum(self._heights) <= self.look.whole_up_to:
+            return []  # kept whole: it fits on the next page
+        return self._cut(cut, cut, None)
+
+    def _cut(self, end: int, resume: int, halves: tuple[_GridPiece, _GridPiece] | None) -> list[Flowable]:
+        """Rows before ``end`` (and the first of ``halves``) here; the header, the second half and the rows from
+        ``resume`` on in the part that follows."""
+        header = self.look.header_rows
+        pieces = list(zip(self.rows, self._lines, self._heights, strict=True))
+        first, rest = pieces[:end], pieces[:header]
+        if halves is not None:
+            first.append(halves[0])
+            rest.append(halves[1])
+        rest += pieces[resume:]
+        return [Grid([p[0] for p in part], self.look, ([p[1] for p in part], [p[2] for p in part]))
+                for part in (first, rest)]
+
+    def _split_row(self, index: int, room: float) -> list[Flowable]:
+        """Row ``index``, taller than a page, cut between lines: as many as fit in ``room`` here, the rest on."""
+        top, bottom, _left, _right = self.look.padding
+        row = self.rows[index]
+        leadings = [cell[1].leading if (cell := row.cells[column]) is not None else 0.0
+                    for column, _width in self._cell_widths(row)]
+        fits = [max(0, int((room - top - bottom) // leading)) if leading else 0 for leading in leadings]
+        first = [lines[:fit] for lines, fit in zip(self._lines[index], fits, strict=True)]
+        rest = [lines[fit:] for lines, fit in zip(self._lines[index], fits, strict=True)]
+        if not any(first):
+            return []  # not even one line fits here: the next frame
+
+        def height(cells: list[list[str]]) -> float:
+            return max(len(lines) * leading for lines, leading in zip(cells, leadings, strict=True)) + top + bottom
+
+        # The line below (and the tie to the next row) belong to the row's end, in the second half.
+        head = GridRow(row.cells, row.span_from, row.background, None, with_next=False)
+        return self._cut(index, index + 1, ((head, first, height(first)), (row, rest, height(rest))))
 
     def draw(self) -> None:
         self._measure()
@@ -200,7 +214,7 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
                     if style.textColor != colour:
                         colour = style.textColor
                         text.setFillColor(colour)
-                    # As a Table with VALIGN TOP places a TextCell: the first baseline one font size below the
+                    # As a Table with VALIGN TOP places a Paragraph: the first baseline one font size below the
                     # cell's top padding.
                     text.setTextOrigin(x + left, top - top_pad - style.fontSize)
                     for line in cell_lines:

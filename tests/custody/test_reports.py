@@ -225,6 +225,33 @@ def test_an_event_naming_a_thousand_items_is_printed_whole_across_pages(tmp_path
 
 
 @needs_poppler
+def test_texts_of_the_longest_allowed_length_run_over_pages(tmp_path: Path) -> None:
+    """A description, a case field and an event's purpose may hold 10,000 characters (``MAX_TEXT``): each made a
+    table row taller than a page, and reportlab refused the whole report (LayoutError) — every report and export
+    of that case failed. Such a row is now cut between its lines, and every word of it is printed, in order."""
+    from icspa_desktop.services.item_checks import MAX_TEXT
+
+    def long(tag: str) -> str:
+        words = [f"{tag}{n:04d}" for n in range(MAX_TEXT // 10)]
+        return " ".join(words)[:MAX_TEXT]
+
+    report = _synthetic_report(0)
+    item = custody_pdf.ReportItem("2026-041-001", "phone.img", "digital", long("desc"), 4096, {"sha256": "ab" * 32},
+                                  "H2 · TLP:AMBER", (("Notes", long("note")),), "item-1")
+    event = dataclasses.replace(report.events[0], index=3, purpose=long("purp"))
+    report = dataclasses.replace(report, case_fields=[*report.case_fields, ("Description", long("case"))],
+                                 items=[item], events=[*report.events, event])
+    path = tmp_path / "r.pdf"
+    path.write_bytes(custody_pdf.render(report))
+    text = _pdf_text(path)
+    for tag in ("desc", "note", "case", "purp"):
+        printed = [int(n) for n in re.findall(rf"{tag}(\d{{4}})", text)]
+        expected = [int(n) for n in re.findall(rf"{tag}(\d{{4}})", long(tag))]
+        assert printed == expected, tag
+    assert "Verified intact" in text  # the report goes on after them
+
+
+@needs_poppler
 def test_a_report_drawn_in_a_separate_process_is_the_same_report(admin: Session, agency: Agency,
                                                                  case_with_items: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:

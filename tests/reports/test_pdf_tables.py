@@ -72,3 +72,19 @@ def test_a_page_break_repeats_the_header_and_never_parts_an_event_from_its_detai
         assert first.rows[1:] + rest.rows[1:] == table.rows[1:]  # every row once, in order
         assert not first.rows[-1].with_next
     assert table.split(500, heights[0] + heights[1]) == []  # not even one whole event fits: the next page
+
+
+def test_an_item_block_moves_to_the_next_page_whole_unless_it_is_taller_than_a_page() -> None:
+    styles = custody_pdf._styles()
+    item = custody_pdf.ReportItem("2026/041-001", "phone.img", "digital", "", 4096, {"sha256": "ab" * 32},
+                                  "H0 · TLP:AMBER", (), "id-1")
+    block = custody_pdf._item_block(item, styles)
+    _width, height = block.wrap(500, 10_000)
+    assert height < custody_pdf._ITEM_LOOK.whole_up_to
+    assert block.split(500, height / 2) == []  # kept whole: the layout puts it on the next page
+    long = custody_pdf.ReportItem("2026/041-002", "case.zip", "digital", "notes " * 300, 4096, {"sha256": "cd" * 32},
+                                  "H0 · TLP:AMBER", tuple((f"Detail {i}", "a value " * 40) for i in range(60)), "id-2")
+    tall = custody_pdf._item_block(long, styles)
+    assert tall.wrap(500, 10_000)[1] > custody_pdf._ITEM_LOOK.whole_up_to
+    first, rest = tall.split(500, 400)
+    assert first.wrap(500, 400)[1] <= 400 and first.rows + rest.rows == tall.rows  # split where it must be
