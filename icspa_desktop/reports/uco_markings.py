@@ -58,6 +58,8 @@ def marks(g: Graph, markings: Sequence[Markings]) -> list[dict[str, str]]:
 
 def _marking(g: Graph, key: str, name: str, model: str, kind: str, prop: str, text: str) -> str:
     iri = g.iri("marking", key, _MARKING_BASE)
+    if iri in g.nodes:  # the same marking, of another item or event: its node is there (the first one stays)
+        return iri
     return g.add({"@id": iri, "@type": MARKING, "uco-core:name": name,
                   "uco-marking:definitionType": kind,
                   "uco-marking:definition": [{"@id": g.iri("marking-model", key, _MARKING_BASE),
