@@ -60,6 +60,10 @@ class PayloadFile:
     # with a per-blob key, a chunk counter and a final-chunk flag; ingest and import hash what they seal).
     # The plaintext is then not hashed a second time on its way out; its size is checked either way.
     authenticated: bool = False
+    # Given when ``chunks`` hashes what it yields itself (the vault's blob reader, in its reading thread beside
+    # decryption, so the writing thread only encrypts): the SHA-256 of the chunks yielded, asked once they are
+    # exhausted, and compared with ``sha256`` instead of hashing them here.
+    hexdigest: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +252,7 @@ class _TarPieces:
         self._progress(self.done, self.total, _("Encrypting and writing the bundle"))
 
     def _payload(self, item: PayloadFile) -> Iterator[bytes | memoryview]:
-        digest = None if item.authenticated else hashlib.sha256()
+        digest = None if item.authenticated or item.hexdigest is not None else hashlib.sha256()
         size = 0
         for raw in item.chunks():
             self._cancel.check()
@@ -265,7 +269,8 @@ class _TarPieces:
         if size != item.size:
             raise VerificationFailed(_("The payload {name} has {size} bytes, not its recorded {recorded}; nothing was "
                                        "written.", name=item.name, size=size, recorded=item.size))
-        if digest is not None and digest.hexdigest() != item.sha256:
+        actual = item.hexdigest() if item.hexdigest is not None else digest.hexdigest() if digest else None
+        if actual is not None and actual != item.sha256:
             raise VerificationFailed(_("The payload {name} does not match its recorded SHA-256 (changed or damaged "
                                        "since ingest); nothing was written.", name=item.name))
 

@@ -8,9 +8,9 @@ of the bundle are written by ``icspa_desktop.bundle`` (BagIt → CMS → pax tar
 from __future__ import annotations
 
 import contextlib
-import functools
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -331,6 +331,19 @@ def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Pat
                      **({"size": written.size, "volumes": [v.name for v in written.volumes]} if written else {})}))
 
 
+def _payload_file(session: Session, item: Item) -> bundle_format.PayloadFile:
+    """An item's payload, hashed by the blob reader's thread as it is decrypted (against its recorded SHA-256:
+    the content that leaves must be the content that was acquired, whatever was done to the stored blob)."""
+    digest = [hashlib.sha256()]
+
+    def chunks() -> Iterator[memoryview]:
+        digest[0] = hashlib.sha256()  # of this pass
+        return fixity.content_chunks(session, item, None, digest[:1])
+
+    return bundle_format.PayloadFile(name=str(item.id), size=int(item.size or 0), sha256=str(item.sha256),
+                                     chunks=chunks, hexdigest=lambda: digest[0].hexdigest())
+
+
 def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: custody.StoredCheckpoint,
               report_pdf: Callable[[], bytes], sender_fingerprint: str) -> bundle_format.BagSpec:
     from icspa_desktop.reports import case_uco
@@ -374,9 +387,7 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
     if setting(conn, "agency.contact"):
         info.insert(2, ("Contact-Email", setting(conn, "agency.contact")))
 
-    payload = [bundle_format.PayloadFile(name=str(item.id), size=int(item.size or 0), sha256=str(item.sha256),
-                                         chunks=functools.partial(fixity.content_chunks, session, item, None))
-               for item in plan.items]
+    payload = [_payload_file(session, item) for item in plan.items]
     return bundle_format.BagSpec(bundle_id, info, tag_files, payload,
                                  later_tag_files=lambda: {"metadata/custody-report.pdf": report_pdf()})
 

@@ -44,7 +44,7 @@ from icspa_desktop.services.item_checks import MAX_TEXT, check_text
 from icspa_desktop.services.item_records import ITEM_COLUMNS, get_item, list_items, row_to_item
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
-from icspa_desktop.vault.blobs import DAMAGE, BlobStore, unwrap_key
+from icspa_desktop.vault.blobs import DAMAGE, BlobStore, Hasher, unwrap_key
 from icspa_desktop.vault.process import PROCESS_TOKEN
 
 
@@ -61,10 +61,12 @@ def _blob_key(session: Session, item: Item) -> tuple[str, bytes]:
     return item.blob_id, key
 
 
-def content_chunks(session: Session, item: Item, cancel: CancelToken | None) -> Iterator[memoryview]:
-    """The item's plaintext, chunk by chunk, decrypted from the blob store (authenticated as it goes)."""
+def content_chunks(session: Session, item: Item, cancel: CancelToken | None,
+                   hashers: Sequence[Hasher] = ()) -> Iterator[memoryview]:
+    """The item's plaintext, chunk by chunk, decrypted from the blob store (authenticated as it goes); ``hashers``
+    updated with each chunk by the reading thread before it is handed out (``BlobReader.chunks``)."""
     blob_id, key = _blob_key(session, item)
-    return BlobStore(session.vault.layout).open_reader(blob_id, key).chunks(cancel)
+    return BlobStore(session.vault.layout).open_reader(blob_id, key).chunks(cancel, hashers)
 
 
 # ---- verification (fixity) --------------------------------------------------------------------------

@@ -146,3 +146,47 @@ def test_without_the_mark_the_plaintext_is_still_hashed(admin: Session, tmp_path
         write_bundle(_spec(wrong), Signer(tmp_path), recipients_of(pyrage.x25519.Identity.generate()),
                      out / "b.icspa")
     assert os.listdir(out) == []
+
+
+def _reseal(session: Session, item: Item, plaintext: bytes) -> None:
+    """Put ``plaintext`` in place of the item's blob, sealed under the item's own blob key: what an insider holding
+    the vault's keys can do. It decrypts and authenticates like the original; only its hash tells it apart."""
+    _blob_id, key = fixity._blob_key(session, item)
+    sealer = stream.StreamEncryptor(key)
+    size = stream.DEFAULT_CHUNK_SIZE
+    pieces = [plaintext[i:i + size] for i in range(0, len(plaintext), size)] or [b""]
+    sealed = bytearray(sealer.header)
+    for n, piece in enumerate(pieces):
+        out = bytearray(len(piece) + stream.TAG_LEN)
+        sealed += out[:sealer.seal_into(piece, n == len(pieces) - 1, out)]
+    _blob(session, item).write_bytes(bytes(sealed))
+
+
+@pytest.mark.parametrize("name", ["big.bin", "small.txt"])
+def test_the_export_hashes_each_payload_in_the_blob_readers_thread_and_refuses_a_resealed_one(
+        admin: Session, tmp_path: Path, stored: tuple[list[Item], dict[str, bytes]], name: str) -> None:
+    """The export's payloads (bundles._payload_file) are hashed by the blob reader as it decrypts them, not by the
+    thread that encrypts the bundle: a faithful blob makes the bundle, one resealed with other content is refused
+    by its recorded SHA-256 with nothing left in the target (big.bin: the pipelined reader; small.txt: one chunk)."""
+    from icspa_desktop.services import bundles
+
+    items, originals = stored
+    identity = pyrage.x25519.Identity.generate()
+    good = tmp_path / "good"
+    good.mkdir()
+    written = write_bundle(_spec([bundles._payload_file(admin, i) for i in items]), Signer(tmp_path),
+                           recipients_of(identity), good / "b.icspa")
+    with tarfile.open(fileobj=io.BytesIO(pyrage.decrypt(written.path.read_bytes(), [identity]))) as tar:
+        for item in items:
+            member = tar.extractfile(f"{BUNDLE_ID}/data/{item.id}")
+            assert member is not None and member.read() == originals[item.id]
+    item = next(i for i in items if i.original_name == name)
+    forged = bytes(reversed(originals[item.id]))
+    _reseal(admin, item, forged)
+    assert b"".join(bytes(c) for c in fixity.content_chunks(admin, item, None)) == forged  # decrypts fine
+    out = tmp_path / "target"
+    out.mkdir()
+    with pytest.raises(VerificationFailed, match="does not match its recorded SHA-256"):
+        write_bundle(_spec([bundles._payload_file(admin, i) for i in items]), Signer(tmp_path),
+                     recipients_of(identity), out / "b.icspa")
+    assert os.listdir(out) == []
