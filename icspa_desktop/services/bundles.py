@@ -249,14 +249,14 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
     recipients = [{"id": p.id, "name": p.name, "fingerprint": p.fingerprint} for p in plan.recipients]
     items = [{"id": i.id, "exhibit_number": i.exhibit_number, "sha256": i.sha256, "size": i.size} for i in plan.items]
     with session.transaction() as conn:
-        for item in plan.items:
-            session.record(EventDraft(
-                CustodyAction.BUNDLED, case_id=case.id, item_ids=(item.id,), purpose=plan.purpose,
-                authority=plan.authority, counterparty=counterparty, result="prepared",
-                hashes={"sha256": item.sha256 or ""},
-                details={"bundle_id": bundle_id, "recipients": [p.fingerprint for p in plan.recipients],
-                         **({"h3_override": plan.h3_override} if plan.h3_override else {}),
-                         **({"originator_permission": plan.permission.to_json()} if plan.permission else {})}))
+        session.record_many([EventDraft(
+            CustodyAction.BUNDLED, case_id=case.id, item_ids=(item.id,), purpose=plan.purpose,
+            authority=plan.authority, counterparty=counterparty, result="prepared",
+            hashes={"sha256": item.sha256 or ""},
+            details={"bundle_id": bundle_id, "recipients": [p.fingerprint for p in plan.recipients],
+                     **({"h3_override": plan.h3_override} if plan.h3_override else {}),
+                     **({"originator_permission": plan.permission.to_json()} if plan.permission else {})})
+            for item in plan.items])  # in the plan's order, the log head read and saved once
         # The journal row: if this process dies (or the outcome cannot be committed), 'bundle list' still shows
         # the export, as interrupted, and where it was writing.
         conn.execute(
