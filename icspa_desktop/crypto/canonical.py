@@ -9,20 +9,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+_PLAIN = (str, int, bool, type(None))  # exact types of leaves: nearly every value of an event
+
 
 def _check(value: Any) -> None:
-    if isinstance(value, float):
-        raise TypeError("floats are not allowed in canonical JSON")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("object keys must be strings")
-            _check(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check(item)
-    elif value is not None and not isinstance(value, str | int | bool):
-        raise TypeError(f"type {type(value).__name__} is not allowed in canonical JSON")
+    """Refuse floats, non-string keys and other types anywhere in ``value`` (iteratively: an event's body has
+    dozens of values, and the log appends thousands of events in a batch)."""
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if type(value) in _PLAIN:
+            continue
+        if isinstance(value, float):
+            raise TypeError("floats are not allowed in canonical JSON")
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TypeError("object keys must be strings")
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        elif value is not None and not isinstance(value, str | int | bool):
+            raise TypeError(f"type {type(value).__name__} is not allowed in canonical JSON")
 
 
 def canonical_json(value: Any) -> bytes:
