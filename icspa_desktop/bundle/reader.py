@@ -8,11 +8,11 @@ on the way (and handed to the sink); tag files and the signature are kept in mem
 The bag-level checks (manifests, signed bag-info, CMS signature) run only once age has authenticated the
 whole stream: age detects truncation only at the end, so nothing seen before is final.
 
-Three threads: one reads and decrypts (ChaCha20-Poly1305 in ``cryptography`` releases the GIL), one hashes
-the ciphertext for the seal (hashlib releases it too), and the caller's thread walks the tar, hashes the
-plaintext and feeds the sink (AES-GCM sealing and writes, also outside the GIL). They hand over 1 MiB
-buffers from small fixed pools, so memory stays bounded. (With pyrage, which holds the GIL while it
-decrypts, a second thread gained nothing; it is gone from reading.)
+Two threads: one reads, hashes the ciphertext and decrypts (ChaCha20-Poly1305 in ``cryptography`` and
+hashlib release the GIL); the caller's thread walks the tar, hashes the plaintext and feeds the sink
+(AES-GCM sealing and writes, also outside the GIL). They hand over 1 MiB buffers from a small fixed pool,
+so memory stays bounded. (With pyrage, which holds the GIL while it decrypts, a second thread gained
+nothing; it is gone from reading.)
 
 Why our own tar parser rather than ``tarfile.open(mode="r|")``: tarfile *pulls* while decryption *pushes*,
 so it would need a pipe (every byte copied through the kernel twice); tarfile reads pax and GNU long-name
@@ -55,7 +55,6 @@ from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_prog
 from icspa_desktop.i18n import N_
 
 READ_CHUNK = 1 << 20
-_HASH_POOL = 4  # ciphertext blocks read but not yet hashed
 MAX_SEAL_BYTES = 64 << 10  # one "<hex>  <name>" line per volume
 RECIPIENT_FIELD = "ICSPA-Recipient-Agency"
 _OTHER_MANIFEST = re.compile(r"^(tag)?manifest-[A-Za-z0-9]+\.txt$", re.I)
@@ -87,13 +86,7 @@ class BundleCheck:
 
 
 class _Ciphertext:
-    """The file or its volumes in order, read in blocks; a worker thread hashes them (whole and each).
-
-    Hashing the ciphertext costs as much CPU as decrypting and walking it, so it runs beside them: each block
-    read is sent to the hashing thread *and* returned for decryption; both only read it, and the reader takes
-    a buffer again only once the hasher has given it back. ``finish`` waits for the hashes (``whole``,
-    ``each``); ``close`` stops the thread, finished or not.
-    """
+    """The file or its volumes in order, read in blocks and hashed as read (whole and each)."""
 
     def __init__(self, volumes: list[Path], progress: ProgressCallback, cancel: CancelToken) -> None:
         self._volumes = volumes
@@ -102,67 +95,59 @@ class _Ciphertext:
         self.total = sum(v.stat().st_size for v in volumes)
         self.done = 0
         self.whole = hashlib.sha256()
-        self._per_volume = [hashlib.sha256() for _ in volumes] if len(volumes) > 1 else []
         self.each: list[str] = []
+        self._current: hashlib._Hash | None = None
         self._index = 0
         self._fd: int | None = None
-        self._hasher = pipeline.Drainer(pipeline.Conveyor[tuple[int, int]](_HASH_POOL, READ_CHUNK), self._hash,
-                                        "bundle-hash")
+        self._buf = bytearray(READ_CHUNK)
+        self._view = memoryview(self._buf)
+        self._pos = self._len = 0
         self.error: BaseException | None = None
-
-    def _hash(self, buf: bytearray, item: tuple[int, int]) -> None:
-        length, volume = item
-        view = memoryview(buf)[:length]
-        self.whole.update(view)
-        if self._per_volume:
-            self._per_volume[volume].update(view)
 
     def block(self) -> memoryview | None:
         """The next block of the file (valid until the next call), or None at the end."""
         try:
-            return self._read()
+            if not self._fill():
+                return None
+            self._pos = self._len
+            return self._view[:self._len]
         except BaseException as exc:
             self.error = self.error or exc
             raise
 
     def drain(self) -> None:
         """Read (and hash) whatever decryption left unread, so the seal is checked over the whole file."""
-        while self._read() is not None:
-            pass
-
-    def finish(self) -> None:
-        """Wait for the hashing of everything read; ``whole`` and ``each`` are final after this."""
-        self._hasher.finish()
-        self.each = [h.hexdigest() for h in self._per_volume] or [self.whole.hexdigest()]
+        self._pos = self._len
+        while self._fill():
+            self._pos = self._len
 
     def close(self) -> None:
-        self._hasher.abort()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def _read(self) -> memoryview | None:
-        conveyor = self._hasher.conveyor
-        buf = conveyor.take()  # one the hasher is done with
+    def _fill(self) -> bool:
         while True:
             if self._fd is None:
                 if self._index == len(self._volumes):
-                    conveyor.give_back(buf)
-                    return None
+                    return False
                 self._fd = _open_regular(self._volumes[self._index])
-            try:
-                n = os.readv(self._fd, [buf])
-            except BaseException:
-                conveyor.give_back(buf)
-                raise
+                self._current = hashlib.sha256()
+            n = os.readv(self._fd, [self._buf])
             if n:
-                conveyor.send(buf, (n, self._index))
                 self._cancel.check()
+                chunk = self._view[:n]
+                self.whole.update(chunk)
+                if len(self._volumes) > 1:
+                    assert self._current is not None
+                    self._current.update(chunk)
+                self._pos, self._len = 0, n
                 self.done += n
                 self._progress(self.done, self.total, _("Decrypting and checking the bundle"))
-                return memoryview(buf)[:n]
-            os.close(self._fd)
-            self._fd = None
+                return True
+            self.close()
+            assert self._current is not None
+            self.each.append((self._current if len(self._volumes) > 1 else self.whole).hexdigest())
             self._index += 1
 
 
@@ -533,7 +518,6 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
                 signer, signed_at, info, recipients = _check_bag(walk, trusted, at, at_signing_time, problems)
             problems[:0] = walk.problems  # per-member refusals first, in archive order
         ciphertext.drain()
-        ciphertext.finish()
     except OSError as exc:
         raise _read_error(exc, path) from None
     finally:
