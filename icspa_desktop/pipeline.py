@@ -3,8 +3,8 @@
 The long jobs (bundle import, reading a blob, staging payload files) split their work over two cores:
 hashlib, ``cryptography``'s AEADs and file I/O release the GIL on large buffers. One side *fills* buffers
 (takes a free one, fills it, sends it on with a description), the other *drains* them (uses one, gives it
-back). Only the buffers made up front ever exist, so a fast side waits for the slow one instead of
-queueing without bound. Either side may give up:
+back). At most ``count`` buffers ever exist (made as they are first needed), so a fast side waits for the
+slow one instead of queueing without bound. Either side may give up:
 
 * the draining side ``stop``\\ s: the filler's next ``take`` raises ``Stopped`` (or the drainer's error);
 * the filling side ``end``\\ s, with an error or without: the drainer's ``receive`` raises it, or returns None.
@@ -41,8 +41,11 @@ class Conveyor(Generic[T]):
         if count < 1:
             raise ValueError("a conveyor needs at least one buffer")
         self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(count):
-            self._free.put(bytearray(size))
+        # Made when first needed, ``count`` at most: a small job (an import of a few small files) then uses one or
+        # two, not the whole pool (16 MiB for an import's staging, zero-filled and resident as soon as made).
+        self._unmade = count
+        self._size = size
+        self._making = threading.Lock()
         self._filled: queue.Queue[tuple[bytearray, T] | _End] = queue.Queue()
         self._stopped = threading.Event()
         self.error: BaseException | None = None  # why the draining side stopped, if it failed
@@ -50,11 +53,23 @@ class Conveyor(Generic[T]):
     # -- the filling side --
     def take(self) -> bytearray:
         """A free buffer (waiting for one); raises the drainer's error, or Stopped, once it has stopped."""
-        buf = self._free.get()
+        try:
+            buf = self._free.get_nowait()
+        except queue.Empty:
+            made = self._make()
+            buf = made if made is not None else self._free.get()
         if self._stopped.is_set():
             self._free.put(buf)  # wakes the next waiter too
             raise self.error if self.error is not None else Stopped
         return buf
+
+    def _make(self) -> bytearray | None:
+        """A new buffer while fewer than ``count`` exist, else None (then wait for one to come back)."""
+        with self._making:
+            if self._unmade == 0 or self._stopped.is_set():
+                return None
+            self._unmade -= 1
+        return bytearray(self._size)
 
     def send(self, buf: bytearray, item: T) -> None:
         """Pass a filled buffer (from ``take``) on, described by ``item``; never blocks."""
@@ -120,6 +135,10 @@ def drained(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
         worker.join()
 
 
+def _drained(_buf: bytearray, _item: object) -> None:
+    """What a finished Drainer holds in place of its drain (nothing more comes)."""
+
+
 class Drainer(Generic[T]):
     """A worker thread that calls ``drain(buffer, item)`` for each buffer the caller sends, in order.
 
@@ -134,6 +153,15 @@ class Drainer(Generic[T]):
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._drain_all()
+        finally:
+            # The drain is often a method of the object that owns this Drainer: holding it after the thread is done
+            # made a cycle, and the owner's buffers (an import's staging pool: 16 MiB) waited for the garbage
+            # collector instead of going with the owner.
+            self._drain = _drained
+
+    def _drain_all(self) -> None:
         conveyor = self.conveyor
         while True:
             try:

@@ -121,3 +121,58 @@ def test_a_drainer_finishes_everything_sent_and_abort_drops_the_rest() -> None:
     assert not _threads("test-abort")
     with pytest.raises(pipeline.Stopped):
         conveyor.take()
+
+
+def test_buffers_are_made_as_they_are_first_needed_and_never_more_than_the_pool() -> None:
+    """A small job uses one buffer of a pool of 16 (an import of a few small files: 1 MiB, not 16 MiB resident);
+    a job that keeps the pool busy makes all of them, and no more."""
+    small = pipeline.Conveyor[int](16, 1024)
+    made: set[int] = set()
+    for n in range(5):
+        buf = small.take()
+        made.add(id(buf))
+        small.send(buf, n)
+        got = small.receive()
+        assert got is not None
+        small.give_back(got[0])
+    assert len(made) == 1
+    busy = pipeline.Conveyor[int](4, 1024)
+    held = [busy.take() for _ in range(4)]
+    assert len({id(b) for b in held}) == 4
+    waiter = threading.Thread(target=lambda: held.append(busy.take()), daemon=True)
+    waiter.start()
+    time.sleep(0.05)
+    assert waiter.is_alive()  # the fifth waits for one to come back: no fifth buffer is made
+    busy.give_back(held[0])
+    waiter.join(1)
+    assert not waiter.is_alive() and held[-1] is held[0]
+
+
+def test_a_finished_drainer_lets_its_owner_go_without_the_garbage_collector() -> None:
+    """A Drainer given its owner's method held that owner (and its buffers) in a cycle after finishing, until the
+    garbage collector ran; an import's 16 MiB staging pool waited for it. Now the owner goes with its last
+    reference."""
+    import gc
+    import weakref
+
+    class Owner:
+        def __init__(self) -> None:
+            self.seen = 0
+            self.drainer = pipeline.Drainer(pipeline.Conveyor[int](2, 8), self.drain, "test-owner")
+
+        def drain(self, _buf: bytearray, item: int) -> None:
+            self.seen += item
+
+    owner = Owner()
+    for n in (1, 2, 3):
+        buf = owner.drainer.conveyor.take()
+        owner.drainer.conveyor.send(buf, n)
+    owner.drainer.finish()
+    assert owner.seen == 6
+    gone = weakref.ref(owner)
+    gc.disable()
+    try:
+        del owner
+        assert gone() is None
+    finally:
+        gc.enable()
