@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # translation tests set ICSPA_LANG themselves).
 os.environ.setdefault("ICSPA_LANG", "en")
 
+from icspa_desktop import i18n
 from icspa_desktop.crypto import kdf
 from icspa_desktop.domain.enums import Role
 from icspa_desktop.services import users
@@ -104,3 +105,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input_text: str | Non
     full_env.update(env or {})
     return subprocess.run(icspa_command(*args), capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
+
+
+@pytest.fixture
+def use_language(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """``use_language("de")``: ICSPA_LANG set, as a user would start the program; the next message chooses."""
+
+    def choose(code: str) -> None:
+        monkeypatch.setenv(i18n.ENV_VAR, code)
+        i18n.reset()
+
+    yield choose
+    i18n.reset()  # the next test's first message chooses again, from its own environment
+    if "icspa_desktop.gui.language_dialog" in sys.modules:
+        from icspa_desktop.gui.language_dialog import install_qt_translations
+
+        install_qt_translations(i18n.SOURCE_LANGUAGE)  # no German Qt buttons in the next test

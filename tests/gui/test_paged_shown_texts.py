@@ -19,7 +19,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from icspa_desktop import i18n
 from icspa_desktop.domain.evidence import Item, ItemFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.custody_model import event_texts
@@ -61,19 +60,6 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Exchang
         yield ex, case_id
 
 
-@pytest.fixture
-def language(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """``language("de")``: the reader's language, as a user starts the program (ICSPA_LANG); English afterwards."""
-
-    def choose(code: str) -> None:
-        monkeypatch.setenv(i18n.ENV_VAR, code)
-        i18n.reset()
-
-    yield choose
-    monkeypatch.delenv(i18n.ENV_VAR, raising=False)
-    i18n.reset()
-
-
 def _item_haystack(item: Item) -> str:
     """Every text the evidence table's filter should find of an item: its cells and the extra texts."""
     extra = (*item.hashes.values(), item.description, item.notes, *item.tags, item.holder, item.storage_location,
@@ -88,9 +74,9 @@ def _row_haystack(row: TimelineRow) -> str:
 
 @pytest.mark.parametrize("code", LANGUAGES)
 def test_each_evidence_cell_typed_into_the_filter_finds_its_row(exchange: tuple[Exchange, str], code: str,
-                                                                language: Callable[[str], None]) -> None:
+                                                                use_language: Callable[[str], None]) -> None:
     ex, case_id = exchange
-    language(code)
+    use_language(code)
     with ex.open_de() as session:
         pages = ItemPages(session)
         items = evidence.list_items(session, case_id)
@@ -113,9 +99,9 @@ def test_each_evidence_cell_typed_into_the_filter_finds_its_row(exchange: tuple[
 
 @pytest.mark.parametrize("code", LANGUAGES)
 def test_each_timeline_cell_typed_into_the_filter_finds_its_row(exchange: tuple[Exchange, str], code: str,
-                                                                language: Callable[[str], None]) -> None:
+                                                                use_language: Callable[[str], None]) -> None:
     ex, case_id = exchange
-    language(code)
+    use_language(code)
     with ex.open_de() as session:
         pages = TimelinePages(session)
         rows = pages.page(TimelineQuery(case_id), 0, 10_000)
@@ -142,9 +128,9 @@ def test_each_timeline_cell_typed_into_the_filter_finds_its_row(exchange: tuple[
 
 
 def test_kind_and_status_sort_by_the_german_words(exchange: tuple[Exchange, str],
-                                                  language: Callable[[str], None]) -> None:
+                                                  use_language: Callable[[str], None]) -> None:
     ex, case_id = exchange
-    language("de")
+    use_language("de")
     with ex.open_de() as session:
         pages = ItemPages(session)
         for sort, column in ((ItemSort.KIND, ItemColumn.KIND), (ItemSort.STATUS, ItemColumn.STATUS),
@@ -162,9 +148,9 @@ def test_kind_and_status_sort_by_the_german_words(exchange: tuple[Exchange, str]
         assert statuses[0].startswith("ausgegeben an") and statuses[-1] == "gespeichert", statuses
 
 
-def test_action_sorts_by_the_german_words(exchange: tuple[Exchange, str], language: Callable[[str], None]) -> None:
+def test_action_sorts_by_the_german_words(exchange: tuple[Exchange, str], use_language: Callable[[str], None]) -> None:
     ex, case_id = exchange
-    language("de")
+    use_language("de")
     with ex.open_de() as session:
         pages = TimelinePages(session)
         every = pages.page(TimelineQuery(case_id), 0, 10_000)
@@ -188,8 +174,8 @@ def test_action_sorts_by_the_german_words(exchange: tuple[Exchange, str], langua
 # ---- the tables, in German -------------------------------------------------------------------------------------
 @pytest.fixture
 def app_de(qtbot: QtBot, qapp: QApplication, exchange: tuple[Exchange, str], tmp_path: Path,
-           language: Callable[[str], None]) -> Iterator[DesktopApp]:
-    language("de")
+           use_language: Callable[[str], None]) -> Iterator[DesktopApp]:
+    use_language("de")
     vault = tmp_path / "vault"
     shutil.copytree(exchange[0].de, vault)
     for desktop in make_app(qtbot, qapp, vault, AppSettings(tmp_path / "desktop.ini")):
