@@ -29,7 +29,7 @@ def _check(value: Any) -> None:
             pending.extend(value.values())
         elif isinstance(value, list | tuple):
             pending.extend(value)
-        elif value is not None and not isinstance(value, str | int | bool):
+        elif not isinstance(value, str | int | bool):  # subclasses (None and the exact types went above)
             raise TypeError(f"type {type(value).__name__} is not allowed in canonical JSON")
 
 
