@@ -236,7 +236,7 @@ def _event_table(rows_in: Sequence[_EventRow], st: dict[str, ParagraphStyle], fi
 
 
 _EVENT_LOOK = GridLook(tuple(_EVENT_COLS), padding=(1.8, 1.8, 2.5, 2.5), box=(0.6, NAVY), header_rows=1,
-                       page_height=FRAME_H - 20)  # a page holds the header (~20 pt) too
+                       page_height=FRAME_H)
 
 
 def _event_parts(rows: Sequence[_EventRow], st: dict[str, ParagraphStyle]) -> Iterator[tuple[Flowable, int]]:

@@ -70,7 +70,7 @@ class GridLook:
     box: tuple[float, Color] | None = None  # a frame around the whole grid (each part, when split)
     header_rows: int = 0  # repeated at the top of every part after a page break
     whole_up_to: float = 0.0  # a grid no taller than this is never split, but moved to the next page whole
-    page_height: float = float("inf")  # a row taller than this (no page holds it) is cut between its lines
+    page_height: float = float("inf")  # a row that no page holds (with the header rows) is cut between its lines
     space_after: float = 0.0
 
 
@@ -148,7 +148,7 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
         if cut == len(self.rows):
             return []  # it fits: nothing to split
         if cut <= header:  # not one whole row fits here
-            if header < len(self.rows) and self._heights[header] > self.look.page_height:
+            if header < len(self.rows) and sum(self._heights[:header + 1]) > self.look.page_height:
                 return self._split_row(header, avail_height - sum(self._heights[:header]))
             return []  # the layout tries the next frame
         if sum(self._heights) <= self.look.whole_up_to:
