@@ -194,9 +194,10 @@ def _padding(size: int) -> bytes:
 class _TarPieces:
     """The plain tar stream as a sequence of byte pieces; checks every payload's size and hash on the way.
 
-    The payloads come first, then the tag files and the signature: the tag files of an export (its custody report
-    above all) are made while the payloads stream, and the manifests and the signature can only follow them. A
-    reader checks the bag once the whole stream is authenticated anyway (bundle/reader.py), in either order."""
+    The payloads come first, smallest first, then the tag files and the signature: the tag files of an export (its
+    custody report above all) are made while the payloads stream, and the manifests and the signature can only
+    follow them. A reader checks the bag once the whole stream is authenticated anyway (bundle/reader.py), in
+    either order."""
 
     def __init__(self, spec: BagSpec, sign_detached: Callable[[bytes], bytes], progress: ProgressCallback,
                  cancel: CancelToken, before_tags: Callable[[int], None]) -> None:
@@ -228,7 +229,9 @@ class _TarPieces:
         mtime = int(time.time())
         yield _tar_header(root, 0, mtime, directory=True)
         yield _tar_header(f"{root}/data", 0, mtime, directory=True)
-        for item in spec.payload:
+        # Smallest first: a reader creating one file per payload (ours: services/import_staging.py) creates the
+        # many small ones while the large ones stream, rather than all of them after the last large byte.
+        for item in sorted(spec.payload, key=lambda payload: payload.size):
             yield _tar_header(f"{root}/data/{item.name}", item.size, mtime)
             yield from self._payload(item)
             yield _padding(item.size)

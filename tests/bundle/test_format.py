@@ -221,10 +221,12 @@ def test_tar_members_are_plain_files_and_folders_owned_by_nobody(
                 if member.name == f"{BUNDLE_ID}.p7s":
                     cms.verify_detached(content, tag_file_bytes(spec)["tagmanifest-sha256.txt"], [signer.cert])
     tags = [f"{BUNDLE_ID}/{name}" for name in tag_file_bytes(spec)]
-    data = [f"{BUNDLE_ID}/data/{item.name}" for item in spec.payload]
+    data = [f"{BUNDLE_ID}/data/{item.name}" for item in sorted(spec.payload, key=lambda item: item.size)]
+    assert [item.size for item in spec.payload] != sorted(item.size for item in spec.payload)  # order is tested
     files = [name for name in members if name in tags or name in data or name.endswith(".p7s")]
-    # The payloads first, then the tag files (an export's custody report is drawn while the payloads stream), the
-    # manifests and the signature over them; the reader checks the bag once the whole stream is authenticated.
+    # The payloads first, smallest first (an importer creates the small files while the large ones stream), then
+    # the tag files (an export's custody report is drawn while the payloads stream), the manifests and the
+    # signature over them; the reader checks the bag once the whole stream is authenticated.
     assert files == [*data, *tags, f"{BUNDLE_ID}.p7s"]
     assert f"{BUNDLE_ID}/metadata" in members and f"{BUNDLE_ID}/data" in members
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from icspa_desktop.bundle import tarwalk
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken
-from icspa_desktop.services import bundle_import, evidence, fixity, partners
+from icspa_desktop.services import bundle_import, evidence, fixity, import_staging, partners
 from icspa_desktop.vault import blobs
 from tests.bundle.exchange import Exchange, make_exchange, tree_digest
 
-THREADS = ("import-staging", "bundle-decrypt", "import-publish")
+THREADS = ("import-staging", "import-staging-small", "bundle-decrypt", "import-publish")
 
 
 @pytest.fixture
@@ -159,4 +160,79 @@ def test_rows_that_fail_while_blobs_are_still_being_published_leave_no_blob(
         prepared = bundle_import.prepare_import(de, sent.path)
         with pytest.raises(RefusedInput, match="differs"):
             bundle_import.commit_import(de, prepared)
+    assert _left_behind(ex, before) == []
+
+
+def _extracted_match(ex: Exchange, de: object, items: list[evidence.Item], tmp_path: Path) -> None:
+    for item in items:
+        out = tmp_path / f"{item.id}.out"
+        fixity.extract(de, item.id, out, "comparison with the sender's copy")  # type: ignore[arg-type]
+        original = ex.files / item.original_name
+        if not original.exists():
+            original = ex.files.parent / item.original_name
+        assert out.read_bytes() == original.read_bytes(), item.original_name
+
+
+def test_small_files_spread_over_several_packs_beside_large_ones_all_arrive(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ICSPA_WITNESS_DIR", str(tmp_path / "witness"))
+    small = import_staging.SMALL_MAX
+    # 13 small files of 150-256 KiB take three 1 MiB packs (one is exactly SMALL_MAX, one empty),
+    # with large files (one byte over SMALL_MAX, and one written directly) beside them.
+    sizes = (15_000, *(150_000 + n * 8_000 for n in range(11)), small, 0, small + 1, blobs.DIRECT_MIN + 5)
+    ex = make_exchange(tmp_path, sizes=sizes)
+    sent = ex.export()
+    packs: list[int] = []
+    real = import_staging.Staging._write_pack
+
+    def counting(self: import_staging.Staging, buf: bytearray, packed: list[import_staging.PackedPayload]) -> None:
+        packs.append(len(packed))
+        real(self, buf, packed)
+
+    monkeypatch.setattr(import_staging.Staging, "_write_pack", counting)
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        packed = [p for p in prepared.staging.payloads.values() if isinstance(p, import_staging.PackedPayload)]
+        assert len(packed) == 14 + 1  # the small files and restricted.txt; the two large ones are not packed
+        assert len(packs) == 3 and sum(packs) == len(packed)
+        result = bundle_import.commit_import(de, prepared)
+        assert len(result.added) == len(sizes) + 1
+        _extracted_match(ex, de, result.added, tmp_path)
+    assert not [t.name for t in threading.enumerate() if t.name in THREADS]
+
+
+def test_a_small_file_that_cannot_be_written_is_reported_and_leaves_nothing(
+        ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = ex.export()
+    before = tree_digest(ex.de)
+
+    def failing(self: import_staging.Staging, buf: bytearray, packed: list[import_staging.PackedPayload]) -> None:
+        assert threading.current_thread().name == "import-staging-small"
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(import_staging.Staging, "_write_pack", failing)
+    with ex.open_de() as de, pytest.raises(IcspaError, match="Storing what was read failed: No space left on device"):
+        bundle_import.prepare_import(de, sent.path)
+    assert _left_behind(ex, before) == []
+
+
+def test_a_stream_that_fails_inside_a_small_file_leaves_nothing(ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pack holding a file the stream never finished is still written at the end (the files before it are
+    complete); the unfinished one gets no file, and the refusal removes the others."""
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    real = import_staging.PackedPayload.write
+    seen: list[import_staging.PackedPayload] = []
+
+    def refusing(self: import_staging.PackedPayload, data: memoryview) -> None:
+        if seen and self is not seen[0]:  # the second small file, half way
+            real(self, data[:len(data) // 2])
+            raise tarwalk.TarRefusal("A payload file is longer than its tar header says.")
+        seen.append(self)
+        real(self, data)
+
+    monkeypatch.setattr(import_staging.PackedPayload, "write", refusing)
+    with ex.open_de() as de, pytest.raises(RefusedInput, match="longer than its tar header"):
+        bundle_import.prepare_import(de, sent.path)
+    assert len(seen) == 1
     assert _left_behind(ex, before) == []
