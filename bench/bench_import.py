@@ -14,6 +14,7 @@ Goals (issue 10): ratio >= 1.0, RSS < 200 MB at 2 GiB.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -137,6 +138,11 @@ def main(argv: Sequence[str]) -> int:
               f"{', '.join(f'{c:.2f}' for c in timed.cpu)}); import (prepare + commit, all threads) "
               f"{statistics.median(run['cpu'] for run in runs):.2f} s (runs: "
               f"{', '.join(f'{cpu:.2f}' for cpu in (run['cpu'] for run in runs))})")
+        cores = os.cpu_count() or 1
+        floor = partner_vaults.required_crypto_seconds(plain, bundle.stat().st_size) / cores
+        print(f"floor: its SHA-256s, ChaCha20-Poly1305 and AES-GCM alone, spread perfectly over {cores} cores: "
+              f"{floor:.2f} s, at best ratio {plain_time / floor:.2f} (before any reading, writing, parsing, custody "
+              f"check or transaction)")
         print(f"peak RSS of the importing process       {rss / 1e6:7.0f} MB (goal < 200 MB; after unlock "
               f"{runs[-1]['rss_unlocked'] / 1e6:.0f} MB, after prepare {runs[-1]['rss_prepared'] / 1e6:.0f} MB)")
     finally:
