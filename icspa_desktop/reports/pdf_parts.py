@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import segno
 from reportlab.lib import colors
@@ -17,7 +19,37 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable
 from reportlab.platypus.doctemplate import NullActionFlowable
 
+
 # ---- fonts ---------------------------------------------------------------------------------------
+class SubsetFont(TTFont):  # type: ignore[misc]  # reportlab has no type hints
+    """A TrueType font whose text encoding takes a fast path once a line's characters all have their code.
+
+    reportlab embeds a subset of each TrueType font and encodes every line of text into it character by character
+    in Python (``TTFont.splitString``): a quarter of the time to draw a custody report. Once a document's subset has
+    given every character of a line a code in its first 256 (the usual case after the first pages), the line is
+    encoded here by one ``str.translate`` with the same codes; a line with any other character goes through
+    reportlab's own method, which assigns new codes (``tests/reports/test_pdf_tables.py`` compares the output).
+    """
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__(name, path)
+        # per document: (the number of assignments it was made from, char -> code table, the characters in it)
+        self._tables: WeakKeyDictionary[Any, tuple[int, dict[int, str], frozenset[str]]] = WeakKeyDictionary()
+
+    def splitString(self, text: str | bytes, doc: Any, encoding: str = "utf-8") -> list[tuple[int, bytes]]:
+        made = self._tables.get(doc)
+        if made is not None and isinstance(text, str) and made[2].issuperset(text):
+            return [(0, text.translate(made[1]).encode("latin-1"))] if text else []
+        split: list[tuple[int, bytes]] = super().splitString(text, doc, encoding)
+        assignments: dict[int, int] = self.state[doc].assignments
+        if made is None or made[0] != len(assignments):
+            table = {code: chr(n) for code, n in assignments.items() if n < 256}
+            if 32 in table:
+                table[0xA0] = table[32]  # reportlab encodes a no-break space as a space
+            self._tables[doc] = (len(assignments), table, frozenset(map(chr, table)))
+        return split
+
+
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 _FONTS: dict[str, str] = {}
 
@@ -41,7 +73,7 @@ def fonts() -> dict[str, str]:
         for path in paths:
             if path.exists():
                 name = f"icspa-{role}"
-                pdfmetrics.registerFont(TTFont(name, str(path)))
+                pdfmetrics.registerFont(SubsetFont(name, str(path)))
                 break
         _FONTS[role] = name
     pdfmetrics.registerFontFamily(_FONTS["regular"], normal=_FONTS["regular"], bold=_FONTS["bold"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
+
 from icspa_desktop.reports import custody_pdf, pdf_parts
 
 
@@ -88,3 +90,44 @@ def test_an_item_block_moves_to_the_next_page_whole_unless_it_is_taller_than_a_p
     assert tall.wrap(500, 10_000)[1] > custody_pdf._ITEM_LOOK.whole_up_to
     first, rest = tall.split(500, 400)
     assert first.wrap(500, 400)[1] <= 400 and first.rows + rest.rows == tall.rows  # split where it must be
+
+
+class _Doc:
+    """Stands for the PDF document a font keeps its subsets for."""
+
+
+def test_the_fast_subset_font_encodes_text_exactly_as_reportlab_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SubsetFont`` encodes a line whose characters all have codes with one translate: exactly what
+    reportlab's own TTFont gives (so the PDF is the same): the same codes and subsets, over more than one subset."""
+    import reportlab
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    # Not registered with reportlab: it keeps one font object per face (a second one of the face is not used).
+    vera = f"{reportlab.__path__[0]}/fonts/Vera.ttf"
+    font, stock = pdf_parts.SubsetFont("icspa-probe", vera), TTFont("icspa-probe-stock", vera)
+    covered = sorted(chr(c) for c in font.face.charToGlyph if c > 32)
+    assert len(covered) > 256  # so the document needs a second subset
+    lines = ["Chain of custody report", "Straße, Øresund, café", "Ελληνικά κείμενα", "中文 (not in the font)",
+             "no\u00a0break\u00a0space", "", "Chain of custody report"]
+    lines += ["".join(covered[i:i + 60]) for i in range(0, len(covered), 60)]
+    lines += [line[::-1] for line in lines] + lines  # the second time round every character has its code
+    ours, theirs = _Doc(), _Doc()
+    for line in lines:
+        assert font.splitString(line, ours) == stock.splitString(line, theirs), line
+    assert font.state[ours].subsets == stock.state[theirs].subsets and len(font.state[ours].subsets) > 1
+
+    # The fast path is taken: a line whose characters have their codes is not encoded by reportlab's loop.
+    doc = _Doc()
+    assert font.splitString("Chain of custody", doc) == [(0, b"Chain of custody")]  # ASCII keeps its codes
+    real = TTFont.splitString
+    calls: list[str] = []
+
+    def counted(self: TTFont, text: str, document: object, encoding: str = "utf-8") -> list[tuple[int, bytes]]:
+        calls.append(text)
+        return real(self, text, document, encoding)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(TTFont, "splitString", counted)
+    assert font.splitString("custody of Chain", doc) == real(font, "custody of Chain", doc)
+    assert font.splitString("of\u00a0custody", doc) == real(font, "of custody", doc)
+    assert calls == []
+    assert font.splitString("Øresund", doc) == real(font, "Øresund", doc) and calls == ["Øresund"]
