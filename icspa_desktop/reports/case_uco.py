@@ -130,6 +130,7 @@ class _Builder:
         self.bundle_parties: dict[str, list[str]] = {}
         self.authorizations: list[str] = []
         self.partner_exhibit: dict[str, str] = {}  # item id → its exhibit number at the partner who sent it
+        self.marking_refs: dict[tuple[Markings, ...], list[dict[str, str]]] = {}
 
     # ---- the document ---------------------------------------------------------------------------------
     def build(self, events: Sequence[StoredEvent], partner_events: Sequence[Any]) -> dict[str, Any]:
@@ -248,7 +249,13 @@ class _Builder:
 
     # ---- markings -------------------------------------------------------------------------------------
     def marks(self, markings: Sequence[Markings]) -> list[dict[str, str]]:
-        return uco_markings.marks(self.g, markings)
+        # The same few markings over and over (every item and event names them): worked out once per set; each
+        # node gets references of its own.
+        key = tuple(markings)
+        found = self.marking_refs.get(key)
+        if found is None:
+            found = self.marking_refs[key] = uco_markings.marks(self.g, markings)
+        return [dict(r) for r in found]
 
     def item_marks(self, ids: Sequence[str]) -> list[dict[str, str]]:
         return self.marks([self.items[i].markings for i in ids] or [self.case_markings])

@@ -8,6 +8,7 @@ every vault's export.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -55,13 +56,26 @@ class Graph:
         base = base or self.base
         made = self._iris.get((base, kind, key))
         if made is None:
-            made = self._iris[(base, kind, key)] = f"{base}{kind}-{uuid.uuid5(_NAMESPACE, f'{base}{kind}/{key}')}"
+            made = self._iris[(base, kind, key)] = f"{base}{kind}-{name_uuid(f'{base}{kind}/{key}')}"
         return made
 
     def add(self, node: dict[str, Any]) -> str:
         """Add ``node`` unless a node with its IRI is there already (the first one stays); its IRI."""
         self.nodes.setdefault(node["@id"], node)
         return str(node["@id"])
+
+
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
+def name_uuid(name: str) -> str:
+    """``str(uuid.uuid5(_NAMESPACE, name))`` (RFC 9562 §5.5), without building a ``UUID`` object: a 1,000-item
+    export names ~11,000 nodes, and the object's checks were two thirds of uuid5's time."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC's variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def dt(value: str) -> dict[str, str]:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import case_utils.ontology
 import pytest
 from case_utils.ontology.version_info import CURRENT_CASE_VERSION
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from rdflib.query import ResultRow
 
 from icspa_desktop import TOOL_NAME, __version__
 from icspa_desktop.custody import events
 from icspa_desktop.domain.evidence import Item
-from icspa_desktop.reports import case_uco
+from icspa_desktop.reports import case_uco, uco_graph
 from icspa_desktop.services import bundle_import, cases, custody_reports, evidence, received
 from icspa_desktop.services.session import Session, setting
 from tests.bundle.exchange import CASE as SENT_CASE
@@ -337,3 +340,17 @@ def test_an_item_received_from_a_partner_was_transferred_by_them(tmp_path: Path,
     assert all(sent.bundle_id in str(r.desc) for r in rows)
     assert {str(r.ours) for r in rows} == set(exhibits.values())
     assert json.loads((tmp_path / "de.jsonld").read_text())["@graph"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_node_names_are_the_standard_name_based_uuids(name: str) -> None:
+    """The graph's IRIs end in ``uuid5`` of our namespace (re-exports name the same nodes); ``name_uuid`` makes
+    that text without a UUID object, so it is held to the standard library's."""
+    try:
+        expected = str(uuid.uuid5(uco_graph._NAMESPACE, name))
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8, refused the same way
+        with pytest.raises(UnicodeEncodeError):
+            uco_graph.name_uuid(name)
+        return
+    assert uco_graph.name_uuid(name) == expected
