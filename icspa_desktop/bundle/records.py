@@ -9,7 +9,6 @@ levels is refused, since parsers disagree on what such documents mean.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -118,7 +117,9 @@ def load_json(untrusted: bytes, name: Where, max_depth: int = 8) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RefusedInput(_("{name} is not valid JSON ({error}).", name=_worded(name),
                              error=str(exc)[:120])) from None
-    if not _depth(value, max_depth):
+    # A value can lie no deeper than the document has brackets: most records (a custody event's body) have fewer
+    # than the bound, and skip the walk over their values.
+    if untrusted.count(b"{") + untrusted.count(b"[") > max_depth and not _depth(value, max_depth):
         raise RefusedInput(_("{name} nests deeper than {depth} levels; it is not a bundle record.",
                              name=_worded(name), depth=max_depth))
     if _SURROGATE_ESCAPE.search(untrusted) is not None and _unpaired_surrogate(value):
@@ -363,7 +364,9 @@ def _b64(f: _Fields, key: str, limit: int, value: Any = None) -> bytes:
     if not isinstance(raw, str) or len(raw) > limit * 4 // 3 + 4:
         raise f.fail(key, _("is not base64 text of a plausible length"))
     try:
-        return base64.b64decode(raw, validate=True)
+        # Strict base64 checked in C: the alphabet only, padding only at the end (stricter than b64decode's
+        # validate, and a sixth of its time over the ~28,000 proof hashes of a 2,000-event bundle).
+        return binascii.a2b_base64(raw, strict_mode=True)
     except (binascii.Error, ValueError):
         raise f.fail(key, _("is not valid base64")) from None
 

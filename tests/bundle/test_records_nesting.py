@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from icspa_desktop.bundle import records
@@ -108,3 +108,17 @@ def test_an_escaped_backslash_before_u_is_not_a_surrogate() -> None:
     assert records.load_json(b'["\\\\ud800"]', "x") == ["\\ud800"]
     with pytest.raises(RefusedInput, match="not Unicode"):
         records.load_json(b'["\\\\\\ud800"]', "x")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.integers(-1, 14))
+def test_a_record_is_refused_for_its_depth_exactly_when_it_nests_too_deep(value: Any, limit: int) -> None:
+    """``load_json`` skips the walk for a document with no more brackets than the bound; the verdict is the
+    recursive definition's all the same."""
+    assume(not _has_unpaired_surrogate(value))  # refused for that, whatever its depth
+    raw = json.dumps(value).encode()
+    if _reference_depth(value, limit):
+        assert records.load_json(raw, "x", max_depth=limit) == value
+    else:
+        with pytest.raises(RefusedInput, match="nests deeper"):
+            records.load_json(raw, "x", max_depth=limit)
