@@ -236,3 +236,23 @@ def test_a_stream_that_fails_inside_a_small_file_leaves_nothing(ex: Exchange, mo
         bundle_import.prepare_import(de, sent.path)
     assert len(seen) == 1
     assert _left_behind(ex, before) == []
+
+
+@pytest.mark.parametrize("at", [0.05, 0.3, 0.6])
+def test_cancel_among_the_small_files_leaves_the_vault_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  at: float) -> None:
+    """Cancelled while the packs of small files are being written (the bundle's first 40 files: 4 MB over four
+    packs), or in the large file after them: nothing stays, and no staging thread is left behind."""
+    monkeypatch.setenv("ICSPA_WITNESS_DIR", str(tmp_path / "witness"))
+    ex = make_exchange(tmp_path, sizes=(15_000, *(100_000 + n for n in range(40)), 3 << 20))
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    token = CancelToken()
+
+    def progress(done: int, total: int, label: str) -> None:
+        if done > total * at:
+            token.cancel()
+
+    with ex.open_de() as de, pytest.raises(Cancelled):
+        bundle_import.prepare_import(de, sent.path, progress=progress, cancel=token)
+    assert _left_behind(ex, before) == []
