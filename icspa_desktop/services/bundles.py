@@ -334,14 +334,15 @@ def _record_outcome(session: Session, plan: ExportPlan, bundle_id: str, out: Pat
 def _payload_file(session: Session, item: Item) -> bundle_format.PayloadFile:
     """An item's payload, hashed by the blob reader's thread as it is decrypted (against its recorded SHA-256:
     the content that leaves must be the content that was acquired, whatever was done to the stored blob)."""
-    digest = [hashlib.sha256()]
+    digest = hashlib.sha256()
 
     def chunks() -> Iterator[memoryview]:
-        digest[0] = hashlib.sha256()  # of this pass
-        return fixity.content_chunks(session, item, None, digest[:1])
+        nonlocal digest
+        digest = hashlib.sha256()  # of this pass
+        return fixity.content_chunks(session, item, None, (digest,))
 
     return bundle_format.PayloadFile(name=str(item.id), size=int(item.size or 0), sha256=str(item.sha256),
-                                     chunks=chunks, hexdigest=lambda: digest[0].hexdigest())
+                                     chunks=chunks, hexdigest=lambda: digest.hexdigest())
 
 
 def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: custody.StoredCheckpoint,

@@ -179,13 +179,16 @@ class Staging:
             self.packs.send(self._pack, self._packed)
             self._pack, self._packed, self._pack_fill = None, [], 0
 
+    def _create(self, payload: StagedPayload) -> BlobWriter:
+        """The staged file of ``payload``, in the writing threads."""
+        assert self._folder is not None
+        return self.store.create_writer(payload.key, payload.chunk, staging=self._folder, size_hint=payload.size)
+
     def _write(self, buf: bytearray, chunk: _Chunk) -> None:
         """The writer thread: the file is created with its first chunk and closed after its last."""
         payload = chunk.payload
         if payload.writer is None:
-            assert self._folder is not None
-            payload.writer = self.store.create_writer(payload.key, payload.chunk, staging=self._folder,
-                                                      size_hint=payload.size)
+            payload.writer = self._create(payload)
         payload.writer.write_chunk(memoryview(buf)[:chunk.length], last=chunk.last)
         if chunk.last:
             payload.writer.finish(sync=False)  # made durable together before they are published (commit_import)
@@ -193,12 +196,10 @@ class Staging:
     def _write_pack(self, buf: bytearray, packed: list[PackedPayload]) -> None:
         """The small files' thread: each complete file of the pack is created, sealed in one chunk and closed (one
         that never completed, the stream having failed inside it, gets no file)."""
-        assert self._folder is not None
         with memoryview(buf) as view:
             for payload in packed:
                 if payload.finished:
-                    payload.writer = self.store.create_writer(payload.key, payload.chunk, staging=self._folder,
-                                                              size_hint=payload.size)
+                    payload.writer = self._create(payload)
                     payload.writer.write_chunk(view[payload.start:payload.start + payload.size], last=True)
                     payload.writer.finish(sync=False)
 

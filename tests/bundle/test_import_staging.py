@@ -14,6 +14,7 @@ from icspa_desktop.bundle import tarwalk
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.services import bundle_import, evidence, fixity, import_staging, partners
+from icspa_desktop.services.session import Session
 from icspa_desktop.vault import blobs
 from tests.bundle.exchange import Exchange, make_exchange, tree_digest
 
@@ -38,6 +39,16 @@ def _left_behind(ex: Exchange, before: dict[str, str]) -> list[str]:
     return problems
 
 
+def _extracted_match(ex: Exchange, de: Session, items: list[evidence.Item], tmp_path: Path) -> None:
+    for item in items:
+        out = tmp_path / f"{item.id}.out"
+        fixity.extract(de, item.id, out, "comparison with the sender's copy")
+        original = ex.files / item.original_name
+        if not original.exists():
+            original = ex.files.parent / item.original_name
+        assert out.read_bytes() == original.read_bytes(), item.original_name
+
+
 def test_an_import_stages_every_file_and_commits_them(ex: Exchange, tmp_path: Path) -> None:
     sent = ex.export()
     with ex.open_de() as de:
@@ -46,13 +57,7 @@ def test_an_import_stages_every_file_and_commits_them(ex: Exchange, tmp_path: Pa
             f"{staged.blob_id}.part" for staged in prepared.staging.payloads.values())
         result = bundle_import.commit_import(de, prepared)
         assert not os.listdir(ex.de / "staging")
-        for item in result.added:
-            out = tmp_path / f"{item.id}.out"
-            fixity.extract(de, item.id, out, "comparison with the sender's copy")
-            original = ex.files / item.original_name
-            if not original.exists():
-                original = ex.files.parent / item.original_name
-            assert out.read_bytes() == original.read_bytes(), item.original_name
+        _extracted_match(ex, de, result.added, tmp_path)
         assert len(evidence.list_items(de, result.case.id)) == 4
 
 
@@ -161,16 +166,6 @@ def test_rows_that_fail_while_blobs_are_still_being_published_leave_no_blob(
         with pytest.raises(RefusedInput, match="differs"):
             bundle_import.commit_import(de, prepared)
     assert _left_behind(ex, before) == []
-
-
-def _extracted_match(ex: Exchange, de: object, items: list[evidence.Item], tmp_path: Path) -> None:
-    for item in items:
-        out = tmp_path / f"{item.id}.out"
-        fixity.extract(de, item.id, out, "comparison with the sender's copy")  # type: ignore[arg-type]
-        original = ex.files / item.original_name
-        if not original.exists():
-            original = ex.files.parent / item.original_name
-        assert out.read_bytes() == original.read_bytes(), item.original_name
 
 
 def test_small_files_spread_over_several_packs_beside_large_ones_all_arrive(tmp_path: Path,
