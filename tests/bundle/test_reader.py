@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import tarfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +24,9 @@ from icspa_desktop.bundle.format import (
     tag_file_bytes,
     write_bundle,
 )
-from icspa_desktop.bundle.reader import BundleCheck, Limits, check_bundle
+from icspa_desktop.bundle.reader import READ_CHUNK, BundleCheck, Limits, check_bundle
 from icspa_desktop.crypto import cms, x509
-from icspa_desktop.domain.errors import Cancelled, RefusedInput
+from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken
 
 BID = "ICSPA-B-20250102-r3ad"
@@ -296,6 +298,48 @@ def test_cancel_raises_and_writes_nothing(good: Path, work: Path, signer: Signer
 
     with pytest.raises(Cancelled):
         check(copy_bundle(good, work), identity, signer, progress=progress, cancel=token)
+    assert reading_threads() == []
+
+
+def reading_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("bundle-read", "bundle-decrypt")]
+
+
+@pytest.mark.parametrize("failing_read", [1, 2, 4])
+def test_a_medium_failing_mid_read_is_a_read_error_not_a_verdict(good: Path, work: Path, signer: Signer,
+                                                                  identity: pyrage.x25519.Identity,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  failing_read: int) -> None:
+    # The file is read (and hashed) by a thread of its own a few blocks ahead of decryption: an I/O error on
+    # any of its reads reaches the caller as the medium's failure, with no thread left reading.
+    path = copy_bundle(good, work)
+    assert path.stat().st_size > 3 * READ_CHUNK
+    reads = 0
+    real_readv = os.readv
+
+    def readv(fd: int, buffers: list[bytearray]) -> int:
+        nonlocal reads
+        reads += 1
+        if reads == failing_read:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_readv(fd, buffers)
+
+    monkeypatch.setattr(os, "readv", readv)
+    with pytest.raises(IcspaError, match=r"Reading .*b\.icspa failed: Input/output error \(was the medium removed"):
+        check(path, identity, signer)
+    assert reading_threads() == []
+
+
+def test_a_good_bundle_read_again_after_a_stop_hashes_the_whole_file(good: Path, work: Path, signer: Signer,
+                                                                      identity: pyrage.x25519.Identity) -> None:
+    # Decryption stops at the first block (not addressed to us) while the reading thread may be blocks ahead:
+    # the rest is still read and hashed in order, so the seal is judged over the whole file.
+    path = copy_bundle(good, work)
+    result = check(path, pyrage.x25519.Identity.generate(), signer)
+    assert not result.ok
+    assert result.seal == "ok"
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert reading_threads() == []
 
 
 def test_unusable_arguments_raise(work: Path, signer: Signer) -> None:
