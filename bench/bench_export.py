@@ -168,8 +168,9 @@ def main(argv: Sequence[str]) -> int:
               f"ratio {ratio:.2f} (goal >= 1.0)")
         print(f"bundles.export end to end, read-back too   {rate(statistics.median(r['total'] for r in runs))}   "
               f"ratio {ratio_whole:.2f} (vs synced baseline {ratio_synced:.2f})")
-        print(f"    fastest against fastest: {min(map(written, runs)):.2f} s against {min(baselines):.2f} s, ratio "
-              f"{min(baselines) / min(map(written, runs)):.2f}")
+        fastest = min(map(written, runs))
+        print(f"    fastest against fastest: {fastest:.2f} s against {min(baselines):.2f} s, ratio "
+              f"{min(baselines) / fastest:.2f}")
         for _module, _name, label in PHASES:
             print(f"    {label:48} {statistics.median(r['phases'][label] for r in runs):6.2f} s")
         print(f"CPU seconds: tar | age {statistics.median(timed.cpu):.2f}, export "
