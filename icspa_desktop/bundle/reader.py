@@ -1,7 +1,7 @@
 """Reading a sharing bundle that came from outside (DESIGN §5, Import): every byte is untrusted until checked.
 
 One pass, nothing written anywhere (unless the caller's payload sink stages payload files): the file (or
-its volumes) is read in 1 MiB blocks and hashed for the outer seal; our age v1 decryptor
+its volumes) is read in 4 MiB blocks and hashed for the outer seal; our age v1 decryptor
 (crypto/agev1/) authenticates each chunk before its plaintext is released, and the plaintext is pushed
 into ``TarWalk``, an incremental parser of the narrow pax subset our writer produces. Payloads are hashed
 on the way (and handed to the sink); tag files and the signature are kept in memory within ``Limits``.
@@ -11,9 +11,10 @@ whole stream: age detects truncation only at the end, so nothing seen before is 
 Three threads: one reads the file and hashes the ciphertext a few blocks ahead; one decrypts
 (ChaCha20-Poly1305 in ``cryptography`` and hashlib release the GIL); the caller's thread walks the tar,
 hashes the plaintext and feeds the sink (AES-GCM sealing and writes, also outside the GIL). They hand over
-1 MiB buffers from small fixed pools, so memory stays bounded. (Reading and decrypting in one thread
-left that thread the slowest stage of the stream: the ciphertext's SHA-256 alone is ~0.5 s per GiB here.
-With pyrage, which holds the GIL while it decrypts, a second thread gained nothing; it is gone from reading.)
+buffers (4 MiB of ciphertext, 1 MiB of plaintext) from small fixed pools, so memory stays bounded. (Reading
+and decrypting in one thread left that thread the slowest stage of the stream: the ciphertext's SHA-256 alone
+is 0.5-0.7 s per GiB on our machines. With pyrage, which holds the GIL while it decrypts, a second thread
+gained nothing; it is gone from reading.)
 
 Why our own tar parser rather than ``tarfile.open(mode="r|")``: tarfile *pulls* while decryption *pushes*,
 so it would need a pipe (every byte copied through the kernel twice); tarfile reads pax and GNU long-name
@@ -55,7 +56,9 @@ from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput, Tex
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.i18n import N_
 
-READ_CHUNK = 1 << 20
+# Each block handed from the reading thread to decryption wakes a thread and takes the GIL a few times; with 4 MiB
+# instead of 1 MiB the stream of a 1 GiB bundle took ~0.15 s less (A/B, 9 pairs, docs/PERFORMANCE.md).
+READ_CHUNK = 4 << 20
 READ_AHEAD = 3  # ciphertext blocks read and hashed ahead of decryption
 MAX_SEAL_BYTES = 64 << 10  # one "<hex>  <name>" line per volume
 RECIPIENT_FIELD = "ICSPA-Recipient-Agency"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from icspa_desktop.bundle import reader
 from icspa_desktop.bundle.format import (
     BUNDLE_FORMAT_VERSION,
     MANIFEST,
@@ -24,7 +25,7 @@ from icspa_desktop.bundle.format import (
     tag_file_bytes,
     write_bundle,
 )
-from icspa_desktop.bundle.reader import READ_CHUNK, BundleCheck, Limits, check_bundle
+from icspa_desktop.bundle.reader import BundleCheck, Limits, check_bundle
 from icspa_desktop.crypto import cms, x509
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken
@@ -317,8 +318,9 @@ def test_a_medium_failing_mid_read_is_a_read_error_not_a_verdict(good: Path, wor
                                                                   failing_read: int) -> None:
     # The file is read (and hashed) by a thread of its own a few blocks ahead of decryption: an I/O error on
     # any of its reads reaches the caller as the medium's failure, with no thread left reading.
+    monkeypatch.setattr(reader, "READ_CHUNK", 256 << 10)  # the test bundle (~3 MiB) takes several reads then
     path = copy_bundle(good, work)
-    assert path.stat().st_size > 3 * READ_CHUNK
+    assert path.stat().st_size > 4 * reader.READ_CHUNK
     reads = 0
     real_readv = os.readv
 
