@@ -19,7 +19,7 @@ from icspa_desktop.domain.errors import Conflict, UsageError, VaultError, _
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.files import atomic_write
-from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts
+from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent, ReportItem, ShownTexts, render_pdf
 from icspa_desktop.services.custody import StoredCheckpoint, _cert_fingerprint, agency_signer, make_checkpoint
 from icspa_desktop.services.custody_verify import DAMAGE, SUMMARY, VerifyReport, verify
 from icspa_desktop.services.permissions import Permission
@@ -216,10 +216,8 @@ class ReportDrawing:
     Leaving the ``with`` block ends a drawing still running."""
 
     def __init__(self, report: CustodyReport) -> None:
-        from icspa_desktop.reports import custody_pdf
-
         self._report = report
-        self._running = (separate.start(custody_pdf.render, report)
+        self._running = (separate.start(render_pdf, report)
                          if len(report.items) + len(report.events) >= SEPARATE_FROM else None)
 
     def __enter__(self) -> ReportDrawing:
@@ -231,10 +229,8 @@ class ReportDrawing:
 
     def result(self, *, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> bytes:
         """The PDF; its drawing's progress meanwhile, ``Cancelled`` on ``cancel``."""
-        from icspa_desktop.reports import custody_pdf
-
         if self._running is None:
-            return custody_pdf.render(self._report, progress=progress, cancel=cancel)
+            return render_pdf(self._report, progress=progress, cancel=cancel)
         return self._running.result(progress=progress, cancel=cancel)
 
 

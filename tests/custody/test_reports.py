@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -277,3 +278,28 @@ def test_a_report_drawn_in_a_separate_process_is_the_same_report(admin: Session,
     assert "WARNUNG" in texts[1], texts[1][:2000]
     for marker in ("2026-041", "Samsung phone", "WARNUNG"):
         assert marker in texts[2]
+
+
+def test_a_process_that_hands_its_report_to_another_never_loads_reportlab(tmp_path: Path) -> None:
+    """Importing reportlab took ~110 ms holding the GIL in the worker thread that started a big report, and a click
+    in the GUI meanwhile stalled 76-107 ms (bench gui): the process that hands the drawing over must not import it.
+    A fresh interpreter, as the GUI is, draws a report of SEPARATE_FROM rows through ``ReportDrawing``."""
+    script = tmp_path / "draw.py"
+    script.write_text("""
+import sys
+from icspa_desktop.reports.custody_data import CustodyReport, ReportEvent
+from icspa_desktop.services.custody_reports import SEPARATE_FROM, ReportDrawing
+
+if __name__ == "__main__":
+    events = [ReportEvent(i, f"e{i}", "2026-12-01T10:00:00Z", "", "UTC", "officer", "investigator", "Agency",
+                          "acquired", "", "", "", "") for i in range(SEPARATE_FROM)]
+    report = CustodyReport("r1", "Case 1", ["Agency"], "H1 · TLP:GREEN", [("Case number", "1")], [], events,
+                           "checkpoint", "c2ln", "00", "verified", True, "2026-12-01 10:00:00 UTC", "tester")
+    with ReportDrawing(report) as drawing:
+        pdf = drawing.result()
+    print(pdf[:5].decode(), "reportlab" in sys.modules)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["%PDF-", "False"]
