@@ -242,15 +242,22 @@ class PagedTimelineView(QSplitter):
         show_error(self, exc)
 
     def clear(self) -> None:
-        self._filter_timer.stop()
         self._session = None
         self._pending = []
-        self.filter_edit.blockSignals(True)
-        self.filter_edit.clear()
-        self.filter_edit.blockSignals(False)
+        self.filter_edit.clear()  # not with its signals blocked: its clear button would stay
+        self._filter_timer.stop()  # started by the clearing: the filter is already forgotten
         self._filter_text = ""
         self.model.clear()
         self.details.clear()
+
+    def reset_order(self) -> None:
+        """Back to log order (a timeline shown for another case starts as a new one does)."""
+        self._sort = (int(EventColumn.INDEX), False)
+        header = self.table.horizontalHeader()
+        header.blockSignals(True)  # not a new sort asked for: the next read sorts so
+        header.setSortIndicator(EventColumn.INDEX, Qt.SortOrder.AscendingOrder)
+        header.blockSignals(False)
+        self.table.scrollToTop()
 
     # ---- rows --------------------------------------------------------------------------------------
     def visible_events(self) -> list[TimelineEvent]:

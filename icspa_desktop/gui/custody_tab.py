@@ -228,6 +228,21 @@ class CustodyTab(QWidget):
             self.heading.setText(_("Chain of custody of case {number}", number=case.number))
             self.reload()
 
+    def show_case(self, session: Session, case: Case) -> bool:
+        """Show another case of the same session in this tab (``case_browser``: kept instead of made anew): its
+        timeline is read when the tab is shown, in log order and unfiltered, as in a new tab. False when the
+        session is another one."""
+        if session is not self._session:
+            return False
+        self.clear()
+        self._session, self.case = session, case
+        self.timeline.reset_order()
+        self.heading.setText(_("Chain of custody of case {number}", number=case.number))
+        self.timeline.count_label.setText(_("Loading…"))
+        if self.isVisible():
+            self.reload()
+        return True
+
     def clear(self) -> None:
         if self._load is not None:
             self._load.cancel()

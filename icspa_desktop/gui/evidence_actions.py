@@ -180,16 +180,21 @@ class EvidenceActions(QObject):
         dialog.open()
         return dialog
 
-    def _changed(self, tab: EvidenceTab, select: list[str] | None = None, item: Item | None = None) -> None:
-        if item is not None:
-            tab.update_item(item)
-        else:
-            tab.reload(select)
+    def _changed(self, tab: EvidenceTab, case_id: str | None, select: list[str] | None = None,
+                 item: Item | None = None) -> None:
+        """Show a change made in case ``case_id`` in ``tab``, if the tab still shows that case (the browser keeps
+        a case tab for the next case selected: ``case_browser``)."""
+        if _alive(tab) and tab.case is not None and tab.case.id == case_id:
+            if item is not None:
+                tab.update_item(item)
+            else:
+                tab.reload(select)
         self.update_actions()
         self.items_changed.emit()
 
     def _submit_form(self, dialog: _D, tab: EvidenceTab, change: Callable[[], Item], *, new: bool = False) -> _D:
         """Open ``dialog``; on submit run ``change``: errors keep the dialog open, success updates the tab."""
+        case_id = tab.case.id if tab.case is not None else None
 
         def save() -> bool:
             try:
@@ -199,9 +204,9 @@ class EvidenceActions(QObject):
                 return False
             self.last_outcome = item
             if new:
-                self._changed(tab, [item.id])
+                self._changed(tab, case_id, [item.id])
             else:
-                self._changed(tab, item=item)
+                self._changed(tab, case_id, item=item)
             return True
 
         dialog.submit = save
@@ -277,8 +282,7 @@ class EvidenceActions(QObject):
 
         def done(outcome: evidence.IngestOutcome) -> None:
             self.last_outcome = outcome
-            if _alive(tab) and tab.case is not None:
-                self._changed(tab, [item.id for item in outcome.items])
+            self._changed(tab, case.id, [item.id for item in outcome.items])
             total = sum(item.size or 0 for item in outcome.items)
             self._window.statusBar().showMessage(
                 ngettext("Added {n} item, {size}, to case {number}.", "Added {n} items, {size}, to case {number}.",

@@ -257,9 +257,8 @@ class EvidenceTab(QWidget):
             # An item asked for but hidden by the filter: the filter goes, as it always did (select_items).
             self._pending = keep
             self._filter_text = ""
-            self.filter_edit.blockSignals(True)
-            self.filter_edit.clear()
-            self.filter_edit.blockSignals(False)
+            self.filter_edit.clear()  # not with its signals blocked: its clear button would stay
+            self._filter_timer.stop()
             self._query()
             return
         if not self._select_rows([positions[item_id] for item_id in keep if item_id in positions]):
@@ -281,17 +280,36 @@ class EvidenceTab(QWidget):
 
     def clear(self) -> None:
         """Forget the session, every record and everything shown (the vault is locking)."""
-        self._filter_timer.stop()
         self._pending = []
         self._session = None
         self.case = None
-        self.filter_edit.blockSignals(True)
-        self.filter_edit.clear()
-        self.filter_edit.blockSignals(False)
+        self.filter_edit.clear()  # not with its signals blocked: its clear button would stay
+        self._filter_timer.stop()  # started by the clearing: the filter is already forgotten
         self._filter_text = ""
         self.model.clear()
         self.details.clear()
         self.count_label.clear()
+
+    def show_case(self, session: Session, case: Case) -> bool:
+        """Show another case of the same session in this tab (``case_browser``: kept instead of made anew): its
+        items are read when the tab is shown, under the default order and no filter, as in a new tab. False when
+        the session is another one."""
+        if session is not self._session or self.case is None:
+            return False
+        self.clear()
+        self._session, self.case = session, case
+        self.is_loaded = False
+        self._reveal = True
+        self._sort = (int(ItemColumn.EXHIBIT), False)
+        header = self.table.horizontalHeader()
+        header.blockSignals(True)  # not a new sort asked for: the first read sorts so
+        header.setSortIndicator(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
+        header.blockSignals(False)
+        self.table.scrollToTop()
+        self.count_label.setText(_("Loading…"))
+        if self.isVisible():
+            self.reload()
+        return True
 
     # ---- selection -----------------------------------------------------------------
     def selected_items(self) -> list[Item]:

@@ -127,10 +127,16 @@ def test_splitter_stays_across_cases_and_the_layout_is_remembered(qtbot: QtBot, 
     evidence_splitter = case_tab(app, EvidenceTab).findChild(QSplitter, "evidenceSplitter")
     assert evidence_splitter is not None
     evidence_splitter.setSizes([500, 200])
-    browser.select_case(second.id)  # a new tab for another case keeps the split
+    browser.select_case(second.id)  # the tab kept for another case keeps the split
     wait_loaded(qtbot, case_tab(app, EvidenceTab), app)
     kept = case_tab(app, EvidenceTab).findChild(QSplitter, "evidenceSplitter")
-    assert kept is not None and kept is not evidence_splitter and abs(kept.sizes()[0] - 500) <= 15
+    assert kept is evidence_splitter and abs(kept.sizes()[0] - 500) <= 15
+    app.lock()  # the next session's tabs are new ones: they take the split the last ones had
+    unlock_as(qtbot, app)
+    browser.select_case(first.id)
+    wait_loaded(qtbot, case_tab(app, EvidenceTab), app)
+    anew = case_tab(app, EvidenceTab).findChild(QSplitter, "evidenceSplitter")
+    assert anew is not None and anew is not evidence_splitter and abs(anew.sizes()[0] - 500) <= 15
     window.resize(780, 560)  # within the offscreen screen (800 x 600), where a restored geometry must fit
     left = browser.sizes()[0]
     app.quit()

@@ -144,7 +144,7 @@ def test_a_read_for_a_case_no_longer_selected_is_cancelled_and_dropped(qtbot: Qt
     browser.select_case(other.id)  # before the read came back
     assert op.cancel_token.cancelled  # told to stop; whatever it read is dropped
     small_tab = tab_of(app, EvidenceTab)
-    assert small_tab is not big_tab and small_tab.case is not None and small_tab.case.id == other.id
+    assert small_tab is big_tab and small_tab.case is not None and small_tab.case.id == other.id  # kept
     wait_loaded(qtbot, small_tab)
     assert small_tab.model.rowCount() == 3
     assert {item.case_id for item in small_tab.model.records()} == {other.id}
