@@ -28,7 +28,13 @@ from icspa_desktop.gui.custody_model import (
     event_role_data,
     event_texts,
 )
-from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths, set_up_record_table
+from icspa_desktop.gui.models import (
+    fit_columns,
+    selected_rows,
+    set_column_widths,
+    set_up_record_table,
+    show_from_top,
+)
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.gui.paged_model import PagedTableModel
 from icspa_desktop.i18n import _, ngettext
@@ -253,11 +259,7 @@ class PagedTimelineView(QSplitter):
     def reset_order(self) -> None:
         """Back to log order (a timeline shown for another case starts as a new one does)."""
         self._sort = (int(EventColumn.INDEX), False)
-        header = self.table.horizontalHeader()
-        header.blockSignals(True)  # not a new sort asked for: the next read sorts so
-        header.setSortIndicator(EventColumn.INDEX, Qt.SortOrder.AscendingOrder)
-        header.blockSignals(False)
-        self.table.scrollToTop()
+        show_from_top(self.table, EventColumn.INDEX)
 
     # ---- rows --------------------------------------------------------------------------------------
     def visible_events(self) -> list[TimelineEvent]:

@@ -28,7 +28,13 @@ from icspa_desktop.domain.models import Case
 from icspa_desktop.gui.evidence_model import ITEM_SORTS, ItemColumn, ItemPages, ItemTableModel
 from icspa_desktop.gui.item_details import ItemDetailsPane
 from icspa_desktop.gui.markings import TlpDelegate
-from icspa_desktop.gui.models import fit_columns, selected_rows, set_column_widths, set_up_record_table
+from icspa_desktop.gui.models import (
+    fit_columns,
+    selected_rows,
+    set_column_widths,
+    set_up_record_table,
+    show_from_top,
+)
 from icspa_desktop.gui.ops import BackgroundOp, show_error
 from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import evidence, item_pages
@@ -301,11 +307,7 @@ class EvidenceTab(QWidget):
         self.is_loaded = False
         self._reveal = True
         self._sort = (int(ItemColumn.EXHIBIT), False)
-        header = self.table.horizontalHeader()
-        header.blockSignals(True)  # not a new sort asked for: the first read sorts so
-        header.setSortIndicator(ItemColumn.EXHIBIT, Qt.SortOrder.AscendingOrder)
-        header.blockSignals(False)
-        self.table.scrollToTop()
+        show_from_top(self.table, ItemColumn.EXHIBIT)
         self.count_label.setText(_("Loading…"))
         if self.isVisible():
             self.reload()

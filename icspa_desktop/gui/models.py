@@ -358,6 +358,17 @@ def set_up_record_table(table: QTableView, model: QAbstractItemModel, name: str,
     header.setStretchLastSection(True)
 
 
+def show_from_top(table: QTableView, column: int) -> None:
+    """Show the table's sort indicator on ``column``, ascending, and scroll to the top: a kept case tab showing
+    another case starts as a new one would. The header's signals are held: this is not a new sort asked for (the
+    next read sorts so)."""
+    header = table.horizontalHeader()
+    header.blockSignals(True)
+    header.setSortIndicator(column, Qt.SortOrder.AscendingOrder)
+    header.blockSignals(False)
+    table.scrollToTop()
+
+
 def selected_rows(view: QAbstractItemView) -> list[int]:
     """The view's selected rows, in order, read from the selection's ranges. ``selectedRows()`` asks the model
     about every selected cell to find the fully selected rows: after Ctrl+A over 100,000 items that took
