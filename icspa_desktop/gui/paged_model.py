@@ -80,6 +80,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
         self._source: PageSource[Q, R] | None = None
         self._query: Q | None = None
         self._generation = 0
+        self._shown_generation = 0  # the generation whose query ``_source`` and ``_query`` are
         self._count = 0
         self._total = 0
         self._pages: OrderedDict[int, tuple[list[R], list[tuple[str, ...]]]] = OrderedDict()
@@ -134,6 +135,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
                 return
             self.beginResetModel()
             self._source, self._query = source, query
+            self._shown_generation = generation
             self._count, self._total = result.count, result.total
             self._pages.clear()
             self._wanted.clear()
@@ -145,6 +147,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
 
         def failed(exc: BaseException) -> None:
             if generation == self._generation:
+                self._shown_generation = generation  # the old rows stay: their pages may be read again
                 self.query_failed.emit(exc)
 
         self._query_op = load_in_background(self, work, shown, failed)
@@ -153,6 +156,7 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
     def clear(self) -> None:
         """Forget every row and the source (the vault is locking, or the view shows nothing)."""
         self._generation += 1
+        self._shown_generation = self._generation
         self._cancel_reads()
         self.beginResetModel()
         self._source, self._query = None, None
@@ -180,6 +184,11 @@ class PagedTableModel(QAbstractTableModel, Generic[R, Q]):
 
     def _pump(self) -> None:
         if self._page_op is not None and self._page_op.running:
+            return
+        if self._shown_generation != self._generation:
+            # A newer query is under way: the rows shown are the old query's until its reset, which asks for
+            # pages again. A page read now would be the old query's, yet carry the new generation: arriving
+            # after the reset it showed the old order's rows among the new (a re-sort showed duplicates).
             return
         self._wanted = [page for page in self._wanted if page not in self._pages]
         if not self._wanted or self._source is None or self._query is None:
