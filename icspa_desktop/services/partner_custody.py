@@ -64,6 +64,8 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
     """Check everything ``custody.json`` claims, against the partner's key and what we hold from them."""
     check_checkpoint(custody.checkpoint, partner, N_("checkpoint"))
     head = custody.checkpoint.checkpoint
+    _check_log_is_theirs(conn, head.origin, partner)
+    _check_case_stays_in_its_log(conn, head.origin, partner, case_id)
     signed = _PublicKeys().verify_all([(e.public_key, e.signature, e.body_bytes) for e in custody.events])
     for number, (event, good) in enumerate(zip(custody.events, signed, strict=True)):
         if cancel is not None and number % 256 == 0:
@@ -180,6 +182,35 @@ def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, publ
         merkle.verify_inclusion(leaf_index, head.size, leaf, proof, head.root)
     except merkle.ProofError as exc:
         raise refused(_EVENT_NOT_INCLUDED, size=head.size, error=exc) from None
+
+
+def _check_log_is_theirs(conn: db.Connection, origin: str, partner: Partner) -> None:
+    """A log we hold from one partner agency takes no tree head from another: names under the shared placeholder
+    prefix (``icspa.example/<vault id>``) are not bound to an agency, and another partner could otherwise add to
+    (or block) a partner's log."""
+    other = conn.execute(
+        "SELECT p.name, p.country FROM partner_checkpoints pc JOIN bundles_received br ON br.id = pc.bundle_id"
+        " JOIN partners p ON p.id = br.partner_id WHERE pc.origin = ? AND p.lineage != ? LIMIT 1",
+        (origin, partner.lineage)).fetchone()
+    if other is not None:
+        raise RefusedInput(_("The partner's checkpoint names the log {origin!r}, which we hold from another agency, "
+                             "{other} ({country}): a bundle of {name} cannot add to it. Ask both agencies.",
+                             origin=origin, other=other[0], country=other[1], name=partner.name))
+
+
+def _check_case_stays_in_its_log(conn: db.Connection, origin: str, partner: Partner, case_id: str) -> None:
+    """A partner's case keeps its custody in one log: a later bundle of the case under another log name would
+    escape the consistency check against the tree heads we hold (a rewritten log sent under a new name)."""
+    held = sorted({str(row[0]) for row in conn.execute(
+        "SELECT DISTINCT pe.origin FROM partner_cases pc JOIN partner_events pe ON pe.case_id = pc.case_id"
+        " WHERE pc.partner_lineage = ? AND pc.partner_case_id = ? AND pe.origin != ?"
+        " AND json_extract(CAST(pe.body AS TEXT), '$.case_id') = pc.partner_case_id",
+        (partner.lineage, case_id, origin))})
+    if held:
+        raise RefusedInput(_("The custody of this case came to us in the partner's log {held!r}; this bundle's "
+                             "checkpoint names another log, {origin!r}. A case's custody stays in one log: their log "
+                             "may have been rewritten and sent under a new name. Ask the partner.",
+                             held=held[0], origin=origin))
 
 
 def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None) -> int | None:

@@ -396,9 +396,10 @@ def _expired_partner(de: Recipient, seconds: int = 2) -> tuple[x509.Certificate,
     return cert, lambda content: cms.sign_detached(content, cert, key)
 
 
-def _forged_custody(bag: Bag, exchange: Exchange, sign: Signer) -> bytes:
+def _forged_custody(bag: Bag, exchange: Exchange, sign: Signer, origin: str | None = None) -> bytes:
     """custody.json with a checkpoint of the same size as the real one but another root: one event the
-    bundle does not carry is rewritten, the carried events' proofs are recomputed, and NL's key signs it."""
+    bundle does not carry is rewritten, the carried events' proofs are recomputed, and NL's key signs it
+    (under the log's own name, or under ``origin``: the rewritten log sent as a new log)."""
     doc = bag.json("metadata/custody.json")
     head = cp.parse_body(doc["checkpoint"]["text"].encode("utf-8"))
     with exchange.open_nl() as nl:
@@ -408,7 +409,7 @@ def _forged_custody(bag: Bag, exchange: Exchange, sign: Signer) -> bytes:
     victim = min(set(range(head.size)) - carried)
     leaves[victim] = hashlib.sha256(b"a rewritten event").digest()
     forged = merkle.MerkleTree(leaves)
-    text = cp.format_body(head.origin, head.size, forged.root(), head.timestamp)
+    text = cp.format_body(origin or head.origin, head.size, forged.root(), head.timestamp)
     doc["checkpoint"] = {"text": text.decode("utf-8"), "signature_der_b64": base64.b64encode(sign(text)).decode()}
     for event in doc["events"]:
         event["inclusion_proof"] = [base64.b64encode(node).decode()
@@ -841,6 +842,17 @@ def _partner_log(sc: _Scene) -> None:
     b.reseal(nl_sign)
     w.bag("inconsistent-log", "same-size-other-root", b, r"partner's log is inconsistent: we hold a checkpoint of "
           r"\d+ events with another root hash", imported)
+    # The same rewritten log under a new name: one of NL's own (another vault id), or the placeholder prefix any
+    # agency may sign. Nothing held has that name, so only the case's log tells (found by an audit: accepted).
+    own_prefix = cp.parse_body(genuine.json("metadata/custody.json")["checkpoint"]["text"].encode()).origin
+    own_prefix = own_prefix.rsplit("/", 1)[0]
+    for variant, origin in (("renamed-own-log", f"{own_prefix}/11111111-2222-3333-4444-555555555555"),
+                            ("renamed-placeholder-log", f"{cp.ORIGIN_PREFIX}/whatever")):
+        b = genuine.copy()
+        b.put("metadata/custody.json", _forged_custody(b, sc.exchange, nl_sign, origin))
+        b.reseal(nl_sign)
+        w.bag("inconsistent-log", variant, b, r"custody of this case came to us in the partner's log '[^']+'; this "
+              r"bundle's checkpoint names another log", imported)
     b = second.copy()
     doc = b.json("metadata/custody.json")
     assert "previous_checkpoint" in doc, "the second bundle carries no previous checkpoint"
