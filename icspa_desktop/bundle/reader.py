@@ -32,6 +32,7 @@ regular file, or an identity that is not an age secret key.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import re
@@ -173,18 +174,36 @@ def _open_regular(path: Path) -> int:
     return fd
 
 
-def _volumes(path: Path) -> list[Path]:
-    """The bundle file itself, or its numbered volumes NAME.001, NAME.002, … when NAME is absent."""
+_VOLUME_NAME = re.compile(r"^(.+)\.([0-9]{3})$")
+
+
+def bundle_volumes(path: Path) -> tuple[Path, list[Path]]:
+    """(the bundle's name NAME, the files that hold it): NAME itself, or its volumes NAME.001, NAME.002, … when
+    NAME is absent — also when the first volume is the path given (the export names it so). RefusedInput when
+    they cannot be one bundle: a later volume given, a volume missing before one that is there."""
+    numbered = _VOLUME_NAME.match(path.name)
+    if numbered and not os.path.lexists(path.with_name(numbered[1])) and os.path.lexists(path):
+        if numbered[2] != "001":
+            raise RefusedInput(_("{path} is volume {n} of the bundle {name}: give {name} or its first volume "
+                                 "{name}.001, and keep every volume in the same folder.", path=path,
+                                 n=int(numbered[2]), name=numbered[1]))
+        path = path.with_name(numbered[1])
     if os.path.lexists(path):
         os.close(_open_regular(path))
-        return [path]
+        return path, [path]
     volumes: list[Path] = []
-    while (volume := path.with_name(f"{path.name}.{len(volumes) + 1:03d}")).exists():
+    while os.path.lexists(volume := path.with_name(f"{path.name}.{len(volumes) + 1:03d}")):
         os.close(_open_regular(volume))
         volumes.append(volume)
     if not volumes:
         raise RefusedInput(_("{path} does not exist (nor its volumes {name}.001, …).", path=path, name=path.name))
-    return volumes
+    later = sorted(p.name for p in path.parent.glob(f"{glob.escape(path.name)}.[0-9][0-9][0-9]")
+                   if p.name > volumes[-1].name)
+    if later:
+        raise RefusedInput(_("The volume {missing} of the bundle {name} is missing, but {later} is there: a volume "
+                             "was lost or renamed. Copy every volume from the medium again.",
+                             missing=f"{path.name}.{len(volumes) + 1:03d}", name=path.name, later=later[0]))
+    return path, volumes
 
 
 def _identities(identities: Sequence[str]) -> list[X25519PrivateKey]:
@@ -502,7 +521,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     """
     progress = progress or no_progress
     cancel = cancel or CancelToken()
-    volumes = _volumes(path)
+    path, volumes = bundle_volumes(path)
     age_identities = _identities(identities)
     seal = _read_seal(path, volumes, trusted, at, at_signing_time)
     problems: list[str] = []
@@ -537,7 +556,11 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     seal_status = seal.status
     if seal.hashes is not None:
         names = [v.name for v in volumes]
-        if [seal.hashes[name] for name in names] != ciphertext.each:
+        if len(ciphertext.each) == len(names) and len(names) > 1 and (differ := [
+                name for name, digest in zip(names, ciphertext.each, strict=True) if seal.hashes[name] != digest]):
+            seal_status = _("bad: the SHA-256 of {names} differs from the seal (changed, damaged or swapped since it "
+                            "was sealed)", names=", ".join(differ))
+        elif [seal.hashes[name] for name in names] != ciphertext.each:
             seal_status = _("bad: the file's SHA-256 differs from the seal (changed since it was sealed)")
         else:
             seal_status = "ok"
@@ -545,7 +568,12 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
                 problems.append(_("The outer seal and the bag were signed by different certificates."))
     if seal_is_bad(seal_status):
         state = Text(seal_status.rstrip("."), english(seal_status).rstrip("."))  # the sentence ends it
-        problems.append(_("The outer seal is {state}.", state=state))
+        # A bundle in volumes: a volume lost, damaged or swapped shows first in the seal, which names it; the
+        # decryption's failing chunk says less.
+        problems.insert(0 if len(volumes) > 1 else len(problems), _("The outer seal is {state}.", state=state))
+    elif len(volumes) > 1 and problems and seal_status == "absent" and signer is None:
+        problems.append(_("The bundle was read from {n} volumes ({first} …): one may be missing, damaged or out of "
+                          "order.", n=len(volumes), first=volumes[0].name))
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
                        payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,

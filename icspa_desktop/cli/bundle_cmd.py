@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 from typing import Any
 
 from icspa_desktop.bundle.reader import shown_seal
-from icspa_desktop.cli.context import CliContext
+from icspa_desktop.cli.context import CliContext, warning_line
 from icspa_desktop.cli.evidence_cmd import StderrProgress
 from icspa_desktop.cli.options import add_list_option, add_out, add_reason, check_new_file, replacing, split_list
-from icspa_desktop.i18n import _
+from icspa_desktop.domain.errors import UsageError
+from icspa_desktop.i18n import _, ngettext
 from icspa_desktop.services import bundle_import, bundles, receipts
 
 
@@ -79,11 +81,18 @@ def bundle_files(out: Path) -> list[Path]:
 
 def _export(ctx: CliContext) -> int:
     args = ctx.args
+    if args.out.is_dir():  # NAME.icspa would be written beside the folder (on another disk than a stick's)
+        raise UsageError(_("--out {path} is a folder: give the bundle's name in it, e.g. {example}.",
+                           path=args.out, example=args.out / "bundle"))
+    items = split_list(args.items)
+    if items == []:  # an empty variable in a script must not send the whole case
+        raise UsageError(_("--items names no item: give exhibit numbers or item ids, or leave the option out to send "
+                           "every stored item of the case."))
     targets = [] if args.dry_run else bundle_files(args.out)
     for target in targets:
         check_new_file(target, args.force)  # before anything is recorded or the long work starts
     session = ctx.session()
-    plan = bundles.plan_export(session, args.case, split_list(args.to) or [], split_list(args.items) or None,
+    plan = bundles.plan_export(session, args.case, split_list(args.to) or [], items,
                                purpose=args.reason, authority=args.authority, h3_override=args.h3_override,
                                permission=bundles.OriginatorPermission(args.permission_ref, args.permission_date,
                                                                        args.permission_by))
@@ -92,14 +101,15 @@ def _export(ctx: CliContext) -> int:
                  lambda: [*_plan_lines(plan), _("Dry run: nothing was written.")])
         return 0
     for warning in plan.warnings:
-        ctx.info(_("Warning: {warning}", warning=warning))
+        print(warning_line(warning), file=sys.stderr)  # docs/cli.md: on stderr, "icspa: warning:" first
     with replacing(targets, args.force):  # the bundle writer never writes over a file
         result = bundles.export(session, plan, args.out, progress=StderrProgress(_("Exporting")))
     ctx.emit(result.to_json(), lambda: [
-        _("Bundle {id} written to {path} and read back: {items} items, {size} bytes.", id=result.bundle_id,
-          path=result.path, items=result.items, size=f"{result.size:,}"), f"  SHA-256 {result.sha256}",
-        "  " + _("seal: {seal} and {signature} (check without a key: see README)", seal=result.seal_path.name,
-                 signature=result.seal_signature_path.name)])
+        ngettext("Bundle {id} written to {path} and read back: {n} item, {size} bytes.",
+                 "Bundle {id} written to {path} and read back: {n} items, {size} bytes.", result.items,
+                 id=result.bundle_id, path=result.path, size=f"{result.size:,}"), f"  SHA-256 {result.sha256}",
+        "  " + _("seal: {seal} and {signature} (check without a key: see docs/bundle-format.md)",
+                 seal=result.seal_path.name, signature=result.seal_signature_path.name)])
     return 0
 
 

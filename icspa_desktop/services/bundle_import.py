@@ -114,9 +114,8 @@ def _summary(problems: list[str]) -> str:
     return _("The bundle is refused: {first}", first=problems[0])
 
 
-def _check_space(session: Session, path: Path) -> None:
-    volumes = [path] if path.exists() else sorted(path.parent.glob(path.name + ".[0-9][0-9][0-9]"))
-    need = sum(v.stat().st_size for v in volumes if v.is_file()) + SPACE_MARGIN
+def _check_space(session: Session, volumes: list[Path]) -> None:
+    need = sum(v.stat().st_size for v in volumes) + SPACE_MARGIN
     free = shutil.disk_usage(session.vault.layout.root).free
     if free < need:
         raise RefusedInput(_("The vault's disk has {free:,} bytes free; importing this bundle needs about {need:,}. "
@@ -136,7 +135,8 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     secret = agency.age_identity(session)
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
-    _check_space(session, path)
+    path, volumes = bundle_reader.bundle_volumes(path)  # NAME, also when its first volume NAME.001 is given
+    _check_space(session, volumes)
     staging = Staging(BlobStore(session.vault.layout))
     try:
         check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],

@@ -195,8 +195,11 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
     warnings: list[str] = []
     h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
     if h3 and not h3_override.strip():
-        raise UsageError(_("Items {names} are marked H3 (other restrictions: see their handling text); sending them "
-                           "needs an explicit override with a reason (--h3-override REASON).", names=', '.join(h3)))
+        raise UsageError(ngettext(
+            "Item {names} is marked H3 (other restrictions: see its handling text); sending it needs an explicit "
+            "override with a reason (--h3-override REASON).",
+            "Items {names} are marked H3 (other restrictions: see their handling text); sending them needs an "
+            "explicit override with a reason (--h3-override REASON).", len(h3), names=', '.join(h3)))
     if h3:
         warnings.append(_("H3 items sent under the override {override!r}: {names}.", override=h3_override.strip(),
                           names=_some(h3)))

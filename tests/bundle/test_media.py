@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -80,6 +81,45 @@ def test_volumes_concatenate_to_the_age_file_and_the_seal_covers_each(
         handle.seek(0)  # the byte read, changed (writing after the read changed the next byte, which could be it)
         handle.write(b"\x00" if first != b"\x00" else b"\x01")
     assert "b.icspa.003: FAILED" in sh("sha256sum -c b.icspa.sha256", usb).stdout
+
+
+def test_a_bundle_in_volumes_is_read_by_its_name_or_its_first_volume_and_named_volume_problems(
+        tmp_path: Path, signer: Signer, identity: pyrage.x25519.Identity) -> None:
+    """The export reports NAME.icspa.001 as written: verify and import take that name as well as NAME.icspa (an
+    audit found NAME.icspa.001 read as a whole bundle, "chunk 255 failed authentication"). A later volume given, a
+    missing one, or two swapped are named, not left to the decryption's failing chunk. Glob characters in the
+    name are names."""
+    from icspa_desktop.bundle import reader
+    from icspa_desktop.domain.errors import RefusedInput
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    spec = make_spec([payload("item-0001.bin", 3 * MiB, 1)])
+    spec = dataclasses.replace(spec, info=[*spec.info, (reader.RECIPIENT_FIELD, "BE-TEST")])
+    written = write_bundle(spec, signer, recipients_of(identity), usb / "case[1].icspa", volume_size=MiB)
+    first, second, third = written.volumes[:3]
+    secret, trusted = [str(identity)], [signer.cert]
+    for given in (usb / "case[1].icspa", first):
+        assert reader.bundle_volumes(given) == (usb / "case[1].icspa", list(written.volumes))
+        check = reader.check_bundle(given, secret, trusted)
+        assert check.ok and check.seal == "ok" and check.sha256 == written.sha256, check.problems
+    with pytest.raises(RefusedInput, match=r"case\[1\]\.icspa\.002 is volume 2 of the bundle case\[1\]\.icspa"):
+        reader.check_bundle(second, secret, trusted)
+    swapped = second.read_bytes()
+    second.write_bytes(third.read_bytes())
+    third.write_bytes(swapped)
+    check = reader.check_bundle(first, secret, trusted)
+    assert not check.ok
+    assert check.problems[0] == ("The outer seal is bad: the SHA-256 of case[1].icspa.002, case[1].icspa.003 differs "
+                                 "from the seal (changed, damaged or swapped since it was sealed).")
+    written.seal_path.unlink()
+    written.seal_signature_path.unlink()
+    check = reader.check_bundle(first, secret, trusted)
+    assert not check.ok and check.problems[-1].startswith("The bundle was read from 4 volumes (case[1].icspa.001 …)")
+    second.unlink()
+    with pytest.raises(RefusedInput, match=r"The volume case\[1\]\.icspa\.002 of the bundle case\[1\]\.icspa is "
+                                           r"missing, but case\[1\]\.icspa\.003 is there"):
+        reader.check_bundle(first, secret, trusted)
 
 
 def test_a_bundle_that_fits_one_volume_is_one_file(tmp_path: Path, signer: Signer,

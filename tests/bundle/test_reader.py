@@ -182,8 +182,8 @@ def test_volumes_are_read_in_order_and_each_is_sealed(good: Path, work: Path, si
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     (work / "b.icspa.002").write_bytes(data[cut[1]:cut[2] - 1] + b"!")
     damaged = check(work / "b.icspa", identity, signer)
-    assert damaged.seal.startswith("bad: the file's SHA-256 differs")
-    assert has(damaged, "failed authentication")
+    assert damaged.seal.startswith("bad: the SHA-256 of b.icspa.002 differs from the seal")  # the volume named
+    assert damaged.problems[0].startswith("The outer seal is bad") and has(damaged, "failed authentication")
 
 
 # --------------------------------------------------------------------------------------- keys and signatures

@@ -234,6 +234,14 @@ def test_bundle_refusals(agencies: Agencies, tmp_path: Path, monkeypatch: pytest
     assert unknown.code == 4 and "Nobody" in unknown.error_line
     no_to = agencies.at_nl("bundle", "export", "2026/001", "--out", usb / "c")
     assert no_to.code == 2 and "--to" in no_to.error_line
+    # The stick's folder as --out wrote usb.icspa beside it, on another disk; an empty --items sent the whole case.
+    folder = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb, "--reason", "r")
+    assert folder.code == 2 and "is a folder" in folder.error_line
+    assert not usb.with_name(usb.name + ".icspa").exists()
+    for empty in ("", ","):
+        nothing = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb / "d", "--items", empty,
+                                 "--reason", "r", "--dry-run")
+        assert nothing.code == 2 and "--items names no item" in nothing.error_line
     junk = tmp_path / "junk-receipt.txt"
     junk.write_text("not a receipt")
     assert agencies.at_nl("bundle", "receipt-import", junk).code == 4
