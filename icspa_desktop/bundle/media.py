@@ -536,12 +536,20 @@ def space_needed(bundle_size: int) -> int:
     return bundle_size + bundle_size // 100 + (1 << 20)
 
 
-def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = None) -> TargetInfo:
-    """Refuse up front a read-only target or one without room for ``bundle_size`` bytes (estimated)."""
+def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = None, probe: bool = False) -> TargetInfo:
+    """Refuse up front a read-only target or one without room for ``bundle_size`` bytes (estimated); ``probe``:
+    also create and remove a file there (a folder we may not write in, an immutable one, is found now)."""
     info = info or inspect_target(folder)
     if info.read_only:
         raise IcspaError(_("The target {folder} is mounted read-only (or write-protected); nothing was written.",
                            folder=folder))
+    if probe:
+        trial = temp_name(folder / "write-check")  # swept like a partial bundle if this process dies here
+        try:
+            os.close(os.open(trial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except OSError as exc:
+            raise media_error(exc, folder / "bundle") from None
+        remove_quietly(trial)
     needed = space_needed(bundle_size)
     if info.free < needed:
         raise IcspaError(_("The target {folder} has {free} free; the bundle needs about {needed}. Nothing was "
@@ -550,7 +558,9 @@ def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = No
 
 
 def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Remove a file of ours while an error is being handled: a medium that was pulled fails this too (EIO), and
+    that must not replace the error that explains what happened."""
+    with contextlib.suppress(OSError):
         os.unlink(path)
 
 
@@ -565,6 +575,7 @@ def media_error(exc: OSError, target: Path) -> IcspaError:
                         "file); use an exFAT/NTFS/ext4 medium. Nothing was written."),
         errno.EIO: N_("The target {where} reported an I/O error (was it removed?); the bundle was not written."),
         errno.EACCES: N_("No permission to write in {where}; nothing was written."),
+        errno.EPERM: N_("Writing in {where} is not permitted (a protected or immutable folder); nothing was written."),
         errno.ENOENT: N_("The target folder {where} does not exist (was the medium removed?)."),
         errno.ENODEV: N_("The target {where} is gone (was the medium removed?); the bundle was not written."),
     }

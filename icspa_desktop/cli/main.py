@@ -96,8 +96,8 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
 
 # Temporary names our writers use beside a user's file (icspa_desktop/files.py, bundle/media.py, services/fixity.py,
 # cli/options.replacing): an error about one of them is reported under the name the user gave.
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+?)(?:\.tmp-\d+|\.partial-[0-9a-f]+(?:\.\d{3})?|\.icspa-partial-[^/]+"
-                        r"|\.icspa-replaced-\d+)$")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+?)(?:\.tmp-\d+|\.partial-(?:\d+-\d+-)?[0-9a-f]+(?:\.\d{3})?"
+                        r"|\.icspa-partial-[^/]+|\.icspa-replaced-\d+)$")
 
 
 def user_path(filename: object) -> str:

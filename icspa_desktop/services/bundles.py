@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,7 +25,7 @@ from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Tlp
-from icspa_desktop.domain.errors import Conflict, IcspaError, NotFound, UsageError, _, english, ngettext
+from icspa_desktop.domain.errors import Cancelled, Conflict, IcspaError, NotFound, UsageError, _, english, ngettext
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
@@ -241,9 +242,13 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
         raise Conflict(_("{path} already exists; choose another file name.", path=out))
     if not out.parent.is_dir():
         raise UsageError(_("The folder {folder} does not exist (is the medium mounted?).", folder=out.parent))
-    # A read-only medium or one without room for the payloads is refused before anything is recorded, so a full
-    # stick leaves the vault as it was (write_bundle checks again against the bundle's exact estimate).
-    bundle_media.check_target(out.parent, sum(item.size or 0 for item in plan.items))
+    # A read-only or unwritable medium, or one without room for the bundle, is refused before anything is
+    # recorded, so a full stick leaves the vault as it was. The room asked for bounds what write_bundle asks for
+    # once the bag's documents exist (the payloads alone let a stick pass here and fail there, after the events).
+    carried = int(session.conn.execute("SELECT COUNT(*) FROM custody_events WHERE case_id = ?",
+                                       (plan.case.id,)).fetchone()[0]) + len(plan.items) + 8  # and this export's
+    bundle_media.check_target(out.parent, bundle_format.upfront_size([item.size or 0 for item in plan.items], carried,
+                                                                     len(plan.recipients) + 1), probe=True)
     signer = agency.agency_signer(session)
     identity = agency.agency_identity(session)
     bundle_id = new_id()
@@ -266,7 +271,7 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             "INSERT INTO bundles_sent (id, case_id, created_at, created_by, recipients, items, file_name, status,"
             " folder, process) VALUES (?, ?, ?, ?, ?, ?, ?, 'writing', ?, ?)",
             (bundle_id, case.id, datetime.now(UTC).isoformat(timespec="seconds"), session.user.id,
-             json.dumps(recipients), json.dumps(items), out.name, str(out.parent), PROCESS_TOKEN))
+             json.dumps(recipients), json.dumps(items), out.name, os.path.abspath(out.parent), PROCESS_TOKEN))
     # In the user's language (made out here); steps of the report, not bytes.
     making_report = Steps(_("Making the custody report for the partner"))
 
@@ -297,6 +302,11 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             written = bundle_format.write_bundle(spec, signer.sign_detached,
                                                  [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
                                                  out, progress=progress, cancel=cancel)
+    except KeyboardInterrupt as exc:  # Ctrl+C in the CLI: the events above are recorded, and so is the stop
+        with contextlib.suppress(Exception):
+            _record_outcome(session, plan, bundle_id, out, None, None, "interrupted by the user (Ctrl+C)")
+        raise Cancelled(_("Interrupted: the export stopped and nothing was left under {name}; the case's custody "
+                          "records it as failed.", name=out.name)) from exc
     except Exception as exc:
         # Recorded whatever failed (a database error too), in English; the export's own error is what the user sees.
         with contextlib.suppress(Exception):

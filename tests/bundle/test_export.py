@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Role
-from icspa_desktop.domain.errors import Conflict, PermissionDenied, UsageError
+from icspa_desktop.domain.errors import Conflict, IcspaError, PermissionDenied, UsageError
 from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.services import agency, bundles, cases, custody_verify, evidence, partners, users
@@ -318,6 +319,83 @@ def test_the_custody_report_phase_shows_progress_and_cancel_stops_it(scene: Scen
     assert "Making the custody report for the partner" in seen
     assert not any(m.startswith("Encrypting") for m in seen)  # stopped before any byte was written
     assert os.listdir(scene.work) == []
+
+
+def test_ctrl_c_while_writing_is_recorded_as_failed_and_says_so(scene: Scene) -> None:
+    """Ctrl+C while the bundle is written: nothing on the medium, and the failure is in the journal and the case's
+    custody; the message says so (an audit saw "interrupted; nothing was changed" after 21 'bundled' events and two
+    checkpoints were recorded, and no failure)."""
+    from icspa_desktop.domain.errors import Cancelled
+
+    target = scene.work / "nightjar"
+
+    def progress(done: int, total: int, message: str) -> None:
+        if str(message).startswith("Encrypting") and done > 1 << 20:
+            raise KeyboardInterrupt
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        before = len(events.list_events(nl.conn))
+        with pytest.raises(Cancelled, match=r"Interrupted: the export stopped and nothing was left under "
+                                            r"nightjar\.icspa; the case's custody records it as failed"):
+            bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target, progress=progress)
+        [sent] = bundles.list_sent(nl)
+        assert (sent.status, sent.problem) == ("failed", "interrupted by the user (Ctrl+C)")
+        recorded = events.list_events(nl.conn)[before:]
+        assert recorded[-1].body["result"] == "export failed" and "Ctrl+C" in json.dumps(recorded[-1].body)
+    assert os.listdir(scene.work) == []
+
+
+def test_a_folder_we_may_not_write_in_is_refused_before_anything_is_recorded(
+        scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An immutable or protected folder on a writable file system: found by a trial file before the 'bundled'
+    events are recorded (an audit found it after them, with "Operation not permitted" as the whole message).
+    Root passes permission bits, so the refusal the kernel gives there (EPERM) is made for this folder."""
+    import errno
+
+    target = scene.work / "nightjar"
+    real_open = os.open
+
+    def protected(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).parent == scene.work and flags & os.O_CREAT:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        before = len(events.list_events(nl.conn))
+        monkeypatch.setattr(os, "open", protected)
+        with pytest.raises(IcspaError, match=r"Writing in .*work is not permitted \(a protected or immutable folder\); "
+                                             r"nothing was written"):
+            bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), target)
+        monkeypatch.undo()
+        assert len(events.list_events(nl.conn)) == before and bundles.list_sent(nl) == []
+    assert os.listdir(scene.work) == []
+
+
+def test_the_room_asked_for_up_front_bounds_what_the_writer_asks_for(scene: Scene,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The medium is checked twice: before the 'bundled' events (payloads, items, the case's events) and by the
+    writer once the bag's documents exist. The first must ask for at least as much, or a stick it let pass is
+    refused by the second after the events were recorded (an audit's 50 MB stick). Measured on a case whose
+    custody grew over several exports."""
+    from icspa_desktop.bundle import format as bundle_format
+
+    asked: list[int] = []
+    real = bundle_format.estimated_size
+
+    def seen(spec: bundle_format.BagSpec, recipients: int) -> int:
+        asked.append(real(spec, recipients))
+        return asked[-1]
+
+    monkeypatch.setattr(bundle_format, "estimated_size", seen)
+    with unlock(scene.sender, "admin", PASS) as nl:
+        for n in range(3):
+            plan = bundles.plan_export(nl, "2026/041", [scene.partner_name])
+            events_now = int(nl.conn.execute("SELECT COUNT(*) FROM custody_events WHERE case_id = ?",
+                                             (plan.case.id,)).fetchone()[0])
+            upfront = bundle_format.upfront_size([i.size or 0 for i in plan.items], events_now + len(plan.items) + 8,
+                                                 len(plan.recipients) + 1)
+            bundles.export(nl, plan, scene.work / f"b{n}")
+            assert asked[-1] <= upfront, (n, asked[-1], upfront)
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

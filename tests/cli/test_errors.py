@@ -178,6 +178,9 @@ def test_os_error_names_the_users_path_not_a_temporary_name(cli: Cli, monkeypatc
     ("/media/usb/.r.pdf.tmp-4242", "/media/usb/r.pdf"),
     ("/media/usb/.nightjar.icspa.partial-0a1b2c3d4e5f6a7b", "/media/usb/nightjar.icspa"),
     ("/media/usb/.nightjar.icspa.partial-0a1b2c3d4e5f6a7b.002", "/media/usb/nightjar.icspa"),
+    # what bundle/media.temp_name makes (pid, its start time, random): an audit saw it named in an error
+    ("/media/usb/.b2.icspa.partial-20611-925765-0ddfbabd.001", "/media/usb/b2.icspa"),
+    ("/media/usb/.b2.icspa.partial-20611-925765-0ddfbabd", "/media/usb/b2.icspa"),
     ("/cases/.photo.jpg.icspa-partial-5f0c2a", "/cases/photo.jpg"),
     ("/cases/.photo.jpg.icspa-replaced-77", "/cases/photo.jpg"),
     ("/cases/.hidden-file", "/cases/.hidden-file"),
