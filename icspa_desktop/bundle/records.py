@@ -422,6 +422,10 @@ def parse_custody(untrusted: bytes) -> PartnerCustody:
         seen.add(index)
         body_bytes = _b64(e, "event_b64", 1 << 20)
         body = _Fields(load_json(body_bytes, _body_file(e), max_depth=12), _body_record(e))
+        if "event" in e.data and e.data["event"] != body.data:
+            # What a partner without our tool reads (docs/verify_custody_proofs.py refuses it too): never another
+            # story than the signed one.
+            raise e.fail("event", _("(the readable copy) differs from the signed text 'event_b64'"))
         public_key = _b64(e, "public_key", 32)
         signature = _b64(e, "signature", 64)
         if len(public_key) != 32 or len(signature) != 64:

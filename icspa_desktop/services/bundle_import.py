@@ -182,7 +182,16 @@ def _on(moment: datetime | None) -> str:
 
 
 def _field(info: list[tuple[str, str]], label: str) -> str:
-    return next((value for key, value in info if key == label), "")
+    """A bag-info.txt field; labels compared without case, as the bundle reader does."""
+    return next((value for key, value in info if key.casefold() == label.casefold()), "")
+
+
+def _same_fingerprint(one: str, other: str) -> bool:
+    """Fingerprints as written by another tool: with or without spaces or colons, in either case."""
+    def bare(text: str) -> str:
+        return text.replace(" ", "").replace(":", "").casefold()
+
+    return bool(bare(one)) and bare(one) == bare(other)
 
 
 def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_fingerprint: str, own: list[Any],
@@ -202,12 +211,12 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
               Check("Signature", _("signed by {name} ({country}), key {fingerprint}, on {signed_at:%Y-%m-%d %H:%M} "
                                    "UTC; key valid then", name=partner.name, country=partner.country,
                                    fingerprint=partner.fingerprint, signed_at=check.signed_at))]
-    if _field(check.bag_info, "ICSPA-Sender-Agency") != partner.fingerprint:
+    if not _same_fingerprint(_field(check.bag_info, "ICSPA-Sender-Agency"), partner.fingerprint):
         raise RefusedInput(_("bag-info.txt names the sender {sender}, but the bag is signed by {name} "
                              "({fingerprint}).",
                              sender=shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency')), name=partner.name,
                              fingerprint=partner.fingerprint))
-    if our_fingerprint not in check.recipients:
+    if not any(_same_fingerprint(named, our_fingerprint) for named in check.recipients):
         raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
                              "bag-info.txt are {names}; ours is {fingerprint}.",
                              names=', '.join(check.recipients), fingerprint=our_fingerprint))
@@ -290,6 +299,10 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
                 raise RefusedInput(_("The partner's item {exhibit} arrived before with other content (another "
                                      "SHA-256); the bundle is refused.", exhibit=shown_name(item.exhibit_number)))
             known_items[item.id] = str(found[0])
+    new_case_number = ""
+    if target is None:
+        new_case_number = _free_case_number(session, case.number, partner)
+        _new_case_fields(case, new_case_number)
     warnings: list[str] = []
     if known_items and not already:
         warnings.append(ngettext("{n} item(s) arrived in an earlier bundle and are not stored twice.",
@@ -299,8 +312,22 @@ def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partn
         path=path, bundle_id=check.bundle_id, sha256=check.sha256, content_sha256=content, size=check.size,
         partner=partner,
         signed_at=check.signed_at, bag_info=check.bag_info, case=case, items=items, custody=custody, verdict=verdict,
-        checks=checks, target_case=target, new_case_number=_free_case_number(session, case.number, partner),
+        checks=checks, target_case=target, new_case_number=new_case_number,
         known_items=known_items, already_imported=already, staging=staging, warnings=warnings)
+
+
+def _new_case_fields(pcase: records.PartnerCase, number: str) -> CaseFields:
+    """The case an import creates for the partner's case (validated: checked when the bundle is, so a record that
+    cannot be one of our cases is refused then, not when the import commits)."""
+    try:
+        return cases.validate(CaseFields(
+            number=number, title=pcase.title, description=pcase.description,
+            lead_investigator=pcase.lead_investigator, jurisdiction=pcase.jurisdiction,
+            legal_authority=pcase.legal_authority, handling_code=pcase.markings.handling_code,
+            handling_text=pcase.markings.handling_text, tlp=pcase.markings.tlp))
+    except UsageError as exc:
+        raise RefusedInput(_("The partner's case {number} cannot be a case in this vault: {error}",
+                             number=shown_name(pcase.number), error=exc)) from None
 
 
 def content_sha256(check: bundle_reader.BundleCheck) -> str:
@@ -310,8 +337,15 @@ def content_sha256(check: bundle_reader.BundleCheck) -> str:
 
 
 def _free_case_number(session: Session, number: str, partner: Partner) -> str:
-    suffixed = f"{number} ({partner.country})"
-    candidates = [number, suffixed, *(f"{suffixed} #{n}" for n in range(2, 100))]
+    """The partner's case number (as our cases keep it: stripped), or with the partner's country and a count when
+    ours is taken, shortened to fit the limit (a 64-character number once got " (NL)" and then failed to commit)."""
+    number = number.strip()
+
+    def fitted(suffix: str) -> str:
+        return number[:cases.MAX_NUMBER_LEN - len(suffix)].rstrip() + suffix
+
+    suffixed = f" ({partner.country})"
+    candidates = [number, fitted(suffixed), *(fitted(f"{suffixed} #{n}") for n in range(2, 100))]
     for candidate in candidates:
         if session.conn.execute("SELECT 1 FROM cases WHERE number = ?", (candidate,)).fetchone() is None:
             return candidate
@@ -353,9 +387,11 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
                 staging.payloads.pop(item.id).discard()
     blob_ids = [staging.payloads[i.id].blob_id for i in fresh]
 
+    made: list[str] = []  # fan-out folders of the store the publish creates: removed again on failure
+
     def publish() -> None:
         staging.store.sync_staging(blob_ids)
-        staging.store.publish_many(blob_ids)
+        staging.store.publish_many(blob_ids, made)
 
     # The blobs are made durable and moved into the store while the rows are written; the transaction
     # commits only once they are in place (``_write`` waits before its end), so no row names a missing blob.
@@ -367,6 +403,8 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
         for blob_id in blob_ids:
             with contextlib.suppress(OSError):
                 staging.store.remove(blob_id)
+        with contextlib.suppress(OSError):
+            staging.store.remove_folders(made)  # the import holds the vault's writes: nobody else publishes now
         raise
     finally:
         staging.payloads.clear()
@@ -392,11 +430,7 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
     with session.transaction() as conn:
         if p.target_case is None:
             case_id = new_case_id()
-            fields = cases.validate(CaseFields(
-                number=p.new_case_number, title=pcase.title, description=pcase.description,
-                lead_investigator=pcase.lead_investigator, jurisdiction=pcase.jurisdiction,
-                legal_authority=pcase.legal_authority, handling_code=pcase.markings.handling_code,
-                handling_text=pcase.markings.handling_text, tlp=pcase.markings.tlp))
+            fields = _new_case_fields(pcase, p.new_case_number)
             cases.insert_case_row(conn, case_id, fields, now, session.user.id)
             session.record(EventDraft(CustodyAction.CASE_CREATED, case_id=case_id, counterparty=counterparty,
                                       authority=fields.legal_authority, result="created by bundle import",

@@ -129,8 +129,9 @@ class BlobStore:
         """Move a finished (fsynced) staged blob into the store and make the rename durable."""
         return self.publish_many([blob_id])[0]
 
-    def publish_many(self, blob_ids: list[str]) -> list[Path]:
-        """Move finished staged blobs into the store; the renames are made durable once, after all of them."""
+    def publish_many(self, blob_ids: list[str], made: list[str] | None = None) -> list[Path]:
+        """Move finished staged blobs into the store; the renames are made durable once, after all of them.
+        ``made``: the fan-out folders this call created are added to it (``remove_folders`` after a failure)."""
         finals = [self.path(blob_id) for blob_id in blob_ids]  # checks every id before anything moves
         fan_outs: dict[str, Dir] = {}
         created = False
@@ -145,6 +146,8 @@ class BlobStore:
                         try:
                             os.mkdir(fan_name, DIR_MODE, dir_fd=store.fd)
                             created = True
+                            if made is not None:
+                                made.append(fan_name)
                         except FileExistsError:
                             pass
                         fan_outs[fan_name] = store.sub(fan_name, create=True)
@@ -162,6 +165,21 @@ class BlobStore:
                 for directory in fan_outs.values():
                     directory.close()
         return finals
+
+    def remove_folders(self, names: list[str]) -> None:
+        """Remove fan-out folders a failed publish created (``publish_many(made=…)``), those left empty: the store
+        is as it was before. Only for folders nobody else may be publishing into meanwhile."""
+        with Dir.open_root(self.layout.root) as root:
+            store = _open_path(root, ("blobs",))
+            if store is None:
+                return
+            with store:
+                for name in names:
+                    if len(name) == 2 and all(ch in "0123456789abcdef" for ch in name):
+                        with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                            os.rmdir(name, dir_fd=store.fd)
+                with contextlib.suppress(OSError):
+                    store.fsync()
 
     def remove(self, blob_id: str) -> None:
         """Delete a blob of an ingest that failed, wherever it is (staging or store); missing is fine."""

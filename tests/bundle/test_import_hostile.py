@@ -189,6 +189,73 @@ def test_an_item_listed_before_its_parent_imports(corpus: Corpus, tmp_path: Path
     assert len(result.added) == 3
 
 
+def test_bag_info_labels_in_another_case_and_fingerprints_in_another_spelling_import(corpus: Corpus,
+                                                                                      tmp_path: Path) -> None:
+    """Not hostile: another tool's bag-info.txt with labels in lower case and fingerprints without spaces. The
+    reader matched labels without case and the import with it, so the sender read as '' and the bundle was refused
+    as signed by someone else (an audit)."""
+    bag = Bag.read(corpus.keys.decrypt(corpus.original.read_bytes()))
+    fields = [(label.lower() if label.startswith("ICSPA-") else label,
+               value.replace(" ", "").lower() if label in ("ICSPA-Sender-Agency", "ICSPA-Recipient-Agency") else value)
+              for label, value in bag.info_fields()]
+    assert any(label == "icspa-sender-agency" for label, _ in fields)
+    bag.set_info(fields)
+    bag.reseal(corpus.keys.nl_sign)
+    path = tmp_path / "other-spelling.icspa"
+    path.write_bytes(corpus.keys.encrypt(bag.tar()))
+    recipient = corpus.base.copy("other-spelling", tmp_path)
+    with recipient.session() as session:
+        result = bundle_import.commit_import(session, bundle_import.prepare_import(session, path))
+    assert len(result.added) == 3
+
+
+@pytest.mark.parametrize(("theirs", "ours", "expected"), [
+    ("N" * 64, "N" * 64, "N" * 59 + " (NL)"),  # " (NL)" made it 69 characters: the commit failed (exit 2)
+    (" LOCAL/7", "LOCAL/7", "LOCAL/7 (NL)"),  # taken once stripped: the commit failed ("already exists", exit 5)
+])
+def test_a_partner_case_number_we_hold_gets_a_free_number_that_fits(corpus: Corpus, tmp_path: Path, theirs: str,
+                                                                    ours: str, expected: str) -> None:
+    from icspa_desktop.domain.models import CaseFields
+    from icspa_desktop.services import cases
+
+    bag = Bag.read(corpus.keys.decrypt(corpus.original.read_bytes()))
+    case = bag.json("metadata/case.json")
+    case["number"] = theirs
+    bag.put("metadata/case.json", json.dumps(case, indent=1, sort_keys=True).encode() + b"\n")
+    bag.replace_info("ICSPA-Case-Number", theirs)
+    bag.reseal(corpus.keys.nl_sign)
+    path = tmp_path / "number.icspa"
+    path.write_bytes(corpus.keys.encrypt(bag.tar()))
+    recipient = corpus.base.copy("number", tmp_path)
+    with recipient.session() as session:
+        cases.create_case(session, CaseFields(ours, "ours"))
+        prepared = bundle_import.prepare_import(session, path)
+        assert prepared.new_case_number == expected
+        result = bundle_import.commit_import(session, prepared)
+        assert result.case.number == expected and len(result.added) == 3
+
+
+def test_a_commit_that_fails_leaves_no_folder_in_the_blob_store(corpus: Corpus, tmp_path: Path) -> None:
+    """A failure inside the import's transaction after its blobs were published: the blobs go, and so do the
+    fan-out folders the publish created (an audit found empty blobs/95/, blobs/9a/ … left)."""
+    from icspa_desktop.domain.errors import Conflict
+    from icspa_desktop.domain.models import CaseFields
+    from icspa_desktop.services import cases
+
+    recipient = corpus.base.copy("commit-fails", tmp_path)
+    before = tree_digest(recipient.vault)
+    with recipient.session() as session:
+        prepared = bundle_import.prepare_import(session, corpus.original)
+        # Taken between the check and the commit (the wizard waits for the user): the transaction fails.
+        cases.create_case(session, CaseFields(prepared.new_case_number, "made meanwhile"))
+        with pytest.raises(Conflict, match="already exists"):
+            bundle_import.commit_import(session, prepared)
+    after = tree_digest(recipient.vault)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert not {k for k in changed if k.startswith(("blobs", "staging"))}, sorted(changed)[:10]
+    assert not [d for d in (recipient.vault / "blobs").iterdir() if d.is_dir() and not any(d.iterdir())]
+
+
 def test_seal_refusals_end_in_one_full_stop(corpus: Corpus) -> None:
     for name in ("bad-signature/seal-unknown-signer", "bad-signature/seal-signature-of-other-content"):
         case = next(case for case in corpus.cases if case.name == name)

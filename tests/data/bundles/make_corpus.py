@@ -770,6 +770,11 @@ def _records(sc: _Scene) -> None:
     custody_doc["events"][0]["event_b64"] = base64.b64encode(b'{"id": 1, "id": 2}').decode()
     record("custody-event-duplicate-key", "metadata/custody.json", _dump(custody_doc), r"event 1 \(signed body\) is "
            r"not valid JSON \(the key 'id' occurs twice\)")
+    custody_doc = json.loads(custody_bytes)
+    assert "event" in custody_doc["events"][0], "the export writes a readable copy of each event"
+    custody_doc["events"][0]["event"]["action"] = "evidence_destroyed"  # what a reader without our tool reads
+    record("custody-readable-copy-lies", "metadata/custody.json", _dump(custody_doc), r"custody\.json event 1: the "
+           r"field 'event' \(the readable copy\) differs from the signed text 'event_b64'")
     record("case-is-a-list", "metadata/case.json", b"[]\n", r"metadata/case\.json is not a JSON object")
     item_list = json.loads(items_bytes)
     item_list[0]["parent_id"], item_list[1]["parent_id"] = item_list[1]["id"], item_list[0]["id"]
