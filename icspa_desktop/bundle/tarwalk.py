@@ -25,8 +25,9 @@ _DIRECTORY = b"5"
 _KIND_NAMES = {b"1": N_("a hard link"), b"2": N_("a symbolic link"), b"3": N_("a character device"),
                b"4": N_("a block device"), b"6": N_("a FIFO"), b"7": N_("a contiguous file"),
                b"L": N_("a GNU long-name header"), b"K": N_("a GNU long-link header"), b"S": N_("a GNU sparse file")}
-# pax keywords that cannot change what a member *is* beyond its name and size; anything else is refused.
-_PAX_KEYS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "linkpath"}
+# pax keywords that cannot change what a member *is* beyond its name and size; anything else is refused
+# (linkpath too: a bundle holds no links, and a link target on a regular file means something to some tools).
+_PAX_KEYS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ import contextlib
 import errno
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -136,11 +138,32 @@ def _witness_env(directory: str | None) -> Iterator[None]:
             os.environ[WITNESS_ENV] = before
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a shutdown, ``kill``, a service manager): the command stops as Ctrl+C stops it, so that what its
+    unfinished step began is undone (an import's staged files were left for the next unlock to quarantine)."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (a test may call main() elsewhere)
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     disable_core_dumps()  # before any key, passphrase or evidence byte is in memory
     parser = build_parser()
     args = parser.parse_args(hoist_global_options(sys.argv[1:] if argv is None else argv))
-    with _witness_env(args.witness_dir):
+    with _witness_env(args.witness_dir), _stop_on_sigterm():
         return _run(args)
 
 
@@ -151,8 +174,10 @@ def _run(args: argparse.Namespace) -> int:
     except IcspaError as exc:
         print(f"icspa: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print(error_line(_("interrupted; nothing was changed by the unfinished step.")), file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        stopped = (_("stopped by SIGTERM; nothing was changed by the unfinished step.") if isinstance(exc, Terminated)
+                   else _("interrupted; nothing was changed by the unfinished step."))
+        print(error_line(stopped), file=sys.stderr)
         return int(ExitCode.OTHER)
     except OSError as exc:
         print(_os_error_line(exc), file=sys.stderr)

@@ -564,6 +564,7 @@ def test_signed_but_wrong_tag_files(work: Path, signer: Signer, identity: pyrage
     ("gnu", "not a POSIX ustar/pax header"),
     ("global-pax", "global pax header"),
     ("unknown-pax-keyword", "keyword 'SCHILY.xattr.user.x'"),
+    ("linkpath-on-a-file", "keyword 'linkpath'"),  # accepted before (an audit)
     ("no-end-marker", "without its end-of-archive marker"),
     ("hidden-after-end", "data after its end-of-archive marker"),
     ("bad-checksum", "fails its checksum"),
@@ -579,6 +580,9 @@ def test_tar_framing_we_never_write_is_refused(work: Path, signer: Signer, ident
         data = tar_bytes(members, pax_headers={"comment": "hello"})
     elif plain == "unknown-pax-keyword":
         members[5][0].pax_headers = {"SCHILY.xattr.user.x": "1"}
+        data = tar_bytes(members)
+    elif plain == "linkpath-on-a-file":
+        members[5][0].pax_headers = {"linkpath": "/etc/shadow"}
         data = tar_bytes(members)
     elif plain == "no-end-marker":
         data = good_tar.rstrip(b"\0")

@@ -91,6 +91,32 @@ def test_sigkill_at_each_step_leaves_old_or_new_state(vault: VaultInfo, sources:
     assert outcomes[-1][2] == 2, outcomes
 
 
+def test_sigterm_while_storing_stops_like_ctrl_c_and_leaves_nothing(vault: VaultInfo, tmp_path: Path) -> None:
+    """SIGTERM (a shutdown, ``kill``) stops a command as Ctrl+C does: what it staged is removed at once, nothing for
+    the next unlock to quarantine, and it says so (an audit: SIGTERM killed an import mid-staging like a crash)."""
+    _create_case(vault)
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        for _ in range(192):
+            handle.write(os.urandom(1 << 20))
+    staging = vault.path / "staging"
+    proc = subprocess.Popen(icspa_command("evidence", "add", "K-1", str(big)), env=_env(vault),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (staging.is_dir() and any(staging.iterdir())):  # storing has begun
+        assert proc.poll() is None and time.monotonic() < deadline, "the add ended before it staged anything"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the add finished before the signal was handled (a very fast disk)")
+    assert proc.returncode == 5, (proc.returncode, err)
+    assert err.strip() == "icspa: stopped by SIGTERM; nothing was changed by the unfinished step."
+    assert not any(staging.iterdir())  # removed by the command itself, not left to the next unlock
+    with vault.session() as session:
+        assert not session.vault.quarantined and evidence.list_items(session, "K-1") == []
+
+
 @pytest.mark.skipif(not SLOW, reason="set ICSPA_SLOW_TESTS=1 for timed kills on a larger file")
 def test_sigkill_after_increasing_delays(vault: VaultInfo, tmp_path: Path) -> None:
     _create_case(vault)
