@@ -256,6 +256,25 @@ def test_a_commit_that_fails_leaves_no_folder_in_the_blob_store(corpus: Corpus, 
     assert not [d for d in (recipient.vault / "blobs").iterdir() if d.is_dir() and not any(d.iterdir())]
 
 
+def test_a_log_we_hold_from_one_partner_takes_no_tree_head_from_another(corpus: Corpus, tmp_path: Path) -> None:
+    """Log names under the shared placeholder prefix are not bound to an agency: without this check a second
+    partner could add tree heads to (or block) the first one's log by naming it."""
+    import dataclasses
+
+    from icspa_desktop.services import partner_custody
+
+    recipient = corpus.base.copy("two-partners", tmp_path)
+    with recipient.session() as session:
+        prepared = bundle_import.prepare_import(session, corpus.original)
+        bundle_import.commit_import(session, prepared)
+        origin, nl = prepared.verdict.origin, prepared.partner
+        partner_custody._check_log_is_theirs(session.conn, origin, nl)  # the log's own agency: fine
+        other = dataclasses.replace(nl, id="another-partner", lineage="another-lineage", name="Police Nationale")
+        with pytest.raises(RefusedInput, match=r"names the log '[^']+', which we hold from another agency, "
+                                               r"Politie NL \(NL\): a bundle of Police Nationale cannot add to it"):
+            partner_custody._check_log_is_theirs(session.conn, origin, other)
+
+
 def test_seal_refusals_end_in_one_full_stop(corpus: Corpus) -> None:
     for name in ("bad-signature/seal-unknown-signer", "bad-signature/seal-signature-of-other-content"):
         case = next(case for case in corpus.cases if case.name == name)
