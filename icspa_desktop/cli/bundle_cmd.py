@@ -99,6 +99,7 @@ def _export(ctx: CliContext) -> int:
     if args.dry_run:
         ctx.emit(plan.to_json() | {"dry_run": True},
                  lambda: [*_plan_lines(plan), _("Dry run: nothing was written.")])
+        bundles.check_export_target(session, plan, args.out)  # what the export would refuse there (writes nothing)
         return 0
     for warning in plan.warnings:
         print(warning_line(warning), file=sys.stderr)  # docs/cli.md: on stderr, "icspa: warning:" first

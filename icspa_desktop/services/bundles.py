@@ -231,24 +231,31 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
                       permission if onward else None)
 
 
+def check_export_target(session: Session, plan: ExportPlan, out: Path, *, probe: bool = False) -> Path:
+    """The bundle's path (``NAME.icspa``) if ``export`` can write there; else what it would refuse with. A
+    missing folder, a read-only or (``probe``: a trial file) unwritable medium, or one without room for the
+    bundle is refused before anything is recorded, so a full stick leaves the vault as it was. The room asked for
+    bounds what the writer asks for once the bag's documents exist (the payloads alone let a stick pass here and
+    fail there, after the events). Without ``probe`` nothing is written (the dry run)."""
+    out = out if out.name.endswith(BUNDLE_SUFFIX) else out.with_name(out.name + BUNDLE_SUFFIX)
+    if out.exists():
+        raise Conflict(_("{path} already exists; choose another file name.", path=out))
+    if not out.parent.is_dir():
+        raise UsageError(_("The folder {folder} does not exist (is the medium mounted?).", folder=out.parent))
+    carried = int(session.conn.execute("SELECT COUNT(*) FROM custody_events WHERE case_id = ?",
+                                       (plan.case.id,)).fetchone()[0]) + len(plan.items) + 8  # and this export's
+    bundle_media.check_target(out.parent, bundle_format.upfront_size([item.size or 0 for item in plan.items], carried,
+                                                                     len(plan.recipients) + 1), probe=probe)
+    return out
+
+
 def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressCallback = no_progress,
            cancel: CancelToken | None = None) -> ExportResult:
     """Write the bundle of ``plan`` to ``out`` (``NAME.icspa``), with its outer seal beside it.
 
     The items' ``bundled`` events are recorded first, so the checkpoint the bundle carries covers them;
     a failure after that is recorded too (nothing is left under the final name)."""
-    out = out if out.name.endswith(BUNDLE_SUFFIX) else out.with_name(out.name + BUNDLE_SUFFIX)
-    if out.exists():
-        raise Conflict(_("{path} already exists; choose another file name.", path=out))
-    if not out.parent.is_dir():
-        raise UsageError(_("The folder {folder} does not exist (is the medium mounted?).", folder=out.parent))
-    # A read-only or unwritable medium, or one without room for the bundle, is refused before anything is
-    # recorded, so a full stick leaves the vault as it was. The room asked for bounds what write_bundle asks for
-    # once the bag's documents exist (the payloads alone let a stick pass here and fail there, after the events).
-    carried = int(session.conn.execute("SELECT COUNT(*) FROM custody_events WHERE case_id = ?",
-                                       (plan.case.id,)).fetchone()[0]) + len(plan.items) + 8  # and this export's
-    bundle_media.check_target(out.parent, bundle_format.upfront_size([item.size or 0 for item in plan.items], carried,
-                                                                     len(plan.recipients) + 1), probe=True)
+    out = check_export_target(session, plan, out, probe=True)
     signer = agency.agency_signer(session)
     identity = agency.agency_identity(session)
     bundle_id = new_id()

@@ -238,6 +238,11 @@ def test_bundle_refusals(agencies: Agencies, tmp_path: Path, monkeypatch: pytest
     folder = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb, "--reason", "r")
     assert folder.code == 2 and "is a folder" in folder.error_line
     assert not usb.with_name(usb.name + ".icspa").exists()
+    # A dry run also says what the export would refuse at the target (it said "nothing was written", exit 0).
+    nowhere = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb / "gone" / "b", "--reason",
+                             "r", "--dry-run")
+    assert nowhere.code == 2 and "does not exist (is the medium mounted?)" in nowhere.error_line
+    assert "Dry run: nothing was written." in nowhere.out and not (usb / "gone").exists()
     for empty in ("", ","):
         nothing = agencies.at_nl("bundle", "export", "2026/001", "--to", "BKA", "--out", usb / "d", "--items", empty,
                                  "--reason", "r", "--dry-run")
