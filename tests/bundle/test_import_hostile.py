@@ -36,6 +36,7 @@ from tests.data.bundles.make_corpus import (
     Bag,
     Corpus,
     HostileCase,
+    Recipient,
     build_corpus,
 )
 
@@ -174,16 +175,21 @@ def test_prepare_import_takes_limits() -> None:
     assert "limits" in inspect.signature(bundle_import.prepare_import).parameters
 
 
+def _resealed(corpus: Corpus, bag: Bag, tmp_path: Path, name: str) -> tuple[Path, Recipient]:
+    """``bag`` signed by NL and encrypted to DE as ``name``.icspa, and a fresh copy of DE to import it into."""
+    bag.reseal(corpus.keys.nl_sign)
+    path = tmp_path / f"{name}.icspa"
+    path.write_bytes(corpus.keys.encrypt(bag.tar()))
+    return path, corpus.base.copy(name, tmp_path)
+
+
 def test_an_item_listed_before_its_parent_imports(corpus: Corpus, tmp_path: Path) -> None:
     """Not hostile: a derived item listed before the item it came from is a valid bundle."""
     bag = Bag.read(corpus.keys.decrypt(corpus.original.read_bytes()))
     items = bag.json("metadata/items.json")
     items[0]["parent_id"] = items[1]["id"]
     bag.put("metadata/items.json", json.dumps(items, indent=1, sort_keys=True).encode() + b"\n")
-    bag.reseal(corpus.keys.nl_sign)
-    path = tmp_path / "child-first.icspa"
-    path.write_bytes(corpus.keys.encrypt(bag.tar()))
-    recipient = corpus.base.copy("child-first", tmp_path)
+    path, recipient = _resealed(corpus, bag, tmp_path, "child-first")
     with recipient.session() as session:
         result = bundle_import.commit_import(session, bundle_import.prepare_import(session, path))
     assert len(result.added) == 3
@@ -200,10 +206,7 @@ def test_bag_info_labels_in_another_case_and_fingerprints_in_another_spelling_im
               for label, value in bag.info_fields()]
     assert any(label == "icspa-sender-agency" for label, _ in fields)
     bag.set_info(fields)
-    bag.reseal(corpus.keys.nl_sign)
-    path = tmp_path / "other-spelling.icspa"
-    path.write_bytes(corpus.keys.encrypt(bag.tar()))
-    recipient = corpus.base.copy("other-spelling", tmp_path)
+    path, recipient = _resealed(corpus, bag, tmp_path, "other-spelling")
     with recipient.session() as session:
         result = bundle_import.commit_import(session, bundle_import.prepare_import(session, path))
     assert len(result.added) == 3
@@ -223,10 +226,7 @@ def test_a_partner_case_number_we_hold_gets_a_free_number_that_fits(corpus: Corp
     case["number"] = theirs
     bag.put("metadata/case.json", json.dumps(case, indent=1, sort_keys=True).encode() + b"\n")
     bag.replace_info("ICSPA-Case-Number", theirs)
-    bag.reseal(corpus.keys.nl_sign)
-    path = tmp_path / "number.icspa"
-    path.write_bytes(corpus.keys.encrypt(bag.tar()))
-    recipient = corpus.base.copy("number", tmp_path)
+    path, recipient = _resealed(corpus, bag, tmp_path, "number")
     with recipient.session() as session:
         cases.create_case(session, CaseFields(ours, "ours"))
         prepared = bundle_import.prepare_import(session, path)
