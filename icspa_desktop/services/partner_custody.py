@@ -84,7 +84,7 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
             raise RefusedInput(_("The partner's log does not extend its own previous checkpoint (size {size}): "
                                  "{error}.", size=prev.size, error=exc)) from None
         previous_size = prev.size
-    linked = _check_against_held(conn, custody, previous_size)
+    linked = _check_against_held(conn, custody, previous_size, partner)
     return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked)
 
 
@@ -198,26 +198,39 @@ def _check_log_is_theirs(conn: db.Connection, origin: str, partner: Partner) -> 
                              origin=origin, other=other[0], country=other[1], name=partner.name))
 
 
+def _log_id(origin: str) -> str:
+    """The log an origin names: its last part, the vault id (``icspa/<country>/<fingerprint>/<vault id>``, or the
+    placeholder ``icspa.example/<vault id>``). One log has several names: the placeholder of its first checkpoints,
+    and one per agency key (the name changes with the key)."""
+    return origin.rsplit("/", 1)[-1]
+
+
 def _check_case_stays_in_its_log(conn: db.Connection, origin: str, partner: Partner, case_id: str) -> None:
-    """A partner's case keeps its custody in one log: a later bundle of the case under another log name would
-    escape the consistency check against the tree heads we hold (a rewritten log sent under a new name)."""
+    """A partner's case keeps its custody in one log: a later bundle of the case under another log would escape
+    the consistency check against the tree heads we hold (a rewritten log sent as a new one)."""
     held = sorted({str(row[0]) for row in conn.execute(
         "SELECT DISTINCT pe.origin FROM partner_cases pc JOIN partner_events pe ON pe.case_id = pc.case_id"
-        " WHERE pc.partner_lineage = ? AND pc.partner_case_id = ? AND pe.origin != ?"
+        " WHERE pc.partner_lineage = ? AND pc.partner_case_id = ?"
         " AND json_extract(CAST(pe.body AS TEXT), '$.case_id') = pc.partner_case_id",
-        (partner.lineage, case_id, origin))})
-    if held:
+        (partner.lineage, case_id))})
+    if held and _log_id(origin) not in {_log_id(name) for name in held}:
         raise RefusedInput(_("The custody of this case came to us in the partner's log {held!r}; this bundle's "
                              "checkpoint names another log, {origin!r}. A case's custody stays in one log: their log "
                              "may have been rewritten and sent under a new name. Ask the partner.",
                              held=held[0], origin=origin))
 
 
-def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None) -> int | None:
-    """The new tree head must agree with every head of that log we hold, and extend the newest one."""
+def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None,
+                        partner: Partner) -> int | None:
+    """The new tree head must agree with every head of that log we hold from this partner agency, under any of
+    the log's names (``_log_id``: the placeholder name with the log's vault id named the same log and escaped the
+    check), and extend the newest one."""
     head = custody.checkpoint.checkpoint
-    held = {int(size): bytes(root) for size, root in conn.execute(
-        "SELECT size, root FROM partner_checkpoints WHERE origin = ?", (head.origin,)).fetchall()}
+    log = _log_id(head.origin)
+    held = {int(size): bytes(root) for origin, size, root in conn.execute(
+        "SELECT pc.origin, pc.size, pc.root FROM partner_checkpoints pc JOIN bundles_received br"
+        " ON br.id = pc.bundle_id JOIN partners p ON p.id = br.partner_id WHERE p.lineage = ?",
+        (partner.lineage,)).fetchall() if _log_id(str(origin)) == log}
     if not held:
         return None
     prev = custody.previous.checkpoint if custody.previous is not None else None

@@ -858,6 +858,15 @@ def _partner_log(sc: _Scene) -> None:
         b.reseal(nl_sign)
         w.bag("inconsistent-log", variant, b, r"custody of this case came to us in the partner's log '[^']+'; this "
               r"bundle's checkpoint names another log", imported)
+    # The placeholder name of the same log (its vault id): the same log under another of its names, whose tree
+    # heads must agree with those held under the first.
+    vault_id = cp.parse_body(genuine.json("metadata/custody.json")["checkpoint"]["text"].encode()).origin
+    vault_id = vault_id.rsplit("/", 1)[1]
+    b = genuine.copy()
+    b.put("metadata/custody.json", _forged_custody(b, sc.exchange, nl_sign, f"{cp.ORIGIN_PREFIX}/{vault_id}"))
+    b.reseal(nl_sign)
+    w.bag("inconsistent-log", "placeholder-name-of-the-same-log", b, r"partner's log is inconsistent: we hold a "
+          r"checkpoint of \d+ events with another root hash", imported)
     b = second.copy()
     doc = b.json("metadata/custody.json")
     assert "previous_checkpoint" in doc, "the second bundle carries no previous checkpoint"
