@@ -323,9 +323,13 @@ def estimated_size(spec: BagSpec, recipients: int) -> int:
     tags = tag_file_bytes(spec)
     later = LATER_TAGS_ALLOWANCE if spec.later_tag_files is not None else 0
     plain = sum(item.size for item in spec.payload) + sum(map(len, tags.values())) + SIGNATURE_ALLOWANCE + later
-    tar = _tar_bound(plain, len(spec.payload) + len(tags) + 1, 2 + _folders(tags))
-    # age: ~100 bytes header line per recipient + MAC, then a 16-byte tag per 64 KiB chunk.
-    return tar + (tar // 65536 + 1) * 16 + 256 * recipients + 1024
+    return _age_bound(_tar_bound(plain, len(spec.payload) + len(tags) + 1, 2 + _folders(tags)), recipients)
+
+
+def _age_bound(plain: int, recipients: int) -> int:
+    """An upper bound of the age file of ``plain`` bytes: ~100 bytes of header line per recipient and the MAC, then
+    a 16-byte tag per 64 KiB chunk."""
+    return plain + (plain // 65536 + 1) * 16 + 256 * recipients + 1024
 
 
 # Before the bag's documents exist: per item, its record in items.json, its manifest line and CASE/UCO object;
@@ -341,8 +345,7 @@ def upfront_size(payload_sizes: Sequence[int], events: int, recipients: int) -> 
     anything, so that the check ``write_bundle`` makes later does not refuse what this one let pass."""
     plain = (sum(payload_sizes) + len(payload_sizes) * PER_ITEM_ALLOWANCE + events * PER_EVENT_ALLOWANCE
              + LATER_TAGS_ALLOWANCE + SIGNATURE_ALLOWANCE + (1 << 20))  # and bagit.txt, bag-info, case.json, …
-    tar = _tar_bound(plain, len(payload_sizes) + 16, 8)
-    return tar + (tar // 65536 + 1) * 16 + 256 * recipients + 1024
+    return _age_bound(_tar_bound(plain, len(payload_sizes) + 16, 8), recipients)
 
 
 def _volume_name(out: Path, index: int) -> Path:

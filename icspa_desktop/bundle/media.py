@@ -546,7 +546,7 @@ def check_target(folder: Path, bundle_size: int, *, info: TargetInfo | None = No
     if probe:
         trial = temp_name(folder / "write-check")  # swept like a partial bundle if this process dies here
         try:
-            os.close(os.open(trial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            os.close(open_exclusive(trial))
         except OSError as exc:
             raise media_error(exc, folder / "bundle") from None
         remove_quietly(trial)

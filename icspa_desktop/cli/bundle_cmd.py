@@ -81,9 +81,6 @@ def bundle_files(out: Path) -> list[Path]:
 
 def _export(ctx: CliContext) -> int:
     args = ctx.args
-    if args.out.is_dir():  # NAME.icspa would be written beside the folder (on another disk than a stick's)
-        raise UsageError(_("--out {path} is a folder: give the bundle's name in it, e.g. {example}.",
-                           path=args.out, example=args.out / "bundle"))
     items = split_list(args.items)
     if items == []:  # an empty variable in a script must not send the whole case
         raise UsageError(_("--items names no item: give exhibit numbers or item ids, or leave the option out to send "

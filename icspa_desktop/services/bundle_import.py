@@ -186,14 +186,6 @@ def _field(info: list[tuple[str, str]], label: str) -> str:
     return next((value for key, value in info if key.casefold() == label.casefold()), "")
 
 
-def _same_fingerprint(one: str, other: str) -> bool:
-    """Fingerprints as written by another tool: with or without spaces or colons, in either case."""
-    def bare(text: str) -> str:
-        return text.replace(" ", "").replace(":", "").casefold()
-
-    return bool(bare(one)) and bare(one) == bare(other)
-
-
 def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_fingerprint: str, own: list[Any],
             known: list[Partner], target: Case | None, staging: Staging, cancel: CancelToken) -> PreparedImport:
     cancel.check()
@@ -211,12 +203,12 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
               Check("Signature", _("signed by {name} ({country}), key {fingerprint}, on {signed_at:%Y-%m-%d %H:%M} "
                                    "UTC; key valid then", name=partner.name, country=partner.country,
                                    fingerprint=partner.fingerprint, signed_at=check.signed_at))]
-    if not _same_fingerprint(_field(check.bag_info, "ICSPA-Sender-Agency"), partner.fingerprint):
+    if not partners.fingerprints_match(_field(check.bag_info, "ICSPA-Sender-Agency"), partner.fingerprint):
         raise RefusedInput(_("bag-info.txt names the sender {sender}, but the bag is signed by {name} "
                              "({fingerprint}).",
                              sender=shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency')), name=partner.name,
                              fingerprint=partner.fingerprint))
-    if not any(_same_fingerprint(named, our_fingerprint) for named in check.recipients):
+    if not any(partners.fingerprints_match(named, our_fingerprint) for named in check.recipients):
         raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
                              "bag-info.txt are {names}; ours is {fingerprint}.",
                              names=', '.join(check.recipients), fingerprint=our_fingerprint))

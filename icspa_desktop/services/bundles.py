@@ -237,6 +237,8 @@ def check_export_target(session: Session, plan: ExportPlan, out: Path, *, probe:
     bundle is refused before anything is recorded, so a full stick leaves the vault as it was. The room asked for
     bounds what the writer asks for once the bag's documents exist (the payloads alone let a stick pass here and
     fail there, after the events). Without ``probe`` nothing is written (the dry run)."""
+    if out.is_dir():  # NAME.icspa would be written beside the folder: on another disk than the stick's
+        raise UsageError(_("{path} is a folder; give a file name.", path=out))
     out = out if out.name.endswith(BUNDLE_SUFFIX) else out.with_name(out.name + BUNDLE_SUFFIX)
     if out.exists():
         raise Conflict(_("{path} already exists; choose another file name.", path=out))
