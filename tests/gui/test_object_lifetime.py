@@ -48,7 +48,7 @@ def test_the_main_window_and_its_case_tabs_leave_no_live_qt_object_to_the_collec
         window = MainWindow(vault.path)
         with qtbot.waitSignal(window.browser.cases_loaded, timeout=20_000):  # the list is read in a worker
             window.show_session(session)
-        for number in ("2026/001", "2026/002", "2026/001"):  # each selection replaces the case tabs
+        for number in ("2026/001", "2026/002", "2026/001"):  # the first makes the case tabs, the others reuse them
             assert window.browser.select_case(cases.get_case(session, number).id)
         assert QThreadPool.globalInstance().waitForDone(20_000)  # the daily checkpoint
         QCoreApplication.processEvents()
