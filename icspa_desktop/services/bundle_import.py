@@ -416,8 +416,9 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
     partner, pcase = p.partner, p.case
     counterparty = f"{partner.name} ({partner.country})"
     provenance = {"bundle_id": p.bundle_id, "bundle_sha256": p.sha256, "sender_fingerprint": partner.fingerprint,
-                  "signed_at": p.signed_at.isoformat(), "checkpoint": {"origin": p.verdict.origin,
-                                                                       "size": p.verdict.size}}
+                  "signed_at": p.signed_at.isoformat(),
+                  "checkpoint": {"origin": p.verdict.origin, "size": p.verdict.size,
+                                 "root": base64.b64encode(p.verdict.root).decode("ascii")}}
     local_ids = {pid: ItemId(lid) for pid, lid in p.known_items.items()}
     with session.transaction() as conn:
         if p.target_case is None:

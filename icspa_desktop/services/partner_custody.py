@@ -22,6 +22,7 @@ from icspa_desktop.crypto import cms
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner
+from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import RefusedInput, _, english
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.domain.recorded import Messages, Phrasebook
@@ -150,6 +151,11 @@ _EVENT_NO_ITEM = N_("{where} is about none of the bundle's items.")
 _EVENT_NO_ACTION = N_("{where} has no action or time.")
 _EVENT_NOT_INCLUDED = N_("{where} is not in the partner's signed checkpoint (size {size}): {error}.")
 _STORED = N_("partner event {origin} #{index}: {refusal}")
+_HEAD_GONE = N_("our event #{index} records receiving the partner's checkpoint of {size} events of {origin}, which "
+                "the vault no longer holds (removed by direct access?): later bundles of that log cannot be checked "
+                "against it")
+_HEAD_CHANGED = N_("our event #{index} records receiving the partner's checkpoint of {size} events of {origin} with "
+                   "another root hash than the vault holds now (changed by direct access?)")
 
 
 def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, public_key: bytes, leaf_index: int,
@@ -266,7 +272,7 @@ def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str
                      (c.origin, c.size, c.root, signed.text.decode("utf-8"), signed.signature, bundle_id, now))
 
 
-RECHECK = Phrasebook(_STORED, fields={"refusal": Messages(
+RECHECK = Phrasebook(_STORED, _HEAD_GONE, _HEAD_CHANGED, fields={"refusal": Messages(
     _EVENT_SIGNATURE, _EVENT_ID, _EVENT_VERSION, _EVENT_INDEX, _EVENT_CASE, _EVENT_ITEMS, _EVENT_NO_ITEM,
     _EVENT_NO_ACTION, _EVENT_NOT_INCLUDED, fields={"where": Phrasebook(_WHERE)})})
 
@@ -295,4 +301,24 @@ def recheck_stored(conn: db.Connection) -> list[str]:
                          keys.verifies(bytes(public_key), bytes(signature), body_bytes))
         except (RefusedInput, ValueError, TypeError) as exc:
             damages.append(_STORED.format(origin=origin, index=index, refusal=english(exc)))
+    return damages + _held_heads_damages(conn)
+
+
+def _held_heads_damages(conn: db.Connection) -> list[str]:
+    """The partners' tree heads our own signed "received" events name must still be in the vault, as received:
+    the consistency of a partner's later bundles rests on them, and deleting them by direct SQL went unseen (the
+    import would then take a rewritten log as a first bundle). One row per head, found in SQL."""
+    held = {(str(origin), int(size)): bytes(root)
+            for origin, size, root in conn.execute("SELECT origin, size, root FROM partner_checkpoints")}
+    damages: list[str] = []
+    for index, origin, size, root in conn.execute(
+            "SELECT MIN(idx), json_extract(CAST(body AS TEXT), '$.details.checkpoint.origin') AS origin,"
+            " json_extract(CAST(body AS TEXT), '$.details.checkpoint.size') AS size,"
+            " json_extract(CAST(body AS TEXT), '$.details.checkpoint.root') AS root FROM custody_events"
+            " WHERE action = ? GROUP BY origin, size, root HAVING origin IS NOT NULL", (str(CustodyAction.IMPORTED),)):
+        key = (str(origin), int(size))
+        if key not in held:
+            damages.append(_HEAD_GONE.format(index=index, size=size, origin=origin))
+        elif root is not None and base64.b64decode(str(root)) != held[key]:
+            damages.append(_HEAD_CHANGED.format(index=index, size=size, origin=origin))
     return damages

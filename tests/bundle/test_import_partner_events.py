@@ -69,6 +69,27 @@ def test_a_held_event_that_differs_refuses_the_import_and_changes_nothing(ex: Ex
                 if before.get(k) != after.get(k) and k.startswith(("blobs", "staging"))}
 
 
+def test_custody_verify_finds_partner_tree_heads_removed_or_changed_by_direct_sql(ex: Exchange) -> None:
+    """An insider with the vault's keys deletes (or rewrites) the partner's tree heads we hold: a later bundle
+    carrying a rewritten log would then pass as a first bundle of that log. Our own signed "received" events name
+    each head (origin, size, root), so custody verify finds it; it said nothing before."""
+    first = ex.export(items=[f"{CASE}-001"])
+    with ex.open_de() as de:
+        bundle_import.commit_import(de, bundle_import.prepare_import(de, first.path))
+        assert custody_verify.verify(de).ok
+        with de.transaction() as conn:
+            conn.execute("UPDATE partner_checkpoints SET root = zeroblob(32)")
+        changed = custody_verify.verify(de)
+        assert not changed.ok
+        assert any("with another root hash than the vault holds now" in d.message for d in changed.damages)
+        with de.transaction() as conn:
+            conn.execute("DELETE FROM partner_checkpoints")
+            conn.execute("DELETE FROM partner_events")
+        gone = custody_verify.verify(de)
+        assert not gone.ok
+        assert any("which the vault no longer holds (removed by direct access?)" in d.message for d in gone.damages)
+
+
 def test_event_signatures_checked_in_two_threads_keep_each_events_verdict() -> None:
     """``_PublicKeys.verify_all`` splits a bundle's events over two threads: each event keeps its own verdict, a
     bad signature in either half (or a malformed key) is found at its place and nowhere else."""
