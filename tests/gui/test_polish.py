@@ -131,7 +131,8 @@ def test_splitter_stays_across_cases_and_the_layout_is_remembered(qtbot: QtBot, 
     wait_loaded(qtbot, case_tab(app, EvidenceTab), app)
     kept = case_tab(app, EvidenceTab).findChild(QSplitter, "evidenceSplitter")
     assert kept is evidence_splitter and abs(kept.sizes()[0] - 500) <= 15
-    app.lock()  # the next session's tabs are new ones: they take the split the last ones had
+    with qtbot.waitSignal(app.locked, timeout=20_000):  # the session closes once no read of a tab uses it
+        app.lock()  # the next session's tabs are new ones: they take the split the last ones had
     unlock_as(qtbot, app)
     browser.select_case(first.id)
     wait_loaded(qtbot, case_tab(app, EvidenceTab), app)
