@@ -372,11 +372,36 @@ def checkpoint_signer(session: Session) -> AgencySigner:
 
 def age_identity(session: Session) -> str:
     """The identity that decrypts bundles sent to this agency (signers and importers only)."""
+    _require_decryption(session)
+    key_id, _d, _r, _s, sealed_age, _c = _required_row(session.conn)
+    return _unseal_age(session, str(key_id), bytes(sealed_age))
+
+
+def age_identities(session: Session) -> list[str]:
+    """Every identity this agency has had, current first: a bundle sent to our key before we replaced it was in
+    transit then, and must still open."""
+    _require_decryption(session)
+    _required_row(session.conn)
+    rows = session.conn.execute("SELECT id, sealed_age_identity FROM agency_keys"
+                                " ORDER BY retired_at IS NOT NULL, created_at DESC").fetchall()
+    return [_unseal_age(session, str(key_id), bytes(sealed)) for key_id, sealed in rows]
+
+
+def own_fingerprints(session: Session) -> list[str]:
+    """The fingerprints of every key this agency has had, current first (a bundle names its recipients by them)."""
+    rows = session.conn.execute("SELECT certificate, age_recipient FROM agency_keys"
+                                " ORDER BY retired_at IS NOT NULL, created_at DESC").fetchall()
+    return [fingerprint(x509.load_der_x509_certificate(bytes(der)), str(recipient)) for der, recipient in rows]
+
+
+def _require_decryption(session: Session) -> None:
     if not allowed(session.user.role, Permission.SIGN_AS_AGENCY):
         session.require(Permission.IMPORT_BUNDLE, attempted="use the agency decryption key")
-    key_id, _d, _r, _s, sealed_age, _c = _required_row(session.conn)
+
+
+def _unseal_age(session: Session, key_id: str, sealed_age: bytes) -> str:
     try:
-        secret = aead.open_sealed(_wrap_key(session.vault.master_key), bytes(sealed_age), _ad(str(key_id), "age"))
+        secret = aead.open_sealed(_wrap_key(session.vault.master_key), sealed_age, _ad(key_id, "age"))
     except aead.SealError:
         raise VaultError(_("The agency age identity cannot be unsealed; the vault is damaged.")) from None
     return age_keys.check_identity(secret.decode("ascii"))

@@ -131,19 +131,19 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     target = cases.get_case(session, case_ref) if case_ref else None
     if target is not None and target.status is not CaseStatus.OPEN:
         raise UsageError(_("Case {number} is closed; reopen it or import into a new case.", number=target.number))
-    identity = agency.agency_identity(session)
-    secret = agency.age_identity(session)
+    ours = agency.own_fingerprints(session)
+    secrets = agency.age_identities(session)
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
     path, volumes = bundle_reader.bundle_volumes(path)  # NAME, also when its first volume NAME.001 is given
     _check_space(session, volumes)
     staging = Staging(BlobStore(session.vault.layout))
     try:
-        check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+        check = bundle_reader.check_bundle(path, secrets, [*own, *(p.certificate for p in known)],
                                            limits=limits, at_signing_time=True, payload_sink=staging.open,
                                            progress=progress, cancel=cancel)
         staging.finish()  # every staged file written and closed (or why not) before anything is judged
-        prepared = _verify(session, path, check, identity.fingerprint, own, known, target, staging,
+        prepared = _verify(session, path, check, ours, own, known, target, staging,
                            cancel or CancelToken())
     except BaseException:
         staging.discard()
@@ -186,7 +186,7 @@ def _field(info: list[tuple[str, str]], label: str) -> str:
     return next((value for key, value in info if key.casefold() == label.casefold()), "")
 
 
-def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_fingerprint: str, own: list[Any],
+def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours: list[str], own: list[Any],
             known: list[Partner], target: Case | None, staging: Staging, cancel: CancelToken) -> PreparedImport:
     cancel.check()
     if not check.ok:
@@ -208,10 +208,11 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, our_
                              "({fingerprint}).",
                              sender=shown_name(_field(check.bag_info, 'ICSPA-Sender-Agency')), name=partner.name,
                              fingerprint=partner.fingerprint))
-    if not any(partners.fingerprints_match(named, our_fingerprint) for named in check.recipients):
+    # Any key we have had: a bundle sent to the one we replaced since was in transit meanwhile.
+    if not any(partners.fingerprints_match(named, fp) for named in check.recipients for fp in ours):
         raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
                              "bag-info.txt are {names}; ours is {fingerprint}.",
-                             names=', '.join(check.recipients), fingerprint=our_fingerprint))
+                             names=', '.join(check.recipients), fingerprint=ours[0]))
     checks.append(Check("Recipients", ngettext("this agency is among the {n} named recipient(s)",
                                                "this agency is among the {n} named recipient(s)",
                                                len(check.recipients))))
@@ -502,16 +503,18 @@ def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, 
     One query finds which of the bundle's events we hold (a later bundle of the same case carries the earlier
     ones again), and the new ones are written with one statement per table instead of three per event."""
     origin = p.verdict.origin
+    names = p.verdict.names or (origin,)  # a log's events we hold may be filed under its name for an earlier key
     indices = [event.leaf_index for event in p.custody.events]
-    held = {int(index) for (index,) in conn.execute(
-        "SELECT leaf_index FROM partner_events WHERE origin = ? AND leaf_index BETWEEN ? AND ?",
-        (origin, min(indices, default=0), max(indices, default=-1)))}
+    marks = ", ".join("?" * len(names))
+    held = {int(index): str(name) for name, index in conn.execute(
+        f"SELECT origin, leaf_index FROM partner_events WHERE origin IN ({marks}) AND leaf_index BETWEEN ? AND ?",
+        (*names, min(indices, default=0), max(indices, default=-1)))}
     events_rows: list[tuple[Any, ...]] = []
     item_rows: list[tuple[str, int, ItemId]] = []
     for event in p.custody.events:
         if event.leaf_index in held:
             row = conn.execute("SELECT body, signature, public_key FROM partner_events WHERE origin = ?"
-                               " AND leaf_index = ?", (origin, event.leaf_index)).fetchone()
+                               " AND leaf_index = ?", (held[event.leaf_index], event.leaf_index)).fetchone()
             if (bytes(row[0]), bytes(row[1]), bytes(row[2])) != (event.body_bytes, event.signature,
                                                                  event.public_key):
                 raise RefusedInput(_("The partner's custody event #{index} differs from the one we hold from an "

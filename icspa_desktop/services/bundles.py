@@ -431,13 +431,18 @@ def _record_lines(value: Any, depth: int = 0) -> str:
 
 
 def _previous_checkpoint(session: Session, recipients: Sequence[Partner]) -> custody.StoredCheckpoint | None:
-    """The last checkpoint sent to all of these partners, for the consistency proof (None: first bundle)."""
-    fingerprints = {p.fingerprint for p in recipients}
-    rows = session.conn.execute("SELECT recipients, checkpoint_id FROM bundles_sent WHERE status = 'written' AND"
-                                " checkpoint_id IS NOT NULL ORDER BY created_at DESC").fetchall()
+    """The last checkpoint sent to all of these partners, for the consistency proof (None: first bundle).
+
+    A partner is its agency, whichever of its keys a bundle was addressed to: after a partner replaced its key,
+    the last checkpoint it holds from us was sent to its old one."""
+    conn = session.conn
+    agency_of = partners.agencies_by_fingerprint(conn)
+    wanted = {p.lineage for p in recipients}
+    rows = conn.execute("SELECT recipients, checkpoint_id FROM bundles_sent WHERE status = 'written' AND"
+                        " checkpoint_id IS NOT NULL ORDER BY created_at DESC").fetchall()
     for recipients_json, checkpoint_id in rows:
-        sent_to = {r["fingerprint"] for r in json.loads(recipients_json)}
-        if fingerprints <= sent_to:
+        sent_to = {agency_of.get(r["fingerprint"], r["fingerprint"]) for r in json.loads(recipients_json)}
+        if wanted <= sent_to:
             return custody.get_checkpoint(session, int(checkpoint_id))
     return None
 
@@ -534,13 +539,12 @@ def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = 
     """Check a bundle file with this agency's keys: the outer seal, decryption, every tar member, the bag's
     manifests and the sender's signature (our own certificates and every partner's are trusted signers)."""
     session.require(Permission.VERIFY, attempted=f"verify the bundle {path.name}")
-    identity = agency.agency_identity(session)
-    secret = agency.age_identity(session)
+    ours = agency.own_fingerprints(session)  # every key we have had: a bundle may have been sent to an earlier one
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
-    check = bundle_reader.check_bundle(path, [secret], [*own, *(p.certificate for p in known)],
+    check = bundle_reader.check_bundle(path, agency.age_identities(session), [*own, *(p.certificate for p in known)],
                                        progress=progress, cancel=cancel)
-    names = {identity.fingerprint: "this agency"} | {p.fingerprint: p.name for p in known}
+    names = {p.fingerprint: p.name for p in known} | dict.fromkeys(ours, "this agency")
     signer = ""
     if check.signer is not None:
         if any(check.signer == cert for cert in own):
@@ -548,9 +552,9 @@ def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = 
         else:
             signer = next((p.name for p in known if p.certificate == check.signer), "")
     # Our own copy is addressed to the partners (we can open it: we are an age recipient too).
-    ours = signer == "this agency" and f"{identity.fingerprint}" == _field(check, "ICSPA-Sender-Agency")
+    own_copy = signer == "this agency" and _field(check, "ICSPA-Sender-Agency") in ours
     return BundleReport(path, check, signer, [names.get(r, f"unknown agency {r}") for r in check.recipients],
-                        ours or identity.fingerprint in check.recipients)
+                        own_copy or any(fp in check.recipients for fp in ours))
 
 
 def _field(check: bundle_reader.BundleCheck, name: str) -> str:

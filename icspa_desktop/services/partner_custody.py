@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -21,12 +22,13 @@ from icspa_desktop.bundle.records import PartnerCustody, SignedCheckpoint
 from icspa_desktop.crypto import cms
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
-from icspa_desktop.domain.agency import Partner
+from icspa_desktop.domain.agency import Partner, PartnerStatus
 from icspa_desktop.domain.enums import CustodyAction
 from icspa_desktop.domain.errors import RefusedInput, _, english
 from icspa_desktop.domain.progress import CancelToken
 from icspa_desktop.domain.recorded import Messages, Phrasebook
 from icspa_desktop.i18n import N_
+from icspa_desktop.services import partners
 from icspa_desktop.vault import db
 
 
@@ -36,19 +38,48 @@ def partner_origins(partner: Partner) -> tuple[str, str]:
     return f"icspa/{partner.country.upper()}/{fingerprint}/", f"{cp.ORIGIN_PREFIX}/"
 
 
-def check_checkpoint(signed: SignedCheckpoint, partner: Partner, what: str) -> None:
-    """The checkpoint is signed by the partner's certificate and names one of the partner's logs."""
+def check_checkpoint(signed: SignedCheckpoint, partner: Partner, what: str, earlier: Sequence[Partner] = ()) -> None:
+    """The checkpoint is signed by the partner's certificate, or by one of its ``earlier`` keys that was still in
+    force for us when it signed, and names one of the logs of the key that signed it."""
+    at = signed.checkpoint.timestamp
     try:
-        cms.verify_detached(signed.signature, signed.text, [partner.certificate], at=signed.checkpoint.timestamp)
+        cms.verify_detached(signed.signature, signed.text, [partner.certificate], at=at)
+        signer = partner
     except RefusedInput as exc:
-        raise RefusedInput(_("The partner's {what} is not validly signed by {name}: {error}",
-                             what=_(what), name=partner.name, error=exc)) from None
-    own, placeholder = partner_origins(partner)
+        found = next((key for key in earlier if _signed_by(signed, key)), None)
+        if found is None:
+            raise RefusedInput(_("The partner's {what} is not validly signed by {name}: {error}",
+                                 what=_(what), name=partner.name, error=exc)) from None
+        signer = found
+        _check_earlier_key(signer, at, what)
+    own, placeholder = partner_origins(signer)
     origin = signed.checkpoint.origin
     rest = next((origin[len(prefix):] for prefix in (own, placeholder) if origin.startswith(prefix)), "")
     if not rest or "/" in rest:
         raise RefusedInput(_("The partner's {what} names the log {origin!r}, which is not a log of {name} ({own}…).",
                              what=_(what), origin=origin, name=partner.name, own=own))
+
+
+def _signed_by(signed: SignedCheckpoint, key: Partner) -> bool:
+    try:
+        cms.verify_detached(signed.signature, signed.text, [key.certificate], at=signed.checkpoint.timestamp)
+    except RefusedInput:
+        return False
+    return True
+
+
+def _check_earlier_key(key: Partner, at: datetime, what: str) -> None:
+    """An earlier key's signature counts as the bundle signer's would (bundle_import ``_signer``): never once
+    revoked, and a replaced key only for what it signed before we took its successor. Both times are whole
+    seconds, so one signed in the second we took the successor still counts (an export right before it)."""
+    who = f"{key.name} ({key.country}, {key.fingerprint})"
+    if key.status is PartnerStatus.REVOKED:
+        raise RefusedInput(_("The partner's {what} is signed with an earlier key of {who}, which was revoked: "
+                             "{reason}.", what=_(what), who=who, reason=key.status_reason))
+    if key.status is PartnerStatus.SUPERSEDED and key.status_changed is not None and at > key.status_changed:
+        raise RefusedInput(_("The partner's {what} is signed with an earlier key of {who}, dated "
+                             "{at:%Y-%m-%d %H:%M} UTC, after we had taken the key that replaced it.",
+                             what=_(what), who=who, at=at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +89,9 @@ class CustodyVerdict:
     root: bytes
     events: int
     linked_to: int | None  # size of the held tree head the new one was proven to extend (None: first contact)
+    # Every name under which we hold this log from this agency, ``origin`` first: one per key it was signed
+    # with (and the placeholder name of its first checkpoints). Its events are the same leaves under any of them.
+    names: tuple[str, ...] = ()
 
 
 def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_id: str,
@@ -75,9 +109,11 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
                      event.inclusion_proof, head, case_id, item_ids, good)
     previous_size = None
     if custody.previous is not None:
-        check_checkpoint(custody.previous, partner, N_("previous checkpoint"))
+        # The last checkpoint the partner sent us may be signed by the key this one replaced, under that key's
+        # name of the same log: the log outlives the key.
+        check_checkpoint(custody.previous, partner, N_("previous checkpoint"), partners.earlier_keys(conn, partner))
         prev = custody.previous.checkpoint
-        if prev.origin != head.origin:
+        if _log_id(prev.origin) != _log_id(head.origin):
             raise RefusedInput(_("The partner's previous checkpoint belongs to another log than the current one."))
         try:
             merkle.verify_consistency(prev.size, head.size, prev.root, head.root, custody.consistency_proof)
@@ -86,7 +122,8 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
                                  "{error}.", size=prev.size, error=exc)) from None
         previous_size = prev.size
     linked = _check_against_held(conn, custody, previous_size, partner)
-    return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked)
+    return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked,
+                          (head.origin, *sorted(_held_names(conn, head.origin, partner) - {head.origin})))
 
 
 class _PublicKeys:
@@ -233,10 +270,7 @@ def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_s
     check), and extend the newest one."""
     head = custody.checkpoint.checkpoint
     log = _log_id(head.origin)
-    held = {int(size): bytes(root) for origin, size, root in conn.execute(
-        "SELECT pc.origin, pc.size, pc.root FROM partner_checkpoints pc JOIN bundles_received br"
-        " ON br.id = pc.bundle_id JOIN partners p ON p.id = br.partner_id WHERE p.lineage = ?",
-        (partner.lineage,)).fetchall() if _log_id(str(origin)) == log}
+    held = {int(size): bytes(root) for origin, size, root in _held_heads(conn, partner) if _log_id(origin) == log}
     if not held:
         return None
     prev = custody.previous.checkpoint if custody.previous is not None else None
@@ -259,6 +293,18 @@ def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_s
                          "from them ({newest} events): the bundle carries {carried}. Their log may have been "
                          "rewritten; ask the partner (the bundle they sent before this one may be missing).",
                          size=head.size, newest=newest, carried=carried))
+
+
+def _held_heads(conn: db.Connection, partner: Partner) -> list[tuple[str, int, bytes]]:
+    """Every tree head we hold from the partner's agency (any of its keys): origin, size, root."""
+    return [(str(origin), int(size), bytes(root)) for origin, size, root in conn.execute(
+        "SELECT pc.origin, pc.size, pc.root FROM partner_checkpoints pc JOIN bundles_received br"
+        " ON br.id = pc.bundle_id JOIN partners p ON p.id = br.partner_id WHERE p.lineage = ?", (partner.lineage,))]
+
+
+def _held_names(conn: db.Connection, origin: str, partner: Partner) -> set[str]:
+    log = _log_id(origin)
+    return {name for name, _size, _root in _held_heads(conn, partner) if _log_id(name) == log}
 
 
 def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str) -> None:

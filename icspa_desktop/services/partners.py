@@ -370,6 +370,19 @@ def _by_certificate(conn: db.Connection, cert: x509.Certificate) -> Partner | No
     return None if row is None else _row_to_partner(row)
 
 
+def earlier_keys(conn: db.Connection, partner: Partner) -> list[Partner]:
+    """The agency's other keys, newest first: the ones ``partner``'s key replaced (and a later one if ``partner``
+    is itself superseded). A partner's custody log outlives its keys, so its older checkpoints are signed by them."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM partners WHERE lineage = ? AND id != ? ORDER BY created_at DESC",
+                        (partner.lineage, partner.id)).fetchall()
+    return [_row_to_partner(r) for r in rows]
+
+
+def agencies_by_fingerprint(conn: db.Connection) -> dict[str, str]:
+    """Every key's fingerprint and its agency (lineage): a partner agency is one, whichever key it had."""
+    return {str(fp): str(lineage) for fp, lineage in conn.execute("SELECT fingerprint, lineage FROM partners")}
+
+
 def list_partners(session: Session, include_inactive: bool = True) -> list[Partner]:
     session.require(Permission.READ)
     rows = session.conn.execute(f"SELECT {_COLUMNS} FROM partners ORDER BY name, created_at").fetchall()

@@ -202,15 +202,23 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
     if str(row[0]) != sha256:
         raise RefusedInput(_("The receipt names bundle {bundle_id} with another SHA-256 than the one we sent: what "
                              "arrived is not what left.", bundle_id=bundle_id))
-    if receiver_fp != partner.fingerprint or partner.fingerprint not in {r["fingerprint"] for r in json.loads(row[1])}:
+    if partner.status is PartnerStatus.SUPERSEDED and partner.status_changed is not None \
+            and signed_at > partner.status_changed:
+        raise RefusedInput(_("The receipt is signed with a key of {name} that had been replaced by a newer one before "
+                             "it signed.", name=partner.name))
+    # A recipient is its agency: the receipt may be signed by the key that replaced the one the bundle was sent to.
+    agency_of = partners.agencies_by_fingerprint(session.conn)
+    sent_to = {agency_of.get(r["fingerprint"], r["fingerprint"]) for r in json.loads(row[1])}
+    if receiver_fp != partner.fingerprint or partner.lineage not in sent_to:
         raise RefusedInput(_("The receipt is signed by {name}, who was not a recipient of bundle {bundle_id} (or it "
                              "names another receiving agency).", name=partner.name, bundle_id=bundle_id))
     ours = custody.get_checkpoint(session, int(row[2]))
     if checkpoint_text != ours.body:
         raise RefusedInput(_("The receipt carries another checkpoint than the one bundle {bundle_id} carried (ours "
                              "covers {size} events).", bundle_id=bundle_id, size=ours.size))
-    already = session.conn.execute("SELECT 1 FROM bundle_receipts WHERE bundle_id = ? AND partner_fingerprint = ?",
-                                   (bundle_id, partner.fingerprint)).fetchone() is not None
+    already = session.conn.execute(
+        "SELECT 1 FROM bundle_receipts r JOIN partners p ON p.fingerprint = r.partner_fingerprint"
+        " WHERE r.bundle_id = ? AND p.lineage = ?", (bundle_id, partner.lineage)).fetchone() is not None
     if not already:
         with session.transaction() as conn:
             conn.execute("INSERT INTO bundle_receipts (bundle_id, partner_fingerprint, partner_name, result, officer,"
