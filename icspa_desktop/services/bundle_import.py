@@ -465,8 +465,12 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
                 details={**provenance, "exhibit_number": exhibit, "partner_exhibit_number": item.exhibit_number,
                          "partner_item_id": item.id, "original_name": item.name, "size": item.size,
                          "markings": evidence.markings_json(item.markings)}))
-        session.record_many(received)  # one "received from P" event per item, in the order the rows were written
+        # Our signed events name how many of the partner's events this bundle stored, so that ``custody verify``
+        # sees them deleted by direct access (each one left is re-proven against the bundle's checkpoint).
         added = _store_partner_events(conn, p, case_id, local_ids)
+        for draft in received:
+            draft.details["partner_events_added"] = added
+        session.record_many(received)  # one "received from P" event per item, in the order the rows were written
         partner_custody.store(conn, p.custody, p.bundle_id, now)
         if not fresh:
             session.record(EventDraft(CustodyAction.IMPORTED, case_id=case_id, counterparty=counterparty,

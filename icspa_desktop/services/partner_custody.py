@@ -191,6 +191,8 @@ _STORED = N_("partner event {origin} #{index}: {refusal}")
 _HEAD_GONE = N_("our event #{index} records receiving the partner's checkpoint of {size} events of {origin}, which "
                 "the vault no longer holds (removed by direct access?): later bundles of that log cannot be checked "
                 "against it")
+_EVENTS_GONE = N_("our event #{index} records storing {recorded} of the partner's events from bundle {bundle_id}, but "
+                  "the vault holds {held} of them (removed by direct access?)")
 _HEAD_CHANGED = N_("our event #{index} records receiving the partner's checkpoint of {size} events of {origin} with "
                    "another root hash than the vault holds now (changed by direct access?)")
 
@@ -318,7 +320,7 @@ def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str
                      (c.origin, c.size, c.root, signed.text.decode("utf-8"), signed.signature, bundle_id, now))
 
 
-RECHECK = Phrasebook(_STORED, _HEAD_GONE, _HEAD_CHANGED, fields={"refusal": Messages(
+RECHECK = Phrasebook(_STORED, _HEAD_GONE, _HEAD_CHANGED, _EVENTS_GONE, fields={"refusal": Messages(
     _EVENT_SIGNATURE, _EVENT_ID, _EVENT_VERSION, _EVENT_INDEX, _EVENT_CASE, _EVENT_ITEMS, _EVENT_NO_ITEM,
     _EVENT_NO_ACTION, _EVENT_NOT_INCLUDED, fields={"where": Phrasebook(_WHERE)})})
 
@@ -347,7 +349,23 @@ def recheck_stored(conn: db.Connection) -> list[str]:
                          keys.verifies(bytes(public_key), bytes(signature), body_bytes))
         except (RefusedInput, ValueError, TypeError) as exc:
             damages.append(_STORED.format(origin=origin, index=index, refusal=english(exc)))
-    return damages + _held_heads_damages(conn)
+    return damages + _held_heads_damages(conn) + _stored_events_damages(conn)
+
+
+def _stored_events_damages(conn: db.Connection) -> list[str]:
+    """Each bundle's partner events must all still be there: our signed "received" events name how many it stored
+    (events recorded before they did are not counted). Deleting some went unseen: those left still verified."""
+    held = {str(bundle): int(n) for bundle, n in conn.execute(
+        "SELECT bundle_id, count(*) FROM partner_events GROUP BY bundle_id")}
+    damages: list[str] = []
+    for index, bundle_id, recorded in conn.execute(
+            "SELECT MIN(idx), json_extract(CAST(body AS TEXT), '$.details.bundle_id') AS bundle,"
+            " json_extract(CAST(body AS TEXT), '$.details.partner_events_added') AS added FROM custody_events"
+            " WHERE action = ? GROUP BY bundle, added HAVING added IS NOT NULL", (str(CustodyAction.IMPORTED),)):
+        if held.get(str(bundle_id), 0) != int(recorded):
+            damages.append(_EVENTS_GONE.format(index=index, recorded=recorded, bundle_id=bundle_id,
+                                               held=held.get(str(bundle_id), 0)))
+    return damages
 
 
 def _held_heads_damages(conn: db.Connection) -> list[str]:

@@ -90,6 +90,24 @@ def test_custody_verify_finds_partner_tree_heads_removed_or_changed_by_direct_sq
         assert any("which the vault no longer holds (removed by direct access?)" in d.message for d in gone.damages)
 
 
+def test_custody_verify_finds_partner_events_deleted_by_direct_sql(ex: Exchange) -> None:
+    """Deleting some of the partner's events (their tree heads kept) went unseen: each event left still verified
+    against its bundle's checkpoint. Our signed "received" events now name how many each bundle stored."""
+    first = ex.export(items=[f"{CASE}-001"])
+    second = ex.export("second")
+    with ex.open_de() as de:
+        bundle_import.commit_import(de, bundle_import.prepare_import(de, first.path))
+        two = bundle_import.commit_import(de, bundle_import.prepare_import(de, second.path))
+        assert custody_verify.verify(de).ok
+        with de.transaction() as conn:
+            conn.execute("DELETE FROM partner_events WHERE leaf_index = (SELECT MAX(leaf_index) FROM partner_events)")
+        report = custody_verify.verify(de)
+        assert not report.ok
+        gone = [d.message for d in report.damages if "of the partner's events from bundle" in d.message]
+        stored = two.partner_events_added
+        assert len(gone) == 1 and f"records storing {stored} " in gone[0] and f"holds {stored - 1} of them" in gone[0]
+
+
 def test_event_signatures_checked_in_two_threads_keep_each_events_verdict() -> None:
     """``_PublicKeys.verify_all`` splits a bundle's events over two threads: each event keeps its own verdict, a
     bad signature in either half (or a malformed key) is found at its place and nowhere else."""
