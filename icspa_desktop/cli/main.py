@@ -31,7 +31,7 @@ from icspa_desktop.cli import (
 from icspa_desktop.cli.context import CliContext, error_line
 from icspa_desktop.cli.options import Parser
 from icspa_desktop.custody.checkpoints import WITNESS_ENV
-from icspa_desktop.domain.errors import ExitCode, IcspaError
+from icspa_desktop.domain.errors import ExitCode, IcspaError, Terminated
 from icspa_desktop.i18n import _
 from icspa_desktop.vault.db import storage_error
 from icspa_desktop.vault.process import disable_core_dumps
@@ -136,11 +136,6 @@ def _witness_env(directory: str | None) -> Iterator[None]:
             os.environ.pop(WITNESS_ENV, None)
         else:
             os.environ[WITNESS_ENV] = before
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a shutdown, ``kill``, a service manager): the command stops as Ctrl+C stops it, so that what its
-    unfinished step began is undone (an import's staged files were left for the next unlock to quarantine)."""
 
 
 @contextlib.contextmanager

@@ -118,6 +118,11 @@ class VaultLocked(VaultError):
     pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a shutdown, ``kill``, a service manager): the CLI stops a command as Ctrl+C stops it, so that what its
+    unfinished step began is undone (an import's staged files were left for the next unlock to quarantine)."""
+
+
 class Cancelled(IcspaError):
     exit_code = ExitCode.OTHER
 

@@ -25,7 +25,17 @@ from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Tlp
-from icspa_desktop.domain.errors import Cancelled, Conflict, IcspaError, NotFound, UsageError, _, english, ngettext
+from icspa_desktop.domain.errors import (
+    Cancelled,
+    Conflict,
+    IcspaError,
+    NotFound,
+    Terminated,
+    UsageError,
+    _,
+    english,
+    ngettext,
+)
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.ids import new_id
 from icspa_desktop.domain.models import Case
@@ -311,9 +321,14 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
             written = bundle_format.write_bundle(spec, signer.sign_detached,
                                                  [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
                                                  out, progress=progress, cancel=cancel)
-    except KeyboardInterrupt as exc:  # Ctrl+C in the CLI: the events above are recorded, and so is the stop
+    except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM in the CLI: the events above are recorded, and so is the stop
+        sigterm = isinstance(exc, Terminated)
         with contextlib.suppress(Exception):
-            _record_outcome(session, plan, bundle_id, out, None, None, "interrupted by the user (Ctrl+C)")
+            _record_outcome(session, plan, bundle_id, out, None, None,
+                            "stopped by SIGTERM" if sigterm else "interrupted by the user (Ctrl+C)")
+        if sigterm:
+            raise Cancelled(_("Stopped by SIGTERM: the export stopped and nothing was left under {name}; the case's "
+                              "custody records it as failed.", name=out.name)) from exc
         raise Cancelled(_("Interrupted: the export stopped and nothing was left under {name}; the case's custody "
                           "records it as failed.", name=out.name)) from exc
     except Exception as exc:

@@ -345,6 +345,26 @@ def test_ctrl_c_while_writing_is_recorded_as_failed_and_says_so(scene: Scene) ->
     assert os.listdir(scene.work) == []
 
 
+def test_sigterm_while_writing_is_recorded_as_stopped_by_sigterm(scene: Scene) -> None:
+    """The CLI turns SIGTERM into ``Terminated`` (a KeyboardInterrupt): the record and the message name SIGTERM,
+    not a Ctrl+C nobody pressed."""
+    from icspa_desktop.domain.errors import Cancelled, Terminated
+
+    def progress(done: int, total: int, message: str) -> None:
+        if str(message).startswith("Encrypting") and done > 1 << 20:
+            raise Terminated
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        with pytest.raises(Cancelled, match=r"^Stopped by SIGTERM: the export stopped and nothing was left under "
+                                            r"nightjar\.icspa; the case's custody records it as failed"):
+            bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "nightjar",
+                           progress=progress)
+        [sent] = bundles.list_sent(nl)
+        assert (sent.status, sent.problem) == ("failed", "stopped by SIGTERM")
+        assert "Ctrl+C" not in json.dumps(events.list_events(nl.conn)[-1].body)
+    assert os.listdir(scene.work) == []
+
+
 def test_a_folder_we_may_not_write_in_is_refused_before_anything_is_recorded(
         scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
     """An immutable or protected folder on a writable file system: found by a trial file before the 'bundled'
