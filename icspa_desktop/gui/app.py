@@ -32,6 +32,7 @@ from icspa_desktop.gui.resources import apply_stylesheet, resource_dir
 from icspa_desktop.gui.restore_dialog import Restored, restored_text
 from icspa_desktop.gui.settings import MAX_AUTO_LOCK_MINUTES, AppSettings
 from icspa_desktop.gui.settings_dialog import SettingsDialog
+from icspa_desktop.gui.stop_signals import QuitOnSignals
 from icspa_desktop.gui.unlock_dialog import UnlockDialog
 from icspa_desktop.gui.vault_wizard import CreateVaultWizard
 from icspa_desktop.i18n import _
@@ -465,12 +466,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = AppSettings()
     controller = DesktopApp(app, resolve_vault_path(args.vault, settings), settings, args.auto_lock_minutes)
     controller.finished.connect(app.quit)
+    stop = QuitOnSignals(controller.quit)  # SIGTERM, SIGHUP, Ctrl+C: as Quit (gui/stop_signals.py)
     controller.start()
     if left:
         controller.open_when_unlocked(Path(left[0]).expanduser().absolute())
     tune_interpreter()
-    code = app.exec()
-    QThreadPool.globalInstance().waitForDone()
+    try:
+        code = app.exec()
+        QThreadPool.globalInstance().waitForDone()
+    finally:
+        stop.close()
     return int(code)
 
 
