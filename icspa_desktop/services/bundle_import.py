@@ -213,9 +213,13 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours
         raise RefusedInput(_("The bundle is not addressed to this agency: the recipients named in its signed "
                              "bag-info.txt are {names}; ours is {fingerprint}.",
                              names=', '.join(check.recipients), fingerprint=ours[0]))
-    checks.append(Check("Recipients", ngettext("this agency is among the {n} named recipient(s)",
-                                               "this agency is among the {n} named recipient(s)",
-                                               len(check.recipients))))
+    recipients = ngettext("this agency is among the {n} named recipient(s)",
+                          "this agency is among the {n} named recipient(s)", len(check.recipients))
+    if not any(partners.fingerprints_match(named, ours[0]) for named in check.recipients):
+        recipients = _("{recipients}, under a key we have since replaced: {sender} should use our current card "
+                       "({fingerprint}) for the next bundle", recipients=recipients, sender=partner.name,
+                       fingerprint=ours[0])
+    checks.append(Check("Recipients", recipients))
     checks.append(Check("Manifests", _("{payload} payload and {tags} tag files match their SHA-256 manifests",
                                        payload=len(check.payload), tags=len(check.tag_files))))
     for name in (records.CASE_JSON, records.ITEMS_JSON, records.CUSTODY_JSON):
