@@ -215,10 +215,9 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours
                              names=', '.join(check.recipients), fingerprint=ours[0]))
     recipients = ngettext("this agency is among the {n} named recipient(s)",
                           "this agency is among the {n} named recipient(s)", len(check.recipients))
-    if not any(partners.fingerprints_match(named, ours[0]) for named in check.recipients):
-        recipients = _("{recipients}, under a key we have since replaced: {sender} should use our current card "
-                       "({fingerprint}) for the next bundle", recipients=recipients, sender=partner.name,
-                       fingerprint=ours[0])
+    to_replaced_key = not any(partners.fingerprints_match(named, ours[0]) for named in check.recipients)
+    if to_replaced_key:
+        recipients = _("{recipients}, under a key we have since replaced", recipients=recipients)
     checks.append(Check("Recipients", recipients))
     checks.append(Check("Manifests", _("{payload} payload and {tags} tag files match their SHA-256 manifests",
                                        payload=len(check.payload), tags=len(check.tag_files))))
@@ -259,7 +258,12 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours
         "{held} events we hold",
         "{n} partner event(s) signed and included in their checkpoint of {size} events; extends the checkpoint of "
         "{held} events we hold", verdict.events, size=verdict.size, held=verdict.linked_to)))
-    return _place(session, path, check, partner, case, items, custody, verdict, checks, target, staging)
+    prepared = _place(session, path, check, partner, case, items, custody, verdict, checks, target, staging)
+    if to_replaced_key:
+        prepared.warnings.insert(0, _("{sender} sent this bundle to a key of ours that we have replaced since: it "
+                                      "opens, but they should take our current card ({fingerprint}) for their next "
+                                      "bundle.", sender=partner.name, fingerprint=ours[0]))
+    return prepared
 
 
 def _place(session: Session, path: Path, check: bundle_reader.BundleCheck, partner: Partner,
