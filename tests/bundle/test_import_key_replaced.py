@@ -41,17 +41,19 @@ def _import(session: Session, path: Path) -> bundle_import.ImportResult:
     return bundle_import.commit_import(session, prepared)
 
 
-def _first_bundle(ex: Exchange) -> None:
+def _first_bundle(ex: Exchange) -> str:
     first = ex.export(items=[f"{CASE}-001"])
     with ex.open_de() as de:
         bundle_import.commit_import(de, bundle_import.prepare_import(de, first.path))
+    return first.bundle_id
 
 
 @pytest.mark.parametrize("replaced", ["sender", "recipient"])
-def test_the_next_bundle_extends_what_the_partner_holds_after_a_key_replacement(ex: Exchange, replaced: str) -> None:
+def test_the_next_bundle_extends_what_the_partner_holds_after_a_key_replacement(ex: Exchange, tmp_path: Path,
+                                                                                replaced: str) -> None:
     """The sender's new key signs its log under a new name, its previous checkpoint signed by the old key; or the
     sender must find the last checkpoint it sent to the recipient's old key. Either way the proof links up."""
-    _first_bundle(ex)
+    first = _first_bundle(ex)
     with ex.open_nl() as nl, ex.open_de() as de:
         owner, holder = (nl, de) if replaced == "sender" else (de, nl)
         _replace_key(owner, holder)
@@ -61,7 +63,11 @@ def test_the_next_bundle_extends_what_the_partner_holds_after_a_key_replacement(
         assert len(result.added) == 2 and result.already_present == 1
         assert len(evidence.list_items(de, result.case.id)) == 3
         assert custody_verify.verify(de).ok
+        for bundle_id in (first, second.bundle_id):  # receipts for the bundles on either side of the replacement
+            receipts.write_receipt(de, bundle_id, tmp_path / f"{bundle_id}.receipt")
     with ex.open_nl() as nl:
+        for bundle_id in (first, second.bundle_id):
+            assert not receipts.import_receipt(nl, tmp_path / f"{bundle_id}.receipt").already
         assert custody_verify.verify(nl).ok
 
 
