@@ -131,3 +131,23 @@ def test_a_bundle_sent_to_the_recipients_old_key_still_imports(ex: Exchange) -> 
                                      f"({agency.agency_identity(de).fingerprint}) for their next bundle."]
         result = bundle_import.commit_import(de, prepared)
         assert len(result.added) == 1 and custody_verify.verify(de).ok
+
+
+def test_an_earlier_key_counts_only_for_what_it_signed_before_we_took_its_successor(ex: Exchange) -> None:
+    """The rule for the previous checkpoint's key, as for a bundle's signer: a replaced key's signature dated after
+    we took its successor (its key stolen since?) is refused; dated before, or in that very second, it counts."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from icspa_desktop.domain.agency import PartnerStatus
+    from icspa_desktop.services import partner_custody
+
+    with ex.open_de() as de:
+        nl = partners.get_partner(de, "Politie NL")
+    taken = nl.created_at + timedelta(days=30)
+    old = replace(nl, status=PartnerStatus.SUPERSEDED, status_changed=taken)
+    partner_custody._check_earlier_key(old, taken - timedelta(days=1), "previous checkpoint")
+    partner_custody._check_earlier_key(old, taken, "previous checkpoint")
+    with pytest.raises(RefusedInput, match=r"signed with an earlier key of Politie NL .* dated .* after we had taken "
+                                           r"the key that replaced it"):
+        partner_custody._check_earlier_key(old, taken + timedelta(seconds=1), "previous checkpoint")
