@@ -515,7 +515,7 @@ def _store_partner_events(conn: db.Connection, p: PreparedImport, case_id: str, 
     One query finds which of the bundle's events we hold (a later bundle of the same case carries the earlier
     ones again), and the new ones are written with one statement per table instead of three per event."""
     origin = p.verdict.origin
-    names = p.verdict.names or (origin,)  # a log's events we hold may be filed under its name for an earlier key
+    names = p.verdict.names  # a log's events we hold may be filed under its name for an earlier key
     indices = [event.leaf_index for event in p.custody.events]
     marks = ", ".join("?" * len(names))
     held = {int(index): str(name) for name, index in conn.execute(

@@ -69,14 +69,13 @@ def _signed_by(signed: SignedCheckpoint, key: Partner) -> bool:
 
 
 def _check_earlier_key(key: Partner, at: datetime, what: str) -> None:
-    """An earlier key's signature counts as the bundle signer's would (bundle_import ``_signer``): never once
-    revoked, and a replaced key only for what it signed before we took its successor. Both times are whole
-    seconds, so one signed in the second we took the successor still counts (an export right before it)."""
+    """An earlier key's signature counts if the key was never revoked, and, once replaced, only for what it signed
+    before we took its successor (``partners.signed_after_replacement``)."""
     who = f"{key.name} ({key.country}, {key.fingerprint})"
     if key.status is PartnerStatus.REVOKED:
         raise RefusedInput(_("The partner's {what} is signed with an earlier key of {who}, which was revoked: "
                              "{reason}.", what=_(what), who=who, reason=key.status_reason))
-    if key.status is PartnerStatus.SUPERSEDED and key.status_changed is not None and at > key.status_changed:
+    if partners.signed_after_replacement(key, at):
         raise RefusedInput(_("The partner's {what} is signed with an earlier key of {who}, dated "
                              "{at:%Y-%m-%d %H:%M} UTC, after we had taken the key that replaced it.",
                              what=_(what), who=who, at=at))
@@ -91,7 +90,7 @@ class CustodyVerdict:
     linked_to: int | None  # size of the held tree head the new one was proven to extend (None: first contact)
     # Every name under which we hold this log from this agency, ``origin`` first: one per key it was signed
     # with (and the placeholder name of its first checkpoints). Its events are the same leaves under any of them.
-    names: tuple[str, ...] = ()
+    names: tuple[str, ...]
 
 
 def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_id: str,
@@ -121,9 +120,11 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
             raise RefusedInput(_("The partner's log does not extend its own previous checkpoint (size {size}): "
                                  "{error}.", size=prev.size, error=exc)) from None
         previous_size = prev.size
-    linked = _check_against_held(conn, custody, previous_size, partner)
-    return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked,
-                          (head.origin, *sorted(_held_names(conn, head.origin, partner) - {head.origin})))
+    log = _log_id(head.origin)
+    heads = [(origin, size, root) for origin, size, root in _held_heads(conn, partner) if _log_id(origin) == log]
+    linked = _check_against_held(custody, previous_size, {size: root for _origin, size, root in heads})
+    names = {origin for origin, _size, _root in heads} - {head.origin}
+    return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked, (head.origin, *sorted(names)))
 
 
 class _PublicKeys:
@@ -265,14 +266,11 @@ def _check_case_stays_in_its_log(conn: db.Connection, origin: str, partner: Part
                              held=held[0], origin=origin))
 
 
-def _check_against_held(conn: db.Connection, custody: PartnerCustody, previous_size: int | None,
-                        partner: Partner) -> int | None:
-    """The new tree head must agree with every head of that log we hold from this partner agency, under any of
-    the log's names (``_log_id``: the placeholder name with the log's vault id named the same log and escaped the
-    check), and extend the newest one."""
+def _check_against_held(custody: PartnerCustody, previous_size: int | None, held: dict[int, bytes]) -> int | None:
+    """The new tree head must agree with every head of that log we hold from this partner agency (``held``: size →
+    root, under any of the log's names: ``_log_id``; the placeholder name with the log's vault id named the same
+    log and escaped the check), and extend the newest one."""
     head = custody.checkpoint.checkpoint
-    log = _log_id(head.origin)
-    held = {int(size): bytes(root) for origin, size, root in _held_heads(conn, partner) if _log_id(origin) == log}
     if not held:
         return None
     prev = custody.previous.checkpoint if custody.previous is not None else None
@@ -302,11 +300,6 @@ def _held_heads(conn: db.Connection, partner: Partner) -> list[tuple[str, int, b
     return [(str(origin), int(size), bytes(root)) for origin, size, root in conn.execute(
         "SELECT pc.origin, pc.size, pc.root FROM partner_checkpoints pc JOIN bundles_received br"
         " ON br.id = pc.bundle_id JOIN partners p ON p.id = br.partner_id WHERE p.lineage = ?", (partner.lineage,))]
-
-
-def _held_names(conn: db.Connection, origin: str, partner: Partner) -> set[str]:
-    log = _log_id(origin)
-    return {name for name, _size, _root in _held_heads(conn, partner) if _log_id(name) == log}
 
 
 def store(conn: db.Connection, custody: PartnerCustody, bundle_id: str, now: str) -> None:

@@ -378,6 +378,13 @@ def earlier_keys(conn: db.Connection, partner: Partner) -> list[Partner]:
     return [_row_to_partner(r) for r in rows]
 
 
+def signed_after_replacement(key: Partner, at: datetime) -> bool:
+    """``key`` had been replaced when it signed at ``at``: we took its successor before then. Both times are whole
+    seconds, so a signature of the very second we took the successor still counts. (A bundle's own signer is held
+    to the stricter rule of bundle_import ``_signer``: that second too, and an unknown replacement time.)"""
+    return key.status is PartnerStatus.SUPERSEDED and key.status_changed is not None and at > key.status_changed
+
+
 def agencies_by_fingerprint(conn: db.Connection) -> dict[str, str]:
     """Every key's fingerprint and its agency (lineage): a partner agency is one, whichever key it had."""
     return {str(fp): str(lineage) for fp, lineage in conn.execute("SELECT fingerprint, lineage FROM partners")}

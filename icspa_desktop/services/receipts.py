@@ -202,8 +202,7 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
     if str(row[0]) != sha256:
         raise RefusedInput(_("The receipt names bundle {bundle_id} with another SHA-256 than the one we sent: what "
                              "arrived is not what left.", bundle_id=bundle_id))
-    if partner.status is PartnerStatus.SUPERSEDED and partner.status_changed is not None \
-            and signed_at > partner.status_changed:
+    if partners.signed_after_replacement(partner, signed_at):
         raise RefusedInput(_("The receipt is signed with a key of {name} that had been replaced by a newer one before "
                              "it signed.", name=partner.name))
     # A recipient is its agency: the receipt may be signed by the key that replaced the one the bundle was sent to.
