@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 import segno
 from reportlab.lib import colors
 from reportlab.lib.colors import Color
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -35,6 +36,12 @@ class SubsetFont(TTFont):  # type: ignore[misc]  # reportlab has no type hints
         super().__init__(name, path)
         # per document: (the number of assignments it was made from, char -> code table, the characters in it)
         self._tables: WeakKeyDictionary[Any, tuple[int, dict[int, str], frozenset[str]]] = WeakKeyDictionary()
+
+    def first_subset_codes(self, doc: Any) -> tuple[dict[int, str], frozenset[str]]:
+        """The table ``splitString``'s fast path translates with for ``doc`` and the characters it holds (empty
+        before the document's first line); it grows as lines with new characters go through ``splitString``."""
+        made = self._tables.get(doc)
+        return (made[1], made[2]) if made is not None else ({}, frozenset())
 
     def splitString(self, text: str | bytes, doc: Any, encoding: str = "utf-8") -> list[tuple[int, bytes]]:
         made = self._tables.get(doc)
@@ -145,7 +152,7 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
                     cells.append([])
                     continue
                 text, style = cell
-                lines = wrap_text(text, style.fontName, style.fontSize, width - left - right)
+                lines = _wrapped(text, style.fontName, style.fontSize, width - left - right)
                 cells.append(lines)
                 height = max(height, len(lines) * style.leading)
             self._lines.append(cells)
@@ -223,7 +230,6 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
         self._measure()
         canvas = self.canv
         width = sum(self.look.widths)
-        top_pad, _bottom, left, _right = self.look.padding
         tops = [self.height]
         for height in self._heights:
             tops.append(tops[-1] - height)
@@ -231,37 +237,106 @@ class Grid(Flowable):  # type: ignore[misc]  # reportlab is untyped
             if row.background is not None:
                 canvas.setFillColor(row.background)
                 canvas.rect(0, top - height, width, height, stroke=0, fill=1)
-        text = canvas.beginText()
-        font: tuple[str, float, float] | None = None
-        colour = None
+        if self._subset_fonts_only():
+            canvas.addLiteral(self._text_operators(canvas, tops))
+        else:  # a font of reportlab's own (no DejaVu: Courier for the monospaced cells), or a CMYK colour
+            self._draw_text_object(canvas, tops)
+        # The rules below the rows, each line width and colour set once for all the rows that use it.
+        rules: dict[tuple[float, Color], list[tuple[float, float, float, float]]] = {}
+        for row, top, height in zip(self.rows, tops, self._heights, strict=False):
+            if row.line_below is not None:
+                rules.setdefault(row.line_below, []).append((0, top - height, width, top - height))
+        for (line_width, colour), lines in rules.items():
+            canvas.setLineWidth(line_width)
+            canvas.setStrokeColor(colour)
+            canvas.lines(lines)
+        if self.look.box is not None:
+            canvas.setLineWidth(self.look.box[0])
+            canvas.setStrokeColor(self.look.box[1])
+            canvas.rect(0, 0, width, self.height, stroke=1, fill=0)
+
+    def _subset_fonts_only(self) -> bool:
+        """Whether every cell is in one of our subset fonts and an RGB colour (what ``_text_operators`` writes)."""
+        styles = {id(cell[1]): cell[1] for row in self.rows for cell in row.cells if cell is not None}.values()
+        return all(isinstance(pdfmetrics.getFont(style.fontName), SubsetFont) and type(style.textColor) is Color
+                   for style in styles)
+
+    def _cell_texts(self, tops: list[float]) -> Iterator[tuple[ParagraphStyle, float, float, list[str]]]:
+        """Each non-empty cell's style, the origin of its first line (a ``Table`` with VALIGN TOP places a
+        ``Paragraph`` there: one font size below the cell's top padding) and its lines."""
+        top_pad, _bottom, left, _right = self.look.padding
         for row, top, lines in zip(self.rows, tops, self._lines, strict=False):
             x = 0.0
             for (column, cell_width), cell_lines in zip(self._cell_widths(row), lines, strict=True):
                 cell = row.cells[column]
                 if cell is not None and cell_lines:
-                    style = cell[1]
-                    if (style.fontName, style.fontSize, style.leading) != font:
-                        font = (style.fontName, style.fontSize, style.leading)
-                        text.setFont(*font)
-                    if style.textColor != colour:
-                        colour = style.textColor
-                        text.setFillColor(colour)
-                    # As a Table with VALIGN TOP places a Paragraph: the first baseline one font size below the
-                    # cell's top padding.
-                    text.setTextOrigin(x + left, top - top_pad - style.fontSize)
-                    for line in cell_lines:
-                        text.textLine(line)
+                    yield cell[1], x + left, top - top_pad - cell[1].fontSize, cell_lines
                 x += cell_width
+
+    def _text_operators(self, canvas: Any, tops: list[float]) -> str:
+        """The grid's text as one PDF text object, in the operators reportlab's ``PDFTextObject`` writes for
+        ``setFont``, ``setFillColor``, ``setTextOrigin`` and ``textLine`` (``_draw_text_object``; a test holds
+        the two to the same bytes), written straight: per line, reportlab's text object costs ~10 µs of Python,
+        two thirds of it bookkeeping this grid never reads (a third of a big custody report's drawing).
+        Dynamic (subset) fonts only, encoded as reportlab documents it (``ttfonts``: ``splitString`` and
+        ``getSubsetInternalName``)."""
+        doc, escape = canvas._doc, canvas._escape
+        place = "1 0 0 1 {} Tm" if canvas.bottomup else "1 0 0 -1 {} Tm"
+        code = ["BT", place.format(fp_str(0, 0))]
+        font_key: tuple[str, float, float] | None = None
+        font: Any = None
+        size_op = ""
+        subset = -1
+        table: dict[int, str] = {}
+        known: frozenset[str] = frozenset()
+        colour: Color | None = None
+        names: dict[tuple[str, int], str] = {}  # (font, subset): its name in the document
+        for style, x, y, lines in self._cell_texts(tops):
+            if (style.fontName, style.fontSize, style.leading) != font_key:
+                font_key = (style.fontName, style.fontSize, style.leading)
+                font = pdfmetrics.getFont(style.fontName)
+                size_op = f"{fp_str(style.fontSize)} Tf {fp_str(style.leading)} TL"
+                subset = -1
+                table, known = font.first_subset_codes(doc)
+            if style.textColor is not colour and style.textColor != colour:
+                colour = style.textColor
+                code.append(f"{fp_str(colour.red, colour.green, colour.blue)} rg")
+            code.append(place.format(fp_str(x, y)))
+            for line in lines:
+                if subset == 0 and line and known.issuperset(line):  # splitString's fast path, inline
+                    code.append(f"({escape(line.translate(table).encode('latin-1'))}) Tj T*")
+                    continue
+                ops = []
+                for part, chunk in font.splitString(line, doc):
+                    if part != subset:
+                        name = names.get((font_key[0], part))
+                        if name is None:
+                            name = names[font_key[0], part] = font.getSubsetInternalName(part, doc)
+                        ops.append(f"{name} {size_op}")
+                        subset = part
+                    ops.append(f"({escape(chunk)}) Tj")
+                code.append(f"{' '.join(ops)} T*")
+                table, known = font.first_subset_codes(doc)
+        code.append("ET")
+        return " ".join(code)
+
+    def _draw_text_object(self, canvas: Any, tops: list[float]) -> None:
+        """The grid's text through reportlab's text object: for fonts other than ours, and the reference the
+        faster ``_text_operators`` is held to."""
+        text = canvas.beginText()
+        font: tuple[str, float, float] | None = None
+        colour = None
+        for style, x, y, lines in self._cell_texts(tops):
+            if (style.fontName, style.fontSize, style.leading) != font:
+                font = (style.fontName, style.fontSize, style.leading)
+                text.setFont(*font)
+            if style.textColor != colour:
+                colour = style.textColor
+                text.setFillColor(colour)
+            text.setTextOrigin(x, y)
+            for line in lines:
+                text.textLine(line)
         canvas.drawText(text)
-        for row, top, height in zip(self.rows, tops, self._heights, strict=False):
-            if row.line_below is not None:
-                canvas.setLineWidth(row.line_below[0])
-                canvas.setStrokeColor(row.line_below[1])
-                canvas.line(0, top - height, width, top - height)
-        if self.look.box is not None:
-            canvas.setLineWidth(self.look.box[0])
-            canvas.setStrokeColor(self.look.box[1])
-            canvas.rect(0, 0, width, self.height, stroke=1, fill=0)
 
 
 _WIDTHS: dict[tuple[str, float, str], float] = {}
@@ -275,6 +350,23 @@ def _width(word: str, font: str, size: float) -> float:
             _WIDTHS.clear()
         width = _WIDTHS[key] = pdfmetrics.stringWidth(word, font, size)
     return width
+
+
+_WRAPPED: dict[tuple[str, str, float, float], list[str]] = {}
+
+
+def _wrapped(text: str, font: str, size: float, width: float) -> list[str]:
+    """``wrap_text``, remembered for short texts: a report's cells repeat (the same officer, action, label or
+    date in thousands of rows). The lists are shared: never changed by their users."""
+    if len(text) > 80:
+        return wrap_text(text, font, size, width)
+    key = (text, font, size, width)
+    lines = _WRAPPED.get(key)
+    if lines is None:
+        if len(_WRAPPED) > 50_000:
+            _WRAPPED.clear()
+        lines = _WRAPPED[key] = wrap_text(text, font, size, width)
+    return lines
 
 
 def wrap_text(text: str, font: str, size: float, width: float) -> list[str]:

@@ -3,6 +3,8 @@ reportlab re-measure all of it at every page break (2,000 events: 15.6 s, agains
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -131,3 +133,43 @@ def test_the_fast_subset_font_encodes_text_exactly_as_reportlab_does(monkeypatch
     assert font.splitString("of\u00a0custody", doc) == real(font, "of custody", doc)
     assert calls == []
     assert font.splitString("Øresund", doc) == real(font, "Øresund", doc) and calls == ["Øresund"]
+
+
+def _grid_pdf(rows: list[pdf_parts.GridRow], look: pdf_parts.GridLook) -> bytes:
+    """One page holding the grid, as PDF bytes that depend only on what is drawn (no time, no compression)."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    out = io.BytesIO()
+    canvas = Canvas(out, invariant=1, pageCompression=0)
+    grid = pdf_parts.Grid(rows, look)
+    grid.wrap(500, 800)
+    grid.drawOn(canvas, 40, 40)
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+def test_the_grid_writes_its_text_as_reportlabs_text_object_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Grid._text_operators`` writes the PDF text object itself: the same bytes as drawing the cells with
+    reportlab's ``PDFTextObject`` (``_draw_text_object``), over fonts, sizes, colours, wrapped lines, characters
+    that need escaping and text that spreads over more than one subset of a font."""
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle
+
+    fonts = pdf_parts.fonts()
+    regular = ParagraphStyle("r", fontName=fonts["regular"], fontSize=7.2, leading=8.64)
+    bold = ParagraphStyle("b", fontName=fonts["bold"], fontSize=7.2, leading=8.64, textColor=colors.HexColor("#0b2545"))
+    big = ParagraphStyle("g", fontName=fonts["regular"], fontSize=10, leading=13, textColor=colors.HexColor("#333"))
+    many = "".join(chr(c) for c in range(0x100, 0x250))  # Latin Extended: more than one subset's 256 codes
+    texts = ["Chain of custody (report) \\ back", "Straße, Øresund, café", "Ελληνικά κείμενα", many,
+             "a line\nand another", "no\u00a0break", "", "2026-12-01 17:42:55 UTC"]
+    rows = [pdf_parts.GridRow((("Header", bold), ("Header", bold), None))]
+    for i, text in enumerate(texts * 3):
+        rows.append(pdf_parts.GridRow(((text, regular), (texts[-1 - i % len(texts)], bold if i % 2 else big),
+                                       (f"row {i}", regular)), line_below=(0.25, colors.grey)))
+    look = pdf_parts.GridLook(widths=(120, 160, 60), padding=(2, 2, 3, 3), box=(0.5, colors.black), header_rows=1)
+    fast = _grid_pdf(rows, look)
+    monkeypatch.setattr(pdf_parts.Grid, "_subset_fonts_only", lambda self: False)
+    reference = _grid_pdf(rows, look)
+    assert b"Tj T*" in fast and re.search(rb"/F\d\+1 ", fast)  # text, in a font's second subset too
+    assert fast == reference
