@@ -9,7 +9,7 @@ first; "Stop writing" cancels at once. The GUI does not touch the session while 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
@@ -174,12 +174,13 @@ class BundleWizard(Wizard):
     progressed = Signal(int, int)
 
     def __init__(self, session: Session, case: Case, parent: QWidget | None = None, *,
-                 export: ExportFn = bundles.export, targets: Callable[[], list[MountTarget]] = list_targets) -> None:
+                 export: ExportFn = bundles.export, targets: Callable[[], list[MountTarget]] = list_targets,
+                 checked: Collection[str] = ()) -> None:
         super().__init__("bundleWizard", _("Send case {number} to a partner agency", number=case.number), 760, 560,
                          parent)
         self.session, self.case = session, case
         stored = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
-        self.items = ItemsPage(stored)
+        self.items = ItemsPage(stored, checked)
         self.recipients = RecipientsPage(session, self.items)
         self.preview = PreviewPage(self)
         self.target = TargetPage(self, targets)
@@ -219,7 +220,9 @@ class SendBundleAction(QObject):
         session, case = self._window.session, self._window.browser.current_case()
         if session is None or case is None or not self.action.isEnabled():
             return None
-        wizard = BundleWizard(session, case, self._window, export=self.export, targets=self.targets)
+        tab = self._window.evidence.current_tab()
+        chosen = tab.chosen_item_ids() if tab is not None and tab.case is not None and tab.case.id == case.id else []
+        wizard = BundleWizard(session, case, self._window, export=self.export, targets=self.targets, checked=chosen)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wizard.bundle_written.connect(lambda _result: self._window.custody.log_changed.emit())
         wizard.export_failed.connect(lambda _exc: self._window.custody.log_changed.emit())

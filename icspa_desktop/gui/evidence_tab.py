@@ -333,6 +333,17 @@ class EvidenceTab(QWidget):
 
         return selected
 
+    def chosen_item_ids(self) -> list[str]:
+        """The ids of the items the user selected, for an action on a part of the case (the export wizard checks
+        them); none when nothing is selected or every row of the unfiltered case is (the whole case)."""
+        rows = selected_rows(self.table)
+        if not rows or (len(rows) == self.model.rowCount() and not self._filter_text.strip()):
+            return []
+        try:
+            return [item.id for item in self.model.records_at(rows)]
+        except (IcspaError, IndexError):  # locked or changed meanwhile: nothing reliable is selected
+            return []
+
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""
         if len(selected_rows(self.table)) != 1:

@@ -7,12 +7,13 @@ reads every item and its provenance) and shows exactly what would leave, or the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QScrollArea,
+    QWidget,
     QWizard,
 )
 
@@ -33,7 +35,7 @@ from icspa_desktop.gui.feedback import hint_label, show_message
 from icspa_desktop.gui.folders import start_folder
 from icspa_desktop.gui.ops import BackgroundOp, run_in_background
 from icspa_desktop.gui.wizard_parts import Page, button, choose_path, field_named, reading
-from icspa_desktop.i18n import _, format_size
+from icspa_desktop.i18n import _, format_size, ngettext
 from icspa_desktop.services import bundles, partners, received
 from icspa_desktop.services.session import Session
 from icspa_desktop.services.table_texts import size_text
@@ -75,24 +77,80 @@ def _checked(widget: QListWidget) -> list[str]:
 
 
 class ItemsPage(Page):
-    def __init__(self, items: list[Item]) -> None:
-        super().__init__(_("Evidence to send"), _("Every stored item of the case is selected; uncheck what must "
-                                                  "not leave. Space checks or unchecks the highlighted item."))
+    """The items that leave: every stored item of the case checked, or the ones selected in the Evidence tab
+    (``checked``). A filter narrows the list (what it hides stays as checked as it was); the two buttons check or
+    uncheck the rows shown: 5 items of a 1,000-item case are three steps, not 995 unchecks."""
+
+    def __init__(self, items: list[Item], checked: Collection[str] = ()) -> None:
         self.items = {str(item.id): item for item in items}
+        chosen = {str(i) for i in checked} & set(self.items)
+        super().__init__(_("Evidence to send"), ngettext(
+            "The item selected in the Evidence tab is checked; check others to send them too.",
+            "The {n} items selected in the Evidence tab are checked; check others to send them too.", len(chosen))
+            if chosen else _("Every stored item of the case is checked; uncheck what must not leave."))
+        self.intro.setText(self.intro.text() + " " + _("Space checks or unchecks the highlighted item."))
         self.summary = hint_label()
+        self.filter = field_named(QLineEdit(), "itemsFilter")
+        self.filter.setPlaceholderText(_("Filter by exhibit number or name ({shortcut})", shortcut="Ctrl+F"))
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._filter)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.filter.setFocus)
         self.list = self.first = _check_list("itemsList", [(
             f"{i.exhibit_number}   {i.original_name}   {size_text(i.size)}   {i.markings.handling_code} · "
             f"TLP:{i.markings.tlp}", i.id) for i in items], True, self._changed)
+        if chosen:
+            self._set_checked(lambda key: key in chosen)
+            first = next((row for row in range(self.list.count()) if self.list.item(row).data(_ID) in chosen), 0)
+            self.list.setCurrentRow(first)
+        self.check_shown = button(_("Check &all shown"), "checkShownButton", lambda: self._check_shown(True))
+        self.uncheck_shown = button(_("&Uncheck all shown"), "uncheckShownButton", lambda: self._check_shown(False))
+        row = QHBoxLayout()
+        row.addWidget(self.filter, 1)
+        row.addWidget(self.check_shown)
+        row.addWidget(self.uncheck_shown)
+        self.layout_.addLayout(row)
         self.layout_.addWidget(self.list, 1)
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.error)
+        QWidget.setTabOrder(self.list, self.filter)
+        QWidget.setTabOrder(self.filter, self.check_shown)
+        QWidget.setTabOrder(self.check_shown, self.uncheck_shown)
         show_message(self.error, "" if items else _("This case has no stored evidence to send."))
+        self._changed()
+
+    def _filter(self, text: str) -> None:
+        wanted = text.strip().casefold()
+        for row in range(self.list.count()):
+            entry = self.list.item(row)
+            item = self.items[entry.data(_ID)]
+            entry.setHidden(bool(wanted) and wanted not in f"{item.exhibit_number} {item.original_name}".casefold())
+        self._changed()
+
+    def _check_shown(self, check: bool) -> None:
+        self._set_checked(lambda _key: check, shown_only=True)
+
+    def _set_checked(self, wanted: Callable[[str], bool], *, shown_only: bool = False) -> None:
+        """Check the rows ``wanted`` says (and uncheck the others), the hidden ones left alone with
+        ``shown_only``; the summary is worked out once, not once per row."""
+        blocked = self.list.blockSignals(True)
+        try:
+            for row in range(self.list.count()):
+                entry = self.list.item(row)
+                if not (shown_only and entry.isHidden()):
+                    entry.setCheckState(Qt.CheckState.Checked if wanted(entry.data(_ID)) else Qt.CheckState.Unchecked)
+        finally:
+            self.list.blockSignals(blocked)
+        self.list.viewport().update()
         self._changed()
 
     def _changed(self) -> None:
         chosen = self.chosen()
-        self.summary.setText(_("{chosen} of {total} items, {size}", chosen=len(chosen), total=len(self.items),
-                               size=format_size(sum(i.size or 0 for i in chosen))))
+        shown = sum(not self.list.item(row).isHidden() for row in range(self.list.count()))
+        text = _("{chosen} of {total} items, {size}", chosen=len(chosen), total=len(self.items),
+                 size=format_size(sum(i.size or 0 for i in chosen)))
+        if shown != len(self.items):
+            text += " · " + _("{shown} shown by the filter", shown=shown)
+        self.summary.setText(text)
         self.completeChanged.emit()
 
     def chosen(self) -> list[Item]:

@@ -27,7 +27,7 @@ from icspa_desktop.services import agency, bundles, cases, evidence, partners
 from icspa_desktop.services.session import unlock
 from tests.agency.conftest import PASS, make_agency_vault
 from tests.conftest import VaultInfo
-from tests.gui.conftest import unlock_as
+from tests.gui.conftest import unlock_as, wait_loaded
 
 NEXT = QWizard.WizardButton.NextButton
 COMMIT = QWizard.WizardButton.CommitButton
@@ -144,6 +144,55 @@ def test_walk_every_page_with_the_keyboard_and_write_a_verified_bundle(qtbot: Qt
     with qtbot.waitSignal(wizard.finished, timeout=5_000):
         enter(qtbot, wizard)  # Finish
     assert wizard.result() == 1
+
+
+def test_the_items_selected_in_the_evidence_tab_are_the_ones_checked(qtbot: QtBot, desktop: DesktopApp,
+                                                                      usb: Path) -> None:
+    """Select in the Evidence tab, then Send: only the selection is checked (not the whole case to uncheck)."""
+    unlock_as(qtbot, desktop)
+    session = desktop.session
+    assert session is not None
+    case = cases.get_case(session, "2026/041")
+    assert desktop.window.browser.select_case(case.id)
+    tab = desktop.window.evidence.current_tab()
+    assert tab is not None
+    wait_loaded(qtbot, tab, desktop)
+    image = next(i for i in evidence.list_items(session, case.id) if i.original_name == "image.bin")
+    assert tab.select_items([image.id])
+    wizard = open_wizard(qtbot, desktop, "2026/041")
+    assert [i.id for i in wizard.items.chosen()] == [image.id]
+    assert "The item selected in the Evidence tab is checked" in wizard.items.intro.text()
+    assert wizard.items.list.currentItem().text().startswith(image.exhibit_number)
+    assert wizard.focusWidget() is wizard.items.list
+    wizard.reject()
+    # Every row selected (Ctrl+A) is the whole case: every item checked, as with nothing selected.
+    assert tab.select_items([i.id for i in tab.model.records()])
+    wizard = open_wizard(qtbot, desktop, "2026/041")
+    assert len(wizard.items.chosen()) == 2 and "Every stored item" in wizard.items.intro.text()
+
+
+def test_the_filter_narrows_the_items_and_the_buttons_check_what_it_shows(qtbot: QtBot, desktop: DesktopApp,
+                                                                         usb: Path) -> None:
+    unlock_as(qtbot, desktop)
+    wizard = open_wizard(qtbot, desktop, "2026/041")
+    page = wizard.items
+    assert len(page.chosen()) == 2
+    wizard.activateWindow()
+    qtbot.waitUntil(wizard.isActiveWindow)
+    qtbot.keyClick(page.list, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert wizard.focusWidget() is page.filter
+    qtbot.keyClicks(page.filter, "CHAT")  # exhibit number or name, any case
+    shown = [page.list.item(r).text() for r in range(page.list.count()) if not page.list.item(r).isHidden()]
+    assert len(shown) == 1 and "chat export.txt" in shown[0]
+    assert page.summary.text().endswith("1 shown by the filter")
+    qtbot.mouseClick(page.uncheck_shown, Qt.MouseButton.LeftButton)
+    assert [i.original_name for i in page.chosen()] == ["image.bin"]  # the hidden row kept its check
+    qtbot.mouseClick(page.check_shown, Qt.MouseButton.LeftButton)
+    assert len(page.chosen()) == 2
+    page.filter.clear()
+    qtbot.mouseClick(page.uncheck_shown, Qt.MouseButton.LeftButton)
+    assert page.chosen() == [] and not page.isComplete() and not wizard.button(NEXT).isEnabled()
+    assert page.summary.text().startswith("0 of 2 items")
 
 
 def test_stop_while_writing_leaves_nothing_under_the_final_name(qtbot: QtBot, desktop: DesktopApp,
