@@ -349,3 +349,17 @@ def test_same_content_again_is_added_and_named_as_a_duplicate(admin: Session, ca
     assert len(outcome.items) == 3
     assert sorted(outcome.duplicates) == sorted([(by_name["b.bin"], by_name["a.bin"]),
                                                  (by_name["notes-copy.txt"], first.exhibit_number)])
+
+
+def test_a_cases_items_are_listed_in_natural_exhibit_order(admin: Session, case: Case, tmp_path: Path) -> None:
+    """Items added together share their time; their exhibit numbers then order them naturally (-999 before -1000),
+    as the Evidence tab sorts them: the export wizard, the CLI's list, a bundle's items.json and the custody
+    report list them so (they listed 2024-0042-1000 before 2024-0042-101)."""
+    folder = tmp_path / "card"
+    folder.mkdir()
+    for i in range(1001):
+        (folder / f"{i:04d}.txt").write_bytes(b"x")
+    evidence.add_files(admin, case.number, [folder])
+    exhibits = [i.exhibit_number for i in evidence.list_items(admin, case.number)]
+    assert exhibits[98:101] == ["2024-0042-099", "2024-0042-100", "2024-0042-101"]
+    assert exhibits[-2:] == ["2024-0042-1000", "2024-0042-1001"]
