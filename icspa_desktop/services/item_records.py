@@ -118,8 +118,9 @@ def resolve_case_or_item(session: Session, ref: str) -> CaseOrItem:
 
 def list_items(session: Session, case_ref: str) -> list[Item]:
     case = cases.get_case(session, case_ref)
-    rows = session.conn.execute(
-        f"SELECT {ITEM_COLUMNS} FROM items WHERE case_id = ? ORDER BY created_at, exhibit_sort, exhibit_number", (case.id,)
+    rows = session.conn.execute(  # among items added together: natural exhibit order (-999 before -1000)
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE case_id = ? ORDER BY created_at, exhibit_sort, exhibit_number",
+        (case.id,),
     ).fetchall()
     return [row_to_item(row) for row in rows]
 
