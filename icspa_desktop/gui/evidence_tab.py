@@ -339,10 +339,7 @@ class EvidenceTab(QWidget):
         rows = selected_rows(self.table)
         if not rows or (len(rows) == self.model.rowCount() and not self._filter_text.strip()):
             return []
-        try:
-            return [item.id for item in self.model.records_at(rows)]
-        except (IcspaError, IndexError):  # locked or changed meanwhile: nothing reliable is selected
-            return []
+        return [item.id for item in self.selected_items()]
 
     def current_item(self) -> Item | None:
         """The single selected item (None when none or several are selected); read by the custody actions."""

@@ -84,11 +84,11 @@ class ItemsPage(Page):
     def __init__(self, items: list[Item], checked: Collection[str] = ()) -> None:
         self.items = {str(item.id): item for item in items}
         chosen = {str(i) for i in checked} & set(self.items)
-        super().__init__(_("Evidence to send"), ngettext(
+        which = ngettext(
             "The item selected in the Evidence tab is checked; check others to send them too.",
-            "The {n} items selected in the Evidence tab are checked; check others to send them too.", len(chosen))
-            if chosen else _("Every stored item of the case is checked; uncheck what must not leave."))
-        self.intro.setText(self.intro.text() + " " + _("Space checks or unchecks the highlighted item."))
+            "The {n} items selected in the Evidence tab are checked; check others to send them too.", len(chosen)
+        ) if chosen else _("Every stored item of the case is checked; uncheck what must not leave.")
+        super().__init__(_("Evidence to send"), f"{which} {_('Space checks or unchecks the highlighted item.')}")
         self.summary = hint_label()
         self.filter = field_named(QLineEdit(), "itemsFilter")
         self.filter.setPlaceholderText(_("Filter by exhibit number or name ({shortcut})", shortcut="Ctrl+F"))
@@ -98,6 +98,8 @@ class ItemsPage(Page):
         self.list = self.first = _check_list("itemsList", [(
             f"{i.exhibit_number}   {i.original_name}   {size_text(i.size)}   {i.markings.handling_code} · "
             f"TLP:{i.markings.tlp}", i.id) for i in items], True, self._changed)
+        # What the filter looks in, per row (made once, not at every key typed).
+        self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]
         if chosen:
             self._set_checked(lambda key: key in chosen)
             first = next((row for row in range(self.list.count()) if self.list.item(row).data(_ID) in chosen), 0)
@@ -120,10 +122,8 @@ class ItemsPage(Page):
 
     def _filter(self, text: str) -> None:
         wanted = text.strip().casefold()
-        for row in range(self.list.count()):
-            entry = self.list.item(row)
-            item = self.items[entry.data(_ID)]
-            entry.setHidden(bool(wanted) and wanted not in f"{item.exhibit_number} {item.original_name}".casefold())
+        for row, searched in enumerate(self._searched):
+            self.list.item(row).setHidden(bool(wanted) and wanted not in searched)
         self._changed()
 
     def _check_shown(self, check: bool) -> None:

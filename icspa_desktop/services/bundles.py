@@ -451,13 +451,12 @@ def _previous_checkpoint(session: Session, recipients: Sequence[Partner]) -> cus
     A partner is its agency, whichever of its keys a bundle was addressed to: after a partner replaced its key,
     the last checkpoint it holds from us was sent to its old one."""
     conn = session.conn
-    agency_of = partners.agencies_by_fingerprint(conn)
+    agencies = partners.recipient_agencies(conn)
     wanted = {p.lineage for p in recipients}
     rows = conn.execute("SELECT recipients, checkpoint_id FROM bundles_sent WHERE status = 'written' AND"
                         " checkpoint_id IS NOT NULL ORDER BY created_at DESC").fetchall()
     for recipients_json, checkpoint_id in rows:
-        sent_to = {agency_of.get(r["fingerprint"], r["fingerprint"]) for r in json.loads(recipients_json)}
-        if wanted <= sent_to:
+        if wanted <= agencies(recipients_json):
             return custody.get_checkpoint(session, int(checkpoint_id))
     return None
 

@@ -385,9 +385,16 @@ def signed_after_replacement(key: Partner, at: datetime) -> bool:
     return key.status is PartnerStatus.SUPERSEDED and key.status_changed is not None and at > key.status_changed
 
 
-def agencies_by_fingerprint(conn: db.Connection) -> dict[str, str]:
-    """Every key's fingerprint and its agency (lineage): a partner agency is one, whichever key it had."""
-    return {str(fp): str(lineage) for fp, lineage in conn.execute("SELECT fingerprint, lineage FROM partners")}
+def recipient_agencies(conn: db.Connection) -> Callable[[str], set[str]]:
+    """What reads the recipients a sent bundle records (``bundles_sent.recipients``, JSON) as the partner agencies
+    (lineages) they are: a partner agency is one, whichever of its keys a bundle was addressed to. A fingerprint
+    we no longer hold stands for itself."""
+    agency_of = {str(fp): str(lineage) for fp, lineage in conn.execute("SELECT fingerprint, lineage FROM partners")}
+
+    def agencies(recipients_json: str) -> set[str]:
+        return {agency_of.get(r["fingerprint"], r["fingerprint"]) for r in json.loads(recipients_json)}
+
+    return agencies
 
 
 def list_partners(session: Session, include_inactive: bool = True) -> list[Partner]:

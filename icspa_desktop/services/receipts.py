@@ -206,8 +206,7 @@ def import_receipt(session: Session, path: Path) -> StoredReceipt:
         raise RefusedInput(_("The receipt is signed with a key of {name} that had been replaced by a newer one before "
                              "it signed.", name=partner.name))
     # A recipient is its agency: the receipt may be signed by the key that replaced the one the bundle was sent to.
-    agency_of = partners.agencies_by_fingerprint(session.conn)
-    sent_to = {agency_of.get(r["fingerprint"], r["fingerprint"]) for r in json.loads(row[1])}
+    sent_to = partners.recipient_agencies(session.conn)(row[1])
     if receiver_fp != partner.fingerprint or partner.lineage not in sent_to:
         raise RefusedInput(_("The receipt is signed by {name}, who was not a recipient of bundle {bundle_id} (or it "
                              "names another receiving agency).", name=partner.name, bundle_id=bundle_id))
