@@ -114,11 +114,15 @@ class ItemsPage(Page):
         self.layout_.addWidget(self.list, 1)
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.error)
+        show_message(self.error, "" if items else _("This case has no stored evidence to send."))
+        self._changed()
+
+    def initializePage(self) -> None:
+        # Tab from the list (where the focus starts) to the filter and its buttons, then the wizard's buttons. Set
+        # here, in the wizard: the order set before the wizard took the page was split around its buttons.
         QWidget.setTabOrder(self.list, self.filter)
         QWidget.setTabOrder(self.filter, self.check_shown)
         QWidget.setTabOrder(self.check_shown, self.uncheck_shown)
-        show_message(self.error, "" if items else _("This case has no stored evidence to send."))
-        self._changed()
 
     def _filter(self, text: str) -> None:
         wanted = text.strip().casefold()

@@ -179,6 +179,14 @@ def test_the_filter_narrows_the_items_and_the_buttons_check_what_it_shows(qtbot:
     assert len(page.chosen()) == 2
     wizard.activateWindow()
     qtbot.waitUntil(wizard.isActiveWindow)
+    # Tab goes from the list (where the focus starts) to the filter and its buttons, then to Next.
+    tabbed = []
+    for _ in range(4):
+        focused = wizard.focusWidget()
+        assert focused is not None
+        qtbot.keyClick(focused, Qt.Key.Key_Tab)
+        tabbed.append(wizard.focusWidget())
+    assert tabbed == [page.filter, page.check_shown, page.uncheck_shown, wizard.button(NEXT)]
     qtbot.keyClick(page.list, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert wizard.focusWidget() is page.filter
     qtbot.keyClicks(page.filter, "CHAT")  # exhibit number or name, any case
