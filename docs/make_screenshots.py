@@ -461,12 +461,8 @@ def _nl_shots(shooter: Shooter, app: object, wanted: Callable[..., bool]) -> Non
         window.send_bundle.targets = list  # no removable medium offscreen: the wizard says so on its last page
         window.send_bundle.action.trigger()
         wizard = window.send_bundle.last_wizard
-        wait_until(lambda: wizard.isVisible(), "the export wizard")
-        sent = set(sent_to_bka(list(wizard.items.items.values())))
-        rows = wizard.items.list
-        for row in range(rows.count()):
-            keep = rows.item(row).data(Qt.ItemDataRole.UserRole) in sent
-            rows.item(row).setCheckState(Qt.CheckState.Checked if keep else Qt.CheckState.Unchecked)
+        wait_until(lambda: wizard.isVisible() and wizard.items.loaded, "the export wizard")
+        wizard.items.model.check_only(set(sent_to_bka(list(wizard.items.items.values()))))
         wizard.next()
         page = wizard.recipients
         row = next(r for r in range(page.list.count()) if "Bundeskriminalamt" in page.list.item(r).text())

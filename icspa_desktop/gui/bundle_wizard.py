@@ -24,12 +24,13 @@ from PySide6.QtWidgets import (
 
 from icspa_desktop.bundle.mounts import MountTarget, list_targets
 from icspa_desktop.domain.errors import Cancelled, IcspaError
+from icspa_desktop.domain.evidence import Item
 from icspa_desktop.domain.models import Case
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback
 from icspa_desktop.gui.clipboard import copy_text
 from icspa_desktop.gui.export_pages import ItemsPage, PreviewPage, RecipientsPage, TargetPage
 from icspa_desktop.gui.feedback import show_message
-from icspa_desktop.gui.ops import BackgroundOp, run_with_progress
+from icspa_desktop.gui.ops import BackgroundOp, load_in_background, run_with_progress
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import Page, ProgressSection, Wizard, ask, button, field_named, window_action
 from icspa_desktop.i18n import _, format_size
@@ -171,6 +172,7 @@ class BundleWizard(Wizard):
 
     bundle_written = Signal(object)
     export_failed = Signal(object)
+    items_loaded = Signal()  # the items page has the case's items (or says why not)
     progressed = Signal(int, int)
 
     def __init__(self, session: Session, case: Case, parent: QWidget | None = None, *,
@@ -179,8 +181,7 @@ class BundleWizard(Wizard):
         super().__init__("bundleWizard", _("Send case {number} to a partner agency", number=case.number), 760, 560,
                          parent)
         self.session, self.case = session, case
-        stored = [i for i in evidence.list_items(session, case.id) if i.blob_id is not None]
-        self.items = ItemsPage(stored, checked)
+        self.items = ItemsPage(checked)
         self.recipients = RecipientsPage(session, self.items)
         self.preview = PreviewPage(self)
         self.target = TargetPage(self, targets)
@@ -188,8 +189,27 @@ class BundleWizard(Wizard):
         self.done_page = DonePage(self)
         self.add_pages([self.items, self.recipients, self.preview, self.target, self.writing, self.done_page])
 
+        def stored(cancel: CancelToken) -> list[Item]:
+            found = evidence.list_items(session, case.id)
+            cancel.check()
+            return [i for i in found if i.blob_id is not None]
+
+        self.loading: BackgroundOp | None = load_in_background(self, stored, self._items_read, self._items_failed)
+
+    def _items_read(self, items: list[Item]) -> None:
+        self.loading = None
+        self.items.set_items(items)
+        self.items_loaded.emit()
+
+    def _items_failed(self, exc: BaseException) -> None:
+        self.loading = None
+        self.items.load_failed(exc)
+        self.items_loaded.emit()
+
     def reject(self) -> None:
         """Escape, Cancel and the window's close button: while writing, ask before stopping."""
+        if self.loading is not None:
+            self.loading.cancel()  # closed before the items were read: the read stops, its result is dropped
         if not self.writing.writing() or (self.writing.op is not None and self.writing.op.cancel_token.cancelled):
             super().reject()  # a lock cancels the op first and then closes every dialog: no question then
             return

@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListView,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QScrollArea,
     QWidget,
     QWizard,
@@ -33,7 +35,7 @@ from icspa_desktop.domain.errors import IcspaError
 from icspa_desktop.domain.evidence import Item
 from icspa_desktop.gui.feedback import hint_label, show_message
 from icspa_desktop.gui.folders import start_folder
-from icspa_desktop.gui.ops import BackgroundOp, run_in_background
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
 from icspa_desktop.gui.wizard_parts import Page, button, choose_path, field_named, reading
 from icspa_desktop.i18n import _, format_size, ngettext
 from icspa_desktop.services import bundles, partners, received
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from icspa_desktop.gui.bundle_wizard import BundleWizard
 
 _ID = Qt.ItemDataRole.UserRole
+_Index = QModelIndex | QPersistentModelIndex
 # Room for the tag files, PDF report, tar headers and age's 16 bytes per 64 KiB, beside the payload.
 _OVERHEAD = 16 << 20
 
@@ -76,46 +79,183 @@ def _checked(widget: QListWidget) -> list[str]:
             if widget.item(i).checkState() is Qt.CheckState.Checked]
 
 
+class ItemChoices(QAbstractListModel):
+    """The case's items as rows with check boxes: the rows the filter shows, and which items are checked.
+
+    A model rather than a QListWidget: a case of 100,000 items made 100,000 widget items when the wizard opened, and
+    every check, key typed in the filter and count walked them all on the GUI thread (seconds). Here the filter and
+    the counts are list and set operations, and the view asks only for the rows it paints.
+    """
+
+    changed = Signal()
+
+    def __init__(self, items: list[Item], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items = items
+        self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]  # what the filter sees
+        self._shown = list(range(len(items)))  # indices into ``items`` of the rows, in order
+        self._checked: set[int] = set(self._shown)
+
+    # -- what the page asks --
+    def set_items(self, items: list[Item]) -> None:
+        """Show these items (all of them, every one checked), in place of any before."""
+        self.beginResetModel()
+        self._items = items
+        self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]
+        self._shown = list(range(len(items)))
+        self._checked = set(self._shown)
+        self.endResetModel()
+        self.changed.emit()
+
+    def shown_count(self) -> int:
+        return len(self._shown)
+
+    def chosen(self) -> list[Item]:
+        """The checked items in the case's order, shown by the filter or not."""
+        return [self._items[i] for i in sorted(self._checked)]
+
+    def checked_count(self) -> int:
+        return len(self._checked)
+
+    def item_at(self, row: int) -> Item:
+        return self._items[self._shown[row]]
+
+    def row_of(self, item_id: str) -> int | None:
+        """The row showing ``item_id``, or None when the filter hides it."""
+        return next((row for row, i in enumerate(self._shown) if self._items[i].id == item_id), None)
+
+    def set_filter(self, text: str) -> None:
+        wanted = text.strip().casefold()
+        shown = [i for i, searched in enumerate(self._searched) if wanted in searched] if wanted else \
+            list(range(len(self._items)))
+        if shown != self._shown:
+            self.beginResetModel()
+            self._shown = shown
+            self.endResetModel()
+        self.changed.emit()
+
+    def check_only(self, item_ids: Collection[str]) -> None:
+        """Check these items and uncheck every other one."""
+        self._checked = {i for i, item in enumerate(self._items) if item.id in item_ids}
+        self._repaint()
+
+    def check_shown(self, check: bool) -> None:
+        """Check (or uncheck) the rows shown; the rows the filter hides keep their check."""
+        if check:
+            self._checked.update(self._shown)
+        else:
+            self._checked.difference_update(self._shown)
+        self._repaint()
+
+    def _repaint(self) -> None:
+        if self._shown:
+            self.dataChanged.emit(self.index(0), self.index(len(self._shown) - 1), [Qt.ItemDataRole.CheckStateRole])
+        self.changed.emit()
+
+    # -- the model --
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._shown)
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._shown):
+            return None
+        position = self._shown[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            i = self._items[position]
+            return (f"{i.exhibit_number}   {i.original_name}   {size_text(i.size)}   {i.markings.handling_code} · "
+                    f"TLP:{i.markings.tlp}")
+        if role == Qt.ItemDataRole.CheckStateRole:
+            return Qt.CheckState.Checked if position in self._checked else Qt.CheckState.Unchecked
+        if role == _ID:
+            return self._items[position].id
+        return None
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or not index.isValid() or index.row() >= len(self._shown):
+            return False
+        position = self._shown[index.row()]
+        # The view's delegate sends the state as an int, code as Qt.CheckState.
+        if value in (Qt.CheckState.Checked, Qt.CheckState.Checked.value):
+            self._checked.add(position)
+        else:
+            self._checked.discard(position)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.changed.emit()
+        return True
+
+
 class ItemsPage(Page):
     """The items that leave: every stored item of the case checked, or the ones selected in the Evidence tab
     (``checked``). A filter narrows the list (what it hides stays as checked as it was); the two buttons check or
-    uncheck the rows shown: 5 items of a 1,000-item case are three steps, not 995 unchecks."""
+    uncheck the rows shown: 5 items of a 1,000-item case are three steps, not 995 unchecks.
 
-    def __init__(self, items: list[Item], checked: Collection[str] = ()) -> None:
-        self.items = {str(item.id): item for item in items}
-        chosen = {str(i) for i in checked} & set(self.items)
-        which = ngettext(
-            "The item selected in the Evidence tab is checked; check others to send them too.",
-            "The {n} items selected in the Evidence tab are checked; check others to send them too.", len(chosen)
-        ) if chosen else _("Every stored item of the case is checked; uncheck what must not leave.")
-        super().__init__(_("Evidence to send"), f"{which} {_('Space checks or unchecks the highlighted item.')}")
+    The items arrive through ``set_items`` (the wizard reads them in the background: a case of 100,000 items took
+    seconds to read); until then the page says it is reading them, and Next waits."""
+
+    def __init__(self, checked: Collection[str] = ()) -> None:
+        super().__init__(_("Evidence to send"), _("Reading the case's items…"))
+        self.items: dict[str, Item] = {}
+        self.loaded = False
+        self._wanted = {str(i) for i in checked}
         self.summary = hint_label()
         self.filter = field_named(QLineEdit(), "itemsFilter")
         self.filter.setPlaceholderText(_("Filter by exhibit number or name ({shortcut})", shortcut="Ctrl+F"))
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self._filter)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filter.setFocus)
-        self.list = self.first = _check_list("itemsList", [(
-            f"{i.exhibit_number}   {i.original_name}   {size_text(i.size)}   {i.markings.handling_code} · "
-            f"TLP:{i.markings.tlp}", i.id) for i in items], True, self._changed)
-        # What the filter looks in, per row (made once, not at every key typed).
-        self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]
-        if chosen:
-            self._set_checked(lambda key: key in chosen)
-            first = next((row for row in range(self.list.count()) if self.list.item(row).data(_ID) in chosen), 0)
-            self.list.setCurrentRow(first)
-        self.check_shown = button(_("Check &all shown"), "checkShownButton", lambda: self._check_shown(True))
-        self.uncheck_shown = button(_("&Uncheck all shown"), "uncheckShownButton", lambda: self._check_shown(False))
+        self.model = ItemChoices([], self)
+        self.list = self.first = field_named(QListView(), "itemsList")
+        self.list.setUniformItemSizes(True)  # the view does not measure every row of a big case
+        self.list.setModel(self.model)
+        self.filter.textChanged.connect(self._filter)
+        self.model.changed.connect(self._changed)
+        self.check_shown = button(_("Check &all shown"), "checkShownButton", lambda: self.model.check_shown(True))
+        self.uncheck_shown = button(_("&Uncheck all shown"), "uncheckShownButton",
+                                    lambda: self.model.check_shown(False))
         row = QHBoxLayout()
         row.addWidget(self.filter, 1)
         row.addWidget(self.check_shown)
         row.addWidget(self.uncheck_shown)
         self.layout_.addLayout(row)
         self.layout_.addWidget(self.list, 1)
+        self.reading = field_named(QProgressBar(), "itemsReading")  # moving while the items are read
+        self.reading.setRange(0, 0)
+        self.layout_.addWidget(self.reading)
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.error)
+        for widget in (self.filter, self.check_shown, self.uncheck_shown):
+            widget.setEnabled(False)
+
+    def set_items(self, items: list[Item]) -> None:
+        """The case's stored items, read: shown, and checked as the Evidence tab's selection says."""
+        self.items = {str(item.id): item for item in items}
+        chosen = self._wanted & set(self.items)
+        which = ngettext(
+            "The item selected in the Evidence tab is checked; check others to send them too.",
+            "The {n} items selected in the Evidence tab are checked; check others to send them too.", len(chosen)
+        ) if chosen else _("Every stored item of the case is checked; uncheck what must not leave.")
+        self.intro.setText(f"{which} {_('Space checks or unchecks the highlighted item.')}")
+        self.model.set_items(items)
+        if chosen:
+            self.model.check_only(chosen)
+        first = next((row for row, item in enumerate(items) if item.id in chosen), 0)
+        self.list.setCurrentIndex(self.model.index(first))
+        self.list.scrollTo(self.model.index(first))
+        for widget in (self.filter, self.check_shown, self.uncheck_shown):
+            widget.setEnabled(True)
+        self.reading.hide()
+        self.loaded = True
         show_message(self.error, "" if items else _("This case has no stored evidence to send."))
         self._changed()
+
+    def load_failed(self, exc: BaseException) -> None:
+        self.reading.hide()
+        self.intro.setText(_("The case's items could not be read."))
+        show_message(self.error, error_text(exc))
 
     def initializePage(self) -> None:
         # Tab from the list (where the focus starts) to the filter and its buttons, then the wizard's buttons. Set
@@ -125,43 +265,25 @@ class ItemsPage(Page):
         QWidget.setTabOrder(self.check_shown, self.uncheck_shown)
 
     def _filter(self, text: str) -> None:
-        wanted = text.strip().casefold()
-        for row, searched in enumerate(self._searched):
-            self.list.item(row).setHidden(bool(wanted) and wanted not in searched)
-        self._changed()
-
-    def _check_shown(self, check: bool) -> None:
-        self._set_checked(lambda _key: check, shown_only=True)
-
-    def _set_checked(self, wanted: Callable[[str], bool], *, shown_only: bool = False) -> None:
-        """Check the rows ``wanted`` says (and uncheck the others), the hidden ones left alone with
-        ``shown_only``; the summary is worked out once, not once per row."""
-        blocked = self.list.blockSignals(True)
-        try:
-            for row in range(self.list.count()):
-                entry = self.list.item(row)
-                if not (shown_only and entry.isHidden()):
-                    entry.setCheckState(Qt.CheckState.Checked if wanted(entry.data(_ID)) else Qt.CheckState.Unchecked)
-        finally:
-            self.list.blockSignals(blocked)
-        self.list.viewport().update()
-        self._changed()
+        self.model.set_filter(text)
+        self.list.setCurrentIndex(self.model.index(0))  # Space then checks the first row shown
 
     def _changed(self) -> None:
+        if not self.loaded:
+            return
         chosen = self.chosen()
-        shown = sum(not self.list.item(row).isHidden() for row in range(self.list.count()))
         text = _("{chosen} of {total} items, {size}", chosen=len(chosen), total=len(self.items),
                  size=format_size(sum(i.size or 0 for i in chosen)))
-        if shown != len(self.items):
-            text += " · " + _("{shown} shown by the filter", shown=shown)
+        if self.model.shown_count() != len(self.items):
+            text += " · " + _("{shown} shown by the filter", shown=self.model.shown_count())
         self.summary.setText(text)
         self.completeChanged.emit()
 
     def chosen(self) -> list[Item]:
-        return [self.items[i] for i in _checked(self.list)]
+        return self.model.chosen()
 
     def isComplete(self) -> bool:
-        return bool(self.chosen())
+        return self.loaded and self.model.checked_count() > 0
 
 
 class RecipientsPage(Page):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -22,7 +23,7 @@ from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.models import CaseFields
 from icspa_desktop.gui.app import DesktopApp
 from icspa_desktop.gui.bundle_wizard import BundleWizard
-from icspa_desktop.gui.export_pages import safe_file_name
+from icspa_desktop.gui.export_pages import ItemsPage, safe_file_name
 from icspa_desktop.services import agency, bundles, cases, evidence, partners
 from icspa_desktop.services.session import unlock
 from tests.agency.conftest import PASS, make_agency_vault
@@ -71,6 +72,7 @@ def open_wizard(qtbot: QtBot, app: DesktopApp, number: str) -> BundleWizard:
     wizard = app.window.send_bundle.last_wizard
     assert isinstance(wizard, BundleWizard)
     qtbot.waitExposed(wizard)
+    qtbot.waitUntil(lambda: wizard.items.loaded)  # read in the background
     return wizard
 
 
@@ -112,8 +114,8 @@ def test_walk_every_page_with_the_keyboard_and_write_a_verified_bundle(qtbot: Qt
                                                                       usb: Path) -> None:
     unlock_as(qtbot, desktop)
     wizard = open_wizard(qtbot, desktop, "2026/041")
-    assert wizard.items.list.count() == 2 and wizard.items.isComplete()
-    assert "H0 · TLP:AMBER" in wizard.items.list.item(0).text()
+    assert wizard.items.model.rowCount() == 2 and wizard.items.isComplete()
+    assert "H0 · TLP:AMBER" in wizard.items.model.index(0).data()
     # Preview first, to check exactly what it says leaves.
     to_target_page(qtbot, wizard, usb)
     preview = wizard.preview.text.toPlainText()
@@ -162,7 +164,7 @@ def test_the_items_selected_in_the_evidence_tab_are_the_ones_checked(qtbot: QtBo
     wizard = open_wizard(qtbot, desktop, "2026/041")
     assert [i.id for i in wizard.items.chosen()] == [image.id]
     assert "The item selected in the Evidence tab is checked" in wizard.items.intro.text()
-    assert wizard.items.list.currentItem().text().startswith(image.exhibit_number)
+    assert wizard.items.list.currentIndex().data().startswith(image.exhibit_number)
     assert wizard.focusWidget() is wizard.items.list
     wizard.reject()
     # Every row selected (Ctrl+A) is the whole case: every item checked, as with nothing selected.
@@ -190,9 +192,15 @@ def test_the_filter_narrows_the_items_and_the_buttons_check_what_it_shows(qtbot:
     qtbot.keyClick(page.list, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert wizard.focusWidget() is page.filter
     qtbot.keyClicks(page.filter, "CHAT")  # exhibit number or name, any case
-    shown = [page.list.item(r).text() for r in range(page.list.count()) if not page.list.item(r).isHidden()]
+    shown = [page.model.index(r).data() for r in range(page.model.rowCount())]
     assert len(shown) == 1 and "chat export.txt" in shown[0]
     assert page.summary.text().endswith("1 shown by the filter")
+    # Space on the list toggles the row the filter left (the view's own key handling, through the model).
+    page.list.setFocus()
+    qtbot.keyClick(page.list, Qt.Key.Key_Space)
+    assert [i.original_name for i in page.chosen()] == ["image.bin"]
+    qtbot.keyClick(page.list, Qt.Key.Key_Space)
+    assert len(page.chosen()) == 2
     qtbot.mouseClick(page.uncheck_shown, Qt.MouseButton.LeftButton)
     assert [i.original_name for i in page.chosen()] == ["image.bin"]  # the hidden row kept its check
     qtbot.mouseClick(page.check_shown, Qt.MouseButton.LeftButton)
@@ -201,6 +209,44 @@ def test_the_filter_narrows_the_items_and_the_buttons_check_what_it_shows(qtbot:
     qtbot.mouseClick(page.uncheck_shown, Qt.MouseButton.LeftButton)
     assert page.chosen() == [] and not page.isComplete() and not wizard.button(NEXT).isEnabled()
     assert page.summary.text().startswith("0 of 2 items")
+
+
+def test_the_items_page_of_a_case_of_thousands_filters_checks_and_counts(qtbot: QtBot, desktop: DesktopApp,
+                                                                         usb: Path) -> None:
+    """The page over 5,000 items (the model behind it; a case of 100,000 took seconds as widget items): the filter
+    shows exactly the rows it matches, the buttons act on those rows only, and the counts follow."""
+    unlock_as(qtbot, desktop)
+    session = desktop.session
+    assert session is not None
+    template = evidence.list_items(session, cases.get_case(session, "2026/041").id)[0]
+    many = [dataclasses.replace(template, id=f"item-{n:05d}", exhibit_number=f"BIG/1-{n}", original_name=f"IMG_{n}.jpg",
+                                size=1000) for n in range(5000)]
+    page = ItemsPage(checked={"item-00042", "item-04999"})
+    qtbot.addWidget(page)
+    page.show()
+    assert not page.isComplete() and page.intro.text() == "Reading the case's items…" and page.reading.isVisible()
+    assert not page.filter.isEnabled()
+    page.set_items(many)
+    assert not page.reading.isVisible() and page.filter.isEnabled()
+    assert [i.id for i in page.chosen()] == ["item-00042", "item-04999"]
+    assert page.list.currentIndex().data().startswith("BIG/1-42 ")  # the first one checked is the current row
+    assert page.summary.text().startswith("2 of 5000 items")
+    page.filter.setText("img_49")  # IMG_49, IMG_490-499, IMG_4900-4999
+    shown = [page.model.index(r).data(Qt.ItemDataRole.UserRole) for r in range(page.model.rowCount())]
+    assert shown == [f"item-{n:05d}" for n in (49, *range(490, 500), *range(4900, 5000))]
+    assert page.summary.text().endswith("111 shown by the filter") and page.list.currentIndex().row() == 0
+    page.check_shown.click()
+    assert len(page.chosen()) == 112  # the 111 shown, and item 42 that the filter hides
+    page.uncheck_shown.click()
+    assert [i.id for i in page.chosen()] == ["item-00042"] and page.isComplete()
+    page.filter.setText("no such exhibit")
+    assert page.model.rowCount() == 0 and page.summary.text().endswith("0 shown by the filter")
+    page.uncheck_shown.click()  # nothing shown: nothing changes
+    assert [i.id for i in page.chosen()] == ["item-00042"]
+    page.filter.clear()
+    assert page.model.rowCount() == 5000
+    page.model.setData(page.model.index(42), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    assert page.chosen() == [] and not page.isComplete()
 
 
 def test_stop_while_writing_leaves_nothing_under_the_final_name(qtbot: QtBot, desktop: DesktopApp,
@@ -306,6 +352,7 @@ def test_target_page_warns_about_several_media_and_refuses_too_little_space(qtbo
     assert desktop.window.browser.select_case(cases.get_case(session, "2026/041").id)
     wizard = desktop.window.send_bundle.open()
     assert isinstance(wizard, BundleWizard)
+    qtbot.waitUntil(lambda: wizard.items.loaded)
     enter(qtbot, wizard)
     wizard.recipients.list.item(0).setCheckState(Qt.CheckState.Checked)
     enter(qtbot, wizard)
