@@ -41,6 +41,7 @@ BAGIT_TXT = "bagit.txt"
 BAG_INFO_TXT = "bag-info.txt"
 MANIFEST = "manifest-sha256.txt"
 TAGMANIFEST = "tagmanifest-sha256.txt"
+BAG_FILES = frozenset({BAGIT_TXT, BAG_INFO_TXT, MANIFEST, TAGMANIFEST})  # BagIt's own tag files
 BAGIT_TXT_BYTES = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 _RESERVED_TAG = re.compile(r"^(bagit\.txt|bag-info\.txt|fetch\.txt|(tag)?manifest-[A-Za-z0-9]+\.txt|data)$", re.I)
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")

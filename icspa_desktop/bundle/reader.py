@@ -38,8 +38,8 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -82,9 +82,10 @@ class BundleCheck:
     bag_info: list[tuple[str, str]]
     recipients: list[str]  # ICSPA-Recipient-Agency values of bag-info.txt
     payload: list[tuple[str, int, str]]  # (name under data/, size, sha256) as read
-    tag_files: dict[str, bytes]  # every bag file but data/, relative to the bag folder
+    tag_files: dict[str, bytes]  # the bag's tag files held (all, unless ``keep_tag`` chose), relative to the bag folder
     problems: list[str]  # empty: every layer checked out
     signed_at: datetime | None = None  # the bag signature's signingTime (checked with ``at_signing_time``)
+    tag_digests: dict[str, str] = field(default_factory=dict)  # every tag file read, held or not -> its SHA-256
 
     @property
     def ok(self) -> bool:
@@ -371,7 +372,8 @@ _BagVerdict = tuple[x509.Certificate | None, datetime | None, list[tuple[str, st
 def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime | None, at_signing_time: bool,
                problems: list[str]) -> _BagVerdict:
     """The bag as a whole, once the stream is authenticated: signature, manifests, bag-info."""
-    tags = walk.tag_files
+    tags = walk.tag_files  # what is held; ``digests`` names every tag file read
+    digests = walk.tag_digests
     signer = signed_at = None
     tagmanifest = tags.get(TAGMANIFEST)
     if walk.signature is None:
@@ -386,7 +388,7 @@ def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime 
 
     for clash in walk.folder_file_clashes():
         problems.append(_("{path} is both a file and a folder.", path=shown_name(clash)))
-    for name in tags:
+    for name in digests:
         if _OTHER_MANIFEST.match(name) and name not in (MANIFEST, TAGMANIFEST):
             problems.append(_("The bag holds {name}; bundles carry SHA-256 manifests only.",
                               name=shown_name(name)))
@@ -396,14 +398,14 @@ def _check_bag(walk: TarWalk, trusted: Sequence[x509.Certificate], at: datetime 
         if path.startswith("data/") or path == TAGMANIFEST:
             problems.append(_("{manifest} lists {path}, which it must not cover.",
                               manifest=TAGMANIFEST, path=shown_name(path)))
-        elif path not in tags:
+        elif path not in digests:
             problems.append(_("The tag file {path} is listed in {manifest} but not in the bundle.",
                               path=shown_name(path), manifest=TAGMANIFEST))
-        elif hashlib.sha256(tags[path]).hexdigest() != digest:
+        elif digests[path] != digest:
             problems.append(_("The tag file {path} does not match {manifest} (changed after signing).",
                               path=shown_name(path), manifest=TAGMANIFEST))
     if tagmanifest is not None:
-        for path in tags:
+        for path in digests:
             if path != TAGMANIFEST and path not in tag_entries:
                 problems.append(_("The tag file {path} is not covered by {manifest} (not signed).",
                                   path=shown_name(path), manifest=TAGMANIFEST))
@@ -506,8 +508,8 @@ def _decrypt_and_walk(ciphertext: _Ciphertext, identities: Sequence[X25519Privat
 
 def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,
                  limits: Limits = DEFAULT_LIMITS, at: datetime | None = None, at_signing_time: bool = False,
-                 payload_sink: PayloadSinkFactory | None = None, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> BundleCheck:
+                 payload_sink: PayloadSinkFactory | None = None, keep_tag: Callable[[str], bool] | None = None,
+                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> BundleCheck:
     """Check every layer of the bundle at ``path`` in one streaming pass, writing nothing anywhere.
 
     ``identities``: age secret keys to try; ``trusted``: certificates the bag and seal signer must be
@@ -516,8 +518,10 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     ``at``). ``payload_sink``: called for each payload file as its data begins; it receives the bytes as
     they are decrypted, *before* the stream is authenticated to its end, so whatever it keeps must be
     thrown away unless the result is ``ok`` (bundle import stages into the blob store this way).
-    Problems in the bundle are reported in the result; Cancelled and RefusedInput (unusable arguments)
-    are raised, as is whatever ``payload_sink`` raises that is not a ``TarRefusal``.
+    ``keep_tag``: which tag files (besides BagIt's own) the caller reads, to be held in ``tag_files`` within
+    ``limits``; the others are only hashed (a big case's CASE/UCO graph and PDF report need not be in memory to be
+    checked). None: all are held. Problems in the bundle are reported in the result; Cancelled and RefusedInput
+    (unusable arguments) are raised, as is whatever ``payload_sink`` raises that is not a ``TarRefusal``.
     """
     progress = progress or no_progress
     cancel = cancel or CancelToken()
@@ -525,7 +529,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     age_identities = _identities(identities)
     seal = _read_seal(path, volumes, trusted, at, at_signing_time)
     problems: list[str] = []
-    walk = TarWalk(limits, payload_sink)
+    walk = TarWalk(limits, payload_sink, keep_tag)
     ciphertext = _Ciphertext(volumes, progress, cancel)
     signer: x509.Certificate | None = None
     signed_at: datetime | None = None
@@ -577,4 +581,4 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     return BundleCheck(bundle_id=walk.bundle_id, sha256=ciphertext.whole.hexdigest(), size=ciphertext.done,
                        seal=seal_status, signer=signer, bag_info=info, recipients=recipients,
                        payload=list(walk.payload), tag_files=dict(walk.tag_files), problems=problems,
-                       signed_at=signed_at)
+                       signed_at=signed_at, tag_digests=dict(walk.tag_digests))

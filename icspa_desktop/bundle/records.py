@@ -26,6 +26,7 @@ PROOFS_FORMAT = "icspa-custody-proofs/v1"
 CASE_JSON = "metadata/case.json"
 ITEMS_JSON = "metadata/items.json"
 CUSTODY_JSON = "metadata/custody.json"
+READ_ON_IMPORT = frozenset({CASE_JSON, ITEMS_JSON, CUSTODY_JSON})  # the tag files an import holds and parses
 MAX_SHORT = 300
 MAX_TEXT = 10_000
 MAX_PROOF_NODES = 64  # a tree of 2^63 leaves needs fewer

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from icspa_desktop.bundle.format import SAFE_NAME
+from icspa_desktop.bundle.format import BAG_FILES, SAFE_NAME
 from icspa_desktop.crypto import cms
 from icspa_desktop.domain.errors import Text, _
 from icspa_desktop.i18n import N_
@@ -36,8 +36,11 @@ class Limits:
 
     max_members: int = 100_000
     max_total_bytes: int = 1 << 40  # plaintext of all members
-    max_tag_file_bytes: int = 64 << 20  # one tag file, held in memory
-    max_tag_total_bytes: int = 256 << 20  # all tag files together, held in memory
+    # Tag files held in memory (the import's records; every tag file for a reader that keeps them all). A case of
+    # 10,000 items carries ~72 MB of custody proofs (two events per item): the first bounds (64 and 256 MiB) refused
+    # such bundles, our own exports among them. Tag files the caller does not read are hashed, not held.
+    max_tag_file_bytes: int = 256 << 20  # one tag file
+    max_tag_total_bytes: int = 512 << 20  # all of them together
     max_path_bytes: int = 1024
     max_pax_header_bytes: int = 64 << 10
     max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
@@ -157,9 +160,14 @@ def _pax_records(data: bytes) -> dict[str, str]:
 class TarWalk:
     """Incremental reader of the tar stream pushed by pyrage: checks every member before its data."""
 
-    def __init__(self, limits: Limits, payload_sink: PayloadSinkFactory | None = None) -> None:
+    def __init__(self, limits: Limits, payload_sink: PayloadSinkFactory | None = None,
+                 keep_tag: Callable[[str], bool] | None = None) -> None:
         self.limits = limits
         self._payload_sink = payload_sink
+        # Which tag files (paths in the bag) are held in ``tag_files``; None: all. BagIt's own files always are
+        # (the bag's checks read them); the others are hashed as they pass, into ``tag_digests`` only.
+        self._keep_tag = keep_tag
+        self.tag_digests: dict[str, str] = {}  # every tag file read (held or not) -> its SHA-256
         self.problems: list[str] = []
         self.bundle_id: str | None = None
         self.payload: list[tuple[str, int, str]] = []
@@ -382,6 +390,10 @@ class TarWalk:
         self._body(size, write, done)
 
     def _tag(self, name: str, size: int) -> None:
+        if self._keep_tag is not None and name not in BAG_FILES and not self._keep_tag(name):
+            digest = hashlib.sha256()
+            self._body(size, digest.update, lambda: self.tag_digests.__setitem__(name, digest.hexdigest()))
+            return
         if size > self.limits.max_tag_file_bytes:
             self.problems.append(_("The tag file {name} has {size:,} bytes, more than the limit of {limit:,}; it was "
                                    "not read.", name=shown_name(name), size=size, limit=self.limits.max_tag_file_bytes))
@@ -394,7 +406,12 @@ class TarWalk:
             return
         self._tag_total += size
         data = bytearray()
-        self._body(size, data.extend, lambda: self.tag_files.__setitem__(name, bytes(data)))
+
+        def held() -> None:
+            self.tag_files[name] = bytes(data)
+            self.tag_digests[name] = hashlib.sha256(data).hexdigest()
+
+        self._body(size, data.extend, held)
 
     def folder_file_clashes(self) -> list[str]:
         return sorted(self._files[key] for key in self._files.keys() & self._dirs.keys())

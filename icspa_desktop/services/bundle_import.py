@@ -141,6 +141,7 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     try:
         check = bundle_reader.check_bundle(path, secrets, [*own, *(p.certificate for p in known)],
                                            limits=limits, at_signing_time=True, payload_sink=staging.open,
+                                           keep_tag=records.READ_ON_IMPORT.__contains__,
                                            progress=progress, cancel=cancel)
         staging.finish()  # every staged file written and closed (or why not) before anything is judged
         prepared = _verify(session, path, check, ours, own, known, target, staging,
@@ -199,7 +200,7 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours
     checks = [Check("Outer seal", seal.get(check.seal, check.seal)),
               Check("Decryption", _("opened with this agency's key; every age chunk authenticated")),
               Check("Archive", _("{n} files, no links, devices, climbing or colliding names",
-                                 n=len(check.payload) + len(check.tag_files) + 1)),
+                                 n=len(check.payload) + len(check.tag_digests) + 1)),
               Check("Signature", _("signed by {name} ({country}), key {fingerprint}, on {signed_at:%Y-%m-%d %H:%M} "
                                    "UTC; key valid then", name=partner.name, country=partner.country,
                                    fingerprint=partner.fingerprint, signed_at=check.signed_at))]
@@ -220,7 +221,7 @@ def _verify(session: Session, path: Path, check: bundle_reader.BundleCheck, ours
         recipients = _("{recipients}, under a key we have since replaced", recipients=recipients)
     checks.append(Check("Recipients", recipients))
     checks.append(Check("Manifests", _("{payload} payload and {tags} tag files match their SHA-256 manifests",
-                                       payload=len(check.payload), tags=len(check.tag_files))))
+                                       payload=len(check.payload), tags=len(check.tag_digests))))
     for name in (records.CASE_JSON, records.ITEMS_JSON, records.CUSTODY_JSON):
         if name not in check.tag_files:
             raise RefusedInput(_("The bundle has no {name}; it is not an ICSPA evidence bundle.", name=name))

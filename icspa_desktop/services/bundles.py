@@ -21,6 +21,8 @@ from icspa_desktop import TOOL_NAME, __version__, i18n
 from icspa_desktop.bundle import format as bundle_format
 from icspa_desktop.bundle import media as bundle_media
 from icspa_desktop.bundle import reader as bundle_reader
+from icspa_desktop.bundle import records
+from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
 from icspa_desktop.domain.agency import Partner
@@ -203,6 +205,10 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
         if partner.id not in {p.id for p in recipients}:
             recipients.append(partner)
     items = _pick_items(session, case, item_refs)
+    if len(items) + _MEMBERS_BESIDE_PAYLOAD > DEFAULT_LIMITS.max_members:
+        raise UsageError(_("A bundle carries at most {limit:,} items (what a partner's import reads); this one would "
+                           "carry {n:,}. Send them in several bundles (--items), fewer in each.",
+                           limit=DEFAULT_LIMITS.max_members - _MEMBERS_BESIDE_PAYLOAD, n=len(items)))
     warnings: list[str] = []
     h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
     if h3 and not h3_override.strip():
@@ -262,11 +268,13 @@ def check_export_target(session: Session, plan: ExportPlan, out: Path, *, probe:
 
 
 def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressCallback = no_progress,
-           cancel: CancelToken | None = None) -> ExportResult:
+           cancel: CancelToken | None = None, readable_within: Limits = DEFAULT_LIMITS) -> ExportResult:
     """Write the bundle of ``plan`` to ``out`` (``NAME.icspa``), with its outer seal beside it.
 
     The items' ``bundled`` events are recorded first, so the checkpoint the bundle carries covers them;
-    a failure after that is recorded too (nothing is left under the final name)."""
+    a failure after that is recorded too (nothing is left under the final name). A bundle whose records a
+    partner's import would not read within ``readable_within`` (the import's bounds) is refused before it is
+    written."""
     out = check_export_target(session, plan, out, probe=True)
     signer = agency.agency_signer(session)
     identity = agency.agency_identity(session)
@@ -317,7 +325,7 @@ def export(session: Session, plan: ExportPlan, out: Path, *, progress: ProgressC
                     return drawing.result(progress=report_progress, cancel=cancel)
 
             checkpoint = custody.make_checkpoint(session, f"bundle {bundle_id}", case_id=case.id)
-            spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint)
+            spec = _bag_spec(session, plan, bundle_id, checkpoint, report_pdf, identity.fingerprint, readable_within)
             written = bundle_format.write_bundle(spec, signer.sign_detached,
                                                  [p.age_recipient for p in plan.recipients] + [identity.age_recipient],
                                                  out, progress=progress, cancel=cancel)
@@ -383,7 +391,8 @@ def _payload_file(session: Session, item: Item) -> bundle_format.PayloadFile:
 
 
 def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: custody.StoredCheckpoint,
-              report_pdf: Callable[[], bytes], sender_fingerprint: str) -> bundle_format.BagSpec:
+              report_pdf: Callable[[], bytes], sender_fingerprint: str,
+              readable_within: Limits) -> bundle_format.BagSpec:
     from icspa_desktop.reports import case_uco
 
     conn = session.conn
@@ -408,6 +417,7 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
         "metadata/custody.json": custody_json,
         "metadata/case.jsonld": uco_json,
     }
+    _check_readable(tag_files, len(plan.items), readable_within)
     handling = sorted({str(i.markings.handling_code) for i in plan.items})
     tlp = sorted({str(i.markings.tlp) for i in plan.items})
     info: list[tuple[str, str]] = [
@@ -428,6 +438,26 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
     payload = [_payload_file(session, item) for item in plan.items]
     return bundle_format.BagSpec(bundle_id, info, tag_files, payload,
                                  later_tag_files=lambda: {"metadata/custody-report.pdf": report_pdf()})
+
+
+# Tar members of a bundle beside its payload files: the bag and data folders, BagIt's four files, the metadata
+# folder and its five documents, the signature; and a margin.
+_MEMBERS_BESIDE_PAYLOAD = 16
+
+
+def _check_readable(tag_files: dict[str, bytes], items: int, limits: Limits) -> None:
+    """Refuse, before anything is written, a bundle whose records a partner's import (ours, within its default
+    bounds) would refuse to read: what it holds in memory to parse (bundle/records.py ``READ_ON_IMPORT``)."""
+    held = {name: len(data) for name, data in tag_files.items() if name in records.READ_ON_IMPORT}
+    for name, size in held.items():
+        if size > limits.max_tag_file_bytes:
+            raise UsageError(_("The bundle's {name} would hold {size:,} bytes for {n:,} items; a partner's import "
+                               "reads at most {limit:,}. Send the items in several bundles, fewer in each.",
+                               name=name, size=size, n=items, limit=limits.max_tag_file_bytes))
+    if sum(held.values()) > limits.max_tag_total_bytes:
+        raise UsageError(_("The bundle's records would hold {size:,} bytes for {n:,} items; a partner's import reads "
+                           "at most {limit:,}. Send the items in several bundles, fewer in each.",
+                           size=sum(held.values()), n=items, limit=limits.max_tag_total_bytes))
 
 
 def _record_lines(value: Any, depth: int = 0) -> str:
@@ -556,8 +586,9 @@ def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = 
     ours = agency.own_fingerprints(session)  # every key we have had: a bundle may have been sent to an earlier one
     own = agency.agency_certificates(session)
     known = partners.list_partners(session)
+    # Nothing here reads the records, the CASE/UCO graph or the report: hashed against the manifest, not held.
     check = bundle_reader.check_bundle(path, agency.age_identities(session), [*own, *(p.certificate for p in known)],
-                                       progress=progress, cancel=cancel)
+                                       keep_tag=_read_none, progress=progress, cancel=cancel)
     names = {p.fingerprint: p.name for p in known} | dict.fromkeys(ours, "this agency")
     signer = ""
     if check.signer is not None:
@@ -569,6 +600,10 @@ def verify_bundle(session: Session, path: Path, *, progress: ProgressCallback = 
     own_copy = signer == "this agency" and _field(check, "ICSPA-Sender-Agency") in ours
     return BundleReport(path, check, signer, [names.get(r, f"unknown agency {r}") for r in check.recipients],
                         own_copy or any(fp in check.recipients for fp in ours))
+
+
+def _read_none(_name: str) -> bool:
+    return False
 
 
 def _field(check: bundle_reader.BundleCheck, name: str) -> str:

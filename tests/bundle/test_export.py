@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from icspa_desktop.bundle.tarwalk import Limits
 from icspa_desktop.custody import events
 from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Role
 from icspa_desktop.domain.errors import Conflict, IcspaError, PermissionDenied, UsageError
@@ -277,6 +278,27 @@ def test_an_export_is_journalled_and_one_that_died_shows_as_interrupted(scene: S
            "ICSPA_WITNESS_DIR": str(scene.work / "witness")}
     listed = run_cli("bundle", "list", env=env)
     assert listed.returncode == 0 and "interrupted" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_a_bundle_whose_records_a_partners_import_would_not_read_is_refused_before_it_is_written(
+        scene: Scene) -> None:
+    """What the exporter writes, the importer must read: a case of 10,000 items carries ~72 MB of custody proofs,
+    which the import's first bound (64 MiB) refused. The export checks the records against the import's bounds
+    (here made small) once they are made, before a byte reaches the medium; the failure is recorded."""
+    target = scene.work / "nightjar"
+    with unlock(scene.sender, "admin", PASS) as nl:
+        plan = bundles.plan_export(nl, "2026/041", [scene.partner_name])
+        with pytest.raises(UsageError, match=r"The bundle's metadata/custody\.json would hold [\d,]+ bytes for 2 "
+                                             r"items; a partner's import reads at most 10,000\. Send the items in "
+                                             r"several bundles"):
+            bundles.export(nl, plan, target, readable_within=Limits(max_tag_file_bytes=10_000))
+        with pytest.raises(UsageError, match=r"The bundle's records would hold [\d,]+ bytes for 2 items; a "
+                                             r"partner's import reads at most 3,000\."):
+            bundles.export(nl, plan, target, readable_within=Limits(max_tag_total_bytes=3_000))
+        assert list(scene.work.iterdir()) == []  # nothing on the medium, not even a temporary file
+        assert [sent.status for sent in bundles.list_sent(nl)] == ["failed", "failed"]
+        done = bundles.export(nl, plan, target)  # within the import's own bounds
+        assert done.path.exists()
 
 
 def test_a_warning_about_many_h2_items_names_a_few_and_counts_the_rest(scene: Scene) -> None:

@@ -469,6 +469,28 @@ def test_an_oversize_tag_file_is_not_read(work: Path, signer: Signer, identity: 
     assert "metadata/big.json" not in result.tag_files
 
 
+def test_tag_files_the_caller_does_not_read_are_hashed_not_held(work: Path, signer: Signer,
+                                                               identity: pyrage.x25519.Identity) -> None:
+    """``keep_tag``: a big tag file the caller does not read (an import never reads the CASE/UCO graph or the PDF
+    report; a case of 10,000 items carries 82 MB of the graph) is checked against the tag manifest as it passes,
+    neither held nor counted against the bounds of what is held — and still refused when it was changed."""
+    big = b"[" + b"0," * 5000 + b"0]\n"
+    tags = resigned_tags({"metadata/big.json": big})
+    path = encrypted(work, tar_bytes(bag_members(signer, tags)), identity)
+    small = Limits(max_tag_file_bytes=4096)
+    result = check(path, identity, signer, limits=small, keep_tag=lambda name: name != "metadata/big.json")
+    assert result.ok, result.problems
+    assert "metadata/big.json" not in result.tag_files and "metadata/custody.json" in result.tag_files
+    assert result.tag_digests["metadata/big.json"] == hashlib.sha256(big).hexdigest()
+    assert set(result.tag_digests) == set(tags)
+    members = bag_members(signer, tags)
+    changed = next(i for i, (info, _data) in enumerate(members) if info.name.endswith("metadata/big.json"))
+    members[changed] = (members[changed][0], big.replace(b"0,", b"1,", 1))  # the same size, after signing
+    result = check(encrypted(work, tar_bytes(members), identity), identity, signer,
+                   limits=small, keep_tag=lambda name: name != "metadata/big.json")
+    assert has(result, "The tag file 'metadata/big.json' does not match tagmanifest-sha256.txt"), result.problems
+
+
 def test_tag_files_together_are_bounded(work: Path, signer: Signer, identity: pyrage.x25519.Identity) -> None:
     path = encrypted(work, tar_bytes(bag_members(signer)), identity)
     result = check(path, identity, signer, limits=Limits(max_tag_total_bytes=600))
