@@ -22,10 +22,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-# libsodium: ~18,000 verifications/s per core here, against ~9,000 for OpenSSL's Ed25519 in `cryptography`.
-from nacl.bindings import crypto_sign_open as _sodium_open
-from nacl.exceptions import CryptoError as _SodiumError
-
 from icspa_desktop.crypto import signing
 from icspa_desktop.custody.events import SIGNATURE_CONTEXT
 from icspa_desktop.custody.merkle import Frontier
@@ -121,17 +117,6 @@ def load_keys(conn: db.Connection) -> dict[bytes, KeyRecord]:
     }
 
 
-def _verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """Ed25519 (RFC 8032) by libsodium, which also refuses non-canonical and small-order encodings."""
-    if len(public_key) != 32 or len(signature) != 64:
-        return False
-    try:
-        _sodium_open(signature + message, public_key)
-    except (_SodiumError, ValueError, TypeError):
-        return False
-    return True
-
-
 # A damage's message is English: it goes into the report's --json and into the custody report that bundles carry.
 # ``DAMAGE.shown`` gives it in the reader's language (custody verify's text output, the GUI's verification result).
 _EVENT = N_("Event #{idx} ({id})")
@@ -184,7 +169,7 @@ def check_rows(rows: Iterable[Sequence[Any]], keys: dict[bytes, KeyRecord],
     sha256 = hashlib.sha256
     loads = json.loads
     b64 = base64.b64encode
-    verify_sig = _verify_signature
+    verify_sig = signing.verify_strict  # libsodium: ~2x OpenSSL's rate
     context = SIGNATURE_CONTEXT
     items = items or {}
     leaves = out.leaf_hashes

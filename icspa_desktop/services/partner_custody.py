@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from icspa_desktop import pipeline
 from icspa_desktop.bundle.records import PartnerCustody, SignedCheckpoint
-from icspa_desktop.crypto import cms
+from icspa_desktop.crypto import cms, signing
 from icspa_desktop.custody import checkpoints as cp
 from icspa_desktop.custody import events, merkle
 from icspa_desktop.domain.agency import Partner, PartnerStatus
@@ -128,37 +125,17 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
 
 
 class _PublicKeys:
-    """The Ed25519 key object of each raw public key, built once: a bundle's events are signed by a few users."""
-
-    def __init__(self) -> None:
-        self._keys: dict[bytes, Ed25519PublicKey | None] = {}
-
-    def _key(self, public_key: bytes) -> Ed25519PublicKey | None:
-        raw = bytes(public_key)
-        if raw not in self._keys:
-            try:
-                self._keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
-            except ValueError:
-                self._keys[raw] = None
-        return self._keys[raw]
+    """Event signatures of a partner's log, checked by libsodium (``signing.verify_strict``, as ``custody verify``
+    checks our own log): 2.4x OpenSSL's rate here, and a bundle of 10,000 items carries 20,000 events."""
 
     def verifies(self, public_key: bytes, signature: bytes, body_bytes: bytes) -> bool:
         """Whether ``signature`` is a valid event signature over ``body_bytes`` under ``public_key`` (False for a
         malformed key)."""
-        key = self._key(public_key)
-        if key is None:
-            return False
-        try:
-            key.verify(signature, events.signed_message(body_bytes))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signing.verify_strict(bytes(public_key), bytes(signature), events.signed_message(body_bytes))
 
     def verify_all(self, signed: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         """``verifies`` for each (public key, signature, body), the second half in a worker thread: an Ed25519 check
-        (~60 µs) runs outside the GIL, and a bundle carries thousands of events."""
-        for public_key, _signature, _body in signed:
-            self._key(public_key)  # every key object made here, not raced for in two threads
+        (~70 µs) runs outside the GIL, and a bundle carries thousands of events."""
         results = [False] * len(signed)
 
         def check(start: int, stop: int) -> None:
