@@ -619,3 +619,45 @@ def test_on_disk_with_age_cli_in_a_pipe(tmp_path: Path, people: list[tuple[str, 
         agev1.decrypt_io(handle.read, digest.update, [identity])
     assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
 
+
+
+def test_decrypting_into_the_consumers_buffers_hands_each_over_once(people: list[tuple[str, str, Path]]) -> None:
+    """``buffers``: the plaintext goes straight into buffers the consumer gives (the bundle reader's pool), each
+    handed back exactly once as a view from its first byte; only the final chunk comes from elsewhere. A chunk that
+    fails leaves nothing of its plaintext in the buffer it was opened into."""
+    identity, recipient, _ = people[0]
+    plain = os.urandom(3 * agev1.BATCH_CHUNKS * CHUNK + 12345)  # three full batches, then a short last chunk
+    sealed = agev1.encrypt(plain, [recipient])
+    given: list[bytearray] = []
+    received: list[bytes] = []
+    handed: list[bytearray] = []
+
+    def fresh() -> bytearray:
+        given.append(bytearray(b"\xaa" * (agev1.BATCH_CHUNKS * CHUNK)))
+        return given[-1]
+
+    def write(view: memoryview) -> None:
+        if any(view.obj is buf for buf in given):
+            assert not any(view.obj is buf for buf in handed), "a buffer handed over twice"
+            handed.append(view.obj)  # type: ignore[arg-type]
+        received.append(bytes(view))
+
+    decryptor = agev1.Decryptor([identity], write, fresh)
+    for start in range(0, len(sealed), 1_000_003):  # pieces that split chunks anywhere
+        decryptor.feed(sealed[start:start + 1_000_003])
+    decryptor.finish()
+    assert b"".join(received) == plain
+    assert len(handed) >= 3 and all(any(h is g for g in given) for h in handed)
+
+    # A flipped byte in the fifth chunk: four chunks released, the fifth wiped where it was opened.
+    damaged = bytearray(sealed)
+    header = len(sealed) - len(plain) - 16 * ((len(plain) + CHUNK - 1) // CHUNK)
+    damaged[header + 4 * (CHUNK + 16) + 100] ^= 1
+    given.clear()
+    received.clear()
+    handed.clear()
+    decryptor = agev1.Decryptor([identity], write, fresh)
+    with pytest.raises(agev1.PayloadError, match="Chunk 4"):
+        decryptor.feed(bytes(damaged))
+    assert b"".join(received) == plain[:4 * CHUNK]
+    assert given[0][4 * CHUNK:5 * CHUNK] == bytes(CHUNK)  # the failed chunk's plaintext never stays behind

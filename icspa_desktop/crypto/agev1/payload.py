@@ -129,9 +129,15 @@ class Decryptor:
 
     Failures raise an ``AgeError`` subclass; the object is then unusable. ``PayloadError.offset`` counts the
     (authenticated) plaintext bytes written before the failure. Exceptions from ``write`` propagate as is.
+
+    ``buffers`` (optional) saves the consumer a copy: each call returns a fresh buffer of at least
+    ``BATCH_CHUNKS * CHUNK_SIZE`` bytes to decrypt into, and a view ``write`` receives of such a buffer (``view.obj``)
+    starts at its first byte and hands the buffer over: the decryptor never touches it again. Views of other
+    memory (the final chunk) are valid during the call only, as without ``buffers``.
     """
 
-    def __init__(self, identities: Sequence[str | X25519PrivateKey], write: Callable[[memoryview], object]) -> None:
+    def __init__(self, identities: Sequence[str | X25519PrivateKey], write: Callable[[memoryview], object],
+                 buffers: Callable[[], bytearray] | None = None) -> None:
         keys = identity_keys(identities)
         if not keys:
             raise InvalidIdentity(_("age decryption needs at least one identity."))
@@ -139,7 +145,8 @@ class Decryptor:
         self._header: HeaderReader | None = HeaderReader(keys)  # None once the header and payload nonce are read
         self._aead: ChaCha20Poly1305 | None = None
         self._held = bytearray()  # sealed bytes not yet known to be (or not to be) the last chunk
-        self._out = bytearray(BATCH_CHUNKS * CHUNK_SIZE)
+        self._buffers = buffers
+        self._out = bytearray(BATCH_CHUNKS * CHUNK_SIZE) if buffers is None else bytearray()
         self._counter = 0
         self.offset = 0  # plaintext bytes written so far
         self._state = "open"  # "open" | "done" | "failed"
@@ -184,27 +191,31 @@ class Decryptor:
     def _take_payload(self, view: memoryview) -> None:
         _pass_chunks(self._held, view, SEALED_CHUNK, self._open_run)
 
+    def _fresh(self) -> memoryview:
+        """Where the next batch of plaintext goes: our own buffer (the consumer copies), or a fresh one of theirs."""
+        return memoryview(self._out if self._buffers is None else self._buffers())[:BATCH_CHUNKS * CHUNK_SIZE]
+
     def _open_run(self, sealed: memoryview, count: int) -> None:
         """Open ``count`` full chunks that more data follows; write their plaintext in batches."""
         aead = self._aead
         assert aead is not None
-        with memoryview(self._out) as out:
-            filled = 0
-            for i in range(count):
-                if filled == len(out):
-                    self._release(out[:filled])
-                    filled = 0
-                chunk = sealed[i * SEALED_CHUNK:(i + 1) * SEALED_CHUNK]
-                try:
-                    aead.decrypt_into(_chunk_nonce(self._counter, False), chunk, None, out[filled:filled + CHUNK_SIZE])
-                except InvalidTag:
-                    # decrypt_into leaves unauthenticated plaintext behind on failure: wiped, never released.
-                    out[filled:filled + CHUNK_SIZE] = bytes(CHUNK_SIZE)
-                    self._release(out[:filled])  # what authenticated before the failure
-                    self._refuse_followed_chunk(aead, chunk, out[:CHUNK_SIZE])
-                filled += CHUNK_SIZE
-                self._counter += 1
-            self._release(out[:filled])
+        out = self._fresh()
+        filled = 0
+        for i in range(count):
+            if filled == len(out):
+                self._release(out[:filled])
+                out, filled = self._fresh(), 0
+            chunk = sealed[i * SEALED_CHUNK:(i + 1) * SEALED_CHUNK]
+            try:
+                aead.decrypt_into(_chunk_nonce(self._counter, False), chunk, None, out[filled:filled + CHUNK_SIZE])
+            except InvalidTag:
+                # decrypt_into leaves unauthenticated plaintext behind on failure: wiped, never released.
+                out[filled:filled + CHUNK_SIZE] = bytes(CHUNK_SIZE)
+                self._release(out[:filled])  # what authenticated before the failure (``out`` is theirs now)
+                self._refuse_followed_chunk(aead, chunk, self._fresh()[:CHUNK_SIZE])
+            filled += CHUNK_SIZE
+            self._counter += 1
+        self._release(out[:filled])
 
     def _refuse_followed_chunk(self, aead: ChaCha20Poly1305, chunk: memoryview, out: memoryview) -> None:
         """A full chunk with more data after it failed as a middle chunk: say why, always raising."""
