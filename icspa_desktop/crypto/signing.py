@@ -42,7 +42,7 @@ def verify(public_raw: bytes, signature: bytes, message: bytes) -> bool:
 def verify_strict(public_raw: bytes, signature: bytes, message: bytes) -> bool:
     """Ed25519 (RFC 8032) by libsodium, which also refuses non-canonical and small-order encodings; ~2.4x the rate
     of OpenSSL's in ``cryptography`` on this project's machines (70 against 170 µs). For the many signatures of a
-    custody log (our own when it is verified in full, a partner's at import). libsodium's call releases the GIL."""
+    custody log (our own when it is verified in full, a partner's at import)."""
     if len(public_raw) != 32 or len(signature) != 64:
         return False
     try:

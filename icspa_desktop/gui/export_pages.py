@@ -91,6 +91,9 @@ class ItemChoices(QAbstractListModel):
 
     def __init__(self, items: list[Item], parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._take(items)
+
+    def _take(self, items: list[Item]) -> None:
         self._items = items
         self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]  # what the filter sees
         self._shown = list(range(len(items)))  # indices into ``items`` of the rows, in order
@@ -100,10 +103,7 @@ class ItemChoices(QAbstractListModel):
     def set_items(self, items: list[Item]) -> None:
         """Show these items (all of them, every one checked), in place of any before."""
         self.beginResetModel()
-        self._items = items
-        self._searched = [f"{i.exhibit_number} {i.original_name}".casefold() for i in items]
-        self._shown = list(range(len(items)))
-        self._checked = set(self._shown)
+        self._take(items)
         self.endResetModel()
         self.changed.emit()
 
@@ -116,13 +116,6 @@ class ItemChoices(QAbstractListModel):
 
     def checked_count(self) -> int:
         return len(self._checked)
-
-    def item_at(self, row: int) -> Item:
-        return self._items[self._shown[row]]
-
-    def row_of(self, item_id: str) -> int | None:
-        """The row showing ``item_id``, or None when the filter hides it."""
-        return next((row for row, i in enumerate(self._shown) if self._items[i].id == item_id), None)
 
     def set_filter(self, text: str) -> None:
         wanted = text.strip().casefold()
