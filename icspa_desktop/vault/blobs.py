@@ -299,6 +299,9 @@ class BlobWriter:
             self._view.release()
             if isinstance(self._buffer, mmap.mmap):
                 self._buffer.close()
+            # Let go of a small blob's buffer too: an import keeps its writers until the commit, and 10,000 small
+            # files held 119 MiB of finished buffers.
+            self._buffer = bytearray()
             self._released = True
 
     def discard(self) -> None:

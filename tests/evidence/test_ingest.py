@@ -228,3 +228,25 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
 ])
 def test_mime_detection(name: str, head: bytes, expected: str) -> None:
     assert ingest.detect_mime(name, head) == expected
+
+
+def test_a_finished_writer_holds_no_buffer(store: BlobStore) -> None:
+    """An import keeps the writers of its staged files until the commit: a finished one must not keep its output
+    buffer (10,000 small files held 119 MiB of them)."""
+    import tracemalloc
+
+    writers = []
+    tracemalloc.start()
+    try:
+        for n in range(500):
+            key = os.urandom(stream.KEY_LEN)
+            writer = store.create_writer(key, size_hint=4096)
+            writer.write_chunk(memoryview(n.to_bytes(2, "big") * 2048), last=True)
+            writer.finish(sync=False)
+            writers.append(writer)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1 << 20, f"{held:,} bytes held by 500 finished writers"
+    for writer in writers:
+        store.remove(writer.blob_id)
