@@ -192,8 +192,10 @@ def _pick_items(session: Session, case: Case, refs: Sequence[str] | None) -> lis
 
 def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], item_refs: Sequence[str] | None = None,
                 *, purpose: str = "", authority: str = "", h3_override: str = "",
-                permission: OriginatorPermission | None = None) -> ExportPlan:
-    """Check everything an export needs and say exactly what would leave; writes nothing."""
+                permission: OriginatorPermission | None = None,
+                readable_within: Limits = DEFAULT_LIMITS) -> ExportPlan:
+    """Check everything an export needs and say exactly what would leave; writes nothing. ``readable_within``: the
+    bounds of a partner's import the bundle must fit (its members; a whole case's custody proofs, at least)."""
     session.require(Permission.EXPORT_BUNDLE, attempted=f"export a bundle of case {case_ref}")
     session.require(Permission.SIGN_AS_AGENCY, attempted=f"sign a bundle of case {case_ref}")
     case = cases.get_case(session, case_ref)
@@ -205,10 +207,15 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
         if partner.id not in {p.id for p in recipients}:
             recipients.append(partner)
     items = _pick_items(session, case, item_refs)
-    if len(items) + _MEMBERS_BESIDE_PAYLOAD > DEFAULT_LIMITS.max_members:
+    if len(items) + _MEMBERS_BESIDE_PAYLOAD > readable_within.max_members:
         raise UsageError(_("A bundle carries at most {limit:,} items (what a partner's import reads); this one would "
                            "carry {n:,}. Send them in several bundles (--items), fewer in each.",
-                           limit=DEFAULT_LIMITS.max_members - _MEMBERS_BESIDE_PAYLOAD, n=len(items)))
+                           limit=readable_within.max_members - _MEMBERS_BESIDE_PAYLOAD, n=len(items)))
+    if not item_refs and (at_least := _custody_json_at_least(session, case)) > readable_within.max_tag_file_bytes:
+        raise UsageError(_("The bundle's {name} would hold more than {size:,} bytes for {n:,} items; a partner's "
+                           "import reads at most {limit:,}. Send the items in several bundles (--items), fewer in "
+                           "each.", name=records.CUSTODY_JSON, size=at_least, n=len(items),
+                           limit=readable_within.max_tag_file_bytes))
     warnings: list[str] = []
     h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
     if h3 and not h3_override.strip():
@@ -443,6 +450,19 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
 # Tar members of a bundle beside its payload files: the bag and data folders, BagIt's four files, the metadata
 # folder and its five documents, the signature; and a margin.
 _MEMBERS_BESIDE_PAYLOAD = 16
+
+
+def _custody_json_at_least(session: Session, case: Case) -> int:
+    """A low bound of the custody proofs' size in a bundle of every stored item of ``case``, before anything is
+    recorded (``_check_readable`` checks every export once its records are made): each event it carries appears as
+    its signed body in base64 (4/3 of its bytes) and as its readable copy (at least its bytes), so a refusal on
+    this bound is never one the export itself would not make."""
+    carried = int(session.conn.execute(
+        "SELECT COALESCE(SUM(LENGTH(e.body)), 0) FROM custody_events e WHERE e.case_id = ? AND (NOT EXISTS"
+        " (SELECT 1 FROM custody_event_items x WHERE x.event_idx = e.idx) OR EXISTS (SELECT 1 FROM custody_event_items"
+        " x JOIN items i ON i.id = x.item_id WHERE x.event_idx = e.idx AND i.blob_id IS NOT NULL))",
+        (case.id,)).fetchone()[0])
+    return carried * 7 // 3
 
 
 def _check_readable(tag_files: dict[str, bytes], items: int, limits: Limits) -> None:

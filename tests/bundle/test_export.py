@@ -301,6 +301,28 @@ def test_a_bundle_whose_records_a_partners_import_would_not_read_is_refused_befo
         assert done.path.exists()
 
 
+def test_a_whole_case_whose_custody_proofs_certainly_exceed_the_bound_is_refused_before_anything_is_recorded(
+        scene: Scene, tmp_path: Path) -> None:
+    """The plan's bound on a whole case's custody.json is low: refused there, nothing is recorded; and the bound
+    never exceeds what a real export writes."""
+    from icspa_desktop.bundle import reader
+    from icspa_desktop.custody import events
+
+    with unlock(scene.sender, "admin", PASS) as nl:
+        case = cases.get_case(nl, "2026/041")
+        at_least = bundles._custody_json_at_least(nl, case)
+        before = len(events.list_events(nl.conn))
+        with pytest.raises(UsageError, match=rf"metadata/custody\.json would hold more than {at_least:,} bytes for 2 "
+                                             r"items; a partner's import reads at most 1,000\."):
+            bundles.plan_export(nl, "2026/041", [scene.partner_name], readable_within=Limits(max_tag_file_bytes=1000))
+        assert len(events.list_events(nl.conn)) == before and bundles.list_sent(nl) == []
+        done = bundles.export(nl, bundles.plan_export(nl, "2026/041", [scene.partner_name]), scene.work / "b")
+        trusted = [agency.agency_identity(nl).certificate]
+    check = reader.check_bundle(done.path, [scene.partner_identity], trusted)
+    assert check.ok, check.problems
+    assert at_least <= len(check.tag_files["metadata/custody.json"])
+
+
 def test_a_warning_about_many_h2_items_names_a_few_and_counts_the_rest(scene: Scene) -> None:
     """The plan lists every item; its warning about 30 H2 items names the first twelve and says how many more (the
     export wizard's preview was squeezed to a few lines by a warning naming 235 exhibits)."""
