@@ -97,7 +97,7 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
     head = custody.checkpoint.checkpoint
     _check_log_is_theirs(conn, head.origin, partner)
     _check_case_stays_in_its_log(conn, head.origin, partner, case_id)
-    signed = _PublicKeys().verify_all([(e.public_key, e.signature, e.body_bytes) for e in custody.events])
+    signed = _events_signed([(e.public_key, e.signature, e.body_bytes) for e in custody.events])
     for number, (event, good) in enumerate(zip(custody.events, signed, strict=True)):
         if cancel is not None and number % 256 == 0:
             cancel.check()
@@ -124,30 +124,28 @@ def verify(conn: db.Connection, custody: PartnerCustody, partner: Partner, case_
     return CustodyVerdict(head.origin, head.size, head.root, len(custody.events), linked, (head.origin, *sorted(names)))
 
 
-class _PublicKeys:
-    """Event signatures of a partner's log, checked by libsodium (``signing.verify_strict``, as ``custody verify``
-    checks our own log): 2.4x OpenSSL's rate here, and a bundle of 10,000 items carries 20,000 events."""
+def _event_signed(public_key: bytes, signature: bytes, body_bytes: bytes) -> bool:
+    """Whether ``signature`` is a valid event signature over ``body_bytes`` under ``public_key`` (False for a
+    malformed key). libsodium (``signing.verify_strict``, as ``custody verify`` checks our own log): 2.4x OpenSSL's
+    rate here, and a bundle of 10,000 items carries 20,000 events."""
+    return signing.verify_strict(bytes(public_key), bytes(signature), events.signed_message(body_bytes))
 
-    def verifies(self, public_key: bytes, signature: bytes, body_bytes: bytes) -> bool:
-        """Whether ``signature`` is a valid event signature over ``body_bytes`` under ``public_key`` (False for a
-        malformed key)."""
-        return signing.verify_strict(bytes(public_key), bytes(signature), events.signed_message(body_bytes))
 
-    def verify_all(self, signed: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
-        """``verifies`` for each (public key, signature, body), the second half in a worker thread: an Ed25519 check
-        (~70 µs) runs outside the GIL, and a bundle carries thousands of events."""
-        results = [False] * len(signed)
+def _events_signed(signed: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """``_event_signed`` for each (public key, signature, body), the second half in a worker thread: an Ed25519
+    check (~70 µs) runs outside the GIL, and a bundle carries thousands of events."""
+    results = [False] * len(signed)
 
-        def check(start: int, stop: int) -> None:
-            for i in range(start, stop):
-                results[i] = self.verifies(*signed[i])
+    def check(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            results[i] = _event_signed(*signed[i])
 
-        half = len(signed) // 2 if len(signed) >= _SPLIT_FROM else 0
-        later = pipeline.Pending(lambda: check(half, len(signed)), "signature-check") if half else None
-        check(0, half or len(signed))
-        if later is not None:
-            later.wait()
-        return results
+    half = len(signed) // 2 if len(signed) >= _SPLIT_FROM else 0
+    later = pipeline.Pending(lambda: check(half, len(signed)), "signature-check") if half else None
+    check(0, half or len(signed))
+    if later is not None:
+        later.wait()
+    return results
 
 
 _SPLIT_FROM = 64  # events; below this a second thread costs more than it saves
@@ -178,7 +176,7 @@ _HEAD_CHANGED = N_("our event #{index} records receiving the partner's checkpoin
 def _check_event(body: dict[str, Any], body_bytes: bytes, signature: bytes, public_key: bytes, leaf_index: int,
                  event_id: str, proof: list[bytes], head: cp.Checkpoint, case_id: str, item_ids: set[str],
                  signature_valid: bool) -> None:
-    """The event's checks but its signature's, which the caller made (``_PublicKeys``): ``signature_valid``."""
+    """The event's checks but its signature's, which the caller made (``_events_signed``): ``signature_valid``."""
 
     def refused(message: str, **fields: object) -> RefusedInput:  # worded only for the event that fails
         return RefusedInput(_(message, where=_(_WHERE, index=leaf_index), **fields))
@@ -302,7 +300,6 @@ def recheck_stored(conn: db.Connection) -> list[str]:
         "SELECT id, checkpoint_text FROM bundles_received").fetchall()}
     rows = conn.execute("SELECT origin, leaf_index, event_id, case_id, body, signature, public_key, inclusion_proof,"
                         " bundle_id FROM partner_events ORDER BY origin, leaf_index").fetchall()
-    keys = _PublicKeys()
     for origin, index, event_id, _case, body, signature, public_key, proof_json, bundle_id in rows:
         text = checkpoints.get(str(bundle_id))
         try:
@@ -316,7 +313,7 @@ def recheck_stored(conn: db.Connection) -> list[str]:
             proof = [base64.b64decode(node) for node in json.loads(proof_json)]
             _check_event(parsed, body_bytes, bytes(signature), bytes(public_key), int(index), str(event_id),
                          proof, head, str(parsed.get("case_id")), set(parsed.get("item_ids") or []),
-                         keys.verifies(bytes(public_key), bytes(signature), body_bytes))
+                         _event_signed(bytes(public_key), bytes(signature), body_bytes))
         except (RefusedInput, ValueError, TypeError) as exc:
             damages.append(_STORED.format(origin=origin, index=index, refusal=english(exc)))
     return damages + _held_heads_damages(conn) + _stored_events_damages(conn)

@@ -109,7 +109,7 @@ def test_custody_verify_finds_partner_events_deleted_by_direct_sql(ex: Exchange)
 
 
 def test_event_signatures_checked_in_two_threads_keep_each_events_verdict() -> None:
-    """``_PublicKeys.verify_all`` splits a bundle's events over two threads: each event keeps its own verdict, a
+    """``_events_signed`` splits a bundle's events over two threads: each event keeps its own verdict, a
     bad signature in either half (or a malformed key) is found at its place and nowhere else."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -135,5 +135,5 @@ def test_event_signatures_checked_in_two_threads_keep_each_events_verdict() -> N
             public_key = b"\xff" * 32  # not a point on the curve, or another key: never valid
         signed[index] = (public_key, signature, body)
     assert len(signed) >= partner_custody._SPLIT_FROM
-    verdicts = partner_custody._PublicKeys().verify_all(signed)
+    verdicts = partner_custody._events_signed(signed)
     assert [i for i, good in enumerate(verdicts) if not good] == sorted(bad)
