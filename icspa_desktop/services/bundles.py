@@ -21,7 +21,6 @@ from icspa_desktop import TOOL_NAME, __version__, i18n
 from icspa_desktop.bundle import format as bundle_format
 from icspa_desktop.bundle import media as bundle_media
 from icspa_desktop.bundle import reader as bundle_reader
-from icspa_desktop.bundle import records
 from icspa_desktop.bundle.tarwalk import DEFAULT_LIMITS, Limits
 from icspa_desktop.custody import events
 from icspa_desktop.custody.events import EventDraft
@@ -47,6 +46,7 @@ from icspa_desktop.files import remove_published
 from icspa_desktop.i18n import N_
 from icspa_desktop.services import (
     agency,
+    bundle_bounds,
     cases,
     custody,
     custody_reports,
@@ -207,15 +207,7 @@ def plan_export(session: Session, case_ref: str, partner_refs: Sequence[str], it
         if partner.id not in {p.id for p in recipients}:
             recipients.append(partner)
     items = _pick_items(session, case, item_refs)
-    if len(items) + _MEMBERS_BESIDE_PAYLOAD > readable_within.max_members:
-        raise UsageError(_("A bundle carries at most {limit:,} items (what a partner's import reads); this one would "
-                           "carry {n:,}. Send them in several bundles (--items), fewer in each.",
-                           limit=readable_within.max_members - _MEMBERS_BESIDE_PAYLOAD, n=len(items)))
-    if not item_refs and (at_least := _custody_json_at_least(session, case)) > readable_within.max_tag_file_bytes:
-        raise UsageError(_("The bundle's {name} would hold more than {size:,} bytes for {n:,} items; a partner's "
-                           "import reads at most {limit:,}. Send the items in several bundles (--items), fewer in "
-                           "each.", name=records.CUSTODY_JSON, size=at_least, n=len(items),
-                           limit=readable_within.max_tag_file_bytes))
+    bundle_bounds.check_plan(session, case, len(items), not item_refs, readable_within)
     warnings: list[str] = []
     h3 = [i.exhibit_number for i in items if i.markings.handling_code is HandlingCode.H3]
     if h3 and not h3_override.strip():
@@ -424,7 +416,7 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
         "metadata/custody.json": custody_json,
         "metadata/case.jsonld": uco_json,
     }
-    _check_readable(tag_files, len(plan.items), readable_within)
+    bundle_bounds.check_records(tag_files, len(plan.items), readable_within)
     handling = sorted({str(i.markings.handling_code) for i in plan.items})
     tlp = sorted({str(i.markings.tlp) for i in plan.items})
     info: list[tuple[str, str]] = [
@@ -445,39 +437,6 @@ def _bag_spec(session: Session, plan: ExportPlan, bundle_id: str, checkpoint: cu
     payload = [_payload_file(session, item) for item in plan.items]
     return bundle_format.BagSpec(bundle_id, info, tag_files, payload,
                                  later_tag_files=lambda: {"metadata/custody-report.pdf": report_pdf()})
-
-
-# Tar members of a bundle beside its payload files: the bag and data folders, BagIt's four files, the metadata
-# folder and its five documents, the signature; and a margin.
-_MEMBERS_BESIDE_PAYLOAD = 16
-
-
-def _custody_json_at_least(session: Session, case: Case) -> int:
-    """A low bound of the custody proofs' size in a bundle of every stored item of ``case``, before anything is
-    recorded (``_check_readable`` checks every export once its records are made): each event it carries appears as
-    its signed body in base64 (4/3 of its bytes) and as its readable copy (at least its bytes), so a refusal on
-    this bound is never one the export itself would not make."""
-    carried = int(session.conn.execute(
-        "SELECT COALESCE(SUM(LENGTH(e.body)), 0) FROM custody_events e WHERE e.case_id = ? AND (NOT EXISTS"
-        " (SELECT 1 FROM custody_event_items x WHERE x.event_idx = e.idx) OR EXISTS (SELECT 1 FROM custody_event_items"
-        " x JOIN items i ON i.id = x.item_id WHERE x.event_idx = e.idx AND i.blob_id IS NOT NULL))",
-        (case.id,)).fetchone()[0])
-    return carried * 7 // 3
-
-
-def _check_readable(tag_files: dict[str, bytes], items: int, limits: Limits) -> None:
-    """Refuse, before anything is written, a bundle whose records a partner's import (ours, within its default
-    bounds) would refuse to read: what it holds in memory to parse (bundle/records.py ``READ_ON_IMPORT``)."""
-    held = {name: len(data) for name, data in tag_files.items() if name in records.READ_ON_IMPORT}
-    for name, size in held.items():
-        if size > limits.max_tag_file_bytes:
-            raise UsageError(_("The bundle's {name} would hold {size:,} bytes for {n:,} items; a partner's import "
-                               "reads at most {limit:,}. Send the items in several bundles, fewer in each.",
-                               name=name, size=size, n=items, limit=limits.max_tag_file_bytes))
-    if sum(held.values()) > limits.max_tag_total_bytes:
-        raise UsageError(_("The bundle's records would hold {size:,} bytes for {n:,} items; a partner's import reads "
-                           "at most {limit:,}. Send the items in several bundles, fewer in each.",
-                           size=sum(held.values()), n=items, limit=limits.max_tag_total_bytes))
 
 
 def _record_lines(value: Any, depth: int = 0) -> str:

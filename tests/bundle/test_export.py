@@ -21,7 +21,7 @@ from icspa_desktop.domain.enums import CustodyAction, HandlingCode, Role
 from icspa_desktop.domain.errors import Conflict, IcspaError, PermissionDenied, UsageError
 from icspa_desktop.domain.evidence import ItemFields, Markings
 from icspa_desktop.domain.models import CaseFields
-from icspa_desktop.services import agency, bundles, cases, custody_verify, evidence, partners, users
+from icspa_desktop.services import agency, bundle_bounds, bundles, cases, custody_verify, evidence, partners, users
 from icspa_desktop.services.session import unlock
 from tests.agency.conftest import PASS, make_agency_vault
 from tests.conftest import run_cli
@@ -310,7 +310,7 @@ def test_a_whole_case_whose_custody_proofs_certainly_exceed_the_bound_is_refused
 
     with unlock(scene.sender, "admin", PASS) as nl:
         case = cases.get_case(nl, "2026/041")
-        at_least = bundles._custody_json_at_least(nl, case)
+        at_least = bundle_bounds.custody_json_at_least(nl, case)
         before = len(events.list_events(nl.conn))
         with pytest.raises(UsageError, match=rf"metadata/custody\.json would hold more than {at_least:,} bytes for 2 "
                                              r"items; a partner's import reads at most 1,000\."):
