@@ -11,6 +11,8 @@ slow one instead of queueing without bound. Either side may give up:
 
 ``drained`` runs the filler in a worker thread for a caller that drains (decrypting a bundle, reading a
 blob); ``Drainer`` runs the drainer in a worker thread for a caller that fills (writing staged blobs).
+``lent`` is ``drained`` for a caller that passes parts of a buffer on to a third thread without copying them:
+each buffer comes as a ``Loan``, back in the pool once every holder has let go.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -105,14 +107,45 @@ class Conveyor(Generic[T]):
         self._free.put(bytearray(0))  # wakes a filler waiting for a buffer
 
 
-def drained(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
-            name: str) -> Generator[tuple[bytearray, T], None, None]:
-    """Run ``fill(conveyor)`` in a worker thread and yield what it sends, in order, in the caller's thread.
+class Loan:
+    """A buffer of a conveyor's pool used by several holders at once (a bundle's tar walk, and the thread sealing
+    a payload chunk that lies in it): back in the pool when the last holder lets go, never before."""
 
-    Each buffer goes back to the pool when the next one is asked for (use it before that). Whatever ``fill``
-    raises is raised here. When the caller stops early (an exception, or closing the generator: wrap it in
-    ``contextlib.closing``), the filler is stopped at its next ``take`` and joined before this returns.
-    """
+    __slots__ = ("_conveyor", "_holders", "_lock", "buf")
+
+    def __init__(self, conveyor: Conveyor[Any], buf: bytearray) -> None:
+        self.buf = buf
+        self._conveyor = conveyor
+        self._holders = 1  # whoever received it
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        """Out of the pool: someone has not let go yet."""
+        return self._holders > 0
+
+    def hold(self) -> None:
+        """One more holder: the buffer stays out of the pool until it lets go too."""
+        with self._lock:
+            if self._holders == 0:
+                raise RuntimeError("the buffer is back in the pool")
+            self._holders += 1
+
+    def let_go(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                raise RuntimeError("the buffer is back in the pool")
+            self._holders -= 1
+            last = self._holders == 0
+        if last:
+            self._conveyor.give_back(self.buf)
+
+
+def lent(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
+         name: str) -> Generator[tuple[Loan, T], None, None]:
+    """``drained``, each buffer lent: the caller's hold ends when it asks for the next one, and the buffer goes back
+    to the pool once every other holder it took on (``Loan.hold``) has let go too. The filler waits for a free
+    buffer meanwhile, so what the holders keep is bounded by the pool."""
 
     def run() -> None:
         try:
@@ -128,11 +161,28 @@ def drained(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
     worker.start()
     try:
         while (got := conveyor.receive()) is not None:
-            yield got
-            conveyor.give_back(got[0])
+            loan = Loan(conveyor, got[0])
+            try:
+                yield loan, got[1]
+            finally:
+                loan.let_go()
     finally:
         conveyor.stop()
         worker.join()
+
+
+def drained(conveyor: Conveyor[T], fill: Callable[[Conveyor[T]], None],
+            name: str) -> Generator[tuple[bytearray, T], None, None]:
+    """Run ``fill(conveyor)`` in a worker thread and yield what it sends, in order, in the caller's thread.
+
+    Each buffer goes back to the pool when the next one is asked for (use it before that). Whatever ``fill``
+    raises is raised here. When the caller stops early (an exception, or closing the generator: wrap it in
+    ``contextlib.closing``), the filler is stopped at its next ``take`` and joined before this returns.
+    """
+
+    with contextlib.closing(lent(conveyor, fill, name)) as loans:
+        for loan, item in loans:
+            yield loan.buf, item
 
 
 def _drained(_buf: bytearray, _item: object) -> None:
@@ -143,12 +193,15 @@ class Drainer(Generic[T]):
     """A worker thread that calls ``drain(buffer, item)`` for each buffer the caller sends, in order.
 
     The first exception from ``drain`` stops the conveyor with it: the caller's next ``take`` raises it (the
-    rest sent is given back unused), and so does ``finish``. ``abort`` drops whatever is still queued.
+    rest sent is given back unused, each item handed to ``drop`` if given), and so does ``finish``. ``abort``
+    drops whatever is still queued.
     """
 
-    def __init__(self, conveyor: Conveyor[T], drain: Callable[[bytearray, T], None], name: str) -> None:
+    def __init__(self, conveyor: Conveyor[T], drain: Callable[[bytearray, T], None], name: str,
+                 drop: Callable[[T], None] | None = None) -> None:
         self.conveyor = conveyor
         self._drain = drain
+        self._drop = drop
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -160,6 +213,7 @@ class Drainer(Generic[T]):
             # made a cycle, and the owner's buffers (an import's staging pool: 16 MiB) waited for the garbage
             # collector instead of going with the owner.
             self._drain = _drained
+            self._drop = None
 
     def _drain_all(self) -> None:
         conveyor = self.conveyor
@@ -176,6 +230,8 @@ class Drainer(Generic[T]):
                     self._drain(buf, item)
                 except BaseException as exc:  # raised in the caller's thread at its next take, or finish
                     conveyor.stop(exc)
+            elif self._drop is not None:
+                self._drop(item)
             conveyor.give_back(buf)
 
     def finish(self) -> None:

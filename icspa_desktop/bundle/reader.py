@@ -476,12 +476,15 @@ def _decrypt_problem(exc: BaseException, walk: TarWalk) -> str:
 
 
 _BLOCK = agev1.BATCH_CHUNKS * agev1.CHUNK_SIZE  # the most plaintext the decryptor hands over at once
-_POOL = 4  # plaintext blocks in flight between the two threads
+_POOL = 4  # plaintext blocks in flight between the two threads (besides those a payload sink holds)
 
 
 def _decrypt_and_walk(ciphertext: _Ciphertext, identities: Sequence[X25519PrivateKey], walk: TarWalk,
-                      cancel: CancelToken) -> None:
+                      cancel: CancelToken, held: int) -> None:
     """Decrypt (a worker thread) into the tar walk (the caller's thread); raises what either side raised.
+
+    Each decrypted block is lent to the walk, and by it to the payload sink, which may hold up to ``held`` blocks
+    beyond the walk's (payload bytes waiting to be sealed by a thread of its own: no copy of them is made).
 
     AgeError: the bundle's encryption failed; TarRefusal: its archive; anything from ``ciphertext`` (reading)
     or from the walk's payload sink propagates as it is.
@@ -509,17 +512,18 @@ def _decrypt_and_walk(ciphertext: _Ciphertext, identities: Sequence[X25519Privat
                 decryptor.feed(block)
         decryptor.finish()
 
-    blocks = pipeline.drained(pipeline.Conveyor[int](_POOL, _BLOCK), produce, "bundle-decrypt")
+    blocks = pipeline.lent(pipeline.Conveyor[int](_POOL + held, _BLOCK), produce, "bundle-decrypt")
     with contextlib.closing(blocks):
-        for buf, length in blocks:
+        for loan, length in blocks:
             cancel.check()
-            walk.feed(memoryview(buf)[:length])
+            walk.feed(memoryview(loan.buf)[:length], loan)
 
 
 def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.Certificate], *,
                  limits: Limits = DEFAULT_LIMITS, at: datetime | None = None, at_signing_time: bool = False,
-                 payload_sink: PayloadSinkFactory | None = None, keep_tag: Callable[[str], bool] | None = None,
-                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> BundleCheck:
+                 payload_sink: PayloadSinkFactory | None = None, sink_holds: int = 0,
+                 keep_tag: Callable[[str], bool] | None = None, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> BundleCheck:
     """Check every layer of the bundle at ``path`` in one streaming pass, writing nothing anywhere.
 
     ``identities``: age secret keys to try; ``trusted``: certificates the bag and seal signer must be
@@ -528,6 +532,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
     ``at``). ``payload_sink``: called for each payload file as its data begins; it receives the bytes as
     they are decrypted, *before* the stream is authenticated to its end, so whatever it keeps must be
     thrown away unless the result is ``ok`` (bundle import stages into the blob store this way).
+    ``sink_holds``: how many decrypted blocks (1 MiB each) the sink may hold at once past its ``write`` calls.
     ``keep_tag``: which tag files (besides BagIt's own) the caller reads, to be held in ``tag_files`` within
     ``limits``; the others are only hashed (a big case's CASE/UCO graph and PDF report need not be in memory to be
     checked). None: all are held. Problems in the bundle are reported in the result; Cancelled and RefusedInput
@@ -550,7 +555,7 @@ def check_bundle(path: Path, identities: Sequence[str], trusted: Sequence[x509.C
             problems.append(_("No age identity was given: only the outer seal was checked."))
         else:
             try:
-                _decrypt_and_walk(ciphertext, age_identities, walk, cancel)
+                _decrypt_and_walk(ciphertext, age_identities, walk, cancel, sink_holds)
                 walk.finish()
             except (agev1.AgeError, TarRefusal) as exc:
                 problems.append(_decrypt_problem(exc, walk))

@@ -46,10 +46,33 @@ class Limits:
     max_signature_bytes: int = cms.MAX_SIGNATURE_BYTES
 
 
+class Holder(Protocol):
+    """What keeps a fed block's memory from being reused (``pipeline.Loan``)."""
+
+    def hold(self) -> None: ...
+
+    def let_go(self) -> None: ...
+
+
+class _Kept:
+    """The holder of a block that nothing reuses (the walk's own copy of what it was fed without a holder)."""
+
+    def hold(self) -> None:
+        pass
+
+    def let_go(self) -> None:
+        pass
+
+
+KEPT = _Kept()
+
+
 class PayloadSink(Protocol):
     """Where a payload file's bytes go as they are read (bundle import: the blob store's staging)."""
 
-    def write(self, data: memoryview) -> None: ...
+    def write(self, data: memoryview, block: Holder) -> None:
+        """The next bytes of the file: valid during the call only, unless the sink calls ``block.hold()`` — then
+        until its own ``block.let_go()`` (so a thread of its own can seal them later without a copy)."""
 
     def close(self) -> None:
         """The member's data is complete (its hash is not yet compared with anything)."""
@@ -189,10 +212,16 @@ class TarWalk:
         self._body_sink: Callable[[memoryview], object] | None = None
         self._body_done: Callable[[], None] = no_end_action
         self._buf = bytearray()
+        self._block: Holder = KEPT  # what holds the block being fed
         self._need = BLOCK
         self._on_collected: Callable[[bytes], None] = self._header
 
-    def feed(self, data: bytes | memoryview) -> None:
+    def feed(self, data: bytes | memoryview, block: Holder | None = None) -> None:
+        """The next plaintext. ``block``: what a payload sink may hold to keep ``data`` past this call; None: the
+        caller reuses the memory, so a sink gets a copy (only what a payload sink receives is copied)."""
+        if block is None and self._payload_sink is not None and not isinstance(data, bytes):
+            data = bytes(data)
+        self._block = block or KEPT
         view = memoryview(data)
         pos, end = 0, len(view)
         self.offset += end
@@ -381,7 +410,7 @@ class TarWalk:
 
         def write(data: memoryview) -> None:
             digest.update(data)
-            sink.write(data)
+            sink.write(data, self._block)
 
         def done() -> None:
             sink.close()

@@ -18,8 +18,10 @@ so a changed version or chunk size is refused. This module works on buffers only
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from icspa_desktop.domain.recorded import Phrasebook
@@ -97,20 +99,47 @@ class StreamEncryptor:
         self.header = encode_header(chunk_size)
         self.chunk_size = chunk_size
         self._aead = AESGCM(key)
+        self._aes = algorithms.AES(key)
         self._counter = 0
         self._finished = False
 
     def seal_into(self, plaintext: memoryview | bytes | bytearray, last: bool, out: memoryview | bytearray) -> int:
         """Seal the next chunk into ``out`` (at least len(plaintext) + 16 bytes); returns bytes written."""
+        size = self._check_next(len(plaintext), last)
+        target = memoryview(out)[: size + TAG_LEN]
+        self._aead.encrypt_into(nonce(self._counter, last), plaintext, self.header, target)
+        return self._sealed(size, last)
+
+    def seal_parts_into(self, parts: Sequence[memoryview], last: bool, out: memoryview) -> int:
+        """Seal the next chunk, given as consecutive parts (e.g. where it lies across two buffers), into ``out``,
+        which must have room for the chunk + 31 bytes (OpenSSL's incremental GCM asks a block's slack per part).
+        The same AES-GCM as ``seal_into``, fed part by part: the sealed bytes are identical, and no part is copied
+        to make the chunk contiguous. Returns bytes written."""
+        if len(parts) == 1:
+            return self.seal_into(parts[0], last, out)
+        size = self._check_next(sum(len(part) for part in parts), last)
+        if len(out) < size + TAG_LEN + 15:
+            raise ValueError("no room for the sealed chunk")
+        sealing = Cipher(self._aes, modes.GCM(nonce(self._counter, last))).encryptor()
+        sealing.authenticate_additional_data(self.header)
+        written = 0
+        for part in parts:
+            written += sealing.update_into(part, out[written:])
+        written += len(sealing.finalize())
+        out[written:written + TAG_LEN] = sealing.tag
+        assert written == size
+        return self._sealed(size, last)
+
+    def _check_next(self, size: int, last: bool) -> int:
         if self._finished:
             raise StreamError("the stream is already finished")
-        size = len(plaintext)
         if size > self.chunk_size or (not last and size != self.chunk_size):
             raise ValueError("only the final chunk may be shorter than the chunk size")
         if last and size == 0 and self._counter != 0:
             raise ValueError("an empty final chunk is only allowed for an empty stream")
-        target = memoryview(out)[: size + TAG_LEN]
-        self._aead.encrypt_into(nonce(self._counter, last), plaintext, self.header, target)
+        return size
+
+    def _sealed(self, size: int, last: bool) -> int:
         self._counter += 1
         self._finished = last
         return size + TAG_LEN

@@ -40,7 +40,7 @@ from icspa_desktop.domain.models import Case, CaseFields
 from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
 from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.i18n import N_
-from icspa_desktop.services import agency, cases, evidence, partner_custody, partners
+from icspa_desktop.services import agency, cases, evidence, import_staging, partner_custody, partners
 from icspa_desktop.services.import_staging import Staging
 from icspa_desktop.services.permissions import Permission
 from icspa_desktop.services.session import Session
@@ -141,6 +141,7 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
     try:
         check = bundle_reader.check_bundle(path, secrets, [*own, *(p.certificate for p in known)],
                                            limits=limits, at_signing_time=True, payload_sink=staging.open,
+                                           sink_holds=import_staging.HELD_BLOCKS,
                                            keep_tag=records.READ_ON_IMPORT.__contains__,
                                            progress=progress, cancel=cancel)
         staging.finish()  # every staged file written and closed (or why not) before anything is judged

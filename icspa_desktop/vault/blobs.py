@@ -276,6 +276,13 @@ class BlobWriter:
         """Seal one chunk (full size unless ``last``) straight into the output buffer."""
         need = len(plaintext) + stream.TAG_LEN
         written = self.encryptor.seal_into(plaintext, last, self._view[self._fill : self._fill + need])
+        self._sealed(written)
+
+    def write_parts(self, parts: Sequence[memoryview], last: bool) -> None:
+        """``write_chunk`` of a chunk given as consecutive parts (never copied together first)."""
+        self._sealed(self.encryptor.seal_parts_into(parts, last, self._view[self._fill :]))
+
+    def _sealed(self, written: int) -> None:
         self._fill += written
         if self._fill >= self._batch:
             self._drain(final=False)

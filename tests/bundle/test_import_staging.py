@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
+import tarfile
 import threading
 from pathlib import Path
 
 import pytest
 
+from icspa_desktop import pipeline
 from icspa_desktop.bundle import tarwalk
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
 from icspa_desktop.domain.progress import CancelToken
@@ -17,6 +19,7 @@ from icspa_desktop.services import bundle_import, evidence, fixity, import_stagi
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import blobs
 from tests.bundle.exchange import Exchange, make_exchange, tree_digest
+from tests.data.bundles.make_corpus import member, tar_bytes
 
 THREADS = ("import-staging", "import-staging-small", "bundle-decrypt", "import-publish")
 
@@ -219,12 +222,12 @@ def test_a_stream_that_fails_inside_a_small_file_leaves_nothing(ex: Exchange, mo
     real = import_staging.PackedPayload.write
     seen: list[import_staging.PackedPayload] = []
 
-    def refusing(self: import_staging.PackedPayload, data: memoryview) -> None:
+    def refusing(self: import_staging.PackedPayload, data: memoryview, block: tarwalk.Holder) -> None:
         if seen and self is not seen[0]:  # the second small file, half way
-            real(self, data[:len(data) // 2])
+            real(self, data[:len(data) // 2], block)
             raise tarwalk.TarRefusal("A payload file is longer than its tar header says.")
         seen.append(self)
-        real(self, data)
+        real(self, data, block)
 
     monkeypatch.setattr(import_staging.PackedPayload, "write", refusing)
     with ex.open_de() as de, pytest.raises(RefusedInput, match="longer than its tar header"):
@@ -251,3 +254,95 @@ def test_cancel_among_the_small_files_leaves_the_vault_as_it_was(tmp_path: Path,
     with ex.open_de() as de, pytest.raises(Cancelled):
         bundle_import.prepare_import(de, sent.path, progress=progress, cancel=token)
     assert _left_behind(ex, before) == []
+
+
+def _tracked_loans(monkeypatch: pytest.MonkeyPatch) -> list[pipeline.Loan]:
+    """Every decrypted block the reader lends from now on (to the walk, and by it to the staging's writer)."""
+    made: list[pipeline.Loan] = []
+
+    class Tracked(pipeline.Loan):
+        __slots__ = ()
+
+        def __init__(self, conveyor: pipeline.Conveyor[int], buf: bytearray) -> None:
+            super().__init__(conveyor, buf)
+            made.append(self)
+
+    monkeypatch.setattr(pipeline, "Loan", Tracked)
+    return made
+
+
+@pytest.mark.parametrize("failure", ["none", "disk", "refused mid-file", "cancel"])
+def test_every_decrypted_block_held_for_sealing_is_let_go(ex: Exchange, monkeypatch: pytest.MonkeyPatch,
+                                                          failure: str) -> None:
+    """A large payload's chunks are sealed where they were decrypted, its blocks held for the writer thread. Held
+    blocks never go back to the reader's pool (it would refill them under the writer): whatever ends the stream,
+    every one must be let go, or a later import in the same session would starve (and memory leak)."""
+    loans = _tracked_loans(monkeypatch)
+    sent = ex.export()
+    before = tree_digest(ex.de)
+    token = CancelToken()
+    expected: type[BaseException] | None = None
+    if failure == "disk":
+        real_write = blobs.write_all
+        calls = 0
+
+        def failing(fd: int, data: memoryview) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_write(fd, data)
+
+        monkeypatch.setattr(blobs, "write_all", failing)
+        expected = IcspaError
+    elif failure == "refused mid-file":
+        real_part = import_staging.StagedPayload.write
+        fed = 0
+
+        def refusing(self: import_staging.StagedPayload, data: memoryview, block: tarwalk.Holder) -> None:
+            nonlocal fed
+            fed += len(data)
+            if fed > 4 << 20:  # inside the large file, with chunks held and more in flight
+                raise tarwalk.TarRefusal("A payload file is longer than its tar header says.")
+            real_part(self, data, block)
+
+        monkeypatch.setattr(import_staging.StagedPayload, "write", refusing)
+        expected = RefusedInput
+    elif failure == "cancel":
+        def progress(done: int, total: int, label: str) -> None:
+            if done > total // 2:
+                token.cancel()
+        expected = Cancelled
+    with ex.open_de() as de:
+        if expected is None:
+            prepared = bundle_import.prepare_import(de, sent.path)
+            bundle_import.commit_import(de, prepared)
+        else:
+            with pytest.raises(expected):
+                bundle_import.prepare_import(de, sent.path, progress=progress if failure == "cancel" else None,
+                                             cancel=token)
+    assert len(loans) > 8  # the large file spans many blocks
+    assert [loan for loan in loans if loan.held] == []
+    if expected is not None:
+        assert _left_behind(ex, before) == []
+
+
+def test_a_sink_fed_without_a_holder_gets_a_copy_of_what_the_caller_reuses() -> None:
+    """``TarWalk.feed`` without a holder: the caller may overwrite its buffer at once, so a payload sink that keeps
+    what it was given must see the bytes as they were."""
+    kept: list[memoryview] = []
+
+    class Keeping:
+        def write(self, data: memoryview, block: tarwalk.Holder) -> None:
+            block.hold()
+            kept.append(data)
+
+        def close(self) -> None:
+            pass
+
+    walk = tarwalk.TarWalk(tarwalk.DEFAULT_LIMITS, lambda name, size: Keeping())
+    buf = bytearray(tar_bytes([member("b1", kind=tarfile.DIRTYPE), member("b1/data", kind=tarfile.DIRTYPE),
+                               member("b1/data/f.bin", b"A" * 1000)]))
+    walk.feed(buf)
+    buf[:] = bytes(len(buf))  # the caller reuses its buffer
+    assert b"".join(bytes(v) for v in kept) == b"A" * 1000

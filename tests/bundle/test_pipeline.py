@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import threading
 import time
 
@@ -176,3 +177,79 @@ def test_a_finished_drainer_lets_its_owner_go_without_the_garbage_collector() ->
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_a_lent_buffer_goes_back_to_the_pool_only_when_every_holder_has_let_go() -> None:
+    """A bundle import's walk lends the decrypted block to the thread that seals the payload lying in it: the
+    decrypting side must not fill it again before that thread is done, however far behind it is."""
+    kept: list[tuple[pipeline.Loan, bytes]] = []
+
+    def fill(conveyor: pipeline.Conveyor[int]) -> None:
+        for i in range(40):
+            buf = conveyor.take()
+            buf[:] = bytes([i]) * len(buf)
+            conveyor.send(buf, i)
+
+    seen = []
+    for loan, i in pipeline.lent(pipeline.Conveyor[int](4, 64), fill, "test-lend"):
+        seen.append(i)
+        if i % 3 == 0:  # held past the walk, as a payload chunk waiting to be sealed
+            loan.hold()
+            kept.append((loan, bytes(loan.buf)))
+        if len(kept) == 2:  # the sealing thread catches up, checking nothing overwrote what it held
+            for held, content in kept:
+                assert bytes(held.buf) == content
+                held.let_go()
+            kept.clear()
+    assert seen == list(range(40))
+    for held, content in kept:
+        assert bytes(held.buf) == content
+        held.let_go()
+    with pytest.raises(RuntimeError, match="back in the pool"):
+        held.let_go()
+    assert not _threads("test-lend")
+
+
+def test_a_filler_waits_while_the_whole_pool_is_held() -> None:
+    conveyor = pipeline.Conveyor[int](2, 8)
+    sent = threading.Event()
+    progress: list[int] = []
+
+    def fill(c: pipeline.Conveyor[int]) -> None:
+        for i in range(3):
+            c.send(c.take(), i)
+            progress.append(i)
+        sent.set()
+
+    loans = pipeline.lent(conveyor, fill, "test-held")
+    held = []
+    for _ in range(2):
+        loan, _item = next(loans)
+        loan.hold()
+        held.append(loan)
+    time.sleep(0.05)
+    assert progress == [0, 1] and not sent.is_set()  # both buffers held: the third waits
+    held[0].let_go()
+    assert sent.wait(1)
+    held[1].let_go()
+    loans.close()
+    assert not _threads("test-held")
+
+
+def test_a_drainer_hands_what_it_will_not_drain_to_drop() -> None:
+    dropped: list[int] = []
+    all_sent = threading.Event()
+
+    def drain(_buf: bytearray, item: int) -> None:
+        all_sent.wait()
+        if item == 1:
+            raise OSError(errno.ENOSPC, "full")
+
+    conveyor = pipeline.Conveyor[int](8, 0)
+    drainer = pipeline.Drainer(conveyor, drain, "test-drop", drop=dropped.append)
+    for i in range(4):
+        conveyor.send(conveyor.take(), i)
+    all_sent.set()
+    with pytest.raises(OSError, match="full"):
+        drainer.finish()
+    assert dropped == [2, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -160,3 +161,34 @@ def test_nonce_layout_is_age_style() -> None:
     assert stream.nonce(1, True) == bytes(10) + b"\x01\x01"
     with pytest.raises(StreamError):
         stream.nonce(1 << 88, False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=1, max_size=3 * CHUNK + 50), cuts=st.lists(st.integers(1, 3 * CHUNK + 49), max_size=4))
+def test_a_chunk_sealed_part_by_part_is_sealed_as_a_whole(data: bytes, cuts: list[int]) -> None:
+    """The import seals a payload chunk where it lies, across two decrypted blocks: the same AES-GCM fed part by part
+    must give the very bytes ``seal_into`` gives, whatever the parts."""
+    whole, parts = stream.StreamEncryptor(KEY, CHUNK), stream.StreamEncryptor(KEY, CHUNK)
+    parts.header = whole.header
+    expected, got = bytearray(), bytearray()
+    for start in range(0, len(data), CHUNK):
+        chunk = data[start:start + CHUNK]
+        last = start + CHUNK >= len(data)
+        out = bytearray(SEALED)
+        expected += out[:whole.seal_into(chunk, last, out)]
+        edges = sorted({0, len(chunk), *(c for c in cuts if c < len(chunk))})
+        views = [memoryview(chunk)[a:b] for a, b in itertools.pairwise(edges)]
+        room = memoryview(bytearray(SEALED + 15))
+        got += room[:parts.seal_parts_into(views, last, room)]
+    assert bytes(got) == bytes(expected)
+    assert decrypt_bytes(KEY, whole.header + bytes(got)) == data
+
+
+def test_sealing_parts_needs_room_for_the_cipher_and_keeps_the_chunk_rules() -> None:
+    enc = stream.StreamEncryptor(KEY, CHUNK)
+    half = memoryview(b"x" * (CHUNK // 2))
+    with pytest.raises(ValueError, match="no room"):
+        enc.seal_parts_into([half, half], False, memoryview(bytearray(SEALED)))  # 15 bytes of slack are missing
+    with pytest.raises(ValueError, match="final chunk"):
+        enc.seal_parts_into([half, half[:10]], False, memoryview(bytearray(SEALED + 15)))
+    assert enc.seal_parts_into([half, half], False, memoryview(bytearray(SEALED + 15))) == SEALED
