@@ -145,6 +145,9 @@ def prepare_import(session: Session, path: Path, case_ref: str | None = None, *,
                                            keep_tag=records.READ_ON_IMPORT.__contains__,
                                            progress=progress, cancel=cancel)
         staging.finish()  # every staged file written and closed (or why not) before anything is judged
+        # The records and the partner's custody proofs are read once the stream is authenticated: half a second for
+        # 1,000 items, several for 10,000; the bar says so instead of standing at 100 % under the stream's label.
+        progress(check.size, check.size, _("Checking the records and the partner's custody proofs"))
         prepared = _verify(session, path, check, ours, own, known, target, staging,
                            cancel or CancelToken())
     except BaseException:
