@@ -10,11 +10,13 @@ levels is refused, since parsers disagree on what such documents mean.
 from __future__ import annotations
 
 import binascii
+import functools
+import gc
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 from icspa_desktop.bundle.tarwalk import shown_name
 from icspa_desktop.custody import checkpoints as cp
@@ -34,6 +36,28 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX = {"sha256": 64, "sha1": 40, "md5": 32}
 _LOWER_HEX = re.compile(r"[0-9a-f]*")
 _CONTROL = re.compile(r"[\x00-\x1f]")  # what a one-line field may not hold (C0 controls)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _without_collections(parse: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``parse`` with the cycle collector paused. A bundle's records make hundreds of thousands of containers and
+    no cycle; the collector's passes over them (and over all the import holds) were a quarter of the parse: the
+    custody proofs of 20,004 events 3.3-3.6 s, 2.6-2.7 s without. Resumed after, unless it was paused already."""
+
+    @functools.wraps(parse)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return parse(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
 
 
 class _Strict(json.JSONDecoder):
@@ -258,6 +282,7 @@ class PartnerItem:
         return self.hashes["sha256"]
 
 
+@_without_collections
 def parse_items(untrusted: bytes) -> list[PartnerItem]:
     value = load_json(untrusted, ITEMS_JSON)
     if not isinstance(value, list) or not value:
@@ -405,6 +430,7 @@ def _body_record(event: _Fields) -> Callable[[], str]:
     return lambda: _("{where} signed body", where=event.where)
 
 
+@_without_collections
 def parse_custody(untrusted: bytes) -> PartnerCustody:
     f = _Fields(load_json(untrusted, CUSTODY_JSON), CUSTODY_JSON)
     if f.data.get("format") != PROOFS_FORMAT:
