@@ -38,10 +38,12 @@ from icspa_desktop.vault.layout import Dir
 
 # Plaintext chunks in flight to the writer thread: enough to keep hashing while it waits for a direct write
 # of a whole batch (vault/blobs.py, 8 chunks), no more. Their parts keep the decrypted blocks they lie in
-# from the reader's pool: 16 chunks of 1 MiB lie in at most 17 blocks of 1 MiB, and the chunk being cut
-# holds one more (the reader's ``sink_holds``).
+# from the reader's pool (the reader's ``sink_holds``): a block is 1 MiB, or less where a 4 MiB read of the
+# file ends, so 16 chunks of 1 MiB lie in at most 16 + 4 + 1 blocks, and the chunk being cut in 3 more.
+# Fewer would only make decryption wait for the writer to let blocks go; the pool must merely hold more than the
+# chunk being cut spans, or the walk would wait for blocks it holds itself.
 POOL_CHUNKS = 16
-HELD_BLOCKS = POOL_CHUNKS + 2
+HELD_BLOCKS = POOL_CHUNKS + POOL_CHUNKS // 4 + 4
 # Payload files up to SMALL_MAX bytes go packed, PACK_SIZE bytes per buffer, at most PACKS buffers in flight.
 SMALL_MAX = 256 << 10
 PACK_SIZE = 1 << 20

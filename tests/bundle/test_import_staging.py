@@ -309,18 +309,19 @@ def test_every_decrypted_block_held_for_sealing_is_let_go(ex: Exchange, monkeypa
         monkeypatch.setattr(import_staging.StagedPayload, "write", refusing)
         expected = RefusedInput
     elif failure == "cancel":
-        def progress(done: int, total: int, label: str) -> None:
-            if done > total // 2:
-                token.cancel()
         expected = Cancelled
+
+    def progress(done: int, total: int, label: str) -> None:
+        if failure == "cancel" and done > total // 2:
+            token.cancel()
+
     with ex.open_de() as de:
         if expected is None:
             prepared = bundle_import.prepare_import(de, sent.path)
             bundle_import.commit_import(de, prepared)
         else:
             with pytest.raises(expected):
-                bundle_import.prepare_import(de, sent.path, progress=progress if failure == "cancel" else None,
-                                             cancel=token)
+                bundle_import.prepare_import(de, sent.path, progress=progress, cancel=token)
     assert len(loans) > 8  # the large file spans many blocks
     assert [loan for loan in loans if loan.held] == []
     if expected is not None:
