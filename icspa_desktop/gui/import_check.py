@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from icspa_desktop.gui.import_wizard import ImportWizard
 
 PrepareFn = Callable[..., PreparedImport]  # bundle_import.prepare_import's signature
-CommitFn = Callable[[Session, PreparedImport], ImportResult]
+CommitFn = Callable[..., ImportResult]  # bundle_import.commit_import's signature (session, prepared, *, progress)
 ReceiptFn = Callable[[Session, str, Path], receipts.Receipt]
 
 _Index = QModelIndex | QPersistentModelIndex

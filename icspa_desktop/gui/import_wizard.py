@@ -44,10 +44,11 @@ from icspa_desktop.gui.import_check import (
     target_text,
     volumes_of,
 )
-from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background
+from icspa_desktop.gui.ops import BackgroundOp, error_text, run_in_background, run_with_progress
 from icspa_desktop.gui.received_dialog import SIGNING_ROLES_ONLY, receipt_save_dialog
 from icspa_desktop.gui.role_hints import gate
 from icspa_desktop.gui.wizard_parts import (
+    PROGRESS_STEPS,
     Page,
     Wizard,
     ask,
@@ -208,7 +209,9 @@ class ImportingPage(Page):
         self.bar = self.first = field_named(QProgressBar(), "importProgress")
         self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.bar.setRange(0, 0)
+        self.status = plain(name="importStatus")  # which step of the transaction: items, events, commit
         self.layout_.addWidget(self.bar)
+        self.layout_.addWidget(self.status)
         self.layout_.addWidget(self.error)
         self.layout_.addStretch(1)
 
@@ -221,8 +224,17 @@ class ImportingPage(Page):
         assert prepared is not None
         self.result = None
         self.bar.setRange(0, 0)
+        self.status.setText("")
         show_message(self.error, "")
-        self.op = run_in_background(self, lambda: commit(session, prepared), self._done, self._failed)
+        # Not cancellable: the transaction cannot stop halfway (``reject`` says so); its steps show how far it is.
+        self.op = run_with_progress(self, lambda report, _cancel: commit(session, prepared, progress=report),
+                                    self._done, self._progress, self._failed)
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        if total:
+            self.bar.setRange(0, PROGRESS_STEPS)
+            self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total))
+        self.status.setText(message)
 
     def _done(self, result: ImportResult) -> None:
         self.result = result

@@ -37,7 +37,7 @@ from icspa_desktop.domain.errors import Conflict, RefusedInput, Text, UsageError
 from icspa_desktop.domain.evidence import Item, ItemFields, ItemKind
 from icspa_desktop.domain.ids import ItemId, new_case_id, new_item_id
 from icspa_desktop.domain.models import Case, CaseFields
-from icspa_desktop.domain.progress import CancelToken, ProgressCallback, no_progress
+from icspa_desktop.domain.progress import CancelToken, ProgressCallback, Steps, no_progress
 from icspa_desktop.domain.recorded import Phrasebook
 from icspa_desktop.i18n import N_
 from icspa_desktop.services import agency, cases, evidence, import_staging, partner_custody, partners
@@ -375,9 +375,12 @@ class ImportResult:
                 "changed": not self.already_imported}
 
 
-def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
+def commit_import(session: Session, prepared: PreparedImport, *,
+                  progress: ProgressCallback = no_progress) -> ImportResult:
     """Publish the staged payload and write the case, items, partner custody and our events in one
-    transaction; on any failure nothing stays (published blobs are removed again)."""
+    transaction; on any failure nothing stays (published blobs are removed again). ``progress`` counts steps
+    (``Steps``): one per item written, then the partner's events, our signed events and the commit — a
+    10,000-item import takes several seconds here. The transaction cannot be cancelled halfway."""
     session.require(Permission.IMPORT_BUNDLE, attempted=f"import the bundle {prepared.bundle_id}")
     staging = prepared.staging
     if prepared.already_imported:
@@ -403,7 +406,7 @@ def commit_import(session: Session, prepared: PreparedImport) -> ImportResult:
     # commits only once they are in place (``_write`` waits before its end), so no row names a missing blob.
     publishing = pipeline.Pending(publish, "import-publish")
     try:
-        case, item_ids, events_added = _write(session, prepared, fresh, publishing.wait)
+        case, item_ids, events_added = _write(session, prepared, fresh, publishing.wait, progress)
     except BaseException:
         publishing.join()  # nothing is removed while it may still be moving blobs
         for blob_id in blob_ids:
@@ -423,7 +426,7 @@ def _now() -> str:
 
 
 def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem],
-           before_commit: Callable[[], None]) -> tuple[Case, list[ItemId], int]:
+           before_commit: Callable[[], None], progress: ProgressCallback) -> tuple[Case, list[ItemId], int]:
     """Everything of the import in one transaction; ``before_commit`` runs last inside it (raising rolls back)."""
     now = _now()
     wrapping = session.vault.subkey(keys.PURPOSE_BLOB_KEYS)
@@ -455,7 +458,10 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
         for item in fresh:
             local_ids[item.id] = new_item_id()
         received: list[EventDraft] = []
-        for item in records.parents_first(fresh):
+        steps = len(fresh) + 3  # the items, then the partner's events, our events, the commit
+        writing = Steps(_("Writing the item records"))
+        progress(0, steps, writing)
+        for written, item in enumerate(records.parents_first(fresh), 1):
             item_id = local_ids[item.id]
             staged = p.staging.payloads[item.id]
             exhibit = _free_exhibit(item.exhibit_number, partner.country, taken)
@@ -478,11 +484,15 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
                 details={**provenance, "exhibit_number": exhibit, "partner_exhibit_number": item.exhibit_number,
                          "partner_item_id": item.id, "original_name": item.name, "size": item.size,
                          "markings": evidence.markings_json(item.markings)}))
+            if written % 100 == 0:
+                progress(written, steps, writing)
+        progress(len(fresh), steps, Steps(_("Storing the partner's custody events")))
         # Our signed events name how many of the partner's events this bundle stored, so that ``custody verify``
         # sees them deleted by direct access (each one left is re-proven against the bundle's checkpoint).
         added = _store_partner_events(conn, p, case_id, local_ids)
         for draft in received:
             draft.details["partner_events_added"] = added
+        progress(len(fresh) + 1, steps, Steps(_("Signing our custody events")))
         session.record_many(received)  # one "received from P" event per item, in the order the rows were written
         partner_custody.store(conn, p.custody, p.bundle_id, now)
         if not fresh:
@@ -500,7 +510,10 @@ def _write(session: Session, p: PreparedImport, fresh: list[records.PartnerItem]
              json.dumps([{"id": local_ids[i.id], "partner_item_id": i.id, "exhibit_number": i.exhibit_number,
                           "sha256": i.sha256, "status": "already held" if i.id in p.known_items else "added"}
                          for i in p.items])))
+        committing = Steps(_("Committing"))
+        progress(len(fresh) + 2, steps, committing)
         before_commit()
+    progress(steps, steps, committing)
     return case, [local_ids[i.id] for i in fresh], added
 
 

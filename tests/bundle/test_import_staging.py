@@ -14,7 +14,7 @@ import pytest
 from icspa_desktop import pipeline
 from icspa_desktop.bundle import tarwalk
 from icspa_desktop.domain.errors import Cancelled, IcspaError, RefusedInput
-from icspa_desktop.domain.progress import CancelToken
+from icspa_desktop.domain.progress import CancelToken, Steps
 from icspa_desktop.services import bundle_import, evidence, fixity, import_staging, partners
 from icspa_desktop.services.session import Session
 from icspa_desktop.vault import blobs
@@ -347,3 +347,20 @@ def test_a_sink_fed_without_a_holder_gets_a_copy_of_what_the_caller_reuses() -> 
     walk.feed(buf)
     buf[:] = bytes(len(buf))  # the caller reuses its buffer
     assert b"".join(bytes(v) for v in kept) == b"A" * 1000
+
+
+def test_the_transaction_reports_its_steps(ex: Exchange) -> None:
+    """A 10,000-item import's transaction takes seconds: it counts the items it writes, then names its last steps,
+    and ends with everything done — steps (``Steps``), never shown as bytes."""
+    sent = ex.export()
+    seen: list[tuple[int, int, str]] = []
+    with ex.open_de() as de:
+        prepared = bundle_import.prepare_import(de, sent.path)
+        result = bundle_import.commit_import(de, prepared, progress=lambda d, t, m: seen.append((d, t, m)))
+    steps = len(result.added) + 3
+    assert all(total == steps and isinstance(message, Steps) for _done, total, message in seen)
+    assert [done for done, _total, _message in seen] == sorted(done for done, _total, _message in seen)
+    assert [message for _done, _total, message in seen] == [
+        "Writing the item records", "Storing the partner's custody events", "Signing our custody events",
+        "Committing", "Committing"]
+    assert seen[0][0] == 0 and seen[-1][0] == steps

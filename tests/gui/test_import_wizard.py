@@ -22,6 +22,7 @@ from icspa_desktop.gui.custody_tab import ItemCustodyDialog
 from icspa_desktop.gui.import_wizard import ImportWizard, bundle_path
 from icspa_desktop.gui.received_dialog import ReceivedDialog
 from icspa_desktop.gui.settings import AppSettings
+from icspa_desktop.gui.wizard_parts import PROGRESS_STEPS
 from icspa_desktop.services import bundle_import, bundles, cases, receipts, users
 from icspa_desktop.services.bundle_import import ImportResult, PreparedImport
 from icspa_desktop.services.received import PartnerEventView
@@ -151,6 +152,10 @@ def test_import_by_keyboard_report_commit_receipt(qtbot: QtBot, de_app: DesktopA
         enter(qtbot, wizard)
     result: ImportResult = imported.args[0]
     qtbot.waitUntil(lambda: wizard.currentPage() is wizard.done_page)
+    # The transaction showed its steps (items, the partner's events, ours, the commit) and ended full.
+    importing = wizard.importing
+    qtbot.waitUntil(lambda: importing.status.text() == "Committing")
+    assert importing.bar.maximum() == PROGRESS_STEPS and importing.bar.value() == PROGRESS_STEPS
     done = wizard.done_page
     assert wizard.focusWidget() is done.case and done.case.text().startswith(CASE)
     assert "3 item(s) added" in done.added.text()
