@@ -57,6 +57,7 @@ from icspa_desktop.gui.wizard_parts import (
     field_named,
     plain,
     reading,
+    show_share,
     window_action,
 )
 from icspa_desktop.i18n import _, format_size
@@ -233,7 +234,7 @@ class ImportingPage(Page):
     def _progress(self, done: int, total: int, message: str) -> None:
         if total:
             self.bar.setRange(0, PROGRESS_STEPS)
-            self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total))
+            show_share(self.bar, done, total)
         self.status.setText(message)
 
     def _done(self, result: ImportResult) -> None:

@@ -36,6 +36,11 @@ _W = TypeVar("_W", bound=QWidget)
 PROGRESS_STEPS = 1000  # a progress bar's range: fine enough for any size, no int overflow for large byte counts
 
 
+def show_share(bar: QProgressBar, done: int, total: int) -> None:
+    """How far ``done`` of ``total`` is (bytes or steps), on a bar of ``PROGRESS_STEPS``; empty when unknown."""
+    bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
+
+
 def field_named(widget: _W, name: str) -> _W:
     """``widget`` with an object name (tests, style) that is also its accessible name (screen readers)."""
     widget.setObjectName(name)
@@ -143,7 +148,7 @@ class ProgressSection:
     def show_bytes(self, done: int, total: int, message: str) -> None:
         """A byte count's progress: "message — 1.2 MiB of 3.4 MiB" (just the message when the total is unknown, and
         when it counts steps rather than bytes: ``progress.Steps``; the bar shows how far either way)."""
-        self.bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total) if total else 0)
+        show_share(self.bar, done, total)
         bytes_ = total and not isinstance(message, Steps)
         self.status.setText(_("{step} — {done} of {total}", step=message, done=format_size(done),
                               total=format_size(total)) if bytes_ else message)
